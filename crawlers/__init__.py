@@ -1,0 +1,1 @@
+"""Site crawlers: one module per site on ``crawlers.base.Crawler``, found by ``crawlers.registry``."""

@@ -1,0 +1,290 @@
+"""Configuration: a JSON file plus environment overrides (pydantic-settings).
+
+Precedence, highest first: environment (``TICKET_ALARM_<KEY>``, nested with ``__``, e.g.
+``TICKET_ALARM_HTTP__TIMEOUT=10``; and plain ``DISCORD_WEBHOOK_URL``), then the JSON file,
+then the defaults below. Unknown keys are an error, never ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from ticket_alarm.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = "config.json"
+CONFIG_ENV = "TICKET_ALARM_CONFIG"
+DEFAULT_USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+_WEBHOOK_RE = re.compile(
+    r"^(?:https://(?:(?:canary|ptb)\.)?discord(?:app)?\.com"
+    r"|http://(?:127(?:\.\d{1,3}){3}|localhost|\[::1\])(?::\d{1,5})?)"
+    r"/api/(?:v\d{1,2}/)?webhooks/(?P<id>\d{5,25})/(?P<token>[A-Za-z0-9_\-]{10,100})/?$"
+)
+WEBHOOK_SHAPE = (
+    "expected https://discord.com/api/webhooks/{id}/{token} (discordapp.com, canary./ptb. hosts "
+    "and an /api/v10/ prefix are accepted; for tests, the same path on http://127.0.0.1:PORT); "
+    "copy it from Discord: channel settings → Integrations → Webhooks → Copy Webhook URL"
+)
+
+
+def parse_webhook(url: str) -> tuple[str, str] | None:
+    """(id, token) of a Discord webhook URL, or None when the URL has another shape."""
+    match = _WEBHOOK_RE.match(url.strip())
+    return (match["id"], match["token"]) if match else None
+
+
+def mask_url(url: str | None) -> str | None:
+    """The URL with webhook tokens and userinfo passwords replaced by ``****``."""
+    if not url:
+        return url
+    parsed = parse_webhook(url)
+    if parsed:
+        return url.replace(parsed[1], "****")
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":****@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class HttpSettings(_Strict):
+    timeout: float = Field(30.0, gt=0, description="seconds for one request (connect+read)")
+    user_agent: str = Field(DEFAULT_USER_AGENT, min_length=1)
+    max_concurrency: int = Field(3, ge=1, le=64, description="requests in flight, all sites together")
+    min_request_interval: float = Field(2.0, ge=0, description="seconds between two requests to one host")
+    retries: int = Field(3, ge=0, le=10, description="extra attempts on timeouts, 429 and 5xx")
+    backoff: float = Field(1.0, ge=0, description="base of the exponential backoff, seconds")
+    max_response_bytes: int = Field(5_000_000, ge=10_000, description="larger bodies are refused")
+
+
+class ProxySettings(_Strict):
+    http: str | None = None
+    https: str | None = None
+
+    @field_validator("http", "https")
+    @classmethod
+    def _proxy_shape(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
+            raise ValueError("expected a proxy URL like http://user:password@host:port")
+        return value
+
+
+class SiteSettings(_Strict):
+    enabled: bool = True
+    interval: float | None = Field(None, ge=10, description="seconds; default: the top-level interval")
+    base_url: str | None = Field(None, description="replaces scheme+host of every request of this site")
+    page_cap: int = Field(30, ge=1, le=500, description="safety limit on pages per crawl")
+    lock_cooldown: float = Field(3600.0, ge=0, description="seconds to leave a site alone after HTTP 423")
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("expected scheme and host only, like http://127.0.0.1:8080")
+        return value.rstrip("/")
+
+
+class RouteSettings(_Strict):
+    name: str = Field(min_length=1, max_length=64)
+    webhook_url: str
+    sites: list[str] | None = Field(None, description="only these sites; default all")
+    include: list[str] = Field(default_factory=list, description="keywords or /regex/; any must match")
+    exclude: list[str] = Field(default_factory=list, description="keywords or /regex/; none may match")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_shape(cls, value: str) -> str:
+        return _check_webhook(value)
+
+
+def _check_webhook(value: str) -> str:
+    if parse_webhook(value) is None:
+        raise ValueError(f"not a Discord webhook URL; {WEBHOOK_SHAPE}")
+    return value.strip()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TICKET_ALARM_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    discord_webhook_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices(
+            "discord_webhook_url", "TICKET_ALARM_DISCORD_WEBHOOK_URL", "DISCORD_WEBHOOK_URL"
+        ),
+    )
+    routes: list[RouteSettings] | None = None
+    interval: float = Field(300.0, ge=10, description="seconds between two crawls of one site")
+    data_dir: Path = Path("data")
+    notify_on_first_run: bool = False
+    sites: dict[str, SiteSettings] = Field(default_factory=dict)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    proxy: ProxySettings = Field(default_factory=ProxySettings)
+    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    dry_run_output: str = Field("stdout", pattern=r"^(stdout|log)$")
+
+    @field_validator("discord_webhook_url")
+    @classmethod
+    def _webhook_shape(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        return _check_webhook(value)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file (which arrives as init kwargs).
+        return (env_settings, init_settings)
+
+    # --- derived -----------------------------------------------------------------
+    def site(self, name: str) -> SiteSettings:
+        return self.sites.get(name) or SiteSettings()
+
+    def site_interval(self, name: str) -> float:
+        return self.site(name).interval or self.interval
+
+    @property
+    def dry_run(self) -> bool:
+        return not self.effective_routes()
+
+    def effective_routes(self) -> list[RouteSettings]:
+        if self.routes:
+            return list(self.routes)
+        if self.discord_webhook_url:
+            return [RouteSettings(name="default", webhook_url=self.discord_webhook_url)]
+        return []
+
+    def secrets(self) -> list[str]:
+        """Every string that must never reach a log line, an error or a diagnostic."""
+        out: list[str] = []
+        for url in [self.discord_webhook_url, *(r.webhook_url for r in self.routes or ())]:
+            if url:
+                parsed = parse_webhook(url)
+                if parsed:
+                    out.append(parsed[1])
+        for proxy in (self.proxy.http, self.proxy.https):
+            if proxy:
+                password = urlsplit(proxy).password
+                if password:
+                    out.append(password)
+        return [s for s in out if len(s) >= 4]
+
+    def masked(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        data["discord_webhook_url"] = mask_url(data.get("discord_webhook_url"))
+        for route in data.get("routes") or []:
+            route["webhook_url"] = mask_url(route["webhook_url"])
+        for key in ("http", "https"):
+            data["proxy"][key] = mask_url(data["proxy"].get(key))
+        return data
+
+
+def resolve_config_path(cli_path: str | None, environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    return Path(cli_path or environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: config file not found. Copy config.example.json to {path} "
+            f"(or pass --config PATH / set {CONFIG_ENV})."
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc}); check its permissions.") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}. Fix the file at that position "
+            "(JSON allows no comments and no trailing commas)."
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a JSON object {{...}}, not {type(data).__name__}.")
+    if "DISCORD_WEBHOOK_URL" in data:
+        legacy = data.pop("DISCORD_WEBHOOK_URL")
+        if data.get("discord_webhook_url") not in (None, legacy):
+            raise ConfigError(
+                f"{path}: both DISCORD_WEBHOOK_URL and discord_webhook_url are set to different values; "
+                "keep only discord_webhook_url."
+            )
+        data["discord_webhook_url"] = legacy
+    return data
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    loc = ".".join(str(p) for p in error.get("loc", ())) or "(top level)"
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return f"{loc}: unknown key"
+    message = str(error.get("msg", "invalid value"))
+    message = message.removeprefix("Value error, ")
+    return f"{loc}: {message}"
+
+
+def load_config(path: Path | None, *, require_file: bool = True) -> Settings:
+    """Read ``path`` (if given) and the environment into validated settings, or raise ConfigError."""
+    data: dict[str, Any] = {}
+    source = "environment"
+    if path is not None:
+        if path.exists() or require_file:
+            data = _read_json(path)
+            source = str(path)
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(
+            f"{source}: invalid configuration: {problems}. See config.example.json and the README's "
+            "config table for every key and its type."
+        ) from None
+    return settings
+
+
+def check_site_names(settings: Settings, known: list[str], source: str) -> None:
+    unknown = sorted(set(settings.sites) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{source}: sites.{unknown[0]}: unknown site; known sites: {', '.join(sorted(known))}."
+        )
+    for route in settings.routes or ():
+        for name in route.sites or ():
+            if name not in known:
+                raise ConfigError(
+                    f"{source}: routes[{route.name}].sites: unknown site {name!r}; "
+                    f"known sites: {', '.join(sorted(known))}."
+                )

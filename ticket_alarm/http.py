@@ -1,0 +1,365 @@
+"""The fetch layer: one ``httpx.AsyncClient`` for the process, shared by every crawler.
+
+Retry, throttling and conditional requests live here, never in a crawler:
+- at most ``http.max_concurrency`` requests in flight, all sites together;
+- at least ``http.min_request_interval`` seconds between two request starts to one host;
+- tenacity retries with exponential backoff and jitter on timeouts, connection errors,
+  429 and 5xx, honouring ``Retry-After``;
+- conditional GET: ETag / Last-Modified and the body are remembered (``ResponseCache``), so a
+  304 replays the last body — "unchanged", never "empty".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import httpx
+from loguru import logger
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from ticket_alarm.clock import Clock, SystemClock
+from ticket_alarm.config import HttpSettings, ProxySettings
+from ticket_alarm.errors import FetchError, ParseError
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 524})
+MAX_RETRY_AFTER = 120.0  # a longer Retry-After is not waited out inside one crawl
+
+
+@dataclass(frozen=True, slots=True)
+class CachedResponse:
+    etag: str | None
+    last_modified: str | None
+    body: bytes
+
+
+class ResponseCache(Protocol):
+    """Where validators and last bodies live (the store implements it)."""
+
+    def cached_response(self, key: str) -> CachedResponse | None: ...
+
+    def remember_response(self, key: str, etag: str | None, last_modified: str | None, body: bytes) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResponse:
+    url: str
+    status: int
+    headers: httpx.Headers
+    content: bytes
+    elapsed: float
+    from_cache: bool = False
+
+    def text(self) -> str:
+        """UTF-8, falling back to CP949 (older Korean pages) when UTF-8 does not decode."""
+        try:
+            return self.content.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                return self.content.decode("cp949")
+            except UnicodeDecodeError:
+                return self.content.decode("utf-8", errors="replace")
+
+    def json(self, site: str) -> Any:
+        """Parse JSON or raise ParseError saying what arrived instead."""
+        return parse_json_body(self.content, site, self.url)
+
+
+def parse_json_body(content: bytes, site: str, url: str = "") -> Any:
+    head = content[:512].lstrip().lower()
+    if head.startswith((b"<!doctype", b"<html", b"<")):
+        raise ParseError(
+            site,
+            f"HTML where JSON was expected from {url or 'the site'} (a challenge or error page?)",
+            hint="challenge page: the site may be blocking this IP; try `proxy`",
+        )
+    try:
+        return json.loads(content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(site, f"unparseable JSON from {url or 'the site'}: {exc}") from exc
+
+
+@dataclass
+class _Retryable(Exception):
+    error: FetchError
+
+    def __str__(self) -> str:
+        return str(self.error)
+
+
+@dataclass
+class FetchStats:
+    requests: int = 0
+    last_status: int | None = None
+    statuses: list[int] = field(default_factory=list)
+
+
+class Fetcher:
+    """The process's HTTP client. Use ``for_site`` to get the view a crawler receives."""
+
+    def __init__(
+        self,
+        settings: HttpSettings,
+        *,
+        proxy: ProxySettings | None = None,
+        cache: ResponseCache | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.clock = clock or SystemClock()
+        self.rng = rng or random.Random()
+        self._semaphore = asyncio.Semaphore(settings.max_concurrency)
+        self._host_locks: dict[str, asyncio.Lock] = {}
+        self._host_next: dict[str, float] = {}
+        mounts: dict[str, httpx.AsyncBaseTransport] | None = None
+        if transport is None and proxy is not None and (proxy.http or proxy.https):
+            mounts = {}
+            if proxy.http:
+                mounts["http://"] = httpx.AsyncHTTPTransport(proxy=proxy.http)
+            if proxy.https:
+                mounts["https://"] = httpx.AsyncHTTPTransport(proxy=proxy.https)
+        self.client = httpx.AsyncClient(
+            transport=transport,
+            mounts=mounts,
+            timeout=httpx.Timeout(settings.timeout),
+            headers={"User-Agent": settings.user_agent, "Accept-Language": "ko-KR,ko;q=0.9,en;q=0.5"},
+            follow_redirects=True,
+            trust_env=False,
+        )
+
+    def for_site(self, site: str, base_url: str | None = None) -> SiteFetcher:
+        return SiteFetcher(self, site, base_url)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- internals ---------------------------------------------------------------
+    async def _space(self, host: str) -> None:
+        interval = self.settings.min_request_interval
+        if interval <= 0:
+            return
+        lock = self._host_locks.setdefault(host, asyncio.Lock())
+        async with lock:
+            wait = self._host_next.get(host, 0.0) - self.clock.monotonic()
+            if wait > 0:
+                await self.clock.sleep(wait)
+            self._host_next[host] = self.clock.monotonic() + interval
+
+    def _wait_seconds(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        base = self.settings.backoff * (2 ** (state.attempt_number - 1))
+        delay = base + self.rng.uniform(0, self.settings.backoff)
+        if isinstance(exc, _Retryable) and exc.error.retry_after is not None:
+            delay = max(delay, exc.error.retry_after)
+        return min(delay, MAX_RETRY_AFTER)
+
+    async def request(
+        self,
+        site: str,
+        method: str,
+        url: str,
+        *,
+        public_url: str,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        conditional: bool = True,
+        stats: FetchStats | None = None,
+    ) -> FetchResponse:
+        cache_key = _cache_key(method, url, data) if (conditional and self.cache is not None) else None
+        cached = self.cache.cached_response(cache_key) if cache_key and self.cache else None
+        send_headers = dict(headers or {})
+        if cached:
+            if cached.etag:
+                send_headers["If-None-Match"] = cached.etag
+            if cached.last_modified:
+                send_headers["If-Modified-Since"] = cached.last_modified
+
+        async def attempt() -> FetchResponse:
+            return await self._attempt(site, method, url, public_url, data, send_headers, cached, stats)
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.settings.retries + 1),
+            wait=self._wait_seconds,
+            retry=retry_if_exception(lambda e: isinstance(e, _Retryable)),
+            sleep=self.clock.sleep,
+            reraise=True,
+            before_sleep=lambda s: logger.debug(
+                "{} 재시도 {}/{}: {}", site, s.attempt_number, self.settings.retries, s.outcome.exception()
+            ),
+        )
+        try:
+            response = await retrying(attempt)
+        except _Retryable as exc:
+            raise exc.error from None
+        if cache_key and self.cache and not response.from_cache and response.status == 200:
+            etag = response.headers.get("etag")
+            last_modified = response.headers.get("last-modified")
+            if etag or last_modified:
+                self.cache.remember_response(cache_key, etag, last_modified, response.content)
+        return response
+
+    async def _attempt(
+        self,
+        site: str,
+        method: str,
+        url: str,
+        public_url: str,
+        data: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+        cached: CachedResponse | None,
+        stats: FetchStats | None,
+    ) -> FetchResponse:
+        host = urlsplit(url).netloc
+        async with self._semaphore:
+            await self._space(host)
+            started = self.clock.monotonic()
+            try:
+                async with self.client.stream(method, url, data=data, headers=headers) as resp:
+                    content = await self._read_capped(site, public_url, resp)
+            except httpx.TimeoutException as exc:
+                raise _Retryable(
+                    FetchError(site, f"timeout after {self.settings.timeout:g}s ({type(exc).__name__})",
+                               url=public_url, hint="the site is slow or unreachable; raise http.timeout")
+                ) from exc
+            except httpx.TransportError as exc:
+                raise _Retryable(
+                    FetchError(site, f"connection failed: {type(exc).__name__}: {exc}",
+                               url=public_url, hint="check DNS/network or the proxy setting")
+                ) from exc
+            elapsed = self.clock.monotonic() - started
+        if stats is not None:
+            stats.requests += 1
+            stats.last_status = resp.status_code
+            stats.statuses.append(resp.status_code)
+        status = resp.status_code
+        if status == 304 and cached is not None:
+            return FetchResponse(public_url, 200, resp.headers, cached.body, elapsed, from_cache=True)
+        if 200 <= status < 300:
+            return FetchResponse(public_url, status, resp.headers, content, elapsed)
+        retry_after = _retry_after(resp.headers, self.clock)
+        error = FetchError(
+            site,
+            f"HTTP {status} from {public_url}",
+            url=public_url,
+            status=status,
+            retry_after=retry_after,
+            hint=_status_hint(status),
+        )
+        if status in RETRY_STATUSES and (retry_after is None or retry_after <= MAX_RETRY_AFTER):
+            raise _Retryable(error)
+        raise error
+
+    async def _read_capped(self, site: str, public_url: str, resp: httpx.Response) -> bytes:
+        limit = self.settings.max_response_bytes
+        declared = resp.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise FetchError(site, f"response of {int(declared):,} bytes exceeds the {limit:,}-byte limit",
+                             url=public_url, status=resp.status_code,
+                             hint="not a notice list; raise http.max_response_bytes if the site grew")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise FetchError(site, f"response exceeds the {limit:,}-byte limit", url=public_url,
+                                 status=resp.status_code,
+                                 hint="not a notice list; raise http.max_response_bytes if the site grew")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+class SiteFetcher:
+    """What a crawler sees: requests to public URLs, rewritten to ``base_url`` when configured."""
+
+    def __init__(self, fetcher: Fetcher, site: str, base_url: str | None) -> None:
+        self.fetcher = fetcher
+        self.site = site
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.stats = FetchStats()
+
+    def rewrite(self, url: str) -> str:
+        if not self.base_url:
+            return url
+        base = urlsplit(self.base_url)
+        parts = urlsplit(url)
+        path = base.path.rstrip("/") + parts.path
+        return urlunsplit((base.scheme, base.netloc, path, parts.query, parts.fragment))
+
+    async def get(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        headers: Mapping[str, str] | None = None,
+        conditional: bool = True,
+    ) -> FetchResponse:
+        if params:
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+        return await self.fetcher.request(
+            self.site, "GET", self.rewrite(url), public_url=url, headers=headers,
+            conditional=conditional, stats=self.stats,
+        )
+
+    async def post(
+        self,
+        url: str,
+        *,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> FetchResponse:
+        return await self.fetcher.request(
+            self.site, "POST", self.rewrite(url), public_url=url, data=data, headers=headers,
+            conditional=False, stats=self.stats,
+        )
+
+
+def _cache_key(method: str, url: str, data: Mapping[str, str] | None) -> str:
+    raw = f"{method} {url} {sorted((data or {}).items())}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _retry_after(headers: httpx.Headers, clock: Clock) -> float | None:
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - clock.now()).total_seconds())
+
+
+def _status_hint(status: int) -> str | None:
+    if status in (401, 403):
+        return "the site refused this client (datacenter IP or missing headers); try `proxy`"
+    if status == 404:
+        return "the endpoint moved; the crawler needs updating (check base_url too)"
+    if status == 423:
+        return "the site locked this client for throttling; it is left alone for sites.<name>.lock_cooldown"
+    if status == 429:
+        return "rate limited; raise the site's interval or http.min_request_interval"
+    if status >= 500:
+        return "the site is failing; it will be retried next cycle"
+    return None
+

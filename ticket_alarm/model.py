@@ -1,0 +1,134 @@
+"""The ``Ticket`` every crawler produces, and the hashes the history is keyed on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+SEOUL = ZoneInfo("Asia/Seoul")
+
+Category = Literal["open", "change"]
+
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_SPACES = re.compile(r"\s+")
+
+
+def clean_text(text: str | None) -> str:
+    """Strip zero-width characters and control characters, collapse whitespace."""
+    if not text:
+        return ""
+    text = text.translate(_ZERO_WIDTH)
+    text = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def seoul(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    """An aware Asia/Seoul datetime (all four sites print Korean wall-clock time)."""
+    return datetime(year, month, day, hour, minute, second, tzinfo=SEOUL)
+
+
+@dataclass(frozen=True, slots=True)
+class Presale:
+    name: str
+    at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "at": self.at.isoformat() if self.at else None}
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """One notice as a site lists it. Identity is ``(site, id)``."""
+
+    site: str
+    id: str
+    title: str
+    url: str
+    open_at: datetime | None = None
+    category: Category = "open"
+    exclusive: bool = False
+    presales: tuple[Presale, ...] = ()
+    venue: str = ""
+    genre: str = ""
+    image_url: str = ""
+    booking_url: str = ""
+    views: int | None = None
+    # The open *date* when the site gives a day but says the time is not announced yet.
+    open_date: date | None = None
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def key(self) -> str:
+        return identity_key(self.site, self.id)
+
+    @property
+    def digest(self) -> str:
+        return content_digest(self)
+
+    def problems(self) -> list[str]:
+        """Why this ticket must not be sent half-empty; empty when it is valid."""
+        out: list[str] = []
+        if not self.site:
+            out.append("no site")
+        if not self.id or not self.id.strip():
+            out.append("no id")
+        if not self.title:
+            out.append("no title")
+        if not self.url.startswith(("https://", "http://")):
+            out.append(f"url is not http(s): {self.url[:80]!r}")
+        if self.open_at is not None and self.open_at.utcoffset() is None:
+            out.append("open_at has no timezone")
+        if self.category not in ("open", "change"):
+            out.append(f"unknown category {self.category!r}")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["open_at"] = self.open_at.isoformat() if self.open_at else None
+        data["open_date"] = self.open_date.isoformat() if self.open_date else None
+        data["presales"] = [p.to_json() for p in self.presales]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Ticket:
+        data = dict(data)
+        data["open_at"] = datetime.fromisoformat(data["open_at"]) if data.get("open_at") else None
+        data["open_date"] = date.fromisoformat(data["open_date"]) if data.get("open_date") else None
+        data["presales"] = tuple(
+            Presale(p["name"], datetime.fromisoformat(p["at"]) if p.get("at") else None)
+            for p in data.get("presales") or ()
+        )
+        data["extra"] = dict(data.get("extra") or {})
+        return cls(**data)
+
+    def with_(self, **changes: Any) -> Ticket:
+        return replace(self, **changes)
+
+
+def identity_key(site: str, notice_id: str) -> str:
+    return hashlib.sha256(f"{site}:{notice_id}".encode()).hexdigest()
+
+
+def meaningful_fields(ticket: Ticket) -> dict[str, Any]:
+    """The fields whose change is worth telling people about (views, poster, order are not)."""
+    return {
+        "title": ticket.title,
+        "open_at": ticket.open_at.isoformat() if ticket.open_at else None,
+        "open_date": ticket.open_date.isoformat() if ticket.open_date else None,
+        "presales": sorted(
+            ((p.name, p.at.isoformat() if p.at else "") for p in ticket.presales),
+        ),
+        "venue": ticket.venue,
+        "category": ticket.category,
+    }
+
+
+def content_digest(ticket: Ticket) -> str:
+    payload = json.dumps(meaningful_fields(ticket), ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
