@@ -61,3 +61,15 @@ class Crawler(ABC):
     @abstractmethod
     async def crawl(self, fetch: SiteFetcher) -> Crawl:
         """Fetch every page of the site's list (up to ``page_cap``) and parse it."""
+
+
+def parse_saved(crawler: type[Crawler], body: bytes, url: str = "") -> list[Ticket]:
+    """Parse a saved list page with the crawler module's pure ``parse`` (``test-crawlers --file``)."""
+    import sys
+
+    module = sys.modules[crawler.__module__]
+    parse = getattr(module, "parse", None)
+    if parse is None:
+        raise NotImplementedError(f"crawler {crawler.name} has no module-level parse(body, url) function")
+    result: list[Ticket] = parse(body, url)
+    return result

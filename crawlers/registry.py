@@ -34,12 +34,7 @@ def discover(include_plugins: bool = True) -> dict[str, type[Crawler]]:
         found[cls.name] = (cls, origin)
 
     for module_name in BUILTIN_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # not built yet
-            raise
+        module = importlib.import_module(module_name)
         add(_check(module.CRAWLER, module_name), module_name)
     if include_plugins:
         for ep in entry_points(group=ENTRY_POINT_GROUP):

@@ -90,7 +90,7 @@ class ProxySettings(_Strict):
 
 class SiteSettings(_Strict):
     enabled: bool = True
-    interval: float | None = Field(None, ge=10, description="seconds; default: the top-level interval")
+    interval: float | None = Field(None, ge=1, description="seconds; default: the top-level interval")
     base_url: str | None = Field(None, description="replaces scheme+host of every request of this site")
     page_cap: int = Field(30, ge=1, le=500, description="safety limit on pages per crawl")
     lock_cooldown: float = Field(3600.0, ge=0, description="seconds to leave a site alone after HTTP 423")
@@ -118,6 +118,19 @@ class RouteSettings(_Strict):
     def _webhook_shape(cls, value: str) -> str:
         return _check_webhook(value)
 
+    @field_validator("include", "exclude")
+    @classmethod
+    def _patterns(cls, values: list[str]) -> list[str]:
+        for pattern in values:
+            if not pattern.strip():
+                raise ValueError("empty keyword; remove it")
+            if len(pattern) >= 2 and pattern.startswith("/") and pattern.endswith("/"):
+                try:
+                    re.compile(pattern[1:-1])
+                except re.error as exc:
+                    raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+        return values
+
 
 def _check_webhook(value: str) -> str:
     if parse_webhook(value) is None:
@@ -140,7 +153,7 @@ class Settings(BaseSettings):
         ),
     )
     routes: list[RouteSettings] | None = None
-    interval: float = Field(300.0, ge=10, description="seconds between two crawls of one site")
+    interval: float = Field(300.0, ge=1, description="seconds between two crawls of one site")
     data_dir: Path = Path("data")
     notify_on_first_run: bool = False
     sites: dict[str, SiteSettings] = Field(default_factory=dict)
@@ -256,14 +269,13 @@ def _describe(error: Mapping[str, Any]) -> str:
     return f"{loc}: {message}"
 
 
-def load_config(path: Path | None, *, require_file: bool = True) -> Settings:
+def load_config(path: Path | None) -> Settings:
     """Read ``path`` (if given) and the environment into validated settings, or raise ConfigError."""
     data: dict[str, Any] = {}
     source = "environment"
     if path is not None:
-        if path.exists() or require_file:
-            data = _read_json(path)
-            source = str(path)
+        data = _read_json(path)
+        source = str(path)
     try:
         settings = Settings(**data)
     except ValidationError as exc:

@@ -45,7 +45,9 @@ class ResponseCache(Protocol):
 
     def cached_response(self, key: str) -> CachedResponse | None: ...
 
-    def remember_response(self, key: str, etag: str | None, last_modified: str | None, body: bytes) -> None: ...
+    def remember_response(
+        self, key: str, etag: str | None, last_modified: str | None, body: bytes
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,22 +60,32 @@ class FetchResponse:
     from_cache: bool = False
 
     def text(self) -> str:
-        """UTF-8, falling back to CP949 (older Korean pages) when UTF-8 does not decode."""
-        try:
-            return self.content.decode("utf-8")
-        except UnicodeDecodeError:
-            try:
-                return self.content.decode("cp949")
-            except UnicodeDecodeError:
-                return self.content.decode("utf-8", errors="replace")
+        return decode_text(self.content)
 
     def json(self, site: str) -> Any:
         """Parse JSON or raise ParseError saying what arrived instead."""
         return parse_json_body(self.content, site, self.url)
 
 
+def decode_text(content: bytes) -> str:
+    """UTF-8 (BOM tolerated), falling back to CP949 (older Korean pages), then UTF-8 with replacement."""
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            return content.decode("cp949")
+        except UnicodeDecodeError:
+            return content.decode("utf-8", errors="replace")
+
+
 def parse_json_body(content: bytes, site: str, url: str = "") -> Any:
-    head = content[:512].lstrip().lower()
+    head = content[:512].removeprefix(b"\xef\xbb\xbf").lstrip().lower()
+    if not head:
+        raise ParseError(
+            site,
+            f"empty body where JSON was expected from {url or 'the site'}",
+            hint="challenge page: the site may be blocking this IP; try `proxy`",
+        )
     if head.startswith((b"<!doctype", b"<html", b"<")):
         raise ParseError(
             site,
@@ -82,8 +94,8 @@ def parse_json_body(content: bytes, site: str, url: str = "") -> Any:
         )
     try:
         return json.loads(content.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(site, f"unparseable JSON from {url or 'the site'}: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ParseError(site, f"unparseable JSON from {url or 'the site'}: {str(exc)[:200]}") from exc
 
 
 @dataclass
@@ -234,13 +246,21 @@ class Fetcher:
                     content = await self._read_capped(site, public_url, resp)
             except httpx.TimeoutException as exc:
                 raise _Retryable(
-                    FetchError(site, f"timeout after {self.settings.timeout:g}s ({type(exc).__name__})",
-                               url=public_url, hint="the site is slow or unreachable; raise http.timeout")
+                    FetchError(
+                        site,
+                        f"timeout after {self.settings.timeout:g}s ({type(exc).__name__})",
+                        url=public_url,
+                        hint="the site is slow or unreachable; raise http.timeout",
+                    )
                 ) from exc
             except httpx.TransportError as exc:
                 raise _Retryable(
-                    FetchError(site, f"connection failed: {type(exc).__name__}: {exc}",
-                               url=public_url, hint="check DNS/network or the proxy setting")
+                    FetchError(
+                        site,
+                        f"connection failed: {type(exc).__name__}: {exc}",
+                        url=public_url,
+                        hint="check DNS/network or the proxy setting",
+                    )
                 ) from exc
             elapsed = self.clock.monotonic() - started
         if stats is not None:
@@ -269,17 +289,25 @@ class Fetcher:
         limit = self.settings.max_response_bytes
         declared = resp.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise FetchError(site, f"response of {int(declared):,} bytes exceeds the {limit:,}-byte limit",
-                             url=public_url, status=resp.status_code,
-                             hint="not a notice list; raise http.max_response_bytes if the site grew")
+            raise FetchError(
+                site,
+                f"response of {int(declared):,} bytes exceeds the {limit:,}-byte limit",
+                url=public_url,
+                status=resp.status_code,
+                hint="not a notice list; raise http.max_response_bytes if the site grew",
+            )
         chunks: list[bytes] = []
         size = 0
         async for chunk in resp.aiter_bytes():
             size += len(chunk)
             if size > limit:
-                raise FetchError(site, f"response exceeds the {limit:,}-byte limit", url=public_url,
-                                 status=resp.status_code,
-                                 hint="not a notice list; raise http.max_response_bytes if the site grew")
+                raise FetchError(
+                    site,
+                    f"response exceeds the {limit:,}-byte limit",
+                    url=public_url,
+                    status=resp.status_code,
+                    hint="not a notice list; raise http.max_response_bytes if the site grew",
+                )
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -312,8 +340,13 @@ class SiteFetcher:
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
         return await self.fetcher.request(
-            self.site, "GET", self.rewrite(url), public_url=url, headers=headers,
-            conditional=conditional, stats=self.stats,
+            self.site,
+            "GET",
+            self.rewrite(url),
+            public_url=url,
+            headers=headers,
+            conditional=conditional,
+            stats=self.stats,
         )
 
     async def post(
@@ -324,8 +357,14 @@ class SiteFetcher:
         headers: Mapping[str, str] | None = None,
     ) -> FetchResponse:
         return await self.fetcher.request(
-            self.site, "POST", self.rewrite(url), public_url=url, data=data, headers=headers,
-            conditional=False, stats=self.stats,
+            self.site,
+            "POST",
+            self.rewrite(url),
+            public_url=url,
+            data=data,
+            headers=headers,
+            conditional=False,
+            stats=self.stats,
         )
 
 
@@ -362,4 +401,3 @@ def _status_hint(status: int) -> str | None:
     if status >= 500:
         return "the site is failing; it will be retried next cycle"
     return None
-

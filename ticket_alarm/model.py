@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal
@@ -16,16 +15,15 @@ SEOUL = ZoneInfo("Asia/Seoul")
 Category = Literal["open", "change"]
 
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
-_SPACES = re.compile(r"\s+")
+# control characters (Cc) and line/paragraph separators become spaces; runs of space collapse
+_BLANKS = re.compile("[\\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 def clean_text(text: str | None) -> str:
     """Strip zero-width characters and control characters, collapse whitespace."""
     if not text:
         return ""
-    text = text.translate(_ZERO_WIDTH)
-    text = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text)
-    return _SPACES.sub(" ", text).strip()
+    return _BLANKS.sub(" ", text.translate(_ZERO_WIDTH)).strip()
 
 
 def seoul(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:

@@ -1,0 +1,382 @@
+"""Melon Ticket (멜론티켓): the "티켓오픈 소식" list, an HTML fragment paged by row offset.
+
+Request: ``GET /csoon/ajax/listTicketOpen.htm?orderType=2&pageIndex=1&schGcode=GENRE_ALL&schText=&schDt=``
+with the list page as Referer and ``X-Requested-With: XMLHttpRequest``. ``pageIndex`` is a 1-based
+row offset (1, 11, 21, …), ten rows a page; a page with fewer than ten rows is the last one.
+
+Each ``ul.list_ticket_cont > li`` is one notice. Rows whose date reads ``오픈일정 보기`` (several open
+dates) carry their schedule only on the notice page ``/csoon/detail.htm?csoonId={id}``
+(``dl.schedule_info``: ``티켓오픈`` is the open time, every other entry a presale).
+
+Quirks handled here:
+- a time of ``23:23`` is Melon's "time not announced" marker: ``open_at`` None, ``open_date`` set;
+- HTTP 423 Locked is Melon throttling this client: it becomes ``SiteLockedError`` (no retry), so the
+  pipeline leaves Melon alone for ``sites.melon.lock_cooldown``;
+- badges in ``.point`` other than ``단독판매`` (e.g. ``1열보유``) are not exclusivity;
+- poster URLs end in a ``/melon/resize/65x92/strip/true`` thumbnail suffix, stripped for the full image;
+- an obviously mistyped year (``2054.10.19``) is kept as printed: we do not guess what Melon meant.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import ClassVar, NamedTuple
+from urllib.parse import urljoin
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from crawlers.base import Crawl, Crawler
+from ticket_alarm.errors import FetchError, ParseError, SiteLockedError
+from ticket_alarm.http import FetchResponse, SiteFetcher
+from ticket_alarm.model import Category, Presale, Ticket, clean_text, seoul
+
+SITE = "melon"
+PUBLIC_BASE = "https://ticket.melon.com"
+LIST_URL = f"{PUBLIC_BASE}/csoon/ajax/listTicketOpen.htm"
+LIST_PAGE = f"{PUBLIC_BASE}/csoon/index.htm"  # the page the list fragment is loaded into
+DETAIL_URL = f"{PUBLIC_BASE}/csoon/detail.htm"
+PAGE_SIZE = 10
+
+LIST_HEADERS = {"Referer": LIST_PAGE, "X-Requested-With": "XMLHttpRequest"}
+DETAIL_HEADERS = {"Referer": LIST_PAGE}
+
+DETAIL_MARKER = "오픈일정 보기"  # the date cell of a notice with several open dates
+UNANNOUNCED_TIME = (23, 23)  # Melon prints 23:23 when the time is not announced yet
+EXCLUSIVE_BADGE = "단독판매"
+OPEN_LABEL = "티켓오픈"
+_CHANGE_WORDS = ("변경", "취소", "연기", "중지", "중단")
+_GENERAL_OPEN_WORDS = ("티켓오픈", "티켓 오픈", "일반예매", "일반 예매", "일반판매")
+
+_ID_RE = re.compile(r"csoonId=(\d+)")
+_LIST_DATE_RE = re.compile(
+    r"(\d{4})\s*[.\-/]\s*(\d{1,2})\s*[.\-/]\s*(\d{1,2})\.?(?:\s*\([^)]*\))?(?:\s*(\d{1,2})\s*:\s*(\d{2}))?"
+)
+_KOREAN_DATE_RE = re.compile(
+    r"(\d{4})\s*년\s*(\d{1,2})\s*월\s*(\d{1,2})\s*일(?:\s*\([^)]*\))?(?:\s*(\d{1,2})\s*:\s*(\d{2}))?"
+)
+_THUMBNAIL_SUFFIX_RE = re.compile(r"/melon/resize/[^?#]*")
+_CHALLENGE_MARKERS = (
+    "just a moment",
+    "cf-browser-verification",
+    "challenge-platform",
+    "captcha",
+    "access denied",
+    "자동입력 방지",
+)
+_CHALLENGE_HINT = "challenge page: the site may be blocking this IP; try `proxy`"
+_LAYOUT_HINT = "Melon's page layout changed; crawlers/melon.py needs updating"
+_LOCK_HINT = (
+    "Melon answered HTTP 423 (it throttles clients that poll too often); the crawler is left alone "
+    "for sites.melon.lock_cooldown seconds. If it recurs, raise sites.melon.interval."
+)
+
+
+class When(NamedTuple):
+    """A parsed open time: ``at`` when date and time are known, ``day`` when only the date is."""
+
+    at: datetime | None
+    day: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """What a notice's detail page says about its open dates."""
+
+    open_at: datetime | None
+    open_date: date | None
+    presales: tuple[Presale, ...]
+
+
+# --- pure parsing ---------------------------------------------------------------------
+
+
+def parse(body: bytes | str, url: str = "") -> list[Ticket]:
+    """Tickets of one ``listTicketOpen.htm`` response, in list order.
+
+    Raises ParseError when the body is not a Melon list fragment (challenge or error page,
+    changed layout); a well-formed empty list gives ``[]``.
+    """
+    tree = _html(body, url)
+    where = url or "the Melon list"
+    if tree.css_first("ul.list_ticket_cont") is None:
+        raise _not_the_page(tree, body, f"no ul.list_ticket_cont in the response from {where}")
+    rows = tree.css("ul.list_ticket_cont > li")
+    tickets: list[Ticket] = []
+    unknown = 0
+    for li in rows:
+        if not _looks_like_notice(li):
+            unknown += 1  # e.g. a "no notices" message row
+            continue
+        tickets.append(_row_ticket(li))
+    if unknown and not tickets and not _is_no_data_message(rows):
+        raise ParseError(
+            SITE,
+            f"none of the {len(rows)} rows of {where} has a ticket_state, date or title link",
+            hint=_LAYOUT_HINT,
+        )
+    return tickets
+
+
+def parse_detail(body: bytes | str, url: str = "") -> Schedule:
+    """The open schedule of a notice page (``/csoon/detail.htm?csoonId=…``).
+
+    ``티켓오픈`` is the open time; every other entry (``팬클럽 선예매(FC)``, ``선예매`` …) is a presale.
+    """
+    tree = _html(body, url)
+    lists = tree.css("dl.schedule_info")
+    if not lists:
+        raise _not_the_page(tree, body, f"no dl.schedule_info on the notice page {url or ''}".rstrip())
+    entries: list[tuple[str, When]] = []
+    for dl in lists:
+        label = ""
+        for node in dl.iter():
+            if node.tag == "dt":
+                label = clean_text(node.text())
+            elif node.tag == "dd":
+                entries.append((label, parse_when(node.text())))
+                label = ""
+    open_index = _open_entry(entries)
+    open_when = entries[open_index][1] if open_index is not None else When(None, None)
+    presales = tuple(
+        Presale(label or "선예매", when.at) for i, (label, when) in enumerate(entries) if i != open_index
+    )
+    return Schedule(open_at=open_when.at, open_date=open_when.day, presales=presales)
+
+
+def parse_when(text: str | None) -> When:
+    """``2027.12.03(금) 20:00`` or ``2027년 12월 2일 (목) 20:00`` → When; 23:23 → date only.
+
+    Text without a date (``오픈일정 보기``, ``추후공지``) or an impossible date gives ``When(None, None)``.
+    A year is kept as printed, even an obvious typo such as 2054.
+    """
+    text = clean_text(text)
+    match = _LIST_DATE_RE.search(text) or _KOREAN_DATE_RE.search(text)
+    if not match:
+        return When(None, None)
+    year, month, day = int(match[1]), int(match[2]), int(match[3])
+    try:
+        the_day = date(year, month, day)
+    except ValueError:
+        return When(None, None)
+    if match[4] is None:
+        return When(None, the_day)
+    hour, minute = int(match[4]), int(match[5])
+    if (hour, minute) == UNANNOUNCED_TIME or hour > 23 or minute > 59:
+        return When(None, the_day)
+    return When(seoul(year, month, day, hour, minute), None)
+
+
+def notice_url(notice_id: str) -> str:
+    return f"{DETAIL_URL}?csoonId={notice_id}"
+
+
+def needs_detail(ticket: Ticket) -> bool:
+    """True for a row whose open dates are only on its notice page (``오픈일정 보기``)."""
+    return ticket.extra.get("open_text") == DETAIL_MARKER
+
+
+def apply_schedule(ticket: Ticket, schedule: Schedule) -> Ticket:
+    return ticket.with_(open_at=schedule.open_at, open_date=schedule.open_date, presales=schedule.presales)
+
+
+# --- parsing helpers ------------------------------------------------------------------
+
+
+def _decode(body: bytes | str) -> str:
+    if isinstance(body, str):
+        return body
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            return body.decode("cp949")
+        except UnicodeDecodeError:
+            return body.decode("utf-8", errors="replace")
+
+
+def _html(body: bytes | str, url: str) -> LexborHTMLParser:
+    if not isinstance(body, bytes | str):
+        raise ParseError(SITE, f"expected bytes or str, got {type(body).__name__}")
+    text = _decode(body).replace("\x00", "")
+    try:
+        return LexborHTMLParser(text)
+    except (RuntimeError, ValueError) as exc:  # lexbor refuses the document
+        raise ParseError(SITE, f"unparseable HTML from {url or 'Melon'}: {exc}", hint=_LAYOUT_HINT) from exc
+
+
+def _not_the_page(tree: LexborHTMLParser, body: bytes | str, reason: str) -> ParseError:
+    title_node = tree.css_first("title")
+    title = clean_text(title_node.text()) if title_node is not None else ""
+    head = (_decode(body)[:4000] if body else "").lower()
+    if any(marker in head for marker in _CHALLENGE_MARKERS):
+        return ParseError(SITE, f"{reason}: a challenge page ({title or 'no title'})", hint=_CHALLENGE_HINT)
+    if tree.body is None or not clean_text(tree.body.text()):
+        return ParseError(SITE, f"{reason}: the body is empty", hint=_LAYOUT_HINT)
+    detail = f" (page title {title!r})" if title else ""
+    return ParseError(SITE, f"{reason}{detail}", hint=_LAYOUT_HINT)
+
+
+def _looks_like_notice(li: LexborNode) -> bool:
+    return any(li.css_first(q) is not None for q in (".ticket_data", ".link_consert", "a.tit"))
+
+
+def _is_no_data_message(rows: list[LexborNode]) -> bool:
+    text = " ".join(clean_text(li.text()) for li in rows)
+    return any(word in text for word in ("없습니다", "없어요", "no data"))
+
+
+def _row_ticket(li: LexborNode) -> Ticket:
+    link = li.css_first(".link_consert a.tit") or li.css_first("a.tit")
+    title, badge_exclusive = _title(link) if link is not None else ("", False)
+    notice_id = _notice_id(link) or _notice_id(li.css_first("a.poster")) or ""
+    state = _text(li.css_first(".ticket_data .ticket_state") or li.css_first(".ticket_state"))
+    open_text = _text(li.css_first(".ticket_data .date") or li.css_first("span.date"))
+    when = parse_when(open_text)
+    badges = [_text(span) for span in li.css(".point span")]
+    extra: dict[str, str] = {"state": state, "open_text": open_text}
+    posted = _text(li.css_first(".register_info .txt_date"))
+    if posted:
+        extra["posted"] = posted
+    if badges:
+        extra["badges"] = ", ".join(b for b in badges if b)
+    return Ticket(
+        site=SITE,
+        id=notice_id,
+        title=title,
+        url=notice_url(notice_id) if notice_id else "",
+        open_at=when.at,
+        category=_category(state),
+        exclusive=badge_exclusive or EXCLUSIVE_BADGE in badges,
+        image_url=_poster(li.css_first("a.poster img") or li.css_first("img")),
+        views=_views(_text(li.css_first(".register_info .txt_review") or li.css_first(".txt_review"))),
+        open_date=when.day,
+        extra=extra,
+    )
+
+
+def _text(node: LexborNode | None) -> str:
+    return clean_text(node.text()) if node is not None else ""
+
+
+def _title(link: LexborNode) -> tuple[str, bool]:
+    """The link's text without badge elements (``<span>단독판매</span>``); entities are decoded."""
+    parts: list[str] = []
+    exclusive = False
+    for node in link.iter(include_text=True):
+        if node.tag == "-text":
+            parts.append(node.text_content or "")
+            continue
+        if _text(node) in (EXCLUSIVE_BADGE, f"[{EXCLUSIVE_BADGE}]"):
+            exclusive = True
+            parts.append(" ")
+            continue
+        parts.append(node.text())
+    return clean_text("".join(parts)), exclusive
+
+
+def _notice_id(node: LexborNode | None) -> str:
+    if node is None:
+        return ""
+    match = _ID_RE.search(node.attributes.get("href") or "")
+    return match[1] if match else ""
+
+
+def _category(state: str) -> Category:
+    return "change" if any(word in state for word in _CHANGE_WORDS) else "open"
+
+
+def _poster(img: LexborNode | None) -> str:
+    if img is None:
+        return ""
+    src = clean_text(img.attributes.get("src") or "")
+    if not src or src.startswith(("data:", "javascript:")):
+        return ""
+    src = _THUMBNAIL_SUFFIX_RE.sub("", src)
+    try:
+        return urljoin(LIST_PAGE, src)
+    except ValueError:  # e.g. a malformed host such as "https://[cdn…"
+        return ""
+
+
+def _views(text: str) -> int | None:
+    digits = text.replace(",", "").strip()
+    return int(digits) if digits.isascii() and digits.isdigit() else None
+
+
+def _open_entry(entries: list[tuple[str, When]]) -> int | None:
+    """Which schedule entry is the general open: ``티켓오픈`` exactly, else the first general-sale one."""
+    for i, (label, _) in enumerate(entries):
+        if label.replace(" ", "") == OPEN_LABEL:
+            return i
+    for i, (label, _) in enumerate(entries):
+        if any(word in label for word in _GENERAL_OPEN_WORDS) and "선예매" not in label:
+            return i
+    return None
+
+
+# --- the crawler ----------------------------------------------------------------------
+
+
+class MelonCrawler(Crawler):
+    name: ClassVar[str] = SITE
+    display_name: ClassVar[str] = "멜론티켓"
+    color: ClassVar[int] = 0x00CD3C  # Melon green
+    default_base_url: ClassVar[str] = PUBLIC_BASE
+    usual_minimum: ClassVar[int] = 10
+
+    async def crawl(self, fetch: SiteFetcher) -> Crawl:
+        crawl = Crawl()
+        for page in range(self.page_cap):
+            params = {
+                "orderType": "2",  # by open date
+                "pageIndex": str(1 + page * PAGE_SIZE),  # a 1-based row offset, not a page number
+                "schGcode": "GENRE_ALL",
+                "schText": "",
+                "schDt": "",
+            }
+            response = await self._get(fetch, LIST_URL, params, LIST_HEADERS)
+            tickets = parse(response.content, response.url)
+            crawl.pages += 1
+            crawl.add(tickets)
+            if len(tickets) < PAGE_SIZE:
+                break
+        else:
+            crawl.capped = True
+        for index, ticket in enumerate(crawl.tickets):
+            if needs_detail(ticket):
+                crawl.tickets[index] = await self._with_detail(fetch, ticket, crawl)
+        return crawl
+
+    async def _with_detail(self, fetch: SiteFetcher, ticket: Ticket, crawl: Crawl) -> Ticket:
+        """The ticket with its notice page's schedule; unchanged (open time unknown) when that fails."""
+        if not ticket.id:
+            return ticket
+        try:
+            response = await self._get(fetch, DETAIL_URL, {"csoonId": ticket.id}, DETAIL_HEADERS)
+            schedule = parse_detail(response.content, response.url)
+        except (FetchError, ParseError) as exc:
+            crawl.notes.append(
+                f"{ticket.id}: notice page unreadable ({exc.reason}); sent without its open schedule"
+            )
+            return ticket
+        return apply_schedule(ticket, schedule)
+
+    async def _get(
+        self, fetch: SiteFetcher, url: str, params: dict[str, str], headers: dict[str, str]
+    ) -> FetchResponse:
+        try:
+            return await fetch.get(url, params=params, headers=headers)
+        except FetchError as exc:
+            if exc.status == 423:
+                raise SiteLockedError(
+                    SITE,
+                    f"HTTP 423 Locked from {exc.url or url}: Melon is throttling this client",
+                    cooldown=self.settings.lock_cooldown,
+                    hint=_LOCK_HINT,
+                ) from exc
+            raise
+
+
+CRAWLER = MelonCrawler

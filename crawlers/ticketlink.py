@@ -1,0 +1,454 @@
+"""Ticketlink (티켓링크): the open-notice list, a JSON API.
+
+``GET /help/getNoticeList?page=N&noticeCategoryCode=TICKET_OPEN&title=&sortCode=OPEN_DATE`` answers
+``{"result": {"result": [notice, …], "paging": {"currentPage": N, "pageCount": M, …}}}``, 15 notices a
+page, sorted by open date. The crawl pages until ``currentPage >= pageCount`` or an empty page (a page
+past the end answers ``[]`` with ``currentPage`` > ``pageCount``); without a usable ``paging`` object a
+short page (fewer than 15) ends the list.
+
+Quirks handled here:
+- Titles carry ``<b>[단독판매]</b>`` markup (→ ``exclusive``, badge and tags removed) and zero-width
+  spaces; any other ``<...>`` (``<BLUE HEART>``, ``<A여고 …>``) is title text and kept. Only formatting
+  tags (``b``, ``strong``, ``span`` …, with ``name=value`` attributes at most) count as markup.
+- ``ticketOpenDatetime`` is an ISO local string (``"2027-12-01T14:00:00"``) in current responses and
+  epoch milliseconds (UTC based) in older ones: both become Asia/Seoul times. A date without a time
+  becomes ``open_date``; ``null`` or an unreadable value is "not announced" (``open_at=None``), unless
+  the notice body names the general-sale time (``* 일반예매 : 2027년 12월 1일 (수) 14:00``).
+- Presale times appear only in ``content`` (the notice body as HTML): ``parse_presales`` reads its
+  ``* 팬클럽 선예매(FC) : 2027년 12월 1일 (수) 20:00`` lines.
+- The list is requested for the ``TICKET_OPEN`` category only. Should an item of another category
+  slip in anyway, a 변경/취소 (change/cancel) notice becomes ``category="change"``, and any other
+  category (기타 …) is skipped: it is not an open notice and must not be alerted.
+- The HTML site is a script-rendered shell behind a bot challenge: HTML where JSON was expected is a
+  ``ParseError`` with a proxy hint, never ``[]``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import html
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any, ClassVar
+
+from crawlers.base import Crawl, Crawler
+from ticket_alarm.errors import ParseError
+from ticket_alarm.http import SiteFetcher, parse_json_body
+from ticket_alarm.model import SEOUL, Category, Presale, Ticket, clean_text, seoul
+
+SITE = "ticketlink"
+BASE_URL = "https://www.ticketlink.co.kr"
+LIST_URL = f"{BASE_URL}/help/getNoticeList"
+NOTICE_URL = f"{BASE_URL}/help/notice/{{id}}"
+BOOKING_URL = f"{BASE_URL}/product/{{id}}"
+PAGE_SIZE = 15
+OPEN_CATEGORY = "TICKET_OPEN"
+HEADERS = {
+    "Referer": f"{BASE_URL}/help/notice",
+    "Accept": "application/json",
+}
+CHALLENGE_HINT = "challenge page: the site may be blocking this IP; try `proxy`"
+
+
+def list_params(page: int) -> dict[str, str | int]:
+    """The list request's query, in the order the site's own page sends it."""
+    return {"page": page, "noticeCategoryCode": OPEN_CATEGORY, "title": "", "sortCode": "OPEN_DATE"}
+
+
+# --- patterns --------------------------------------------------------------------------------------
+
+# The exclusive-sale badge, anywhere in the title: [단독판매], [단독 판매], 【단독판매】.
+_BADGE = re.compile(r"[\[［【]\s*단독\s*판매\s*[\]］】]")
+# Formatting tags a title may carry. A tag needs a known name and nothing but name=value attributes,
+# so literal title text such as <BLUE HEART>, <A여고 …>, <I Love You> is never taken for markup.
+_MARKUP = re.compile(
+    r"</?(?:b|strong|em|i|u|s|strike|del|ins|mark|small|big|sub|sup|span|font|br)"
+    r"(?:\s+[\w:.-]+\s*=\s*(?:\"[^\"<>]*\"|'[^'<>]*'|[^\s\"'<>]+))*\s*/?>",
+    re.IGNORECASE,
+)
+# Only complete entities (with the semicolon) are decoded: a raw "&" in "정명훈 & 원 …" stays text.
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+# Block-level boundaries in the notice body become line breaks; every other tag is dropped.
+_BLOCK = re.compile(
+    r"<br\s*/?>|</?(?:p|div|li|ul|ol|dl|dt|dd|tr|td|th|table|tbody|thead|h[1-6]|section|article"
+    r"|blockquote|pre|hr)\b[^<>]*>",
+    re.IGNORECASE,
+)
+_TAG = re.compile(r"<[^<>]*>")  # [^<>]: linear time even on a body full of stray "<"
+# "* 팬클럽 선예매(FC) : 2027년 12월 1일 (수) 20:00" — a bullet, a name holding 선예매, a colon, a value.
+_PRESALE_LINE = re.compile(
+    r"^[\s*\-–•·※▶►▷○●■□◆◇☞✔√>]*(?P<name>[^:：\[\]]{0,40}?선\s*예매[^:：\[\]]{0,20}?)\s*[:：]\s*(?P<value>.+)$"
+)
+_PRESALE_WORD = re.compile(r"선\s*예매")  # cheap test before the body is split into lines
+_GENERAL_LINE = re.compile(
+    r"^[\s*\-–•·※▶►▷○●■□◆◇☞✔√>]*(?P<name>[^:：\[\]]{0,20}?일반\s*예매[^:：\[\]]{0,20}?)\s*[:：]\s*(?P<value>.+)$"
+)
+_CHANGE_CODES = ("CHANGE", "CANCEL")
+_CHANGE_NAMES = ("변경", "취소")
+_NOT_A_PRESALE = ("인증",)  # "선예매 인증 기간": a registration window, not a sale
+_TBA = re.compile(r"추후|미정|TBA|TBD|공지\s*예정", re.IGNORECASE)
+# 2027년 12월 1일 (수) 20:00 · 2027.12.01(수) 20:00 · 12월 1일 오후 8시 30분
+_KO_DATETIME = re.compile(
+    r"(?:(?P<y>\d{4})\s*[년.\-/]\s*)?(?P<m>\d{1,2})\s*[월.\-/]\s*(?P<d>\d{1,2})\s*일?\.?"
+    r"\s*(?:[(（]\s*[월화수목금토일]\s*[)）])?\s*"
+    r"(?:(?P<ampm>오전|오후|AM|PM|am|pm)\s*)?(?P<H>\d{1,2})\s*(?::|시)\s*(?:(?P<M>\d{1,2})\s*분?)?"
+)
+# ISO-like strings the API may send: 2027-12-01T14:00:00, 2027-12-01 14:00, 2027.12.01 14:00 …
+_ISO = re.compile(
+    r"^\s*(\d{4})[-./](\d{1,2})[-./](\d{1,2})\.?"
+    r"(?:(?:\s+|T)(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?)?"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?\s*$"
+)
+_DIGITS = re.compile(r"^\s*-?\d{1,20}(?:\.\d+)?\s*$")
+_PRODUCT_IN_URL = re.compile(r"/product/(\d+)")
+
+
+# --- parsing (pure) ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NoticePage:
+    """One list response: its notices, where it sits in the paging, and what it left out."""
+
+    tickets: list[Ticket]
+    items: int  # items the page holds, skipped ones included
+    current_page: int | None = None
+    page_count: int | None = None
+    skipped: list[str] = field(default_factory=list)  # ids of other-category notices left out
+
+    def is_last(self, requested_page: int) -> bool:
+        """Whether the list ends with this page (asked for as ``requested_page``)."""
+        if self.items == 0:
+            return True
+        if self.page_count is not None:
+            current = self.current_page if self.current_page is not None else requested_page
+            return current >= self.page_count
+        return self.items < PAGE_SIZE
+
+
+def parse(body: bytes | str, url: str = "") -> list[Ticket]:
+    """The open/change notices one list page holds, in its order."""
+    return parse_page(body, url).tickets
+
+
+def parse_page(body: bytes | str, url: str = "") -> NoticePage:
+    """Read one list response. Raises ``ParseError`` when it is not the notice list."""
+    data = _load_json(body, url)
+    container = data.get("result") if isinstance(data, dict) else None
+    items = container.get("result") if isinstance(container, dict) else None
+    if not isinstance(items, list):
+        raise ParseError(
+            SITE,
+            f"unexpected JSON from {url or 'the notice list'}: {_describe(data)}; "
+            'expected {"result": {"result": [...], "paging": {...}}}',
+            hint="the API changed or answered an error; the crawler may need updating",
+        )
+    tickets: list[Ticket] = []
+    skipped: list[str] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ParseError(
+                SITE,
+                f"notice #{index + 1} from {url or 'the notice list'} is a {type(item).__name__}, "
+                "not an object",
+                hint="the API changed; the crawler may need updating",
+            )
+        ticket = parse_item(item)
+        if ticket is None:
+            skipped.append(_id_text(item.get("noticeId")))
+        else:
+            tickets.append(ticket)
+    paging = container.get("paging") if isinstance(container, dict) else None
+    current = page_count = None
+    if isinstance(paging, dict):
+        current = _as_int(paging.get("currentPage"))
+        page_count = _as_int(paging.get("pageCount"))
+    return NoticePage(tickets, len(items), current, page_count, skipped)
+
+
+def parse_item(item: dict[str, Any]) -> Ticket | None:
+    """One notice as a Ticket; ``None`` for a notice of a category that is not worth an alert."""
+    category = notice_category(item.get("noticeCategoryCode"), item.get("noticeCategoryName"))
+    if category is None:
+        return None
+    notice_id = _id_text(item.get("noticeId"))
+    title, exclusive = clean_title(item.get("title"))
+    content = item.get("content") if isinstance(item.get("content"), str) else ""
+    open_at, open_date = parse_open_time(item.get("ticketOpenDatetime"))
+    if open_at is None and open_date is None:
+        registered, _ = parse_open_time(item.get("registerDatetime"))
+        open_at = parse_general_open(content, reference=registered)
+    product_id = _id_text(item.get("productId"))
+    if not product_id and isinstance(item.get("reserveWebUrl"), str):
+        match = _PRODUCT_IN_URL.search(item["reserveWebUrl"])
+        product_id = match[1] if match else ""
+    place = item.get("placeName")
+    return Ticket(
+        site=SITE,
+        id=notice_id,
+        title=title,
+        url=NOTICE_URL.format(id=notice_id) if notice_id else "",
+        open_at=open_at,
+        category=category,
+        exclusive=exclusive,
+        presales=parse_presales(content, reference=open_at),
+        venue=clean_text(_decode_entities(place)) if isinstance(place, str) else "",
+        booking_url=BOOKING_URL.format(id=product_id) if product_id else "",
+        views=_as_int(item.get("viewCount")),
+        open_date=open_date,
+    )
+
+
+def notice_category(code: object, name: object) -> Category | None:
+    """``open`` for 티켓오픈, ``change`` for 변경/취소, ``None`` (skip) for any other category.
+
+    An item without any category field counts as open: the list is requested for TICKET_OPEN only.
+    """
+    code_text = code.strip().upper() if isinstance(code, str) else ""
+    name_text = re.sub(r"\s+", "", name) if isinstance(name, str) else ""
+    if any(word in code_text for word in _CHANGE_CODES) or any(word in name_text for word in _CHANGE_NAMES):
+        return "change"
+    if code_text == OPEN_CATEGORY or name_text == "티켓오픈":
+        return "open"
+    if not code_text and not name_text:
+        return "open"
+    return None
+
+
+def clean_title(raw: object) -> tuple[str, bool]:
+    """(clean title, exclusive): the 단독판매 badge, formatting tags and zero-width chars removed."""
+    if not isinstance(raw, str):
+        return "", False
+    exclusive = _BADGE.search(raw) is not None
+    text = _BADGE.sub(" ", raw)
+    text = _MARKUP.sub(" ", text)
+    return clean_text(_decode_entities(text)), exclusive
+
+
+def parse_open_time(value: object) -> tuple[datetime | None, date | None]:
+    """(open_at, open_date) from ``ticketOpenDatetime``: ISO local string or epoch milliseconds.
+
+    Epoch values are UTC based and converted to Asia/Seoul; values below 1e11 are taken as seconds.
+    A date without a time gives ``open_date`` only. Anything unreadable gives ``(None, None)``.
+    """
+    if value is None or isinstance(value, bool):
+        return None, None
+    if isinstance(value, int | float):
+        return _from_epoch(value), None
+    if not isinstance(value, str):
+        return None, None
+    if _DIGITS.match(value):
+        try:
+            return _from_epoch(float(value)), None
+        except ValueError:
+            return None, None
+    match = _ISO.match(value)
+    if not match:
+        return None, None
+    year, month, day, hour, minute, second, zone = match.groups()
+    try:
+        if hour is None:
+            return None, date(int(year), int(month), int(day))
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0))
+        if zone is None:
+            return moment.replace(tzinfo=SEOUL), None
+        return moment.replace(tzinfo=_zone(zone)).astimezone(SEOUL), None
+    except (ValueError, OverflowError):
+        return None, None
+
+
+def _zone(text: str) -> timezone:
+    if text == "Z":
+        return UTC
+    digits = text[1:].replace(":", "")
+    offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return timezone(-offset if text[0] == "-" else offset)  # ValueError beyond ±24h
+
+
+def _from_epoch(value: float) -> datetime | None:
+    if not math.isfinite(value) or value <= 0:
+        return None
+    seconds = value / 1000 if value >= 1e11 else value
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC).astimezone(SEOUL)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def content_lines(content: str) -> list[str]:
+    """The notice body's text, one clean line per block (``<p>``, ``<div>``, ``<br>`` …)."""
+    text = _BLOCK.sub("\n", content)
+    text = html.unescape(_TAG.sub("", text))
+    return [line for line in (clean_text(part) for part in text.split("\n")) if line]
+
+
+def parse_presales(content: object, *, reference: datetime | None = None) -> tuple[Presale, ...]:
+    """Presales named in the notice body: ``* 팬클럽 선예매(FC) : 2027년 12월 1일 (수) 20:00`` lines.
+
+    A line whose value says 추후 공지/미정 gives a presale without a time; a line without a readable
+    date and time is ignored, as are headings (``[팬클럽 선예매 안내]``) and 인증 (registration) windows.
+    ``reference`` (the open time) supplies the year when a line gives none.
+    """
+    if not isinstance(content, str) or not _PRESALE_WORD.search(content):
+        return ()
+    found: list[Presale] = []
+    for line in content_lines(content):
+        match = _PRESALE_LINE.match(line)
+        if not match:
+            continue
+        name = clean_text(match["name"])
+        if not name or any(word in name for word in _NOT_A_PRESALE):
+            continue
+        value = match["value"]
+        at = parse_korean_datetime(value, reference=reference)
+        if at is None and not _TBA.search(value):
+            continue
+        presale = Presale(name, at)
+        if presale not in found:
+            found.append(presale)
+    return tuple(found)
+
+
+def parse_general_open(content: object, *, reference: datetime | None = None) -> datetime | None:
+    """The general-sale time the notice body names (``* 일반예매 : 2027년 12월 1일 (수) 14:00``)."""
+    if not isinstance(content, str) or "예매" not in content:
+        return None
+    for line in content_lines(content):
+        match = _GENERAL_LINE.match(line)
+        if match:
+            at = parse_korean_datetime(match["value"], reference=reference)
+            if at is not None:
+                return at
+    return None
+
+
+def parse_korean_datetime(text: str, *, reference: datetime | None = None) -> datetime | None:
+    """The first date-and-time in ``text`` (``2027년 12월 1일 (수) 20:00``, ``12월 1일 오후 8시``).
+
+    Without a year in the text, the year nearest ``reference`` is used (none: ``None``).
+    """
+    match = _KO_DATETIME.search(text)
+    if not match:
+        return None
+    month, day, hour = int(match["m"]), int(match["d"]), int(match["H"])
+    minute = int(match["M"] or 0)
+    ampm = (match["ampm"] or "").lower()
+    if ampm in ("오후", "pm") and hour < 12:
+        hour += 12
+    elif ampm in ("오전", "am") and hour == 12:
+        hour = 0
+    try:
+        if match["y"]:
+            return seoul(int(match["y"]), month, day, hour, minute)
+        if reference is None:
+            return None
+        year = reference.year
+        at = seoul(year, month, day, hour, minute)
+        if at - reference > timedelta(days=183):
+            at = seoul(year - 1, month, day, hour, minute)
+        elif reference - at > timedelta(days=183):
+            at = seoul(year + 1, month, day, hour, minute)
+        return at
+    except ValueError:
+        return None
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def _load_json(body: bytes | str, url: str) -> Any:
+    raw = body.encode("utf-8", "replace") if isinstance(body, str) else bytes(body)
+    raw = raw.removeprefix(codecs.BOM_UTF8).strip()
+    if not raw:
+        raise ParseError(SITE, f"empty response from {url or 'the notice list'}", hint=CHALLENGE_HINT)
+    try:
+        return parse_json_body(raw, SITE, url)
+    except (ValueError, RecursionError) as exc:  # e.g. a 5,000-digit number, nesting too deep
+        raise ParseError(SITE, f"unreadable JSON from {url or 'the notice list'}: {exc}") from exc
+
+
+def _describe(data: object) -> str:
+    """What arrived instead of the list, for the error message (keys and any error message)."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}"
+    inner = data.get("result")
+    parts = [f"an object with keys {sorted(map(str, data))[:8]}"]
+    if isinstance(inner, dict):
+        parts.append(f"result holds {sorted(map(str, inner))[:8]}")
+    for source in (data, inner):
+        for key in ("message", "errorMessage", "error"):
+            if isinstance(source, dict) and isinstance(source.get(key), str):
+                parts.append(f"{key}: {source[key][:120]!r}")
+    return "; ".join(parts)
+
+
+def _decode_entities(text: str) -> str:
+    return _ENTITY.sub(lambda m: html.unescape(m[0]), text)
+
+
+def _id_text(value: object) -> str:
+    """A notice/product id as text: 63584 → "63584"; anything that is not an id → ""."""
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if math.isfinite(value) and value.is_integer() else ""
+    if isinstance(value, str):
+        return clean_text(value)
+    return ""
+
+
+def _as_int(value: object) -> int | None:
+    """An integer from 1234, 1234.0 or "1,234"; ``None`` otherwise."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    if isinstance(value, str):
+        digits = value.strip().replace(",", "")
+        if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+            return int(digits)
+    return None
+
+
+# --- crawler -------------------------------------------------------------------------------------
+
+
+class TicketlinkCrawler(Crawler):
+    name: ClassVar[str] = SITE
+    display_name: ClassVar[str] = "티켓링크"
+    color: ClassVar[int] = 0xFA2828
+    default_base_url: ClassVar[str] = BASE_URL
+    usual_minimum: ClassVar[int] = PAGE_SIZE
+
+    async def crawl(self, fetch: SiteFetcher) -> Crawl:
+        crawl = Crawl()
+        page = 1
+        while True:
+            response = await fetch.get(LIST_URL, params=list_params(page), headers=HEADERS)
+            result = parse_page(response.content, response.url)
+            crawl.pages += 1
+            crawl.add(result.tickets)
+            if result.skipped:
+                crawl.notes.append(
+                    f"page {page}: skipped {len(result.skipped)} notice(s) of other categories "
+                    f"(ids {', '.join(i or '?' for i in result.skipped)})"
+                )
+            if result.current_page is not None and result.current_page != page and result.items:
+                crawl.notes.append(f"asked for page {page}, the site answered page {result.current_page}")
+            if result.is_last(page):
+                break
+            if page >= self.page_cap:
+                crawl.capped = True
+                break
+            page += 1
+        return crawl
+
+
+CRAWLER = TicketlinkCrawler

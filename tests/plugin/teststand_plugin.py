@@ -1,0 +1,68 @@
+"""A third-party crawler plugin used by the tests, registered through a real entry point.
+
+``tests/plugin`` holds a ``.dist-info`` beside this module, so putting the folder on ``sys.path``
+(or ``PYTHONPATH``) makes ``importlib.metadata`` see it exactly as it sees an installed package.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from crawlers.base import Crawl, Crawler
+from ticket_alarm.errors import ParseError
+from ticket_alarm.http import SiteFetcher, parse_json_body
+from ticket_alarm.model import SEOUL, Ticket, clean_text
+
+SITE = "teststand"
+PUBLIC = "https://tickets.teststand.example"
+
+
+def parse(body: bytes | str, url: str = "") -> list[Ticket]:
+    raw = body.encode() if isinstance(body, str) else body
+    data = parse_json_body(raw, SITE, url)
+    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+        raise ParseError(SITE, "expected an object with an 'items' list")
+    out = []
+    for item in data["items"]:
+        if not isinstance(item, dict):
+            raise ParseError(SITE, "an item is not an object")
+        open_at = None
+        if item.get("open_at"):
+            open_at = datetime.fromisoformat(str(item["open_at"])).replace(tzinfo=SEOUL)
+        out.append(
+            Ticket(
+                site=SITE,
+                id=str(item.get("id", "")),
+                title=clean_text(str(item.get("title", ""))),
+                url=f"{PUBLIC}/notice/{item.get('id', '')}",
+                open_at=open_at,
+                venue=str(item.get("venue", "")),
+                image_url=str(item.get("image", "")),
+            )
+        )
+    return out
+
+
+class TestStandCrawler(Crawler):
+    __test__ = False
+    name = SITE
+    display_name = "테스트 티켓"
+    color = 0x00AA88
+    default_base_url = PUBLIC
+    usual_minimum = 0
+
+    async def crawl(self, fetch: SiteFetcher) -> Crawl:
+        crawl = Crawl()
+        page = 1
+        while True:
+            if crawl.pages >= self.page_cap:
+                crawl.capped = True
+                break
+            resp = await fetch.get(f"{PUBLIC}/api/notices", params={"page": page})
+            crawl.pages += 1
+            tickets = parse(resp.content, resp.url)
+            if not tickets:
+                break
+            crawl.add(tickets)
+            page += 1
+        return crawl

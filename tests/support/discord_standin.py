@@ -1,0 +1,285 @@
+"""A strict stand-in for Discord's webhook API.
+
+It enforces the documented embed and message limits, answers with real rate-limit headers and
+429 bodies, records every message, and can be told to fail (status codes, hangs, deleted webhooks).
+https://discord.com/developers/docs/resources/webhook#execute-webhook
+https://discord.com/developers/docs/topics/rate-limits
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from tests.support.server import LoopbackServer, Request, Response
+
+LIMITS = {
+    "title": 256,
+    "description": 4096,
+    "fields": 25,
+    "field_name": 256,
+    "field_value": 1024,
+    "footer": 2048,
+    "author": 256,
+    "total": 6000,
+    "embeds": 10,
+    "content": 2000,
+}
+_PATH = re.compile(r"^/api/(?:v\d+/)?webhooks/(\d+)/([A-Za-z0-9_\-]+)/?$")
+_MASS = re.compile(r"@(everyone|here)")
+_ROLE = re.compile(r"<@&(\d+)>")
+_USER = re.compile(r"<@!?(\d+)>")
+
+
+@dataclass
+class Accepted:
+    message_id: str
+    webhook_id: str
+    payload: dict[str, Any]
+    at: float
+
+
+@dataclass
+class Fault:
+    status: int = 503
+    count: int = 1  # how many requests it answers (-1: until cleared)
+    hang: bool = False
+    body: dict[str, Any] = field(default_factory=lambda: {"message": "Service Unavailable", "code": 0})
+
+
+class FakeDiscord:
+    def __init__(
+        self, *, bucket_limit: int = 5, bucket_window: float = 2.0, require_allowed_mentions: bool = True
+    ):
+        self.bucket_limit = bucket_limit
+        self.bucket_window = bucket_window
+        self.require_allowed_mentions = require_allowed_mentions
+        self.lock = threading.Lock()
+        self.webhooks: dict[str, str] = {}
+        self.deleted: set[str] = set()
+        self.messages: list[Accepted] = []
+        self.rejections: list[tuple[int, str]] = []
+        self.requests: list[tuple[float, int]] = []  # (time, status) of every POST
+        self.mention_violations: list[str] = []  # @everyone/@here that would fire
+        self.fired_mentions: list[str] = []  # role/user pings that would fire
+        self.faults: list[Fault] = []
+        self.count_429 = 0
+        self._windows: dict[str, tuple[float, int]] = {}
+        self._ids = itertools.count(1_100_000_000_000_000_000)
+        self.server = LoopbackServer(self.handle)
+
+    # --- test controls ------------------------------------------------------------
+    def start(self) -> FakeDiscord:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def add_webhook(self, webhook_id: str = "123456789012345678", token: str | None = None) -> str:
+        token = token or f"tok-{webhook_id}-SECRETxyzSECRETxyzSECRET"
+        self.webhooks[webhook_id] = token
+        return f"{self.server.base_url}/api/webhooks/{webhook_id}/{token}"
+
+    def fail(self, status: int = 503, count: int = 1, *, hang: bool = False) -> None:
+        with self.lock:
+            self.faults.append(Fault(status=status, count=count, hang=hang))
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self.faults.clear()
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self.deleted.add(webhook_id)
+
+    def embeds(self, webhook_id: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [
+                e for m in self.messages if webhook_id in (None, m.webhook_id) for e in m.payload["embeds"]
+            ]
+
+    # --- the API ------------------------------------------------------------------
+    def handle(self, req: Request) -> Response:
+        match = _PATH.match(req.path)
+        if not match:
+            return _json(404, {"message": "404: Not Found", "code": 0})
+        webhook_id, token = match.groups()
+        if webhook_id in self.deleted or self.webhooks.get(webhook_id) != token:
+            if self.webhooks.get(webhook_id) is not None and webhook_id not in self.deleted:
+                return _json(401, {"message": "Invalid Webhook Token", "code": 50027})
+            return _json(404, {"message": "Unknown Webhook", "code": 10015})
+        if req.method == "GET":
+            return _json(200, {"id": webhook_id, "type": 1, "name": "stand-in"})
+        if req.method != "POST":
+            return _json(405, {"message": "405: Method Not Allowed", "code": 0})
+        now = time.monotonic()
+        with self.lock:
+            fault = self._take_fault()
+            if fault is not None:
+                self.requests.append((now, fault.status))
+                if fault.hang:
+                    return Response(hang=True)
+                return _json(fault.status, fault.body)
+            limited = self._rate_limit(webhook_id, now)
+            if limited is not None:
+                self.requests.append((now, 429))
+                self.count_429 += 1
+                return limited
+            headers = self._bucket_headers(webhook_id, now)
+            problem, payload = self._validate(req)
+            if problem:
+                self.requests.append((now, 400))
+                self.rejections.append((400, problem))
+                return _json(400, {"code": 50035, "message": "Invalid Form Body", "errors": problem}, headers)
+            message_id = str(next(self._ids))
+            self.messages.append(Accepted(message_id, webhook_id, payload, now))
+            self.requests.append((now, 200))
+        if req.q("wait").lower() == "true":
+            return _json(200, {"id": message_id, "webhook_id": webhook_id, **payload}, headers)
+        return Response(204, b"", headers)
+
+    def _take_fault(self) -> Fault | None:
+        if not self.faults:
+            return None
+        fault = self.faults[0]
+        if fault.count > 0:
+            fault.count -= 1
+            if fault.count == 0:
+                self.faults.pop(0)
+        return fault
+
+    def _rate_limit(self, webhook_id: str, now: float) -> Response | None:
+        start, used = self._windows.get(webhook_id, (now, 0))
+        if now - start >= self.bucket_window:
+            start, used = now, 0
+        if used >= self.bucket_limit:
+            retry_after = round(self.bucket_window - (now - start), 3)
+            body = {"message": "You are being rate limited.", "retry_after": retry_after, "global": False}
+            headers = {
+                "Retry-After": str(max(1, int(retry_after + 0.999))),
+                "X-RateLimit-Scope": "user",
+                **self._headers(webhook_id, 0, start),
+            }
+            return _json(429, body, headers)
+        self._windows[webhook_id] = (start, used + 1)
+        return None
+
+    def _bucket_headers(self, webhook_id: str, now: float) -> dict[str, str]:
+        start, used = self._windows[webhook_id]
+        return self._headers(webhook_id, self.bucket_limit - used, start)
+
+    def _headers(self, webhook_id: str, remaining: int, start: float) -> dict[str, str]:
+        reset_after = max(0.0, self.bucket_window - (time.monotonic() - start))
+        return {
+            "X-RateLimit-Limit": str(self.bucket_limit),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}",
+            "X-RateLimit-Reset-After": f"{reset_after:.3f}",
+            "X-RateLimit-Bucket": f"bucket-{webhook_id}",
+        }
+
+    def _validate(self, req: Request) -> tuple[str | None, dict[str, Any]]:
+        if "application/json" not in req.headers.get("content-type", ""):
+            return "content-type must be application/json", {}
+        try:
+            payload = json.loads(req.body)
+        except ValueError:
+            return "body is not JSON", {}
+        if not isinstance(payload, dict):
+            return "body is not an object", {}
+        content = payload.get("content") or ""
+        embeds = payload.get("embeds") or []
+        if not content and not embeds:
+            return "Cannot send an empty message (50006)", payload
+        if len(content) > LIMITS["content"]:
+            return f"content longer than {LIMITS['content']}", payload
+        if len(embeds) > LIMITS["embeds"]:
+            return f"more than {LIMITS['embeds']} embeds", payload
+        total = 0
+        for i, e in enumerate(embeds):
+            problem, size = _check_embed(e)
+            if problem:
+                return f"embeds[{i}]: {problem}", payload
+            total += size
+        if total > LIMITS["total"]:
+            return f"embeds total {total} > {LIMITS['total']} characters", payload
+        allowed = payload.get("allowed_mentions")
+        if self.require_allowed_mentions and not isinstance(allowed, dict):
+            return "allowed_mentions missing (the stand-in requires it)", payload
+        self._check_mentions(payload, allowed or {})
+        return None, payload
+
+    def _check_mentions(self, payload: dict[str, Any], allowed: dict[str, Any]) -> None:
+        """Record any mention that Discord would actually fire (only `content` pings)."""
+        content = payload.get("content") or ""
+        parse = set(allowed.get("parse", ["everyone", "roles", "users"]))
+        if _MASS.search(content) and "everyone" in parse:
+            self.mention_violations.append(f"mass mention would fire: {content[:80]!r}")
+        allowed_roles = set(map(str, allowed.get("roles", [])))
+        allowed_users = set(map(str, allowed.get("users", [])))
+        for role in _ROLE.findall(content):
+            if "roles" in parse or role in allowed_roles:
+                self.fired_mentions.append(f"role:{role}")
+        for user in _USER.findall(content):
+            if "users" in parse or user in allowed_users:
+                self.fired_mentions.append(f"user:{user}")
+
+
+def _valid_url(url: Any) -> bool:
+    if not isinstance(url, str) or len(url) > 2048:
+        return False
+    parts = urlsplit(url)
+    return (
+        parts.scheme in ("http", "https", "attachment")
+        and bool(parts.netloc)
+        and not any(c.isspace() for c in url)
+    )
+
+
+def _check_embed(e: Any) -> tuple[str | None, int]:
+    if not isinstance(e, dict):
+        return "not an object", 0
+    size = 0
+    title = e.get("title", "")
+    if len(title) > LIMITS["title"]:
+        return f"title longer than {LIMITS['title']}", 0
+    desc = e.get("description", "")
+    if len(desc) > LIMITS["description"]:
+        return "description too long", 0
+    size += len(title) + len(desc)
+    fields = e.get("fields", [])
+    if len(fields) > LIMITS["fields"]:
+        return "too many fields", 0
+    for f in fields:
+        name, value = f.get("name", ""), f.get("value", "")
+        if not name or not value:
+            return "field name/value must not be empty", 0
+        if len(name) > LIMITS["field_name"] or len(value) > LIMITS["field_value"]:
+            return "field too long", 0
+        size += len(name) + len(value)
+    footer = (e.get("footer") or {}).get("text", "")
+    author = (e.get("author") or {}).get("name", "")
+    if len(footer) > LIMITS["footer"] or len(author) > LIMITS["author"]:
+        return "footer/author too long", 0
+    size += len(footer) + len(author)
+    if "url" in e and not _valid_url(e["url"]):
+        return "url: Not a well formed URL", 0
+    for key in ("thumbnail", "image"):
+        if key in e and not _valid_url((e[key] or {}).get("url")):
+            return f"{key}.url: Not a well formed URL", 0
+    color = e.get("color", 0)
+    if not isinstance(color, int) or not 0 <= color <= 0xFFFFFF:
+        return "color out of range", 0
+    return None, size
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})}
+    )

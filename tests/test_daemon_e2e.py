@@ -1,0 +1,191 @@
+"""The real daemon process against a stand-in site and a strict stand-in Discord on 127.0.0.1."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DaemonProcess, run_cli, stand_config, write_config
+from tests.support.discord_standin import FakeDiscord
+from tests.support.site_standin import FakeSite, TestStandNotices
+
+pytestmark = pytest.mark.e2e
+
+
+def _titles(discord: FakeDiscord) -> Counter[str]:
+    return Counter(e["title"] for e in discord.embeds())
+
+
+def test_new_notices_delivered_exactly_once_across_cycles_and_restart(
+    tmp_path: Path,
+    discord: FakeDiscord,
+    site: FakeSite,
+    notices: TestStandNotices,
+    daemons: list[DaemonProcess],
+) -> None:
+    webhook = discord.add_webhook()
+    notices.add(5, prefix="기존")
+    config = write_config(tmp_path, stand_config(tmp_path, site, webhook))
+    d = DaemonProcess(config, tmp_path)
+    daemons.append(d)
+    d.wait_log("크롤링 완료: teststand")  # first run fills history silently
+    assert discord.embeds() == []
+    notices.add(12, prefix="신규")
+    d.wait_for(lambda: len(discord.embeds()) >= 12, what="12 embeds")
+    d.wait_log("크롤링 완료: teststand", count=4)  # more cycles: nothing new may be sent
+    assert len(discord.embeds()) == 12
+    assert set(_titles(discord).values()) == {1}
+    embed = discord.embeds()[0]
+    assert embed["url"].startswith("https://tickets.teststand.example/notice/")  # public link, not base_url
+    assert "<t:1827658800:F>" in embed["fields"][0]["value"]  # 2027-12-01 20:00 KST
+    assert all(m.payload["allowed_mentions"] == {"parse": []} for m in discord.messages)
+    assert "메모리 사용량" in d.out() and "알림 전송" in d.out()
+    code, seconds = d.terminate()
+    assert code == 0 and seconds < 10
+    # restart: nothing is resent
+    d2 = DaemonProcess(config, tmp_path, "daemon2")
+    daemons.append(d2)
+    d2.wait_log("크롤링 완료: teststand", count=2)
+    assert len(discord.embeds()) == 12
+    notices.add(1, prefix="재시작후")
+    d2.wait_for(lambda: len(discord.embeds()) == 13, what="the 13th embed")
+    assert d2.terminate()[0] == 0
+    token = webhook.rsplit("/", 1)[1]
+    for log in (d.out(), d.err(), d2.out(), d2.err()):
+        assert token not in log
+
+
+def test_first_run_with_notify_on_first_run(
+    tmp_path: Path,
+    discord: FakeDiscord,
+    site: FakeSite,
+    notices: TestStandNotices,
+    daemons: list[DaemonProcess],
+) -> None:
+    webhook = discord.add_webhook()
+    notices.add(3)
+    config = write_config(tmp_path, stand_config(tmp_path, site, webhook, notify_on_first_run=True))
+    d = DaemonProcess(config, tmp_path)
+    daemons.append(d)
+    d.wait_for(lambda: len(discord.embeds()) == 3, what="3 embeds on the first run")
+    assert d.terminate()[0] == 0
+
+
+def test_discord_outage_then_recovery_delivers_everything_once(
+    tmp_path: Path,
+    discord: FakeDiscord,
+    site: FakeSite,
+    notices: TestStandNotices,
+    daemons: list[DaemonProcess],
+) -> None:
+    webhook = discord.add_webhook()
+    config = write_config(tmp_path, stand_config(tmp_path, site, webhook))
+    d = DaemonProcess(config, tmp_path)
+    daemons.append(d)
+    d.wait_log("크롤링 완료: teststand")
+    discord.fail(503, count=4)
+    notices.add(15)
+    d.wait_for(lambda: len(discord.embeds()) == 15, timeout=60, what="15 embeds after the outage")
+    assert sum(1 for _, status in discord.requests if status == 503) == 4
+    assert "알림 전송 실패" in d.out()
+    d.wait_log("크롤링 완료: teststand", count=6)
+    assert len(discord.embeds()) == 15 and set(_titles(discord).values()) == {1}
+    assert d.terminate()[0] == 0
+
+
+def test_burst_of_200_respects_the_bucket(
+    tmp_path: Path,
+    discord: FakeDiscord,
+    site: FakeSite,
+    notices: TestStandNotices,
+    daemons: list[DaemonProcess],
+) -> None:
+    webhook = discord.add_webhook()
+    config = write_config(
+        tmp_path,
+        stand_config(
+            tmp_path, site, webhook, sites={"teststand": {"base_url": site.base_url, "page_cap": 40}}
+        ),
+    )
+    d = DaemonProcess(config, tmp_path)
+    daemons.append(d)
+    d.wait_log("크롤링 완료: teststand")
+    notices.add(200)
+    d.wait_for(lambda: len(discord.embeds()) == 200, timeout=60, what="200 embeds")
+    assert discord.count_429 <= 1
+    assert len(discord.messages) == 20  # 10 embeds a message
+    assert set(_titles(discord).values()) == {1}
+    assert d.terminate()[0] == 0
+
+
+def test_kill_9_during_delivery_loses_nothing(
+    tmp_path: Path,
+    discord: FakeDiscord,
+    site: FakeSite,
+    notices: TestStandNotices,
+    daemons: list[DaemonProcess],
+) -> None:
+    discord.bucket_limit, discord.bucket_window = 1, 1.0  # slow delivery: one message a second
+    webhook = discord.add_webhook()
+    config = write_config(tmp_path, stand_config(tmp_path, site, webhook))
+    d = DaemonProcess(config, tmp_path)
+    daemons.append(d)
+    d.wait_log("크롤링 완료: teststand")
+    ids = notices.add(60)
+    d.wait_for(lambda: len(discord.messages) >= 2, what="delivery under way")
+    d.kill9()
+    delivered_before = len(discord.embeds())
+    assert delivered_before < 60
+    d2 = DaemonProcess(config, tmp_path, "daemon2")
+    daemons.append(d2)
+    d2.wait_for(
+        lambda: {e["url"].rsplit("/", 1)[1] for e in discord.embeds()} >= set(ids),
+        timeout=90,
+        what="every notice delivered after the restart",
+    )
+    counts = Counter(e["url"] for e in discord.embeds())
+    duplicates = sum(c - 1 for c in counts.values())
+    assert duplicates <= 10  # at most the one batch whose request the kill interrupted
+    assert d2.terminate()[0] == 0
+    conn = sqlite3.connect(tmp_path / "data" / "ticket-alarm.sqlite3")
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("SELECT count(*) FROM outbox WHERE status='pending'").fetchone()[0] == 0
+
+
+def test_second_daemon_refused_and_sigterm_is_clean(
+    tmp_path: Path, site: FakeSite, notices: TestStandNotices, daemons: list[DaemonProcess]
+) -> None:
+    notices.add(2)
+    config = write_config(tmp_path, stand_config(tmp_path, site, None))
+    d = DaemonProcess(config, tmp_path)
+    daemons.append(d)
+    d.wait_log("크롤링 완료: teststand")
+    second = run_cli("run", "--config", str(config), cwd=tmp_path, timeout=30)
+    assert second.returncode == 2
+    assert "another ticket-alarm process" in second.stderr and str(d.proc.pid) in second.stderr
+    once = run_cli("once", "--config", str(config), cwd=tmp_path, timeout=30)
+    assert once.returncode == 2 and "another ticket-alarm process" in once.stderr
+    started = time.monotonic()
+    code, _ = d.terminate()
+    assert code == 0 and time.monotonic() - started < 10
+    assert "shutting down" in d.out()
+
+
+def test_dry_run_prints_alerts_without_webhook(
+    tmp_path: Path, site: FakeSite, notices: TestStandNotices, daemons: list[DaemonProcess]
+) -> None:
+    notices.add(2, prefix="기존")
+    config = write_config(tmp_path, stand_config(tmp_path, site, None))
+    d = DaemonProcess(config, tmp_path)
+    daemons.append(d)
+    d.wait_log("크롤링 완료: teststand")
+    notices.add(1, prefix="드라이런")
+    d.wait_log("[DRY RUN]")
+    d.wait_log("크롤링 완료: teststand", count=3)
+    assert d.out().count("[DRY RUN]") == 1
+    assert "드라이런 3 티켓 오픈 안내" in d.out()
+    assert d.terminate()[0] == 0

@@ -1,0 +1,3 @@
+"""ticket-alarm: Korean ticket-open notices to Discord, exactly once."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from ticket_alarm.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,333 @@
+"""The command line. This is the only module that wires config, store, fetcher and notifier together."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from loguru import logger
+
+from crawlers import registry
+from crawlers.base import Crawler, parse_saved
+from ticket_alarm import __version__
+from ticket_alarm.clock import Clock, SystemClock
+from ticket_alarm.config import CONFIG_ENV, Settings, check_site_names, load_config, resolve_config_path
+from ticket_alarm.daemon import Daemon
+from ticket_alarm.delivery import Delivery
+from ticket_alarm.discord import WebhookClient, message, render_test, seoul_text
+from ticket_alarm.errors import ConfigError, CrawlError, StoreError, TicketAlarmError
+from ticket_alarm.http import Fetcher
+from ticket_alarm.logs import redact, setup_logging
+from ticket_alarm.pipeline import Pipeline, SiteResult
+from ticket_alarm.store import InstanceLock, Store
+
+EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
+ONCE_DELIVERY_TIMEOUT = 120.0
+DISCORD_TIMEOUT = 15.0
+
+
+@dataclass
+class App:
+    settings: Settings
+    store: Store
+    fetcher: Fetcher
+    discord_http: httpx.AsyncClient
+    webhooks: WebhookClient
+    crawlers: dict[str, Crawler]
+    pipeline: Pipeline
+    delivery: Delivery
+    clock: Clock
+
+
+def enabled_sites(settings: Settings, known: dict[str, type[Crawler]]) -> list[str]:
+    return [name for name in known if settings.site(name).enabled]
+
+
+@contextlib.asynccontextmanager
+async def build_app(
+    settings: Settings,
+    known: dict[str, type[Crawler]],
+    *,
+    clock: Clock | None = None,
+    store: Store | None = None,
+) -> AsyncIterator[App]:
+    clock = clock or SystemClock()
+    own_store = store is None
+    store = store or Store.open_dir(settings.data_dir)
+    fetcher = Fetcher(settings.http, proxy=settings.proxy, cache=store, clock=clock)
+    discord_http = httpx.AsyncClient(
+        timeout=httpx.Timeout(DISCORD_TIMEOUT),
+        headers={"User-Agent": f"ticket-alarm/{__version__} (+https://github.com/ticket-alarm)"},
+        trust_env=False,
+    )
+    webhooks = WebhookClient(discord_http, clock)
+    crawlers = {name: cls(settings.site(name)) for name, cls in known.items()}
+    routes = settings.effective_routes()
+    delivery = Delivery(store, webhooks if routes else None, routes, clock)
+    pipeline = Pipeline(settings, store, fetcher, crawlers, clock, on_enqueue=delivery.notify)
+    try:
+        yield App(settings, store, fetcher, discord_http, webhooks, crawlers, pipeline, delivery, clock)
+    finally:
+        await fetcher.aclose()
+        await discord_http.aclose()
+        if own_store:
+            store.close()
+
+
+# --- commands -------------------------------------------------------------------------
+
+
+def _load(args: argparse.Namespace) -> tuple[Settings, dict[str, type[Crawler]], Path]:
+    explicit = bool(args.config) or bool(_environ().get(CONFIG_ENV))
+    path = resolve_config_path(args.config)
+    if not explicit and not path.exists():
+        logger.info("no {} found: running on defaults and the environment (see config.example.json)", path)
+        settings = load_config(None)
+    else:
+        settings = load_config(path)
+    redact.register(settings.secrets())
+    known = registry.discover()
+    check_site_names(settings, list(known), str(path))
+    return settings, known, path
+
+
+def _environ() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings, known, path = _load(args)
+    effective = settings.masked()
+    effective["enabled_sites"] = enabled_sites(settings, known)
+    effective["mode"] = "dry run (alerts printed to stdout)" if settings.dry_run else "discord"
+    print(json.dumps(effective, ensure_ascii=False, indent=2))
+    logger.info("{}: configuration is valid", path)
+    return EXIT_OK
+
+
+async def _run(args: argparse.Namespace) -> int:
+    settings, known, _ = _load(args)
+    lock = InstanceLock(settings.data_dir)
+    lock.acquire()
+    try:
+        async with build_app(settings, known) as app:
+            daemon = Daemon(
+                settings,
+                app.store,
+                app.pipeline,
+                app.delivery,
+                app.clock,
+                sites=enabled_sites(settings, known),
+            )
+            return await daemon.run()
+    finally:
+        lock.release()
+
+
+async def _once(args: argparse.Namespace) -> int:
+    settings, known, _ = _load(args)
+    lock = InstanceLock(settings.data_dir)
+    lock.acquire()
+    try:
+        async with build_app(settings, known) as app:
+            sites = enabled_sites(settings, known)
+            results: list[SiteResult] = await asyncio.gather(*(app.pipeline.run_site(s) for s in sites))
+            delivered = await app.delivery.drain(ONCE_DELIVERY_TIMEOUT)
+            pending = app.store.outbox_stats().pending
+            if pending:
+                logger.warning("{} alerts still pending in the outbox; the next run delivers them", pending)
+            logger.info("once: {} sites crawled, {} alerts delivered", len(results), delivered)
+            return EXIT_OK if all(r.ok for r in results) else EXIT_FAIL
+    finally:
+        lock.release()
+
+
+async def _send_test(args: argparse.Namespace) -> int:
+    settings, _known, _ = _load(args)
+    routes = settings.effective_routes()
+    clock = SystemClock()
+    embed = render_test(clock.now())
+    if not routes:
+        print(f"[DRY RUN] {embed['title']} — no webhook configured (set discord_webhook_url)")
+        logger.error("send-test: no webhook configured, nothing delivered; set discord_webhook_url or routes")
+        return EXIT_FAIL
+    ok = True
+    async with httpx.AsyncClient(timeout=DISCORD_TIMEOUT, trust_env=False) as client:
+        webhooks = WebhookClient(client, clock)
+        for route in routes:
+            for _attempt in range(5):
+                outcome = await webhooks.execute(route.webhook_url, message([embed]))
+                if outcome.kind != "rate_limited":
+                    break
+            if outcome.kind == "sent":
+                logger.info(
+                    "알림 전송: 1건 (send-test, route {}, message {})", route.name, outcome.message_id
+                )
+            else:
+                ok = False
+                logger.error(
+                    "알림 전송 실패: send-test route {}: {}", route.name, outcome.error or outcome.kind
+                )
+    return EXIT_OK if ok else EXIT_FAIL
+
+
+async def _test_crawlers(args: argparse.Namespace) -> int:
+    settings, known, _ = _load(args)
+    names = list(args.sites) or enabled_sites(settings, known)
+    for name in names:
+        registry.get(name, known)
+    if args.file:
+        if len(names) != 1:
+            raise ConfigError(
+                "test-crawlers --file needs exactly one SITE, e.g. test-crawlers melon --file page.html"
+            )
+        return _parse_file(known[names[0]], Path(args.file), args.json)
+    results: list[SiteResult] = []
+    import tempfile
+
+    # diagnosis writes no history: a throw-away store keeps the fetcher's cache away from the real one
+    with tempfile.TemporaryDirectory(prefix="ticket-alarm-diag-") as tmp:
+        store = Store(Path(tmp) / "diag.sqlite3")
+        try:
+            async with build_app(settings, known, store=store) as app:
+                for name in names:
+                    result, _crawl = await app.pipeline.crawl_only(name)
+                    results.append(result)
+        finally:
+            store.close()
+    if args.json:
+        doc = {"ok": all(r.ok for r in results), "sites": [_result_json(r) for r in results]}
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+    else:
+        _print_table(results)
+    return EXIT_OK if results and all(r.ok for r in results) else EXIT_FAIL
+
+
+def _parse_file(cls: type[Crawler], path: Path, as_json: bool) -> int:
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+    result = SiteResult(site=cls.name)
+    try:
+        tickets = parse_saved(cls, body, str(path))
+    except CrawlError as exc:
+        result.error, result.hint = exc.reason, exc.hint
+    else:
+        valid = [t for t in tickets if not t.problems()]
+        result.ok, result.items, result.invalid, result.sample = (
+            True,
+            len(valid),
+            len(tickets) - len(valid),
+            valid[:3],
+        )
+    if as_json:
+        print(json.dumps({"ok": result.ok, "sites": [_result_json(result)]}, ensure_ascii=False, indent=2))
+    else:
+        _print_table([result])
+    return EXIT_OK if result.ok else EXIT_FAIL
+
+
+def _result_json(r: SiteResult) -> dict[str, Any]:
+    return {
+        "site": r.site,
+        "status": "ok" if r.ok else "failed",
+        "http_status": r.status,
+        "seconds": round(r.seconds, 3),
+        "pages": r.pages,
+        "notices": r.items,
+        "invalid": r.invalid,
+        "capped": r.capped,
+        "error": redact(r.error) if r.error else None,
+        "hint": r.hint,
+        "samples": [
+            {"title": t.title, "open_at": t.open_at.isoformat() if t.open_at else None, "url": t.url}
+            for t in r.sample
+        ],
+    }
+
+
+def _print_table(results: Sequence[SiteResult]) -> None:
+    print(f"{'SITE':<12} {'STATUS':<7} {'HTTP':>4} {'SEC':>6} {'PAGES':>5} {'NOTICES':>7} {'INVALID':>7}")
+    for r in results:
+        http = str(r.status) if r.status is not None else "-"
+        print(
+            f"{r.site:<12} {'ok' if r.ok else 'FAILED':<7} {http:>4} {r.seconds:>6.2f} {r.pages:>5} "
+            f"{r.items:>7} {r.invalid:>7}"
+        )
+        for t in r.sample:
+            when = seoul_text(t.open_at) if t.open_at else "추후 공지"
+            print(f"    - {t.title[:70]} | {when}")
+        if r.capped:
+            print(f"    ! stopped at the page cap ({r.pages} pages)")
+        if not r.ok:
+            print(f"    ! {redact(r.error or 'failed')}")
+            if r.hint:
+                print(f"    hint: {r.hint}")
+
+
+# --- entry point ------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ticket-alarm", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"ticket-alarm {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--config", help=f"config file (default ./config.json or ${CONFIG_ENV})")
+        return p
+
+    add("run", "run the daemon until SIGTERM/SIGINT")
+    add("once", "crawl every enabled site once, then deliver the outbox")
+    tc = add("test-crawlers", "fetch and parse each site; sends nothing, writes no history")
+    tc.add_argument("sites", nargs="*", metavar="SITE")
+    tc.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    tc.add_argument("--file", help="parse a saved page instead of fetching (one SITE)")
+    add("check-config", "validate the config and print it with secrets masked")
+    add("send-test", "post one test embed to each configured webhook")
+    return parser
+
+
+COMMANDS = {
+    "run": _run,
+    "once": _once,
+    "send-test": _send_test,
+    "test-crawlers": _test_crawlers,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    json_mode = bool(getattr(args, "json", False))
+    setup_logging(json_mode=json_mode)
+    try:
+        if args.command == "check-config":
+            return cmd_check_config(args)
+        return asyncio.run(COMMANDS[args.command](args))
+    except ConfigError as exc:
+        logger.error("{}", redact(str(exc)))
+        return EXIT_CONFIG
+    except StoreError as exc:
+        logger.error("{}", redact(str(exc)))
+        return EXIT_CONFIG
+    except TicketAlarmError as exc:
+        logger.error("{}", redact(str(exc)))
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,389 @@
+"""Discord: turn ``Ticket``s into embeds that respect every documented limit, and post them.
+
+Discord knows no site: it renders the tickets it is given with the site's display name and colour.
+Limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits): title 256,
+description 4096, 25 fields, field name 256 / value 1024, footer 2048, author 256, 6000 characters
+over all embeds of a message, 10 embeds a message, content 2000.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import httpx
+
+from ticket_alarm.clock import Clock
+from ticket_alarm.config import parse_webhook
+from ticket_alarm.model import SEOUL, Ticket
+
+MAX_EMBEDS = 10
+MAX_TOTAL = 6000
+MAX_TITLE = 256
+MAX_DESCRIPTION = 4096
+MAX_FIELDS = 25
+MAX_FIELD_NAME = 256
+MAX_FIELD_VALUE = 1024
+MAX_FOOTER = 2048
+MAX_AUTHOR = 256
+MAX_CONTENT = 2000
+MAX_URL = 2048
+ELLIPSIS = "…"
+TBA = "추후 공지"
+NO_MENTIONS: dict[str, Any] = {"parse": []}
+
+_INVISIBLE = re.compile("[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_MARKDOWN = re.compile(r"([\\*_~`|>\[\]()#-])")
+
+
+def clean(text: str | None) -> str:
+    """Drop control characters and bidi overrides that would garble or spoof an embed."""
+    return _INVISIBLE.sub("", text or "").strip()
+
+
+def escape_markdown(text: str) -> str:
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def valid_url(url: str | None) -> str | None:
+    """The URL when Discord will accept it in an embed (absolute http/https, ≤ 2048 chars)."""
+    if not url or len(url) > MAX_URL or any(ch.isspace() for ch in url):
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or "." not in (parts.hostname or ""):
+        return None
+    return url
+
+
+def discord_time(at: datetime) -> str:
+    unix = int(at.timestamp())
+    return f"<t:{unix}:F> (<t:{unix}:R>)"
+
+
+def open_time_text(ticket: Ticket) -> str:
+    if ticket.open_at is not None:
+        return discord_time(ticket.open_at)
+    if ticket.open_date is not None:
+        return f"{ticket.open_date.isoformat()} (시간 {TBA})"
+    return TBA
+
+
+def _presales_text(ticket: Ticket) -> str:
+    lines = []
+    for presale in ticket.presales:
+        when = discord_time(presale.at) if presale.at else TBA
+        lines.append(f"{escape_markdown(clean(presale.name))}: {when}")
+    return "\n".join(lines)
+
+
+def _title(ticket: Ticket, prefix: str = "") -> str:
+    badges = ""
+    if ticket.category == "change":
+        badges += "[변경/취소] "
+    if ticket.exclusive:
+        badges += "[단독판매] "
+    return f"{prefix}{badges}{clean(ticket.title)}"
+
+
+def render_notice(ticket: Ticket, site_name: str, color: int) -> dict[str, Any]:
+    """The embed for a newly seen notice."""
+    fields: list[dict[str, Any]] = [{"name": "티켓 오픈", "value": open_time_text(ticket), "inline": False}]
+    if ticket.presales:
+        fields.append({"name": "선예매", "value": _presales_text(ticket), "inline": False})
+    if ticket.venue:
+        fields.append({"name": "장소", "value": escape_markdown(clean(ticket.venue)), "inline": True})
+    if ticket.genre:
+        fields.append({"name": "장르", "value": escape_markdown(clean(ticket.genre)), "inline": True})
+    if ticket.exclusive:
+        fields.append({"name": "판매", "value": "단독판매", "inline": True})
+    booking = valid_url(ticket.booking_url)
+    if booking:
+        fields.append({"name": "예매", "value": f"[예매 페이지]({booking})", "inline": True})
+    embed: dict[str, Any] = {
+        "title": _title(ticket),
+        "color": color,
+        "author": {"name": site_name},
+        "fields": fields,
+        "footer": {"text": f"{site_name} · 공지 {ticket.id}"},
+    }
+    url = valid_url(ticket.url)
+    if url:
+        embed["url"] = url
+    image = valid_url(ticket.image_url)
+    if image:
+        embed["thumbnail"] = {"url": image}
+    return fit_embed(embed)
+
+
+CHANGE_LABELS = {
+    "title": "제목",
+    "open_at": "티켓 오픈",
+    "presales": "선예매",
+    "venue": "장소",
+    "category": "구분",
+}
+
+
+def describe_field(ticket: Ticket, name: str) -> str:
+    if name == "open_at":
+        return open_time_text(ticket)
+    if name == "presales":
+        return _presales_text(ticket) or "없음"
+    if name == "category":
+        return "변경/취소" if ticket.category == "change" else "티켓오픈"
+    value = getattr(ticket, name)
+    return escape_markdown(clean(str(value))) if value else "없음"
+
+
+def changed_fields(before: Ticket, after: Ticket) -> list[str]:
+    out = []
+    if before.title != after.title:
+        out.append("title")
+    if (before.open_at, before.open_date) != (after.open_at, after.open_date):
+        out.append("open_at")
+    if sorted((p.name, p.at) for p in before.presales) != sorted((p.name, p.at) for p in after.presales):
+        out.append("presales")
+    if before.venue != after.venue:
+        out.append("venue")
+    if before.category != after.category:
+        out.append("category")
+    return out
+
+
+def render_change(before: Ticket, after: Ticket, site_name: str, color: int) -> dict[str, Any]:
+    """The "변경" embed: before → after for each field that matters."""
+    fields = []
+    for name in changed_fields(before, after) or ["title"]:
+        fields.append(
+            {
+                "name": f"{CHANGE_LABELS[name]} 변경",
+                "value": f"{describe_field(before, name)}\n→ {describe_field(after, name)}",
+                "inline": False,
+            }
+        )
+    if "open_at" not in changed_fields(before, after):
+        fields.append({"name": "티켓 오픈", "value": open_time_text(after), "inline": False})
+    embed: dict[str, Any] = {
+        "title": _title(after, prefix="[변경] "),
+        "color": color,
+        "author": {"name": site_name},
+        "fields": fields,
+        "footer": {"text": f"{site_name} · 공지 {after.id}"},
+    }
+    url = valid_url(after.url)
+    if url:
+        embed["url"] = url
+    image = valid_url(after.image_url)
+    if image:
+        embed["thumbnail"] = {"url": image}
+    return fit_embed(embed)
+
+
+def render_test(now: datetime) -> dict[str, Any]:
+    return {
+        "title": "ticket-alarm 테스트 알림",
+        "description": "이 채널로 티켓 오픈 알림이 전송됩니다.",
+        "color": 0x5865F2,
+        "fields": [{"name": "보낸 시각", "value": discord_time(now), "inline": False}],
+        "footer": {"text": "ticket-alarm send-test"},
+    }
+
+
+def embed_size(embed: dict[str, Any]) -> int:
+    total = len(embed.get("title", "")) + len(embed.get("description", ""))
+    total += len(embed.get("footer", {}).get("text", "")) + len(embed.get("author", {}).get("name", ""))
+    for f in embed.get("fields", []):
+        total += len(f.get("name", "")) + len(f.get("value", ""))
+    return total
+
+
+def fit_embed(embed: dict[str, Any]) -> dict[str, Any]:
+    """Enforce every per-embed limit (truncating with …); the result is always ≤ 6000 characters."""
+    out = dict(embed)
+    out["title"] = truncate(clean(out.get("title", "")) or "(제목 없음)", MAX_TITLE)
+    if "description" in out:
+        out["description"] = truncate(out["description"], MAX_DESCRIPTION)
+    if "author" in out:
+        out["author"] = {"name": truncate(clean(out["author"].get("name", "")), MAX_AUTHOR)}
+    if "footer" in out:
+        out["footer"] = {"text": truncate(clean(out["footer"].get("text", "")), MAX_FOOTER)}
+    fields = []
+    for f in out.get("fields", [])[:MAX_FIELDS]:
+        name = truncate(f.get("name") or "-", MAX_FIELD_NAME)
+        value = truncate(f.get("value") or "-", MAX_FIELD_VALUE)
+        fields.append({"name": name, "value": value, "inline": bool(f.get("inline", False))})
+    out["fields"] = fields
+    for key in ("url",):
+        if key in out and not valid_url(out[key]):
+            del out[key]
+    for key in ("thumbnail", "image"):
+        if key in out and not valid_url(out[key].get("url")):
+            del out[key]
+    while embed_size(out) > MAX_TOTAL and out["fields"]:
+        out["fields"].pop()
+    if embed_size(out) > MAX_TOTAL and "description" in out:
+        out["description"] = truncate(
+            out["description"], max(1, MAX_TOTAL - embed_size(out) + len(out["description"]))
+        )
+    return out
+
+
+def batch_size(embeds: Sequence[dict[str, Any]]) -> int:
+    """How many of ``embeds`` (from the front) fit in one message: ≤ 10 and ≤ 6000 characters."""
+    total = 0
+    count = 0
+    for embed in embeds[:MAX_EMBEDS]:
+        size = embed_size(embed)
+        if count and total + size > MAX_TOTAL:
+            break
+        total += size
+        count += 1
+    return count
+
+
+def message(embeds: Iterable[dict[str, Any]], content: str | None = None) -> dict[str, Any]:
+    payload: dict[str, Any] = {"embeds": list(embeds), "allowed_mentions": dict(NO_MENTIONS)}
+    if content:
+        payload["content"] = truncate(content, MAX_CONTENT)
+    return payload
+
+
+# --- the webhook client -------------------------------------------------------------
+
+OutcomeKind = Literal["sent", "retry", "rate_limited", "dead", "broken"]
+
+
+@dataclass(frozen=True, slots=True)
+class PostOutcome:
+    kind: OutcomeKind
+    status: int | None = None
+    message_id: str | None = None
+    error: str = ""
+    retry_after: float | None = None
+
+
+@dataclass
+class _Bucket:
+    remaining: int | None = None
+    reset_at: float = 0.0  # monotonic
+
+
+class WebhookClient:
+    """Posts to webhooks, tracking Discord's rate-limit buckets so it waits instead of hitting 429s."""
+
+    def __init__(self, client: httpx.AsyncClient, clock: Clock) -> None:
+        self.client = client
+        self.clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+        self._global_until = 0.0
+        self.rate_limited = 0  # 429s received, for metrics and tests
+
+    def _bucket(self, url: str) -> _Bucket:
+        parsed = parse_webhook(url)
+        key = parsed[0] if parsed else url
+        return self._buckets.setdefault(key, _Bucket())
+
+    async def wait_for_bucket(self, url: str) -> None:
+        bucket = self._bucket(url)
+        now = self.clock.monotonic()
+        wait = max(0.0, self._global_until - now)
+        if bucket.remaining is not None and bucket.remaining <= 0:
+            wait = max(wait, bucket.reset_at - now)
+        if wait > 0:
+            await self.clock.sleep(wait)
+            bucket.remaining = None
+
+    def _update_bucket(self, url: str, headers: httpx.Headers) -> None:
+        bucket = self._bucket(url)
+        remaining = headers.get("x-ratelimit-remaining")
+        reset_after = headers.get("x-ratelimit-reset-after")
+        try:
+            if remaining is not None:
+                bucket.remaining = int(remaining)
+            if reset_after is not None:
+                bucket.reset_at = self.clock.monotonic() + float(reset_after)
+        except ValueError:
+            pass
+
+    async def execute(
+        self, url: str, payload: dict[str, Any], *, thread_id: str | None = None
+    ) -> PostOutcome:
+        await self.wait_for_bucket(url)
+        params = {"wait": "true"}
+        if thread_id:
+            params["thread_id"] = thread_id
+        try:
+            resp = await self.client.post(url, json=payload, params=params)
+        except httpx.TimeoutException as exc:
+            return PostOutcome("retry", error=f"timeout ({type(exc).__name__})")
+        except httpx.TransportError as exc:
+            return PostOutcome("retry", error=f"connection failed ({type(exc).__name__})")
+        self._update_bucket(url, resp.headers)
+        status = resp.status_code
+        if 200 <= status < 300:
+            message_id = None
+            try:
+                body = resp.json()
+                message_id = str(body.get("id")) if isinstance(body, dict) and body.get("id") else None
+            except ValueError:
+                pass
+            return PostOutcome("sent", status, message_id=message_id)
+        body_text = resp.text[:1000]
+        if status == 429:
+            self.rate_limited += 1
+            retry_after, is_global = _parse_429(resp)
+            bucket = self._bucket(url)
+            bucket.remaining = 0
+            bucket.reset_at = self.clock.monotonic() + retry_after
+            if is_global:
+                self._global_until = self.clock.monotonic() + retry_after
+            return PostOutcome(
+                "rate_limited",
+                status,
+                error=f"429 rate limited for {retry_after:g}s",
+                retry_after=retry_after,
+            )
+        if status in (401, 403, 404):
+            return PostOutcome("broken", status, error=f"HTTP {status}: {body_text}")
+        if status >= 500:
+            return PostOutcome("retry", status, error=f"HTTP {status}: {body_text[:200]}")
+        return PostOutcome("dead", status, error=f"HTTP {status}: {body_text}")
+
+    async def probe(self, url: str) -> int | None:
+        """GET the webhook (never posts): 200 valid, 401/404 deleted; None when unreachable."""
+        try:
+            resp = await self.client.get(url)
+        except httpx.HTTPError:
+            return None
+        return resp.status_code
+
+
+def _parse_429(resp: httpx.Response) -> tuple[float, bool]:
+    retry_after = None
+    is_global = resp.headers.get("x-ratelimit-global", "").lower() == "true"
+    try:
+        body = resp.json()
+        if isinstance(body, dict):
+            retry_after = float(body.get("retry_after")) if body.get("retry_after") is not None else None
+            is_global = is_global or bool(body.get("global"))
+    except (ValueError, TypeError):
+        pass
+    if retry_after is None:
+        header = resp.headers.get("retry-after")
+        try:
+            retry_after = float(header) if header else None
+        except ValueError:
+            retry_after = None
+    return (max(0.0, retry_after if retry_after is not None else 1.0), is_global)
+
+
+def seoul_text(at: datetime) -> str:
+    return at.astimezone(SEOUL).strftime("%Y-%m-%d %H:%M KST")

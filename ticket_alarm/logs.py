@@ -1,0 +1,65 @@
+"""Logging through loguru in the operators' format, with secrets redacted from every line.
+
+Format: ``YYYY-MM-DD HH:MM:SS [LEVEL] message``. stdout gets INFO and up, stderr WARNING and up
+(supervisor writes them to monitor.out.log and monitor.err.log). With ``json_mode`` (``--json``)
+stdout is left to the one JSON document and every log line goes to stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+from loguru import logger
+
+LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss} [{level}] {message}"
+_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
+
+
+class Redactor:
+    """Replaces every registered secret with ``****``."""
+
+    def __init__(self) -> None:
+        self._secrets: list[str] = []
+
+    def register(self, secrets: Iterable[str]) -> None:
+        for secret in secrets:
+            if secret and secret not in self._secrets:
+                self._secrets.append(secret)
+        self._secrets.sort(key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "****")
+        return text
+
+
+redact = Redactor()
+
+
+def _patch(record: dict[str, Any]) -> None:
+    record["message"] = redact(record["message"])
+
+
+def setup_logging(
+    *,
+    level: str = "INFO",
+    json_mode: bool = False,
+    secrets: Iterable[str] = (),
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> None:
+    redact.register(secrets)
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    logger.remove()
+    logger.configure(patcher=_patch)  # type: ignore[arg-type]
+    common: dict[str, Any] = {"format": LOG_FORMAT, "backtrace": False, "diagnose": False, "colorize": False}
+    if json_mode:
+        logger.add(err, level=level, **common)
+        return
+    threshold = _LEVELS.get(level, 20)
+    logger.add(out, level=level, filter=lambda r: r["level"].no >= threshold, **common)
+    logger.add(err, level="WARNING", **common)

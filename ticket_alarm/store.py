@@ -1,0 +1,536 @@
+"""The store: one SQLite file (WAL) holding history, outbox, per-site state and HTTP validators.
+
+A crawl result is written in ONE transaction (history rows + outbox rows + site state), so a
+notice is never "seen but not queued". The interface is narrow on purpose (seen / record /
+pending / mark-sent / site state) so a server database could implement it later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ticket_alarm.errors import StoreError, StoreLockedError
+from ticket_alarm.http import CachedResponse
+
+DB_NAME = "ticket-alarm.sqlite3"
+LOCK_NAME = "ticket-alarm.lock"
+
+_MIGRATIONS: list[str] = [
+    # 1: the initial schema
+    """
+    CREATE TABLE history(
+        key TEXT PRIMARY KEY,
+        digest TEXT NOT NULL,
+        site TEXT NOT NULL,
+        notice_id TEXT NOT NULL,
+        title TEXT NOT NULL,
+        ticket TEXT NOT NULL,
+        first_seen REAL NOT NULL,
+        last_seen REAL NOT NULL
+    );
+    CREATE INDEX history_site ON history(site, last_seen);
+    CREATE TABLE outbox(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        route TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        site TEXT NOT NULL,
+        notice_key TEXT,
+        payload TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'dead')),
+        sent_at REAL,
+        message_id TEXT
+    );
+    CREATE INDEX outbox_due ON outbox(route, status, next_attempt_at, id);
+    CREATE INDEX outbox_notice ON outbox(notice_key);
+    CREATE TABLE site_state(
+        site TEXT PRIMARY KEY,
+        initialized INTEGER NOT NULL DEFAULT 0,
+        last_attempt REAL,
+        last_success REAL,
+        last_failure REAL,
+        failure_streak INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        empty_streak INTEGER NOT NULL DEFAULT 0,
+        last_count INTEGER,
+        last_invalid INTEGER NOT NULL DEFAULT 0,
+        locked_until REAL
+    );
+    CREATE TABLE http_cache(
+        key TEXT PRIMARY KEY,
+        etag TEXT,
+        last_modified TEXT,
+        body BLOB NOT NULL,
+        stored_at REAL NOT NULL
+    );
+    CREATE TABLE webhook_state(
+        route TEXT PRIMARY KEY,
+        broken_reason TEXT,
+        broken_at REAL
+    );
+    CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+]
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    key: str
+    digest: str
+    ticket: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    key: str
+    digest: str
+    site: str
+    notice_id: str
+    title: str
+    ticket: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NewOutboxRow:
+    route: str
+    kind: str
+    site: str
+    notice_key: str | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    route: str
+    kind: str
+    site: str
+    notice_key: str | None
+    payload: dict[str, Any]
+    attempts: int
+    created_at: float
+
+
+@dataclass
+class SiteState:
+    site: str
+    initialized: bool = False
+    last_attempt: float | None = None
+    last_success: float | None = None
+    last_failure: float | None = None
+    failure_streak: int = 0
+    last_error: str | None = None
+    empty_streak: int = 0
+    last_count: int | None = None
+    last_invalid: int = 0
+    locked_until: float | None = None
+
+
+@dataclass
+class OutboxStats:
+    pending: int = 0
+    dead: int = 0
+    sent: int = 0
+    oldest_pending: float | None = None
+    by_route: dict[str, int] = field(default_factory=dict)
+
+
+class Store:
+    """SQLite-backed store. One connection, used from the event loop's thread only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = self._open(path)
+
+    # --- opening -----------------------------------------------------------------
+    @classmethod
+    def open_dir(cls, data_dir: Path) -> Store:
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"data_dir {data_dir}: cannot create it ({exc.strerror}); "
+                "create it or point data_dir elsewhere."
+            ) from exc
+        if not os.access(data_dir, os.W_OK | os.X_OK):
+            raise StoreError(
+                f"data_dir {data_dir}: not writable by this user; fix its permissions "
+                f"(chown/chmod) or point data_dir elsewhere."
+            )
+        return cls(data_dir / DB_NAME)
+
+    def _open(self, path: Path) -> sqlite3.Connection:
+        existed = path.exists() and path.stat().st_size > 0
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if existed and version == 0:
+                tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                if tables:
+                    raise StoreError(
+                        f"{path}: this SQLite file was not written by ticket-alarm (no schema version); "
+                        "point data_dir at a fresh directory."
+                    )
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path}: schema version {version} is newer than this program knows ({SCHEMA_VERSION}); "
+                    "upgrade ticket-alarm or restore a backup."
+                )
+            for number in range(version, SCHEMA_VERSION):
+                try:
+                    conn.executescript(
+                        f"BEGIN IMMEDIATE;{_MIGRATIONS[number]};PRAGMA user_version={number + 1};COMMIT;"
+                    )
+                except sqlite3.Error:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{path}: the store is unreadable ({exc}). It is NOT recreated, because an empty history "
+                "would re-alert every notice: restore it from a backup (`python -m ticket_alarm restore "
+                "ARCHIVE`) or move the file aside to start over on purpose."
+            ) from exc
+        return conn
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("PRAGMA optimize")
+        self._conn.close()
+
+    def integrity_ok(self) -> bool:
+        return self._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with _transaction(self._conn):
+                yield self._conn
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"{self.path}: write failed ({exc}); check free disk space and permissions."
+            ) from exc
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: read failed ({exc}).") from exc
+
+    # --- history -----------------------------------------------------------------
+    def seen(self, keys: Iterable[str]) -> dict[str, Seen]:
+        keys = list(keys)
+        out: dict[str, Seen] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._query(f"SELECT key, digest, ticket FROM history WHERE key IN ({marks})", chunk):
+                out[row["key"]] = Seen(row["key"], row["digest"], json.loads(row["ticket"]))
+        return out
+
+    def record(
+        self,
+        site: str,
+        now: float,
+        *,
+        history: Sequence[HistoryRow],
+        touched: Sequence[str],
+        outbox: Sequence[NewOutboxRow],
+        state: SiteState,
+    ) -> None:
+        """One transaction: upsert history, bump last_seen, enqueue alerts, save site state."""
+        with self._tx() as conn:
+            conn.executemany(
+                "INSERT INTO history(key, digest, site, notice_id, title, ticket, first_seen, last_seen) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET digest=excluded.digest, "
+                "title=excluded.title, ticket=excluded.ticket, last_seen=excluded.last_seen",
+                [
+                    (
+                        h.key,
+                        h.digest,
+                        h.site,
+                        h.notice_id,
+                        h.title,
+                        json.dumps(h.ticket, ensure_ascii=False),
+                        now,
+                        now,
+                    )
+                    for h in history
+                ],
+            )
+            for start in range(0, len(touched), 500):
+                chunk = list(touched[start : start + 500])
+                conn.execute(
+                    f"UPDATE history SET last_seen=? WHERE key IN ({','.join('?' * len(chunk))})",
+                    [now, *chunk],
+                )
+            conn.executemany(
+                "INSERT INTO outbox(route, kind, site, notice_key, payload, created_at, next_attempt_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        o.route,
+                        o.kind,
+                        o.site,
+                        o.notice_key,
+                        json.dumps(o.payload, ensure_ascii=False),
+                        now,
+                        now,
+                    )
+                    for o in outbox
+                ],
+            )
+            self._save_state(conn, state)
+
+    def history_count(self, site: str | None = None) -> int:
+        if site is None:
+            return int(self._query("SELECT count(*) FROM history")[0][0])
+        return int(self._query("SELECT count(*) FROM history WHERE site=?", (site,))[0][0])
+
+    # --- outbox ------------------------------------------------------------------
+    def enqueue(self, rows: Sequence[NewOutboxRow], now: float) -> None:
+        with self._tx() as conn:
+            conn.executemany(
+                "INSERT INTO outbox(route, kind, site, notice_key, payload, created_at, next_attempt_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        o.route,
+                        o.kind,
+                        o.site,
+                        o.notice_key,
+                        json.dumps(o.payload, ensure_ascii=False),
+                        now,
+                        now,
+                    )
+                    for o in rows
+                ],
+            )
+
+    def pending(self, route: str, now: float, limit: int = 50) -> list[OutboxItem]:
+        rows = self._query(
+            "SELECT id, route, kind, site, notice_key, payload, attempts, created_at FROM outbox "
+            "WHERE route=? AND status='pending' AND next_attempt_at<=? ORDER BY id LIMIT ?",
+            (route, now, limit),
+        )
+        return [
+            OutboxItem(
+                r["id"],
+                r["route"],
+                r["kind"],
+                r["site"],
+                r["notice_key"],
+                json.loads(r["payload"]),
+                r["attempts"],
+                r["created_at"],
+            )
+            for r in rows
+        ]
+
+    def next_due(self, route: str) -> float | None:
+        row = self._query(
+            "SELECT min(next_attempt_at) FROM outbox WHERE route=? AND status='pending'", (route,)
+        )[0][0]
+        return None if row is None else float(row)
+
+    def pending_routes(self) -> list[str]:
+        return [r[0] for r in self._query("SELECT DISTINCT route FROM outbox WHERE status='pending'")]
+
+    def mark_sent(self, ids: Sequence[int], now: float, message_id: str | None) -> None:
+        with self._tx() as conn:
+            conn.executemany(
+                "UPDATE outbox SET status='sent', sent_at=?, message_id=?, last_error=NULL "
+                "WHERE id=? AND status='pending'",
+                [(now, message_id, i) for i in ids],
+            )
+
+    def mark_retry(
+        self, ids: Sequence[int], error: str, next_attempt_at: float, *, count: bool = True
+    ) -> None:
+        with self._tx() as conn:
+            conn.executemany(
+                "UPDATE outbox SET attempts=attempts+?, last_error=?, next_attempt_at=? WHERE id=?",
+                [(1 if count else 0, error[:2000], next_attempt_at, i) for i in ids],
+            )
+
+    def mark_dead(self, ids: Sequence[int], error: str) -> None:
+        with self._tx() as conn:
+            conn.executemany(
+                "UPDATE outbox SET status='dead', attempts=attempts+1, last_error=? WHERE id=?",
+                [(error[:4000], i) for i in ids],
+            )
+
+    def outbox_stats(self) -> OutboxStats:
+        stats = OutboxStats()
+        for row in self._query("SELECT status, count(*) AS n FROM outbox GROUP BY status"):
+            setattr(stats, row["status"], int(row["n"]))
+        row = self._query("SELECT min(created_at) FROM outbox WHERE status='pending'")[0]
+        stats.oldest_pending = None if row[0] is None else float(row[0])
+        for row in self._query(
+            "SELECT route, count(*) AS n FROM outbox WHERE status='pending' GROUP BY route"
+        ):
+            stats.by_route[row["route"]] = int(row["n"])
+        return stats
+
+    def outbox_rows(self, status: str | None = None) -> list[sqlite3.Row]:
+        if status:
+            return self._query("SELECT * FROM outbox WHERE status=? ORDER BY id", (status,))
+        return self._query("SELECT * FROM outbox ORDER BY id")
+
+    # --- site state --------------------------------------------------------------
+    def site_state(self, site: str) -> SiteState:
+        rows = self._query("SELECT * FROM site_state WHERE site=?", (site,))
+        if not rows:
+            return SiteState(site)
+        row = dict(rows[0])
+        row["initialized"] = bool(row["initialized"])
+        return SiteState(**row)
+
+    def all_site_states(self) -> list[SiteState]:
+        return [self.site_state(r[0]) for r in self._query("SELECT site FROM site_state ORDER BY site")]
+
+    def save_site_state(self, state: SiteState) -> None:
+        with self._tx() as conn:
+            self._save_state(conn, state)
+
+    @staticmethod
+    def _save_state(conn: sqlite3.Connection, s: SiteState) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO site_state(site, initialized, last_attempt, last_success, last_failure, "
+            "failure_streak, last_error, empty_streak, last_count, last_invalid, locked_until) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                s.site,
+                int(s.initialized),
+                s.last_attempt,
+                s.last_success,
+                s.last_failure,
+                s.failure_streak,
+                s.last_error,
+                s.empty_streak,
+                s.last_count,
+                s.last_invalid,
+                s.locked_until,
+            ),
+        )
+
+    # --- webhooks ----------------------------------------------------------------
+    def mark_webhook_broken(self, route: str, reason: str, now: float) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO webhook_state(route, broken_reason, broken_at) VALUES (?, ?, ?)",
+                (route, reason, now),
+            )
+
+    def clear_webhook_broken(self, route: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM webhook_state WHERE route=?", (route,))
+
+    def broken_webhooks(self) -> dict[str, str]:
+        return {r["route"]: r["broken_reason"] for r in self._query("SELECT * FROM webhook_state")}
+
+    # --- HTTP validators (ResponseCache) -------------------------------------------
+    def cached_response(self, key: str) -> CachedResponse | None:
+        rows = self._query("SELECT etag, last_modified, body FROM http_cache WHERE key=?", (key,))
+        if not rows:
+            return None
+        return CachedResponse(rows[0]["etag"], rows[0]["last_modified"], bytes(rows[0]["body"]))
+
+    def remember_response(self, key: str, etag: str | None, last_modified: str | None, body: bytes) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO http_cache(key, etag, last_modified, body, stored_at) "
+                "VALUES (?, ?, ?, ?, strftime('%s','now'))",
+                (key, etag, last_modified, body),
+            )
+
+    # --- meta --------------------------------------------------------------------
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key=?", (key,))
+        return rows[0][0] if rows else None
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (autocommit connection)."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class InstanceLock:
+    """An exclusive ``flock`` on ``data_dir/ticket-alarm.lock``; released when the process dies."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = ""
+            with contextlib.suppress(OSError, ValueError):
+                holder = os.pread(fd, 32, 0).decode().strip()
+            os.close(fd)
+            raise StoreLockedError(
+                f"another ticket-alarm process (pid {holder or '?'}) is using data_dir {self.path.parent}; "
+                "stop it first (supervisorctl stop ticket-alarm:monitor) or use another data_dir."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)
+            self._fd = None
+
+    @staticmethod
+    def held_by_other(data_dir: Path) -> int | None:
+        """The pid holding the lock, or None when nobody holds it (used by the health check)."""
+        path = data_dir / LOCK_NAME
+        if not path.exists():
+            return None
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                text = os.pread(fd, 32, 0).decode().strip()
+                return int(text) if text.isdigit() else -1
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
