@@ -138,6 +138,29 @@ def _check_webhook(value: str) -> str:
     return value.strip()
 
 
+class HealthSettings(_Strict):
+    ops_webhook_url: str | None = Field(None, description="where `health --notify` posts state changes")
+    cpu_warn: float = Field(80.0, gt=0, le=100, description="CPU use %, above it: WARNING")
+    memory_warn: float = Field(85.0, gt=0, le=100, description="memory use %, above it: WARNING")
+    disk_warn: float = Field(
+        85.0, gt=0, le=100, description="disk use % of data_dir/log_dir, above it: WARNING"
+    )
+    outbox_age_warn: float = Field(1800.0, gt=0, description="seconds the oldest pending alert may wait")
+    failure_streak_warn: int = Field(3, ge=1, description="consecutive failed crawls of a site: WARNING")
+
+    @field_validator("ops_webhook_url")
+    @classmethod
+    def _webhook_shape(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        return _check_webhook(value)
+
+
+class MetricsSettings(_Strict):
+    port: int | None = Field(None, ge=1, le=65535, description="Prometheus /metrics port; unset: off")
+    host: str = Field("127.0.0.1", description="address the metrics endpoint binds to")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TICKET_ALARM_",
@@ -160,7 +183,10 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     proxy: ProxySettings = Field(default_factory=ProxySettings)
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
-    dry_run_output: str = Field("stdout", pattern=r"^(stdout|log)$")
+    log_dir: Path | None = Field(None, description="where supervisor writes the logs (health checks it)")
+    max_rss_mb: float | None = Field(None, gt=0, description="finish the cycle and exit 3 above this RSS")
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @field_validator("discord_webhook_url")
     @classmethod
@@ -202,7 +228,12 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every string that must never reach a log line, an error or a diagnostic."""
         out: list[str] = []
-        for url in [self.discord_webhook_url, *(r.webhook_url for r in self.routes or ())]:
+        urls = [
+            self.discord_webhook_url,
+            self.health.ops_webhook_url,
+            *(r.webhook_url for r in self.routes or ()),
+        ]
+        for url in urls:
             if url:
                 parsed = parse_webhook(url)
                 if parsed:
@@ -217,6 +248,7 @@ class Settings(BaseSettings):
     def masked(self) -> dict[str, Any]:
         data = self.model_dump(mode="json")
         data["discord_webhook_url"] = mask_url(data.get("discord_webhook_url"))
+        data["health"]["ops_webhook_url"] = mask_url(data["health"].get("ops_webhook_url"))
         for route in data.get("routes") or []:
             route["webhook_url"] = mask_url(route["webhook_url"])
         for key in ("http", "https"):
