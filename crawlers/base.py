@@ -26,7 +26,8 @@ class Crawl:
     tickets: list[Ticket] = field(default_factory=list)
     pages: int = 0
     capped: bool = False  # stopped by the page cap, not by the list's end
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # for the log at INFO
+    warnings: list[str] = field(default_factory=list)  # partial failures, logged at WARNING
 
     def add(self, tickets: list[Ticket]) -> int:
         """Append tickets not seen yet in this crawl (by id); returns how many were new."""

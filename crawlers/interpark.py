@@ -269,7 +269,7 @@ class InterparkCrawler(Crawler):
             if page.rows < PAGE_SIZE:
                 break  # the list's end
             if added == 0:
-                crawl.notes.append(f"offset {offset}: a full page of notices already seen; stopped paging")
+                crawl.warnings.append(f"offset {offset}: a full page of notices already seen; stopped paging")
                 break
             offset += PAGE_SIZE
         unlisted = crawl.add(members)

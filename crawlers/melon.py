@@ -40,7 +40,8 @@ DETAIL_URL = f"{PUBLIC_BASE}/csoon/detail.htm"
 PAGE_SIZE = 10
 
 LIST_HEADERS = {"Referer": LIST_PAGE, "X-Requested-With": "XMLHttpRequest"}
-DETAIL_HEADERS = {"Referer": LIST_PAGE}
+# the recorded detail request (INDEX.json) carried the same XHR headers as the list
+DETAIL_HEADERS = {"Referer": LIST_PAGE, "X-Requested-With": "XMLHttpRequest"}
 
 DETAIL_MARKER = "오픈일정 보기"  # the date cell of a notice with several open dates
 UNANNOUNCED_TIME = (23, 23)  # Melon prints 23:23 when the time is not announced yet
@@ -357,7 +358,7 @@ class MelonCrawler(Crawler):
             response = await self._get(fetch, DETAIL_URL, {"csoonId": ticket.id}, DETAIL_HEADERS)
             schedule = parse_detail(response.content, response.url)
         except (FetchError, ParseError) as exc:
-            crawl.notes.append(
+            crawl.warnings.append(
                 f"{ticket.id}: notice page unreadable ({exc.reason}); sent without its open schedule"
             )
             return ticket

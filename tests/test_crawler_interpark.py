@@ -417,7 +417,7 @@ async def test_a_site_ignoring_offset_does_not_loop_to_the_cap() -> None:
         return httpx.Response(200, content=full)
 
     crawl = await run_crawl(handler)
-    assert len(calls) == 2 and len(crawl.tickets) == 50 and crawl.notes
+    assert len(calls) == 2 and len(crawl.tickets) == 50 and crawl.warnings
 
 
 async def test_missing_param_400_is_a_fetch_error() -> None:

@@ -393,7 +393,7 @@ def list_query(page_index: int) -> bytes:
 async def test_crawl_makes_the_documented_requests_and_finds_everything() -> None:
     crawl, requests = await run_crawl()
     assert_matches_expected(crawl.tickets, EXPECTED["items"])
-    assert crawl.pages == 5 and not crawl.capped and crawl.notes == []
+    assert crawl.pages == 5 and not crawl.capped and crawl.warnings == []
     lists = [r for r in requests if r.url.path == LIST_PATH]
     details = [r for r in requests if r.url.path == DETAIL_PATH]
     assert [r.url.query for r in lists] == [list_query(i) for i in (1, 11, 21, 31, 41)]  # 41 is short: end
@@ -492,7 +492,7 @@ async def test_failed_detail_keeps_the_row_with_unknown_open_time(failure: httpx
     assert by_id["11376"].open_at is None and by_id["11376"].presales == ()
     assert not by_id["11376"].problems()
     assert by_id["11475"].open_at == seoul(2027, 12, 17, 18, 0)  # the other detail still worked
-    assert len(crawl.notes) == 1 and "11376" in crawl.notes[0]
+    assert len(crawl.warnings) == 1 and "11376" in crawl.warnings[0]
 
 
 async def test_list_page_failure_is_a_fetch_error() -> None:

@@ -164,6 +164,10 @@ class Pipeline:
                 )
             else:
                 valid.append(ticket)
+        for note in crawl.notes:
+            logger.info("{}: {}", name, note)
+        for warning in crawl.warnings:
+            logger.warning("{}: {}", name, warning)
         if crawl.capped:
             logger.warning(
                 "{}: stopped at the page cap ({} pages) before the list ended; raise "

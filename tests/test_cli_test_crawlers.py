@@ -1,0 +1,115 @@
+"""`python -m ticket_alarm test-crawlers` against the four-site stand-in: table, --json, exit codes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import run_cli, write_config
+from tests.support.real_sites import FIXTURES, SITES, RealSites, expected
+from tests.support.server import Response
+from tests.support.site_standin import FakeSite
+
+
+@pytest.fixture(scope="module")
+def real_sites() -> Iterator[RealSites]:
+    sites = RealSites().start()
+    yield sites
+    sites.stop()
+
+
+def _config(tmp_path: Path, base_urls: dict[str, str], **extra: Any) -> Path:
+    data: dict[str, Any] = {
+        "data_dir": str(tmp_path / "data"),
+        # the test plugin is on PYTHONPATH for every child process; keep it out of these runs
+        "sites": {
+            "teststand": {"enabled": False},
+            **{name: {"base_url": url} for name, url in base_urls.items()},
+        },
+        "http": {"min_request_interval": 0, "retries": 0, "timeout": 5},
+        "discord_webhook_url": "http://127.0.0.1:9/api/webhooks/123456789012345678/SECRETTOKEN-abcdefghij",
+        **extra,
+    }
+    return write_config(tmp_path, data)
+
+
+def test_table_for_all_four_sites(tmp_path: Path, real_sites: RealSites) -> None:
+    config = _config(tmp_path, dict.fromkeys(SITES, real_sites.base_url))
+    result = run_cli("test-crawlers", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["SITE", "STATUS", "HTTP", "SEC", "PAGES", "NOTICES", "INVALID"]
+    for site in SITES:
+        row = next(line for line in lines if line.startswith(site))
+        cells = row.split()
+        assert cells[1] == "ok" and cells[2] == "200"
+        assert int(cells[5]) == expected(site)["count"], row
+    assert lines.count("") == 0 and sum(1 for line in lines if line.startswith("    - ")) == 12
+    assert not (tmp_path / "data").exists(), "diagnosis must write no history"
+    assert "SECRETTOKEN" not in result.stdout + result.stderr
+
+
+def test_json_output_is_one_document(tmp_path: Path, real_sites: RealSites) -> None:
+    config = _config(tmp_path, {"melon": real_sites.base_url, "ticketlink": real_sites.base_url})
+    result = run_cli("test-crawlers", "melon", "ticketlink", "--json", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is True
+    assert [s["site"] for s in doc["sites"]] == ["melon", "ticketlink"]
+    melon = doc["sites"][0]
+    assert melon["status"] == "ok" and melon["http_status"] == 200 and melon["notices"] == 43
+    assert melon["pages"] == 5 and len(melon["samples"]) == 3
+    assert melon["samples"][0]["url"].startswith("https://ticket.melon.com/csoon/detail.htm?csoonId=")
+    assert "[INFO]" not in result.stdout  # logs go to stderr with --json
+
+
+def test_failures_exit_1_with_a_hint(tmp_path: Path, real_sites: RealSites) -> None:
+    challenge = FakeSite()
+    page = b"<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>checking</body></html>"
+    challenge.routes["/contents/api/open-notice/notice-list"] = lambda req: Response(
+        200, page, {"Content-Type": "text/html"}
+    )
+    challenge.routes["/help/getNoticeList"] = lambda req: Response(503, b"down")
+    challenge.start()
+    try:
+        config = _config(
+            tmp_path,
+            {"interpark": challenge.base_url, "ticketlink": challenge.base_url, "yes24": real_sites.base_url},
+        )
+        result = run_cli(
+            "test-crawlers", "interpark", "ticketlink", "yes24", "--config", str(config), cwd=tmp_path
+        )
+        as_json = run_cli("test-crawlers", "interpark", "--json", "--config", str(config), cwd=tmp_path)
+    finally:
+        challenge.stop()
+    assert result.returncode == 1
+    out = result.stdout
+    assert "interpark    FAILED" in out and "ticketlink   FAILED" in out and "yes24        ok" in out
+    assert "hint: challenge page" in out and "try `proxy`" in out
+    assert "HTTP 503" in out
+    doc = json.loads(as_json.stdout)
+    assert as_json.returncode == 1 and doc["ok"] is False
+    assert doc["sites"][0]["status"] == "failed" and "JSON" in doc["sites"][0]["error"]
+
+
+def test_parse_a_saved_page(tmp_path: Path) -> None:
+    config = _config(tmp_path, {})
+    page = FIXTURES / "yes24" / "axList_page1.html"
+    ok = run_cli("test-crawlers", "yes24", "--file", str(page), "--config", str(config), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "yes24        ok" in ok.stdout
+    garbage = tmp_path / "garbage.html"
+    garbage.write_text("<html><body>nothing here</body></html>")
+    bad = run_cli("test-crawlers", "yes24", "--file", str(garbage), "--config", str(config), cwd=tmp_path)
+    assert bad.returncode == 1 and "FAILED" in bad.stdout
+
+
+def test_unknown_site_is_named(tmp_path: Path) -> None:
+    config = _config(tmp_path, {})
+    result = run_cli("test-crawlers", "nosuchsite", "--config", str(config), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "unknown site 'nosuchsite'" in result.stderr and "interpark" in result.stderr
