@@ -69,7 +69,7 @@ def parse_saved(crawler: type[Crawler], body: bytes, url: str = "") -> list[Tick
     import sys
 
     module = sys.modules[crawler.__module__]
-    parse = getattr(module, "parse", None)
+    parse = getattr(crawler, "parse_body", None) or getattr(module, "parse", None)
     if parse is None:
         raise NotImplementedError(f"crawler {crawler.name} has no module-level parse(body, url) function")
     result: list[Ticket] = parse(body, url)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 from crawlers.base import Crawler
+from crawlers.generic import build_crawler
+from ticket_alarm.config import CustomSiteSettings
 from ticket_alarm.errors import ConfigError
 
 ENTRY_POINT_GROUP = "ticket_alarm.crawlers"
@@ -21,15 +24,24 @@ def _check(cls: object, origin: str) -> type[Crawler]:
     return cls
 
 
-def discover(include_plugins: bool = True) -> dict[str, type[Crawler]]:
-    """Every crawler class by name. An unknown or duplicate name is a hard error."""
+def discover(
+    include_plugins: bool = True, custom: Sequence[CustomSiteSettings] = ()
+) -> dict[str, type[Crawler]]:
+    """Every crawler class by name: built-ins, plugins, then the config's ``custom_sites``.
+
+    An unknown or duplicate name is a hard error.
+    """
     found: dict[str, tuple[type[Crawler], str]] = {}
 
     def add(cls: type[Crawler], origin: str) -> None:
         if cls.name in found and found[cls.name][0] is not cls:
+            fix = (
+                "rename the custom site (its `name` in custom_sites)"
+                if origin.startswith("custom_sites")
+                else "uninstall one of the plugins or rename its crawler"
+            )
             raise ConfigError(
-                f"two crawlers are named {cls.name!r}: {found[cls.name][1]} and {origin}; "
-                "uninstall one of the plugins or rename its crawler."
+                f"two crawlers are named {cls.name!r}: {found[cls.name][1]} and {origin}; {fix}."
             )
         found[cls.name] = (cls, origin)
 
@@ -46,6 +58,12 @@ def discover(include_plugins: bool = True) -> dict[str, type[Crawler]]:
                     "Fix or uninstall that package."
                 ) from exc
             add(_check(cls, f"entry point {ep.name} = {ep.value}"), f"entry point {ep.value}")
+    for index, definition in enumerate(custom):
+        try:
+            cls = build_crawler(definition)
+        except ValueError as exc:  # settings built without validation (model_construct)
+            raise ConfigError(f"custom_sites[{index}] {definition.name!r}: {exc}") from None
+        add(cls, f"custom_sites[{index}] ({definition.name!r}, defined in the config)")
     return {name: cls for name, (cls, _) in sorted(found.items())}
 
 

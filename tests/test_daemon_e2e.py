@@ -189,3 +189,36 @@ def test_dry_run_prints_alerts_without_webhook(
     assert d.out().count("[DRY RUN]") == 1
     assert "드라이런 3 티켓 오픈 안내" in d.out()
     assert d.terminate()[0] == 0
+
+
+def test_a_broken_route_never_delays_another(
+    tmp_path: Path,
+    discord: FakeDiscord,
+    site: FakeSite,
+    notices: TestStandNotices,
+    daemons: list[DaemonProcess],
+) -> None:
+    good = discord.add_webhook("323456789012345678")
+    gone = discord.add_webhook("423456789012345678")
+    discord.delete_webhook("423456789012345678")
+    routes = [
+        {"name": "gone", "webhook_url": gone},
+        {"name": "good", "webhook_url": good, "include": ["신규"]},
+    ]
+    config = write_config(tmp_path, stand_config(tmp_path, site, None, routes=routes))
+    d = DaemonProcess(config, tmp_path)
+    daemons.append(d)
+    d.wait_log("크롤링 완료: teststand")
+    notices.add(3, prefix="신규")
+    notices.add(2, prefix="기타")
+    d.wait_for(lambda: len(discord.embeds("323456789012345678")) == 3, what="the good route's 3 embeds")
+    d.wait_log("크롤링 완료: teststand", count=4)
+    posts_to_gone = [r for r in discord.requests if r[1] == 404]
+    assert len(posts_to_gone) == 1, "a deleted webhook is tried once, then left alone"
+    assert d.err().count("webhook was deleted") == 1
+    conn = sqlite3.connect(tmp_path / "data" / "ticket-alarm.sqlite3")
+    kept = conn.execute("SELECT count(*) FROM outbox WHERE route='gone' AND status='pending'").fetchone()[0]
+    assert kept == 5, "the broken route's alerts are kept for when its URL is fixed"
+    assert d.terminate()[0] == 0
+    token = gone.rsplit("/", 1)[1]
+    assert token not in d.out() + d.err()

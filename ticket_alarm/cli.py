@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,17 +17,20 @@ from loguru import logger
 
 from crawlers import registry
 from crawlers.base import Crawler, parse_saved
-from ticket_alarm import __version__
+from ticket_alarm import __version__, backup, health, history
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config import CONFIG_ENV, Settings, check_site_names, load_config, resolve_config_path
 from ticket_alarm.daemon import Daemon
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.discord import WebhookClient, message, render_test, seoul_text
 from ticket_alarm.errors import ConfigError, CrawlError, StoreError, TicketAlarmError
+from ticket_alarm.explain import explain, render_text
 from ticket_alarm.http import Fetcher
 from ticket_alarm.logs import redact, setup_logging
+from ticket_alarm.metrics import serve_metrics
 from ticket_alarm.pipeline import Pipeline, SiteResult
-from ticket_alarm.store import InstanceLock, Store
+from ticket_alarm.reminders import Reminders
+from ticket_alarm.store import DB_NAME, InstanceLock, Store
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 ONCE_DELIVERY_TIMEOUT = 120.0
@@ -44,6 +47,7 @@ class App:
     crawlers: dict[str, Crawler]
     pipeline: Pipeline
     delivery: Delivery
+    reminders: Reminders
     clock: Clock
 
 
@@ -73,8 +77,11 @@ async def build_app(
     routes = settings.effective_routes()
     delivery = Delivery(store, webhooks if routes else None, routes, clock)
     pipeline = Pipeline(settings, store, fetcher, crawlers, clock, on_enqueue=delivery.notify)
+    reminders = Reminders(store, crawlers, clock, on_enqueue=delivery.notify)
     try:
-        yield App(settings, store, fetcher, discord_http, webhooks, crawlers, pipeline, delivery, clock)
+        yield App(
+            settings, store, fetcher, discord_http, webhooks, crawlers, pipeline, delivery, reminders, clock
+        )
     finally:
         await fetcher.aclose()
         await discord_http.aclose()
@@ -94,7 +101,7 @@ def _load(args: argparse.Namespace) -> tuple[Settings, dict[str, type[Crawler]],
     else:
         settings = load_config(path)
     redact.register(settings.secrets())
-    known = registry.discover()
+    known = registry.discover(custom=settings.custom_sites)
     check_site_names(settings, list(known), str(path))
     return settings, known, path
 
@@ -128,8 +135,23 @@ async def _run(args: argparse.Namespace) -> int:
                 app.delivery,
                 app.clock,
                 sites=enabled_sites(settings, known),
+                reminders=app.reminders,
             )
-            return await daemon.run()
+
+            def hook(callback: Callable[[SiteResult], None]) -> None:
+                previous = daemon.on_result
+
+                def both(result: SiteResult) -> None:
+                    if previous is not None:
+                        previous(result)
+                    callback(result)
+
+                daemon.on_result = both
+
+            async with serve_metrics(
+                settings, app.store, app.delivery, app.webhooks, sites=daemon.sites, hook=hook
+            ):
+                return await daemon.run()
     finally:
         lock.release()
 
@@ -142,6 +164,7 @@ async def _once(args: argparse.Namespace) -> int:
         async with build_app(settings, known) as app:
             sites = enabled_sites(settings, known)
             results: list[SiteResult] = await asyncio.gather(*(app.pipeline.run_site(s) for s in sites))
+            app.reminders.run_due()
             delivered = await app.delivery.drain(ONCE_DELIVERY_TIMEOUT)
             pending = app.store.outbox_stats().pending
             if pending:
@@ -279,6 +302,27 @@ def _print_table(results: Sequence[SiteResult]) -> None:
 # --- entry point ------------------------------------------------------------------------
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    settings, known, _ = _load(args)
+    registry.get(args.site, known)
+    if not (settings.data_dir / DB_NAME).exists():
+        raise ConfigError(
+            f"data_dir {settings.data_dir}: no store yet (nothing was crawled with this config)."
+        )
+    store = Store.open_dir(settings.data_dir)
+    try:
+        doc = explain(store, settings, args.site, args.id)
+    finally:
+        store.close()
+    if doc is None:
+        logger.error(
+            "explain: {} notice {!r} is not in the history of {}", args.site, args.id, settings.data_dir
+        )
+        return EXIT_FAIL
+    print(json.dumps(doc, ensure_ascii=False, indent=2) if args.json else render_text(doc))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ticket-alarm", description=__doc__)
     parser.add_argument("--version", action="version", version=f"ticket-alarm {__version__}")
@@ -297,7 +341,49 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--file", help="parse a saved page instead of fetching (one SITE)")
     add("check-config", "validate the config and print it with secrets masked")
     add("send-test", "post one test embed to each configured webhook")
+    ex = add("explain", "show a stored notice, its digest history, route decisions and deliveries")
+    ex.add_argument("site", metavar="SITE")
+    ex.add_argument("id", metavar="ID")
+    ex.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    hc = add("health", "companion health check (Nagios exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)")
+    hc.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    hc.add_argument("--notify", action="store_true", help="post state changes to health.ops_webhook_url")
+    hc.add_argument("--no-probe", action="store_true", help="do not GET the webhooks (offline check)")
+    bk = add("backup", "consistent copy of the store (+ config) as data_YYYYMMDD_HHMMSS.tar.gz")
+    bk.add_argument("--dest", help="folder for the archives (default: backups beside data_dir)")
+    bk.add_argument("--keep", type=int, help="then delete all but the newest N archives and config copies")
+    rs = add("restore", "verify a backup archive and put its store in place (the daemon must be stopped)")
+    rs.add_argument("archive", metavar="ARCHIVE")
+    hi = add("history", "alert history: stats, search TEXT, import FILE (the old notification_history.json)")
+    hi.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    hi_sub = hi.add_subparsers(dest="action", required=True)
+    # --config/--json are accepted after the action too (SUPPRESS: an absent one keeps the outer value)
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("--config", default=argparse.SUPPRESS, help="config file")
+    after.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="one JSON document")
+    hi_sub.add_parser("stats", parents=[after], help="rows per site, first/last seen, outbox by status")
+    hs = hi_sub.add_parser("search", parents=[after], help="notices whose title contains TEXT")
+    hs.add_argument("text", metavar="TEXT")
+    hs.add_argument("--limit", type=int, default=50)
+    hm = hi_sub.add_parser("import", parents=[after], help="import the old notification_history.json")
+    hm.add_argument("file", metavar="FILE")
     return parser
+
+
+async def _health(args: argparse.Namespace) -> int:
+    return await health.command(args, _load)
+
+
+async def _backup(args: argparse.Namespace) -> int:
+    return await backup.backup_command(args, _load)
+
+
+async def _restore(args: argparse.Namespace) -> int:
+    return await backup.restore_command(args, _load)
+
+
+async def _history(args: argparse.Namespace) -> int:
+    return await history.command(args, _load)
 
 
 COMMANDS = {
@@ -305,6 +391,10 @@ COMMANDS = {
     "once": _once,
     "send-test": _send_test,
     "test-crawlers": _test_crawlers,
+    "health": _health,
+    "backup": _backup,
+    "restore": _restore,
+    "history": _history,
 }
 
 
@@ -315,6 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check-config":
             return cmd_check_config(args)
+        if args.command == "explain":
+            return cmd_explain(args)
         return asyncio.run(COMMANDS[args.command](args))
     except ConfigError as exc:
         logger.error("{}", redact(str(exc)))

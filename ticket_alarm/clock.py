@@ -43,7 +43,12 @@ class FakeClock:
         return self._mono
 
     def advance(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
+        # datetime has microsecond resolution: a positive sleep below 0.5 µs must still move `now`, or a
+        # loop waiting for "due <= now" (Delivery.drain) would sleep 1e-7 s forever
+        step = timedelta(seconds=seconds)
+        if seconds > 0 and not step:
+            step = timedelta(microseconds=1)
+        self._now += step
         self._mono += seconds
 
     async def sleep(self, seconds: float) -> None:

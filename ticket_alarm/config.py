@@ -12,10 +12,19 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, Literal
+from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ticket_alarm.errors import ConfigError
@@ -112,6 +121,34 @@ class RouteSettings(_Strict):
     sites: list[str] | None = Field(None, description="only these sites; default all")
     include: list[str] = Field(default_factory=list, description="keywords or /regex/; any must match")
     exclude: list[str] = Field(default_factory=list, description="keywords or /regex/; none may match")
+    genres: list[str] | None = Field(
+        None, description="only notices whose genre matches one of these keywords"
+    )
+    exclusive_only: bool = Field(False, description="only 단독판매 notices")
+    categories: list[Literal["open", "change"]] | None = Field(None, description="open and/or change notices")
+    mention_role_ids: list[str] = Field(default_factory=list, description="role ids pinged in each message")
+    thread_id: str | None = Field(None, description="post into this forum/thread id")
+    reminders: list[int] = Field(default_factory=list, description="minutes before open_at to remind")
+
+    @field_validator("mention_role_ids")
+    @classmethod
+    def _role_ids(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not re.fullmatch(r"\d{5,25}", str(value)):
+                raise ValueError(f"role id {value!r} is not a Discord snowflake (digits only)")
+        return [str(v) for v in values]
+
+    @field_validator("thread_id")
+    @classmethod
+    def _thread_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{5,25}", str(value)):
+            raise ValueError(f"thread_id {value!r} is not a Discord snowflake (digits only)")
+        return value
+
+    @field_validator("reminders")
+    @classmethod
+    def _reminders(cls, values: list[int]) -> list[int]:
+        return _check_reminders(values)
 
     @field_validator("webhook_url")
     @classmethod
@@ -130,6 +167,15 @@ class RouteSettings(_Strict):
                 except re.error as exc:
                     raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
         return values
+
+
+def _check_reminders(values: list[int]) -> list[int]:
+    for minutes in values:
+        if not 1 <= minutes <= 10080:
+            raise ValueError(f"reminder offset {minutes} is not between 1 and 10080 minutes (a week)")
+    if len(set(values)) != len(values):
+        raise ValueError("reminder offsets repeat")
+    return sorted(values, reverse=True)
 
 
 def _check_webhook(value: str) -> str:
@@ -161,6 +207,140 @@ class MetricsSettings(_Strict):
     host: str = Field("127.0.0.1", description="address the metrics endpoint binds to")
 
 
+# --- custom sites (crawlers/generic.py) ------------------------------------------------------------
+
+CUSTOM_TBA_WORDS = ["추후", "미정", "TBA", "TBD", "공지예정", "오픈예정"]
+CUSTOM_EMPTY_TEXT = [
+    "게시물이 없습니다",
+    "게시글이 없습니다",
+    "등록된 글이 없습니다",
+    "검색 결과가 없습니다",
+    "검색된 결과가 없습니다",
+    "데이터가 없습니다",
+    "자료가 없습니다",
+    "공지사항이 없습니다",
+]
+# header, query and form names whose values are credentials (not "searchKeyword")
+_SECRET_NAME = re.compile(
+    r"auth|cookie|token|secret|passw|session|credential|signature|(?:api|service|access)[-_]?key"
+    r"|^(?:key|sig|service)$",
+    re.IGNORECASE,
+)
+
+
+class CustomFieldSettings(_Strict):
+    path: str = Field(description="JSON path relative to the item (json) or CSS selector[@attr] (html)")
+    regex: str | None = Field(None, description="keep the first group (or the whole match) of this regex")
+
+
+class CustomPagesSettings(_Strict):
+    start: int = Field(1, ge=0, description="the first page number put into {page}")
+    step: int = Field(1, ge=1, description="added to {page} for the next page (e.g. 10 for offsets)")
+    max: int = Field(1, ge=1, le=500, description="pages per crawl at most (sites.<name>.page_cap too)")
+
+
+class CustomSiteSettings(_Strict):
+    """One entry of ``custom_sites``: a notice board watched without code (docs/custom-sites.md)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{1,31}$", description="lowercase identifier, e.g. sejong")
+    display_name: str = Field(min_length=1, max_length=100)
+    color: int = Field(0x5865F2, ge=0, le=0xFFFFFF, description='embed colour, "#AA3366" or an integer')
+    url: str = Field(description="the list's public URL; {page} is replaced by the page number")
+    method: Literal["GET", "POST"] = "GET"
+    form: dict[str, str] = Field(default_factory=dict, description="POST form; values may hold {page}")
+    headers: dict[str, str] = Field(default_factory=dict)
+    format: Literal["json", "html"]
+    items: str = Field(description="JSON path to the item list (json) or CSS selector of one item (html)")
+    fields: dict[str, CustomFieldSettings]
+    url_template: str | None = Field(None, description="the notice link built from fields, e.g. …/{id}")
+    open_at_format: list[str] = Field(default_factory=list, description="strptime formats, epoch, epoch_ms")
+    tba_words: list[str] = Field(default_factory=lambda: list(CUSTOM_TBA_WORDS))
+    empty_text: list[str] = Field(default_factory=lambda: list(CUSTOM_EMPTY_TEXT))
+    pages: CustomPagesSettings = Field(default_factory=CustomPagesSettings)
+    exclusive_keyword: str | None = Field(None, description="a title/category holding it is 단독판매")
+    change_keywords: list[str] = Field(default_factory=list, description="category (or title) → change")
+    usual_minimum: int = Field(1, ge=0, description="notices the board normally lists at least")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _name_the_site(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Every problem names the site and the key: ``custom site 'sejong': fields.id.regex: …``.
+
+        After the fields, the crawler's own compiler checks paths, selectors, regexes and formats, so
+        what loads is exactly what crawls (imported here: crawlers.generic imports this module).
+        """
+        from crawlers.generic import compile_site
+
+        name = data.get("name") if isinstance(data, dict) else getattr(data, "name", None)
+        label = name if isinstance(name, str) else "(no name)"
+        try:
+            site = handler(data)
+        except ValidationError as exc:
+            problems = "; ".join(_describe(e) for e in exc.errors())
+            raise ValueError(f"custom site {label!r}: {problems}") from None
+        try:
+            compile_site(site)
+        except ValueError as exc:
+            raise ValueError(f"custom site {label!r}: {exc}") from None
+        return site
+
+    @field_validator("color", mode="before")
+    @classmethod
+    def _color(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip().removeprefix("#").removeprefix("0x").removeprefix("0X")
+            if not re.fullmatch(r"[0-9A-Fa-f]{6}", text):
+                raise ValueError(f'colour {value!r}: expected "#RRGGBB" or an integer')
+            return int(text, 16)
+        return value
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _field_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: {"path": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("open_at_format", mode="before")
+    @classmethod
+    def _one_format(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    def secret_values(self) -> list[str]:
+        """Header, query and form values whose names say they are credentials."""
+        out: list[str] = []
+        for name, value in self.headers.items():
+            if _SECRET_NAME.search(name) and value:
+                out.append(value)
+                scheme, _, credential = value.partition(" ")
+                if credential and scheme.isalpha():
+                    out.append(credential.strip())
+        pairs = list(self.form.items())
+        for raw in urlsplit(self.url).query.split("&"):  # as written in the URL and as decoded
+            name, _, value = raw.partition("=")
+            pairs += [(unquote_plus(name), value), (unquote_plus(name), unquote_plus(value))]
+        out += [value for name, value in pairs if _SECRET_NAME.search(name) and value and "{" not in value]
+        return list(dict.fromkeys(out))
+
+    def masked(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json")
+        secrets = sorted(self.secret_values(), key=len, reverse=True)
+        for key in ("url", "url_template"):
+            for secret in secrets:
+                if data[key]:
+                    data[key] = data[key].replace(quote(secret, safe=""), "****").replace(secret, "****")
+        for group in ("headers", "form"):
+            for name in data[group]:
+                if _SECRET_NAME.search(name):
+                    data[group][name] = "****"
+        return data
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TICKET_ALARM_",
@@ -179,7 +359,16 @@ class Settings(BaseSettings):
     interval: float = Field(300.0, ge=1, description="seconds between two crawls of one site")
     data_dir: Path = Path("data")
     notify_on_first_run: bool = False
+    change_confirm_cycles: int = Field(
+        1, ge=0, le=10, description="cycles a changed notice must stay changed before its change alert"
+    )
+    reminders: list[int] = Field(
+        default_factory=list, description="minutes before open_at to remind, for the catch-all webhook"
+    )
     sites: dict[str, SiteSettings] = Field(default_factory=dict)
+    custom_sites: list[CustomSiteSettings] = Field(
+        default_factory=list, description="notice boards watched without code (docs/custom-sites.md)"
+    )
     http: HttpSettings = Field(default_factory=HttpSettings)
     proxy: ProxySettings = Field(default_factory=ProxySettings)
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
@@ -194,6 +383,20 @@ class Settings(BaseSettings):
         if value is None or value.strip() == "":
             return None
         return _check_webhook(value)
+
+    @field_validator("reminders")
+    @classmethod
+    def _reminders(cls, values: list[int]) -> list[int]:
+        return _check_reminders(values)
+
+    @field_validator("routes")
+    @classmethod
+    def _unique_route_names(cls, routes: list[RouteSettings] | None) -> list[RouteSettings] | None:
+        names = [r.name for r in routes or ()]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"route name {name!r} is used twice; each route needs its own name")
+        return routes
 
     @classmethod
     def settings_customise_sources(
@@ -222,7 +425,9 @@ class Settings(BaseSettings):
         if self.routes:
             return list(self.routes)
         if self.discord_webhook_url:
-            return [RouteSettings(name="default", webhook_url=self.discord_webhook_url)]
+            return [
+                RouteSettings(name="default", webhook_url=self.discord_webhook_url, reminders=self.reminders)
+            ]
         return []
 
     def secrets(self) -> list[str]:
@@ -243,6 +448,7 @@ class Settings(BaseSettings):
                 password = urlsplit(proxy).password
                 if password:
                     out.append(password)
+        out += [secret for site in self.custom_sites for secret in site.secret_values()]
         return [s for s in out if len(s) >= 4]
 
     def masked(self) -> dict[str, Any]:
@@ -253,6 +459,7 @@ class Settings(BaseSettings):
             route["webhook_url"] = mask_url(route["webhook_url"])
         for key in ("http", "https"):
             data["proxy"][key] = mask_url(data["proxy"].get(key))
+        data["custom_sites"] = [site.masked() for site in self.custom_sites]
         return data
 
 
@@ -291,8 +498,16 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _describe(error: Mapping[str, Any]) -> str:
-    loc = ".".join(str(p) for p in error.get("loc", ())) or "(top level)"
+def _describe(error: Mapping[str, Any], data: Mapping[str, Any] | None = None) -> str:
+    parts = [str(p) for p in error.get("loc", ())]
+    routes = (data or {}).get("routes")
+    if len(parts) >= 2 and parts[0] == "routes" and isinstance(routes, list):
+        # name the route as check_site_names does: routes[concerts].include, not routes.1.include
+        index = error["loc"][1]
+        route = routes[index] if isinstance(index, int) and 0 <= index < len(routes) else None
+        if isinstance(route, dict) and isinstance(route.get("name"), str) and route["name"]:
+            parts[:2] = [f"routes[{route['name']}]"]
+    loc = ".".join(parts) or "(top level)"
     kind = error.get("type", "")
     if kind == "extra_forbidden":
         return f"{loc}: unknown key"
@@ -308,15 +523,30 @@ def load_config(path: Path | None) -> Settings:
     if path is not None:
         data = _read_json(path)
         source = str(path)
+    _check_env_keys(os.environ)
     try:
         settings = Settings(**data)
     except ValidationError as exc:
-        problems = "; ".join(_describe(e) for e in exc.errors())
+        problems = "; ".join(_describe(e, data) for e in exc.errors())
         raise ConfigError(
             f"{source}: invalid configuration: {problems}. See config.example.json and the README's "
             "config table for every key and its type."
         ) from None
     return settings
+
+
+def _check_env_keys(environ: Mapping[str, str]) -> None:
+    """A misspelt TICKET_ALARM_* override is an error too (pydantic-settings would ignore it)."""
+    prefix = "TICKET_ALARM_"
+    known = set(Settings.model_fields) | {CONFIG_ENV.removeprefix(prefix).lower()}
+    for name in sorted(environ):
+        if name.upper().startswith(prefix):
+            key = name[len(prefix) :].split("__", 1)[0].lower()
+            if key not in known:
+                raise ConfigError(
+                    f"environment variable {name}: unknown key {key!r}; TICKET_ALARM_<KEY> overrides a "
+                    "config key (nested with __, e.g. TICKET_ALARM_HTTP__TIMEOUT). Fix its name or unset it."
+                )
 
 
 def check_site_names(settings: Settings, known: list[str], source: str) -> None:

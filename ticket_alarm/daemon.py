@@ -24,11 +24,13 @@ from ticket_alarm.config import Settings
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.errors import StoreError
 from ticket_alarm.pipeline import Pipeline, SiteResult
+from ticket_alarm.reminders import Reminders
 from ticket_alarm.store import Store
 
 SHUTDOWN_BOUND = 10.0
 CRAWL_GRACE = 5.0  # of the bound: how long a crawl in flight may take to finish
 HEARTBEAT_EVERY = 30.0
+EXIT_MEMORY = 3  # max_rss_mb exceeded: supervisor restarts the daemon
 
 
 def rss_mb() -> float:
@@ -47,7 +49,9 @@ class Daemon:
         sites: list[str],
         rng: random.Random | None = None,
         on_result: Callable[[SiteResult], None] | None = None,
+        reminders: Reminders | None = None,
     ) -> None:
+        self.reminders = reminders
         self.settings = settings
         self.store = store
         self.pipeline = pipeline
@@ -58,6 +62,7 @@ class Daemon:
         self.on_result = on_result
         self.stop = asyncio.Event()
         self.fatal: BaseException | None = None
+        self.exit_code = 0  # EXIT_MEMORY when max_rss_mb stopped the daemon
         self._inflight: set[asyncio.Task[object]] = set()
 
     async def crawl_site(self, name: str) -> SiteResult | None:
@@ -80,10 +85,27 @@ class Daemon:
             if task is not None:
                 self._inflight.discard(task)
         self.beat()
-        logger.info("메모리 사용량: {:.1f} MB (RSS)", rss_mb())
+        rss = rss_mb()
+        logger.info("메모리 사용량: {:.1f} MB (RSS)", rss)
         if self.on_result:
             self.on_result(result)
+        self._check_memory(rss)
         return result
+
+    def _check_memory(self, rss: float) -> None:
+        """Above ``max_rss_mb`` after a cycle: stop gracefully and exit 3 so supervisor restarts us."""
+        ceiling = self.settings.max_rss_mb
+        if ceiling is None or rss <= ceiling or self.stop.is_set():
+            return
+        logger.error(
+            "메모리 사용량 {:.1f} MB exceeds max_rss_mb {:g} MB: this cycle is finished and saved; "
+            "exiting with code {} so supervisor restarts the daemon with fresh memory",
+            rss,
+            ceiling,
+            EXIT_MEMORY,
+        )
+        self.exit_code = EXIT_MEMORY
+        self.stop.set()
 
     def beat(self) -> None:
         try:
@@ -136,6 +158,9 @@ class Daemon:
         self._schedule(scheduler)
         lanes = asyncio.create_task(self.delivery.run(self.stop), name="delivery")
         heart = asyncio.create_task(self._heartbeat_loop(), name="heartbeat")
+        background = {lanes, heart}
+        if self.reminders is not None:
+            background.add(asyncio.create_task(self.reminders.run(self.stop), name="reminders"))
         scheduler.start()
         logger.info(
             "ticket-alarm 시작: sites {} | {} | data {}",
@@ -159,14 +184,14 @@ class Daemon:
                 if pending:
                     await asyncio.wait(pending, timeout=1.0)
             remaining = max(0.5, SHUTDOWN_BOUND - 1.5 - (loop.time() - started))
-            _done, pending_lanes = await asyncio.wait({lanes, heart}, timeout=remaining)
-            for task in pending_lanes:
+            _done, pending_tasks = await asyncio.wait(background, timeout=remaining)
+            for task in pending_tasks:
                 task.cancel()
-            await asyncio.gather(lanes, heart, return_exceptions=True)
+            await asyncio.gather(*background, return_exceptions=True)
         stats = self.store.outbox_stats()
         logger.info(
             "stopped: {} alerts still pending in the outbox (delivered on the next start)", stats.pending
         )
         if self.fatal is not None:
             return 2
-        return 0
+        return self.exit_code

@@ -79,11 +79,14 @@ class Delivery:
         self.wake.set()
 
     # --- one pass ------------------------------------------------------------------
-    async def deliver_due(self, lane: str) -> int:
-        """Send everything due on ``lane`` now; returns alerts delivered. Stops early on a broken webhook."""
+    async def deliver_due(self, lane: str, *, deadline: float | None = None) -> int:
+        """Send everything due on ``lane`` now; returns alerts delivered. Stops early on a broken webhook,
+        and, given a ``deadline`` (clock.monotonic), before waiting out a rate limit that ends after it."""
         delivered = 0
         while True:
             if lane in self.stats.broken:
+                return delivered
+            if deadline is not None and self.clock.monotonic() + self._bucket_wait(lane) > deadline:
                 return delivered
             items = self.store.pending(lane, self.clock.now().timestamp(), limit=MAX_BATCH_ROWS)
             if not items:
@@ -91,6 +94,12 @@ class Delivery:
             # rows rescheduled for backoff drop out of the next `pending`; rate-limited ones stay due
             # and the next execute waits for the bucket first
             delivered += await self._send_batch(lane, items)
+
+    def _bucket_wait(self, lane: str) -> float:
+        route = self.routes.get(lane)
+        if route is None or self.webhooks is None:
+            return 0.0
+        return self.webhooks.bucket_wait(route.webhook_url)
 
     async def _send_batch(self, lane: str, items: list[OutboxItem]) -> int:
         if lane == DRY_RUN_ROUTE:
@@ -105,15 +114,15 @@ class Delivery:
             for item in batch:
                 single = await self._post(route, [item])
                 sent += await self._apply(route, [item], single)
-                if single.kind in ("broken",):
-                    break
+                if single.kind in ("broken", "rate_limited"):
+                    break  # the rest stay due: the next pass waits for the bucket (or its deadline) first
             return sent
         return await self._apply(route, batch, outcome)
 
     async def _post(self, route: RouteSettings, batch: list[OutboxItem]) -> PostOutcome:
         assert self.webhooks is not None
-        payload = message([i.payload for i in batch])
-        return await self.webhooks.execute(route.webhook_url, payload)
+        payload = message([i.payload for i in batch], role_ids=route.mention_role_ids)
+        return await self.webhooks.execute(route.webhook_url, payload, thread_id=route.thread_id)
 
     async def _apply(self, route: RouteSettings, batch: list[OutboxItem], outcome: PostOutcome) -> int:
         ids = [i.id for i in batch]
@@ -249,11 +258,12 @@ class Delivery:
         total = 0
         for lane in self.lane_names:
             while lane not in self.stats.broken:
-                total += await self.deliver_due(lane)
+                total += await self.deliver_due(lane, deadline=deadline)
                 next_due = self.store.next_due(lane)
                 if next_due is None:
                     break
-                wait = next_due - self.clock.now().timestamp()
+                # backoff of rescheduled rows, or a rate limit holding rows that are already due
+                wait = max(next_due - self.clock.now().timestamp(), self._bucket_wait(lane))
                 if self.clock.monotonic() + max(0.0, wait) > deadline:
                     break
                 if wait > 0:

@@ -34,9 +34,12 @@ MAX_CONTENT = 2000
 MAX_URL = 2048
 ELLIPSIS = "…"
 TBA = "추후 공지"
-NO_MENTIONS: dict[str, Any] = {"parse": []}
 
-_INVISIBLE = re.compile("[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# control characters, bidi marks/overrides, and lone surrogates (a site cutting a title inside a UTF-16
+# pair sends "\\ud83c"; such a string cannot be encoded as UTF-8 JSON at all)
+_INVISIBLE = re.compile(
+    "[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 _MARKDOWN = re.compile(r"([\\*_~`|>\[\]()#-])")
 
 
@@ -144,12 +147,15 @@ def describe_field(ticket: Ticket, name: str) -> str:
 
 
 def changed_fields(before: Ticket, after: Ticket) -> list[str]:
+    def presales(t: Ticket) -> list[tuple[str, str]]:  # at may be None: sort on text, never None < datetime
+        return sorted((p.name, p.at.isoformat() if p.at else "") for p in t.presales)
+
     out = []
     if before.title != after.title:
         out.append("title")
     if (before.open_at, before.open_date) != (after.open_at, after.open_date):
         out.append("open_at")
-    if sorted((p.name, p.at) for p in before.presales) != sorted((p.name, p.at) for p in after.presales):
+    if presales(before) != presales(after):
         out.append("presales")
     if before.venue != after.venue:
         out.append("venue")
@@ -184,6 +190,31 @@ def render_change(before: Ticket, after: Ticket, site_name: str, color: int) -> 
     image = valid_url(after.image_url)
     if image:
         embed["thumbnail"] = {"url": image}
+    return fit_embed(embed)
+
+
+def render_reminder(ticket: Ticket, site_name: str, color: int, minutes: int) -> dict[str, Any]:
+    """The "곧 티켓 오픈" embed sent ``minutes`` before the open."""
+    lead = f"{minutes // 60}시간" if minutes % 60 == 0 and minutes >= 60 else f"{minutes}분"
+    unix = int(ticket.open_at.timestamp()) if ticket.open_at else None
+    embed: dict[str, Any] = {
+        "title": _title(ticket, prefix="[곧 티켓 오픈] "),
+        "description": f"티켓 오픈 {lead} 전입니다 (<t:{unix}:R>)."
+        if unix
+        else f"티켓 오픈 {lead} 전입니다.",
+        "color": color,
+        "author": {"name": site_name},
+        "fields": [{"name": "티켓 오픈", "value": open_time_text(ticket), "inline": False}],
+        "footer": {"text": f"{site_name} · 공지 {ticket.id} · {lead} 전 알림"},
+    }
+    if ticket.presales:
+        embed["fields"].append({"name": "선예매", "value": _presales_text(ticket), "inline": False})
+    url = valid_url(ticket.url)
+    if url:
+        embed["url"] = url
+    booking = valid_url(ticket.booking_url)
+    if booking:
+        embed["fields"].append({"name": "예매", "value": f"[예매 페이지]({booking})", "inline": True})
     return fit_embed(embed)
 
 
@@ -249,10 +280,12 @@ def batch_size(embeds: Sequence[dict[str, Any]]) -> int:
     return count
 
 
-def message(embeds: Iterable[dict[str, Any]], content: str | None = None) -> dict[str, Any]:
-    payload: dict[str, Any] = {"embeds": list(embeds), "allowed_mentions": dict(NO_MENTIONS)}
-    if content:
-        payload["content"] = truncate(content, MAX_CONTENT)
+def message(embeds: Iterable[dict[str, Any]], *, role_ids: Sequence[str] = ()) -> dict[str, Any]:
+    """A webhook payload. Only the given roles may be pinged; scraped text can never ping anyone."""
+    payload: dict[str, Any] = {"embeds": list(embeds), "allowed_mentions": {"parse": []}}
+    if role_ids:
+        payload["content"] = truncate(" ".join(f"<@&{r}>" for r in role_ids), MAX_CONTENT)
+        payload["allowed_mentions"]["roles"] = list(role_ids)
     return payload
 
 
@@ -291,15 +324,20 @@ class WebhookClient:
         key = parsed[0] if parsed else url
         return self._buckets.setdefault(key, _Bucket())
 
-    async def wait_for_bucket(self, url: str) -> None:
+    def bucket_wait(self, url: str) -> float:
+        """Seconds the next ``execute`` on ``url`` would wait for its rate-limit bucket (0: none)."""
         bucket = self._bucket(url)
         now = self.clock.monotonic()
         wait = max(0.0, self._global_until - now)
         if bucket.remaining is not None and bucket.remaining <= 0:
             wait = max(wait, bucket.reset_at - now)
+        return wait
+
+    async def wait_for_bucket(self, url: str) -> None:
+        wait = self.bucket_wait(url)
         if wait > 0:
             await self.clock.sleep(wait)
-            bucket.remaining = None
+            self._bucket(url).remaining = None
 
     def _update_bucket(self, url: str, headers: httpx.Headers) -> None:
         bucket = self._bucket(url)

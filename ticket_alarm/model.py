@@ -17,13 +17,16 @@ Category = Literal["open", "change"]
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 # control characters (Cc) and line/paragraph separators become spaces; runs of space collapse
 _BLANKS = re.compile("[\\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# a lone UTF-16 surrogate (a site cut a title inside an emoji's pair and sent "\\ud83c"): no UTF-8
+# encoding exists for it, so it would break the digest, the store and the Discord request
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def clean_text(text: str | None) -> str:
     """Strip zero-width characters and control characters, collapse whitespace."""
     if not text:
         return ""
-    return _BLANKS.sub(" ", text.translate(_ZERO_WIDTH)).strip()
+    return _BLANKS.sub(" ", _SURROGATES.sub("", text.translate(_ZERO_WIDTH))).strip()
 
 
 def seoul(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
@@ -84,6 +87,10 @@ class Ticket:
             out.append("open_at has no timezone")
         if self.category not in ("open", "change"):
             out.append(f"unknown category {self.category!r}")
+        texts = (self.id, self.title, self.url, self.venue, self.genre, self.image_url, self.booking_url)
+        texts += tuple(p.name for p in self.presales)
+        if any(isinstance(t, str) and _SURROGATES.search(t) for t in texts):
+            out.append("text with a broken character (lone UTF-16 surrogate); clean it with clean_text")
         return out
 
     def to_json(self) -> dict[str, Any]:

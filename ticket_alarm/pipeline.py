@@ -21,7 +21,16 @@ from ticket_alarm.errors import CrawlError, SiteLockedError
 from ticket_alarm.http import Fetcher
 from ticket_alarm.model import Ticket
 from ticket_alarm.routing import route_matches
-from ticket_alarm.store import HistoryRow, NewOutboxRow, SiteState, Store
+from ticket_alarm.store import (
+    DigestEvent,
+    HistoryRow,
+    NewOutboxRow,
+    PendingChange,
+    ReminderPlan,
+    Seen,
+    SiteState,
+    Store,
+)
 
 EMPTY_STREAK_WARNING = 3
 
@@ -47,15 +56,40 @@ class SiteResult:
 
 
 class Router:
-    """Which lanes (routes) a ticket goes to."""
+    """Which lanes (routes) a ticket goes to, and which reminders each lane wants."""
 
-    def __init__(self, routes: Sequence[RouteSettings]) -> None:
+    def __init__(self, routes: Sequence[RouteSettings], dry_run_reminders: Sequence[int] = ()) -> None:
         self.routes = list(routes)
+        self.dry_run_reminders = tuple(dry_run_reminders)
 
     def lanes_for(self, ticket: Ticket) -> list[str]:
         if not self.routes:
             return [DRY_RUN_ROUTE]
         return [r.name for r in self.routes if route_matches(r, ticket)]
+
+    def reminders_for(self, lane: str) -> tuple[int, ...]:
+        if lane == DRY_RUN_ROUTE:
+            return self.dry_run_reminders
+        return next((tuple(r.reminders) for r in self.routes if r.name == lane), ())
+
+
+@dataclass
+class _CycleWrite:
+    """Everything one crawl result writes, in one store transaction."""
+
+    history: list[HistoryRow] = field(default_factory=list)
+    touched: list[str] = field(default_factory=list)
+    outbox: list[NewOutboxRow] = field(default_factory=list)
+    pending: list[PendingChange] = field(default_factory=list)
+    events: list[DigestEvent] = field(default_factory=list)
+    reminders: list[ReminderPlan] = field(default_factory=list)
+
+    def plan_reminders(self, ticket: Ticket, lanes: list[str], router: Router) -> None:
+        open_at = ticket.open_at.timestamp() if ticket.open_at else None
+        for lane in lanes:
+            offsets = router.reminders_for(lane)
+            if offsets:
+                self.reminders.append(ReminderPlan(ticket.key, ticket.site, lane, offsets, open_at))
 
 
 class Pipeline:
@@ -74,7 +108,7 @@ class Pipeline:
         self.fetcher = fetcher
         self.crawlers = crawlers
         self.clock = clock
-        self.router = Router(settings.effective_routes())
+        self.router = Router(settings.effective_routes(), settings.reminders)
         self.on_enqueue = on_enqueue
 
     async def crawl_only(self, name: str) -> tuple[SiteResult, Crawl | None]:
@@ -178,36 +212,24 @@ class Pipeline:
             )
         seen = self.store.seen(t.key for t in valid)
         silent = not state.initialized and not self.settings.notify_on_first_run
-        history: list[HistoryRow] = []
-        touched: list[str] = []
-        outbox: list[NewOutboxRow] = []
+        write = _CycleWrite()
         for ticket in valid:
-            key, digest = ticket.key, ticket.digest
-            previous = seen.get(key)
-            if previous is not None and previous.digest == digest:
-                touched.append(key)
-                continue
-            history.append(HistoryRow(key, digest, name, ticket.id, ticket.title, ticket.to_json()))
+            previous = seen.get(ticket.key)
             if previous is None:
                 result.new += 1
-                if not silent:
-                    embed = render_notice(ticket, crawler.display_name, crawler.color)
-                    outbox += [
-                        NewOutboxRow(lane, "new", name, key, embed) for lane in self.router.lanes_for(ticket)
-                    ]
+                self._first_seen(crawler, ticket, write, silent)
+            elif previous.digest == ticket.digest:
+                write.touched.append(ticket.key)
+                if previous.pending_digest is not None:  # A→B→A inside the hold: nothing to announce
+                    write.pending.append(PendingChange(ticket.key, None, None, 0))
+                    write.events.append(DigestEvent(ticket.key, "reverted", ticket.digest, ticket.to_json()))
+                    logger.info(
+                        "{}: {} changed back before it was confirmed; no change alert", name, ticket.id
+                    )
             else:
-                before = Ticket.from_json(previous.ticket)
-                if not changed_fields(before, ticket):
-                    continue  # digest moved for a field we do not announce
-                result.changed += 1
-                if not silent:
-                    embed = render_change(before, ticket, crawler.display_name, crawler.color)
-                    outbox += [
-                        NewOutboxRow(lane, "change", name, key, embed)
-                        for lane in self.router.lanes_for(ticket)
-                    ]
+                result.changed += self._changed(crawler, ticket, previous, write, silent)
         result.first_run = silent
-        result.queued = len(outbox)
+        result.queued = len(write.outbox)
         state.initialized = True
         state.last_success = now
         state.failure_streak = 0
@@ -225,6 +247,53 @@ class Pipeline:
                 crawler.usual_minimum,
                 name,
             )
-        self.store.record(name, now, history=history, touched=touched, outbox=outbox, state=state)
-        if outbox and self.on_enqueue:
+        self.store.record(
+            name,
+            now,
+            history=write.history,
+            touched=write.touched,
+            outbox=write.outbox,
+            state=state,
+            pending=write.pending,
+            events=write.events,
+            reminders=write.reminders,
+        )
+        if write.outbox and self.on_enqueue:
             self.on_enqueue()
+
+    def _first_seen(self, crawler: Crawler, ticket: Ticket, write: _CycleWrite, silent: bool) -> None:
+        data = ticket.to_json()
+        write.history.append(
+            HistoryRow(ticket.key, ticket.digest, crawler.name, ticket.id, ticket.title, data)
+        )
+        write.events.append(DigestEvent(ticket.key, "first", ticket.digest, data))
+        lanes = self.router.lanes_for(ticket)
+        if not silent:
+            embed = render_notice(ticket, crawler.display_name, crawler.color)
+            write.outbox += [NewOutboxRow(lane, "new", crawler.name, ticket.key, embed) for lane in lanes]
+        write.plan_reminders(ticket, lanes, self.router)
+
+    def _changed(
+        self, crawler: Crawler, ticket: Ticket, previous: Seen, write: _CycleWrite, silent: bool
+    ) -> int:
+        """A digest that differs from the confirmed one: hold it, or confirm it and announce it."""
+        key, digest, data = ticket.key, ticket.digest, ticket.to_json()
+        cycles = previous.pending_cycles + 1 if previous.pending_digest == digest else 1
+        write.touched.append(key)
+        if cycles <= self.settings.change_confirm_cycles:
+            if previous.pending_digest != digest:
+                write.events.append(DigestEvent(key, "pending", digest, data))
+            write.pending.append(PendingChange(key, digest, data, cycles))
+            return 0
+        before = Ticket.from_json(previous.ticket)
+        write.history.append(HistoryRow(key, digest, crawler.name, ticket.id, ticket.title, data))
+        write.pending.append(PendingChange(key, None, None, 0))
+        write.events.append(DigestEvent(key, "confirmed", digest, data))
+        lanes = self.router.lanes_for(ticket)
+        if before.open_at != ticket.open_at:
+            write.plan_reminders(ticket, lanes, self.router)
+        if not changed_fields(before, ticket) or silent:
+            return 0
+        embed = render_change(before, ticket, crawler.display_name, crawler.color)
+        write.outbox += [NewOutboxRow(lane, "change", crawler.name, key, embed) for lane in lanes]
+        return 1

@@ -1,4 +1,10 @@
-"""Route matching: which notices a route wants (sites, include/exclude keywords or /regex/)."""
+"""Route matching: which notices a route wants.
+
+Filters, all of which must pass: ``sites``, ``categories`` (open/change), ``exclusive_only``,
+``genres`` (keywords against the genre), ``include`` (any keyword or /regex/ against title, venue
+and genre) and ``exclude`` (none may match). Keywords are case-, width- (full-width ＢＴＳ = BTS)
+and space-insensitive ("아이유 콘서트" = "아이유콘서트").
+"""
 
 from __future__ import annotations
 
@@ -29,10 +35,29 @@ def keyword_matches(pattern: str, text: str) -> bool:
     return compiled.search(unicodedata.normalize("NFKC", text)) is not None
 
 
-def route_matches(route: RouteSettings, ticket: Ticket) -> bool:
+def explain_route(route: RouteSettings, ticket: Ticket) -> tuple[bool, str]:
+    """Whether ``route`` takes ``ticket``, and the reason in words (for ``explain``)."""
     if route.sites is not None and ticket.site not in route.sites:
-        return False
-    haystack = " ".join((ticket.title, ticket.venue, ticket.genre))
-    if route.include and not any(keyword_matches(p, haystack) for p in route.include):
-        return False
-    return not any(keyword_matches(p, haystack) for p in route.exclude)
+        return False, f"site {ticket.site} is not in sites {route.sites}"
+    if route.categories is not None and ticket.category not in route.categories:
+        return False, f"category {ticket.category} is not in categories {route.categories}"
+    if route.exclusive_only and not ticket.exclusive:
+        return False, "exclusive_only, and the notice is not 단독판매"
+    if route.genres is not None and not any(keyword_matches(g, ticket.genre) for g in route.genres):
+        return False, f"genre {ticket.genre or '(none)'!r} matches none of genres {route.genres}"
+    # NUL, not a space: normalise() drops spaces, and "BT" + "S 아레나" must not match "BTS"
+    haystack = "\x00".join((ticket.title, ticket.venue, ticket.genre))
+    if route.include:
+        hits = [p for p in route.include if keyword_matches(p, haystack)]
+        if not hits:
+            return False, f"no include keyword matches (include {route.include})"
+    else:
+        hits = []
+    blocked = [p for p in route.exclude if keyword_matches(p, haystack)]
+    if blocked:
+        return False, f"exclude keyword {blocked[0]!r} matches"
+    return True, f"include {hits[0]!r} matches" if hits else "no filter excludes it"
+
+
+def route_matches(route: RouteSettings, ticket: Ticket) -> bool:
+    return explain_route(route, ticket)[0]

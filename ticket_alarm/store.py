@@ -81,6 +81,62 @@ _MIGRATIONS: list[str] = [
     );
     CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: change confirmation (a changed notice is held for a confirming cycle), the digest log
+    #    that `explain` shows, and reminders before the open
+    """
+    ALTER TABLE history ADD COLUMN pending_digest TEXT;
+    ALTER TABLE history ADD COLUMN pending_ticket TEXT;
+    ALTER TABLE history ADD COLUMN pending_cycles INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE digest_log(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL,
+        event TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        ticket TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX digest_log_key ON digest_log(key, id);
+    CREATE TABLE reminders(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        notice_key TEXT NOT NULL,
+        site TEXT NOT NULL,
+        route TEXT NOT NULL,
+        offset_min INTEGER NOT NULL,
+        open_at REAL NOT NULL,
+        due_at REAL NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'queued', 'skipped', 'cancelled')),
+        updated_at REAL NOT NULL,
+        UNIQUE(notice_key, route, offset_min)
+    );
+    CREATE INDEX reminders_due ON reminders(status, due_at);
+    """,
+    # legacy keys: hashes and records imported from the old script's notification_history.json
+    # (`history import`). A notice whose identity key is listed is never alerted as new: the trigger
+    # drops its "new" outbox rows; the history row is still written (with the live data), so later
+    # changes are announced as usual. matched_at records when a crawl first met the key.
+    """
+    CREATE TABLE legacy_keys(
+        key TEXT PRIMARY KEY,
+        source TEXT NOT NULL CHECK (source IN ('hash', 'record')),
+        site TEXT,
+        notice_id TEXT,
+        title TEXT,
+        seen_at REAL,
+        imported_at REAL NOT NULL,
+        matched_at REAL
+    );
+    CREATE TRIGGER legacy_matched AFTER INSERT ON history
+    WHEN EXISTS (SELECT 1 FROM legacy_keys WHERE key = NEW.key AND matched_at IS NULL)
+    BEGIN
+        UPDATE legacy_keys SET matched_at = NEW.first_seen WHERE key = NEW.key;
+    END;
+    CREATE TRIGGER legacy_not_realerted BEFORE INSERT ON outbox
+    WHEN NEW.kind = 'new' AND NEW.notice_key IN (SELECT key FROM legacy_keys)
+    BEGIN
+        SELECT RAISE(IGNORE);
+    END;
+    """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -90,6 +146,48 @@ class Seen:
     key: str
     digest: str
     ticket: dict[str, Any]
+    pending_digest: str | None = None  # a change seen but not confirmed yet
+    pending_cycles: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PendingChange:
+    """Set (digest given) or clear (digest None) the unconfirmed change of a history row."""
+
+    key: str
+    digest: str | None
+    ticket: dict[str, Any] | None
+    cycles: int
+
+
+@dataclass(frozen=True, slots=True)
+class DigestEvent:
+    key: str
+    event: str  # first | pending | confirmed | reverted
+    digest: str
+    ticket: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderPlan:
+    """Reminders wanted for a notice on a route: upserted; ``open_at`` None cancels pending ones."""
+
+    notice_key: str
+    site: str
+    route: str
+    offsets: tuple[int, ...]
+    open_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DueReminder:
+    id: int
+    notice_key: str
+    site: str
+    route: str
+    offset_min: int
+    open_at: float
+    due_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +338,19 @@ class Store:
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for row in self._query(f"SELECT key, digest, ticket FROM history WHERE key IN ({marks})", chunk):
-                out[row["key"]] = Seen(row["key"], row["digest"], json.loads(row["ticket"]))
+            rows = self._query(
+                "SELECT key, digest, ticket, pending_digest, pending_cycles FROM history "
+                f"WHERE key IN ({marks})",
+                chunk,
+            )
+            for row in rows:
+                out[row["key"]] = Seen(
+                    row["key"],
+                    row["digest"],
+                    json.loads(row["ticket"]),
+                    row["pending_digest"],
+                    row["pending_cycles"],
+                )
         return out
 
     def record(
@@ -253,9 +362,30 @@ class Store:
         touched: Sequence[str],
         outbox: Sequence[NewOutboxRow],
         state: SiteState,
+        pending: Sequence[PendingChange] = (),
+        events: Sequence[DigestEvent] = (),
+        reminders: Sequence[ReminderPlan] = (),
     ) -> None:
-        """One transaction: upsert history, bump last_seen, enqueue alerts, save site state."""
+        """One transaction: history, last_seen, alerts, held changes, reminders and the site state."""
         with self._tx() as conn:
+            conn.executemany(
+                "UPDATE history SET pending_digest=?, pending_ticket=?, pending_cycles=? WHERE key=?",
+                [
+                    (
+                        p.digest,
+                        json.dumps(p.ticket, ensure_ascii=False) if p.ticket else None,
+                        p.cycles,
+                        p.key,
+                    )
+                    for p in pending
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO digest_log(key, event, digest, ticket, at) VALUES (?, ?, ?, ?, ?)",
+                [(e.key, e.event, e.digest, json.dumps(e.ticket, ensure_ascii=False), now) for e in events],
+            )
+            for plan in reminders:
+                self._plan_reminders(conn, plan, now)
             conn.executemany(
                 "INSERT INTO history(key, digest, site, notice_id, title, ticket, first_seen, last_seen) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET digest=excluded.digest, "
@@ -297,6 +427,95 @@ class Store:
                 ],
             )
             self._save_state(conn, state)
+
+    @staticmethod
+    def _plan_reminders(conn: sqlite3.Connection, plan: ReminderPlan, now: float) -> None:
+        if plan.open_at is None:
+            conn.execute(
+                "UPDATE reminders SET status='cancelled', updated_at=? "
+                "WHERE notice_key=? AND route=? AND status='pending'",
+                (now, plan.notice_key, plan.route),
+            )
+            return
+        wanted = set(plan.offsets)
+        conn.execute(
+            f"UPDATE reminders SET status='cancelled', updated_at=? WHERE notice_key=? AND route=? "
+            f"AND status='pending' AND offset_min NOT IN ({','.join('?' * len(wanted)) or 'NULL'})",
+            (now, plan.notice_key, plan.route, *wanted),
+        )
+        for offset in plan.offsets:
+            due = plan.open_at - offset * 60
+            row = conn.execute(
+                "SELECT id, open_at FROM reminders WHERE notice_key=? AND route=? AND offset_min=?",
+                (plan.notice_key, plan.route, offset),
+            ).fetchone()
+            if row is None:
+                if due > now:  # a notice first seen inside the window gets no belated reminder
+                    conn.execute(
+                        "INSERT INTO reminders(notice_key, site, route, offset_min, open_at, due_at, "
+                        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (plan.notice_key, plan.site, plan.route, offset, plan.open_at, due, now),
+                    )
+            elif row["open_at"] != plan.open_at:  # the open time moved: the reminder moves with it
+                conn.execute(
+                    "UPDATE reminders SET open_at=?, due_at=?, status=?, updated_at=? WHERE id=?",
+                    (plan.open_at, due, "pending" if due > now else "skipped", now, row["id"]),
+                )
+
+    def due_reminders(self, now: float, limit: int = 200) -> list[DueReminder]:
+        rows = self._query(
+            "SELECT id, notice_key, site, route, offset_min, open_at, due_at FROM reminders "
+            "WHERE status='pending' AND due_at<=? ORDER BY due_at, id LIMIT ?",
+            (now, limit),
+        )
+        return [DueReminder(**dict(r)) for r in rows]
+
+    def next_reminder_due(self) -> float | None:
+        value = self._query("SELECT min(due_at) FROM reminders WHERE status='pending'")[0][0]
+        return None if value is None else float(value)
+
+    def settle_reminders(
+        self, now: float, *, queued: Sequence[int], skipped: Sequence[int], outbox: Sequence[NewOutboxRow]
+    ) -> None:
+        """One transaction: enqueue the reminder messages and mark their rows queued/skipped."""
+        with self._tx() as conn:
+            conn.executemany(
+                "INSERT INTO outbox(route, kind, site, notice_key, payload, created_at, next_attempt_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        o.route,
+                        o.kind,
+                        o.site,
+                        o.notice_key,
+                        json.dumps(o.payload, ensure_ascii=False),
+                        now,
+                        now,
+                    )
+                    for o in outbox
+                ],
+            )
+            conn.executemany(
+                "UPDATE reminders SET status='queued', updated_at=? WHERE id=?", [(now, i) for i in queued]
+            )
+            conn.executemany(
+                "UPDATE reminders SET status='skipped', updated_at=? WHERE id=?", [(now, i) for i in skipped]
+            )
+
+    def notice(self, key: str) -> sqlite3.Row | None:
+        rows = self._query("SELECT * FROM history WHERE key=?", (key,))
+        return rows[0] if rows else None
+
+    def notice_events(self, key: str) -> list[sqlite3.Row]:
+        return self._query("SELECT * FROM digest_log WHERE key=? ORDER BY id", (key,))
+
+    def notice_outbox(self, key: str) -> list[sqlite3.Row]:
+        return self._query("SELECT * FROM outbox WHERE notice_key=? ORDER BY id", (key,))
+
+    def notice_reminders(self, key: str) -> list[sqlite3.Row]:
+        return self._query(
+            "SELECT * FROM reminders WHERE notice_key=? ORDER BY route, offset_min DESC", (key,)
+        )
 
     def history_count(self, site: str | None = None) -> int:
         if site is None:
@@ -469,6 +688,113 @@ class Store:
         rows = self._query("SELECT value FROM meta WHERE key=?", (key,))
         return rows[0][0] if rows else None
 
+    # --- read-only access, backup and history tools (health, backup, history commands) -------
+    @classmethod
+    def open_readonly(cls, path: Path) -> Store:
+        """Open an existing store for reading: no lock, no migration, no file created.
+
+        Without a ``-wal`` file the database is opened ``immutable`` (nobody is writing, and a
+        read-only WAL open would create ``-wal``/``-shm`` files owned by whoever runs the check).
+        """
+        if not path.is_file():
+            raise StoreError(f"{path}: no store there yet (the daemon creates it on its first start).")
+        wal = path.with_name(path.name + "-wal")
+        uri = path.resolve().as_uri() + ("?mode=ro" if wal.exists() else "?mode=ro&immutable=1")
+        try:
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10.0)
+            conn.row_factory = sqlite3.Row
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"{path}: the store is unreadable ({exc}); restore a backup "
+                "(`python -m ticket_alarm restore ARCHIVE`)."
+            ) from exc
+        if not 1 <= version <= SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(
+                f"{path}: schema version {version} is not one this program knows (1..{SCHEMA_VERSION}); "
+                "it is not a ticket-alarm store, or a newer version wrote it."
+            )
+        store = cls.__new__(cls)
+        store.path = path
+        store._conn = conn
+        return store
+
+    def schema_version(self) -> int:
+        return int(self._query("PRAGMA user_version")[0][0])
+
+    def backup_to(self, dest: Path) -> None:
+        """A consistent copy through SQLite's online backup API (writers may go on meanwhile)."""
+        try:
+            target = sqlite3.connect(dest)
+            try:
+                self._conn.backup(target)
+                target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+            finally:
+                target.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: backup to {dest} failed ({exc}).") from exc
+
+    def has_table(self, name: str) -> bool:
+        return bool(self._query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)))
+
+    def history_by_site(self) -> list[sqlite3.Row]:
+        """Per site: rows, the first and the newest first_seen, the latest last_seen."""
+        return self._query(
+            "SELECT site, count(*) AS n, min(first_seen) AS first_seen, max(first_seen) AS newest, "
+            "max(last_seen) AS last_seen FROM history GROUP BY site ORDER BY site"
+        )
+
+    def search_history(self, text: str, limit: int = 50) -> list[sqlite3.Row]:
+        """History rows (and imported legacy records) whose title contains ``text``, newest first."""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        legacy = ""
+        params: list[Any] = [pattern]
+        if self.has_table("legacy_keys"):
+            legacy = (
+                " UNION ALL SELECT coalesce(site, '?'), coalesce(notice_id, '?'), title, "
+                "coalesce(seen_at, imported_at), 'imported' FROM legacy_keys WHERE title LIKE ? "
+                "ESCAPE '\\' AND key NOT IN (SELECT key FROM history)"
+            )
+            params.append(pattern)
+        return self._query(
+            "SELECT site, notice_id, title, first_seen, 'history' AS origin FROM history "
+            f"WHERE title LIKE ? ESCAPE '\\'{legacy} ORDER BY 4 DESC, 1, 2 LIMIT ?",
+            [*params, limit],
+        )
+
+    def legacy_counts(self) -> tuple[int, int]:
+        """(imported legacy keys, of which a crawl has met since)."""
+        if not self.has_table("legacy_keys"):
+            return (0, 0)
+        row = self._query("SELECT count(*), count(matched_at) FROM legacy_keys")[0]
+        return (int(row[0]), int(row[1]))
+
+    def import_legacy(self, keys: Sequence[LegacyKey], now: float) -> tuple[int, int]:
+        """One transaction: store legacy keys. Returns (added, already known: in history or imported)."""
+        with self._tx() as conn:
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO legacy_keys(key, source, site, notice_id, title, seen_at, "
+                "imported_at) SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS "
+                "(SELECT 1 FROM history WHERE key = ?)",
+                [(k.key, k.source, k.site, k.notice_id, k.title, k.seen_at, now, k.key) for k in keys],
+            )
+            added = conn.total_changes - before
+        return added, len(keys) - added
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyKey:
+    """One entry of the old script's history: an opaque hash, or a record with site and id."""
+
+    key: str
+    source: str  # 'hash' | 'record'
+    site: str | None = None
+    notice_id: str | None = None
+    title: str | None = None
+    seen_at: float | None = None
+
 
 @contextlib.contextmanager
 def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
@@ -479,10 +805,13 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite may have rolled back already (RAISE(ROLLBACK), SQLITE_FULL); a failed COMMIT leaves the
+        # transaction open, and every later write would silently join it and never be committed
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 class InstanceLock:

@@ -13,6 +13,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +44,7 @@ class Accepted:
     webhook_id: str
     payload: dict[str, Any]
     at: float
+    answered_at: float = 0.0  # when its response leaves (``at`` + ``delay``): in flight until then
 
 
 @dataclass
@@ -51,12 +53,23 @@ class Fault:
     count: int = 1  # how many requests it answers (-1: until cleared)
     hang: bool = False
     body: dict[str, Any] = field(default_factory=lambda: {"message": "Service Unavailable", "code": 0})
+    until: float | None = None  # time-based: answers every POST until this monotonic time (count unused)
+    headers: dict[str, str] = field(default_factory=dict)
+    retry_after: tuple[float, ...] = ()  # a 429 storm: each answer's retry_after, cycled
+    answered: int = 0
 
 
 class FakeDiscord:
     def __init__(
-        self, *, bucket_limit: int = 5, bucket_window: float = 2.0, require_allowed_mentions: bool = True
+        self,
+        *,
+        bucket_limit: int = 5,
+        bucket_window: float = 2.0,
+        require_allowed_mentions: bool = True,
+        delay: float = 0.0,
     ):
+        self.delay = delay  # seconds an accepted message's response is held back (a slow Discord)
+        self.storm_log: list[tuple[float, float]] = []  # (time, retry_after) of every storm 429
         self.bucket_limit = bucket_limit
         self.bucket_window = bucket_window
         self.require_allowed_mentions = require_allowed_mentions
@@ -69,6 +82,7 @@ class FakeDiscord:
         self.mention_violations: list[str] = []  # @everyone/@here that would fire
         self.fired_mentions: list[str] = []  # role/user pings that would fire
         self.faults: list[Fault] = []
+        self.invalid_requests: list[tuple[str, int]] = []  # 401/404s: Discord bans after 10,000 in 10 min
         self.count_429 = 0
         self._windows: dict[str, tuple[float, int]] = {}
         self._ids = itertools.count(1_100_000_000_000_000_000)
@@ -87,9 +101,37 @@ class FakeDiscord:
         self.webhooks[webhook_id] = token
         return f"{self.server.base_url}/api/webhooks/{webhook_id}/{token}"
 
-    def fail(self, status: int = 503, count: int = 1, *, hang: bool = False) -> None:
+    def fail(
+        self,
+        status: int = 503,
+        count: int = 1,
+        *,
+        hang: bool = False,
+        seconds: float | None = None,
+        body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer the next ``count`` POSTs (or every POST for ``seconds``) with ``status`` (or hang)."""
+        fault = Fault(status=status, count=count, hang=hang, headers=dict(headers or {}))
+        if body is not None:
+            fault.body = body
+        if seconds is not None:
+            fault.until = time.monotonic() + seconds
         with self.lock:
-            self.faults.append(Fault(status=status, count=count, hang=hang))
+            self.faults.append(fault)
+
+    def storm_429(self, seconds: float, retry_after: Sequence[float], *, is_global: bool = False) -> None:
+        """For ``seconds`` every POST gets a 429 whose ``retry_after`` cycles through the list."""
+        body = {"message": "You are being rate limited.", "retry_after": 1.0, "global": is_global}
+        fault = Fault(status=429, body=body, until=time.monotonic() + seconds, retry_after=tuple(retry_after))
+        with self.lock:
+            self.faults.append(fault)
+
+    def in_flight(self) -> list[Accepted]:
+        """Messages accepted whose response has not left yet (``delay``): a kill now duplicates them."""
+        now = time.monotonic()
+        with self.lock:
+            return [m for m in self.messages if m.answered_at > now]
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -111,9 +153,14 @@ class FakeDiscord:
             return _json(404, {"message": "404: Not Found", "code": 0})
         webhook_id, token = match.groups()
         if webhook_id in self.deleted or self.webhooks.get(webhook_id) != token:
+            status, body = 404, {"message": "Unknown Webhook", "code": 10015}
             if self.webhooks.get(webhook_id) is not None and webhook_id not in self.deleted:
-                return _json(401, {"message": "Invalid Webhook Token", "code": 50027})
-            return _json(404, {"message": "Unknown Webhook", "code": 10015})
+                status, body = 401, {"message": "Invalid Webhook Token", "code": 50027}
+            with self.lock:
+                self.invalid_requests.append((req.method, status))
+                if req.method == "POST":
+                    self.requests.append((time.monotonic(), status))
+            return _json(status, body)
         if req.method == "GET":
             return _json(200, {"id": webhook_id, "type": 1, "name": "stand-in"})
         if req.method != "POST":
@@ -125,7 +172,17 @@ class FakeDiscord:
                 self.requests.append((now, fault.status))
                 if fault.hang:
                     return Response(hang=True)
-                return _json(fault.status, fault.body)
+                if fault.retry_after:
+                    retry_after = fault.retry_after[fault.answered % len(fault.retry_after)]
+                    fault.answered += 1
+                    self.count_429 += 1
+                    self.storm_log.append((now, retry_after))
+                    body = {**fault.body, "retry_after": retry_after}
+                    headers = {"Retry-After": str(max(1, int(retry_after + 0.999))), **fault.headers}
+                    if body.get("global"):
+                        headers["X-RateLimit-Global"] = "true"
+                    return _json(429, body, headers)
+                return _json(fault.status, fault.body, fault.headers)
             limited = self._rate_limit(webhook_id, now)
             if limited is not None:
                 self.requests.append((now, 429))
@@ -138,16 +195,23 @@ class FakeDiscord:
                 self.rejections.append((400, problem))
                 return _json(400, {"code": 50035, "message": "Invalid Form Body", "errors": problem}, headers)
             message_id = str(next(self._ids))
-            self.messages.append(Accepted(message_id, webhook_id, payload, now))
+            self.messages.append(Accepted(message_id, webhook_id, payload, now, now + self.delay))
             self.requests.append((now, 200))
         if req.q("wait").lower() == "true":
-            return _json(200, {"id": message_id, "webhook_id": webhook_id, **payload}, headers)
-        return Response(204, b"", headers)
+            response = _json(200, {"id": message_id, "webhook_id": webhook_id, **payload}, headers)
+        else:
+            response = Response(204, b"", headers)
+        response.delay = self.delay
+        return response
 
     def _take_fault(self) -> Fault | None:
+        now = time.monotonic()
+        self.faults[:] = [f for f in self.faults if f.until is None or f.until > now]
         if not self.faults:
             return None
         fault = self.faults[0]
+        if fault.until is not None:
+            return fault
         if fault.count > 0:
             fault.count -= 1
             if fault.count == 0:

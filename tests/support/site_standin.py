@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from tests.support.server import LoopbackServer, Request, Response
 
 Route = Callable[[Request], Response]
+Hook = Callable[[Request], Response | None]
 
 
 @dataclass
@@ -21,6 +23,9 @@ class FakeSite:
     faults: dict[str, list[Response]] = field(default_factory=dict)
     log: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # consulted before ``faults`` and ``routes``: a Response overrides the answer, None lets it through
+    hook: Hook | None = None
+    stamps: list[float] = field(default_factory=list)  # time.monotonic() of each request in ``log``
 
     def __post_init__(self) -> None:
         self.server = LoopbackServer(self.handle)
@@ -43,6 +48,13 @@ class FakeSite:
     def handle(self, req: Request) -> Response:
         with self.lock:
             self.log.append(req)
+            self.stamps.append(time.monotonic())
+        hook = self.hook
+        if hook is not None:
+            answer = hook(req)
+            if answer is not None:
+                return answer
+        with self.lock:
             queued = self.faults.get(req.path)
             if queued:
                 return queued.pop(0)

@@ -1,0 +1,358 @@
+"""Delivery: outbox lanes against a real Store and the strict stand-in Discord on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import random
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from loguru import logger
+
+from tests.support.discord_standin import FakeDiscord, Fault
+from ticket_alarm.clock import FakeClock, SystemClock
+from ticket_alarm.config import RouteSettings
+from ticket_alarm.delivery import DRY_RUN_ROUTE, Delivery
+from ticket_alarm.discord import WebhookClient, render_notice
+from ticket_alarm.model import Ticket, seoul
+from ticket_alarm.store import NewOutboxRow, Store
+
+WEBHOOK_ID = "123456789012345678"
+OTHER_ID = "223456789012345678"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "store.sqlite3")
+    yield s
+    s.close()
+
+
+def _stop_in_background(fake: FakeDiscord) -> None:
+    # shutdown() waits up to 0.5 s for serve_forever's poll; nothing in the test depends on it
+    threading.Thread(target=fake.stop, daemon=True).start()
+
+
+@pytest.fixture
+def discord() -> Iterator[FakeDiscord]:
+    """conftest's stand-in, without the half-second wait at teardown."""
+    fake = FakeDiscord().start()
+    yield fake
+    _stop_in_background(fake)
+
+
+@pytest.fixture
+def roomy() -> Iterator[FakeDiscord]:
+    """A stand-in with a bucket large enough that fake-clock tests never meet the real-time window."""
+    fake = FakeDiscord(bucket_limit=1000).start()
+    yield fake
+    _stop_in_background(fake)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        yield client
+
+
+@pytest.fixture
+def logs() -> Iterator[list[str]]:
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m).rstrip("\n")), format="[{level}] {message}", level="INFO")
+    yield lines
+    logger.remove(sink)
+
+
+def embed(n: int, **changes: Any) -> dict[str, Any]:
+    ticket = Ticket("melon", str(n), f"공연 {n}", f"https://ticket.melon.com/n/{n}", seoul(2026, 12, 1, 20))
+    return {**render_notice(ticket, "멜론티켓", 0x00CD3C), **changes}
+
+
+def enqueue(store: Store, route: str, payloads: list[dict[str, Any]], now: float) -> None:
+    store.enqueue([NewOutboxRow(route, "new", "melon", f"k{i}", p) for i, p in enumerate(payloads)], now)
+
+
+def make(
+    store: Store, http: httpx.AsyncClient, routes: list[RouteSettings], clock: Any, **kwargs: Any
+) -> Delivery:
+    return Delivery(store, WebhookClient(http, clock), routes, clock, rng=random.Random(7), **kwargs)
+
+
+def titles(fake: FakeDiscord, webhook_id: str | None = None) -> list[str]:
+    return [e["title"] for e in fake.embeds(webhook_id)]
+
+
+def posts(fake: FakeDiscord) -> list[int]:
+    return [status for _, status in fake.requests]
+
+
+# --- one lane ------------------------------------------------------------------------------------------
+
+
+async def test_batches_of_ten(store: Store, roomy: FakeDiscord, http: httpx.AsyncClient) -> None:
+    clock = FakeClock()
+    route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
+    enqueue(store, "main", [embed(n) for n in range(23)], clock.now().timestamp())
+    delivery = make(store, http, [route], clock)
+    assert await delivery.deliver_due("main") == 23
+    assert [len(m.payload["embeds"]) for m in roomy.messages] == [10, 10, 3]
+    assert titles(roomy) == [f"공연 {n}" for n in range(23)]  # oldest first
+    assert all(m.payload["allowed_mentions"]["parse"] == [] for m in roomy.messages)
+    sent = store.outbox_rows("sent")
+    assert len(sent) == 23 and {r["message_id"] for r in sent} == {m.message_id for m in roomy.messages}
+    assert delivery.stats.sent_messages == 3 and delivery.stats.sent_alerts == 23
+
+
+async def test_one_invalid_embed_is_dead_lettered_and_nine_delivered(
+    store: Store, roomy: FakeDiscord, http: httpx.AsyncClient, logs: list[str]
+) -> None:
+    clock = FakeClock()
+    route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
+    payloads = [embed(n) for n in range(10)]
+    payloads[4] = embed(4, title="x" * 300)  # bypasses fit_embed, as a corrupt row would
+    enqueue(store, "main", payloads, clock.now().timestamp())
+    delivery = make(store, http, [route], clock)
+    assert await delivery.deliver_due("main") == 9
+    assert titles(roomy) == [f"공연 {n}" for n in range(10) if n != 4]
+    assert posts(roomy) == [400] + [200] * 4 + [400] + [200] * 5  # the batch, then one by one
+    dead = store.outbox_rows("dead")
+    assert len(dead) == 1 and dead[0]["notice_key"] == "k4"
+    assert "HTTP 400" in dead[0]["last_error"] and "title longer than 256" in dead[0]["last_error"]
+    assert store.outbox_stats().pending == 0 and delivery.stats.dead == 1
+    errors = [line for line in logs if line.startswith("[ERROR]")]
+    assert len(errors) == 1 and "title longer than 256" in errors[0] and "dead letter" in errors[0]
+
+
+async def test_503_reschedules_with_backoff_then_delivers(
+    store: Store, roomy: FakeDiscord, http: httpx.AsyncClient, logs: list[str]
+) -> None:
+    clock = FakeClock()
+    route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
+    now = clock.now().timestamp()
+    enqueue(store, "main", [embed(1), embed(2)], now)
+    roomy.fail(503, count=2)
+    delivery = make(store, http, [route], clock)
+    assert await delivery.deliver_due("main") == 0
+    rows = store.outbox_rows("pending")
+    assert [r["attempts"] for r in rows] == [1, 1]
+    first_delay = rows[0]["next_attempt_at"] - now
+    assert 2.0 <= first_delay <= 2.5  # base 2 s, up to +25 % jitter
+    assert "HTTP 503" in rows[0]["last_error"]
+    assert await delivery.drain(timeout=60) == 2
+    assert posts(roomy) == [503, 503, 200]
+    sent = store.outbox_rows("sent")
+    assert [r["attempts"] for r in sent] == [2, 2]
+    waits = [s for s in clock.slept if s > 0.001]  # (sub-microsecond catch-up sleeps aside)
+    assert len(waits) == 2 and 2.0 <= waits[0] <= 2.5 and 4.0 <= waits[1] <= 5.0  # exponential
+    assert any("알림 전송 실패" in line and "HTTP 503" in line for line in logs)
+    assert delivery.stats.failures == 2
+
+
+async def test_429_waits_and_retries_without_counting_an_attempt(
+    store: Store, roomy: FakeDiscord, http: httpx.AsyncClient
+) -> None:
+    clock = FakeClock()
+    route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
+    enqueue(store, "main", [embed(1)], clock.now().timestamp())
+    roomy.faults.append(
+        Fault(status=429, body={"message": "rate limited", "retry_after": 3.5, "global": False})
+    )
+    delivery = make(store, http, [route], clock)
+    assert await delivery.deliver_due("main") == 1
+    assert posts(roomy) == [429, 200]
+    assert clock.slept == [3.5]
+    [row] = store.outbox_rows("sent")
+    assert row["attempts"] == 0
+    assert delivery.stats.rate_limited == 1 and delivery.stats.failures == 0
+
+
+async def test_404_stops_the_lane_and_keeps_the_rows(
+    store: Store, roomy: FakeDiscord, http: httpx.AsyncClient, logs: list[str]
+) -> None:
+    clock = FakeClock()
+    url = roomy.add_webhook(WEBHOOK_ID)
+    token = url.rsplit("/", 1)[1]
+    roomy.delete_webhook(WEBHOOK_ID)
+    route = RouteSettings(name="main", webhook_url=url)
+    enqueue(store, "main", [embed(n) for n in range(3)], clock.now().timestamp())
+    delivery = make(store, http, [route], clock)
+    assert await delivery.deliver_due("main") == 0
+    enqueue(store, "main", [embed(9)], clock.now().timestamp())
+    assert await delivery.deliver_due("main") == 0
+    assert await delivery.drain(timeout=30) == 0
+    assert posts(roomy) == [404]  # exactly one POST: no hammering a deleted webhook
+    assert store.outbox_stats().pending == 4 and store.outbox_stats().dead == 0
+    assert "main" in delivery.stats.broken and "main" in store.broken_webhooks()
+    errors = [line for line in logs if line.startswith("[ERROR]")]
+    assert len(errors) == 1
+    assert "route main" in errors[0] and "404" in errors[0] and "/api/webhooks/" in errors[0]
+    assert all(token not in line for line in logs)
+
+
+async def test_401_is_broken_too(store: Store, roomy: FakeDiscord, http: httpx.AsyncClient) -> None:
+    clock = FakeClock()
+    route = RouteSettings(name="main", webhook_url=roomy.add_webhook(WEBHOOK_ID) + "wrong")
+    enqueue(store, "main", [embed(1)], clock.now().timestamp())
+    delivery = make(store, http, [route], clock)
+    assert await delivery.deliver_due("main") == 0
+    assert posts(roomy) == [401] and "main" in delivery.stats.broken
+
+
+async def test_timeout_is_retried_later(store: Store, roomy: FakeDiscord) -> None:
+    clock = FakeClock()
+    route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
+    enqueue(store, "main", [embed(1)], clock.now().timestamp())
+    roomy.fail(hang=True)
+    async with httpx.AsyncClient(timeout=0.3) as short:
+        delivery = make(store, short, [route], clock)
+        assert await delivery.deliver_due("main") == 0
+        [row] = store.outbox_rows("pending")
+        assert row["attempts"] == 1 and "timeout" in row["last_error"]
+        assert await delivery.drain(timeout=30) == 1
+    assert titles(roomy) == ["공연 1"]
+
+
+async def test_drain_respects_its_timeout_on_a_failing_webhook(
+    store: Store, roomy: FakeDiscord, http: httpx.AsyncClient
+) -> None:
+    clock = FakeClock()
+    route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
+    enqueue(store, "main", [embed(1)], clock.now().timestamp())
+    roomy.fail(503, count=-1)
+    delivery = make(store, http, [route], clock)
+    started = clock.monotonic()
+    assert await delivery.drain(timeout=30) == 0
+    assert clock.monotonic() - started <= 30
+    assert 3 <= len(roomy.requests) <= 6
+    [row] = store.outbox_rows("pending")
+    assert row["attempts"] == len(roomy.requests)
+
+
+async def test_drain_respects_its_timeout_on_a_long_rate_limit(
+    store: Store, roomy: FakeDiscord, http: httpx.AsyncClient
+) -> None:
+    clock = FakeClock()
+    route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
+    enqueue(store, "main", [embed(1)], clock.now().timestamp())
+    roomy.faults.append(Fault(status=429, body={"message": "slow down", "retry_after": 600, "global": True}))
+    delivery = make(store, http, [route], clock)
+    started = clock.monotonic()
+    assert await delivery.drain(timeout=30) == 0
+    assert clock.monotonic() - started <= 30  # a 10-minute wait is left for the next run
+    [row] = store.outbox_rows("pending")
+    assert row["attempts"] == 0
+
+
+async def test_drain_waits_out_a_short_rate_limit(
+    store: Store, roomy: FakeDiscord, http: httpx.AsyncClient
+) -> None:
+    clock = FakeClock()
+    route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
+    enqueue(store, "main", [embed(1)], clock.now().timestamp())
+    roomy.faults.append(Fault(status=429, body={"message": "slow down", "retry_after": 5, "global": False}))
+    delivery = make(store, http, [route], clock)
+    assert await delivery.drain(timeout=30) == 1
+    assert clock.slept == [5.0] and posts(roomy) == [429, 200]
+
+
+async def test_rate_limit_inside_a_split_batch(
+    store: Store, roomy: FakeDiscord, http: httpx.AsyncClient
+) -> None:
+    """400 on the batch, then a 429 while sending one by one: nothing lost, nothing sent twice."""
+    clock = FakeClock()
+    route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
+    payloads = [embed(n) for n in range(4)]
+    payloads[0] = embed(0, title="x" * 300)
+    enqueue(store, "main", payloads, clock.now().timestamp())
+    delivery = make(store, http, [route], clock)
+    await delivery.deliver_due("main")  # first pass: the bad one is dead, three delivered
+    assert posts(roomy) == [400, 400, 200, 200, 200]
+    roomy.requests.clear()
+    roomy.messages.clear()
+    enqueue(store, "main", [embed(10, title="y" * 300), embed(11), embed(12)], clock.now().timestamp())
+    roomy.faults.append(Fault(status=400, body={"message": "Invalid Form Body", "code": 50035}))
+    roomy.faults.append(Fault(status=400, body={"message": "Invalid Form Body", "code": 50035}))
+    roomy.faults.append(Fault(status=429, body={"message": "slow down", "retry_after": 2, "global": False}))
+    assert await delivery.drain(timeout=30) == 2
+    assert posts(roomy)[:3] == [400, 400, 429]
+    assert titles(roomy) == ["공연 11", "공연 12"]
+    assert len(store.outbox_rows("dead")) == 2 and store.outbox_stats().pending == 0
+
+
+async def test_dry_run_prints_and_marks_sent(store: Store, logs: list[str]) -> None:
+    clock = FakeClock()
+    out = io.StringIO()
+    delivery = Delivery(store, None, [], clock, dry_run_out=out)
+    assert delivery.lane_names == [DRY_RUN_ROUTE]
+    enqueue(store, DRY_RUN_ROUTE, [embed(1), embed(2)], clock.now().timestamp())
+    assert await delivery.drain(timeout=5) == 2
+    text = out.getvalue()
+    assert text.count("[DRY RUN]") == 2
+    assert "[DRY RUN] 멜론티켓 | 공연 1" in text and "링크: https://ticket.melon.com/n/1" in text
+    assert "<t:1796122800:F>" in text
+    assert len(store.outbox_rows("sent")) == 2 and store.outbox_stats().pending == 0
+    assert any("dry run" in line for line in logs)
+
+
+# --- lanes running side by side --------------------------------------------------------------------------
+
+
+async def test_a_broken_route_does_not_stop_another(
+    store: Store, discord: FakeDiscord, http: httpx.AsyncClient, logs: list[str]
+) -> None:
+    clock = SystemClock()
+    good = RouteSettings(name="good", webhook_url=discord.add_webhook(WEBHOOK_ID))
+    bad = RouteSettings(name="bad", webhook_url=discord.add_webhook(OTHER_ID))
+    discord.delete_webhook(OTHER_ID)
+    now = time.time()
+    enqueue(store, "good", [embed(n) for n in range(3)], now)
+    enqueue(store, "bad", [embed(n) for n in range(10, 13)], now)
+    delivery = make(store, http, [good, bad], clock)
+    stop = asyncio.Event()
+    runner = asyncio.create_task(delivery.run(stop))
+    try:
+        await _until(lambda: len(discord.embeds(WEBHOOK_ID)) == 3 and "bad" in delivery.stats.broken)
+        enqueue(store, "good", [embed(n) for n in range(3, 5)], time.time())
+        enqueue(store, "bad", [embed(13)], time.time())
+        delivery.notify()
+        await _until(lambda: len(discord.embeds(WEBHOOK_ID)) == 5)
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, timeout=10)
+    assert titles(discord, WEBHOOK_ID) == [f"공연 {n}" for n in range(5)]
+    assert discord.embeds(OTHER_ID) == []
+    assert [s for _, s in discord.requests].count(404) == 1
+    assert store.outbox_stats().by_route == {"bad": 4}
+    errors = [line for line in logs if line.startswith("[ERROR]")]
+    assert len(errors) == 1 and "route bad" in errors[0]
+
+
+async def test_recheck_resumes_a_repaired_webhook(
+    store: Store, roomy: FakeDiscord, http: httpx.AsyncClient
+) -> None:
+    clock = FakeClock()
+    route = RouteSettings(name="main", webhook_url=roomy.add_webhook(WEBHOOK_ID))
+    roomy.delete_webhook(WEBHOOK_ID)
+    enqueue(store, "main", [embed(1)], clock.now().timestamp())
+    delivery = make(store, http, [route], clock)
+    await delivery.deliver_due("main")
+    await delivery._recheck("main")
+    assert "main" in delivery.stats.broken  # still deleted: stays stopped
+    roomy.deleted.clear()
+    await delivery._recheck("main")
+    assert "main" not in delivery.stats.broken and store.broken_webhooks() == {}
+    assert await delivery.deliver_due("main") == 1
+
+
+async def _until(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)

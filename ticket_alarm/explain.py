@@ -1,0 +1,140 @@
+"""``explain SITE ID``: the stored notice, its digest history, route decisions and what was sent when."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from ticket_alarm.config import Settings
+from ticket_alarm.delivery import DRY_RUN_ROUTE
+from ticket_alarm.discord import seoul_text
+from ticket_alarm.model import Ticket, identity_key
+from ticket_alarm.routing import explain_route
+from ticket_alarm.store import Store
+
+
+def _when(epoch: float | None) -> str | None:
+    return seoul_text(datetime.fromtimestamp(epoch, UTC)) if epoch else None
+
+
+def _open_text(ticket: dict[str, Any]) -> str:
+    if ticket.get("open_at"):
+        return seoul_text(datetime.fromisoformat(ticket["open_at"]))
+    if ticket.get("open_date"):
+        return f"{ticket['open_date']} (시간 미정)"
+    return "추후 공지"
+
+
+def explain(store: Store, settings: Settings, site: str, notice_id: str) -> dict[str, Any] | None:
+    """Everything known about one notice, or None when the history has never seen it."""
+    key = identity_key(site, notice_id)
+    row = store.notice(key)
+    if row is None:
+        return None
+    ticket_data = json.loads(row["ticket"])
+    ticket = Ticket.from_json(ticket_data)
+    routes = settings.effective_routes()
+    if routes:
+        decisions = []
+        for route in routes:
+            matched, reason = explain_route(route, ticket)
+            decisions.append({"route": route.name, "matched": matched, "reason": reason})
+    else:
+        decisions = [{"route": DRY_RUN_ROUTE, "matched": True, "reason": "no webhook configured: printed"}]
+    return {
+        "site": site,
+        "id": notice_id,
+        "key": key,
+        "title": ticket.title,
+        "url": ticket.url,
+        "open": _open_text(ticket_data),
+        "venue": ticket.venue,
+        "category": ticket.category,
+        "exclusive": ticket.exclusive,
+        "digest": row["digest"],
+        "first_seen": _when(row["first_seen"]),
+        "last_seen": _when(row["last_seen"]),
+        "pending_change": (
+            {
+                "digest": row["pending_digest"],
+                "cycles": row["pending_cycles"],
+                "open": _open_text(json.loads(row["pending_ticket"])) if row["pending_ticket"] else None,
+            }
+            if row["pending_digest"]
+            else None
+        ),
+        "digests": [
+            {
+                "at": _when(e["at"]),
+                "event": e["event"],
+                "digest": e["digest"],
+                "title": json.loads(e["ticket"]).get("title"),
+                "open": _open_text(json.loads(e["ticket"])),
+            }
+            for e in store.notice_events(key)
+        ],
+        "routes": decisions,
+        "sent": [
+            {
+                "id": o["id"],
+                "kind": o["kind"],
+                "route": o["route"],
+                "status": o["status"],
+                "queued_at": _when(o["created_at"]),
+                "sent_at": _when(o["sent_at"]),
+                "message_id": o["message_id"],
+                "attempts": o["attempts"],
+                "last_error": o["last_error"],
+            }
+            for o in store.notice_outbox(key)
+        ],
+        "reminders": [
+            {
+                "route": r["route"],
+                "minutes_before": r["offset_min"],
+                "due": _when(r["due_at"]),
+                "status": r["status"],
+            }
+            for r in store.notice_reminders(key)
+        ],
+    }
+
+
+def render_text(doc: dict[str, Any]) -> str:
+    lines = [
+        f"{doc['site']} {doc['id']} — {doc['title']}",
+        f"  link: {doc['url']}",
+        f"  open: {doc['open']} | category: {doc['category']}{' | 단독판매' if doc['exclusive'] else ''}"
+        + (f" | venue: {doc['venue']}" if doc["venue"] else ""),
+        f"  first seen {doc['first_seen']}, last seen {doc['last_seen']}, digest {doc['digest'][:12]}",
+    ]
+    pending = doc["pending_change"]
+    if pending:
+        lines.append(
+            f"  change waiting for confirmation: digest {pending['digest'][:12]} seen {pending['cycles']} "
+            f"cycle(s), open {pending['open']}"
+        )
+    lines.append("digest history:")
+    for e in doc["digests"]:
+        lines.append(f"  {e['at']}  {e['event']:<9} {e['digest'][:12]}  open {e['open']}  {e['title']}")
+    lines.append("routes:")
+    for r in doc["routes"]:
+        lines.append(f"  {r['route']:<16} {'matched' if r['matched'] else 'skipped':<8} {r['reason']}")
+    lines.append("sent:")
+    if not doc["sent"]:
+        lines.append("  nothing (a first crawl fills history silently unless notify_on_first_run)")
+    for o in doc["sent"]:
+        state = (
+            f"sent {o['sent_at']} message {o['message_id'] or '-'}" if o["status"] == "sent" else o["status"]
+        )
+        error = f" last error: {o['last_error'][:120]}" if o["last_error"] and o["status"] != "sent" else ""
+        lines.append(
+            f"  #{o['id']} {o['kind']:<8} → {o['route']:<12} queued {o['queued_at']}, {state}, "
+            f"attempts {o['attempts']}{error}"
+        )
+    if doc["reminders"]:
+        lines.append("reminders:")
+        for r in doc["reminders"]:
+            lines.append(f"  {r['route']:<16} {r['minutes_before']}분 전  due {r['due']}  {r['status']}")
+    return "\n".join(lines)

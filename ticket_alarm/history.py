@@ -1,0 +1,332 @@
+"""``history stats | search TEXT | import FILE``: look into the alert history, bring in the old one.
+
+stats and search open the store read-only (no lock, nothing created; fine while the daemon runs).
+import reads the old script's ``data/notification_history.json`` — a JSON list of hashes or of
+records, or a map hash → record/timestamp — and stores every entry in ONE transaction (a corrupt
+file writes nothing):
+
+- a record that names its site and notice id is stored under the real identity key
+  (``model.identity_key(site, id)``), so the daemon never announces that notice as new;
+- anything else is an opaque legacy hash (the old script hashed something per notice); it is
+  kept, and it suppresses an alert only if it equals a notice's identity key.
+
+Both land in the store's ``legacy_keys`` table; a trigger drops "new" alerts for those keys, while
+the history row is written from the live crawl as usual (so later changes are announced).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from crawlers.base import Crawler
+from ticket_alarm.clock import Clock, SystemClock
+from ticket_alarm.config import Settings
+from ticket_alarm.errors import TicketAlarmError
+from ticket_alarm.model import SEOUL, identity_key
+from ticket_alarm.store import DB_NAME, LegacyKey, Store
+
+SITE_FIELDS = ("site", "source", "platform", "vendor")
+ID_FIELDS = ("id", "notice_id", "noticeId", "notice_no", "no")
+HASH_FIELDS = ("hash", "key", "digest", "id_hash")
+TITLE_FIELDS = ("title", "name", "subject")
+TIME_FIELDS = ("notified_at", "sent_at", "timestamp", "time", "first_seen", "created_at", "date")
+MAX_KEY = 256
+
+
+class HistoryImportError(TicketAlarmError):
+    """The legacy history file cannot be imported; nothing was written."""
+
+
+def when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).astimezone(SEOUL).strftime("%Y-%m-%d %H:%M KST")
+
+
+# --- stats / search -------------------------------------------------------------------------
+
+
+def open_store(settings: Settings) -> Store:
+    return Store.open_readonly(settings.data_dir / DB_NAME)
+
+
+def stats(store: Store) -> dict[str, Any]:
+    sites = [
+        {
+            "site": r["site"],
+            "rows": int(r["n"]),
+            "first_seen": r["first_seen"],
+            "newest": r["newest"],
+            "last_seen": r["last_seen"],
+        }
+        for r in store.history_by_site()
+    ]
+    outbox = store.outbox_stats()
+    imported, matched = store.legacy_counts()
+    return {
+        "sites": sites,
+        "total": sum(s["rows"] for s in sites),
+        "outbox": {"pending": outbox.pending, "sent": outbox.sent, "dead": outbox.dead},
+        "legacy_keys": {"imported": imported, "matched": matched},
+    }
+
+
+def stats_text(doc: Mapping[str, Any]) -> str:
+    lines = [f"{'SITE':<12} {'ROWS':>7}  {'FIRST SEEN':<20}  {'NEWEST':<20}  {'LAST SEEN':<20}"]
+    for s in doc["sites"]:
+        lines.append(
+            f"{s['site']:<12} {s['rows']:>7}  {when(s['first_seen']):<20}  {when(s['newest']):<20}  "
+            f"{when(s['last_seen']):<20}"
+        )
+    lines.append(f"{'total':<12} {doc['total']:>7}")
+    o = doc["outbox"]
+    lines.append(f"outbox: pending {o['pending']}, sent {o['sent']}, dead {o['dead']}")
+    legacy = doc["legacy_keys"]
+    if legacy["imported"]:
+        lines.append(
+            f"legacy keys (history import): {legacy['imported']} imported, {legacy['matched']} met by a crawl"
+        )
+    return "\n".join(lines)
+
+
+def search(store: Store, text: str, limit: int = 50) -> list[dict[str, Any]]:
+    return [
+        {
+            "site": r["site"],
+            "id": r["notice_id"],
+            "title": r["title"],
+            "first_seen": r["first_seen"],
+            "imported": r["origin"] == "imported",
+        }
+        for r in store.search_history(text, limit)
+    ]
+
+
+def search_text(rows: Iterable[Mapping[str, Any]]) -> str:
+    lines = [f"{'SITE':<12} {'ID':<14} {'FIRST SEEN':<20}  TITLE"]
+    for r in rows:
+        mark = " (imported)" if r["imported"] else ""
+        lines.append(f"{r['site']:<12} {r['id']:<14} {when(r['first_seen']):<20}  {r['title']}{mark}")
+    return "\n".join(lines)
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportSummary:
+    records: int
+    hashes: int
+    added: int
+    known: int
+    unknown_sites: dict[str, int]
+
+
+def site_aliases(known: Mapping[str, type[Crawler]]) -> dict[str, str]:
+    """Lower-cased names and display names (with and without spaces / ' 티켓') → crawler name."""
+    out: dict[str, str] = {}
+    for name, cls in known.items():
+        display = str(getattr(cls, "display_name", name))
+        for alias in (
+            name,
+            display,
+            display.replace(" ", ""),
+            display.removesuffix(" 티켓"),
+            display + "티켓",
+        ):
+            out[alias.lower()] = name
+    return out
+
+
+def _pick(record: Mapping[str, Any], fields: tuple[str, ...]) -> Any:
+    for name in fields:
+        if record.get(name) not in (None, ""):
+            return record[name]
+    return None
+
+
+def _timestamp(value: Any, where: str) -> float | None:
+    if value is None or value is True:
+        return None
+    if isinstance(value, bool):
+        raise HistoryImportError(f"{where}: timestamp {value!r} is not a time")
+    if isinstance(value, int | float):
+        seconds = float(value) / 1000 if value > 1e12 else float(value)  # milliseconds
+        if not 0 < seconds < 4e9:
+            raise HistoryImportError(f"{where}: timestamp {value!r} is out of range")
+        return seconds
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise HistoryImportError(f"{where}: {value!r} is not an ISO date/time or epoch number") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=SEOUL)  # the old script wrote Korean wall-clock time
+        return parsed.timestamp()
+    raise HistoryImportError(f"{where}: timestamp of type {type(value).__name__} is not a time")
+
+
+def _hash(value: Any, where: str) -> str:
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise HistoryImportError(f"{where}: a key must be a string, not {type(value).__name__}")
+    text = str(value).strip()
+    if not text or len(text) > MAX_KEY or any(ch.isspace() for ch in text):
+        raise HistoryImportError(f"{where}: {text[:40]!r} is not a hash (empty, spaced or too long)")
+    return text
+
+
+def _record(
+    record: Mapping[str, Any], where: str, aliases: Mapping[str, str], hash_key: str | None
+) -> LegacyKey:
+    site_raw = _pick(record, SITE_FIELDS)
+    notice_id = _pick(record, ID_FIELDS)
+    title = _pick(record, TITLE_FIELDS)
+    seen_at = _timestamp(_pick(record, TIME_FIELDS), where)
+    title_text = str(title).strip()[:500] if title is not None else None
+    if site_raw is not None and notice_id is not None:
+        if (
+            not isinstance(site_raw, str)
+            or not isinstance(notice_id, str | int)
+            or isinstance(notice_id, bool)
+        ):
+            raise HistoryImportError(f"{where}: site must be a string and id a string or number")
+        site = aliases.get(site_raw.strip().lower(), site_raw.strip())
+        nid = str(notice_id).strip()
+        return LegacyKey(identity_key(site, nid), "record", site, nid, title_text, seen_at)
+    key = hash_key if hash_key is not None else _pick(record, HASH_FIELDS)
+    if key is None:
+        raise HistoryImportError(
+            f"{where}: the record has neither site + id ({'/'.join(SITE_FIELDS[:1])}, "
+            f"{'/'.join(ID_FIELDS[:2])}) nor a hash ({'/'.join(HASH_FIELDS[:2])})"
+        )
+    return LegacyKey(_hash(key, where), "hash", None, None, title_text, seen_at)
+
+
+def parse_legacy(data: Any, known: Mapping[str, type[Crawler]], source: str = "file") -> list[LegacyKey]:
+    """Every entry of the old history, or HistoryImportError naming the first bad one."""
+    aliases = site_aliases(known)
+    out: list[LegacyKey] = []
+    if isinstance(data, list):
+        for index, item in enumerate(data):
+            where = f"{source}: entry [{index}]"
+            if isinstance(item, dict):
+                out.append(_record(item, where, aliases, None))
+            else:
+                out.append(LegacyKey(_hash(item, where), "hash"))
+    elif isinstance(data, dict):
+        for raw_key, value in data.items():
+            where = f"{source}: entry {str(raw_key)[:40]!r}"
+            key = _hash(raw_key, where)
+            if isinstance(value, dict):
+                out.append(_record(value, where, aliases, key))
+            elif isinstance(value, list):
+                raise HistoryImportError(f"{where}: a list is neither a record nor a timestamp")
+            else:
+                out.append(LegacyKey(key, "hash", seen_at=_timestamp(value, where)))
+    else:
+        raise HistoryImportError(
+            f"{source}: expected a JSON list (of hashes or records) or an object (hash → record or time), "
+            f"not {type(data).__name__}"
+        )
+    return out
+
+
+def read_legacy(path: Path, known: Mapping[str, type[Crawler]]) -> list[LegacyKey]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise HistoryImportError(f"{path}: no such file; nothing imported.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HistoryImportError(f"{path}: cannot read it ({exc}); nothing imported.") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HistoryImportError(
+            f"{path}:{exc.lineno}:{exc.colno}: invalid JSON ({exc.msg}); the file is corrupt or cut short. "
+            "Nothing imported."
+        ) from None
+    try:
+        return parse_legacy(data, known, str(path))
+    except HistoryImportError as exc:
+        raise HistoryImportError(
+            f"{exc}. Nothing imported; fix or remove that entry and run again."
+        ) from None
+
+
+def import_file(
+    settings: Settings, path: Path, known: Mapping[str, type[Crawler]], *, clock: Clock | None = None
+) -> ImportSummary:
+    keys = read_legacy(path, known)
+    clock = clock or SystemClock()
+    unknown = Counter(k.site for k in keys if k.site is not None and k.site not in known)
+    unique = list({k.key: k for k in keys}.values())
+    store = Store.open_dir(settings.data_dir)
+    try:
+        added, already = store.import_legacy(unique, clock.now().timestamp())
+    finally:
+        store.close()
+    return ImportSummary(
+        records=sum(1 for k in unique if k.source == "record"),
+        hashes=sum(1 for k in unique if k.source == "hash"),
+        added=added,
+        known=already,
+        unknown_sites=dict(unknown),
+    )
+
+
+# --- the command ----------------------------------------------------------------------------
+
+Loader = Callable[[argparse.Namespace], tuple[Settings, dict[str, type[Crawler]], Path]]
+
+
+async def command(args: argparse.Namespace, load: Loader) -> int:
+    """``history stats|search TEXT|import FILE``.
+
+    stats: 0. search: 0 found, 1 nothing found (like grep). import: 0 imported, 1 refused.
+    """
+    settings, known, _path = load(args)
+    if args.action == "import":
+        summary = import_file(settings, Path(args.file), known)
+        logger.info(
+            "history import: {} entries read ({} records with site + id, {} opaque hashes): {} added, "
+            "{} already known",
+            summary.records + summary.hashes,
+            summary.records,
+            summary.hashes,
+            summary.added,
+            summary.known,
+        )
+        if summary.unknown_sites:
+            logger.warning(
+                "history import: sites not known to this program (stored as given; they match nothing "
+                "until a crawler with that name exists): {}",
+                ", ".join(f"{name} ({count})" for name, count in sorted(summary.unknown_sites.items())),
+            )
+        print(
+            json.dumps(asdict(summary), ensure_ascii=False)
+            if args.json
+            else f"imported: {summary.added} added, {summary.known} already known"
+        )
+        return 0
+    store = open_store(settings)
+    try:
+        if args.action == "stats":
+            doc = stats(store)
+            print(json.dumps(doc, ensure_ascii=False, indent=1) if args.json else stats_text(doc))
+            return 0
+        rows = search(store, args.text, args.limit)
+    finally:
+        store.close()
+    print(json.dumps(rows, ensure_ascii=False, indent=1) if args.json else search_text(rows))
+    if not rows:
+        logger.info("history search: nothing matches {!r}", args.text)
+    return 0 if rows else 1

@@ -1,0 +1,230 @@
+"""Prometheus metrics, off unless ``metrics.port`` is set.
+
+A dedicated ``CollectorRegistry`` (no global default-registry state). Per-site crawl counters
+are fed by the daemon's ``on_result`` callback; everything else is read at scrape time from the
+store (outbox, site state, broken webhooks) and the live stats objects (delivery stats, the
+webhook client's 429 counter), so the hot paths carry no extra calls. The endpoint is a tiny
+HTTP server on the daemon's own event loop: collection runs on the loop thread, the only thread
+allowed to use the store's SQLite connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+
+import psutil
+from loguru import logger
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ticket_alarm.clock import Clock, SystemClock
+from ticket_alarm.config import Settings
+from ticket_alarm.delivery import Delivery
+from ticket_alarm.discord import WebhookClient
+from ticket_alarm.errors import StoreError
+from ticket_alarm.pipeline import SiteResult
+from ticket_alarm.store import Store
+
+PREFIX = "ticket_alarm"
+REQUEST_TIMEOUT = 5.0
+MAX_REQUEST_BYTES = 16 * 1024
+
+
+def rss_bytes() -> int:
+    return int(psutil.Process(os.getpid()).memory_info().rss)
+
+
+class _LiveCollector(Collector):
+    """Reads the store and the stats objects when Prometheus scrapes."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.m = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m = self.m
+        now = m.clock.now().timestamp()
+        last_success = GaugeMetricFamily(
+            f"{PREFIX}_last_success_timestamp_seconds",
+            "Unix time of the last successful crawl of a site",
+            labels=["site"],
+        )
+        failure_streak = GaugeMetricFamily(
+            f"{PREFIX}_failure_streak", "Consecutive failed crawls of a site", labels=["site"]
+        )
+        for state in m.store.all_site_states():
+            if state.last_success is not None:
+                last_success.add_metric([state.site], state.last_success)
+            failure_streak.add_metric([state.site], state.failure_streak)
+        yield last_success
+        yield failure_streak
+        stats = m.store.outbox_stats()
+        yield GaugeMetricFamily(
+            f"{PREFIX}_outbox_pending", "Alerts waiting in the outbox", value=stats.pending
+        )
+        oldest = 0.0 if stats.oldest_pending is None else max(0.0, now - stats.oldest_pending)
+        yield GaugeMetricFamily(
+            f"{PREFIX}_outbox_oldest_pending_age_seconds",
+            "Age of the oldest pending alert (0 when none)",
+            value=oldest,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_dead_letters", "Alerts Discord refused permanently (in the store)", value=stats.dead
+        )
+        d = m.delivery.stats
+        yield CounterMetricFamily(
+            f"{PREFIX}_deliveries", "Alerts delivered by this process", value=d.sent_alerts
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_delivery_messages", "Discord messages posted by this process", value=d.sent_messages
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_delivery_failures", "Failed delivery attempts (retried later)", value=d.failures
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_dead_lettered", "Alerts turned into dead letters by this process", value=d.dead
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_discord_rate_limited",
+            "HTTP 429 answers received from Discord",
+            value=m.webhooks.rate_limited if m.webhooks is not None else 0,
+        )
+        broken = GaugeMetricFamily(
+            f"{PREFIX}_webhook_broken", "1 when a route's webhook is marked broken", labels=["route"]
+        )
+        marked = m.store.broken_webhooks()
+        for route in m.routes:
+            broken.add_metric([route], 1.0 if route in marked else 0.0)
+        yield broken
+        yield GaugeMetricFamily(
+            f"{PREFIX}_resident_memory_bytes", "Resident set size of the daemon", value=m.rss()
+        )
+
+
+class Metrics:
+    def __init__(
+        self,
+        store: Store,
+        delivery: Delivery,
+        webhooks: WebhookClient | None,
+        *,
+        sites: Sequence[str] = (),
+        routes: Sequence[str] = (),
+        clock: Clock | None = None,
+        rss: Callable[[], int] = rss_bytes,
+    ) -> None:
+        self.store = store
+        self.delivery = delivery
+        self.webhooks = webhooks
+        self.routes = list(routes)
+        self.clock = clock or SystemClock()
+        self.rss = rss
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.crawls = Counter(f"{PREFIX}_crawls", "Crawls of a site", ["site"], registry=self.registry)
+        self.crawl_failures = Counter(
+            f"{PREFIX}_crawl_failures", "Failed crawls of a site", ["site"], registry=self.registry
+        )
+        self.notices_parsed = Counter(
+            f"{PREFIX}_notices_parsed", "Valid notices parsed from a site", ["site"], registry=self.registry
+        )
+        self.notices_new = Counter(
+            f"{PREFIX}_notices_new", "Notices seen for the first time", ["site"], registry=self.registry
+        )
+        for site in sites:  # every enabled site shows up from the first scrape, at zero
+            for counter in (self.crawls, self.crawl_failures, self.notices_parsed, self.notices_new):
+                counter.labels(site)
+        self.registry.register(_LiveCollector(self))
+
+    def on_result(self, result: SiteResult) -> None:
+        if result.skipped:
+            return
+        self.crawls.labels(result.site).inc()
+        if not result.ok:
+            self.crawl_failures.labels(result.site).inc()
+            return
+        self.notices_parsed.labels(result.site).inc(result.items)
+        self.notices_new.labels(result.site).inc(result.new)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    # --- the HTTP endpoint ----------------------------------------------------------------
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REQUEST_TIMEOUT)
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            writer.close()
+            return
+        parts = head.split(b"\r\n", 1)[0].split()
+        method = parts[0].decode("latin-1") if parts else ""
+        path = parts[1].decode("latin-1").split("?", 1)[0] if len(parts) > 1 else ""
+        if method not in ("GET", "HEAD"):
+            status, body, ctype = "405 Method Not Allowed", b"GET only\n", "text/plain"
+        elif path not in ("/metrics", "/"):
+            status, body, ctype = "404 Not Found", b"see /metrics\n", "text/plain"
+        else:
+            try:
+                status, body, ctype = "200 OK", self.render(), CONTENT_TYPE_LATEST
+            except StoreError as exc:
+                logger.warning("metrics: scrape failed: {}", exc)
+                status, body, ctype = "500 Internal Server Error", b"store unavailable\n", "text/plain"
+        header = (
+            f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode("latin-1")
+        with contextlib.suppress(ConnectionError):
+            writer.write(header if method == "HEAD" else header + body)
+            await writer.drain()
+        writer.close()
+
+
+@contextlib.asynccontextmanager
+async def serve_metrics(
+    settings: Settings,
+    store: Store,
+    delivery: Delivery,
+    webhooks: WebhookClient | None,
+    *,
+    sites: Sequence[str],
+    hook: Callable[[Callable[[SiteResult], None]], None],
+) -> AsyncIterator[Metrics | None]:
+    """Serve /metrics while the block runs (nothing when ``metrics.port`` is unset).
+
+    ``hook`` receives the per-result callback (the cli chains it into ``Daemon.on_result``).
+    A port that cannot be bound is logged as an ERROR and the daemon runs on without metrics:
+    alerts matter more than their statistics.
+    """
+    port = settings.metrics.port
+    if port is None:
+        yield None
+        return
+    metrics = Metrics(
+        store,
+        delivery,
+        webhooks,
+        sites=sites,
+        routes=[r.name for r in settings.effective_routes()],
+    )
+    hook(metrics.on_result)
+    host = settings.metrics.host
+    try:
+        server = await asyncio.start_server(metrics.handle, host, port, limit=MAX_REQUEST_BYTES)
+    except OSError as exc:
+        logger.error(
+            "metrics endpoint not started on {}:{}: {}; pick another metrics.port (the daemon runs on)",
+            host,
+            port,
+            exc.strerror or exc,
+        )
+        yield metrics
+        return
+    logger.info("metrics: http://{}:{}/metrics", host, port)
+    try:
+        yield metrics
+    finally:
+        server.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), 1.0)
