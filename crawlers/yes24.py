@@ -71,16 +71,17 @@ _ATTR = (
     rf"|(?:{_BOOLEAN_ATTRS})(?![-\w=]))"
 )
 _TAG_NAME = rf"(?:{_TAG_NAMES})(?![-\w])"
-_MARKUP = re.compile(
-    rf"<(?:{_TAG_NAME}(?:{_ATTR})*\s*/?>|/{_TAG_NAME}\s*>|!--.*?-->|!(?i:doctype)[^<>]*>)"
-    r"|(?P<stray><)",
+# a `<` that does not open real markup; one substitution, no Python callback per tag. A `<` inside a
+# quoted attribute value or a comment is escaped too, which the HTML parser decodes back to `<`.
+_STRAY = re.compile(
+    rf"<(?!{_TAG_NAME}(?:{_ATTR})*\s*/?>|/{_TAG_NAME}\s*>|!--.*?-->|!(?i:doctype)[^<>]*>)",
     re.S,
 )
 
 
 def escape_stray_brackets(text: str) -> str:
     """Escape every ``<`` that does not open real markup, so ``<HEAVEN’S ECHO>`` stays text."""
-    return _MARKUP.sub(lambda m: "&lt;" if m.group("stray") else m.group(0), text)
+    return _STRAY.sub("&lt;", text)
 
 
 # --- parsing (pure) ------------------------------------------------------------------------------

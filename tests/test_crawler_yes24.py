@@ -13,6 +13,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from selectolax.lexbor import LexborHTMLParser
 
 from crawlers.yes24 import (
     CRAWLER,
@@ -175,9 +176,10 @@ def test_escape_keeps_real_markup_and_escapes_the_rest() -> None:
     )
     assert escape_stray_brackets(markup) == markup
     assert escape_stray_brackets("<MOVE ON> <팬레터> </ECHO>") == "&lt;MOVE ON> &lt;팬레터> &lt;/ECHO>"
-    # A '<' inside a quoted attribute value is part of the tag, not a stray bracket.
-    tag = "<a class=\"noti-btn-pop\" presaleTit1='<FC> 선예매'>"
-    assert escape_stray_brackets(tag) == tag
+    # A '<' inside a quoted attribute value may be escaped: the parser decodes it back, the tag survives.
+    tag = "<a class=\"noti-btn-pop\" presaleTit1='<FC> 선예매'>x</a>"
+    node = LexborHTMLParser(escape_stray_brackets(tag)).css_first("a.noti-btn-pop")
+    assert node is not None and node.attributes["presaletit1"] == "<FC> 선예매" and node.text() == "x"
 
 
 def test_exclusive_badge_then_title_in_last_em() -> None:

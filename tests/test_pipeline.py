@@ -330,6 +330,21 @@ async def test_parse_error_is_a_failed_result(store: Store, site: StandSite, log
     assert result.hint and any("크롤링 실패: stand" in line and "hint:" in line for line in logs)
 
 
+async def test_a_crawler_bug_is_a_failed_result_not_a_crash(
+    store: Store, site: StandSite, logs: list[str]
+) -> None:
+    site.add("1", "공연 1")
+    h = Harness(store, site, discord_webhook_url=WEBHOOK_A)
+    await h.run()
+    site.items[0]["id"] = None  # the crawler above indexes and builds Tickets without guarding
+    site.items[0].pop("title")
+    result = await h.run()
+    assert not result.ok and (result.error or "").startswith("crawler bug: KeyError")
+    assert result.hint and "bug in the crawler" in result.hint
+    assert any("크롤링 실패: stand crawler bug: KeyError" in line for line in logs)
+    assert store.site_state(SITE).failure_streak == 1 and store.history_count() == 1
+
+
 async def test_locked_site_is_left_alone_until_the_cooldown_passes(
     store: Store, site: StandSite, logs: list[str]
 ) -> None:

@@ -127,6 +127,10 @@ class Pipeline:
                 result.skipped = "locked"
         except TimeoutError:
             result.error = "crawl timed out"
+        except Exception as exc:  # a crawler bug must not stop the other sites (or `once`)
+            logger.opt(exception=exc).debug("{} crawler raised", name)
+            result.error = f"crawler bug: {type(exc).__name__}: {exc}"
+            result.hint = "this is a bug in the crawler; please report it with the log"
         result.seconds = self.clock.monotonic() - started
         result.status = fetch.stats.last_status
         if crawl is not None:

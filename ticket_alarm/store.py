@@ -273,6 +273,20 @@ class Store:
         existed = path.exists() and path.stat().st_size > 0
         try:
             conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"{path}: cannot open the store ({exc}); check the path and its permissions."
+            ) from exc
+        try:
+            self._prepare(conn, path, existed)
+        except BaseException:
+            conn.close()  # a refused or unreadable file must not stay open (and locked) behind the error
+            raise
+        return conn
+
+    @staticmethod
+    def _prepare(conn: sqlite3.Connection, path: Path, existed: bool) -> None:
+        try:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -305,7 +319,6 @@ class Store:
                 "would re-alert every notice: restore it from a backup (`python -m ticket_alarm restore "
                 "ARCHIVE`) or move the file aside to start over on purpose."
             ) from exc
-        return conn
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
