@@ -324,7 +324,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ticket-alarm", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="ticket-alarm",
+        description="Watch Korean ticketing sites for ticket-open notices and post each one to Discord once.",
+    )
     parser.add_argument("--version", action="version", version=f"ticket-alarm {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
