@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,45 +122,41 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _run(args: argparse.Namespace) -> int:
-    settings, known, _ = _load(args)
+@contextlib.contextmanager
+def _instance_lock(settings: Settings) -> Iterator[None]:
+    """The data_dir's single-instance lock: a second daemon (or `once` beside it) is refused."""
     lock = InstanceLock(settings.data_dir)
     lock.acquire()
     try:
-        async with build_app(settings, known) as app:
+        yield
+    finally:
+        lock.release()
+
+
+async def _run(args: argparse.Namespace) -> int:
+    settings, known, _ = _load(args)
+    sites = enabled_sites(settings, known)
+    with _instance_lock(settings):
+        async with (
+            build_app(settings, known) as app,
+            serve_metrics(settings, app.store, app.delivery, app.webhooks, sites=sites) as metrics,
+        ):
             daemon = Daemon(
                 settings,
                 app.store,
                 app.pipeline,
                 app.delivery,
                 app.clock,
-                sites=enabled_sites(settings, known),
+                sites=sites,
                 reminders=app.reminders,
+                on_result=metrics.on_result if metrics else None,
             )
-
-            def hook(callback: Callable[[SiteResult], None]) -> None:
-                previous = daemon.on_result
-
-                def both(result: SiteResult) -> None:
-                    if previous is not None:
-                        previous(result)
-                    callback(result)
-
-                daemon.on_result = both
-
-            async with serve_metrics(
-                settings, app.store, app.delivery, app.webhooks, sites=daemon.sites, hook=hook
-            ):
-                return await daemon.run()
-    finally:
-        lock.release()
+            return await daemon.run()
 
 
 async def _once(args: argparse.Namespace) -> int:
     settings, known, _ = _load(args)
-    lock = InstanceLock(settings.data_dir)
-    lock.acquire()
-    try:
+    with _instance_lock(settings):
         async with build_app(settings, known) as app:
             sites = enabled_sites(settings, known)
             results: list[SiteResult] = await asyncio.gather(*(app.pipeline.run_site(s) for s in sites))
@@ -171,8 +167,6 @@ async def _once(args: argparse.Namespace) -> int:
                 logger.warning("{} alerts still pending in the outbox; the next run delivers them", pending)
             logger.info("once: {} sites crawled, {} alerts delivered", len(results), delivered)
             return EXIT_OK if all(r.ok for r in results) else EXIT_FAIL
-    finally:
-        lock.release()
 
 
 async def _send_test(args: argparse.Namespace) -> int:

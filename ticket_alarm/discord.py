@@ -107,20 +107,40 @@ def render_notice(ticket: Ticket, site_name: str, color: int) -> dict[str, Any]:
         fields.append({"name": "장르", "value": escape_markdown(clean(ticket.genre)), "inline": True})
     if ticket.exclusive:
         fields.append({"name": "판매", "value": "단독판매", "inline": True})
+    fields += _booking_field(ticket)
+    return _embed(ticket, _title(ticket), site_name, color, fields)
+
+
+def _booking_field(ticket: Ticket) -> list[dict[str, Any]]:
     booking = valid_url(ticket.booking_url)
-    if booking:
-        fields.append({"name": "예매", "value": f"[예매 페이지]({booking})", "inline": True})
+    return [{"name": "예매", "value": f"[예매 페이지]({booking})", "inline": True}] if booking else []
+
+
+def _embed(
+    ticket: Ticket,
+    title: str,
+    site_name: str,
+    color: int,
+    fields: list[dict[str, Any]],
+    *,
+    description: str | None = None,
+    footer_suffix: str = "",
+    thumbnail: bool = True,
+) -> dict[str, Any]:
+    """The frame every alert shares: title linking to the notice, site name and colour, footer, poster."""
     embed: dict[str, Any] = {
-        "title": _title(ticket),
+        "title": title,
         "color": color,
         "author": {"name": site_name},
         "fields": fields,
-        "footer": {"text": f"{site_name} · 공지 {ticket.id}"},
+        "footer": {"text": f"{site_name} · 공지 {ticket.id}{footer_suffix}"},
     }
+    if description:
+        embed["description"] = description
     url = valid_url(ticket.url)
     if url:
         embed["url"] = url
-    image = valid_url(ticket.image_url)
+    image = valid_url(ticket.image_url) if thumbnail else None
     if image:
         embed["thumbnail"] = {"url": image}
     return fit_embed(embed)
@@ -177,45 +197,27 @@ def render_change(before: Ticket, after: Ticket, site_name: str, color: int) -> 
         )
     if "open_at" not in changed_fields(before, after):
         fields.append({"name": "티켓 오픈", "value": open_time_text(after), "inline": False})
-    embed: dict[str, Any] = {
-        "title": _title(after, prefix="[변경] "),
-        "color": color,
-        "author": {"name": site_name},
-        "fields": fields,
-        "footer": {"text": f"{site_name} · 공지 {after.id}"},
-    }
-    url = valid_url(after.url)
-    if url:
-        embed["url"] = url
-    image = valid_url(after.image_url)
-    if image:
-        embed["thumbnail"] = {"url": image}
-    return fit_embed(embed)
+    return _embed(after, _title(after, prefix="[변경] "), site_name, color, fields)
 
 
 def render_reminder(ticket: Ticket, site_name: str, color: int, minutes: int) -> dict[str, Any]:
     """The "곧 티켓 오픈" embed sent ``minutes`` before the open."""
     lead = f"{minutes // 60}시간" if minutes % 60 == 0 and minutes >= 60 else f"{minutes}분"
     unix = int(ticket.open_at.timestamp()) if ticket.open_at else None
-    embed: dict[str, Any] = {
-        "title": _title(ticket, prefix="[곧 티켓 오픈] "),
-        "description": f"티켓 오픈 {lead} 전입니다 (<t:{unix}:R>)."
-        if unix
-        else f"티켓 오픈 {lead} 전입니다.",
-        "color": color,
-        "author": {"name": site_name},
-        "fields": [{"name": "티켓 오픈", "value": open_time_text(ticket), "inline": False}],
-        "footer": {"text": f"{site_name} · 공지 {ticket.id} · {lead} 전 알림"},
-    }
+    fields: list[dict[str, Any]] = [{"name": "티켓 오픈", "value": open_time_text(ticket), "inline": False}]
     if ticket.presales:
-        embed["fields"].append({"name": "선예매", "value": _presales_text(ticket), "inline": False})
-    url = valid_url(ticket.url)
-    if url:
-        embed["url"] = url
-    booking = valid_url(ticket.booking_url)
-    if booking:
-        embed["fields"].append({"name": "예매", "value": f"[예매 페이지]({booking})", "inline": True})
-    return fit_embed(embed)
+        fields.append({"name": "선예매", "value": _presales_text(ticket), "inline": False})
+    fields += _booking_field(ticket)
+    return _embed(
+        ticket,
+        _title(ticket, prefix="[곧 티켓 오픈] "),
+        site_name,
+        color,
+        fields,
+        description=f"티켓 오픈 {lead} 전입니다" + (f" (<t:{unix}:R>)." if unix else "."),
+        footer_suffix=f" · {lead} 전 알림",
+        thumbnail=False,
+    )
 
 
 def render_test(now: datetime) -> dict[str, Any]:

@@ -189,11 +189,10 @@ async def serve_metrics(
     webhooks: WebhookClient | None,
     *,
     sites: Sequence[str],
-    hook: Callable[[Callable[[SiteResult], None]], None],
 ) -> AsyncIterator[Metrics | None]:
     """Serve /metrics while the block runs (nothing when ``metrics.port`` is unset).
 
-    ``hook`` receives the per-result callback (the cli chains it into ``Daemon.on_result``).
+    The yielded ``Metrics.on_result`` is the daemon's per-result callback.
     A port that cannot be bound is logged as an ERROR and the daemon runs on without metrics:
     alerts matter more than their statistics.
     """
@@ -208,7 +207,6 @@ async def serve_metrics(
         sites=sites,
         routes=[r.name for r in settings.effective_routes()],
     )
-    hook(metrics.on_result)
     host = settings.metrics.host
     try:
         server = await asyncio.start_server(metrics.handle, host, port, limit=MAX_REQUEST_BYTES)

@@ -423,22 +423,7 @@ class Store:
                     f"UPDATE history SET last_seen=? WHERE key IN ({','.join('?' * len(chunk))})",
                     [now, *chunk],
                 )
-            conn.executemany(
-                "INSERT INTO outbox(route, kind, site, notice_key, payload, created_at, next_attempt_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        o.route,
-                        o.kind,
-                        o.site,
-                        o.notice_key,
-                        json.dumps(o.payload, ensure_ascii=False),
-                        now,
-                        now,
-                    )
-                    for o in outbox
-                ],
-            )
+            _insert_outbox(conn, outbox, now)
             self._save_state(conn, state)
 
     @staticmethod
@@ -492,22 +477,7 @@ class Store:
     ) -> None:
         """One transaction: enqueue the reminder messages and mark their rows queued/skipped."""
         with self._tx() as conn:
-            conn.executemany(
-                "INSERT INTO outbox(route, kind, site, notice_key, payload, created_at, next_attempt_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        o.route,
-                        o.kind,
-                        o.site,
-                        o.notice_key,
-                        json.dumps(o.payload, ensure_ascii=False),
-                        now,
-                        now,
-                    )
-                    for o in outbox
-                ],
-            )
+            _insert_outbox(conn, outbox, now)
             conn.executemany(
                 "UPDATE reminders SET status='queued', updated_at=? WHERE id=?", [(now, i) for i in queued]
             )
@@ -538,22 +508,7 @@ class Store:
     # --- outbox ------------------------------------------------------------------
     def enqueue(self, rows: Sequence[NewOutboxRow], now: float) -> None:
         with self._tx() as conn:
-            conn.executemany(
-                "INSERT INTO outbox(route, kind, site, notice_key, payload, created_at, next_attempt_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        o.route,
-                        o.kind,
-                        o.site,
-                        o.notice_key,
-                        json.dumps(o.payload, ensure_ascii=False),
-                        now,
-                        now,
-                    )
-                    for o in rows
-                ],
-            )
+            _insert_outbox(conn, rows, now)
 
     def pending(self, route: str, now: float, limit: int = 50) -> list[OutboxItem]:
         rows = self._query(
@@ -807,6 +762,17 @@ class LegacyKey:
     notice_id: str | None = None
     title: str | None = None
     seen_at: float | None = None
+
+
+def _insert_outbox(conn: sqlite3.Connection, rows: Sequence[NewOutboxRow], now: float) -> None:
+    conn.executemany(
+        "INSERT INTO outbox(route, kind, site, notice_key, payload, created_at, next_attempt_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (o.route, o.kind, o.site, o.notice_key, json.dumps(o.payload, ensure_ascii=False), now, now)
+            for o in rows
+        ],
+    )
 
 
 @contextlib.contextmanager
