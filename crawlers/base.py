@@ -18,6 +18,11 @@ from ticket_alarm.config import SiteSettings
 from ticket_alarm.http import SiteFetcher
 from ticket_alarm.model import Ticket
 
+# ``Ticket.extra`` key a crawler sets when it could not read all of a notice this cycle (e.g. Melon's
+# notice page failed, so the open schedule is missing): the pipeline keeps what history holds for a
+# known notice instead of announcing the gap as a change.
+INCOMPLETE = "incomplete"
+
 
 @dataclass
 class Crawl:

@@ -27,7 +27,7 @@ from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from crawlers.base import Crawl, Crawler
+from crawlers.base import INCOMPLETE, Crawl, Crawler
 from ticket_alarm.errors import FetchError, ParseError, SiteLockedError
 from ticket_alarm.http import FetchResponse, SiteFetcher
 from ticket_alarm.model import Category, Presale, Ticket, clean_text, seoul
@@ -93,6 +93,10 @@ class Schedule:
 # --- pure parsing ---------------------------------------------------------------------
 
 
+_UL_OPEN = re.compile(r"<ul[\s>]", re.IGNORECASE)
+_UL_CLOSE = re.compile(r"</ul\s*>", re.IGNORECASE)
+
+
 def parse(body: bytes | str, url: str = "") -> list[Ticket]:
     """Tickets of one ``listTicketOpen.htm`` response, in list order.
 
@@ -103,6 +107,14 @@ def parse(body: bytes | str, url: str = "") -> list[Ticket]:
     where = url or "the Melon list"
     if tree.css_first("ul.list_ticket_cont") is None:
         raise _not_the_page(tree, body, f"no ul.list_ticket_cont in the response from {where}")
+    text = _decode(body)
+    listing = text[text.find("list_ticket_cont") :]
+    if len(_UL_CLOSE.findall(listing)) <= len(_UL_OPEN.findall(listing)):  # cut short: the parser closes it,
+        raise ParseError(  # a short page reads as the list's end and the later pages' notices go missing
+            SITE,
+            f"the list from {where} is cut short (no closing </ul>): a truncated response",
+            hint="the connection or the site cut the page; the next cycle retries it",
+        )
     rows = tree.css("ul.list_ticket_cont > li")
     tickets: list[Ticket] = []
     unknown = 0
@@ -361,7 +373,7 @@ class MelonCrawler(Crawler):
             crawl.warnings.append(
                 f"{ticket.id}: notice page unreadable ({exc.reason}); sent without its open schedule"
             )
-            return ticket
+            return ticket.with_(extra={**ticket.extra, INCOMPLETE: f"open schedule: {exc.reason}"})
         return apply_schedule(ticket, schedule)
 
     async def _get(

@@ -105,6 +105,10 @@ class NoticePage:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (id, label) of non-notice rows
 
 
+_TABLE_OPEN = re.compile(r"<table[\s>]", re.IGNORECASE)
+_TABLE_CLOSE = re.compile(r"</table\s*>", re.IGNORECASE)
+
+
 def parse(body: bytes | str, url: str = "") -> list[Ticket]:
     """The notices one list page lists, in its order (rows that are not notices left out)."""
     return parse_page(body, url).tickets
@@ -114,7 +118,8 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
     """Read one list response. Raises ``ParseError`` when it is not the notice table."""
     text = decode(body) if isinstance(body, bytes | bytearray) else str(body)
     where = url or "the notice list"
-    tree = LexborHTMLParser(escape_stray_brackets(text))
+    escaped = escape_stray_brackets(text)
+    tree = LexborHTMLParser(escaped)
     table = tree.css_first("div.noti-tbl table")
     if table is None:
         if _HTML_PAGE.search(text[:4096]) or not text.strip():
@@ -124,6 +129,13 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
                 hint=CHALLENGE_HINT,
             )
         raise ParseError(SITE, f"no div.noti-tbl table in the response from {where}", hint=LAYOUT_HINT)
+    listing = escaped[escaped.find("noti-tbl") :]
+    if len(_TABLE_CLOSE.findall(listing)) < len(_TABLE_OPEN.findall(listing)):  # cut short: rows lost
+        raise ParseError(
+            SITE,
+            f"the notice table from {where} is cut short (no closing </table>): a truncated response",
+            hint="the connection or the site cut the page; the next cycle retries it",
+        )
     # Data rows hold cells; the header row holds only th, and a lone cell (``<td colspan="4">``) is
     # a "nothing listed" message, not a notice.
     rows = [tr for tr in table.css("tr") if len(tr.css("td")) >= 2]

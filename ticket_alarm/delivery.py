@@ -68,6 +68,13 @@ class Delivery:
         self.stats = DeliveryStats()
         self.wake = asyncio.Event()
         self._broken_logged: set[str] = set()
+        # Backoff holds the whole lane, not only the failed rows: otherwise every row (and every alert
+        # arriving meanwhile) retries on its own schedule and a 60-s outage draws dozens of requests.
+        self._hold_until: dict[str, float] = {}  # lane → clock.now() timestamp before which it sends nothing
+        self._lane_failures: dict[str, int] = {}  # consecutive 5xx/timeouts of the lane
+        # set by run(): once it is set no new request starts (the one in flight finishes and is marked
+        # sent), so a shutdown never cancels a request Discord may already have accepted
+        self._stop: asyncio.Event | None = None
         self.on_sent: Callable[[str, int], None] | None = None
 
     @property
@@ -84,9 +91,11 @@ class Delivery:
         and, given a ``deadline`` (clock.monotonic), before waiting out a rate limit that ends after it."""
         delivered = 0
         while True:
-            if lane in self.stats.broken:
+            if lane in self.stats.broken or (self._stop is not None and self._stop.is_set()):
                 return delivered
             if deadline is not None and self.clock.monotonic() + self._bucket_wait(lane) > deadline:
+                return delivered
+            if self._hold_wait(lane) > 0:  # backing off after a failure: the next pass waits for it
                 return delivered
             items = self.store.pending(lane, self.clock.now().timestamp(), limit=MAX_BATCH_ROWS)
             if not items:
@@ -94,6 +103,14 @@ class Delivery:
             # rows rescheduled for backoff drop out of the next `pending`; rate-limited ones stay due
             # and the next execute waits for the bucket first
             delivered += await self._send_batch(lane, items)
+
+    def _hold_wait(self, lane: str) -> float:
+        return max(0.0, self._hold_until.get(lane, 0.0) - self.clock.now().timestamp())
+
+    def _next_due(self, lane: str) -> float | None:
+        """When the lane has something to send: its oldest due row, but not before its backoff ends."""
+        next_due = self.store.next_due(lane)
+        return None if next_due is None else max(next_due, self._hold_until.get(lane, 0.0))
 
     def _bucket_wait(self, lane: str) -> float:
         route = self.routes.get(lane)
@@ -114,8 +131,8 @@ class Delivery:
             for item in batch:
                 single = await self._post(route, [item])
                 sent += await self._apply(route, [item], single)
-                if single.kind in ("broken", "rate_limited"):
-                    break  # the rest stay due: the next pass waits for the bucket (or its deadline) first
+                if single.kind in ("broken", "rate_limited", "retry"):
+                    break  # the rest stay due: the next pass waits for the bucket/backoff (or its deadline)
             return sent
         return await self._apply(route, batch, outcome)
 
@@ -128,6 +145,8 @@ class Delivery:
         ids = [i.id for i in batch]
         now = self.clock.now().timestamp()
         if outcome.kind == "sent":
+            self._hold_until.pop(route.name, None)
+            self._lane_failures.pop(route.name, None)
             self.store.mark_sent(ids, now, outcome.message_id)
             self.stats.sent_messages += 1
             self.stats.sent_alerts += len(ids)
@@ -147,8 +166,11 @@ class Delivery:
             return 0  # the bucket now holds the wait; the next execute sleeps it out
         if outcome.kind == "retry":
             attempts = max(i.attempts for i in batch) + 1
-            delay = min(self.backoff_cap, self.backoff_base * 2 ** (attempts - 1))
+            failures = self._lane_failures.get(route.name, 0) + 1
+            self._lane_failures[route.name] = failures
+            delay = min(self.backoff_cap, self.backoff_base * 2 ** (max(attempts, failures) - 1))
             delay *= 1 + self.rng.uniform(0, 0.25)
+            self._hold_until[route.name] = now + delay
             self.store.mark_retry(ids, outcome.error, now + delay)
             self.stats.failures += 1
             logger.warning(
@@ -197,6 +219,7 @@ class Delivery:
 
     # --- lanes ---------------------------------------------------------------------
     async def run_lane(self, lane: str, stop: asyncio.Event) -> None:
+        self._stop = stop
         while not stop.is_set():
             try:
                 if lane in self.stats.broken:
@@ -205,7 +228,7 @@ class Delivery:
                         await self._recheck(lane)
                     continue
                 await self.deliver_due(lane)
-                next_due = self.store.next_due(lane)
+                next_due = self._next_due(lane)
                 now = self.clock.now().timestamp()
                 timeout = IDLE_POLL if next_due is None else min(IDLE_POLL, max(0.0, next_due - now))
                 if timeout > 0:
@@ -259,7 +282,7 @@ class Delivery:
         for lane in self.lane_names:
             while lane not in self.stats.broken:
                 total += await self.deliver_due(lane, deadline=deadline)
-                next_due = self.store.next_due(lane)
+                next_due = self._next_due(lane)
                 if next_due is None:
                     break
                 # backoff of rescheduled rows, or a rate limit holding rows that are already due

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
-from crawlers.base import Crawl, Crawler
+from crawlers.base import INCOMPLETE, Crawl, Crawler
 from ticket_alarm.clock import Clock
 from ticket_alarm.config import RouteSettings, Settings
 from ticket_alarm.delivery import DRY_RUN_ROUTE
@@ -175,10 +175,10 @@ class Pipeline:
             cooldown = crawler.settings.lock_cooldown
             state.locked_until = now + cooldown
             logger.warning(
-                "크롤링 실패: {} {} — the site locked this client; leaving it alone for {:.0f} minutes",
+                "크롤링 실패: {} {} — the site locked this client; leaving it alone for {}",
                 crawler.name,
                 result.error,
-                cooldown / 60,
+                f"{cooldown / 60:.0f} minutes" if cooldown >= 120 else f"{cooldown:.0f} seconds",
             )
         else:
             logger.error(
@@ -230,6 +230,11 @@ class Pipeline:
                     logger.info(
                         "{}: {} changed back before it was confirmed; no change alert", name, ticket.id
                     )
+            elif ticket.extra.get(INCOMPLETE):  # read in part this cycle: the gap is not a change
+                write.touched.append(ticket.key)
+                logger.info(
+                    "{}: {} read incompletely ({}); history kept", name, ticket.id, ticket.extra[INCOMPLETE]
+                )
             else:
                 result.changed += self._changed(crawler, ticket, previous, write, silent)
         result.first_run = silent

@@ -299,6 +299,10 @@ class Store:
                         f"{path}: this SQLite file was not written by ticket-alarm (no schema version); "
                         "point data_dir at a fresh directory."
                     )
+            if existed:  # a damaged file can still open and answer some lookups: it would forget
+                check = conn.execute("PRAGMA quick_check").fetchone()[0]  # notices and re-alert them
+                if check != "ok":
+                    raise sqlite3.DatabaseError(f"quick_check: {str(check)[:200]}")
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"{path}: schema version {version} is newer than this program knows ({SCHEMA_VERSION}); "
@@ -801,8 +805,14 @@ class InstanceLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a read-only or full disk, a file in the way, no permission
+            raise StoreError(
+                f"data_dir {self.path.parent}: cannot create it or its lock file ({exc.strerror}); "
+                "make it a writable directory (check permissions and mounts) or point data_dir elsewhere."
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

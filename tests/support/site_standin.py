@@ -101,8 +101,8 @@ class TestStandNotices:
         with self.lock:
             rows = self.notices[(page - 1) * self.PAGE : page * self.PAGE]
             body = {"page": page, "items": rows, "total": len(self.notices)}
-        return Response(
-            200,
-            json.dumps(body, ensure_ascii=False).encode(),
-            {"Content-Type": "application/json; charset=utf-8"},
-        )
+        try:
+            raw = json.dumps(body, ensure_ascii=False).encode()
+        except UnicodeEncodeError:  # a lone surrogate ("\ud83c"): only the escaped form is valid JSON
+            raw = json.dumps(body).encode()
+        return Response(200, raw, {"Content-Type": "application/json; charset=utf-8"})
