@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import time
 from collections import Counter
@@ -11,6 +12,7 @@ import pytest
 
 from tests.conftest import DaemonProcess, run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
+from tests.support.server import Response
 from tests.support.site_standin import FakeSite, TestStandNotices
 
 pytestmark = pytest.mark.e2e
@@ -222,3 +224,25 @@ def test_a_broken_route_never_delays_another(
     assert d.terminate()[0] == 0
     token = gone.rsplit("/", 1)[1]
     assert token not in d.out() + d.err()
+
+
+def test_sigterm_during_a_hung_crawl_exits_cleanly_without_tracebacks(
+    tmp_path: Path, site: FakeSite, notices: TestStandNotices, daemons: list[DaemonProcess]
+) -> None:
+    notices.add(2)
+    config = write_config(tmp_path, stand_config(tmp_path, site, None, http={"timeout": 30, "retries": 0}))
+    d = DaemonProcess(config, tmp_path)
+    daemons.append(d)
+    d.wait_log("크롤링 완료: teststand")
+    before = len(site.log)
+    site.fail("/api/notices", Response(hang=True))  # the next crawl waits on a site that never answers
+    d.wait_for(lambda: len(site.log) > before, what="the hung crawl to start")
+    time.sleep(0.2)
+    d.proc.send_signal(signal.SIGTERM)
+    d.proc.send_signal(signal.SIGTERM)  # the same stop delivered twice (process and group): not "hurry"
+    started = time.monotonic()
+    assert d.proc.wait(timeout=15) == 0
+    assert time.monotonic() - started < 10
+    assert "cancelled at shutdown" in d.err()
+    assert "Traceback" not in d.out() + d.err()
+    assert "second signal" not in d.out() + d.err()

@@ -30,6 +30,7 @@ from ticket_alarm.store import Store
 SHUTDOWN_BOUND = 10.0
 CRAWL_GRACE = 5.0  # of the bound: how long a crawl in flight may take to finish
 HEARTBEAT_EVERY = 30.0
+DUPLICATE_SIGNAL_WINDOW = 1.0  # a signal this soon after the first is the same stop, delivered twice
 EXIT_MEMORY = 3  # max_rss_mb exceeded: supervisor restarts the daemon
 
 
@@ -80,6 +81,10 @@ class Daemon:
             return None
         except Exception as exc:  # a bug in one crawler must not stop the others
             logger.error("크롤링 실패: {} unexpected {}: {}", name, type(exc).__name__, exc)
+            return None
+        except asyncio.CancelledError:
+            # shutdown ran out of grace for this crawl; nothing was half-written (one transaction)
+            logger.warning("크롤링 실패: {} cancelled at shutdown after {:.0f}s of grace", name, CRAWL_GRACE)
             return None
         finally:
             if task is not None:
@@ -138,19 +143,21 @@ class Daemon:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        signals_seen = 0
+        first_signal: float | None = None
 
         def on_signal(signum: int) -> None:
-            nonlocal signals_seen
-            signals_seen += 1
-            if signals_seen == 1:
+            nonlocal first_signal
+            if first_signal is None:
+                first_signal = loop.time()
                 logger.info(
                     "{} received: shutting down (finishing requests in flight)", signal.Signals(signum).name
                 )
                 self.stop.set()
-            else:
+            elif loop.time() - first_signal >= DUPLICATE_SIGNAL_WINDOW:
                 logger.warning("second signal: exiting now")
                 os._exit(1)
+            # else: the same stop delivered twice (to the process and to its group, as `timeout` and
+            # `kill -TERM -PGID` do) — not a second request to hurry
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal, sig)
@@ -175,7 +182,8 @@ class Daemon:
             await self.stop.wait()
             started = loop.time()
         finally:
-            scheduler.shutdown(wait=False)
+            # pause first: shutdown() would cancel the crawls in flight at once; they get CRAWL_GRACE
+            scheduler.pause()
             inflight = [t for t in self._inflight if not t.done()]
             if inflight:
                 _done, pending = await asyncio.wait(inflight, timeout=CRAWL_GRACE)
@@ -183,6 +191,7 @@ class Daemon:
                     task.cancel()
                 if pending:
                     await asyncio.wait(pending, timeout=1.0)
+            scheduler.shutdown(wait=False)
             remaining = max(0.5, SHUTDOWN_BOUND - 1.5 - (loop.time() - started))
             _done, pending_tasks = await asyncio.wait(background, timeout=remaining)
             for task in pending_tasks:

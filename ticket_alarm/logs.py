@@ -7,6 +7,7 @@ stdout is left to the one JSON document and every log line goes to stderr.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterable
 from typing import Any, TextIO
@@ -39,6 +40,14 @@ class Redactor:
 redact = Redactor()
 
 
+class _ToLoguru(logging.Handler):
+    """Libraries that log through the standard library (APScheduler) get our format and redaction."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = record.levelname if record.levelname in _LEVELS else "WARNING"
+        logger.opt(depth=6).log(level, "{}: {}", record.name, record.getMessage())
+
+
 def _patch(record: dict[str, Any]) -> None:
     record["message"] = redact(record["message"])
 
@@ -56,6 +65,10 @@ def setup_logging(
     err = stderr or sys.stderr
     logger.remove()
     logger.configure(patcher=_patch)  # type: ignore[arg-type]
+    bridge = logging.getLogger("apscheduler")
+    bridge.handlers[:] = [_ToLoguru()]
+    bridge.setLevel(logging.WARNING)  # its INFO lines ("Added job …") are noise for the runbook
+    bridge.propagate = False
     common: dict[str, Any] = {"format": LOG_FORMAT, "backtrace": False, "diagnose": False, "colorize": False}
     if json_mode:
         logger.add(err, level=level, **common)
