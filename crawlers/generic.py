@@ -618,7 +618,7 @@ def parse_html_page(
 ) -> GenericPage:
     """Read one HTML page. ``first=False`` (a later page): no items at all is the list's end."""
     site = _definition(definition)
-    text = decode_text(bytes(body)) if isinstance(body, bytes | bytearray) else str(body)
+    text = decode_text(body)
     where = url or site.settings.url
     tree = LexborHTMLParser(text)
     assert site.items_selector is not None

@@ -29,7 +29,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawlers.base import INCOMPLETE, Crawl, Crawler
 from ticket_alarm.errors import FetchError, ParseError, SiteLockedError
-from ticket_alarm.http import FetchResponse, SiteFetcher
+from ticket_alarm.http import FetchResponse, SiteFetcher, decode_text
 from ticket_alarm.model import Category, Presale, Ticket, clean_text, seoul
 
 SITE = "melon"
@@ -107,7 +107,7 @@ def parse(body: bytes | str, url: str = "") -> list[Ticket]:
     where = url or "the Melon list"
     if tree.css_first("ul.list_ticket_cont") is None:
         raise _not_the_page(tree, body, f"no ul.list_ticket_cont in the response from {where}")
-    text = _decode(body)
+    text = decode_text(body)
     listing = text[text.find("list_ticket_cont") :]
     if len(_UL_CLOSE.findall(listing)) <= len(_UL_OPEN.findall(listing)):  # cut short: the parser closes it,
         raise ParseError(  # a short page reads as the list's end and the later pages' notices go missing
@@ -197,22 +197,10 @@ def apply_schedule(ticket: Ticket, schedule: Schedule) -> Ticket:
 # --- parsing helpers ------------------------------------------------------------------
 
 
-def _decode(body: bytes | str) -> str:
-    if isinstance(body, str):
-        return body
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        try:
-            return body.decode("cp949")
-        except UnicodeDecodeError:
-            return body.decode("utf-8", errors="replace")
-
-
 def _html(body: bytes | str, url: str) -> LexborHTMLParser:
     if not isinstance(body, bytes | str):
         raise ParseError(SITE, f"expected bytes or str, got {type(body).__name__}")
-    text = _decode(body).replace("\x00", "")
+    text = decode_text(body).replace("\x00", "")
     try:
         return LexborHTMLParser(text)
     except (RuntimeError, ValueError) as exc:  # lexbor refuses the document
@@ -222,7 +210,7 @@ def _html(body: bytes | str, url: str) -> LexborHTMLParser:
 def _not_the_page(tree: LexborHTMLParser, body: bytes | str, reason: str) -> ParseError:
     title_node = tree.css_first("title")
     title = clean_text(title_node.text()) if title_node is not None else ""
-    head = (_decode(body)[:4000] if body else "").lower()
+    head = (decode_text(body)[:4000] if body else "").lower()
     if any(marker in head for marker in _CHALLENGE_MARKERS):
         return ParseError(SITE, f"{reason}: a challenge page ({title or 'no title'})", hint=_CHALLENGE_HINT)
     if tree.body is None or not clean_text(tree.body.text()):

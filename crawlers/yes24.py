@@ -36,7 +36,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawlers.base import Crawl, Crawler
 from ticket_alarm.errors import ParseError
-from ticket_alarm.http import SiteFetcher
+from ticket_alarm.http import SiteFetcher, decode_text
 from ticket_alarm.model import Category, Presale, Ticket, clean_text, seoul
 
 SITE = "yes24"
@@ -116,7 +116,7 @@ def parse(body: bytes | str, url: str = "") -> list[Ticket]:
 
 def parse_page(body: bytes | str, url: str = "") -> NoticePage:
     """Read one list response. Raises ``ParseError`` when it is not the notice table."""
-    text = decode(body) if isinstance(body, bytes | bytearray) else str(body)
+    text = decode_text(body)
     where = url or "the notice list"
     escaped = escape_stray_brackets(text)
     tree = LexborHTMLParser(escaped)
@@ -157,17 +157,6 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
             hint=LAYOUT_HINT,
         )
     return NoticePage(rows=len(rows), tickets=tickets, skipped=skipped)
-
-
-def decode(body: bytes | bytearray) -> str:
-    """UTF-8 (BOM tolerated), falling back to CP949 when UTF-8 does not decode."""
-    try:
-        return bytes(body).decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            return bytes(body).decode("cp949")
-        except UnicodeDecodeError:
-            return bytes(body).decode("utf-8", errors="replace")
 
 
 def category_of(label: str) -> Category | None:

@@ -67,8 +67,14 @@ class FetchResponse:
         return parse_json_body(self.content, site, self.url)
 
 
-def decode_text(content: bytes) -> str:
-    """UTF-8 (BOM tolerated), falling back to CP949 (older Korean pages), then UTF-8 with replacement."""
+def decode_text(content: bytes | bytearray | str) -> str:
+    """UTF-8 (BOM tolerated), falling back to CP949 (older Korean pages), then UTF-8 with replacement.
+
+    Text passes through unchanged, so pure parsers can accept ``bytes | str`` with one call.
+    """
+    if isinstance(content, str):
+        return content
+    content = bytes(content)
     try:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError:

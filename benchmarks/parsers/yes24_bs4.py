@@ -18,10 +18,10 @@ from crawlers.yes24 import (
     NOTICE_PAGE,
     NOTICE_URL,
     category_of,
-    decode,
     escape_stray_brackets,
     parse_datetime,
 )
+from ticket_alarm.http import decode_text
 from ticket_alarm.model import clean_text
 
 SITE = "yes24"
@@ -32,7 +32,7 @@ _BADGE_PREFIX = re.compile(r"^[\[［【]\s*단독(?:판매)?\s*[\]］】]\s*")
 
 
 def parse_bs4(body: bytes) -> list[dict[str, Any]]:
-    soup = BeautifulSoup(escape_stray_brackets(decode(body)), "html.parser")
+    soup = BeautifulSoup(escape_stray_brackets(decode_text(body)), "html.parser")
     table = soup.select_one("div.noti-tbl table")
     if table is None:
         raise ValueError("no div.noti-tbl table")
