@@ -356,3 +356,20 @@ async def _until(predicate: Any, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(0.02)
+
+
+async def test_alerts_of_a_removed_route_are_kept_and_named(
+    store: Store, discord: FakeDiscord, http: httpx.AsyncClient, logs: list[str]
+) -> None:
+    clock = FakeClock()
+    enqueue(store, "old-route", [embed(1), embed(2)], clock.now().timestamp())
+    enqueue(store, DRY_RUN_ROUTE, [embed(3)], clock.now().timestamp())  # left unprinted by a dry run
+    route = RouteSettings(name="current", webhook_url=discord.add_webhook(WEBHOOK_ID))
+    delivery = make(store, http, [route], clock)
+    assert await delivery.drain(timeout=5) == 0
+    assert delivery.warn_unrouted() == {"old-route": 2, DRY_RUN_ROUTE: 1}
+    warnings = [
+        line for line in logs if line.startswith("[WARNING]") and "not in the config any more" in line
+    ]
+    assert any("2 alerts wait on route 'old-route'" in line for line in warnings)
+    assert store.outbox_stats().pending == 3  # kept, not dropped

@@ -265,7 +265,24 @@ class Delivery:
             self._broken_logged.discard(lane)
             self.store.clear_webhook_broken(lane)
 
+    def warn_unrouted(self) -> dict[str, int]:
+        """Pending alerts on routes that are no longer configured: kept, and said so (never silently)."""
+        orphans = {
+            route: count
+            for route, count in self.store.outbox_stats().by_route.items()
+            if route not in self.lane_names  # dry-run rows left unprinted count too, once webhooks are set
+        }
+        for route, count in orphans.items():
+            logger.warning(
+                "알림 전송 실패: {} alerts wait on route {!r}, which is not in the config any more; they are "
+                "kept in the outbox — add the route back (same name) to deliver them",
+                count,
+                route,
+            )
+        return orphans
+
     async def run(self, stop: asyncio.Event) -> None:
+        self.warn_unrouted()
         lanes = [
             asyncio.create_task(self.run_lane(name, stop), name=f"lane-{name}") for name in self.lane_names
         ]
@@ -277,6 +294,7 @@ class Delivery:
 
     async def drain(self, timeout: float) -> int:
         """Deliver what is due on every lane, waiting out rate limits/backoff up to ``timeout`` seconds."""
+        self.warn_unrouted()
         deadline = self.clock.monotonic() + timeout
         total = 0
         for lane in self.lane_names:

@@ -540,9 +540,6 @@ class Store:
         )[0][0]
         return None if row is None else float(row)
 
-    def pending_routes(self) -> list[str]:
-        return [r[0] for r in self._query("SELECT DISTINCT route FROM outbox WHERE status='pending'")]
-
     def mark_sent(self, ids: Sequence[int], now: float, message_id: str | None) -> None:
         with self._tx() as conn:
             conn.executemany(
