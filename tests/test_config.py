@@ -112,7 +112,7 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
     ("data", "expected"),
     [
         ({"interval": "often"}, "interval: Input should be a valid number"),
-        ({"http": {"timeout": -1}}, "http.timeout: Input should be greater than 0"),
+        ({"http": {"timeout": -1}}, "http.timeout: Input should be greater than or equal to 0.1"),
         ({"http": {"max_concurrency": "x"}}, "http.max_concurrency: Input should be a valid integer"),
         ({"notify_on_first_run": "perhaps"}, "notify_on_first_run: Input should be a valid boolean"),
         ({"sites": {"melon": {"enabled": []}}}, "sites.melon.enabled: Input should be a valid boolean"),

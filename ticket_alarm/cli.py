@@ -22,7 +22,7 @@ from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config import CONFIG_ENV, Settings, check_site_names, load_config, resolve_config_path
 from ticket_alarm.daemon import Daemon
 from ticket_alarm.delivery import Delivery
-from ticket_alarm.discord import WebhookClient, message, render_test, seoul_text
+from ticket_alarm.discord import WebhookClient, message, render_test, scrub, seoul_text
 from ticket_alarm.errors import ConfigError, CrawlError, StoreError, TicketAlarmError
 from ticket_alarm.explain import explain, render_text
 from ticket_alarm.http import Fetcher
@@ -30,9 +30,10 @@ from ticket_alarm.logs import redact, setup_logging
 from ticket_alarm.metrics import serve_metrics
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
-from ticket_alarm.store import DB_NAME, InstanceLock, Store
+from ticket_alarm.store import DB_NAME, InstanceLock, StatusFile, Store
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 ONCE_DELIVERY_TIMEOUT = 120.0
 DISCORD_TIMEOUT = 15.0
 
@@ -72,10 +73,13 @@ async def build_app(
         headers={"User-Agent": f"ticket-alarm/{__version__} (+https://github.com/ticket-alarm)"},
         trust_env=False,
     )
-    webhooks = WebhookClient(discord_http, clock)
+    webhooks = WebhookClient(discord_http, clock, timeout=DISCORD_TIMEOUT)
     crawlers = {name: cls(settings.site(name)) for name, cls in known.items()}
     routes = settings.effective_routes()
-    delivery = Delivery(store, webhooks if routes else None, routes, clock)
+    status = StatusFile(settings.data_dir) if own_store else None
+    if status is not None:
+        status.prepare()
+    delivery = Delivery(store, webhooks if routes else None, routes, clock, status=status)
     pipeline = Pipeline(settings, store, fetcher, crawlers, clock, on_enqueue=delivery.notify)
     reminders = Reminders(store, crawlers, clock, on_enqueue=delivery.notify)
     try:
@@ -161,12 +165,40 @@ async def _once(args: argparse.Namespace) -> int:
             sites = enabled_sites(settings, known)
             results: list[SiteResult] = await asyncio.gather(*(app.pipeline.run_site(s) for s in sites))
             app.reminders.run_due()
-            delivered = await app.delivery.drain(ONCE_DELIVERY_TIMEOUT)
-            pending = app.store.outbox_stats().pending
-            if pending:
-                logger.warning("{} alerts still pending in the outbox; the next run delivers them", pending)
+            delivered = await app.delivery.drain(args.wait)
             logger.info("once: {} sites crawled, {} alerts delivered", len(results), delivered)
+            undelivered = _undelivered(app, args.wait)
+            if undelivered:
+                # exit 1: an alert that is still waiting is a failure the operator's script must see
+                logger.error(
+                    "알림 전송 실패: once: {} alerts left undelivered ({}); they are kept in the outbox "
+                    "and the next run delivers them",
+                    sum(n for n, _ in undelivered.values()),
+                    "; ".join(f"route {r}: {n} — {why}" for r, (n, why) in undelivered.items()),
+                )
+                return EXIT_FAIL
             return EXIT_OK if all(r.ok for r in results) else EXIT_FAIL
+
+
+def _undelivered(app: App, waited: float) -> dict[str, tuple[int, str]]:
+    """Route → (alerts still pending, why) after `once` delivered what it could."""
+    out: dict[str, tuple[int, str]] = {}
+    broken = app.store.broken_webhooks()
+    last_errors: dict[str, str] = {}
+    for row in app.store.outbox_rows("pending"):
+        if row["last_error"]:
+            last_errors[row["route"]] = row["last_error"]
+    for route, count in app.store.outbox_stats().by_route.items():
+        if route in app.delivery.stats.broken or route in broken:
+            why = f"the webhook is broken ({(broken.get(route) or 'refused')[:160]})"
+        elif route not in app.delivery.lane_names:
+            why = "the route is not in the config any more"
+        elif route in last_errors:
+            why = f"Discord failed for the whole wait ({last_errors[route][:160]})"
+        else:
+            why = f"not delivered within {waited:g}s (rate limits)"
+        out[route] = (count, redact(why))
+    return out
 
 
 async def _send_test(args: argparse.Namespace) -> int:
@@ -313,8 +345,86 @@ def cmd_explain(args: argparse.Namespace) -> int:
             "explain: {} notice {!r} is not in the history of {}", args.site, args.id, settings.data_dir
         )
         return EXIT_FAIL
-    print(json.dumps(doc, ensure_ascii=False, indent=2) if args.json else render_text(doc))
+    text = json.dumps(doc, ensure_ascii=False, indent=2) if args.json else render_text(doc)
+    print(redact(scrub(text)))  # an error column written before masking existed must not leak either
     return EXIT_OK
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """`outbox list [--status S] [--route R]` and `outbox retry-dead [--route R] [--since T]`."""
+    settings, _known, _ = _load(args)
+    if not (settings.data_dir / DB_NAME).exists():
+        raise ConfigError(
+            f"data_dir {settings.data_dir}: no store yet (nothing was crawled with this config)."
+        )
+    since = _parse_since(args.since) if getattr(args, "since", None) else None
+    if args.action == "list":
+        args.status = getattr(args, "status", None)
+    store = Store.open_dir(settings.data_dir) if args.action == "retry-dead" else None
+    store = store or Store.open_readonly(settings.data_dir / DB_NAME)
+    try:
+        if args.action == "retry-dead":
+            count = store.retry_dead(route=args.route, since=since, now=SystemClock().now().timestamp())
+            if not count:
+                logger.info(
+                    "outbox retry-dead: no dead letters{}", f" on route {args.route}" if args.route else ""
+                )
+                return EXIT_FAIL
+            logger.info(
+                "outbox retry-dead: {} dead letters queued again{}; the running daemon sends them within "
+                "seconds (or the next `once`)",
+                count,
+                f" on route {args.route}" if args.route else "",
+            )
+            return EXIT_OK
+        rows = store.outbox_list(status=args.status, route=args.route, since=since)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        print(
+            f"{'ID':>6} {'STATUS':<8} {'ROUTE':<16} {'KIND':<8} {'SITE':<12} {'CREATED':<16} {'ATT':>3} "
+            "TITLE / ERROR"
+        )
+        for r in rows:
+            created = seoul_text_ts(r["created_at"])
+            print(
+                f"{r['id']:>6} {r['status']:<8} {r['route'][:16]:<16} {r['kind']:<8} {r['site'][:12]:<12} "
+                f"{created:<16} {r['attempts']:>3} {r['title'][:60]}"
+            )
+            if r["last_error"]:
+                print(f"{'':>6} ! {r['last_error'][:200]}")
+    return EXIT_OK if rows else EXIT_FAIL
+
+
+def _parse_since(text: str) -> float:
+    """``--since``: an ISO date/time (KST when no offset) or a duration back from now (30m, 6h, 2d)."""
+    import re
+    from datetime import datetime
+
+    from ticket_alarm.model import SEOUL
+
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
+    if match:
+        seconds = float(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+        return SystemClock().now().timestamp() - seconds
+    try:
+        at = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            f"--since {text!r}: expected an ISO date/time (2026-12-01, 2026-12-01T09:00, KST unless an "
+            "offset is given) or a duration back from now (30m, 6h, 2d)."
+        ) from None
+    return (at if at.tzinfo else at.replace(tzinfo=SEOUL)).timestamp()
+
+
+def seoul_text_ts(ts: float) -> str:
+    from datetime import datetime
+
+    from ticket_alarm.model import SEOUL
+
+    return datetime.fromtimestamp(ts, SEOUL).strftime("%Y-%m-%d %H:%M")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -331,7 +441,14 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("run", "run the daemon until SIGTERM/SIGINT")
-    add("once", "crawl every enabled site once, then deliver the outbox")
+    on = add("once", "crawl every enabled site once, then deliver the outbox")
+    on.add_argument(
+        "--wait",
+        type=float,
+        default=ONCE_DELIVERY_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long delivery may wait out rate limits and backoff (default {ONCE_DELIVERY_TIMEOUT:g})",
+    )
     tc = add("test-crawlers", "fetch and parse each site; sends nothing, writes no history")
     tc.add_argument("sites", nargs="*", metavar="SITE")
     tc.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -364,6 +481,16 @@ def build_parser() -> argparse.ArgumentParser:
     hs.add_argument("--limit", type=int, default=50)
     hm = hi_sub.add_parser("import", parents=[after], help="import the old notification_history.json")
     hm.add_argument("file", metavar="FILE")
+    ob = add("outbox", "inspect the outbox (list) and resend dead letters (retry-dead)")
+    ob.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    ob_sub = ob.add_subparsers(dest="action", required=True)
+    ol = ob_sub.add_parser("list", parents=[after], help="outbox rows, oldest first")
+    ol.add_argument("--status", choices=["pending", "sent", "dead"], help="only rows with this status")
+    ol.add_argument("--route", help="only this route")
+    ol.add_argument("--since", help="created since: ISO date/time (KST) or 30m / 6h / 2d back")
+    orr = ob_sub.add_parser("retry-dead", parents=[after], help="queue dead letters again (after fixing why)")
+    orr.add_argument("--route", help="only this route")
+    orr.add_argument("--since", help="dead letters created since: ISO date/time (KST) or 30m / 6h / 2d back")
     return parser
 
 
@@ -404,6 +531,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check_config(args)
         if args.command == "explain":
             return cmd_explain(args)
+        if args.command == "outbox":
+            return cmd_outbox(args)
         return asyncio.run(COMMANDS[args.command](args))
     except ConfigError as exc:
         logger.error("{}", redact(str(exc)))
@@ -415,7 +544,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("{}", redact(str(exc)))
         return EXIT_FAIL
     except KeyboardInterrupt:
-        return EXIT_OK
+        logger.warning("{}", _interrupted(args))
+        return EXIT_INTERRUPTED
+
+
+def _interrupted(args: argparse.Namespace) -> str:
+    """The one line Ctrl-C leaves: what was kept (every crawl commits in one transaction)."""
+    if args.command in ("once", "run"):
+        pending = "?"
+        with contextlib.suppress(Exception):  # best effort: the interrupt may have hit anything
+            settings, _known, _ = _load(args)
+            store = Store.open_readonly(settings.data_dir / DB_NAME)
+            try:
+                pending = str(store.outbox_stats().pending)
+            finally:
+                store.close()
+        return (
+            f"interrupted (SIGINT): every finished crawl and delivery is kept; {pending} alerts wait in the "
+            "outbox for the next run, nothing is lost"
+        )
+    return f"interrupted (SIGINT): {args.command} stopped; nothing was written"
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ then the defaults below. Unknown keys are an error, never ignored.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from ticket_alarm.errors import ConfigError
 
@@ -54,6 +55,11 @@ def parse_webhook(url: str) -> tuple[str, str] | None:
     return (match["id"], match["token"]) if match else None
 
 
+def webhook_fingerprint(url: str) -> str:
+    """A short hash of a webhook URL (the token never stored): tells a changed URL from the same one."""
+    return hashlib.sha256(url.strip().encode()).hexdigest()[:16]
+
+
 def mask_url(url: str | None) -> str | None:
     """The URL with webhook tokens and userinfo passwords replaced by ``****``."""
     if not url:
@@ -68,18 +74,41 @@ def mask_url(url: str | None) -> str | None:
     return url
 
 
+DAY = 86400.0
+WEEK = 7 * DAY
+# control characters (a newline in a route name forges log lines), bidi overrides and zero-width marks
+_CONTROL = re.compile("[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def _no_control(value: str, what: str) -> str:
+    """A config string that reaches log lines: control characters would forge or garble them."""
+    match = _CONTROL.search(value)
+    if match:
+        raise ValueError(
+            f"{what} {value!r} contains the control character U+{ord(match.group()):04X}; "
+            "use printable characters only"
+        )
+    return value
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class HttpSettings(_Strict):
-    timeout: float = Field(30.0, gt=0, description="seconds for one request (connect+read)")
+    timeout: float = Field(
+        30.0, ge=0.1, le=300, description="seconds for one whole request (connect to last byte)"
+    )
     user_agent: str = Field(DEFAULT_USER_AGENT, min_length=1)
     max_concurrency: int = Field(3, ge=1, le=64, description="requests in flight, all sites together")
-    min_request_interval: float = Field(2.0, ge=0, description="seconds between two requests to one host")
+    min_request_interval: float = Field(
+        2.0, ge=0, le=300, description="seconds between two requests to one host"
+    )
     retries: int = Field(3, ge=0, le=10, description="extra attempts on timeouts, 429 and 5xx")
-    backoff: float = Field(1.0, ge=0, description="base of the exponential backoff, seconds")
-    max_response_bytes: int = Field(5_000_000, ge=10_000, description="larger bodies are refused")
+    backoff: float = Field(1.0, ge=0, le=300, description="base of the exponential backoff, seconds")
+    max_response_bytes: int = Field(
+        5_000_000, ge=10_000, le=1_000_000_000, description="larger bodies are refused"
+    )
 
 
 class ProxySettings(_Strict):
@@ -99,10 +128,12 @@ class ProxySettings(_Strict):
 
 class SiteSettings(_Strict):
     enabled: bool = True
-    interval: float | None = Field(None, ge=1, description="seconds; default: the top-level interval")
+    interval: float | None = Field(None, ge=1, le=DAY, description="seconds; default: the top-level interval")
     base_url: str | None = Field(None, description="replaces scheme+host of every request of this site")
     page_cap: int = Field(30, ge=1, le=500, description="safety limit on pages per crawl")
-    lock_cooldown: float = Field(3600.0, ge=0, description="seconds to leave a site alone after HTTP 423")
+    lock_cooldown: float = Field(
+        3600.0, ge=0, le=WEEK, description="seconds to leave a site alone after HTTP 423"
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -129,6 +160,18 @@ class RouteSettings(_Strict):
     mention_role_ids: list[str] = Field(default_factory=list, description="role ids pinged in each message")
     thread_id: str | None = Field(None, description="post into this forum/thread id")
     reminders: list[int] = Field(default_factory=list, description="minutes before open_at to remind")
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, value: str) -> str:
+        return _no_control(value, "route name")
+
+    @field_validator("sites")
+    @classmethod
+    def _printable_sites(cls, values: list[str] | None) -> list[str] | None:
+        for value in values or ():
+            _no_control(value, "site name")
+        return values
 
     @field_validator("mention_role_ids")
     @classmethod
@@ -191,8 +234,12 @@ class HealthSettings(_Strict):
     disk_warn: float = Field(
         85.0, gt=0, le=100, description="disk use % of data_dir/log_dir, above it: WARNING"
     )
-    outbox_age_warn: float = Field(1800.0, gt=0, description="seconds the oldest pending alert may wait")
-    failure_streak_warn: int = Field(3, ge=1, description="consecutive failed crawls of a site: WARNING")
+    outbox_age_warn: float = Field(
+        1800.0, gt=0, le=WEEK, description="seconds the oldest pending alert may wait"
+    )
+    failure_streak_warn: int = Field(
+        3, ge=1, le=100_000, description="consecutive failed crawls of a site: WARNING"
+    )
 
     @field_validator("ops_webhook_url")
     @classmethod
@@ -284,6 +331,11 @@ class CustomSiteSettings(_Strict):
             raise ValueError(f"custom site {label!r}: {exc}") from None
         return site
 
+    @field_validator("display_name")
+    @classmethod
+    def _printable_display_name(cls, value: str) -> str:
+        return _no_control(value, "display_name")
+
     @field_validator("color", mode="before")
     @classmethod
     def _color(cls, value: Any) -> Any:
@@ -347,6 +399,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         validate_assignment=True,
+        allow_inf_nan=False,
     )
 
     discord_webhook_url: str | None = Field(
@@ -356,7 +409,7 @@ class Settings(BaseSettings):
         ),
     )
     routes: list[RouteSettings] | None = None
-    interval: float = Field(300.0, ge=1, description="seconds between two crawls of one site")
+    interval: float = Field(300.0, ge=1, le=DAY, description="seconds between two crawls of one site")
     data_dir: Path = Path("data")
     notify_on_first_run: bool = False
     change_confirm_cycles: int = Field(
@@ -373,7 +426,9 @@ class Settings(BaseSettings):
     proxy: ProxySettings = Field(default_factory=ProxySettings)
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     log_dir: Path | None = Field(None, description="where supervisor writes the logs (health checks it)")
-    max_rss_mb: float | None = Field(None, gt=0, description="finish the cycle and exit 3 above this RSS")
+    max_rss_mb: float | None = Field(
+        None, gt=0, le=1_000_000, description="finish the cycle and exit 3 above this RSS"
+    )
     health: HealthSettings = Field(default_factory=HealthSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
@@ -388,6 +443,13 @@ class Settings(BaseSettings):
     @classmethod
     def _reminders(cls, values: list[int]) -> list[int]:
         return _check_reminders(values)
+
+    @field_validator("sites")
+    @classmethod
+    def _printable_site_keys(cls, values: dict[str, SiteSettings]) -> dict[str, SiteSettings]:
+        for name in values:
+            _no_control(name, "site name")
+        return values
 
     @field_validator("routes")
     @classmethod
@@ -480,6 +542,11 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read the config file ({exc}); check its permissions.") from exc
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise ConfigError(
+            f"{path}: the JSON is nested too deeply to be a ticket-alarm config; fix the file "
+            "(see config.example.json for its shape)."
+        ) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}. Fix the file at that position "
@@ -532,7 +599,42 @@ def load_config(path: Path | None) -> Settings:
             f"{source}: invalid configuration: {problems}. See config.example.json and the README's "
             "config table for every key and its type."
         ) from None
+    except SettingsError as exc:  # an environment value that is not valid JSON for a nested key
+        raise ConfigError(_env_problem(exc, os.environ)) from None
+    except RecursionError:
+        raise ConfigError(
+            f"{source}: a value is nested too deeply to be a ticket-alarm config; fix it "
+            "(see config.example.json for its shape)."
+        ) from None
+    base = path.parent if path is not None else Path.cwd()
+    # relative paths are relative to the config file's folder, never the current directory: `run
+    # --config /x/config.json` from elsewhere must open the daemon's store, not a new empty one
+    settings.data_dir = _absolute(settings.data_dir, base)
+    if settings.log_dir is not None:
+        settings.log_dir = _absolute(settings.log_dir, base)
     return settings
+
+
+def _absolute(path: Path, base: Path) -> Path:
+    path = path.expanduser()
+    return Path(os.path.abspath(path if path.is_absolute() else base / path))
+
+
+def _env_problem(exc: SettingsError, environ: Mapping[str, str]) -> str:
+    """Name the variable pydantic-settings could not parse (its message names only the field)."""
+    match = re.search(r'field "([^"]+)"', str(exc))
+    field_name = match.group(1) if match else ""
+    prefix = "TICKET_ALARM_"
+    names = [n for n in sorted(environ) if n.upper() == f"{prefix}{field_name}".upper()] or [
+        n for n in sorted(environ) if n.upper().startswith(prefix) and field_name
+    ]
+    variable = names[0] if names else f"{prefix}{field_name.upper() or '<KEY>'}"
+    return (
+        f"environment variable {variable}: its value is not valid JSON for the key {field_name or '?'!r} "
+        f"(nested keys and lists are read as JSON, e.g. {prefix}HTTP='{{\"timeout\": 10}}' or "
+        f"{prefix}REMINDERS='[60, 10]'; a single nested key can be set as {prefix}HTTP__TIMEOUT=10). "
+        "Fix or unset it."
+    )
 
 
 def _check_env_keys(environ: Mapping[str, str]) -> None:

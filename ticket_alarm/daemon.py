@@ -1,7 +1,9 @@
 """The daemon: one APScheduler job per enabled site, delivery lanes running beside the crawls.
 
-SIGTERM/SIGINT: stop scheduling, let the requests in flight finish (bounded), stop the lanes,
-close the store — all inside ``SHUTDOWN_BOUND`` seconds; exit 0.
+SIGTERM/SIGINT/SIGHUP: stop scheduling, let the requests in flight finish (bounded), stop the lanes,
+close the store — all inside ``SHUTDOWN_BOUND`` seconds; exit 0. SIGHUP (a closed terminal, or
+``kill -HUP`` meant as "reload") is logged and is the same clean stop: under supervisor
+(``autorestart=true``) the daemon comes back with the config read afresh.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ticket_alarm.delivery import Delivery
 from ticket_alarm.errors import StoreError
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
-from ticket_alarm.store import Store
+from ticket_alarm.store import DB_NAME, Store
 
 SHUTDOWN_BOUND = 10.0
 CRAWL_GRACE = 5.0  # of the bound: how long a crawl in flight may take to finish
@@ -149,8 +151,13 @@ class Daemon:
             nonlocal first_signal
             if first_signal is None:
                 first_signal = loop.time()
+                name = signal.Signals(signum).name
                 logger.info(
-                    "{} received: shutting down (finishing requests in flight)", signal.Signals(signum).name
+                    "{} received: shutting down (finishing requests in flight){}",
+                    name,
+                    "; SIGHUP is a clean stop, supervisor starts the daemon again with the config re-read"
+                    if signum == signal.SIGHUP
+                    else "",
                 )
                 self.stop.set()
             elif loop.time() - first_signal >= DUPLICATE_SIGNAL_WINDOW:
@@ -159,7 +166,7 @@ class Daemon:
             # else: the same stop delivered twice (to the process and to its group, as `timeout` and
             # `kill -TERM -PGID` do) — not a second request to hurry
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, on_signal, sig)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
         self._schedule(scheduler)
@@ -170,12 +177,13 @@ class Daemon:
             background.add(asyncio.create_task(self.reminders.run(self.stop), name="reminders"))
         scheduler.start()
         logger.info(
-            "ticket-alarm 시작: sites {} | {} | data {}",
+            "ticket-alarm 시작: sites {} | {} | data {} | store {}",
             ", ".join(self.sites) or "(none)",
             "dry run (no webhook: alerts printed to stdout)"
             if self.settings.dry_run
             else f"{len(self.settings.effective_routes())} route(s)",
             self.settings.data_dir,
+            (self.settings.data_dir / DB_NAME).resolve(),
         )
         started = 0.0
         try:

@@ -1,13 +1,19 @@
 """Delivery: drain the outbox to Discord, one lane per route, each with its own rate-limit bucket.
 
 - batches of up to 10 embeds / 6000 characters, oldest first;
-- 429: wait ``retry_after`` and retry without counting a failure;
-- 5xx / timeouts: exponential backoff on the rows, retried forever (nothing is dropped);
-- 400: the batch is split and sent one by one; a single embed Discord still refuses becomes a
-  dead letter with Discord's error body logged;
-- 401/403/404: the webhook is gone: stop sending on that lane, keep its rows, log one ERROR,
-  re-check with a GET every ``BROKEN_RECHECK`` seconds (never hammer: Discord bans after 10,000
-  invalid requests in 10 minutes).
+- 429: wait ``retry_after`` (at least 1 s, doubling while 429s repeat) without counting a failure;
+- 5xx / timeouts / redirects / any answer that is not Discord's JSON (Cloudflare's HTML 400/403,
+  a proxy's page): exponential backoff of the whole lane, retried forever (nothing is dropped);
+- Discord's JSON 400 (code 50035 and kin): the batch is split and sent one by one; a single embed
+  Discord still refuses becomes a dead letter with Discord's error body logged — unless every
+  single of the batch is refused the same way, which is the lane's problem (backoff), not theirs.
+  ``outbox retry-dead`` resends dead letters after the cause is fixed;
+- Discord's JSON 401/404 (10015, 50027; and a JSON 403): the webhook is gone: stop sending on that
+  lane, keep its rows, log one ERROR, re-check with a GET every ``BROKEN_RECHECK`` seconds (never
+  hammer: Discord bans after 10,000 invalid requests in 10 minutes). A successful post or a changed
+  URL clears the mark at once;
+- a store write error after Discord accepted a batch: the lane keeps the batch's ids in memory,
+  posts nothing else and retries only the write (said once; ``health`` goes CRITICAL).
 Without any webhook (dry run) alerts are printed to stdout as they would be sent.
 """
 
@@ -23,9 +29,11 @@ from typing import Any, TextIO
 from loguru import logger
 
 from ticket_alarm.clock import Clock
-from ticket_alarm.config import RouteSettings, mask_url
-from ticket_alarm.discord import PostOutcome, WebhookClient, batch_size, message
-from ticket_alarm.store import OutboxItem, Store
+from ticket_alarm.config import RouteSettings, mask_url, webhook_fingerprint
+from ticket_alarm.discord import PostOutcome, WebhookClient, batch_size, message, scrub
+from ticket_alarm.errors import StoreError
+from ticket_alarm.logs import redact
+from ticket_alarm.store import OutboxItem, StatusFile, Store
 
 DRY_RUN_ROUTE = "dry-run"
 BACKOFF_BASE = 2.0
@@ -42,6 +50,7 @@ class DeliveryStats:
     dead: int = 0
     rate_limited: int = 0
     broken: set[str] = field(default_factory=set)
+    store_errors: int = 0
 
 
 class Delivery:
@@ -56,7 +65,13 @@ class Delivery:
         rng: random.Random | None = None,
         backoff_base: float = BACKOFF_BASE,
         backoff_cap: float = BACKOFF_CAP,
+        status: StatusFile | None = None,
     ) -> None:
+        self.status = status  # where a store write error is told to `health` (the store cannot hold it)
+        # lane → the store write still owed after a post (mark_sent/mark_dead): nothing else is posted on
+        # that lane until it succeeds, so an accepted batch is never posted twice
+        self._unsettled: dict[str, list[Callable[[], None]]] = {}
+        self._marks_checked = False
         self.store = store
         self.webhooks = webhooks
         self.routes = {r.name: r for r in routes}
@@ -68,6 +83,7 @@ class Delivery:
         self.stats = DeliveryStats()
         self.wake = asyncio.Event()
         self._broken_logged: set[str] = set()
+        self._marked: set[str] = set()  # routes with a broken mark in the store, cleared by a success
         # Backoff holds the whole lane, not only the failed rows: otherwise every row (and every alert
         # arriving meanwhile) retries on its own schedule and a 60-s outage draws dozens of requests.
         self._hold_until: dict[str, float] = {}  # lane → clock.now() timestamp before which it sends nothing
@@ -90,7 +106,10 @@ class Delivery:
         """Send everything due on ``lane`` now; returns alerts delivered. Stops early on a broken webhook,
         and, given a ``deadline`` (clock.monotonic), before waiting out a rate limit that ends after it."""
         delivered = 0
+        self._check_broken_marks()
         while True:
+            if not self._settle(lane):
+                return delivered
             if lane in self.stats.broken or (self._stop is not None and self._stop.is_set()):
                 return delivered
             if deadline is not None and self.clock.monotonic() + self._bucket_wait(lane) > deadline:
@@ -103,6 +122,62 @@ class Delivery:
             # rows rescheduled for backoff drop out of the next `pending`; rate-limited ones stay due
             # and the next execute waits for the bucket first
             delivered += await self._send_batch(lane, items)
+
+    def _settle(self, lane: str) -> bool:
+        """Retry the store write a lane still owes; False while the store refuses it."""
+        owed = self._unsettled.get(lane)
+        if not owed:
+            return True
+        while owed:
+            try:
+                owed[0]()
+            except StoreError:
+                return False
+            owed.pop(0)
+        del self._unsettled[lane]
+        logger.info("route {}: the store writes again; delivery resumes", lane)
+        if self.status is not None and not self._unsettled:
+            self.status.write(None)
+        return True
+
+    def _write(self, lane: str, write: Callable[[], None], what: str) -> None:
+        """A store write after a post: on failure the lane owes it and posts nothing until it lands."""
+        if self._unsettled.get(lane):  # writes land in order: behind the one still owed
+            self._unsettled[lane].append(write)
+            return
+        try:
+            write()
+        except StoreError as exc:
+            self._unsettled[lane] = [write]
+            self.stats.store_errors += 1
+            problem = (
+                f"store write failed after Discord answered ({what}): {exc}; route {lane} posts nothing "
+                "until the store writes again (the batch is not sent twice)"
+            )
+            logger.error("알림 전송 실패: {}", problem)
+            if self.status is not None:
+                self.status.write(problem)
+
+    def _check_broken_marks(self) -> None:
+        """Marks left by an earlier run: a route whose URL changed since is not broken any more."""
+        if self._marks_checked:
+            return
+        self._marks_checked = True
+        try:
+            marks = self.store.broken_webhooks()
+            prints = self.store.broken_webhook_fingerprints()
+            for name in marks:
+                route = self.routes.get(name)
+                if route is not None and prints.get(name) not in (
+                    None,
+                    webhook_fingerprint(route.webhook_url),
+                ):
+                    self.store.clear_webhook_broken(name)
+                    logger.info("route {}: the webhook URL changed since it was marked broken; cleared", name)
+                elif route is not None:
+                    self._marked.add(name)
+        except StoreError as exc:
+            logger.warning("route webhook marks not checked: {}", exc)
 
     def _hold_wait(self, lane: str) -> float:
         return max(0.0, self._hold_until.get(lane, 0.0) - self.clock.now().timestamp())
@@ -128,11 +203,26 @@ class Delivery:
         if outcome.kind == "dead" and len(batch) > 1:
             # one bad embed must not take nine good ones with it: send them one by one
             sent = 0
+            refused: list[tuple[OutboxItem, PostOutcome]] = []
             for item in batch:
                 single = await self._post(route, [item])
+                if single.kind == "dead":
+                    refused.append((item, single))  # settled below: all refused alike is the lane's fault
+                    continue
                 sent += await self._apply(route, [item], single)
                 if single.kind in ("broken", "rate_limited", "retry"):
                     break  # the rest stay due: the next pass waits for the bucket/backoff (or its deadline)
+            if len(refused) == len(batch) and len({o.status for _, o in refused}) == 1:
+                # every single refused the same way: not ten bad embeds but a bad path to Discord
+                first = refused[0][1]
+                lane_failure = PostOutcome(
+                    "retry",
+                    first.status,
+                    error=f"every alert of the batch refused alike: {first.error[:300]}",
+                )
+                return await self._apply(route, batch, lane_failure)
+            for item, single in refused:
+                await self._apply(route, [item], single)
             return sent
         return await self._apply(route, batch, outcome)
 
@@ -144,10 +234,15 @@ class Delivery:
     async def _apply(self, route: RouteSettings, batch: list[OutboxItem], outcome: PostOutcome) -> int:
         ids = [i.id for i in batch]
         now = self.clock.now().timestamp()
+        error = redact(scrub(outcome.error, route.webhook_url))  # stored and logged: never a token
         if outcome.kind == "sent":
             self._hold_until.pop(route.name, None)
             self._lane_failures.pop(route.name, None)
-            self.store.mark_sent(ids, now, outcome.message_id)
+            message_id = outcome.message_id
+            self._write(route.name, lambda: self.store.mark_sent(ids, now, message_id), "sent")
+            if route.name in self._marked:  # the webhook works: its broken mark is stale
+                self._marked.discard(route.name)
+                self._write(route.name, lambda: self.store.clear_webhook_broken(route.name), "webhook ok")
             self.stats.sent_messages += 1
             self.stats.sent_alerts += len(ids)
             logger.info(
@@ -171,39 +266,46 @@ class Delivery:
             delay = min(self.backoff_cap, self.backoff_base * 2 ** (max(attempts, failures) - 1))
             delay *= 1 + self.rng.uniform(0, 0.25)
             self._hold_until[route.name] = now + delay
-            self.store.mark_retry(ids, outcome.error, now + delay)
+            self.store.mark_retry(ids, error, now + delay)
             self.stats.failures += 1
             logger.warning(
                 "알림 전송 실패: route {} {} — {}건 retried in {:.0f}s (attempt {})",
                 route.name,
-                outcome.error,
+                error,
                 len(ids),
                 delay,
                 attempts,
             )
             return 0
         if outcome.kind == "dead":
-            self.store.mark_dead(ids, outcome.error)
+            self._write(route.name, lambda: self.store.mark_dead(ids, error), "refused")
             self.stats.dead += len(ids)
             logger.error(
-                "알림 전송 실패: route {} refused {}건 permanently ({}); kept as dead letters",
+                "알림 전송 실패: route {} refused {}건 permanently ({}); kept as dead letters (resend them "
+                "with `ticket-alarm outbox retry-dead --route {}` once the cause is fixed)",
                 route.name,
                 len(ids),
-                outcome.error,
+                error,
+                route.name,
             )
             return 0
         # broken webhook
         self.stats.broken.add(route.name)
-        self.store.mark_webhook_broken(route.name, outcome.error[:500], now)
+        self._marked.add(route.name)
+        self.store.mark_webhook_broken(route.name, error[:500], now, webhook_fingerprint(route.webhook_url))
         if route.name not in self._broken_logged:
             self._broken_logged.add(route.name)
+            gone = outcome.status in (401, 404)
             logger.error(
-                "알림 전송 실패: route {} webhook {} answered {} — the webhook was deleted or its token is "
-                "wrong. Sending on this route is stopped; its pending alerts are kept. Create a new webhook "
-                "in Discord, put its URL in the config and restart.",
+                "알림 전송 실패: route {} webhook {} answered {} — {}. Sending on this route is stopped; its "
+                "pending alerts are kept. {}",
                 route.name,
                 mask_url(route.webhook_url),
-                outcome.status,
+                error[:300],
+                "the webhook was deleted or its token is wrong" if gone else "Discord refused this webhook",
+                "Create a new webhook in Discord, put its URL in the config and restart."
+                if gone
+                else "Check the webhook's channel permissions and thread_id, then restart.",
             )
         return 0
 
@@ -212,7 +314,8 @@ class Delivery:
         for item in items:
             out.write(_dry_run_text(item.payload))
         out.flush()
-        self.store.mark_sent([i.id for i in items], self.clock.now().timestamp(), None)
+        ids, now = [i.id for i in items], self.clock.now().timestamp()
+        self._write(DRY_RUN_ROUTE, lambda: self.store.mark_sent(ids, now, None), "printed")
         self.stats.sent_alerts += len(items)
         logger.info("알림 전송: {}건 (dry run: no webhook configured, printed to stdout)", len(items))
         return len(items)
@@ -263,6 +366,7 @@ class Delivery:
             logger.info("route {}: webhook answers again; resuming delivery", lane)
             self.stats.broken.discard(lane)
             self._broken_logged.discard(lane)
+            self._marked.discard(lane)
             self.store.clear_webhook_broken(lane)
 
     def warn_unrouted(self) -> dict[str, int]:

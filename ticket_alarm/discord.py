@@ -8,6 +8,7 @@ over all embeds of a message, 10 embeds a message, content 2000.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -309,14 +310,44 @@ class PostOutcome:
 class _Bucket:
     remaining: int | None = None
     reset_at: float = 0.0  # monotonic
+    strikes: int = 0  # consecutive 429s: each waits at least RATE_LIMIT_FLOOR × 2^(strikes-1)
+
+
+REQUEST_TIMEOUT = 15.0  # one whole webhook request, connect to last byte
+RATE_LIMIT_FLOOR = 1.0  # a 429 saying retry_after 0 still waits this long, doubling while they repeat
+RATE_LIMIT_CAP = 60.0
+GONE_CODES = frozenset({10015, 50027})  # Unknown Webhook, Invalid Webhook Token
+_WEBHOOK_PATH = re.compile(r"(/webhooks/\d+/)[A-Za-z0-9_\-]+")
+
+
+def scrub(text: str, url: str | None = None) -> str:
+    """``text`` with every webhook token masked: error bodies that echo the request URL (proxies do)
+    must not carry the token into logs, the store or ``explain``."""
+    parsed = parse_webhook(url) if url else None
+    if parsed:
+        text = text.replace(parsed[1], "****")
+    return _WEBHOOK_PATH.sub(r"\1****", text)
+
+
+def _json_error(resp: httpx.Response) -> dict[str, Any] | None:
+    """Discord's own JSON error body (``{"code": …, "message": …}``), or None for anything else
+    (Cloudflare's HTML, a proxy's page, an empty body)."""
+    if "json" not in resp.headers.get("content-type", ""):
+        return None
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) and ("code" in body or "message" in body) else None
 
 
 class WebhookClient:
     """Posts to webhooks, tracking Discord's rate-limit buckets so it waits instead of hitting 429s."""
 
-    def __init__(self, client: httpx.AsyncClient, clock: Clock) -> None:
+    def __init__(self, client: httpx.AsyncClient, clock: Clock, *, timeout: float = REQUEST_TIMEOUT) -> None:
         self.client = client
         self.clock = clock
+        self.timeout = timeout
         self._buckets: dict[str, _Bucket] = {}
         self._global_until = 0.0
         self.rate_limited = 0  # 429s received, for metrics and tests
@@ -361,14 +392,20 @@ class WebhookClient:
         if thread_id:
             params["thread_id"] = thread_id
         try:
-            resp = await self.client.post(url, json=payload, params=params)
-        except httpx.TimeoutException as exc:
-            return PostOutcome("retry", error=f"timeout ({type(exc).__name__})")
+            async with asyncio.timeout(self.timeout):  # the whole request: a trickling answer too
+                resp = await self.client.post(url, json=payload, params=params)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            return PostOutcome("retry", error=f"timeout after {self.timeout:g}s ({type(exc).__name__})")
         except httpx.TransportError as exc:
             return PostOutcome("retry", error=f"connection failed ({type(exc).__name__})")
         self._update_bucket(url, resp.headers)
+        return self._classify(url, resp)
+
+    def _classify(self, url: str, resp: httpx.Response) -> PostOutcome:
         status = resp.status_code
+        bucket = self._bucket(url)
         if 200 <= status < 300:
+            bucket.strikes = 0
             message_id = None
             try:
                 body = resp.json()
@@ -376,22 +413,40 @@ class WebhookClient:
             except ValueError:
                 pass
             return PostOutcome("sent", status, message_id=message_id)
-        body_text = resp.text[:1000]
+        discord_error = _json_error(resp)
+        body_text = scrub(resp.text[:1000], url)
         if status == 429:
             self.rate_limited += 1
             retry_after, is_global = _parse_429(resp)
-            bucket = self._bucket(url)
+            if discord_error is None:  # Cloudflare's HTML 429 ("error code: 1015") bans the IP: every lane
+                is_global = True
+            bucket.strikes += 1
+            wait = max(retry_after, min(RATE_LIMIT_CAP, RATE_LIMIT_FLOOR * 2 ** (bucket.strikes - 1)))
             bucket.remaining = 0
-            bucket.reset_at = self.clock.monotonic() + retry_after
+            bucket.reset_at = self.clock.monotonic() + wait
             if is_global:
-                self._global_until = self.clock.monotonic() + retry_after
+                self._global_until = self.clock.monotonic() + wait
+            what = "" if discord_error is not None else " (not Discord's JSON: Cloudflare or a proxy)"
             return PostOutcome(
-                "rate_limited",
-                status,
-                error=f"429 rate limited for {retry_after:g}s",
-                retry_after=retry_after,
+                "rate_limited", status, error=f"429 rate limited for {wait:g}s{what}", retry_after=wait
             )
-        if status in (401, 403, 404):
+        if 300 <= status < 400:
+            where = scrub(resp.headers.get("location", "?")[:300], url)
+            return PostOutcome(
+                "retry",
+                status,
+                error=f"HTTP {status} redirect to {where} not followed (a proxy in the way, or a wrong "
+                "webhook host?)",
+            )
+        if discord_error is None:
+            # not Discord speaking: Cloudflare (an IP block answers HTML 403), a proxy, a captive portal
+            hint = (
+                "an HTML 403 is usually Cloudflare blocking this IP, not a deleted webhook"
+                if status == 403
+                else "not Discord's JSON: a proxy or Cloudflare answered"
+            )
+            return PostOutcome("retry", status, error=f"HTTP {status} ({hint}): {body_text[:200]}")
+        if status in (401, 403, 404) or discord_error.get("code") in GONE_CODES:
             return PostOutcome("broken", status, error=f"HTTP {status}: {body_text}")
         if status >= 500:
             return PostOutcome("retry", status, error=f"HTTP {status}: {body_text[:200]}")

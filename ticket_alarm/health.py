@@ -32,13 +32,13 @@ from loguru import logger
 from crawlers.base import Crawler
 from ticket_alarm import __version__
 from ticket_alarm.clock import Clock, SystemClock
-from ticket_alarm.config import Settings, mask_url
+from ticket_alarm.config import Settings, mask_url, webhook_fingerprint
 from ticket_alarm.daemon import HEARTBEAT_EVERY
 from ticket_alarm.discord import WebhookClient, message
 from ticket_alarm.errors import TicketAlarmError
 from ticket_alarm.logs import redact, setup_logging
 from ticket_alarm.model import SEOUL
-from ticket_alarm.store import DB_NAME, InstanceLock, Store
+from ticket_alarm.store import DB_NAME, InstanceLock, StatusFile, Store
 
 OK, WARNING, CRITICAL, UNKNOWN = "OK", "WARNING", "CRITICAL", "UNKNOWN"
 EXIT_CODES = {OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3}
@@ -247,6 +247,9 @@ def _daemon_check(
         )
     else:
         report.add("daemon", OK, f"running ({who}), {beat_text}{rss_text}")
+    problem = StatusFile.read(settings.data_dir)
+    if problem:  # written by the daemon when the store refused a write (a full disk): it cannot say so there
+        report.add("store_writes", CRITICAL, f"{problem[:400]} — free disk space / fix the data_dir mount")
 
 
 def _site_check(
@@ -334,6 +337,11 @@ def _outbox_checks(report: Report, settings: Settings, store: Store, now: float)
 async def _webhook_checks(report: Report, settings: Settings, store: Store, probe: Probe | None) -> None:
     routes = settings.effective_routes()
     broken = store.broken_webhooks()
+    marked_urls = store.broken_webhook_fingerprints()
+    for route_settings in routes:  # a mark for an earlier URL is stale: the fix was a new URL
+        mark_url = marked_urls.get(route_settings.name)
+        if mark_url is not None and mark_url != webhook_fingerprint(route_settings.webhook_url):
+            broken.pop(route_settings.name, None)
     if not routes:
         report.add(
             "webhooks",

@@ -6,7 +6,13 @@ Retry, throttling and conditional requests live here, never in a crawler:
 - tenacity retries with exponential backoff and jitter on timeouts, connection errors,
   429 and 5xx, honouring ``Retry-After``;
 - conditional GET: ETag / Last-Modified and the body are remembered (``ResponseCache``), so a
-  304 replays the last body — "unchanged", never "empty".
+  304 replays the last body — "unchanged", never "empty";
+- ``http.timeout`` bounds the whole request, connect to last byte (a site trickling one byte a
+  second cannot hold a crawl past it);
+- redirects are followed by hand and only on the site's own host (or its ``base_url``): another
+  host, a loop or too many hops is a ``FetchError`` saying so;
+- gzip/deflate bodies are decompressed here, streaming and capped at ``http.max_response_bytes``
+  (a gzip bomb never expands in memory), and a corrupt body is named as such.
 """
 
 from __future__ import annotations
@@ -15,11 +21,12 @@ import asyncio
 import hashlib
 import json
 import random
-from collections.abc import Mapping
+import zlib
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 from loguru import logger
@@ -31,6 +38,8 @@ from ticket_alarm.errors import FetchError, ParseError
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 524})
 MAX_RETRY_AFTER = 120.0  # a longer Retry-After is not waited out inside one crawl
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +159,12 @@ class Fetcher:
             transport=transport,
             mounts=mounts,
             timeout=httpx.Timeout(settings.timeout),
-            headers={"User-Agent": settings.user_agent, "Accept-Language": "ko-KR,ko;q=0.9,en;q=0.5"},
-            follow_redirects=True,
+            headers={
+                "User-Agent": settings.user_agent,
+                "Accept-Language": "ko-KR,ko;q=0.9,en;q=0.5",
+                "Accept-Encoding": "gzip, deflate",  # the two _Decoder reads, capped while streaming
+            },
+            follow_redirects=False,  # _attempt follows them itself, on the site's own hosts only
             trust_env=False,
         )
 
@@ -248,13 +261,15 @@ class Fetcher:
             await self._space(host)
             started = self.clock.monotonic()
             try:
-                async with self.client.stream(method, url, data=data, headers=headers) as resp:
-                    content = await self._read_capped(site, public_url, resp)
-            except httpx.TimeoutException as exc:
+                # the whole request, connect to last byte: httpx's own timeouts are per read
+                async with asyncio.timeout(self.settings.timeout):
+                    resp, content = await self._follow(site, method, url, public_url, data, headers)
+            except (TimeoutError, httpx.TimeoutException) as exc:
                 raise _Retryable(
                     FetchError(
                         site,
-                        f"timeout after {self.settings.timeout:g}s ({type(exc).__name__})",
+                        f"timeout after {self.settings.timeout:g}s ({type(exc).__name__}"
+                        + (": the whole request took longer)" if isinstance(exc, TimeoutError) else ")"),
                         url=public_url,
                         hint="the site is slow or unreachable; raise http.timeout",
                     )
@@ -291,6 +306,59 @@ class Fetcher:
             raise _Retryable(error)
         raise error
 
+    async def _follow(
+        self,
+        site: str,
+        method: str,
+        url: str,
+        public_url: str,
+        data: Mapping[str, str] | None,
+        headers: Mapping[str, str],
+    ) -> tuple[httpx.Response, bytes]:
+        """Send, following redirects on the site's own hosts only (the request's and the public one)."""
+        own = urlsplit(url)
+        public = urlsplit(public_url)
+        allowed = {own.netloc.lower(), public.netloc.lower()}
+        chain = [url]
+        for _hop in range(MAX_REDIRECTS + 1):
+            async with self.client.stream(method, url, data=data, headers=headers) as resp:
+                location = resp.headers.get("location")
+                if resp.status_code not in REDIRECT_STATUSES or not location:
+                    return resp, await self._read_capped(site, public_url, resp)
+            target = urlsplit(urljoin(url, location.strip()))
+            if target.scheme not in ("http", "https") or target.netloc.lower() not in allowed:
+                raise FetchError(
+                    site,
+                    f"HTTP {resp.status_code} redirect from {public_url} to another host "
+                    f"({target.scheme}://{target.netloc}); not followed",
+                    url=public_url,
+                    status=resp.status_code,
+                    hint="the site moved or sends this client elsewhere (a login or block page?); "
+                    "check the site in a browser, and base_url if set",
+                )
+            if target.netloc.lower() == public.netloc.lower() != own.netloc.lower():
+                target = target._replace(scheme=own.scheme, netloc=own.netloc)  # stay on base_url
+            url = urlunsplit(target)
+            if url in chain:
+                raise FetchError(
+                    site,
+                    f"redirect loop from {public_url}: {' → '.join(chain[-3:])} → {url}",
+                    url=public_url,
+                    status=resp.status_code,
+                    hint="the site redirects in a circle (often a cookie or login check); "
+                    "check it in a browser",
+                )
+            chain.append(url)
+            if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
+                method, data = "GET", None
+        raise FetchError(
+            site,
+            f"more than {MAX_REDIRECTS} redirects from {public_url}",
+            url=public_url,
+            status=resp.status_code,
+            hint="the site redirects endlessly; check it in a browser",
+        )
+
     async def _read_capped(self, site: str, public_url: str, resp: httpx.Response) -> bytes:
         limit = self.settings.max_response_bytes
         declared = resp.headers.get("content-length")
@@ -302,20 +370,103 @@ class Fetcher:
                 status=resp.status_code,
                 hint="not a notice list; raise http.max_response_bytes if the site grew",
             )
+        decoder = _Decoder(resp.headers.get("content-encoding", ""), limit)
         chunks: list[bytes] = []
         size = 0
-        async for chunk in resp.aiter_bytes():
-            size += len(chunk)
-            if size > limit:
-                raise FetchError(
-                    site,
-                    f"response exceeds the {limit:,}-byte limit",
-                    url=public_url,
-                    status=resp.status_code,
-                    hint="not a notice list; raise http.max_response_bytes if the site grew",
-                )
-            chunks.append(chunk)
+        try:
+            async for raw in _raw_chunks(resp):
+                for chunk in decoder.feed(raw):
+                    size += len(chunk)
+                    if size > limit:
+                        raise _TooLarge
+                    chunks.append(chunk)
+            for chunk in decoder.flush():
+                size += len(chunk)
+                if size > limit:
+                    raise _TooLarge
+                chunks.append(chunk)
+        except _TooLarge:
+            raise FetchError(
+                site,
+                f"response exceeds the {limit:,}-byte limit"
+                + (" once decompressed" if decoder.encoding else ""),
+                url=public_url,
+                status=resp.status_code,
+                hint="not a notice list; raise http.max_response_bytes if the site grew",
+            ) from None
+        except zlib.error as exc:
+            raise FetchError(
+                site,
+                f"corrupt {decoder.encoding} body from {public_url} ({exc})",
+                url=public_url,
+                status=resp.status_code,
+                hint="the response was damaged on the way (a proxy or the site); it is retried next cycle",
+            ) from None
         return b"".join(chunks)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _raw_chunks(resp: httpx.Response) -> AsyncIterator[bytes]:
+    """The body as sent (still compressed). A response built in memory (MockTransport, a replayed
+    fixture object) may have been read already: its bytes are at hand."""
+    if resp.is_stream_consumed:
+        yield resp.content
+        return
+    async for raw in resp.aiter_raw():
+        yield raw
+
+
+class _Decoder:
+    """Streaming gzip/deflate decompression that never produces more than ``limit`` + 1 bytes."""
+
+    def __init__(self, content_encoding: str, limit: int) -> None:
+        codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
+        codings = [c for c in codings if c != "identity"]
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise zlib.error(f"unsupported Content-Encoding {content_encoding!r}")
+        self.encoding = codings[0] if codings else ""
+        self.limit = limit
+        self._zlib: Any = None
+        self._first = True
+        if self.encoding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif self.encoding == "deflate":
+            self._zlib = zlib.decompressobj()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        if self._zlib is None:
+            return [data]
+        if self._first and self.encoding == "deflate":
+            self._first = False
+            try:  # "deflate" is zlib-wrapped by the RFC, raw deflate by some servers
+                return self._drain(data)
+            except zlib.error:
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+        return self._drain(data)
+
+    def _drain(self, data: bytes) -> list[bytes]:
+        out: list[bytes] = []
+        produced = 0
+        while data:
+            chunk = self._zlib.decompress(data, self.limit + 1 - produced)
+            produced += len(chunk)
+            out.append(chunk)
+            if produced > self.limit:
+                raise _TooLarge
+            data = self._zlib.unconsumed_tail
+            if self._zlib.eof:
+                break
+        return out
+
+    def flush(self) -> list[bytes]:
+        if self._zlib is None:
+            return []
+        if not self._zlib.eof and self.encoding in ("gzip", "x-gzip"):
+            raise zlib.error("the compressed stream ends early (truncated)")
+        return [self._zlib.flush()]
 
 
 class SiteFetcher:

@@ -8,6 +8,7 @@ stdout is left to the one JSON document and every log line goes to stderr.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterable
 from typing import Any, TextIO
@@ -48,8 +49,17 @@ class _ToLoguru(logging.Handler):
         logger.opt(depth=6).log(level, "{}: {}", record.name, record.getMessage())
 
 
+# a newline (or any control character, or a bidi override) in scraped text or a config string would
+# forge a log line such as "2099-01-01 00:00:00 [ERROR] 크롤링 실패: …": every such character is escaped
+_UNSAFE = re.compile("[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str) -> str:
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def _patch(record: dict[str, Any]) -> None:
-    record["message"] = redact(record["message"])
+    record["message"] = escape_controls(redact(record["message"]))
 
 
 def setup_logging(

@@ -22,6 +22,7 @@ from ticket_alarm.http import CachedResponse
 
 DB_NAME = "ticket-alarm.sqlite3"
 LOCK_NAME = "ticket-alarm.lock"
+STATUS_NAME = "ticket-alarm.status"
 
 _MIGRATIONS: list[str] = [
     # 1: the initial schema
@@ -576,6 +577,46 @@ class Store:
             stats.by_route[row["route"]] = int(row["n"])
         return stats
 
+    def outbox_list(
+        self, *, status: str | None = None, route: str | None = None, since: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Outbox rows as plain dicts (``outbox list``), oldest first, the embed reduced to its title."""
+        sql = (
+            "SELECT id, route, kind, site, status, created_at, attempts, next_attempt_at, sent_at, "
+            "message_id, last_error, payload FROM outbox WHERE 1=1"
+        )
+        params: list[Any] = []
+        for column, value in (("status", status), ("route", route)):
+            if value is not None:
+                sql += f" AND {column}=?"
+                params.append(value)
+        if since is not None:
+            sql += " AND created_at>=?"
+            params.append(since)
+        out = []
+        for row in self._query(sql + " ORDER BY id", params):
+            item = dict(row)
+            payload = item.pop("payload")
+            try:
+                item["title"] = str(json.loads(payload).get("title", ""))
+            except (ValueError, AttributeError):
+                item["title"] = ""
+            out.append(item)
+        return out
+
+    def retry_dead(self, *, route: str | None, since: float | None, now: float) -> int:
+        """Queue dead letters again (``outbox retry-dead``): pending, due now, attempts reset."""
+        sql = "UPDATE outbox SET status='pending', attempts=0, next_attempt_at=? WHERE status='dead'"
+        params: list[Any] = [now]
+        if route is not None:
+            sql += " AND route=?"
+            params.append(route)
+        if since is not None:
+            sql += " AND created_at>=?"
+            params.append(since)
+        with self._tx() as conn:
+            return conn.execute(sql, params).rowcount
+
     def outbox_rows(self, status: str | None = None) -> list[sqlite3.Row]:
         if status:
             return self._query("SELECT * FROM outbox WHERE status=? ORDER BY id", (status,))
@@ -619,16 +660,30 @@ class Store:
         )
 
     # --- webhooks ----------------------------------------------------------------
-    def mark_webhook_broken(self, route: str, reason: str, now: float) -> None:
+    def mark_webhook_broken(
+        self, route: str, reason: str, now: float, fingerprint: str | None = None
+    ) -> None:
+        """``fingerprint`` (config.webhook_fingerprint of the URL) lets a changed URL clear the mark."""
         with self._tx() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO webhook_state(route, broken_reason, broken_at) VALUES (?, ?, ?)",
                 (route, reason, now),
             )
+            conn.execute("DELETE FROM meta WHERE key=?", (f"webhook_url:{route}",))
+            if fingerprint:
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES (?, ?)", (f"webhook_url:{route}", fingerprint)
+                )
 
     def clear_webhook_broken(self, route: str) -> None:
         with self._tx() as conn:
             conn.execute("DELETE FROM webhook_state WHERE route=?", (route,))
+            conn.execute("DELETE FROM meta WHERE key=?", (f"webhook_url:{route}",))
+
+    def broken_webhook_fingerprints(self) -> dict[str, str]:
+        """Route → fingerprint of the URL that was marked broken (marks written before it: absent)."""
+        rows = self._query("SELECT key, value FROM meta WHERE key LIKE 'webhook_url:%'")
+        return {r["key"].removeprefix("webhook_url:"): r["value"] for r in rows}
 
     def broken_webhooks(self) -> dict[str, str]:
         return {r["route"]: r["broken_reason"] for r in self._query("SELECT * FROM webhook_state")}
@@ -795,57 +850,123 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
 
 
 class InstanceLock:
-    """An exclusive ``flock`` on ``data_dir/ticket-alarm.lock``; released when the process dies."""
+    """An exclusive ``flock`` on the data directory itself; released when the process dies.
+
+    The lock is taken on the directory (its inode), not on a file in it, so deleting
+    ``ticket-alarm.lock`` can never let a second daemon onto the same store. That file only tells
+    operators the holder's pid; the kernel's lock table (``/proc/locks``) names it when it is gone.
+    """
 
     def __init__(self, data_dir: Path) -> None:
+        self.dir = data_dir
         self.path = data_dir / LOCK_NAME
         self._fd: int | None = None
 
     def acquire(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as exc:  # a read-only or full disk, a file in the way, no permission
             raise StoreError(
-                f"data_dir {self.path.parent}: cannot create it or its lock file ({exc.strerror}); "
+                f"data_dir {self.dir}: cannot create it or lock it ({exc.strerror}); "
                 "make it a writable directory (check permissions and mounts) or point data_dir elsewhere."
             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = ""
-            with contextlib.suppress(OSError, ValueError):
-                holder = os.pread(fd, 32, 0).decode().strip()
+            holder = _lock_holder(fd, self.path)
             os.close(fd)
             raise StoreLockedError(
-                f"another ticket-alarm process (pid {holder or '?'}) is using data_dir {self.path.parent}; "
+                f"another ticket-alarm process (pid {holder or '?'}) is using data_dir {self.dir}; "
                 "stop it first (supervisorctl stop ticket-alarm:monitor) or use another data_dir."
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            pid_fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(pid_fd, f"{os.getpid()}\n".encode())
+            finally:
+                os.close(pid_fd)
+        except OSError as exc:
+            os.close(fd)
+            raise StoreError(
+                f"data_dir {self.dir}: cannot write {LOCK_NAME} ({exc.strerror}); make it a writable "
+                "directory (check permissions, mounts and free space) or point data_dir elsewhere."
+            ) from None
         self._fd = fd
 
     def release(self) -> None:
         if self._fd is not None:
             with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
+                self.path.unlink()
             os.close(self._fd)
             self._fd = None
 
     @staticmethod
     def held_by_other(data_dir: Path) -> int | None:
-        """The pid holding the lock, or None when nobody holds it (used by the health check)."""
-        path = data_dir / LOCK_NAME
-        if not path.exists():
+        """The pid holding the lock (-1: unknown), or None when nobody holds it (the health check)."""
+        if not data_dir.is_dir():
             return None
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(data_dir, os.O_RDONLY | os.O_DIRECTORY)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
-                text = os.pread(fd, 32, 0).decode().strip()
-                return int(text) if text.isdigit() else -1
+                return _lock_holder(fd, data_dir / LOCK_NAME) or -1
             fcntl.flock(fd, fcntl.LOCK_UN)
             return None
         finally:
             os.close(fd)
+
+
+def _lock_holder(fd: int, pid_file: Path) -> int | None:
+    """Who holds the flock on ``fd``'s inode: the kernel's lock table first, then the pid file."""
+    info = os.fstat(fd)
+    inode = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/locks").read_text().splitlines():
+            parts = line.split()  # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"
+            if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5] == inode and parts[4].isdigit():
+                return int(parts[4])
+    with contextlib.suppress(OSError, ValueError):
+        text = pid_file.read_text().strip()
+        return int(text) if text.isdigit() else None
+    return None
+
+
+class StatusFile:
+    """What the daemon cannot write into its store, told to ``health`` beside it.
+
+    Allocated once at start (``STATUS_SIZE`` bytes) and then only overwritten in place, so it can
+    still be written when the disk is full — exactly when the store cannot.
+    """
+
+    SIZE = 4096
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / STATUS_NAME
+
+    def prepare(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.write_bytes(b"ok\n".ljust(self.SIZE, b" "))
+
+    def write(self, problem: str | None) -> None:
+        """``problem`` (one line), or None once the store writes again. Never raises."""
+        data = (problem or "ok").replace("\n", " ").encode()[: self.SIZE - 1] + b"\n"
+        with contextlib.suppress(OSError):
+            fd = os.open(self.path, os.O_WRONLY)
+            try:
+                os.pwrite(fd, data.ljust(self.SIZE, b" "), 0)
+            finally:
+                os.close(fd)
+
+    def clear(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+    @staticmethod
+    def read(data_dir: Path) -> str | None:
+        try:
+            text = (data_dir / STATUS_NAME).read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            return None
+        return None if text in ("", "ok") else text

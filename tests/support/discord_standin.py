@@ -57,6 +57,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     retry_after: tuple[float, ...] = ()  # a 429 storm: each answer's retry_after, cycled
     answered: int = 0
+    raw: bytes | None = None  # a body that is not Discord's JSON (Cloudflare's HTML, a proxy's page)
+    content_type: str = "text/html"
 
 
 class FakeDiscord:
@@ -110,9 +112,15 @@ class FakeDiscord:
         seconds: float | None = None,
         body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        raw: str | bytes | None = None,
+        content_type: str = "text/html",
     ) -> None:
-        """Answer the next ``count`` POSTs (or every POST for ``seconds``) with ``status`` (or hang)."""
+        """Answer the next ``count`` POSTs (or every POST for ``seconds``) with ``status`` (or hang);
+        ``raw`` answers that body as ``content_type`` instead of Discord's JSON."""
         fault = Fault(status=status, count=count, hang=hang, headers=dict(headers or {}))
+        if raw is not None:
+            fault.raw = raw.encode() if isinstance(raw, str) else raw
+            fault.content_type = content_type
         if body is not None:
             fault.body = body
         if seconds is not None:
@@ -172,6 +180,10 @@ class FakeDiscord:
                 self.requests.append((now, fault.status))
                 if fault.hang:
                     return Response(hang=True)
+                if fault.raw is not None:
+                    return Response(
+                        fault.status, fault.raw, {"Content-Type": fault.content_type, **fault.headers}
+                    )
                 if fault.retry_after:
                     retry_after = fault.retry_after[fault.answered % len(fault.retry_after)]
                     fault.answered += 1

@@ -28,6 +28,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait before answering (a slow server)
     hang: bool = False  # accept and never answer (until the server stops)
+    trickle: float = 0.0  # seconds between two bytes of the body (a server answering 1 byte a second)
 
 
 Handler = Callable[[Request], Response]
@@ -70,7 +71,16 @@ class LoopbackServer:
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(resp.body)))
                 self.end_headers()
-                if self.command != "HEAD":
+                if self.command != "HEAD" and resp.trickle:
+                    for i in range(len(resp.body)):
+                        if outer._stopping.wait(resp.trickle):
+                            break
+                        try:
+                            self.wfile.write(resp.body[i : i + 1])
+                            self.wfile.flush()
+                        except OSError:  # the client gave up (its timeout): that is the point
+                            break
+                elif self.command != "HEAD":
                     self.wfile.write(resp.body)
 
             do_GET = do_POST = do_PATCH = do_DELETE = do_HEAD = _serve
