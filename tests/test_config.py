@@ -529,3 +529,68 @@ def test_run_with_a_config_error_exits_2(cli: dict[str, CliRun]) -> None:
     assert "discord_webhook_url: not a Discord webhook URL" in run.proc.stderr
     assert TOKEN not in run.output
     assert not (run.path.parent / "data" / "ticket-alarm.sqlite3").exists()  # nothing was started
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            {
+                "routes": [
+                    {"name": "a\nb", "webhook_url": "http://127.0.0.1:9/api/webhooks/12345/abcdefghijkl"}
+                ]
+            },
+            "route name",
+        ),
+        (
+            {
+                "routes": [
+                    {
+                        "name": "a",
+                        "webhook_url": "http://127.0.0.1:9/api/webhooks/12345/abcdefghijkl",
+                        "sites": ["mel\ron"],
+                    }
+                ]
+            },
+            "site name",
+        ),
+        ({"sites": {"melon\u202e": {}}}, "site name"),
+        ({"interval": "inf"}, "interval: Input should be a finite number"),
+        ({"interval": 1e300}, "interval: Input should be less than or equal to 86400"),
+        ({"sites": {"melon": {"interval": 0.5}}}, "sites.melon.interval"),
+        ({"http": {"timeout": 0.01}}, "http.timeout"),
+        ({"http": {"backoff": 1e9}}, "http.backoff"),
+        ({"sites": {"melon": {"lock_cooldown": 1e9}}}, "sites.melon.lock_cooldown"),
+        ({"health": {"outbox_age_warn": "nan"}}, "health.outbox_age_warn"),
+    ],
+)
+def test_hostile_numbers_and_control_characters_are_refused(tmp_path: Path, data: Any, expected: str) -> None:
+    assert expected in load_error(tmp_path, data)
+
+
+def test_env_values_that_are_not_json_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in (("TICKET_ALARM_HTTP", "{timeout:1"), ("TICKET_ALARM_REMINDERS", "[60,x]")):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(ConfigError, match=f"environment variable {name}: its value is not valid JSON"):
+            load_config(None)
+        monkeypatch.delenv(name)
+
+
+def test_deeply_nested_config_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text('{"routes": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(path)
+
+
+def test_relative_paths_are_relative_to_the_config_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    path = write(folder, {"data_dir": "state", "log_dir": "../logs"})
+    monkeypatch.chdir(tmp_path / "etc" / "..")
+    settings = load_config(path)
+    assert settings.data_dir == folder / "state" and settings.data_dir.is_absolute()
+    assert settings.log_dir == tmp_path / "logs"
+    assert load_config(write(folder, {"data_dir": str(tmp_path / "abs")})).data_dir == tmp_path / "abs"

@@ -592,3 +592,59 @@ async def test_bucket_wait_uses_the_clock() -> None:
     assert clock.slept == [2.5]  # the second webhook has its own bucket
     await asyncio.sleep(0)
     assert timedelta(seconds=sum(clock.slept)) == timedelta(seconds=2.5)
+
+
+_URL = "https://discord.com/api/webhooks/123456789012345678/TokenTokenTokenToken_secret"
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body", "kind"),
+    [
+        (400, "application/json", {"code": 50035, "message": "Invalid Form Body"}, "dead"),
+        (400, "text/html", "<html>400 Bad Request</html>", "retry"),  # a proxy or Cloudflare, not Discord
+        (413, "text/html", "<html>413 Request Entity Too Large</html>", "retry"),
+        (403, "text/html", "<html>error code: 1006</html>", "retry"),  # Cloudflare's IP block
+        (403, "application/json", {"code": 50013, "message": "Missing Permissions"}, "broken"),
+        (401, "application/json", {"code": 50027, "message": "Invalid Webhook Token"}, "broken"),
+        (404, "application/json", {"code": 10015, "message": "Unknown Webhook"}, "broken"),
+        (404, "text/html", "<html>not found</html>", "retry"),
+        (308, "text/html", "", "retry"),
+        (502, "text/html", "<html>bad gateway</html>", "retry"),
+    ],
+)
+async def test_only_discords_own_json_error_is_permanent(
+    status: int, content_type: str, body: Any, kind: str
+) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raw = json.dumps(body) if isinstance(body, dict) else f"{body} echo {request.url}"
+        headers = (
+            {"Content-Type": content_type, "Location": str(request.url)}
+            if status == 308
+            else {"Content-Type": content_type}
+        )
+        return httpx.Response(status, content=raw.encode(), headers=headers)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        outcome = await WebhookClient(http, FakeClock()).execute(_URL, message([embed_n(1)]))
+    assert outcome.kind == kind, outcome
+    assert "TokenTokenTokenToken_secret" not in outcome.error  # an echoed URL is masked at once
+
+
+async def test_repeated_429s_wait_at_least_a_second_and_grow() -> None:
+    clock = FakeClock()
+    answers = [
+        httpx.Response(
+            429, json={"message": "You are being rate limited.", "retry_after": 0, "global": False}
+        ),
+        httpx.Response(
+            429, json={"message": "You are being rate limited.", "retry_after": 0.01, "global": False}
+        ),
+        httpx.Response(429, content=b"error code: 1015", headers={"Content-Type": "text/plain"}),
+    ]
+    async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: answers.pop(0))) as http:
+        client = WebhookClient(http, clock)
+        waits = [(await client.execute(_URL, message([embed_n(1)]))).retry_after for _ in range(3)]
+    assert waits == [1.0, 2.0, 4.0]
+    assert (
+        client.bucket_wait("https://discord.com/api/webhooks/999999999999999999/other_token_value") > 0
+    )  # HTML 429: global

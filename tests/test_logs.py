@@ -118,3 +118,18 @@ def test_global_redactor_keeps_earlier_secrets(streams: tuple[io.StringIO, io.St
     setup_logging(stdout=out, stderr=err)  # a later setup without secrets forgets none
     logger.info("{}", SECRET)
     assert SECRET not in out.getvalue()
+
+
+def test_a_newline_in_logged_text_cannot_forge_a_line(streams: tuple[io.StringIO, io.StringIO]) -> None:
+    out, err = streams
+    setup_logging(stdout=out, stderr=err)
+    forged = "evil\n2099-01-01 00:00:00 [ERROR] 크롤링 실패: forged\r\x1b[31m\u202e"
+    logger.warning("route {} refused", forged)
+    for stream in (out, err):
+        assert [level for level, _ in lines(stream)] == ["WARNING"]  # one line, in the format
+        assert "2099-01-01 00:00:00 [ERROR]" in stream.getvalue()  # still readable, as text
+        assert (
+            "\\n2099" in stream.getvalue()
+            and "\\x1b" in stream.getvalue()
+            and "\u202e" not in stream.getvalue()
+        )

@@ -170,7 +170,7 @@ def test_429_with_zero_retry_after_and_cloudflare_html_429_back_off(
     discord = fast_discord
     webhook = discord.add_webhook()
     config = write_config(tmp_path, stand_config(tmp_path, site, webhook, notify_on_first_run=True))
-    storm = 4.0
+    storm = 3.0
     window = time.monotonic()
     discord.storm_429(storm, [0.0])
     produced = notices.add(5, prefix="storm")
@@ -181,11 +181,11 @@ def test_429_with_zero_retry_after_and_cloudflare_html_429_back_off(
         )
         zero = _posts_between(discord, window, window + storm)
         window = time.monotonic()
-        discord.fail(429, seconds=3.0, raw="error code: 1015", content_type="text/plain")
+        discord.fail(429, seconds=2.0, raw="error code: 1015", content_type="text/plain")
         ids = notices.add(5, prefix="cf")
         produced += ids
         d.wait_for(lambda: set(delivered(discord)) >= set(ids), 30, "alerts after Cloudflare's 429s")
-        html = _posts_between(discord, window, window + 3.0)
+        html = _posts_between(discord, window, window + 2.0)
         code, _ = d.terminate()
         assert code == 0
     finally:
@@ -193,14 +193,14 @@ def test_429_with_zero_retry_after_and_cloudflare_html_429_back_off(
     gaps = [round(b[0] - a[0], 2) for a, b in itertools.pairwise(zero)]
     counts = delivered(discord)
     report.add(
-        "13.6 429 retry_after 0 (4s) and Cloudflare HTML 429 (3s)",
+        "13.6 429 retry_after 0 (3s) and Cloudflare HTML 429 (2s)",
         produced=len(produced),
         delivered=sum(counts.values()),
         lost=len(set(produced) - set(counts)),
         duplicates=duplicates(counts),
         seconds=time.monotonic() - started,
         figures=f"retry_after 0: {len(zero)} requests in {storm:g}s, gaps {gaps}s; "
-        f"HTML 429: {len(html)} in 3s",
+        f"HTML 429: {len(html)} in 2s",
     )
     # floor 1 s, doubling: requests at 0, 1, 3 s (before: 300 requests in 13 s)
     assert len(zero) <= 4, zero
