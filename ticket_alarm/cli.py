@@ -380,6 +380,8 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         rows = store.outbox_list(status=args.status, route=args.route, since=since)
     finally:
         store.close()
+    for row in rows:  # rows written before masking existed must not leak a token either
+        row["last_error"] = redact(scrub(row["last_error"])) if row["last_error"] else None
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:

@@ -370,7 +370,9 @@ class Fetcher:
                 status=resp.status_code,
                 hint="not a notice list; raise http.max_response_bytes if the site grew",
             )
-        decoder = _Decoder(resp.headers.get("content-encoding", ""), limit)
+        # a response built in memory (MockTransport) arrives read and decoded already: no decoding here
+        encoding = "" if resp.is_stream_consumed else resp.headers.get("content-encoding", "")
+        decoder = _Decoder(encoding, limit)
         chunks: list[bytes] = []
         size = 0
         try:
@@ -410,8 +412,8 @@ class _TooLarge(Exception):
 
 
 async def _raw_chunks(resp: httpx.Response) -> AsyncIterator[bytes]:
-    """The body as sent (still compressed). A response built in memory (MockTransport, a replayed
-    fixture object) may have been read already: its bytes are at hand."""
+    """The body as sent (still compressed). A response built in memory (MockTransport) has been
+    read and decoded by httpx already: its bytes are at hand."""
     if resp.is_stream_consumed:
         yield resp.content
         return
