@@ -168,5 +168,6 @@ async def test_redirects_stay_on_the_site_and_loops_and_corrupt_gzip_are_named(
         duplicates=0,
         seconds=time.monotonic() - started,
         figures=f"{len(named)} named failures ('… to another host (http://198.51.100.7); not followed', "
-        "'redirect loop from …', 'corrupt gzip body from …'); same-host and public→base_url redirects followed",
+        "'redirect loop from …', 'corrupt gzip body from …'); "
+        "same-host and public→base_url redirects followed",
     )
