@@ -455,8 +455,9 @@ class WebhookClient:
     async def probe(self, url: str) -> int | None:
         """GET the webhook (never posts): 200 valid, 401/404 deleted; None when unreachable."""
         try:
-            resp = await self.client.get(url)
-        except httpx.HTTPError:
+            async with asyncio.timeout(self.timeout):
+                resp = await self.client.get(url)
+        except (TimeoutError, httpx.HTTPError):
             return None
         return resp.status_code
 

@@ -274,6 +274,13 @@ class Fetcher:
                         hint="the site is slow or unreachable; raise http.timeout",
                     )
                 ) from exc
+            except httpx.InvalidURL as exc:  # httpx reads a Location header even when not following it
+                raise FetchError(
+                    site,
+                    f"invalid URL on the way to {public_url} (a malformed redirect?): {exc}",
+                    url=public_url,
+                    hint="the site's redirect is broken; check the site in a browser",
+                ) from None
             except httpx.TransportError as exc:
                 raise _Retryable(
                     FetchError(
@@ -325,7 +332,17 @@ class Fetcher:
                 location = resp.headers.get("location")
                 if resp.status_code not in REDIRECT_STATUSES or not location:
                     return resp, await self._read_capped(site, public_url, resp)
-            target = urlsplit(urljoin(url, location.strip()))
+            try:
+                target = urlsplit(urljoin(url, location.strip()))
+                target.port  # noqa: B018 — raises ValueError on a malformed port
+            except ValueError:
+                raise FetchError(
+                    site,
+                    f"HTTP {resp.status_code} redirect from {public_url} to a malformed URL; not followed",
+                    url=public_url,
+                    status=resp.status_code,
+                    hint="the site's redirect is broken; check the site in a browser",
+                ) from None
             if target.scheme not in ("http", "https") or target.netloc.lower() not in allowed:
                 raise FetchError(
                     site,

@@ -130,6 +130,9 @@ async def test_redirects_stay_on_the_site_and_loops_and_corrupt_gzip_are_named(
     def hook(req: Request) -> Response | None:
         answers = {
             "/away": Response(302, b"", {"Location": "http://198.51.100.7/phish"}),
+            "/bad-1": Response(302, b"", {"Location": "http://[bad/x"}),
+            "/bad-2": Response(302, b"", {"Location": "javascript:alert(1)"}),
+            "/bad-3": Response(302, b"", {"Location": "//198.51.100.7/x"}),
             "/same": Response(301, b"", {"Location": "/final"}),
             "/public": Response(308, b"", {"Location": f"{public}/final"}),
             "/loop-a": Response(302, b"", {"Location": "/loop-b"}),
@@ -150,6 +153,9 @@ async def test_redirects_stay_on_the_site_and_loops_and_corrupt_gzip_are_named(
             await site.get(f"{public}/away")
         named.append(info.value.reason)
         assert info.value.hint and "not followed" in info.value.reason
+        for bad in ("/bad-1", "/bad-2", "/bad-3"):  # a typed failure, never httpx's InvalidURL
+            with pytest.raises(FetchError, match="not followed|malformed redirect"):
+                await site.get(f"{public}{bad}")
         assert (await site.get(f"{public}/same")).content == BODY
         assert (await site.get(f"{public}/public")).content == BODY  # the public host means base_url
         with pytest.raises(FetchError, match="redirect loop") as info:
