@@ -154,7 +154,7 @@ async def test_redirects_stay_on_the_site_and_loops_and_corrupt_gzip_are_named(
         named.append(info.value.reason)
         assert info.value.hint and "not followed" in info.value.reason
         for bad in ("/bad-1", "/bad-2", "/bad-3"):  # a typed failure, never httpx's InvalidURL
-            with pytest.raises(FetchError, match="not followed|malformed redirect"):
+            with pytest.raises(FetchError, match=r"not followed|malformed redirect"):
                 await site.get(f"{public}{bad}")
         assert (await site.get(f"{public}/same")).content == BODY
         assert (await site.get(f"{public}/public")).content == BODY  # the public host means base_url
