@@ -32,6 +32,9 @@ CRAWL_GRACE = 5.0  # of the bound: how long a crawl in flight may take to finish
 HEARTBEAT_EVERY = 30.0
 DUPLICATE_SIGNAL_WINDOW = 1.0  # a signal this soon after the first is the same stop, delivered twice
 EXIT_MEMORY = 3  # max_rss_mb exceeded: supervisor restarts the daemon
+# a head poll that sees a known notice's content change starts the site's sweep early, but never
+# sooner than this share of the sweep interval after the last sweep started
+EARLY_SWEEP_GAP = 0.25
 
 
 def rss_mb() -> float:
@@ -65,6 +68,9 @@ class Daemon:
         self.fatal: BaseException | None = None
         self.exit_code = 0  # EXIT_MEMORY when max_rss_mb stopped the daemon
         self._inflight: set[asyncio.Task[object]] = set()
+        self._sweeping: set[str] = set()
+        self._sweep_started: dict[str, float] = {}  # clock.monotonic() of each site's last sweep start
+        self._scheduler: AsyncIOScheduler | None = None
 
     async def crawl_site(self, name: str) -> SiteResult | None:
         if self.stop.is_set():
@@ -72,6 +78,8 @@ class Daemon:
         task = asyncio.current_task()
         if task is not None:
             self._inflight.add(task)
+        self._sweeping.add(name)
+        self._sweep_started[name] = self.clock.monotonic()
         try:
             result = await self.pipeline.run_site(name)
         except StoreError as exc:
@@ -87,6 +95,7 @@ class Daemon:
             logger.warning("크롤링 실패: {} cancelled at shutdown after {:.0f}s of grace", name, CRAWL_GRACE)
             return None
         finally:
+            self._sweeping.discard(name)
             if task is not None:
                 self._inflight.discard(task)
         self.beat()
@@ -96,6 +105,50 @@ class Daemon:
             self.on_result(result)
         self._check_memory(rss)
         return result
+
+    async def head_site(self, name: str) -> SiteResult | None:
+        """One head poll of a site (the newest page); may start the site's sweep early."""
+        if self.stop.is_set():
+            return None
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            result = await self.pipeline.run_head(name)
+        except StoreError as exc:
+            logger.error("크롤링 실패: {} store error: {}; stopping the daemon", name, exc)
+            self.fatal = exc
+            self.stop.set()
+            return None
+        except Exception as exc:  # a bug must not stop the other sites
+            logger.error("크롤링 실패: {} head poll unexpected {}: {}", name, type(exc).__name__, exc)
+            return None
+        except asyncio.CancelledError:
+            logger.warning("{}: head poll cancelled at shutdown", name)
+            return None
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+        if self.on_result:
+            self.on_result(result)
+        if self.wants_early_sweep(result):
+            self._sweep_now(name)
+        return result
+
+    def wants_early_sweep(self, result: SiteResult) -> bool:
+        """A head poll saw a known notice's content change: sweep now (the sweep decides), unless the
+        site is being swept, or was swept less than ``EARLY_SWEEP_GAP`` of its interval ago."""
+        name = result.site
+        if not result.known_changed or name in self._sweeping or self.stop.is_set():
+            return False
+        started = self._sweep_started.get(name)
+        gap = EARLY_SWEEP_GAP * self.settings.site_interval(name)
+        return started is None or self.clock.monotonic() - started >= gap
+
+    def _sweep_now(self, name: str) -> None:
+        logger.info("{}: a head poll saw a known notice change; sweeping now", name)
+        if self._scheduler is not None:
+            self._scheduler.modify_job(f"crawl-{name}", next_run_time=self.clock.now())
 
     def _check_memory(self, rss: float) -> None:
         """Above ``max_rss_mb`` after a cycle: stop gracefully and exit 3 so supervisor restarts us."""
@@ -140,6 +193,21 @@ class Daemon:
                 # first crawls right away, a second apart so they do not all start at once
                 next_run_time=now + timedelta(seconds=index * 1.0),
             )
+            head = self.settings.site_head_interval(name)
+            if head is None:
+                continue
+            scheduler.add_job(
+                self.head_site,
+                IntervalTrigger(seconds=head, jitter=int(head * 0.1) or None),
+                args=[name],
+                id=f"head-{name}",
+                name=f"head poll {name}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(head)),
+                # head polls wait for the first sweep (it fills history); the first one after it alerts
+                next_run_time=now + timedelta(seconds=head + index * 1.0),
+            )
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -162,6 +230,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal, sig)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
+        self._scheduler = scheduler
         self._schedule(scheduler)
         lanes = asyncio.create_task(self.delivery.run(self.stop), name="delivery")
         heart = asyncio.create_task(self._heartbeat_loop(), name="heartbeat")
