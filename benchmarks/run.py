@@ -42,6 +42,7 @@ BENCHMARKS: dict[str, str] = {
     "memory": "RSS after 2,000 in-process cycles vs after 10 (≤ 5 MB growth)",
     "parsers": "list-page parse, selectolax/json vs BeautifulSoup, 1,000 notices a site (≥ 10×)",
     "cycle": "one once-cycle of the four real crawlers against loopback fixtures (info)",
+    "head": "alert latency + requests/site/hour: sweeps every 300 s vs head polls every 30 s (virtual time)",
 }
 
 
