@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -356,3 +357,107 @@ def _key(store: Store, site: str, notice_id: str) -> str:
     from ticket_alarm.model import identity_key
 
     return identity_key(site, notice_id)
+
+
+async def test_an_early_sweep_is_scheduled_now_when_a_head_poll_sees_a_change(
+    store: Store, live: LiveSites, clock: FakeClock
+) -> None:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    live.fill("ticketlink", 20)
+    h = Harness(store, live, clock)
+    await h.pipeline.run_site("ticketlink")
+    daemon = Daemon(
+        h.settings, store, h.pipeline, Delivery(store, None, [], clock), clock, sites=["ticketlink"]
+    )
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    daemon._schedule(scheduler)
+    daemon._scheduler = scheduler
+    assert {job.id for job in scheduler.get_jobs()} == {"crawl-ticketlink", "head-ticketlink"}
+    scheduler.modify_job("crawl-ticketlink", next_run_time=clock.now() + timedelta(seconds=600))
+    unchanged = await daemon.head_site("ticketlink")
+    assert unchanged is not None and unchanged.known_changed == 0
+    assert scheduler.get_job("crawl-ticketlink").next_run_time == clock.now() + timedelta(seconds=600)
+    live.change("ticketlink", str(live.notices["ticketlink"][-1].id), title="바뀐 제목 티켓오픈 안내")
+    changed = await daemon.head_site("ticketlink")
+    assert changed is not None and changed.known_changed == 1
+    assert scheduler.get_job("crawl-ticketlink").next_run_time == clock.now()
+
+
+def test_no_head_job_for_a_site_whose_head_polls_are_off(store: Store, clock: FakeClock) -> None:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    settings = Settings(sites={"yes24": {"head_interval": 0}})
+    daemon = Daemon(settings, store, None, Delivery(store, None, [], clock), clock, sites=["yes24", "melon"])  # type: ignore[arg-type]
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    daemon._schedule(scheduler)
+    assert {job.id for job in scheduler.get_jobs()} == {"crawl-yes24", "crawl-melon", "head-melon"}
+
+
+async def test_health_and_metrics_tell_head_polls_from_sweeps(tmp_path: Path, clock: FakeClock) -> None:
+    from crawlers import registry
+    from ticket_alarm import health
+    from ticket_alarm.metrics import Metrics
+    from ticket_alarm.store import HeadState, SiteState
+
+    store = Store.open_dir(tmp_path / "data")
+    now = clock.now().timestamp()
+    try:
+        store.set_meta("heartbeat", f"{now - 5:.3f}")
+        for site in ("yes24", "melon", "interpark"):
+            store.save_site_state(
+                SiteState(site, initialized=True, last_attempt=now - 200, last_success=now - 200)
+            )
+        store.save_head_state(HeadState("yes24", last_attempt=now - 10, last_success=now - 10, last_new=2))
+        store.save_head_state(
+            HeadState("melon", last_attempt=now - 5, failure_streak=3, last_error="HTTP 500")
+        )
+        store.save_head_state(HeadState("interpark", sweeps_only="no registration order: swept only"))
+        settings = Settings(
+            data_dir=str(tmp_path / "data"),
+            sites={"ticketlink": {"enabled": False}},
+            discord_webhook_url="http://127.0.0.1:9/api/webhooks/123456789012345678/tokenTOKENtoken",
+        )
+
+        async def probe(url: str) -> int | None:
+            return 200
+
+        class Machine:
+            def cpu_percent(self) -> float:
+                return 1.0
+
+            def memory_percent(self) -> float:
+                return 1.0
+
+            def disk_usage(self, path: Path) -> tuple[float, int]:
+                return (1.0, 10 * 1024**3)
+
+            def process_rss_mb(self, pid: int) -> float | None:
+                return 40.0
+
+        known = registry.discover(include_plugins=False)
+        report = await health.collect(settings, known, clock=clock, system=Machine(), probe=probe)
+        checks = {c.name: c for c in report.checks}
+        assert checks["site:yes24"].status == "OK"
+        assert checks["site:yes24"].detail == "last sweep 3m ago, last head poll 10s ago, 2 new"
+        assert checks["site:melon"].status == "WARNING"
+        assert "3 failed head polls in a row (last error: HTTP 500)" in checks["site:melon"].detail
+        assert "head polls: none (no registration order: swept only)" in checks["site:interpark"].detail
+
+        metrics = Metrics(
+            store, Delivery(store, None, [], clock), None, sites=["yes24", "melon"], clock=clock
+        )
+        metrics.on_result(SiteResult("yes24", ok=True, mode=HEAD, new=2))
+        metrics.on_result(SiteResult("melon", ok=False, mode=HEAD, error="HTTP 500"))
+        metrics.on_result(SiteResult("yes24", ok=True, mode=HEAD, skipped="waiting for the first sweep"))
+        metrics.on_result(SiteResult("yes24", ok=True, items=40, new=1))  # a sweep
+        text = metrics.render().decode()
+        assert 'ticket_alarm_head_polls_total{site="yes24"} 1.0' in text
+        assert 'ticket_alarm_head_poll_failures_total{site="melon"} 1.0' in text
+        assert 'ticket_alarm_head_notices_new_total{site="yes24"} 2.0' in text
+        assert 'ticket_alarm_crawls_total{site="yes24"} 1.0' in text  # sweeps counted apart
+        assert 'ticket_alarm_last_head_poll_timestamp_seconds{site="yes24"}' in text
+        assert 'ticket_alarm_last_head_poll_timestamp_seconds{site="melon"}' not in text  # never succeeded
+        assert 'ticket_alarm_head_poll_failure_streak{site="melon"} 3.0' in text
+    finally:
+        store.close()
