@@ -53,6 +53,7 @@ NEW_EVERY = 600.0  # mean seconds between two new notices of one site
 REQUEST_TARGET = 1.5  # ≤ 1.5× today's requests per site per hour
 SLACK = 10.0  # p100 latency ≤ head_interval + this many seconds
 SETTLE_ROUNDS = 8  # loop turns without progress before the clock may move
+SETTLE_LIMIT = 30.0  # real seconds one step may take before the benchmark reports it as broken
 
 
 class SimClock:
@@ -81,7 +82,11 @@ class SimClock:
     async def _settle(self) -> None:
         """Wait (real time) until nothing runs: no HTTP in flight and no change for a few loop turns."""
         quiet, seen = 0, -1
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + SETTLE_LIMIT
         while quiet < SETTLE_ROUNDS:
+            if loop.time() > give_up:
+                raise RuntimeError(f"nothing settled in {SETTLE_LIMIT:g} s (an HTTP exchange hangs?)")
             await asyncio.sleep(0 if self.in_flight == 0 else 0.0005)
             if self.in_flight == 0 and self.changes == seen:
                 quiet += 1

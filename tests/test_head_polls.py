@@ -189,6 +189,22 @@ async def test_melon_423_on_a_head_poll_stops_sweeps_and_head_polls_for_the_cool
     assert (await h.pipeline.run_head("melon")).new == 1
 
 
+async def test_melon_423_on_a_sweep_stops_the_head_polls_too(
+    store: Store, live: LiveSites, clock: FakeClock
+) -> None:
+    live.fill("melon", 15)
+    h = Harness(store, live, clock, lock_cooldown=600)
+    await h.pipeline.run_site("melon")
+    live.answer_once("melon", "sweep", Response(423, b"Locked"))
+    assert (await h.pipeline.run_site("melon")).skipped == "locked"
+    asked = live.count("melon")
+    skipped = await h.pipeline.run_head("melon")
+    assert skipped.ok and (skipped.skipped or "").startswith("locked until")
+    assert live.count("melon") == asked
+    clock.advance(601)
+    assert (await h.pipeline.run_head("melon")).skipped is None and live.count("melon") == asked + 1
+
+
 async def test_retry_after_pauses_head_polls_and_conditional_get_applies(
     store: Store, live: LiveSites, clock: FakeClock, logs: list[str]
 ) -> None:
