@@ -38,14 +38,16 @@ from tests.support.discord_standin import FakeDiscord
 from tests.support.live_sites import LiveSites
 from tests.support.server import Request, Response
 from ticket_alarm.config import RouteSettings, Settings
+from ticket_alarm.daemon import head_gap
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.discord import WebhookClient
 from ticket_alarm.http import Fetcher
-from ticket_alarm.pipeline import Pipeline, SiteResult
+from ticket_alarm.pipeline import SWEEP, Pipeline, SiteResult
 from ticket_alarm.store import Store
 
 CRAWLERS = {"yes24": Yes24Crawler, "melon": MelonCrawler, "ticketlink": TicketlinkCrawler}
 LIST_SIZES = {"yes24": 200, "melon": 100, "ticketlink": 150}  # ten pages each (20, 10, 15 a page)
+SHORT_LIST = {"ticketlink": 100}  # seven pages, like the recorded Ticketlink list (96 notices)
 TODAY = {"interval": 300.0, "head_interval": None}
 HEADS = {"interval": 600.0, "head_interval": 30.0}
 SPACING = 2.0  # http.min_request_interval, the default
@@ -166,11 +168,11 @@ class Outcome:
         return [x for values in self.latencies.values() for x in values]
 
 
-def arrivals(seconds: float, seed: int) -> list[tuple[float, str]]:
+def arrivals(seconds: float, seed: int, sites: list[str]) -> list[tuple[float, str]]:
     """(virtual time, site) of every new notice: a Poisson stream per site, after a quiet first sweep."""
     rng = random.Random(seed)
     out: list[tuple[float, str]] = []
-    for site in CRAWLERS:
+    for site in sites:
         at = 60.0 + rng.expovariate(1 / NEW_EVERY)
         while at < seconds - 450:  # the last ones have time to arrive in either design (sweep: ≤ 330 s)
             out.append((at, site))
@@ -178,7 +180,9 @@ def arrivals(seconds: float, seed: int) -> list[tuple[float, str]]:
     return sorted(out)
 
 
-async def simulate(design: str, knobs: dict[str, Any], seconds: float, seed: int, tmp: Path) -> Outcome:
+async def simulate(
+    design: str, knobs: dict[str, Any], seconds: float, seed: int, tmp: Path, sizes: dict[str, int]
+) -> Outcome:
     clock = SimClock()
     live = LiveSites(clock=clock.monotonic).start()
     discord = FakeDiscord(bucket_limit=50, bucket_window=1.0).start()
@@ -196,7 +200,7 @@ async def simulate(design: str, knobs: dict[str, Any], seconds: float, seed: int
     discord.server.handler = accept
     store = Store(tmp / f"{design}.sqlite3")
     try:
-        for site, size in LIST_SIZES.items():
+        for site, size in sizes.items():
             live.fill(site, size)
         url = discord.add_webhook()
         settings = Settings(
@@ -204,11 +208,11 @@ async def simulate(design: str, knobs: dict[str, Any], seconds: float, seed: int
             interval=knobs["interval"],
             head_interval=knobs["head_interval"],
             http={"min_request_interval": SPACING, "retries": 1, "timeout": 10},
-            sites={site: {"base_url": live.base_url} for site in CRAWLERS},
+            sites={site: {"base_url": live.base_url} for site in sizes},
         )
         fetcher = Fetcher(settings.http, cache=store, transport=CountingTransport(clock), clock=clock)
         discord_http = httpx.AsyncClient(transport=CountingTransport(clock), timeout=10.0, trust_env=False)
-        crawlers = {site: cls(settings.site(site)) for site, cls in CRAWLERS.items()}
+        crawlers = {site: CRAWLERS[site](settings.site(site)) for site in sizes}
         pipeline = Pipeline(settings, store, fetcher, crawlers, clock)  # type: ignore[arg-type]
         delivery = Delivery(
             store, WebhookClient(discord_http, clock), [RouteSettings(name="default", webhook_url=url)], clock
@@ -220,34 +224,42 @@ async def simulate(design: str, knobs: dict[str, Any], seconds: float, seed: int
             if result.queued:
                 await delivery.drain(60.0)
 
-        async def every(period: float, first: float, run: Callable[[], Any]) -> None:
-            """The daemon's IntervalTrigger: fire k at first + k·period + U(0, 10 % jitter)."""
-            jitter = int(period * 0.1)
-            for k in itertools.count():
-                due = first + k * period + (rng.uniform(0, jitter) if jitter and k else 0.0)
-                if due >= seconds:
-                    return
+        sweep_requests: dict[str, int] = {}
+
+        async def every(period: Callable[[], float], first: float, run: Callable[[], Any]) -> None:
+            """APScheduler's IntervalTrigger as the daemon sets it up: the next fire time is the last
+            one plus the period plus U(0, 10 % of it); a run still going when one falls due skips it."""
+            due = first
+            while due < seconds:
                 if due > clock.monotonic():
                     await clock.sleep(due - clock.monotonic())
-                await deliver(await run())
+                result = await run()
+                if result.mode == SWEEP and result.ok and not result.skipped:
+                    sweep_requests[result.site] = result.requests
+                await deliver(result)
+                gap = period()
+                due += gap + rng.uniform(0, int(gap * 0.1))
+                while due < clock.monotonic():  # coalesced: missed fire times are one run
+                    due += gap
 
         async def poster() -> None:
-            for at, site in arrivals(seconds, seed):
+            for at, site in arrivals(seconds, seed, list(sizes)):
                 await clock.sleep(at - clock.monotonic())
                 posted.append((site, live.post(site)))
 
         jobs = [asyncio.create_task(poster())]
-        for index, site in enumerate(CRAWLERS):
-            jobs.append(
-                asyncio.create_task(
-                    every(settings.site_interval(site), index * 1.0, _bind(pipeline.run_site, site))
-                )
-            )
+        for index, site in enumerate(sizes):
+            interval = settings.site_interval(site)
+            sweeps = every(lambda interval=interval: interval, index * 1.0, _bind(pipeline.run_site, site))
+            jobs.append(asyncio.create_task(sweeps))
             head = settings.site_head_interval(site)
             if head:
-                jobs.append(
-                    asyncio.create_task(every(head, head + index * 1.0, _bind(pipeline.run_head, site)))
-                )
+                # the daemon's pace_head_polls: the politeness budget stretches a short list's head polls
+                def gap(site: str = site, head: float = head, interval: float = interval) -> float:
+                    return head_gap(head, interval, sweep_requests.get(site, 0))
+
+                heads = every(gap, head + index * 1.0, _bind(pipeline.run_head, site))
+                jobs.append(asyncio.create_task(heads))
         await clock.run_until(seconds)
         for job in jobs:
             job.cancel()
@@ -266,7 +278,7 @@ async def simulate(design: str, knobs: dict[str, Any], seconds: float, seed: int
             outcome.missing += 1
             continue
         outcome.latencies.setdefault(site, []).append(at - live.appeared[(site, notice_id)])
-    for site in CRAWLERS:
+    for site in sizes:
         outcome.requests[site] = live.count(site)
     return outcome
 
@@ -285,7 +297,13 @@ def run(quick: bool) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="ta-bench-head-") as tmp:
         for design, knobs in (("today", TODAY), ("head polls", HEADS)):
             say(f"  head: {design} ({knobs}), {seconds / 3600:g} virtual hours …")
-            results[design] = asyncio.run(simulate(design.replace(" ", "_"), knobs, seconds, 12, Path(tmp)))
+            name = design.replace(" ", "_")
+            results[design] = asyncio.run(simulate(name, knobs, seconds, 12, Path(tmp), LIST_SIZES))
+        for design, knobs in (("today", TODAY), ("head polls", HEADS)):
+            say(f"  head: a short list, {SHORT_LIST}, {design} …")
+            name = "short_" + design.replace(" ", "_")
+            short = asyncio.run(simulate(name, knobs, seconds, 13, Path(tmp), SHORT_LIST))
+            results["short " + design] = short
     today, heads = results["today"], results["head polls"]
     rows: list[Row] = []
     lat_today, lat_heads = today.all_latencies(), heads.all_latencies()
@@ -338,6 +356,25 @@ def run(quick: bool) -> list[Row]:
                 "heads": heads.requests,
                 "hours": seconds / 3600,
             },
+        )
+    )
+    short_today, short_heads = results["short today"], results["short head polls"]
+    short_ratio = short_heads.per_hour("ticketlink") / short_today.per_hour("ticketlink")
+    gap = head_gap(float(HEADS["head_interval"]), float(HEADS["interval"]), 7)
+    rows.append(
+        Row(
+            benchmark="head: a short list (ticketlink, 7 pages), requests and latency",
+            measured=f"{short_today.per_hour('ticketlink'):.0f} → {short_heads.per_hour('ticketlink'):.0f} "
+            f"requests/h; p50/p100 {_spread(short_today.all_latencies())} → "
+            f"{_spread(short_heads.all_latencies())}",
+            ratio=f"{short_ratio:.2f}×",
+            target=f"≤ {REQUEST_TARGET:g}×",
+            status=verdict(short_ratio <= REQUEST_TARGET and short_heads.missing == 0),
+            notes=[
+                f"head: seven pages a sweep stretch the head polls to every {gap:.0f} s "
+                "(the politeness budget, daemon.head_gap), so their p100 is that plus a few seconds"
+            ],
+            values={"ratio": short_ratio, "gap_s": gap, "p100_heads": max(short_heads.all_latencies())},
         )
     )
     return rows

@@ -22,7 +22,7 @@ EXPECTED_ROWS = {
     "memory": ["memory:"],
     "parsers": ["parsers/interpark:", "parsers/yes24:", "parsers/melon:", "parsers/ticketlink:"],
     "cycle": ["cycle:"],
-    "head": ["head: alert latency", "head: requests per site"],
+    "head": ["head: alert latency", "head: requests per site", "head: a short list"],
 }
 
 

@@ -27,7 +27,7 @@ from tests.support.live_sites import LiveSites
 from tests.support.server import Response
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import Settings
-from ticket_alarm.daemon import Daemon
+from ticket_alarm.daemon import Daemon, head_gap
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.http import Fetcher
 from ticket_alarm.pipeline import HEAD, Pipeline, SiteResult
@@ -477,3 +477,37 @@ async def test_health_and_metrics_tell_head_polls_from_sweeps(tmp_path: Path, cl
         assert 'ticket_alarm_head_poll_failure_streak{site="melon"} 3.0' in text
     finally:
         store.close()
+
+
+def test_head_gap_keeps_sweeps_and_head_polls_within_one_and_a_half_times_the_old_requests() -> None:
+    assert head_gap(30, 600, 10) == 30  # about ten pages: the configured 30 s
+    assert head_gap(30, 600, 7) == pytest.approx(300 / 7)  # seven pages: every 43 s
+    assert head_gap(30, 300, 10) == 60  # sweeping every 300 s leaves half the head budget
+    assert head_gap(30, 100, 10) == 100  # sweeps alone use the budget: one head poll per sweep
+    assert head_gap(30, 600, 0) == 30  # no sweep measured yet
+    for pages in range(1, 60):
+        per_hour = 3600 / 600 * pages + 3600 / head_gap(30, 600, pages)
+        assert per_hour <= 1.5 * 3600 / 300 * pages + 1e-9, pages
+
+
+async def test_a_short_list_stretches_the_head_job_after_its_sweep(
+    store: Store, live: LiveSites, clock: FakeClock, logs: list[str]
+) -> None:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    live.fill("ticketlink", 100)  # seven pages of 15
+    h = Harness(store, live, clock)
+    daemon = Daemon(
+        h.settings, store, h.pipeline, Delivery(store, None, [], clock), clock, sites=["ticketlink"]
+    )
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    daemon._schedule(scheduler)
+    daemon._scheduler = scheduler
+    assert scheduler.get_job("head-ticketlink").trigger.interval == timedelta(seconds=30)
+    result = await daemon.crawl_site("ticketlink")
+    assert result is not None and result.requests == 7
+    assert scheduler.get_job("head-ticketlink").trigger.interval.total_seconds() == pytest.approx(300 / 7)
+    assert any("ticketlink: head polls every 43 s, not 30: a sweep takes 7 requests" in line for line in logs)
+    live.fill("ticketlink", 60)  # ten pages and more: back to the configured interval
+    await daemon.crawl_site("ticketlink")
+    assert scheduler.get_job("head-ticketlink").trigger.interval == timedelta(seconds=30)

@@ -35,6 +35,24 @@ EXIT_MEMORY = 3  # max_rss_mb exceeded: supervisor restarts the daemon
 # a head poll that sees a known notice's content change starts the site's sweep early, but never
 # sooner than this share of the sweep interval after the last sweep started
 EARLY_SWEEP_GAP = 0.25
+# politeness: sweeps + head polls of a site stay within this many times the requests per hour that a
+# sweep every POLITENESS_BASELINE seconds (the default before head polls) would make
+POLITENESS_FACTOR = 1.5
+POLITENESS_BASELINE = 300.0
+
+
+def head_gap(head_interval: float, interval: float, sweep_requests: int) -> float:
+    """Seconds between two head polls of a site whose sweep takes ``sweep_requests`` requests: the
+    configured ``head_interval``, stretched when sweeps + head polls (one request each) would make more
+    than ``POLITENESS_FACTOR`` × the requests of a sweep every ``POLITENESS_BASELINE`` seconds (a short
+    list: seven pages → every 43 s). Sweeps that alone use that budget leave head polls one per sweep."""
+    if sweep_requests <= 0:
+        return head_interval
+    hour = 3600.0
+    budget = sweep_requests * (POLITENESS_FACTOR * hour / POLITENESS_BASELINE - hour / interval)
+    if budget <= 0:
+        return max(head_interval, interval)
+    return max(head_interval, hour / budget)
 
 
 def rss_mb() -> float:
@@ -71,6 +89,7 @@ class Daemon:
         self._sweeping: set[str] = set()
         self._sweep_started: dict[str, float] = {}  # clock.monotonic() of each site's last sweep start
         self._scheduler: AsyncIOScheduler | None = None
+        self._head_gaps: dict[str, float] = {}  # seconds between head polls, per site, as scheduled
 
     async def crawl_site(self, name: str) -> SiteResult | None:
         if self.stop.is_set():
@@ -103,6 +122,8 @@ class Daemon:
         logger.info("메모리 사용량: {:.1f} MB (RSS)", rss)
         if self.on_result:
             self.on_result(result)
+        if result.ok and not result.skipped:
+            self.pace_head_polls(name, result.requests)
         self._check_memory(rss)
         return result
 
@@ -144,6 +165,30 @@ class Daemon:
         started = self._sweep_started.get(name)
         gap = EARLY_SWEEP_GAP * self.settings.site_interval(name)
         return started is None or self.clock.monotonic() - started >= gap
+
+    def pace_head_polls(self, name: str, sweep_requests: int) -> None:
+        """After a sweep: keep the site's head polls within the politeness budget (``head_gap``)."""
+        configured = self.settings.site_head_interval(name)
+        if configured is None or self._scheduler is None:
+            return
+        gap = head_gap(configured, self.settings.site_interval(name), sweep_requests)
+        if abs(gap - self._head_gaps.get(name, configured)) < 0.5:
+            return
+        self._head_gaps[name] = gap
+        if gap > configured:
+            logger.info(
+                "{}: head polls every {:.0f} s, not {:g}: a sweep takes {} requests, and sweeps + head "
+                "polls stay within {:g}× the requests of a sweep every {:g} s",
+                name,
+                gap,
+                configured,
+                sweep_requests,
+                POLITENESS_FACTOR,
+                POLITENESS_BASELINE,
+            )
+        else:
+            logger.info("{}: head polls every {:g} s again", name, gap)
+        self._scheduler.reschedule_job(f"head-{name}", trigger=_head_trigger(gap))
 
     def _sweep_now(self, name: str) -> None:
         logger.info("{}: a head poll saw a known notice change; sweeping now", name)
@@ -198,7 +243,7 @@ class Daemon:
                 continue
             scheduler.add_job(
                 self.head_site,
-                IntervalTrigger(seconds=head, jitter=int(head * 0.1) or None),
+                _head_trigger(head),
                 args=[name],
                 id=f"head-{name}",
                 name=f"head poll {name}",
@@ -273,3 +318,7 @@ class Daemon:
         if self.fatal is not None:
             return 2
         return self.exit_code
+
+
+def _head_trigger(seconds: float) -> IntervalTrigger:
+    return IntervalTrigger(seconds=seconds, jitter=int(seconds * 0.1) or None)

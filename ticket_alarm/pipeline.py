@@ -57,6 +57,7 @@ class SiteResult:
     capped: bool = False
     sample: list[Ticket] = field(default_factory=list)
     mode: str = SWEEP
+    requests: int = 0  # HTTP exchanges this run made (a sweep's count sets the head polls' budget)
     # head polls only: known notices whose content differs from history (a sweep decides; may start early)
     known_changed: int = 0
 
@@ -139,6 +140,7 @@ class Pipeline:
             result.hint = "this is a bug in the crawler; please report it with the log"
         result.seconds = self.clock.monotonic() - started
         result.status = fetch.stats.last_status
+        result.requests = fetch.stats.requests
         if crawl is not None:
             valid = [t for t in crawl.tickets if not t.problems()]
             result.ok = True
