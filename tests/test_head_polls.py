@@ -511,3 +511,18 @@ async def test_a_short_list_stretches_the_head_job_after_its_sweep(
     live.fill("ticketlink", 60)  # ten pages and more: back to the configured interval
     await daemon.crawl_site("ticketlink")
     assert scheduler.get_job("head-ticketlink").trigger.interval == timedelta(seconds=30)
+
+
+async def test_a_site_without_registration_order_is_never_paced(store: Store, clock: FakeClock) -> None:
+    from crawlers.interpark import InterparkCrawler
+
+    settings = Settings()
+    fetcher = Fetcher(settings.http, clock=clock)
+    crawlers = {
+        "interpark": InterparkCrawler(settings.site("interpark")),
+        "yes24": Yes24Crawler(settings.site("yes24")),
+    }
+    pipeline = Pipeline(settings, store, fetcher, crawlers, clock)  # type: ignore[arg-type]
+    daemon = Daemon(settings, store, pipeline, Delivery(store, None, [], clock), clock, sites=list(crawlers))
+    assert not daemon._has_head("interpark") and daemon._has_head("yes24")
+    await fetcher.aclose()

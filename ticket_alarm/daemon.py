@@ -169,7 +169,7 @@ class Daemon:
     def pace_head_polls(self, name: str, sweep_requests: int) -> None:
         """After a sweep: keep the site's head polls within the politeness budget (``head_gap``)."""
         configured = self.settings.site_head_interval(name)
-        if configured is None or self._scheduler is None:
+        if configured is None or self._scheduler is None or self.stop.is_set() or not self._has_head(name):
             return
         gap = head_gap(configured, self.settings.site_interval(name), sweep_requests)
         if abs(gap - self._head_gaps.get(name, configured)) < 0.5:
@@ -189,6 +189,12 @@ class Daemon:
         else:
             logger.info("{}: head polls every {:g} s again", name, gap)
         self._scheduler.reschedule_job(f"head-{name}", trigger=_head_trigger(gap))
+
+    def _has_head(self, name: str) -> bool:
+        """Whether the site's crawler (its current source) has a registration order to poll."""
+        crawler = self.pipeline.crawlers.get(name)
+        # an iterator that is never started fetches nothing and needs no closing
+        return crawler is not None and crawler.head_pages(self.pipeline.fetcher.for_site(name)) is not None
 
     def _sweep_now(self, name: str) -> None:
         logger.info("{}: a head poll saw a known notice change; sweeping now", name)
