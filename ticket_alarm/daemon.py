@@ -45,14 +45,31 @@ def head_gap(head_interval: float, interval: float, sweep_requests: int) -> floa
     """Seconds between two head polls of a site whose sweep takes ``sweep_requests`` requests: the
     configured ``head_interval``, stretched when sweeps + head polls (one request each) would make more
     than ``POLITENESS_FACTOR`` × the requests of a sweep every ``POLITENESS_BASELINE`` seconds (a short
-    list: seven pages → every 43 s). Sweeps that alone use that budget leave head polls one per sweep."""
+    list: seven pages → every 43 s). Cadences are counted as the triggers keep them: interval plus
+    half its jitter on average. Sweeps that alone use the budget leave one head poll per sweep."""
     if sweep_requests <= 0:
         return head_interval
-    hour = 3600.0
-    budget = sweep_requests * (POLITENESS_FACTOR * hour / POLITENESS_BASELINE - hour / interval)
+    budget = sweep_requests * (
+        POLITENESS_FACTOR / _mean_cadence(POLITENESS_BASELINE) - 1 / _mean_cadence(interval)
+    )
     if budget <= 0:
         return max(head_interval, interval)
-    return max(head_interval, hour / budget)
+    wanted = 1 / budget  # mean seconds between head polls the budget allows
+    gap = wanted / 1.05
+    for _ in range(100):  # the jitter is rounded down to whole seconds: nudge up until it fits
+        if _mean_cadence(gap) >= wanted:
+            break
+        gap += 0.05
+    return max(head_interval, gap)
+
+
+def _mean_cadence(seconds: float) -> float:
+    """Mean seconds between two runs of a job on ``_trigger(seconds)`` (jitter: uniform 0…10 %)."""
+    return seconds + _jitter(seconds) / 2
+
+
+def _jitter(seconds: float) -> int:
+    return int(seconds * 0.1)
 
 
 def rss_mb() -> float:
@@ -327,4 +344,4 @@ class Daemon:
 
 
 def _head_trigger(seconds: float) -> IntervalTrigger:
-    return IntervalTrigger(seconds=seconds, jitter=int(seconds * 0.1) or None)
+    return IntervalTrigger(seconds=seconds, jitter=_jitter(seconds) or None)
