@@ -516,6 +516,16 @@ async def test_a_short_list_stretches_the_head_job_after_its_sweep(
     await daemon.crawl_site("ticketlink")
     assert scheduler.get_job("head-ticketlink").trigger.interval == timedelta(seconds=30)
 
+    chosen = Harness(store, live, clock, head_interval=10)  # the operator's own value: not paced
+    daemon = Daemon(
+        chosen.settings, store, chosen.pipeline, Delivery(store, None, [], clock), clock, sites=["ticketlink"]
+    )
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    daemon._schedule(scheduler)
+    daemon._scheduler = scheduler
+    daemon.pace_head_polls("ticketlink", 3)
+    assert scheduler.get_job("head-ticketlink").trigger.interval == timedelta(seconds=10)
+
 
 async def test_a_site_without_registration_order_is_never_paced(store: Store, clock: FakeClock) -> None:
     from crawlers.interpark import InterparkCrawler

@@ -39,6 +39,8 @@ EARLY_SWEEP_GAP = 0.25
 # sweep every POLITENESS_BASELINE seconds (the default before head polls) would make
 POLITENESS_FACTOR = 1.5
 POLITENESS_BASELINE = 300.0
+# only the default head_interval is paced; any other value is the operator's choice, taken as given
+DEFAULT_HEAD_INTERVAL: float = Settings.model_fields["head_interval"].default
 
 
 def head_gap(head_interval: float, interval: float, sweep_requests: int) -> float:
@@ -186,7 +188,9 @@ class Daemon:
     def pace_head_polls(self, name: str, sweep_requests: int) -> None:
         """After a sweep: keep the site's head polls within the politeness budget (``head_gap``)."""
         configured = self.settings.site_head_interval(name)
-        if configured is None or self._scheduler is None or self.stop.is_set() or not self._has_head(name):
+        if configured != DEFAULT_HEAD_INTERVAL:  # off, or chosen by the operator: taken as given
+            return
+        if self._scheduler is None or self.stop.is_set() or not self._has_head(name):
             return
         gap = head_gap(configured, self.settings.site_interval(name), sweep_requests)
         if abs(gap - self._head_gaps.get(name, configured)) < 0.5:
