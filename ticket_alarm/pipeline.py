@@ -260,9 +260,9 @@ class Pipeline:
                 await crawler.complete(fetch, t) if t.extra.get(INCOMPLETE) else t for t in fresh.values()
             ]
         except CrawlError as exc:
-            return self._head_failed(crawler, state, head, result, exc)
+            return self._head_failed(crawler, head, result, exc)
         except TimeoutError:
-            return self._head_failed(crawler, state, head, result, CrawlError(name, "head poll timed out"))
+            return self._head_failed(crawler, head, result, CrawlError(name, "head poll timed out"))
         except Exception as exc:  # a crawler bug must not stop the other sites
             logger.opt(exception=exc).debug("{} head_pages raised", name)
             bug = CrawlError(
@@ -270,9 +270,10 @@ class Pipeline:
                 f"crawler bug: {type(exc).__name__}: {exc}",
                 hint="this is a bug in the crawler; please report it with the log",
             )
-            return self._head_failed(crawler, state, head, result, bug)
+            return self._head_failed(crawler, head, result, bug)
         result.seconds = self.clock.monotonic() - started
         result.status = fetch.stats.last_status
+        result.requests = fetch.stats.requests
         self._apply_head(crawler, head, tickets, result)
         return result
 
@@ -328,7 +329,7 @@ class Pipeline:
         self.store.save_head_state(head)
 
     def _head_failed(
-        self, crawler: Crawler, state: SiteState, head: HeadState, result: SiteResult, exc: CrawlError
+        self, crawler: Crawler, head: HeadState, result: SiteResult, exc: CrawlError
     ) -> SiteResult:
         now = self.clock.now().timestamp()
         result.ok = False
@@ -338,6 +339,7 @@ class Pipeline:
         head.last_error = exc.reason
         if isinstance(exc, SiteLockedError):  # Melon's 423: the cool-down stops sweeps and head polls alike
             result.skipped = "locked"
+            state = self.store.site_state(crawler.name)  # as it stands now: a sweep may have saved since
             state.locked_until = now + crawler.settings.lock_cooldown
             self.store.save_site_state(state)
             logger.warning(
