@@ -189,6 +189,26 @@ async def test_melon_423_on_a_head_poll_stops_sweeps_and_head_polls_for_the_cool
     assert (await h.pipeline.run_head("melon")).new == 1
 
 
+async def test_a_423_met_by_a_head_poll_during_a_sweep_outlives_that_sweep(
+    store: Store, live: LiveSites, clock: FakeClock
+) -> None:
+    live.fill("melon", 60)  # six pages
+    h = Harness(store, live, clock, lock_cooldown=3600)
+    await h.pipeline.run_site("melon")
+    live.answer_once("melon", "head", Response(423, b"Locked"))
+    sweep = asyncio.create_task(h.pipeline.run_site("melon"))
+    for _ in range(1000):  # bounded: real loopback HTTP, fake time
+        if live.count("melon", "sweep") >= 9:  # the second sweep is under way
+            break
+        await asyncio.sleep(0.002)
+    assert (await h.pipeline.run_head("melon")).skipped == "locked"
+    swept = await sweep
+    assert swept.ok and live.count("melon", "sweep") == 14  # its other pages were answered
+    locked = store.site_state("melon").locked_until
+    assert locked is not None and locked > clock.now().timestamp()
+    assert (await h.pipeline.run_site("melon")).skipped is not None
+
+
 async def test_melon_423_on_a_sweep_stops_the_head_polls_too(
     store: Store, live: LiveSites, clock: FakeClock
 ) -> None:

@@ -192,7 +192,12 @@ class Pipeline:
         result, crawl = await self.crawl_only(name)
         if crawl is None:
             return self._failed(crawler, state, result)
+        # a head poll may have met the site's lock (423) while this sweep ran: the sweep keeps it
+        locked_meanwhile = self.store.site_state(name).locked_until
         self._apply(crawler, state, crawl, result)
+        if locked_meanwhile and locked_meanwhile > now:
+            state.locked_until = locked_meanwhile
+            self.store.save_site_state(state)
         logger.info(
             "크롤링 완료: {} 공지 {}건, 새 공지 {}건, 변경 {}건, {:.1f}초{}",
             name,
