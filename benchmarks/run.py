@@ -43,6 +43,7 @@ BENCHMARKS: dict[str, str] = {
     "parsers": "list-page parse, selectolax/json vs BeautifulSoup, 1,000 notices a site (≥ 10×)",
     "cycle": "one once-cycle of the four real crawlers against loopback fixtures (info)",
     "gzip": "peak RSS fetching a 200 MB gzip bomb, refused at the 5 MB cap (≤ 20 MB growth)",
+    "head": "alert latency + requests/site/hour: sweeps every 300 s vs head polls every 30 s (virtual time)",
 }
 
 

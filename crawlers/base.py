@@ -11,6 +11,7 @@ really lists nothing.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -67,6 +68,18 @@ class Crawler(ABC):
     @abstractmethod
     async def crawl(self, fetch: SiteFetcher) -> Crawl:
         """Fetch every page of the site's list (up to ``page_cap``) and parse it."""
+
+    def head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]] | None:
+        """Registration-order list pages, newest first, fetched lazily one page per iteration.
+        None: this crawler (or its current source) has no registration order; the site is swept only."""
+        return None
+
+    async def complete(self, fetch: SiteFetcher, ticket: Ticket) -> Ticket:
+        """A never-seen notice a head page listed only in part (``extra[INCOMPLETE]`` set), read whole.
+
+        The head poll calls it for new notices only, before alerting them (Melon reads the notice page
+        of a row with several open dates). Default: the notice as listed."""
+        return ticket
 
 
 def parse_saved(crawler: type[Crawler], body: bytes, url: str = "") -> list[Ticket]:

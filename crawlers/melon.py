@@ -20,6 +20,7 @@ Quirks handled here:
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import ClassVar, NamedTuple
@@ -43,6 +44,7 @@ LIST_HEADERS = {"Referer": LIST_PAGE, "X-Requested-With": "XMLHttpRequest"}
 # the recorded detail request (INDEX.json) carried the same XHR headers as the list
 DETAIL_HEADERS = {"Referer": LIST_PAGE, "X-Requested-With": "XMLHttpRequest"}
 
+HEAD_INCOMPLETE = "open schedule on the notice page, read only for a new notice"
 DETAIL_MARKER = "오픈일정 보기"  # the date cell of a notice with several open dates
 UNANNOUNCED_TIME = (23, 23)  # Melon prints 23:23 when the time is not announced yet
 EXCLUSIVE_BADGE = "단독판매"
@@ -349,6 +351,38 @@ class MelonCrawler(Crawler):
             if needs_detail(ticket):
                 crawl.tickets[index] = await self._with_detail(fetch, ticket, crawl)
         return crawl
+
+    def head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]]:
+        return self._head_pages(fetch)
+
+    async def _head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]]:
+        """Registration order (``orderType=0``). Rows whose schedule is on their notice page come
+        marked incomplete: only a never-seen one is read whole (``complete``), not every poll."""
+        for page in range(self.page_cap):
+            params = {
+                "orderType": "0",  # by registration, newest first
+                "pageIndex": str(1 + page * PAGE_SIZE),
+                "schGcode": "GENRE_ALL",
+                "schText": "",
+                "schDt": "",
+            }
+            response = await self._get(fetch, LIST_URL, params, LIST_HEADERS)
+            tickets = [
+                ticket.with_(extra={**ticket.extra, INCOMPLETE: HEAD_INCOMPLETE})
+                if needs_detail(ticket)
+                else ticket
+                for ticket in parse(response.content, response.url)
+            ]
+            yield tickets
+            if len(tickets) < PAGE_SIZE:
+                return
+
+    async def complete(self, fetch: SiteFetcher, ticket: Ticket) -> Ticket:
+        if ticket.extra.get(INCOMPLETE) != HEAD_INCOMPLETE:
+            return ticket
+        listed = ticket.with_(extra={k: v for k, v in ticket.extra.items() if k != INCOMPLETE})
+        # a failed notice page comes back marked incomplete with the reason; the pipeline logs it
+        return await self._with_detail(fetch, listed, Crawl())
 
     async def _with_detail(self, fetch: SiteFetcher, ticket: Ticket, crawl: Crawl) -> Ticket:
         """The ticket with its notice page's schedule; unchanged (open time unknown) when that fails."""

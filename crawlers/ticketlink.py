@@ -29,6 +29,7 @@ import codecs
 import html
 import math
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, ClassVar
@@ -420,6 +421,11 @@ def _as_int(value: object) -> int | None:
 # --- crawler -------------------------------------------------------------------------------------
 
 
+def head_params(page: int) -> dict[str, str | int]:
+    """The list query in registration order (``sortCode=REGISTE_DATE``, sic), newest first."""
+    return {**list_params(page), "sortCode": "REGISTE_DATE"}
+
+
 class TicketlinkCrawler(Crawler):
     name: ClassVar[str] = SITE
     display_name: ClassVar[str] = "티켓링크"
@@ -449,6 +455,17 @@ class TicketlinkCrawler(Crawler):
                 break
             page += 1
         return crawl
+
+    def head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]]:
+        return self._head_pages(fetch)
+
+    async def _head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]]:
+        for page in range(1, self.page_cap + 1):
+            response = await fetch.get(LIST_URL, params=head_params(page), headers=HEADERS)
+            result = parse_page(response.content, response.url)
+            yield result.tickets
+            if result.is_last(page):
+                return
 
 
 CRAWLER = TicketlinkCrawler

@@ -28,6 +28,7 @@ Quirks handled here:
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import ClassVar
@@ -283,6 +284,11 @@ def list_form(page: int) -> dict[str, str]:
     }
 
 
+def head_form(page: int) -> dict[str, str]:
+    """The list form in registration order (``order=1``), newest first: a new notice is on page 1."""
+    return {**list_form(page), "order": "1"}
+
+
 class Yes24Crawler(Crawler):
     name: ClassVar[str] = SITE
     display_name: ClassVar[str] = "YES24 티켓"
@@ -309,6 +315,17 @@ class Yes24Crawler(Crawler):
         if skipped:
             crawl.notes.append(f"{len(skipped)} rows that are not notices left out: {', '.join(skipped)}")
         return crawl
+
+    def head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]]:
+        return self._head_pages(fetch)
+
+    async def _head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]]:
+        for page in range(1, self.page_cap + 1):
+            response = await fetch.post(LIST_URL, data=head_form(page), headers=HEADERS)
+            result = parse_page(response.content, f"{response.url} (registration order, page {page})")
+            if result.rows == 0:
+                return
+            yield result.tickets
 
 
 CRAWLER = Yes24Crawler

@@ -23,6 +23,7 @@ EXPECTED_ROWS = {
     "parsers": ["parsers/interpark:", "parsers/yes24:", "parsers/melon:", "parsers/ticketlink:"],
     "cycle": ["cycle:"],
     "gzip": ["gzip:"],
+    "head": ["head: alert latency", "head: requests per site", "head: a short list"],
 }
 
 

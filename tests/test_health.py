@@ -128,7 +128,7 @@ async def test_healthy_setup_is_ok(
         "disk:data_dir",
     } <= set(checks)
     assert f"pid {os.getpid()}" in checks["daemon"].detail and "RSS 42.0 MB" in checks["daemon"].detail
-    assert checks["site:interpark"].detail == "last success 60s ago, 120 notices"
+    assert checks["site:interpark"].detail == "last sweep 60s ago, 120 notices, no head poll yet"
     assert "tokenTOKENtoken" not in json.dumps(report.to_json())  # webhook tokens masked
     assert report.lines()[0] == f"OK overall: all {len(report.checks)} checks OK"
     assert all(line.split(" ", 1)[0] in ("OK", "WARNING", "CRITICAL", "UNKNOWN") for line in report.lines())

@@ -242,6 +242,7 @@ async def _test_crawlers(args: argparse.Namespace) -> int:
             )
         return _parse_file(known[names[0]], Path(args.file), args.json)
     results: list[SiteResult] = []
+    heads: dict[str, SiteResult | None] = {}  # the head poll's page (registration order), per site
     import tempfile
 
     # diagnosis writes no history: a throw-away store keeps the fetcher's cache away from the real one
@@ -252,14 +253,40 @@ async def _test_crawlers(args: argparse.Namespace) -> int:
                 for name in names:
                     result, _crawl = await app.pipeline.crawl_only(name)
                     results.append(result)
+                    heads[name] = await app.pipeline.head_only(name)
         finally:
             store.close()
     if args.json:
-        doc = {"ok": all(r.ok for r in results), "sites": [_result_json(r) for r in results]}
+        sites = [{**_result_json(r), "head": _head_json(heads.get(r.site))} for r in results]
+        doc = {"ok": all(r.ok for r in results), "sites": sites}
         print(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
         _print_table(results)
+        for name, head in heads.items():
+            print(f"head poll {name}: {_head_text(head)}")
     return EXIT_OK if results and all(r.ok for r in results) else EXIT_FAIL
+
+
+def _head_json(head: SiteResult | None) -> dict[str, Any] | None:
+    """The head poll's first page (registration order); None: the site is swept only."""
+    if head is None:
+        return None
+    return {
+        "status": "ok" if head.ok else "failed",
+        "http_status": head.status,
+        "seconds": round(head.seconds, 3),
+        "notices": head.items,
+        "error": redact(head.error) if head.error else None,
+        "newest": [t.title for t in head.sample],
+    }
+
+
+def _head_text(head: SiteResult | None) -> str:
+    if head is None:
+        return "none (no registration order: swept only)"
+    if not head.ok:
+        return f"FAILED {redact(head.error or 'failed')}"
+    return f"ok, {head.items} notices on the newest page ({head.seconds:.2f} s)"
 
 
 def _parse_file(cls: type[Crawler], path: Path, as_json: bool) -> int:

@@ -129,6 +129,9 @@ class ProxySettings(_Strict):
 class SiteSettings(_Strict):
     enabled: bool = True
     interval: float | None = Field(None, ge=1, le=DAY, description="seconds; default: the top-level interval")
+    head_interval: float | None = Field(
+        None, ge=0, le=DAY, description="seconds between head polls; null or 0: off; unset: the top-level one"
+    )
     base_url: str | None = Field(None, description="replaces scheme+host of every request of this site")
     page_cap: int = Field(30, ge=1, le=500, description="safety limit on pages per crawl")
     lock_cooldown: float = Field(
@@ -409,7 +412,12 @@ class Settings(BaseSettings):
         ),
     )
     routes: list[RouteSettings] | None = None
-    interval: float = Field(300.0, ge=1, le=DAY, description="seconds between two crawls of one site")
+    interval: float = Field(
+        600.0, ge=1, le=DAY, description="seconds between two sweeps (whole list) of one site"
+    )
+    head_interval: float | None = Field(
+        30.0, ge=0, le=DAY, description="seconds between two polls of the newest page; null or 0: off"
+    )
     data_dir: Path = Path("data")
     notify_on_first_run: bool = False
     change_confirm_cycles: int = Field(
@@ -478,6 +486,12 @@ class Settings(BaseSettings):
 
     def site_interval(self, name: str) -> float:
         return self.site(name).interval or self.interval
+
+    def site_head_interval(self, name: str) -> float | None:
+        """Seconds between head polls of a site, or None when they are off (null or 0)."""
+        site = self.site(name)
+        value = site.head_interval if "head_interval" in site.model_fields_set else self.head_interval
+        return value or None
 
     @property
     def dry_run(self) -> bool:

@@ -34,6 +34,46 @@ CRAWL_GRACE = 5.0  # of the bound: how long a crawl in flight may take to finish
 HEARTBEAT_EVERY = 30.0
 DUPLICATE_SIGNAL_WINDOW = 1.0  # a signal this soon after the first is the same stop, delivered twice
 EXIT_MEMORY = 3  # max_rss_mb exceeded: supervisor restarts the daemon
+# a head poll that sees a known notice's content change starts the site's sweep early, but never
+# sooner than this share of the sweep interval after the last sweep started
+EARLY_SWEEP_GAP = 0.25
+# politeness: sweeps + head polls of a site stay within this many times the requests per hour that a
+# sweep every POLITENESS_BASELINE seconds (the default before head polls) would make
+POLITENESS_FACTOR = 1.5
+POLITENESS_BASELINE = 300.0
+# only the default head_interval is paced; any other value is the operator's choice, taken as given
+DEFAULT_HEAD_INTERVAL: float = Settings.model_fields["head_interval"].default
+
+
+def head_gap(head_interval: float, interval: float, sweep_requests: int) -> float:
+    """Seconds between two head polls of a site whose sweep takes ``sweep_requests`` requests: the
+    configured ``head_interval``, stretched when sweeps + head polls (one request each) would make more
+    than ``POLITENESS_FACTOR`` × the requests of a sweep every ``POLITENESS_BASELINE`` seconds (a short
+    list: seven pages → every 43 s). Cadences are counted as the triggers keep them: interval plus
+    half its jitter on average. Sweeps that alone use the budget leave one head poll per sweep."""
+    if sweep_requests <= 0:
+        return head_interval
+    budget = sweep_requests * (
+        POLITENESS_FACTOR / _mean_cadence(POLITENESS_BASELINE) - 1 / _mean_cadence(interval)
+    )
+    if budget <= 0:
+        return max(head_interval, interval)
+    wanted = 1 / budget  # mean seconds between head polls the budget allows
+    gap = wanted / 1.05
+    for _ in range(100):  # the jitter is rounded down to whole seconds: nudge up until it fits
+        if _mean_cadence(gap) >= wanted:
+            break
+        gap += 0.05
+    return max(head_interval, gap)
+
+
+def _mean_cadence(seconds: float) -> float:
+    """Mean seconds between two runs of a job on ``_trigger(seconds)`` (jitter: uniform 0…10 %)."""
+    return seconds + _jitter(seconds) / 2
+
+
+def _jitter(seconds: float) -> int:
+    return int(seconds * 0.1)
 
 
 def rss_mb() -> float:
@@ -67,6 +107,10 @@ class Daemon:
         self.fatal: BaseException | None = None
         self.exit_code = 0  # EXIT_MEMORY when max_rss_mb stopped the daemon
         self._inflight: set[asyncio.Task[object]] = set()
+        self._sweeping: set[str] = set()
+        self._sweep_started: dict[str, float] = {}  # clock.monotonic() of each site's last sweep start
+        self._scheduler: AsyncIOScheduler | None = None
+        self._head_gaps: dict[str, float] = {}  # seconds between head polls, per site, as scheduled
 
     async def crawl_site(self, name: str) -> SiteResult | None:
         if self.stop.is_set():
@@ -74,6 +118,8 @@ class Daemon:
         task = asyncio.current_task()
         if task is not None:
             self._inflight.add(task)
+        self._sweeping.add(name)
+        self._sweep_started[name] = self.clock.monotonic()
         try:
             result = await self.pipeline.run_site(name)
         except StoreError as exc:
@@ -89,6 +135,7 @@ class Daemon:
             logger.warning("크롤링 실패: {} cancelled at shutdown after {:.0f}s of grace", name, CRAWL_GRACE)
             return None
         finally:
+            self._sweeping.discard(name)
             if task is not None:
                 self._inflight.discard(task)
         self.beat()
@@ -96,8 +143,86 @@ class Daemon:
         logger.info("메모리 사용량: {:.1f} MB (RSS)", rss)
         if self.on_result:
             self.on_result(result)
+        if result.ok and not result.skipped:
+            self.pace_head_polls(name, result.requests)
         self._check_memory(rss)
         return result
+
+    async def head_site(self, name: str) -> SiteResult | None:
+        """One head poll of a site (the newest page); may start the site's sweep early."""
+        if self.stop.is_set():
+            return None
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
+        try:
+            result = await self.pipeline.run_head(name)
+        except StoreError as exc:
+            logger.error("크롤링 실패: {} store error: {}; stopping the daemon", name, exc)
+            self.fatal = exc
+            self.stop.set()
+            return None
+        except Exception as exc:  # a bug must not stop the other sites
+            logger.error("크롤링 실패: {} head poll unexpected {}: {}", name, type(exc).__name__, exc)
+            return None
+        except asyncio.CancelledError:
+            logger.warning("{}: head poll cancelled at shutdown", name)
+            return None
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
+        if self.on_result:
+            self.on_result(result)
+        if self.wants_early_sweep(result):
+            self._sweep_now(name)
+        return result
+
+    def wants_early_sweep(self, result: SiteResult) -> bool:
+        """A head poll saw a known notice's content change: sweep now (the sweep decides), unless the
+        site is being swept, or was swept less than ``EARLY_SWEEP_GAP`` of its interval ago."""
+        name = result.site
+        if not result.known_changed or name in self._sweeping or self.stop.is_set():
+            return False
+        started = self._sweep_started.get(name)
+        gap = EARLY_SWEEP_GAP * self.settings.site_interval(name)
+        return started is None or self.clock.monotonic() - started >= gap
+
+    def pace_head_polls(self, name: str, sweep_requests: int) -> None:
+        """After a sweep: keep the site's head polls within the politeness budget (``head_gap``)."""
+        configured = self.settings.site_head_interval(name)
+        if configured != DEFAULT_HEAD_INTERVAL:  # off, or chosen by the operator: taken as given
+            return
+        if self._scheduler is None or self.stop.is_set() or not self._has_head(name):
+            return
+        gap = head_gap(configured, self.settings.site_interval(name), sweep_requests)
+        if abs(gap - self._head_gaps.get(name, configured)) < 0.5:
+            return
+        self._head_gaps[name] = gap
+        if gap > configured:
+            logger.info(
+                "{}: head polls every {:.0f} s, not {:g}: a sweep takes {} requests, and sweeps + head "
+                "polls stay within {:g}× the requests of a sweep every {:g} s",
+                name,
+                gap,
+                configured,
+                sweep_requests,
+                POLITENESS_FACTOR,
+                POLITENESS_BASELINE,
+            )
+        else:
+            logger.info("{}: head polls every {:g} s again", name, gap)
+        self._scheduler.reschedule_job(f"head-{name}", trigger=_head_trigger(gap))
+
+    def _has_head(self, name: str) -> bool:
+        """Whether the site's crawler (its current source) has a registration order to poll."""
+        crawler = self.pipeline.crawlers.get(name)
+        # an iterator that is never started fetches nothing and needs no closing
+        return crawler is not None and crawler.head_pages(self.pipeline.fetcher.for_site(name)) is not None
+
+    def _sweep_now(self, name: str) -> None:
+        logger.info("{}: a head poll saw a known notice change; sweeping now", name)
+        if self._scheduler is not None:
+            self._scheduler.modify_job(f"crawl-{name}", next_run_time=self.clock.now())
 
     def _check_memory(self, rss: float) -> None:
         """Above ``max_rss_mb`` after a cycle: stop gracefully and exit 3 so supervisor restarts us."""
@@ -142,6 +267,21 @@ class Daemon:
                 # first crawls right away, a second apart so they do not all start at once
                 next_run_time=now + timedelta(seconds=index * 1.0),
             )
+            head = self.settings.site_head_interval(name)
+            if head is None:
+                continue
+            scheduler.add_job(
+                self.head_site,
+                _head_trigger(head),
+                args=[name],
+                id=f"head-{name}",
+                name=f"head poll {name}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(head)),
+                # head polls wait for the first sweep (it fills history); the first one after it alerts
+                next_run_time=now + timedelta(seconds=head + index * 1.0),
+            )
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -169,6 +309,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, on_signal, sig)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
+        self._scheduler = scheduler
         self._schedule(scheduler)
         lanes = asyncio.create_task(self.delivery.run(self.stop), name="delivery")
         heart = asyncio.create_task(self._heartbeat_loop(), name="heartbeat")
@@ -212,3 +353,7 @@ class Daemon:
         if self.fatal is not None:
             return 2
         return self.exit_code
+
+
+def _head_trigger(seconds: float) -> IntervalTrigger:
+    return IntervalTrigger(seconds=seconds, jitter=_jitter(seconds) or None)

@@ -264,11 +264,12 @@ def _site_check(
         report.add(f"site:{name}", OK, "not crawled yet")
         return
     if state.last_success is not None:
-        facts.append(f"last success {age_text(now - state.last_success)} ago")
+        facts.append(f"last sweep {age_text(now - state.last_success)} ago")
         if state.last_count is not None:
             facts.append(f"{state.last_count} notices")
     else:
         facts.append("never crawled successfully")
+    _head_facts(settings, name, store, now, problems, facts)
     locked = state.locked_until is not None and state.locked_until > now
     if locked:
         assert state.locked_until is not None
@@ -304,6 +305,34 @@ def _site_check(
         report.add(f"site:{name}", WARNING, "; ".join(problems + facts))
     else:
         report.add(f"site:{name}", OK, ", ".join(facts))
+
+
+def _head_facts(
+    settings: Settings, name: str, store: Store, now: float, problems: list[str], facts: list[str]
+) -> None:
+    """Head polls (the newest page, every ``head_interval``) told apart from the sweeps."""
+    every = settings.site_head_interval(name)
+    head = store.head_state(name)
+    if every is None:
+        facts.append("head polls off")
+        return
+    if head.sweeps_only:
+        facts.append(f"head polls: none ({head.sweeps_only})")
+        return
+    if head.last_success is not None:
+        new = f", {head.last_new} new" if head.last_new else ""
+        facts.append(f"last head poll {age_text(now - head.last_success)} ago{new}")
+    elif head.last_attempt is None:
+        facts.append("no head poll yet")
+    if head.paused_until is not None and head.paused_until > now:
+        facts.append(f"head polls paused by Retry-After for {age_text(head.paused_until - now)}")
+    elif head.failure_streak >= settings.health.failure_streak_warn:
+        problems.append(
+            f"{head.failure_streak} failed head polls in a row (last error: {head.last_error or '?'}); "
+            "new notices wait for the next sweep"
+        )
+    elif head.failure_streak:
+        facts.append(f"{head.failure_streak} recent head poll failure(s): {head.last_error or '?'}")
 
 
 def _outbox_checks(report: Report, settings: Settings, store: Store, now: float) -> None:

@@ -18,6 +18,7 @@ Retry, throttling and conditional requests live here, never in a crawler:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
@@ -181,16 +182,29 @@ class Fetcher:
         await self.aclose()
 
     # --- internals ---------------------------------------------------------------
-    async def _space(self, host: str) -> None:
+    @contextlib.asynccontextmanager
+    async def _gate(self, host: str) -> AsyncIterator[None]:
+        """Host spacing, then a concurrency slot. Both queues are FIFO (asyncio's Lock and Semaphore
+        wake waiters in arrival order), so requests of one host — a sweep's pages and a head poll
+        alike — go in the order they asked: a head poll waits for one sweep request at most. The
+        slot is taken after the spacing wait, so a request waiting out its host's spacing does not
+        hold one of the ``max_concurrency`` slots other hosts could use."""
         interval = self.settings.min_request_interval
         if interval <= 0:
+            async with self._semaphore:
+                yield
             return
         lock = self._host_locks.setdefault(host, asyncio.Lock())
         async with lock:
             wait = self._host_next.get(host, 0.0) - self.clock.monotonic()
             if wait > 0:
                 await self.clock.sleep(wait)
+            await self._semaphore.acquire()
             self._host_next[host] = self.clock.monotonic() + interval
+        try:
+            yield
+        finally:
+            self._semaphore.release()
 
     def _wait_seconds(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -257,8 +271,7 @@ class Fetcher:
         stats: FetchStats | None,
     ) -> FetchResponse:
         host = urlsplit(url).netloc
-        async with self._semaphore:
-            await self._space(host)
+        async with self._gate(host):
             started = self.clock.monotonic()
             try:
                 # the whole request, connect to last byte: httpx's own timeouts are per read

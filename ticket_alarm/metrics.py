@@ -26,7 +26,7 @@ from ticket_alarm.config import Settings
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.discord import WebhookClient
 from ticket_alarm.errors import StoreError
-from ticket_alarm.pipeline import SiteResult
+from ticket_alarm.pipeline import HEAD, SiteResult
 from ticket_alarm.store import Store
 
 PREFIX = "ticket_alarm"
@@ -61,6 +61,21 @@ class _LiveCollector(Collector):
             failure_streak.add_metric([state.site], state.failure_streak)
         yield last_success
         yield failure_streak
+        last_head = GaugeMetricFamily(
+            f"{PREFIX}_last_head_poll_timestamp_seconds",
+            "Unix time of the last successful head poll (newest page) of a site",
+            labels=["site"],
+        )
+        head_streak = GaugeMetricFamily(
+            f"{PREFIX}_head_poll_failure_streak", "Consecutive failed head polls of a site", labels=["site"]
+        )
+        for site in m.sites:
+            head = m.store.head_state(site)
+            if head.last_success is not None:
+                last_head.add_metric([site], head.last_success)
+            head_streak.add_metric([site], head.failure_streak)
+        yield last_head
+        yield head_streak
         stats = m.store.outbox_stats()
         yield GaugeMetricFamily(
             f"{PREFIX}_outbox_pending", "Alerts waiting in the outbox", value=stats.pending
@@ -120,6 +135,7 @@ class Metrics:
         self.delivery = delivery
         self.webhooks = webhooks
         self.routes = list(routes)
+        self.sites = list(sites)
         self.clock = clock or SystemClock()
         self.rss = rss
         self.registry = CollectorRegistry(auto_describe=True)
@@ -133,12 +149,34 @@ class Metrics:
         self.notices_new = Counter(
             f"{PREFIX}_notices_new", "Notices seen for the first time", ["site"], registry=self.registry
         )
+        # head polls (the newest page, registration order) apart from the sweeps counted above
+        self.head_polls = Counter(
+            f"{PREFIX}_head_polls", "Head polls of a site (newest page)", ["site"], registry=self.registry
+        )
+        self.head_poll_failures = Counter(
+            f"{PREFIX}_head_poll_failures", "Failed head polls of a site", ["site"], registry=self.registry
+        )
+        self.head_notices_new = Counter(
+            f"{PREFIX}_head_notices_new",
+            "Notices a head poll saw first (alerted before any sweep)",
+            ["site"],
+            registry=self.registry,
+        )
+        counters = (self.crawls, self.crawl_failures, self.notices_parsed, self.notices_new)
         for site in sites:  # every enabled site shows up from the first scrape, at zero
-            for counter in (self.crawls, self.crawl_failures, self.notices_parsed, self.notices_new):
+            for counter in (*counters, self.head_polls, self.head_poll_failures, self.head_notices_new):
                 counter.labels(site)
         self.registry.register(_LiveCollector(self))
 
     def on_result(self, result: SiteResult) -> None:
+        if result.mode == HEAD:
+            if result.skipped and result.ok:
+                return
+            self.head_polls.labels(result.site).inc()
+            if not result.ok:
+                self.head_poll_failures.labels(result.site).inc()
+            self.head_notices_new.labels(result.site).inc(result.new)
+            return
         if result.skipped:
             return
         self.crawls.labels(result.site).inc()

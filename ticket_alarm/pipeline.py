@@ -17,12 +17,13 @@ from ticket_alarm.clock import Clock
 from ticket_alarm.config import RouteSettings, Settings
 from ticket_alarm.delivery import DRY_RUN_ROUTE
 from ticket_alarm.discord import changed_fields, render_change, render_notice
-from ticket_alarm.errors import CrawlError, SiteLockedError
+from ticket_alarm.errors import CrawlError, FetchError, SiteLockedError
 from ticket_alarm.http import Fetcher
 from ticket_alarm.model import Ticket
 from ticket_alarm.routing import route_matches
 from ticket_alarm.store import (
     DigestEvent,
+    HeadState,
     HistoryRow,
     NewOutboxRow,
     PendingChange,
@@ -33,6 +34,8 @@ from ticket_alarm.store import (
 )
 
 EMPTY_STREAK_WARNING = 3
+SWEEP = "sweep"  # SiteResult.mode: the whole list in open-date order (decides changes and removals)
+HEAD = "head"  # SiteResult.mode: the newest page(s) in registration order (alerts never-seen notices)
 
 
 @dataclass
@@ -53,6 +56,10 @@ class SiteResult:
     first_run: bool = False
     capped: bool = False
     sample: list[Ticket] = field(default_factory=list)
+    mode: str = SWEEP
+    requests: int = 0  # HTTP exchanges this run made (a sweep's count sets the head polls' budget)
+    # head polls only: known notices whose content differs from history (a sweep decides; may start early)
+    known_changed: int = 0
 
 
 class Router:
@@ -133,6 +140,7 @@ class Pipeline:
             result.hint = "this is a bug in the crawler; please report it with the log"
         result.seconds = self.clock.monotonic() - started
         result.status = fetch.stats.last_status
+        result.requests = fetch.stats.requests
         if crawl is not None:
             valid = [t for t in crawl.tickets if not t.problems()]
             result.ok = True
@@ -142,6 +150,36 @@ class Pipeline:
             result.capped = crawl.capped
             result.sample = valid[:3]
         return result, crawl
+
+    async def head_only(self, name: str) -> SiteResult | None:
+        """Fetch and parse the first registration-order page; no store writes (``test-crawlers``).
+        None when the crawler (its current source) has no registration order."""
+        crawler = self.crawlers[name]
+        fetch = self.fetcher.for_site(name, self.settings.site(name).base_url)
+        pages = crawler.head_pages(fetch)
+        if pages is None:
+            return None
+        result = SiteResult(site=name, mode=HEAD)
+        started = self.clock.monotonic()
+        try:
+            async for tickets in pages:
+                valid = [t for t in tickets if not t.problems()]
+                result.ok, result.pages, result.items = True, 1, len(valid)
+                result.invalid, result.sample = len(tickets) - len(valid), valid[:3]
+                break
+            else:
+                result.ok = True  # the list is empty
+        except CrawlError as exc:
+            result.error, result.hint = exc.reason, exc.hint
+        except Exception as exc:  # a crawler bug must not stop the other sites
+            result.error = f"crawler bug: {type(exc).__name__}: {exc}"
+        finally:
+            aclose = getattr(pages, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        result.seconds = self.clock.monotonic() - started
+        result.status = fetch.stats.last_status
+        return result
 
     async def run_site(self, name: str) -> SiteResult:
         """One full cycle for one site. Never raises for site trouble; StoreError propagates."""
@@ -154,7 +192,12 @@ class Pipeline:
         result, crawl = await self.crawl_only(name)
         if crawl is None:
             return self._failed(crawler, state, result)
+        # a head poll may have met the site's lock (423) while this sweep ran: the sweep keeps it
+        locked_meanwhile = self.store.site_state(name).locked_until
         self._apply(crawler, state, crawl, result)
+        if locked_meanwhile and locked_meanwhile > now:
+            state.locked_until = locked_meanwhile
+            self.store.save_site_state(state)
         logger.info(
             "크롤링 완료: {} 공지 {}건, 새 공지 {}건, 변경 {}건, {:.1f}초{}",
             name,
@@ -164,6 +207,169 @@ class Pipeline:
             result.seconds,
             " (첫 실행: 알림 없이 기록)" if result.first_run else "",
         )
+        return result
+
+    async def run_head(self, name: str) -> SiteResult:
+        """One head poll: the newest page(s) in registration order; never-seen notices are alerted at
+        once, in the same history + outbox transaction a sweep uses. Known notices are left to the
+        sweeps (a head poll decides no change or removal). Never raises for site trouble."""
+        crawler = self.crawlers[name]
+        result = SiteResult(site=name, ok=True, mode=HEAD)
+        state = self.store.site_state(name)
+        head = self.store.head_state(name)
+        now = self.clock.now().timestamp()
+        if state.locked_until and state.locked_until > now:
+            result.skipped = f"locked until {state.locked_until:.0f}"
+            return result
+        if not state.initialized:  # the first sweep fills history silently; until then, no head alerts
+            result.skipped = "waiting for the first sweep"
+            return result
+        if head.paused_until and head.paused_until > now:
+            result.skipped = f"Retry-After until {head.paused_until:.0f}"
+            return result
+        fetch = self.fetcher.for_site(name, self.settings.site(name).base_url)
+        pages = crawler.head_pages(fetch)
+        if pages is None:
+            result.skipped = "no registration order"
+            if head.sweeps_only is None:
+                head.sweeps_only = "no registration order: swept only"
+                self.store.save_head_state(head)
+            return result
+        head.sweeps_only = None
+        head.last_attempt = now
+        started = self.clock.monotonic()
+        fresh: dict[str, Ticket] = {}
+        try:
+            try:
+                async for tickets in pages:
+                    result.pages += 1
+                    valid = [t for t in tickets if not t.problems()]
+                    result.items += len(valid)
+                    result.invalid += len(tickets) - len(valid)
+                    seen = self.store.seen(t.key for t in valid)
+                    for ticket in valid:
+                        previous = seen.get(ticket.key)
+                        if previous is None:
+                            fresh.setdefault(ticket.key, ticket)
+                        elif _content_moved(ticket, previous):
+                            result.known_changed += 1
+                    whole_page_new = bool(valid) and not any(t.key in seen for t in valid)
+                    if not whole_page_new or result.pages >= crawler.page_cap:
+                        result.capped = whole_page_new
+                        break
+            finally:
+                aclose = getattr(pages, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            tickets = [
+                await crawler.complete(fetch, t) if t.extra.get(INCOMPLETE) else t for t in fresh.values()
+            ]
+        except CrawlError as exc:
+            return self._head_failed(crawler, head, result, exc)
+        except TimeoutError:
+            return self._head_failed(crawler, head, result, CrawlError(name, "head poll timed out"))
+        except Exception as exc:  # a crawler bug must not stop the other sites
+            logger.opt(exception=exc).debug("{} head_pages raised", name)
+            bug = CrawlError(
+                name,
+                f"crawler bug: {type(exc).__name__}: {exc}",
+                hint="this is a bug in the crawler; please report it with the log",
+            )
+            return self._head_failed(crawler, head, result, bug)
+        result.seconds = self.clock.monotonic() - started
+        result.status = fetch.stats.last_status
+        result.requests = fetch.stats.requests
+        self._apply_head(crawler, head, tickets, result)
+        return result
+
+    def _apply_head(
+        self, crawler: Crawler, head: HeadState, tickets: list[Ticket], result: SiteResult
+    ) -> None:
+        name = crawler.name
+        now = self.clock.now().timestamp()
+        # checked again right before the write: a sweep may have recorded one while we read notice pages
+        seen = self.store.seen(t.key for t in tickets)
+        write = _CycleWrite()
+        for ticket in tickets:
+            if ticket.key in seen:
+                continue
+            if ticket.extra.get(INCOMPLETE):
+                logger.warning(
+                    "{}: {} read incompletely ({}); alerted as listed",
+                    name,
+                    ticket.id,
+                    ticket.extra[INCOMPLETE],
+                )
+            result.new += 1
+            self._first_seen(crawler, ticket, write, silent=False)
+        result.queued = len(write.outbox)
+        if result.capped:
+            logger.warning(
+                "{}: every notice on {} head page(s) was new, up to the page cap; the next sweep reads on",
+                name,
+                result.pages,
+            )
+        if head.failure_streak:
+            logger.info("{}: head polls work again after {} failure(s)", name, head.failure_streak)
+        head.last_success = now
+        head.failure_streak = 0
+        head.last_error = None
+        head.last_new = result.new
+        head.paused_until = None
+        if write.history:
+            # the site state is written back as it stands (a sweep in flight keeps its own)
+            self.store.record(
+                name,
+                now,
+                history=write.history,
+                touched=[],
+                outbox=write.outbox,
+                state=self.store.site_state(name),
+                events=write.events,
+                reminders=write.reminders,
+            )
+            logger.info("새 공지: {} {}건 (head poll, {:.1f}초)", name, result.new, result.seconds)
+            if write.outbox and self.on_enqueue:
+                self.on_enqueue()
+        self.store.save_head_state(head)
+
+    def _head_failed(
+        self, crawler: Crawler, head: HeadState, result: SiteResult, exc: CrawlError
+    ) -> SiteResult:
+        now = self.clock.now().timestamp()
+        result.ok = False
+        result.error = exc.reason
+        result.hint = exc.hint
+        head.failure_streak += 1
+        head.last_error = exc.reason
+        if isinstance(exc, SiteLockedError):  # Melon's 423: the cool-down stops sweeps and head polls alike
+            result.skipped = "locked"
+            state = self.store.site_state(crawler.name)  # as it stands now: a sweep may have saved since
+            state.locked_until = now + crawler.settings.lock_cooldown
+            self.store.save_site_state(state)
+            logger.warning(
+                "크롤링 실패: {} {} (head poll) — the site locked this client", crawler.name, exc.reason
+            )
+        elif isinstance(exc, FetchError) and exc.retry_after:
+            head.paused_until = now + exc.retry_after
+            logger.warning(
+                "{}: head poll answered {} with Retry-After {:.0f}s; head polls pause until then",
+                crawler.name,
+                exc.reason,
+                exc.retry_after,
+            )
+        elif head.failure_streak == 1:  # an outage would log every head_interval: once, then at DEBUG
+            logger.warning(
+                "{}: head poll failed: {}{}",
+                crawler.name,
+                exc.reason,
+                f" (hint: {exc.hint})" if exc.hint else "",
+            )
+        else:
+            logger.debug(
+                "{}: head poll failed again ({} in a row): {}", crawler.name, head.failure_streak, exc.reason
+            )
+        self.store.save_head_state(head)
         return result
 
     def _failed(self, crawler: Crawler, state: SiteState, result: SiteResult) -> SiteResult:
@@ -306,3 +512,10 @@ class Pipeline:
         embed = render_change(before, ticket, crawler.display_name, crawler.color)
         write.outbox += [NewOutboxRow(lane, "change", crawler.name, key, embed) for lane in lanes]
         return 1
+
+
+def _content_moved(ticket: Ticket, previous: Seen) -> bool:
+    """A known notice listed with content history does not hold (and no sweep is holding yet)."""
+    if ticket.extra.get(INCOMPLETE):
+        return False
+    return ticket.digest not in (previous.digest, previous.pending_digest)

@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -235,6 +235,24 @@ class SiteState:
     last_count: int | None = None
     last_invalid: int = 0
     locked_until: float | None = None
+
+
+@dataclass
+class HeadState:
+    """A site's head polls (the newest page, registration order); kept in ``meta`` as ``head:<site>``."""
+
+    site: str
+    last_attempt: float | None = None
+    last_success: float | None = None
+    failure_streak: int = 0
+    last_error: str | None = None
+    last_new: int = 0  # never-seen notices the last successful head poll alerted
+    paused_until: float | None = None  # a Retry-After longer than one request may wait
+    sweeps_only: str | None = None  # set when the site (its current source) has no registration order
+
+    @property
+    def meta_key(self) -> str:
+        return f"head:{self.site}"
 
 
 @dataclass
@@ -658,6 +676,20 @@ class Store:
                 s.locked_until,
             ),
         )
+
+    def head_state(self, site: str) -> HeadState:
+        raw = self.get_meta(HeadState(site).meta_key)
+        if not raw:
+            return HeadState(site)
+        try:
+            data = json.loads(raw)
+            return HeadState(site, **{k: v for k, v in data.items() if k in HeadState.__dataclass_fields__})
+        except (ValueError, TypeError):  # unreadable: start over (it only describes past polls)
+            return HeadState(site)
+
+    def save_head_state(self, state: HeadState) -> None:
+        data = {k: v for k, v in asdict(state).items() if k != "site"}
+        self.set_meta(state.meta_key, json.dumps(data))
 
     # --- webhooks ----------------------------------------------------------------
     def mark_webhook_broken(

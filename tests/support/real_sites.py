@@ -34,9 +34,15 @@ class Sample:
 
 
 def load_samples(site: str) -> list[Sample]:
+    """The site's open-order samples (``INDEX.json``) and its registration-order ones (``HEAD_INDEX.json``:
+    the newest page a head poll reads, rebuilt from the same notices)."""
     folder = FIXTURES / site
+    entries = json.loads((folder / "INDEX.json").read_text(encoding="utf-8"))
+    head = folder / "HEAD_INDEX.json"
+    if head.is_file():
+        entries += json.loads(head.read_text(encoding="utf-8"))
     out = []
-    for entry in json.loads((folder / "INDEX.json").read_text(encoding="utf-8")):
+    for entry in entries:
         url = urlsplit(entry["url"])
         params = parse_qsl(url.query, keep_blank_values=True) + parse_qsl(
             entry.get("form") or "", keep_blank_values=True

@@ -1,0 +1,562 @@
+"""Head polls: the newest page in registration order, between the sweeps (issue 12).
+
+The real YES24/Melon/Ticketlink crawlers, the real Fetcher, Pipeline and SQLite store, against a
+live loopback stand-in (``tests/support/live_sites.py``) whose lists the tests edit; time is a
+``FakeClock`` (spacing, Retry-After, cool-downs and the early-sweep gap), never a sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from loguru import logger
+
+from crawlers.base import INCOMPLETE
+from crawlers.melon import MelonCrawler
+from crawlers.ticketlink import TicketlinkCrawler
+from crawlers.yes24 import Yes24Crawler
+from tests.support.live_sites import LiveSites
+from tests.support.server import Response
+from ticket_alarm.clock import FakeClock
+from ticket_alarm.config import Settings
+from ticket_alarm.daemon import Daemon, head_gap
+from ticket_alarm.delivery import Delivery
+from ticket_alarm.http import Fetcher
+from ticket_alarm.pipeline import HEAD, Pipeline, SiteResult
+from ticket_alarm.store import Store
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+WEBHOOK = "https://discord.com/api/webhooks/111111111111111111/tokenAAAAAAAAAAAAAAAAAAAAAAAA"
+CRAWLERS = {"yes24": Yes24Crawler, "melon": MelonCrawler, "ticketlink": TicketlinkCrawler}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.upper().startswith(("TICKET_ALARM_", "DISCORD_WEBHOOK")):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def logs() -> Iterator[list[str]]:
+    lines: list[str] = []
+    sink = logger.add(
+        lambda m: lines.append(str(m).rstrip("\n")), format="[{level}] {message}", level="DEBUG"
+    )
+    yield lines
+    logger.remove(sink)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def live(clock: FakeClock) -> Iterator[LiveSites]:
+    sites = LiveSites(clock=clock.monotonic).start()
+    yield sites
+    sites.stop()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "store.sqlite3")
+    yield s
+    s.close()
+
+
+class Harness:
+    def __init__(
+        self, store: Store, live: LiveSites, clock: FakeClock, *, spacing: float = 0.0, **site: Any
+    ) -> None:
+        self.store, self.live, self.clock = store, live, clock
+        self.settings = Settings(
+            discord_webhook_url=WEBHOOK,
+            http={"min_request_interval": spacing, "retries": 0, "timeout": 5},
+            sites={name: {"base_url": live.base_url, **site} for name in CRAWLERS},
+        )
+        self.fetcher = Fetcher(self.settings.http, cache=store, clock=clock)
+        crawlers = {name: cls(self.settings.site(name)) for name, cls in CRAWLERS.items()}
+        self.pipeline = Pipeline(self.settings, store, self.fetcher, crawlers, clock)  # type: ignore[arg-type]
+
+    def alerted(self) -> list[tuple[str, str]]:
+        """(kind, embed url) of every outbox row."""
+        return [(r["kind"], json.loads(r["payload"])["url"]) for r in self.store.outbox_rows()]
+
+
+async def test_no_head_poll_alerts_before_the_first_sweep_filled_history(
+    store: Store, live: LiveSites, clock: FakeClock
+) -> None:
+    live.fill("yes24", 30)
+    h = Harness(store, live, clock)
+    result = await h.pipeline.run_head("yes24")
+    assert result.mode == HEAD and result.ok and result.skipped == "waiting for the first sweep"
+    assert live.count("yes24") == 0 and h.alerted() == []
+    sweep = await h.pipeline.run_site("yes24")
+    assert sweep.first_run and sweep.new == 30 and h.alerted() == []  # silent, as before
+    again = await h.pipeline.run_head("yes24")
+    assert again.ok and not again.skipped and again.new == 0 and h.alerted() == []
+
+
+@pytest.mark.parametrize("site", list(CRAWLERS))
+async def test_head_poll_alerts_a_new_notice_once_and_the_sweep_then_changes_nothing(
+    store: Store, live: LiveSites, clock: FakeClock, site: str, logs: list[str]
+) -> None:
+    live.fill(site, 45)  # several pages in open-date order
+    h = Harness(store, live, clock)
+    await h.pipeline.run_site(site)
+    sweep_requests = live.count(site, "sweep")
+    new_id = live.post(site, opens_in_days=0)  # opens first: page 1 of the open-date list too
+    result = await h.pipeline.run_head(site)
+    assert result.ok and result.new == 1 and result.queued == 1 and result.pages == 1
+    assert live.count(site, "head") == 1 and live.count(site, "sweep") == sweep_requests
+    [(kind, url)] = h.alerted()
+    assert kind == "new" and url.endswith(new_id)
+    assert any("새 공지: " + site in line and "head poll" in line for line in logs)
+    # the same identity: the next head poll and the next sweep find nothing to announce
+    assert (await h.pipeline.run_head(site)).new == 0
+    sweep = await h.pipeline.run_site(site)
+    assert sweep.ok and sweep.new == 0 and sweep.changed == 0 and sweep.queued == 0
+    assert len(h.alerted()) == 1
+    head = store.head_state(site)
+    assert head.last_success == clock.now().timestamp() and head.failure_streak == 0
+
+
+async def test_a_whole_new_head_page_reads_the_next_page_up_to_the_page_cap(
+    store: Store, live: LiveSites, clock: FakeClock
+) -> None:
+    live.fill("yes24", 30)
+    h = Harness(store, live, clock)
+    await h.pipeline.run_site("yes24")
+    posted = [live.post("yes24") for _ in range(25)]  # more than a page (20) at once
+    result = await h.pipeline.run_head("yes24")
+    assert result.pages == 2 and result.new == 25 and not result.capped
+    assert {url.rsplit("=", 1)[1] for _, url in h.alerted()} == set(posted)
+
+    capped = Harness(store, live, clock, page_cap=1)
+    more = [live.post("yes24") for _ in range(22)]
+    result = await capped.pipeline.run_head("yes24")
+    assert result.pages == 1 and result.new == 20 and result.capped
+    sweep = await capped.pipeline.run_site("yes24")  # the sweep (page_cap 1 here too) …
+    full = await h.pipeline.run_site("yes24")  # … and a full one find the other two
+    assert sweep.new + full.new == 2
+    assert {url.rsplit("=", 1)[1] for _, url in h.alerted()} == set(posted) | set(more)
+
+
+async def test_a_head_poll_never_decides_a_change_or_a_removal_but_asks_for_a_sweep(
+    store: Store, live: LiveSites, clock: FakeClock
+) -> None:
+    ids = live.fill("ticketlink", 20)
+    h = Harness(store, live, clock)
+    await h.pipeline.run_site("ticketlink")
+    newest = ids[-1]
+    before = store.seen([_key(store, "ticketlink", newest)])
+    live.change("ticketlink", newest, title="제목이 바뀐 공연 티켓오픈 안내")
+    live.notices["ticketlink"] = [n for n in live.notices["ticketlink"] if str(n.id) != ids[-2]]  # removed
+    result = await h.pipeline.run_head("ticketlink")
+    assert result.ok and result.new == 0 and result.queued == 0 and result.known_changed == 1
+    assert store.seen(before).keys() == before.keys()
+    assert store.seen(before)[next(iter(before))].digest == next(iter(before.values())).digest
+    assert store.seen(before)[next(iter(before))].pending_digest is None  # not even held: sweeps decide
+    assert h.alerted() == [] and store.history_count("ticketlink") == 20
+
+
+async def test_melon_423_on_a_head_poll_stops_sweeps_and_head_polls_for_the_cooldown(
+    store: Store, live: LiveSites, clock: FakeClock, logs: list[str]
+) -> None:
+    live.fill("melon", 15)
+    h = Harness(store, live, clock, lock_cooldown=3600)
+    await h.pipeline.run_site("melon")
+    live.answer_once("melon", "head", Response(423, b"Locked"))
+    result = await h.pipeline.run_head("melon")
+    assert not result.ok and result.skipped == "locked" and "423" in (result.error or "")
+    requests = live.count("melon")
+    clock.advance(1800)
+    assert (await h.pipeline.run_site("melon")).skipped is not None
+    assert (await h.pipeline.run_head("melon")).skipped is not None
+    assert live.count("melon") == requests  # nothing asked of Melon during the cool-down
+    clock.advance(1801)
+    live.post("melon")
+    assert (await h.pipeline.run_head("melon")).new == 1
+
+
+async def test_a_423_met_by_a_head_poll_during_a_sweep_outlives_that_sweep(
+    store: Store, live: LiveSites, clock: FakeClock
+) -> None:
+    live.fill("melon", 60)  # six pages
+    h = Harness(store, live, clock, lock_cooldown=3600)
+    await h.pipeline.run_site("melon")
+    live.answer_once("melon", "head", Response(423, b"Locked"))
+    sweep = asyncio.create_task(h.pipeline.run_site("melon"))
+    for _ in range(1000):  # bounded: real loopback HTTP, fake time
+        if live.count("melon", "sweep") >= 9:  # the second sweep is under way
+            break
+        await asyncio.sleep(0.002)
+    assert (await h.pipeline.run_head("melon")).skipped == "locked"
+    swept = await sweep
+    assert swept.ok and live.count("melon", "sweep") == 14  # its other pages were answered
+    locked = store.site_state("melon").locked_until
+    assert locked is not None and locked > clock.now().timestamp()
+    assert (await h.pipeline.run_site("melon")).skipped is not None
+
+
+async def test_melon_423_on_a_sweep_stops_the_head_polls_too(
+    store: Store, live: LiveSites, clock: FakeClock
+) -> None:
+    live.fill("melon", 15)
+    h = Harness(store, live, clock, lock_cooldown=600)
+    await h.pipeline.run_site("melon")
+    live.answer_once("melon", "sweep", Response(423, b"Locked"))
+    assert (await h.pipeline.run_site("melon")).skipped == "locked"
+    asked = live.count("melon")
+    skipped = await h.pipeline.run_head("melon")
+    assert skipped.ok and (skipped.skipped or "").startswith("locked until")
+    assert live.count("melon") == asked
+    clock.advance(601)
+    assert (await h.pipeline.run_head("melon")).skipped is None and live.count("melon") == asked + 1
+
+
+async def test_retry_after_pauses_head_polls_and_conditional_get_applies(
+    store: Store, live: LiveSites, clock: FakeClock, logs: list[str]
+) -> None:
+    live.fill("ticketlink", 20)
+    h = Harness(store, live, clock)
+    await h.pipeline.run_site("ticketlink")
+    first = await h.pipeline.run_head("ticketlink")
+    assert first.ok and live.requests[-1].status == 200
+    second = await h.pipeline.run_head("ticketlink")  # unchanged list: If-None-Match → 304, replayed
+    assert second.ok and second.items == first.items and live.requests[-1].status == 304
+    live.answer_once("ticketlink", "head", Response(429, b"slow down", {"Retry-After": "600"}))
+    paused = await h.pipeline.run_head("ticketlink")
+    assert not paused.ok and store.head_state("ticketlink").paused_until == clock.now().timestamp() + 600
+    asked = live.count("ticketlink", "head")
+    clock.advance(300)
+    assert (
+        await h.pipeline.run_head("ticketlink")
+    ).skipped == f"Retry-After until {clock.now().timestamp() + 300:.0f}"
+    assert live.count("ticketlink", "head") == asked
+    clock.advance(301)
+    live.post("ticketlink")
+    back = await h.pipeline.run_head("ticketlink")
+    assert back.ok and back.new == 1 and store.head_state("ticketlink").paused_until is None
+
+
+async def test_failing_head_polls_warn_once_then_quietly_and_are_counted(
+    store: Store, live: LiveSites, clock: FakeClock, logs: list[str]
+) -> None:
+    live.fill("yes24", 5)
+    h = Harness(store, live, clock)
+    await h.pipeline.run_site("yes24")
+    live.answer_once("yes24", "head", *[Response(500, b"oops")] * 3)
+    for _ in range(3):
+        assert not (await h.pipeline.run_head("yes24")).ok
+    assert sum("[WARNING] yes24: head poll failed" in line for line in logs) == 1
+    assert store.head_state("yes24").failure_streak == 3
+    assert store.site_state("yes24").failure_streak == 0  # the sweeps' record is their own
+    assert (await h.pipeline.run_head("yes24")).ok
+    assert any("head polls work again after 3 failure(s)" in line for line in logs)
+
+
+async def test_a_head_poll_due_during_a_sweep_goes_between_two_of_its_pages(
+    store: Store, live: LiveSites, clock: FakeClock
+) -> None:
+    live.fill("yes24", 200)  # ten pages
+    h = Harness(store, live, clock, spacing=2.0)
+    sent = Recording(clock)  # the order requests leave the fetch layer's gate (fake time: no real wait)
+    h.fetcher = Fetcher(h.settings.http, cache=store, clock=clock, transport=sent)
+    h.pipeline.fetcher = h.fetcher
+    await h.pipeline.run_site("yes24")
+    live.post("yes24")
+    sent.orders.clear()
+    sweep = asyncio.create_task(h.pipeline.run_site("yes24"))
+    for _ in range(1000):  # bounded: real loopback HTTP, fake time
+        if sent.orders.count("sweep") >= 3:
+            break
+        await asyncio.sleep(0.002)
+    asked_before = len(sent.orders)
+    head = await h.pipeline.run_head("yes24")
+    await sweep
+    assert head.new == 1 and sent.orders.count("sweep") == 12  # 201 notices: 11 pages and the empty one
+    assert sent.orders.index("head") <= asked_before + 1  # one sweep request ahead of it at most
+    assert all(b - a >= 2.0 - 1e-6 for a, b in zip(sent.at, sent.at[1:], strict=False))  # spacing shared
+
+
+class Recording(httpx.AsyncBaseTransport):
+    def __init__(self, clock: FakeClock) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.clock = clock
+        self.orders: list[str] = []
+        self.at: list[float] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.orders.append("head" if b"order=1" in request.content else "sweep")
+        self.at.append(self.clock.monotonic())
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_melon_reads_the_notice_page_of_a_new_head_row_only(store: Store, clock: FakeClock) -> None:
+    """A new row with several open dates (``오픈일정 보기``) is read whole before its alert; known ones
+    are not re-read every poll."""
+    page = (FIXTURES / "melon" / "listTicketOpen_pageIndex1.html").read_bytes()
+    detail = (FIXTURES / "melon" / "detail_csoonId11376.html").read_bytes()
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path + "?" + request.url.query.decode())
+        if request.url.path.endswith("detail.htm"):
+            return httpx.Response(200, content=detail)
+        return httpx.Response(200, content=page)
+
+    settings = Settings(discord_webhook_url=WEBHOOK, http={"min_request_interval": 0, "retries": 0})
+    fetcher = Fetcher(settings.http, transport=httpx.MockTransport(handler), clock=clock)
+    crawler = MelonCrawler(settings.site("melon"))
+    listed = [t async for t in _first(crawler.head_pages(fetcher.for_site("melon")))]
+    row = next(t for t in listed if t.id == "11376")
+    assert row.extra.get(INCOMPLETE) and row.open_at is None
+    assert all("orderType=0" in a for a in asked)
+    whole = await crawler.complete(fetcher.for_site("melon"), row)
+    assert whole.open_at is not None and not whole.extra.get(INCOMPLETE)
+    expected = json.loads((FIXTURES / "melon" / "expected.json").read_text(encoding="utf-8"))
+    item = next(i for i in expected["items"] if i["id"] == "11376")
+    assert whole.open_at.isoformat().startswith(item["open_at"][:16])
+
+    pipeline = Pipeline(settings, store, fetcher, {"melon": crawler}, clock)
+    state = store.site_state("melon")
+    state.initialized = True
+    store.save_site_state(state)
+    asked.clear()
+    result = await pipeline.run_head("melon")
+    assert result.new == len(listed) and sum("detail.htm" in a for a in asked) == sum(
+        1 for t in listed if t.extra.get(INCOMPLETE)
+    )
+    asked.clear()
+    assert (await pipeline.run_head("melon")).new == 0
+    assert not any("detail.htm" in a for a in asked)  # known rows: no notice page read
+
+
+async def _first(pages: Any) -> Any:
+    async for tickets in pages:
+        for ticket in tickets:
+            yield ticket
+        break
+    await pages.aclose()
+
+
+def test_head_interval_config_defaults_and_per_site_switches() -> None:
+    settings = Settings(
+        sites={
+            "melon": {"head_interval": 10},
+            "yes24": {"head_interval": None},
+            "ticketlink": {"head_interval": 0},
+        }
+    )
+    assert settings.interval == 600 and settings.head_interval == 30
+    assert settings.site_head_interval("interpark") == 30
+    assert settings.site_head_interval("melon") == 10
+    assert settings.site_head_interval("yes24") is None and settings.site_head_interval("ticketlink") is None
+    off = Settings(head_interval=None, sites={"melon": {"head_interval": 5}})
+    assert off.site_head_interval("yes24") is None and off.site_head_interval("melon") == 5
+    assert Settings(head_interval=0).site_head_interval("yes24") is None
+
+
+async def test_early_sweep_when_a_head_poll_sees_a_known_notice_change(
+    store: Store, clock: FakeClock
+) -> None:
+    settings = Settings(interval=600)
+    delivery = Delivery(store, None, [], clock)
+    daemon = Daemon(settings, store, None, delivery, clock, sites=["yes24"])  # type: ignore[arg-type]
+    changed = SiteResult(site="yes24", ok=True, mode=HEAD, known_changed=1)
+    assert daemon.wants_early_sweep(changed)  # no sweep yet in this process
+    assert not daemon.wants_early_sweep(SiteResult(site="yes24", ok=True, mode=HEAD))
+    daemon._sweep_started["yes24"] = clock.monotonic()
+    clock.advance(149)
+    assert not daemon.wants_early_sweep(changed)  # swept less than a quarter interval ago
+    clock.advance(1)
+    assert daemon.wants_early_sweep(changed)
+    daemon._sweeping.add("yes24")
+    assert not daemon.wants_early_sweep(changed)  # being swept right now
+
+
+def _key(store: Store, site: str, notice_id: str) -> str:
+    from ticket_alarm.model import identity_key
+
+    return identity_key(site, notice_id)
+
+
+async def test_an_early_sweep_is_scheduled_now_when_a_head_poll_sees_a_change(
+    store: Store, live: LiveSites, clock: FakeClock
+) -> None:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    live.fill("ticketlink", 20)
+    h = Harness(store, live, clock)
+    await h.pipeline.run_site("ticketlink")
+    daemon = Daemon(
+        h.settings, store, h.pipeline, Delivery(store, None, [], clock), clock, sites=["ticketlink"]
+    )
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    daemon._schedule(scheduler)
+    daemon._scheduler = scheduler
+    assert {job.id for job in scheduler.get_jobs()} == {"crawl-ticketlink", "head-ticketlink"}
+    scheduler.modify_job("crawl-ticketlink", next_run_time=clock.now() + timedelta(seconds=600))
+    unchanged = await daemon.head_site("ticketlink")
+    assert unchanged is not None and unchanged.known_changed == 0
+    assert scheduler.get_job("crawl-ticketlink").next_run_time == clock.now() + timedelta(seconds=600)
+    live.change("ticketlink", str(live.notices["ticketlink"][-1].id), title="바뀐 제목 티켓오픈 안내")
+    changed = await daemon.head_site("ticketlink")
+    assert changed is not None and changed.known_changed == 1
+    assert scheduler.get_job("crawl-ticketlink").next_run_time == clock.now()
+
+
+def test_no_head_job_for_a_site_whose_head_polls_are_off(store: Store, clock: FakeClock) -> None:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    settings = Settings(sites={"yes24": {"head_interval": 0}})
+    daemon = Daemon(settings, store, None, Delivery(store, None, [], clock), clock, sites=["yes24", "melon"])  # type: ignore[arg-type]
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    daemon._schedule(scheduler)
+    assert {job.id for job in scheduler.get_jobs()} == {"crawl-yes24", "crawl-melon", "head-melon"}
+
+
+async def test_health_and_metrics_tell_head_polls_from_sweeps(tmp_path: Path, clock: FakeClock) -> None:
+    from crawlers import registry
+    from ticket_alarm import health
+    from ticket_alarm.metrics import Metrics
+    from ticket_alarm.store import HeadState, SiteState
+
+    store = Store.open_dir(tmp_path / "data")
+    now = clock.now().timestamp()
+    try:
+        store.set_meta("heartbeat", f"{now - 5:.3f}")
+        for site in ("yes24", "melon", "interpark"):
+            store.save_site_state(
+                SiteState(site, initialized=True, last_attempt=now - 200, last_success=now - 200)
+            )
+        store.save_head_state(HeadState("yes24", last_attempt=now - 10, last_success=now - 10, last_new=2))
+        store.save_head_state(
+            HeadState("melon", last_attempt=now - 5, failure_streak=3, last_error="HTTP 500")
+        )
+        store.save_head_state(HeadState("interpark", sweeps_only="no registration order: swept only"))
+        settings = Settings(
+            data_dir=str(tmp_path / "data"),
+            sites={"ticketlink": {"enabled": False}},
+            discord_webhook_url="http://127.0.0.1:9/api/webhooks/123456789012345678/tokenTOKENtoken",
+        )
+
+        async def probe(url: str) -> int | None:
+            return 200
+
+        class Machine:
+            def cpu_percent(self) -> float:
+                return 1.0
+
+            def memory_percent(self) -> float:
+                return 1.0
+
+            def disk_usage(self, path: Path) -> tuple[float, int]:
+                return (1.0, 10 * 1024**3)
+
+            def process_rss_mb(self, pid: int) -> float | None:
+                return 40.0
+
+        known = registry.discover(include_plugins=False)
+        report = await health.collect(settings, known, clock=clock, system=Machine(), probe=probe)
+        checks = {c.name: c for c in report.checks}
+        assert checks["site:yes24"].status == "OK"
+        assert checks["site:yes24"].detail == "last sweep 3m ago, last head poll 10s ago, 2 new"
+        assert checks["site:melon"].status == "WARNING"
+        assert "3 failed head polls in a row (last error: HTTP 500)" in checks["site:melon"].detail
+        assert "head polls: none (no registration order: swept only)" in checks["site:interpark"].detail
+
+        metrics = Metrics(
+            store, Delivery(store, None, [], clock), None, sites=["yes24", "melon"], clock=clock
+        )
+        metrics.on_result(SiteResult("yes24", ok=True, mode=HEAD, new=2))
+        metrics.on_result(SiteResult("melon", ok=False, mode=HEAD, error="HTTP 500"))
+        metrics.on_result(SiteResult("yes24", ok=True, mode=HEAD, skipped="waiting for the first sweep"))
+        metrics.on_result(SiteResult("yes24", ok=True, items=40, new=1))  # a sweep
+        text = metrics.render().decode()
+        assert 'ticket_alarm_head_polls_total{site="yes24"} 1.0' in text
+        assert 'ticket_alarm_head_poll_failures_total{site="melon"} 1.0' in text
+        assert 'ticket_alarm_head_notices_new_total{site="yes24"} 2.0' in text
+        assert 'ticket_alarm_crawls_total{site="yes24"} 1.0' in text  # sweeps counted apart
+        assert 'ticket_alarm_last_head_poll_timestamp_seconds{site="yes24"}' in text
+        assert 'ticket_alarm_last_head_poll_timestamp_seconds{site="melon"}' not in text  # never succeeded
+        assert 'ticket_alarm_head_poll_failure_streak{site="melon"} 3.0' in text
+    finally:
+        store.close()
+
+
+def test_head_gap_keeps_sweeps_and_head_polls_within_one_and_a_half_times_the_old_requests() -> None:
+    assert head_gap(30, 600, 10) == 30  # about ten pages: the configured 30 s
+    assert head_gap(30, 600, 7) == pytest.approx(43, abs=0.3)  # seven pages: every 43 s
+    assert head_gap(30, 300, 10) == pytest.approx(60, abs=0.1)  # sweeps every 300 s: half the budget
+    assert head_gap(30, 100, 10) == 100  # sweeps alone use the budget: one head poll per sweep
+    assert head_gap(30, 600, 0) == 30  # no sweep measured yet
+
+    def mean(seconds: float) -> float:  # the triggers' mean cadence: up to 10 % jitter, whole seconds
+        return seconds + int(seconds * 0.1) / 2
+
+    for pages in range(1, 60):
+        per_hour = 3600 / mean(600) * pages + 3600 / mean(head_gap(30, 600, pages))
+        assert per_hour <= 1.5 * 3600 / mean(300) * pages + 1e-9, pages
+
+
+async def test_a_short_list_stretches_the_head_job_after_its_sweep(
+    store: Store, live: LiveSites, clock: FakeClock, logs: list[str]
+) -> None:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    live.fill("ticketlink", 100)  # seven pages of 15
+    h = Harness(store, live, clock)
+    daemon = Daemon(
+        h.settings, store, h.pipeline, Delivery(store, None, [], clock), clock, sites=["ticketlink"]
+    )
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    daemon._schedule(scheduler)
+    daemon._scheduler = scheduler
+    assert scheduler.get_job("head-ticketlink").trigger.interval == timedelta(seconds=30)
+    result = await daemon.crawl_site("ticketlink")
+    assert result is not None and result.requests == 7
+    assert scheduler.get_job("head-ticketlink").trigger.interval.total_seconds() == pytest.approx(43, abs=0.3)
+    assert any("ticketlink: head polls every 43 s, not 30: a sweep takes 7 requests" in line for line in logs)
+    live.fill("ticketlink", 60)  # ten pages and more: back to the configured interval
+    await daemon.crawl_site("ticketlink")
+    assert scheduler.get_job("head-ticketlink").trigger.interval == timedelta(seconds=30)
+
+    chosen = Harness(store, live, clock, head_interval=10)  # the operator's own value: not paced
+    daemon = Daemon(
+        chosen.settings, store, chosen.pipeline, Delivery(store, None, [], clock), clock, sites=["ticketlink"]
+    )
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    daemon._schedule(scheduler)
+    daemon._scheduler = scheduler
+    daemon.pace_head_polls("ticketlink", 3)
+    assert scheduler.get_job("head-ticketlink").trigger.interval == timedelta(seconds=10)
+
+
+async def test_a_site_without_registration_order_is_never_paced(store: Store, clock: FakeClock) -> None:
+    from crawlers.interpark import InterparkCrawler
+
+    settings = Settings()
+    fetcher = Fetcher(settings.http, clock=clock)
+    crawlers = {
+        "interpark": InterparkCrawler(settings.site("interpark")),
+        "yes24": Yes24Crawler(settings.site("yes24")),
+    }
+    pipeline = Pipeline(settings, store, fetcher, crawlers, clock)  # type: ignore[arg-type]
+    daemon = Daemon(settings, store, pipeline, Delivery(store, None, [], clock), clock, sites=list(crawlers))
+    assert not daemon._has_head("interpark") and daemon._has_head("yes24")
+    await fetcher.aclose()
