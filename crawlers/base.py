@@ -50,6 +50,8 @@ CHALLENGE_MARKERS = (
     "checking your browser",
     "자동입력 방지",
     "비정상적인 접근",
+    "보안 확인",
+    "보안문자",
 )
 _HTML_START = re.compile(rb"^\s*<", re.S)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.I | re.S)

@@ -20,14 +20,13 @@ Quirks handled here:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import ClassVar, NamedTuple
 from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from crawlers.base import INCOMPLETE, Crawl, Crawler
+from crawlers.base import INCOMPLETE, Crawl, Crawler, Schedule
 from ticket_alarm.errors import FetchError, ParseError, SiteLockedError
 from ticket_alarm.http import FetchResponse, SiteFetcher, decode_text
 from ticket_alarm.model import Category, Presale, Ticket, clean_text, seoul
@@ -79,15 +78,6 @@ class When(NamedTuple):
 
     at: datetime | None
     day: date | None
-
-
-@dataclass(frozen=True, slots=True)
-class Schedule:
-    """What a notice's detail page says about its open dates."""
-
-    open_at: datetime | None
-    open_date: date | None
-    presales: tuple[Presale, ...]
 
 
 # --- pure parsing ---------------------------------------------------------------------
@@ -156,6 +146,14 @@ def parse_detail(body: bytes | str, url: str = "") -> Schedule:
         Presale(label or "선예매", when.at) for i, (label, when) in enumerate(entries) if i != open_index
     )
     return Schedule(open_at=open_when.at, open_date=open_when.day, presales=presales)
+
+
+def parse_notice_page(body: bytes | str, url: str = "") -> Schedule | None:
+    """A saved notice page (``detail.htm``) as its schedule (``test-crawlers --file``); ``None`` when
+    the body is not a notice page (a list fragment)."""
+    if "schedule_info" not in decode_text(body):
+        return None
+    return parse_detail(body, url)
 
 
 def parse_when(text: str | None) -> When:

@@ -20,7 +20,11 @@ Quirks handled here:
   slip in anyway, a 변경/취소 (change/cancel) notice becomes ``category="change"``, and any other
   category (기타 …) is skipped: it is not an open notice and must not be alerted.
 - The HTML site is a script-rendered shell behind a bot challenge: HTML where JSON was expected is a
-  ``ParseError`` with a proxy hint, never ``[]``.
+  ``ParseError`` (a proxy hint for a challenge page, "the endpoint may have moved" for the site's own
+  shell), never ``[]``; items without ``noticeId`` are an ``ApiChangedError``.
+- Body lines are read as real notices word them (``parse_sales``): with or without a colon, ``PM``
+  after a 24-hour time, no year (taken from ``registerDatetime``), under ``[팬클럽 선예매 안내]``
+  headings; the general sale is the open time when the API's field is empty or holds a presale's.
 """
 
 from __future__ import annotations
@@ -33,9 +37,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-from crawlers.base import Crawl, Crawler
+from crawlers.base import Crawl, Crawler, Schedule, load_json, require_ids
 from ticket_alarm.errors import ParseError
-from ticket_alarm.http import SiteFetcher, parse_json_body
+from ticket_alarm.http import SiteFetcher
 from ticket_alarm.model import SEOUL, Category, Presale, Ticket, clean_text, seoul
 
 SITE = "ticketlink"
@@ -83,18 +87,15 @@ _PRESALE_LINE = re.compile(
     r"^[\s*\-–•·※▶►▷○●■□◆◇☞✔√>]*(?P<name>[^:：\[\]]{0,40}?선\s*예매[^:：\[\]]{0,20}?)\s*[:：]\s*(?P<value>.+)$"
 )
 _PRESALE_WORD = re.compile(r"선\s*예매")  # cheap test before the body is split into lines
-_GENERAL_LINE = re.compile(
-    r"^[\s*\-–•·※▶►▷○●■□◆◇☞✔√>]*(?P<name>[^:：\[\]]{0,20}?일반\s*예매[^:：\[\]]{0,20}?)\s*[:：]\s*(?P<value>.+)$"
-)
 _CHANGE_CODES = ("CHANGE", "CANCEL")
 _CHANGE_NAMES = ("변경", "취소")
-_NOT_A_PRESALE = ("인증",)  # "선예매 인증 기간": a registration window, not a sale
 _TBA = re.compile(r"추후|미정|TBA|TBD|공지\s*예정", re.IGNORECASE)
 # 2027년 12월 1일 (수) 20:00 · 2027.12.01(수) 20:00 · 12월 1일 오후 8시 30분
 _KO_DATETIME = re.compile(
     r"(?:(?P<y>\d{4})\s*[년.\-/]\s*)?(?P<m>\d{1,2})\s*[월.\-/]\s*(?P<d>\d{1,2})\s*일?\.?"
     r"\s*(?:[(（]\s*[월화수목금토일]\s*[)）])?\s*"
     r"(?:(?P<ampm>오전|오후|AM|PM|am|pm)\s*)?(?P<H>\d{1,2})\s*(?::|시)\s*(?:(?P<M>\d{1,2})\s*분?)?"
+    r"(?:\s*(?P<ampm2>AM|PM|am|pm)\b)?"
 )
 # ISO-like strings the API may send: 2027-12-01T14:00:00, 2027-12-01 14:00, 2027.12.01 14:00 …
 _ISO = re.compile(
@@ -156,6 +157,8 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
                 "not an object",
                 hint="the API changed; the crawler may need updating",
             )
+    require_ids(SITE, items, "noticeId", url or "the notice list")
+    for item in items:
         ticket = parse_item(item)
         if ticket is None:
             skipped.append(_id_text(item.get("noticeId")))
@@ -178,9 +181,14 @@ def parse_item(item: dict[str, Any]) -> Ticket | None:
     title, exclusive = clean_title(item.get("title"))
     content = item.get("content") if isinstance(item.get("content"), str) else ""
     open_at, open_date = parse_open_time(item.get("ticketOpenDatetime"))
-    if open_at is None and open_date is None:
-        registered, _ = parse_open_time(item.get("registerDatetime"))
-        open_at = parse_general_open(content, reference=registered)
+    registered, _ = parse_open_time(item.get("registerDatetime"))
+    sales = parse_sales(content, reference=open_at, registered=registered)
+    presales = sales.presales
+    if sales.general is not None and (
+        (open_at is None and open_date is None) or any(p.at == open_at for p in presales)
+    ):
+        # the body's general sale is the open time; the API's field held nothing or a presale's time
+        open_at, open_date = sales.general, None
     product_id = _id_text(item.get("productId"))
     if not product_id and isinstance(item.get("reserveWebUrl"), str):
         match = _PRODUCT_IN_URL.search(item["reserveWebUrl"])
@@ -194,12 +202,28 @@ def parse_item(item: dict[str, Any]) -> Ticket | None:
         open_at=open_at,
         category=category,
         exclusive=exclusive,
-        presales=parse_presales(content, reference=open_at),
+        presales=presales,
         venue=clean_text(_decode_entities(place)) if isinstance(place, str) else "",
         booking_url=BOOKING_URL.format(id=product_id) if product_id else "",
         views=_as_int(item.get("viewCount")),
         open_date=open_date,
     )
+
+
+def parse_notice_page(body: bytes | str, url: str = "") -> Schedule | None:
+    """A saved single notice (``{"result": {notice}}`` or the notice object itself) as the schedule
+    its body names (``test-crawlers --file``); ``None`` for anything else (a list page)."""
+    try:
+        data = load_json(SITE, body, url or "the saved notice")
+    except ParseError:
+        return None
+    notice = data.get("result") if isinstance(data, dict) and isinstance(data.get("result"), dict) else data
+    if not isinstance(notice, dict) or "result" in notice or "content" not in notice:
+        return None
+    ticket = parse_item(notice)
+    if ticket is None:
+        return Schedule(None, None, ())
+    return Schedule(ticket.open_at, ticket.open_date, ticket.presales)
 
 
 def notice_category(code: object, name: object) -> Category | None:
@@ -285,57 +309,134 @@ def content_lines(content: str) -> list[str]:
     return [line for line in (clean_text(part) for part in text.split("\n")) if line]
 
 
-def parse_presales(content: object, *, reference: datetime | None = None) -> tuple[Presale, ...]:
-    """Presales named in the notice body: ``* 팬클럽 선예매(FC) : 2027년 12월 1일 (수) 20:00`` lines.
+@dataclass(frozen=True, slots=True)
+class Sales:
+    """The sale times a notice body names: the general sale and the presales (in body order)."""
 
-    A line whose value says 추후 공지/미정 gives a presale without a time; a line without a readable
-    date and time is ignored, as are headings (``[팬클럽 선예매 안내]``) and 인증 (registration) windows.
-    ``reference`` (the open time) supplies the year when a line gives none.
+    general: datetime | None = None
+    presales: tuple[Presale, ...] = ()
+
+
+# a heading line: ``[팬클럽 선예매 안내]``, ``【일반 예매 안내】``, ``<멤버십 선예매 일정>``, ``선예매 안내``
+_HEADING = re.compile(
+    r"^[\s*\-–•·※▶►▷○●■□◆◇☞✔√>]*[\[［【<〈]?\s*(?P<name>[^\]］】>〉:：]{1,40}?)\s*[\]］】>〉]?\s*$"
+)
+_HEADING_TAIL = re.compile(r"\s*(?:안내|일정|정보|오픈\s*안내)\s*$")
+_BULLETS = "\t *-–•·※▶►▷○●■□◆◇☞✔√>"
+# words that name the time of a sale rather than the sale ("선예매 기간", "일반예매 일시")
+_GENERIC_TAIL = re.compile(r"\s*(?:기간|일시|일정|시간|오픈|시작)\s*$")
+_PARTICLE_TAIL = re.compile(r"\s*(?:은|는|:|：|은요|-)\s*$")
+_SALE_WORD = re.compile(r"예매|판매|티켓\s*오픈")
+
+
+def _sale_name(prefix: str) -> str:
+    name = clean_text(prefix).strip(_BULLETS)
+    for _ in range(3):
+        name = _PARTICLE_TAIL.sub("", name)
+        name = _GENERIC_TAIL.sub("", name)
+    return clean_text(name).strip(_BULLETS)
+
+
+def _is_general(name: str) -> bool:
+    compact = name.replace(" ", "")
+    return ("일반예매" in compact or "일반판매" in compact) and "선예매" not in compact
+
+
+def _is_presale(name: str) -> bool:
+    return _PRESALE_WORD.search(name) is not None
+
+
+def parse_sales(
+    content: object, *, reference: datetime | None = None, registered: datetime | None = None
+) -> Sales:
+    """The general sale and the presales a notice body names, as real notices word them.
+
+    Reads ``* 팬클럽 선예매(FC) : 2027년 12월 1일 (수) 20:00``, ``- 일반예매는 08/23 (금) 20:00PM 부터
+    진행됩니다.`` (no colon, ``PM`` after a 24-hour time) and ``* 선예매 기간: 08/21(수) 20:00PM ~ …``
+    under a ``[팬클럽 선예매 안내]`` heading (the sale keeps the heading's name). A verification window
+    (``인증 기간``) is never a sale. Without a year, ``registered`` (when the notice was posted) gives
+    it, rolling to the next year for a date before it; else the year nearest ``reference``.
     """
-    if not isinstance(content, str) or not _PRESALE_WORD.search(content):
-        return ()
+    if not isinstance(content, str) or not _SALE_WORD.search(content):
+        return Sales()
+    general: datetime | None = None
     found: list[Presale] = []
+    section = ""  # the sale a heading announced, for the lines under it
     for line in content_lines(content):
-        match = _PRESALE_LINE.match(line)
-        if not match:
+        match = _KO_DATETIME.search(line)
+        if match is None:
+            heading = _HEADING.match(line)
+            bracketed = line.lstrip(_BULLETS + " ")[:1] in "[［【<〈"
+            if heading and len(line) <= 40 and (bracketed or _HEADING_TAIL.search(heading["name"])):
+                name = _HEADING_TAIL.sub("", clean_text(heading["name"]))
+                section = name if _SALE_WORD.search(name) and "인증" not in name else ""
+            colon = _PRESALE_LINE.match(line)  # "* 멤버십 선예매: 추후 공지": a presale without a time
+            if colon and _TBA.search(colon["value"]) and "인증" not in colon["name"]:
+                presale = Presale(_sale_name(colon["name"]), None)
+                if presale.name and presale not in found:
+                    found.append(presale)
             continue
-        name = clean_text(match["name"])
-        if not name or any(word in name for word in _NOT_A_PRESALE):
+        prefix = line[: match.start()]
+        if "인증" in prefix or (not prefix.strip(_BULLETS + " ") and "인증" in section):
             continue
-        value = match["value"]
-        at = parse_korean_datetime(value, reference=reference)
-        if at is None and not _TBA.search(value):
+        if ":" not in prefix and "：" not in prefix and not _SALE_WORD.search(prefix) and not section:
             continue
-        presale = Presale(name, at)
-        if presale not in found:
-            found.append(presale)
-    return tuple(found)
+        name = _sale_name(
+            prefix.replace("：", ":").split(":")[0] if ":" in prefix or "：" in prefix else prefix
+        )
+        if not _SALE_WORD.search(name):
+            if name or not section:  # "공연 일시: …" names something else than a sale
+                continue
+            name = section  # "* 기간: 08/21 …" under [팬클럽 선예매 안내]
+        elif section and _is_presale(section) and name.replace(" ", "") in ("선예매", "예매"):
+            name = section  # "* 선예매 기간: …" under [팬클럽 선예매 안내] keeps the sale's own name
+        at = _datetime_from(match, reference=reference, registered=registered)
+        if at is None:
+            continue
+        if _is_general(name):
+            general = general or at
+        elif _is_presale(name):
+            presale = Presale(name, at)
+            if presale not in found:
+                found.append(presale)
+    return Sales(general, tuple(found))
 
 
-def parse_general_open(content: object, *, reference: datetime | None = None) -> datetime | None:
+def parse_presales(
+    content: object, *, reference: datetime | None = None, registered: datetime | None = None
+) -> tuple[Presale, ...]:
+    """The presales a notice body names (see ``parse_sales``)."""
+    return parse_sales(content, reference=reference, registered=registered).presales
+
+
+def parse_general_open(
+    content: object, *, reference: datetime | None = None, registered: datetime | None = None
+) -> datetime | None:
     """The general-sale time the notice body names (``* 일반예매 : 2027년 12월 1일 (수) 14:00``)."""
-    if not isinstance(content, str) or "예매" not in content:
-        return None
-    for line in content_lines(content):
-        match = _GENERAL_LINE.match(line)
-        if match:
-            at = parse_korean_datetime(match["value"], reference=reference)
-            if at is not None:
-                return at
-    return None
+    return parse_sales(content, reference=reference, registered=registered).general
 
 
-def parse_korean_datetime(text: str, *, reference: datetime | None = None) -> datetime | None:
-    """The first date-and-time in ``text`` (``2027년 12월 1일 (수) 20:00``, ``12월 1일 오후 8시``).
+def parse_korean_datetime(
+    text: str, *, reference: datetime | None = None, registered: datetime | None = None
+) -> datetime | None:
+    """The first date-and-time in ``text`` (``2027년 12월 1일 (수) 20:00``, ``12월 1일 오후 8시``,
+    ``08/23 (금) 20:00PM``).
 
-    Without a year in the text, the year nearest ``reference`` is used (none: ``None``).
+    Without a year in the text: ``registered`` gives it (the next year for a date before it), else the
+    year nearest ``reference``; neither: ``None``.
     """
     match = _KO_DATETIME.search(text)
     if not match:
         return None
+    return _datetime_from(match, reference=reference, registered=registered)
+
+
+def _datetime_from(
+    match: re.Match[str], *, reference: datetime | None, registered: datetime | None
+) -> datetime | None:
     month, day, hour = int(match["m"]), int(match["d"]), int(match["H"])
     minute = int(match["M"] or 0)
-    ampm = (match["ampm"] or "").lower()
+    ampm = (match["ampm"] or match["ampm2"] or "").lower()
     if ampm in ("오후", "pm") and hour < 12:
         hour += 12
     elif ampm in ("오전", "am") and hour == 12:
@@ -343,6 +444,11 @@ def parse_korean_datetime(text: str, *, reference: datetime | None = None) -> da
     try:
         if match["y"]:
             return seoul(int(match["y"]), month, day, hour, minute)
+        if registered is not None:
+            at = seoul(registered.year, month, day, hour, minute)
+            if at < registered - timedelta(days=7):  # a sale before the notice: next year's date
+                at = seoul(registered.year + 1, month, day, hour, minute)
+            return at
         if reference is None:
             return None
         year = reference.year
@@ -365,7 +471,7 @@ def _load_json(body: bytes | str, url: str) -> Any:
     if not raw:
         raise ParseError(SITE, f"empty response from {url or 'the notice list'}", hint=CHALLENGE_HINT)
     try:
-        return parse_json_body(raw, SITE, url)
+        return load_json(SITE, raw, url or "the notice list")
     except (ValueError, RecursionError) as exc:  # e.g. a 5,000-digit number, nesting too deep
         raise ParseError(SITE, f"unreadable JSON from {url or 'the notice list'}: {exc}") from exc
 

@@ -34,7 +34,7 @@ from typing import ClassVar
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from crawlers.base import Crawl, Crawler
+from crawlers.base import Crawl, Crawler, html_instead, is_challenge
 from ticket_alarm.errors import ParseError
 from ticket_alarm.http import SiteFetcher, decode_text
 from ticket_alarm.model import Category, Presale, Ticket, clean_text, seoul
@@ -51,7 +51,6 @@ HEADERS = {
     "Accept": "text/html, */*; q=0.01",
 }
 EXCLUSIVE = "단독판매"
-CHALLENGE_HINT = "challenge page: the site may be blocking this IP; try `proxy`"
 LAYOUT_HINT = "the notice list layout changed; the yes24 crawler needs updating"
 
 # --- the stray-bracket escape -------------------------------------------------------------------
@@ -93,7 +92,7 @@ _DATETIME = re.compile(
 _PRESALE_ATTR = re.compile(r"^presale(?:tit|time)(\d{1,3})$")
 _EXCLUSIVE_BADGES = (EXCLUSIVE, "단독")
 _BADGE_PREFIX = re.compile(r"^[\[［【]\s*단독(?:판매)?\s*[\]］】]\s*")
-_HTML_PAGE = re.compile(r"<html|<!doctype|<head|<body|just a moment|cf-chl|captcha|challenge", re.I)
+_HTML_PAGE = re.compile(r"<html|<!doctype|<head|<body", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +121,9 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
     tree = LexborHTMLParser(escaped)
     table = tree.css_first("div.noti-tbl table")
     if table is None:
-        if _HTML_PAGE.search(text[:4096]) or not text.strip():
-            raise ParseError(
-                SITE,
-                f"no notice table in the page from {where} (a challenge or error page?)",
-                hint=CHALLENGE_HINT,
-            )
+        if not text.strip() or is_challenge(text) or _HTML_PAGE.search(text[:4096]):
+            # a bot challenge (proxy hint), or a whole page of the site's where the fragment was due
+            raise html_instead(SITE, text, where, "the notice list fragment")
         raise ParseError(SITE, f"no div.noti-tbl table in the response from {where}", hint=LAYOUT_HINT)
     listing = escaped[escaped.find("noti-tbl") :]
     if len(_TABLE_CLOSE.findall(listing)) < len(_TABLE_OPEN.findall(listing)):  # cut short: rows lost
