@@ -226,7 +226,11 @@ def parse_open(text: str, *, general_later: object = False) -> tuple[datetime | 
 
 
 def _category(item: dict[str, Any], title: str) -> Category:
-    open_type = _str(item.get("openTypeStr"))
+    return category_of(_str(item.get("openTypeStr")), title)
+
+
+def category_of(open_type: str, title: str) -> Category:
+    """``change`` for a 변경/취소 open type or a ``[변경]`` title badge, else ``open`` (both sources)."""
     if any(word in open_type for word in _CHANGE_WORDS):
         return "change"
     if re.match(r"^[\[［【(]\s*(?:변경|취소|변경/취소)\s*[\]］】)]", title):

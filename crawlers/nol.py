@@ -42,7 +42,6 @@ HEADERS = {
 }
 GENERAL_SALE = 1
 EXCLUSIVE = "단독판매"
-_CHANGE_WORDS = ("변경", "취소")
 
 Sort = Literal["open", "register"]
 
@@ -100,7 +99,7 @@ def parse_page(body: bytes | str, url: str = "") -> NolPage:
 
 def notice_ticket(item: dict[str, Any]) -> Ticket:
     """One NOL notice as an interpark Ticket; missing fields stay empty."""
-    from crawlers.interpark import clean_title, notice_id_text
+    from crawlers.interpark import category_of, clean_title, notice_id_text
 
     notice_id = notice_id_text(item.get("id"))
     title = clean_title(_str(item.get("title")))
@@ -126,7 +125,7 @@ def notice_ticket(item: dict[str, Any]) -> Ticket:
         title=title,
         url=NOTICE_URL.format(id=quote(notice_id, safe="")),
         open_at=open_at,
-        category="change" if any(w in open_type for w in _CHANGE_WORDS) else "open",
+        category=category_of(open_type, title),  # the old API's rule: a switch changes no category
         exclusive=clean_text(_str(item.get("goods_seat_type_name"))) == EXCLUSIVE,
         presales=presales,
         venue=clean_text(_str(item.get("venue_name"))),

@@ -57,6 +57,7 @@ class SiteResult:
     held: int = 0  # new ids held as a renumbering storm (recorded silently)
     sample: list[Ticket] = field(default_factory=list)
     parsed: list[Ticket] = field(default_factory=list)  # every notice the crawl parsed
+    warnings: list[str] = field(default_factory=list)  # the crawl's partial failures
 
 
 class Router:
@@ -148,6 +149,7 @@ class Pipeline:
             result.capped = crawl.capped
             result.sample = valid[:3]
             result.parsed = list(crawl.tickets)
+            result.warnings = list(crawl.warnings)
         return result, crawl
 
     async def run_site(self, name: str) -> SiteResult:
