@@ -231,3 +231,22 @@ def test_notice_page_parser_gives_a_schedule_or_a_typed_error(raw: bytes | str) 
         return
     assert schedule.open_at is None or schedule.open_at.utcoffset() is not None
     assert all(p.name and (p.at is None or p.at.utcoffset() is not None) for p in schedule.presales)
+
+
+# --- the config key -------------------------------------------------------------------------------
+
+
+def test_source_is_an_interpark_key_with_three_values(tmp_path: Path) -> None:
+    from ticket_alarm.config import Settings, check_site_names, load_config
+    from ticket_alarm.errors import ConfigError
+
+    known = ["interpark", "melon", "ticketlink", "yes24"]
+    check_site_names(Settings(sites={"interpark": {"source": "nol"}}), known, "config.json")
+    with pytest.raises(ConfigError) as info:
+        check_site_names(Settings(sites={"melon": {"source": "nol"}}), known, "config.json")
+    assert "sites.melon.source" in str(info.value) and "only interpark" in str(info.value)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"sites": {"interpark": {"source": "yanolja"}}}), encoding="utf-8")
+    with pytest.raises(ConfigError) as bad:
+        load_config(path)
+    assert "sites.interpark.source" in str(bad.value)

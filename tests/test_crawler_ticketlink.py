@@ -23,6 +23,7 @@ from crawlers.ticketlink import (
     parse_open_time,
     parse_page,
     parse_presales,
+    parse_sales,
 )
 from ticket_alarm.config import HttpSettings, SiteSettings
 from ticket_alarm.errors import ApiChangedError, ParseError
@@ -699,6 +700,9 @@ def test_fuzz_items_with_random_field_values(items: list[dict[str, Any]], paging
 @given(st.text(max_size=300))
 def test_fuzz_content_and_title_helpers(text: str) -> None:
     assert isinstance(parse_presales(text, reference=seoul(2027, 1, 1)), tuple)
+    sales = parse_sales(text, registered=seoul(2026, 12, 30))
+    assert sales.general is None or sales.general.utcoffset() is not None
+    assert all(p.name and (p.at is None or p.at.utcoffset() is not None) for p in sales.presales)
     assert isinstance(clean_title(text)[0], str)
     parse_open_time(text)
 
