@@ -26,7 +26,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from crawlers.base import CHANGED_HINT, load_json, require_ids
-from crawlers.ticketlink import parse_presales as text_presales
+from crawlers.sale_text import parse_presales as text_presales
 from ticket_alarm.errors import ApiChangedError, ParseError
 from ticket_alarm.http import SiteFetcher
 from ticket_alarm.model import Presale, Ticket, clean_text, seoul

@@ -13,17 +13,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crawlers.sale_text import parse_korean_datetime, parse_presales, parse_sales
 from crawlers.ticketlink import (
     CRAWLER,
     TicketlinkCrawler,
     clean_title,
     notice_category,
     parse,
-    parse_korean_datetime,
     parse_open_time,
     parse_page,
-    parse_presales,
-    parse_sales,
 )
 from ticket_alarm.config import HttpSettings, SiteSettings
 from ticket_alarm.errors import ApiChangedError, ParseError
