@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from ticket_alarm.config import SiteSettings
 from ticket_alarm.errors import ApiChangedError, ParseError
 from ticket_alarm.http import SiteFetcher, decode_text
-from ticket_alarm.model import Presale, Ticket, clean_text
+from ticket_alarm.model import Presale, Ticket, clean_text, seoul
 
 # ``Ticket.extra`` key a crawler sets when it could not read all of a notice this cycle (e.g. Melon's
 # notice page failed, so the open schedule is missing): the pipeline keeps what history holds for a
@@ -67,6 +67,24 @@ class Schedule:
 
 
 # --- shared page checks ---------------------------------------------------------------------------
+
+
+def when_from(match: re.Match[str] | None) -> tuple[datetime | None, date | None]:
+    """(open_at, open_date) from a date match whose groups 1-3 are year, month, day and 4-6 (optional)
+    hour, minute, second: a time gives ``open_at``, a day alone ``open_date``, an impossible date
+    (2027.13.45) or no match ``(None, None)``."""
+    if not match:
+        return None, None
+    year, month, day = int(match[1]), int(match[2]), int(match[3])
+    groups = match.groups()
+    hour = groups[3] if len(groups) > 3 else None
+    try:
+        if hour is None:
+            return None, date(year, month, day)
+        second = groups[5] if len(groups) > 5 else None
+        return seoul(year, month, day, int(hour), int(groups[4]), int(second or 0)), None
+    except ValueError:
+        return None, None
 
 
 def is_challenge(text: str) -> bool:

@@ -14,10 +14,10 @@ import json
 import re
 from datetime import date, datetime
 
-from crawlers.base import CHANGED_HINT, Schedule, html_instead, looks_like_html
+from crawlers.base import CHANGED_HINT, Schedule, html_instead, looks_like_html, when_from
 from ticket_alarm.errors import ParseError
 from ticket_alarm.http import decode_text
-from ticket_alarm.model import Presale, Ticket, clean_text, seoul
+from ticket_alarm.model import Presale, Ticket, clean_text
 
 SITE = "interpark"
 _DATE = re.compile(
@@ -36,16 +36,7 @@ def parse_open(text: str, *, general_later: object = False) -> tuple[datetime | 
     a date without a time → (None, that date)."""
     if general_later is True:
         return None, None
-    match = _DATE.match(text)
-    if not match:
-        return None, None
-    year, month, day = int(match[1]), int(match[2]), int(match[3])
-    try:
-        if match[4] is None:
-            return None, date(year, month, day)
-        return seoul(year, month, day, int(match[4]), int(match[5]), int(match[6] or 0)), None
-    except ValueError:
-        return None, None
+    return when_from(_DATE.match(text))
 
 
 def needs_notice_page(ticket: Ticket) -> bool:

@@ -34,10 +34,10 @@ from typing import ClassVar
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from crawlers.base import Crawl, Crawler, html_instead, is_challenge
+from crawlers.base import Crawl, Crawler, html_instead, is_challenge, when_from
 from ticket_alarm.errors import ParseError
 from ticket_alarm.http import SiteFetcher, decode_text
-from ticket_alarm.model import Category, Presale, Ticket, clean_text, seoul
+from ticket_alarm.model import Category, Presale, Ticket, clean_text
 
 SITE = "yes24"
 BASE_URL = "https://ticket.yes24.com"
@@ -167,16 +167,7 @@ def category_of(label: str) -> Category | None:
 
 def parse_datetime(text: str) -> tuple[datetime | None, date | None]:
     """``2027.11.11(목) 20:00`` → (open_at, None); a day alone → (None, day); else (None, None)."""
-    match = _DATETIME.search(text)
-    if not match:
-        return None, None
-    year, month, day = int(match[1]), int(match[2]), int(match[3])
-    try:
-        if match[4] is None:
-            return None, date(year, month, day)
-        return seoul(year, month, day, int(match[4]), int(match[5])), None
-    except ValueError:  # 2027.13.45: no real time
-        return None, None
+    return when_from(_DATETIME.search(text))
 
 
 def _ticket(cells: list[LexborNode], category: Category) -> Ticket:

@@ -238,3 +238,22 @@ def test_sites_are_checked_at_once_and_each_line_prints_as_it_finishes(
     assert "interpark    ok" in result.stdout and "yes24        ok" in result.stdout
     assert "checking" not in result.stderr  # the progress line is for a terminal only
     assert elapsed < 12
+
+
+def test_progress_line_redraws_in_place_on_a_terminal_only(capsys: pytest.CaptureFixture[str]) -> None:
+    from ticket_alarm.cli import _Progress
+
+    progress = _Progress(["interpark", "melon"], enabled=True)
+    progress.show()
+    progress.done("melon")
+    progress.show()
+    progress.done("interpark")
+    progress.show()  # nothing left to wait for: no line
+    progress.clear()
+    err = capsys.readouterr().err
+    assert "checking 0/2 done; waiting for interpark, melon" in err
+    assert "checking 1/2 done; waiting for interpark" in err and err.endswith("\r\x1b[K")
+    quiet = _Progress(["interpark"], enabled=False)
+    quiet.show()
+    quiet.clear()
+    assert capsys.readouterr().err == ""
