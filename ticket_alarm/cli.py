@@ -243,7 +243,7 @@ async def _test_crawlers(args: argparse.Namespace) -> int:
 
 
 class _Progress:
-    """``checking 2/4: melon, yes24 …`` on stderr, redrawn in place; only on a terminal."""
+    """``checking 2/4 done; waiting for melon, yes24`` on stderr, redrawn in place; on a terminal only."""
 
     def __init__(self, names: Sequence[str], *, enabled: bool) -> None:
         self.waiting = list(names)
