@@ -123,7 +123,7 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
     if table is None:
         if not text.strip() or is_challenge(text) or _HTML_PAGE.search(text[:4096]):
             # a bot challenge (proxy hint), or a whole page of the site's where the fragment was due
-            raise html_instead(SITE, text, where, "the notice list fragment")
+            raise html_instead(SITE, text, where, "the notice table (div.noti-tbl fragment)")
         raise ParseError(SITE, f"no div.noti-tbl table in the response from {where}", hint=LAYOUT_HINT)
     listing = escaped[escaped.find("noti-tbl") :]
     if len(_TABLE_CLOSE.findall(listing)) < len(_TABLE_OPEN.findall(listing)):  # cut short: rows lost
