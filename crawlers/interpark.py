@@ -61,7 +61,7 @@ from crawlers.interpark_notice import (
 )
 from ticket_alarm.config import SiteSettings
 from ticket_alarm.errors import ApiChangedError, CrawlError, FetchError, ParseError
-from ticket_alarm.http import SiteFetcher
+from ticket_alarm.http import SiteFetcher, decode_text
 from ticket_alarm.model import Category, Ticket, clean_text
 
 SITE = "interpark"
@@ -325,6 +325,14 @@ class InterparkCrawler(Crawler):
         if source == "nol":
             return await self._crawl_nol(fetch)
         return await self._crawl_old(fetch)
+
+    @staticmethod
+    def parse_body(body: bytes | str, url: str = "") -> list[Ticket]:
+        """A saved list page of either source (``test-crawlers interpark --file``)."""
+        text = decode_text(body)
+        if text.lstrip().startswith("{") and '"notices"' in text[:100_000]:
+            return nol.parse(text, url)
+        return parse(text, url)
 
     def head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]] | None:
         """NOL's ``"sort": "register"`` pages, newest first; None while the old API is the source."""

@@ -250,3 +250,12 @@ def test_source_is_an_interpark_key_with_three_values(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as bad:
         load_config(path)
     assert "sites.interpark.source" in str(bad.value)
+
+
+def test_a_saved_page_of_either_source_parses() -> None:
+    from crawlers.base import parse_saved
+
+    assert [t.id for t in parse_saved(InterparkCrawler, NOL_PAGE)] == ["15418", "15501", "15502"]
+    old = json.dumps([row()]).encode()
+    assert [t.id for t in parse_saved(InterparkCrawler, old)] == ["15418"]
+    assert parse_saved(InterparkCrawler, NOTICE_PAGE) == parse_detail(NOTICE_PAGE)  # a notice page
