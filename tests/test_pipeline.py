@@ -469,7 +469,8 @@ async def test_renumbering_every_id_is_held_silently_and_a_real_new_notice_still
         item["id"] = str(int(item["id"]) + 90000)
     site.add("99999", "진짜 새 공연")
     result = await h.run()
-    assert result.ok and result.new == 41 and result.held == 40 and result.queued == 1
+    assert result.ok and result.new == 1 and result.held == 40 and result.queued == 1
+    assert any("새 공지 1건" in line and "번호만 바뀐 공지 40건" in line for line in logs)
     assert h.outbox() == [("default", "new", "진짜 새 공연")]
     assert store.history_count() == 81  # the renumbered ones are recorded, not lost
     storms = [line for line in logs if line.startswith("[WARNING]") and "40 of 41 new notices" in line]

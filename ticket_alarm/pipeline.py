@@ -171,7 +171,11 @@ class Pipeline:
             result.new,
             result.changed,
             result.seconds,
-            " (첫 실행: 알림 없이 기록)" if result.first_run else "",
+            " (첫 실행: 알림 없이 기록)"
+            if result.first_run
+            else f" (번호만 바뀐 공지 {result.held}건: 알림 없이 기록)"
+            if result.held
+            else "",
         )
         return result
 
@@ -231,7 +235,7 @@ class Pipeline:
         for ticket in valid:
             previous = seen.get(ticket.key)
             if previous is None:
-                result.new += 1
+                result.new += int(ticket.key not in held)  # held renumbered notices are not new ones
                 self._first_seen(
                     crawler, ticket, write, silent or ticket.key in held, remind=ticket.key not in held
                 )
