@@ -26,7 +26,7 @@ from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from crawlers.base import INCOMPLETE, Crawl, Crawler, Schedule
+from crawlers.base import CHALLENGE_HINT, INCOMPLETE, Crawl, Crawler, Schedule, is_challenge
 from ticket_alarm.errors import FetchError, ParseError, SiteLockedError
 from ticket_alarm.http import FetchResponse, SiteFetcher, decode_text
 from ticket_alarm.model import Category, Presale, Ticket, clean_text, seoul
@@ -57,15 +57,6 @@ _KOREAN_DATE_RE = re.compile(
     r"(\d{4})\s*년\s*(\d{1,2})\s*월\s*(\d{1,2})\s*일(?:\s*\([^)]*\))?(?:\s*(\d{1,2})\s*:\s*(\d{2}))?"
 )
 _THUMBNAIL_SUFFIX_RE = re.compile(r"/melon/resize/[^?#]*")
-_CHALLENGE_MARKERS = (
-    "just a moment",
-    "cf-browser-verification",
-    "challenge-platform",
-    "captcha",
-    "access denied",
-    "자동입력 방지",
-)
-_CHALLENGE_HINT = "challenge page: the site may be blocking this IP; try `proxy`"
 _LAYOUT_HINT = "Melon's page layout changed; crawlers/melon.py needs updating"
 _LOCK_HINT = (
     "Melon answered HTTP 423 (it throttles clients that poll too often); the crawler is left alone "
@@ -208,9 +199,8 @@ def _html(body: bytes | str, url: str) -> LexborHTMLParser:
 def _not_the_page(tree: LexborHTMLParser, body: bytes | str, reason: str) -> ParseError:
     title_node = tree.css_first("title")
     title = clean_text(title_node.text()) if title_node is not None else ""
-    head = (decode_text(body)[:4000] if body else "").lower()
-    if any(marker in head for marker in _CHALLENGE_MARKERS):
-        return ParseError(SITE, f"{reason}: a challenge page ({title or 'no title'})", hint=_CHALLENGE_HINT)
+    if body and is_challenge(decode_text(body)):
+        return ParseError(SITE, f"{reason}: a challenge page ({title or 'no title'})", hint=CHALLENGE_HINT)
     if tree.body is None or not clean_text(tree.body.text()):
         return ParseError(SITE, f"{reason}: the body is empty", hint=_LAYOUT_HINT)
     detail = f" (page title {title!r})" if title else ""
