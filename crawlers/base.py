@@ -10,19 +10,159 @@ really lists nothing.
 
 from __future__ import annotations
 
+import json
+import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from datetime import date, datetime
+from typing import Any, ClassVar
 
 from ticket_alarm.config import SiteSettings
-from ticket_alarm.http import SiteFetcher
-from ticket_alarm.model import Ticket
+from ticket_alarm.errors import ApiChangedError, ParseError
+from ticket_alarm.http import SiteFetcher, decode_text
+from ticket_alarm.model import Presale, Ticket, clean_text, seoul
 
 # ``Ticket.extra`` key a crawler sets when it could not read all of a notice this cycle (e.g. Melon's
 # notice page failed, so the open schedule is missing): the pipeline keeps what history holds for a
 # known notice instead of announcing the gap as a change.
 INCOMPLETE = "incomplete"
+
+CHALLENGE_HINT = "challenge page: the site may be blocking this IP; try `proxy`"
+MOVED_HINT = (
+    "this is the site's HTML page, not the API: the endpoint may have moved; the crawler needs "
+    "updating (check base_url too)"
+)
+CHANGED_HINT = "the API changed; the crawler needs updating"
+# Markers of bot-challenge / block pages (Cloudflare, Akamai, captcha walls, Korean WAF pages). The
+# site's own HTML page (a Next.js notice page, a script shell) carries none of them.
+CHALLENGE_MARKERS = (
+    "just a moment",
+    "cf-chl",
+    "cf-browser-verification",
+    "challenge-platform",
+    "cf_chl_opt",
+    "attention required",
+    "captcha",
+    "access denied",
+    "request unsuccessful",
+    "ddos protection",
+    "checking your browser",
+    "자동입력 방지",
+    "비정상적인 접근",
+    "보안 확인",
+    "보안문자",
+)
+_HTML_START = re.compile(rb"^\s*<", re.S)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.I | re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """What a notice page says about its sale dates: the general open and the presales."""
+
+    open_at: datetime | None
+    open_date: date | None
+    presales: tuple[Presale, ...]
+
+
+# --- shared page checks ---------------------------------------------------------------------------
+
+
+def when_from(match: re.Match[str] | None) -> tuple[datetime | None, date | None]:
+    """(open_at, open_date) from a date match whose groups 1-3 are year, month, day and 4-6 (optional)
+    hour, minute, second: a time gives ``open_at``, a day alone ``open_date``, an impossible date
+    (2027.13.45) or no match ``(None, None)``."""
+    if not match:
+        return None, None
+    year, month, day = int(match[1]), int(match[2]), int(match[3])
+    groups = match.groups()
+    hour = groups[3] if len(groups) > 3 else None
+    try:
+        if hour is None:
+            return None, date(year, month, day)
+        second = groups[5] if len(groups) > 5 else None
+        return seoul(year, month, day, int(hour), int(groups[4]), int(second or 0)), None
+    except ValueError:
+        return None, None
+
+
+def is_challenge(text: str) -> bool:
+    """Whether a page is a bot challenge / block page (known markers in its first 8 KB)."""
+    head = text[:8192].lower()
+    return any(marker in head for marker in CHALLENGE_MARKERS)
+
+
+def html_instead(site: str, body: bytes | str, where: str, expected: str = "JSON") -> ParseError:
+    """The error for an HTML page (or an empty body) where ``expected`` was due.
+
+    A bot challenge gets the proxy hint; the site's own HTML page (its notice page, a script shell)
+    is an ``ApiChangedError`` saying the endpoint may have moved; an empty body says so.
+    """
+    text = decode_text(body)
+    if not text.strip():
+        return ParseError(
+            site,
+            f"empty body where {expected} was expected from {where}",
+            hint="the site answered nothing; it may be failing or blocking this IP (try `proxy`)",
+        )
+    if is_challenge(text):
+        return ParseError(
+            site, f"a bot challenge page where {expected} was expected from {where}", hint=CHALLENGE_HINT
+        )
+    match = _TITLE.search(text[:8192])
+    title = clean_text(match[1])[:80] if match else ""
+    shown = f" (title {title!r})" if title else ""
+    return ApiChangedError(
+        site, f"the site's HTML page{shown} where {expected} was expected from {where}", hint=MOVED_HINT
+    )
+
+
+def looks_like_html(body: bytes | str) -> bool:
+    raw = body.encode("utf-8", "replace") if isinstance(body, str) else bytes(body)
+    return bool(_HTML_START.match(raw.removeprefix(b"\xef\xbb\xbf")[:512]))
+
+
+def load_json(site: str, body: bytes | str, where: str) -> Any:
+    """JSON from a response body, or the typed error saying what arrived instead."""
+    raw = body.encode("utf-8", "replace") if isinstance(body, str) else bytes(body)
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    if not raw.strip() or looks_like_html(raw):
+        raise html_instead(site, raw, where)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ParseError(site, f"unparseable JSON from {where}: {str(exc)[:200]}") from exc
+
+
+def require_ids(site: str, items: Sequence[object], id_field: str, where: str) -> None:
+    """Items that all lack the site's id field mean the API changed: a typed error, not "0 notices"."""
+    if not items:
+        return
+    if any(isinstance(item, dict) and item.get(id_field) not in (None, "") for item in items):
+        return
+    first = next((item for item in items if isinstance(item, dict)), {})
+    keys = ", ".join(sorted(map(str, first))[:8]) or "none"
+    raise ApiChangedError(
+        site,
+        f"items have no {id_field}: the API changed ({len(items)} item(s) from {where}; keys: {keys})",
+        hint=CHANGED_HINT,
+    )
+
+
+def check_valid(site: str, tickets: Sequence[Ticket]) -> None:
+    """Most notices of a crawl failing validation is a changed page, not a list: a typed error."""
+    if not tickets:
+        return
+    bad = [t for t in tickets if t.problems()]
+    if len(bad) * 2 > len(tickets):
+        problems = sorted({p for t in bad for p in t.problems()})
+        raise ParseError(
+            site,
+            f"{len(bad)} of {len(tickets)} notices fail validation ({'; '.join(problems)[:200]}): "
+            "the page or API changed",
+            hint=CHANGED_HINT,
+        )
 
 
 @dataclass
@@ -82,11 +222,18 @@ class Crawler(ABC):
         return ticket
 
 
-def parse_saved(crawler: type[Crawler], body: bytes, url: str = "") -> list[Ticket]:
-    """Parse a saved list page with the crawler module's pure ``parse`` (``test-crawlers --file``)."""
+def parse_saved(crawler: type[Crawler], body: bytes, url: str = "") -> list[Ticket] | Schedule:
+    """Parse a saved page (``test-crawlers --file``): a notice page gives its ``Schedule`` (when the
+    crawler module has ``parse_notice_page(body, url) -> Schedule | None``), a list page its tickets
+    (the module's pure ``parse``)."""
     import sys
 
     module = sys.modules[crawler.__module__]
+    notice_page = getattr(module, "parse_notice_page", None)
+    if notice_page is not None:
+        schedule: Schedule | None = notice_page(body, url)
+        if schedule is not None:
+            return schedule
     parse = getattr(crawler, "parse_body", None) or getattr(module, "parse", None)
     if parse is None:
         raise NotImplementedError(f"crawler {crawler.name} has no module-level parse(body, url) function")

@@ -15,7 +15,18 @@ Quirks handled here:
   order, so the page's rows are emitted as they come and the members only at the end of the crawl,
   for those no page listed (``Crawl.add`` drops the ones already seen): each notice counts once.
 - A datacenter block arrives as 403 (a ``FetchError`` from the fetcher) or as an HTML challenge
-  page with status 200: that is a ``ParseError`` with a proxy hint, never ``[]``.
+  page with status 200: that is a ``ParseError`` with a proxy hint, never ``[]``. The site's own
+  HTML page where the API was expected, or items without ``noticeId``, is an ``ApiChangedError``.
+- Presales of notices with ``hasMultipleOpenDates`` or ``isToping`` are only on the notice page
+  (``/contents/notice/detail/{id}``, ``__NEXT_DATA__`` → ``ticketDates[]``): the crawler reads it for
+  such notices when they are new or their list row changed (a per-notice cache), and a page that
+  cannot be read leaves the list's data in place (a warning, the ticket marked incomplete).
+
+Two sources (``sites.interpark.source``): ``interpark`` (this old API), ``nol`` (``crawlers.nol``),
+``auto`` (default): the source in use first; when it answers 404/410, an HTML page instead of JSON
+or items without the id field, the other one in the same cycle, with one WARNING, and that one from
+then on. Registration order (``head_pages``) exists on NOL only: ``None`` while auto reads the old
+API.
 """
 
 from __future__ import annotations
@@ -23,15 +34,35 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
-from crawlers.base import Crawl, Crawler
-from ticket_alarm.errors import ParseError
-from ticket_alarm.http import SiteFetcher
-from ticket_alarm.model import Category, Ticket, clean_text, seoul
+from crawlers import nol
+from crawlers.base import (
+    CHANGED_HINT,
+    INCOMPLETE,
+    Crawl,
+    Crawler,
+    Schedule,
+    html_instead,
+    is_challenge,
+    looks_like_html,
+    require_ids,
+)
+from crawlers.interpark_notice import (
+    apply_schedule,
+    needs_notice_page,
+    parse_detail,
+    parse_notice_page,
+    parse_open,
+    row_fingerprint,
+)
+from ticket_alarm.config import SiteSettings
+from ticket_alarm.errors import ApiChangedError, CrawlError, FetchError, ParseError
+from ticket_alarm.http import SiteFetcher, decode_text
+from ticket_alarm.model import Category, Ticket, clean_text
 
 SITE = "interpark"
 BASE_URL = "https://tickets.interpark.com"
@@ -43,19 +74,14 @@ HEADERS = {
     "Referer": f"{BASE_URL}/contents/notice",
     "Accept": "application/json, text/plain, */*",
 }
+NOTICE_PAGE_HEADERS = {"Referer": f"{BASE_URL}/contents/notice", "Accept": "text/html,*/*;q=0.8"}
 EXCLUSIVE = "단독판매"
-CHALLENGE_HINT = "challenge page: the site may be blocking this IP; try `proxy`"
 
 # Formatting tags a title may carry; any other ``<...>`` (``<HOMECOMING>``) is title text and kept.
 _MARKUP = re.compile(r"</?(?:b|strong|em|i|u|s|span|font|mark|small|big|sup|sub)\b[^<>]*>|<br\s*/?>", re.I)
 # A badge at the start of a title: [단독판매], ［단독］, 【단독판매】 …
 _BADGE = re.compile(r"^\s*[\[［【]\s*(?:단독판매|단독)\s*[\]］】]\s*")
 _CHANGE_WORDS = ("변경", "취소")
-_DATE = re.compile(
-    r"^\s*(\d{4})[-./](\d{1,2})[-./](\d{1,2})\.?"
-    r"(?:(?:\s+|T|\s*\([^)]*\)\s*)(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?"
-)
-_HTML_HEAD = re.compile(r"^\s*<|<html|<!doctype|<head|<body|just a moment|cf-chl|captcha", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +104,7 @@ def parse(body: bytes | str, url: str = "") -> list[Ticket]:
 def parse_page(body: bytes | str, url: str = "") -> NoticePage:
     """Read one list response. Raises ``ParseError`` when it is not the notice array."""
     items = _load_array(body, url)
-    if items and not any("noticeId" in item or "title" in item for item in items):
-        raise ParseError(
-            SITE,
-            f"list items from {url or 'the site'} have neither noticeId nor title "
-            f"(keys: {', '.join(sorted(items[0])[:8]) or 'none'}): the API changed",
-            hint="the crawler needs updating",
-        )
+    require_ids(SITE, items, "noticeId", url or "the site")
     tickets = [notice_ticket(item) for item in items]
     members: list[Ticket] = []
     for item in items:
@@ -108,23 +128,25 @@ def _load_array(body: bytes | str, url: str) -> list[dict[str, Any]]:
             raise ParseError(SITE, f"response from {where} is not UTF-8 JSON: {exc}") from exc
     else:
         text = body.removeprefix("\ufeff")
-    head = text[:1024]
-    if _HTML_HEAD.search(head) and not head.lstrip().startswith(("[", "{")):
-        raise ParseError(
-            SITE,
-            f"HTML where the JSON notice list was expected from {where} (a challenge or error page?)",
-            hint=CHALLENGE_HINT,
-        )
+    if not text.strip() or looks_like_html(text) or (is_challenge(text) and text.lstrip()[:1] not in "[{"):
+        raise html_instead(SITE, text, where, "the JSON notice list")
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
         raise ParseError(SITE, f"unparseable JSON from {where}: {exc}") from exc
     if isinstance(data, dict):
         detail = data.get("message") or data.get("error") or ", ".join(sorted(map(str, data))[:8])
-        raise ParseError(
+        if "message" in data or "error" in data:  # an error answer: the request was refused
+            raise ParseError(
+                SITE,
+                f"a JSON object where the notice array was expected from {where}: {str(detail)[:200]}",
+                hint="the API changed or refused the request; the crawler needs updating",
+            )
+        raise ApiChangedError(
             SITE,
-            f"a JSON object where the notice array was expected from {where}: {str(detail)[:200]}",
-            hint="the API changed or refused the request; the crawler needs updating",
+            f"a JSON object where the notice array was expected from {where} ({str(detail)[:200]}): "
+            "the API changed",
+            hint=CHANGED_HINT,
         )
     if not isinstance(data, list):
         raise ParseError(SITE, f"JSON {type(data).__name__} where the notice array was expected from {where}")
@@ -141,7 +163,7 @@ def _load_array(body: bytes | str, url: str) -> list[dict[str, Any]]:
 
 def notice_ticket(item: dict[str, Any]) -> Ticket:
     """One notice object (a row or a group member) as a Ticket; missing fields stay empty."""
-    notice_id = _id(item.get("noticeId"))
+    notice_id = notice_id_text(item.get("noticeId"))
     title = clean_title(_str(item.get("title")))
     open_at, open_date = parse_open(_str(item.get("openDateStr")), general_later=item.get("isGeneralLater"))
     code = _str(item.get("goodsCode")).strip()
@@ -152,6 +174,8 @@ def notice_ticket(item: dict[str, Any]) -> Ticket:
     }
     if item.get("isGeneralLater") is True and clean_text(_str(item.get("openDateStr"))):
         extra["listed_date"] = clean_text(_str(item.get("openDateStr")))
+    if item.get("hasMultipleOpenDates") is True:
+        extra["multiple_dates"] = "true"  # the other dates are only on the notice page
     if item.get("isToping") is True:
         extra["toping"] = "true"  # membership (토핑) presale; its time is only on the detail page
     if item.get("isHot") is True:
@@ -180,25 +204,12 @@ def clean_title(raw: str) -> str:
     return clean_text(_BADGE.sub("", clean_text(text)))
 
 
-def parse_open(text: str, *, general_later: object = False) -> tuple[datetime | None, date | None]:
-    """``openDateStr`` → (open_at, open_date). TBA (``isGeneralLater``, empty, unreadable) → (None, None);
-    a date without a time → (None, that date)."""
-    if general_later is True:
-        return None, None
-    match = _DATE.match(text)
-    if not match:
-        return None, None
-    year, month, day = int(match[1]), int(match[2]), int(match[3])
-    try:
-        if match[4] is None:
-            return None, date(year, month, day)
-        return seoul(year, month, day, int(match[4]), int(match[5]), int(match[6] or 0)), None
-    except ValueError:
-        return None, None
-
-
 def _category(item: dict[str, Any], title: str) -> Category:
-    open_type = _str(item.get("openTypeStr"))
+    return category_of(_str(item.get("openTypeStr")), title)
+
+
+def category_of(open_type: str, title: str) -> Category:
+    """``change`` for a 변경/취소 open type or a ``[변경]`` title badge, else ``open`` (both sources)."""
     if any(word in open_type for word in _CHANGE_WORDS):
         return "change"
     if re.match(r"^[\[［【(]\s*(?:변경|취소|변경/취소)\s*[\]］】)]", title):
@@ -210,7 +221,8 @@ def _str(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _id(value: object) -> str:
+def notice_id_text(value: object) -> str:
+    """A notice id as text (``10063`` → ``"10063"``); anything that is not an id → ``""``."""
     if isinstance(value, bool):
         return ""
     if isinstance(value, int):
@@ -243,7 +255,28 @@ def _image(url: str) -> str:
     return url if url.startswith(("https://", "http://")) else ""
 
 
+__all__ = [
+    "CRAWLER",
+    "InterparkCrawler",
+    "parse",
+    "parse_detail",
+    "parse_notice_page",
+    "parse_open",
+    "parse_page",
+]
+
+
 # --- crawling --------------------------------------------------------------------------------------
+
+Source = Literal["interpark", "nol"]
+SOURCE_NAMES = {"interpark": "the old Interpark API", "nol": "NOL"}
+
+
+def source_gone(exc: CrawlError) -> bool:
+    """Whether an error says the source moved (404/410, its HTML page, items without the id field)."""
+    if isinstance(exc, ApiChangedError):
+        return True
+    return isinstance(exc, FetchError) and exc.status in (404, 410)
 
 
 class InterparkCrawler(Crawler):
@@ -253,7 +286,77 @@ class InterparkCrawler(Crawler):
     default_base_url: ClassVar[str] = BASE_URL
     usual_minimum: ClassVar[int] = 20
 
+    def __init__(self, settings: SiteSettings | None = None) -> None:
+        super().__init__(settings)
+        mode = self.settings.source or "auto"
+        self.mode = mode
+        # the source read now: auto starts with the old API and moves when it is gone
+        self.current: Source = "nol" if mode == "nol" else "interpark"
+        # notice id → (row fingerprint, its notice page's schedule)
+        self._schedules: dict[str, tuple[str, Schedule]] = {}
+
     async def crawl(self, fetch: SiteFetcher) -> Crawl:
+        if self.mode != "auto":
+            return await self._crawl_source(self.current, fetch)
+        first = self.current
+        try:
+            return await self._crawl_source(first, fetch)
+        except (FetchError, ParseError) as exc:
+            if not source_gone(exc):
+                raise
+            first_error = exc
+        second: Source = "nol" if first == "interpark" else "interpark"
+        try:
+            crawl = await self._crawl_source(second, fetch)
+        except CrawlError as exc:
+            raise CrawlError(
+                SITE,
+                f"{SOURCE_NAMES[first]}: {first_error.reason}; {SOURCE_NAMES[second]} too: {exc.reason}",
+                hint=exc.hint or first_error.hint,
+            ) from exc
+        self.current = second
+        crawl.warnings.append(
+            f"{SOURCE_NAMES[first]} answered {first_error.reason}; read {SOURCE_NAMES[second]} instead "
+            "(same notice ids, nothing is re-alerted), and from now on"
+        )
+        return crawl
+
+    async def _crawl_source(self, source: Source, fetch: SiteFetcher) -> Crawl:
+        if source == "nol":
+            return await self._crawl_nol(fetch)
+        return await self._crawl_old(fetch)
+
+    @staticmethod
+    def parse_body(body: bytes | str, url: str = "") -> list[Ticket]:
+        """A saved list page of either source (``test-crawlers interpark --file``)."""
+        text = decode_text(body)
+        if text.lstrip().startswith("{") and '"notices"' in text[:100_000]:
+            return nol.parse(text, url)
+        return parse(text, url)
+
+    def head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]] | None:
+        """NOL's ``"sort": "register"`` pages, newest first; None while the old API is the source."""
+        if self.current != "nol":
+            return None
+        return self._register_pages(fetch)
+
+    async def _register_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]]:
+        async for page in nol.pages(fetch, "register", self.page_cap):
+            yield page.tickets
+
+    async def _crawl_nol(self, fetch: SiteFetcher) -> Crawl:
+        crawl = Crawl()
+        last: nol.NolPage | None = None
+        async for page in nol.pages(fetch, "open", self.page_cap):
+            crawl.pages += 1
+            crawl.add(page.tickets)
+            last = page
+        if last is not None and last.items and last.next_cursor is not None:
+            crawl.capped = True
+        crawl.notes.append("source: NOL")
+        return crawl
+
+    async def _crawl_old(self, fetch: SiteFetcher) -> Crawl:
         crawl = Crawl()
         members: list[Ticket] = []
         offset = 0
@@ -275,7 +378,38 @@ class InterparkCrawler(Crawler):
         unlisted = crawl.add(members)
         if unlisted:
             crawl.notes.append(f"{unlisted} group member(s) not listed as rows of their own")
+        await self._read_notice_pages(fetch, crawl)
         return crawl
+
+    async def _read_notice_pages(self, fetch: SiteFetcher, crawl: Crawl) -> None:
+        """Fill presales from the notice page of rows that need it; cached until the row changes."""
+        read = 0
+        for index, ticket in enumerate(crawl.tickets):
+            if not needs_notice_page(ticket):
+                continue
+            fingerprint = row_fingerprint(ticket)
+            cached = self._schedules.get(ticket.id)
+            if cached is not None and cached[0] == fingerprint:
+                crawl.tickets[index] = apply_schedule(ticket, cached[1])
+                continue
+            url = NOTICE_URL.format(id=quote(ticket.id, safe=""))
+            try:
+                response = await fetch.get(url, headers=NOTICE_PAGE_HEADERS)
+                schedule = parse_detail(response.content, response.url)
+            except (FetchError, ParseError) as exc:
+                crawl.warnings.append(
+                    f"{ticket.id}: notice page unreadable ({exc.reason}); "
+                    "kept the list's dates, without its presales"
+                )
+                crawl.tickets[index] = ticket.with_(
+                    extra={**ticket.extra, INCOMPLETE: f"presales: {exc.reason}"}
+                )
+                continue
+            read += 1
+            self._schedules[ticket.id] = (fingerprint, schedule)
+            crawl.tickets[index] = apply_schedule(ticket, schedule)
+        if read:
+            crawl.notes.append(f"read {read} notice page(s) for presales")
 
 
 def list_params(offset: int) -> dict[str, str | int]:

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import ClassVar, NamedTuple
 from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from crawlers.base import INCOMPLETE, Crawl, Crawler
+from crawlers.base import CHALLENGE_HINT, INCOMPLETE, Crawl, Crawler, Schedule, is_challenge
 from ticket_alarm.errors import FetchError, ParseError, SiteLockedError
 from ticket_alarm.http import FetchResponse, SiteFetcher, decode_text
 from ticket_alarm.model import Category, Presale, Ticket, clean_text, seoul
@@ -60,15 +59,6 @@ _KOREAN_DATE_RE = re.compile(
     r"(\d{4})\s*년\s*(\d{1,2})\s*월\s*(\d{1,2})\s*일(?:\s*\([^)]*\))?(?:\s*(\d{1,2})\s*:\s*(\d{2}))?"
 )
 _THUMBNAIL_SUFFIX_RE = re.compile(r"/melon/resize/[^?#]*")
-_CHALLENGE_MARKERS = (
-    "just a moment",
-    "cf-browser-verification",
-    "challenge-platform",
-    "captcha",
-    "access denied",
-    "자동입력 방지",
-)
-_CHALLENGE_HINT = "challenge page: the site may be blocking this IP; try `proxy`"
 _LAYOUT_HINT = "Melon's page layout changed; crawlers/melon.py needs updating"
 _LOCK_HINT = (
     "Melon answered HTTP 423 (it throttles clients that poll too often); the crawler is left alone "
@@ -81,15 +71,6 @@ class When(NamedTuple):
 
     at: datetime | None
     day: date | None
-
-
-@dataclass(frozen=True, slots=True)
-class Schedule:
-    """What a notice's detail page says about its open dates."""
-
-    open_at: datetime | None
-    open_date: date | None
-    presales: tuple[Presale, ...]
 
 
 # --- pure parsing ---------------------------------------------------------------------
@@ -160,6 +141,14 @@ def parse_detail(body: bytes | str, url: str = "") -> Schedule:
     return Schedule(open_at=open_when.at, open_date=open_when.day, presales=presales)
 
 
+def parse_notice_page(body: bytes | str, url: str = "") -> Schedule | None:
+    """A saved notice page (``detail.htm``) as its schedule (``test-crawlers --file``); ``None`` when
+    the body is not a notice page (a list fragment)."""
+    if "schedule_info" not in decode_text(body):
+        return None
+    return parse_detail(body, url)
+
+
 def parse_when(text: str | None) -> When:
     """``2027.12.03(금) 20:00`` or ``2027년 12월 2일 (목) 20:00`` → When; 23:23 → date only.
 
@@ -212,9 +201,8 @@ def _html(body: bytes | str, url: str) -> LexborHTMLParser:
 def _not_the_page(tree: LexborHTMLParser, body: bytes | str, reason: str) -> ParseError:
     title_node = tree.css_first("title")
     title = clean_text(title_node.text()) if title_node is not None else ""
-    head = (decode_text(body)[:4000] if body else "").lower()
-    if any(marker in head for marker in _CHALLENGE_MARKERS):
-        return ParseError(SITE, f"{reason}: a challenge page ({title or 'no title'})", hint=_CHALLENGE_HINT)
+    if body and is_challenge(decode_text(body)):
+        return ParseError(SITE, f"{reason}: a challenge page ({title or 'no title'})", hint=CHALLENGE_HINT)
     if tree.body is None or not clean_text(tree.body.text()):
         return ParseError(SITE, f"{reason}: the body is empty", hint=_LAYOUT_HINT)
     detail = f" (page title {title!r})" if title else ""

@@ -20,7 +20,11 @@ Quirks handled here:
   slip in anyway, a 변경/취소 (change/cancel) notice becomes ``category="change"``, and any other
   category (기타 …) is skipped: it is not an open notice and must not be alerted.
 - The HTML site is a script-rendered shell behind a bot challenge: HTML where JSON was expected is a
-  ``ParseError`` with a proxy hint, never ``[]``.
+  ``ParseError`` (a proxy hint for a challenge page, "the endpoint may have moved" for the site's own
+  shell), never ``[]``; items without ``noticeId`` are an ``ApiChangedError``.
+- Body lines are read as real notices word them (``parse_sales``): with or without a colon, ``PM``
+  after a 24-hour time, no year (taken from ``registerDatetime``), under ``[팬클럽 선예매 안내]``
+  headings; the general sale is the open time when the API's field is empty or holds a presale's.
 """
 
 from __future__ import annotations
@@ -34,10 +38,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-from crawlers.base import Crawl, Crawler
+from crawlers.base import Crawl, Crawler, Schedule, load_json, require_ids
+from crawlers.sale_text import parse_sales
 from ticket_alarm.errors import ParseError
-from ticket_alarm.http import SiteFetcher, parse_json_body
-from ticket_alarm.model import SEOUL, Category, Presale, Ticket, clean_text, seoul
+from ticket_alarm.http import SiteFetcher
+from ticket_alarm.model import SEOUL, Category, Ticket, clean_text
 
 SITE = "ticketlink"
 BASE_URL = "https://www.ticketlink.co.kr"
@@ -72,31 +77,8 @@ _MARKUP = re.compile(
 # Only complete entities (with the semicolon) are decoded: a raw "&" in "정명훈 & 원 …" stays text.
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 
-# Block-level boundaries in the notice body become line breaks; every other tag is dropped.
-_BLOCK = re.compile(
-    r"<br\s*/?>|</?(?:p|div|li|ul|ol|dl|dt|dd|tr|td|th|table|tbody|thead|h[1-6]|section|article"
-    r"|blockquote|pre|hr)\b[^<>]*>",
-    re.IGNORECASE,
-)
-_TAG = re.compile(r"<[^<>]*>")  # [^<>]: linear time even on a body full of stray "<"
-# "* 팬클럽 선예매(FC) : 2027년 12월 1일 (수) 20:00" — a bullet, a name holding 선예매, a colon, a value.
-_PRESALE_LINE = re.compile(
-    r"^[\s*\-–•·※▶►▷○●■□◆◇☞✔√>]*(?P<name>[^:：\[\]]{0,40}?선\s*예매[^:：\[\]]{0,20}?)\s*[:：]\s*(?P<value>.+)$"
-)
-_PRESALE_WORD = re.compile(r"선\s*예매")  # cheap test before the body is split into lines
-_GENERAL_LINE = re.compile(
-    r"^[\s*\-–•·※▶►▷○●■□◆◇☞✔√>]*(?P<name>[^:：\[\]]{0,20}?일반\s*예매[^:：\[\]]{0,20}?)\s*[:：]\s*(?P<value>.+)$"
-)
 _CHANGE_CODES = ("CHANGE", "CANCEL")
 _CHANGE_NAMES = ("변경", "취소")
-_NOT_A_PRESALE = ("인증",)  # "선예매 인증 기간": a registration window, not a sale
-_TBA = re.compile(r"추후|미정|TBA|TBD|공지\s*예정", re.IGNORECASE)
-# 2027년 12월 1일 (수) 20:00 · 2027.12.01(수) 20:00 · 12월 1일 오후 8시 30분
-_KO_DATETIME = re.compile(
-    r"(?:(?P<y>\d{4})\s*[년.\-/]\s*)?(?P<m>\d{1,2})\s*[월.\-/]\s*(?P<d>\d{1,2})\s*일?\.?"
-    r"\s*(?:[(（]\s*[월화수목금토일]\s*[)）])?\s*"
-    r"(?:(?P<ampm>오전|오후|AM|PM|am|pm)\s*)?(?P<H>\d{1,2})\s*(?::|시)\s*(?:(?P<M>\d{1,2})\s*분?)?"
-)
 # ISO-like strings the API may send: 2027-12-01T14:00:00, 2027-12-01 14:00, 2027.12.01 14:00 …
 _ISO = re.compile(
     r"^\s*(\d{4})[-./](\d{1,2})[-./](\d{1,2})\.?"
@@ -157,6 +139,8 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
                 "not an object",
                 hint="the API changed; the crawler may need updating",
             )
+    require_ids(SITE, items, "noticeId", url or "the notice list")
+    for item in items:
         ticket = parse_item(item)
         if ticket is None:
             skipped.append(_id_text(item.get("noticeId")))
@@ -179,9 +163,14 @@ def parse_item(item: dict[str, Any]) -> Ticket | None:
     title, exclusive = clean_title(item.get("title"))
     content = item.get("content") if isinstance(item.get("content"), str) else ""
     open_at, open_date = parse_open_time(item.get("ticketOpenDatetime"))
-    if open_at is None and open_date is None:
-        registered, _ = parse_open_time(item.get("registerDatetime"))
-        open_at = parse_general_open(content, reference=registered)
+    registered, _ = parse_open_time(item.get("registerDatetime"))
+    sales = parse_sales(content, reference=open_at, registered=registered)
+    presales = sales.presales
+    if sales.general is not None and (
+        (open_at is None and open_date is None) or any(p.at == open_at for p in presales)
+    ):
+        # the body's general sale is the open time; the API's field held nothing or a presale's time
+        open_at, open_date = sales.general, None
     product_id = _id_text(item.get("productId"))
     if not product_id and isinstance(item.get("reserveWebUrl"), str):
         match = _PRODUCT_IN_URL.search(item["reserveWebUrl"])
@@ -195,12 +184,28 @@ def parse_item(item: dict[str, Any]) -> Ticket | None:
         open_at=open_at,
         category=category,
         exclusive=exclusive,
-        presales=parse_presales(content, reference=open_at),
+        presales=presales,
         venue=clean_text(_decode_entities(place)) if isinstance(place, str) else "",
         booking_url=BOOKING_URL.format(id=product_id) if product_id else "",
         views=_as_int(item.get("viewCount")),
         open_date=open_date,
     )
+
+
+def parse_notice_page(body: bytes | str, url: str = "") -> Schedule | None:
+    """A saved single notice (``{"result": {notice}}`` or the notice object itself) as the schedule
+    its body names (``test-crawlers --file``); ``None`` for anything else (a list page)."""
+    try:
+        data = load_json(SITE, body, url or "the saved notice")
+    except ParseError:
+        return None
+    notice = data.get("result") if isinstance(data, dict) and isinstance(data.get("result"), dict) else data
+    if not isinstance(notice, dict) or "result" in notice or "content" not in notice:
+        return None
+    ticket = parse_item(notice)
+    if ticket is None:
+        return Schedule(None, None, ())
+    return Schedule(ticket.open_at, ticket.open_date, ticket.presales)
 
 
 def notice_category(code: object, name: object) -> Category | None:
@@ -279,84 +284,6 @@ def _from_epoch(value: float) -> datetime | None:
         return None
 
 
-def content_lines(content: str) -> list[str]:
-    """The notice body's text, one clean line per block (``<p>``, ``<div>``, ``<br>`` …)."""
-    text = _BLOCK.sub("\n", content)
-    text = html.unescape(_TAG.sub("", text))
-    return [line for line in (clean_text(part) for part in text.split("\n")) if line]
-
-
-def parse_presales(content: object, *, reference: datetime | None = None) -> tuple[Presale, ...]:
-    """Presales named in the notice body: ``* 팬클럽 선예매(FC) : 2027년 12월 1일 (수) 20:00`` lines.
-
-    A line whose value says 추후 공지/미정 gives a presale without a time; a line without a readable
-    date and time is ignored, as are headings (``[팬클럽 선예매 안내]``) and 인증 (registration) windows.
-    ``reference`` (the open time) supplies the year when a line gives none.
-    """
-    if not isinstance(content, str) or not _PRESALE_WORD.search(content):
-        return ()
-    found: list[Presale] = []
-    for line in content_lines(content):
-        match = _PRESALE_LINE.match(line)
-        if not match:
-            continue
-        name = clean_text(match["name"])
-        if not name or any(word in name for word in _NOT_A_PRESALE):
-            continue
-        value = match["value"]
-        at = parse_korean_datetime(value, reference=reference)
-        if at is None and not _TBA.search(value):
-            continue
-        presale = Presale(name, at)
-        if presale not in found:
-            found.append(presale)
-    return tuple(found)
-
-
-def parse_general_open(content: object, *, reference: datetime | None = None) -> datetime | None:
-    """The general-sale time the notice body names (``* 일반예매 : 2027년 12월 1일 (수) 14:00``)."""
-    if not isinstance(content, str) or "예매" not in content:
-        return None
-    for line in content_lines(content):
-        match = _GENERAL_LINE.match(line)
-        if match:
-            at = parse_korean_datetime(match["value"], reference=reference)
-            if at is not None:
-                return at
-    return None
-
-
-def parse_korean_datetime(text: str, *, reference: datetime | None = None) -> datetime | None:
-    """The first date-and-time in ``text`` (``2027년 12월 1일 (수) 20:00``, ``12월 1일 오후 8시``).
-
-    Without a year in the text, the year nearest ``reference`` is used (none: ``None``).
-    """
-    match = _KO_DATETIME.search(text)
-    if not match:
-        return None
-    month, day, hour = int(match["m"]), int(match["d"]), int(match["H"])
-    minute = int(match["M"] or 0)
-    ampm = (match["ampm"] or "").lower()
-    if ampm in ("오후", "pm") and hour < 12:
-        hour += 12
-    elif ampm in ("오전", "am") and hour == 12:
-        hour = 0
-    try:
-        if match["y"]:
-            return seoul(int(match["y"]), month, day, hour, minute)
-        if reference is None:
-            return None
-        year = reference.year
-        at = seoul(year, month, day, hour, minute)
-        if at - reference > timedelta(days=183):
-            at = seoul(year - 1, month, day, hour, minute)
-        elif reference - at > timedelta(days=183):
-            at = seoul(year + 1, month, day, hour, minute)
-        return at
-    except ValueError:
-        return None
-
-
 # --- helpers ---------------------------------------------------------------------------------------
 
 
@@ -366,7 +293,7 @@ def _load_json(body: bytes | str, url: str) -> Any:
     if not raw:
         raise ParseError(SITE, f"empty response from {url or 'the notice list'}", hint=CHALLENGE_HINT)
     try:
-        return parse_json_body(raw, SITE, url)
+        return load_json(SITE, raw, url or "the notice list")
     except (ValueError, RecursionError) as exc:  # e.g. a 5,000-digit number, nesting too deep
         raise ParseError(SITE, f"unreadable JSON from {url or 'the notice list'}: {exc}") from exc
 

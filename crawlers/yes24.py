@@ -35,10 +35,10 @@ from typing import ClassVar
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from crawlers.base import Crawl, Crawler
+from crawlers.base import Crawl, Crawler, html_instead, is_challenge, when_from
 from ticket_alarm.errors import ParseError
 from ticket_alarm.http import SiteFetcher, decode_text
-from ticket_alarm.model import Category, Presale, Ticket, clean_text, seoul
+from ticket_alarm.model import Category, Presale, Ticket, clean_text
 
 SITE = "yes24"
 BASE_URL = "https://ticket.yes24.com"
@@ -52,7 +52,6 @@ HEADERS = {
     "Accept": "text/html, */*; q=0.01",
 }
 EXCLUSIVE = "단독판매"
-CHALLENGE_HINT = "challenge page: the site may be blocking this IP; try `proxy`"
 LAYOUT_HINT = "the notice list layout changed; the yes24 crawler needs updating"
 
 # --- the stray-bracket escape -------------------------------------------------------------------
@@ -94,7 +93,7 @@ _DATETIME = re.compile(
 _PRESALE_ATTR = re.compile(r"^presale(?:tit|time)(\d{1,3})$")
 _EXCLUSIVE_BADGES = (EXCLUSIVE, "단독")
 _BADGE_PREFIX = re.compile(r"^[\[［【]\s*단독(?:판매)?\s*[\]］】]\s*")
-_HTML_PAGE = re.compile(r"<html|<!doctype|<head|<body|just a moment|cf-chl|captcha|challenge", re.I)
+_HTML_PAGE = re.compile(r"<html|<!doctype|<head|<body", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +122,9 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
     tree = LexborHTMLParser(escaped)
     table = tree.css_first("div.noti-tbl table")
     if table is None:
-        if _HTML_PAGE.search(text[:4096]) or not text.strip():
-            raise ParseError(
-                SITE,
-                f"no notice table in the page from {where} (a challenge or error page?)",
-                hint=CHALLENGE_HINT,
-            )
+        if not text.strip() or is_challenge(text) or _HTML_PAGE.search(text[:4096]):
+            # a bot challenge (proxy hint), or a whole page of the site's where the fragment was due
+            raise html_instead(SITE, text, where, "the notice table (div.noti-tbl fragment)")
         raise ParseError(SITE, f"no div.noti-tbl table in the response from {where}", hint=LAYOUT_HINT)
     listing = escaped[escaped.find("noti-tbl") :]
     if len(_TABLE_CLOSE.findall(listing)) < len(_TABLE_OPEN.findall(listing)):  # cut short: rows lost
@@ -172,16 +168,7 @@ def category_of(label: str) -> Category | None:
 
 def parse_datetime(text: str) -> tuple[datetime | None, date | None]:
     """``2027.11.11(목) 20:00`` → (open_at, None); a day alone → (None, day); else (None, None)."""
-    match = _DATETIME.search(text)
-    if not match:
-        return None, None
-    year, month, day = int(match[1]), int(match[2]), int(match[3])
-    try:
-        if match[4] is None:
-            return None, date(year, month, day)
-        return seoul(year, month, day, int(match[4]), int(match[5])), None
-    except ValueError:  # 2027.13.45: no real time
-        return None, None
+    return when_from(_DATETIME.search(text))
 
 
 def _ticket(cells: list[LexborNode], category: Category) -> Ticket:

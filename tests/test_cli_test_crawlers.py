@@ -113,3 +113,147 @@ def test_unknown_site_is_named(tmp_path: Path) -> None:
     result = run_cli("test-crawlers", "nosuchsite", "--config", str(config), cwd=tmp_path)
     assert result.returncode == 2
     assert "unknown site 'nosuchsite'" in result.stderr and "interpark" in result.stderr
+
+
+# --- what it parsed, notice pages, sites at once ----------------------------------------------------
+
+
+def test_json_carries_every_parsed_notice_and_interpark_moves_to_nol(tmp_path: Path) -> None:
+    sites = RealSites().start()
+    sites.interpark_api = "404"  # the old API is gone: auto reads NOL in the same run
+    try:
+        config = _config(tmp_path, {"interpark": sites.base_url, "melon": sites.base_url})
+        result = run_cli(
+            "test-crawlers", "interpark", "melon", "--json", "--config", str(config), cwd=tmp_path
+        )
+    finally:
+        sites.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    doc = json.loads(result.stdout)
+    interpark, melon = doc["sites"]
+    assert [n["id"] for n in interpark["parsed"]] == ["15418", "15501", "15502"]
+    iu = interpark["parsed"][1]
+    assert iu == {
+        "id": "15501",
+        "title": "2026 아이유 팬콘서트 〈HEREH〉 - 서울",
+        "url": "https://tickets.interpark.com/contents/notice/detail/15501",
+        "open_at": "2026-10-22T20:00:00+09:00",
+        "presales": [{"name": "팬클럽 선예매", "at": "2026-10-20T20:00:00+09:00"}],
+        "exclusive": True,
+        "category": "open",
+        "venue": "KSPO DOME",
+        "genre": "콘서트",
+        "booking_url": "https://nol.yanolja.com/ticket/products/26015555",
+        "image_url": "https://ticketimage.interpark.com/TicketImage/notice_poster/20/20260929012620.jpg",
+    }
+    assert len(interpark["warnings"]) == 1 and "read NOL instead" in interpark["warnings"][0]
+    assert len(melon["parsed"]) == melon["notices"] == 43
+    with_schedule = next(n for n in melon["parsed"] if n["id"] == "11376")  # completed from detail.htm
+    assert with_schedule["presales"] and with_schedule["open_at"]
+
+
+@pytest.mark.parametrize(
+    ("site", "fixture", "phrases"),
+    [
+        ("melon", "melon/detail_csoonId11376.html", ["티켓오픈:", "선예매"]),
+        (
+            "interpark",
+            "interpark/notice-detail_10063.html",
+            ["티켓오픈: 2025-07-02", "토핑 선예매: 2025-07-01"],
+        ),
+        (
+            "ticketlink",
+            "ticketlink/notice_real_wording.json",
+            ["티켓오픈: 2024-08-23", "팬클럽 선예매: 2024-08-21"],
+        ),
+    ],
+)
+def test_file_on_a_notice_page_prints_the_schedule_it_reads(
+    tmp_path: Path, site: str, fixture: str, phrases: list[str]
+) -> None:
+    config = _config(tmp_path, {})
+    result = run_cli(
+        "test-crawlers", site, "--file", str(FIXTURES / fixture), "--config", str(config), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "notice page" in result.stdout
+        and "추후 공지" not in result.stdout.split("티켓오픈:")[1].splitlines()[0]
+    )
+    for phrase in phrases:
+        assert phrase in result.stdout, result.stdout
+
+
+def test_file_on_melon_detail_as_json_has_the_schedule(tmp_path: Path) -> None:
+    config = _config(tmp_path, {})
+    page = FIXTURES / "melon" / "detail_csoonId11475.html"
+    result = run_cli(
+        "test-crawlers", "melon", "--file", str(page), "--json", "--config", str(config), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    schedule = json.loads(result.stdout)["sites"][0]["schedule"]
+    assert schedule["open_at"] or schedule["open_date"]
+    assert all(set(p) == {"name", "at"} for p in schedule["presales"])
+
+
+def test_sites_are_checked_at_once_and_each_line_prints_as_it_finishes(
+    tmp_path: Path, real_sites: RealSites
+) -> None:
+    import time
+
+    slow = FakeSite()
+
+    def late_empty_list(req: Any) -> Response:
+        time.sleep(2.0)
+        return Response(200, b"[]", {"Content-Type": "application/json"})
+
+    slow.routes["/contents/api/open-notice/notice-list"] = late_empty_list
+    changed = [{"id": 1, "title": "공지"}]  # Ticketlink items without noticeId: the API changed
+    slow.routes["/help/getNoticeList"] = lambda req: Response(
+        200,
+        json.dumps({"result": {"result": changed, "paging": {}}}).encode(),
+        {"Content-Type": "application/json"},
+    )
+    slow.start()
+    try:
+        config = _config(
+            tmp_path,
+            {"interpark": slow.base_url, "ticketlink": slow.base_url, "yes24": real_sites.base_url},
+        )
+        started = time.monotonic()
+        result = run_cli(
+            "test-crawlers", "interpark", "ticketlink", "yes24", "--config", str(config), cwd=tmp_path
+        )
+        elapsed = time.monotonic() - started
+    finally:
+        slow.stop()
+    assert result.returncode == 1  # the changed Ticketlink API is a failure, not "ok, 0 notices"
+    rows = [
+        line.split()[0] for line in result.stdout.splitlines() if line.split() and line.split()[0] in SITES
+    ]
+    assert rows[-1] == "interpark", result.stdout  # asked first, slowest: printed last
+    assert (
+        "ticketlink   FAILED" in result.stdout and "items have no noticeId: the API changed" in result.stdout
+    )
+    assert "interpark    ok" in result.stdout and "yes24        ok" in result.stdout
+    assert "checking" not in result.stderr  # the progress line is for a terminal only
+    assert elapsed < 12
+
+
+def test_progress_line_redraws_in_place_on_a_terminal_only(capsys: pytest.CaptureFixture[str]) -> None:
+    from ticket_alarm.cli import _Progress
+
+    progress = _Progress(["interpark", "melon"], enabled=True)
+    progress.show()
+    progress.done("melon")
+    progress.show()
+    progress.done("interpark")
+    progress.show()  # nothing left to wait for: no line
+    progress.clear()
+    err = capsys.readouterr().err
+    assert "checking 0/2 done; waiting for interpark, melon" in err
+    assert "checking 1/2 done; waiting for interpark" in err and err.endswith("\r\x1b[K")
+    quiet = _Progress(["interpark"], enabled=False)
+    quiet.show()
+    quiet.clear()
+    assert capsys.readouterr().err == ""

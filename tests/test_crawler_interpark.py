@@ -24,7 +24,7 @@ from crawlers.interpark import (
 )
 from crawlers.registry import discover
 from ticket_alarm.config import HttpSettings, SiteSettings
-from ticket_alarm.errors import FetchError, ParseError
+from ticket_alarm.errors import ApiChangedError, FetchError, ParseError
 from ticket_alarm.http import Fetcher
 from ticket_alarm.model import Ticket, seoul
 
@@ -287,7 +287,6 @@ def test_empty_array_is_an_empty_list() -> None:
     [
         b"<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>cf-chl</body></html>",
         b"\xef\xbb\xbf  <html><head><title>Access Denied</title></head></html>",
-        "<html><body><div id='__next'></div><script src='/_next/app.js'></script></body></html>",
         b"Please complete the captcha to continue",
     ],
 )
@@ -295,7 +294,35 @@ def test_challenge_page_is_a_parse_error_with_a_proxy_hint(raw: bytes | str) -> 
     with pytest.raises(ParseError) as info:
         parse(raw, "https://tickets.interpark.com/contents/api/open-notice/notice-list")
     assert info.value.site == "interpark"
+    assert not isinstance(info.value, ApiChangedError)
     assert info.value.hint is not None and "proxy" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "<html><body><div id='__next'></div><script src='/_next/app.js'></script></body></html>",
+        (FIXTURES / "notice-detail_10063.html").read_bytes(),  # the notice page where the API was
+    ],
+)
+def test_the_sites_own_html_page_says_the_endpoint_moved_not_proxy(raw: bytes | str) -> None:
+    with pytest.raises(ApiChangedError) as info:
+        parse(raw, "https://tickets.interpark.com/contents/api/open-notice/notice-list")
+    assert info.value.hint is not None and "proxy" not in info.value.hint
+    assert "endpoint may have moved" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'[{"id": 1, "name": "x"}, {"id": 2}]',
+        json.dumps([{k: v for k, v in row.items() if k != "noticeId"} for row in json.loads(body(PAGES[0]))]),
+    ],
+)
+def test_items_without_notice_id_name_the_missing_field(raw: bytes | str) -> None:
+    with pytest.raises(ApiChangedError) as info:
+        parse(raw)
+    assert "items have no noticeId: the API changed" in info.value.reason
 
 
 @pytest.mark.parametrize(
@@ -363,8 +390,9 @@ def assert_list_request(request: httpx.Request, offset: int) -> None:
 async def test_crawl_pages_to_the_end_with_the_exact_requests() -> None:
     requests: list[httpx.Request] = []
     crawl = await run_crawl(sample_server(requests))
-    assert [r.url.host for r in requests] == ["tickets.interpark.com"] * 3
-    for request, offset in zip(requests, (0, 50, 100), strict=True):
+    lists = [r for r in requests if r.url.path == LIST_PATH]
+    assert [r.url.host for r in lists] == ["tickets.interpark.com"] * 3
+    for request, offset in zip(lists, (0, 50, 100), strict=True):
         assert_list_request(request, offset)
         assert str(request.url) == next(e["url"] for e in INDEX if f"offset={offset}&" in e["url"])
     assert crawl.pages == 3 and crawl.capped is False
@@ -374,7 +402,8 @@ async def test_crawl_pages_to_the_end_with_the_exact_requests() -> None:
 async def test_page_cap_stops_the_crawl_and_says_so() -> None:
     requests: list[httpx.Request] = []
     crawl = await run_crawl(sample_server(requests), page_cap=2)
-    assert len(requests) == 2 and crawl.pages == 2 and crawl.capped is True
+    assert len([r for r in requests if r.url.path == LIST_PATH]) == 2
+    assert crawl.pages == 2 and crawl.capped is True
     # 12546 is listed on the third page, which the cap skipped: its group representative carries it.
     assert [t.id for t in crawl.tickets] == [i["id"] for i in EXPECTED["items"][:100]] + ["12546"]
 

@@ -13,19 +13,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crawlers.sale_text import parse_korean_datetime, parse_presales, parse_sales
 from crawlers.ticketlink import (
     CRAWLER,
     TicketlinkCrawler,
     clean_title,
     notice_category,
     parse,
-    parse_korean_datetime,
     parse_open_time,
     parse_page,
-    parse_presales,
 )
 from ticket_alarm.config import HttpSettings, SiteSettings
-from ticket_alarm.errors import ParseError
+from ticket_alarm.errors import ApiChangedError, ParseError
 from ticket_alarm.http import Fetcher
 from ticket_alarm.model import Presale, Ticket, seoul
 
@@ -409,17 +408,38 @@ def test_bom_and_text_bodies() -> None:
     "body",
     [
         b"<html><head><title>Just a moment...</title></head><body>Checking your browser</body></html>",
-        b'<!DOCTYPE html><html><head><script src="/static/js/app.js"></script></head>'
-        b'<body><div id="root"></div></body></html>',
-        b"\n\n  <!doctype html><title>\xed\x8b\xb0\xec\xbc\x93\xeb\xa7\x81\xed\x81\xac</title>",
         "\ufeff<html><body>보안 확인</body></html>".encode(),
     ],
 )
-def test_challenge_or_shell_page_raises_with_proxy_hint(body: bytes) -> None:
+def test_challenge_page_raises_with_proxy_hint(body: bytes) -> None:
     with pytest.raises(ParseError) as info:
         parse(body, PUBLIC_LIST)
     assert info.value.site == "ticketlink"
+    assert not isinstance(info.value, ApiChangedError)
     assert info.value.hint and "proxy" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<!DOCTYPE html><html><head><script src="/static/js/app.js"></script></head>'
+        b'<body><div id="root"></div></body></html>',
+        b"\n\n  <!doctype html><title>\xed\x8b\xb0\xec\xbc\x93\xeb\xa7\x81\xed\x81\xac</title>",
+    ],
+)
+def test_the_sites_script_shell_says_the_endpoint_moved(body: bytes) -> None:
+    with pytest.raises(ApiChangedError) as info:
+        parse(body, PUBLIC_LIST)
+    assert info.value.hint and "endpoint may have moved" in info.value.hint and "proxy" not in info.value.hint
+
+
+def test_items_without_notice_id_are_a_changed_api() -> None:
+    data = json.loads(fixture("getNoticeList_page1.json"))
+    for item in data["result"]["result"]:
+        del item["noticeId"]
+    with pytest.raises(ApiChangedError) as info:
+        parse(json.dumps(data))
+    assert "items have no noticeId: the API changed" in info.value.reason
 
 
 @pytest.mark.parametrize(
@@ -665,6 +685,10 @@ def test_fuzz_sample_with_characters_replaced(sample: bytes, data: st.DataObject
 def test_fuzz_items_with_random_field_values(items: list[dict[str, Any]], paging: Any) -> None:
     body = json.dumps({"result": {"result": items, "paging": paging}}, allow_nan=True).encode()
     check(body)
+    if items and not any(item.get("noticeId") not in (None, "") for item in items):
+        with pytest.raises(ApiChangedError):  # a list whose items lack the id: the API changed
+            parse_page(body)
+        return
     page = parse_page(body)  # well-formed list: never an error
     assert page.items == len(items)
     page.is_last(1)
@@ -674,5 +698,59 @@ def test_fuzz_items_with_random_field_values(items: list[dict[str, Any]], paging
 @given(st.text(max_size=300))
 def test_fuzz_content_and_title_helpers(text: str) -> None:
     assert isinstance(parse_presales(text, reference=seoul(2027, 1, 1)), tuple)
+    sales = parse_sales(text, registered=seoul(2026, 12, 30))
+    assert sales.general is None or sales.general.utcoffset() is not None
+    assert all(p.name and (p.at is None or p.at.utcoffset() is not None) for p in sales.presales)
     assert isinstance(clean_title(text)[0], str)
     parse_open_time(text)
+
+
+# --- bodies as real notices word them --------------------------------------------------------------
+
+REAL_WORDING = json.loads(fixture("notice_real_wording.json"))["result"]
+
+
+def test_real_wording_no_colon_pm_no_year_heading_names_and_no_verification_window() -> None:
+    ticket = one(**REAL_WORDING)
+    assert ticket.open_at == seoul(2024, 8, 23, 20)  # "일반예매는 08/23 (금) 20:00PM 부터": the open time
+    assert ticket.presales == (Presale("팬클럽 선예매", seoul(2024, 8, 21, 20)),)  # not "선예매 기간"
+    assert ticket.exclusive
+
+
+def test_presales_do_not_depend_on_ticket_open_datetime() -> None:
+    presale_time_ms = int(seoul(2024, 8, 21, 20).timestamp() * 1000)
+    with_field = one(**{**REAL_WORDING, "ticketOpenDatetime": presale_time_ms})
+    # the API's open time was the presale's: the general sale becomes the open time
+    assert with_field.open_at == seoul(2024, 8, 23, 20)
+    assert with_field.presales == (Presale("팬클럽 선예매", seoul(2024, 8, 21, 20)),)
+    general_ms = int(seoul(2024, 8, 23, 20).timestamp() * 1000)
+    assert one(**{**REAL_WORDING, "ticketOpenDatetime": general_ms}).presales == with_field.presales
+
+
+def test_year_rolls_over_at_new_year_from_register_datetime() -> None:
+    content = "<p>[팬클럽 선예매 안내]</p><p>* 선예매 기간: 12/30(월) 20:00PM ~ 12/31(화) 23:59PM</p>"
+    content += "<p>- 일반예매는 01/03 (금) 08:00PM 부터 진행됩니다.</p>"
+    ticket = one(content=content, registerDatetime="2024-12-27T10:00:00", ticketOpenDatetime=None)
+    assert ticket.open_at == seoul(2025, 1, 3, 20)  # 08:00PM is 20:00, in the next year
+    assert ticket.presales == (Presale("팬클럽 선예매", seoul(2024, 12, 30, 20)),)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "<p>[팬클럽 선예매 안내]</p><p>* 인증 기간: 08/19(월) 12:00PM ~ 08/20(화) 23:59PM</p>",
+        "<p>[선예매 인증 안내]</p><p>* 기간: 08/19(월) 12:00 ~ 08/20(화) 23:59</p>",
+        "<p>팬클럽 선예매는 회원만 가능합니다.</p><p>공연 일시: 08/19(월) 19:00</p>",
+    ],
+)
+def test_verification_windows_and_other_dates_are_not_sales(line: str) -> None:
+    assert one(content=line, registerDatetime="2024-08-12T10:00:00").presales == ()
+
+
+def test_a_saved_notice_json_gives_its_schedule() -> None:
+    from crawlers.ticketlink import parse_notice_page
+
+    schedule = parse_notice_page(fixture("notice_real_wording.json"))
+    assert schedule is not None and schedule.open_at == seoul(2024, 8, 23, 20)
+    assert schedule.presales == (Presale("팬클럽 선예매", seoul(2024, 8, 21, 20)),)
+    assert parse_notice_page(fixture("getNoticeList_page1.json")) is None  # a list page is not one

@@ -25,7 +25,7 @@ from crawlers.yes24 import (
     parse_page,
 )
 from ticket_alarm.config import HttpSettings, SiteSettings
-from ticket_alarm.errors import FetchError, ParseError
+from ticket_alarm.errors import ApiChangedError, FetchError, ParseError
 from ticket_alarm.http import Fetcher
 from ticket_alarm.model import Presale, Ticket, seoul
 
@@ -348,18 +348,34 @@ def test_nothing_listed_message_row_is_an_empty_list() -> None:
     "body",
     [
         b"<html><head><title>Just a moment...</title></head><body><div id=cf-chl-widget></div></body></html>",
-        b"<!DOCTYPE html><html><head><script src=/app.js></script></head>"
-        b"<body><div id=root></div></body></html>",
         b"",
         b"   \n",
     ],
-    ids=["cloudflare", "js-shell", "empty", "blank"],
+    ids=["cloudflare", "empty", "blank"],
 )
 def test_challenge_page_raises_parse_error_with_proxy_hint(body: bytes) -> None:
     with pytest.raises(ParseError) as info:
         parse(body, "https://ticket.yes24.com/New/Notice/Ajax/axList.aspx")
     assert info.value.site == "yes24"
+    assert not isinstance(info.value, ApiChangedError)
     assert info.value.hint is not None and "proxy" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<!DOCTYPE html><html><head><script src=/app.js></script></head>"
+        b"<body><div id=root></div></body></html>",
+        "<!DOCTYPE html><html><head><title>YES24 티켓 - 공지사항</title></head><body>"
+        "<div class='noti-wrap'><div id='divList'></div></div></body></html>".encode(),  # NoticeMain shell
+    ],
+    ids=["js-shell", "notice-main"],
+)
+def test_the_sites_own_page_says_the_endpoint_moved(body: bytes) -> None:
+    with pytest.raises(ApiChangedError) as info:
+        parse(body, "https://ticket.yes24.com/New/Notice/Ajax/axList.aspx")
+    assert info.value.hint is not None and "endpoint may have moved" in info.value.hint
+    assert "proxy" not in info.value.hint
 
 
 @pytest.mark.parametrize(

@@ -152,6 +152,23 @@ async def test_a_whole_new_head_page_reads_the_next_page_up_to_the_page_cap(
     assert {url.rsplit("=", 1)[1] for _, url in h.alerted()} == set(posted) | set(more)
 
 
+async def test_a_renumbering_met_by_a_head_poll_is_held_like_a_sweeps(
+    store: Store, live: LiveSites, clock: FakeClock
+) -> None:
+    live.fill("yes24", 45)
+    h = Harness(store, live, clock)
+    await h.pipeline.run_site("yes24")
+    for notice in live.notices["yes24"]:  # the site renumbers every notice at once
+        notice.id += 500_000
+    real = live.post("yes24", title="진짜 새 공연 티켓오픈 안내")
+    result = await h.pipeline.run_head("yes24")
+    assert result.ok and result.pages == 3 and result.held == 45 and result.new == 1
+    assert [url.rsplit("=", 1)[1] for _, url in h.alerted()] == [real]
+    assert store.history_count("yes24") == 91  # the renumbered ids are recorded, silently
+    sweep = await h.pipeline.run_site("yes24")
+    assert sweep.new == 0 and sweep.queued == 0
+
+
 async def test_a_head_poll_never_decides_a_change_or_a_removal_but_asks_for_a_sweep(
     store: Store, live: LiveSites, clock: FakeClock
 ) -> None:

@@ -197,6 +197,21 @@ async def test_site_problems_are_warnings(
         assert (site.status, phrase in site.detail) == (status, True), (state, site)
 
 
+async def test_a_renumbering_storm_is_a_warning_for_a_day(
+    tmp_path: Path, store: Store, lock: InstanceLock, known: Any, clock: FakeClock
+) -> None:
+    healthy(store, clock)
+    settings = settings_for(tmp_path)
+    now = clock.now().timestamp()
+    assert by_name(await check(settings, known, clock))["site:interpark"].status == "OK"
+    store.set_meta("storm:interpark", json.dumps({"at": now - 600, "held": 140, "new": 141, "threshold": 30}))
+    site = by_name(await check(settings, known, clock))["site:interpark"]
+    assert site.status == "WARNING" and "140 of 141 new notices held 10m ago as a renumbering" in site.detail
+    clock.advance(25 * 3600)
+    healthy(store, clock)
+    assert by_name(await check(settings, known, clock))["site:interpark"].status == "OK"
+
+
 async def test_empty_streak_is_fine_for_a_site_that_may_list_nothing(
     tmp_path: Path, store: Store, lock: InstanceLock, clock: FakeClock, plugin_on_path: None
 ) -> None:

@@ -277,17 +277,34 @@ async def test_invalid_tickets_are_counted_logged_and_not_queued(
     store: Store, site: StandSite, logs: list[str]
 ) -> None:
     site.add("1", "좋은 공연")
+    site.add("4", "또 좋은 공연")
+    site.add("5", "세 번째 공연")
     h = Harness(store, site, discord_webhook_url=WEBHOOK_A, notify_on_first_run=True)
     site.add("2", "", url=f"{PUBLIC}/notice/2")  # no title
     site.add("3", "링크가 이상한 공연", url="javascript:alert(1)")
     result = await h.run()
-    assert result.ok and result.items == 1 and result.invalid == 2 and result.queued == 1
-    assert h.outbox() == [("default", "new", "좋은 공연")]
-    assert store.history_count() == 1 and store.site_state(SITE).last_invalid == 2
+    assert result.ok and result.items == 3 and result.invalid == 2 and result.queued == 3
+    assert [row[2] for row in h.outbox()] == ["좋은 공연", "또 좋은 공연", "세 번째 공연"]
+    assert store.history_count() == 3 and store.site_state(SITE).last_invalid == 2
     warnings = [line for line in logs if line.startswith("[WARNING]") and "invalid notice skipped" in line]
     assert len(warnings) == 2
     assert any("'2'" in w and "no title" in w for w in warnings)
     assert any("'3'" in w and "url is not http(s)" in w for w in warnings)
+
+
+async def test_most_notices_invalid_is_a_failed_crawl_not_ok(
+    store: Store, site: StandSite, logs: list[str]
+) -> None:
+    site.add("1", "좋은 공연")
+    site.add("2", "", url=f"{PUBLIC}/notice/2")
+    site.add("3", "", url=f"{PUBLIC}/notice/3")
+    h = Harness(store, site, discord_webhook_url=WEBHOOK_A, notify_on_first_run=True)
+    result = await h.run()
+    assert not result.ok and result.error and "2 of 3 notices fail validation" in result.error
+    assert store.site_state(SITE).failure_streak == 1 and store.history_count() == 0
+    await h.run()
+    assert store.site_state(SITE).failure_streak == 2
+    assert any("크롤링 실패" in line for line in logs)
 
 
 async def test_lone_surrogate_in_a_title_is_recorded_and_queued(store: Store, site: StandSite) -> None:
@@ -436,3 +453,48 @@ async def test_lone_surrogate_in_an_uncleaned_field_is_an_invalid_ticket(
     result = await h.run()
     assert result.ok and result.items == 1 and result.invalid == 1 and result.queued == 1
     assert any("invalid notice skipped (id '2')" in line and "surrogate" in line for line in logs)
+
+
+# --- a renumbering storm -----------------------------------------------------------------------------
+
+
+async def test_renumbering_every_id_is_held_silently_and_a_real_new_notice_still_alerts(
+    store: Store, site: StandSite, logs: list[str]
+) -> None:
+    for n in range(1, 41):
+        site.add(str(n), f"공연 {n}")
+    h = Harness(store, site, discord_webhook_url=WEBHOOK_A, site_settings={"storm_threshold": 30})
+    assert (await h.run()).first_run
+    for item in site.items:  # a migration: every notice gets a new id, same title and open time
+        item["id"] = str(int(item["id"]) + 90000)
+    site.add("99999", "진짜 새 공연")
+    result = await h.run()
+    assert result.ok and result.new == 1 and result.held == 40 and result.queued == 1
+    assert any("새 공지 1건" in line and "번호만 바뀐 공지 40건" in line for line in logs)
+    assert h.outbox() == [("default", "new", "진짜 새 공연")]
+    assert store.history_count() == 81  # the renumbered ones are recorded, not lost
+    storms = [line for line in logs if line.startswith("[WARNING]") and "40 of 41 new notices" in line]
+    assert len(storms) == 1
+    assert json.loads(store.get_meta(f"storm:{SITE}") or "{}")["held"] == 40
+    assert (await h.run()).queued == 0  # the next crawl: all known, nothing more
+
+
+async def test_many_new_notices_that_match_nothing_all_alert(store: Store, site: StandSite) -> None:
+    site.add("1", "공연 1")
+    h = Harness(store, site, discord_webhook_url=WEBHOOK_A, site_settings={"storm_threshold": 5})
+    await h.run()
+    for n in range(2, 12):  # ten new notices at once, none a known one renumbered
+        site.add(str(n), f"새 공연 {n}")
+    result = await h.run()
+    assert result.held == 0 and result.queued == 10 and store.get_meta(f"storm:{SITE}") is None
+
+
+async def test_at_the_threshold_renumbered_notices_are_not_held(store: Store, site: StandSite) -> None:
+    for n in range(1, 6):
+        site.add(str(n), f"공연 {n}")
+    h = Harness(store, site, discord_webhook_url=WEBHOOK_A, site_settings={"storm_threshold": 5})
+    await h.run()
+    for item in site.items:
+        item["id"] = "x" + item["id"]
+    result = await h.run()  # 5 new ≤ threshold: a storm needs more than the threshold
+    assert result.held == 0 and result.queued == 5

@@ -16,7 +16,7 @@ import httpx
 from loguru import logger
 
 from crawlers import registry
-from crawlers.base import Crawler, parse_saved
+from crawlers.base import Crawler, Schedule, parse_saved
 from ticket_alarm import __version__, backup, health, history
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config import CONFIG_ENV, Settings, check_site_names, load_config, resolve_config_path
@@ -28,6 +28,7 @@ from ticket_alarm.explain import explain, render_text
 from ticket_alarm.http import Fetcher
 from ticket_alarm.logs import redact, setup_logging
 from ticket_alarm.metrics import serve_metrics
+from ticket_alarm.model import Ticket
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
 from ticket_alarm.store import DB_NAME, InstanceLock, StatusFile, Store
@@ -241,7 +242,7 @@ async def _test_crawlers(args: argparse.Namespace) -> int:
                 "test-crawlers --file needs exactly one SITE, e.g. test-crawlers melon --file page.html"
             )
         return _parse_file(known[names[0]], Path(args.file), args.json)
-    results: list[SiteResult] = []
+    results: dict[str, SiteResult] = {}
     heads: dict[str, SiteResult | None] = {}  # the head poll's page (registration order), per site
     import tempfile
 
@@ -250,21 +251,64 @@ async def _test_crawlers(args: argparse.Namespace) -> int:
         store = Store(Path(tmp) / "diag.sqlite3")
         try:
             async with build_app(settings, known, store=store) as app:
-                for name in names:
+                # every site at once (the fetcher keeps its per-host spacing and global cap); each
+                # site's line is printed as it finishes
+                progress = _Progress(names, enabled=not args.json and sys.stderr.isatty())
+                if not args.json:
+                    _print_header()
+
+                async def check(name: str) -> tuple[SiteResult, SiteResult | None]:
                     result, _crawl = await app.pipeline.crawl_only(name)
-                    results.append(result)
-                    heads[name] = await app.pipeline.head_only(name)
+                    return result, await app.pipeline.head_only(name)
+
+                tasks = [asyncio.ensure_future(check(name)) for name in names]
+                progress.show()
+                for finished in asyncio.as_completed(tasks):
+                    result, head = await finished
+                    results[result.site] = result
+                    heads[result.site] = head
+                    progress.done(result.site)
+                    if not args.json:
+                        _print_row(result)
+                    progress.show()
+                progress.clear()
         finally:
             store.close()
+    ordered = [results[name] for name in names]
     if args.json:
-        sites = [{**_result_json(r), "head": _head_json(heads.get(r.site))} for r in results]
-        doc = {"ok": all(r.ok for r in results), "sites": sites}
+        sites = [{**_result_json(r), "head": _head_json(heads.get(r.site))} for r in ordered]
+        doc = {"ok": all(r.ok for r in ordered), "sites": sites}
         print(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
-        _print_table(results)
-        for name, head in heads.items():
-            print(f"head poll {name}: {_head_text(head)}")
-    return EXIT_OK if results and all(r.ok for r in results) else EXIT_FAIL
+        for name in names:
+            print(f"head poll {name}: {_head_text(heads.get(name))}")
+    return EXIT_OK if ordered and all(r.ok for r in ordered) else EXIT_FAIL
+
+
+class _Progress:
+    """``checking 2/4 done; waiting for melon, yes24`` on stderr, redrawn in place; on a terminal only."""
+
+    def __init__(self, names: Sequence[str], *, enabled: bool) -> None:
+        self.waiting = list(names)
+        self.total = len(names)
+        self.enabled = enabled
+
+    def done(self, name: str) -> None:
+        if name in self.waiting:
+            self.waiting.remove(name)
+
+    def show(self) -> None:
+        if self.enabled and self.waiting:
+            finished = self.total - len(self.waiting)
+            sys.stderr.write(
+                f"\r\x1b[Kchecking {finished}/{self.total} done; waiting for {', '.join(self.waiting)}"
+            )
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
 
 
 def _head_json(head: SiteResult | None) -> dict[str, Any] | None:
@@ -300,6 +344,8 @@ def _parse_file(cls: type[Crawler], path: Path, as_json: bool) -> int:
     except CrawlError as exc:
         result.error, result.hint = exc.reason, exc.hint
     else:
+        if isinstance(tickets, Schedule):  # a saved notice page: the schedule it reads
+            return _print_schedule(cls.name, path, tickets, as_json)
         valid = [t for t in tickets if not t.problems()]
         result.ok, result.items, result.invalid, result.sample = (
             True,
@@ -307,11 +353,63 @@ def _parse_file(cls: type[Crawler], path: Path, as_json: bool) -> int:
             len(tickets) - len(valid),
             valid[:3],
         )
+        result.parsed = list(tickets)
     if as_json:
         print(json.dumps({"ok": result.ok, "sites": [_result_json(result)]}, ensure_ascii=False, indent=2))
     else:
-        _print_table([result])
+        _print_header()
+        _print_row(result)
     return EXIT_OK if result.ok else EXIT_FAIL
+
+
+def _print_schedule(site: str, path: Path, schedule: Schedule, as_json: bool) -> int:
+    """A saved notice page: the general open and the presales it reads."""
+    if as_json:
+        doc = {
+            "ok": True,
+            "sites": [
+                {"site": site, "status": "ok", "file": str(path), "schedule": _schedule_json(schedule)}
+            ],
+        }
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"{site}: notice page {path.name}")
+    if schedule.open_at is not None:
+        opening = seoul_text(schedule.open_at)
+    elif schedule.open_date is not None:
+        opening = f"{schedule.open_date.isoformat()} (시간 추후 공지)"
+    else:
+        opening = "추후 공지"
+    print(f"    티켓오픈: {opening}")
+    for presale in schedule.presales:
+        print(f"    {presale.name}: {seoul_text(presale.at) if presale.at else '추후 공지'}")
+    if not schedule.presales:
+        print("    (no presales on this page)")
+    return EXIT_OK
+
+
+def _schedule_json(schedule: Schedule) -> dict[str, Any]:
+    return {
+        "open_at": schedule.open_at.isoformat() if schedule.open_at else None,
+        "open_date": schedule.open_date.isoformat() if schedule.open_date else None,
+        "presales": [p.to_json() for p in schedule.presales],
+    }
+
+
+def _ticket_json(t: Ticket) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "title": t.title,
+        "url": t.url,
+        "open_at": t.open_at.isoformat() if t.open_at else None,
+        "presales": [p.to_json() for p in t.presales],
+        "exclusive": t.exclusive,
+        "category": t.category,
+        "venue": t.venue,
+        "genre": t.genre,
+        "booking_url": t.booking_url,
+        "image_url": t.image_url,
+    }
 
 
 def _result_json(r: SiteResult) -> dict[str, Any]:
@@ -330,26 +428,36 @@ def _result_json(r: SiteResult) -> dict[str, Any]:
             {"title": t.title, "open_at": t.open_at.isoformat() if t.open_at else None, "url": t.url}
             for t in r.sample
         ],
+        "warnings": [redact(w) for w in r.warnings],
+        "parsed": [_ticket_json(t) for t in r.parsed],
     }
 
 
-def _print_table(results: Sequence[SiteResult]) -> None:
+def _print_header() -> None:
     print(f"{'SITE':<12} {'STATUS':<7} {'HTTP':>4} {'SEC':>6} {'PAGES':>5} {'NOTICES':>7} {'INVALID':>7}")
-    for r in results:
-        http = str(r.status) if r.status is not None else "-"
-        print(
-            f"{r.site:<12} {'ok' if r.ok else 'FAILED':<7} {http:>4} {r.seconds:>6.2f} {r.pages:>5} "
-            f"{r.items:>7} {r.invalid:>7}"
-        )
-        for t in r.sample:
-            when = seoul_text(t.open_at) if t.open_at else "추후 공지"
-            print(f"    - {t.title[:70]} | {when}")
-        if r.capped:
-            print(f"    ! stopped at the page cap ({r.pages} pages)")
-        if not r.ok:
-            print(f"    ! {redact(r.error or 'failed')}")
-            if r.hint:
-                print(f"    hint: {r.hint}")
+
+
+def _print_row(r: SiteResult) -> None:
+    http = str(r.status) if r.status is not None else "-"
+    print(
+        f"{r.site:<12} {'ok' if r.ok else 'FAILED':<7} {http:>4} {r.seconds:>6.2f} {r.pages:>5} "
+        f"{r.items:>7} {r.invalid:>7}"
+    )
+    for t in r.sample:
+        when = seoul_text(t.open_at) if t.open_at else "추후 공지"
+        presales = "".join(f"; {p.name} {seoul_text(p.at) if p.at else '추후 공지'}" for p in t.presales)
+        print(f"    - {t.title[:70]} | {when}{presales}")
+    if r.capped:
+        print(f"    ! stopped at the page cap ({r.pages} pages)")
+    for warning in r.warnings[:5]:
+        print(f"    ! {redact(warning)}")
+    if len(r.warnings) > 5:
+        print(f"    ! … and {len(r.warnings) - 5} more warning(s) (--json lists them all)")
+    if not r.ok:
+        print(f"    ! {redact(r.error or 'failed')}")
+        if r.hint:
+            print(f"    hint: {r.hint}")
+    sys.stdout.flush()
 
 
 # --- entry point ------------------------------------------------------------------------

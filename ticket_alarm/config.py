@@ -137,6 +137,12 @@ class SiteSettings(_Strict):
     lock_cooldown: float = Field(
         3600.0, ge=0, le=WEEK, description="seconds to leave a site alone after HTTP 423"
     )
+    source: Literal["auto", "interpark", "nol"] | None = Field(
+        None, description="interpark only: auto (default), interpark (the old API) or nol"
+    )
+    storm_threshold: int = Field(
+        30, ge=1, le=100_000, description="more new notices than this in one crawl, matching known ones: held"
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -671,6 +677,11 @@ def check_site_names(settings: Settings, known: list[str], source: str) -> None:
         raise ConfigError(
             f"{source}: sites.{unknown[0]}: unknown site; known sites: {', '.join(sorted(known))}."
         )
+    for name, site in settings.sites.items():
+        if site.source is not None and name != "interpark":
+            raise ConfigError(
+                f"{source}: sites.{name}.source: only interpark has a second source (NOL); remove this key."
+            )
     for route in settings.routes or ():
         for name in route.sites or ():
             if name not in known:

@@ -48,6 +48,11 @@ class ParseError(CrawlError):
     """The response is not what the crawler expects (changed layout, challenge page, bad JSON)."""
 
 
+class ApiChangedError(ParseError):
+    """The endpoint answered, but not as the API: the site's own HTML page, or items without the id
+    field. The endpoint may have moved; a crawler with a second source (Interpark → NOL) switches."""
+
+
 class SiteLockedError(CrawlError):
     """The site told us to go away for a while (Melon's HTTP 423); skip it until ``cooldown`` passes."""
 

@@ -38,6 +38,7 @@ from ticket_alarm.discord import WebhookClient, message
 from ticket_alarm.errors import TicketAlarmError
 from ticket_alarm.logs import redact, setup_logging
 from ticket_alarm.model import SEOUL
+from ticket_alarm.pipeline import STORM_META
 from ticket_alarm.store import DB_NAME, InstanceLock, StatusFile, Store
 
 OK, WARNING, CRITICAL, UNKNOWN = "OK", "WARNING", "CRITICAL", "UNKNOWN"
@@ -47,6 +48,7 @@ STATE_FILE = "health-state.json"
 EMPTY_STREAK_WARN = 3  # the pipeline warns in the log at the same count
 OUTBOX_CRITICAL_FACTOR = 4  # oldest pending alert older than 4 × outbox_age_warn: CRITICAL
 DEAD_LETTER_WINDOW = 24 * 3600.0  # dead letters younger than this make a WARNING
+STORM_WINDOW = 24 * 3600.0  # a renumbering storm held this recently makes a WARNING
 DISK_FREE_CRITICAL = 50 * 1024 * 1024  # bytes
 PROBE_TIMEOUT = 10.0
 COLORS = {OK: 0x2ECC71, WARNING: 0xF1C40F, CRITICAL: 0xE74C3C, UNKNOWN: 0x95A5A6}
@@ -296,6 +298,14 @@ def _site_check(
             f"{crawler.usual_minimum} or more: the page layout may have changed; run "
             f"`python -m ticket_alarm test-crawlers {name}`"
         )
+    storm = _storm(store, name)
+    if storm is not None and now - storm.get("at", 0) < STORM_WINDOW:
+        problems.append(
+            f"{storm.get('held', '?')} of {storm.get('new', '?')} new notices held "
+            f"{age_text(now - storm['at'])} ago as a renumbering (they match known notices by title "
+            "and open time; recorded silently); "
+            f"check the site, and `python -m ticket_alarm explain {name} ID` for one of them"
+        )
     if state.last_invalid > 0:
         problems.append(
             f"{state.last_invalid} notice(s) skipped as invalid in the last crawl (parser breakage?); run "
@@ -333,6 +343,15 @@ def _head_facts(
         )
     elif head.failure_streak:
         facts.append(f"{head.failure_streak} recent head poll failure(s): {head.last_error or '?'}")
+
+
+def _storm(store: Store, site: str) -> dict[str, Any] | None:
+    raw = store.get_meta(STORM_META.format(site=site))
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("at"), int | float) else None
 
 
 def _outbox_checks(report: Report, settings: Settings, store: Store, now: float) -> None:

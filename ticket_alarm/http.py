@@ -221,7 +221,7 @@ class Fetcher:
         url: str,
         *,
         public_url: str,
-        data: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | bytes | None = None,
         headers: Mapping[str, str] | None = None,
         conditional: bool = True,
         stats: FetchStats | None = None,
@@ -265,7 +265,7 @@ class Fetcher:
         method: str,
         url: str,
         public_url: str,
-        data: Mapping[str, str] | None,
+        data: Mapping[str, str] | bytes | None,
         headers: Mapping[str, str],
         cached: CachedResponse | None,
         stats: FetchStats | None,
@@ -332,7 +332,7 @@ class Fetcher:
         method: str,
         url: str,
         public_url: str,
-        data: Mapping[str, str] | None,
+        data: Mapping[str, str] | bytes | None,
         headers: Mapping[str, str],
     ) -> tuple[httpx.Response, bytes]:
         """Send, following redirects on the site's own hosts only (the request's and the public one)."""
@@ -340,8 +340,9 @@ class Fetcher:
         public = urlsplit(public_url)
         allowed = {own.netloc.lower(), public.netloc.lower()}
         chain = [url]
+        body: dict[str, Any] = {"content": data} if isinstance(data, bytes) else {"data": data}
         for _hop in range(MAX_REDIRECTS + 1):
-            async with self.client.stream(method, url, data=data, headers=headers) as resp:
+            async with self.client.stream(method, url, headers=headers, **body) as resp:
                 location = resp.headers.get("location")
                 if resp.status_code not in REDIRECT_STATUSES or not location:
                     return resp, await self._read_capped(site, public_url, resp)
@@ -543,22 +544,29 @@ class SiteFetcher:
         url: str,
         *,
         data: Mapping[str, str] | None = None,
+        json_body: object = None,
         headers: Mapping[str, str] | None = None,
     ) -> FetchResponse:
+        """POST a form (``data``) or a JSON document (``json_body``, sent as ``application/json``)."""
+        payload: Mapping[str, str] | bytes | None = data
+        if json_body is not None:
+            payload = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
+            headers = {**(headers or {}), "Content-Type": "application/json"}
         return await self.fetcher.request(
             self.site,
             "POST",
             self.rewrite(url),
             public_url=url,
-            data=data,
+            data=payload,
             headers=headers,
             conditional=False,
             stats=self.stats,
         )
 
 
-def _cache_key(method: str, url: str, data: Mapping[str, str] | None) -> str:
-    raw = f"{method} {url} {sorted((data or {}).items())}"
+def _cache_key(method: str, url: str, data: Mapping[str, str] | bytes | None) -> str:
+    body = data.decode("utf-8", "replace") if isinstance(data, bytes) else sorted((data or {}).items())
+    raw = f"{method} {url} {body}"
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -581,7 +589,7 @@ def _retry_after(headers: httpx.Headers, clock: Clock) -> float | None:
 def _status_hint(status: int) -> str | None:
     if status in (401, 403):
         return "the site refused this client (datacenter IP or missing headers); try `proxy`"
-    if status == 404:
+    if status in (404, 410):
         return "the endpoint moved; the crawler needs updating (check base_url too)"
     if status == 423:
         return "the site locked this client for throttling; it is left alone for sites.<name>.lock_cooldown"

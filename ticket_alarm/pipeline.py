@@ -7,12 +7,13 @@ outcome, error included, comes back as a ``SiteResult``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from loguru import logger
 
-from crawlers.base import INCOMPLETE, Crawl, Crawler
+from crawlers.base import INCOMPLETE, Crawl, Crawler, check_valid
 from ticket_alarm.clock import Clock
 from ticket_alarm.config import RouteSettings, Settings
 from ticket_alarm.delivery import DRY_RUN_ROUTE
@@ -36,6 +37,7 @@ from ticket_alarm.store import (
 EMPTY_STREAK_WARNING = 3
 SWEEP = "sweep"  # SiteResult.mode: the whole list in open-date order (decides changes and removals)
 HEAD = "head"  # SiteResult.mode: the newest page(s) in registration order (alerts never-seen notices)
+STORM_META = "storm:{site}"  # meta key: the last renumbering storm held on a site (health shows it)
 
 
 @dataclass
@@ -55,11 +57,14 @@ class SiteResult:
     skipped: str | None = None  # why the crawl did not run (locked)
     first_run: bool = False
     capped: bool = False
+    held: int = 0  # new ids held as a renumbering storm (recorded silently)
     sample: list[Ticket] = field(default_factory=list)
     mode: str = SWEEP
     requests: int = 0  # HTTP exchanges this run made (a sweep's count sets the head polls' budget)
     # head polls only: known notices whose content differs from history (a sweep decides; may start early)
     known_changed: int = 0
+    parsed: list[Ticket] = field(default_factory=list)  # every notice the crawl parsed
+    warnings: list[str] = field(default_factory=list)  # the crawl's partial failures
 
 
 class Router:
@@ -126,7 +131,9 @@ class Pipeline:
         started = self.clock.monotonic()
         crawl: Crawl | None = None
         try:
-            crawl = await crawler.crawl(fetch)
+            crawled = await crawler.crawl(fetch)
+            check_valid(name, crawled.tickets)  # most notices invalid: the page changed, not "ok"
+            crawl = crawled
         except CrawlError as exc:
             result.error = exc.reason
             result.hint = exc.hint
@@ -149,6 +156,8 @@ class Pipeline:
             result.pages = crawl.pages
             result.capped = crawl.capped
             result.sample = valid[:3]
+            result.parsed = list(crawl.tickets)
+            result.warnings = list(crawl.warnings)
         return result, crawl
 
     async def head_only(self, name: str) -> SiteResult | None:
@@ -205,7 +214,11 @@ class Pipeline:
             result.new,
             result.changed,
             result.seconds,
-            " (첫 실행: 알림 없이 기록)" if result.first_run else "",
+            " (첫 실행: 알림 없이 기록)"
+            if result.first_run
+            else f" (번호만 바뀐 공지 {result.held}건: 알림 없이 기록)"
+            if result.held
+            else "",
         )
         return result
 
@@ -289,9 +302,14 @@ class Pipeline:
         now = self.clock.now().timestamp()
         # checked again right before the write: a sweep may have recorded one while we read notice pages
         seen = self.store.seen(t.key for t in tickets)
+        fresh = [t for t in tickets if t.key not in seen]
+        # a renumbering makes every head page new: the same hold as a sweep's
+        held = self._storm(crawler, self.store.site_state(name), fresh)
+        result.held = len(held)
         write = _CycleWrite()
-        for ticket in tickets:
-            if ticket.key in seen:
+        for ticket in fresh:
+            if ticket.key in held:
+                self._first_seen(crawler, ticket, write, silent=True, remind=False)
                 continue
             if ticket.extra.get(INCOMPLETE):
                 logger.warning(
@@ -423,11 +441,15 @@ class Pipeline:
         seen = self.store.seen(t.key for t in valid)
         silent = not state.initialized and not self.settings.notify_on_first_run
         write = _CycleWrite()
+        held = self._storm(crawler, state, [t for t in valid if t.key not in seen]) if not silent else set()
+        result.held = len(held)
         for ticket in valid:
             previous = seen.get(ticket.key)
             if previous is None:
-                result.new += 1
-                self._first_seen(crawler, ticket, write, silent)
+                result.new += int(ticket.key not in held)  # held renumbered notices are not new ones
+                self._first_seen(
+                    crawler, ticket, write, silent or ticket.key in held, remind=ticket.key not in held
+                )
             elif previous.digest == ticket.digest:
                 write.touched.append(ticket.key)
                 if previous.pending_digest is not None:  # A→B→A inside the hold: nothing to announce
@@ -476,7 +498,9 @@ class Pipeline:
         if write.outbox and self.on_enqueue:
             self.on_enqueue()
 
-    def _first_seen(self, crawler: Crawler, ticket: Ticket, write: _CycleWrite, silent: bool) -> None:
+    def _first_seen(
+        self, crawler: Crawler, ticket: Ticket, write: _CycleWrite, silent: bool, *, remind: bool = True
+    ) -> None:
         data = ticket.to_json()
         write.history.append(
             HistoryRow(ticket.key, ticket.digest, crawler.name, ticket.id, ticket.title, data)
@@ -486,7 +510,36 @@ class Pipeline:
         if not silent:
             embed = render_notice(ticket, crawler.display_name, crawler.color)
             write.outbox += [NewOutboxRow(lane, "new", crawler.name, ticket.key, embed) for lane in lanes]
-        write.plan_reminders(ticket, lanes, self.router)
+        if remind:  # a notice held as renumbered keeps the reminders of its known twin
+            write.plan_reminders(ticket, lanes, self.router)
+
+    def _storm(self, crawler: Crawler, state: SiteState, new: list[Ticket]) -> set[str]:
+        """Keys of new notices to hold: a renumbering (a migration gave known notices new ids).
+
+        Only when one crawl would announce more than ``sites.<name>.storm_threshold`` new notices on
+        a site with history and most of them match a known notice by content (title + open time);
+        those are recorded silently. New notices without such a match still alert.
+        """
+        threshold = crawler.settings.storm_threshold
+        if not state.initialized or len(new) <= threshold:
+            return set()
+        known = self.store.known_contents(crawler.name)
+        matched = [t for t in new if (t.title, t.open_at.isoformat() if t.open_at else None) in known]
+        if len(matched) * 2 <= len(new):
+            return set()
+        now = self.clock.now().timestamp()
+        logger.warning(
+            "{}: {} of {} new notices in one crawl match known notices by title and open time "
+            "(a renumbering or migration of the site's ids?): recorded silently, not announced; "
+            "{} without a match are alerted as new",
+            crawler.name,
+            len(matched),
+            len(new),
+            len(new) - len(matched),
+        )
+        record = {"at": now, "held": len(matched), "new": len(new), "threshold": threshold}
+        self.store.set_meta(STORM_META.format(site=crawler.name), json.dumps(record))
+        return {t.key for t in matched}
 
     def _changed(
         self, crawler: Crawler, ticket: Ticket, previous: Seen, write: _CycleWrite, silent: bool

@@ -523,6 +523,13 @@ class Store:
             "SELECT * FROM reminders WHERE notice_key=? ORDER BY route, offset_min DESC", (key,)
         )
 
+    def known_contents(self, site: str) -> set[tuple[str, str | None]]:
+        """(title, open_at ISO or None) of every notice in a site's history (the storm check)."""
+        rows = self._query(
+            "SELECT title, json_extract(ticket, '$.open_at') FROM history WHERE site=?", (site,)
+        )
+        return {(row[0], row[1]) for row in rows}
+
     def history_count(self, site: str | None = None) -> int:
         if site is None:
             return int(self._query("SELECT count(*) FROM history")[0][0])

@@ -15,7 +15,8 @@ from typing import Any
 
 from bs4 import BeautifulSoup
 
-from crawlers.ticketlink import notice_category, parse_korean_datetime, parse_open_time
+from crawlers.sale_text import parse_korean_datetime
+from crawlers.ticketlink import notice_category, parse_open_time
 from ticket_alarm.model import clean_text
 
 SITE = "ticketlink"

@@ -164,6 +164,7 @@ def test_hostile_titles_venues_and_links_are_accepted_and_ping_nobody(
         "sites": {name: {"base_url": real.base_url} for name in ("teststand", *REAL)},
         "http": {"min_request_interval": 0, "retries": 0, "timeout": 5},
     }
+    config["sites"]["interpark"]["source"] = "interpark"  # hostile rows of the old API, no move to NOL
     d = DaemonProcess(write_config(tmp_path, config), tmp_path)
     db = db_file(tmp_path / "data")
     try:

@@ -228,6 +228,7 @@ def test_site_faults_are_named_recorded_and_forget_nothing(
         "http": {"min_request_interval": 0, "retries": 1, "backoff": 0.05, "timeout": TIMEOUT},
     }
     config["sites"]["melon"]["lock_cooldown"] = LOCK_COOLDOWN
+    config["sites"]["interpark"]["source"] = "interpark"  # these faults are the old API's, not a move to NOL
     d = DaemonProcess(write_config(tmp_path, config), tmp_path)
     db = db_file(tmp_path / "data")
     try:
