@@ -17,9 +17,16 @@ from loguru import logger
 
 from crawlers import registry
 from crawlers.base import Crawler, parse_saved
-from ticket_alarm import __version__, backup, health, history
+from ticket_alarm import __version__, backup, completion, health, history
 from ticket_alarm.clock import Clock, SystemClock
-from ticket_alarm.config import CONFIG_ENV, Settings, check_site_names, load_config, resolve_config_path
+from ticket_alarm.config import (
+    CONFIG_ENV,
+    DAEMON_NORMAL_RSS_MB,
+    Settings,
+    check_site_names,
+    load_config,
+    resolve_config_path,
+)
 from ticket_alarm.daemon import Daemon
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.discord import WebhookClient, message, render_test, seoul_text
@@ -93,9 +100,8 @@ async def build_app(
 
 
 def _load(args: argparse.Namespace) -> tuple[Settings, dict[str, type[Crawler]], Path]:
-    explicit = bool(args.config) or bool(_environ().get(CONFIG_ENV))
     path = resolve_config_path(args.config)
-    if not explicit and not path.exists():
+    if not _config_file_used(args, path):
         logger.info("no {} found: running on defaults and the environment (see config.example.json)", path)
         settings = load_config(None)
     else:
@@ -113,13 +119,47 @@ def _environ() -> dict[str, str]:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    """The effective config as ONE JSON document on stdout; what is worth knowing as log lines."""
     settings, known, path = _load(args)
     effective = settings.masked()
     effective["enabled_sites"] = enabled_sites(settings, known)
     effective["mode"] = "dry run (alerts printed to stdout)" if settings.dry_run else "discord"
+    effective["delivery"] = delivery_text(settings)
     print(json.dumps(effective, ensure_ascii=False, indent=2))
-    logger.info("{}: configuration is valid", path)
+    sys.stdout.flush()
+    logger.info("delivery: {}", effective["delivery"])
+    if settings.max_rss_mb is not None and settings.max_rss_mb < DAEMON_NORMAL_RSS_MB:
+        logger.warning(
+            "max_rss_mb {:g} MB is below the daemon's normal size (about {} MB): it would exit and be "
+            "restarted after every crawl. Set it to 2–3× the 메모리 사용량 the log shows, or remove it.",
+            settings.max_rss_mb,
+            DAEMON_NORMAL_RSS_MB,
+        )
+    source = str(path) if _config_file_used(args, path) else "no config file: defaults and environment"
+    logger.info("{}: configuration is valid", source)
     return EXIT_OK
+
+
+def delivery_text(settings: Settings) -> str:
+    """Where notices go, in one sentence (check-config, the README's routes row)."""
+    names = ", ".join(r.name for r in settings.routes or ())
+    if settings.routes and settings.catch_all():
+        return (
+            f"each notice goes to every route that matches ({names}); a notice that matches no route goes "
+            "to discord_webhook_url (the catch-all)"
+        )
+    if settings.routes:
+        return (
+            f"each notice goes to every route that matches ({names}); a notice that matches no route is "
+            "not sent (set discord_webhook_url to receive those too)"
+        )
+    if settings.catch_all():
+        return "every notice goes to discord_webhook_url"
+    return "no webhook configured: dry run, alerts are printed to stdout"
+
+
+def _config_file_used(args: argparse.Namespace, path: Path) -> bool:
+    return bool(args.config) or bool(_environ().get(CONFIG_ENV)) or path.exists()
 
 
 @contextlib.contextmanager
@@ -165,7 +205,8 @@ async def _once(args: argparse.Namespace) -> int:
             pending = app.store.outbox_stats().pending
             if pending:
                 logger.warning("{} alerts still pending in the outbox; the next run delivers them", pending)
-            logger.info("once: {} sites crawled, {} alerts delivered", len(results), delivered)
+            crawled = sum(1 for r in results if r.skipped is None)
+            logger.info("once: {} sites crawled, {} alerts delivered", crawled, delivered)
             return EXIT_OK if all(r.ok for r in results) else EXIT_FAIL
 
 
@@ -323,11 +364,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch Korean ticketing sites for ticket-open notices and post each one to Discord once.",
     )
     parser.add_argument("--version", action="version", version=f"ticket-alarm {__version__}")
+    config_help = f"config file (default ./config.json or ${CONFIG_ENV})"
+    parser.add_argument("--config", help=config_help)  # before the command: ticket-alarm --config x run
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--config", help=f"config file (default ./config.json or ${CONFIG_ENV})")
+        # SUPPRESS: an absent --config after the command keeps the one given before it
+        p.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
         return p
 
     add("run", "run the daemon until SIGTERM/SIGINT")
@@ -336,7 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("sites", nargs="*", metavar="SITE")
     tc.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     tc.add_argument("--file", help="parse a saved page instead of fetching (one SITE)")
-    add("check-config", "validate the config and print it with secrets masked")
+    cc = add("check-config", "validate the config and print it with secrets masked")
+    cc.add_argument("--json", action="store_true", help="stdout: the JSON document only; messages: stderr")
+    co = add("completion", 'print a shell completion script: eval "$(ticket-alarm completion bash)"')
+    co.add_argument("shell", choices=completion.SHELLS, metavar="{bash,zsh}")
     add("send-test", "post one test embed to each configured webhook")
     ex = add("explain", "show a stored notice, its digest history, route decisions and deliveries")
     ex.add_argument("site", metavar="SITE")
@@ -402,6 +449,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check-config":
             return cmd_check_config(args)
+        if args.command == "completion":
+            print(completion.script(build_parser(), args.shell), end="")
+            return EXIT_OK
         if args.command == "explain":
             return cmd_explain(args)
         return asyncio.run(COMMANDS[args.command](args))

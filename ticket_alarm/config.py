@@ -7,12 +7,13 @@ then the defaults below. Unknown keys are an error, never ignored.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 from pydantic import (
@@ -46,6 +47,16 @@ WEBHOOK_SHAPE = (
     "and an /api/v10/ prefix are accepted; for tests, the same path on http://127.0.0.1:PORT); "
     "copy it from Discord: channel settings → Integrations → Webhooks → Copy Webhook URL"
 )
+
+
+# the tokens config.example.json and the README show: a webhook URL holding one was copied, not made
+_PLACEHOLDER_TOKEN = re.compile(
+    r"replace|your[-_]|placeholder|changeme|webhook[-_]token|^x{5,}$", re.IGNORECASE
+)
+CATCH_ALL_ROUTE = "default"
+# RSS of an idle-to-busy daemon: 54 MB measured after 8 cycles against one stand-in site (python 3.11);
+# a max_rss_mb below it restarts the daemon after every crawl (check-config warns)
+DAEMON_NORMAL_RSS_MB = 60
 
 
 def parse_webhook(url: str) -> tuple[str, str] | None:
@@ -179,8 +190,14 @@ def _check_reminders(values: list[int]) -> list[int]:
 
 
 def _check_webhook(value: str) -> str:
-    if parse_webhook(value) is None:
+    parsed = parse_webhook(value)
+    if parsed is None:
         raise ValueError(f"not a Discord webhook URL; {WEBHOOK_SHAPE}")
+    if _PLACEHOLDER_TOKEN.search(parsed[1]):
+        raise ValueError(
+            "this is the example's placeholder, not a real webhook: replace the whole URL with your own "
+            "(Discord: channel settings → Integrations → Webhooks → New Webhook → Copy Webhook URL)"
+        )
     return value.strip()
 
 
@@ -398,6 +415,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"route name {name!r} is used twice; each route needs its own name")
         return routes
 
+    @model_validator(mode="after")
+    def _catch_all_name_is_free(self) -> Settings:
+        if self.discord_webhook_url and any(r.name == CATCH_ALL_ROUTE for r in self.routes or ()):
+            raise ValueError(
+                f"routes: the name {CATCH_ALL_ROUTE!r} belongs to discord_webhook_url (the catch-all that "
+                "receives what no route takes); rename that route"
+            )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -421,14 +447,18 @@ class Settings(BaseSettings):
     def dry_run(self) -> bool:
         return not self.effective_routes()
 
+    def catch_all(self) -> RouteSettings | None:
+        """``discord_webhook_url`` as a route: it receives every notice that no route in ``routes`` takes."""
+        if not self.discord_webhook_url:
+            return None
+        return RouteSettings(
+            name=CATCH_ALL_ROUTE, webhook_url=self.discord_webhook_url, reminders=self.reminders
+        )
+
     def effective_routes(self) -> list[RouteSettings]:
-        if self.routes:
-            return list(self.routes)
-        if self.discord_webhook_url:
-            return [
-                RouteSettings(name="default", webhook_url=self.discord_webhook_url, reminders=self.reminders)
-            ]
-        return []
+        """Every route deliveries go to: ``routes`` in order, then the catch-all (if set)."""
+        catch_all = self.catch_all()
+        return [*(self.routes or ()), *([catch_all] if catch_all else [])]
 
     def secrets(self) -> list[str]:
         """Every string that must never reach a log line, an error or a diagnostic."""
@@ -510,10 +540,46 @@ def _describe(error: Mapping[str, Any], data: Mapping[str, Any] | None = None) -
     loc = ".".join(parts) or "(top level)"
     kind = error.get("type", "")
     if kind == "extra_forbidden":
-        return f"{loc}: unknown key"
+        return f"{loc}: unknown key{_did_you_mean(error.get('loc', ()))}"
     message = str(error.get("msg", "invalid value"))
     message = message.removeprefix("Value error, ")
     return f"{loc}: {message}"
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The settings model an annotation holds: HttpSettings, list[RouteSettings] | None → RouteSettings."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _did_you_mean(loc: tuple[Any, ...] | list[Any]) -> str:
+    """``; did you mean `interval`?`` for a misspelt key, from the keys valid at that place."""
+    model: type[BaseModel] = Settings
+    parts = list(loc)
+    index = 0
+    while index < len(parts) - 1:
+        field = model.model_fields.get(str(parts[index]))
+        inner = _model_of(field.annotation) if field is not None else None
+        if field is None or inner is None:
+            return ""
+        direct = isinstance(field.annotation, type) or all(
+            a is type(None) or a is inner for a in get_args(field.annotation)
+        )
+        index += 1 if direct else 2  # dict keys (sites.melon) and list indexes (routes.0) hold a model
+        model = inner
+    if index != len(parts) - 1:
+        return ""
+    return _suggest(str(parts[-1]), list(model.model_fields))
+
+
+def _suggest(word: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(word.lower(), known, n=1, cutoff=0.7)
+    return f"; did you mean `{close[0]}`?" if close else ""
 
 
 def load_config(path: Path | None) -> Settings:
@@ -544,7 +610,8 @@ def _check_env_keys(environ: Mapping[str, str]) -> None:
             key = name[len(prefix) :].split("__", 1)[0].lower()
             if key not in known:
                 raise ConfigError(
-                    f"environment variable {name}: unknown key {key!r}; TICKET_ALARM_<KEY> overrides a "
+                    f"environment variable {name}: unknown key {key!r}{_suggest(key, sorted(known))}; "
+                    "TICKET_ALARM_<KEY> overrides a "
                     "config key (nested with __, e.g. TICKET_ALARM_HTTP__TIMEOUT). Fix its name or unset it."
                 )
 

@@ -31,7 +31,7 @@ from loguru import logger
 
 from crawlers.base import Crawler
 from ticket_alarm import __version__
-from ticket_alarm.clock import Clock, SystemClock
+from ticket_alarm.clock import Clock, SystemClock, age_text
 from ticket_alarm.config import Settings, mask_url
 from ticket_alarm.daemon import HEARTBEAT_EVERY
 from ticket_alarm.discord import WebhookClient, message
@@ -123,19 +123,6 @@ class PsutilSystem:
 
 
 Probe = Callable[[str], Awaitable[int | None]]
-
-
-def age_text(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    minutes = seconds / 60
-    if minutes < 90:
-        return f"{minutes:.0f}m"
-    hours = int(minutes // 60)
-    if hours < 48:
-        return f"{hours}h {int(minutes % 60)}m"
-    return f"{hours // 24}d {hours % 24}h"
 
 
 def _seoul(ts: float) -> str:
@@ -264,8 +251,8 @@ def _site_check(
         facts.append(f"last success {age_text(now - state.last_success)} ago")
         if state.last_count is not None:
             facts.append(f"{state.last_count} notices")
-    else:
-        facts.append("never crawled successfully")
+    elif not state.failure_streak:
+        facts.append("no successful crawl yet")
     locked = state.locked_until is not None and state.locked_until > now
     if locked:
         assert state.locked_until is not None
@@ -273,7 +260,13 @@ def _site_check(
             f"the site locked this client (HTTP 423): crawls resume at {_seoul(state.locked_until)} "
             f"(in {age_text(state.locked_until - now)})"
         )
-    if state.failure_streak >= warn_streak:
+    if state.last_success is None and state.failure_streak:
+        # no good crawl to fall back on: the first failure already means nothing is watched there
+        problems.append(
+            f"never crawled successfully: {state.failure_streak} failed crawl(s) (last error: "
+            f"{state.last_error or '?'}); run `python -m ticket_alarm test-crawlers {name}`"
+        )
+    elif state.failure_streak >= warn_streak:
         problems.append(
             f"{state.failure_streak} failed crawls in a row (last error: {state.last_error or '?'}); "
             f"run `python -m ticket_alarm test-crawlers {name}`"

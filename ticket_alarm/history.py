@@ -31,7 +31,9 @@ from crawlers.base import Crawler
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config import Settings
 from ticket_alarm.errors import TicketAlarmError
+from ticket_alarm.explain import open_text
 from ticket_alarm.model import SEOUL, identity_key
+from ticket_alarm.routing import normalise
 from ticket_alarm.store import DB_NAME, LegacyKey, Store
 
 SITE_FIELDS = ("site", "source", "platform", "vendor")
@@ -98,24 +100,35 @@ def stats_text(doc: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def search(store: Store, text: str, limit: int = 50) -> list[dict[str, Any]]:
-    return [
+def search(store: Store, text: str, limit: int = 50) -> tuple[list[dict[str, Any]], bool]:
+    """Notices whose title holds ``text`` as route keywords match (case, width and spaces folded).
+
+    Returns (the newest ``limit`` rows, whether more matched than ``limit``)."""
+    rows = [
         {
             "site": r["site"],
             "id": r["notice_id"],
             "title": r["title"],
             "first_seen": r["first_seen"],
+            "open_at": r["open_at"],
+            "open_date": r["open_date"],
             "imported": r["origin"] == "imported",
         }
-        for r in store.search_history(text, limit)
+        for r in store.search_history(text, limit + 1, fold=normalise)
     ]
+    return rows[:limit], len(rows) > limit
 
 
-def search_text(rows: Iterable[Mapping[str, Any]]) -> str:
-    lines = [f"{'SITE':<12} {'ID':<14} {'FIRST SEEN':<20}  TITLE"]
+def search_text(rows: Iterable[Mapping[str, Any]], cut_at: int | None = None) -> str:
+    lines = [f"{'SITE':<12} {'ID':<14} {'FIRST SEEN':<20}  {'OPENS':<20}  TITLE"]
     for r in rows:
         mark = " (imported)" if r["imported"] else ""
-        lines.append(f"{r['site']:<12} {r['id']:<14} {when(r['first_seen']):<20}  {r['title']}{mark}")
+        opens = "-" if r["imported"] else open_text(r)
+        lines.append(
+            f"{r['site']:<12} {r['id']:<14} {when(r['first_seen']):<20}  {opens:<20}  {r['title']}{mark}"
+        )
+    if cut_at is not None:
+        lines.append(f"(the newest {cut_at} shown; more match: raise --limit or narrow TEXT)")
     return "\n".join(lines)
 
 
@@ -323,10 +336,20 @@ async def command(args: argparse.Namespace, load: Loader) -> int:
             doc = stats(store)
             print(json.dumps(doc, ensure_ascii=False, indent=1) if args.json else stats_text(doc))
             return 0
-        rows = search(store, args.text, args.limit)
+        rows, cut = search(store, args.text, args.limit)
     finally:
         store.close()
-    print(json.dumps(rows, ensure_ascii=False, indent=1) if args.json else search_text(rows))
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+    else:
+        print(search_text(rows, args.limit if cut else None))
+    if cut:
+        logger.warning(
+            "history search: more than {} notices match {!r}; the newest {} are shown (raise --limit)",
+            args.limit,
+            args.text,
+            args.limit,
+        )
     if not rows:
         logger.info("history search: nothing matches {!r}", args.text)
     return 0 if rows else 1

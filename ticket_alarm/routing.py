@@ -4,12 +4,17 @@ Filters, all of which must pass: ``sites``, ``categories`` (open/change), ``excl
 ``genres`` (keywords against the genre), ``include`` (any keyword or /regex/ against title, venue
 and genre) and ``exclude`` (none may match). Keywords are case-, width- (full-width ＢＴＳ = BTS)
 and space-insensitive ("아이유 콘서트" = "아이유콘서트").
+
+The catch-all (``discord_webhook_url``, route ``default``) receives every notice that no route in
+``routes`` takes; without routes it receives everything.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 from ticket_alarm.config import RouteSettings
@@ -61,3 +66,27 @@ def explain_route(route: RouteSettings, ticket: Ticket) -> tuple[bool, str]:
 
 def route_matches(route: RouteSettings, ticket: Ticket) -> bool:
     return explain_route(route, ticket)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    route: str
+    matched: bool
+    reason: str
+
+
+def route_verdicts(
+    routes: Sequence[RouteSettings], ticket: Ticket, catch_all: RouteSettings | None = None
+) -> list[Verdict]:
+    """Each route's decision on ``ticket``, then the catch-all's (it takes what no route took)."""
+    out = [Verdict(r.name, *explain_route(r, ticket)) for r in routes if r is not catch_all]
+    if catch_all is not None:
+        taken = [v.route for v in out if v.matched]
+        if taken:
+            reason = f"route {taken[0]} takes it; the catch-all receives only what no route takes"
+        elif out:
+            reason = "matched no route: the catch-all discord_webhook_url receives it"
+        else:
+            reason = "discord_webhook_url receives every notice"
+        out.append(Verdict(catch_all.name, not taken, reason))
+    return out
