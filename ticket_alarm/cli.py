@@ -17,7 +17,7 @@ from loguru import logger
 
 from crawlers import registry
 from crawlers.base import Crawler, parse_saved
-from ticket_alarm import __version__, backup, completion, health, history
+from ticket_alarm import __version__, backup, completion, health, history, i18n
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config import (
     CONFIG_ENV,
@@ -102,7 +102,7 @@ async def build_app(
 def _load(args: argparse.Namespace) -> tuple[Settings, dict[str, type[Crawler]], Path]:
     path = resolve_config_path(args.config)
     if not _config_file_used(args, path):
-        logger.info("no {} found: running on defaults and the environment (see config.example.json)", path)
+        logger.info("{}", i18n.t("cli.running_on_defaults", path=path))
         settings = load_config(None)
     else:
         settings = load_config(path)
@@ -127,16 +127,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     effective["delivery"] = delivery_text(settings)
     print(json.dumps(effective, ensure_ascii=False, indent=2))
     sys.stdout.flush()
-    logger.info("delivery: {}", effective["delivery"])
+    logger.info("{}", i18n.t("cli.delivery", text=effective["delivery"]))
     if settings.max_rss_mb is not None and settings.max_rss_mb < DAEMON_NORMAL_RSS_MB:
         logger.warning(
-            "max_rss_mb {:g} MB is below the daemon's normal size (about {} MB): it would exit and be "
-            "restarted after every crawl. Set it to 2–3× the 메모리 사용량 the log shows, or remove it.",
-            settings.max_rss_mb,
-            DAEMON_NORMAL_RSS_MB,
+            "{}", i18n.t("cli.max_rss_low", ceiling=settings.max_rss_mb, normal=DAEMON_NORMAL_RSS_MB)
         )
-    source = str(path) if _config_file_used(args, path) else "no config file: defaults and environment"
-    logger.info("{}: configuration is valid", source)
+    source = str(path) if _config_file_used(args, path) else i18n.t("cli.no_config_file")
+    logger.info("{}", i18n.t("cli.valid", source=source))
     return EXIT_OK
 
 
@@ -144,18 +141,12 @@ def delivery_text(settings: Settings) -> str:
     """Where notices go, in one sentence (check-config, the README's routes row)."""
     names = ", ".join(r.name for r in settings.routes or ())
     if settings.routes and settings.catch_all():
-        return (
-            f"each notice goes to every route that matches ({names}); a notice that matches no route goes "
-            "to discord_webhook_url (the catch-all)"
-        )
+        return i18n.t("cli.delivery.routes_and_catch_all", names=names)
     if settings.routes:
-        return (
-            f"each notice goes to every route that matches ({names}); a notice that matches no route is "
-            "not sent (set discord_webhook_url to receive those too)"
-        )
+        return i18n.t("cli.delivery.routes_only", names=names)
     if settings.catch_all():
-        return "every notice goes to discord_webhook_url"
-    return "no webhook configured: dry run, alerts are printed to stdout"
+        return i18n.t("cli.delivery.catch_all")
+    return i18n.t("cli.delivery.dry_run")
 
 
 def _config_file_used(args: argparse.Namespace, path: Path) -> bool:
@@ -341,9 +332,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     settings, known, _ = _load(args)
     registry.get(args.site, known)
     if not (settings.data_dir / DB_NAME).exists():
-        raise ConfigError(
-            f"data_dir {settings.data_dir}: no store yet (nothing was crawled with this config)."
-        )
+        raise ConfigError(i18n.t("cli.explain.no_store", data_dir=settings.data_dir))
     store = Store.open_dir(settings.data_dir)
     try:
         doc = explain(store, settings, args.site, args.id)
@@ -351,7 +340,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         store.close()
     if doc is None:
         logger.error(
-            "explain: {} notice {!r} is not in the history of {}", args.site, args.id, settings.data_dir
+            "{}", i18n.t("cli.explain.not_found", site=args.site, id=args.id, data_dir=settings.data_dir)
         )
         return EXIT_FAIL
     print(json.dumps(doc, ensure_ascii=False, indent=2) if args.json else render_text(doc))

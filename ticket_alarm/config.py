@@ -29,6 +29,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ticket_alarm.errors import ConfigError
+from ticket_alarm.i18n import LANG_ENV, t
 
 DEFAULT_CONFIG_PATH = "config.json"
 CONFIG_ENV = "TICKET_ALARM_CONFIG"
@@ -194,10 +195,7 @@ def _check_webhook(value: str) -> str:
     if parsed is None:
         raise ValueError(f"not a Discord webhook URL; {WEBHOOK_SHAPE}")
     if _PLACEHOLDER_TOKEN.search(parsed[1]):
-        raise ValueError(
-            "this is the example's placeholder, not a real webhook: replace the whole URL with your own "
-            "(Discord: channel settings → Integrations → Webhooks → New Webhook → Copy Webhook URL)"
-        )
+        raise ValueError(t("config.placeholder"))
     return value.strip()
 
 
@@ -502,21 +500,17 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: config file not found. Copy config.example.json to {path} "
-            f"(or pass --config PATH / set {CONFIG_ENV})."
-        ) from None
+        raise ConfigError(t("config.not_found", path=path, env=CONFIG_ENV)) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the config file ({exc}); check its permissions.") from exc
+        raise ConfigError(t("config.unreadable", path=path, reason=exc)) from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(
-            f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}. Fix the file at that position "
-            "(JSON allows no comments and no trailing commas)."
+            t("config.bad_json", path=path, line=exc.lineno, column=exc.colno, reason=exc.msg)
         ) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a JSON object {{...}}, not {type(data).__name__}.")
+        raise ConfigError(t("config.not_object", path=path, kind=type(data).__name__))
     if "DISCORD_WEBHOOK_URL" in data:
         legacy = data.pop("DISCORD_WEBHOOK_URL")
         if data.get("discord_webhook_url") not in (None, legacy):
@@ -540,7 +534,7 @@ def _describe(error: Mapping[str, Any], data: Mapping[str, Any] | None = None) -
     loc = ".".join(parts) or "(top level)"
     kind = error.get("type", "")
     if kind == "extra_forbidden":
-        return f"{loc}: unknown key{_did_you_mean(error.get('loc', ()))}"
+        return f"{loc}: {t('config.unknown_key')}{_did_you_mean(error.get('loc', ()))}"
     message = str(error.get("msg", "invalid value"))
     message = message.removeprefix("Value error, ")
     return f"{loc}: {message}"
@@ -579,7 +573,7 @@ def _did_you_mean(loc: tuple[Any, ...] | list[Any]) -> str:
 
 def _suggest(word: str, known: list[str]) -> str:
     close = difflib.get_close_matches(word.lower(), known, n=1, cutoff=0.7)
-    return f"; did you mean `{close[0]}`?" if close else ""
+    return t("config.did_you_mean", key=close[0]) if close else ""
 
 
 def load_config(path: Path | None) -> Settings:
@@ -594,17 +588,14 @@ def load_config(path: Path | None) -> Settings:
         settings = Settings(**data)
     except ValidationError as exc:
         problems = "; ".join(_describe(e, data) for e in exc.errors())
-        raise ConfigError(
-            f"{source}: invalid configuration: {problems}. See config.example.json and the README's "
-            "config table for every key and its type."
-        ) from None
+        raise ConfigError(t("config.invalid", source=source, problems=problems)) from None
     return settings
 
 
 def _check_env_keys(environ: Mapping[str, str]) -> None:
     """A misspelt TICKET_ALARM_* override is an error too (pydantic-settings would ignore it)."""
     prefix = "TICKET_ALARM_"
-    known = set(Settings.model_fields) | {CONFIG_ENV.removeprefix(prefix).lower()}
+    known = set(Settings.model_fields) | {v.removeprefix(prefix).lower() for v in (CONFIG_ENV, LANG_ENV)}
     for name in sorted(environ):
         if name.upper().startswith(prefix):
             key = name[len(prefix) :].split("__", 1)[0].lower()

@@ -9,6 +9,7 @@ from typing import Any
 from ticket_alarm.config import Settings
 from ticket_alarm.delivery import DRY_RUN_ROUTE
 from ticket_alarm.discord import seoul_text
+from ticket_alarm.i18n import t
 from ticket_alarm.model import Ticket, identity_key
 from ticket_alarm.routing import route_verdicts
 from ticket_alarm.store import Store
@@ -40,7 +41,7 @@ def explain(store: Store, settings: Settings, site: str, notice_id: str) -> dict
             for v in route_verdicts(settings.routes or [], ticket, settings.catch_all())
         ]
     else:
-        decisions = [{"route": DRY_RUN_ROUTE, "matched": True, "reason": "no webhook configured: printed"}]
+        decisions = [{"route": DRY_RUN_ROUTE, "matched": True, "reason": t("route.dry_run")}]
     doc: dict[str, Any] = {
         "site": site,
         "id": notice_id,
@@ -144,5 +145,5 @@ def render_text(doc: dict[str, Any]) -> str:
 def nothing_sent_reason(doc: dict[str, Any]) -> str:
     """Why a notice has no outbox row: no route took it, or it came with a silent first crawl."""
     if not any(r["matched"] for r in doc["routes"]):
-        return "matched no route, and no catch-all discord_webhook_url is set; see each route's verdict above"
-    return "a first crawl fills history silently unless notify_on_first_run"
+        return t("explain.matched_no_route")
+    return t("explain.first_crawl")

@@ -32,6 +32,7 @@ from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config import Settings
 from ticket_alarm.errors import TicketAlarmError
 from ticket_alarm.explain import open_text
+from ticket_alarm.i18n import t
 from ticket_alarm.model import SEOUL, identity_key
 from ticket_alarm.routing import normalise
 from ticket_alarm.store import DB_NAME, LegacyKey, Store
@@ -128,7 +129,7 @@ def search_text(rows: Iterable[Mapping[str, Any]], cut_at: int | None = None) ->
             f"{r['site']:<12} {r['id']:<14} {when(r['first_seen']):<20}  {opens:<20}  {r['title']}{mark}"
         )
     if cut_at is not None:
-        lines.append(f"(the newest {cut_at} shown; more match: raise --limit or narrow TEXT)")
+        lines.append(t("history.cut", limit=cut_at))
     return "\n".join(lines)
 
 
@@ -327,7 +328,7 @@ async def command(args: argparse.Namespace, load: Loader) -> int:
         print(
             json.dumps(asdict(summary), ensure_ascii=False)
             if args.json
-            else f"imported: {summary.added} added, {summary.known} already known"
+            else t("history.imported", added=summary.added, known=summary.known)
         )
         return 0
     store = open_store(settings)
@@ -344,12 +345,7 @@ async def command(args: argparse.Namespace, load: Loader) -> int:
     else:
         print(search_text(rows, args.limit if cut else None))
     if cut:
-        logger.warning(
-            "history search: more than {} notices match {!r}; the newest {} are shown (raise --limit)",
-            args.limit,
-            args.text,
-            args.limit,
-        )
+        logger.warning("{}", t("history.cut_log", limit=args.limit, text=args.text))
     if not rows:
-        logger.info("history search: nothing matches {!r}", args.text)
+        logger.info("{}", t("history.nothing", text=args.text))
     return 0 if rows else 1
