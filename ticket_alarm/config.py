@@ -29,7 +29,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ticket_alarm.errors import ConfigError
-from ticket_alarm.i18n import LANG_ENV, t
+from ticket_alarm.i18n import LANG_ENV, MESSAGES, t
 
 DEFAULT_CONFIG_PATH = "config.json"
 CONFIG_ENV = "TICKET_ALARM_CONFIG"
@@ -43,11 +43,7 @@ _WEBHOOK_RE = re.compile(
     r"|http://(?:127(?:\.\d{1,3}){3}|localhost|\[::1\])(?::\d{1,5})?)"
     r"/api/(?:v\d{1,2}/)?webhooks/(?P<id>\d{5,25})/(?P<token>[A-Za-z0-9_\-]{10,100})/?$"
 )
-WEBHOOK_SHAPE = (
-    "expected https://discord.com/api/webhooks/{id}/{token} (discordapp.com, canary./ptb. hosts "
-    "and an /api/v10/ prefix are accepted; for tests, the same path on http://127.0.0.1:PORT); "
-    "copy it from Discord: channel settings → Integrations → Webhooks → Copy Webhook URL"
-)
+WEBHOOK_SHAPE = MESSAGES["config.webhook_shape"][1].format()  # English; errors use t(...)
 
 
 # the tokens config.example.json and the README show: a webhook URL holding one was copied, not made
@@ -193,7 +189,7 @@ def _check_reminders(values: list[int]) -> list[int]:
 def _check_webhook(value: str) -> str:
     parsed = parse_webhook(value)
     if parsed is None:
-        raise ValueError(f"not a Discord webhook URL; {WEBHOOK_SHAPE}")
+        raise ValueError(t("config.not_webhook", shape=t("config.webhook_shape")))
     if _PLACEHOLDER_TOKEN.search(parsed[1]):
         raise ValueError(t("config.placeholder"))
     return value.strip()
@@ -416,10 +412,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _catch_all_name_is_free(self) -> Settings:
         if self.discord_webhook_url and any(r.name == CATCH_ALL_ROUTE for r in self.routes or ()):
-            raise ValueError(
-                f"routes: the name {CATCH_ALL_ROUTE!r} belongs to discord_webhook_url (the catch-all that "
-                "receives what no route takes); rename that route"
-            )
+            raise ValueError(t("config.catch_all_name", name=CATCH_ALL_ROUTE))
         return self
 
     @classmethod
@@ -514,10 +507,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     if "DISCORD_WEBHOOK_URL" in data:
         legacy = data.pop("DISCORD_WEBHOOK_URL")
         if data.get("discord_webhook_url") not in (None, legacy):
-            raise ConfigError(
-                f"{path}: both DISCORD_WEBHOOK_URL and discord_webhook_url are set to different values; "
-                "keep only discord_webhook_url."
-            )
+            raise ConfigError(t("config.legacy_conflict", path=path))
         data["discord_webhook_url"] = legacy
     return data
 
@@ -601,9 +591,7 @@ def _check_env_keys(environ: Mapping[str, str]) -> None:
             key = name[len(prefix) :].split("__", 1)[0].lower()
             if key not in known:
                 raise ConfigError(
-                    f"environment variable {name}: unknown key {key!r}{_suggest(key, sorted(known))}; "
-                    "TICKET_ALARM_<KEY> overrides a "
-                    "config key (nested with __, e.g. TICKET_ALARM_HTTP__TIMEOUT). Fix its name or unset it."
+                    t("config.env_unknown", name=name, key=key, suggestion=_suggest(key, sorted(known)))
                 )
 
 
@@ -611,12 +599,17 @@ def check_site_names(settings: Settings, known: list[str], source: str) -> None:
     unknown = sorted(set(settings.sites) - set(known))
     if unknown:
         raise ConfigError(
-            f"{source}: sites.{unknown[0]}: unknown site; known sites: {', '.join(sorted(known))}."
+            t("config.unknown_site", source=source, site=unknown[0], known=", ".join(sorted(known)))
         )
     for route in settings.routes or ():
         for name in route.sites or ():
             if name not in known:
                 raise ConfigError(
-                    f"{source}: routes[{route.name}].sites: unknown site {name!r}; "
-                    f"known sites: {', '.join(sorted(known))}."
+                    t(
+                        "config.unknown_route_site",
+                        source=source,
+                        route=route.name,
+                        site=name,
+                        known=", ".join(sorted(known)),
+                    )
                 )

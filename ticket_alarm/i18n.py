@@ -203,6 +203,45 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "config.unknown_key": ("알 수 없는 키 (unknown key)", "unknown key"),
     "config.did_you_mean": ("; 혹시 `{key}`? (did you mean `{key}`?)", "; did you mean `{key}`?"),
+    "config.webhook_shape": (
+        "https://discord.com/api/webhooks/{{id}}/{{token}} 형태여야 합니다 "
+        "(discordapp.com, canary./ptb. 호스트와 /api/v10/ 접두사도 됨; "
+        "테스트용으로는 http://127.0.0.1:PORT의 같은 경로); "
+        "Discord에서 복사하세요: 채널 설정 → 연동 → 웹후크 → 웹후크 URL 복사",
+        "expected https://discord.com/api/webhooks/{{id}}/{{token}} (discordapp.com, canary./ptb. hosts "
+        "and an /api/v10/ prefix are accepted; for tests, the same path on http://127.0.0.1:PORT); "
+        "copy it from Discord: channel settings → Integrations → Webhooks → Copy Webhook URL",
+    ),
+    "config.not_webhook": (
+        "Discord 웹훅 URL이 아닙니다 (not a Discord webhook URL); {shape}",
+        "not a Discord webhook URL; {shape}",
+    ),
+    "config.catch_all_name": (
+        "routes: 이름 {name!r}는 discord_webhook_url(어느 경로도 받지 않은 공지를 받는 웹훅)의 것입니다; "
+        "그 경로의 이름을 바꾸세요",
+        "routes: the name {name!r} belongs to discord_webhook_url (the catch-all that receives what no "
+        "route takes); rename that route",
+    ),
+    "config.legacy_conflict": (
+        "{path}: DISCORD_WEBHOOK_URL과 discord_webhook_url이 서로 다른 값입니다 (both set); "
+        "discord_webhook_url만 남기세요.",
+        "{path}: both DISCORD_WEBHOOK_URL and discord_webhook_url are set to different values; "
+        "keep only discord_webhook_url.",
+    ),
+    "config.env_unknown": (
+        "환경 변수 {name}: 알 수 없는 키 {key!r} (unknown key){suggestion}; TICKET_ALARM_<KEY>는 설정 키를 "
+        "덮어씁니다 (중첩은 __, 예: TICKET_ALARM_HTTP__TIMEOUT). 이름을 고치거나 지우세요.",
+        "environment variable {name}: unknown key {key!r}{suggestion}; TICKET_ALARM_<KEY> overrides a "
+        "config key (nested with __, e.g. TICKET_ALARM_HTTP__TIMEOUT). Fix its name or unset it.",
+    ),
+    "config.unknown_site": (
+        "{source}: sites.{site}: 알 수 없는 사이트 (unknown site); 아는 사이트: {known}.",
+        "{source}: sites.{site}: unknown site; known sites: {known}.",
+    ),
+    "config.unknown_route_site": (
+        "{source}: routes[{route}].sites: 알 수 없는 사이트 {site!r} (unknown site); 아는 사이트: {known}.",
+        "{source}: routes[{route}].sites: unknown site {site!r}; known sites: {known}.",
+    ),
     "config.placeholder": (
         "예시의 자리표시자일 뿐 실제 웹훅이 아닙니다 (the example's placeholder, not a real webhook): URL "
         "전체를 내 웹훅으로 바꾸세요 (Discord: 채널 설정 → 연동 → 웹후크 → 새 웹후크 → 웹후크 URL 복사; "
@@ -254,6 +293,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cli.explain.not_found": (
         "explain: {site} 공지 {id!r}가 {data_dir}의 기록에 없습니다",
         "explain: {site} notice {id!r} is not in the history of {data_dir}",
+    ),
+    "cli.skipped_locked": (
+        "사이트가 이 클라이언트를 잠갔습니다 (HTTP 423){why}; {until}에 크롤링 재개 ({left} 후)",
+        "the site locked this client (HTTP 423){why}; crawls resume at {until} (in {left})",
     ),
     # --- history ------------------------------------------------------------------------------
     "history.cut": (

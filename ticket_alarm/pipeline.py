@@ -20,6 +20,7 @@ from ticket_alarm.delivery import DRY_RUN_ROUTE
 from ticket_alarm.discord import changed_fields, render_change, render_notice, seoul_text
 from ticket_alarm.errors import CrawlError, SiteLockedError
 from ticket_alarm.http import Fetcher
+from ticket_alarm.i18n import t
 from ticket_alarm.model import Ticket
 from ticket_alarm.routing import route_verdicts
 from ticket_alarm.store import (
@@ -46,10 +47,7 @@ class Skipped:
     def describe(self, now: float) -> str:
         why = f" ({self.error})" if self.error else ""
         resume = seoul_text(datetime.fromtimestamp(self.until, UTC))
-        return (
-            f"the site locked this client (HTTP 423){why}; crawls resume at {resume} "
-            f"(in {age_text(self.until - now)})"
-        )
+        return t("cli.skipped_locked", why=why, until=resume, left=age_text(self.until - now))
 
 
 @dataclass
