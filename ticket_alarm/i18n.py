@@ -294,7 +294,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "explain: {site} 공지 {id!r}가 {data_dir}의 기록에 없습니다",
         "explain: {site} notice {id!r} is not in the history of {data_dir}",
     ),
-    "cli.skipped_locked": (
+    "site.skipped_locked": (
         "사이트가 이 클라이언트를 잠갔습니다 (HTTP 423){why}; {until}에 크롤링 재개 ({left} 후)",
         "the site locked this client (HTTP 423){why}; crawls resume at {until} (in {left})",
     ),

@@ -47,7 +47,7 @@ class Skipped:
     def describe(self, now: float) -> str:
         why = f" ({self.error})" if self.error else ""
         resume = seoul_text(datetime.fromtimestamp(self.until, UTC))
-        return t("cli.skipped_locked", why=why, until=resume, left=age_text(self.until - now))
+        return t("site.skipped_locked", why=why, until=resume, left=age_text(self.until - now))
 
 
 @dataclass
