@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import string
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,3 +151,25 @@ def test_the_cli_speaks_korean_by_default_and_english_on_request(tmp_path: Path)
     assert "폴더가 아직 없습니다" in unset.stdout
     english = run_cli("health", "--no-probe", "--config", str(path), env=child_env(TICKET_ALARM_LANG="en"))
     assert "does not exist yet" in english.stdout and not re.search(r"[가-힣]", english.stdout)
+
+
+def test_history_messages_are_korean(
+    tmp_path: Path, korean: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loguru import logger
+
+    from ticket_alarm import cli
+
+    monkeypatch.delenv("TICKET_ALARM_CONFIG", raising=False)
+    path = write_config(tmp_path, {"data_dir": str(tmp_path / "data")})
+    try:
+        code = cli.main(["history", "import", str(tmp_path / "old.json"), "--config", str(path)])
+        err = capsys.readouterr().err
+        assert code == 1 and "그런 파일이 없습니다; 아무것도 가져오지 않았습니다" in err
+        (tmp_path / "old.json").write_text('["0cc175b9c0f1b6a8"]', encoding="utf-8")
+        code = cli.main(["history", "import", str(tmp_path / "old.json"), "--config", str(path)])
+        out = capsys.readouterr().out
+        assert code == 0 and "가져옴: 1건 추가, 0건은 이미 있음" in out and "항목 1개 읽음" in out
+    finally:
+        logger.remove()  # main() bound the sinks to the captured streams
+        logger.add(sys.stderr)

@@ -92,12 +92,10 @@ def stats_text(doc: Mapping[str, Any]) -> str:
         )
     lines.append(f"{'total':<12} {doc['total']:>7}")
     o = doc["outbox"]
-    lines.append(f"outbox: pending {o['pending']}, sent {o['sent']}, dead {o['dead']}")
+    lines.append(t("history.outbox", pending=o["pending"], sent=o["sent"], dead=o["dead"]))
     legacy = doc["legacy_keys"]
     if legacy["imported"]:
-        lines.append(
-            f"legacy keys (history import): {legacy['imported']} imported, {legacy['matched']} met by a crawl"
-        )
+        lines.append(t("history.legacy", imported=legacy["imported"], matched=legacy["matched"]))
     return "\n".join(lines)
 
 
@@ -258,22 +256,19 @@ def read_legacy(path: Path, known: Mapping[str, type[Crawler]]) -> list[LegacyKe
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise HistoryImportError(f"{path}: no such file; nothing imported.") from None
+        raise HistoryImportError(t("history.import.missing", path=path)) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise HistoryImportError(f"{path}: cannot read it ({exc}); nothing imported.") from exc
+        raise HistoryImportError(t("history.import.unreadable", path=path, reason=exc)) from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise HistoryImportError(
-            f"{path}:{exc.lineno}:{exc.colno}: invalid JSON ({exc.msg}); the file is corrupt or cut short. "
-            "Nothing imported."
+            t("history.import.bad_json", path=path, line=exc.lineno, column=exc.colno, reason=exc.msg)
         ) from None
     try:
         return parse_legacy(data, known, str(path))
     except HistoryImportError as exc:
-        raise HistoryImportError(
-            f"{exc}. Nothing imported; fix or remove that entry and run again."
-        ) from None
+        raise HistoryImportError(t("history.import.bad_entry", problem=exc)) from None
 
 
 def import_file(
@@ -311,20 +306,19 @@ async def command(args: argparse.Namespace, load: Loader) -> int:
     if args.action == "import":
         summary = import_file(settings, Path(args.file), known)
         logger.info(
-            "history import: {} entries read ({} records with site + id, {} opaque hashes): {} added, "
-            "{} already known",
-            summary.records + summary.hashes,
-            summary.records,
-            summary.hashes,
-            summary.added,
-            summary.known,
+            "{}",
+            t(
+                "history.import.summary",
+                total=summary.records + summary.hashes,
+                records=summary.records,
+                hashes=summary.hashes,
+                added=summary.added,
+                known=summary.known,
+            ),
         )
         if summary.unknown_sites:
-            logger.warning(
-                "history import: sites not known to this program (stored as given; they match nothing "
-                "until a crawler with that name exists): {}",
-                ", ".join(f"{name} ({count})" for name, count in sorted(summary.unknown_sites.items())),
-            )
+            sites = ", ".join(f"{name} ({count})" for name, count in sorted(summary.unknown_sites.items()))
+            logger.warning("{}", t("history.import.unknown_sites", sites=sites))
         print(
             json.dumps(asdict(summary), ensure_ascii=False)
             if args.json

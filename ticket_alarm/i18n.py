@@ -317,6 +317,44 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "가져옴: {added}건 추가, {known}건은 이미 있음",
         "imported: {added} added, {known} already known",
     ),
+    "history.outbox": (
+        "대기열: 대기 {pending}, 전송 {sent}, 실패(dead) {dead}",
+        "outbox: pending {pending}, sent {sent}, dead {dead}",
+    ),
+    "history.legacy": (
+        "예전 기록 키 (history import): {imported}개 가져옴, 그중 {matched}개는 크롤링에서 만남",
+        "legacy keys (history import): {imported} imported, {matched} met by a crawl",
+    ),
+    "history.import.summary": (
+        "history import: 항목 {total}개 읽음 (사이트+id 기록 {records}개, 해시 {hashes}개): {added}개 추가, "
+        "{known}개는 이미 있음",
+        "history import: {total} entries read ({records} records with site + id, {hashes} opaque hashes): "
+        "{added} added, {known} already known",
+    ),
+    "history.import.unknown_sites": (
+        "history import: 이 프로그램이 모르는 사이트 (받은 그대로 저장; 그 이름의 크롤러가 생기기 전에는 "
+        "아무것과도 맞지 않음): {sites}",
+        "history import: sites not known to this program (stored as given; they match nothing until a "
+        "crawler with that name exists): {sites}",
+    ),
+    "history.import.missing": (
+        "{path}: 그런 파일이 없습니다; 아무것도 가져오지 않았습니다.",
+        "{path}: no such file; nothing imported.",
+    ),
+    "history.import.unreadable": (
+        "{path}: 읽을 수 없습니다 ({reason}); 아무것도 가져오지 않았습니다.",
+        "{path}: cannot read it ({reason}); nothing imported.",
+    ),
+    "history.import.bad_json": (
+        "{path}:{line}:{column}: JSON 오류 (invalid JSON: {reason}); 파일이 깨졌거나 잘렸습니다. "
+        "아무것도 가져오지 않았습니다.",
+        "{path}:{line}:{column}: invalid JSON ({reason}); the file is corrupt or cut short. "
+        "Nothing imported.",
+    ),
+    "history.import.bad_entry": (
+        "{problem}. 아무것도 가져오지 않았습니다; 그 항목을 고치거나 지우고 다시 실행하세요.",
+        "{problem}. Nothing imported; fix or remove that entry and run again.",
+    ),
     # --- routing verdicts (explain) -----------------------------------------------------------
     "route.site": ("사이트 {site}가 sites {sites}에 없음", "site {site} is not in sites {sites}"),
     "route.category": (
