@@ -5,7 +5,7 @@ to the words that may follow it, and a small shell function walks the words type
 the values of options that take one (``--config FILE`` before or after the command).
 
     eval "$(ticket-alarm completion bash)"     # ~/.bashrc
-    eval "$(ticket-alarm completion zsh)"      # ~/.zshrc
+    eval "$(ticket-alarm completion zsh)"      # ~/.zshrc, after compinit
 """
 
 from __future__ import annotations
