@@ -459,7 +459,7 @@ async def notify(settings: Settings, report: Report, client: httpx.AsyncClient, 
     """Post to the ops webhook if the overall state changed. None: nothing to do; True/False: posted."""
     url = settings.health.ops_webhook_url
     if not url:
-        logger.warning("health --notify: health.ops_webhook_url is not set; nothing notified")
+        logger.warning("{}", t("health.notify.no_url"))
         return None
     path = state_file(settings)
     previous = _read_state(path)
@@ -470,19 +470,17 @@ async def notify(settings: Settings, report: Report, client: httpx.AsyncClient, 
     outcome = await webhooks.execute(url, message([notify_embed(report, previous, now)]))
     if outcome.kind != "sent":
         logger.error(
-            "health --notify: the ops webhook {} did not take the message: {}",
-            mask_url(url),
-            outcome.error or outcome.kind,
+            "{}", t("health.notify.refused", url=mask_url(url), reason=outcome.error or outcome.kind)
         )
         return False
-    logger.info("health --notify: state {} → {} posted to the ops webhook", previous, report.status)
+    logger.info("{}", t("health.notify.posted", previous=previous, status=report.status))
     if path is None:
-        logger.warning("health --notify: neither data_dir nor log_dir exists; the state is not remembered")
+        logger.warning("{}", t("health.notify.no_folder"))
     else:
         try:
             _write_state(path, report.status, now)
         except OSError as exc:
-            logger.error("health --notify: cannot remember the state in {}: {}", path, exc.strerror)
+            logger.error("{}", t("health.notify.unwritable", path=path, reason=exc.strerror))
     return True
 
 

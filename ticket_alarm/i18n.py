@@ -173,6 +173,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{detail} — almost full: the store cannot write; free some space",
     ),
     "health.dir.warn": ("{detail} ({warn:g}% 넘으면 경고)", "{detail} (warn above {warn:g}%)"),
+    "health.notify.no_url": (
+        "health --notify: health.ops_webhook_url이 설정되지 않아 알리지 않았습니다",
+        "health --notify: health.ops_webhook_url is not set; nothing notified",
+    ),
+    "health.notify.refused": (
+        "health --notify: 운영 웹훅 {url}가 메시지를 받지 않았습니다: {reason}",
+        "health --notify: the ops webhook {url} did not take the message: {reason}",
+    ),
+    "health.notify.posted": (
+        "health --notify: 상태 {previous} → {status}를 운영 웹훅에 알렸습니다",
+        "health --notify: state {previous} → {status} posted to the ops webhook",
+    ),
+    "health.notify.no_folder": (
+        "health --notify: data_dir도 log_dir도 없어 상태를 기억하지 못합니다",
+        "health --notify: neither data_dir nor log_dir exists; the state is not remembered",
+    ),
+    "health.notify.unwritable": (
+        "health --notify: {path}에 상태를 기억할 수 없습니다: {reason}",
+        "health --notify: cannot remember the state in {path}: {reason}",
+    ),
     "health.failed": ("점검 자체가 실패했습니다: {error}", "the check itself failed: {error}"),
     # --- config -------------------------------------------------------------------------------
     "config.not_found": (
