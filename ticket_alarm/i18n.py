@@ -24,7 +24,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # --- health -------------------------------------------------------------------------------
     "health.summary.ok": ("OK 전체: 점검 {count}개 모두 정상", "OK overall: all {count} checks OK"),
     "health.summary.bad": (
-        "{status} 전체: 점검 {total}개 중 {bad}개 이상 ({names})",
+        "{status} 전체: 점검 {total}개 중 {bad}개가 정상이 아님 ({names})",
         "{status} overall: {bad} of {total} checks not OK ({names})",
     ),
     "health.config.ok": (
