@@ -14,8 +14,16 @@ import pytest
 
 from tests.support.discord_standin import FakeDiscord
 from tests.support.site_standin import FakeSite, TestStandNotices
+from ticket_alarm import i18n
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # the suite asserts the English messages; tests/test_i18n.py checks the Korean default
+    i18n.set_language("en")
+
+
 PLUGIN_DIR = Path(__file__).resolve().parent / "plugin"
 REAL_SITES = ("interpark", "yes24", "melon", "ticketlink")
 
@@ -75,6 +83,7 @@ def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKET_ALARM_", "DISCORD_WEBHOOK"))}
     env["PYTHONPATH"] = os.pathsep.join([str(PLUGIN_DIR), str(ROOT)])
     env["PYTHONUNBUFFERED"] = "1"
+    env[i18n.LANG_ENV] = "en"  # pass TICKET_ALARM_LANG="ko" in extra for the Korean default
     env.update(extra)
     return env
 

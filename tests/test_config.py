@@ -352,11 +352,93 @@ def test_route_without_a_name(tmp_path: Path) -> None:
     assert "routes.0.name: Field required" in message and TOKEN not in message
 
 
-def test_routes_win_over_the_single_webhook(tmp_path: Path) -> None:
+def test_the_single_webhook_is_the_catch_all_after_the_routes(tmp_path: Path) -> None:
     settings = load_config(
         write(tmp_path, {"discord_webhook_url": WEBHOOK, "routes": [{"name": "r", "webhook_url": OTHER}]})
     )
-    assert [(r.name, r.webhook_url) for r in settings.effective_routes()] == [("r", OTHER)]
+    assert [(r.name, r.webhook_url) for r in settings.effective_routes()] == [
+        ("r", OTHER),
+        ("default", WEBHOOK),
+    ]
+    only_routes = load_config(write(tmp_path, {"routes": [{"name": "r", "webhook_url": OTHER}]}))
+    assert only_routes.catch_all() is None and [r.name for r in only_routes.effective_routes()] == ["r"]
+
+
+def test_a_route_named_default_beside_the_catch_all_is_refused(tmp_path: Path) -> None:
+    message = load_error(
+        tmp_path, {"discord_webhook_url": WEBHOOK, "routes": [{"name": "default", "webhook_url": OTHER}]}
+    )
+    assert "'default' belongs to discord_webhook_url" in message and "rename that route" in message
+    assert TOKEN not in message
+
+
+# every placeholder the example and the README show, in each place a webhook URL goes
+PLACEHOLDERS = [
+    "replace-with-your-webhook-token",
+    "YOUR_WEBHOOK_TOKEN",
+    "your-token-here-xyz",
+    "xxxxxxxxxxxxxxxxxxxx",
+    "placeholder-token-1",
+]
+
+
+@pytest.mark.parametrize("token", PLACEHOLDERS)
+@pytest.mark.parametrize("where", ["discord_webhook_url", "route", "ops"])
+def test_the_examples_placeholder_webhook_is_refused_with_the_how_to(
+    tmp_path: Path, token: str, where: str
+) -> None:
+    url = f"https://discord.com/api/webhooks/123456789012345678/{token}"
+    data: dict[str, Any] = {
+        "discord_webhook_url": {"discord_webhook_url": url},
+        "route": {"routes": [{"name": "r", "webhook_url": url}]},
+        "ops": {"health": {"ops_webhook_url": url}},
+    }[where]
+    message = load_error(tmp_path, data)
+    assert "placeholder, not a real webhook" in message
+    assert "Integrations → Webhooks → New Webhook → Copy Webhook URL" in message
+
+
+def test_the_config_example_itself_is_refused_until_its_webhook_is_replaced(tmp_path: Path) -> None:
+    example = json.loads((Path(__file__).parent.parent / "config.example.json").read_text(encoding="utf-8"))
+    example["data_dir"] = str(tmp_path / "data")
+    assert "placeholder, not a real webhook" in load_error(tmp_path, example)
+    example["discord_webhook_url"] = WEBHOOK
+    for route in example.get("routes") or []:
+        route["webhook_url"] = OTHER
+    assert load_config(write(tmp_path, example)).discord_webhook_url == WEBHOOK
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"intervall": 5}, "intervall: unknown key; did you mean `interval`?"),
+        (
+            {"sites": {"melon": {"intervall": 5}}},
+            "sites.melon.intervall: unknown key; did you mean `interval`?",
+        ),
+        ({"http": {"timout": 5}}, "http.timout: unknown key; did you mean `timeout`?"),
+        ({"notify_on_first_rum": True}, "did you mean `notify_on_first_run`?"),
+        (
+            {"routes": [{"name": "iu", "webhook_url": WEBHOOK, "inclue": ["아이유"]}]},
+            "routes[iu].inclue: unknown key; did you mean `include`?",
+        ),
+    ],
+)
+def test_a_misspelt_key_suggests_the_right_one(tmp_path: Path, data: dict[str, Any], expected: str) -> None:
+    assert expected in load_error(tmp_path, data)
+
+
+def test_an_unrelated_unknown_key_suggests_nothing(tmp_path: Path) -> None:
+    message = load_error(tmp_path, {"zebra": 1})
+    assert "zebra: unknown key" in message and "did you mean" not in message
+
+
+def test_a_misspelt_environment_key_suggests_the_right_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TICKET_ALARM_INTERVALL", "5")
+    with pytest.raises(ConfigError, match="did you mean `interval`"):
+        load_config(write(tmp_path, {}))
 
 
 # --- masking and secrets -------------------------------------------------------------------------

@@ -190,6 +190,11 @@ async def test_site_problems_are_warnings(
             "WARNING",
             "no successful crawl for 25m",
         ),
+        (  # a site that never worked: WARNING from its first failure, not "OK, 1 recent failure"
+            SiteState("interpark", False, now, None, now, failure_streak=1, last_error="HTTP 503"),
+            "WARNING",
+            "never crawled successfully: 1 failed crawl(s) (last error: HTTP 503)",
+        ),
     ]
     for state, status, phrase in cases:
         store.save_site_state(state)

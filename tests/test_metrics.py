@@ -17,7 +17,7 @@ from ticket_alarm.config import RouteSettings
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.discord import WebhookClient
 from ticket_alarm.metrics import Metrics
-from ticket_alarm.pipeline import SiteResult
+from ticket_alarm.pipeline import SiteResult, Skipped
 from ticket_alarm.store import NewOutboxRow, SiteState, Store
 
 
@@ -64,7 +64,7 @@ def test_collector_reads_the_store_and_the_stats_objects(tmp_path: Path) -> None
         metrics.on_result(SiteResult("melon", ok=True, items=40, new=3))
         metrics.on_result(SiteResult("melon", ok=True, items=41, new=1))
         metrics.on_result(SiteResult("melon", ok=False, error="HTTP 500"))
-        metrics.on_result(SiteResult("yes24", ok=True, skipped="locked until ..."))  # not a crawl
+        metrics.on_result(SiteResult("yes24", ok=True, skipped=Skipped(now + 60, None)))  # not a crawl
         store.save_site_state(SiteState("melon", True, now, now - 30, failure_streak=1))
         store.enqueue(
             [NewOutboxRow("main", "new", "melon", f"k{i}", {"title": "t"}) for i in range(3)], now - 90

@@ -19,7 +19,7 @@ from ticket_alarm.config import HttpSettings, Settings, SiteSettings
 from ticket_alarm.errors import FetchError, SiteLockedError
 from ticket_alarm.http import Fetcher, SiteFetcher
 from ticket_alarm.model import SEOUL, Ticket, clean_text
-from ticket_alarm.pipeline import Pipeline
+from ticket_alarm.pipeline import Pipeline, Skipped
 from ticket_alarm.store import Store
 
 SITE = "stand"
@@ -370,7 +370,7 @@ async def test_locked_site_is_left_alone_until_the_cooldown_passes(
     site.status = 423
     started = h.clock.now().timestamp()
     result = await h.pipeline.run_site(SITE)
-    assert not result.ok and result.skipped == "locked"
+    assert not result.ok and isinstance(result.failure, SiteLockedError) and result.skipped is None
     state = store.site_state(SITE)
     assert state.locked_until == started + 600
     assert any(line.startswith("[WARNING] 크롤링 실패: stand") and "10 minutes" in line for line in logs)
@@ -378,7 +378,10 @@ async def test_locked_site_is_left_alone_until_the_cooldown_passes(
     requests = site.requests
     h.clock.advance(599)
     skipped = await h.pipeline.run_site(SITE)
-    assert skipped.skipped and skipped.skipped.startswith("locked until") and site.requests == requests
+    assert skipped.skipped == Skipped(started + 600, state.last_error) and site.requests == requests
+    # one line says why the site was left alone and until when (KST), not silence
+    line = next(line for line in logs if "크롤링 건너뜀: stand" in line)
+    assert "HTTP 423" in line and "KST" in line and "(in 1s)" in line
     h.clock.advance(2)
     resumed = await h.pipeline.run_site(SITE)
     assert resumed.ok and resumed.skipped is None and site.requests == requests + 1

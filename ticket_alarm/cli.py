@@ -17,9 +17,16 @@ from loguru import logger
 
 from crawlers import registry
 from crawlers.base import Crawler, Schedule, parse_saved
-from ticket_alarm import __version__, backup, health, history
+from ticket_alarm import __version__, backup, completion, health, history, i18n
 from ticket_alarm.clock import Clock, SystemClock
-from ticket_alarm.config import CONFIG_ENV, Settings, check_site_names, load_config, resolve_config_path
+from ticket_alarm.config import (
+    CONFIG_ENV,
+    DAEMON_NORMAL_RSS_MB,
+    Settings,
+    check_site_names,
+    load_config,
+    resolve_config_path,
+)
 from ticket_alarm.daemon import Daemon
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.discord import WebhookClient, message, render_test, scrub, seoul_text
@@ -98,10 +105,9 @@ async def build_app(
 
 
 def _load(args: argparse.Namespace) -> tuple[Settings, dict[str, type[Crawler]], Path]:
-    explicit = bool(args.config) or bool(_environ().get(CONFIG_ENV))
     path = resolve_config_path(args.config)
-    if not explicit and not path.exists():
-        logger.info("no {} found: running on defaults and the environment (see config.example.json)", path)
+    if not _config_file_used(args, path):
+        logger.info("{}", i18n.t("cli.running_on_defaults", path=path))
         settings = load_config(None)
     else:
         settings = load_config(path)
@@ -118,13 +124,38 @@ def _environ() -> dict[str, str]:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    """The effective config as ONE JSON document on stdout; what is worth knowing as log lines."""
     settings, known, path = _load(args)
     effective = settings.masked()
     effective["enabled_sites"] = enabled_sites(settings, known)
     effective["mode"] = "dry run (alerts printed to stdout)" if settings.dry_run else "discord"
+    effective["delivery"] = delivery_text(settings)
     print(json.dumps(effective, ensure_ascii=False, indent=2))
-    logger.info("{}: configuration is valid", path)
+    sys.stdout.flush()
+    logger.info("{}", i18n.t("cli.delivery", text=effective["delivery"]))
+    if settings.max_rss_mb is not None and settings.max_rss_mb < DAEMON_NORMAL_RSS_MB:
+        logger.warning(
+            "{}", i18n.t("cli.max_rss_low", ceiling=settings.max_rss_mb, normal=DAEMON_NORMAL_RSS_MB)
+        )
+    source = str(path) if _config_file_used(args, path) else i18n.t("cli.no_config_file")
+    logger.info("{}", i18n.t("cli.valid", source=source))
     return EXIT_OK
+
+
+def delivery_text(settings: Settings) -> str:
+    """Where notices go, in one sentence (check-config, the README's routes row)."""
+    names = ", ".join(r.name for r in settings.routes or ())
+    if settings.routes and settings.catch_all():
+        return i18n.t("cli.delivery.routes_and_catch_all", names=names)
+    if settings.routes:
+        return i18n.t("cli.delivery.routes_only", names=names)
+    if settings.catch_all():
+        return i18n.t("cli.delivery.catch_all")
+    return i18n.t("cli.delivery.dry_run")
+
+
+def _config_file_used(args: argparse.Namespace, path: Path) -> bool:
+    return bool(args.config) or bool(_environ().get(CONFIG_ENV)) or path.exists()
 
 
 @contextlib.contextmanager
@@ -167,7 +198,8 @@ async def _once(args: argparse.Namespace) -> int:
             results: list[SiteResult] = await asyncio.gather(*(app.pipeline.run_site(s) for s in sites))
             app.reminders.run_due()
             delivered = await app.delivery.drain(args.wait)
-            logger.info("once: {} sites crawled, {} alerts delivered", len(results), delivered)
+            crawled = sum(1 for r in results if r.skipped is None)
+            logger.info("once: {} sites crawled, {} alerts delivered", crawled, delivered)
             undelivered = _undelivered(app, args.wait)
             if undelivered:
                 # exit 1: an alert that is still waiting is a failure the operator's script must see
@@ -467,9 +499,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     settings, known, _ = _load(args)
     registry.get(args.site, known)
     if not (settings.data_dir / DB_NAME).exists():
-        raise ConfigError(
-            f"data_dir {settings.data_dir}: no store yet (nothing was crawled with this config)."
-        )
+        raise ConfigError(i18n.t("cli.explain.no_store", data_dir=settings.data_dir))
     store = Store.open_dir(settings.data_dir)
     try:
         doc = explain(store, settings, args.site, args.id)
@@ -477,7 +507,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         store.close()
     if doc is None:
         logger.error(
-            "explain: {} notice {!r} is not in the history of {}", args.site, args.id, settings.data_dir
+            "{}", i18n.t("cli.explain.not_found", site=args.site, id=args.id, data_dir=settings.data_dir)
         )
         return EXIT_FAIL
     text = json.dumps(doc, ensure_ascii=False, indent=2) if args.json else render_text(doc)
@@ -570,11 +600,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch Korean ticketing sites for ticket-open notices and post each one to Discord once.",
     )
     parser.add_argument("--version", action="version", version=f"ticket-alarm {__version__}")
+    config_help = f"config file (default ./config.json or ${CONFIG_ENV})"
+    parser.add_argument("--config", help=config_help)  # before the command: ticket-alarm --config x run
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--config", help=f"config file (default ./config.json or ${CONFIG_ENV})")
+        # SUPPRESS: an absent --config after the command keeps the one given before it
+        p.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
         return p
 
     add("run", "run the daemon until SIGTERM/SIGINT")
@@ -590,7 +623,10 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("sites", nargs="*", metavar="SITE")
     tc.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     tc.add_argument("--file", help="parse a saved page instead of fetching (one SITE)")
-    add("check-config", "validate the config and print it with secrets masked")
+    cc = add("check-config", "validate the config and print it with secrets masked")
+    cc.add_argument("--json", action="store_true", help="stdout: the JSON document only; messages: stderr")
+    co = add("completion", 'print a shell completion script: eval "$(ticket-alarm completion bash)"')
+    co.add_argument("shell", choices=completion.SHELLS, metavar="{bash,zsh}")
     add("send-test", "post one test embed to each configured webhook")
     ex = add("explain", "show a stored notice, its digest history, route decisions and deliveries")
     ex.add_argument("site", metavar="SITE")
@@ -666,6 +702,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check-config":
             return cmd_check_config(args)
+        if args.command == "completion":
+            print(completion.script(build_parser(), args.shell), end="")
+            return EXIT_OK
         if args.command == "explain":
             return cmd_explain(args)
         if args.command == "outbox":

@@ -56,3 +56,16 @@ class FakeClock:
         self.slept.append(seconds)
         self.advance(seconds)
         await asyncio.sleep(0)
+
+
+def age_text(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    minutes = seconds / 60
+    if minutes < 90:
+        return f"{minutes:.0f}m"
+    hours = int(minutes // 60)
+    if hours < 48:
+        return f"{hours}h {int(minutes % 60)}m"
+    return f"{hours // 24}d {hours % 24}h"

@@ -7,13 +7,14 @@ then the defaults below. Unknown keys are an error, never ignored.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 from pydantic import (
@@ -29,6 +30,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from ticket_alarm.errors import ConfigError
+from ticket_alarm.i18n import LANG_ENV, MESSAGES, t
 
 DEFAULT_CONFIG_PATH = "config.json"
 CONFIG_ENV = "TICKET_ALARM_CONFIG"
@@ -42,11 +44,17 @@ _WEBHOOK_RE = re.compile(
     r"|http://(?:127(?:\.\d{1,3}){3}|localhost|\[::1\])(?::\d{1,5})?)"
     r"/api/(?:v\d{1,2}/)?webhooks/(?P<id>\d{5,25})/(?P<token>[A-Za-z0-9_\-]{10,100})/?$"
 )
-WEBHOOK_SHAPE = (
-    "expected https://discord.com/api/webhooks/{id}/{token} (discordapp.com, canary./ptb. hosts "
-    "and an /api/v10/ prefix are accepted; for tests, the same path on http://127.0.0.1:PORT); "
-    "copy it from Discord: channel settings → Integrations → Webhooks → Copy Webhook URL"
+WEBHOOK_SHAPE = MESSAGES["config.webhook_shape"][1].format()  # English; errors use t(...)
+
+
+# the tokens config.example.json and the README show: a webhook URL holding one was copied, not made
+_PLACEHOLDER_TOKEN = re.compile(
+    r"replace|your[-_]|placeholder|changeme|webhook[-_]token|^x{5,}$", re.IGNORECASE
 )
+CATCH_ALL_ROUTE = "default"
+# RSS of an idle-to-busy daemon: 54 MB measured after 8 cycles against one stand-in site (python 3.11);
+# a max_rss_mb below it restarts the daemon after every crawl (check-config warns)
+DAEMON_NORMAL_RSS_MB = 60
 
 
 def parse_webhook(url: str) -> tuple[str, str] | None:
@@ -231,8 +239,11 @@ def _check_reminders(values: list[int]) -> list[int]:
 
 
 def _check_webhook(value: str) -> str:
-    if parse_webhook(value) is None:
-        raise ValueError(f"not a Discord webhook URL; {WEBHOOK_SHAPE}")
+    parsed = parse_webhook(value)
+    if parsed is None:
+        raise ValueError(t("config.not_webhook", shape=t("config.webhook_shape")))
+    if _PLACEHOLDER_TOKEN.search(parsed[1]):
+        raise ValueError(t("config.placeholder"))
     return value.strip()
 
 
@@ -474,6 +485,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"route name {name!r} is used twice; each route needs its own name")
         return routes
 
+    @model_validator(mode="after")
+    def _catch_all_name_is_free(self) -> Settings:
+        if self.discord_webhook_url and any(r.name == CATCH_ALL_ROUTE for r in self.routes or ()):
+            raise ValueError(t("config.catch_all_name", name=CATCH_ALL_ROUTE))
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -503,14 +520,18 @@ class Settings(BaseSettings):
     def dry_run(self) -> bool:
         return not self.effective_routes()
 
+    def catch_all(self) -> RouteSettings | None:
+        """``discord_webhook_url`` as a route: it receives every notice that no route in ``routes`` takes."""
+        if not self.discord_webhook_url:
+            return None
+        return RouteSettings(
+            name=CATCH_ALL_ROUTE, webhook_url=self.discord_webhook_url, reminders=self.reminders
+        )
+
     def effective_routes(self) -> list[RouteSettings]:
-        if self.routes:
-            return list(self.routes)
-        if self.discord_webhook_url:
-            return [
-                RouteSettings(name="default", webhook_url=self.discord_webhook_url, reminders=self.reminders)
-            ]
-        return []
+        """Every route deliveries go to: ``routes`` in order, then the catch-all (if set)."""
+        catch_all = self.catch_all()
+        return [*(self.routes or ()), *([catch_all] if catch_all else [])]
 
     def secrets(self) -> list[str]:
         """Every string that must never reach a log line, an error or a diagnostic."""
@@ -554,12 +575,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: config file not found. Copy config.example.json to {path} "
-            f"(or pass --config PATH / set {CONFIG_ENV})."
-        ) from None
+        raise ConfigError(t("config.not_found", path=path, env=CONFIG_ENV)) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the config file ({exc}); check its permissions.") from exc
+        raise ConfigError(t("config.unreadable", path=path, reason=exc)) from exc
     try:
         data = json.loads(text)
     except RecursionError:
@@ -569,18 +587,14 @@ def _read_json(path: Path) -> dict[str, Any]:
         ) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(
-            f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}. Fix the file at that position "
-            "(JSON allows no comments and no trailing commas)."
+            t("config.bad_json", path=path, line=exc.lineno, column=exc.colno, reason=exc.msg)
         ) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a JSON object {{...}}, not {type(data).__name__}.")
+        raise ConfigError(t("config.not_object", path=path, kind=type(data).__name__))
     if "DISCORD_WEBHOOK_URL" in data:
         legacy = data.pop("DISCORD_WEBHOOK_URL")
         if data.get("discord_webhook_url") not in (None, legacy):
-            raise ConfigError(
-                f"{path}: both DISCORD_WEBHOOK_URL and discord_webhook_url are set to different values; "
-                "keep only discord_webhook_url."
-            )
+            raise ConfigError(t("config.legacy_conflict", path=path))
         data["discord_webhook_url"] = legacy
     return data
 
@@ -597,10 +611,46 @@ def _describe(error: Mapping[str, Any], data: Mapping[str, Any] | None = None) -
     loc = ".".join(parts) or "(top level)"
     kind = error.get("type", "")
     if kind == "extra_forbidden":
-        return f"{loc}: unknown key"
+        return f"{loc}: {t('config.unknown_key')}{_did_you_mean(error.get('loc', ()))}"
     message = str(error.get("msg", "invalid value"))
     message = message.removeprefix("Value error, ")
     return f"{loc}: {message}"
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The settings model an annotation holds: HttpSettings, list[RouteSettings] | None → RouteSettings."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _did_you_mean(loc: tuple[Any, ...] | list[Any]) -> str:
+    """``; did you mean `interval`?`` for a misspelt key, from the keys valid at that place."""
+    model: type[BaseModel] = Settings
+    parts = list(loc)
+    index = 0
+    while index < len(parts) - 1:
+        field = model.model_fields.get(str(parts[index]))
+        inner = _model_of(field.annotation) if field is not None else None
+        if field is None or inner is None:
+            return ""
+        direct = isinstance(field.annotation, type) or all(
+            a is type(None) or a is inner for a in get_args(field.annotation)
+        )
+        index += 1 if direct else 2  # dict keys (sites.melon) and list indexes (routes.0) hold a model
+        model = inner
+    if index != len(parts) - 1:
+        return ""
+    return _suggest(str(parts[-1]), list(model.model_fields))
+
+
+def _suggest(word: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(word.lower(), known, n=1, cutoff=0.7)
+    return t("config.did_you_mean", key=close[0]) if close else ""
 
 
 def load_config(path: Path | None) -> Settings:
@@ -615,10 +665,7 @@ def load_config(path: Path | None) -> Settings:
         settings = Settings(**data)
     except ValidationError as exc:
         problems = "; ".join(_describe(e, data) for e in exc.errors())
-        raise ConfigError(
-            f"{source}: invalid configuration: {problems}. See config.example.json and the README's "
-            "config table for every key and its type."
-        ) from None
+        raise ConfigError(t("config.invalid", source=source, problems=problems)) from None
     except SettingsError as exc:  # an environment value that is not valid JSON for a nested key
         raise ConfigError(_env_problem(exc, os.environ)) from None
     except RecursionError:
@@ -660,14 +707,13 @@ def _env_problem(exc: SettingsError, environ: Mapping[str, str]) -> str:
 def _check_env_keys(environ: Mapping[str, str]) -> None:
     """A misspelt TICKET_ALARM_* override is an error too (pydantic-settings would ignore it)."""
     prefix = "TICKET_ALARM_"
-    known = set(Settings.model_fields) | {CONFIG_ENV.removeprefix(prefix).lower()}
+    known = set(Settings.model_fields) | {v.removeprefix(prefix).lower() for v in (CONFIG_ENV, LANG_ENV)}
     for name in sorted(environ):
         if name.upper().startswith(prefix):
             key = name[len(prefix) :].split("__", 1)[0].lower()
             if key not in known:
                 raise ConfigError(
-                    f"environment variable {name}: unknown key {key!r}; TICKET_ALARM_<KEY> overrides a "
-                    "config key (nested with __, e.g. TICKET_ALARM_HTTP__TIMEOUT). Fix its name or unset it."
+                    t("config.env_unknown", name=name, key=key, suggestion=_suggest(key, sorted(known)))
                 )
 
 
@@ -675,7 +721,7 @@ def check_site_names(settings: Settings, known: list[str], source: str) -> None:
     unknown = sorted(set(settings.sites) - set(known))
     if unknown:
         raise ConfigError(
-            f"{source}: sites.{unknown[0]}: unknown site; known sites: {', '.join(sorted(known))}."
+            t("config.unknown_site", source=source, site=unknown[0], known=", ".join(sorted(known)))
         )
     for name, site in settings.sites.items():
         if site.source is not None and name != "interpark":
@@ -686,6 +732,11 @@ def check_site_names(settings: Settings, known: list[str], source: str) -> None:
         for name in route.sites or ():
             if name not in known:
                 raise ConfigError(
-                    f"{source}: routes[{route.name}].sites: unknown site {name!r}; "
-                    f"known sites: {', '.join(sorted(known))}."
+                    t(
+                        "config.unknown_route_site",
+                        source=source,
+                        route=route.name,
+                        site=name,
+                        known=", ".join(sorted(known)),
+                    )
                 )

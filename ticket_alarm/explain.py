@@ -9,8 +9,9 @@ from typing import Any
 from ticket_alarm.config import Settings
 from ticket_alarm.delivery import DRY_RUN_ROUTE
 from ticket_alarm.discord import seoul_text
+from ticket_alarm.i18n import t
 from ticket_alarm.model import Ticket, identity_key
-from ticket_alarm.routing import explain_route
+from ticket_alarm.routing import route_verdicts
 from ticket_alarm.store import Store
 
 
@@ -18,7 +19,7 @@ def _when(epoch: float | None) -> str | None:
     return seoul_text(datetime.fromtimestamp(epoch, UTC)) if epoch else None
 
 
-def _open_text(ticket: dict[str, Any]) -> str:
+def open_text(ticket: dict[str, Any]) -> str:
     if ticket.get("open_at"):
         return seoul_text(datetime.fromisoformat(ticket["open_at"]))
     if ticket.get("open_date"):
@@ -34,21 +35,20 @@ def explain(store: Store, settings: Settings, site: str, notice_id: str) -> dict
         return None
     ticket_data = json.loads(row["ticket"])
     ticket = Ticket.from_json(ticket_data)
-    routes = settings.effective_routes()
-    if routes:
-        decisions = []
-        for route in routes:
-            matched, reason = explain_route(route, ticket)
-            decisions.append({"route": route.name, "matched": matched, "reason": reason})
+    if settings.effective_routes():
+        decisions = [
+            {"route": v.route, "matched": v.matched, "reason": v.reason}
+            for v in route_verdicts(settings.routes or [], ticket, settings.catch_all())
+        ]
     else:
-        decisions = [{"route": DRY_RUN_ROUTE, "matched": True, "reason": "no webhook configured: printed"}]
-    return {
+        decisions = [{"route": DRY_RUN_ROUTE, "matched": True, "reason": t("route.dry_run")}]
+    doc: dict[str, Any] = {
         "site": site,
         "id": notice_id,
         "key": key,
         "title": ticket.title,
         "url": ticket.url,
-        "open": _open_text(ticket_data),
+        "open": open_text(ticket_data),
         "venue": ticket.venue,
         "category": ticket.category,
         "exclusive": ticket.exclusive,
@@ -59,7 +59,7 @@ def explain(store: Store, settings: Settings, site: str, notice_id: str) -> dict
             {
                 "digest": row["pending_digest"],
                 "cycles": row["pending_cycles"],
-                "open": _open_text(json.loads(row["pending_ticket"])) if row["pending_ticket"] else None,
+                "open": open_text(json.loads(row["pending_ticket"])) if row["pending_ticket"] else None,
             }
             if row["pending_digest"]
             else None
@@ -70,7 +70,7 @@ def explain(store: Store, settings: Settings, site: str, notice_id: str) -> dict
                 "event": e["event"],
                 "digest": e["digest"],
                 "title": json.loads(e["ticket"]).get("title"),
-                "open": _open_text(json.loads(e["ticket"])),
+                "open": open_text(json.loads(e["ticket"])),
             }
             for e in store.notice_events(key)
         ],
@@ -99,6 +99,8 @@ def explain(store: Store, settings: Settings, site: str, notice_id: str) -> dict
             for r in store.notice_reminders(key)
         ],
     }
+    doc["nothing_sent"] = None if doc["sent"] else nothing_sent_reason(doc)
+    return doc
 
 
 def render_text(doc: dict[str, Any]) -> str:
@@ -123,7 +125,7 @@ def render_text(doc: dict[str, Any]) -> str:
         lines.append(f"  {r['route']:<16} {'matched' if r['matched'] else 'skipped':<8} {r['reason']}")
     lines.append("sent:")
     if not doc["sent"]:
-        lines.append("  nothing (a first crawl fills history silently unless notify_on_first_run)")
+        lines.append(f"  nothing ({doc['nothing_sent']})")
     for o in doc["sent"]:
         state = (
             f"sent {o['sent_at']} message {o['message_id'] or '-'}" if o["status"] == "sent" else o["status"]
@@ -138,3 +140,10 @@ def render_text(doc: dict[str, Any]) -> str:
         for r in doc["reminders"]:
             lines.append(f"  {r['route']:<16} {r['minutes_before']}분 전  due {r['due']}  {r['status']}")
     return "\n".join(lines)
+
+
+def nothing_sent_reason(doc: dict[str, Any]) -> str:
+    """Why a notice has no outbox row: no route took it, or it came with a silent first crawl."""
+    if not any(r["matched"] for r in doc["routes"]):
+        return t("explain.matched_no_route")
+    return t("explain.first_crawl")

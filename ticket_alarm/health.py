@@ -31,11 +31,12 @@ from loguru import logger
 
 from crawlers.base import Crawler
 from ticket_alarm import __version__
-from ticket_alarm.clock import Clock, SystemClock
+from ticket_alarm.clock import Clock, SystemClock, age_text
 from ticket_alarm.config import Settings, mask_url, webhook_fingerprint
 from ticket_alarm.daemon import HEARTBEAT_EVERY
 from ticket_alarm.discord import WebhookClient, message
 from ticket_alarm.errors import TicketAlarmError
+from ticket_alarm.i18n import t
 from ticket_alarm.logs import redact, setup_logging
 from ticket_alarm.model import SEOUL
 from ticket_alarm.pipeline import STORM_META
@@ -84,9 +85,9 @@ class Report:
     def summary(self) -> str:
         bad = [c for c in self.checks if c.status != OK]
         if not bad:
-            return f"{OK} overall: all {len(self.checks)} checks OK"
+            return t("health.summary.ok", count=len(self.checks))
         names = ", ".join(c.name for c in bad)
-        return f"{self.status} overall: {len(bad)} of {len(self.checks)} checks not OK ({names})"
+        return t("health.summary.bad", status=self.status, bad=len(bad), total=len(self.checks), names=names)
 
     def lines(self) -> list[str]:
         return [self.summary(), *(f"{c.status} {c.name}: {c.detail}" for c in self.checks)]
@@ -127,19 +128,6 @@ class PsutilSystem:
 Probe = Callable[[str], Awaitable[int | None]]
 
 
-def age_text(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    minutes = seconds / 60
-    if minutes < 90:
-        return f"{minutes:.0f}m"
-    hours = int(minutes // 60)
-    if hours < 48:
-        return f"{hours}h {int(minutes % 60)}m"
-    return f"{hours // 24}d {hours % 24}h"
-
-
 def _seoul(ts: float) -> str:
     from datetime import UTC, datetime
 
@@ -169,8 +157,13 @@ async def collect(
     report.add(
         "config",
         OK,
-        f"{config_name} valid: {len(sites)} site(s) enabled ({', '.join(sites) or 'none'}), "
-        + (f"{len(routes)} route(s)" if routes else "dry run (no webhook)"),
+        t(
+            "health.config.ok",
+            config=config_name,
+            count=len(sites),
+            sites=", ".join(sites) or t("health.none"),
+            delivery=t("health.config.routes", count=len(routes)) if routes else t("health.config.dry_run"),
+        ),
     )
     data_dir = settings.data_dir
     db_path = data_dir / DB_NAME
@@ -178,16 +171,14 @@ async def collect(
         report.add(
             "data_dir",
             UNKNOWN,
-            f"data_dir {data_dir} does not exist yet: the daemon has not run with this config. Start it "
-            "(supervisorctl start ticket-alarm:monitor) or fix data_dir in the config, then check again.",
+            t("health.data_dir.missing", data_dir=data_dir),
         )
         return report
     if not db_path.is_file():
         report.add(
             "data_dir",
             UNKNOWN,
-            f"no store in {data_dir} yet ({DB_NAME} is missing): the daemon has not started with this "
-            "data_dir. Start it (supervisorctl start ticket-alarm:monitor), then check again.",
+            t("health.data_dir.no_store", data_dir=data_dir, db=DB_NAME),
         )
         return report
     try:
@@ -219,39 +210,43 @@ def _daemon_check(
     try:
         pid = InstanceLock.held_by_other(settings.data_dir)
     except OSError as exc:
-        report.add("daemon", UNKNOWN, f"cannot read the lock file in {settings.data_dir}: {exc.strerror}")
+        report.add(
+            "daemon",
+            UNKNOWN,
+            t("health.daemon.lock_unreadable", data_dir=settings.data_dir, reason=exc.strerror),
+        )
         return
     raw = store.get_meta("heartbeat")
     beat: float | None = None
     with contextlib.suppress(TypeError, ValueError):
         beat = float(raw) if raw is not None else None
-    beat_text = "no heartbeat yet" if beat is None else f"heartbeat {age_text(now - beat)} ago"
+    beat_text = (
+        t("health.daemon.no_beat") if beat is None else t("health.daemon.beat", age=age_text(now - beat))
+    )
     if pid is None:
         logs = settings.log_dir or Path("/var/log/ticket-alarm")
         report.add(
             "daemon",
             CRITICAL,
-            f"not running (nobody holds the data_dir lock; {beat_text}). Check "
-            f"`supervisorctl status ticket-alarm:monitor` and {logs / 'monitor.err.log'}.",
+            t("health.daemon.not_running", beat=beat_text, log=logs / "monitor.err.log"),
         )
         return
-    who = f"pid {pid}" if pid > 0 else "pid unknown"
+    who = t("health.daemon.pid", pid=pid) if pid > 0 else t("health.daemon.pid_unknown")
     rss = system.process_rss_mb(pid) if pid > 0 else None
     rss_text = f", RSS {rss:.1f} MB" if rss is not None else ""
     if beat is None:
-        report.add("daemon", WARNING, f"running ({who}) but {beat_text}: still starting?{rss_text}")
+        report.add("daemon", WARNING, t("health.daemon.starting", who=who, beat=beat_text, rss=rss_text))
     elif now - beat > limit:
         report.add(
             "daemon",
             CRITICAL,
-            f"running ({who}) but hung: {beat_text} (limit {age_text(limit)}); restart it: "
-            f"supervisorctl restart ticket-alarm:monitor{rss_text}",
+            t("health.daemon.hung", who=who, beat=beat_text, limit=age_text(limit), rss=rss_text),
         )
     else:
-        report.add("daemon", OK, f"running ({who}), {beat_text}{rss_text}")
+        report.add("daemon", OK, t("health.daemon.ok", who=who, beat=beat_text, rss=rss_text))
     problem = StatusFile.read(settings.data_dir)
     if problem:  # written by the daemon when the store refused a write (a full disk): it cannot say so there
-        report.add("store_writes", CRITICAL, f"{problem[:400]} — free disk space / fix the data_dir mount")
+        report.add("store_writes", CRITICAL, t("health.store_writes", problem=problem[:400]))
 
 
 def _site_check(
@@ -263,54 +258,64 @@ def _site_check(
     problems: list[str] = []
     facts: list[str] = []
     if state.last_attempt is None and state.last_success is None:
-        report.add(f"site:{name}", OK, "not crawled yet")
+        report.add(f"site:{name}", OK, t("health.site.not_crawled"))
         return
     if state.last_success is not None:
-        facts.append(f"last sweep {age_text(now - state.last_success)} ago")
+        facts.append(t("health.site.last_success", age=age_text(now - state.last_success)))
         if state.last_count is not None:
-            facts.append(f"{state.last_count} notices")
-    else:
-        facts.append("never crawled successfully")
+            facts.append(t("health.site.notices", count=state.last_count))
+    elif not state.failure_streak:
+        facts.append(t("health.site.no_success_yet"))
     _head_facts(settings, name, store, now, problems, facts)
     locked = state.locked_until is not None and state.locked_until > now
     if locked:
         assert state.locked_until is not None
         problems.append(
-            f"the site locked this client (HTTP 423): crawls resume at {_seoul(state.locked_until)} "
-            f"(in {age_text(state.locked_until - now)})"
+            t(
+                "health.site.locked",
+                until=_seoul(state.locked_until),
+                left=age_text(state.locked_until - now),
+            )
         )
-    if state.failure_streak >= warn_streak:
+    if state.last_success is None and state.failure_streak:
+        # no good crawl to fall back on: the first failure already means nothing is watched there
         problems.append(
-            f"{state.failure_streak} failed crawls in a row (last error: {state.last_error or '?'}); "
-            f"run `python -m ticket_alarm test-crawlers {name}`"
+            t(
+                "health.site.never_worked",
+                count=state.failure_streak,
+                error=state.last_error or "?",
+                site=name,
+            )
+        )
+    elif state.failure_streak >= warn_streak:
+        problems.append(
+            t("health.site.streak", count=state.failure_streak, error=state.last_error or "?", site=name)
         )
     elif state.failure_streak:
-        facts.append(f"{state.failure_streak} recent failure(s): {state.last_error or '?'}")
+        facts.append(
+            t("health.site.recent_failures", count=state.failure_streak, error=state.last_error or "?")
+        )
     stale_after = (warn_streak + 1) * interval + 60
     reference = state.last_success if state.last_success is not None else None
     if not locked and reference is not None and now - reference > stale_after:
-        problems.append(
-            f"no successful crawl for {age_text(now - reference)} (interval {age_text(interval)})"
-        )
+        problems.append(t("health.site.stale", age=age_text(now - reference), interval=age_text(interval)))
     if state.empty_streak >= EMPTY_STREAK_WARN and crawler.usual_minimum > 0:
         problems.append(
-            f"{state.empty_streak} crawls in a row found zero notices although the site usually lists "
-            f"{crawler.usual_minimum} or more: the page layout may have changed; run "
-            f"`python -m ticket_alarm test-crawlers {name}`"
+            t("health.site.empty", count=state.empty_streak, minimum=crawler.usual_minimum, site=name)
         )
     storm = _storm(store, name)
     if storm is not None and now - storm.get("at", 0) < STORM_WINDOW:
         problems.append(
-            f"{storm.get('held', '?')} of {storm.get('new', '?')} new notices held "
-            f"{age_text(now - storm['at'])} ago as a renumbering (they match known notices by title "
-            "and open time; recorded silently); "
-            f"check the site, and `python -m ticket_alarm explain {name} ID` for one of them"
+            t(
+                "health.site.storm",
+                held=storm.get("held", "?"),
+                new=storm.get("new", "?"),
+                age=age_text(now - storm["at"]),
+                site=name,
+            )
         )
     if state.last_invalid > 0:
-        problems.append(
-            f"{state.last_invalid} notice(s) skipped as invalid in the last crawl (parser breakage?); run "
-            f"`python -m ticket_alarm test-crawlers {name}`"
-        )
+        problems.append(t("health.site.invalid", count=state.last_invalid, site=name))
     if problems:
         report.add(f"site:{name}", WARNING, "; ".join(problems + facts))
     else:
@@ -324,25 +329,22 @@ def _head_facts(
     every = settings.site_head_interval(name)
     head = store.head_state(name)
     if every is None:
-        facts.append("head polls off")
+        facts.append(t("health.head.off"))
         return
     if head.sweeps_only:
-        facts.append(f"head polls: none ({head.sweeps_only})")
+        facts.append(t("health.head.none", why=head.sweeps_only))
         return
     if head.last_success is not None:
-        new = f", {head.last_new} new" if head.last_new else ""
-        facts.append(f"last head poll {age_text(now - head.last_success)} ago{new}")
+        new = t("health.head.new", count=head.last_new) if head.last_new else ""
+        facts.append(t("health.head.last", age=age_text(now - head.last_success), new=new))
     elif head.last_attempt is None:
-        facts.append("no head poll yet")
+        facts.append(t("health.head.not_yet"))
     if head.paused_until is not None and head.paused_until > now:
-        facts.append(f"head polls paused by Retry-After for {age_text(head.paused_until - now)}")
+        facts.append(t("health.head.paused", left=age_text(head.paused_until - now)))
     elif head.failure_streak >= settings.health.failure_streak_warn:
-        problems.append(
-            f"{head.failure_streak} failed head polls in a row (last error: {head.last_error or '?'}); "
-            "new notices wait for the next sweep"
-        )
+        problems.append(t("health.head.failing", count=head.failure_streak, error=head.last_error or "?"))
     elif head.failure_streak:
-        facts.append(f"{head.failure_streak} recent head poll failure(s): {head.last_error or '?'}")
+        facts.append(t("health.head.failures", count=head.failure_streak, error=head.last_error or "?"))
 
 
 def _storm(store: Store, site: str) -> dict[str, Any] | None:
@@ -359,15 +361,15 @@ def _outbox_checks(report: Report, settings: Settings, store: Store, now: float)
     warn_age = settings.health.outbox_age_warn
     if stats.pending and stats.oldest_pending is not None:
         age = now - stats.oldest_pending
-        detail = f"{stats.pending} alert(s) pending, the oldest for {age_text(age)}; {stats.sent} sent"
+        detail = t("health.outbox.detail", pending=stats.pending, age=age_text(age), sent=stats.sent)
         if age > OUTBOX_CRITICAL_FACTOR * warn_age:
-            report.add("outbox", CRITICAL, f"{detail} — Discord deliveries are stuck; grep 알림 전송 실패")
+            report.add("outbox", CRITICAL, t("health.outbox.stuck", detail=detail))
         elif age > warn_age:
-            report.add("outbox", WARNING, f"{detail} — deliveries are slow or failing; grep 알림 전송 실패")
+            report.add("outbox", WARNING, t("health.outbox.slow", detail=detail))
         else:
             report.add("outbox", OK, detail)
     else:
-        report.add("outbox", OK, f"empty; {stats.sent} sent")
+        report.add("outbox", OK, t("health.outbox.empty", sent=stats.sent))
     dead_rows = store.outbox_rows("dead")
     recent = [r for r in dead_rows if now - float(r["created_at"]) <= DEAD_LETTER_WINDOW]
     if recent:
@@ -375,11 +377,10 @@ def _outbox_checks(report: Report, settings: Settings, store: Store, now: float)
         report.add(
             "dead_letters",
             WARNING,
-            f"{len(recent)} alert(s) Discord refused permanently in the last 24h ({len(dead_rows)} in all); "
-            f"last error: {last_error}",
+            t("health.dead.recent", recent=len(recent), total=len(dead_rows), error=last_error),
         )
     else:
-        report.add("dead_letters", OK, f"none in the last 24h ({len(dead_rows)} in all)")
+        report.add("dead_letters", OK, t("health.dead.none", total=len(dead_rows)))
 
 
 async def _webhook_checks(report: Report, settings: Settings, store: Store, probe: Probe | None) -> None:
@@ -394,8 +395,7 @@ async def _webhook_checks(report: Report, settings: Settings, store: Store, prob
         report.add(
             "webhooks",
             WARNING,
-            "no webhook configured: dry run, alerts are only printed to monitor.out.log; set "
-            "discord_webhook_url or routes",
+            t("health.webhooks.none"),
         )
     targets = [(f"webhook:{r.name}", r.name, r.webhook_url) for r in routes]
     if settings.health.ops_webhook_url:
@@ -410,33 +410,31 @@ async def _webhook_checks(report: Report, settings: Settings, store: Store, prob
             report.add(
                 check,
                 CRITICAL,
-                f"{shown} answers HTTP {status}: the webhook was deleted or its token is wrong; create a new "
-                "webhook in Discord, put its URL in the config and restart",
+                t("health.webhook.gone", url=shown, status=status),
             )
         elif mark is not None:
             report.add(
                 check,
                 CRITICAL,
-                f"delivery on this route is stopped since the webhook answered {mark[:200]}; fix the URL "
-                "and restart (supervisorctl restart ticket-alarm:monitor)",
+                t("health.webhook.broken", reason=mark[:200]),
             )
         elif status == "skipped":
-            report.add(check, OK, f"{shown} (not probed)")
+            report.add(check, OK, t("health.webhook.not_probed", url=shown))
         elif status is None:
-            report.add(check, WARNING, f"{shown}: Discord is unreachable from here (network or DNS)")
+            report.add(check, WARNING, t("health.webhook.unreachable", url=shown))
         elif status == 200:
-            report.add(check, OK, f"{shown} answers 200")
+            report.add(check, OK, t("health.webhook.ok", url=shown))
         else:
-            report.add(check, WARNING, f"{shown} answers HTTP {status}")
+            report.add(check, WARNING, t("health.webhook.status", url=shown, status=status))
 
 
 def _system_checks(report: Report, settings: Settings, system: System) -> None:
     h = settings.health
     cpu = system.cpu_percent()
-    report.add("cpu", WARNING if cpu > h.cpu_warn else OK, f"{cpu:.0f}% used (warn above {h.cpu_warn:g}%)")
+    report.add("cpu", WARNING if cpu > h.cpu_warn else OK, t("health.cpu", used=cpu, warn=h.cpu_warn))
     mem = system.memory_percent()
     report.add(
-        "memory", WARNING if mem > h.memory_warn else OK, f"{mem:.0f}% used (warn above {h.memory_warn:g}%)"
+        "memory", WARNING if mem > h.memory_warn else OK, t("health.cpu", used=mem, warn=h.memory_warn)
     )
     _dir_check(report, "disk:data_dir", settings.data_dir, settings, system)
     if settings.log_dir is not None:
@@ -445,21 +443,21 @@ def _system_checks(report: Report, settings: Settings, system: System) -> None:
 
 def _dir_check(report: Report, name: str, path: Path, settings: Settings, system: System) -> None:
     if not path.is_dir():
-        report.add(name, CRITICAL, f"{path} does not exist; create it (deploy/install.sh does)")
+        report.add(name, CRITICAL, t("health.dir.missing", path=path))
         return
     if not os.access(path, os.W_OK | os.X_OK):
-        report.add(name, CRITICAL, f"{path} is not writable by this user; fix its owner/permissions")
+        report.add(name, CRITICAL, t("health.dir.not_writable", path=path))
         return
     try:
         percent, free = system.disk_usage(path)
     except OSError as exc:
-        report.add(name, UNKNOWN, f"{path}: cannot read the disk usage ({exc.strerror})")
+        report.add(name, UNKNOWN, t("health.dir.unreadable", path=path, reason=exc.strerror))
         return
-    detail = f"{path} writable, disk {percent:.0f}% used, {free / 1024**3:.1f} GB free"
+    detail = t("health.dir.detail", path=path, percent=percent, free=free / 1024**3)
     if free < DISK_FREE_CRITICAL:
-        report.add(name, CRITICAL, f"{detail} — almost full: the store cannot write; free some space")
+        report.add(name, CRITICAL, t("health.dir.full", detail=detail))
     elif percent > settings.health.disk_warn:
-        report.add(name, WARNING, f"{detail} (warn above {settings.health.disk_warn:g}%)")
+        report.add(name, WARNING, t("health.dir.warn", detail=detail, warn=settings.health.disk_warn))
     else:
         report.add(name, OK, detail)
 
@@ -517,7 +515,7 @@ async def notify(settings: Settings, report: Report, client: httpx.AsyncClient, 
     """Post to the ops webhook if the overall state changed. None: nothing to do; True/False: posted."""
     url = settings.health.ops_webhook_url
     if not url:
-        logger.warning("health --notify: health.ops_webhook_url is not set; nothing notified")
+        logger.warning("{}", t("health.notify.no_url"))
         return None
     path = state_file(settings)
     previous = _read_state(path)
@@ -528,19 +526,17 @@ async def notify(settings: Settings, report: Report, client: httpx.AsyncClient, 
     outcome = await webhooks.execute(url, message([notify_embed(report, previous, now)]))
     if outcome.kind != "sent":
         logger.error(
-            "health --notify: the ops webhook {} did not take the message: {}",
-            mask_url(url),
-            outcome.error or outcome.kind,
+            "{}", t("health.notify.refused", url=mask_url(url), reason=outcome.error or outcome.kind)
         )
         return False
-    logger.info("health --notify: state {} → {} posted to the ops webhook", previous, report.status)
+    logger.info("{}", t("health.notify.posted", previous=previous, status=report.status))
     if path is None:
-        logger.warning("health --notify: neither data_dir nor log_dir exists; the state is not remembered")
+        logger.warning("{}", t("health.notify.no_folder"))
     else:
         try:
             _write_state(path, report.status, now)
         except OSError as exc:
-            logger.error("health --notify: cannot remember the state in {}: {}", path, exc.strerror)
+            logger.error("{}", t("health.notify.unwritable", path=path, reason=exc.strerror))
     return True
 
 
@@ -588,7 +584,7 @@ async def command(args: argparse.Namespace, load: Loader) -> int:
         except Exception as exc:  # a check must never end in a traceback: that is UNKNOWN
             logger.error("health check failed: {}: {}", type(exc).__name__, exc)
             report = Report()
-            report.add("health", UNKNOWN, f"the check itself failed: {type(exc).__name__}: {exc}")
+            report.add("health", UNKNOWN, t("health.failed", error=f"{type(exc).__name__}: {exc}"))
         _emit(report, args.json)
         if args.notify:
             await notify(settings, report, client, clock)

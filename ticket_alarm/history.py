@@ -31,7 +31,10 @@ from crawlers.base import Crawler
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config import Settings
 from ticket_alarm.errors import TicketAlarmError
+from ticket_alarm.explain import open_text
+from ticket_alarm.i18n import t
 from ticket_alarm.model import SEOUL, identity_key
+from ticket_alarm.routing import normalise
 from ticket_alarm.store import DB_NAME, LegacyKey, Store
 
 SITE_FIELDS = ("site", "source", "platform", "vendor")
@@ -89,33 +92,42 @@ def stats_text(doc: Mapping[str, Any]) -> str:
         )
     lines.append(f"{'total':<12} {doc['total']:>7}")
     o = doc["outbox"]
-    lines.append(f"outbox: pending {o['pending']}, sent {o['sent']}, dead {o['dead']}")
+    lines.append(t("history.outbox", pending=o["pending"], sent=o["sent"], dead=o["dead"]))
     legacy = doc["legacy_keys"]
     if legacy["imported"]:
-        lines.append(
-            f"legacy keys (history import): {legacy['imported']} imported, {legacy['matched']} met by a crawl"
-        )
+        lines.append(t("history.legacy", imported=legacy["imported"], matched=legacy["matched"]))
     return "\n".join(lines)
 
 
-def search(store: Store, text: str, limit: int = 50) -> list[dict[str, Any]]:
-    return [
+def search(store: Store, text: str, limit: int = 50) -> tuple[list[dict[str, Any]], bool]:
+    """Notices whose title holds ``text`` as route keywords match (case, width and spaces folded).
+
+    Returns (the newest ``limit`` rows, whether more matched than ``limit``)."""
+    rows = [
         {
             "site": r["site"],
             "id": r["notice_id"],
             "title": r["title"],
             "first_seen": r["first_seen"],
+            "open_at": r["open_at"],
+            "open_date": r["open_date"],
             "imported": r["origin"] == "imported",
         }
-        for r in store.search_history(text, limit)
+        for r in store.search_history(text, limit + 1, fold=normalise)
     ]
+    return rows[:limit], len(rows) > limit
 
 
-def search_text(rows: Iterable[Mapping[str, Any]]) -> str:
-    lines = [f"{'SITE':<12} {'ID':<14} {'FIRST SEEN':<20}  TITLE"]
+def search_text(rows: Iterable[Mapping[str, Any]], cut_at: int | None = None) -> str:
+    lines = [f"{'SITE':<12} {'ID':<14} {'FIRST SEEN':<20}  {'OPENS':<20}  TITLE"]
     for r in rows:
         mark = " (imported)" if r["imported"] else ""
-        lines.append(f"{r['site']:<12} {r['id']:<14} {when(r['first_seen']):<20}  {r['title']}{mark}")
+        opens = "-" if r["imported"] else open_text(r)
+        lines.append(
+            f"{r['site']:<12} {r['id']:<14} {when(r['first_seen']):<20}  {opens:<20}  {r['title']}{mark}"
+        )
+    if cut_at is not None:
+        lines.append(t("history.cut", limit=cut_at))
     return "\n".join(lines)
 
 
@@ -244,22 +256,19 @@ def read_legacy(path: Path, known: Mapping[str, type[Crawler]]) -> list[LegacyKe
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise HistoryImportError(f"{path}: no such file; nothing imported.") from None
+        raise HistoryImportError(t("history.import.missing", path=path)) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise HistoryImportError(f"{path}: cannot read it ({exc}); nothing imported.") from exc
+        raise HistoryImportError(t("history.import.unreadable", path=path, reason=exc)) from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise HistoryImportError(
-            f"{path}:{exc.lineno}:{exc.colno}: invalid JSON ({exc.msg}); the file is corrupt or cut short. "
-            "Nothing imported."
+            t("history.import.bad_json", path=path, line=exc.lineno, column=exc.colno, reason=exc.msg)
         ) from None
     try:
         return parse_legacy(data, known, str(path))
     except HistoryImportError as exc:
-        raise HistoryImportError(
-            f"{exc}. Nothing imported; fix or remove that entry and run again."
-        ) from None
+        raise HistoryImportError(t("history.import.bad_entry", problem=exc)) from None
 
 
 def import_file(
@@ -297,24 +306,23 @@ async def command(args: argparse.Namespace, load: Loader) -> int:
     if args.action == "import":
         summary = import_file(settings, Path(args.file), known)
         logger.info(
-            "history import: {} entries read ({} records with site + id, {} opaque hashes): {} added, "
-            "{} already known",
-            summary.records + summary.hashes,
-            summary.records,
-            summary.hashes,
-            summary.added,
-            summary.known,
+            "{}",
+            t(
+                "history.import.summary",
+                total=summary.records + summary.hashes,
+                records=summary.records,
+                hashes=summary.hashes,
+                added=summary.added,
+                known=summary.known,
+            ),
         )
         if summary.unknown_sites:
-            logger.warning(
-                "history import: sites not known to this program (stored as given; they match nothing "
-                "until a crawler with that name exists): {}",
-                ", ".join(f"{name} ({count})" for name, count in sorted(summary.unknown_sites.items())),
-            )
+            sites = ", ".join(f"{name} ({count})" for name, count in sorted(summary.unknown_sites.items()))
+            logger.warning("{}", t("history.import.unknown_sites", sites=sites))
         print(
             json.dumps(asdict(summary), ensure_ascii=False)
             if args.json
-            else f"imported: {summary.added} added, {summary.known} already known"
+            else t("history.imported", added=summary.added, known=summary.known)
         )
         return 0
     store = open_store(settings)
@@ -323,10 +331,15 @@ async def command(args: argparse.Namespace, load: Loader) -> int:
             doc = stats(store)
             print(json.dumps(doc, ensure_ascii=False, indent=1) if args.json else stats_text(doc))
             return 0
-        rows = search(store, args.text, args.limit)
+        rows, cut = search(store, args.text, args.limit)
     finally:
         store.close()
-    print(json.dumps(rows, ensure_ascii=False, indent=1) if args.json else search_text(rows))
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+    else:
+        print(search_text(rows, args.limit if cut else None))
+    if cut:
+        logger.warning("{}", t("history.cut_log", limit=args.limit, text=args.text))
     if not rows:
-        logger.info("history search: nothing matches {!r}", args.text)
+        logger.info("{}", t("history.nothing", text=args.text))
     return 0 if rows else 1

@@ -10,18 +10,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from loguru import logger
 
 from crawlers.base import INCOMPLETE, Crawl, Crawler, check_valid
-from ticket_alarm.clock import Clock
+from ticket_alarm.clock import Clock, age_text
 from ticket_alarm.config import RouteSettings, Settings
 from ticket_alarm.delivery import DRY_RUN_ROUTE
-from ticket_alarm.discord import changed_fields, render_change, render_notice
+from ticket_alarm.discord import changed_fields, render_change, render_notice, seoul_text
 from ticket_alarm.errors import CrawlError, FetchError, SiteLockedError
 from ticket_alarm.http import Fetcher
+from ticket_alarm.i18n import t
 from ticket_alarm.model import Ticket
-from ticket_alarm.routing import route_matches
+from ticket_alarm.routing import route_verdicts
 from ticket_alarm.store import (
     DigestEvent,
     HeadState,
@@ -40,6 +42,19 @@ HEAD = "head"  # SiteResult.mode: the newest page(s) in registration order (aler
 STORM_META = "storm:{site}"  # meta key: the last renumbering storm held on a site (health shows it)
 
 
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A site left alone this cycle: it locked this client (HTTP 423); the cool-down ends at ``until``."""
+
+    until: float
+    error: str | None
+
+    def describe(self, now: float) -> str:
+        why = f" ({self.error})" if self.error else ""
+        resume = seoul_text(datetime.fromtimestamp(self.until, UTC))
+        return t("site.skipped_locked", why=why, until=resume, left=age_text(self.until - now))
+
+
 @dataclass
 class SiteResult:
     site: str
@@ -54,7 +69,8 @@ class SiteResult:
     status: int | None = None
     error: str | None = None
     hint: str | None = None
-    skipped: str | None = None  # why the crawl did not run (locked)
+    failure: CrawlError | None = None  # the typed error behind ``error`` (None: ok, or not a CrawlError)
+    skipped: Skipped | None = None  # why the crawl did not run this cycle
     first_run: bool = False
     capped: bool = False
     held: int = 0  # new ids held as a renumbering storm (recorded silently)
@@ -70,19 +86,26 @@ class SiteResult:
 class Router:
     """Which lanes (routes) a ticket goes to, and which reminders each lane wants."""
 
-    def __init__(self, routes: Sequence[RouteSettings], dry_run_reminders: Sequence[int] = ()) -> None:
+    def __init__(
+        self,
+        routes: Sequence[RouteSettings],
+        dry_run_reminders: Sequence[int] = (),
+        catch_all: RouteSettings | None = None,
+    ) -> None:
         self.routes = list(routes)
+        self.catch_all = catch_all
         self.dry_run_reminders = tuple(dry_run_reminders)
 
     def lanes_for(self, ticket: Ticket) -> list[str]:
-        if not self.routes:
+        if not self.routes and self.catch_all is None:
             return [DRY_RUN_ROUTE]
-        return [r.name for r in self.routes if route_matches(r, ticket)]
+        return [v.route for v in route_verdicts(self.routes, ticket, self.catch_all) if v.matched]
 
     def reminders_for(self, lane: str) -> tuple[int, ...]:
         if lane == DRY_RUN_ROUTE:
             return self.dry_run_reminders
-        return next((tuple(r.reminders) for r in self.routes if r.name == lane), ())
+        routes = [*self.routes, *([self.catch_all] if self.catch_all else [])]
+        return next((tuple(r.reminders) for r in routes if r.name == lane), ())
 
 
 @dataclass
@@ -120,7 +143,7 @@ class Pipeline:
         self.fetcher = fetcher
         self.crawlers = crawlers
         self.clock = clock
-        self.router = Router(settings.effective_routes(), settings.reminders)
+        self.router = Router(settings.routes or [], settings.reminders, settings.catch_all())
         self.on_enqueue = on_enqueue
 
     async def crawl_only(self, name: str) -> tuple[SiteResult, Crawl | None]:
@@ -137,8 +160,7 @@ class Pipeline:
         except CrawlError as exc:
             result.error = exc.reason
             result.hint = exc.hint
-            if isinstance(exc, SiteLockedError):
-                result.skipped = "locked"
+            result.failure = exc
         except TimeoutError:
             result.error = "crawl timed out"
         except Exception as exc:  # a crawler bug must not stop the other sites (or `once`)
@@ -196,7 +218,9 @@ class Pipeline:
         state = self.store.site_state(name)
         now = self.clock.now().timestamp()
         if state.locked_until and state.locked_until > now:
-            return SiteResult(site=name, ok=True, skipped=f"locked until {state.locked_until:.0f}")
+            skipped = Skipped(state.locked_until, state.last_error)
+            logger.info("크롤링 건너뜀: {} — {}", name, skipped.describe(now))
+            return SiteResult(site=name, ok=True, skipped=skipped)
         state.last_attempt = now
         result, crawl = await self.crawl_only(name)
         if crawl is None:
@@ -395,7 +419,7 @@ class Pipeline:
         state.last_failure = now
         state.failure_streak += 1
         state.last_error = result.error
-        if result.skipped == "locked":
+        if isinstance(result.failure, SiteLockedError):
             cooldown = crawler.settings.lock_cooldown
             state.locked_until = now + cooldown
             logger.warning(

@@ -4,15 +4,21 @@ Filters, all of which must pass: ``sites``, ``categories`` (open/change), ``excl
 ``genres`` (keywords against the genre), ``include`` (any keyword or /regex/ against title, venue
 and genre) and ``exclude`` (none may match). Keywords are case-, width- (full-width ＢＴＳ = BTS)
 and space-insensitive ("아이유 콘서트" = "아이유콘서트").
+
+The catch-all (``discord_webhook_url``, route ``default``) receives every notice that no route in
+``routes`` takes; without routes it receives everything.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 from ticket_alarm.config import RouteSettings
+from ticket_alarm.i18n import t
 from ticket_alarm.model import Ticket
 
 
@@ -38,26 +44,50 @@ def keyword_matches(pattern: str, text: str) -> bool:
 def explain_route(route: RouteSettings, ticket: Ticket) -> tuple[bool, str]:
     """Whether ``route`` takes ``ticket``, and the reason in words (for ``explain``)."""
     if route.sites is not None and ticket.site not in route.sites:
-        return False, f"site {ticket.site} is not in sites {route.sites}"
+        return False, t("route.site", site=ticket.site, sites=route.sites)
     if route.categories is not None and ticket.category not in route.categories:
-        return False, f"category {ticket.category} is not in categories {route.categories}"
+        return False, t("route.category", category=ticket.category, categories=route.categories)
     if route.exclusive_only and not ticket.exclusive:
-        return False, "exclusive_only, and the notice is not 단독판매"
+        return False, t("route.exclusive")
     if route.genres is not None and not any(keyword_matches(g, ticket.genre) for g in route.genres):
-        return False, f"genre {ticket.genre or '(none)'!r} matches none of genres {route.genres}"
+        return False, t("route.genre", genre=ticket.genre or t("route.no_genre"), genres=route.genres)
     # NUL, not a space: normalise() drops spaces, and "BT" + "S 아레나" must not match "BTS"
     haystack = "\x00".join((ticket.title, ticket.venue, ticket.genre))
     if route.include:
         hits = [p for p in route.include if keyword_matches(p, haystack)]
         if not hits:
-            return False, f"no include keyword matches (include {route.include})"
+            return False, t("route.no_include", include=route.include)
     else:
         hits = []
     blocked = [p for p in route.exclude if keyword_matches(p, haystack)]
     if blocked:
-        return False, f"exclude keyword {blocked[0]!r} matches"
-    return True, f"include {hits[0]!r} matches" if hits else "no filter excludes it"
+        return False, t("route.excluded", keyword=blocked[0])
+    return True, t("route.included", keyword=hits[0]) if hits else t("route.no_filter")
 
 
 def route_matches(route: RouteSettings, ticket: Ticket) -> bool:
     return explain_route(route, ticket)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    route: str
+    matched: bool
+    reason: str
+
+
+def route_verdicts(
+    routes: Sequence[RouteSettings], ticket: Ticket, catch_all: RouteSettings | None = None
+) -> list[Verdict]:
+    """Each route's decision on ``ticket``, then the catch-all's (it takes what no route took)."""
+    out = [Verdict(r.name, *explain_route(r, ticket)) for r in routes if r is not catch_all]
+    if catch_all is not None:
+        taken = [v.route for v in out if v.matched]
+        if taken:
+            reason = t("route.catch_all.taken", route=taken[0])
+        elif out:
+            reason = t("route.catch_all.matched_no_route")
+        else:
+            reason = t("route.catch_all.only")
+        out.append(Verdict(catch_all.name, not taken, reason))
+    return out

@@ -12,7 +12,7 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -808,21 +808,32 @@ class Store:
             "max(last_seen) AS last_seen FROM history GROUP BY site ORDER BY site"
         )
 
-    def search_history(self, text: str, limit: int = 50) -> list[sqlite3.Row]:
-        """History rows (and imported legacy records) whose title contains ``text``, newest first."""
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    def search_history(
+        self, text: str, limit: int = 50, fold: Callable[[str], str] | None = None
+    ) -> list[sqlite3.Row]:
+        """History rows (and imported legacy records) whose title contains ``text``, newest first.
+
+        With ``fold`` (e.g. routing.normalise), title and text are compared in that folded form.
+        """
+        if fold is not None:
+            self._conn.create_function("ta_fold", 1, lambda v: fold(v) if v is not None else None)
+            where, params_text = "instr(ta_fold(title), ?) > 0", fold(text)
+        else:
+            where = "title LIKE ? ESCAPE '\\'"
+            params_text = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         legacy = ""
-        params: list[Any] = [pattern]
+        params: list[Any] = [params_text]
         if self.has_table("legacy_keys"):
             legacy = (
                 " UNION ALL SELECT coalesce(site, '?'), coalesce(notice_id, '?'), title, "
-                "coalesce(seen_at, imported_at), 'imported' FROM legacy_keys WHERE title LIKE ? "
-                "ESCAPE '\\' AND key NOT IN (SELECT key FROM history)"
+                f"coalesce(seen_at, imported_at), 'imported', NULL, NULL FROM legacy_keys WHERE {where} "
+                "AND key NOT IN (SELECT key FROM history)"
             )
-            params.append(pattern)
+            params.append(params_text)
         return self._query(
-            "SELECT site, notice_id, title, first_seen, 'history' AS origin FROM history "
-            f"WHERE title LIKE ? ESCAPE '\\'{legacy} ORDER BY 4 DESC, 1, 2 LIMIT ?",
+            "SELECT site, notice_id, title, first_seen, 'history' AS origin, "
+            "json_extract(ticket, '$.open_at') AS open_at, json_extract(ticket, '$.open_date') AS open_date "
+            f"FROM history WHERE {where}{legacy} ORDER BY 4 DESC, 1, 2 LIMIT ?",
             [*params, limit],
         )
 
