@@ -29,8 +29,9 @@ from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import Settings
 from ticket_alarm.daemon import Daemon, head_gap
 from ticket_alarm.delivery import Delivery
+from ticket_alarm.errors import SiteLockedError
 from ticket_alarm.http import Fetcher
-from ticket_alarm.pipeline import HEAD, Pipeline, SiteResult
+from ticket_alarm.pipeline import HEAD, Pipeline, SiteResult, Skipped
 from ticket_alarm.store import Store
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -99,7 +100,7 @@ async def test_no_head_poll_alerts_before_the_first_sweep_filled_history(
     live.fill("yes24", 30)
     h = Harness(store, live, clock)
     result = await h.pipeline.run_head("yes24")
-    assert result.mode == HEAD and result.ok and result.skipped == "waiting for the first sweep"
+    assert result.mode == HEAD and result.ok and result.skipped == Skipped(None, None, "first_sweep")
     assert live.count("yes24") == 0 and h.alerted() == []
     sweep = await h.pipeline.run_site("yes24")
     assert sweep.first_run and sweep.new == 30 and h.alerted() == []  # silent, as before
@@ -195,7 +196,7 @@ async def test_melon_423_on_a_head_poll_stops_sweeps_and_head_polls_for_the_cool
     await h.pipeline.run_site("melon")
     live.answer_once("melon", "head", Response(423, b"Locked"))
     result = await h.pipeline.run_head("melon")
-    assert not result.ok and result.skipped == "locked" and "423" in (result.error or "")
+    assert not result.ok and isinstance(result.failure, SiteLockedError) and "423" in (result.error or "")
     requests = live.count("melon")
     clock.advance(1800)
     assert (await h.pipeline.run_site("melon")).skipped is not None
@@ -218,7 +219,7 @@ async def test_a_423_met_by_a_head_poll_during_a_sweep_outlives_that_sweep(
         if live.count("melon", "sweep") >= 9:  # the second sweep is under way
             break
         await asyncio.sleep(0.002)
-    assert (await h.pipeline.run_head("melon")).skipped == "locked"
+    assert isinstance((await h.pipeline.run_head("melon")).failure, SiteLockedError)
     swept = await sweep
     assert swept.ok and live.count("melon", "sweep") == 14  # its other pages were answered
     locked = store.site_state("melon").locked_until
@@ -233,10 +234,10 @@ async def test_melon_423_on_a_sweep_stops_the_head_polls_too(
     h = Harness(store, live, clock, lock_cooldown=600)
     await h.pipeline.run_site("melon")
     live.answer_once("melon", "sweep", Response(423, b"Locked"))
-    assert (await h.pipeline.run_site("melon")).skipped == "locked"
+    assert isinstance((await h.pipeline.run_site("melon")).failure, SiteLockedError)
     asked = live.count("melon")
     skipped = await h.pipeline.run_head("melon")
-    assert skipped.ok and (skipped.skipped or "").startswith("locked until")
+    assert skipped.ok and skipped.skipped is not None and skipped.skipped.reason == "locked"
     assert live.count("melon") == asked
     clock.advance(601)
     assert (await h.pipeline.run_head("melon")).skipped is None and live.count("melon") == asked + 1
@@ -257,9 +258,9 @@ async def test_retry_after_pauses_head_polls_and_conditional_get_applies(
     assert not paused.ok and store.head_state("ticketlink").paused_until == clock.now().timestamp() + 600
     asked = live.count("ticketlink", "head")
     clock.advance(300)
-    assert (
-        await h.pipeline.run_head("ticketlink")
-    ).skipped == f"Retry-After until {clock.now().timestamp() + 300:.0f}"
+    assert (await h.pipeline.run_head("ticketlink")).skipped == Skipped(
+        clock.now().timestamp() + 300, None, "retry_after"
+    )
     assert live.count("ticketlink", "head") == asked
     clock.advance(301)
     live.post("ticketlink")
@@ -502,7 +503,7 @@ async def test_health_and_metrics_tell_head_polls_from_sweeps(tmp_path: Path, cl
         )
         metrics.on_result(SiteResult("yes24", ok=True, mode=HEAD, new=2))
         metrics.on_result(SiteResult("melon", ok=False, mode=HEAD, error="HTTP 500"))
-        metrics.on_result(SiteResult("yes24", ok=True, mode=HEAD, skipped="waiting for the first sweep"))
+        metrics.on_result(SiteResult("yes24", ok=True, mode=HEAD, skipped=Skipped(None, None, "first_sweep")))
         metrics.on_result(SiteResult("yes24", ok=True, items=40, new=1))  # a sweep
         text = metrics.render().decode()
         assert 'ticket_alarm_head_polls_total{site="yes24"} 1.0' in text

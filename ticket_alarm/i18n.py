@@ -74,8 +74,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "health.site.not_crawled": ("아직 크롤링 전", "not crawled yet"),
     "health.site.last_success": ("마지막 스윕 {age} 전", "last sweep {age} ago"),
     "health.site.storm": (
-        "새 공지 {new}건 중 {held}건을 {age} 전 번호 변경으로 보고 보류했습니다(제목과 오픈 시각이 기존 공지와 "
-        "같아 알림 없이 기록); 사이트를 확인하고 그중 하나를 `python -m ticket_alarm explain {site} ID`로 보세요",
+        "새 공지 {new}건 중 {held}건을 {age} 전 번호 변경으로 보고 보류했습니다"
+        "(제목과 오픈 시각이 기존 공지와 같아 알림 없이 기록); 사이트를 확인하고 "
+        "그중 하나를 `python -m ticket_alarm explain {site} ID`로 보세요",
         "{held} of {new} new notices held {age} ago as a renumbering (they match known notices by title "
         "and open time; recorded silently); check the site, and `python -m ticket_alarm explain {site} ID` "
         "for one of them",
@@ -345,6 +346,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "site.skipped_locked": (
         "사이트가 이 클라이언트를 잠갔습니다 (HTTP 423){why}; {until}에 크롤링 재개 ({left} 후)",
         "the site locked this client (HTTP 423){why}; crawls resume at {until} (in {left})",
+    ),
+    "site.skipped_retry_after": (
+        "사이트가 Retry-After로 기다리라고 했습니다{why}; {until}에 헤드 폴링 재개 ({left} 후)",
+        "the site asked to wait (Retry-After){why}; head polls resume at {until} (in {left})",
+    ),
+    "site.skipped_first_sweep": (
+        "첫 스윕이 기록을 채울 때까지 헤드 폴링을 기다립니다",
+        "head polls wait for the first sweep to fill history",
+    ),
+    "site.skipped_no_order": (
+        "등록순 목록이 없어 스윕만 합니다",
+        "no registration order: swept only",
     ),
     # --- history ------------------------------------------------------------------------------
     "history.cut": (

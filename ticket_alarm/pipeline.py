@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 from loguru import logger
 
@@ -42,17 +43,30 @@ HEAD = "head"  # SiteResult.mode: the newest page(s) in registration order (aler
 STORM_META = "storm:{site}"  # meta key: the last renumbering storm held on a site (health shows it)
 
 
+SkipReason = Literal["locked", "first_sweep", "retry_after", "no_order"]
+
+
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """A site left alone this cycle: it locked this client (HTTP 423); the cool-down ends at ``until``."""
+    """Why a sweep or head poll of a site did not run this time.
 
-    until: float
+    ``locked``: the site locked this client (HTTP 423), the cool-down ends at ``until``;
+    ``retry_after``: head polls wait out the site's Retry-After, until ``until``;
+    ``first_sweep``: head polls wait for the first sweep to fill history; ``no_order``: the crawler
+    (its current source) has no registration order, so the site is swept only.
+    """
+
+    until: float | None
     error: str | None
+    reason: SkipReason = "locked"
 
     def describe(self, now: float) -> str:
+        if self.reason in ("first_sweep", "no_order"):
+            return t(f"site.skipped_{self.reason}")
         why = f" ({self.error})" if self.error else ""
-        resume = seoul_text(datetime.fromtimestamp(self.until, UTC))
-        return t("site.skipped_locked", why=why, until=resume, left=age_text(self.until - now))
+        until = self.until if self.until is not None else now
+        resume = seoul_text(datetime.fromtimestamp(until, UTC))
+        return t(f"site.skipped_{self.reason}", why=why, until=resume, left=age_text(until - now))
 
 
 @dataclass
@@ -256,18 +270,18 @@ class Pipeline:
         head = self.store.head_state(name)
         now = self.clock.now().timestamp()
         if state.locked_until and state.locked_until > now:
-            result.skipped = f"locked until {state.locked_until:.0f}"
+            result.skipped = Skipped(state.locked_until, state.last_error)
             return result
         if not state.initialized:  # the first sweep fills history silently; until then, no head alerts
-            result.skipped = "waiting for the first sweep"
+            result.skipped = Skipped(None, None, "first_sweep")
             return result
         if head.paused_until and head.paused_until > now:
-            result.skipped = f"Retry-After until {head.paused_until:.0f}"
+            result.skipped = Skipped(head.paused_until, None, "retry_after")
             return result
         fetch = self.fetcher.for_site(name, self.settings.site(name).base_url)
         pages = crawler.head_pages(fetch)
         if pages is None:
-            result.skipped = "no registration order"
+            result.skipped = Skipped(None, None, "no_order")
             if head.sweeps_only is None:
                 head.sweeps_only = "no registration order: swept only"
                 self.store.save_head_state(head)
@@ -382,10 +396,10 @@ class Pipeline:
         result.ok = False
         result.error = exc.reason
         result.hint = exc.hint
+        result.failure = exc
         head.failure_streak += 1
         head.last_error = exc.reason
         if isinstance(exc, SiteLockedError):  # Melon's 423: the cool-down stops sweeps and head polls alike
-            result.skipped = "locked"
             state = self.store.site_state(crawler.name)  # as it stands now: a sweep may have saved since
             state.locked_until = now + crawler.settings.lock_cooldown
             self.store.save_site_state(state)
