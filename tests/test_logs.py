@@ -6,11 +6,17 @@ import io
 import re
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from loguru import logger
 
 from ticket_alarm.logs import Redactor, redact, setup_logging
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.support.site_standin import FakeSite
 
 LINE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \[(DEBUG|INFO|WARNING|ERROR)\] (.*)$")
 SECRET = "LogTestSecretToken_9f8e7d6c5b4a3210"
@@ -118,3 +124,132 @@ def test_global_redactor_keeps_earlier_secrets(streams: tuple[io.StringIO, io.St
     setup_logging(stdout=out, stderr=err)  # a later setup without secrets forgets none
     logger.info("{}", SECRET)
     assert SECRET not in out.getvalue()
+
+
+def _read_all(fd: int) -> str:
+    """Everything written to the terminal so far (bounded: stops when nothing more arrives in 0.2 s)."""
+    import os
+    import select
+
+    chunks = []
+    for _ in range(100):
+        ready, _w, _x = select.select([fd], [], [], 0.2)
+        if not ready:
+            break
+        chunks.append(os.read(fd, 65536))
+    return b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+
+
+def test_one_terminal_gets_each_line_once(streams: tuple[io.StringIO, io.StringIO]) -> None:
+    """stdout and stderr on the same terminal (an operator's shell): every line once, none lost."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    out = os.fdopen(os.dup(slave), "w", encoding="utf-8", buffering=1)
+    err = os.fdopen(os.dup(slave), "w", encoding="utf-8", buffering=1)
+    try:
+        setup_logging(stdout=out, stderr=err)
+        emit()
+        out.flush()
+        err.flush()
+        text = _read_all(master)
+    finally:
+        logger.remove()
+        for handle in (out, err):
+            handle.close()
+        os.close(slave)
+        os.close(master)
+    assert text.count("melon: stopped at the page cap") == 1
+    assert text.count("크롤링 실패: yes24 HTTP 503") == 1
+    assert text.count("크롤링 완료: melon") == 1 and "디버그" not in text
+
+
+def test_one_terminal_at_error_level_still_shows_warnings(streams: tuple[io.StringIO, io.StringIO]) -> None:
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    out = os.fdopen(os.dup(slave), "w", encoding="utf-8", buffering=1)
+    try:
+        setup_logging(level="ERROR", stdout=out, stderr=out)
+        emit()
+        out.flush()
+        text = _read_all(master)
+    finally:
+        logger.remove()
+        out.close()
+        os.close(slave)
+        os.close(master)
+    assert "크롤링 완료" not in text
+    assert text.count("page cap") == 1 and text.count("HTTP 503") == 1
+
+
+def test_pipe_and_file_keep_the_split(tmp_path: object, streams: tuple[io.StringIO, io.StringIO]) -> None:
+    """Supervisor's two log files: same as two separate files, not a terminal — the split stays."""
+    import os
+    from pathlib import Path
+
+    from ticket_alarm.logs import same_terminal
+
+    base = Path(str(tmp_path))
+    with (base / "out.log").open("w") as out, (base / "err.log").open("w") as err:
+        assert not same_terminal(out, err)
+        assert not same_terminal(out, out)  # one file twice is still no terminal
+    r, w = os.pipe()
+    try:
+        with os.fdopen(w, "w") as pipe_out:
+            assert not same_terminal(pipe_out, pipe_out)
+    finally:
+        os.close(r)
+
+
+def test_times_are_kst_whatever_the_machine_zone(streams: tuple[io.StringIO, io.StringIO]) -> None:
+    import time as _time
+    from datetime import datetime, timedelta, timezone
+
+    out, err = streams
+    setup_logging(stdout=out, stderr=err)
+    before = datetime.now(timezone(timedelta(hours=9)))
+    logger.info("시각")
+    after = datetime.now(timezone(timedelta(hours=9)))
+    stamp = out.getvalue()[:19]
+    assert before.strftime("%Y-%m-%d %H:%M:%S") <= stamp <= after.strftime("%Y-%m-%d %H:%M:%S"), stamp
+    assert _time  # the machine's TZ is irrelevant: the stamp is compared with KST wall time
+
+
+def test_apply_level_keeps_the_streams_and_mode(streams: tuple[io.StringIO, io.StringIO]) -> None:
+    from ticket_alarm.logs import apply_level
+
+    out, err = streams
+    setup_logging(json_mode=True, stdout=out, stderr=err)
+    apply_level("DEBUG")
+    emit()
+    assert out.getvalue() == ""
+    assert [level for level, _ in lines(err)] == ["DEBUG", "INFO", "WARNING", "ERROR"]
+    apply_level("ERROR")
+    err.truncate(0)
+    err.seek(0)
+    emit()
+    assert [level for level, _ in lines(err)] == ["ERROR"]
+
+
+@pytest.mark.e2e
+def test_log_level_from_the_file_and_the_environment_is_applied(tmp_path: Path, site: FakeSite) -> None:
+    from tests.conftest import child_env, run_cli, stand_config, write_config
+
+    config = write_config(tmp_path, stand_config(tmp_path, site, None, log_level="DEBUG"))
+    debug = run_cli("once", "--config", str(config), cwd=tmp_path, timeout=60)
+    assert debug.returncode == 0, debug.stderr
+    assert "[DEBUG] teststand: GET http://127.0.0.1" in debug.stdout
+    assert "[INFO] 크롤링 완료: teststand" in debug.stdout
+    quiet = run_cli(
+        "once",
+        "--config",
+        str(config),
+        cwd=tmp_path,
+        env=child_env(TICKET_ALARM_LOG_LEVEL="ERROR"),
+        timeout=60,
+    )
+    assert quiet.returncode == 0, quiet.stderr
+    assert "[INFO]" not in quiet.stdout and "[DEBUG]" not in quiet.stdout

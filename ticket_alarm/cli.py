@@ -26,7 +26,7 @@ from ticket_alarm.discord import WebhookClient, message, render_test, seoul_text
 from ticket_alarm.errors import ConfigError, CrawlError, StoreError, TicketAlarmError
 from ticket_alarm.explain import explain, render_text
 from ticket_alarm.http import Fetcher
-from ticket_alarm.logs import redact, setup_logging
+from ticket_alarm.logs import apply_level, redact, setup_logging
 from ticket_alarm.metrics import serve_metrics
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
@@ -101,6 +101,7 @@ def _load(args: argparse.Namespace) -> tuple[Settings, dict[str, type[Crawler]],
     else:
         settings = load_config(path)
     redact.register(settings.secrets())
+    apply_level(settings.log_level)  # log_level (file or TICKET_ALARM_LOG_LEVEL) from here on
     known = registry.discover(custom=settings.custom_sites)
     check_site_names(settings, list(known), str(path))
     return settings, known, path

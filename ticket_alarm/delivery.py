@@ -139,6 +139,9 @@ class Delivery:
     async def _post(self, route: RouteSettings, batch: list[OutboxItem]) -> PostOutcome:
         assert self.webhooks is not None
         payload = message([i.payload for i in batch], role_ids=route.mention_role_ids)
+        logger.debug(
+            "route {}: posting {} embed(s) to {}", route.name, len(batch), mask_url(route.webhook_url)
+        )
         return await self.webhooks.execute(route.webhook_url, payload, thread_id=route.thread_id)
 
     async def _apply(self, route: RouteSettings, batch: list[OutboxItem], outcome: PostOutcome) -> int:

@@ -269,6 +269,7 @@ class Fetcher:
                     )
                 ) from exc
             elapsed = self.clock.monotonic() - started
+        logger.debug("{}: {} {} → HTTP {} ({:.2f}s)", site, method, url, resp.status_code, elapsed)
         if stats is not None:
             stats.requests += 1
             stats.last_status = resp.status_code
