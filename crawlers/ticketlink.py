@@ -178,8 +178,8 @@ def parse_item(item: dict[str, Any]) -> Ticket | None:
     title, exclusive = clean_title(item.get("title"))
     content = item.get("content") if isinstance(item.get("content"), str) else ""
     open_at, open_date = parse_open_time(item.get("ticketOpenDatetime"))
+    registered, _ = parse_open_time(item.get("registerDatetime"))
     if open_at is None and open_date is None:
-        registered, _ = parse_open_time(item.get("registerDatetime"))
         open_at = parse_general_open(content, reference=registered)
     product_id = _id_text(item.get("productId"))
     if not product_id and isinstance(item.get("reserveWebUrl"), str):
@@ -199,6 +199,7 @@ def parse_item(item: dict[str, Any]) -> Ticket | None:
         booking_url=BOOKING_URL.format(id=product_id) if product_id else "",
         views=_as_int(item.get("viewCount")),
         open_date=open_date,
+        extra={"posted": f"{registered.astimezone(SEOUL):%Y-%m-%d %H:%M}"} if registered else {},
     )
 
 

@@ -19,6 +19,7 @@ from crawlers.ticketlink import (
     clean_title,
     notice_category,
     parse,
+    parse_item,
     parse_korean_datetime,
     parse_open_time,
     parse_page,
@@ -676,3 +677,21 @@ def test_fuzz_content_and_title_helpers(text: str) -> None:
     assert isinstance(parse_presales(text, reference=seoul(2027, 1, 1)), tuple)
     assert isinstance(clean_title(text)[0], str)
     parse_open_time(text)
+
+
+def test_posting_time_reaches_the_alert_footer() -> None:
+    """registerDatetime (ISO or epoch ms) is the notice's posting time: the alert's footer shows it."""
+    from ticket_alarm.discord import render_notice
+
+    items = json.loads((FIXTURES / "getNoticeList_page1.json").read_text(encoding="utf-8"))["result"][
+        "result"
+    ]
+    tickets = [t for t in (parse_item(i) for i in items[:3]) if t is not None]
+    assert [t.extra.get("posted") for t in tickets] == [
+        "2027-11-26 15:25",
+        "2027-11-24 17:38",
+        "2027-11-25 11:40",
+    ]
+    embed = render_notice(tickets[0], "티켓링크", 1)
+    assert embed["footer"] == {"text": "게시 2027-11-26 15:25"}
+    assert [f["name"] for f in embed["fields"]][-2:] == ["장소", "예매"]  # venue and booking link

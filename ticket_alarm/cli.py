@@ -166,7 +166,14 @@ async def _once(args: argparse.Namespace) -> int:
             pending = app.store.outbox_stats().pending
             if pending:
                 logger.warning("{} alerts still pending in the outbox; the next run delivers them", pending)
-            logger.info("once: {} sites crawled, {} alerts delivered", len(results), delivered)
+            if settings.dry_run:
+                logger.info(
+                    "once: {} sites crawled, {} alerts printed (dry run: nothing sent)",
+                    len(results),
+                    delivered,
+                )
+            else:
+                logger.info("once: {} sites crawled, {} alerts delivered", len(results), delivered)
             return EXIT_OK if all(r.ok for r in results) else EXIT_FAIL
 
 

@@ -18,13 +18,13 @@ import random
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TextIO
 
 from loguru import logger
 
 from ticket_alarm.clock import Clock
 from ticket_alarm.config import RouteSettings, mask_url
-from ticket_alarm.discord import PostOutcome, WebhookClient, batch_size, message
+from ticket_alarm.discord import PostOutcome, WebhookClient, batch_size, embed_text, message
 from ticket_alarm.store import OutboxItem, Store
 
 DRY_RUN_ROUTE = "dry-run"
@@ -154,7 +154,11 @@ class Delivery:
             self.stats.sent_messages += 1
             self.stats.sent_alerts += len(ids)
             logger.info(
-                "알림 전송: {}건 (route {}, message {})", len(ids), route.name, outcome.message_id or "-"
+                "알림 전송: {}건 (route {}, message {}) — {}",
+                len(ids),
+                route.name,
+                outcome.message_id or "-",
+                sent_summary(batch),
             )
             if self.on_sent:
                 self.on_sent(route.name, len(ids))
@@ -212,12 +216,17 @@ class Delivery:
 
     def _print(self, items: list[OutboxItem]) -> int:
         out = self.dry_run_out or sys.stdout
+        now = self.clock.now()
         for item in items:
-            out.write(_dry_run_text(item.payload))
+            out.write(embed_text(item.payload, now))
         out.flush()
-        self.store.mark_sent([i.id for i in items], self.clock.now().timestamp(), None)
+        self.store.mark_sent([i.id for i in items], now.timestamp(), None)
         self.stats.sent_alerts += len(items)
-        logger.info("알림 전송: {}건 (dry run: no webhook configured, printed to stdout)", len(items))
+        logger.info(
+            "알림 전송: {}건 printed (dry run: no webhook configured, nothing sent to Discord) — {}",
+            len(items),
+            sent_summary(items),
+        )
         return len(items)
 
     # --- lanes ---------------------------------------------------------------------
@@ -318,11 +327,17 @@ class Delivery:
 MAX_BATCH_ROWS = 10
 
 
-def _dry_run_text(payload: dict[str, Any]) -> str:
-    lines = [f"[DRY RUN] {payload.get('author', {}).get('name', '')} | {payload.get('title', '')}"]
-    for f in payload.get("fields", []):
-        value = str(f.get("value", "")).replace("\n", " / ")
-        lines.append(f"    {f.get('name')}: {value}")
-    if payload.get("url"):
-        lines.append(f"    링크: {payload['url']}")
-    return "\n".join(lines) + "\n"
+SUMMARY_TITLES = 3  # notices named in one 알림 전송 line; the rest are counted
+SUMMARY_TITLE_CHARS = 30
+
+
+def sent_summary(items: Sequence[OutboxItem]) -> str:
+    """``melon 「아이유 콘서트…」, yes24 「…」 외 2건``: which notices a 알림 전송 line is about."""
+    names = []
+    for item in items[:SUMMARY_TITLES]:
+        title = " ".join(str(item.payload.get("title", "")).split())
+        if len(title) > SUMMARY_TITLE_CHARS:
+            title = title[: SUMMARY_TITLE_CHARS - 1].rstrip() + "…"
+        names.append(f"{item.site} 「{title}」")
+    more = len(items) - SUMMARY_TITLES
+    return ", ".join(names) + (f" 외 {more}건" if more > 0 else "")
