@@ -253,3 +253,34 @@ def test_log_level_from_the_file_and_the_environment_is_applied(tmp_path: Path, 
     )
     assert quiet.returncode == 0, quiet.stderr
     assert "[INFO]" not in quiet.stdout and "[DEBUG]" not in quiet.stdout
+
+
+def test_memory_line_once_per_cycle_not_per_site(streams: tuple[io.StringIO, io.StringIO]) -> None:
+    from typing import Any, cast
+
+    from ticket_alarm.clock import FakeClock
+    from ticket_alarm.config import Settings
+    from ticket_alarm.daemon import Daemon
+
+    out, err = streams
+    setup_logging(stdout=out, stderr=err)
+    clock = FakeClock()
+    none = cast(Any, None)
+    sites = ["interpark", "yes24", "melon", "ticketlink"]
+    daemon = Daemon(Settings(interval=300), none, none, none, clock, sites=sites)
+
+    def memory_lines() -> list[str]:
+        return [m for level, m in lines(out) if m.startswith("메모리 사용량")]
+
+    daemon._log_memory("interpark", 80.0)  # the first crawl after the start says it at once
+    for _round in range(3):
+        for name in sites:
+            clock.advance(5)
+            daemon._log_memory(name, 81.0)
+    assert len(memory_lines()) == 1 + 3
+    assert memory_lines()[-1] == "메모리 사용량: 81.0 MB (RSS) after 4 site crawl(s)"
+    # one site crawling often while another waits an hour: still at most once an interval
+    for _ in range(20):
+        clock.advance(60)
+        daemon._log_memory("interpark", 82.0)
+    assert 4 + 3 <= len(memory_lines()) <= 4 + 5

@@ -65,6 +65,8 @@ class Daemon:
         self.fatal: BaseException | None = None
         self.exit_code = 0  # EXIT_MEMORY when max_rss_mb stopped the daemon
         self._inflight: set[asyncio.Task[object]] = set()
+        self._crawled: set[str] = set()  # sites crawled since the last 메모리 사용량 line
+        self._memory_logged_at: float | None = None
 
     async def crawl_site(self, name: str) -> SiteResult | None:
         if self.stop.is_set():
@@ -91,11 +93,24 @@ class Daemon:
                 self._inflight.discard(task)
         self.beat()
         rss = rss_mb()
-        logger.info("메모리 사용량: {:.1f} MB (RSS)", rss)
+        self._log_memory(name, rss)
         if self.on_result:
             self.on_result(result)
         self._check_memory(rss)
         return result
+
+    def _log_memory(self, site: str, rss: float) -> None:
+        """``메모리 사용량`` once a cycle: when every site has crawled since the last line (or a whole
+        ``interval`` has passed, so a site with a long interval cannot hold the line back)."""
+        self._crawled.add(site)
+        now = self.clock.monotonic()
+        if self._memory_logged_at is not None and not (
+            self._crawled >= set(self.sites) or now - self._memory_logged_at >= self.settings.interval
+        ):
+            return
+        logger.info("메모리 사용량: {:.1f} MB (RSS) after {} site crawl(s)", rss, len(self._crawled))
+        self._crawled.clear()
+        self._memory_logged_at = now
 
     def _check_memory(self, rss: float) -> None:
         """Above ``max_rss_mb`` after a cycle: stop gracefully and exit 3 so supervisor restarts us."""

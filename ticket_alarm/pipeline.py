@@ -110,6 +110,7 @@ class Pipeline:
         self.clock = clock
         self.router = Router(settings.effective_routes(), settings.reminders)
         self.on_enqueue = on_enqueue
+        self._notes: dict[str, tuple[str, ...]] = {}  # per site: the crawl notes last logged
 
     async def crawl_only(self, name: str) -> tuple[SiteResult, Crawl | None]:
         """Fetch and parse one site; no store writes (used by ``test-crawlers``)."""
@@ -202,8 +203,10 @@ class Pipeline:
                 )
             else:
                 valid.append(ticket)
-        for note in crawl.notes:
-            logger.info("{}: {}", name, note)
+        if tuple(crawl.notes) != self._notes.get(name, ()):  # the same notes every cycle: said once
+            self._notes[name] = tuple(crawl.notes)
+            for note in crawl.notes:
+                logger.info("{}: {}", name, note)
         for warning in crawl.warnings:
             logger.warning("{}: {}", name, warning)
         if crawl.capped:
