@@ -21,13 +21,24 @@ from ticket_alarm import __version__, backup, health, history
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config import CONFIG_ENV, Settings, check_site_names, load_config, resolve_config_path
 from ticket_alarm.daemon import Daemon
-from ticket_alarm.delivery import Delivery
-from ticket_alarm.discord import WebhookClient, message, render_test, seoul_text
+from ticket_alarm.delivery import Delivery, broken_webhook_text
+from ticket_alarm.discord import (
+    MAX_TITLE,
+    WebhookClient,
+    embed_text,
+    http_client,
+    message,
+    render_notice,
+    render_test,
+    seoul_text,
+    truncate,
+)
 from ticket_alarm.errors import ConfigError, CrawlError, StoreError, TicketAlarmError
 from ticket_alarm.explain import explain, render_text
 from ticket_alarm.http import Fetcher
 from ticket_alarm.logs import apply_level, redact, setup_logging
 from ticket_alarm.metrics import serve_metrics
+from ticket_alarm.model import Ticket
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
 from ticket_alarm.store import DB_NAME, InstanceLock, Store
@@ -35,6 +46,7 @@ from ticket_alarm.store import DB_NAME, InstanceLock, Store
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 ONCE_DELIVERY_TIMEOUT = 120.0
 DISCORD_TIMEOUT = 15.0
+USER_AGENT = f"ticket-alarm/{__version__} (+https://github.com/ticket-alarm)"
 
 
 @dataclass
@@ -67,11 +79,7 @@ async def build_app(
     own_store = store is None
     store = store or Store.open_dir(settings.data_dir)
     fetcher = Fetcher(settings.http, proxy=settings.proxy, cache=store, clock=clock)
-    discord_http = httpx.AsyncClient(
-        timeout=httpx.Timeout(DISCORD_TIMEOUT),
-        headers={"User-Agent": f"ticket-alarm/{__version__} (+https://github.com/ticket-alarm)"},
-        trust_env=False,
-    )
+    discord_http = http_client(proxy=settings.proxy.discord, timeout=DISCORD_TIMEOUT, user_agent=USER_AGENT)
     webhooks = WebhookClient(discord_http, clock)
     crawlers = {name: cls(settings.site(name)) for name, cls in known.items()}
     routes = settings.effective_routes()
@@ -178,16 +186,20 @@ async def _once(args: argparse.Namespace) -> int:
 
 
 async def _send_test(args: argparse.Namespace) -> int:
-    settings, _known, _ = _load(args)
+    settings, known, _ = _load(args)
     routes = settings.effective_routes()
     clock = SystemClock()
-    embed = render_test(clock.now())
+    embed = _sample_embed(settings, known, args.sample) if args.sample else render_test(clock.now())
     if not routes:
-        print(f"[DRY RUN] {embed['title']} — no webhook configured (set discord_webhook_url)")
-        logger.error("send-test: no webhook configured, nothing delivered; set discord_webhook_url or routes")
+        sys.stdout.write(embed_text(embed, clock.now()))
+        logger.error(
+            "send-test: no webhook configured: printed above, nothing sent; set discord_webhook_url or routes"
+        )
         return EXIT_FAIL
     ok = True
-    async with httpx.AsyncClient(timeout=DISCORD_TIMEOUT, trust_env=False) as client:
+    async with http_client(
+        proxy=settings.proxy.discord, timeout=DISCORD_TIMEOUT, user_agent=USER_AGENT
+    ) as client:
         webhooks = WebhookClient(client, clock)
         for route in routes:
             for _attempt in range(5):
@@ -196,14 +208,45 @@ async def _send_test(args: argparse.Namespace) -> int:
                     break
             if outcome.kind == "sent":
                 logger.info(
-                    "알림 전송: 1건 (send-test, route {}, message {})", route.name, outcome.message_id
+                    "알림 전송: 1건 (send-test, route {}, message {}) — {}",
+                    route.name,
+                    outcome.message_id,
+                    embed["title"],
                 )
+                continue
+            ok = False
+            if outcome.kind == "broken":
+                logger.error("알림 전송 실패: send-test {}", broken_webhook_text(route, outcome.status))
             else:
-                ok = False
                 logger.error(
                     "알림 전송 실패: send-test route {}: {}", route.name, outcome.error or outcome.kind
                 )
     return EXIT_OK if ok else EXIT_FAIL
+
+
+def _sample_embed(settings: Settings, known: dict[str, type[Crawler]], site: str) -> dict[str, Any]:
+    """The newest stored notice of ``site`` rendered as its alert, marked as a test (send-test --sample)."""
+    cls = registry.get(site, known)
+    if not (settings.data_dir / DB_NAME).exists():
+        raise ConfigError(
+            f"send-test --sample {site}: data_dir {settings.data_dir} has no store yet; run `once` first "
+            "so there is a notice to show"
+        )
+    store = Store.open_dir(settings.data_dir)
+    try:
+        data = store.newest_notice(site)
+    finally:
+        store.close()
+    if data is None:
+        raise ConfigError(
+            f"send-test --sample {site}: no {site} notice in the history of {settings.data_dir} yet; "
+            f"run `once` (or `test-crawlers {site}` to see whether the site answers)"
+        )
+    embed = render_notice(Ticket.from_json(data), cls.display_name, cls.color)
+    embed["title"] = truncate(f"[테스트] {embed['title']}", MAX_TITLE)
+    footer = embed.get("footer", {}).get("text")
+    embed["footer"] = {"text": " · ".join(p for p in (footer, "ticket-alarm send-test --sample") if p)}
+    return embed
 
 
 async def _test_crawlers(args: argparse.Namespace) -> int:
@@ -345,7 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     tc.add_argument("--file", help="parse a saved page instead of fetching (one SITE)")
     add("check-config", "validate the config and print it with secrets masked")
-    add("send-test", "post one test embed to each configured webhook")
+    st = add("send-test", "post one test embed to each configured webhook")
+    st.add_argument(
+        "--sample",
+        metavar="SITE",
+        help="post the newest stored notice of SITE as its alert, marked as a test",
+    )
     ex = add("explain", "show a stored notice, its digest history, route decisions and deliveries")
     ex.add_argument("site", metavar="SITE")
     ex.add_argument("id", metavar="ID")

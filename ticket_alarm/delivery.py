@@ -205,12 +205,8 @@ class Delivery:
         if route.name not in self._broken_logged:
             self._broken_logged.add(route.name)
             logger.error(
-                "알림 전송 실패: route {} webhook {} answered {} — the webhook was deleted or its token is "
-                "wrong. Sending on this route is stopped; its pending alerts are kept. Create a new webhook "
-                "in Discord, put its URL in the config and restart.",
-                route.name,
-                mask_url(route.webhook_url),
-                outcome.status,
+                "알림 전송 실패: {} Sending on this route is stopped; its pending alerts are kept.",
+                broken_webhook_text(route, outcome.status),
             )
         return 0
 
@@ -325,6 +321,15 @@ class Delivery:
 
 
 MAX_BATCH_ROWS = 10
+
+
+def broken_webhook_text(route: RouteSettings, status: int | None) -> str:
+    """Why a webhook that answers 401/403/404 will never take an alert, and what to do (once, send-test)."""
+    return (
+        f"route {route.name} webhook {mask_url(route.webhook_url)} answered {status} — the webhook was "
+        "deleted or its token is wrong. Create a new webhook in Discord (channel settings → "
+        "Integrations → Webhooks → Copy Webhook URL), put its URL in the config and restart."
+    )
 
 
 SUMMARY_TITLES = 3  # notices named in one 알림 전송 line; the rest are counted

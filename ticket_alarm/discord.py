@@ -338,6 +338,17 @@ def message(embeds: Iterable[dict[str, Any]], *, role_ids: Sequence[str] = ()) -
 
 # --- the webhook client -------------------------------------------------------------
 
+
+def http_client(*, proxy: str | None, timeout: float, user_agent: str) -> httpx.AsyncClient:
+    """The HTTP client for Discord: through ``proxy.discord`` when set, never the environment's proxy."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout),
+        headers={"User-Agent": user_agent},
+        trust_env=False,
+        proxy=proxy or None,
+    )
+
+
 OutcomeKind = Literal["sent", "retry", "rate_limited", "dead", "broken"]
 
 
@@ -408,9 +419,9 @@ class WebhookClient:
         try:
             resp = await self.client.post(url, json=payload, params=params)
         except httpx.TimeoutException as exc:
-            return PostOutcome("retry", error=f"timeout ({type(exc).__name__})")
+            return PostOutcome("retry", error=f"timeout ({type(exc).__name__}) on {_host(url)}")
         except httpx.TransportError as exc:
-            return PostOutcome("retry", error=f"connection failed ({type(exc).__name__})")
+            return PostOutcome("retry", error=f"connection failed ({type(exc).__name__}) to {_host(url)}")
         self._update_bucket(url, resp.headers)
         status = resp.status_code
         if 200 <= status < 300:
@@ -449,6 +460,11 @@ class WebhookClient:
         except httpx.HTTPError:
             return None
         return resp.status_code
+
+
+def _host(url: str) -> str:
+    """The host:port a webhook URL points at (never its token)."""
+    return urlsplit(url).netloc or "the webhook host"
 
 
 def _parse_429(resp: httpx.Response) -> tuple[float, bool]:

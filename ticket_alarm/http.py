@@ -254,7 +254,7 @@ class Fetcher:
                 raise _Retryable(
                     FetchError(
                         site,
-                        f"timeout after {self.settings.timeout:g}s ({type(exc).__name__})",
+                        f"timeout after {self.settings.timeout:g}s ({type(exc).__name__}) requesting {url}",
                         url=public_url,
                         hint="the site is slow or unreachable; raise http.timeout",
                     )
@@ -263,7 +263,7 @@ class Fetcher:
                 raise _Retryable(
                     FetchError(
                         site,
-                        f"connection failed: {type(exc).__name__}: {exc}",
+                        f"connection failed: {type(exc).__name__} to {host}: {exc}",
                         url=public_url,
                         hint="check DNS/network or the proxy setting",
                     )
@@ -282,7 +282,7 @@ class Fetcher:
         retry_after = _retry_after(resp.headers, self.clock)
         error = FetchError(
             site,
-            f"HTTP {status} from {public_url}",
+            f"HTTP {status} from {url}",  # the URL really requested (base_url applied)
             url=public_url,
             status=status,
             retry_after=retry_after,
