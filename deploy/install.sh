@@ -147,7 +147,7 @@ base_python() {  # a Python 3.11+ the service user can run, to build the venv fr
     local candidate real prefix
     candidate="$(command -v python3 || true)"
     [ -n "$candidate" ] || die "no python3 on PATH; install Python 3.11 or later"
-    real="$("$candidate" -c 'import sys; print(sys.executable)')"
+    real="$("$candidate" -c 'import sys; print(getattr(sys, "_base_executable", "") or sys.executable)')"
     if service_user_runs "$real"; then
         printf '%s\n' "$real"
         return
@@ -194,8 +194,17 @@ else
         "$BASE_PY" -m venv "$VENV"
         say "virtualenv $VENV created from $BASE_PY"
     fi
-    # no pip cache: it would live in the installing user's home, outside the install
-    PIP_NO_CACHE_DIR=1 "$VENV/bin/pip" install --quiet --no-cache-dir --upgrade "$APP_DIR"
+    # no pip cache, and with --prefix a HOME/TMPDIR inside it: pip and the build tools it starts
+    # write caches and settings into $HOME, which is outside the install
+    if [ -n "$PREFIX" ]; then
+        SCRATCH="$APP_HOME/.install-scratch"
+        rm -rf "$SCRATCH" && mkdir -p "$SCRATCH"
+        HOME="$SCRATCH" TMPDIR="$SCRATCH" XDG_CACHE_HOME="$SCRATCH/cache" PIP_NO_CACHE_DIR=1 \
+            "$VENV/bin/pip" install --quiet --no-cache-dir --upgrade "$APP_DIR"
+        rm -rf "$SCRATCH"
+    else
+        PIP_NO_CACHE_DIR=1 "$VENV/bin/pip" install --quiet --no-cache-dir --upgrade "$APP_DIR"
+    fi
     PY="$VENV/bin/python"
     as_service_user "$PY" -c "import ticket_alarm" \
         || die "$SVC_USER cannot import ticket_alarm with $PY; see the messages above"
