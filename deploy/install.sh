@@ -17,9 +17,9 @@
 #   -h, --help            this text
 #
 # The service user must be able to run the venv's Python. A venv links to the Python that made it; one
-# under /root/.pyenv is unreadable to other users, so a system install then copies that Python into
-# /opt/ticket-alarm/python (or uses /usr/bin/python3 when the user can run it) and says which; when
-# no such Python is found it stops and says so.
+# under /root/.pyenv is unreadable to other users, so a system install then uses /usr/bin/python3
+# when the user can run it, else a copy of that Python in /opt/ticket-alarm/python (a static build
+# only), and says which; when neither starts for the user it stops and says what to install.
 #
 # Layout (under --prefix when given):
 #   /opt/ticket-alarm/venv            virtualenv with the app (pip install APP_DIR)
@@ -139,8 +139,9 @@ as_service_user() {  # run "$@" as the service user (directly when that is who w
     fi
 }
 
-service_user_runs() {  # PYTHON: can the service user start it (3.11 or later)?
-    as_service_user "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' >/dev/null 2>&1
+service_user_runs() {  # PYTHON: can the service user start it (3.11 or later, with ssl and sqlite3)?
+    as_service_user "$1" -c 'import sys, ssl, sqlite3; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+        >/dev/null 2>&1
 }
 
 base_python() {  # a Python 3.11+ the service user can run, to build the venv from
@@ -159,11 +160,14 @@ base_python() {  # a Python 3.11+ the service user can run, to build the venv fr
             return
         fi
     done
-    # e.g. root's pyenv: copy that whole Python (it is relocatable) where the service user can read it
+    # e.g. root's pyenv: copy that Python (without its site-packages) where the service user can read
+    # it. A static build is relocatable; a shared one (RUNPATH into the old prefix) is not, and the
+    # check below says so.
     prefix="$("$real" -c 'import sys; print(sys.base_prefix)')"
     if [ ! -x "$APP_HOME/python/bin/python3" ]; then
         rm -rf "$APP_HOME/python"
-        cp -a "$prefix" "$APP_HOME/python"
+        mkdir -p "$APP_HOME/python"
+        (cd "$prefix" && tar cf - --exclude='./lib/python3*/site-packages/*' .) | (cd "$APP_HOME/python" && tar xf -)
         chmod -R a+rX "$APP_HOME/python"
     fi
     if service_user_runs "$APP_HOME/python/bin/python3"; then
@@ -171,8 +175,11 @@ base_python() {  # a Python 3.11+ the service user can run, to build the venv fr
         printf '%s\n' "$APP_HOME/python/bin/python3"
         return
     fi
-    die "no Python 3.11+ that $SVC_USER can run: $real is not readable by $SVC_USER and copying $prefix \
-to $APP_HOME/python did not help. Install python3 (3.11 or later) system-wide, or pass --python PATH."
+    rm -rf "$APP_HOME/python"
+    die "no Python 3.11+ that $SVC_USER can run: $real is not readable by $SVC_USER, /usr/bin/python3 is \
+missing or older, and a copy of $prefix does not start for $SVC_USER (a shared-library build points \
+back into $prefix). Install python3 (3.11 or later, e.g. apt-get install python3 python3-venv) \
+system-wide and run this again, or pass --python PATH to a Python $SVC_USER can run."
 }
 
 if [ -n "$PYTHON_GIVEN" ]; then

@@ -336,6 +336,45 @@ def test_install_says_so_when_the_service_user_cannot_run_the_python(tmp_path: P
     assert not (tmp_path / "root" / "usr/local/bin/ticket-alarm").exists()  # no broken launcher left
 
 
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("runuser") is None,
+    reason="needs root and runuser to act as another user",
+)
+def test_system_install_picks_a_python_the_service_user_can_run(tmp_path: Path) -> None:
+    """The installer's own Python selection, as root for the service user `nobody`: this test's Python
+    (a venv of root's pyenv) is unreadable to it, so a system Python it can run is chosen instead."""
+    import pwd
+
+    try:
+        pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    probe = "import sys, ssl, sqlite3; sys.exit(0 if sys.version_info >= (3, 11) else 1)"
+    usable = [
+        p
+        for p in ("/usr/bin/python3", "/usr/local/bin/python3")
+        if os.access(p, os.X_OK)
+        and subprocess.run(["runuser", "-u", "nobody", "--", p, "-c", probe], capture_output=True).returncode
+        == 0
+    ]
+    mine = subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, "-c", probe], capture_output=True)
+    if mine.returncode == 0 or not usable:
+        pytest.skip("this machine's Python is readable by nobody, or no system Python 3.11+ to fall back to")
+    script = read(INSTALL)
+    functions = script[script.index("as_service_user() {") : script.index('if [ -n "$PYTHON_GIVEN" ]; then')]
+    harness = (
+        'say() { printf "install: %s\\n" "$*"; }\n'
+        'die() { printf "install: ERROR: %s\\n" "$*" >&2; exit 1; }\n'
+        f'SVC_USER=nobody ME=root APP_HOME="{tmp_path}"\n{functions}\nbase_python\n'
+    )
+    env = child_env(PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin")
+    done = subprocess.run(["bash", "-c", harness], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == usable[0]
+    assert "is not runnable by nobody; using" in done.stderr
+    assert not (tmp_path / "python").exists()  # nothing copied when a system Python will do
+
+
 def test_cron_and_logrotate_files(tmp_path: Path) -> None:
     where = install(tmp_path / "root")
     jobs = [
