@@ -97,6 +97,12 @@ def test_errors_name_the_url_really_requested_and_the_host(
     assert result.returncode == 1
     assert f"HTTP 503 from {site.base_url}/api/notices" in result.stdout  # the stand-in, not the public host
 
+    site.fail("/api/notices", Response(200, b"<html>not the list</html>", {"Content-Type": "text/html"}))
+    result = run_cli("once", "--config", str(config), cwd=tmp_path, timeout=60)
+    assert result.returncode == 1
+    assert f"from {site.base_url}/api/notices?page=1" in result.stdout  # a parse error names it too
+    assert "tickets.teststand.example" not in result.stdout
+
     port = _closed_port()
     closed = stand_config(tmp_path, site, None, data_dir=str(tmp_path / "closed"))
     closed["sites"]["teststand"] = {"base_url": f"http://127.0.0.1:{port}"}

@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import json
 import random
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -327,14 +328,25 @@ class SiteFetcher:
         self.site = site
         self.base_url = base_url.rstrip("/") if base_url else None
         self.stats = FetchStats()
+        self._public_hosts: set[str] = set()  # scheme://host of the public URLs rewritten to base_url
 
     def rewrite(self, url: str) -> str:
         if not self.base_url:
             return url
         base = urlsplit(self.base_url)
         parts = urlsplit(url)
+        self._public_hosts.add(f"{parts.scheme}://{parts.netloc}")
         path = base.path.rstrip("/") + parts.path
         return urlunsplit((base.scheme, base.netloc, path, parts.query, parts.fragment))
+
+    def requested(self, text: str) -> str:
+        """``text`` (a crawler's error) naming the URLs really requested: the public URLs this fetcher
+        rewrote to ``base_url`` are shown rewritten, so the operator sees where the request went."""
+        if not self.base_url:
+            return text
+        for public in sorted(self._public_hosts, key=len, reverse=True):
+            text = re.sub(re.escape(public) + r"(?=[/?#\s)'\"]|$)", lambda m: self.rewrite(m[0]), text)
+        return text
 
     async def get(
         self,

@@ -122,7 +122,7 @@ class Pipeline:
         try:
             crawl = await crawler.crawl(fetch)
         except CrawlError as exc:
-            result.error = exc.reason
+            result.error = fetch.requested(exc.reason)  # with base_url: the URL really requested
             result.hint = exc.hint
             if isinstance(exc, SiteLockedError):
                 result.skipped = "locked"
