@@ -128,3 +128,11 @@ def test_proxy_discord_carries_the_webhook_traffic(tmp_path: Path, site: FakeSit
         assert [e["title"] for e in proxy.embeds()] == ["ticket-alarm 테스트 알림"]
     finally:
         proxy.stop()
+
+
+def test_proxy_discord_password_is_a_secret() -> None:
+    from ticket_alarm.config import Settings
+
+    settings = Settings(proxy={"discord": "http://bot:Disc0rdPr0xyPass@127.0.0.1:3128"})
+    assert "Disc0rdPr0xyPass" in settings.secrets()
+    assert settings.masked()["proxy"]["discord"] == "http://bot:****@127.0.0.1:3128"
