@@ -232,7 +232,7 @@ def _sample_embed(settings: Settings, known: dict[str, type[Crawler]], site: str
             f"send-test --sample {site}: data_dir {settings.data_dir} has no store yet; run `once` first "
             "so there is a notice to show"
         )
-    store = Store.open_dir(settings.data_dir)
+    store = Store.open_readonly(settings.data_dir / DB_NAME)  # no lock, no write: the daemon may run
     try:
         data = store.newest_notice(site)
     finally:
