@@ -189,6 +189,7 @@ def parse_item(item: dict[str, Any]) -> Ticket | None:
         booking_url=BOOKING_URL.format(id=product_id) if product_id else "",
         views=_as_int(item.get("viewCount")),
         open_date=open_date,
+        extra={"posted": f"{registered.astimezone(SEOUL):%Y-%m-%d %H:%M}"} if registered else {},
     )
 
 

@@ -166,7 +166,7 @@ async def test_reminders_fire_at_their_offsets(harness: Harness, clock: FakeCloc
     clock.advance(60)
     assert harness.reminders.run_due() == (1, 0)
     reminders = harness.outbox("reminder")
-    assert [r["footer"]["text"].rsplit("· ", 1)[1] for r in reminders] == ["1시간 전 알림", "10분 전 알림"]
+    assert [r["footer"]["text"].rsplit(" · ", 1)[-1] for r in reminders] == ["1시간 전 알림", "10분 전 알림"]
     assert f"<t:{int(OPEN_A.timestamp())}:R>" in reminders[0]["description"]
     assert all(r["route"] == DRY_RUN_ROUTE for r in reminders)
     clock.advance(3600)

@@ -20,6 +20,7 @@ from crawlers.ticketlink import (
     clean_title,
     notice_category,
     parse,
+    parse_item,
     parse_open_time,
     parse_page,
 )
@@ -754,3 +755,21 @@ def test_a_saved_notice_json_gives_its_schedule() -> None:
     assert schedule is not None and schedule.open_at == seoul(2024, 8, 23, 20)
     assert schedule.presales == (Presale("팬클럽 선예매", seoul(2024, 8, 21, 20)),)
     assert parse_notice_page(fixture("getNoticeList_page1.json")) is None  # a list page is not one
+
+
+def test_posting_time_reaches_the_alert_footer() -> None:
+    """registerDatetime (ISO or epoch ms) is the notice's posting time: the alert's footer shows it."""
+    from ticket_alarm.discord import render_notice
+
+    items = json.loads((FIXTURES / "getNoticeList_page1.json").read_text(encoding="utf-8"))["result"][
+        "result"
+    ]
+    tickets = [t for t in (parse_item(i) for i in items[:3]) if t is not None]
+    assert [t.extra.get("posted") for t in tickets] == [
+        "2027-11-26 15:25",
+        "2027-11-24 17:38",
+        "2027-11-25 11:40",
+    ]
+    embed = render_notice(tickets[0], "티켓링크", 1)
+    assert embed["footer"] == {"text": "게시 2027-11-26 15:25"}
+    assert [f["name"] for f in embed["fields"]][-2:] == ["장소", "예매"]  # venue and booking link

@@ -95,7 +95,9 @@ def posts(fake: FakeDiscord) -> list[int]:
 # --- one lane ------------------------------------------------------------------------------------------
 
 
-async def test_batches_of_ten(store: Store, roomy: FakeDiscord, http: httpx.AsyncClient) -> None:
+async def test_batches_of_ten(
+    store: Store, roomy: FakeDiscord, http: httpx.AsyncClient, logs: list[str]
+) -> None:
     clock = FakeClock()
     route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
     enqueue(store, "main", [embed(n) for n in range(23)], clock.now().timestamp())
@@ -107,6 +109,11 @@ async def test_batches_of_ten(store: Store, roomy: FakeDiscord, http: httpx.Asyn
     sent = store.outbox_rows("sent")
     assert len(sent) == 23 and {r["message_id"] for r in sent} == {m.message_id for m in roomy.messages}
     assert delivery.stats.sent_messages == 3 and delivery.stats.sent_alerts == 23
+    # each 알림 전송 line names what it sent: site + title, the first three, the rest counted
+    sent_lines = [line for line in logs if line.startswith("[INFO] 알림 전송:")]
+    assert len(sent_lines) == 3
+    assert sent_lines[0].endswith("melon 「공연 0」, melon 「공연 1」, melon 「공연 2」 외 7건")
+    assert sent_lines[2].endswith("melon 「공연 20」, melon 「공연 21」, melon 「공연 22」")
 
 
 async def test_one_invalid_embed_is_dead_lettered_and_nine_delivered(
@@ -295,9 +302,10 @@ async def test_dry_run_prints_and_marks_sent(store: Store, logs: list[str]) -> N
     text = out.getvalue()
     assert text.count("[DRY RUN]") == 2
     assert "[DRY RUN] 멜론티켓 | 공연 1" in text and "링크: https://ticket.melon.com/n/1" in text
-    assert "<t:1796122800:F>" in text
+    # readable: a KST time and how far off it is, no Discord markup
+    assert "티켓 오픈: 2026-12-01 (화) 20:00 KST (30일 후)" in text and "<t:" not in text
     assert len(store.outbox_rows("sent")) == 2 and store.outbox_stats().pending == 0
-    assert any("dry run" in line for line in logs)
+    assert any("dry run" in line and "printed" in line and "「공연 2」" in line for line in logs)
 
 
 # --- lanes running side by side --------------------------------------------------------------------------

@@ -272,6 +272,109 @@ def test_install_refuses_bad_input(tmp_path: Path) -> None:
     assert unknown.returncode != 0 and "unknown option" in unknown.stderr
 
 
+def test_prefix_install_is_the_current_users_and_touches_nothing_outside(tmp_path: Path) -> None:
+    """--prefix without --user: installs as whoever runs it (root too), creates no user, chowns
+    nothing, writes nothing outside DIR (the pip cache would go to $HOME), and the launcher runs."""
+    me = getpass.getuser()
+    home = tmp_path / "home"
+    home.mkdir()
+    had_service_user = subprocess.run(["id", "-u", "ticket-alarm"], capture_output=True).returncode == 0
+    prefix = tmp_path / "root"
+    done = subprocess.run(
+        ["bash", str(INSTALL), "--prefix", str(prefix), "--python", sys.executable],
+        capture_output=True,
+        text=True,
+        env=child_env(HOME=str(home)),
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"user {me} exists" in done.stdout and "user ticket-alarm" not in done.stdout
+    assert list(home.iterdir()) == []  # nothing written into the installing user's home
+    if not had_service_user:
+        assert subprocess.run(["id", "-u", "ticket-alarm"], capture_output=True).returncode != 0
+    uid = os.getuid()
+    assert all(p.lstat().st_uid == uid for p in prefix.rglob("*"))
+    where = layout(prefix)
+    assert f"user={me}" in read(where.program_conf)
+    # the installed launcher, from a bare environment (as supervisor or cron would start it)
+    bare = {"PATH": "/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8"}
+    version = subprocess.run([str(where.launcher), "--version"], capture_output=True, text=True, env=bare)
+    assert version.returncode == 0 and version.stdout.startswith("ticket-alarm "), version.stderr
+    check = subprocess.run([str(where.launcher), "check-config"], capture_output=True, text=True, env=bare)
+    assert check.returncode == 0, check.stderr
+    # --prefix is the current user's: another user is refused (it would need chown, i.e. root)
+    other = subprocess.run(
+        [
+            "bash",
+            str(INSTALL),
+            "--prefix",
+            str(tmp_path / "o"),
+            "--user",
+            "nobody",
+            "--python",
+            sys.executable,
+        ],
+        capture_output=True,
+        text=True,
+        env=child_env(HOME=str(home)),
+        timeout=60,
+    )
+    if me != "nobody":
+        assert other.returncode != 0 and "--prefix installs as the current user" in other.stderr
+
+
+def test_install_says_so_when_the_service_user_cannot_run_the_python(tmp_path: Path) -> None:
+    """A Python the service user cannot start (root's pyenv seen by another user: Permission denied)
+    stops the install with a paragraph saying what to do, instead of a launcher that fails later."""
+    unreadable = tmp_path / "python3"
+    unreadable.write_text("#!/bin/sh\necho 'Permission denied' >&2\nexit 126\n")
+    unreadable.chmod(0o755)
+    done = run_install(tmp_path / "root", "--python", str(unreadable))
+    assert done.returncode != 0
+    assert f"--python {unreadable} cannot be run by {getpass.getuser()}" in done.stderr
+    assert "pass a Python 3.11+" in done.stderr
+    assert not (tmp_path / "root" / "usr/local/bin/ticket-alarm").exists()  # no broken launcher left
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("runuser") is None,
+    reason="needs root and runuser to act as another user",
+)
+def test_system_install_picks_a_python_the_service_user_can_run(tmp_path: Path) -> None:
+    """The installer's own Python selection, as root for the service user `nobody`: this test's Python
+    (a venv of root's pyenv) is unreadable to it, so a system Python it can run is chosen instead."""
+    import pwd
+
+    try:
+        pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    probe = "import sys, ssl, sqlite3; sys.exit(0 if sys.version_info >= (3, 11) else 1)"
+    usable = [
+        p
+        for p in ("/usr/bin/python3", "/usr/local/bin/python3")
+        if os.access(p, os.X_OK)
+        and subprocess.run(["runuser", "-u", "nobody", "--", p, "-c", probe], capture_output=True).returncode
+        == 0
+    ]
+    mine = subprocess.run(["runuser", "-u", "nobody", "--", sys.executable, "-c", probe], capture_output=True)
+    if mine.returncode == 0 or not usable:
+        pytest.skip("this machine's Python is readable by nobody, or no system Python 3.11+ to fall back to")
+    script = read(INSTALL)
+    functions = script[script.index("as_service_user() {") : script.index('if [ -n "$PYTHON_GIVEN" ]; then')]
+    harness = (
+        'say() { printf "install: %s\\n" "$*"; }\n'
+        'die() { printf "install: ERROR: %s\\n" "$*" >&2; exit 1; }\n'
+        f'SVC_USER=nobody ME=root APP_HOME="{tmp_path}"\n{functions}\nbase_python\n'
+    )
+    env = child_env(PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin")
+    done = subprocess.run(["bash", "-c", harness], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == usable[0]
+    assert "is not runnable by nobody; using" in done.stderr
+    assert not (tmp_path / "python").exists()  # nothing copied when a system Python will do
+
+
 def test_cron_and_logrotate_files(tmp_path: Path) -> None:
     where = install(tmp_path / "root")
     jobs = [

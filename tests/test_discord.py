@@ -27,8 +27,11 @@ from ticket_alarm.discord import (
     batch_size,
     changed_fields,
     embed_size,
+    embed_text,
     fit_embed,
     message,
+    plain_text,
+    relative_text,
     render_change,
     render_notice,
     render_test,
@@ -116,9 +119,18 @@ def test_render_notice_basics() -> None:
     assert embed["fields"][0]["name"] == "티켓 오픈"
     assert field(embed, "장소") == "KSPO DOME" and field(embed, "장르") == "콘서트"
     assert embed["thumbnail"] == {"url": POSTER}
-    assert embed["footer"] == {"text": "멜론티켓 · 공지 11376"}
+    assert "footer" not in embed  # no internal id; no posting time known for this notice
     assert "판매" not in [f["name"] for f in embed["fields"]]
     assert_within_limits(embed)
+
+
+def test_site_name_once_and_posting_time_in_the_footer() -> None:
+    embed = render_notice(ticket(extra={"posted": "2026.11.24"}), "멜론티켓", 1)
+    assert embed["footer"] == {"text": "게시 2026-11-24"}
+    assert json.dumps(embed, ensure_ascii=False).count("멜론티켓") == 1  # the author line only
+    assert "11376" not in embed["footer"]["text"]
+    interpark = render_notice(ticket(extra={"posted": "2027-11-26 18:00:00"}), "인터파크 티켓", 1)
+    assert interpark["footer"] == {"text": "게시 2027-11-26 18:00"}
 
 
 def test_open_time_unknown_says_tba() -> None:
@@ -137,16 +149,32 @@ def test_open_time_in_another_timezone_is_the_same_instant() -> None:
     assert f"<t:{OPEN_UNIX}:F>" in field(embed, "티켓 오픈")
 
 
-def test_presales_are_listed() -> None:
+def test_presales_come_first_each_by_its_own_name() -> None:
     presales = (
-        Presale("팬클럽 선예매", seoul(2026, 11, 30, 20)),
+        Presale("팬클럽 선예매(FC)", seoul(2026, 11, 30, 20)),
         Presale("멜론 멤버십 *선예매*", None),
+        Presale("선예매", seoul(2026, 11, 30, 12)),
+        Presale("", None),
     )
-    value = field(render_notice(ticket(presales=presales), "멜론티켓", 1), "선예매")
-    lines = value.split("\n")
+    embed = render_notice(ticket(presales=presales), "멜론티켓", 1)
     unix = int(seoul(2026, 11, 30, 20).timestamp())
-    assert lines[0] == f"팬클럽 선예매: <t:{unix}:F> (<t:{unix}:R>)"
-    assert lines[1] == f"멜론 멤버십 \\*선예매\\*: {TBA}"  # markdown in scraped text is escaped
+    names = [f["name"] for f in embed["fields"]]
+    assert names[:5] == ["팬클럽 선예매(FC)", "멜론 멤버십 \\*선예매\\*", "선예매", "선예매", "일반예매"]
+    assert embed["fields"][0]["value"] == f"<t:{unix}:F> (<t:{unix}:R>)"
+    assert embed["fields"][1]["value"] == TBA
+    assert field(embed, "일반예매") == f"<t:{OPEN_UNIX}:F> (<t:{OPEN_UNIX}:R>)"
+    # never "선예매 / 선예매:" — a field's value never repeats its name
+    assert not any(f["value"].startswith(f["name"]) for f in embed["fields"])
+    assert_within_limits(embed)
+
+
+def test_many_presales_share_one_field_and_the_open_time_stays() -> None:
+    presales = tuple(Presale(f"{n}차 선예매", seoul(2026, 11, 20 + n, 20)) for n in range(9))
+    embed = render_notice(ticket(presales=presales), "멜론티켓", 1)
+    names = [f["name"] for f in embed["fields"]]
+    assert names[:5] == [f"{n}차 선예매" for n in range(5)]
+    assert names[5] == "그 밖의 선예매 4건" and field(embed, "그 밖의 선예매 4건").count("\n") == 3
+    assert "일반예매" in names
 
 
 def test_exclusive_marker_and_booking_link() -> None:
@@ -156,8 +184,42 @@ def test_exclusive_marker_and_booking_link() -> None:
         1,
     )
     assert embed["title"].startswith("[단독판매] ")
-    assert field(embed, "판매") == "단독판매"
+    assert json.dumps(embed, ensure_ascii=False).count("단독판매") == 1  # the badge, not a field too
     assert field(embed, "예매") == "[예매 페이지](https://tkglobal.melon.com/performance/index.htm?prodId=1)"
+
+
+def test_plain_text_has_no_discord_markup() -> None:
+    now = seoul(2026, 11, 28, 20, 0)
+    pair = f"<t:{OPEN_UNIX}:F> (<t:{OPEN_UNIX}:R>)"
+    assert plain_text(pair, now) == "2026-12-01 (화) 20:00 KST (3일 후)"
+    assert plain_text(f"<t:{OPEN_UNIX}:R>", now) == "3일 후"
+    assert (
+        plain_text("[예매 페이지](https://ticket.melon.com/p?x=1)", now)
+        == "예매 페이지 https://ticket.melon.com/p?x=1"
+    )
+    assert plain_text("멜론 멤버십 \\*선예매\\* \\[1차\\]", now) == "멜론 멤버십 *선예매* [1차]"
+    assert relative_text(now - timedelta(minutes=5), now) == "5분 전"
+    assert relative_text(now + timedelta(hours=2, minutes=5), now) == "2시간 후"
+    assert relative_text(now, now) == "지금"
+
+
+def test_embed_text_reads_like_the_alert() -> None:
+    presales = (Presale("팬클럽 선예매", seoul(2026, 11, 30, 20)),)
+    embed = render_notice(
+        ticket(presales=presales, booking_url="https://ticket.melon.com/performance/index.htm?prodId=1"),
+        "멜론티켓",
+        1,
+    )
+    text = embed_text(embed, seoul(2026, 11, 28, 20))
+    assert text.splitlines() == [
+        "[DRY RUN] 멜론티켓 | 아이유 콘서트 〈HEREH〉",
+        "    팬클럽 선예매: 2026-11-30 (월) 20:00 KST (2일 후)",
+        "    일반예매: 2026-12-01 (화) 20:00 KST (3일 후)",
+        "    장소: KSPO DOME",
+        "    장르: 콘서트",
+        "    예매: 예매 페이지 https://ticket.melon.com/performance/index.htm?prodId=1",
+        f"    링크: {NOTICE_URL}",
+    ]
 
 
 def test_change_category_badge() -> None:
@@ -252,7 +314,9 @@ def test_huge_title_and_fields() -> None:
     embed = render_notice(hostile, "s" * 1000, 1)
     assert_within_limits(embed)
     assert embed["title"].endswith("…") and len(embed["title"]) == 256
-    assert embed["fields"][0]["name"] == "티켓 오픈"  # the most important field survives
+    names = [f["name"] for f in embed["fields"]]
+    assert "일반예매" in names  # the most important field survives 40 presales
+    assert names[-1] == "일반예매" or "그 밖의 선예매 35건" in names
 
 
 def test_fit_embed_with_everything_over_the_limits() -> None:

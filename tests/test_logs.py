@@ -6,11 +6,17 @@ import io
 import re
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from loguru import logger
 
 from ticket_alarm.logs import Redactor, redact, setup_logging
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.support.site_standin import FakeSite
 
 LINE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \[(DEBUG|INFO|WARNING|ERROR)\] (.*)$")
 SECRET = "LogTestSecretToken_9f8e7d6c5b4a3210"
@@ -133,3 +139,163 @@ def test_a_newline_in_logged_text_cannot_forge_a_line(streams: tuple[io.StringIO
             and "\\x1b" in stream.getvalue()
             and "\u202e" not in stream.getvalue()
         )
+
+
+def _read_all(fd: int) -> str:
+    """Everything written to the terminal so far (bounded: stops when nothing more arrives in 0.2 s)."""
+    import os
+    import select
+
+    chunks = []
+    for _ in range(100):
+        ready, _w, _x = select.select([fd], [], [], 0.2)
+        if not ready:
+            break
+        chunks.append(os.read(fd, 65536))
+    return b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+
+
+def test_one_terminal_gets_each_line_once(streams: tuple[io.StringIO, io.StringIO]) -> None:
+    """stdout and stderr on the same terminal (an operator's shell): every line once, none lost."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    out = os.fdopen(os.dup(slave), "w", encoding="utf-8", buffering=1)
+    err = os.fdopen(os.dup(slave), "w", encoding="utf-8", buffering=1)
+    try:
+        setup_logging(stdout=out, stderr=err)
+        emit()
+        out.flush()
+        err.flush()
+        text = _read_all(master)
+    finally:
+        logger.remove()
+        for handle in (out, err):
+            handle.close()
+        os.close(slave)
+        os.close(master)
+    assert text.count("melon: stopped at the page cap") == 1
+    assert text.count("크롤링 실패: yes24 HTTP 503") == 1
+    assert text.count("크롤링 완료: melon") == 1 and "디버그" not in text
+
+
+def test_one_terminal_at_error_level_still_shows_warnings(streams: tuple[io.StringIO, io.StringIO]) -> None:
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    out = os.fdopen(os.dup(slave), "w", encoding="utf-8", buffering=1)
+    try:
+        setup_logging(level="ERROR", stdout=out, stderr=out)
+        emit()
+        out.flush()
+        text = _read_all(master)
+    finally:
+        logger.remove()
+        out.close()
+        os.close(slave)
+        os.close(master)
+    assert "크롤링 완료" not in text
+    assert text.count("page cap") == 1 and text.count("HTTP 503") == 1
+
+
+def test_pipe_and_file_keep_the_split(tmp_path: object, streams: tuple[io.StringIO, io.StringIO]) -> None:
+    """Supervisor's two log files: same as two separate files, not a terminal — the split stays."""
+    import os
+    from pathlib import Path
+
+    from ticket_alarm.logs import same_terminal
+
+    base = Path(str(tmp_path))
+    with (base / "out.log").open("w") as out, (base / "err.log").open("w") as err:
+        assert not same_terminal(out, err)
+        assert not same_terminal(out, out)  # one file twice is still no terminal
+    r, w = os.pipe()
+    try:
+        with os.fdopen(w, "w") as pipe_out:
+            assert not same_terminal(pipe_out, pipe_out)
+    finally:
+        os.close(r)
+
+
+def test_times_are_kst_whatever_the_machine_zone(streams: tuple[io.StringIO, io.StringIO]) -> None:
+    import time as _time
+    from datetime import datetime, timedelta, timezone
+
+    out, err = streams
+    setup_logging(stdout=out, stderr=err)
+    before = datetime.now(timezone(timedelta(hours=9)))
+    logger.info("시각")
+    after = datetime.now(timezone(timedelta(hours=9)))
+    stamp = out.getvalue()[:19]
+    assert before.strftime("%Y-%m-%d %H:%M:%S") <= stamp <= after.strftime("%Y-%m-%d %H:%M:%S"), stamp
+    assert _time  # the machine's TZ is irrelevant: the stamp is compared with KST wall time
+
+
+def test_apply_level_keeps_the_streams_and_mode(streams: tuple[io.StringIO, io.StringIO]) -> None:
+    from ticket_alarm.logs import apply_level
+
+    out, err = streams
+    setup_logging(json_mode=True, stdout=out, stderr=err)
+    apply_level("DEBUG")
+    emit()
+    assert out.getvalue() == ""
+    assert [level for level, _ in lines(err)] == ["DEBUG", "INFO", "WARNING", "ERROR"]
+    apply_level("ERROR")
+    err.truncate(0)
+    err.seek(0)
+    emit()
+    assert [level for level, _ in lines(err)] == ["ERROR"]
+
+
+@pytest.mark.e2e
+def test_log_level_from_the_file_and_the_environment_is_applied(tmp_path: Path, site: FakeSite) -> None:
+    from tests.conftest import child_env, run_cli, stand_config, write_config
+
+    config = write_config(tmp_path, stand_config(tmp_path, site, None, log_level="DEBUG"))
+    debug = run_cli("once", "--config", str(config), cwd=tmp_path, timeout=60)
+    assert debug.returncode == 0, debug.stderr
+    assert "[DEBUG] teststand: GET http://127.0.0.1" in debug.stdout
+    assert "[INFO] 크롤링 완료: teststand" in debug.stdout
+    quiet = run_cli(
+        "once",
+        "--config",
+        str(config),
+        cwd=tmp_path,
+        env=child_env(TICKET_ALARM_LOG_LEVEL="ERROR"),
+        timeout=60,
+    )
+    assert quiet.returncode == 0, quiet.stderr
+    assert "[INFO]" not in quiet.stdout and "[DEBUG]" not in quiet.stdout
+
+
+def test_memory_line_once_per_cycle_not_per_site(streams: tuple[io.StringIO, io.StringIO]) -> None:
+    from typing import Any, cast
+
+    from ticket_alarm.clock import FakeClock
+    from ticket_alarm.config import Settings
+    from ticket_alarm.daemon import Daemon
+
+    out, err = streams
+    setup_logging(stdout=out, stderr=err)
+    clock = FakeClock()
+    none = cast(Any, None)
+    sites = ["interpark", "yes24", "melon", "ticketlink"]
+    daemon = Daemon(Settings(interval=300), none, none, none, clock, sites=sites)
+
+    def memory_lines() -> list[str]:
+        return [m for level, m in lines(out) if m.startswith("메모리 사용량")]
+
+    daemon._log_memory("interpark", 80.0)  # the first crawl after the start says it at once
+    for _round in range(3):
+        for name in sites:
+            clock.advance(5)
+            daemon._log_memory(name, 81.0)
+    assert len(memory_lines()) == 1 + 3
+    assert memory_lines()[-1] == "메모리 사용량: 81.0 MB (RSS) after 4 site crawl(s)"
+    # one site crawling often while another waits an hour: still at most once an interval
+    for _ in range(20):
+        clock.advance(60)
+        daemon._log_memory("interpark", 82.0)
+    assert 4 + 3 <= len(memory_lines()) <= 4 + 5

@@ -61,9 +61,11 @@ class StandCrawler(Crawler):
     default_base_url = PUBLIC
     usual_minimum: ClassVar[int] = 1
     pages_seen = 1
+    notes: ClassVar[list[str]] = []
 
     async def crawl(self, fetch: SiteFetcher) -> Crawl:
         crawl = Crawl()
+        crawl.notes = list(self.notes)
         try:
             response = await fetch.get(f"{PUBLIC}/api/list")
         except FetchError as exc:
@@ -501,3 +503,28 @@ async def test_at_the_threshold_renumbered_notices_are_not_held(store: Store, si
         item["id"] = "x" + item["id"]
     result = await h.run()  # 5 new ≤ threshold: a storm needs more than the threshold
     assert result.held == 0 and result.queued == 5
+
+
+async def test_the_same_crawl_note_is_logged_once_per_change(
+    store: Store, site: StandSite, logs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The "rows that are not notices left out" note every 5 minutes is noise: said when it changes."""
+    site.add("1", "공연 1")
+    h = Harness(store, site, discord_webhook_url=WEBHOOK_A)
+    note = "1 rows that are not notices left out: 16990"
+    monkeypatch.setattr(StandCrawler, "notes", [note])
+    for _ in range(3):
+        assert (await h.run()).ok
+    monkeypatch.setattr(StandCrawler, "notes", ["2 rows that are not notices left out: 16990, 16991"])
+    await h.run()
+    await h.run()
+    monkeypatch.setattr(StandCrawler, "notes", [])
+    await h.run()
+    monkeypatch.setattr(StandCrawler, "notes", [note])
+    await h.run()
+    said = [line for line in logs if "left out" in line]
+    assert said == [
+        f"[INFO] stand: {note}",
+        "[INFO] stand: 2 rows that are not notices left out: 16990, 16991",
+        f"[INFO] stand: {note}",
+    ]

@@ -28,12 +28,23 @@ from ticket_alarm.config import (
     resolve_config_path,
 )
 from ticket_alarm.daemon import Daemon
-from ticket_alarm.delivery import Delivery
-from ticket_alarm.discord import WebhookClient, message, render_test, scrub, seoul_text
+from ticket_alarm.delivery import Delivery, broken_webhook_text
+from ticket_alarm.discord import (
+    MAX_TITLE,
+    WebhookClient,
+    embed_text,
+    http_client,
+    message,
+    render_notice,
+    render_test,
+    scrub,
+    seoul_text,
+    truncate,
+)
 from ticket_alarm.errors import ConfigError, CrawlError, StoreError, TicketAlarmError
 from ticket_alarm.explain import explain, render_text
 from ticket_alarm.http import Fetcher
-from ticket_alarm.logs import redact, setup_logging
+from ticket_alarm.logs import apply_level, redact, setup_logging
 from ticket_alarm.metrics import serve_metrics
 from ticket_alarm.model import Ticket
 from ticket_alarm.pipeline import Pipeline, SiteResult
@@ -44,6 +55,7 @@ EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 ONCE_DELIVERY_TIMEOUT = 120.0
 DISCORD_TIMEOUT = 15.0
+USER_AGENT = f"ticket-alarm/{__version__} (+https://github.com/ticket-alarm)"
 
 
 @dataclass
@@ -76,11 +88,7 @@ async def build_app(
     own_store = store is None
     store = store or Store.open_dir(settings.data_dir)
     fetcher = Fetcher(settings.http, proxy=settings.proxy, cache=store, clock=clock)
-    discord_http = httpx.AsyncClient(
-        timeout=httpx.Timeout(DISCORD_TIMEOUT),
-        headers={"User-Agent": f"ticket-alarm/{__version__} (+https://github.com/ticket-alarm)"},
-        trust_env=False,
-    )
+    discord_http = http_client(proxy=settings.proxy.discord, timeout=DISCORD_TIMEOUT, user_agent=USER_AGENT)
     webhooks = WebhookClient(discord_http, clock, timeout=DISCORD_TIMEOUT)
     crawlers = {name: cls(settings.site(name)) for name, cls in known.items()}
     routes = settings.effective_routes()
@@ -112,6 +120,7 @@ def _load(args: argparse.Namespace) -> tuple[Settings, dict[str, type[Crawler]],
     else:
         settings = load_config(path)
     redact.register(settings.secrets())
+    apply_level(settings.log_level)  # log_level (file or TICKET_ALARM_LOG_LEVEL) from here on
     known = registry.discover(custom=settings.custom_sites)
     check_site_names(settings, list(known), str(path))
     return settings, known, path
@@ -199,7 +208,12 @@ async def _once(args: argparse.Namespace) -> int:
             app.reminders.run_due()
             delivered = await app.delivery.drain(args.wait)
             crawled = sum(1 for r in results if r.skipped is None)
-            logger.info("once: {} sites crawled, {} alerts delivered", crawled, delivered)
+            if settings.dry_run:
+                logger.info(
+                    "once: {} sites crawled, {} alerts printed (dry run: nothing sent)", crawled, delivered
+                )
+            else:
+                logger.info("once: {} sites crawled, {} alerts delivered", crawled, delivered)
             undelivered = _undelivered(app, args.wait)
             if undelivered:
                 # exit 1: an alert that is still waiting is a failure the operator's script must see
@@ -235,16 +249,20 @@ def _undelivered(app: App, waited: float) -> dict[str, tuple[int, str]]:
 
 
 async def _send_test(args: argparse.Namespace) -> int:
-    settings, _known, _ = _load(args)
+    settings, known, _ = _load(args)
     routes = settings.effective_routes()
     clock = SystemClock()
-    embed = render_test(clock.now())
+    embed = _sample_embed(settings, known, args.sample) if args.sample else render_test(clock.now())
     if not routes:
-        print(f"[DRY RUN] {embed['title']} — no webhook configured (set discord_webhook_url)")
-        logger.error("send-test: no webhook configured, nothing delivered; set discord_webhook_url or routes")
+        sys.stdout.write(embed_text(embed, clock.now()))
+        logger.error(
+            "send-test: no webhook configured: printed above, nothing sent; set discord_webhook_url or routes"
+        )
         return EXIT_FAIL
     ok = True
-    async with httpx.AsyncClient(timeout=DISCORD_TIMEOUT, trust_env=False) as client:
+    async with http_client(
+        proxy=settings.proxy.discord, timeout=DISCORD_TIMEOUT, user_agent=USER_AGENT
+    ) as client:
         webhooks = WebhookClient(client, clock)
         for route in routes:
             for _attempt in range(5):
@@ -253,14 +271,45 @@ async def _send_test(args: argparse.Namespace) -> int:
                     break
             if outcome.kind == "sent":
                 logger.info(
-                    "알림 전송: 1건 (send-test, route {}, message {})", route.name, outcome.message_id
+                    "알림 전송: 1건 (send-test, route {}, message {}) — {}",
+                    route.name,
+                    outcome.message_id,
+                    embed["title"],
                 )
+                continue
+            ok = False
+            if outcome.kind == "broken":
+                logger.error("알림 전송 실패: send-test {}", broken_webhook_text(route, outcome.status))
             else:
-                ok = False
                 logger.error(
                     "알림 전송 실패: send-test route {}: {}", route.name, outcome.error or outcome.kind
                 )
     return EXIT_OK if ok else EXIT_FAIL
+
+
+def _sample_embed(settings: Settings, known: dict[str, type[Crawler]], site: str) -> dict[str, Any]:
+    """The newest stored notice of ``site`` rendered as its alert, marked as a test (send-test --sample)."""
+    cls = registry.get(site, known)
+    if not (settings.data_dir / DB_NAME).exists():
+        raise ConfigError(
+            f"send-test --sample {site}: data_dir {settings.data_dir} has no store yet; run `once` first "
+            "so there is a notice to show"
+        )
+    store = Store.open_readonly(settings.data_dir / DB_NAME)  # no lock, no write: the daemon may run
+    try:
+        data = store.newest_notice(site)
+    finally:
+        store.close()
+    if data is None:
+        raise ConfigError(
+            f"send-test --sample {site}: no {site} notice in the history of {settings.data_dir} yet; "
+            f"run `once` (or `test-crawlers {site}` to see whether the site answers)"
+        )
+    embed = render_notice(Ticket.from_json(data), cls.display_name, cls.color)
+    embed["title"] = truncate(f"[테스트] {embed['title']}", MAX_TITLE)
+    footer = embed.get("footer", {}).get("text")
+    embed["footer"] = {"text": " · ".join(p for p in (footer, "ticket-alarm send-test --sample") if p)}
+    return embed
 
 
 async def _test_crawlers(args: argparse.Namespace) -> int:
@@ -627,7 +676,12 @@ def build_parser() -> argparse.ArgumentParser:
     cc.add_argument("--json", action="store_true", help="stdout: the JSON document only; messages: stderr")
     co = add("completion", 'print a shell completion script: eval "$(ticket-alarm completion bash)"')
     co.add_argument("shell", choices=completion.SHELLS, metavar="{bash,zsh}")
-    add("send-test", "post one test embed to each configured webhook")
+    st = add("send-test", "post one test embed to each configured webhook")
+    st.add_argument(
+        "--sample",
+        metavar="SITE",
+        help="post the newest stored notice of SITE as its alert, marked as a test",
+    )
     ex = add("explain", "show a stored notice, its digest history, route decisions and deliveries")
     ex.add_argument("site", metavar="SITE")
     ex.add_argument("id", metavar="ID")

@@ -122,8 +122,9 @@ class HttpSettings(_Strict):
 class ProxySettings(_Strict):
     http: str | None = None
     https: str | None = None
+    discord: str | None = None  # for the webhooks only; the site proxies never carry Discord traffic
 
-    @field_validator("http", "https")
+    @field_validator("http", "https", "discord")
     @classmethod
     def _proxy_shape(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -546,7 +547,7 @@ class Settings(BaseSettings):
                 parsed = parse_webhook(url)
                 if parsed:
                     out.append(parsed[1])
-        for proxy in (self.proxy.http, self.proxy.https):
+        for proxy in (self.proxy.http, self.proxy.https, self.proxy.discord):
             if proxy:
                 password = urlsplit(proxy).password
                 if password:
@@ -560,7 +561,7 @@ class Settings(BaseSettings):
         data["health"]["ops_webhook_url"] = mask_url(data["health"].get("ops_webhook_url"))
         for route in data.get("routes") or []:
             route["webhook_url"] = mask_url(route["webhook_url"])
-        for key in ("http", "https"):
+        for key in ("http", "https", "discord"):
             data["proxy"][key] = mask_url(data["proxy"].get(key))
         data["custom_sites"] = [site.masked() for site in self.custom_sites]
         return data

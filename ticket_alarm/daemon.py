@@ -111,6 +111,8 @@ class Daemon:
         self._sweep_started: dict[str, float] = {}  # clock.monotonic() of each site's last sweep start
         self._scheduler: AsyncIOScheduler | None = None
         self._head_gaps: dict[str, float] = {}  # seconds between head polls, per site, as scheduled
+        self._crawled: set[str] = set()  # sites crawled since the last 메모리 사용량 line
+        self._memory_logged_at: float | None = None
 
     async def crawl_site(self, name: str) -> SiteResult | None:
         if self.stop.is_set():
@@ -140,7 +142,7 @@ class Daemon:
                 self._inflight.discard(task)
         self.beat()
         rss = rss_mb()
-        logger.info("메모리 사용량: {:.1f} MB (RSS)", rss)
+        self._log_memory(name, rss)
         if self.on_result:
             self.on_result(result)
         if result.ok and not result.skipped:
@@ -223,6 +225,19 @@ class Daemon:
         logger.info("{}: a head poll saw a known notice change; sweeping now", name)
         if self._scheduler is not None:
             self._scheduler.modify_job(f"crawl-{name}", next_run_time=self.clock.now())
+
+    def _log_memory(self, site: str, rss: float) -> None:
+        """``메모리 사용량`` once a cycle: when every site has crawled since the last line (or a whole
+        ``interval`` has passed, so a site with a long interval cannot hold the line back)."""
+        self._crawled.add(site)
+        now = self.clock.monotonic()
+        if self._memory_logged_at is not None and not (
+            self._crawled >= set(self.sites) or now - self._memory_logged_at >= self.settings.interval
+        ):
+            return
+        logger.info("메모리 사용량: {:.1f} MB (RSS) after {} site crawl(s)", rss, len(self._crawled))
+        self._crawled.clear()
+        self._memory_logged_at = now
 
     def _check_memory(self, rss: float) -> None:
         """Above ``max_rss_mb`` after a cycle: stop gracefully and exit 3 so supervisor restarts us."""

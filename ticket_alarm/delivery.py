@@ -24,13 +24,13 @@ import random
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TextIO
 
 from loguru import logger
 
 from ticket_alarm.clock import Clock
 from ticket_alarm.config import RouteSettings, mask_url, webhook_fingerprint
-from ticket_alarm.discord import PostOutcome, WebhookClient, batch_size, message, scrub
+from ticket_alarm.discord import PostOutcome, WebhookClient, batch_size, embed_text, message, scrub
 from ticket_alarm.errors import StoreError
 from ticket_alarm.logs import redact
 from ticket_alarm.store import OutboxItem, StatusFile, Store
@@ -229,6 +229,9 @@ class Delivery:
     async def _post(self, route: RouteSettings, batch: list[OutboxItem]) -> PostOutcome:
         assert self.webhooks is not None
         payload = message([i.payload for i in batch], role_ids=route.mention_role_ids)
+        logger.debug(
+            "route {}: posting {} embed(s) to {}", route.name, len(batch), mask_url(route.webhook_url)
+        )
         return await self.webhooks.execute(route.webhook_url, payload, thread_id=route.thread_id)
 
     async def _apply(self, route: RouteSettings, batch: list[OutboxItem], outcome: PostOutcome) -> int:
@@ -246,7 +249,11 @@ class Delivery:
             self.stats.sent_messages += 1
             self.stats.sent_alerts += len(ids)
             logger.info(
-                "알림 전송: {}건 (route {}, message {})", len(ids), route.name, outcome.message_id or "-"
+                "알림 전송: {}건 (route {}, message {}) — {}",
+                len(ids),
+                route.name,
+                outcome.message_id or "-",
+                sent_summary(batch),
             )
             if self.on_sent:
                 self.on_sent(route.name, len(ids))
@@ -295,29 +302,26 @@ class Delivery:
         self.store.mark_webhook_broken(route.name, error[:500], now, webhook_fingerprint(route.webhook_url))
         if route.name not in self._broken_logged:
             self._broken_logged.add(route.name)
-            gone = outcome.status in (401, 404)
             logger.error(
-                "알림 전송 실패: route {} webhook {} answered {} — {}. Sending on this route is stopped; its "
-                "pending alerts are kept. {}",
-                route.name,
-                mask_url(route.webhook_url),
-                error[:300],
-                "the webhook was deleted or its token is wrong" if gone else "Discord refused this webhook",
-                "Create a new webhook in Discord, put its URL in the config and restart."
-                if gone
-                else "Check the webhook's channel permissions and thread_id, then restart.",
+                "알림 전송 실패: {} Sending on this route is stopped; its pending alerts are kept.",
+                broken_webhook_text(route, outcome.status, error[:300]),
             )
         return 0
 
     def _print(self, items: list[OutboxItem]) -> int:
         out = self.dry_run_out or sys.stdout
+        now = self.clock.now()
         for item in items:
-            out.write(_dry_run_text(item.payload))
+            out.write(embed_text(item.payload, now))
         out.flush()
-        ids, now = [i.id for i in items], self.clock.now().timestamp()
-        self._write(DRY_RUN_ROUTE, lambda: self.store.mark_sent(ids, now, None), "printed")
+        ids, stamp = [i.id for i in items], now.timestamp()
+        self._write(DRY_RUN_ROUTE, lambda: self.store.mark_sent(ids, stamp, None), "printed")
         self.stats.sent_alerts += len(items)
-        logger.info("알림 전송: {}건 (dry run: no webhook configured, printed to stdout)", len(items))
+        logger.info(
+            "알림 전송: {}건 printed (dry run: no webhook configured, nothing sent to Discord) — {}",
+            len(items),
+            sent_summary(items),
+        )
         return len(items)
 
     # --- lanes ---------------------------------------------------------------------
@@ -419,11 +423,32 @@ class Delivery:
 MAX_BATCH_ROWS = 10
 
 
-def _dry_run_text(payload: dict[str, Any]) -> str:
-    lines = [f"[DRY RUN] {payload.get('author', {}).get('name', '')} | {payload.get('title', '')}"]
-    for f in payload.get("fields", []):
-        value = str(f.get("value", "")).replace("\n", " / ")
-        lines.append(f"    {f.get('name')}: {value}")
-    if payload.get("url"):
-        lines.append(f"    링크: {payload['url']}")
-    return "\n".join(lines) + "\n"
+def broken_webhook_text(route: RouteSettings, status: int | None, error: str = "") -> str:
+    """Why a webhook that answers 401/403/404 will never take an alert, and what to do (once, send-test)."""
+    answer = f"answered {status}" + (f" ({error})" if error else "")
+    if status in (401, 404):
+        return (
+            f"route {route.name} webhook {mask_url(route.webhook_url)} {answer} — the webhook was "
+            "deleted or its token is wrong. Create a new webhook in Discord (channel settings → "
+            "Integrations → Webhooks → Copy Webhook URL), put its URL in the config and restart."
+        )
+    return (
+        f"route {route.name} webhook {mask_url(route.webhook_url)} {answer} — Discord refused this "
+        "webhook. Check the webhook's channel permissions and thread_id, then restart."
+    )
+
+
+SUMMARY_TITLES = 3  # notices named in one 알림 전송 line; the rest are counted
+SUMMARY_TITLE_CHARS = 30
+
+
+def sent_summary(items: Sequence[OutboxItem]) -> str:
+    """``melon 「아이유 콘서트…」, yes24 「…」 외 2건``: which notices a 알림 전송 line is about."""
+    names = []
+    for item in items[:SUMMARY_TITLES]:
+        title = " ".join(str(item.payload.get("title", "")).split())
+        if len(title) > SUMMARY_TITLE_CHARS:
+            title = title[: SUMMARY_TITLE_CHARS - 1].rstrip() + "…"
+        names.append(f"{item.site} 「{title}」")
+    more = len(items) - SUMMARY_TITLES
+    return ", ".join(names) + (f" 외 {more}건" if more > 0 else "")

@@ -81,11 +81,45 @@ def open_time_text(ticket: Ticket) -> str:
 
 
 def _presales_text(ticket: Ticket) -> str:
+    """Every presale on its own line, by its own name (the change embed's before/after)."""
     lines = []
     for presale in ticket.presales:
         when = discord_time(presale.at) if presale.at else TBA
-        lines.append(f"{escape_markdown(clean(presale.name))}: {when}")
+        lines.append(f"{escape_markdown(clean(presale.name)) or PRESALE}: {when}")
     return "\n".join(lines)
+
+
+_EMPHASIS = re.compile(r"([\\*_~`|])")
+
+
+def _presale_name(name: str) -> str:
+    """A presale's own name as a field name: emphasis characters escaped, brackets kept as they read."""
+    return _EMPHASIS.sub(r"\\\1", clean(name)) or PRESALE
+
+
+PRESALE = "선예매"
+GENERAL_SALE = "일반예매"  # the open time's field when presales come before it
+MAX_PRESALE_FIELDS = 6  # more presales than this share one last field, so the open time always fits
+
+
+def _sale_fields(ticket: Ticket) -> list[dict[str, Any]]:
+    """Presales first, each a field named by the presale itself, then the general open."""
+    fields: list[dict[str, Any]] = []
+    presales = list(ticket.presales)
+    own = presales if len(presales) <= MAX_PRESALE_FIELDS else presales[: MAX_PRESALE_FIELDS - 1]
+    for presale in own:
+        when = discord_time(presale.at) if presale.at else TBA
+        fields.append({"name": _presale_name(presale.name), "value": when, "inline": False})
+    rest = presales[len(own) :]
+    if rest:
+        value = "\n".join(
+            f"{escape_markdown(clean(p.name)) or PRESALE}: {discord_time(p.at) if p.at else TBA}"
+            for p in rest
+        )
+        fields.append({"name": f"그 밖의 {PRESALE} {len(rest)}건", "value": value, "inline": False})
+    name = GENERAL_SALE if presales else "티켓 오픈"
+    fields.append({"name": name, "value": open_time_text(ticket), "inline": False})
+    return fields
 
 
 def _title(ticket: Ticket, prefix: str = "") -> str:
@@ -98,16 +132,15 @@ def _title(ticket: Ticket, prefix: str = "") -> str:
 
 
 def render_notice(ticket: Ticket, site_name: str, color: int) -> dict[str, Any]:
-    """The embed for a newly seen notice."""
-    fields: list[dict[str, Any]] = [{"name": "티켓 오픈", "value": open_time_text(ticket), "inline": False}]
-    if ticket.presales:
-        fields.append({"name": "선예매", "value": _presales_text(ticket), "inline": False})
+    """The embed for a newly seen notice: presales, the open, venue, genre, booking link.
+
+    단독판매 is the title's badge only; the site's name is the author line only; the footer holds
+    when the site posted the notice (where the site says)."""
+    fields = _sale_fields(ticket)
     if ticket.venue:
         fields.append({"name": "장소", "value": escape_markdown(clean(ticket.venue)), "inline": True})
     if ticket.genre:
         fields.append({"name": "장르", "value": escape_markdown(clean(ticket.genre)), "inline": True})
-    if ticket.exclusive:
-        fields.append({"name": "판매", "value": "단독판매", "inline": True})
     fields += _booking_field(ticket)
     return _embed(ticket, _title(ticket), site_name, color, fields)
 
@@ -115,6 +148,19 @@ def render_notice(ticket: Ticket, site_name: str, color: int) -> dict[str, Any]:
 def _booking_field(ticket: Ticket) -> list[dict[str, Any]]:
     booking = valid_url(ticket.booking_url)
     return [{"name": "예매", "value": f"[예매 페이지]({booking})", "inline": True}] if booking else []
+
+
+_POSTED = re.compile(r"(\d{4})[-./](\d{1,2})[-./](\d{1,2})(?:[ T]+(\d{1,2}):(\d{2}))?")
+
+
+def posted_text(ticket: Ticket) -> str:
+    """When the site posted the notice (``extra["posted"]``), as ``게시 2027-11-24 18:00``; '' if unknown."""
+    raw = clean(ticket.extra.get("posted"))
+    match = _POSTED.search(raw)
+    if not match:
+        return f"게시 {raw}"[:80] if raw else ""
+    day = f"{match[1]}-{int(match[2]):02d}-{int(match[3]):02d}"
+    return f"게시 {day} {int(match[4]):02d}:{match[5]}" if match[4] else f"게시 {day}"
 
 
 def _embed(
@@ -134,8 +180,10 @@ def _embed(
         "color": color,
         "author": {"name": site_name},
         "fields": fields,
-        "footer": {"text": f"{site_name} · 공지 {ticket.id}{footer_suffix}"},
     }
+    footer = " · ".join(part for part in (posted_text(ticket), footer_suffix) if part)
+    if footer:
+        embed["footer"] = {"text": footer}
     if description:
         embed["description"] = description
     url = valid_url(ticket.url)
@@ -205,10 +253,7 @@ def render_reminder(ticket: Ticket, site_name: str, color: int, minutes: int) ->
     """The "곧 티켓 오픈" embed sent ``minutes`` before the open."""
     lead = f"{minutes // 60}시간" if minutes % 60 == 0 and minutes >= 60 else f"{minutes}분"
     unix = int(ticket.open_at.timestamp()) if ticket.open_at else None
-    fields: list[dict[str, Any]] = [{"name": "티켓 오픈", "value": open_time_text(ticket), "inline": False}]
-    if ticket.presales:
-        fields.append({"name": "선예매", "value": _presales_text(ticket), "inline": False})
-    fields += _booking_field(ticket)
+    fields = _sale_fields(ticket) + _booking_field(ticket)
     return _embed(
         ticket,
         _title(ticket, prefix="[곧 티켓 오픈] "),
@@ -216,7 +261,7 @@ def render_reminder(ticket: Ticket, site_name: str, color: int, minutes: int) ->
         color,
         fields,
         description=f"티켓 오픈 {lead} 전입니다" + (f" (<t:{unix}:R>)." if unix else "."),
-        footer_suffix=f" · {lead} 전 알림",
+        footer_suffix=f"{lead} 전 알림",
         thumbnail=False,
     )
 
@@ -293,6 +338,17 @@ def message(embeds: Iterable[dict[str, Any]], *, role_ids: Sequence[str] = ()) -
 
 
 # --- the webhook client -------------------------------------------------------------
+
+
+def http_client(*, proxy: str | None, timeout: float, user_agent: str) -> httpx.AsyncClient:
+    """The HTTP client for Discord: through ``proxy.discord`` when set, never the environment's proxy."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout),
+        headers={"User-Agent": user_agent},
+        trust_env=False,
+        proxy=proxy or None,
+    )
+
 
 OutcomeKind = Literal["sent", "retry", "rate_limited", "dead", "broken"]
 
@@ -395,9 +451,11 @@ class WebhookClient:
             async with asyncio.timeout(self.timeout):  # the whole request: a trickling answer too
                 resp = await self.client.post(url, json=payload, params=params)
         except (TimeoutError, httpx.TimeoutException) as exc:
-            return PostOutcome("retry", error=f"timeout after {self.timeout:g}s ({type(exc).__name__})")
+            return PostOutcome(
+                "retry", error=f"timeout after {self.timeout:g}s ({type(exc).__name__}) on {_host(url)}"
+            )
         except httpx.TransportError as exc:
-            return PostOutcome("retry", error=f"connection failed ({type(exc).__name__})")
+            return PostOutcome("retry", error=f"connection failed ({type(exc).__name__}) to {_host(url)}")
         self._update_bucket(url, resp.headers)
         return self._classify(url, resp)
 
@@ -462,6 +520,11 @@ class WebhookClient:
         return resp.status_code
 
 
+def _host(url: str) -> str:
+    """The host:port a webhook URL points at (never its token)."""
+    return urlsplit(url).netloc or "the webhook host"
+
+
 def _parse_429(resp: httpx.Response) -> tuple[float, bool]:
     retry_after = None
     is_global = resp.headers.get("x-ratelimit-global", "").lower() == "true"
@@ -483,3 +546,65 @@ def _parse_429(resp: httpx.Response) -> tuple[float, bool]:
 
 def seoul_text(at: datetime) -> str:
     return at.astimezone(SEOUL).strftime("%Y-%m-%d %H:%M KST")
+
+
+# --- the same alert as plain text (dry run, send-test without a webhook) -------------------------
+
+_WEEKDAYS = "월화수목금토일"
+_STAMP_PAIR = re.compile(r"<t:(-?\d+):[tTdDfF]> \(<t:\1:R>\)")
+_STAMP = re.compile(r"<t:(-?\d+):([tTdDfFR])>")
+_LINK = re.compile(r"\[((?:\\.|[^\]\\])*)\]\((https?://[^)\s]+)\)")
+_ESCAPED = re.compile(r"\\([\\*_~`|>\[\]()#-])")
+
+
+def kst_text(at: datetime) -> str:
+    """``2026-12-03 (목) 20:00 KST``: how every output but Discord's own markup shows a time."""
+    local = at.astimezone(SEOUL)
+    return f"{local:%Y-%m-%d} ({_WEEKDAYS[local.weekday()]}) {local:%H:%M} KST"
+
+
+def relative_text(at: datetime, now: datetime) -> str:
+    """``3일 후``, ``2시간 후``, ``5분 전``, ``지금`` — what Discord's ``<t:…:R>`` shows, in Korean."""
+    seconds = (at - now).total_seconds()
+    size = abs(seconds)
+    if size < 60:
+        return "지금"
+    for unit, name in ((86400, "일"), (3600, "시간"), (60, "분")):
+        if size >= unit:
+            amount = int(size // unit)
+            return f"{amount}{name} {'후' if seconds > 0 else '전'}"
+    return "지금"  # pragma: no cover - the loop always returns for size ≥ 60
+
+
+def plain_text(text: str, now: datetime) -> str:
+    """Discord markup out: timestamps as KST times (with how far off), links as ``label url``, no escapes."""
+    from datetime import UTC
+
+    def at(unix: str) -> datetime:
+        return datetime.fromtimestamp(int(unix), UTC)
+
+    text = _STAMP_PAIR.sub(lambda m: f"{kst_text(at(m[1]))} ({relative_text(at(m[1]), now)})", text)
+    text = _STAMP.sub(
+        lambda m: relative_text(at(m[1]), now) if m[2] == "R" else kst_text(at(m[1])),
+        text,
+    )
+    text = _LINK.sub(lambda m: f"{m[1]} {m[2]}", text)
+    return _ESCAPED.sub(r"\1", text)
+
+
+def embed_text(embed: dict[str, Any], now: datetime, *, tag: str = "[DRY RUN]") -> str:
+    """One alert as readable lines: site | title, each field, the link, the footer."""
+    author = clean(embed.get("author", {}).get("name", ""))
+    title = plain_text(str(embed.get("title", "")), now)
+    lines = [f"{tag} {author} | {title}" if author else f"{tag} {title}"]
+    if embed.get("description"):
+        lines.append(f"    {plain_text(str(embed['description']), now)}")
+    for f in embed.get("fields", []):
+        value = plain_text(str(f.get("value", "")), now).replace("\n", " / ")
+        lines.append(f"    {plain_text(str(f.get('name', '')), now)}: {value}")
+    if embed.get("url"):
+        lines.append(f"    링크: {embed['url']}")
+    footer = embed.get("footer", {}).get("text")
+    if footer:
+        lines.append(f"    ({footer})")
+    return "\n".join(lines) + "\n"

@@ -34,7 +34,7 @@ from ticket_alarm import __version__
 from ticket_alarm.clock import Clock, SystemClock, age_text
 from ticket_alarm.config import Settings, mask_url, webhook_fingerprint
 from ticket_alarm.daemon import HEARTBEAT_EVERY
-from ticket_alarm.discord import WebhookClient, message
+from ticket_alarm.discord import WebhookClient, http_client, message
 from ticket_alarm.errors import TicketAlarmError
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import redact, setup_logging
@@ -564,10 +564,8 @@ async def command(args: argparse.Namespace, load: Loader) -> int:
         _emit(report, args.json)
         return report.exit_code
     clock = SystemClock()
-    async with httpx.AsyncClient(
-        timeout=httpx.Timeout(PROBE_TIMEOUT),
-        headers={"User-Agent": f"ticket-alarm/{__version__} health"},
-        trust_env=False,
+    async with http_client(
+        proxy=settings.proxy.discord, timeout=PROBE_TIMEOUT, user_agent=f"ticket-alarm/{__version__} health"
     ) as client:
 
         async def probe(url: str) -> int | None:

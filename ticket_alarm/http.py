@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import random
+import re
 import zlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -282,7 +283,8 @@ class Fetcher:
                     FetchError(
                         site,
                         f"timeout after {self.settings.timeout:g}s ({type(exc).__name__}"
-                        + (": the whole request took longer)" if isinstance(exc, TimeoutError) else ")"),
+                        + (": the whole request took longer)" if isinstance(exc, TimeoutError) else ")")
+                        + f" requesting {url}",
                         url=public_url,
                         hint="the site is slow or unreachable; raise http.timeout",
                     )
@@ -298,12 +300,13 @@ class Fetcher:
                 raise _Retryable(
                     FetchError(
                         site,
-                        f"connection failed: {type(exc).__name__}: {exc}",
+                        f"connection failed: {type(exc).__name__} to {host}: {exc}",
                         url=public_url,
                         hint="check DNS/network or the proxy setting",
                     )
                 ) from exc
             elapsed = self.clock.monotonic() - started
+        logger.debug("{}: {} {} → HTTP {} ({:.2f}s)", site, method, url, resp.status_code, elapsed)
         if stats is not None:
             stats.requests += 1
             stats.last_status = resp.status_code
@@ -316,7 +319,7 @@ class Fetcher:
         retry_after = _retry_after(resp.headers, self.clock)
         error = FetchError(
             site,
-            f"HTTP {status} from {public_url}",
+            f"HTTP {status} from {url}",  # the URL really requested (base_url applied)
             url=public_url,
             status=status,
             retry_after=retry_after,
@@ -510,14 +513,25 @@ class SiteFetcher:
         self.site = site
         self.base_url = base_url.rstrip("/") if base_url else None
         self.stats = FetchStats()
+        self._public_hosts: set[str] = set()  # scheme://host of the public URLs rewritten to base_url
 
     def rewrite(self, url: str) -> str:
         if not self.base_url:
             return url
         base = urlsplit(self.base_url)
         parts = urlsplit(url)
+        self._public_hosts.add(f"{parts.scheme}://{parts.netloc}")
         path = base.path.rstrip("/") + parts.path
         return urlunsplit((base.scheme, base.netloc, path, parts.query, parts.fragment))
+
+    def requested(self, text: str) -> str:
+        """``text`` (a crawler's error) naming the URLs really requested: the public URLs this fetcher
+        rewrote to ``base_url`` are shown rewritten, so the operator sees where the request went."""
+        if not self.base_url:
+            return text
+        for public in sorted(self._public_hosts, key=len, reverse=True):
+            text = re.sub(re.escape(public) + r"(?=[/?#\s)'\"]|$)", lambda m: self.rewrite(m[0]), text)
+        return text
 
     async def get(
         self,

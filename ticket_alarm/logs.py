@@ -1,22 +1,28 @@
 """Logging through loguru in the operators' format, with secrets redacted from every line.
 
-Format: ``YYYY-MM-DD HH:MM:SS [LEVEL] message``. stdout gets INFO and up, stderr WARNING and up
-(supervisor writes them to monitor.out.log and monitor.err.log). With ``json_mode`` (``--json``)
-stdout is left to the one JSON document and every log line goes to stderr.
+Format: ``YYYY-MM-DD HH:MM:SS [LEVEL] message``, the time in KST (Asia/Seoul, like every other output
+of the tool, whatever the machine's time zone). stdout gets ``log_level`` and up, stderr WARNING and up
+(supervisor writes them to monitor.out.log and monitor.err.log). When stdout and stderr are one
+terminal, each line is written once (to stdout). With ``json_mode`` (``--json``) stdout is left to the
+one JSON document and every log line goes to stderr.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable
+from datetime import timedelta, timezone
 from typing import Any, TextIO
 
 from loguru import logger
 
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss} [{level}] {message}"
-_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
+LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
+_LEVELS = LEVELS
+KST = timezone(timedelta(hours=9), "KST")  # fixed: loguru formats a ZoneInfo's offset wrongly
 
 
 class Redactor:
@@ -60,6 +66,21 @@ def escape_controls(text: str) -> str:
 
 def _patch(record: dict[str, Any]) -> None:
     record["message"] = escape_controls(redact(record["message"]))
+    record["time"] = record["time"].astimezone(KST)
+
+
+def same_terminal(out: TextIO, err: TextIO) -> bool:
+    """True when both streams are the same terminal (an operator's shell), not a pipe or a file."""
+    try:
+        if not (out.isatty() and err.isatty()):
+            return False
+        a, b = os.fstat(out.fileno()), os.fstat(err.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+    return (a.st_dev, a.st_ino, a.st_rdev) == (b.st_dev, b.st_ino, b.st_rdev)
+
+
+_current: dict[str, Any] = {}
 
 
 def setup_logging(
@@ -71,6 +92,7 @@ def setup_logging(
     stderr: TextIO | None = None,
 ) -> None:
     redact.register(secrets)
+    _current.update(json_mode=json_mode, stdout=stdout, stderr=stderr)
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     logger.remove()
@@ -80,9 +102,20 @@ def setup_logging(
     bridge.setLevel(logging.WARNING)  # its INFO lines ("Added job …") are noise for the runbook
     bridge.propagate = False
     common: dict[str, Any] = {"format": LOG_FORMAT, "backtrace": False, "diagnose": False, "colorize": False}
-    if json_mode:
-        logger.add(err, level=level, **common)
-        return
     threshold = _LEVELS.get(level, 20)
+    if json_mode:
+        logger.add(err, level=level, filter=lambda r: r["level"].no >= threshold, **common)
+        return
+    if same_terminal(out, err):
+        # one terminal: what either stream would show, once (WARNING+ even when log_level is ERROR,
+        # as stderr would show it)
+        shown = min(threshold, _LEVELS["WARNING"])
+        logger.add(out, level=shown, filter=lambda r: r["level"].no >= shown, **common)
+        return
     logger.add(out, level=level, filter=lambda r: r["level"].no >= threshold, **common)
     logger.add(err, level="WARNING", **common)
+
+
+def apply_level(level: str) -> None:
+    """Re-open the sinks of the last ``setup_logging`` at ``level`` (the config's ``log_level``)."""
+    setup_logging(level=level, **_current)

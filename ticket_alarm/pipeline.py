@@ -159,6 +159,7 @@ class Pipeline:
         self.clock = clock
         self.router = Router(settings.routes or [], settings.reminders, settings.catch_all())
         self.on_enqueue = on_enqueue
+        self._notes: dict[str, tuple[str, ...]] = {}  # per site: the crawl notes last logged
 
     async def crawl_only(self, name: str) -> tuple[SiteResult, Crawl | None]:
         """Fetch and parse one site; no store writes (used by ``test-crawlers``)."""
@@ -172,7 +173,7 @@ class Pipeline:
             check_valid(name, crawled.tickets)  # most notices invalid: the page changed, not "ok"
             crawl = crawled
         except CrawlError as exc:
-            result.error = exc.reason
+            result.error = fetch.requested(exc.reason)  # with base_url: the URL really requested
             result.hint = exc.hint
             result.failure = exc
         except TimeoutError:
@@ -464,8 +465,10 @@ class Pipeline:
                 )
             else:
                 valid.append(ticket)
-        for note in crawl.notes:
-            logger.info("{}: {}", name, note)
+        if tuple(crawl.notes) != self._notes.get(name, ()):  # the same notes every cycle: said once
+            self._notes[name] = tuple(crawl.notes)
+            for note in crawl.notes:
+                logger.info("{}: {}", name, note)
         for warning in crawl.warnings:
             logger.warning("{}: {}", name, warning)
         if crawl.capped:

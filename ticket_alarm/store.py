@@ -530,6 +530,13 @@ class Store:
         )
         return {(row[0], row[1]) for row in rows}
 
+    def newest_notice(self, site: str) -> dict[str, Any] | None:
+        """The ticket JSON of the notice of ``site`` seen first most recently (``send-test --sample``)."""
+        rows = self._query(
+            "SELECT ticket FROM history WHERE site=? ORDER BY first_seen DESC, rowid DESC LIMIT 1", (site,)
+        )
+        return json.loads(rows[0]["ticket"]) if rows else None
+
     def history_count(self, site: str | None = None) -> int:
         if site is None:
             return int(self._query("SELECT count(*) FROM history")[0][0])

@@ -184,14 +184,14 @@ def test_hostile_titles_venues_and_links_are_accepted_and_ping_nobody(
         d.cleanup()
     embeds = discord.embeds()
     dead = query(db, "SELECT count(*) FROM outbox WHERE status='dead'")[0][0]
-    per_site = Counter(e["footer"]["text"].split(" · ")[0] for e in embeds)
+    per_site = Counter(e["author"]["name"] for e in embeds)  # the site's name is the author line only
     everyone = sum(1 for e in embeds if MASS.search(json.dumps(e, ensure_ascii=False)))
     report.add(
         "4 hostile data: 5 sites, notify_on_first_run",
         produced=produced,
         delivered=len(embeds),
         lost=produced - len(embeds),
-        duplicates=len(embeds) - len({(e["author"]["name"], e["footer"]["text"]) for e in embeds}),
+        duplicates=len(embeds) - len({(e["author"]["name"], e["title"], e.get("url")) for e in embeds}),
         seconds=time.monotonic() - started,
         figures=(
             f"{sum(mutator.mutated.values()) + len(HOSTILE)} hostile notices; "

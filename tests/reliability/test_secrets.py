@@ -83,6 +83,8 @@ def test_no_token_or_proxy_password_in_any_output(
     finally:
         d2.cleanup()
     outputs["run direct"] = d2.out() + d2.err()
+    # really at DEBUG: the request and webhook lines that could carry a secret are written and scanned
+    assert "[DEBUG] teststand: GET " in d2.out() and "[DEBUG] route main: posting" in d2.out()
 
     commands = [
         ("check-config",),
