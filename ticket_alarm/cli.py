@@ -31,6 +31,7 @@ from ticket_alarm.metrics import serve_metrics
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
 from ticket_alarm.store import DB_NAME, InstanceLock, Store
+from ticket_alarm.web import WebContext, serve_web
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 ONCE_DELIVERY_TIMEOUT = 120.0
@@ -140,6 +141,7 @@ async def _run(args: argparse.Namespace) -> int:
         async with (
             build_app(settings, known) as app,
             serve_metrics(settings, app.store, app.delivery, app.webhooks, sites=sites) as metrics,
+            serve_web(WebContext(settings, app.store, known, sites, metrics, app.clock)),
         ):
             daemon = Daemon(
                 settings,
