@@ -19,6 +19,7 @@ from ticket_alarm.errors import ConfigError
 from ticket_alarm.model import SEOUL, Ticket
 from ticket_alarm.routing import normalise, route_matches
 from ticket_alarm.store import Store
+from ticket_alarm.table import render
 
 GENERAL_SALE = "일반 예매"
 FALLBACK_COLOR = 0x808080
@@ -102,7 +103,7 @@ def find_route(settings: Settings, name: str) -> RouteSettings:
 
 def check_site(site: str, looks: Mapping[str, SiteLook]) -> None:
     if site not in looks:
-        raise ConfigError(f"site {site!r} is not an enabled site (sites: {', '.join(looks) or 'none'}).")
+        raise ConfigError(f"site {site!r} is not a known site (sites: {', '.join(looks) or 'none'}).")
 
 
 def upcoming(
@@ -180,3 +181,23 @@ def document(
         "count": len(notices),
         "notices": [n.to_json() for n in notices],
     }
+
+
+def render_text(notices: Sequence[UpcomingNotice]) -> str:
+    """``upcoming`` as a terminal table, columns aligned by display width (Korean takes two columns)."""
+    if not notices:
+        return "no upcoming opens in the history (with these filters)"
+    rows = []
+    for n in notices:
+        t = n.ticket
+        when = n.next_at.astimezone(SEOUL).strftime("%Y-%m-%d %H:%M") if n.next_at else f"{n.day} --:--"
+        presales = ", ".join(
+            f"{s.name} {s.at.astimezone(SEOUL):%m-%d %H:%M}"
+            for s in n.sales
+            if s.presale and s.at >= n.sales[0].at
+        )
+        badge = "[단독] " if t.exclusive else ""
+        rows.append((when, n.look.name, badge + t.title, presales or "-", t.venue or "-"))
+    lines = render(("OPEN (KST)", "SITE", "TITLE", "PRESALES", "VENUE"), rows, limits=(None, 14, 46, 30, 24))
+    lines.append(f"{len(notices)} upcoming open(s); times are KST")
+    return "\n".join(lines)

@@ -411,12 +411,22 @@ def build_app(ctx: WebContext) -> web.Application:
         return response
 
     app = web.Application(middlewares=[guard], handler_args={"max_field_size": 8190})
-    app.router.add_get("/", lambda r: _page(ctx, r))
-    app.router.add_get("/calendar.ics", lambda r: _calendar(ctx, r))
-    app.router.add_get("/api/upcoming.json", lambda r: _upcoming_json(ctx, r))
-    app.router.add_get("/healthz", lambda r: _healthz(ctx, r))
-    app.router.add_get("/metrics", lambda r: _metrics(ctx, r))
+    for path, endpoint in (
+        ("/", _page),
+        ("/calendar.ics", _calendar),
+        ("/api/upcoming.json", _upcoming_json),
+        ("/healthz", _healthz),
+        ("/metrics", _metrics),
+    ):
+        app.router.add_get(path, _bind(ctx, endpoint))
     return app
+
+
+def _bind(ctx: WebContext, endpoint: Callable[[WebContext, web.Request], Awaitable[web.Response]]) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await endpoint(ctx, request)
+
+    return handle
 
 
 async def _page(ctx: WebContext, _request: web.Request) -> web.Response:
