@@ -42,6 +42,7 @@ BENCHMARKS: dict[str, str] = {
     "memory": "RSS after 2,000 in-process cycles vs after 10 (≤ 5 MB growth)",
     "parsers": "list-page parse, selectolax/json vs BeautifulSoup, 1,000 notices a site (≥ 10×)",
     "cycle": "one once-cycle of the four real crawlers against loopback fixtures (info)",
+    "web": "status page server time with 10,000 notices in the history (≤ 100 ms)",
 }
 
 

@@ -22,6 +22,7 @@ EXPECTED_ROWS = {
     "memory": ["memory:"],
     "parsers": ["parsers/interpark:", "parsers/yes24:", "parsers/melon:", "parsers/ticketlink:"],
     "cycle": ["cycle:"],
+    "web": ["web:", "web/feeds:", "web/worst:"],
 }
 
 
