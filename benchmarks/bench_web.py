@@ -73,12 +73,6 @@ def fill(store: Store, total: int, ahead: int) -> None:
         )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def _time_paths(store: Store, paths: list[str], runs: int) -> dict[str, list[float]]:
     settings = Settings(
         routes=[
@@ -91,8 +85,10 @@ async def _time_paths(store: Store, paths: list[str], runs: int) -> dict[str, li
     ctx = WebContext(settings, store, known, list(SITES), None, FakeClock(NOW))
     runner = aioweb.AppRunner(build_app(ctx), access_log=None)
     await runner.setup()
-    port = free_port()
-    await aioweb.TCPSite(runner, "127.0.0.1", port).start()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    await aioweb.SockSite(runner, sock).start()
     out: dict[str, list[float]] = {p: [] for p in paths}
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:

@@ -20,6 +20,7 @@ from icalendar import Calendar
 
 from tests.conftest import DaemonProcess, run_cli, stand_config, write_config
 from tests.support.site_standin import FakeSite, TestStandNotices
+from tests.test_metrics import free_port
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import RouteSettings, Settings
 from ticket_alarm.ical import calendar
@@ -32,12 +33,6 @@ from ticket_alarm.web import WebContext, build_app, token_ok
 NOW = datetime(2027, 1, 10, 3, 0, tzinfo=UTC)  # 12:00 KST
 LOOKS = {"teststand": SiteLook("테스트 티켓", 0x00AA88), "other": SiteLook("다른 티켓", 0x112233)}
 TOKEN = "web-token-abcdef0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def notice(notice_id: str, site: str = "teststand", **fields: Any) -> Ticket:
@@ -167,9 +162,10 @@ async def served(store: Store, tmp_path: Path) -> AsyncIterator[Served]:
     ctx = WebContext(settings, store, known, ["interpark", "melon"], None, FakeClock(NOW))
     runner = web.AppRunner(build_app(ctx), access_log=None)
     await runner.setup()
-    port = free_port()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    await web.SockSite(runner, sock).start()
     yield Served(f"http://127.0.0.1:{port}")
     await runner.cleanup()
 
@@ -253,6 +249,8 @@ def test_daemon_serves_a_calendar_stable_across_restarts_and_moves_a_changed_ope
     daemons.append(d)
     d.wait_log("크롤링 완료: teststand")
     d.wait_log("status page: http://127.0.0.1")
+    keep_alive = httpx.Client(base_url=base, timeout=10)  # an open connection must not delay the stop
+    assert keep_alive.get("/api/upcoming.json").status_code == 200
     first, second = events(base), events(base)
     assert set(first) == set(second) and len(first) == 3  # 1: presale + open, 2: open, 3 (TBA): none
     with pytest.raises(httpx.ConnectError):  # bound to 127.0.0.1 only, no token needed there
@@ -263,6 +261,7 @@ def test_daemon_serves_a_calendar_stable_across_restarts_and_moves_a_changed_ope
     metrics = httpx.get(f"{base}/metrics", timeout=10).text
     assert 'ticket_alarm_crawls_total{site="teststand"}' in metrics
     code, seconds = d.terminate()
+    keep_alive.close()
     assert code == 0 and seconds < 10
 
     notices.update("2", open_at="2027-12-24T19:00:00")
@@ -324,3 +323,17 @@ def test_upcoming_command_table_json_filters_and_bad_names(tmp_path: Path) -> No
     assert bad_route.returncode == 2 and "concerts" in bad_route.stderr
     bad_days = run_cli("upcoming", "--days", "-3", "--config", str(config_path))
     assert bad_days.returncode == 2 and "-3" in bad_days.stderr
+
+
+def test_web_token_is_checked_masked_and_kept_out_of_logs(tmp_path: Path) -> None:
+    short = write_config(tmp_path, {"web": {"port": 8080, "token": "short"}}, "short.json")
+    refused = run_cli("check-config", "--config", str(short))
+    assert refused.returncode == 2 and "web.token" in refused.stderr and "12" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    good = write_config(tmp_path, {"web": {"port": 8080, "token": TOKEN}}, "good.json")
+    shown = run_cli("check-config", "--config", str(good))
+    assert shown.returncode == 0, shown.stderr
+    effective, _end = json.JSONDecoder().raw_decode(shown.stdout)  # the "valid" log line follows it
+    assert effective["web"] == {"port": 8080, "host": "127.0.0.1", "token": "****"}
+    assert TOKEN not in shown.stdout + shown.stderr
+    assert TOKEN in Settings(web={"token": TOKEN}).secrets()  # the log redactor hides it everywhere

@@ -7,7 +7,6 @@ test's temp dir, and any JavaScript error in the console fails the test.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,12 @@ from tests.conftest import DaemonProcess, write_config
 from tests.support.browser import Chromium, Page, find_chromium
 from tests.support.discord_standin import FakeDiscord
 from tests.support.real_sites import SITES, RealSites, expected
+from tests.test_metrics import free_port
 from ticket_alarm.routing import normalise
 
 pytestmark = pytest.mark.e2e
 TOKEN = "page-token-0123456789abcdef"
 CHROMIUM = find_chromium()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -508,6 +509,15 @@ async def _metrics(ctx: WebContext, _request: web.Request) -> web.Response:
     return response
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @contextlib.asynccontextmanager
 async def serve_web(ctx: WebContext) -> AsyncIterator[web.AppRunner | None]:
     """Serve the page while the block runs (nothing when ``web.port`` is unset).
@@ -534,7 +544,7 @@ async def serve_web(ctx: WebContext) -> AsyncIterator[web.AppRunner | None]:
         await runner.cleanup()
         yield None
         return
-    if settings.token is None and settings.host not in ("127.0.0.1", "::1", "localhost"):
+    if settings.token is None and not _loopback(settings.host):
         logger.warning(
             "status page on {} without web.token: anyone who can reach this address sees it; "
             "set web.token or bind web.host to 127.0.0.1",
