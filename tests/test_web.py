@@ -28,7 +28,7 @@ from ticket_alarm.model import SEOUL, Presale, Ticket, seoul
 from ticket_alarm.store import HistoryRow, SiteState, Store
 from ticket_alarm.table import width
 from ticket_alarm.upcoming import SiteLook, sale_uid, upcoming
-from ticket_alarm.web import WebContext, build_app, token_ok
+from ticket_alarm.web import WebContext, build_app, render_page, token_ok
 
 NOW = datetime(2027, 1, 10, 3, 0, tzinfo=UTC)  # 12:00 KST
 LOOKS = {"teststand": SiteLook("테스트 티켓", 0x00AA88), "other": SiteLook("다른 티켓", 0x112233)}
@@ -337,3 +337,53 @@ def test_web_token_is_checked_masked_and_kept_out_of_logs(tmp_path: Path) -> Non
     assert effective["web"] == {"port": 8080, "host": "127.0.0.1", "token": "****"}
     assert TOKEN not in shown.stdout + shown.stderr
     assert TOKEN in Settings(web={"token": TOKEN}).secrets()  # the log redactor hides it everywhere
+
+
+def test_token_compare_takes_as_long_whatever_the_first_wrong_character() -> None:
+    """No timing shortcut: a guess right up to its last character costs what a wrong first one costs.
+
+    A plain ``==`` stops at the first differing byte; over a 2 MB token that is >100× apart. The
+    hashed compare takes the same time for both (ratio ~1); the bound of 3× leaves room for noise.
+    """
+    import time
+
+    secret = "k" * 2_000_000
+    late, early = secret[:-1] + "x", "x" + secret[1:]
+
+    def cost(guess: str) -> float:
+        started = time.perf_counter()
+        for _ in range(5):
+            assert not token_ok(guess, secret)
+        return time.perf_counter() - started
+
+    late_runs, early_runs = [], []
+    for _ in range(7):  # interleaved, so load on the machine hits both alike
+        late_runs.append(cost(late))
+        early_runs.append(cost(early))
+    late_runs.sort()
+    early_runs.sort()
+    ratio = late_runs[3] / early_runs[3]
+    assert 1 / 3 < ratio < 3, (late_runs, early_runs)
+
+
+def test_page_escapes_scraped_text_and_drops_non_http_links(tmp_path: Path) -> None:
+    store = Store.open_dir(tmp_path / "data")
+    try:
+        seed(
+            store,
+            [
+                notice(
+                    "x",
+                    title='<script>alert(1)</script> "공연" & <b>',
+                    venue="<img src=x onerror=alert(1)>",
+                    booking_url="javascript:alert(1)",
+                )
+            ],
+        )
+        settings = Settings(data_dir=tmp_path / "data")
+        html = render_page(WebContext(settings, store, {}, ["teststand"], None, FakeClock(NOW)))
+    finally:
+        store.close()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &quot;공연&quot; &amp; &lt;b&gt;" in html
+    assert "<img src=x" not in html and "javascript:" not in html
+    assert html.count("<script") == 1  # the page's own, with its nonce

@@ -120,6 +120,11 @@ def _mdhm(at: datetime) -> str:
     return at.astimezone(SEOUL).strftime("%m/%d %H:%M")
 
 
+def _href(url: str) -> str:
+    """A scraped link, only when it is http(s): never a ``javascript:`` or ``data:`` URL."""
+    return escape(url) if url.startswith(("https://", "http://")) else "#"
+
+
 def _notice_html(n: UpcomingNotice, css: Mapping[str, str], now: datetime) -> str:
     t = n.ticket
     when = _hhmm(n.next_at) if n.next_at else "시간 미정"
@@ -134,10 +139,10 @@ def _notice_html(n: UpcomingNotice, css: Mapping[str, str], now: datetime) -> st
             f'<li class="{"past" if s.at < now else ""}">{escape(s.name)} <time>{_mdhm(s.at)}</time></li>'
             for s in n.sales
         )
-    links = [f'<a href="{escape(t.url)}" rel="noreferrer noopener" target="_blank">공지</a>']
-    if t.booking_url:
+    links = [f'<a href="{_href(t.url)}" rel="noreferrer noopener" target="_blank">공지</a>']
+    if t.booking_url.startswith(("https://", "http://")):
         links.append(
-            f'<a href="{escape(t.booking_url)}" rel="noreferrer noopener" target="_blank">예매 페이지</a>'
+            f'<a href="{_href(t.booking_url)}" rel="noreferrer noopener" target="_blank">예매 페이지</a>'
         )
     venue = f'<div class="venue">{escape(t.venue)}</div>' if t.venue else ""
     return (
@@ -145,7 +150,7 @@ def _notice_html(n: UpcomingNotice, css: Mapping[str, str], now: datetime) -> st
         f'data-search="{escape(n.search)}"><div class="when">{when}</div><div class="body">'
         f'<div class="top"><span class="site {css.get(t.site, "s-x")}">{escape(n.look.name)}</span>'
         f"{''.join(badges)}</div>"
-        f'<a class="title" href="{escape(t.url)}" rel="noreferrer noopener" target="_blank">'
+        f'<a class="title" href="{_href(t.url)}" rel="noreferrer noopener" target="_blank">'
         f"{escape(t.title)}</a>{venue}"
         f'{f"<ul class=sales>{sales}</ul>" if sales else ""}<div class="links">{" · ".join(links)}</div>'
         "</div></li>"
@@ -291,7 +296,8 @@ border-radius:10px;padding:8px 12px}}.box b{{font-size:18px;display:block}}
 {colors}
 </style></head>
 <body><header><h1>티켓 오픈 알림 현황</h1>
-<div class="meta">갱신 <span id="generated">{generated}</span> · {refresh}초마다 자동 새로고침 ·
+<div class="meta">갱신 <span id="generated">{generated}</span><span id="stale" class="warn"></span>
+· {refresh}초마다 자동 새로고침 ·
 <a class="keep-token" href="/calendar.ics">캘린더 구독(.ics)</a> ·
 <a class="keep-token" href="/api/upcoming.json">JSON</a></div></header>
 <main><div class="controls"><input id="q" type="search" placeholder="제목·공연장 검색 (예: 아이유콘서트)"
@@ -367,9 +373,10 @@ data-site="" aria-pressed="true">전체</button>{chips}</div>{route_select}</div
       if (!live) {{ return; }}
       document.getElementById("live").replaceWith(live);
       document.getElementById("generated").textContent = doc.getElementById("generated").textContent;
+      document.getElementById("stale").textContent = "";
       apply();
     }}).catch(function (err) {{
-      document.getElementById("generated").textContent += " (새로고침 실패: " + err.message + ")";
+      document.getElementById("stale").textContent = " (새로고침 실패: " + err.message + ")";
     }});
   }}
   keepToken();
