@@ -387,3 +387,47 @@ def test_page_escapes_scraped_text_and_drops_non_http_links(tmp_path: Path) -> N
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &quot;공연&quot; &amp; &lt;b&gt;" in html
     assert "<img src=x" not in html and "javascript:" not in html
     assert html.count("<script") == 1  # the page's own, with its nonce
+
+
+def test_page_shows_site_status_outbox_and_recent_alerts(tmp_path: Path) -> None:
+    from ticket_alarm.store import NewOutboxRow
+
+    now = NOW.timestamp()
+    store = Store.open_dir(tmp_path / "data")
+    try:
+        seed(store, [notice("s1")])
+        store.save_site_state(
+            SiteState(
+                "melon",
+                True,
+                last_attempt=now - 30,
+                last_success=now - 7200,
+                failure_streak=3,
+                last_error="HTTP 423 Locked",
+                last_invalid=2,
+                locked_until=now + 1800,
+            )
+        )
+        store.enqueue(
+            [NewOutboxRow("콘서트", "new", "teststand", notice("s1").key, {"title": "t"}) for _ in range(3)],
+            now - 600,
+        )
+        first, second, _third = (r["id"] for r in store.outbox_rows())
+        store.mark_sent([first], now - 500, "m1")
+        store.mark_dead([second], "HTTP 400")
+        from crawlers.registry import discover
+
+        known = {"melon": discover()["melon"]}
+        html = render_page(
+            WebContext(Settings(data_dir=tmp_path / "data"), store, known, ["melon"], None, FakeClock(NOW))
+        )
+    finally:
+        store.close()
+    status = html[html.index("사이트 상태") : html.index("알림 대기열")]
+    assert "멜론티켓" in status and "30초 전" in status and "2시간 0분 전" in status
+    assert "3회" in status and "2건" in status and "12:30까지 쉼" in status and "HTTP 423 Locked" in status
+    outbox = html[html.index("알림 대기열") : html.index("최근 알림")]
+    assert '<b id="pending">1</b>' in outbox and ">1</b></div></div>" in outbox and "10분" in outbox
+    alerts = html[html.index("최근 알림") :]
+    assert alerts.count("공연 s1 티켓 오픈 안내") == 3 and "콘서트" in alerts
+    assert "전송됨" in alerts and "실패(전송 불가)" in alerts and "대기 중" in alerts

@@ -102,10 +102,24 @@ def _kst(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).astimezone(SEOUL).strftime("%m-%d %H:%M")
 
 
+def _age(seconds: float) -> str:
+    """``health.age_text`` in Korean units: 42초, 17분, 3시간 5분, 2일 4시간."""
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f}초"
+    minutes = seconds / 60
+    if minutes < 90:
+        return f"{minutes:.0f}분"
+    hours = int(minutes // 60)
+    if hours < 48:
+        return f"{hours}시간 {int(minutes % 60)}분"
+    return f"{hours // 24}일 {hours % 24}시간"
+
+
 def _ago(now: float, ts: float | None) -> str:
     if ts is None:
         return "없음"
-    return f"{health.age_text(now - ts)} 전"
+    return f"{_age(now - ts)} 전"
 
 
 def _day_title(day: date) -> str:
@@ -173,7 +187,7 @@ def _site_rows(ctx: WebContext, states: Mapping[str, SiteState], now: float) -> 
         rows.append(
             f"<tr><th>{escape(look.name)}</th><td>{_ago(now, s.last_attempt)}</td>"
             f"<td>{_ago(now, s.last_success)}</td><td>{streak}</td><td>{warn}</td><td>{lock}</td>"
-            f'<td class="err">{error}</td></tr>'
+            f'<td class="err wrap">{error}</td></tr>'
         )
     return "".join(rows)
 
@@ -186,7 +200,8 @@ def _alert_rows(ctx: WebContext) -> str:
         title = r["title"] or "-"
         sent = f" ({_kst(r['sent_at'])})" if r["sent_at"] else ""
         rows.append(
-            f"<tr><td>{_kst(r['created_at'])}</td><td>{escape(look.name)}</td><td>{escape(title)}</td>"
+            f"<tr><td>{_kst(r['created_at'])}</td><td>{escape(look.name)}</td>"
+            f'<td class="wrap">{escape(title)}</td>'
             f"<td>{escape(r['route'])}</td><td>{KIND_KO.get(r['kind'], escape(r['kind']))}</td>"
             f'<td class="st-{escape(status)}">{STATUS_KO.get(status, escape(status))}'
             f"{sent}</td></tr>"
@@ -230,7 +245,7 @@ def render_page(ctx: WebContext) -> str:
             f"{options}</select></label>"
         )
     stats = ctx.store.outbox_stats()
-    oldest = "-" if stats.oldest_pending is None else health.age_text(now - stats.oldest_pending)
+    oldest = "-" if stats.oldest_pending is None else _age(now - stats.oldest_pending)
     states = {s.site: s for s in ctx.store.all_site_states()}
     nonce = secrets.token_urlsafe(16)
     generated = now_dt.astimezone(SEOUL).strftime("%Y-%m-%d %H:%M:%S KST")
@@ -268,7 +283,7 @@ body{{margin:0;font:15px/1.45 system-ui,-apple-system,"Apple SD Gothic Neo",
 header{{padding:14px 16px 6px}}h1{{font-size:20px;margin:0}}h2{{font-size:17px;margin:22px 0 8px}}
 h3{{font-size:15px;margin:16px 0 6px;color:var(--mute)}}.meta{{color:var(--mute);font-size:13px}}
 main{{max-width:920px;margin:0 auto;padding:0 12px 40px}}
-.controls{{position:sticky;top:0;background:var(--bg);padding:8px 0;z-index:1}}
+.controls{{padding:8px 0}}
 #q{{width:100%;padding:10px 12px;font-size:16px;border:1px solid var(--line);border-radius:10px;
 background:var(--card);color:var(--fg)}}
 .chips{{display:flex;flex-wrap:wrap;gap:6px;margin-top:8px}}
@@ -289,7 +304,7 @@ padding:10px 12px;margin:6px 0}}.when{{font-weight:700;min-width:64px;font-varia
 .sales .past{{text-decoration:line-through}}a{{color:var(--accent)}}
 .empty{{color:var(--mute);padding:20px 0}}table{{width:100%;border-collapse:collapse;font-size:13px;
 background:var(--card)}}th,td{{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);
-vertical-align:top}}.scroll{{overflow-x:auto}}.bad,.st-dead{{color:#e03131;font-weight:600}}
+vertical-align:top;white-space:nowrap}}td.wrap{{white-space:normal;min-width:14em}}.scroll{{overflow-x:auto}}.bad,.st-dead{{color:#e03131;font-weight:600}}
 .warn{{color:#e67700}}.st-pending{{color:#e67700}}.err{{color:var(--mute);max-width:260px}}
 .boxes{{display:flex;gap:8px;flex-wrap:wrap}}.box{{background:var(--card);border:1px solid var(--line);
 border-radius:10px;padding:8px 12px}}.box b{{font-size:18px;display:block}}
