@@ -431,3 +431,38 @@ def test_page_shows_site_status_outbox_and_recent_alerts(tmp_path: Path) -> None
     alerts = html[html.index("최근 알림") :]
     assert alerts.count("공연 s1 티켓 오픈 안내") == 3 and "콘서트" in alerts
     assert "전송됨" in alerts and "실패(전송 불가)" in alerts and "대기 중" in alerts
+
+
+async def test_store_failure_is_a_503_and_a_taken_port_leaves_the_daemon_running(tmp_path: Path) -> None:
+    from loguru import logger
+
+    from ticket_alarm.web import serve_web
+
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="WARNING", format="{level} {message}")
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    store = Store.open_dir(tmp_path / "data")
+    try:
+        busy = Settings(data_dir=tmp_path / "data", web={"port": port})
+        async with serve_web(WebContext(busy, store, {}, [], None, FakeClock(NOW))) as runner:
+            assert runner is None
+        assert any("status page not started" in line and "web.port" in line for line in lines), lines
+
+        free = Settings(data_dir=tmp_path / "data", web={"port": free_port()})
+        async with serve_web(WebContext(free, store, {}, [], None, FakeClock(NOW))) as runner:
+            assert runner is not None
+            base = f"http://127.0.0.1:{free.web.port}"
+            async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+                assert (await client.get("/")).status_code == 200
+                store.close()  # the store goes away under the page
+                broken = await client.get("/")
+                assert broken.status_code == 503 and "store unavailable" in broken.text
+                assert (await client.get("/nosuch")).status_code == 404
+        assert any("web: / failed" in line for line in lines), lines
+        assert not any("Traceback" in line for line in lines)
+    finally:
+        logger.remove(sink)
+        taken.close()

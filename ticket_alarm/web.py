@@ -428,12 +428,17 @@ def build_app(ctx: WebContext) -> web.Application:
             except StoreError as exc:
                 logger.warning("web: {} failed: {}", request.path, redact(str(exc)))
                 response = _text(503, "store unavailable")
+            except web.HTTPException:
+                raise  # 404/405 from the router: aiohttp answers them
+            except Exception as exc:  # a bug in a handler: one ERROR line, a 500, never a traceback
+                logger.error("web: {} failed: {}: {}", request.path, type(exc).__name__, redact(str(exc)))
+                response = _text(500, "internal error (see the daemon's log)")
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
-    app = web.Application(middlewares=[guard], handler_args={"max_field_size": 8190})
+    app = web.Application(middlewares=[guard])
     for path, endpoint in (
         ("/", _page),
         ("/calendar.ics", _calendar),
@@ -551,9 +556,11 @@ async def serve_web(ctx: WebContext) -> AsyncIterator[web.AppRunner | None]:
     if settings.port is None:
         yield None
         return
-    runner = web.AppRunner(build_app(ctx), access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        build_app(ctx), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
+    )
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    site = web.TCPSite(runner, settings.host, settings.port)
     try:
         await site.start()
     except OSError as exc:
