@@ -323,6 +323,10 @@ def test_upcoming_command_table_json_filters_and_bad_names(tmp_path: Path) -> No
     assert bad_route.returncode == 2 and "concerts" in bad_route.stderr
     bad_days = run_cli("upcoming", "--days", "-3", "--config", str(config_path))
     assert bad_days.returncode == 2 and "-3" in bad_days.stderr
+    fresh = write_config(tmp_path, {"data_dir": str(tmp_path / "never-crawled")}, "fresh.json")
+    empty = run_cli("upcoming", "--config", str(fresh))
+    assert empty.returncode == 0 and "no upcoming opens" in empty.stdout and "no store yet" in empty.stderr
+    assert not (tmp_path / "never-crawled").exists()  # a read-only command creates nothing
 
 
 def test_web_token_is_checked_masked_and_kept_out_of_logs(tmp_path: Path) -> None:
