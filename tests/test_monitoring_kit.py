@@ -26,6 +26,28 @@ RULES = PROMETHEUS / "ticket-alarm.rules.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "ticket-alarm.json"
 METRIC = re.compile(r"\b(ticket_alarm_[a-z0-9_]+|up)\b(?=\s*[{\[)\s]|$)")
 PROMETHEUS_OWN = {"up"}
+# every family the daemon exports today is on a panel or in a rule (a family added later is only
+# required to be real: the check above; add it here when it gets a panel)
+SHOWN = {
+    "ticket_alarm_crawls_total",
+    "ticket_alarm_crawl_failures_total",
+    "ticket_alarm_notices_parsed_total",
+    "ticket_alarm_notices_new_total",
+    "ticket_alarm_last_success_timestamp_seconds",
+    "ticket_alarm_failure_streak",
+    "ticket_alarm_crawl_interval_seconds",
+    "ticket_alarm_outbox_pending",
+    "ticket_alarm_outbox_oldest_pending_age_seconds",
+    "ticket_alarm_dead_letters",
+    "ticket_alarm_deliveries_total",
+    "ticket_alarm_delivery_messages_total",
+    "ticket_alarm_delivery_failures_total",
+    "ticket_alarm_dead_lettered_total",
+    "ticket_alarm_discord_rate_limited_total",
+    "ticket_alarm_webhook_broken",
+    "ticket_alarm_resident_memory_bytes",
+    "ticket_alarm_max_rss_bytes",
+}
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -111,8 +133,8 @@ def test_every_query_uses_a_metric_the_daemon_exports(tmp_path: Path) -> None:
             assert metrics, (where, expr)
             assert metrics <= known, (where, expr, metrics - known)
             used |= metrics
-    families = {n for n in names if not n.endswith("_created")}
-    assert families <= used, f"exported but on no panel or rule: {sorted(families - used)}"
+    assert names >= SHOWN, f"no longer exported: {sorted(SHOWN - names)}"
+    assert used >= SHOWN, f"on no panel or rule: {sorted(SHOWN - used)}"
 
 
 def test_the_name_check_would_catch_a_wrong_name() -> None:
