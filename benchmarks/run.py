@@ -44,6 +44,7 @@ BENCHMARKS: dict[str, str] = {
     "cycle": "one once-cycle of the four real crawlers against loopback fixtures (info)",
     "gzip": "peak RSS fetching a 200 MB gzip bomb, refused at the 5 MB cap (≤ 20 MB growth)",
     "head": "alert latency + requests/site/hour: sweeps every 300 s vs head polls every 30 s (virtual time)",
+    "web": "status page server time with 10,000 notices in the history (≤ 100 ms)",
 }
 
 

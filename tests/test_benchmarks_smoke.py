@@ -24,6 +24,7 @@ EXPECTED_ROWS = {
     "cycle": ["cycle:"],
     "gzip": ["gzip:"],
     "head": ["head: alert latency", "head: requests per site", "head: a short list"],
+    "web": ["web:", "web/feeds:", "web/worst:"],
 }
 
 

@@ -26,6 +26,7 @@ from ticket_alarm.config import (
     RouteSettings,
     Settings,
     SiteSettings,
+    WebSettings,
 )
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -36,6 +37,7 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "proxy": ProxySettings,
     "health": HealthSettings,
     "metrics": MetricsSettings,
+    "web": WebSettings,
 }
 BUILT_IN = ("interpark", "yes24", "melon", "ticketlink")
 SOURCES = "\n".join(

@@ -50,6 +50,11 @@ from ticket_alarm.model import Ticket
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
 from ticket_alarm.store import DB_NAME, InstanceLock, StatusFile, Store
+from ticket_alarm.table import cut, pad
+from ticket_alarm.upcoming import SiteLook, check_site, find_route, upcoming
+from ticket_alarm.upcoming import document as upcoming_document
+from ticket_alarm.upcoming import render_text as upcoming_text
+from ticket_alarm.web import WebContext, serve_web
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
@@ -185,6 +190,7 @@ async def _run(args: argparse.Namespace) -> int:
         async with (
             build_app(settings, known) as app,
             serve_metrics(settings, app.store, app.delivery, app.webhooks, sites=sites) as metrics,
+            serve_web(WebContext(settings, app.store, known, sites, metrics, app.clock)),
         ):
             daemon = Daemon(
                 settings,
@@ -521,13 +527,13 @@ def _print_header() -> None:
 def _print_row(r: SiteResult) -> None:
     http = str(r.status) if r.status is not None else "-"
     print(
-        f"{r.site:<12} {'ok' if r.ok else 'FAILED':<7} {http:>4} {r.seconds:>6.2f} {r.pages:>5} "
+        f"{pad(r.site, 12)} {'ok' if r.ok else 'FAILED':<7} {http:>4} {r.seconds:>6.2f} {r.pages:>5} "
         f"{r.items:>7} {r.invalid:>7}"
     )
     for t in r.sample:
         when = seoul_text(t.open_at) if t.open_at else "추후 공지"
         presales = "".join(f"; {p.name} {seoul_text(p.at) if p.at else '추후 공지'}" for p in t.presales)
-        print(f"    - {t.title[:70]} | {when}{presales}")
+        print(f"    - {cut(t.title, 70)} | {when}{presales}")
     if r.capped:
         print(f"    ! stopped at the page cap ({r.pages} pages)")
     for warning in r.warnings[:5]:
@@ -643,6 +649,51 @@ def seoul_text_ts(ts: float) -> str:
     return datetime.fromtimestamp(ts, SEOUL).strftime("%Y-%m-%d %H:%M")
 
 
+def _positive_days(text: str) -> float:
+    try:
+        days = float(text)
+    except ValueError:
+        days = -1.0
+    if not 0 < days <= 3660:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of days between 1 and 3660")
+    return days
+
+
+def cmd_upcoming(args: argparse.Namespace) -> int:
+    settings, known, _ = _load(args)
+    looks = {name: SiteLook(cls.display_name, cls.color) for name, cls in known.items()}
+    if args.site:
+        check_site(args.site, looks)
+    route = find_route(settings, args.route) if args.route else None
+    db = settings.data_dir / DB_NAME
+    now = SystemClock().now()
+    notices = []
+    if not db.exists():
+        logger.warning(
+            "data_dir {}: no store yet (nothing crawled with this config): nothing upcoming", db.parent
+        )
+    else:
+        store = Store.open_readonly(db)
+        try:
+            notices = upcoming(
+                store,
+                now=now,
+                looks=looks,
+                routes=settings.effective_routes(),
+                site=args.site,
+                route=route,
+                days=args.days,
+            )
+        finally:
+            store.close()
+    if args.json:
+        doc = upcoming_document(notices, now, site=args.site, route=args.route, days=args.days)
+        print(json.dumps(doc, ensure_ascii=False, indent=1))
+    else:
+        print(upcoming_text(notices))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ticket-alarm",
@@ -690,6 +741,11 @@ def build_parser() -> argparse.ArgumentParser:
     hc.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     hc.add_argument("--notify", action="store_true", help="post state changes to health.ops_webhook_url")
     hc.add_argument("--no-probe", action="store_true", help="do not GET the webhooks (offline check)")
+    up = add("upcoming", "upcoming ticket opens from the history, as a table or JSON")
+    up.add_argument("--days", type=_positive_days, help="only opens within N days (default: all ahead)")
+    up.add_argument("--site", help="only this site")
+    up.add_argument("--route", help="only what this route takes (its sites, keywords, genres)")
+    up.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     bk = add("backup", "consistent copy of the store (+ config) as data_YYYYMMDD_HHMMSS.tar.gz")
     bk.add_argument("--dest", help="folder for the archives (default: backups beside data_dir)")
     bk.add_argument("--keep", type=int, help="then delete all but the newest N archives and config copies")
@@ -763,6 +819,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_explain(args)
         if args.command == "outbox":
             return cmd_outbox(args)
+        if args.command == "upcoming":
+            return cmd_upcoming(args)
         return asyncio.run(COMMANDS[args.command](args))
     except ConfigError as exc:
         logger.error("{}", redact(str(exc)))

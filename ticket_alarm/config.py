@@ -275,6 +275,24 @@ class MetricsSettings(_Strict):
     host: str = Field("127.0.0.1", description="address the metrics endpoint binds to")
 
 
+class WebSettings(_Strict):
+    port: int | None = Field(None, ge=1, le=65535, description="status page / calendar port; unset: off")
+    host: str = Field("127.0.0.1", description="address the status page binds to")
+    token: str | None = Field(None, description="when set, every request needs it (Bearer header or ?token=)")
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        if len(value.strip()) < 12 or any(c.isspace() or not c.isprintable() for c in value.strip()):
+            raise ValueError(
+                "use at least 12 printable characters without spaces, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(24))'`"
+            )
+        return value.strip()
+
+
 # --- custom sites (crawlers/generic.py) ------------------------------------------------------------
 
 CUSTOM_TBA_WORDS = ["추후", "미정", "TBA", "TBD", "공지예정", "오픈예정"]
@@ -457,6 +475,7 @@ class Settings(BaseSettings):
     )
     health: HealthSettings = Field(default_factory=HealthSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @field_validator("discord_webhook_url")
     @classmethod
@@ -553,6 +572,8 @@ class Settings(BaseSettings):
                 if password:
                     out.append(password)
         out += [secret for site in self.custom_sites for secret in site.secret_values()]
+        if self.web.token:
+            out.append(self.web.token)
         return [s for s in out if len(s) >= 4]
 
     def masked(self) -> dict[str, Any]:
@@ -564,6 +585,8 @@ class Settings(BaseSettings):
         for key in ("http", "https", "discord"):
             data["proxy"][key] = mask_url(data["proxy"].get(key))
         data["custom_sites"] = [site.masked() for site in self.custom_sites]
+        if data["web"].get("token"):
+            data["web"]["token"] = "****"
         return data
 
 

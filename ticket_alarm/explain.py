@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from ticket_alarm.i18n import t
 from ticket_alarm.model import Ticket, identity_key
 from ticket_alarm.routing import route_verdicts
 from ticket_alarm.store import Store
+from ticket_alarm.table import pad
 
 
 def _when(epoch: float | None) -> str | None:
@@ -27,6 +29,24 @@ def open_text(ticket: dict[str, Any]) -> str:
     return "추후 공지"
 
 
+def _reminder_status(reminder: Any, outbox: Sequence[Any]) -> str:
+    """A queued reminder's delivery: its outbox row was written in the same transaction (same time)."""
+    if reminder["status"] != "queued":
+        return str(reminder["status"])
+    rows = [
+        o
+        for o in outbox
+        if o["kind"] == "reminder"
+        and o["route"] == reminder["route"]
+        and o["created_at"] == reminder["updated_at"]
+    ]
+    if rows and all(o["status"] == "sent" for o in rows):
+        return "sent"
+    if any(o["status"] == "dead" for o in rows):
+        return "dead"
+    return "queued"
+
+
 def explain(store: Store, settings: Settings, site: str, notice_id: str) -> dict[str, Any] | None:
     """Everything known about one notice, or None when the history has never seen it."""
     key = identity_key(site, notice_id)
@@ -35,6 +55,7 @@ def explain(store: Store, settings: Settings, site: str, notice_id: str) -> dict
         return None
     ticket_data = json.loads(row["ticket"])
     ticket = Ticket.from_json(ticket_data)
+    outbox = store.notice_outbox(key)
     if settings.effective_routes():
         decisions = [
             {"route": v.route, "matched": v.matched, "reason": v.reason}
@@ -87,14 +108,14 @@ def explain(store: Store, settings: Settings, site: str, notice_id: str) -> dict
                 "attempts": o["attempts"],
                 "last_error": o["last_error"],
             }
-            for o in store.notice_outbox(key)
+            for o in outbox
         ],
         "reminders": [
             {
                 "route": r["route"],
                 "minutes_before": r["offset_min"],
                 "due": _when(r["due_at"]),
-                "status": r["status"],
+                "status": _reminder_status(r, outbox),
             }
             for r in store.notice_reminders(key)
         ],
@@ -119,10 +140,10 @@ def render_text(doc: dict[str, Any]) -> str:
         )
     lines.append("digest history:")
     for e in doc["digests"]:
-        lines.append(f"  {e['at']}  {e['event']:<9} {e['digest'][:12]}  open {e['open']}  {e['title']}")
+        lines.append(f"  {e['at']}  {pad(e['event'], 9)} {e['digest'][:12]}  open {e['open']}  {e['title']}")
     lines.append("routes:")
     for r in doc["routes"]:
-        lines.append(f"  {r['route']:<16} {'matched' if r['matched'] else 'skipped':<8} {r['reason']}")
+        lines.append(f"  {pad(r['route'], 16)} {'matched' if r['matched'] else 'skipped':<8} {r['reason']}")
     lines.append("sent:")
     if not doc["sent"]:
         lines.append(f"  nothing ({doc['nothing_sent']})")
@@ -132,13 +153,14 @@ def render_text(doc: dict[str, Any]) -> str:
         )
         error = f" last error: {o['last_error'][:120]}" if o["last_error"] and o["status"] != "sent" else ""
         lines.append(
-            f"  #{o['id']} {o['kind']:<8} → {o['route']:<12} queued {o['queued_at']}, {state}, "
+            f"  #{o['id']} {pad(o['kind'], 8)} → {pad(o['route'], 12)} queued {o['queued_at']}, {state}, "
             f"attempts {o['attempts']}{error}"
         )
     if doc["reminders"]:
         lines.append("reminders:")
         for r in doc["reminders"]:
-            lines.append(f"  {r['route']:<16} {r['minutes_before']}분 전  due {r['due']}  {r['status']}")
+            lead = pad(f"{r['minutes_before']}분 전", 8)
+            lines.append(f"  {pad(r['route'], 16)} {lead} due {r['due']}  {r['status']}")
     return "\n".join(lines)
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from loguru import logger
 
 from crawlers.base import Crawler
+from ticket_alarm import table
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config import Settings
 from ticket_alarm.errors import TicketAlarmError
@@ -84,13 +85,12 @@ def stats(store: Store) -> dict[str, Any]:
 
 
 def stats_text(doc: Mapping[str, Any]) -> str:
-    lines = [f"{'SITE':<12} {'ROWS':>7}  {'FIRST SEEN':<20}  {'NEWEST':<20}  {'LAST SEEN':<20}"]
-    for s in doc["sites"]:
-        lines.append(
-            f"{s['site']:<12} {s['rows']:>7}  {when(s['first_seen']):<20}  {when(s['newest']):<20}  "
-            f"{when(s['last_seen']):<20}"
-        )
-    lines.append(f"{'total':<12} {doc['total']:>7}")
+    rows = [
+        (s["site"], str(s["rows"]), when(s["first_seen"]), when(s["newest"]), when(s["last_seen"]))
+        for s in doc["sites"]
+    ]
+    rows.append(("total", str(doc["total"]), "", "", ""))
+    lines = table.render(("SITE", "ROWS", "FIRST SEEN", "NEWEST", "LAST SEEN"), rows, align="<><<<")
     o = doc["outbox"]
     lines.append(t("history.outbox", pending=o["pending"], sent=o["sent"], dead=o["dead"]))
     legacy = doc["legacy_keys"]
@@ -119,13 +119,17 @@ def search(store: Store, text: str, limit: int = 50) -> tuple[list[dict[str, Any
 
 
 def search_text(rows: Iterable[Mapping[str, Any]], cut_at: int | None = None) -> str:
-    lines = [f"{'SITE':<12} {'ID':<14} {'FIRST SEEN':<20}  {'OPENS':<20}  TITLE"]
-    for r in rows:
-        mark = " (imported)" if r["imported"] else ""
-        opens = "-" if r["imported"] else open_text(r)
-        lines.append(
-            f"{r['site']:<12} {r['id']:<14} {when(r['first_seen']):<20}  {opens:<20}  {r['title']}{mark}"
+    cells = [
+        (
+            r["site"],
+            r["id"],
+            when(r["first_seen"]),
+            "-" if r["imported"] else open_text(r),
+            r["title"] + (" (imported)" if r["imported"] else ""),
         )
+        for r in rows
+    ]
+    lines = table.render(("SITE", "ID", "FIRST SEEN", "OPENS", "TITLE"), cells)
     if cut_at is not None:
         lines.append(t("history.cut", limit=cut_at))
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 
 import psutil
 from loguru import logger
@@ -117,6 +117,18 @@ class _LiveCollector(Collector):
         yield GaugeMetricFamily(
             f"{PREFIX}_resident_memory_bytes", "Resident set size of the daemon", value=m.rss()
         )
+        if m.max_rss_bytes is not None:
+            yield GaugeMetricFamily(
+                f"{PREFIX}_max_rss_bytes", "max_rss_mb: above it the daemon restarts", value=m.max_rss_bytes
+            )
+        interval = GaugeMetricFamily(
+            f"{PREFIX}_crawl_interval_seconds",
+            "Configured seconds between two crawls of a site",
+            labels=["site"],
+        )
+        for site, seconds in m.intervals.items():
+            interval.add_metric([site], seconds)
+        yield interval
 
 
 class Metrics:
@@ -130,7 +142,11 @@ class Metrics:
         routes: Sequence[str] = (),
         clock: Clock | None = None,
         rss: Callable[[], int] = rss_bytes,
+        intervals: Mapping[str, float] | None = None,
+        max_rss_mb: float | None = None,
     ) -> None:
+        self.intervals = dict(intervals or {})
+        self.max_rss_bytes = None if max_rss_mb is None else int(max_rss_mb * 1024 * 1024)
         self.store = store
         self.delivery = delivery
         self.webhooks = webhooks
@@ -232,10 +248,11 @@ async def serve_metrics(
 
     The yielded ``Metrics.on_result`` is the daemon's per-result callback.
     A port that cannot be bound is logged as an ERROR and the daemon runs on without metrics:
-    alerts matter more than their statistics.
+    alerts matter more than their statistics. With only ``web.port`` set the metrics are collected
+    without an endpoint of their own: the status page serves them on its ``/metrics``.
     """
     port = settings.metrics.port
-    if port is None:
+    if port is None and settings.web.port is None:
         yield None
         return
     metrics = Metrics(
@@ -244,7 +261,12 @@ async def serve_metrics(
         webhooks,
         sites=sites,
         routes=[r.name for r in settings.effective_routes()],
+        intervals={site: settings.site_interval(site) for site in sites},
+        max_rss_mb=settings.max_rss_mb,
     )
+    if port is None:
+        yield metrics
+        return
     host = settings.metrics.host
     try:
         server = await asyncio.start_server(metrics.handle, host, port, limit=MAX_REQUEST_BYTES)

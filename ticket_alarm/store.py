@@ -844,6 +844,31 @@ class Store:
             [*params, limit],
         )
 
+    # --- read-only queries of the status page and `upcoming` (ticket_alarm/upcoming.py, web.py) ----
+    def upcoming_rows(self, since_day: str) -> list[sqlite3.Row]:
+        """History rows with a sale (open or presale) or an open date on/after ``since_day`` (YYYY-MM-DD).
+
+        The day compares with the leading date of the stored ISO strings, so callers pass a day
+        before the one they want (a margin for UTC offsets) and filter exact times themselves.
+        """
+        return self._query(
+            "SELECT site, notice_id, ticket, first_seen, last_seen FROM history WHERE "
+            "substr(json_extract(ticket, '$.open_at'), 1, 10) >= ? "
+            "OR substr(json_extract(ticket, '$.open_date'), 1, 10) >= ? "
+            "OR EXISTS (SELECT 1 FROM json_each(history.ticket, '$.presales') "
+            "WHERE substr(json_extract(json_each.value, '$.at'), 1, 10) >= ?)",
+            (since_day, since_day, since_day),
+        )
+
+    def recent_alerts(self, limit: int = 20) -> list[sqlite3.Row]:
+        """The newest outbox rows with the notice's title (None for messages without a notice)."""
+        return self._query(
+            "SELECT o.id, o.route, o.kind, o.site, o.status, o.created_at, o.sent_at, o.attempts, "
+            "o.last_error, h.title, h.notice_id FROM outbox o LEFT JOIN history h ON h.key = o.notice_key "
+            "ORDER BY o.id DESC LIMIT ?",
+            (limit,),
+        )
+
     def legacy_counts(self) -> tuple[int, int]:
         """(imported legacy keys, of which a crawl has met since)."""
         if not self.has_table("legacy_keys"):

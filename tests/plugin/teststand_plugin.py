@@ -11,7 +11,7 @@ from datetime import datetime
 from crawlers.base import Crawl, Crawler
 from ticket_alarm.errors import ParseError
 from ticket_alarm.http import SiteFetcher, parse_json_body
-from ticket_alarm.model import SEOUL, Ticket, clean_text
+from ticket_alarm.model import SEOUL, Presale, Ticket, clean_text
 
 SITE = "teststand"
 PUBLIC = "https://tickets.teststand.example"
@@ -29,6 +29,10 @@ def parse(body: bytes | str, url: str = "") -> list[Ticket]:
         open_at = None
         if item.get("open_at"):
             open_at = datetime.fromisoformat(str(item["open_at"])).replace(tzinfo=SEOUL)
+        presales = tuple(
+            Presale(str(p["name"]), datetime.fromisoformat(str(p["at"])).replace(tzinfo=SEOUL))
+            for p in item.get("presales") or ()
+        )
         out.append(
             Ticket(
                 site=SITE,
@@ -38,6 +42,10 @@ def parse(body: bytes | str, url: str = "") -> list[Ticket]:
                 open_at=open_at,
                 venue=str(item.get("venue", "")),
                 image_url=str(item.get("image", "")),
+                presales=presales,
+                exclusive=bool(item.get("exclusive", False)),
+                genre=str(item.get("genre", "")),
+                booking_url=str(item.get("booking_url", "")),
             )
         )
     return out
