@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from ticket_alarm.config import SiteSettings
 from ticket_alarm.errors import ApiChangedError, ParseError
-from ticket_alarm.http import SiteFetcher, decode_text
+from ticket_alarm.http import SiteFetcher, decode_text, is_challenge
 from ticket_alarm.model import Presale, Ticket, clean_text, seoul
 
 # ``Ticket.extra`` key a crawler sets when it could not read all of a notice this cycle (e.g. Melon's
@@ -34,25 +34,6 @@ MOVED_HINT = (
     "updating (check base_url too)"
 )
 CHANGED_HINT = "the API changed; the crawler needs updating"
-# Markers of bot-challenge / block pages (Cloudflare, Akamai, captcha walls, Korean WAF pages). The
-# site's own HTML page (a Next.js notice page, a script shell) carries none of them.
-CHALLENGE_MARKERS = (
-    "just a moment",
-    "cf-chl",
-    "cf-browser-verification",
-    "challenge-platform",
-    "cf_chl_opt",
-    "attention required",
-    "captcha",
-    "access denied",
-    "request unsuccessful",
-    "ddos protection",
-    "checking your browser",
-    "자동입력 방지",
-    "비정상적인 접근",
-    "보안 확인",
-    "보안문자",
-)
 _HTML_START = re.compile(rb"^\s*<", re.S)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.I | re.S)
 
@@ -85,12 +66,6 @@ def when_from(match: re.Match[str] | None) -> tuple[datetime | None, date | None
         return seoul(year, month, day, int(hour), int(groups[4]), int(second or 0)), None
     except ValueError:
         return None, None
-
-
-def is_challenge(text: str) -> bool:
-    """Whether a page is a bot challenge / block page (known markers in its first 8 KB)."""
-    head = text[:8192].lower()
-    return any(marker in head for marker in CHALLENGE_MARKERS)
 
 
 def html_instead(site: str, body: bytes | str, where: str, expected: str = "JSON") -> ParseError:

@@ -197,6 +197,21 @@ async def test_client_errors_are_not_retried(clock: FakeClock, status: int, hint
     assert hint in (info.value.hint or "")
 
 
+@pytest.mark.parametrize("status", [403, 429])
+async def test_a_challenge_body_on_403_or_429_gets_the_challenge_hint(clock: FakeClock, status: int) -> None:
+    page = "<html><head><title>Just a moment...</title></head><body>cf-chl</body></html>"
+    recorder = Recorder(httpx.Response(status, text=page))
+    async with make_fetcher(recorder, clock, retries=0) as fetcher:
+        with pytest.raises(FetchError) as info:
+            await fetcher.for_site("s").get(f"{PUBLIC}/list")
+    assert "challenge page" in (info.value.hint or "") and f"HTTP {status}" in (info.value.hint or "")
+    plain = Recorder(httpx.Response(status, text='{"error": "forbidden"}'))
+    async with make_fetcher(plain, clock, retries=0) as fetcher:
+        with pytest.raises(FetchError) as info:
+            await fetcher.for_site("s").get(f"{PUBLIC}/list")
+    assert "challenge" not in (info.value.hint or "")
+
+
 # --- conditional GET -------------------------------------------------------------------------------
 
 

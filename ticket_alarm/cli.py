@@ -59,7 +59,6 @@ from ticket_alarm.web import WebContext, serve_web
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 ONCE_DELIVERY_TIMEOUT = 120.0
-DISCORD_TIMEOUT = 15.0
 USER_AGENT = f"ticket-alarm/{__version__} (+https://github.com/ticket-alarm)"
 
 
@@ -93,8 +92,10 @@ async def build_app(
     own_store = store is None
     store = store or Store.open_dir(settings.data_dir)
     fetcher = Fetcher(settings.http, proxy=settings.proxy, cache=store, clock=clock)
-    discord_http = http_client(proxy=settings.proxy.discord, timeout=DISCORD_TIMEOUT, user_agent=USER_AGENT)
-    webhooks = WebhookClient(discord_http, clock, timeout=DISCORD_TIMEOUT)
+    # http.timeout bounds one whole request, connect to last byte, for the sites and for Discord alike
+    timeout = settings.http.timeout
+    discord_http = http_client(proxy=settings.proxy.discord, timeout=timeout, user_agent=USER_AGENT)
+    webhooks = WebhookClient(discord_http, clock, timeout=timeout)
     crawlers = {name: cls(settings.site(name)) for name, cls in known.items()}
     routes = settings.effective_routes()
     status = StatusFile(settings.data_dir) if own_store else None
@@ -267,9 +268,9 @@ async def _send_test(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     ok = True
     async with http_client(
-        proxy=settings.proxy.discord, timeout=DISCORD_TIMEOUT, user_agent=USER_AGENT
+        proxy=settings.proxy.discord, timeout=settings.http.timeout, user_agent=USER_AGENT
     ) as client:
-        webhooks = WebhookClient(client, clock)
+        webhooks = WebhookClient(client, clock, timeout=settings.http.timeout)
         for route in routes:
             for _attempt in range(5):
                 outcome = await webhooks.execute(route.webhook_url, message([embed]))

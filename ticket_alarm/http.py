@@ -323,7 +323,7 @@ class Fetcher:
             url=public_url,
             status=status,
             retry_after=retry_after,
-            hint=_status_hint(status),
+            hint=_status_hint(status, content),
         )
         if status in RETRY_STATUSES and (retry_after is None or retry_after <= MAX_RETRY_AFTER):
             raise _Retryable(error)
@@ -600,7 +600,39 @@ def _retry_after(headers: httpx.Headers, clock: Clock) -> float | None:
     return max(0.0, (when - clock.now()).total_seconds())
 
 
-def _status_hint(status: int) -> str | None:
+# Markers of bot-challenge / block pages (Cloudflare, Akamai, captcha walls, Korean WAF pages). The
+# site's own HTML page (a Next.js notice page, a script shell) carries none of them.
+CHALLENGE_MARKERS = (
+    "just a moment",
+    "cf-chl",
+    "cf-browser-verification",
+    "challenge-platform",
+    "cf_chl_opt",
+    "attention required",
+    "captcha",
+    "access denied",
+    "request unsuccessful",
+    "ddos protection",
+    "checking your browser",
+    "자동입력 방지",
+    "비정상적인 접근",
+    "보안 확인",
+    "보안문자",
+)
+
+
+def is_challenge(text: str) -> bool:
+    """Whether a page is a bot challenge / block page (known markers in its first 8 KB)."""
+    head = text[:8192].lower()
+    return any(marker in head for marker in CHALLENGE_MARKERS)
+
+
+def _status_hint(status: int, body: bytes = b"") -> str | None:
+    if status in (403, 429) and body and is_challenge(decode_text(body[:8192])):
+        return (
+            "challenge page: the site may be blocking this IP (a bot challenge answered HTTP "
+            f"{status}); try `proxy`"
+        )
     if status in (401, 403):
         return "the site refused this client (datacenter IP or missing headers); try `proxy`"
     if status in (404, 410):

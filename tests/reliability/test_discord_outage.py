@@ -29,7 +29,6 @@ from tests.reliability.conftest import (
 )
 from tests.support.discord_standin import FakeDiscord
 from tests.support.site_standin import FakeSite, TestStandNotices
-from ticket_alarm.cli import DISCORD_TIMEOUT
 from ticket_alarm.delivery import BACKOFF_BASE, BACKOFF_CAP
 
 pytestmark = pytest.mark.e2e
@@ -39,6 +38,7 @@ ARRIVAL_EVERY = 3.0  # a new notice on each site this often during the outage
 STORM = (5.0, 30.0, 12.0, 30.0, 8.0, 30.0)  # retry_after of successive 429s in the storm
 JITTER = 1.25  # delivery.py multiplies each backoff by 1 + uniform(0, 0.25)
 SLACK = 3.0  # crawl interval (1 s ± 1 s jitter) + scheduling
+DISCORD_TIMEOUT = 5.0  # stand_config's http.timeout: one whole request, to the sites and to Discord
 
 
 @dataclass
