@@ -16,12 +16,15 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
-from ticket_alarm.config import SiteSettings
+from pydantic import Field, field_validator
+
 from ticket_alarm.errors import ApiChangedError, ParseError
 from ticket_alarm.http import SiteFetcher, decode_text
 from ticket_alarm.model import Presale, Ticket, clean_text, seoul
+from ticket_alarm.sections import DAY, WEEK, Section
 
 # ``Ticket.extra`` key a crawler sets when it could not read all of a notice this cycle (e.g. Melon's
 # notice page failed, so the open schedule is missing): the pipeline keeps what history holds for a
@@ -55,6 +58,38 @@ CHALLENGE_MARKERS = (
 )
 _HTML_START = re.compile(rb"^\s*<", re.S)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.I | re.S)
+
+
+# --- the config section this module owns (``sites.<name>``) -------------------------------------
+
+
+class SiteSettings(Section):
+    enabled: bool = True
+    interval: float | None = Field(None, ge=1, le=DAY, description="seconds; default: the top-level interval")
+    head_interval: float | None = Field(
+        None, ge=0, le=DAY, description="seconds between head polls; null or 0: off; unset: the top-level one"
+    )
+    base_url: str | None = Field(None, description="replaces scheme+host of every request of this site")
+    page_cap: int = Field(30, ge=1, le=500, description="safety limit on pages per crawl")
+    lock_cooldown: float = Field(
+        3600.0, ge=0, le=WEEK, description="seconds to leave a site alone after HTTP 423"
+    )
+    source: Literal["auto", "interpark", "nol"] | None = Field(
+        None, description="interpark only: auto (default), interpark (the old API) or nol"
+    )
+    storm_threshold: int = Field(
+        30, ge=1, le=100_000, description="more new notices than this in one crawl, matching known ones: held"
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("expected scheme and host only, like http://127.0.0.1:8080")
+        return value.rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ from crawlers.base import (
     Crawl,
     Crawler,
     Schedule,
+    SiteSettings,
     html_instead,
     is_challenge,
     looks_like_html,
@@ -59,7 +60,6 @@ from crawlers.interpark_notice import (
     parse_open,
     row_fingerprint,
 )
-from ticket_alarm.config import SiteSettings
 from ticket_alarm.errors import ApiChangedError, CrawlError, FetchError, ParseError
 from ticket_alarm.http import SiteFetcher, decode_text
 from ticket_alarm.model import Category, Ticket, clean_text

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 from crawlers.base import Crawler
-from crawlers.generic import build_crawler
-from ticket_alarm.config import CustomSiteSettings
+from crawlers.custom.crawler import build_crawler
+from crawlers.custom.definition import CustomSiteSettings
 from ticket_alarm.errors import ConfigError
 
 ENTRY_POINT_GROUP = "ticket_alarm.crawlers"

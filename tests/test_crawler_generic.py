@@ -19,15 +19,16 @@ from hypothesis import strategies as st
 
 from crawlers import registry
 from crawlers.base import parse_saved
-from crawlers.generic import (
+from crawlers.custom import definition as definition_module
+from crawlers.custom.crawler import (
     GenericCrawler,
-    auto_datetime,
     build_crawler,
-    compile_json_path,
     parse_html_items,
     parse_html_page,
     parse_json_items,
 )
+from crawlers.custom.dates import auto_datetime
+from crawlers.custom.jsonpath import compile_json_path
 from tests.conftest import ROOT, DaemonProcess, run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
 from tests.support.server import Request, Response
@@ -50,7 +51,7 @@ def _example() -> dict[str, Any]:
 
 
 def _definition(name: str) -> CustomSiteSettings:
-    settings = load_config(EXAMPLE)
+    settings = load_config(EXAMPLE, {})
     return next(site for site in settings.custom_sites if site.name == name)
 
 
@@ -300,7 +301,7 @@ def _custom(**values: Any) -> CustomSiteSettings:
 def _load_with(tmp_path: Path, change: Any) -> Settings:
     config = _example()
     change(config)
-    return load_config(write_config(tmp_path, config))
+    return load_config(write_config(tmp_path, config), {})
 
 
 def _set(site: int, *path_and_value: Any) -> Any:
@@ -399,7 +400,7 @@ def test_name_clash_through_the_cli_exits_2(tmp_path: Path) -> None:
 
 
 def test_custom_sites_join_the_registry_and_sites_settings(tmp_path: Path) -> None:
-    settings = load_config(EXAMPLE)
+    settings = load_config(EXAMPLE, {})
     known = registry.discover(include_plugins=False, custom=settings.custom_sites)
     assert {"interpark", "yes24", "melon", "ticketlink", "hanbit", "nuri"} == set(known)
     cls = known["hanbit"]
@@ -413,11 +414,31 @@ def test_custom_sites_join_the_registry_and_sites_settings(tmp_path: Path) -> No
         check_site_names(settings, list(registry.discover(include_plugins=False)), str(EXAMPLE))
 
 
+def test_each_custom_site_is_compiled_once_per_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation compiles a definition; the registry reuses it (before: compiled twice per load)."""
+    compiled: list[str] = []
+    original = definition_module.compile_site
+
+    def counting(site: CustomSiteSettings) -> Any:
+        compiled.append(site.name)
+        return original(site)
+
+    monkeypatch.setattr(definition_module, "compile_site", counting)
+    settings = load_config(EXAMPLE, {})
+    known = registry.discover(include_plugins=False, custom=settings.custom_sites)
+    Settings(custom_sites=settings.custom_sites)  # validated instances are not validated again
+    assert compiled == ["hanbit", "nuri"]
+    assert known["hanbit"].compiled is settings.custom_sites[0].compiled()
+    settings.custom_sites[0].items = "table.other tr"  # a changed definition is compiled again
+    assert settings.custom_sites[0].compiled().items_selector == "table.other tr"
+    assert compiled == ["hanbit", "nuri", "hanbit"]
+
+
 def test_secrets_in_headers_and_query_are_masked_and_registered(tmp_path: Path) -> None:
     config = _example()
     config["custom_sites"][1]["url"] += "&serviceKey=S3cr3t%2BKey%3D%3D&searchKeyword=공연안내"
     config["custom_sites"][1]["headers"]["Authorization"] = "Bearer tok-abcdef123456"
-    settings = load_config(write_config(tmp_path, config))
+    settings = load_config(write_config(tmp_path, config), {})
     secrets = settings.secrets()
     assert {"S3cr3t%2BKey%3D%3D", "S3cr3t+Key==", "tok-abcdef123456"} <= set(secrets)
     assert "공연안내" not in secrets  # a search keyword is no credential
@@ -432,9 +453,8 @@ def test_secrets_in_headers_and_query_are_masked_and_registered(tmp_path: Path) 
     assert masked["url"].endswith("&serviceKey=****&searchKeyword=공연안내")
 
 
-def test_environment_can_supply_custom_sites(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TICKET_ALARM_CUSTOM_SITES", json.dumps(_example()["custom_sites"]))
-    settings = load_config(None)
+def test_environment_can_supply_custom_sites() -> None:
+    settings = load_config(None, {"TICKET_ALARM_CUSTOM_SITES": json.dumps(_example()["custom_sites"])})
     assert [s.name for s in settings.custom_sites] == ["hanbit", "nuri"]
 
 
