@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -221,6 +221,97 @@ class Crawl:
             self.tickets.append(ticket)
             added += 1
         return added
+
+
+# --- paging ----------------------------------------------------------------------------------------
+
+K = TypeVar("K", bound=Hashable | None)  # what names a page in its request: a number, offset or cursor
+P = TypeVar("P")  # one parsed page
+
+
+class Paging(ABC, Generic[K, P]):
+    """A declared stop rule: the first page's key, and from each page the next key or the end."""
+
+    site: str
+    first: K
+
+    @abstractmethod
+    def next(self, key: K, page: P) -> K | None:
+        """The key of the page after ``page`` (read with ``key``), or None: the list ends here."""
+
+    def repeated(self, key: K) -> ApiChangedError:
+        """The error for a key the site sent back a second time (paging would never end)."""
+        return ApiChangedError(
+            self.site,
+            f"page {key!r} was due a second time: the API changed (paging would loop)",
+            hint=CHANGED_HINT,
+        )
+
+
+@dataclass(frozen=True)
+class Numbered(Paging[int, P]):
+    """Page numbers (1, 2, 3 …) or row offsets (``first``, ``first + step`` …) until ``last(key, page)``."""
+
+    site: str
+    last: Callable[[int, P], bool]
+    first: int = 1
+    step: int = 1
+
+    def __post_init__(self) -> None:
+        if self.step < 1:
+            raise ValueError(f"paging step {self.step}: pages must move forward")
+
+    def next(self, key: int, page: P) -> int | None:
+        return None if self.last(key, page) else key + self.step
+
+
+@dataclass(frozen=True)
+class Cursors(Paging[str | None, P]):
+    """A cursor each page names for the next (``cursor(page)``; None or "" ends the list); the first
+    page is asked for without one. A cursor that comes back is an ``ApiChangedError``."""
+
+    site: str
+    label: str  # the site as the error names it ("NOL")
+    cursor: Callable[[P], str | None]
+    first: str | None = None
+
+    def next(self, key: str | None, page: P) -> str | None:
+        return self.cursor(page) or None
+
+    def repeated(self, key: str | None) -> ApiChangedError:
+        return ApiChangedError(
+            self.site,
+            f"{self.label} repeated the cursor {str(key)[:40]!r}: the API changed (paging would loop)",
+            hint=CHANGED_HINT,
+        )
+
+
+async def paginate(
+    request: Callable[[K], Awaitable[P]], paging: Paging[K, P], cap: int, crawl: Crawl | None = None
+) -> AsyncIterator[tuple[K, P]]:
+    """Every page of a list, lazily, in the order ``paging`` declares, ``cap`` pages at most.
+
+    ``request(key)`` fetches and parses one page. Each ``(key, page)`` is yielded before the stop rule
+    reads it (a consumer that stops early closes the iterator: ``contextlib.aclosing``); the next
+    request is made only when the consumer asks for it. With ``crawl``: ``crawl.pages`` counts the
+    pages read and ``crawl.capped`` is set when the cap, not the list's end, stopped the paging.
+    """
+    key = paging.first
+    seen: set[K] = {key}
+    for _ in range(cap):
+        page = await request(key)
+        if crawl is not None:
+            crawl.pages += 1
+        yield key, page
+        following = paging.next(key, page)
+        if following is None:
+            return
+        if following in seen:
+            raise paging.repeated(following)
+        seen.add(following)
+        key = following
+    if crawl is not None:
+        crawl.capped = True
 
 
 class Crawler(ABC):

@@ -31,6 +31,7 @@ API.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
@@ -45,11 +46,13 @@ from crawlers.base import (
     INCOMPLETE,
     Crawl,
     Crawler,
+    Numbered,
     Schedule,
     SiteSettings,
     html_instead,
     is_challenge,
     looks_like_html,
+    paginate,
     require_ids,
 )
 from crawlers.interpark_notice import (
@@ -279,6 +282,10 @@ def source_gone(exc: CrawlError) -> bool:
     return isinstance(exc, FetchError) and exc.status in (404, 410)
 
 
+# row offsets 0, 10, 20 … until a page holds fewer rows than a full one (the list's end)
+PAGING: Numbered[NoticePage] = Numbered(SITE, lambda _, page: page.rows < PAGE_SIZE, first=0, step=PAGE_SIZE)
+
+
 class InterparkCrawler(Crawler):
     name: ClassVar[str] = SITE
     display_name: ClassVar[str] = "인터파크 티켓"
@@ -346,35 +353,28 @@ class InterparkCrawler(Crawler):
 
     async def _crawl_nol(self, fetch: SiteFetcher) -> Crawl:
         crawl = Crawl()
-        last: nol.NolPage | None = None
-        async for page in nol.pages(fetch, "open", self.page_cap):
-            crawl.pages += 1
+        async for page in nol.pages(fetch, "open", self.page_cap, crawl):
             crawl.add(page.tickets)
-            last = page
-        if last is not None and last.items and last.next_cursor is not None:
-            crawl.capped = True
         crawl.notes.append("source: NOL")
         return crawl
 
     async def _crawl_old(self, fetch: SiteFetcher) -> Crawl:
         crawl = Crawl()
         members: list[Ticket] = []
-        offset = 0
-        while True:
-            if crawl.pages >= self.page_cap:
-                crawl.capped = True
-                break
+
+        async def request(offset: int) -> NoticePage:
             response = await fetch.get(LIST_URL, params=list_params(offset), headers=HEADERS)
-            page = parse_page(response.content, response.url)
-            crawl.pages += 1
-            added = crawl.add(page.tickets)
-            members.extend(page.members)
-            if page.rows < PAGE_SIZE:
-                break  # the list's end
-            if added == 0:
-                crawl.warnings.append(f"offset {offset}: a full page of notices already seen; stopped paging")
-                break
-            offset += PAGE_SIZE
+            return parse_page(response.content, response.url)
+
+        async with contextlib.aclosing(paginate(request, PAGING, self.page_cap, crawl)) as pages:
+            async for offset, page in pages:
+                added = crawl.add(page.tickets)
+                members.extend(page.members)
+                if added == 0 and page.rows >= PAGE_SIZE:
+                    crawl.warnings.append(
+                        f"offset {offset}: a full page of notices already seen; stopped paging"
+                    )
+                    break
         unlisted = crawl.add(members)
         if unlisted:
             crawl.notes.append(f"{unlisted} group member(s) not listed as rows of their own")

@@ -33,12 +33,12 @@ import codecs
 import html
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-from crawlers.base import Crawl, Crawler, Schedule, load_json, require_ids
+from crawlers.base import Crawl, Crawler, Numbered, Schedule, load_json, paginate, require_ids
 from crawlers.sale_text import parse_sales
 from ticket_alarm.errors import ParseError
 from ticket_alarm.http import SiteFetcher
@@ -363,11 +363,7 @@ class TicketlinkCrawler(Crawler):
 
     async def crawl(self, fetch: SiteFetcher) -> Crawl:
         crawl = Crawl()
-        page = 1
-        while True:
-            response = await fetch.get(LIST_URL, params=list_params(page), headers=HEADERS)
-            result = parse_page(response.content, response.url)
-            crawl.pages += 1
+        async for page, result in paginate(self._list(fetch, list_params), PAGING, self.page_cap, crawl):
             crawl.add(result.tickets)
             if result.skipped:
                 crawl.notes.append(
@@ -376,24 +372,28 @@ class TicketlinkCrawler(Crawler):
                 )
             if result.current_page is not None and result.current_page != page and result.items:
                 crawl.notes.append(f"asked for page {page}, the site answered page {result.current_page}")
-            if result.is_last(page):
-                break
-            if page >= self.page_cap:
-                crawl.capped = True
-                break
-            page += 1
         return crawl
 
     def head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]]:
         return self._head_pages(fetch)
 
     async def _head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]]:
-        for page in range(1, self.page_cap + 1):
-            response = await fetch.get(LIST_URL, params=head_params(page), headers=HEADERS)
-            result = parse_page(response.content, response.url)
+        async for _, result in paginate(self._list(fetch, head_params), PAGING, self.page_cap):
             yield result.tickets
-            if result.is_last(page):
-                return
+
+    @staticmethod
+    def _list(
+        fetch: SiteFetcher, params: Callable[[int], dict[str, str | int]]
+    ) -> Callable[[int], Awaitable[NoticePage]]:
+        async def request(page: int) -> NoticePage:
+            response = await fetch.get(LIST_URL, params=params(page), headers=HEADERS)
+            return parse_page(response.content, response.url)
+
+        return request
+
+
+# pages 1, 2, 3 … until the page the paging object calls the last (or an empty one)
+PAGING: Numbered[NoticePage] = Numbered(SITE, lambda page, result: result.is_last(page))
 
 
 CRAWLER = TicketlinkCrawler

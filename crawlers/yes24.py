@@ -28,14 +28,14 @@ Quirks handled here:
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import ClassVar
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from crawlers.base import Crawl, Crawler, html_instead, is_challenge, when_from
+from crawlers.base import Crawl, Crawler, Numbered, html_instead, is_challenge, paginate, when_from
 from ticket_alarm.errors import ParseError
 from ticket_alarm.http import SiteFetcher, decode_text
 from ticket_alarm.model import Category, Presale, Ticket, clean_text
@@ -287,18 +287,11 @@ class Yes24Crawler(Crawler):
         """Post page 1, 2, 3 … until a page holds no data rows (or ``page_cap`` pages)."""
         crawl = Crawl()
         skipped: list[str] = []
-        for page in range(1, self.page_cap + 1):
-            response = await fetch.post(LIST_URL, data=list_form(page), headers=HEADERS)
-            crawl.pages += 1
-            result = parse_page(response.content, f"{response.url} (page {page})")
-            if result.rows == 0:
-                break
+        async for _, result in paginate(self._list(fetch, list_form, ""), PAGING, self.page_cap, crawl):
             crawl.add(result.tickets)
             skipped += [
                 f"{notice_id or '?'} ({label or 'no category'})" for notice_id, label in result.skipped
             ]
-        else:
-            crawl.capped = True
         if skipped:
             crawl.notes.append(f"{len(skipped)} rows that are not notices left out: {', '.join(skipped)}")
         return crawl
@@ -307,12 +300,24 @@ class Yes24Crawler(Crawler):
         return self._head_pages(fetch)
 
     async def _head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]]:
-        for page in range(1, self.page_cap + 1):
-            response = await fetch.post(LIST_URL, data=head_form(page), headers=HEADERS)
-            result = parse_page(response.content, f"{response.url} (registration order, page {page})")
-            if result.rows == 0:
-                return
-            yield result.tickets
+        request = self._list(fetch, head_form, "registration order, ")
+        async for _, result in paginate(request, PAGING, self.page_cap):
+            if result.rows:  # a page without rows ends the list; it is no page of notices
+                yield result.tickets
+
+    @staticmethod
+    def _list(
+        fetch: SiteFetcher, form: Callable[[int], dict[str, str]], order: str
+    ) -> Callable[[int], Awaitable[NoticePage]]:
+        async def request(page: int) -> NoticePage:
+            response = await fetch.post(LIST_URL, data=form(page), headers=HEADERS)
+            return parse_page(response.content, f"{response.url} ({order}page {page})")
+
+        return request
+
+
+# pages 1, 2, 3 … until one holds no data rows
+PAGING: Numbered[NoticePage] = Numbered(SITE, lambda _, result: result.rows == 0)
 
 
 CRAWLER = Yes24Crawler

@@ -25,6 +25,7 @@ which none has an id or a title. An empty list means the board really lists noth
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from crawlers.base import Crawl, Crawler
+from crawlers.base import Crawl, Crawler, Numbered, paginate
 from crawlers.custom.dates import auto_datetime, strptime_any
 from crawlers.custom.definition import (
     PAGE,
@@ -356,27 +357,29 @@ class GenericCrawler(Crawler):
         """Request pages start, start+step … until an empty page, a page with nothing new, or the caps."""
         d = self.definition
         crawl = Crawl()
-        limit = min(d.pages.max, self.page_cap)
-        page = d.pages.start
         skipped = 0
-        for n in range(limit):
+
+        async def request(page: int) -> GenericPage:
             url, form = page_request(d, page)
             if d.method == "POST":
                 response = await fetch.post(url, data=form, headers=d.headers)
             else:
                 response = await fetch.get(url, headers=d.headers)
-            crawl.pages += 1
-            result = parse_page(response.content, self.compiled, response.url, first=n == 0)
-            crawl.warnings += result.warnings
-            skipped += result.skipped
-            if not result.tickets:
-                break
-            if crawl.add(result.tickets) == 0:
-                crawl.notes.append(f"page {page} repeats notices already seen; the list ends there")
-                break
-            page += d.pages.step
-        else:
-            crawl.capped = limit < d.pages.max
+            return parse_page(response.content, self.compiled, response.url, first=page == d.pages.start)
+
+        # pages start, start + step … until a page without notices
+        paging: Numbered[GenericPage] = Numbered(
+            d.name, lambda _, result: not result.tickets, d.pages.start, d.pages.step
+        )
+        limit = min(d.pages.max, self.page_cap)
+        async with contextlib.aclosing(paginate(request, paging, limit, crawl)) as pages:
+            async for page, result in pages:
+                crawl.warnings += result.warnings
+                skipped += result.skipped
+                if result.tickets and crawl.add(result.tickets) == 0:
+                    crawl.notes.append(f"page {page} repeats notices already seen; the list ends there")
+                    break
+        crawl.capped = crawl.capped and limit < d.pages.max  # pages.max is the list's own end
         if skipped:
             crawl.notes.append(f"{skipped} items without id and title left out (header or 'no posts' rows)")
         return crawl
