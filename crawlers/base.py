@@ -6,11 +6,19 @@ fixtures test them without a network. It never touches the store, Discord or the
 
 "The page is not what I expect" raises ``ParseError`` (never ``[]``): an empty list means the site
 really lists nothing.
+
+What every site shares lives here, so a site module holds only what is true of its site: one
+``paginate`` loop with declared stop rules (``Numbered`` pages or offsets, ``Cursors``), the page
+checks (``is_challenge``, ``html_instead``, ``looks_like_html``), one JSON loader (``load_json``), one
+number parser (``parse_count``) and the validity checks (``require_ids``, ``check_valid``). A plugin
+(``ticket_alarm.crawlers`` entry point) imports only this module: ``__all__`` is its whole API,
+the ticket model, the fetcher it receives and the errors it raises included.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
@@ -21,10 +29,48 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from ticket_alarm.errors import ApiChangedError, ParseError
-from ticket_alarm.http import SiteFetcher, decode_text
-from ticket_alarm.model import Presale, Ticket, clean_text, seoul
+from ticket_alarm.errors import ApiChangedError, CrawlError, FetchError, ParseError, SiteLockedError
+from ticket_alarm.http import FetchResponse, SiteFetcher, decode_text
+from ticket_alarm.model import SEOUL, Category, Presale, Ticket, clean_text, seoul
 from ticket_alarm.sections import DAY, WEEK, Section
+
+__all__ = [  # the whole API of a crawler plugin
+    "CHALLENGE_HINT",
+    "CHANGED_HINT",
+    "INCOMPLETE",
+    "MOVED_HINT",
+    "SEOUL",
+    "ApiChangedError",
+    "Category",
+    "Crawl",
+    "CrawlError",
+    "Crawler",
+    "Cursors",
+    "FetchError",
+    "FetchResponse",
+    "Numbered",
+    "Paging",
+    "ParseError",
+    "Presale",
+    "Schedule",
+    "SiteFetcher",
+    "SiteLockedError",
+    "SiteSettings",
+    "Ticket",
+    "check_valid",
+    "clean_text",
+    "decode_text",
+    "html_instead",
+    "is_challenge",
+    "load_json",
+    "looks_like_html",
+    "paginate",
+    "parse_count",
+    "parse_saved",
+    "require_ids",
+    "seoul",
+    "when_from",
+]
 
 # ``Ticket.extra`` key a crawler sets when it could not read all of a notice this cycle (e.g. Melon's
 # notice page failed, so the open schedule is missing): the pipeline keeps what history holds for a
@@ -158,16 +204,38 @@ def looks_like_html(body: bytes | str) -> bool:
     return bool(_HTML_START.match(raw.removeprefix(b"\xef\xbb\xbf")[:512]))
 
 
-def load_json(site: str, body: bytes | str, where: str) -> Any:
-    """JSON from a response body, or the typed error saying what arrived instead."""
+def load_json(site: str, body: bytes | str, where: str, expected: str = "JSON") -> Any:
+    """JSON from a response body (a UTF-8 BOM tolerated), or the typed error saying what arrived
+    instead: an empty body, an HTML page or a plain-text block page (``html_instead``), or JSON that
+    does not parse (truncated, too deep, digits beyond Python's limit, not UTF-8)."""
     raw = body.encode("utf-8", "replace") if isinstance(body, str) else bytes(body)
     raw = raw.removeprefix(b"\xef\xbb\xbf")
-    if not raw.strip() or looks_like_html(raw):
-        raise html_instead(site, raw, where)
+    if (
+        not raw.strip()
+        or looks_like_html(raw)
+        or (raw.lstrip()[:1] not in (b"[", b"{") and is_challenge(decode_text(raw[:8192])))
+    ):
+        raise html_instead(site, raw, where, expected)
     try:
         return json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ParseError(site, f"unparseable JSON from {where}: {str(exc)[:200]}") from exc
+
+
+def parse_count(value: object) -> int | None:
+    """A count (views, a page number) from ``1234``, ``1234.0``, ``"1,234"`` or ``" 1 234 "``; None for
+    anything else: a bool, a negative or fractional number, words, more than 18 digits."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() and value >= 0 else None
+    if isinstance(value, str):
+        digits = "".join(value.split()).replace(",", "")
+        if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+            return int(digits)
+    return None
 
 
 def require_ids(site: str, items: Sequence[object], id_field: str, where: str) -> None:
@@ -320,7 +388,6 @@ class Crawler(ABC):
     name: ClassVar[str]
     display_name: ClassVar[str]
     color: ClassVar[int]  # embed colour, 0xRRGGBB
-    default_base_url: ClassVar[str]  # scheme+host the crawler's public URLs use
     # A site that normally lists at least this many notices; zero for several cycles is suspicious.
     usual_minimum: ClassVar[int] = 1
 

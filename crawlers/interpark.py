@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -49,10 +48,9 @@ from crawlers.base import (
     Numbered,
     Schedule,
     SiteSettings,
-    html_instead,
-    is_challenge,
-    looks_like_html,
+    load_json,
     paginate,
+    parse_count,
     require_ids,
 )
 from crawlers.interpark_notice import (
@@ -124,19 +122,7 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
 
 def _load_array(body: bytes | str, url: str) -> list[dict[str, Any]]:
     where = url or "the site"
-    if isinstance(body, bytes):
-        try:
-            text = body.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ParseError(SITE, f"response from {where} is not UTF-8 JSON: {exc}") from exc
-    else:
-        text = body.removeprefix("\ufeff")
-    if not text.strip() or looks_like_html(text) or (is_challenge(text) and text.lstrip()[:1] not in "[{"):
-        raise html_instead(SITE, text, where, "the JSON notice list")
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
-        raise ParseError(SITE, f"unparseable JSON from {where}: {exc}") from exc
+    data = load_json(SITE, body, where, "the JSON notice list")
     if isinstance(data, dict):
         detail = data.get("message") or data.get("error") or ", ".join(sorted(map(str, data))[:8])
         if "message" in data or "error" in data:  # an error answer: the request was refused
@@ -196,7 +182,7 @@ def notice_ticket(item: dict[str, Any]) -> Ticket:
         genre=clean_text(_str(item.get("goodsGenreStr"))),
         image_url=_image(_str(item.get("posterImageUrl"))),
         booking_url=BOOKING_URL.format(code=quote(code, safe="")) if code else "",
-        views=_views(item.get("viewCount")),
+        views=parse_count(item.get("viewCount")),
         extra={k: v for k, v in extra.items() if v},
     )
 
@@ -235,20 +221,6 @@ def notice_id_text(value: object) -> str:
     if isinstance(value, str):
         return clean_text(value)
     return ""
-
-
-def _views(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, float) and value.is_integer() and value >= 0:
-        return int(value)
-    if isinstance(value, str):
-        digits = value.replace(",", "").strip()
-        if digits.isascii() and digits.isdigit() and len(digits) < 19:
-            return int(digits)
-    return None
 
 
 def _image(url: str) -> str:
@@ -290,7 +262,6 @@ class InterparkCrawler(Crawler):
     name: ClassVar[str] = SITE
     display_name: ClassVar[str] = "인터파크 티켓"
     color: ClassVar[int] = 0xEF3E43
-    default_base_url: ClassVar[str] = BASE_URL
     usual_minimum: ClassVar[int] = 20
 
     def __init__(self, settings: SiteSettings | None = None) -> None:

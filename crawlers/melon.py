@@ -36,6 +36,7 @@ from crawlers.base import (
     Schedule,
     is_challenge,
     paginate,
+    parse_count,
 )
 from ticket_alarm.errors import FetchError, ParseError, SiteLockedError
 from ticket_alarm.http import FetchResponse, SiteFetcher, decode_text
@@ -250,7 +251,7 @@ def _row_ticket(li: LexborNode) -> Ticket:
         category=_category(state),
         exclusive=badge_exclusive or EXCLUSIVE_BADGE in badges,
         image_url=_poster(li.css_first("a.poster img") or li.css_first("img")),
-        views=_views(_text(li.css_first(".register_info .txt_review") or li.css_first(".txt_review"))),
+        views=parse_count(_text(li.css_first(".register_info .txt_review") or li.css_first(".txt_review"))),
         open_date=when.day,
         extra=extra,
     )
@@ -300,11 +301,6 @@ def _poster(img: LexborNode | None) -> str:
         return ""
 
 
-def _views(text: str) -> int | None:
-    digits = text.replace(",", "").strip()
-    return int(digits) if digits.isascii() and digits.isdigit() else None
-
-
 def _open_entry(entries: list[tuple[str, When]]) -> int | None:
     """Which schedule entry is the general open: ``티켓오픈`` exactly, else the first general-sale one."""
     for i, (label, _) in enumerate(entries):
@@ -327,7 +323,6 @@ class MelonCrawler(Crawler):
     name: ClassVar[str] = SITE
     display_name: ClassVar[str] = "멜론티켓"
     color: ClassVar[int] = 0x00CD3C  # Melon green
-    default_base_url: ClassVar[str] = PUBLIC_BASE
     usual_minimum: ClassVar[int] = 10
 
     async def crawl(self, fetch: SiteFetcher) -> Crawl:

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
-from crawlers.base import CHANGED_HINT, Crawl, Cursors, load_json, paginate, require_ids
+from crawlers.base import CHANGED_HINT, Crawl, Cursors, load_json, paginate, parse_count, require_ids
 from crawlers.sale_text import parse_presales as text_presales
 from ticket_alarm.errors import ApiChangedError, ParseError
 from ticket_alarm.http import SiteFetcher
@@ -118,7 +118,6 @@ def notice_ticket(item: dict[str, Any]) -> Ticket:
         "posted": clean_text(_str(item.get("created_at"))),
     }
     image = _str(item.get("open_notice_poster_image_url")) or _str(item.get("goods_poster_image_url"))
-    views = item.get("view_count")
     return Ticket(
         site=SITE,
         id=notice_id,
@@ -132,7 +131,7 @@ def notice_ticket(item: dict[str, Any]) -> Ticket:
         genre=clean_text(_str(item.get("goods_genre_name"))),
         image_url=image.strip() if image.strip().startswith(("https://", "http://")) else "",
         booking_url=BOOKING_URL.format(code=quote(code, safe="")) if code else "",
-        views=views if isinstance(views, int) and not isinstance(views, bool) and views >= 0 else None,
+        views=parse_count(item.get("view_count")),
         extra={k: v for k, v in extra.items() if v},
     )
 

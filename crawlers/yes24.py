@@ -35,7 +35,16 @@ from typing import ClassVar
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from crawlers.base import Crawl, Crawler, Numbered, html_instead, is_challenge, paginate, when_from
+from crawlers.base import (
+    Crawl,
+    Crawler,
+    Numbered,
+    html_instead,
+    is_challenge,
+    paginate,
+    parse_count,
+    when_from,
+)
 from ticket_alarm.errors import ParseError
 from ticket_alarm.http import SiteFetcher, decode_text
 from ticket_alarm.model import Category, Presale, Ticket, clean_text
@@ -177,7 +186,6 @@ def _ticket(cells: list[LexborNode], category: Category) -> Ticket:
     title, exclusive = _title(title_cell)
     date_cell = cells[2] if len(cells) > 2 else None
     open_at, open_date = parse_datetime(date_cell.text(deep=True)) if date_cell is not None else (None, None)
-    views_text = "".join(cells[3].text(deep=True).split()).replace(",", "") if len(cells) > 3 else ""
     return Ticket(
         site=SITE,
         id=notice_id,
@@ -188,7 +196,7 @@ def _ticket(cells: list[LexborNode], category: Category) -> Ticket:
         category=category,
         exclusive=exclusive,
         presales=_presales(date_cell),
-        views=int(views_text) if views_text.isascii() and views_text.isdigit() else None,
+        views=parse_count(cells[3].text(deep=True)) if len(cells) > 3 else None,
     )
 
 
@@ -280,7 +288,6 @@ class Yes24Crawler(Crawler):
     name: ClassVar[str] = SITE
     display_name: ClassVar[str] = "YES24 티켓"
     color: ClassVar[int] = 0x0080FF
-    default_base_url: ClassVar[str] = BASE_URL
     usual_minimum: ClassVar[int] = 20
 
     async def crawl(self, fetch: SiteFetcher) -> Crawl:

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crawlers import registry
-from crawlers.base import parse_saved
+from crawlers.base import CHALLENGE_HINT, parse_saved
 from crawlers.custom import definition as definition_module
 from crawlers.custom.crawler import (
     GenericCrawler,
@@ -154,6 +154,17 @@ def test_html_challenge_or_wrong_body_is_a_parse_error(hanbit: CustomSiteSetting
         parse_html_items(body, hanbit, HANBIT_LIST)
 
 
+def test_html_challenge_gets_the_shared_proxy_hint(hanbit: CustomSiteSettings) -> None:
+    """One challenge check for every crawler: a custom board's block page says so, not "no element"."""
+    with pytest.raises(ParseError) as info:
+        parse_html_items(
+            b"<html><title>Just a moment...</title><body>cf-chl</body></html>", hanbit, HANBIT_LIST
+        )
+    assert info.value.hint == CHALLENGE_HINT and "a bot challenge page where the items" in info.value.reason
+    with pytest.raises(ParseError, match="empty body where the items"):
+        parse_html_items(b"  ", hanbit, HANBIT_LIST)
+
+
 def test_html_cp949_page(hanbit: CustomSiteSettings) -> None:
     text = _fixture("hanbit_notice_page1.html").decode().replace('charset="UTF-8"', 'charset="euc-kr"')
     text = text.replace("〈", "<").replace("〉", ">").replace("·", "-").replace("©", "(c)")
@@ -197,7 +208,8 @@ def test_json_error_answer_is_a_parse_error(nuri: CustomSiteSettings) -> None:
 @pytest.mark.parametrize(
     ("body", "phrase"),
     [
-        (b"<!DOCTYPE html><html><body>blocked</body></html>", "HTML where JSON was expected"),
+        (b"<!DOCTYPE html><html><body>blocked</body></html>", "the site's HTML page where JSON was expected"),
+        (b"<html><title>Just a moment...</title></html>", "a bot challenge page where JSON was expected"),
         (b"", "empty body"),
         (b"{not json", "unparseable JSON"),
         (b'{"data": {"lists": []}}', "no key 'list' (keys there: lists)"),
@@ -212,6 +224,8 @@ def test_json_structure_changed_is_a_parse_error(nuri: CustomSiteSettings, body:
         parse_json_items(body, nuri, NURI_LIST)
     assert phrase in info.value.reason
     assert info.value.site == "nuri"
+    if "HTML page" in phrase:  # the definition is at fault, not a crawler's code
+        assert "custom_sites[nuri].url" in (info.value.hint or "")
 
 
 def test_json_path_syntax() -> None:
@@ -406,7 +420,6 @@ def test_custom_sites_join_the_registry_and_sites_settings(tmp_path: Path) -> No
     cls = known["hanbit"]
     assert issubclass(cls, GenericCrawler)
     assert (cls.display_name, cls.color) == ("한빛아트센터 공지", 0xAA3366)
-    assert cls.default_base_url == "https://www.hanbitarts.example"
     assert known["nuri"].color == 3381759
     check_site_names(settings, list(known), str(EXAMPLE))  # sites.hanbit / sites.nuri are accepted
     assert cls(settings.site("hanbit")).page_cap == 5

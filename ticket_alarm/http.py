@@ -25,7 +25,7 @@ import random
 import re
 import zlib
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
@@ -36,7 +36,7 @@ from pydantic import Field, field_validator
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from ticket_alarm.clock import Clock, SystemClock
-from ticket_alarm.errors import FetchError, ParseError
+from ticket_alarm.errors import FetchError
 from ticket_alarm.sections import Section
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 524})
@@ -111,13 +111,6 @@ class FetchResponse:
     elapsed: float
     from_cache: bool = False
 
-    def text(self) -> str:
-        return decode_text(self.content)
-
-    def json(self, site: str) -> Any:
-        """Parse JSON or raise ParseError saying what arrived instead."""
-        return parse_json_body(self.content, site, self.url)
-
 
 def decode_text(content: bytes | bytearray | str) -> str:
     """UTF-8 (BOM tolerated), falling back to CP949 (older Korean pages), then UTF-8 with replacement.
@@ -136,26 +129,6 @@ def decode_text(content: bytes | bytearray | str) -> str:
             return content.decode("utf-8", errors="replace")
 
 
-def parse_json_body(content: bytes, site: str, url: str = "") -> Any:
-    head = content[:512].removeprefix(b"\xef\xbb\xbf").lstrip().lower()
-    if not head:
-        raise ParseError(
-            site,
-            f"empty body where JSON was expected from {url or 'the site'}",
-            hint="challenge page: the site may be blocking this IP; try `proxy`",
-        )
-    if head.startswith((b"<!doctype", b"<html", b"<")):
-        raise ParseError(
-            site,
-            f"HTML where JSON was expected from {url or 'the site'} (a challenge or error page?)",
-            hint="challenge page: the site may be blocking this IP; try `proxy`",
-        )
-    try:
-        return json.loads(content.decode("utf-8-sig"))
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise ParseError(site, f"unparseable JSON from {url or 'the site'}: {str(exc)[:200]}") from exc
-
-
 @dataclass
 class _Retryable(Exception):
     error: FetchError
@@ -168,7 +141,6 @@ class _Retryable(Exception):
 class FetchStats:
     requests: int = 0
     last_status: int | None = None
-    statuses: list[int] = field(default_factory=list)
 
 
 class Fetcher:
@@ -351,7 +323,6 @@ class Fetcher:
         if stats is not None:
             stats.requests += 1
             stats.last_status = resp.status_code
-            stats.statuses.append(resp.status_code)
         status = resp.status_code
         if status == 304 and cached is not None:
             return FetchResponse(public_url, 200, resp.headers, cached.body, elapsed, from_cache=True)

@@ -31,11 +31,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from crawlers.base import Crawl, Crawler, Numbered, paginate
+from crawlers.base import (
+    Crawl,
+    Crawler,
+    Numbered,
+    html_instead,
+    is_challenge,
+    load_json,
+    paginate,
+    parse_count,
+)
 from crawlers.custom.dates import auto_datetime, strptime_any
 from crawlers.custom.definition import (
     PAGE,
@@ -45,11 +54,9 @@ from crawlers.custom.definition import (
     squash,
 )
 from crawlers.custom.jsonpath import kind_of
-from ticket_alarm.errors import ParseError
-from ticket_alarm.http import SiteFetcher, decode_text, parse_json_body
+from ticket_alarm.errors import ApiChangedError, ParseError
+from ticket_alarm.http import SiteFetcher, decode_text
 from ticket_alarm.model import Category, Ticket, clean_text
-
-CHALLENGE_HINT = "challenge or error page: the site may be blocking this IP; try `proxy`"
 
 
 @dataclass
@@ -101,7 +108,14 @@ def parse_json_page(
     site = _definition(definition)
     raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
     where = url or site.settings.url
-    data = parse_json_body(raw, site.name, where)
+    try:
+        data = load_json(site.name, raw, where)
+    except ApiChangedError as exc:  # the site's own HTML page: the definition, not a crawler, is at fault
+        hint = (
+            f"this is the site's HTML page, not the list: it may have moved; check custom_sites[{site.name}]"
+            f".url (and sites.{site.name}.base_url)"
+        )
+        raise ApiChangedError(site.name, exc.reason, hint=hint) from None
     assert site.items_path is not None
     try:
         found = site.items_path.find_strict(data)
@@ -196,8 +210,8 @@ def parse_html_page(
     if not page.tickets and first and not _says_empty(tree, site):
         # A later page without notices is the list's end; the first page proves the layout.
         if not nodes:
-            if not text.strip():
-                raise ParseError(site.name, f"empty page from {where}", hint=CHALLENGE_HINT)
+            if not text.strip() or is_challenge(text):
+                raise html_instead(site.name, text, where, f"the items {site.items_selector!r}")
             raise ParseError(
                 site.name,
                 f"no element matches items {site.items_selector!r} in the page from {where} (a changed "
@@ -263,7 +277,6 @@ def _add(page: GenericPage, site: SiteDefinition, values: Mapping[str, str | Non
             f"{'matching open_at_format' if d.open_at_format else 'this crawler can read'}; "
             "sent as 추후 공지 (set open_at_format or a fields.open_at regex)"
         )
-    views_text = re.sub(r"[,\s]", "", values.get("views") or "")
     page.tickets.append(
         Ticket(
             site=site.name,
@@ -278,7 +291,7 @@ def _add(page: GenericPage, site: SiteDefinition, values: Mapping[str, str | Non
             genre=_text(values.get("genre")),
             image_url=_absolute(values.get("image_url"), where),
             booking_url=_absolute(values.get("booking_url"), where),
-            views=int(views_text) if views_text.isascii() and views_text.isdigit() else None,
+            views=parse_count(values.get("views")),
             extra={"open_at_text": open_text} if open_text else {},
         )
     )
@@ -388,14 +401,12 @@ class GenericCrawler(Crawler):
 def build_crawler(definition: CustomSiteSettings) -> type[GenericCrawler]:
     """A ``Crawler`` subclass for one ``custom_sites`` entry (``ValueError`` if the definition is bad)."""
     compiled = definition.compiled()  # compiled once, when the config was validated
-    parts = urlsplit(definition.url.replace(PAGE, "1"))
     attrs: dict[str, Any] = {
         "__module__": __name__,
         "__doc__": f"Custom site {definition.name!r} (custom_sites in the config): {definition.url}",
         "name": definition.name,
         "display_name": definition.display_name,
         "color": definition.color,
-        "default_base_url": f"{parts.scheme}://{parts.netloc}",
         "usual_minimum": definition.usual_minimum,
         "definition": definition,
         "compiled": compiled,
