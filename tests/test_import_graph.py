@@ -141,3 +141,26 @@ def test_importing_the_config_in_a_fresh_interpreter_pulls_in_no_component_above
         "crawlers.registry",
     }
     assert not loaded & above, sorted(loaded & above)
+
+
+def test_every_module_imports_first_in_a_fresh_interpreter() -> None:
+    """Each project module imported first (the project's modules forgotten in between, so none is
+    half-loaded by an earlier one): an import cycle anywhere fails as "partially initialized"."""
+    names = sorted(name for name in _modules() if not name.endswith("__main__"))  # that one runs the CLI
+    code = (
+        "import importlib, sys\n"
+        f"names = {names!r}\n"
+        "failed = []\n"
+        "for name in names:\n"
+        "    for loaded in [m for m in sys.modules if m.split('.')[0] in ('ticket_alarm', 'crawlers')]:\n"
+        "        del sys.modules[loaded]\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception as exc:\n"
+        "        failed.append(f'{name}: {type(exc).__name__}: {exc}')\n"
+        "print('\\n'.join(failed))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == "", result.stdout
