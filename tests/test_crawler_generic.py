@@ -344,7 +344,12 @@ CONFIG_ERRORS = [
     (
         "unknown key in a field",
         _set(0, "fields", "id", "regx", "x"),
-        ["'hanbit'", "fields.id.regx: unknown key"],
+        ["'hanbit'", "fields.id.regx: unknown key", "did you mean `regex`"],
+    ),
+    (  # the suggestion comes from the custom site's own keys (before: from the top-level keys, none)
+        "misspelt key",
+        _set(1, "pages", {"maxx": 2}),
+        ["'nuri'", "pages.maxx: unknown key", "did you mean `max`"],
     ),
     ("unknown field", _set(1, "fields", "price", "price"), ["'nuri'", "fields.price: unknown field"]),
     ("no title", lambda c: c["custom_sites"][1]["fields"].pop("title"), ["'nuri'", "fields.title: missing"]),
