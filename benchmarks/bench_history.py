@@ -75,7 +75,6 @@ class BenchCrawler(Crawler):
     name: ClassVar[str] = SITE
     display_name: ClassVar[str] = "벤치마크"
     color: ClassVar[int] = 0x888888
-    default_base_url: ClassVar[str] = "https://bench.invalid"
     usual_minimum: ClassVar[int] = 1
 
     async def crawl(self, fetch: SiteFetcher) -> Crawl:

@@ -6,22 +6,71 @@ fixtures test them without a network. It never touches the store, Discord or the
 
 "The page is not what I expect" raises ``ParseError`` (never ``[]``): an empty list means the site
 really lists nothing.
+
+What every site shares lives here, so a site module holds only what is true of its site: one
+``paginate`` loop with declared stop rules (``Numbered`` pages or offsets, ``Cursors``), the page
+checks (``is_challenge``, ``html_instead``, ``looks_like_html``), one JSON loader (``load_json``), one
+number parser (``parse_count``) and the validity checks (``require_ids``, ``check_valid``). A plugin
+(``ticket_alarm.crawlers`` entry point) imports only this module: ``__all__`` is its whole API,
+the ticket model, the fetcher it receives and the errors it raises included.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+from urllib.parse import urlsplit
 
-from ticket_alarm.config import SiteSettings
-from ticket_alarm.errors import ApiChangedError, ParseError
-from ticket_alarm.http import SiteFetcher, decode_text, is_challenge
-from ticket_alarm.model import Presale, Ticket, clean_text, seoul
+from pydantic import Field, field_validator
+
+from ticket_alarm.errors import ApiChangedError, CrawlError, FetchError, ParseError, SiteLockedError
+from ticket_alarm.http import FetchResponse, SiteFetcher, decode_text, is_challenge
+from ticket_alarm.model import SEOUL, Category, Presale, Ticket, clean_text, seoul
+from ticket_alarm.sections import DAY, WEEK, Section
+
+__all__ = [  # the whole API of a crawler plugin
+    "CHALLENGE_HINT",
+    "CHANGED_HINT",
+    "INCOMPLETE",
+    "MOVED_HINT",
+    "SEOUL",
+    "ApiChangedError",
+    "Category",
+    "Crawl",
+    "CrawlError",
+    "Crawler",
+    "Cursors",
+    "FetchError",
+    "FetchResponse",
+    "Numbered",
+    "Paging",
+    "ParseError",
+    "Presale",
+    "Schedule",
+    "SiteFetcher",
+    "SiteLockedError",
+    "SiteSettings",
+    "Ticket",
+    "check_valid",
+    "clean_text",
+    "decode_text",
+    "html_instead",
+    "is_challenge",
+    "load_json",
+    "looks_like_html",
+    "paginate",
+    "parse_count",
+    "parse_saved",
+    "require_ids",
+    "seoul",
+    "when_from",
+]
 
 # ``Ticket.extra`` key a crawler sets when it could not read all of a notice this cycle (e.g. Melon's
 # notice page failed, so the open schedule is missing): the pipeline keeps what history holds for a
@@ -36,6 +85,38 @@ MOVED_HINT = (
 CHANGED_HINT = "the API changed; the crawler needs updating"
 _HTML_START = re.compile(rb"^\s*<", re.S)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.I | re.S)
+
+
+# --- the config section this module owns (``sites.<name>``) -------------------------------------
+
+
+class SiteSettings(Section):
+    enabled: bool = True
+    interval: float | None = Field(None, ge=1, le=DAY, description="seconds; default: the top-level interval")
+    head_interval: float | None = Field(
+        None, ge=0, le=DAY, description="seconds between head polls; null or 0: off; unset: the top-level one"
+    )
+    base_url: str | None = Field(None, description="replaces scheme+host of every request of this site")
+    page_cap: int = Field(30, ge=1, le=500, description="safety limit on pages per crawl")
+    lock_cooldown: float = Field(
+        3600.0, ge=0, le=WEEK, description="seconds to leave a site alone after HTTP 423"
+    )
+    source: Literal["auto", "interpark", "nol"] | None = Field(
+        None, description="interpark only: auto (default), interpark (the old API) or nol"
+    )
+    storm_threshold: int = Field(
+        30, ge=1, le=100_000, description="more new notices than this in one crawl, matching known ones: held"
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("expected scheme and host only, like http://127.0.0.1:8080")
+        return value.rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,16 +179,38 @@ def looks_like_html(body: bytes | str) -> bool:
     return bool(_HTML_START.match(raw.removeprefix(b"\xef\xbb\xbf")[:512]))
 
 
-def load_json(site: str, body: bytes | str, where: str) -> Any:
-    """JSON from a response body, or the typed error saying what arrived instead."""
+def load_json(site: str, body: bytes | str, where: str, expected: str = "JSON") -> Any:
+    """JSON from a response body (a UTF-8 BOM tolerated), or the typed error saying what arrived
+    instead: an empty body, an HTML page or a plain-text block page (``html_instead``), or JSON that
+    does not parse (truncated, too deep, digits beyond Python's limit, not UTF-8)."""
     raw = body.encode("utf-8", "replace") if isinstance(body, str) else bytes(body)
     raw = raw.removeprefix(b"\xef\xbb\xbf")
-    if not raw.strip() or looks_like_html(raw):
-        raise html_instead(site, raw, where)
+    if (
+        not raw.strip()
+        or looks_like_html(raw)
+        or (raw.lstrip()[:1] not in (b"[", b"{") and is_challenge(decode_text(raw[:8192])))
+    ):
+        raise html_instead(site, raw, where, expected)
     try:
         return json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ParseError(site, f"unparseable JSON from {where}: {str(exc)[:200]}") from exc
+
+
+def parse_count(value: object) -> int | None:
+    """A count (views, a page number) from ``1234``, ``1234.0``, ``"1,234"`` or ``" 1 234 "``; None for
+    anything else: a bool, a negative or fractional number, words, more than 18 digits."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() and value >= 0 else None
+    if isinstance(value, str):
+        digits = "".join(value.split()).replace(",", "")
+        if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+            return int(digits)
+    return None
 
 
 def require_ids(site: str, items: Sequence[object], id_field: str, where: str) -> None:
@@ -163,13 +266,103 @@ class Crawl:
         return added
 
 
+# --- paging ----------------------------------------------------------------------------------------
+
+K = TypeVar("K", bound=Hashable | None)  # what names a page in its request: a number, offset or cursor
+P = TypeVar("P")  # one parsed page
+
+
+class Paging(ABC, Generic[K, P]):
+    """A declared stop rule: the first page's key, and from each page the next key or the end."""
+
+    site: str
+    first: K
+
+    @abstractmethod
+    def next(self, key: K, page: P) -> K | None:
+        """The key of the page after ``page`` (read with ``key``), or None: the list ends here."""
+
+    def repeated(self, key: K) -> ApiChangedError:
+        """The error for a key the site sent back a second time (paging would never end)."""
+        return ApiChangedError(
+            self.site,
+            f"page {key!r} was due a second time: the API changed (paging would loop)",
+            hint=CHANGED_HINT,
+        )
+
+
+@dataclass(frozen=True)
+class Numbered(Paging[int, P]):
+    """Page numbers (1, 2, 3 …) or row offsets (``first``, ``first + step`` …) until ``last(key, page)``."""
+
+    site: str
+    last: Callable[[int, P], bool]
+    first: int = 1
+    step: int = 1
+
+    def __post_init__(self) -> None:
+        if self.step < 1:
+            raise ValueError(f"paging step {self.step}: pages must move forward")
+
+    def next(self, key: int, page: P) -> int | None:
+        return None if self.last(key, page) else key + self.step
+
+
+@dataclass(frozen=True)
+class Cursors(Paging[str | None, P]):
+    """A cursor each page names for the next (``cursor(page)``; None or "" ends the list); the first
+    page is asked for without one. A cursor that comes back is an ``ApiChangedError``."""
+
+    site: str
+    label: str  # the site as the error names it ("NOL")
+    cursor: Callable[[P], str | None]
+    first: str | None = None
+
+    def next(self, key: str | None, page: P) -> str | None:
+        return self.cursor(page) or None
+
+    def repeated(self, key: str | None) -> ApiChangedError:
+        return ApiChangedError(
+            self.site,
+            f"{self.label} repeated the cursor {str(key)[:40]!r}: the API changed (paging would loop)",
+            hint=CHANGED_HINT,
+        )
+
+
+async def paginate(
+    request: Callable[[K], Awaitable[P]], paging: Paging[K, P], cap: int, crawl: Crawl | None = None
+) -> AsyncIterator[tuple[K, P]]:
+    """Every page of a list, lazily, in the order ``paging`` declares, ``cap`` pages at most.
+
+    ``request(key)`` fetches and parses one page. Each ``(key, page)`` is yielded before the stop rule
+    reads it (a consumer that stops early closes the iterator: ``contextlib.aclosing``); the next
+    request is made only when the consumer asks for it. With ``crawl``: ``crawl.pages`` counts the
+    pages read and ``crawl.capped`` is set when the cap, not the list's end, stopped the paging.
+    """
+    key = paging.first
+    seen: set[K] = {key}
+    for _ in range(cap):
+        page = await request(key)
+        if crawl is not None:
+            crawl.pages += 1
+        yield key, page
+        following = paging.next(key, page)
+        if following is None:
+            return
+        if following in seen:
+            raise paging.repeated(following)
+        seen.add(following)
+        key = following
+    if crawl is not None:
+        crawl.capped = True
+
+
 class Crawler(ABC):
     """Base class of every site crawler. Subclasses set the class attributes and ``crawl``."""
 
     name: ClassVar[str]
     display_name: ClassVar[str]
     color: ClassVar[int]  # embed colour, 0xRRGGBB
-    default_base_url: ClassVar[str]  # scheme+host the crawler's public URLs use
     # A site that normally lists at least this many notices; zero for several cycles is suspicious.
     usual_minimum: ClassVar[int] = 1
 

@@ -31,8 +31,8 @@ API.
 
 from __future__ import annotations
 
+import contextlib
 import html
-import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -45,10 +45,12 @@ from crawlers.base import (
     INCOMPLETE,
     Crawl,
     Crawler,
+    Numbered,
     Schedule,
-    html_instead,
-    is_challenge,
-    looks_like_html,
+    SiteSettings,
+    load_json,
+    paginate,
+    parse_count,
     require_ids,
 )
 from crawlers.interpark_notice import (
@@ -59,7 +61,6 @@ from crawlers.interpark_notice import (
     parse_open,
     row_fingerprint,
 )
-from ticket_alarm.config import SiteSettings
 from ticket_alarm.errors import ApiChangedError, CrawlError, FetchError, ParseError
 from ticket_alarm.http import SiteFetcher, decode_text
 from ticket_alarm.model import Category, Ticket, clean_text
@@ -121,19 +122,7 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
 
 def _load_array(body: bytes | str, url: str) -> list[dict[str, Any]]:
     where = url or "the site"
-    if isinstance(body, bytes):
-        try:
-            text = body.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ParseError(SITE, f"response from {where} is not UTF-8 JSON: {exc}") from exc
-    else:
-        text = body.removeprefix("\ufeff")
-    if not text.strip() or looks_like_html(text) or (is_challenge(text) and text.lstrip()[:1] not in "[{"):
-        raise html_instead(SITE, text, where, "the JSON notice list")
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
-        raise ParseError(SITE, f"unparseable JSON from {where}: {exc}") from exc
+    data = load_json(SITE, body, where, "the JSON notice list")
     if isinstance(data, dict):
         detail = data.get("message") or data.get("error") or ", ".join(sorted(map(str, data))[:8])
         if "message" in data or "error" in data:  # an error answer: the request was refused
@@ -193,7 +182,7 @@ def notice_ticket(item: dict[str, Any]) -> Ticket:
         genre=clean_text(_str(item.get("goodsGenreStr"))),
         image_url=_image(_str(item.get("posterImageUrl"))),
         booking_url=BOOKING_URL.format(code=quote(code, safe="")) if code else "",
-        views=_views(item.get("viewCount")),
+        views=parse_count(item.get("viewCount")),
         extra={k: v for k, v in extra.items() if v},
     )
 
@@ -234,20 +223,6 @@ def notice_id_text(value: object) -> str:
     return ""
 
 
-def _views(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, float) and value.is_integer() and value >= 0:
-        return int(value)
-    if isinstance(value, str):
-        digits = value.replace(",", "").strip()
-        if digits.isascii() and digits.isdigit() and len(digits) < 19:
-            return int(digits)
-    return None
-
-
 def _image(url: str) -> str:
     url = url.strip()
     if url.startswith("//"):
@@ -279,11 +254,14 @@ def source_gone(exc: CrawlError) -> bool:
     return isinstance(exc, FetchError) and exc.status in (404, 410)
 
 
+# row offsets 0, 10, 20 … until a page holds fewer rows than a full one (the list's end)
+PAGING: Numbered[NoticePage] = Numbered(SITE, lambda _, page: page.rows < PAGE_SIZE, first=0, step=PAGE_SIZE)
+
+
 class InterparkCrawler(Crawler):
     name: ClassVar[str] = SITE
     display_name: ClassVar[str] = "인터파크 티켓"
     color: ClassVar[int] = 0xEF3E43
-    default_base_url: ClassVar[str] = BASE_URL
     usual_minimum: ClassVar[int] = 20
 
     def __init__(self, settings: SiteSettings | None = None) -> None:
@@ -346,35 +324,28 @@ class InterparkCrawler(Crawler):
 
     async def _crawl_nol(self, fetch: SiteFetcher) -> Crawl:
         crawl = Crawl()
-        last: nol.NolPage | None = None
-        async for page in nol.pages(fetch, "open", self.page_cap):
-            crawl.pages += 1
+        async for page in nol.pages(fetch, "open", self.page_cap, crawl):
             crawl.add(page.tickets)
-            last = page
-        if last is not None and last.items and last.next_cursor is not None:
-            crawl.capped = True
         crawl.notes.append("source: NOL")
         return crawl
 
     async def _crawl_old(self, fetch: SiteFetcher) -> Crawl:
         crawl = Crawl()
         members: list[Ticket] = []
-        offset = 0
-        while True:
-            if crawl.pages >= self.page_cap:
-                crawl.capped = True
-                break
+
+        async def request(offset: int) -> NoticePage:
             response = await fetch.get(LIST_URL, params=list_params(offset), headers=HEADERS)
-            page = parse_page(response.content, response.url)
-            crawl.pages += 1
-            added = crawl.add(page.tickets)
-            members.extend(page.members)
-            if page.rows < PAGE_SIZE:
-                break  # the list's end
-            if added == 0:
-                crawl.warnings.append(f"offset {offset}: a full page of notices already seen; stopped paging")
-                break
-            offset += PAGE_SIZE
+            return parse_page(response.content, response.url)
+
+        async with contextlib.aclosing(paginate(request, PAGING, self.page_cap, crawl)) as pages:
+            async for offset, page in pages:
+                added = crawl.add(page.tickets)
+                members.extend(page.members)
+                if added == 0 and page.rows >= PAGE_SIZE:
+                    crawl.warnings.append(
+                        f"offset {offset}: a full page of notices already seen; stopped paging"
+                    )
+                    break
         unlisted = crawl.add(members)
         if unlisted:
             crawl.notes.append(f"{unlisted} group member(s) not listed as rows of their own")

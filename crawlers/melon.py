@@ -20,14 +20,24 @@ Quirks handled here:
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, datetime
 from typing import ClassVar, NamedTuple
 from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from crawlers.base import CHALLENGE_HINT, INCOMPLETE, Crawl, Crawler, Schedule, is_challenge
+from crawlers.base import (
+    CHALLENGE_HINT,
+    INCOMPLETE,
+    Crawl,
+    Crawler,
+    Numbered,
+    Schedule,
+    is_challenge,
+    paginate,
+    parse_count,
+)
 from ticket_alarm.errors import FetchError, ParseError, SiteLockedError
 from ticket_alarm.http import FetchResponse, SiteFetcher, decode_text
 from ticket_alarm.model import Category, Presale, Ticket, clean_text, seoul
@@ -241,7 +251,7 @@ def _row_ticket(li: LexborNode) -> Ticket:
         category=_category(state),
         exclusive=badge_exclusive or EXCLUSIVE_BADGE in badges,
         image_url=_poster(li.css_first("a.poster img") or li.css_first("img")),
-        views=_views(_text(li.css_first(".register_info .txt_review") or li.css_first(".txt_review"))),
+        views=parse_count(_text(li.css_first(".register_info .txt_review") or li.css_first(".txt_review"))),
         open_date=when.day,
         extra=extra,
     )
@@ -291,11 +301,6 @@ def _poster(img: LexborNode | None) -> str:
         return ""
 
 
-def _views(text: str) -> int | None:
-    digits = text.replace(",", "").strip()
-    return int(digits) if digits.isascii() and digits.isdigit() else None
-
-
 def _open_entry(entries: list[tuple[str, When]]) -> int | None:
     """Which schedule entry is the general open: ``티켓오픈`` exactly, else the first general-sale one."""
     for i, (label, _) in enumerate(entries):
@@ -310,31 +315,22 @@ def _open_entry(entries: list[tuple[str, When]]) -> int | None:
 # --- the crawler ----------------------------------------------------------------------
 
 
+# ``pageIndex`` is a 1-based row offset (1, 1 + PAGE_SIZE …), not a page number; a short page ends the list
+PAGING: Numbered[list[Ticket]] = Numbered(SITE, lambda _, tickets: len(tickets) < PAGE_SIZE, step=PAGE_SIZE)
+
+
 class MelonCrawler(Crawler):
     name: ClassVar[str] = SITE
     display_name: ClassVar[str] = "멜론티켓"
     color: ClassVar[int] = 0x00CD3C  # Melon green
-    default_base_url: ClassVar[str] = PUBLIC_BASE
     usual_minimum: ClassVar[int] = 10
 
     async def crawl(self, fetch: SiteFetcher) -> Crawl:
         crawl = Crawl()
-        for page in range(self.page_cap):
-            params = {
-                "orderType": "2",  # by open date
-                "pageIndex": str(1 + page * PAGE_SIZE),  # a 1-based row offset, not a page number
-                "schGcode": "GENRE_ALL",
-                "schText": "",
-                "schDt": "",
-            }
-            response = await self._get(fetch, LIST_URL, params, LIST_HEADERS)
-            tickets = parse(response.content, response.url)
-            crawl.pages += 1
+        async for _, tickets in paginate(
+            self._list(fetch, "2"), PAGING, self.page_cap, crawl
+        ):  # by open date
             crawl.add(tickets)
-            if len(tickets) < PAGE_SIZE:
-                break
-        else:
-            crawl.capped = True
         for index, ticket in enumerate(crawl.tickets):
             if needs_detail(ticket):
                 crawl.tickets[index] = await self._with_detail(fetch, ticket, crawl)
@@ -346,24 +342,29 @@ class MelonCrawler(Crawler):
     async def _head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]]:
         """Registration order (``orderType=0``). Rows whose schedule is on their notice page come
         marked incomplete: only a never-seen one is read whole (``complete``), not every poll."""
-        for page in range(self.page_cap):
+        async for _, tickets in paginate(self._list(fetch, "0"), PAGING, self.page_cap):  # newest first
+            yield [
+                ticket.with_(extra={**ticket.extra, INCOMPLETE: HEAD_INCOMPLETE})
+                if needs_detail(ticket)
+                else ticket
+                for ticket in tickets
+            ]
+
+    def _list(self, fetch: SiteFetcher, order: str) -> Callable[[int], Awaitable[list[Ticket]]]:
+        """The request of one list page in ``orderType`` ``order``, by its 1-based row offset."""
+
+        async def request(row: int) -> list[Ticket]:
             params = {
-                "orderType": "0",  # by registration, newest first
-                "pageIndex": str(1 + page * PAGE_SIZE),
+                "orderType": order,
+                "pageIndex": str(row),
                 "schGcode": "GENRE_ALL",
                 "schText": "",
                 "schDt": "",
             }
             response = await self._get(fetch, LIST_URL, params, LIST_HEADERS)
-            tickets = [
-                ticket.with_(extra={**ticket.extra, INCOMPLETE: HEAD_INCOMPLETE})
-                if needs_detail(ticket)
-                else ticket
-                for ticket in parse(response.content, response.url)
-            ]
-            yield tickets
-            if len(tickets) < PAGE_SIZE:
-                return
+            return parse(response.content, response.url)
+
+        return request
 
     async def complete(self, fetch: SiteFetcher, ticket: Ticket) -> Ticket:
         if ticket.extra.get(INCOMPLETE) != HEAD_INCOMPLETE:

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
-from crawlers.base import CHANGED_HINT, load_json, require_ids
+from crawlers.base import CHANGED_HINT, Crawl, Cursors, load_json, paginate, parse_count, require_ids
 from crawlers.sale_text import parse_presales as text_presales
 from ticket_alarm.errors import ApiChangedError, ParseError
 from ticket_alarm.http import SiteFetcher
@@ -118,7 +118,6 @@ def notice_ticket(item: dict[str, Any]) -> Ticket:
         "posted": clean_text(_str(item.get("created_at"))),
     }
     image = _str(item.get("open_notice_poster_image_url")) or _str(item.get("goods_poster_image_url"))
-    views = item.get("view_count")
     return Ticket(
         site=SITE,
         id=notice_id,
@@ -132,7 +131,7 @@ def notice_ticket(item: dict[str, Any]) -> Ticket:
         genre=clean_text(_str(item.get("goods_genre_name"))),
         image_url=image.strip() if image.strip().startswith(("https://", "http://")) else "",
         booking_url=BOOKING_URL.format(code=quote(code, safe="")) if code else "",
-        views=views if isinstance(views, int) and not isinstance(views, bool) and views >= 0 else None,
+        views=parse_count(item.get("view_count")),
         extra={k: v for k, v in extra.items() if v},
     )
 
@@ -190,24 +189,21 @@ def _num(value: object) -> str:
 # --- fetching ------------------------------------------------------------------------------------
 
 
-async def pages(fetch: SiteFetcher, sort: Sort, page_cap: int) -> AsyncIterator[NolPage]:
+async def pages(
+    fetch: SiteFetcher, sort: Sort, page_cap: int, crawl: Crawl | None = None
+) -> AsyncIterator[NolPage]:
     """Every page of one sort, lazily, until ``next_cursor`` is null, a page is empty or the cap.
 
     A cursor that comes back a second time is an ``ApiChangedError``: paging would never end.
     """
-    cursor: str | None = None
-    seen: set[str] = set()
-    for _ in range(page_cap):
+
+    async def request(cursor: str | None) -> NolPage:
         response = await fetch.post(UPCOMING_URL, json_body=request_body(sort, cursor), headers=HEADERS)
-        page = parse_page(response.content, response.url)
+        return parse_page(response.content, response.url)
+
+    async for _, page in paginate(request, PAGING, page_cap, crawl):
         yield page
-        if page.items == 0 or page.next_cursor is None:
-            return
-        if page.next_cursor in seen or page.next_cursor == cursor:
-            raise ApiChangedError(
-                SITE,
-                f"NOL repeated the cursor {page.next_cursor[:40]!r}: the API changed (paging would loop)",
-                hint=CHANGED_HINT,
-            )
-        seen.add(page.next_cursor)
-        cursor = page.next_cursor
+
+
+# a page's next_cursor names the next page; an empty page or a null cursor ends the list
+PAGING: Cursors[NolPage] = Cursors(SITE, "NOL", lambda page: page.next_cursor if page.items else None)

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 from crawlers.base import Crawler
-from crawlers.generic import build_crawler
-from ticket_alarm.config import CustomSiteSettings
+from crawlers.custom.crawler import build_crawler
+from crawlers.custom.definition import CustomSiteSettings
 from ticket_alarm.errors import ConfigError
 
 ENTRY_POINT_GROUP = "ticket_alarm.crawlers"
@@ -18,7 +18,7 @@ BUILTIN_MODULES = ("crawlers.interpark", "crawlers.yes24", "crawlers.melon", "cr
 def _check(cls: object, origin: str) -> type[Crawler]:
     if not (isinstance(cls, type) and issubclass(cls, Crawler)):
         raise ConfigError(f"crawler plugin {origin}: {cls!r} is not a subclass of crawlers.base.Crawler.")
-    for attr in ("name", "display_name", "color", "default_base_url"):
+    for attr in ("name", "display_name", "color"):
         if not hasattr(cls, attr):
             raise ConfigError(f"crawler plugin {origin}: class {cls.__name__} does not set `{attr}`.")
     return cls

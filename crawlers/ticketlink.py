@@ -29,16 +29,15 @@ Quirks handled here:
 
 from __future__ import annotations
 
-import codecs
 import html
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-from crawlers.base import Crawl, Crawler, Schedule, load_json, require_ids
+from crawlers.base import Crawl, Crawler, Numbered, Schedule, load_json, paginate, parse_count, require_ids
 from crawlers.sale_text import parse_sales
 from ticket_alarm.errors import ParseError
 from ticket_alarm.http import SiteFetcher
@@ -55,7 +54,6 @@ HEADERS = {
     "Referer": f"{BASE_URL}/help/notice",
     "Accept": "application/json",
 }
-CHALLENGE_HINT = "challenge page: the site may be blocking this IP; try `proxy`"
 
 
 def list_params(page: int) -> dict[str, str | int]:
@@ -119,7 +117,7 @@ def parse(body: bytes | str, url: str = "") -> list[Ticket]:
 
 def parse_page(body: bytes | str, url: str = "") -> NoticePage:
     """Read one list response. Raises ``ParseError`` when it is not the notice list."""
-    data = _load_json(body, url)
+    data = load_json(SITE, body, url or "the notice list")
     container = data.get("result") if isinstance(data, dict) else None
     items = container.get("result") if isinstance(container, dict) else None
     if not isinstance(items, list):
@@ -149,8 +147,8 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
     paging = container.get("paging") if isinstance(container, dict) else None
     current = page_count = None
     if isinstance(paging, dict):
-        current = _as_int(paging.get("currentPage"))
-        page_count = _as_int(paging.get("pageCount"))
+        current = parse_count(paging.get("currentPage"))
+        page_count = parse_count(paging.get("pageCount"))
     return NoticePage(tickets, len(items), current, page_count, skipped)
 
 
@@ -187,7 +185,7 @@ def parse_item(item: dict[str, Any]) -> Ticket | None:
         presales=presales,
         venue=clean_text(_decode_entities(place)) if isinstance(place, str) else "",
         booking_url=BOOKING_URL.format(id=product_id) if product_id else "",
-        views=_as_int(item.get("viewCount")),
+        views=parse_count(item.get("viewCount")),
         open_date=open_date,
         extra={"posted": f"{registered.astimezone(SEOUL):%Y-%m-%d %H:%M}"} if registered else {},
     )
@@ -288,17 +286,6 @@ def _from_epoch(value: float) -> datetime | None:
 # --- helpers ---------------------------------------------------------------------------------------
 
 
-def _load_json(body: bytes | str, url: str) -> Any:
-    raw = body.encode("utf-8", "replace") if isinstance(body, str) else bytes(body)
-    raw = raw.removeprefix(codecs.BOM_UTF8).strip()
-    if not raw:
-        raise ParseError(SITE, f"empty response from {url or 'the notice list'}", hint=CHALLENGE_HINT)
-    try:
-        return load_json(SITE, raw, url or "the notice list")
-    except (ValueError, RecursionError) as exc:  # e.g. a 5,000-digit number, nesting too deep
-        raise ParseError(SITE, f"unreadable JSON from {url or 'the notice list'}: {exc}") from exc
-
-
 def _describe(data: object) -> str:
     """What arrived instead of the list, for the error message (keys and any error message)."""
     if not isinstance(data, dict):
@@ -331,21 +318,6 @@ def _id_text(value: object) -> str:
     return ""
 
 
-def _as_int(value: object) -> int | None:
-    """An integer from 1234, 1234.0 or "1,234"; ``None`` otherwise."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) and value.is_integer() else None
-    if isinstance(value, str):
-        digits = value.strip().replace(",", "")
-        if digits.isascii() and digits.isdigit() and len(digits) <= 18:
-            return int(digits)
-    return None
-
-
 # --- crawler -------------------------------------------------------------------------------------
 
 
@@ -358,16 +330,11 @@ class TicketlinkCrawler(Crawler):
     name: ClassVar[str] = SITE
     display_name: ClassVar[str] = "티켓링크"
     color: ClassVar[int] = 0xFA2828
-    default_base_url: ClassVar[str] = BASE_URL
     usual_minimum: ClassVar[int] = PAGE_SIZE
 
     async def crawl(self, fetch: SiteFetcher) -> Crawl:
         crawl = Crawl()
-        page = 1
-        while True:
-            response = await fetch.get(LIST_URL, params=list_params(page), headers=HEADERS)
-            result = parse_page(response.content, response.url)
-            crawl.pages += 1
+        async for page, result in paginate(self._list(fetch, list_params), PAGING, self.page_cap, crawl):
             crawl.add(result.tickets)
             if result.skipped:
                 crawl.notes.append(
@@ -376,24 +343,28 @@ class TicketlinkCrawler(Crawler):
                 )
             if result.current_page is not None and result.current_page != page and result.items:
                 crawl.notes.append(f"asked for page {page}, the site answered page {result.current_page}")
-            if result.is_last(page):
-                break
-            if page >= self.page_cap:
-                crawl.capped = True
-                break
-            page += 1
         return crawl
 
     def head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]]:
         return self._head_pages(fetch)
 
     async def _head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]]:
-        for page in range(1, self.page_cap + 1):
-            response = await fetch.get(LIST_URL, params=head_params(page), headers=HEADERS)
-            result = parse_page(response.content, response.url)
+        async for _, result in paginate(self._list(fetch, head_params), PAGING, self.page_cap):
             yield result.tickets
-            if result.is_last(page):
-                return
+
+    @staticmethod
+    def _list(
+        fetch: SiteFetcher, params: Callable[[int], dict[str, str | int]]
+    ) -> Callable[[int], Awaitable[NoticePage]]:
+        async def request(page: int) -> NoticePage:
+            response = await fetch.get(LIST_URL, params=params(page), headers=HEADERS)
+            return parse_page(response.content, response.url)
+
+        return request
+
+
+# pages 1, 2, 3 … until the page the paging object calls the last (or an empty one)
+PAGING: Numbered[NoticePage] = Numbered(SITE, lambda page, result: result.is_last(page))
 
 
 CRAWLER = TicketlinkCrawler

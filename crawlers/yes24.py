@@ -28,14 +28,23 @@ Quirks handled here:
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import ClassVar
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from crawlers.base import Crawl, Crawler, html_instead, is_challenge, when_from
+from crawlers.base import (
+    Crawl,
+    Crawler,
+    Numbered,
+    html_instead,
+    is_challenge,
+    paginate,
+    parse_count,
+    when_from,
+)
 from ticket_alarm.errors import ParseError
 from ticket_alarm.http import SiteFetcher, decode_text
 from ticket_alarm.model import Category, Presale, Ticket, clean_text
@@ -177,7 +186,6 @@ def _ticket(cells: list[LexborNode], category: Category) -> Ticket:
     title, exclusive = _title(title_cell)
     date_cell = cells[2] if len(cells) > 2 else None
     open_at, open_date = parse_datetime(date_cell.text(deep=True)) if date_cell is not None else (None, None)
-    views_text = "".join(cells[3].text(deep=True).split()).replace(",", "") if len(cells) > 3 else ""
     return Ticket(
         site=SITE,
         id=notice_id,
@@ -188,7 +196,7 @@ def _ticket(cells: list[LexborNode], category: Category) -> Ticket:
         category=category,
         exclusive=exclusive,
         presales=_presales(date_cell),
-        views=int(views_text) if views_text.isascii() and views_text.isdigit() else None,
+        views=parse_count(cells[3].text(deep=True)) if len(cells) > 3 else None,
     )
 
 
@@ -280,25 +288,17 @@ class Yes24Crawler(Crawler):
     name: ClassVar[str] = SITE
     display_name: ClassVar[str] = "YES24 티켓"
     color: ClassVar[int] = 0x0080FF
-    default_base_url: ClassVar[str] = BASE_URL
     usual_minimum: ClassVar[int] = 20
 
     async def crawl(self, fetch: SiteFetcher) -> Crawl:
         """Post page 1, 2, 3 … until a page holds no data rows (or ``page_cap`` pages)."""
         crawl = Crawl()
         skipped: list[str] = []
-        for page in range(1, self.page_cap + 1):
-            response = await fetch.post(LIST_URL, data=list_form(page), headers=HEADERS)
-            crawl.pages += 1
-            result = parse_page(response.content, f"{response.url} (page {page})")
-            if result.rows == 0:
-                break
+        async for _, result in paginate(self._list(fetch, list_form, ""), PAGING, self.page_cap, crawl):
             crawl.add(result.tickets)
             skipped += [
                 f"{notice_id or '?'} ({label or 'no category'})" for notice_id, label in result.skipped
             ]
-        else:
-            crawl.capped = True
         if skipped:
             crawl.notes.append(f"{len(skipped)} rows that are not notices left out: {', '.join(skipped)}")
         return crawl
@@ -307,12 +307,24 @@ class Yes24Crawler(Crawler):
         return self._head_pages(fetch)
 
     async def _head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]]:
-        for page in range(1, self.page_cap + 1):
-            response = await fetch.post(LIST_URL, data=head_form(page), headers=HEADERS)
-            result = parse_page(response.content, f"{response.url} (registration order, page {page})")
-            if result.rows == 0:
-                return
-            yield result.tickets
+        request = self._list(fetch, head_form, "registration order, ")
+        async for _, result in paginate(request, PAGING, self.page_cap):
+            if result.rows:  # a page without rows ends the list; it is no page of notices
+                yield result.tickets
+
+    @staticmethod
+    def _list(
+        fetch: SiteFetcher, form: Callable[[int], dict[str, str]], order: str
+    ) -> Callable[[int], Awaitable[NoticePage]]:
+        async def request(page: int) -> NoticePage:
+            response = await fetch.post(LIST_URL, data=form(page), headers=HEADERS)
+            return parse_page(response.content, f"{response.url} ({order}page {page})")
+
+        return request
+
+
+# pages 1, 2, 3 … until one holds no data rows
+PAGING: Numbered[NoticePage] = Numbered(SITE, lambda _, result: result.rows == 0)
 
 
 CRAWLER = Yes24Crawler

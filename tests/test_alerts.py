@@ -36,7 +36,6 @@ class ListCrawler(Crawler):
     name: ClassVar[str] = "fake"
     display_name: ClassVar[str] = "가짜 티켓"
     color: ClassVar[int] = 0x123456
-    default_base_url: ClassVar[str] = "https://fake.example"
     tickets: list[Ticket]
 
     async def crawl(self, fetch: SiteFetcher) -> Crawl:

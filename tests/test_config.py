@@ -48,10 +48,10 @@ def write(tmp_path: Path, data: Any, name: str = "config.json") -> Path:
     return path
 
 
-def load_error(tmp_path: Path, data: Any) -> str:
+def load_error(tmp_path: Path, data: Any, environ: dict[str, str] | None = None) -> str:
     path = write(tmp_path, data)
     with pytest.raises(ConfigError) as info:
-        load_config(path)
+        load_config(path, environ or {})
     message = str(info.value)
     assert message.startswith(str(path)), message  # every error names the file
     return message
@@ -79,7 +79,7 @@ def test_top_level_must_be_an_object(tmp_path: Path) -> None:
 def test_missing_file_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.json"
     with pytest.raises(ConfigError, match="config file not found") as info:
-        load_config(path)
+        load_config(path, {})
     assert str(path) in str(info.value)
 
 
@@ -87,13 +87,13 @@ def test_not_utf8_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_bytes(b'{"interval": "\xff\xfe"}')
     with pytest.raises(ConfigError, match="cannot read the config file"):
-        load_config(path)
+        load_config(path, {})
 
 
 def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_bytes(b'\xef\xbb\xbf{"interval": 42}')
-    assert load_config(path).interval == 42
+    assert load_config(path, {}).interval == 42
 
 
 # --- key errors ----------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ REJECTED = [
 
 @pytest.mark.parametrize("url", ACCEPTED)
 def test_accepted_webhook_shapes(tmp_path: Path, url: str) -> None:
-    settings = load_config(write(tmp_path, {"discord_webhook_url": url}))
+    settings = load_config(write(tmp_path, {"discord_webhook_url": url}), {})
     assert settings.discord_webhook_url == url.strip()
     assert parse_webhook(url) == ("123456789012345678", TOKEN)
     assert not settings.dry_run
@@ -191,19 +191,21 @@ def test_rejected_route_and_ops_webhooks_hide_the_token(tmp_path: Path) -> None:
 
 
 def test_empty_webhook_means_dry_run(tmp_path: Path) -> None:
-    settings = load_config(write(tmp_path, {"discord_webhook_url": "  "}))
+    settings = load_config(write(tmp_path, {"discord_webhook_url": "  "}), {})
     assert settings.discord_webhook_url is None and settings.dry_run
     assert settings.effective_routes() == []
 
 
 def test_legacy_key_in_the_file(tmp_path: Path) -> None:
-    settings = load_config(write(tmp_path, {"DISCORD_WEBHOOK_URL": WEBHOOK}))
+    settings = load_config(write(tmp_path, {"DISCORD_WEBHOOK_URL": WEBHOOK}), {})
     assert settings.discord_webhook_url == WEBHOOK
     assert [r.webhook_url for r in settings.effective_routes()] == [WEBHOOK]
 
 
 def test_legacy_key_that_agrees_with_the_new_key(tmp_path: Path) -> None:
-    settings = load_config(write(tmp_path, {"DISCORD_WEBHOOK_URL": WEBHOOK, "discord_webhook_url": WEBHOOK}))
+    settings = load_config(
+        write(tmp_path, {"DISCORD_WEBHOOK_URL": WEBHOOK, "discord_webhook_url": WEBHOOK}), {}
+    )
     assert settings.discord_webhook_url == WEBHOOK
 
 
@@ -221,28 +223,31 @@ def test_legacy_key_with_a_bad_url(tmp_path: Path) -> None:
 # --- environment ---------------------------------------------------------------------------------
 
 
-def test_env_discord_webhook_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DISCORD_WEBHOOK_URL", WEBHOOK)
-    assert load_config(write(tmp_path, {})).discord_webhook_url == WEBHOOK
-    assert load_config(None).discord_webhook_url == WEBHOOK
+def test_env_discord_webhook_url(tmp_path: Path) -> None:
+    env = {"DISCORD_WEBHOOK_URL": WEBHOOK}
+    assert load_config(write(tmp_path, {}), env).discord_webhook_url == WEBHOOK
+    assert load_config(None, env).discord_webhook_url == WEBHOOK
 
 
-def test_env_webhook_beats_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DISCORD_WEBHOOK_URL", OTHER)
-    assert load_config(write(tmp_path, {"discord_webhook_url": WEBHOOK})).discord_webhook_url == OTHER
+def test_env_webhook_beats_the_file(tmp_path: Path) -> None:
+    env = {"DISCORD_WEBHOOK_URL": OTHER}
+    assert load_config(write(tmp_path, {"discord_webhook_url": WEBHOOK}), env).discord_webhook_url == OTHER
 
 
-def test_env_webhook_is_validated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DISCORD_WEBHOOK_URL", WEBHOOK.replace("discord.com", "evil.example"))
-    message = load_error(tmp_path, {})
+def test_env_webhook_is_validated(tmp_path: Path) -> None:
+    message = load_error(
+        tmp_path, {}, {"DISCORD_WEBHOOK_URL": WEBHOOK.replace("discord.com", "evil.example")}
+    )
     assert "discord_webhook_url: not a Discord webhook URL" in message and TOKEN not in message
 
 
-def test_env_overrides_take_precedence_over_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TICKET_ALARM_HTTP__TIMEOUT", "7.5")
-    monkeypatch.setenv("TICKET_ALARM_INTERVAL", "45")
-    monkeypatch.setenv("TICKET_ALARM_SITES__MELON__INTERVAL", "90")
-    monkeypatch.setenv("TICKET_ALARM_NOTIFY_ON_FIRST_RUN", "true")
+def test_env_overrides_take_precedence_over_the_file(tmp_path: Path) -> None:
+    env = {
+        "TICKET_ALARM_HTTP__TIMEOUT": "7.5",
+        "TICKET_ALARM_INTERVAL": "45",
+        "TICKET_ALARM_SITES__MELON__INTERVAL": "90",
+        "ticket_alarm_notify_on_first_run": "true",  # names are case-insensitive
+    }
     path = write(
         tmp_path,
         {
@@ -251,7 +256,7 @@ def test_env_overrides_take_precedence_over_the_file(tmp_path: Path, monkeypatch
             "sites": {"melon": {"enabled": False, "interval": 30}},
         },
     )
-    settings = load_config(path)
+    settings = load_config(path, env)
     assert settings.http.timeout == 7.5
     assert settings.http.retries == 1  # the rest of the file's section stays (deep merge)
     assert settings.interval == 45
@@ -260,29 +265,39 @@ def test_env_overrides_take_precedence_over_the_file(tmp_path: Path, monkeypatch
     assert settings.notify_on_first_run is True
 
 
-def test_env_override_with_a_bad_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TICKET_ALARM_HTTP__TIMEOUT", "soon")
-    assert "http.timeout: Input should be a valid number" in load_error(tmp_path, {})
+def test_env_override_with_a_bad_value(tmp_path: Path) -> None:
+    env = {"TICKET_ALARM_HTTP__TIMEOUT": "soon"}
+    assert "http.timeout: Input should be a valid number" in load_error(tmp_path, {}, env)
 
 
-def test_env_override_with_an_unknown_nested_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TICKET_ALARM_HTTP__TIMEOUTT", "7")
-    assert "http.timeoutt: unknown key" in load_error(tmp_path, {})
+def test_env_override_with_an_unknown_nested_key(tmp_path: Path) -> None:
+    assert "http.timeoutt: unknown key" in load_error(tmp_path, {}, {"TICKET_ALARM_HTTP__TIMEOUTT": "7"})
 
 
 @pytest.mark.parametrize("name", ["TICKET_ALARM_INTERVALL", "TICKET_ALARM_HTPP__TIMEOUT", "ticket_alarm_foo"])
-def test_env_override_with_an_unknown_top_level_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
-) -> None:
-    monkeypatch.setenv(name, "5")
+def test_env_override_with_an_unknown_top_level_key(tmp_path: Path, name: str) -> None:
     with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, {}))
+        load_config(write(tmp_path, {}), {name: "5"})
     assert f"environment variable {name}: unknown key" in str(info.value)
 
 
-def test_env_config_path_variable_is_not_a_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "config.json"))
-    assert load_config(write(tmp_path, {"interval": 9})).interval == 9
+def test_env_config_path_variable_is_not_a_key(tmp_path: Path) -> None:
+    env = {CONFIG_ENV: str(tmp_path / "config.json")}
+    assert load_config(write(tmp_path, {"interval": 9}), env).interval == 9
+
+
+def test_the_environment_is_the_one_passed_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """load_config reads only the environ it is given (the CLI passes os.environ); Settings(...) none."""
+    monkeypatch.setenv("TICKET_ALARM_INTERVAL", "45")
+    monkeypatch.setenv("TICKET_ALARM_INTERVALL", "5")  # would be an error if os.environ were read
+    monkeypatch.setenv("DISCORD_WEBHOOK_URL", WEBHOOK)
+    path = write(tmp_path, {"interval": 90})
+    assert load_config(path, {}).interval == 90
+    assert load_config(path, {}).discord_webhook_url is None
+    assert load_config(path, {"TICKET_ALARM_INTERVAL": "30"}).interval == 30
+    assert Settings().interval == 600 and Settings().discord_webhook_url is None
+    with pytest.raises(ConfigError, match="TICKET_ALARM_INTERVALL"):
+        load_config(path, os.environ)
 
 
 def test_resolve_config_path() -> None:
@@ -295,7 +310,7 @@ def test_resolve_config_path() -> None:
 
 
 def test_unknown_site_lists_known_names(tmp_path: Path) -> None:
-    settings = load_config(write(tmp_path, {"sites": {"melonn": {"enabled": False}}}))
+    settings = load_config(write(tmp_path, {"sites": {"melonn": {"enabled": False}}}), {})
     with pytest.raises(ConfigError) as info:
         check_site_names(settings, KNOWN, "config.json")
     message = str(info.value)
@@ -305,7 +320,7 @@ def test_unknown_site_lists_known_names(tmp_path: Path) -> None:
 
 def test_unknown_site_in_a_route(tmp_path: Path) -> None:
     settings = load_config(
-        write(tmp_path, {"routes": [{"name": "concerts", "webhook_url": WEBHOOK, "sites": ["yes42"]}]})
+        write(tmp_path, {"routes": [{"name": "concerts", "webhook_url": WEBHOOK, "sites": ["yes42"]}]}), {}
     )
     with pytest.raises(ConfigError) as info:
         check_site_names(settings, KNOWN, "config.json")
@@ -322,7 +337,8 @@ def test_known_sites_pass(tmp_path: Path) -> None:
                 "sites": {"melon": {"interval": 60}},
                 "routes": [{"name": "r", "webhook_url": WEBHOOK, "sites": ["yes24"]}],
             },
-        )
+        ),
+        {},
     )
     check_site_names(settings, KNOWN, "config.json")  # no error
 
@@ -354,13 +370,13 @@ def test_route_without_a_name(tmp_path: Path) -> None:
 
 def test_the_single_webhook_is_the_catch_all_after_the_routes(tmp_path: Path) -> None:
     settings = load_config(
-        write(tmp_path, {"discord_webhook_url": WEBHOOK, "routes": [{"name": "r", "webhook_url": OTHER}]})
+        write(tmp_path, {"discord_webhook_url": WEBHOOK, "routes": [{"name": "r", "webhook_url": OTHER}]}), {}
     )
     assert [(r.name, r.webhook_url) for r in settings.effective_routes()] == [
         ("r", OTHER),
         ("default", WEBHOOK),
     ]
-    only_routes = load_config(write(tmp_path, {"routes": [{"name": "r", "webhook_url": OTHER}]}))
+    only_routes = load_config(write(tmp_path, {"routes": [{"name": "r", "webhook_url": OTHER}]}), {})
     assert only_routes.catch_all() is None and [r.name for r in only_routes.effective_routes()] == ["r"]
 
 
@@ -405,7 +421,7 @@ def test_the_config_example_itself_is_refused_until_its_webhook_is_replaced(tmp_
     example["discord_webhook_url"] = WEBHOOK
     for route in example.get("routes") or []:
         route["webhook_url"] = OTHER
-    assert load_config(write(tmp_path, example)).discord_webhook_url == WEBHOOK
+    assert load_config(write(tmp_path, example), {}).discord_webhook_url == WEBHOOK
 
 
 @pytest.mark.parametrize(
@@ -433,12 +449,9 @@ def test_an_unrelated_unknown_key_suggests_nothing(tmp_path: Path) -> None:
     assert "zebra: unknown key" in message and "did you mean" not in message
 
 
-def test_a_misspelt_environment_key_suggests_the_right_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("TICKET_ALARM_INTERVALL", "5")
+def test_a_misspelt_environment_key_suggests_the_right_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="did you mean `interval`"):
-        load_config(write(tmp_path, {}))
+        load_config(write(tmp_path, {}), {"TICKET_ALARM_INTERVALL": "5"})
 
 
 # --- masking and secrets -------------------------------------------------------------------------
@@ -457,7 +470,8 @@ def full_settings(tmp_path: Path) -> Settings:
                     "https": f"socks5://user:{PROXY_PASSWORD}x@proxy.example:1080",
                 },
             },
-        )
+        ),
+        {},
     )
 
 
@@ -650,19 +664,17 @@ def test_hostile_numbers_and_control_characters_are_refused(tmp_path: Path, data
     assert expected in load_error(tmp_path, data)
 
 
-def test_env_values_that_are_not_json_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_values_that_are_not_json_name_the_variable() -> None:
     for name, value in (("TICKET_ALARM_HTTP", "{timeout:1"), ("TICKET_ALARM_REMINDERS", "[60,x]")):
-        monkeypatch.setenv(name, value)
         with pytest.raises(ConfigError, match=f"environment variable {name}: its value is not valid JSON"):
-            load_config(None)
-        monkeypatch.delenv(name)
+            load_config(None, {name: value})
 
 
 def test_deeply_nested_config_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_text('{"routes": ' + "[" * 100_000 + "]" * 100_000 + "}", encoding="utf-8")
     with pytest.raises(ConfigError, match="nested too deeply"):
-        load_config(path)
+        load_config(path, {})
 
 
 def test_relative_paths_are_relative_to_the_config_folder(
@@ -672,7 +684,7 @@ def test_relative_paths_are_relative_to_the_config_folder(
     folder.mkdir()
     path = write(folder, {"data_dir": "state", "log_dir": "../logs"})
     monkeypatch.chdir(tmp_path / "etc" / "..")
-    settings = load_config(path)
+    settings = load_config(path, {})
     assert settings.data_dir == folder / "state" and settings.data_dir.is_absolute()
     assert settings.log_dir == tmp_path / "logs"
-    assert load_config(write(folder, {"data_dir": str(tmp_path / "abs")})).data_dir == tmp_path / "abs"
+    assert load_config(write(folder, {"data_dir": str(tmp_path / "abs")}), {}).data_dir == tmp_path / "abs"

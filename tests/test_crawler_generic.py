@@ -18,16 +18,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crawlers import registry
-from crawlers.base import parse_saved
-from crawlers.generic import (
+from crawlers.base import CHALLENGE_HINT, parse_saved
+from crawlers.custom import definition as definition_module
+from crawlers.custom.crawler import (
     GenericCrawler,
-    auto_datetime,
     build_crawler,
-    compile_json_path,
     parse_html_items,
     parse_html_page,
     parse_json_items,
 )
+from crawlers.custom.dates import auto_datetime
+from crawlers.custom.jsonpath import compile_json_path
 from tests.conftest import ROOT, DaemonProcess, run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
 from tests.support.server import Request, Response
@@ -50,7 +51,7 @@ def _example() -> dict[str, Any]:
 
 
 def _definition(name: str) -> CustomSiteSettings:
-    settings = load_config(EXAMPLE)
+    settings = load_config(EXAMPLE, {})
     return next(site for site in settings.custom_sites if site.name == name)
 
 
@@ -153,6 +154,17 @@ def test_html_challenge_or_wrong_body_is_a_parse_error(hanbit: CustomSiteSetting
         parse_html_items(body, hanbit, HANBIT_LIST)
 
 
+def test_html_challenge_gets_the_shared_proxy_hint(hanbit: CustomSiteSettings) -> None:
+    """One challenge check for every crawler: a custom board's block page says so, not "no element"."""
+    with pytest.raises(ParseError) as info:
+        parse_html_items(
+            b"<html><title>Just a moment...</title><body>cf-chl</body></html>", hanbit, HANBIT_LIST
+        )
+    assert info.value.hint == CHALLENGE_HINT and "a bot challenge page where the items" in info.value.reason
+    with pytest.raises(ParseError, match="empty body where the items"):
+        parse_html_items(b"  ", hanbit, HANBIT_LIST)
+
+
 def test_html_cp949_page(hanbit: CustomSiteSettings) -> None:
     text = _fixture("hanbit_notice_page1.html").decode().replace('charset="UTF-8"', 'charset="euc-kr"')
     text = text.replace("〈", "<").replace("〉", ">").replace("·", "-").replace("©", "(c)")
@@ -196,7 +208,8 @@ def test_json_error_answer_is_a_parse_error(nuri: CustomSiteSettings) -> None:
 @pytest.mark.parametrize(
     ("body", "phrase"),
     [
-        (b"<!DOCTYPE html><html><body>blocked</body></html>", "HTML where JSON was expected"),
+        (b"<!DOCTYPE html><html><body>blocked</body></html>", "the site's HTML page where JSON was expected"),
+        (b"<html><title>Just a moment...</title></html>", "a bot challenge page where JSON was expected"),
         (b"", "empty body"),
         (b"{not json", "unparseable JSON"),
         (b'{"data": {"lists": []}}', "no key 'list' (keys there: lists)"),
@@ -211,6 +224,8 @@ def test_json_structure_changed_is_a_parse_error(nuri: CustomSiteSettings, body:
         parse_json_items(body, nuri, NURI_LIST)
     assert phrase in info.value.reason
     assert info.value.site == "nuri"
+    if "HTML page" in phrase:  # the definition is at fault, not a crawler's code
+        assert "custom_sites[nuri].url" in (info.value.hint or "")
 
 
 def test_json_path_syntax() -> None:
@@ -300,7 +315,7 @@ def _custom(**values: Any) -> CustomSiteSettings:
 def _load_with(tmp_path: Path, change: Any) -> Settings:
     config = _example()
     change(config)
-    return load_config(write_config(tmp_path, config))
+    return load_config(write_config(tmp_path, config), {})
 
 
 def _set(site: int, *path_and_value: Any) -> Any:
@@ -329,7 +344,12 @@ CONFIG_ERRORS = [
     (
         "unknown key in a field",
         _set(0, "fields", "id", "regx", "x"),
-        ["'hanbit'", "fields.id.regx: unknown key"],
+        ["'hanbit'", "fields.id.regx: unknown key", "did you mean `regex`"],
+    ),
+    (  # the suggestion comes from the custom site's own keys (before: from the top-level keys, none)
+        "misspelt key",
+        _set(1, "pages", {"maxx": 2}),
+        ["'nuri'", "pages.maxx: unknown key", "did you mean `max`"],
     ),
     ("unknown field", _set(1, "fields", "price", "price"), ["'nuri'", "fields.price: unknown field"]),
     ("no title", lambda c: c["custom_sites"][1]["fields"].pop("title"), ["'nuri'", "fields.title: missing"]),
@@ -399,13 +419,12 @@ def test_name_clash_through_the_cli_exits_2(tmp_path: Path) -> None:
 
 
 def test_custom_sites_join_the_registry_and_sites_settings(tmp_path: Path) -> None:
-    settings = load_config(EXAMPLE)
+    settings = load_config(EXAMPLE, {})
     known = registry.discover(include_plugins=False, custom=settings.custom_sites)
     assert {"interpark", "yes24", "melon", "ticketlink", "hanbit", "nuri"} == set(known)
     cls = known["hanbit"]
     assert issubclass(cls, GenericCrawler)
     assert (cls.display_name, cls.color) == ("한빛아트센터 공지", 0xAA3366)
-    assert cls.default_base_url == "https://www.hanbitarts.example"
     assert known["nuri"].color == 3381759
     check_site_names(settings, list(known), str(EXAMPLE))  # sites.hanbit / sites.nuri are accepted
     assert cls(settings.site("hanbit")).page_cap == 5
@@ -413,11 +432,31 @@ def test_custom_sites_join_the_registry_and_sites_settings(tmp_path: Path) -> No
         check_site_names(settings, list(registry.discover(include_plugins=False)), str(EXAMPLE))
 
 
+def test_each_custom_site_is_compiled_once_per_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation compiles a definition; the registry reuses it (before: compiled twice per load)."""
+    compiled: list[str] = []
+    original = definition_module.compile_site
+
+    def counting(site: CustomSiteSettings) -> Any:
+        compiled.append(site.name)
+        return original(site)
+
+    monkeypatch.setattr(definition_module, "compile_site", counting)
+    settings = load_config(EXAMPLE, {})
+    known = registry.discover(include_plugins=False, custom=settings.custom_sites)
+    Settings(custom_sites=settings.custom_sites)  # validated instances are not validated again
+    assert compiled == ["hanbit", "nuri"]
+    assert known["hanbit"].compiled is settings.custom_sites[0].compiled()
+    settings.custom_sites[0].items = "table.other tr"  # a changed definition is compiled again
+    assert settings.custom_sites[0].compiled().items_selector == "table.other tr"
+    assert compiled == ["hanbit", "nuri", "hanbit"]
+
+
 def test_secrets_in_headers_and_query_are_masked_and_registered(tmp_path: Path) -> None:
     config = _example()
     config["custom_sites"][1]["url"] += "&serviceKey=S3cr3t%2BKey%3D%3D&searchKeyword=공연안내"
     config["custom_sites"][1]["headers"]["Authorization"] = "Bearer tok-abcdef123456"
-    settings = load_config(write_config(tmp_path, config))
+    settings = load_config(write_config(tmp_path, config), {})
     secrets = settings.secrets()
     assert {"S3cr3t%2BKey%3D%3D", "S3cr3t+Key==", "tok-abcdef123456"} <= set(secrets)
     assert "공연안내" not in secrets  # a search keyword is no credential
@@ -432,9 +471,8 @@ def test_secrets_in_headers_and_query_are_masked_and_registered(tmp_path: Path) 
     assert masked["url"].endswith("&serviceKey=****&searchKeyword=공연안내")
 
 
-def test_environment_can_supply_custom_sites(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TICKET_ALARM_CUSTOM_SITES", json.dumps(_example()["custom_sites"]))
-    settings = load_config(None)
+def test_environment_can_supply_custom_sites() -> None:
+    settings = load_config(None, {"TICKET_ALARM_CUSTOM_SITES": json.dumps(_example()["custom_sites"])})
     assert [s.name for s in settings.custom_sites] == ["hanbit", "nuri"]
 
 

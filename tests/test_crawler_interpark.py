@@ -480,7 +480,6 @@ def test_registry_finds_the_crawler() -> None:
     assert CRAWLER is InterparkCrawler
     assert discover(include_plugins=False)["interpark"] is InterparkCrawler
     assert InterparkCrawler.display_name == "인터파크 티켓"
-    assert InterparkCrawler.default_base_url == "https://tickets.interpark.com"
 
 
 # --- property: anything in → tickets or ParseError out ---------------------------------------------

@@ -248,7 +248,7 @@ def test_source_is_an_interpark_key_with_three_values(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"sites": {"interpark": {"source": "yanolja"}}}), encoding="utf-8")
     with pytest.raises(ConfigError) as bad:
-        load_config(path)
+        load_config(path, {})
     assert "sites.interpark.source" in str(bad.value)
 
 

@@ -514,7 +514,6 @@ def test_crawler_declaration() -> None:
     assert CRAWLER is MelonCrawler
     assert MelonCrawler.name == "melon"
     assert MelonCrawler.display_name == "멜론티켓"
-    assert MelonCrawler.default_base_url == "https://ticket.melon.com"
     assert 0 <= MelonCrawler.color <= 0xFFFFFF
     assert MelonCrawler.usual_minimum == 10
 

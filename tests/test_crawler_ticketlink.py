@@ -610,7 +610,6 @@ def test_crawler_declaration() -> None:
     assert CRAWLER is TicketlinkCrawler
     assert TicketlinkCrawler.name == "ticketlink"
     assert TicketlinkCrawler.display_name == "티켓링크"
-    assert TicketlinkCrawler.default_base_url == "https://www.ticketlink.co.kr"
     assert 0 <= TicketlinkCrawler.color <= 0xFFFFFF
 
 

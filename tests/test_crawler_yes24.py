@@ -526,7 +526,6 @@ def test_crawler_declaration() -> None:
     assert CRAWLER is Yes24Crawler
     assert Yes24Crawler.name == "yes24"
     assert Yes24Crawler.display_name == "YES24 티켓"
-    assert Yes24Crawler.default_base_url == "https://ticket.yes24.com"
     assert 0 <= Yes24Crawler.color <= 0xFFFFFF
 
 

@@ -89,17 +89,17 @@ def test_ticket_alarm_lang_is_not_an_unknown_config_key(
 ) -> None:
     monkeypatch.setenv(i18n.LANG_ENV, "en")
     path = write_config(tmp_path, {"data_dir": str(tmp_path / "data")})
-    assert load_config(path).data_dir == tmp_path / "data"
+    assert load_config(path, {}).data_dir == tmp_path / "data"
 
 
 def test_config_errors_are_korean_and_keep_the_key_names(tmp_path: Path, korean: None) -> None:
     path = write_config(tmp_path, {"intervall": 5})
     with pytest.raises(ConfigError) as info:
-        load_config(path)
+        load_config(path, {})
     message = str(info.value)
     assert "설정 오류" in message and "intervall: 알 수 없는 키" in message and "`interval`" in message
     with pytest.raises(ConfigError, match="설정 파일이 없습니다"):
-        load_config(tmp_path / "missing.json")
+        load_config(tmp_path / "missing.json", {})
 
 
 async def test_every_health_line_is_korean(

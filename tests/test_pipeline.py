@@ -13,7 +13,7 @@ import httpx
 import pytest
 from loguru import logger
 
-from crawlers.base import Crawl, Crawler
+from crawlers.base import Crawl, Crawler, load_json
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import HttpSettings, Settings, SiteSettings
 from ticket_alarm.errors import FetchError, SiteLockedError
@@ -58,7 +58,6 @@ class StandCrawler(Crawler):
     name = SITE
     display_name = "스탠드 티켓"
     color = 0x123456
-    default_base_url = PUBLIC
     usual_minimum: ClassVar[int] = 1
     pages_seen = 1
     notes: ClassVar[list[str]] = []
@@ -74,7 +73,7 @@ class StandCrawler(Crawler):
             raise
         crawl.pages = self.pages_seen
         crawl.capped = crawl.pages >= self.page_cap
-        for item in response.json(SITE)["items"]:
+        for item in load_json(SITE, response.content, response.url)["items"]:
             crawl.tickets.append(
                 Ticket(
                     site=SITE,
@@ -345,7 +344,7 @@ async def test_parse_error_is_a_failed_result(store: Store, site: StandSite, log
         lambda r: httpx.Response(200, text="<html>Just a moment...</html>")
     )
     result = await h.run()
-    assert not result.ok and "HTML where JSON was expected" in (result.error or "")
+    assert not result.ok and "a bot challenge page where JSON was expected" in (result.error or "")
     assert result.hint and any("크롤링 실패: stand" in line and "hint:" in line for line in logs)
 
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
@@ -122,9 +123,9 @@ def _load(args: argparse.Namespace) -> tuple[Settings, dict[str, type[Crawler]],
     path = resolve_config_path(args.config)
     if not _config_file_used(args, path):
         logger.info("{}", i18n.t("cli.running_on_defaults", path=path))
-        settings = load_config(None)
+        settings = load_config(None, os.environ)
     else:
-        settings = load_config(path)
+        settings = load_config(path, os.environ)
     redact.register(settings.secrets())
     apply_level(settings.log_level)  # log_level (file or TICKET_ALARM_LOG_LEVEL) from here on
     known = registry.discover(custom=settings.custom_sites)
@@ -133,8 +134,6 @@ def _load(args: argparse.Namespace) -> tuple[Settings, dict[str, type[Crawler]],
 
 
 def _environ() -> dict[str, str]:
-    import os
-
     return dict(os.environ)
 
 

@@ -25,23 +25,64 @@ import random
 import re
 import zlib
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 from loguru import logger
+from pydantic import Field, field_validator
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from ticket_alarm.clock import Clock, SystemClock
-from ticket_alarm.config import HttpSettings, ProxySettings
-from ticket_alarm.errors import FetchError, ParseError
+from ticket_alarm.errors import FetchError
+from ticket_alarm.sections import Section
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 524})
 MAX_RETRY_AFTER = 120.0  # a longer Retry-After is not waited out inside one crawl
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+# --- the config sections this module owns (``http`` and ``proxy``) ---------------------------------
+
+DEFAULT_USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+class HttpSettings(Section):
+    timeout: float = Field(
+        30.0, ge=0.1, le=300, description="seconds for one whole request (connect to last byte)"
+    )
+    user_agent: str = Field(DEFAULT_USER_AGENT, min_length=1)
+    max_concurrency: int = Field(3, ge=1, le=64, description="requests in flight, all sites together")
+    min_request_interval: float = Field(
+        2.0, ge=0, le=300, description="seconds between two requests to one host"
+    )
+    retries: int = Field(3, ge=0, le=10, description="extra attempts on timeouts, 429 and 5xx")
+    backoff: float = Field(1.0, ge=0, le=300, description="base of the exponential backoff, seconds")
+    max_response_bytes: int = Field(
+        5_000_000, ge=10_000, le=1_000_000_000, description="larger bodies are refused"
+    )
+
+
+class ProxySettings(Section):
+    http: str | None = None
+    https: str | None = None
+    discord: str | None = None  # for the webhooks only; the site proxies never carry Discord traffic
+
+    @field_validator("http", "https", "discord")
+    @classmethod
+    def _proxy_shape(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
+            raise ValueError("expected a proxy URL like http://user:password@host:port")
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +111,6 @@ class FetchResponse:
     elapsed: float
     from_cache: bool = False
 
-    def text(self) -> str:
-        return decode_text(self.content)
-
-    def json(self, site: str) -> Any:
-        """Parse JSON or raise ParseError saying what arrived instead."""
-        return parse_json_body(self.content, site, self.url)
-
 
 def decode_text(content: bytes | bytearray | str) -> str:
     """UTF-8 (BOM tolerated), falling back to CP949 (older Korean pages), then UTF-8 with replacement.
@@ -95,26 +129,6 @@ def decode_text(content: bytes | bytearray | str) -> str:
             return content.decode("utf-8", errors="replace")
 
 
-def parse_json_body(content: bytes, site: str, url: str = "") -> Any:
-    head = content[:512].removeprefix(b"\xef\xbb\xbf").lstrip().lower()
-    if not head:
-        raise ParseError(
-            site,
-            f"empty body where JSON was expected from {url or 'the site'}",
-            hint="challenge page: the site may be blocking this IP; try `proxy`",
-        )
-    if head.startswith((b"<!doctype", b"<html", b"<")):
-        raise ParseError(
-            site,
-            f"HTML where JSON was expected from {url or 'the site'} (a challenge or error page?)",
-            hint="challenge page: the site may be blocking this IP; try `proxy`",
-        )
-    try:
-        return json.loads(content.decode("utf-8-sig"))
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise ParseError(site, f"unparseable JSON from {url or 'the site'}: {str(exc)[:200]}") from exc
-
-
 @dataclass
 class _Retryable(Exception):
     error: FetchError
@@ -127,7 +141,6 @@ class _Retryable(Exception):
 class FetchStats:
     requests: int = 0
     last_status: int | None = None
-    statuses: list[int] = field(default_factory=list)
 
 
 class Fetcher:
@@ -310,7 +323,6 @@ class Fetcher:
         if stats is not None:
             stats.requests += 1
             stats.last_status = resp.status_code
-            stats.statuses.append(resp.status_code)
         status = resp.status_code
         if status == 304 and cached is not None:
             return FetchResponse(public_url, 200, resp.headers, cached.body, elapsed, from_cache=True)

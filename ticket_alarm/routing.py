@@ -16,10 +16,90 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
-from ticket_alarm.config import RouteSettings
+from pydantic import Field, field_validator
+
 from ticket_alarm.i18n import t
 from ticket_alarm.model import Ticket
+from ticket_alarm.sections import Section, check_webhook, no_control
+
+# --- the config section this module owns (``routes``) ------------------------------------------
+
+
+class RouteSettings(Section):
+    name: str = Field(min_length=1, max_length=64)
+    webhook_url: str
+    sites: list[str] | None = Field(None, description="only these sites; default all")
+    include: list[str] = Field(default_factory=list, description="keywords or /regex/; any must match")
+    exclude: list[str] = Field(default_factory=list, description="keywords or /regex/; none may match")
+    genres: list[str] | None = Field(
+        None, description="only notices whose genre matches one of these keywords"
+    )
+    exclusive_only: bool = Field(False, description="only 단독판매 notices")
+    categories: list[Literal["open", "change"]] | None = Field(None, description="open and/or change notices")
+    mention_role_ids: list[str] = Field(default_factory=list, description="role ids pinged in each message")
+    thread_id: str | None = Field(None, description="post into this forum/thread id")
+    reminders: list[int] = Field(default_factory=list, description="minutes before open_at to remind")
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, value: str) -> str:
+        return no_control(value, "route name")
+
+    @field_validator("sites")
+    @classmethod
+    def _printable_sites(cls, values: list[str] | None) -> list[str] | None:
+        for value in values or ():
+            no_control(value, "site name")
+        return values
+
+    @field_validator("mention_role_ids")
+    @classmethod
+    def _role_ids(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not re.fullmatch(r"\d{5,25}", str(value)):
+                raise ValueError(f"role id {value!r} is not a Discord snowflake (digits only)")
+        return [str(v) for v in values]
+
+    @field_validator("thread_id")
+    @classmethod
+    def _thread_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{5,25}", str(value)):
+            raise ValueError(f"thread_id {value!r} is not a Discord snowflake (digits only)")
+        return value
+
+    @field_validator("reminders")
+    @classmethod
+    def _reminders(cls, values: list[int]) -> list[int]:
+        return check_reminders(values)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_shape(cls, value: str) -> str:
+        return check_webhook(value)
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _patterns(cls, values: list[str]) -> list[str]:
+        for pattern in values:
+            if not pattern.strip():
+                raise ValueError("empty keyword; remove it")
+            if len(pattern) >= 2 and pattern.startswith("/") and pattern.endswith("/"):
+                try:
+                    re.compile(pattern[1:-1])
+                except re.error as exc:
+                    raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+        return values
+
+
+def check_reminders(values: list[int]) -> list[int]:
+    for minutes in values:
+        if not 1 <= minutes <= 10080:
+            raise ValueError(f"reminder offset {minutes} is not between 1 and 10080 minutes (a week)")
+    if len(set(values)) != len(values):
+        raise ValueError("reminder offsets repeat")
+    return sorted(values, reverse=True)
 
 
 def normalise(text: str) -> str:

@@ -8,18 +8,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from crawlers.base import Crawl, Crawler
-from ticket_alarm.errors import ParseError
-from ticket_alarm.http import SiteFetcher, parse_json_body
-from ticket_alarm.model import SEOUL, Presale, Ticket, clean_text
+from crawlers.base import (
+    SEOUL,
+    Crawl,
+    Crawler,
+    ParseError,
+    Presale,
+    SiteFetcher,
+    Ticket,
+    clean_text,
+    load_json,
+)
 
 SITE = "teststand"
 PUBLIC = "https://tickets.teststand.example"
 
 
 def parse(body: bytes | str, url: str = "") -> list[Ticket]:
-    raw = body.encode() if isinstance(body, str) else body
-    data = parse_json_body(raw, SITE, url)
+    data = load_json(SITE, body, url or "the teststand list")
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
         raise ParseError(SITE, "expected an object with an 'items' list")
     out = []
@@ -56,7 +62,6 @@ class TestStandCrawler(Crawler):
     name = SITE
     display_name = "테스트 티켓"
     color = 0x00AA88
-    default_base_url = PUBLIC
     usual_minimum = 0
 
     async def crawl(self, fetch: SiteFetcher) -> Crawl:
