@@ -8,14 +8,13 @@ then the defaults below. Unknown keys are an error, never ignored.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
-from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import quote, unquote_plus, urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -29,6 +28,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from ticket_alarm.discord.urls import mask_url, parse_webhook
 from ticket_alarm.errors import ConfigError
 from ticket_alarm.i18n import LANG_ENV, MESSAGES, t
 
@@ -39,11 +39,6 @@ DEFAULT_USER_AGENT = (
     "Chrome/131.0.0.0 Safari/537.36"
 )
 
-_WEBHOOK_RE = re.compile(
-    r"^(?:https://(?:(?:canary|ptb)\.)?discord(?:app)?\.com"
-    r"|http://(?:127(?:\.\d{1,3}){3}|localhost|\[::1\])(?::\d{1,5})?)"
-    r"/api/(?:v\d{1,2}/)?webhooks/(?P<id>\d{5,25})/(?P<token>[A-Za-z0-9_\-]{10,100})/?$"
-)
 WEBHOOK_SHAPE = MESSAGES["config.webhook_shape"][1].format()  # English; errors use t(...)
 
 
@@ -55,31 +50,6 @@ CATCH_ALL_ROUTE = "default"
 # RSS of an idle-to-busy daemon: 54 MB measured after 8 cycles against one stand-in site (python 3.11);
 # a max_rss_mb below it restarts the daemon after every crawl (check-config warns)
 DAEMON_NORMAL_RSS_MB = 60
-
-
-def parse_webhook(url: str) -> tuple[str, str] | None:
-    """(id, token) of a Discord webhook URL, or None when the URL has another shape."""
-    match = _WEBHOOK_RE.match(url.strip())
-    return (match["id"], match["token"]) if match else None
-
-
-def webhook_fingerprint(url: str) -> str:
-    """A short hash of a webhook URL (the token never stored): tells a changed URL from the same one."""
-    return hashlib.sha256(url.strip().encode()).hexdigest()[:16]
-
-
-def mask_url(url: str | None) -> str | None:
-    """The URL with webhook tokens and userinfo passwords replaced by ``****``."""
-    if not url:
-        return url
-    parsed = parse_webhook(url)
-    if parsed:
-        return url.replace(parsed[1], "****")
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":****@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 DAY = 86400.0
