@@ -237,7 +237,7 @@ class Delivery:
         return await self._apply(notifier, batch, outcome)
 
     async def _post(self, notifier: Notifier, batch: list[tuple[OutboxItem, Alert]]) -> Outcome:
-        logger.debug("route {}: sending {} alert(s) to {}", notifier.route, len(batch), notifier.describe())
+        logger.debug("route {}: posting {} alert(s) to {}", notifier.route, len(batch), notifier.describe())
         return await notifier.send([a for _, a in batch])
 
     async def _apply(
