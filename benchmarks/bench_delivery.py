@@ -1,7 +1,7 @@
 """Delivery of N queued notices to the stand-in Discord, against its 5-requests-per-2-s bucket.
 
-Real parts: a ``Store`` in a temp dir (N "new" outbox rows on route ``default``, the embeds
-rendered by ``render_notice`` from the four sites' fixture notices), ``Delivery.drain`` with the
+Real parts: a ``Store`` in a temp dir (N "new" outbox rows on route ``default``, Alerts of
+the four sites' fixture notices, rendered at send time), ``Delivery.drain`` with the
 real ``WebhookClient`` on an ``httpx.AsyncClient`` and the real ``SystemClock``, posting over real
 sockets to ``tests.support.discord_standin.FakeDiscord`` on 127.0.0.1.
 
@@ -30,10 +30,11 @@ from crawlers import interpark, melon, ticketlink, yes24
 from crawlers.base import Crawler
 from tests.support.discord_standin import FakeDiscord
 from ticket_alarm.clock import SystemClock
-from ticket_alarm.config import RouteSettings
 from ticket_alarm.delivery import MAX_BATCH_ROWS, Delivery
-from ticket_alarm.discord import WebhookClient, batch_size, render_notice
+from ticket_alarm.discord.render import batch_size, render_alert
+from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.model import Ticket
+from ticket_alarm.notify import Alert
 from ticket_alarm.store import NewOutboxRow, Store
 
 ROUTE = "default"
@@ -65,14 +66,14 @@ def outbox_rows(count: int) -> list[NewOutboxRow]:
     for n in range(count):
         crawler, ticket = pool[n % len(pool)]
         ticket = ticket.with_(id=f"{ticket.id}-{n}") if n >= len(pool) else ticket
-        embed = render_notice(ticket, crawler.display_name, crawler.color)
-        rows.append(NewOutboxRow(ROUTE, "new", crawler.name, ticket.key, embed))
+        alert = Alert("new", crawler.display_name, crawler.color, ticket).to_json()
+        rows.append(NewOutboxRow(ROUTE, "new", crawler.name, ticket.key, alert))
     return rows
 
 
 def messages_needed(rows: list[NewOutboxRow]) -> int:
     """How many messages ``Delivery`` needs for these rows (its own packing rule)."""
-    embeds = [r.payload for r in rows]
+    embeds = [render_alert(Alert.from_json(r.payload)) for r in rows]
     count = 0
     while embeds:
         take = batch_size(embeds[:MAX_BATCH_ROWS])
@@ -90,7 +91,7 @@ async def _deliver(store: Store, url: str) -> tuple[float, Delivery, WebhookClie
     clock = SystemClock()
     async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), trust_env=False) as client:
         webhooks = WebhookClient(client, clock)
-        delivery = Delivery(store, webhooks, [RouteSettings(name=ROUTE, webhook_url=url)], clock)
+        delivery = Delivery(store, [DiscordNotifier(ROUTE, url, webhooks)], clock)
         started = time.monotonic()
         await delivery.drain(TIMEOUT)
         return time.monotonic() - started, delivery, webhooks

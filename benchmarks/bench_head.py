@@ -37,10 +37,10 @@ from crawlers.yes24 import Yes24Crawler
 from tests.support.discord_standin import FakeDiscord
 from tests.support.live_sites import LiveSites
 from tests.support.server import Request, Response
-from ticket_alarm.config import RouteSettings, Settings
+from ticket_alarm.config import Settings
 from ticket_alarm.daemon import head_gap
 from ticket_alarm.delivery import Delivery
-from ticket_alarm.discord import WebhookClient
+from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.http import Fetcher
 from ticket_alarm.pipeline import SWEEP, Pipeline, SiteResult
 from ticket_alarm.store import Store
@@ -215,7 +215,7 @@ async def simulate(
         crawlers = {site: CRAWLERS[site](settings.site(site)) for site in sizes}
         pipeline = Pipeline(settings, store, fetcher, crawlers, clock)  # type: ignore[arg-type]
         delivery = Delivery(
-            store, WebhookClient(discord_http, clock), [RouteSettings(name="default", webhook_url=url)], clock
+            store, [DiscordNotifier("default", url, WebhookClient(discord_http, clock))], clock
         )
         rng = random.Random(seed + 1)
         posted: list[tuple[str, str]] = []

@@ -45,8 +45,10 @@ async def soak(cycles: int) -> dict[str, Any]:
     from crawlers import registry
     from ticket_alarm.clock import SystemClock
     from ticket_alarm.config import HttpSettings, Settings
-    from ticket_alarm.delivery import DRY_RUN_ROUTE, Delivery
+    from ticket_alarm.delivery import Delivery
+    from ticket_alarm.discord.render import alert_text
     from ticket_alarm.http import Fetcher
+    from ticket_alarm.notify import STDOUT_ROUTE, StdoutNotifier
     from ticket_alarm.pipeline import Pipeline
     from ticket_alarm.store import Store
 
@@ -64,7 +66,7 @@ async def soak(cycles: int) -> dict[str, Any]:
         known = registry.discover(include_plugins=False)
         crawlers = {name: known[name](settings.site(name)) for name in SITES}
         out = io.StringIO()
-        delivery = Delivery(store, None, [], clock, dry_run_out=out)
+        delivery = Delivery(store, [StdoutNotifier(alert_text, clock, out=out)], clock)
         pipeline = Pipeline(settings, store, fetcher, crawlers, clock, on_enqueue=delivery.notify)
         started = time.perf_counter()
         try:
@@ -77,7 +79,7 @@ async def soak(cycles: int) -> dict[str, Any]:
                 totals["new"] += result.new
                 totals["changed"] += result.changed
                 totals["queued"] += result.queued
-                totals["delivered"] += await delivery.deliver_due(DRY_RUN_ROUTE)
+                totals["delivered"] += await delivery.deliver_due(STDOUT_ROUTE)
                 out.seek(0)
                 out.truncate()
                 if cycle in (BASELINE_CYCLE, cycles) or cycle % step == 0:

@@ -16,11 +16,12 @@ from tests.conftest import run_cli, write_config
 from tests.support.discord_standin import FakeDiscord
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import RouteSettings, Settings
-from ticket_alarm.delivery import DRY_RUN_ROUTE
-from ticket_alarm.discord import WebhookClient
+from ticket_alarm.discord.render import render_alert
+from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.explain import explain, render_text
 from ticket_alarm.http import Fetcher, SiteFetcher
 from ticket_alarm.model import Presale, Ticket, seoul
+from ticket_alarm.notify import STDOUT_ROUTE, Alert
 from ticket_alarm.pipeline import Pipeline
 from ticket_alarm.reminders import Reminders
 from ticket_alarm.routing import explain_route, route_matches
@@ -57,6 +58,11 @@ def ticket(notice_id: str = "1", **changes: Any) -> Ticket:
     return base.with_(**changes)
 
 
+def _rendered(payload: str) -> dict[str, Any]:
+    """An outbox payload as the Discord notifier renders it at send time."""
+    return render_alert(Alert.from_json(json.loads(payload)))
+
+
 class Harness:
     def __init__(self, tmp_path: Path, settings: Settings, clock: FakeClock) -> None:
         self.settings = settings
@@ -75,7 +81,7 @@ class Harness:
 
     def outbox(self, kind: str | None = None) -> list[dict[str, Any]]:
         return [
-            {"kind": r["kind"], "route": r["route"], **json.loads(r["payload"])}
+            {"kind": r["kind"], "route": r["route"], **_rendered(r["payload"])}
             for r in self.store.outbox_rows()
             if kind in (None, r["kind"])
         ]
@@ -167,7 +173,7 @@ async def test_reminders_fire_at_their_offsets(harness: Harness, clock: FakeCloc
     reminders = harness.outbox("reminder")
     assert [r["footer"]["text"].rsplit(" · ", 1)[-1] for r in reminders] == ["1시간 전 알림", "10분 전 알림"]
     assert f"<t:{int(OPEN_A.timestamp())}:R>" in reminders[0]["description"]
-    assert all(r["route"] == DRY_RUN_ROUTE for r in reminders)
+    assert all(r["route"] == STDOUT_ROUTE for r in reminders)
     clock.advance(3600)
     assert harness.reminders.run_due() == (0, 0)  # never repeated
 
@@ -294,7 +300,9 @@ async def test_mentions_only_the_configured_roles_and_threads(tmp_path: Path, cl
         async with httpx.AsyncClient() as client:
             from ticket_alarm.delivery import Delivery
 
-            delivery = Delivery(h.store, WebhookClient(client, clock), settings.effective_routes(), clock)
+            webhooks = WebhookClient(client, clock)
+            notifiers = [DiscordNotifier.for_route(r, webhooks) for r in settings.effective_routes()]
+            delivery = Delivery(h.store, notifiers, clock)
             assert await delivery.drain(5) == 1
         assert discord.mention_violations == []
         assert discord.fired_mentions == ["role:111111111111"]
@@ -316,7 +324,7 @@ async def test_explain_shows_history_routes_and_deliveries(harness: Harness) -> 
     assert doc["pending_change"]["cycles"] == 1
     assert doc["sent"][0]["kind"] == "new" and doc["sent"][0]["status"] == "pending"
     assert doc["routes"] == [
-        {"route": DRY_RUN_ROUTE, "matched": True, "reason": "no webhook configured: printed"}
+        {"route": STDOUT_ROUTE, "matched": True, "reason": "no webhook configured: printed"}
     ]
     assert [r["minutes_before"] for r in doc["reminders"]] == [60, 10]
     text = render_text(doc)

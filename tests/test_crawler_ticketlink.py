@@ -758,7 +758,7 @@ def test_a_saved_notice_json_gives_its_schedule() -> None:
 
 def test_posting_time_reaches_the_alert_footer() -> None:
     """registerDatetime (ISO or epoch ms) is the notice's posting time: the alert's footer shows it."""
-    from ticket_alarm.discord import render_notice
+    from ticket_alarm.discord.render import render_notice
 
     items = json.loads((FIXTURES / "getNoticeList_page1.json").read_text(encoding="utf-8"))["result"][
         "result"

@@ -18,9 +18,11 @@ from loguru import logger
 from tests.support.discord_standin import FakeDiscord, Fault
 from ticket_alarm.clock import FakeClock, SystemClock
 from ticket_alarm.config import RouteSettings
-from ticket_alarm.delivery import DRY_RUN_ROUTE, Delivery
-from ticket_alarm.discord import WebhookClient, render_notice
+from ticket_alarm.delivery import Delivery
+from ticket_alarm.discord.render import alert_text, render_notice
+from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.model import Ticket, seoul
+from ticket_alarm.notify import STDOUT_ROUTE, Alert, StdoutNotifier
 from ticket_alarm.store import NewOutboxRow, Store
 
 WEBHOOK_ID = "123456789012345678"
@@ -70,6 +72,13 @@ def logs() -> Iterator[list[str]]:
 
 
 def embed(n: int, **changes: Any) -> dict[str, Any]:
+    """The outbox payload of a new-notice Alert (``changes`` apply to its ticket)."""
+    ticket = Ticket("melon", str(n), f"공연 {n}", f"https://ticket.melon.com/n/{n}", seoul(2026, 12, 1, 20))
+    return Alert("new", "멜론티켓", 0x00CD3C, ticket.with_(**changes)).to_json()
+
+
+def legacy_embed(n: int, **changes: Any) -> dict[str, Any]:
+    """A payload as versions before Alerts wrote it: the Discord embed itself (``changes`` apply to it)."""
     ticket = Ticket("melon", str(n), f"공연 {n}", f"https://ticket.melon.com/n/{n}", seoul(2026, 12, 1, 20))
     return {**render_notice(ticket, "멜론티켓", 0x00CD3C), **changes}
 
@@ -81,7 +90,9 @@ def enqueue(store: Store, route: str, payloads: list[dict[str, Any]], now: float
 def make(
     store: Store, http: httpx.AsyncClient, routes: list[RouteSettings], clock: Any, **kwargs: Any
 ) -> Delivery:
-    return Delivery(store, WebhookClient(http, clock), routes, clock, rng=random.Random(7), **kwargs)
+    webhooks = WebhookClient(http, clock)
+    notifiers = [DiscordNotifier.for_route(route, webhooks) for route in routes]
+    return Delivery(store, notifiers, clock, rng=random.Random(7), **kwargs)
 
 
 def titles(fake: FakeDiscord, webhook_id: str | None = None) -> list[str]:
@@ -122,7 +133,7 @@ async def test_one_invalid_embed_is_dead_lettered_and_nine_delivered(
     clock = FakeClock()
     route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
     payloads = [embed(n) for n in range(10)]
-    payloads[4] = embed(4, title="x" * 300)  # bypasses fit_embed, as a corrupt row would
+    payloads[4] = legacy_embed(4, title="x" * 300)  # an old row, posted as it is: bypasses fit_embed
     enqueue(store, "main", payloads, clock.now().timestamp())
     delivery = make(store, http, [route], clock)
     assert await delivery.deliver_due("main") == 9
@@ -275,14 +286,14 @@ async def test_rate_limit_inside_a_split_batch(
     clock = FakeClock()
     route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
     payloads = [embed(n) for n in range(4)]
-    payloads[0] = embed(0, title="x" * 300)
+    payloads[0] = legacy_embed(0, title="x" * 300)
     enqueue(store, "main", payloads, clock.now().timestamp())
     delivery = make(store, http, [route], clock)
     await delivery.deliver_due("main")  # first pass: the bad one is dead, three delivered
     assert posts(roomy) == [400, 400, 200, 200, 200]
     roomy.requests.clear()
     roomy.messages.clear()
-    enqueue(store, "main", [embed(10, title="y" * 300), embed(11), embed(12)], clock.now().timestamp())
+    enqueue(store, "main", [legacy_embed(10, title="y" * 300), embed(11), embed(12)], clock.now().timestamp())
     roomy.faults.append(Fault(status=400, body={"message": "Invalid Form Body", "code": 50035}))
     roomy.faults.append(Fault(status=400, body={"message": "Invalid Form Body", "code": 50035}))
     roomy.faults.append(Fault(status=429, body={"message": "slow down", "retry_after": 2, "global": False}))
@@ -295,9 +306,9 @@ async def test_rate_limit_inside_a_split_batch(
 async def test_dry_run_prints_and_marks_sent(store: Store, logs: list[str]) -> None:
     clock = FakeClock()
     out = io.StringIO()
-    delivery = Delivery(store, None, [], clock, dry_run_out=out)
-    assert delivery.lane_names == [DRY_RUN_ROUTE]
-    enqueue(store, DRY_RUN_ROUTE, [embed(1), embed(2)], clock.now().timestamp())
+    delivery = Delivery(store, [StdoutNotifier(alert_text, clock, out=out)], clock)
+    assert delivery.lane_names == [STDOUT_ROUTE]
+    enqueue(store, STDOUT_ROUTE, [embed(1), embed(2)], clock.now().timestamp())
     assert await delivery.drain(timeout=5) == 2
     text = out.getvalue()
     assert text.count("[DRY RUN]") == 2
@@ -371,11 +382,11 @@ async def test_alerts_of_a_removed_route_are_kept_and_named(
 ) -> None:
     clock = FakeClock()
     enqueue(store, "old-route", [embed(1), embed(2)], clock.now().timestamp())
-    enqueue(store, DRY_RUN_ROUTE, [embed(3)], clock.now().timestamp())  # left unprinted by a dry run
+    enqueue(store, STDOUT_ROUTE, [embed(3)], clock.now().timestamp())  # left unprinted by a dry run
     route = RouteSettings(name="current", webhook_url=discord.add_webhook(WEBHOOK_ID))
     delivery = make(store, http, [route], clock)
     assert await delivery.drain(timeout=5) == 0
-    assert delivery.warn_unrouted() == {"old-route": 2, DRY_RUN_ROUTE: 1}
+    assert delivery.warn_unrouted() == {"old-route": 2, STDOUT_ROUTE: 1}
     warnings = [
         line for line in logs if line.startswith("[WARNING]") and "not in the config any more" in line
     ]

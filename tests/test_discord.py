@@ -19,13 +19,11 @@ from hypothesis import strategies as st
 from tests.support.discord_standin import LIMITS, FakeDiscord, Fault, _check_embed
 from tests.support.server import Request
 from ticket_alarm.clock import FakeClock, SystemClock
-from ticket_alarm.discord import (
+from ticket_alarm.discord.render import (
     MAX_EMBEDS,
     MAX_TOTAL,
     TBA,
-    WebhookClient,
     batch_size,
-    changed_fields,
     embed_size,
     embed_text,
     fit_embed,
@@ -37,6 +35,7 @@ from ticket_alarm.discord import (
     render_test,
     valid_url,
 )
+from ticket_alarm.discord.webhook import WebhookClient
 from ticket_alarm.model import Presale, Ticket, seoul
 
 NOTICE_URL = "https://ticket.melon.com/csoon/detail.htm?csoonId=11376"
@@ -258,7 +257,7 @@ def test_render_change_shows_before_and_after() -> None:
     before = ticket()
     later = seoul(2026, 12, 2, 20)
     after = ticket(open_at=later, venue="고척스카이돔")
-    assert changed_fields(before, after) == ["open_at", "venue"]
+    assert after.changes_from(before) == ["open_at", "venue"]
     embed = render_change(before, after, "멜론티켓", 7)
     assert embed["title"] == "[변경] 아이유 콘서트 〈HEREH〉"
     value = field(embed, "티켓 오픈 변경")
@@ -281,15 +280,15 @@ def test_presales_with_the_same_name_and_an_unknown_time() -> None:
     """Sorting (name, None) against (name, datetime) used to raise TypeError and kill the site's cycle."""
     before = ticket(presales=(Presale("선예매", OPEN_AT), Presale("선예매", None)))
     after = ticket(presales=(Presale("선예매", None), Presale("선예매", seoul(2026, 11, 30, 20))))
-    assert changed_fields(before, before.with_(presales=tuple(reversed(before.presales)))) == []
-    assert changed_fields(before, after) == ["presales"]
+    assert before.with_(presales=tuple(reversed(before.presales))).changes_from(before) == []
+    assert after.changes_from(before) == ["presales"]
     embed = render_change(before, after, "멜론티켓", 1)
     assert field(embed, "선예매 변경").count(TBA) == 2
     assert_within_limits(embed)
 
 
 def test_views_and_poster_are_not_changes() -> None:
-    assert changed_fields(ticket(), ticket(views=10_000, image_url="https://cdn.example.com/new.jpg")) == []
+    assert ticket(views=10_000, image_url="https://cdn.example.com/new.jpg").changes_from(ticket()) == []
 
 
 def test_render_test() -> None:

@@ -175,8 +175,11 @@ def test_links_and_paths_stay_inside_the_repository(doc: str) -> None:
 def test_readme_points_at_the_architecture_notes() -> None:
     assert "(docs/architecture.md)" in README
     notes = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
-    for module in ("cli", "config", "pipeline", "delivery", "store", "discord", "http"):
-        assert f"ticket_alarm/{module}.py" in notes
+    for module in ("cli", "config", "pipeline", "delivery", "store", "discord", "http", "notify"):
+        package = ROOT / "ticket_alarm" / module
+        assert (
+            f"ticket_alarm/{module}/" in notes if package.is_dir() else f"ticket_alarm/{module}.py" in notes
+        )
 
 
 # --- the runbook speaks the log's words -------------------------------------------------------------

@@ -31,8 +31,7 @@ from ticket_alarm import cli
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import DAEMON_NORMAL_RSS_MB, RouteSettings, Settings
 from ticket_alarm.explain import explain, render_text
-from ticket_alarm.pipeline import Router
-from ticket_alarm.routing import Verdict, route_verdicts
+from ticket_alarm.routing import Router, Verdict, route_verdicts
 from ticket_alarm.store import SiteState, Store
 
 WEBHOOK = "https://discord.com/api/webhooks/111111111111111111/tokenAAAAAAAAAAAAAAAAAAAAAAAA"

@@ -91,7 +91,7 @@ class Harness:
 
     def alerted(self) -> list[tuple[str, str]]:
         """(kind, embed url) of every outbox row."""
-        return [(r["kind"], json.loads(r["payload"])["url"]) for r in self.store.outbox_rows()]
+        return [(r["kind"], json.loads(r["payload"])["ticket"]["url"]) for r in self.store.outbox_rows()]
 
 
 async def test_no_head_poll_alerts_before_the_first_sweep_filled_history(
@@ -393,7 +393,7 @@ async def test_early_sweep_when_a_head_poll_sees_a_known_notice_change(
     store: Store, clock: FakeClock
 ) -> None:
     settings = Settings(interval=600)
-    delivery = Delivery(store, None, [], clock)
+    delivery = Delivery(store, [], clock)
     daemon = Daemon(settings, store, None, delivery, clock, sites=["yes24"])  # type: ignore[arg-type]
     changed = SiteResult(site="yes24", ok=True, mode=HEAD, known_changed=1)
     assert daemon.wants_early_sweep(changed)  # no sweep yet in this process
@@ -421,9 +421,7 @@ async def test_an_early_sweep_is_scheduled_now_when_a_head_poll_sees_a_change(
     live.fill("ticketlink", 20)
     h = Harness(store, live, clock)
     await h.pipeline.run_site("ticketlink")
-    daemon = Daemon(
-        h.settings, store, h.pipeline, Delivery(store, None, [], clock), clock, sites=["ticketlink"]
-    )
+    daemon = Daemon(h.settings, store, h.pipeline, Delivery(store, [], clock), clock, sites=["ticketlink"])
     scheduler = AsyncIOScheduler(timezone="UTC")
     daemon._schedule(scheduler)
     daemon._scheduler = scheduler
@@ -442,7 +440,7 @@ def test_no_head_job_for_a_site_whose_head_polls_are_off(store: Store, clock: Fa
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     settings = Settings(sites={"yes24": {"head_interval": 0}})
-    daemon = Daemon(settings, store, None, Delivery(store, None, [], clock), clock, sites=["yes24", "melon"])  # type: ignore[arg-type]
+    daemon = Daemon(settings, store, None, Delivery(store, [], clock), clock, sites=["yes24", "melon"])  # type: ignore[arg-type]
     scheduler = AsyncIOScheduler(timezone="UTC")
     daemon._schedule(scheduler)
     assert {job.id for job in scheduler.get_jobs()} == {"crawl-yes24", "crawl-melon", "head-melon"}
@@ -498,9 +496,7 @@ async def test_health_and_metrics_tell_head_polls_from_sweeps(tmp_path: Path, cl
         assert "3 failed head polls in a row (last error: HTTP 500)" in checks["site:melon"].detail
         assert "head polls: none (no registration order: swept only)" in checks["site:interpark"].detail
 
-        metrics = Metrics(
-            store, Delivery(store, None, [], clock), None, sites=["yes24", "melon"], clock=clock
-        )
+        metrics = Metrics(store, Delivery(store, [], clock), None, sites=["yes24", "melon"], clock=clock)
         metrics.on_result(SiteResult("yes24", ok=True, mode=HEAD, new=2))
         metrics.on_result(SiteResult("melon", ok=False, mode=HEAD, error="HTTP 500"))
         metrics.on_result(SiteResult("yes24", ok=True, mode=HEAD, skipped=Skipped(None, None, "first_sweep")))
@@ -539,9 +535,7 @@ async def test_a_short_list_stretches_the_head_job_after_its_sweep(
 
     live.fill("ticketlink", 100)  # seven pages of 15
     h = Harness(store, live, clock)
-    daemon = Daemon(
-        h.settings, store, h.pipeline, Delivery(store, None, [], clock), clock, sites=["ticketlink"]
-    )
+    daemon = Daemon(h.settings, store, h.pipeline, Delivery(store, [], clock), clock, sites=["ticketlink"])
     scheduler = AsyncIOScheduler(timezone="UTC")
     daemon._schedule(scheduler)
     daemon._scheduler = scheduler
@@ -556,7 +550,7 @@ async def test_a_short_list_stretches_the_head_job_after_its_sweep(
 
     chosen = Harness(store, live, clock, head_interval=10)  # the operator's own value: not paced
     daemon = Daemon(
-        chosen.settings, store, chosen.pipeline, Delivery(store, None, [], clock), clock, sites=["ticketlink"]
+        chosen.settings, store, chosen.pipeline, Delivery(store, [], clock), clock, sites=["ticketlink"]
     )
     scheduler = AsyncIOScheduler(timezone="UTC")
     daemon._schedule(scheduler)
@@ -575,6 +569,6 @@ async def test_a_site_without_registration_order_is_never_paced(store: Store, cl
         "yes24": Yes24Crawler(settings.site("yes24")),
     }
     pipeline = Pipeline(settings, store, fetcher, crawlers, clock)  # type: ignore[arg-type]
-    daemon = Daemon(settings, store, pipeline, Delivery(store, None, [], clock), clock, sites=list(crawlers))
+    daemon = Daemon(settings, store, pipeline, Delivery(store, [], clock), clock, sites=list(crawlers))
     assert not daemon._has_head("interpark") and daemon._has_head("yes24")
     await fetcher.aclose()

@@ -15,7 +15,7 @@ from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import RouteSettings
 from ticket_alarm.delivery import Delivery
-from ticket_alarm.discord import WebhookClient
+from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.metrics import Metrics
 from ticket_alarm.pipeline import SiteResult, Skipped
 from ticket_alarm.store import NewOutboxRow, SiteState, Store
@@ -48,7 +48,7 @@ def test_collector_reads_the_store_and_the_stats_objects(tmp_path: Path) -> None
             name="main", webhook_url="http://127.0.0.1:9/api/webhooks/123456789012345678/tokentokentoken"
         )
         webhooks = WebhookClient(httpx.AsyncClient(), clock)
-        delivery = Delivery(store, webhooks, [route], clock)
+        delivery = Delivery(store, [DiscordNotifier.for_route(route, webhooks)], clock)
         metrics = Metrics(
             store,
             delivery,

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import RouteSettings
 from ticket_alarm.delivery import Delivery
-from ticket_alarm.discord import WebhookClient
+from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.metrics import Metrics
 from ticket_alarm.store import SiteState, Store
 
@@ -68,7 +68,7 @@ def exported(tmp_path: Path) -> set[str]:
         webhooks = WebhookClient(httpx.AsyncClient(), clock)
         metrics = Metrics(
             store,
-            Delivery(store, webhooks, [route], clock),
+            Delivery(store, [DiscordNotifier.for_route(route, webhooks)], clock),
             webhooks,
             sites=["melon"],
             routes=["main"],

@@ -16,9 +16,11 @@ from loguru import logger
 from crawlers.base import Crawl, Crawler, load_json
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import HttpSettings, Settings, SiteSettings
+from ticket_alarm.discord.render import render_alert
 from ticket_alarm.errors import FetchError, SiteLockedError
 from ticket_alarm.http import Fetcher, SiteFetcher
 from ticket_alarm.model import SEOUL, Ticket, clean_text
+from ticket_alarm.notify import Alert
 from ticket_alarm.pipeline import Pipeline, Skipped
 from ticket_alarm.store import Store
 
@@ -118,6 +120,11 @@ def site() -> StandSite:
     return StandSite()
 
 
+def rendered(row: Any) -> dict[str, Any]:
+    """An outbox row's Alert as the Discord notifier renders it at send time."""
+    return render_alert(Alert.from_json(json.loads(row["payload"])))
+
+
 class Harness:
     def __init__(self, store: Store, site: StandSite, **settings: Any) -> None:
         self.clock = FakeClock()
@@ -151,7 +158,7 @@ class Harness:
 
     def outbox(self) -> list[tuple[str, str, str]]:
         """(route, kind, embed title) of every outbox row."""
-        return [(r["route"], r["kind"], json.loads(r["payload"])["title"]) for r in self.store.outbox_rows()]
+        return [(r["route"], r["kind"], rendered(r)["title"]) for r in self.store.outbox_rows()]
 
 
 # --- first run and new notices ---------------------------------------------------------------------------
@@ -194,7 +201,7 @@ async def test_new_notice_goes_to_every_matching_route(store: Store, site: Stand
         ("all", "new", "아이유 콘서트 〈HEREH〉"),
         ("iu", "new", "아이유 콘서트 〈HEREH〉"),
     ]
-    payload = json.loads(store.outbox_rows()[0]["payload"])
+    payload = rendered(store.outbox_rows()[0])
     assert payload["url"].startswith(f"{PUBLIC}/notice/") and payload["author"]["name"] == "스탠드 티켓"
     assert payload["color"] == 0x123456
     assert h.enqueued == 1
@@ -229,7 +236,7 @@ async def test_changed_open_time_queues_one_change_row(store: Store, site: Stand
     assert result.changed == 1 and result.new == 0 and result.queued == 1
     [(route, kind, title)] = h.outbox()
     assert (route, kind, title) == ("default", "change", "[변경] 공연 1")
-    embed = json.loads(store.outbox_rows()[0]["payload"])
+    embed = rendered(store.outbox_rows()[0])
     [change] = [f for f in embed["fields"] if f["name"] == "티켓 오픈 변경"]
     before, after = change["value"].split("\n→ ")
     old_unix = int(datetime(2027, 3, 1, 20, tzinfo=SEOUL).timestamp())

@@ -10,8 +10,7 @@ import pytest
 
 from ticket_alarm.config import RouteSettings
 from ticket_alarm.model import Ticket
-from ticket_alarm.pipeline import Router
-from ticket_alarm.routing import explain_route, keyword_matches, normalise, route_matches
+from ticket_alarm.routing import Router, StdoutLane, explain_route, keyword_matches, normalise, route_matches
 
 WEBHOOK = "https://discord.com/api/webhooks/111111111111111111/tokenAAAAAAAAAAAAAAAAAAAAAAAA"
 
@@ -145,4 +144,5 @@ def test_router_lanes() -> None:
     router = Router(routes)
     assert router.lanes_for(ticket()) == ["all", "iu", "no-cancel"]
     assert router.lanes_for(ticket("BTS 취소 안내")) == ["all"]
-    assert Router([]).lanes_for(ticket()) == ["dry-run"]
+    assert Router([]).lanes_for(ticket()) == []  # no route, no catch-all: nowhere
+    assert Router([], StdoutLane()).lanes_for(ticket()) == ["dry-run"]  # the dry run's stdout lane

@@ -29,25 +29,25 @@ from ticket_alarm.config import (
     resolve_config_path,
 )
 from ticket_alarm.daemon import Daemon
-from ticket_alarm.delivery import Delivery, broken_webhook_text
-from ticket_alarm.discord import (
+from ticket_alarm.delivery import Delivery
+from ticket_alarm.discord.render import (
     MAX_TITLE,
-    WebhookClient,
+    alert_text,
     embed_text,
-    http_client,
     message,
     render_notice,
     render_test,
-    scrub,
-    seoul_text,
     truncate,
 )
+from ticket_alarm.discord.urls import scrub
+from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient, broken_webhook_text, http_client
 from ticket_alarm.errors import ConfigError, CrawlError, StoreError, TicketAlarmError
 from ticket_alarm.explain import explain, render_text
 from ticket_alarm.http import Fetcher
 from ticket_alarm.logs import apply_level, redact, setup_logging
 from ticket_alarm.metrics import serve_metrics
-from ticket_alarm.model import Ticket
+from ticket_alarm.model import Ticket, seoul_text
+from ticket_alarm.notify import Notifier, StdoutNotifier
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
 from ticket_alarm.store import DB_NAME, InstanceLock, StatusFile, Store
@@ -98,11 +98,10 @@ async def build_app(
     discord_http = http_client(proxy=settings.proxy.discord, timeout=timeout, user_agent=USER_AGENT)
     webhooks = WebhookClient(discord_http, clock, timeout=timeout)
     crawlers = {name: cls(settings.site(name)) for name, cls in known.items()}
-    routes = settings.effective_routes()
     status = StatusFile(settings.data_dir) if own_store else None
     if status is not None:
         status.prepare()
-    delivery = Delivery(store, webhooks if routes else None, routes, clock, status=status)
+    delivery = Delivery(store, notifiers_for(settings, webhooks, clock), clock, status=status)
     pipeline = Pipeline(settings, store, fetcher, crawlers, clock, on_enqueue=delivery.notify)
     reminders = Reminders(store, crawlers, clock, on_enqueue=delivery.notify)
     try:
@@ -114,6 +113,14 @@ async def build_app(
         await discord_http.aclose()
         if own_store:
             store.close()
+
+
+def notifiers_for(settings: Settings, webhooks: WebhookClient, clock: Clock) -> list[Notifier]:
+    """One notifier per route (its Discord webhook); with no webhook at all, the stdout notifier."""
+    routes = settings.effective_routes()
+    if not routes:
+        return [StdoutNotifier(alert_text, clock)]
+    return [DiscordNotifier.for_route(route, webhooks) for route in routes]
 
 
 # --- commands -------------------------------------------------------------------------
@@ -285,7 +292,10 @@ async def _send_test(args: argparse.Namespace) -> int:
                 continue
             ok = False
             if outcome.kind == "broken":
-                logger.error("알림 전송 실패: send-test {}", broken_webhook_text(route, outcome.status))
+                logger.error(
+                    "알림 전송 실패: send-test {}",
+                    broken_webhook_text(route.name, route.webhook_url, outcome.status),
+                )
             else:
                 logger.error(
                     "알림 전송 실패: send-test route {}: {}", route.name, outcome.error or outcome.kind

@@ -1,41 +1,41 @@
-"""Delivery: drain the outbox to Discord, one lane per route, each with its own rate-limit bucket.
+"""Delivery: drain the outbox through Notifiers, one lane per route, oldest first.
 
-- batches of up to 10 embeds / 6000 characters, oldest first;
-- 429: wait ``retry_after`` (at least 1 s, doubling while 429s repeat) without counting a failure;
-- 5xx / timeouts / redirects / any answer that is not Discord's JSON (Cloudflare's HTML 400/403,
-  a proxy's page): exponential backoff of the whole lane, retried forever (nothing is dropped);
-- Discord's JSON 400 (code 50035 and kin): the batch is split and sent one by one; a single embed
-  Discord still refuses becomes a dead letter with Discord's error body logged — unless every
-  single of the batch is refused the same way, which is the lane's problem (backoff), not theirs.
-  ``outbox retry-dead`` resends dead letters after the cause is fixed;
-- Discord's JSON 401/404 (10015, 50027; and a JSON 403): the webhook is gone: stop sending on that
-  lane, keep its rows, log one ERROR, re-check with a GET every ``BROKEN_RECHECK`` seconds (never
-  hammer: Discord bans after 10,000 invalid requests in 10 minutes). A successful post or a changed
-  URL clears the mark at once;
-- a store write error after Discord accepted a batch: the lane keeps the batch's ids in memory,
-  posts nothing else and retries only the write (said once; ``health`` goes CRITICAL).
-Without any webhook (dry run) alerts are printed to stdout as they would be sent.
+The outbox holds Alerts (``notify.Alert.to_json()``; a legacy Discord-embed row is read as a
+``legacy`` Alert). Each lane's ``Notifier`` renders them at send time and says how many fit one send
+(Discord: 10 embeds / 6000 characters) and how long its rate limit holds. The drainer applies the
+policy to what the notifier answers (``notify.Outcome``):
+
+- rate_limited: wait it out, not counted as a failure;
+- retry (Discord: 5xx, timeouts, redirects, answers that are not Discord's JSON): exponential
+  backoff of the whole lane, retried forever (nothing is dropped);
+- dead (Discord's JSON 400): the batch is split and sent one by one; a single alert still refused
+  becomes a dead letter with the error logged — unless every single of the batch is refused the
+  same way, which is the lane's problem (backoff), not theirs. ``outbox retry-dead`` resends dead
+  letters after the cause is fixed;
+- broken (Discord's JSON 401/404, a JSON 403): the destination is gone: stop sending on that lane,
+  keep its rows, log one ERROR, probe again every ``BROKEN_RECHECK`` seconds (never hammer: Discord
+  bans after 10,000 invalid requests in 10 minutes). A successful send or a changed destination
+  (fingerprint) clears the mark at once;
+- a store write error after a send was accepted: the lane keeps the batch's ids in memory, sends
+  nothing else and retries only the write (said once; ``health`` goes CRITICAL).
+The dry run is a notifier too (``notify.StdoutNotifier``): alerts printed as they would be sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
 
 from loguru import logger
 
 from ticket_alarm.clock import Clock
-from ticket_alarm.config import RouteSettings, mask_url, webhook_fingerprint
-from ticket_alarm.discord import PostOutcome, WebhookClient, batch_size, embed_text, message, scrub
 from ticket_alarm.errors import StoreError
 from ticket_alarm.logs import redact
+from ticket_alarm.notify import Alert, AlertFormatError, Notifier, Outcome
 from ticket_alarm.store import OutboxItem, StatusFile, Store
 
-DRY_RUN_ROUTE = "dry-run"
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 60.0
 BROKEN_RECHECK = 900.0
@@ -57,11 +57,9 @@ class Delivery:
     def __init__(
         self,
         store: Store,
-        webhooks: WebhookClient | None,
-        routes: Sequence[RouteSettings],
+        notifiers: Sequence[Notifier],
         clock: Clock,
         *,
-        dry_run_out: TextIO | None = None,
         rng: random.Random | None = None,
         backoff_base: float = BACKOFF_BASE,
         backoff_cap: float = BACKOFF_CAP,
@@ -73,10 +71,8 @@ class Delivery:
         self._unsettled: dict[str, list[Callable[[], None]]] = {}
         self._marks_checked = False
         self.store = store
-        self.webhooks = webhooks
-        self.routes = {r.name: r for r in routes}
+        self.notifiers = {n.route: n for n in notifiers}
         self.clock = clock
-        self.dry_run_out = dry_run_out
         self.rng = rng or random.Random()
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -91,11 +87,10 @@ class Delivery:
         # set by run(): once it is set no new request starts (the one in flight finishes and is marked
         # sent), so a shutdown never cancels a request Discord may already have accepted
         self._stop: asyncio.Event | None = None
-        self.on_sent: Callable[[str, int], None] | None = None
 
     @property
     def lane_names(self) -> list[str]:
-        return list(self.routes) if self.routes else [DRY_RUN_ROUTE]
+        return list(self.notifiers)
 
     def notify(self) -> None:
         """Called after rows were enqueued: lanes wake up now instead of at their next poll."""
@@ -167,14 +162,11 @@ class Delivery:
             marks = self.store.broken_webhooks()
             prints = self.store.broken_webhook_fingerprints()
             for name in marks:
-                route = self.routes.get(name)
-                if route is not None and prints.get(name) not in (
-                    None,
-                    webhook_fingerprint(route.webhook_url),
-                ):
+                notifier = self.notifiers.get(name)
+                if notifier is not None and prints.get(name) not in (None, notifier.fingerprint):
                     self.store.clear_webhook_broken(name)
                     logger.info("route {}: the webhook URL changed since it was marked broken; cleared", name)
-                elif route is not None:
+                elif notifier is not None:
                     self._marked.add(name)
         except StoreError as exc:
             logger.warning("route webhook marks not checked: {}", exc)
@@ -188,96 +180,119 @@ class Delivery:
         return None if next_due is None else max(next_due, self._hold_until.get(lane, 0.0))
 
     def _bucket_wait(self, lane: str) -> float:
-        route = self.routes.get(lane)
-        if route is None or self.webhooks is None:
-            return 0.0
-        return self.webhooks.bucket_wait(route.webhook_url)
+        notifier = self.notifiers.get(lane)
+        return 0.0 if notifier is None else notifier.wait()
+
+    def _alerts(self, lane: str, items: list[OutboxItem]) -> list[tuple[OutboxItem, Alert]]:
+        """The rows' Alerts (a legacy embed row read as a legacy Alert); a row that is neither becomes
+        a dead letter at once, said with its id (kept, never dropped silently)."""
+        out: list[tuple[OutboxItem, Alert]] = []
+        for item in items:
+            try:
+                out.append((item, Alert.from_json(item.payload)))
+            except AlertFormatError as exc:
+                error = f"unreadable outbox payload: {exc}"
+                self._write(lane, lambda i=item.id, e=error: self.store.mark_dead([i], e), "unreadable")
+                self.stats.dead += 1
+                logger.error(
+                    "알림 전송 실패: route {} outbox row #{} is not an alert ({}); kept as a dead letter",
+                    lane,
+                    item.id,
+                    exc,
+                )
+        return out
 
     async def _send_batch(self, lane: str, items: list[OutboxItem]) -> int:
-        if lane == DRY_RUN_ROUTE:
-            return self._print(items)
-        route = self.routes[lane]
-        count = batch_size([i.payload for i in items])
-        batch = items[:count]
-        outcome = await self._post(route, batch)
+        notifier = self.notifiers[lane]
+        readable = self._alerts(lane, items)
+        if not readable:
+            return 0
+        count = max(1, notifier.fits([a for _, a in readable]))
+        batch = readable[:count]
+        outcome = await self._post(notifier, batch)
         if outcome.kind == "dead" and len(batch) > 1:
-            # one bad embed must not take nine good ones with it: send them one by one
+            # one bad alert must not take nine good ones with it: send them one by one
             sent = 0
-            refused: list[tuple[OutboxItem, PostOutcome]] = []
+            refused: list[tuple[tuple[OutboxItem, Alert], Outcome]] = []
             for item in batch:
-                single = await self._post(route, [item])
+                single = await self._post(notifier, [item])
                 if single.kind == "dead":
                     refused.append((item, single))  # settled below: all refused alike is the lane's fault
                     continue
-                sent += await self._apply(route, [item], single)
+                sent += await self._apply(notifier, [item], single)
                 if single.kind in ("broken", "rate_limited", "retry"):
                     break  # the rest stay due: the next pass waits for the bucket/backoff (or its deadline)
             if len(refused) == len(batch) and len({o.status for _, o in refused}) == 1:
                 # every single refused the same way: not ten bad embeds but a bad path to Discord
                 first = refused[0][1]
-                lane_failure = PostOutcome(
+                lane_failure = Outcome(
                     "retry",
                     first.status,
                     error=f"every alert of the batch refused alike: {first.error[:300]}",
                 )
-                return await self._apply(route, batch, lane_failure)
+                return await self._apply(notifier, batch, lane_failure)
             for item, single in refused:
-                await self._apply(route, [item], single)
+                await self._apply(notifier, [item], single)
             return sent
-        return await self._apply(route, batch, outcome)
+        return await self._apply(notifier, batch, outcome)
 
-    async def _post(self, route: RouteSettings, batch: list[OutboxItem]) -> PostOutcome:
-        assert self.webhooks is not None
-        payload = message([i.payload for i in batch], role_ids=route.mention_role_ids)
-        logger.debug(
-            "route {}: posting {} embed(s) to {}", route.name, len(batch), mask_url(route.webhook_url)
-        )
-        return await self.webhooks.execute(route.webhook_url, payload, thread_id=route.thread_id)
+    async def _post(self, notifier: Notifier, batch: list[tuple[OutboxItem, Alert]]) -> Outcome:
+        logger.debug("route {}: posting {} alert(s) to {}", notifier.route, len(batch), notifier.describe())
+        return await notifier.send([a for _, a in batch])
 
-    async def _apply(self, route: RouteSettings, batch: list[OutboxItem], outcome: PostOutcome) -> int:
+    async def _apply(
+        self, notifier: Notifier, sent_batch: list[tuple[OutboxItem, Alert]], outcome: Outcome
+    ) -> int:
+        lane = notifier.route
+        batch = [i for i, _ in sent_batch]
         ids = [i.id for i in batch]
         now = self.clock.now().timestamp()
-        error = redact(scrub(outcome.error, route.webhook_url))  # stored and logged: never a token
+        error = redact(notifier.scrub(outcome.error))  # stored and logged: never a token
         if outcome.kind == "sent":
-            self._hold_until.pop(route.name, None)
-            self._lane_failures.pop(route.name, None)
+            self._hold_until.pop(lane, None)
+            self._lane_failures.pop(lane, None)
             message_id = outcome.message_id
-            self._write(route.name, lambda: self.store.mark_sent(ids, now, message_id), "sent")
-            if route.name in self._marked:  # the webhook works: its broken mark is stale
-                self._marked.discard(route.name)
-                self._write(route.name, lambda: self.store.clear_webhook_broken(route.name), "webhook ok")
-            self.stats.sent_messages += 1
+            self._write(lane, lambda: self.store.mark_sent(ids, now, message_id), "sent")
+            if lane in self._marked:  # the webhook works: its broken mark is stale
+                self._marked.discard(lane)
+                self._write(lane, lambda: self.store.clear_webhook_broken(lane), "webhook ok")
             self.stats.sent_alerts += len(ids)
+            if notifier.verb == "printed":
+                logger.info(
+                    "알림 전송: {}건 printed (dry run: no webhook configured, nothing sent to Discord) — {}",
+                    len(ids),
+                    sent_summary(sent_batch),
+                )
+                return len(ids)
+            self.stats.sent_messages += 1
             logger.info(
                 "알림 전송: {}건 (route {}, message {}) — {}",
                 len(ids),
-                route.name,
+                lane,
                 outcome.message_id or "-",
-                sent_summary(batch),
+                sent_summary(sent_batch),
             )
-            if self.on_sent:
-                self.on_sent(route.name, len(ids))
             return len(ids)
         if outcome.kind == "rate_limited":
             self.stats.rate_limited += 1
             logger.warning(
                 "Discord rate limit on route {}: waiting {:.1f}s (not counted as a failure)",
-                route.name,
+                lane,
                 outcome.retry_after or 0,
             )
             return 0  # the bucket now holds the wait; the next execute sleeps it out
         if outcome.kind == "retry":
             attempts = max(i.attempts for i in batch) + 1
-            failures = self._lane_failures.get(route.name, 0) + 1
-            self._lane_failures[route.name] = failures
+            failures = self._lane_failures.get(lane, 0) + 1
+            self._lane_failures[lane] = failures
             delay = min(self.backoff_cap, self.backoff_base * 2 ** (max(attempts, failures) - 1))
             delay *= 1 + self.rng.uniform(0, 0.25)
-            self._hold_until[route.name] = now + delay
+            self._hold_until[lane] = now + delay
             self.store.mark_retry(ids, error, now + delay)
             self.stats.failures += 1
             logger.warning(
                 "알림 전송 실패: route {} {} — {}건 retried in {:.0f}s (attempt {})",
-                route.name,
+                lane,
                 error,
                 len(ids),
                 delay,
@@ -285,44 +300,28 @@ class Delivery:
             )
             return 0
         if outcome.kind == "dead":
-            self._write(route.name, lambda: self.store.mark_dead(ids, error), "refused")
+            self._write(lane, lambda: self.store.mark_dead(ids, error), "refused")
             self.stats.dead += len(ids)
             logger.error(
                 "알림 전송 실패: route {} refused {}건 permanently ({}); kept as dead letters (resend them "
                 "with `ticket-alarm outbox retry-dead --route {}` once the cause is fixed)",
-                route.name,
+                lane,
                 len(ids),
                 error,
-                route.name,
+                lane,
             )
             return 0
         # broken webhook
-        self.stats.broken.add(route.name)
-        self._marked.add(route.name)
-        self.store.mark_webhook_broken(route.name, error[:500], now, webhook_fingerprint(route.webhook_url))
-        if route.name not in self._broken_logged:
-            self._broken_logged.add(route.name)
+        self.stats.broken.add(lane)
+        self._marked.add(lane)
+        self.store.mark_webhook_broken(lane, error[:500], now, notifier.fingerprint)
+        if lane not in self._broken_logged:
+            self._broken_logged.add(lane)
             logger.error(
                 "알림 전송 실패: {} Sending on this route is stopped; its pending alerts are kept.",
-                broken_webhook_text(route, outcome.status, error[:300]),
+                notifier.broken_text(Outcome(outcome.kind, outcome.status, error=error)),
             )
         return 0
-
-    def _print(self, items: list[OutboxItem]) -> int:
-        out = self.dry_run_out or sys.stdout
-        now = self.clock.now()
-        for item in items:
-            out.write(embed_text(item.payload, now))
-        out.flush()
-        ids, stamp = [i.id for i in items], now.timestamp()
-        self._write(DRY_RUN_ROUTE, lambda: self.store.mark_sent(ids, stamp, None), "printed")
-        self.stats.sent_alerts += len(items)
-        logger.info(
-            "알림 전송: {}건 printed (dry run: no webhook configured, nothing sent to Discord) — {}",
-            len(items),
-            sent_summary(items),
-        )
-        return len(items)
 
     # --- lanes ---------------------------------------------------------------------
     async def run_lane(self, lane: str, stop: asyncio.Event) -> None:
@@ -362,11 +361,10 @@ class Delivery:
                 w.cancel()
 
     async def _recheck(self, lane: str) -> None:
-        route = self.routes.get(lane)
-        if route is None or self.webhooks is None:
+        notifier = self.notifiers.get(lane)
+        if notifier is None:
             return
-        status = await self.webhooks.probe(route.webhook_url)
-        if status == 200:
+        if await notifier.probe():
             logger.info("route {}: webhook answers again; resuming delivery", lane)
             self.stats.broken.discard(lane)
             self._broken_logged.discard(lane)
@@ -423,30 +421,15 @@ class Delivery:
 MAX_BATCH_ROWS = 10
 
 
-def broken_webhook_text(route: RouteSettings, status: int | None, error: str = "") -> str:
-    """Why a webhook that answers 401/403/404 will never take an alert, and what to do (once, send-test)."""
-    answer = f"answered {status}" + (f" ({error})" if error else "")
-    if status in (401, 404):
-        return (
-            f"route {route.name} webhook {mask_url(route.webhook_url)} {answer} — the webhook was "
-            "deleted or its token is wrong. Create a new webhook in Discord (channel settings → "
-            "Integrations → Webhooks → Copy Webhook URL), put its URL in the config and restart."
-        )
-    return (
-        f"route {route.name} webhook {mask_url(route.webhook_url)} {answer} — Discord refused this "
-        "webhook. Check the webhook's channel permissions and thread_id, then restart."
-    )
-
-
 SUMMARY_TITLES = 3  # notices named in one 알림 전송 line; the rest are counted
 SUMMARY_TITLE_CHARS = 30
 
 
-def sent_summary(items: Sequence[OutboxItem]) -> str:
+def sent_summary(items: Sequence[tuple[OutboxItem, Alert]]) -> str:
     """``melon 「아이유 콘서트…」, yes24 「…」 외 2건``: which notices a 알림 전송 line is about."""
     names = []
-    for item in items[:SUMMARY_TITLES]:
-        title = " ".join(str(item.payload.get("title", "")).split())
+    for item, alert in items[:SUMMARY_TITLES]:
+        title = " ".join(alert.title.split())
         if len(title) > SUMMARY_TITLE_CHARS:
             title = title[: SUMMARY_TITLE_CHARS - 1].rstrip() + "…"
         names.append(f"{item.site} 「{title}」")

@@ -67,7 +67,3 @@ class StoreError(TicketAlarmError):
 
 class StoreLockedError(StoreError):
     """Another process holds the data directory's single-instance lock."""
-
-
-class DeliveryError(TicketAlarmError):
-    """A Discord delivery failed in a way the caller must know about."""

@@ -8,11 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ticket_alarm.config import Settings
-from ticket_alarm.delivery import DRY_RUN_ROUTE
-from ticket_alarm.discord import seoul_text
 from ticket_alarm.i18n import t
-from ticket_alarm.model import Ticket, identity_key
-from ticket_alarm.routing import route_verdicts
+from ticket_alarm.model import Ticket, identity_key, seoul_text
+from ticket_alarm.routing import router_for
 from ticket_alarm.store import Store
 from ticket_alarm.table import pad
 
@@ -56,13 +54,10 @@ def explain(store: Store, settings: Settings, site: str, notice_id: str) -> dict
     ticket_data = json.loads(row["ticket"])
     ticket = Ticket.from_json(ticket_data)
     outbox = store.notice_outbox(key)
-    if settings.effective_routes():
-        decisions = [
-            {"route": v.route, "matched": v.matched, "reason": v.reason}
-            for v in route_verdicts(settings.routes or [], ticket, settings.catch_all())
-        ]
-    else:
-        decisions = [{"route": DRY_RUN_ROUTE, "matched": True, "reason": t("route.dry_run")}]
+    decisions = [
+        {"route": v.route, "matched": v.matched, "reason": v.reason}
+        for v in router_for(settings).verdicts(ticket)
+    ]
     doc: dict[str, Any] = {
         "site": site,
         "id": notice_id,

@@ -32,9 +32,11 @@ from loguru import logger
 from crawlers.base import Crawler
 from ticket_alarm import __version__
 from ticket_alarm.clock import Clock, SystemClock, age_text
-from ticket_alarm.config import Settings, mask_url, webhook_fingerprint
+from ticket_alarm.config import Settings
 from ticket_alarm.daemon import HEARTBEAT_EVERY
-from ticket_alarm.discord import WebhookClient, http_client, message
+from ticket_alarm.discord.render import message
+from ticket_alarm.discord.urls import mask_url, webhook_fingerprint
+from ticket_alarm.discord.webhook import WebhookClient, http_client
 from ticket_alarm.errors import TicketAlarmError
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import redact, setup_logging

@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config import Settings
 from ticket_alarm.delivery import Delivery
-from ticket_alarm.discord import WebhookClient
+from ticket_alarm.discord.webhook import WebhookClient
 from ticket_alarm.errors import StoreError
 from ticket_alarm.pipeline import HEAD, SiteResult
 from ticket_alarm.store import Store

@@ -115,13 +115,32 @@ class Ticket:
     def with_(self, **changes: Any) -> Ticket:
         return replace(self, **changes)
 
+    def changes_from(self, before: Ticket) -> list[str]:
+        """The fields (names of ``CHANGE_FIELDS``, in its order) in which this notice differs from
+        ``before``; empty when nothing worth an alert changed. The one definition of a change: the
+        digest hashes the same content, so equal digests always mean no change."""
+        old, new = _content(before), _content(self)
+        return [name for name, parts in CHANGE_FIELDS.items() if any(old[p] != new[p] for p in parts)]
+
 
 def identity_key(site: str, notice_id: str) -> str:
     return hashlib.sha256(f"{site}:{notice_id}".encode()).hexdigest()
 
 
-def meaningful_fields(ticket: Ticket) -> dict[str, Any]:
-    """The fields whose change is worth telling people about (views, poster, order are not)."""
+# What counts as a change, field by field: the name a change alert shows → the parts of the notice's
+# content it covers (a day-only open and a full open time are one "open" to a reader). Views, poster,
+# booking link and list order are not content: their change is never worth telling anyone.
+CHANGE_FIELDS: dict[str, tuple[str, ...]] = {
+    "title": ("title",),
+    "open_at": ("open_at", "open_date"),
+    "presales": ("presales",),
+    "venue": ("venue",),
+    "category": ("category",),
+}
+
+
+def _content(ticket: Ticket) -> dict[str, Any]:
+    """The notice's content as the digest hashes it and ``changes_from`` compares it."""
     return {
         "title": ticket.title,
         "open_at": ticket.open_at.isoformat() if ticket.open_at else None,
@@ -135,5 +154,10 @@ def meaningful_fields(ticket: Ticket) -> dict[str, Any]:
 
 
 def content_digest(ticket: Ticket) -> str:
-    payload = json.dumps(meaningful_fields(ticket), ensure_ascii=False, sort_keys=True)
+    payload = json.dumps(_content(ticket), ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def seoul_text(at: datetime) -> str:
+    """``2026-12-03 20:00 KST``: a time as logs and command output show it."""
+    return at.astimezone(SEOUL).strftime("%Y-%m-%d %H:%M KST")

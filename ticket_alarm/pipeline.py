@@ -8,7 +8,7 @@ outcome, error included, comes back as a ``SiteResult``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -17,14 +17,13 @@ from loguru import logger
 
 from crawlers.base import INCOMPLETE, Crawl, Crawler, check_valid
 from ticket_alarm.clock import Clock, age_text
-from ticket_alarm.config import RouteSettings, Settings
-from ticket_alarm.delivery import DRY_RUN_ROUTE
-from ticket_alarm.discord import changed_fields, render_change, render_notice, seoul_text
+from ticket_alarm.config import Settings
 from ticket_alarm.errors import CrawlError, FetchError, SiteLockedError
 from ticket_alarm.http import Fetcher
 from ticket_alarm.i18n import t
-from ticket_alarm.model import Ticket
-from ticket_alarm.routing import route_verdicts
+from ticket_alarm.model import Ticket, seoul_text
+from ticket_alarm.notify import Alert
+from ticket_alarm.routing import Router, router_for
 from ticket_alarm.store import (
     DigestEvent,
     HeadState,
@@ -97,31 +96,6 @@ class SiteResult:
     warnings: list[str] = field(default_factory=list)  # the crawl's partial failures
 
 
-class Router:
-    """Which lanes (routes) a ticket goes to, and which reminders each lane wants."""
-
-    def __init__(
-        self,
-        routes: Sequence[RouteSettings],
-        dry_run_reminders: Sequence[int] = (),
-        catch_all: RouteSettings | None = None,
-    ) -> None:
-        self.routes = list(routes)
-        self.catch_all = catch_all
-        self.dry_run_reminders = tuple(dry_run_reminders)
-
-    def lanes_for(self, ticket: Ticket) -> list[str]:
-        if not self.routes and self.catch_all is None:
-            return [DRY_RUN_ROUTE]
-        return [v.route for v in route_verdicts(self.routes, ticket, self.catch_all) if v.matched]
-
-    def reminders_for(self, lane: str) -> tuple[int, ...]:
-        if lane == DRY_RUN_ROUTE:
-            return self.dry_run_reminders
-        routes = [*self.routes, *([self.catch_all] if self.catch_all else [])]
-        return next((tuple(r.reminders) for r in routes if r.name == lane), ())
-
-
 @dataclass
 class _CycleWrite:
     """Everything one crawl result writes, in one store transaction."""
@@ -157,7 +131,7 @@ class Pipeline:
         self.fetcher = fetcher
         self.crawlers = crawlers
         self.clock = clock
-        self.router = Router(settings.routes or [], settings.reminders, settings.catch_all())
+        self.router = router_for(settings)
         self.on_enqueue = on_enqueue
         self._notes: dict[str, tuple[str, ...]] = {}  # per site: the crawl notes last logged
 
@@ -549,8 +523,8 @@ class Pipeline:
         write.events.append(DigestEvent(ticket.key, "first", ticket.digest, data))
         lanes = self.router.lanes_for(ticket)
         if not silent:
-            embed = render_notice(ticket, crawler.display_name, crawler.color)
-            write.outbox += [NewOutboxRow(lane, "new", crawler.name, ticket.key, embed) for lane in lanes]
+            alert = Alert("new", crawler.display_name, crawler.color, ticket).to_json()
+            write.outbox += [NewOutboxRow(lane, "new", crawler.name, ticket.key, alert) for lane in lanes]
         if remind:  # a notice held as renumbered keeps the reminders of its known twin
             write.plan_reminders(ticket, lanes, self.router)
 
@@ -601,10 +575,10 @@ class Pipeline:
         lanes = self.router.lanes_for(ticket)
         if before.open_at != ticket.open_at:
             write.plan_reminders(ticket, lanes, self.router)
-        if not changed_fields(before, ticket) or silent:
+        if not ticket.changes_from(before) or silent:
             return 0
-        embed = render_change(before, ticket, crawler.display_name, crawler.color)
-        write.outbox += [NewOutboxRow(lane, "change", crawler.name, key, embed) for lane in lanes]
+        alert = Alert("change", crawler.display_name, crawler.color, ticket, before=before).to_json()
+        write.outbox += [NewOutboxRow(lane, "change", crawler.name, key, alert) for lane in lanes]
         return 1
 
 

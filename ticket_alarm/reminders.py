@@ -16,8 +16,8 @@ from loguru import logger
 
 from crawlers.base import Crawler
 from ticket_alarm.clock import Clock
-from ticket_alarm.discord import render_reminder
 from ticket_alarm.model import Ticket
+from ticket_alarm.notify import Alert
 from ticket_alarm.store import NewOutboxRow, Store
 
 IDLE_CHECK = 30.0
@@ -63,8 +63,8 @@ class Reminders:
             crawler = self.crawlers.get(reminder.site)
             name = crawler.display_name if crawler else reminder.site
             color = crawler.color if crawler else FALLBACK_COLOR
-            embed = render_reminder(ticket, name, color, reminder.offset_min)
-            outbox.append(NewOutboxRow(reminder.route, "reminder", reminder.site, reminder.notice_key, embed))
+            alert = Alert("reminder", name, color, ticket, offset_min=reminder.offset_min).to_json()
+            outbox.append(NewOutboxRow(reminder.route, "reminder", reminder.site, reminder.notice_key, alert))
             queued.append(reminder.id)
         self.store.settle_reminders(now, queued=queued, skipped=skipped, outbox=outbox)
         if queued:

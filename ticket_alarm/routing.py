@@ -6,7 +6,8 @@ and genre) and ``exclude`` (none may match). Keywords are case-, width- (full-wi
 and space-insensitive ("아이유 콘서트" = "아이유콘서트").
 
 The catch-all (``discord_webhook_url``, route ``default``) receives every notice that no route in
-``routes`` takes; without routes it receives everything.
+``routes`` takes; without routes it receives everything. Without any webhook (the dry run) the
+stdout notifier's lane is the catch-all: ``router_for`` is the one place that decides it.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import Field, field_validator
 
 from ticket_alarm.i18n import t
 from ticket_alarm.model import Ticket
+from ticket_alarm.notify import STDOUT_ROUTE
 from ticket_alarm.sections import Section, check_webhook, no_control
+
+if TYPE_CHECKING:
+    from ticket_alarm.config import Settings
 
 # --- the config section this module owns (``routes``) ------------------------------------------
 
@@ -156,10 +161,33 @@ class Verdict:
     reason: str
 
 
+class Lane(Protocol):
+    """What the router needs of a catch-all: its name and its reminders (a route, or the stdout lane)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def reminders(self) -> Sequence[int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StdoutLane:
+    """The dry run's lane: every notice, printed by the stdout notifier, with ``reminders``."""
+
+    name: str = STDOUT_ROUTE
+    reminders: tuple[int, ...] = ()
+
+
 def route_verdicts(
-    routes: Sequence[RouteSettings], ticket: Ticket, catch_all: RouteSettings | None = None
+    routes: Sequence[RouteSettings],
+    ticket: Ticket,
+    catch_all: Lane | None = None,
+    *,
+    only_reason: str | None = None,
 ) -> list[Verdict]:
-    """Each route's decision on ``ticket``, then the catch-all's (it takes what no route took)."""
+    """Each route's decision on ``ticket``, then the catch-all's (it takes what no route took).
+    ``only_reason``: what the catch-all's verdict says when it is the only lane."""
     out = [Verdict(r.name, *explain_route(r, ticket)) for r in routes if r is not catch_all]
     if catch_all is not None:
         taken = [v.route for v in out if v.matched]
@@ -168,6 +196,41 @@ def route_verdicts(
         elif out:
             reason = t("route.catch_all.matched_no_route")
         else:
-            reason = t("route.catch_all.only")
+            reason = only_reason or t("route.catch_all.only")
         out.append(Verdict(catch_all.name, not taken, reason))
     return out
+
+
+class Router:
+    """Which lanes (routes) a ticket goes to, and which reminders each lane wants."""
+
+    def __init__(
+        self,
+        routes: Sequence[RouteSettings],
+        catch_all: Lane | None = None,
+        *,
+        only_reason: str | None = None,
+    ) -> None:
+        self.routes = list(routes)
+        self.catch_all = catch_all
+        self.only_reason = only_reason
+
+    @property
+    def lanes(self) -> list[Lane]:
+        return [*self.routes, *([self.catch_all] if self.catch_all else [])]
+
+    def verdicts(self, ticket: Ticket) -> list[Verdict]:
+        return route_verdicts(self.routes, ticket, self.catch_all, only_reason=self.only_reason)
+
+    def lanes_for(self, ticket: Ticket) -> list[str]:
+        return [v.route for v in self.verdicts(ticket) if v.matched]
+
+    def reminders_for(self, lane: str) -> tuple[int, ...]:
+        return next((tuple(r.reminders) for r in self.lanes if r.name == lane), ())
+
+
+def router_for(settings: Settings) -> Router:
+    """The configured routes and catch-all; with no webhook at all, the stdout lane takes everything."""
+    if settings.dry_run:
+        return Router([], StdoutLane(reminders=tuple(settings.reminders)), only_reason=t("route.dry_run"))
+    return Router(settings.routes or [], settings.catch_all())

@@ -125,7 +125,7 @@ def _write_lock_seen(db: Path, timeout: float) -> bool:
 def _outbox(db: Path) -> dict[str, str]:
     """Notice id → outbox status (kind 'new' only)."""
     rows = query(db, "SELECT payload, status FROM outbox WHERE kind='new'")
-    return {json.loads(p)["url"].rsplit("/", 1)[1]: status for p, status in rows}
+    return {json.loads(p)["ticket"]["url"].rsplit("/", 1)[1]: status for p, status in rows}
 
 
 def _history_ids(db: Path) -> set[str]:

@@ -26,8 +26,9 @@ from tests.support.discord_standin import FakeDiscord
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import RouteSettings
 from ticket_alarm.delivery import BACKOFF_BASE, BACKOFF_CAP, Delivery
-from ticket_alarm.discord import WebhookClient, render_notice
+from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.model import Ticket, seoul
+from ticket_alarm.notify import Alert
 from ticket_alarm.store import NewOutboxRow, Store
 
 
@@ -53,7 +54,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 def _embed(n: int) -> dict[str, Any]:
     ticket = Ticket("melon", str(n), f"공연 {n}", f"https://ticket.melon.com/n/{n}", seoul(2026, 12, 1, 20))
-    return render_notice(ticket, "멜론티켓", 0x00CD3C)
+    return Alert("new", "멜론티켓", 0x00CD3C, ticket).to_json()
 
 
 def _enqueue(store: Store, n: int, now: float) -> None:
@@ -65,7 +66,9 @@ async def test_an_outage_costs_one_request_per_backoff_step(
 ) -> None:
     clock = FakeClock()
     route = RouteSettings(name="default", webhook_url=discord.add_webhook())
-    delivery = Delivery(store, WebhookClient(http, clock), [route], clock, rng=random.Random(1))
+    delivery = Delivery(
+        store, [DiscordNotifier.for_route(route, WebhookClient(http, clock))], clock, rng=random.Random(1)
+    )
     discord.fail(503, count=-1)
     for n in range(20):  # an alert every 3 s for 60 s, the lane passing after each
         _enqueue(store, n, clock.now().timestamp())
@@ -87,7 +90,7 @@ async def test_no_request_starts_once_stopping(store: Store, http: httpx.AsyncCl
     try:
         clock = FakeClock()
         route = RouteSettings(name="default", webhook_url=slow.add_webhook())
-        delivery = Delivery(store, WebhookClient(http, clock), [route], clock)
+        delivery = Delivery(store, [DiscordNotifier.for_route(route, WebhookClient(http, clock))], clock)
         for n in range(25):
             _enqueue(store, n, clock.now().timestamp())
         stop = asyncio.Event()

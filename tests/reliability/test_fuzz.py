@@ -1,7 +1,7 @@
 """Fuzzing what tests/test_discord.py and tests/test_crawler_*.py leave out.
 
-- the whole way an alert travels: random Ticket → render_notice / render_change / render_reminder →
-  the outbox's JSON round trip (stored with ensure_ascii=False, as store.py does) → batch_size →
+- the whole way an alert travels: random Ticket → Alert (new / change / reminder) → the outbox's JSON
+  round trip (stored with ensure_ascii=False, as store.py does) → render_alert → batch_size →
   message(role_ids) → the strict stand-in Discord's validation: accepted, no mass mention, only the
   configured roles pinged;
 - truncated pages of every real crawler (any cut of any fixture page): a ParseError, or tickets that
@@ -21,16 +21,16 @@ from crawlers import interpark, melon, ticketlink, yes24
 from tests.support.discord_standin import FakeDiscord
 from tests.support.real_sites import load_samples
 from tests.support.server import Request
-from ticket_alarm.discord import (
+from ticket_alarm.discord.render import (
     MAX_EMBEDS,
     batch_size,
     message,
-    render_change,
+    render_alert,
     render_notice,
-    render_reminder,
 )
 from ticket_alarm.errors import ParseError
 from ticket_alarm.model import Presale, Ticket, seoul
+from ticket_alarm.notify import Alert
 
 _PIECES = [
     "@everyone",
@@ -120,11 +120,18 @@ def test_any_ticket_renders_to_a_payload_discord_accepts(
     batch: list[Ticket], roles: list[str], color: int, minutes: int
 ) -> None:
     name = "멜론티켓 @everyone <@&999999999999999999>"
-    embeds = [render_notice(t, name, color) for t in batch]
-    embeds += [render_change(batch[0], t, name, color) for t in batch[1:4]]
-    embeds += [render_reminder(t, name, color, minutes) for t in batch[:3]]
-    # the outbox stores each embed as JSON text and reads it back before sending
-    stored = [json.loads(json.dumps(e, ensure_ascii=False).encode("utf-8").decode("utf-8")) for e in embeds]
+    alerts = [Alert("new", name, color, t) for t in batch]
+    alerts += [Alert("change", name, color, t, before=batch[0]) for t in batch[1:4]]
+    alerts += [Alert("reminder", name, color, t, offset_min=minutes) for t in batch[:3]]
+    # the outbox stores each Alert as JSON text and reads it back; the notifier renders it at send time.
+    # Only valid tickets reach the outbox (the pipeline drops what `problems()` refuses, lone surrogates
+    # included, which UTF-8 cannot store); the renderer must cope with every ticket anyway.
+    for alert in alerts:
+        if not any(t.problems() for t in (alert.ticket, alert.before) if t is not None):
+            text = json.dumps(alert.to_json(), ensure_ascii=False).encode("utf-8").decode("utf-8")
+            assert Alert.from_json(json.loads(text)) == alert
+    stored = [render_alert(a) for a in alerts]
+    assert stored[: len(batch)] == [render_notice(t, name, color) for t in batch]
     sent = 0
     while sent < len(stored):
         count = batch_size(stored[sent:])

@@ -27,7 +27,8 @@ from tests.support.server import LoopbackServer, Request, Response
 from tests.support.site_standin import FakeSite
 from ticket_alarm.clock import SystemClock
 from ticket_alarm.config import HttpSettings
-from ticket_alarm.discord import WebhookClient, message
+from ticket_alarm.discord.render import message
+from ticket_alarm.discord.webhook import WebhookClient
 from ticket_alarm.errors import FetchError
 from ticket_alarm.http import Fetcher
 

@@ -1,6 +1,7 @@
-"""Discord: turn ``Ticket``s into embeds that respect every documented limit, and post them.
+"""Discord rendering: turn ``Alert``s into embeds that respect every documented limit.
 
-Discord knows no site: it renders the tickets it is given with the site's display name and colour.
+Discord knows no site: it renders the alerts it is given with the site's display name and colour
+they carry.
 Limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits): title 256,
 description 4096, 25 fields, field name 256 / value 1024, footer 2048, author 256, 6000 characters
 over all embeds of a message, 10 embeds a message, content 2000.
@@ -8,19 +9,14 @@ over all embeds of a message, 10 embeds a message, content 2000.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
-from ticket_alarm.clock import Clock
-from ticket_alarm.config import parse_webhook
 from ticket_alarm.model import SEOUL, Ticket
+from ticket_alarm.notify import Alert
 
 MAX_EMBEDS = 10
 MAX_TOTAL = 6000
@@ -215,28 +211,11 @@ def describe_field(ticket: Ticket, name: str) -> str:
     return escape_markdown(clean(str(value))) if value else "없음"
 
 
-def changed_fields(before: Ticket, after: Ticket) -> list[str]:
-    def presales(t: Ticket) -> list[tuple[str, str]]:  # at may be None: sort on text, never None < datetime
-        return sorted((p.name, p.at.isoformat() if p.at else "") for p in t.presales)
-
-    out = []
-    if before.title != after.title:
-        out.append("title")
-    if (before.open_at, before.open_date) != (after.open_at, after.open_date):
-        out.append("open_at")
-    if presales(before) != presales(after):
-        out.append("presales")
-    if before.venue != after.venue:
-        out.append("venue")
-    if before.category != after.category:
-        out.append("category")
-    return out
-
-
 def render_change(before: Ticket, after: Ticket, site_name: str, color: int) -> dict[str, Any]:
     """The "변경" embed: before → after for each field that matters."""
     fields = []
-    for name in changed_fields(before, after) or ["title"]:
+    changes = after.changes_from(before)
+    for name in changes or ["title"]:
         fields.append(
             {
                 "name": f"{CHANGE_LABELS[name]} 변경",
@@ -244,7 +223,7 @@ def render_change(before: Ticket, after: Ticket, site_name: str, color: int) -> 
                 "inline": False,
             }
         )
-    if "open_at" not in changed_fields(before, after):
+    if "open_at" not in changes:
         fields.append({"name": "티켓 오픈", "value": open_time_text(after), "inline": False})
     return _embed(after, _title(after, prefix="[변경] "), site_name, color, fields)
 
@@ -337,217 +316,6 @@ def message(embeds: Iterable[dict[str, Any]], *, role_ids: Sequence[str] = ()) -
     return payload
 
 
-# --- the webhook client -------------------------------------------------------------
-
-
-def http_client(*, proxy: str | None, timeout: float, user_agent: str) -> httpx.AsyncClient:
-    """The HTTP client for Discord: through ``proxy.discord`` when set, never the environment's proxy."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout),
-        headers={"User-Agent": user_agent},
-        trust_env=False,
-        proxy=proxy or None,
-    )
-
-
-OutcomeKind = Literal["sent", "retry", "rate_limited", "dead", "broken"]
-
-
-@dataclass(frozen=True, slots=True)
-class PostOutcome:
-    kind: OutcomeKind
-    status: int | None = None
-    message_id: str | None = None
-    error: str = ""
-    retry_after: float | None = None
-
-
-@dataclass
-class _Bucket:
-    remaining: int | None = None
-    reset_at: float = 0.0  # monotonic
-    strikes: int = 0  # consecutive 429s: each waits at least RATE_LIMIT_FLOOR × 2^(strikes-1)
-
-
-REQUEST_TIMEOUT = 15.0  # one whole webhook request, connect to last byte
-RATE_LIMIT_FLOOR = 1.0  # a 429 saying retry_after 0 still waits this long, doubling while they repeat
-RATE_LIMIT_CAP = 60.0
-GONE_CODES = frozenset({10015, 50027})  # Unknown Webhook, Invalid Webhook Token
-_WEBHOOK_PATH = re.compile(r"(/webhooks/\d+/)[A-Za-z0-9_\-]+")
-
-
-def scrub(text: str, url: str | None = None) -> str:
-    """``text`` with every webhook token masked: error bodies that echo the request URL (proxies do)
-    must not carry the token into logs, the store or ``explain``."""
-    parsed = parse_webhook(url) if url else None
-    if parsed:
-        text = text.replace(parsed[1], "****")
-    return _WEBHOOK_PATH.sub(r"\1****", text)
-
-
-def _json_error(resp: httpx.Response) -> dict[str, Any] | None:
-    """Discord's own JSON error body (``{"code": …, "message": …}``), or None for anything else
-    (Cloudflare's HTML, a proxy's page, an empty body)."""
-    if "json" not in resp.headers.get("content-type", ""):
-        return None
-    try:
-        body = resp.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) and ("code" in body or "message" in body) else None
-
-
-class WebhookClient:
-    """Posts to webhooks, tracking Discord's rate-limit buckets so it waits instead of hitting 429s."""
-
-    def __init__(self, client: httpx.AsyncClient, clock: Clock, *, timeout: float = REQUEST_TIMEOUT) -> None:
-        self.client = client
-        self.clock = clock
-        self.timeout = timeout
-        self._buckets: dict[str, _Bucket] = {}
-        self._global_until = 0.0
-        self.rate_limited = 0  # 429s received, for metrics and tests
-
-    def _bucket(self, url: str) -> _Bucket:
-        parsed = parse_webhook(url)
-        key = parsed[0] if parsed else url
-        return self._buckets.setdefault(key, _Bucket())
-
-    def bucket_wait(self, url: str) -> float:
-        """Seconds the next ``execute`` on ``url`` would wait for its rate-limit bucket (0: none)."""
-        bucket = self._bucket(url)
-        now = self.clock.monotonic()
-        wait = max(0.0, self._global_until - now)
-        if bucket.remaining is not None and bucket.remaining <= 0:
-            wait = max(wait, bucket.reset_at - now)
-        return wait
-
-    async def wait_for_bucket(self, url: str) -> None:
-        wait = self.bucket_wait(url)
-        if wait > 0:
-            await self.clock.sleep(wait)
-            self._bucket(url).remaining = None
-
-    def _update_bucket(self, url: str, headers: httpx.Headers) -> None:
-        bucket = self._bucket(url)
-        remaining = headers.get("x-ratelimit-remaining")
-        reset_after = headers.get("x-ratelimit-reset-after")
-        try:
-            if remaining is not None:
-                bucket.remaining = int(remaining)
-            if reset_after is not None:
-                bucket.reset_at = self.clock.monotonic() + float(reset_after)
-        except ValueError:
-            pass
-
-    async def execute(
-        self, url: str, payload: dict[str, Any], *, thread_id: str | None = None
-    ) -> PostOutcome:
-        await self.wait_for_bucket(url)
-        params = {"wait": "true"}
-        if thread_id:
-            params["thread_id"] = thread_id
-        try:
-            async with asyncio.timeout(self.timeout):  # the whole request: a trickling answer too
-                resp = await self.client.post(url, json=payload, params=params)
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            return PostOutcome(
-                "retry", error=f"timeout after {self.timeout:g}s ({type(exc).__name__}) on {_host(url)}"
-            )
-        except httpx.TransportError as exc:
-            return PostOutcome("retry", error=f"connection failed ({type(exc).__name__}) to {_host(url)}")
-        self._update_bucket(url, resp.headers)
-        return self._classify(url, resp)
-
-    def _classify(self, url: str, resp: httpx.Response) -> PostOutcome:
-        status = resp.status_code
-        bucket = self._bucket(url)
-        if 200 <= status < 300:
-            bucket.strikes = 0
-            message_id = None
-            try:
-                body = resp.json()
-                message_id = str(body.get("id")) if isinstance(body, dict) and body.get("id") else None
-            except ValueError:
-                pass
-            return PostOutcome("sent", status, message_id=message_id)
-        discord_error = _json_error(resp)
-        body_text = scrub(resp.text[:1000], url)
-        if status == 429:
-            self.rate_limited += 1
-            retry_after, is_global = _parse_429(resp)
-            if discord_error is None:  # Cloudflare's HTML 429 ("error code: 1015") bans the IP: every lane
-                is_global = True
-            bucket.strikes += 1
-            wait = max(retry_after, min(RATE_LIMIT_CAP, RATE_LIMIT_FLOOR * 2 ** (bucket.strikes - 1)))
-            bucket.remaining = 0
-            bucket.reset_at = self.clock.monotonic() + wait
-            if is_global:
-                self._global_until = self.clock.monotonic() + wait
-            what = "" if discord_error is not None else " (not Discord's JSON: Cloudflare or a proxy)"
-            return PostOutcome(
-                "rate_limited", status, error=f"429 rate limited for {wait:g}s{what}", retry_after=wait
-            )
-        if 300 <= status < 400:
-            where = scrub(resp.headers.get("location", "?")[:300], url)
-            return PostOutcome(
-                "retry",
-                status,
-                error=f"HTTP {status} redirect to {where} not followed (a proxy in the way, or a wrong "
-                "webhook host?)",
-            )
-        if discord_error is None:
-            # not Discord speaking: Cloudflare (an IP block answers HTML 403), a proxy, a captive portal
-            hint = (
-                "an HTML 403 is usually Cloudflare blocking this IP, not a deleted webhook"
-                if status == 403
-                else "not Discord's JSON: a proxy or Cloudflare answered"
-            )
-            return PostOutcome("retry", status, error=f"HTTP {status} ({hint}): {body_text[:200]}")
-        if status in (401, 403, 404) or discord_error.get("code") in GONE_CODES:
-            return PostOutcome("broken", status, error=f"HTTP {status}: {body_text}")
-        if status >= 500:
-            return PostOutcome("retry", status, error=f"HTTP {status}: {body_text[:200]}")
-        return PostOutcome("dead", status, error=f"HTTP {status}: {body_text}")
-
-    async def probe(self, url: str) -> int | None:
-        """GET the webhook (never posts): 200 valid, 401/404 deleted; None when unreachable."""
-        try:
-            async with asyncio.timeout(self.timeout):
-                resp = await self.client.get(url)
-        except (TimeoutError, httpx.HTTPError):
-            return None
-        return resp.status_code
-
-
-def _host(url: str) -> str:
-    """The host:port a webhook URL points at (never its token)."""
-    return urlsplit(url).netloc or "the webhook host"
-
-
-def _parse_429(resp: httpx.Response) -> tuple[float, bool]:
-    retry_after = None
-    is_global = resp.headers.get("x-ratelimit-global", "").lower() == "true"
-    try:
-        body = resp.json()
-        if isinstance(body, dict):
-            retry_after = float(body.get("retry_after")) if body.get("retry_after") is not None else None
-            is_global = is_global or bool(body.get("global"))
-    except (ValueError, TypeError):
-        pass
-    if retry_after is None:
-        header = resp.headers.get("retry-after")
-        try:
-            retry_after = float(header) if header else None
-        except ValueError:
-            retry_after = None
-    return (max(0.0, retry_after if retry_after is not None else 1.0), is_global)
-
-
-def seoul_text(at: datetime) -> str:
-    return at.astimezone(SEOUL).strftime("%Y-%m-%d %H:%M KST")
-
-
 # --- the same alert as plain text (dry run, send-test without a webhook) -------------------------
 
 _WEEKDAYS = "월화수목금토일"
@@ -578,7 +346,6 @@ def relative_text(at: datetime, now: datetime) -> str:
 
 def plain_text(text: str, now: datetime) -> str:
     """Discord markup out: timestamps as KST times (with how far off), links as ``label url``, no escapes."""
-    from datetime import UTC
 
     def at(unix: str) -> datetime:
         return datetime.fromtimestamp(int(unix), UTC)
@@ -608,3 +375,23 @@ def embed_text(embed: dict[str, Any], now: datetime, *, tag: str = "[DRY RUN]") 
     if footer:
         lines.append(f"    ({footer})")
     return "\n".join(lines) + "\n"
+
+
+def render_alert(alert: Alert) -> dict[str, Any]:
+    """The embed of one Alert (a legacy one's: the embed an older version rendered, as it is)."""
+    if alert.kind == "legacy":
+        assert alert.embed is not None
+        return dict(alert.embed)
+    assert alert.ticket is not None
+    if alert.kind == "change":
+        assert alert.before is not None
+        return render_change(alert.before, alert.ticket, alert.site_name, alert.color)
+    if alert.kind == "reminder":
+        assert alert.offset_min is not None
+        return render_reminder(alert.ticket, alert.site_name, alert.color, alert.offset_min)
+    return render_notice(alert.ticket, alert.site_name, alert.color)
+
+
+def alert_text(alert: Alert, now: datetime) -> str:
+    """One Alert as the readable lines the dry run prints (the embed Discord would show, as text)."""
+    return embed_text(render_alert(alert), now)
