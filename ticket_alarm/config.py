@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
-from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 from pydantic import (
     AliasChoices,
@@ -80,6 +80,44 @@ def mask_url(url: str | None) -> str | None:
         netloc = parts.netloc.replace(f":{parts.password}@", ":****@")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+def check_store_url(value: str | None) -> str | None:
+    """``store_url``: None/empty (SQLite in data_dir) or ``postgresql://user:password@host:port/db``."""
+    if value is None or value.strip() == "":
+        return None
+    value = value.strip()
+    _no_control(value, "store_url")
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+        shown = mask_store_url(value) if parts.scheme else "(not a URL)"
+        raise ValueError(
+            f"expected postgresql://user:password@host:port/database (or no store_url for SQLite in "
+            f"data_dir), got {shown}"
+        )
+    return value
+
+
+def store_url_secrets(url: str | None) -> list[str]:
+    """The password of a store URL, as written and decoded (userinfo or a ``password=`` parameter)."""
+    if not url:
+        return []
+    parts = urlsplit(url)
+    found = [parts.password or ""] + [v for k, v in parse_qsl(parts.query) if k == "password"]
+    out: list[str] = []
+    for secret in found:
+        out += [secret, unquote(secret), quote(unquote(secret), safe="")]
+    return sorted({s for s in out if s}, key=len, reverse=True)
+
+
+def mask_store_url(url: str | None) -> str | None:
+    """The store URL with its password replaced by ``****`` (the user, host and database stay)."""
+    if not url:
+        return url
+    masked = url
+    for secret in store_url_secrets(url):
+        masked = masked.replace(f":{secret}@", ":****@").replace(f"password={secret}", "password=****")
+    return masked
 
 
 DAY = 86400.0
@@ -455,6 +493,9 @@ class Settings(BaseSettings):
         30.0, ge=0, le=DAY, description="seconds between two polls of the newest page; null or 0: off"
     )
     data_dir: Path = Path("data")
+    store_url: str | None = Field(
+        None, description="unset: SQLite in data_dir; postgresql://user:password@host:port/db (replicas)"
+    )
     notify_on_first_run: bool = False
     change_confirm_cycles: int = Field(
         1, ge=0, le=10, description="cycles a changed notice must stay changed before its change alert"
@@ -488,6 +529,11 @@ class Settings(BaseSettings):
     @classmethod
     def _reminders(cls, values: list[int]) -> list[int]:
         return _check_reminders(values)
+
+    @field_validator("store_url")
+    @classmethod
+    def _store_url_shape(cls, value: str | None) -> str | None:
+        return check_store_url(value)
 
     @field_validator("sites")
     @classmethod
@@ -572,6 +618,7 @@ class Settings(BaseSettings):
                 if password:
                     out.append(password)
         out += [secret for site in self.custom_sites for secret in site.secret_values()]
+        out += store_url_secrets(self.store_url)
         if self.web.token:
             out.append(self.web.token)
         return [s for s in out if len(s) >= 4]
@@ -585,6 +632,7 @@ class Settings(BaseSettings):
         for key in ("http", "https", "discord"):
             data["proxy"][key] = mask_url(data["proxy"].get(key))
         data["custom_sites"] = [site.masked() for site in self.custom_sites]
+        data["store_url"] = mask_store_url(data.get("store_url"))
         if data["web"].get("token"):
             data["web"]["token"] = "****"
         return data
