@@ -1,12 +1,13 @@
 -- 1: the initial schema (SQLite step 1 in PostgreSQL's dialect: times are epoch seconds as
--- double precision, notices and payloads are jsonb, ids are identities)
+-- double precision, ids are identities; notices and payloads are JSON text, kept exactly as written
+-- (jsonb would reorder keys and refuses \u0000; queries cast with ta_json(), defined in step 4)
 CREATE TABLE history(
     key TEXT PRIMARY KEY,
     digest TEXT NOT NULL,
     site TEXT NOT NULL,
     notice_id TEXT NOT NULL,
     title TEXT NOT NULL,
-    ticket JSONB NOT NULL,
+    ticket TEXT NOT NULL,
     first_seen DOUBLE PRECISION NOT NULL,
     last_seen DOUBLE PRECISION NOT NULL
 );
@@ -17,7 +18,7 @@ CREATE TABLE outbox(
     kind TEXT NOT NULL,
     site TEXT NOT NULL,
     notice_key TEXT,
-    payload JSONB NOT NULL,
+    payload TEXT NOT NULL,
     created_at DOUBLE PRECISION NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at DOUBLE PRECISION NOT NULL,
