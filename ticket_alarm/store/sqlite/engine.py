@@ -13,12 +13,26 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from ticket_alarm.errors import StoreError, StoreLockedError
 from ticket_alarm.http import CachedResponse
+from ticket_alarm.store.api import (
+    DigestEvent,
+    DueReminder,
+    HeadState,
+    HistoryRow,
+    LegacyKey,
+    NewOutboxRow,
+    OutboxItem,
+    OutboxStats,
+    PendingChange,
+    ReminderPlan,
+    Seen,
+    SiteState,
+)
 
 DB_NAME = "ticket-alarm.sqlite3"
 LOCK_NAME = "ticket-alarm.lock"
@@ -140,128 +154,6 @@ _MIGRATIONS: list[str] = [
     """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
-
-
-@dataclass(frozen=True, slots=True)
-class Seen:
-    key: str
-    digest: str
-    ticket: dict[str, Any]
-    pending_digest: str | None = None  # a change seen but not confirmed yet
-    pending_cycles: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class PendingChange:
-    """Set (digest given) or clear (digest None) the unconfirmed change of a history row."""
-
-    key: str
-    digest: str | None
-    ticket: dict[str, Any] | None
-    cycles: int
-
-
-@dataclass(frozen=True, slots=True)
-class DigestEvent:
-    key: str
-    event: str  # first | pending | confirmed | reverted
-    digest: str
-    ticket: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ReminderPlan:
-    """Reminders wanted for a notice on a route: upserted; ``open_at`` None cancels pending ones."""
-
-    notice_key: str
-    site: str
-    route: str
-    offsets: tuple[int, ...]
-    open_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class DueReminder:
-    id: int
-    notice_key: str
-    site: str
-    route: str
-    offset_min: int
-    open_at: float
-    due_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryRow:
-    key: str
-    digest: str
-    site: str
-    notice_id: str
-    title: str
-    ticket: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class NewOutboxRow:
-    route: str
-    kind: str
-    site: str
-    notice_key: str | None
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    id: int
-    route: str
-    kind: str
-    site: str
-    notice_key: str | None
-    payload: dict[str, Any]
-    attempts: int
-    created_at: float
-
-
-@dataclass
-class SiteState:
-    site: str
-    initialized: bool = False
-    last_attempt: float | None = None
-    last_success: float | None = None
-    last_failure: float | None = None
-    failure_streak: int = 0
-    last_error: str | None = None
-    empty_streak: int = 0
-    last_count: int | None = None
-    last_invalid: int = 0
-    locked_until: float | None = None
-
-
-@dataclass
-class HeadState:
-    """A site's head polls (the newest page, registration order); kept in ``meta`` as ``head:<site>``."""
-
-    site: str
-    last_attempt: float | None = None
-    last_success: float | None = None
-    failure_streak: int = 0
-    last_error: str | None = None
-    last_new: int = 0  # never-seen notices the last successful head poll alerted
-    paused_until: float | None = None  # a Retry-After longer than one request may wait
-    sweeps_only: str | None = None  # set when the site (its current source) has no registration order
-
-    @property
-    def meta_key(self) -> str:
-        return f"head:{self.site}"
-
-
-@dataclass
-class OutboxStats:
-    pending: int = 0
-    dead: int = 0
-    sent: int = 0
-    oldest_pending: float | None = None
-    by_route: dict[str, int] = field(default_factory=dict)
 
 
 class Store:
@@ -888,18 +780,6 @@ class Store:
             )
             added = conn.total_changes - before
         return added, len(keys) - added
-
-
-@dataclass(frozen=True, slots=True)
-class LegacyKey:
-    """One entry of the old script's history: an opaque hash, or a record with site and id."""
-
-    key: str
-    source: str  # 'hash' | 'record'
-    site: str | None = None
-    notice_id: str | None = None
-    title: str | None = None
-    seen_at: float | None = None
 
 
 def _insert_outbox(conn: sqlite3.Connection, rows: Sequence[NewOutboxRow], now: float) -> None:
