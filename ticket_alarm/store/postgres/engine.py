@@ -13,6 +13,7 @@ is re-raised as a :class:`StoreError` with every spelling of the password replac
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -73,6 +74,7 @@ TABLES = (  # every table a backup, a restore and `store migrate` carry, parents
     "legacy_keys",
 )
 CHUNK = 1000
+PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"  # Debian keeps pg_dump of each version there
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -160,7 +162,8 @@ class PostgresStore:
                 version = await store.schema_version()
                 if not 1 <= version <= SCHEMA_VERSION:
                     raise StoreError(
-                        f"{shown}: schema version {version} is not one this program knows (1..{SCHEMA_VERSION}); "
+                        f"{shown}: schema version {version} is not one this program knows "
+                        f"(1..{SCHEMA_VERSION}); "
                         "no daemon has used this database yet, or a newer version wrote it."
                     )
             else:
@@ -377,7 +380,10 @@ class PostgresStore:
 
     async def notice_events(self, key: str) -> list[DigestLogRow]:
         rows = await self._rows("SELECT * FROM digest_log WHERE key=%s ORDER BY id", (key,))
-        return [DigestLogRow(r["id"], r["key"], r["event"], r["digest"], json.loads(r["ticket"]), r["at"]) for r in rows]
+        return [
+            DigestLogRow(r["id"], r["key"], r["event"], r["digest"], json.loads(r["ticket"]), r["at"])
+            for r in rows
+        ]
 
     async def known_contents(self, site: str) -> set[tuple[str, str | None]]:
         rows = await self._rows(
@@ -401,7 +407,9 @@ class PostgresStore:
             "SELECT site, count(*) AS n, min(first_seen) AS first_seen, max(first_seen) AS newest, "
             "max(last_seen) AS last_seen FROM history GROUP BY site ORDER BY site"
         )
-        return [SiteHistory(r["site"], int(r["n"]), r["first_seen"], r["newest"], r["last_seen"]) for r in rows]
+        return [
+            SiteHistory(r["site"], int(r["n"]), r["first_seen"], r["newest"], r["last_seen"]) for r in rows
+        ]
 
     async def search_history(
         self, text: str, limit: int = 50, fold: Callable[[str], str] | None = None
@@ -542,9 +550,15 @@ class PostgresStore:
         return sorted(
             (
                 OutboxItem(
-                    r["id"], r["route"], r["kind"], r["site"], r["notice_key"], json.loads(r["payload"]),
-                    r["attempts"], r["created_at"],
-                )  # fmt: skip
+                    r["id"],
+                    r["route"],
+                    r["kind"],
+                    r["site"],
+                    r["notice_key"],
+                    json.loads(r["payload"]),
+                    r["attempts"],
+                    r["created_at"],
+                )
                 for r in rows
             ),
             key=lambda item: item.id,
@@ -612,7 +626,10 @@ class PostgresStore:
         return [_outbox_row(r) for r in await self._rows(sql + " ORDER BY id", params)]
 
     async def notice_outbox(self, key: str) -> list[OutboxRow]:
-        return [_outbox_row(r) for r in await self._rows("SELECT * FROM outbox WHERE notice_key=%s ORDER BY id", (key,))]
+        return [
+            _outbox_row(r)
+            for r in await self._rows("SELECT * FROM outbox WHERE notice_key=%s ORDER BY id", (key,))
+        ]
 
     async def recent_alerts(self, limit: int = 20) -> list[RecentAlert]:
         rows = await self._rows(
@@ -671,7 +688,8 @@ class PostgresStore:
         async with self._tx() as conn:
             await conn.execute(
                 "INSERT INTO webhook_state(route, broken_reason, broken_at) VALUES (%s, %s, %s) "
-                "ON CONFLICT (route) DO UPDATE SET broken_reason=excluded.broken_reason, broken_at=excluded.broken_at",
+                "ON CONFLICT (route) DO UPDATE SET broken_reason=excluded.broken_reason, "
+                "broken_at=excluded.broken_at",
                 (route, reason, now),
             )
             await conn.execute("DELETE FROM meta WHERE key=%s", (f"webhook_url:{route}",))
@@ -721,7 +739,8 @@ class PostgresStore:
     ) -> None:
         async with self._tx() as conn:
             await conn.execute(
-                "INSERT INTO http_cache(key, etag, last_modified, body, stored_at) VALUES (%s, %s, %s, %s, %s) "
+                "INSERT INTO http_cache(key, etag, last_modified, body, stored_at) "
+                "VALUES (%s, %s, %s, %s, %s) "
                 "ON CONFLICT (key) DO UPDATE SET etag=excluded.etag, last_modified=excluded.last_modified, "
                 "body=excluded.body, stored_at=excluded.stored_at",
                 (key, etag, last_modified, body, now),
@@ -823,7 +842,7 @@ def _outbox_row(r: dict[str, Any]) -> OutboxRow:
 def _tool(name: str, location: str) -> str:
     found = shutil.which(name)
     if found is None:
-        versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+        versions = sorted(Path(p) for p in glob.glob(f"{PG_BIN_GLOB}/{name}"))
         found = str(versions[-1]) if versions else None
     if found is None:
         raise StoreError(
@@ -846,4 +865,3 @@ def _run_tool(argv: list[str], env: dict[str, str], what: str, secrets: Sequence
         for secret in secrets:
             text = text.replace(secret, "****")
         raise StoreError(f"{what} failed ({argv[0].rsplit('/', 1)[-1]} exit {proc.returncode}: {text}).")
-
