@@ -774,7 +774,19 @@ def build_parser() -> argparse.ArgumentParser:
     orr = ob_sub.add_parser("retry-dead", parents=[after], help="queue dead letters again (after fixing why)")
     orr.add_argument("--route", help="only this route")
     orr.add_argument("--since", help="dead letters created since: ISO date/time (KST) or 30m / 6h / 2d back")
+    sm = add("store", "store maintenance: migrate --to postgresql://… (copy the SQLite store)")
+    sm_sub = sm.add_subparsers(dest="action", required=True)
+    smm = sm_sub.add_parser(
+        "migrate", parents=[after], help="copy the SQLite store into an empty PostgreSQL db"
+    )
+    smm.add_argument("--to", required=True, metavar="URL", help="postgresql://user:password@host:port/db")
     return parser
+
+
+async def _store(args: argparse.Namespace) -> int:
+    from ticket_alarm.store.postgres import transfer
+
+    return await transfer.command(args, _load)
 
 
 async def _health(args: argparse.Namespace) -> int:
@@ -802,6 +814,7 @@ COMMANDS = {
     "backup": _backup,
     "restore": _restore,
     "history": _history,
+    "store": _store,
 }
 
 
