@@ -28,6 +28,7 @@ from ticket_alarm.errors import StoreError
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
 from ticket_alarm.store import DB_NAME, Store
+from ticket_alarm.store.replicas import RENEW_EVERY, Replicas, Solo
 
 SHUTDOWN_BOUND = 10.0
 CRAWL_GRACE = 5.0  # of the bound: how long a crawl in flight may take to finish
@@ -93,8 +94,11 @@ class Daemon:
         rng: random.Random | None = None,
         on_result: Callable[[SiteResult], None] | None = None,
         reminders: Reminders | None = None,
+        replicas: Replicas | None = None,
     ) -> None:
         self.reminders = reminders
+        self.replicas: Replicas = replicas or Solo(settings.data_dir)
+        self._owned: set[str] = set()
         self.settings = settings
         self.store = store
         self.pipeline = pipeline
@@ -115,7 +119,7 @@ class Daemon:
         self._memory_logged_at: float | None = None
 
     async def crawl_site(self, name: str) -> SiteResult | None:
-        if self.stop.is_set():
+        if self.stop.is_set() or not self.replicas.owns(name):  # another replica crawls it
             return None
         task = asyncio.current_task()
         if task is not None:
@@ -152,7 +156,7 @@ class Daemon:
 
     async def head_site(self, name: str) -> SiteResult | None:
         """One head poll of a site (the newest page); may start the site's sweep early."""
-        if self.stop.is_set():
+        if self.stop.is_set() or not self.replicas.owns(name):
             return None
         task = asyncio.current_task()
         if task is not None:
@@ -266,6 +270,35 @@ class Daemon:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=HEARTBEAT_EVERY)
 
+    async def renew_sites(self) -> None:
+        """Renew this replica's site leases (and its heartbeat); say when the set of sites changes."""
+        try:
+            owned = await self.replicas.renew(self.sites)
+        except StoreError as exc:  # its leases lapse: another replica takes its sites over
+            logger.error("replica {}: site leases not renewed: {}", self.replicas.replica_id, exc)
+            return
+        if owned != self._owned and self.replicas.shared:
+            gained, lost = sorted(owned - self._owned), sorted(self._owned - owned)
+            logger.info(
+                "replica {}: crawling {}{}{}",
+                self.replicas.replica_id,
+                ", ".join(sorted(owned)) or "no site (other replicas own them)",
+                f" (took over {', '.join(gained)})" if gained and self._owned else "",
+                f" (lost {', '.join(lost)})" if lost else "",
+            )
+            for name in gained:
+                if self._scheduler is not None and self._owned:  # a site taken over: crawl it now
+                    with contextlib.suppress(Exception):
+                        self._scheduler.modify_job(f"crawl-{name}", next_run_time=self.clock.now())
+        self._owned = owned
+
+    async def _lease_loop(self) -> None:
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=RENEW_EVERY)
+            if not self.stop.is_set():
+                await self.renew_sites()
+
     def _schedule(self, scheduler: AsyncIOScheduler) -> None:
         now = self.clock.now()
         for index, name in enumerate(self.sites):
@@ -326,9 +359,10 @@ class Daemon:
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
         self._scheduler = scheduler
         self._schedule(scheduler)
+        await self.renew_sites()  # before the first crawls: which sites this replica crawls
         lanes = asyncio.create_task(self.delivery.run(self.stop), name="delivery")
         heart = asyncio.create_task(self._heartbeat_loop(), name="heartbeat")
-        background = {lanes, heart}
+        background = {lanes, heart, asyncio.create_task(self._lease_loop(), name="site-leases")}
         if self.reminders is not None:
             background.add(asyncio.create_task(self.reminders.run(self.stop), name="reminders"))
         scheduler.start()
@@ -361,6 +395,8 @@ class Daemon:
             for task in pending_tasks:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            with contextlib.suppress(StoreError):
+                await self.replicas.release()  # another replica takes the sites over at once
         stats = self.store.outbox_stats()
         logger.info(
             "stopped: {} alerts still pending in the outbox (delivered on the next start)", stats.pending
