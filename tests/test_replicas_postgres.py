@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from ticket_alarm.store.postgres.engine import PostgresStore
-from ticket_alarm.store.postgres.replicas import PostgresReplicas
+from ticket_alarm.store.postgres.replicas import PostgresReplicas, replica_rows, replicas_check
 from ticket_alarm.store.replicas import LOCAL_MARGIN, Solo
 
 SITES = ["interpark", "melon", "yes24"]
@@ -66,3 +67,27 @@ async def test_a_clean_stop_hands_the_sites_over_at_once(pg_url: str, tmp_path: 
 async def test_solo_owns_every_site() -> None:
     solo = Solo()
     assert solo.owns("x") and await solo.renew(SITES) == set(SITES) and await solo.replicas() == []
+
+
+async def test_the_health_check_lists_every_replica_and_warns_when_one_is_left(
+    pg_url: str, tmp_path: Path
+) -> None:
+    store = await PostgresStore.open(pg_url)
+    try:
+        a = PostgresReplicas(store, tmp_path / "a")
+        b = PostgresReplicas(store, tmp_path / "b")
+        assert replicas_check(await replica_rows(store), SITES, time.time())[0] == "CRITICAL"
+        await a.renew(SITES)
+        await b.renew(SITES)
+        status, detail = replicas_check(await replica_rows(store), SITES, time.time())
+        assert status == "OK" and "2 replicas alive" in detail
+        assert f"{a.name} (pid" in detail and "interpark, melon, yes24" in detail and f"{b.name}" in detail
+        await a.release()
+        status, detail = replicas_check(await replica_rows(store), SITES, time.time())
+        assert status == "WARNING" and "only 1 replica left" in detail and "stopped" in detail
+        assert "not crawled by any replica right now: interpark, melon, yes24" in detail
+        await b.renew(SITES)
+        status, detail = replicas_check(await replica_rows(store), SITES, time.time())
+        assert status == "WARNING" and "not crawled" not in detail
+    finally:
+        await store.close()

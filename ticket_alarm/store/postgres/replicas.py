@@ -115,3 +115,36 @@ async def replica_rows(store: PostgresStore, recent: float = 86400.0) -> list[Re
 async def lease_rows(store: PostgresStore) -> list[SiteLease]:
     rows = await store._rows(f"SELECT * FROM site_leases WHERE until > {_NOW} ORDER BY site")
     return [SiteLease(r["site"], r["owner"], r["since"], r["until"]) for r in rows]
+
+
+def replicas_check(
+    rows: Sequence[ReplicaRow], sites: Sequence[str], now: float, expected: int = 2
+) -> tuple[str, str]:
+    """The ``replicas`` health check: (OK|WARNING|CRITICAL, detail) from the replica rows.
+
+    Every replica is listed with its heartbeat and the sites it owns. CRITICAL: none alive.
+    WARNING: only one alive (if it dies, nobody takes over), or a site no live replica owns.
+    """
+    alive = [r for r in rows if r.alive]
+    parts = []
+    for r in rows:
+        state = "alive" if r.alive else ("stopped" if r.stopped_at is not None else "gone")
+        owned = ", ".join(r.sites) if r.sites else "no site"
+        parts.append(
+            f"{r.name} (pid {r.pid}, {state}, heartbeat {max(0, now - r.heartbeat_at):.0f}s ago): {owned}"
+        )
+    owned_sites = {s for r in alive for s in r.sites}
+    orphans = [s for s in sites if s not in owned_sites]
+    listing = "; ".join(parts) or "no replica has started on this database yet"
+    if orphans and alive:
+        listing += f"; not crawled by any replica right now: {', '.join(orphans)}"
+    if not alive:
+        return "CRITICAL", f"no replica alive — {listing}"
+    if len(alive) < expected:
+        return (
+            "WARNING",
+            f"only {len(alive)} replica left of {expected}: if it stops, nobody takes over — {listing}",
+        )
+    if orphans:
+        return "WARNING", f"{len(alive)} replicas alive — {listing}"
+    return "OK", f"{len(alive)} replicas alive — {listing}"
