@@ -25,6 +25,7 @@ EXPECTED_ROWS = {
     "gzip": ["gzip:"],
     "head": ["head: alert latency", "head: requests per site", "head: a short list"],
     "web": ["web:", "web/feeds:", "web/worst:"],
+    "postgres": ["postgres: 100-notice cycle", "postgres: outbox claims"],
 }
 
 
