@@ -776,9 +776,8 @@ def build_parser() -> argparse.ArgumentParser:
     orr.add_argument("--since", help="dead letters created since: ISO date/time (KST) or 30m / 6h / 2d back")
     sm = add("store", "store maintenance: migrate --to postgresql://… (copy the SQLite store)")
     sm_sub = sm.add_subparsers(dest="action", required=True)
-    smm = sm_sub.add_parser(
-        "migrate", parents=[after], help="copy the SQLite store into an empty PostgreSQL db"
-    )
+    smm = sm_sub.add_parser("migrate", help="copy the SQLite store into an empty PostgreSQL database")
+    smm.add_argument("--config", default=argparse.SUPPRESS, help="config file")
     smm.add_argument("--to", required=True, metavar="URL", help="postgresql://user:password@host:port/db")
     return parser
 
