@@ -496,6 +496,9 @@ class Settings(BaseSettings):
     store_url: str | None = Field(
         None, description="unset: SQLite in data_dir; postgresql://user:password@host:port/db (replicas)"
     )
+    replica_lease: float = Field(
+        15.0, ge=3, le=300, description="PostgreSQL: seconds a dead replica's sites stay leased to it"
+    )
     notify_on_first_run: bool = False
     change_confirm_cycles: int = Field(
         1, ge=0, le=10, description="cycles a changed notice must stay changed before its change alert"

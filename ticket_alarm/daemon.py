@@ -28,7 +28,7 @@ from ticket_alarm.errors import StoreError
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
 from ticket_alarm.store import DB_NAME, Store
-from ticket_alarm.store.replicas import RENEW_EVERY, Replicas, Solo
+from ticket_alarm.store.replicas import Replicas, Solo
 
 SHUTDOWN_BOUND = 10.0
 CRAWL_GRACE = 5.0  # of the bound: how long a crawl in flight may take to finish
@@ -295,7 +295,7 @@ class Daemon:
     async def _lease_loop(self) -> None:
         while not self.stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), timeout=RENEW_EVERY)
+                await asyncio.wait_for(self.stop.wait(), timeout=self.replicas.renew_every)
             if not self.stop.is_set():
                 await self.renew_sites()
 

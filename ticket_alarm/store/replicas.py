@@ -3,8 +3,9 @@
 With SQLite (one box, one daemon, the data_dir flock) a :class:`Solo` owns every site. On PostgreSQL
 (:class:`ticket_alarm.store.postgres.replicas.PostgresReplicas`) replicas share one database: each
 site's crawl is owned through a lease row that its holder renews every ``RENEW_EVERY`` seconds and
-that lapses ``LEASE_SECONDS`` after the last renewal — a replica killed with -9 (or cut off the
-network) loses its sites to another within ``LEASE_SECONDS + RENEW_EVERY`` (20 s, within 30 s).
+that lapses ``LEASE_SECONDS`` (config ``replica_lease``) after the last renewal — a replica killed
+with -9 (or cut off the network) loses its sites to another within ``LEASE_SECONDS + RENEW_EVERY``
+(20 s at the default, within 30 s). Renewals come every third of the lease.
 
 A replica only crawls while its own copy of the lease is still valid by its monotonic clock (taken
 at the start of the renewal that won it, minus a margin), so a replica that cannot reach the
@@ -23,8 +24,8 @@ from typing import Protocol
 
 LEASE_SECONDS = 15.0
 RENEW_EVERY = 5.0
-LOCAL_MARGIN = 2.0  # a local copy of a lease ends this much before the database's
-ALIVE_WITHIN = 3 * RENEW_EVERY  # a replica without a heartbeat this long is gone
+LOCAL_MARGIN = 2.0  # a local copy of a lease ends this much (at most a fifth of it) before the database's
+ALIVE_WITHIN = 3 * RENEW_EVERY  # at the default lease: a replica without a heartbeat this long is gone
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class SiteLease:
 class Replicas(Protocol):
     replica_id: str
     shared: bool  # True: other replicas may share the store (health shows them)
+    renew_every: float  # seconds between two renewals
 
     def owns(self, site: str) -> bool:
         """Whether this replica may crawl ``site`` now (no I/O: the copy of the last renewal)."""
@@ -80,6 +82,7 @@ class Solo:
     """One daemon on its own store (SQLite): it owns every site; there is nobody to share with."""
 
     shared = False
+    renew_every = RENEW_EVERY
 
     def __init__(self, data_dir: Path | None = None) -> None:
         self.replica_id, self.name = replica_identity(data_dir)

@@ -39,6 +39,8 @@ class PostgresReplicas:
         self.store = store
         self.replica_id, self.name = replica_identity(data_dir)
         self.lease_seconds = lease_seconds
+        self.renew_every = lease_seconds / 3
+        self.alive_within = 3 * self.renew_every
         self._monotonic = monotonic
         self._valid_until: dict[str, float] = {}  # site -> monotonic deadline of our copy of its lease
         self._registered = False
@@ -67,7 +69,7 @@ class PostgresReplicas:
                 {"me": self.replica_id, "ttl": self.lease_seconds, "sites": list(sites)},
             )
             owned = {r["site"] for r in await cur.fetchall()}
-        deadline = started + self.lease_seconds - LOCAL_MARGIN
+        deadline = started + self.lease_seconds - min(LOCAL_MARGIN, self.lease_seconds / 5)
         self._valid_until = {site: deadline for site in owned}
         self._registered = True
         return owned
@@ -81,13 +83,15 @@ class PostgresReplicas:
             await conn.execute(f"UPDATE replicas SET stopped_at = {_NOW} WHERE id = %s", (self.replica_id,))
 
     async def replicas(self) -> list[ReplicaRow]:
-        return await replica_rows(self.store)
+        return await replica_rows(self.store, alive_within=self.alive_within)
 
     async def leases(self) -> list[SiteLease]:
         return await lease_rows(self.store)
 
 
-async def replica_rows(store: PostgresStore, recent: float = 86400.0) -> list[ReplicaRow]:
+async def replica_rows(
+    store: PostgresStore, recent: float = 86400.0, alive_within: float = ALIVE_WITHIN
+) -> list[ReplicaRow]:
     """Replicas heard from in the last ``recent`` seconds (stopped ones too), with the sites they own."""
     rows = await store._rows(
         f"SELECT r.*, {_NOW} AS now, coalesce(array_agg(l.site ORDER BY l.site) FILTER "
@@ -105,7 +109,7 @@ async def replica_rows(store: PostgresStore, recent: float = 86400.0) -> list[Re
             started_at=r["started_at"],
             heartbeat_at=r["heartbeat_at"],
             stopped_at=r["stopped_at"],
-            alive=r["stopped_at"] is None and r["now"] - r["heartbeat_at"] <= ALIVE_WITHIN,
+            alive=r["stopped_at"] is None and r["now"] - r["heartbeat_at"] <= alive_within,
             sites=tuple(r["sites"]),
         )
         for r in rows
