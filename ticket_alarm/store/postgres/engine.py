@@ -93,7 +93,12 @@ SCHEMA_VERSION = len(migrations())
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:  # a bug upstream: nothing of the transaction is written
+        raise StoreError(
+            f"PostgreSQL store: a value to store is not JSON ({exc}); nothing was written."
+        ) from None
 
 
 def _loads(value: str | None) -> Any:
