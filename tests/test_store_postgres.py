@@ -154,3 +154,20 @@ async def test_backup_without_pg_dump_says_what_to_install(
             await store.backup(tmp_path / "x.dump")
     finally:
         await store.close()
+
+
+async def test_open_store_connects_on_first_use_and_migrates_once(pg_url: str, tmp_path: Path) -> None:
+    from ticket_alarm.store.postgres import open_store
+
+    stores = [open_store(pg_url, data_dir=tmp_path) for _ in range(3)]  # no I/O yet
+    try:
+        counts = await asyncio.gather(*(s.history_count() for s in stores))  # all open at once
+        assert counts == [0, 0, 0]
+        assert {await s.schema_version() for s in stores} == {SCHEMA_VERSION}
+    finally:
+        for s in stores:
+            await s.close()
+    bad = open_store(pg_url.replace(PASSWORD, "nope-" + PASSWORD))
+    with pytest.raises(StoreError, match="cannot connect") as err:
+        await bad.history_count()
+    assert PASSWORD not in str(err.value)

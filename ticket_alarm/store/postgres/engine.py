@@ -12,6 +12,7 @@ is re-raised as a :class:`StoreError` with every spelling of the password replac
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import json
@@ -124,17 +125,8 @@ class PostgresStore:
 
     readonly: bool
 
-    def __init__(self, url: str, pool: AsyncConnectionPool, *, readonly: bool, data_dir: Path | None) -> None:
-        self.url = url
-        self.location = mask_store_url(url) or "postgresql"
-        self.readonly = readonly
-        self.data_dir = data_dir
-        self._pool = pool
-        self._secrets = store_url_secrets(url)
-
-    @classmethod
-    async def open(
-        cls,
+    def __init__(
+        self,
         url: str,
         *,
         readonly: bool = False,
@@ -142,9 +134,15 @@ class PostgresStore:
         min_size: int = 1,
         max_size: int = 4,
         timeout: float = 10.0,
-    ) -> PostgresStore:
-        shown = mask_store_url(url)
-        pool = AsyncConnectionPool(
+    ) -> None:
+        """No I/O: the pool connects (and the schema migrates) on the first call, or in :meth:`open`."""
+        self.url = url
+        self.location = mask_store_url(url) or "postgresql"
+        self.readonly = readonly
+        self.data_dir = data_dir
+        self.timeout = timeout
+        self._secrets = store_url_secrets(url)
+        self._pool = AsyncConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size,
@@ -153,30 +151,56 @@ class PostgresStore:
             kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": max(1, int(timeout))},
             name="ticket-alarm",
         )
-        store = cls(url, pool, readonly=readonly, data_dir=data_dir)
+        self._ready = False
+        self._opening: asyncio.Lock | None = None
+        self._opener: asyncio.Task[Any] | None = None
+
+    @classmethod
+    async def open(cls, url: str, **options: Any) -> PostgresStore:
+        """Connect now and bring the schema up to date (read-only: check it); StoreError when it cannot."""
+        store = cls(url, **options)
+        await store._ensure_open()
+        return store
+
+    async def _ensure_open(self) -> None:
+        if self._ready or (self._opener is not None and self._opener is asyncio.current_task()):
+            return  # ready, or the opening itself (its migration) is asking
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self._ready:
+                return
+            self._opener = asyncio.current_task()
+            try:
+                await self._open_and_migrate()
+            finally:
+                self._opener = None
+
+    async def _open_and_migrate(self) -> None:
         try:
-            await pool.open(wait=True, timeout=timeout)
+            await self._pool.open(wait=True, timeout=self.timeout)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            await pool.close()
+            await self._pool.close()
             raise StoreError(
-                f"{shown}: cannot connect to PostgreSQL ({store._clean(exc)}); check store_url (host, port, "
-                "user, password, database) and that the server accepts connections from this host."
+                f"{self.location}: cannot connect to PostgreSQL ({self._clean(exc)}); check store_url "
+                "(host, port, user, password, database) and that the server accepts connections from "
+                "this host."
             ) from None
         try:
-            if readonly:
-                version = await store.schema_version()
+            if self.readonly:
+                version = await self.schema_version()
                 if not 1 <= version <= SCHEMA_VERSION:
                     raise StoreError(
-                        f"{shown}: schema version {version} is not one this program knows "
-                        f"(1..{SCHEMA_VERSION}); "
-                        "no daemon has used this database yet, or a newer version wrote it."
+                        f"{self.location}: schema version {version} is not one this program knows "
+                        f"(1..{SCHEMA_VERSION}); no daemon has used this database yet, or a newer "
+                        "version wrote it."
                     )
             else:
-                await store.migrate()
+                await self.migrate()
         except BaseException:
-            await pool.close()
+            await self._pool.close()
             raise
-        return store
+        self._ready = True
 
     # --- plumbing ----------------------------------------------------------------------
     def _clean(self, exc: BaseException) -> str:
@@ -193,6 +217,7 @@ class PostgresStore:
 
     @contextlib.asynccontextmanager
     async def _tx(self, what: str = "write") -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        await self._ensure_open()
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 yield conn
@@ -202,6 +227,7 @@ class PostgresStore:
             raise self._error(what, exc) from None
 
     async def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        await self._ensure_open()
         try:
             async with self._pool.connection() as conn:
                 cur = await conn.execute(sql, params)
@@ -222,6 +248,7 @@ class PostgresStore:
         return InstanceLock(self.data_dir)
 
     async def close(self) -> None:
+        self._ready = False
         await self._pool.close()
 
     # --- Maintenance -------------------------------------------------------------------
