@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,9 +75,9 @@ class Harness:
 
     def outbox(self, kind: str | None = None) -> list[dict[str, Any]]:
         return [
-            {"kind": r["kind"], "route": r["route"], **json.loads(r["payload"])}
-            for r in self.store.outbox_rows()
-            if kind in (None, r["kind"])
+            {"kind": r.kind, "route": r.route, **r.payload}
+            for r in self.store.outbox_list()
+            if kind in (None, r.kind)
         ]
 
     async def close(self) -> None:
@@ -126,7 +125,7 @@ async def test_flip_flop_is_reported_once(harness: Harness) -> None:
     await harness.cycle(ticket("1"))  # … and back to A: not a change worth a message
     await harness.cycle(ticket("1"))
     assert [e["kind"] for e in harness.outbox()] == ["new"]
-    events = [e["event"] for e in harness.store.notice_events(ticket("1").key)]
+    events = [e.event for e in harness.store.notice_events(ticket("1").key)]
     assert events == ["first", "pending", "reverted"]
 
 
@@ -185,7 +184,7 @@ async def test_reminders_survive_a_restart_and_move_with_the_open_time(
     assert restarted.reminders.run_due() == (0, 0), "the old open time must not fire"
     clock.advance((OPEN_B - clock.now()).total_seconds() - 60 * 60)
     assert restarted.reminders.run_due() == (1, 0)
-    rows = {r["offset_min"]: r["status"] for r in restarted.store.notice_reminders(ticket("1").key)}
+    rows = {r.offset_min: r.status for r in restarted.store.reminders([ticket("1").key])}
     assert rows == {60: "queued", 10: "pending"}
     await restarted.close()
 
@@ -198,7 +197,7 @@ async def test_reminder_missed_while_down_is_skipped_not_sent_late(
     assert harness.reminders.run_due() == (1, 0)
     clock.advance(2 * 3600)  # down past the open: the 10-minute one is pointless now
     assert harness.reminders.run_due() == (0, 1)
-    assert [r["status"] for r in harness.store.notice_reminders(ticket("1").key)] == ["queued", "skipped"]
+    assert [r.status for r in harness.store.reminders([ticket("1").key])] == ["queued", "skipped"]
 
 
 async def test_notice_first_seen_inside_the_window_gets_no_belated_reminder(
@@ -207,7 +206,7 @@ async def test_notice_first_seen_inside_the_window_gets_no_belated_reminder(
     soon = clock.now() + timedelta(minutes=30)
     await harness.cycle()
     await harness.cycle(ticket("9", open_at=soon))
-    offsets = [r["offset_min"] for r in harness.store.notice_reminders(ticket("9").key)]
+    offsets = [r.offset_min for r in harness.store.reminders([ticket("9").key])]
     assert offsets == [10]
 
 
@@ -215,7 +214,7 @@ async def test_tba_open_time_cancels_pending_reminders(tmp_path: Path, clock: Fa
     h = Harness(tmp_path, Settings(reminders=[60], change_confirm_cycles=0), clock)
     await h.cycle(ticket("1"))
     await h.cycle(ticket("1", open_at=None))
-    assert [r["status"] for r in h.store.notice_reminders(ticket("1").key)] == ["cancelled"]
+    assert [r.status for r in h.store.reminders([ticket("1").key])] == ["cancelled"]
     await h.close()
 
 

@@ -152,7 +152,7 @@ class Harness:
 
     def outbox(self) -> list[tuple[str, str, str]]:
         """(route, kind, embed title) of every outbox row."""
-        return [(r["route"], r["kind"], json.loads(r["payload"])["title"]) for r in self.store.outbox_rows()]
+        return [(r.route, r.kind, r.payload["title"]) for r in self.store.outbox_list()]
 
 
 # --- first run and new notices ---------------------------------------------------------------------------
@@ -195,7 +195,7 @@ async def test_new_notice_goes_to_every_matching_route(store: Store, site: Stand
         ("all", "new", "아이유 콘서트 〈HEREH〉"),
         ("iu", "new", "아이유 콘서트 〈HEREH〉"),
     ]
-    payload = json.loads(store.outbox_rows()[0]["payload"])
+    payload = store.outbox_list()[0].payload
     assert payload["url"].startswith(f"{PUBLIC}/notice/") and payload["author"]["name"] == "스탠드 티켓"
     assert payload["color"] == 0x123456
     assert h.enqueued == 1
@@ -230,7 +230,7 @@ async def test_changed_open_time_queues_one_change_row(store: Store, site: Stand
     assert result.changed == 1 and result.new == 0 and result.queued == 1
     [(route, kind, title)] = h.outbox()
     assert (route, kind, title) == ("default", "change", "[변경] 공연 1")
-    embed = json.loads(store.outbox_rows()[0]["payload"])
+    embed = store.outbox_list()[0].payload
     [change] = [f for f in embed["fields"] if f["name"] == "티켓 오픈 변경"]
     before, after = change["value"].split("\n→ ")
     old_unix = int(datetime(2027, 3, 1, 20, tzinfo=SEOUL).timestamp())

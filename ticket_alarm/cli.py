@@ -8,7 +8,7 @@ import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ from ticket_alarm.metrics import serve_metrics
 from ticket_alarm.model import Ticket
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
-from ticket_alarm.store import DB_NAME, InstanceLock, StatusFile, Store
+from ticket_alarm.store import DB_NAME, InstanceLock, OutboxRow, StatusFile, Store
 from ticket_alarm.table import cut, pad
 from ticket_alarm.upcoming import SiteLook, check_site, find_route, upcoming
 from ticket_alarm.upcoming import document as upcoming_document
@@ -238,9 +238,9 @@ def _undelivered(app: App, waited: float) -> dict[str, tuple[int, str]]:
     out: dict[str, tuple[int, str]] = {}
     broken = app.store.broken_webhooks()
     last_errors: dict[str, str] = {}
-    for row in app.store.outbox_rows("pending"):
-        if row["last_error"]:
-            last_errors[row["route"]] = row["last_error"]
+    for row in app.store.outbox_list(status="pending"):
+        if row.last_error:
+            last_errors[row.route] = row.last_error
     for route, count in app.store.outbox_stats().by_route.items():
         if route in app.delivery.stats.broken or route in broken:
             why = f"the webhook is broken ({(broken.get(route) or 'refused')[:160]})"
@@ -597,7 +597,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
                 f" on route {args.route}" if args.route else "",
             )
             return EXIT_OK
-        rows = store.outbox_list(status=args.status, route=args.route, since=since)
+        rows = [_outbox_item(r) for r in store.outbox_list(status=args.status, route=args.route, since=since)]
     finally:
         store.close()
     for row in rows:  # rows written before masking existed must not leak a token either
@@ -618,6 +618,17 @@ def cmd_outbox(args: argparse.Namespace) -> int:
             if r["last_error"]:
                 print(f"{'':>6} ! {r['last_error'][:200]}")
     return EXIT_OK if rows else EXIT_FAIL
+
+
+def _outbox_item(row: OutboxRow) -> dict[str, Any]:
+    """An outbox row as ``outbox list`` prints it: its fields, the payload reduced to its title."""
+    item = {
+        k: v
+        for k, v in asdict(row).items()
+        if k not in ("payload", "notice_key", "lease_owner", "lease_until")
+    }
+    item["title"] = str(row.payload.get("title", "")) if isinstance(row.payload, dict) else ""
+    return item
 
 
 def _parse_since(text: str) -> float:

@@ -370,10 +370,10 @@ def _outbox_checks(report: Report, settings: Settings, store: Store, now: float)
             report.add("outbox", OK, detail)
     else:
         report.add("outbox", OK, t("health.outbox.empty", sent=stats.sent))
-    dead_rows = store.outbox_rows("dead")
-    recent = [r for r in dead_rows if now - float(r["created_at"]) <= DEAD_LETTER_WINDOW]
+    dead_rows = store.outbox_list(status="dead")
+    recent = [r for r in dead_rows if now - r.created_at <= DEAD_LETTER_WINDOW]
     if recent:
-        last_error = str(recent[-1]["last_error"] or "?")[:200]
+        last_error = str(recent[-1].last_error or "?")[:200]
         report.add(
             "dead_letters",
             WARNING,

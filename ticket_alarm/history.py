@@ -66,11 +66,11 @@ def open_store(settings: Settings) -> Store:
 def stats(store: Store) -> dict[str, Any]:
     sites = [
         {
-            "site": r["site"],
-            "rows": int(r["n"]),
-            "first_seen": r["first_seen"],
-            "newest": r["newest"],
-            "last_seen": r["last_seen"],
+            "site": r.site,
+            "rows": int(r.n),
+            "first_seen": r.first_seen,
+            "newest": r.newest,
+            "last_seen": r.last_seen,
         }
         for r in store.history_by_site()
     ]
@@ -105,13 +105,13 @@ def search(store: Store, text: str, limit: int = 50) -> tuple[list[dict[str, Any
     Returns (the newest ``limit`` rows, whether more matched than ``limit``)."""
     rows = [
         {
-            "site": r["site"],
-            "id": r["notice_id"],
-            "title": r["title"],
-            "first_seen": r["first_seen"],
-            "open_at": r["open_at"],
-            "open_date": r["open_date"],
-            "imported": r["origin"] == "imported",
+            "site": r.site,
+            "id": r.notice_id,
+            "title": r.title,
+            "first_seen": r.first_seen,
+            "open_at": r.open_at,
+            "open_date": r.open_date,
+            "imported": r.origin == "imported",
         }
         for r in store.search_history(text, limit + 1, fold=normalise)
     ]

@@ -24,6 +24,7 @@ from ticket_alarm.errors import CrawlError, FetchError, SiteLockedError
 from ticket_alarm.http import Fetcher
 from ticket_alarm.i18n import t
 from ticket_alarm.model import Ticket
+from ticket_alarm.reminders import plan_all
 from ticket_alarm.routing import route_verdicts
 from ticket_alarm.store import (
     DigestEvent,
@@ -88,6 +89,7 @@ class SiteResult:
     first_run: bool = False
     capped: bool = False
     held: int = 0  # new ids held as a renumbering storm (recorded silently)
+    legacy: int = 0  # new ids the old script announced already (imported legacy keys): not alerted
     sample: list[Ticket] = field(default_factory=list)
     mode: str = SWEEP
     requests: int = 0  # HTTP exchanges this run made (a sweep's count sets the head polls' budget)
@@ -253,11 +255,14 @@ class Pipeline:
             result.new,
             result.changed,
             result.seconds,
-            " (첫 실행: 알림 없이 기록)"
-            if result.first_run
-            else f" (번호만 바뀐 공지 {result.held}건: 알림 없이 기록)"
-            if result.held
-            else "",
+            (
+                " (첫 실행: 알림 없이 기록)"
+                if result.first_run
+                else f" (번호만 바뀐 공지 {result.held}건: 알림 없이 기록)"
+                if result.held
+                else ""
+            )
+            + _legacy_note(result),
         )
         return result
 
@@ -375,17 +380,14 @@ class Pipeline:
         head.paused_until = None
         if write.history:
             # the site state is written back as it stands (a sweep in flight keeps its own)
-            self.store.record(
+            self._commit(name, now, write, self.store.site_state(name), result)
+            logger.info(
+                "새 공지: {} {}건 (head poll, {:.1f}초){}",
                 name,
-                now,
-                history=write.history,
-                touched=[],
-                outbox=write.outbox,
-                state=self.store.site_state(name),
-                events=write.events,
-                reminders=write.reminders,
+                result.new,
+                result.seconds,
+                _legacy_note(result),
             )
-            logger.info("새 공지: {} {}건 (head poll, {:.1f}초)", name, result.new, result.seconds)
             if write.outbox and self.on_enqueue:
                 self.on_enqueue()
         self.store.save_head_state(head)
@@ -525,6 +527,29 @@ class Pipeline:
                 crawler.usual_minimum,
                 name,
             )
+        self._commit(name, now, write, state, result)
+        if write.outbox and self.on_enqueue:
+            self.on_enqueue()
+
+    def _commit(
+        self, name: str, now: float, write: _CycleWrite, state: SiteState, result: SiteResult
+    ) -> None:
+        """One transaction for the cycle, after the rules the store no longer applies itself.
+
+        Notices the old script announced (``history import``) are recorded but never alerted as
+        new: their "new" rows are dropped here, and ``result.new``/``result.legacy`` say so.
+        Reminder plans become row writes (``reminders.plan_all``) against what the store holds.
+        """
+        legacy = self.store.legacy_keys(h.key for h in write.history)
+        if legacy:
+            dropped = {o.notice_key for o in write.outbox if o.kind == "new" and o.notice_key in legacy}
+            write.outbox = [o for o in write.outbox if not (o.kind == "new" and o.notice_key in legacy)]
+            result.new -= len(dropped)
+            result.legacy += len(dropped)
+            result.queued = len(write.outbox)
+        reminders = plan_all(
+            write.reminders, self.store.reminders({p.notice_key for p in write.reminders}), now
+        )
         self.store.record(
             name,
             now,
@@ -534,10 +559,9 @@ class Pipeline:
             state=state,
             pending=write.pending,
             events=write.events,
-            reminders=write.reminders,
+            reminders=reminders,
+            legacy_matched=sorted(legacy),
         )
-        if write.outbox and self.on_enqueue:
-            self.on_enqueue()
 
     def _first_seen(
         self, crawler: Crawler, ticket: Ticket, write: _CycleWrite, silent: bool, *, remind: bool = True
@@ -606,6 +630,10 @@ class Pipeline:
         embed = render_change(before, ticket, crawler.display_name, crawler.color)
         write.outbox += [NewOutboxRow(lane, "change", crawler.name, key, embed) for lane in lanes]
         return 1
+
+
+def _legacy_note(result: SiteResult) -> str:
+    return f" (이전 스크립트가 이미 알린 공지 {result.legacy}건: 알림 없이 기록)" if result.legacy else ""
 
 
 def _content_moved(ticket: Ticket, previous: Seen) -> bool:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from loguru import logger
 
@@ -18,10 +18,55 @@ from crawlers.base import Crawler
 from ticket_alarm.clock import Clock
 from ticket_alarm.discord import render_reminder
 from ticket_alarm.model import Ticket
-from ticket_alarm.store import NewOutboxRow, Store
+from ticket_alarm.store import NewOutboxRow, ReminderPlan, ReminderRow, Store
 
 IDLE_CHECK = 30.0
 FALLBACK_COLOR = 0x808080
+
+
+def plan_reminders(plan: ReminderPlan, stored: Iterable[ReminderRow], now: float) -> list[ReminderRow]:
+    """The reminder rows to write for one plan, given what the store holds for that notice (pure).
+
+    - ``open_at`` None (the open time is gone): every pending reminder of the route is cancelled;
+    - an offset no longer wanted: its pending reminder is cancelled;
+    - a wanted offset without a row: a pending one, unless it is already due (a notice first seen
+      inside the window gets no belated reminder);
+    - a row whose open time moved: it moves with it (pending, or skipped when its new due time passed).
+    Rows already queued, skipped or cancelled stay as they are unless their open time moved.
+    """
+    mine = {r.offset_min: r for r in stored if r.notice_key == plan.notice_key and r.route == plan.route}
+    out: list[ReminderRow] = []
+    wanted = set(plan.offsets) if plan.open_at is not None else set()
+    for offset, row in sorted(mine.items()):
+        if row.status == "pending" and offset not in wanted:
+            out.append(replace(row, status="cancelled", updated_at=now))
+    if plan.open_at is None:
+        return out
+    for offset in plan.offsets:
+        due = plan.open_at - offset * 60
+        row = mine.get(offset)
+        if row is None:
+            if due > now:
+                out.append(
+                    ReminderRow(
+                        plan.notice_key, plan.site, plan.route, offset, plan.open_at, due, "pending", now
+                    )
+                )
+        elif row.open_at != plan.open_at:
+            status = "pending" if due > now else "skipped"
+            out.append(replace(row, open_at=plan.open_at, due_at=due, status=status, updated_at=now))
+    return out
+
+
+def plan_all(plans: Sequence[ReminderPlan], stored: Iterable[ReminderRow], now: float) -> list[ReminderRow]:
+    """``plan_reminders`` for each plan; a later plan for the same notice and route sees the earlier rows."""
+    index = {(r.notice_key, r.route, r.offset_min): r for r in stored}
+    out: dict[tuple[str, str, int], ReminderRow] = {}
+    for plan in plans:
+        for row in plan_reminders(plan, index.values(), now):
+            key = (row.notice_key, row.route, row.offset_min)
+            index[key] = out[key] = row
+    return list(out.values())
 
 
 class Reminders:
@@ -59,7 +104,7 @@ class Reminders:
                     reminder.route,
                 )
                 continue
-            ticket = Ticket.from_json(json.loads(row["ticket"]))
+            ticket = Ticket.from_json(row.ticket)
             crawler = self.crawlers.get(reminder.site)
             name = crawler.display_name if crawler else reminder.site
             color = crawler.color if crawler else FALLBACK_COLOR
