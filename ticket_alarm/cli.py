@@ -91,7 +91,7 @@ async def build_app(
 ) -> AsyncIterator[App]:
     clock = clock or SystemClock()
     own_store = store is None
-    store = store or Store.open_dir(settings.data_dir)
+    store = store or open_configured_store(settings)
     fetcher = Fetcher(settings.http, proxy=settings.proxy, cache=store, clock=clock)
     discord_http = http_client(proxy=settings.proxy.discord, timeout=DISCORD_TIMEOUT, user_agent=USER_AGENT)
     webhooks = WebhookClient(discord_http, clock, timeout=DISCORD_TIMEOUT)
@@ -172,6 +172,28 @@ def _config_file_used(args: argparse.Namespace, path: Path) -> bool:
     return bool(args.config) or bool(_environ().get(CONFIG_ENV)) or path.exists()
 
 
+def open_configured_store(settings: Settings, *, readonly: bool = False) -> Store:
+    """The store the config names: ``store_url`` (PostgreSQL, shared by replicas), else the SQLite file
+    in ``data_dir``."""
+    if settings.store_url:
+        from ticket_alarm.store.postgres.bridge import open_bridged
+
+        store: Any = open_bridged(settings.store_url, settings.data_dir, readonly=readonly)
+        return store  # the same methods as the SQLite engine (a bridge until callers await the protocols)
+    if readonly:
+        return Store.open_readonly(settings.data_dir / DB_NAME)
+    return Store.open_dir(settings.data_dir)
+
+
+def _replicas(settings: Settings, store: Store) -> Any:
+    """This replica's site leases on PostgreSQL; None (one daemon owns every site) on SQLite."""
+    if not settings.store_url:
+        return None
+    from ticket_alarm.store.postgres.bridge import replicas_for
+
+    return replicas_for(store, settings.data_dir, settings.replica_lease)  # type: ignore[arg-type]
+
+
 @contextlib.contextmanager
 def _instance_lock(settings: Settings) -> Iterator[None]:
     """The data_dir's single-instance lock: a second daemon (or `once` beside it) is refused."""
@@ -201,6 +223,7 @@ async def _run(args: argparse.Namespace) -> int:
                 sites=sites,
                 reminders=app.reminders,
                 on_result=metrics.on_result if metrics else None,
+                replicas=_replicas(settings, app.store),
             )
             return await daemon.run()
 

@@ -22,7 +22,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
 
 from ticket_alarm.clock import Clock
-from ticket_alarm.config import Settings
+from ticket_alarm.config import Settings, mask_store_url
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.errors import StoreError
 from ticket_alarm.pipeline import Pipeline, SiteResult
@@ -373,7 +373,9 @@ class Daemon:
             if self.settings.dry_run
             else f"{len(self.settings.effective_routes())} route(s)",
             self.settings.data_dir,
-            (self.settings.data_dir / DB_NAME).resolve(),
+            mask_store_url(self.settings.store_url)
+            if self.settings.store_url
+            else (self.settings.data_dir / DB_NAME).resolve(),
         )
         started = 0.0
         try:
