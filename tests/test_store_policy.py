@@ -95,3 +95,34 @@ async def test_daemon_store_failed_is_one_error_line_and_exit_2(tmp_path: Path, 
     assert daemon.stop.is_set() and EXIT_STORE == 2 and str(daemon.fatal) == "disk full"
     errors = [line for line in logs if line.startswith("[ERROR]")]
     assert errors == ["[ERROR] heartbeat not written: store error: disk full; stopping the daemon (exit 2)"]
+
+
+async def test_daemon_prunes_after_retention_days_and_says_so(tmp_path: Path, logs: list[str]) -> None:
+    from types import SimpleNamespace
+
+    from ticket_alarm.config import Settings
+    from ticket_alarm.daemon import Daemon
+    from ticket_alarm.store import NewOutboxRow
+
+    clock = FakeClock()
+    now = clock.now().timestamp()
+    store = SqliteEngine(tmp_path / "s.sqlite3")
+    old, recent = store.enqueue(
+        [NewOutboxRow("a", "new", "melon", None, {"title": "t"})] * 2, now - 40 * 86400
+    )
+    store.mark_sent([old], now - 31 * 86400, "m1")
+    store.mark_sent([recent], now - 29 * 86400, "m2")
+    daemon = Daemon(
+        Settings(data_dir=tmp_path, retention_days=30),
+        store,
+        None,  # type: ignore[arg-type]
+        SimpleNamespace(),  # type: ignore[arg-type]
+        clock,
+        sites=[],
+    )
+    daemon.prune()
+    assert [r.id for r in store.outbox_list()] == [recent]
+    assert any("저장소 정리: 1 sent alerts" in line and "30 days" in line for line in logs), logs
+    store.close()
+    daemon.prune()  # a closed store: a StoreError, handled by the one policy
+    assert daemon.stop.is_set() and daemon.fatal is not None

@@ -32,6 +32,7 @@ from ticket_alarm.store import DB_NAME, Store
 SHUTDOWN_BOUND = 10.0
 CRAWL_GRACE = 5.0  # of the bound: how long a crawl in flight may take to finish
 HEARTBEAT_EVERY = 30.0
+PRUNE_EVERY = 6 * 3600.0  # retention: old sent alerts, digest-log lines and HTTP-cache entries go
 DUPLICATE_SIGNAL_WINDOW = 1.0  # a signal this soon after the first is the same stop, delivered twice
 EXIT_MEMORY = 3  # max_rss_mb exceeded: supervisor restarts the daemon
 EXIT_STORE = 2  # a store error in any loop stopped the daemon: supervisor restarts it
@@ -272,9 +273,31 @@ class Daemon:
         except StoreError as exc:
             self.store_failed("heartbeat not written:", exc)
 
+    def prune(self) -> None:
+        """Bounded growth: what is older than ``retention_days`` leaves the store (history never)."""
+        try:
+            removed = self.store.prune(self.clock.now().timestamp(), self.settings.retention_days)
+        except StoreError as exc:
+            self.store_failed("저장소 정리 실패:", exc)
+            return
+        if removed.total:
+            logger.info(
+                "저장소 정리: {} sent alerts, {} digest-log lines, {} cached responses, {} settled "
+                "reminders older than {:g} days removed (retention_days)",
+                removed.outbox_sent,
+                removed.digest_log,
+                removed.http_cache,
+                removed.reminders,
+                self.settings.retention_days,
+            )
+
     async def _heartbeat_loop(self) -> None:
+        pruned_at: float | None = None
         while not self.stop.is_set():
             self.beat()
+            if pruned_at is None or self.clock.monotonic() - pruned_at >= PRUNE_EVERY:
+                pruned_at = self.clock.monotonic()
+                self.prune()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=HEARTBEAT_EVERY)
 
