@@ -18,9 +18,9 @@ from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import HttpSettings, Settings, SiteSettings
 from ticket_alarm.errors import FetchError, SiteLockedError
 from ticket_alarm.http import Fetcher, SiteFetcher
-from ticket_alarm.model import SEOUL, Ticket, clean_text
+from ticket_alarm.model import SEOUL, Ticket, clean_text, identity_key
 from ticket_alarm.pipeline import Pipeline, Skipped
-from ticket_alarm.store import Store
+from ticket_alarm.store import LegacyKey, Store
 
 SITE = "stand"
 PUBLIC = "https://tickets.stand.example"
@@ -528,3 +528,21 @@ async def test_the_same_crawl_note_is_logged_once_per_change(
         "[INFO] stand: 2 rows that are not notices left out: 16990, 16991",
         f"[INFO] stand: {note}",
     ]
+
+
+async def test_legacy_notices_are_recorded_not_alerted_and_counted(
+    store: Store, site: StandSite, logs: list[str]
+) -> None:
+    """A notice the old script announced (history import) is not 'new': the count says what was held."""
+    site.add("1", "기존 공연")
+    h = Harness(store, site, discord_webhook_url=WEBHOOK_A)
+    await h.run()
+    store.import_legacy([LegacyKey(identity_key(SITE, "2"), "record", SITE, "2", "옛 공연")], 1.0)
+    site.add("2", "옛 공연")
+    site.add("3", "새 공연")
+    result = await h.run()
+    assert (result.new, result.legacy, result.queued) == (1, 1, 1)
+    assert h.outbox() == [("default", "new", "새 공연")]
+    assert store.history_count(SITE) == 3 and store.legacy_counts() == (1, 1)  # recorded, and met
+    line = [line for line in logs if line.startswith("[INFO] 크롤링 완료: stand")][-1]
+    assert "새 공지 1건" in line and "이전 스크립트가 이미 알린 공지 1건" in line, line

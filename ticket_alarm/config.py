@@ -517,6 +517,9 @@ class Settings(BaseSettings):
     max_rss_mb: float | None = Field(
         None, gt=0, le=1_000_000, description="finish the cycle and exit 3 above this RSS"
     )
+    retention_days: float = Field(
+        90.0, gt=0, le=36_500, description="days sent alerts, the digest log and the HTTP cache are kept"
+    )
     health: HealthSettings = Field(default_factory=HealthSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     web: WebSettings = Field(default_factory=WebSettings)

@@ -33,8 +33,10 @@ from ticket_alarm.store.replicas import Replicas, Solo
 SHUTDOWN_BOUND = 10.0
 CRAWL_GRACE = 5.0  # of the bound: how long a crawl in flight may take to finish
 HEARTBEAT_EVERY = 30.0
+PRUNE_EVERY = 6 * 3600.0  # retention: old sent alerts, digest-log lines and HTTP-cache entries go
 DUPLICATE_SIGNAL_WINDOW = 1.0  # a signal this soon after the first is the same stop, delivered twice
 EXIT_MEMORY = 3  # max_rss_mb exceeded: supervisor restarts the daemon
+EXIT_STORE = 2  # a store error in any loop stopped the daemon: supervisor restarts it
 # a head poll that sees a known notice's content change starts the site's sweep early, but never
 # sooner than this share of the sweep interval after the last sweep started
 EARLY_SWEEP_GAP = 0.25
@@ -117,6 +119,21 @@ class Daemon:
         self._head_gaps: dict[str, float] = {}  # seconds between head polls, per site, as scheduled
         self._crawled: set[str] = set()  # sites crawled since the last 메모리 사용량 line
         self._memory_logged_at: float | None = None
+        # one policy for a store error in every loop: stop the daemon (exit EXIT_STORE), see store_failed
+        delivery.on_store_error = self.store_failed
+        if reminders is not None:
+            reminders.on_store_error = self.store_failed
+
+    def store_failed(self, where: str, exc: StoreError) -> None:
+        """THE store-error policy of every loop (crawl, head poll, delivery lane, reminders, heartbeat):
+        one ERROR line, then a clean stop with exit code EXIT_STORE; supervisor starts the daemon again
+        and the store is opened (and checked) afresh. Nothing is lost: every write is one transaction,
+        and what is not written yet is crawled or delivered again. (The delivery lane's write after a
+        post is the exception: it holds the accepted batch and retries only that write, see Delivery.)"""
+        if self.fatal is None:
+            logger.error("{} store error: {}; stopping the daemon (exit {})", where, exc, EXIT_STORE)
+            self.fatal = exc
+        self.stop.set()
 
     async def crawl_site(self, name: str) -> SiteResult | None:
         if self.stop.is_set() or not self.replicas.owns(name):  # another replica crawls it
@@ -129,9 +146,7 @@ class Daemon:
         try:
             result = await self.pipeline.run_site(name)
         except StoreError as exc:
-            logger.error("크롤링 실패: {} store error: {}; stopping the daemon", name, exc)
-            self.fatal = exc
-            self.stop.set()
+            self.store_failed(f"크롤링 실패: {name}", exc)
             return None
         except Exception as exc:  # a bug in one crawler must not stop the others
             logger.error("크롤링 실패: {} unexpected {}: {}", name, type(exc).__name__, exc)
@@ -164,9 +179,7 @@ class Daemon:
         try:
             result = await self.pipeline.run_head(name)
         except StoreError as exc:
-            logger.error("크롤링 실패: {} store error: {}; stopping the daemon", name, exc)
-            self.fatal = exc
-            self.stop.set()
+            self.store_failed(f"크롤링 실패: {name} head poll", exc)
             return None
         except Exception as exc:  # a bug must not stop the other sites
             logger.error("크롤링 실패: {} head poll unexpected {}: {}", name, type(exc).__name__, exc)
@@ -262,11 +275,33 @@ class Daemon:
         try:
             self.store.set_meta("heartbeat", f"{self.clock.now().timestamp():.3f}")
         except StoreError as exc:
-            logger.error("heartbeat not written: {}", exc)
+            self.store_failed("heartbeat not written:", exc)
+
+    def prune(self) -> None:
+        """Bounded growth: what is older than ``retention_days`` leaves the store (history never)."""
+        try:
+            removed = self.store.prune(self.clock.now().timestamp(), self.settings.retention_days)
+        except StoreError as exc:
+            self.store_failed("저장소 정리 실패:", exc)
+            return
+        if removed.total:
+            logger.info(
+                "저장소 정리: {} sent alerts, {} digest-log lines, {} cached responses, {} settled "
+                "reminders older than {:g} days removed (retention_days)",
+                removed.outbox_sent,
+                removed.digest_log,
+                removed.http_cache,
+                removed.reminders,
+                self.settings.retention_days,
+            )
 
     async def _heartbeat_loop(self) -> None:
+        pruned_at: float | None = None
         while not self.stop.is_set():
             self.beat()
+            if pruned_at is None or self.clock.monotonic() - pruned_at >= PRUNE_EVERY:
+                pruned_at = self.clock.monotonic()
+                self.prune()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=HEARTBEAT_EVERY)
 
@@ -404,7 +439,7 @@ class Daemon:
             "stopped: {} alerts still pending in the outbox (delivered on the next start)", stats.pending
         )
         if self.fatal is not None:
-            return 2
+            return EXIT_STORE
         return self.exit_code
 
 

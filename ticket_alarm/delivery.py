@@ -92,6 +92,8 @@ class Delivery:
         # sent), so a shutdown never cancels a request Discord may already have accepted
         self._stop: asyncio.Event | None = None
         self.on_sent: Callable[[str, int], None] | None = None
+        # the daemon's store-error policy (Daemon.store_failed); without one (``once``) a lane raises it
+        self.on_store_error: Callable[[str, StoreError], None] | None = None
 
     @property
     def lane_names(self) -> list[str]:
@@ -342,7 +344,13 @@ class Delivery:
                     await self._wait(stop, timeout)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a store error must not kill the lane silently
+            except StoreError as exc:  # reading or retrying rows: the daemon's one policy (a write
+                # owed after a post never gets here: _write holds the batch and retries only the write)
+                if self.on_store_error is None:
+                    raise
+                self.on_store_error(f"알림 전송 실패: lane {lane}", exc)
+                return
+            except Exception as exc:  # a bug must not kill the lane silently
                 logger.error(
                     "알림 전송 실패: lane {} stopped by {}: {}; retrying in {}s",
                     lane,

@@ -17,6 +17,7 @@ from loguru import logger
 from crawlers.base import Crawler
 from ticket_alarm.clock import Clock
 from ticket_alarm.discord import render_reminder
+from ticket_alarm.errors import StoreError
 from ticket_alarm.model import Ticket
 from ticket_alarm.store import NewOutboxRow, ReminderPlan, ReminderRow, Store
 
@@ -82,6 +83,8 @@ class Reminders:
         self.crawlers = crawlers
         self.clock = clock
         self.on_enqueue = on_enqueue
+        # the daemon's store-error policy (Daemon.store_failed); without one the loop raises it
+        self.on_store_error: Callable[[str, StoreError], None] | None = None
 
     def run_due(self) -> tuple[int, int]:
         """Queue every due reminder (or skip it when its open time already passed); (queued, skipped)."""
@@ -120,13 +123,18 @@ class Reminders:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            wait = IDLE_CHECK
             try:
                 self.run_due()
-            except Exception as exc:  # a store error must not end reminders silently
+                next_due = self.store.next_reminder_due()  # inside the try: a store error here too
+                if next_due is not None:
+                    wait = min(IDLE_CHECK, max(0.5, next_due - self.clock.now().timestamp()))
+            except StoreError as exc:
+                if self.on_store_error is None:
+                    raise
+                self.on_store_error("리마인더 처리 실패:", exc)
+                return
+            except Exception as exc:  # a bug must not end reminders silently
                 logger.error("리마인더 처리 실패: {}: {}", type(exc).__name__, exc)
-            next_due = self.store.next_reminder_due()
-            wait = IDLE_CHECK
-            if next_due is not None:
-                wait = min(IDLE_CHECK, max(0.5, next_due - self.clock.now().timestamp()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)

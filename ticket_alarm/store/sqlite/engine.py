@@ -875,6 +875,36 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
+def verify_copy(path: Path, *, what: str) -> tuple[int, int]:
+    """(schema version, history rows) of a store file (a backup being restored), read only.
+
+    StoreError naming ``what`` when it fails its integrity check, has a schema this program does
+    not know, lacks the store's tables, or is not SQLite at all.
+    """
+    try:
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            check = conn.execute("PRAGMA integrity_check").fetchall()
+            if [tuple(r) for r in check] != [("ok",)]:
+                problems = "; ".join(str(r[0]) for r in check[:3])
+                raise StoreError(f"{what}: the database fails its integrity check ({problems}).")
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if not 1 <= version <= SCHEMA_VERSION:
+                raise StoreError(
+                    f"{what}: schema version {version} is not one this program knows (1..{SCHEMA_VERSION})."
+                )
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            missing = {"history", "outbox", "site_state"} - tables
+            if missing:
+                raise StoreError(f"{what}: not a ticket-alarm store (no {', '.join(sorted(missing))} table).")
+            rows = int(conn.execute("SELECT count(*) FROM history").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{what}: not a readable SQLite database ({exc}).") from exc
+    return version, rows
+
+
 Store = SqliteEngine  # the synchronous engine under its old name, for callers not moved to the protocol yet
 
 
