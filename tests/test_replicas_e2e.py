@@ -6,6 +6,7 @@ on PostgreSQL re-alerts nothing and delivers what was pending."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections import Counter
@@ -83,9 +84,35 @@ def test_two_replicas_post_nothing_twice_and_one_owns_the_site(
     assert set(titles(discord).values()) == {1} and len(titles(discord)) == 25
     crawlers = [d for d in (a, b) if "크롤링 완료: teststand" in d.out()]
     assert len(crawlers) == 1, "one replica owns the site's crawl"
+    config_a = a.out_path.parent / "config.json"
+
+    def cli(*args: str) -> Any:
+        proc = run_cli(*args, "--config", str(config_a), cwd=a.out_path.parent, timeout=60)
+        assert PASSWORD not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+        return proc
+
+    checks = {c["name"]: c for c in json.loads(cli("health", "--json", "--no-probe").stdout)["checks"]}
+    assert checks["replicas"]["status"] == "OK" and "2 replicas alive" in checks["replicas"]["detail"]
+    assert "teststand" in checks["replicas"]["detail"] and checks["daemon"]["status"] == "OK"
+    assert checks["outbox"]["status"] == "OK"
+    stats = cli("history", "--json", "stats")
+    assert stats.returncode == 0 and json.loads(stats.stdout)["sites"][0]["rows"] == 25
+    explained = cli("explain", "teststand", "3", "--json")
+    assert explained.returncode == 0 and json.loads(explained.stdout), explained.stderr
+    backup = cli("backup", "--dest", str(tmp_path / "backups"))
+    assert backup.returncode == 0, backup.stderr
+    dump = Path(backup.stdout.split()[0])
+    assert dump.suffix == ".dump" and dump.stat().st_size > 0
+    refused = cli("restore", str(dump))
+    assert refused.returncode == 1 and "stop every replica first" in refused.stderr
     for d in (a, b):
         assert PASSWORD not in d.out() + d.err()
-        assert d.terminate()[0] == 0
+    assert b.terminate()[0] == 0
+    checks = {c["name"]: c for c in json.loads(cli("health", "--json", "--no-probe").stdout)["checks"]}
+    assert checks["replicas"]["status"] == "WARNING" and "only 1 replica left" in checks["replicas"]["detail"]
+    assert a.terminate()[0] == 0
+    restored = cli("restore", str(dump))
+    assert restored.returncode == 0, restored.stderr
 
 
 def test_kill_9_of_the_active_replica_loses_nothing(

@@ -277,6 +277,10 @@ Loader = Callable[[argparse.Namespace], tuple[Settings, dict[str, Any], Path]]
 async def backup_command(args: argparse.Namespace, load: Loader) -> int:
     """``backup [--dest DIR] [--keep N]``: 0 written."""
     settings, _known, config_path = load(args)
+    if settings.store_url:  # PostgreSQL: pg_dump
+        from ticket_alarm.store.postgres import dump
+
+        return await dump.backup_command(args, settings, config_path)
     if args.keep is not None and args.keep < 1:
         raise BackupError(f"--keep {args.keep}: keep at least 1 backup (the one just written).")
     dest = Path(args.dest) if args.dest else None
@@ -297,6 +301,10 @@ async def backup_command(args: argparse.Namespace, load: Loader) -> int:
 async def restore_command(args: argparse.Namespace, load: Loader) -> int:
     """``restore ARCHIVE``: 0 restored; 1 refused (daemon running, archive unusable)."""
     settings, _known, _path = load(args)
+    if settings.store_url:  # PostgreSQL: pg_restore
+        from ticket_alarm.store.postgres import dump
+
+        return await dump.restore_command(args, settings)
     result = restore(settings, Path(args.archive))
     kept = ", ".join(str(p) for p in result.kept_aside) or "none (there was no store)"
     logger.info(

@@ -50,6 +50,7 @@ from ticket_alarm.model import Ticket
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
 from ticket_alarm.store import DB_NAME, InstanceLock, OutboxRow, StatusFile, Store
+from ticket_alarm.store.configured import open_configured_store
 from ticket_alarm.table import cut, pad
 from ticket_alarm.upcoming import SiteLook, check_site, find_route, upcoming
 from ticket_alarm.upcoming import document as upcoming_document
@@ -170,19 +171,6 @@ def delivery_text(settings: Settings) -> str:
 
 def _config_file_used(args: argparse.Namespace, path: Path) -> bool:
     return bool(args.config) or bool(_environ().get(CONFIG_ENV)) or path.exists()
-
-
-def open_configured_store(settings: Settings, *, readonly: bool = False) -> Store:
-    """The store the config names: ``store_url`` (PostgreSQL, shared by replicas), else the SQLite file
-    in ``data_dir``."""
-    if settings.store_url:
-        from ticket_alarm.store.postgres.bridge import open_bridged
-
-        store: Any = open_bridged(settings.store_url, settings.data_dir, readonly=readonly)
-        return store  # the same methods as the SQLite engine (a bridge until callers await the protocols)
-    if readonly:
-        return Store.open_readonly(settings.data_dir / DB_NAME)
-    return Store.open_dir(settings.data_dir)
 
 
 def _replicas(settings: Settings, store: Store) -> Any:
@@ -319,12 +307,12 @@ async def _send_test(args: argparse.Namespace) -> int:
 def _sample_embed(settings: Settings, known: dict[str, type[Crawler]], site: str) -> dict[str, Any]:
     """The newest stored notice of ``site`` rendered as its alert, marked as a test (send-test --sample)."""
     cls = registry.get(site, known)
-    if not (settings.data_dir / DB_NAME).exists():
+    if not settings.store_url and not (settings.data_dir / DB_NAME).exists():
         raise ConfigError(
             f"send-test --sample {site}: data_dir {settings.data_dir} has no store yet; run `once` first "
             "so there is a notice to show"
         )
-    store = Store.open_readonly(settings.data_dir / DB_NAME)  # no lock, no write: the daemon may run
+    store = open_configured_store(settings, readonly=True)  # no lock, no write: the daemon may run
     try:
         data = store.newest_notice(site)
     finally:
@@ -576,9 +564,9 @@ def _print_row(r: SiteResult) -> None:
 def cmd_explain(args: argparse.Namespace) -> int:
     settings, known, _ = _load(args)
     registry.get(args.site, known)
-    if not (settings.data_dir / DB_NAME).exists():
+    if not settings.store_url and not (settings.data_dir / DB_NAME).exists():
         raise ConfigError(i18n.t("cli.explain.no_store", data_dir=settings.data_dir))
-    store = Store.open_dir(settings.data_dir)
+    store = open_configured_store(settings)
     try:
         doc = explain(store, settings, args.site, args.id)
     finally:
@@ -596,15 +584,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_outbox(args: argparse.Namespace) -> int:
     """`outbox list [--status S] [--route R]` and `outbox retry-dead [--route R] [--since T]`."""
     settings, _known, _ = _load(args)
-    if not (settings.data_dir / DB_NAME).exists():
+    if not settings.store_url and not (settings.data_dir / DB_NAME).exists():
         raise ConfigError(
             f"data_dir {settings.data_dir}: no store yet (nothing was crawled with this config)."
         )
     since = _parse_since(args.since) if getattr(args, "since", None) else None
     if args.action == "list":
         args.status = getattr(args, "status", None)
-    store = Store.open_dir(settings.data_dir) if args.action == "retry-dead" else None
-    store = store or Store.open_readonly(settings.data_dir / DB_NAME)
+    store = open_configured_store(settings, readonly=args.action != "retry-dead")
     try:
         if args.action == "retry-dead":
             count = store.retry_dead(route=args.route, since=since, now=SystemClock().now().timestamp())
@@ -702,12 +689,12 @@ def cmd_upcoming(args: argparse.Namespace) -> int:
     db = settings.data_dir / DB_NAME
     now = SystemClock().now()
     notices = []
-    if not db.exists():
+    if not settings.store_url and not db.exists():
         logger.warning(
             "data_dir {}: no store yet (nothing crawled with this config): nothing upcoming", db.parent
         )
     else:
-        store = Store.open_readonly(db)
+        store = open_configured_store(settings, readonly=True)
         try:
             notices = upcoming(
                 store,

@@ -309,8 +309,8 @@ class Daemon:
         """Renew this replica's site leases (and its heartbeat); say when the set of sites changes."""
         try:
             owned = await self.replicas.renew(self.sites)
-        except StoreError as exc:  # its leases lapse: another replica takes its sites over
-            logger.error("replica {}: site leases not renewed: {}", self.replicas.replica_id, exc)
+        except StoreError as exc:  # the one policy; its leases lapse and another replica takes its sites
+            self.store_failed(f"replica {self.replicas.replica_id}: site leases not renewed:", exc)
             return
         if owned != self._owned and self.replicas.shared:
             gained, lost = sorted(owned - self._owned), sorted(self._owned - owned)

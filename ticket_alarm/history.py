@@ -36,7 +36,7 @@ from ticket_alarm.explain import open_text
 from ticket_alarm.i18n import t
 from ticket_alarm.model import SEOUL, identity_key
 from ticket_alarm.routing import normalise
-from ticket_alarm.store import DB_NAME, LegacyKey, Store
+from ticket_alarm.store import LegacyKey, Store
 
 SITE_FIELDS = ("site", "source", "platform", "vendor")
 ID_FIELDS = ("id", "notice_id", "noticeId", "notice_no", "no")
@@ -60,7 +60,9 @@ def when(ts: float | None) -> str:
 
 
 def open_store(settings: Settings) -> Store:
-    return Store.open_readonly(settings.data_dir / DB_NAME)
+    from ticket_alarm.store.configured import open_configured_store
+
+    return open_configured_store(settings, readonly=True)
 
 
 def stats(store: Store) -> dict[str, Any]:
@@ -282,7 +284,9 @@ def import_file(
     clock = clock or SystemClock()
     unknown = Counter(k.site for k in keys if k.site is not None and k.site not in known)
     unique = list({k.key: k for k in keys}.values())
-    store = Store.open_dir(settings.data_dir)
+    from ticket_alarm.store.configured import open_configured_store
+
+    store = open_configured_store(settings)
     try:
         added, already = store.import_legacy(unique, clock.now().timestamp())
     finally:
