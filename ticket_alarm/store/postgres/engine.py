@@ -178,6 +178,10 @@ class PostgresStore:
 
     async def _open_and_migrate(self) -> None:
         try:
+            # one plain connection first: a wrong password or a missing database fails at once, with
+            # the server's reason (the pool would retry until its timeout and only say it timed out)
+            probe = await psycopg.AsyncConnection.connect(self.url, connect_timeout=max(1, int(self.timeout)))
+            await probe.close()
             await self._pool.open(wait=True, timeout=self.timeout)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             await self._pool.close()
