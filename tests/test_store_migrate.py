@@ -4,13 +4,14 @@ stand-in site and Discord) copied into a real PostgreSQL database; refused into 
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from tests.conftest import run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
 from tests.support.postgres import PASSWORD
 from tests.support.site_standin import FakeSite, TestStandNotices
-from ticket_alarm.store import DB_NAME
+from ticket_alarm.store import DB_NAME, InstanceLock
 from ticket_alarm.store.postgres.engine import PostgresStore
 from ticket_alarm.store.sqlite.export import export
 
@@ -69,3 +70,16 @@ def test_store_migrate_copies_everything_then_refuses_a_non_empty_database(
     assert again.returncode == 1
     assert "the database is not empty" in again.stderr and "history 9" in again.stderr
     assert PASSWORD not in again.stdout + again.stderr and "Traceback" not in again.stderr
+
+
+def test_store_migrate_is_refused_while_the_daemon_runs_on_the_store(
+    tmp_path: Path, site: FakeSite, pg_url: str
+) -> None:
+    config = write_config(tmp_path, stand_config(tmp_path, site, None))
+    lock = InstanceLock(tmp_path / "data")
+    lock.acquire()  # as the running daemon holds it
+    try:
+        proc = run_cli("store", "migrate", "--to", pg_url, "--config", str(config), cwd=tmp_path, timeout=60)
+    finally:
+        lock.release()
+    assert proc.returncode == 1 and "stop it first" in proc.stderr and str(os.getpid()) in proc.stderr

@@ -171,3 +171,14 @@ async def test_open_store_connects_on_first_use_and_migrates_once(pg_url: str, t
     with pytest.raises(StoreError, match="cannot connect") as err:
         await bad.history_count()
     assert PASSWORD not in str(err.value)
+
+
+async def test_a_readonly_handle_cannot_write(pg_url: str) -> None:
+    await (await PostgresStore.open(pg_url)).close()  # migrated
+    reader = await PostgresStore.open(pg_url, readonly=True)
+    try:
+        assert await reader.history_count() == 0
+        with pytest.raises(StoreError, match="read-only"):
+            await reader.set_meta("x", "y")
+    finally:
+        await reader.close()

@@ -148,7 +148,13 @@ class PostgresStore:
             max_size=max_size,
             open=False,
             timeout=timeout,
-            kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": max(1, int(timeout))},
+            kwargs={
+                "autocommit": True,
+                "row_factory": dict_row,
+                "connect_timeout": max(1, int(timeout)),
+                # a read-only handle (health, history, explain while the replicas run) cannot write
+                **({"options": "-c default_transaction_read_only=on"} if readonly else {}),
+            },
             name="ticket-alarm",
         )
         self._ready = False

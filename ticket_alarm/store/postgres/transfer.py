@@ -133,10 +133,16 @@ async def command(
     from ticket_alarm.logs import redact
 
     redact.register(store_url_secrets(url))
-    from ticket_alarm.store import DB_NAME
+    from ticket_alarm.store import DB_NAME, InstanceLock
 
     source = settings.data_dir / DB_NAME
     try:
+        holder = InstanceLock.held_by_other(settings.data_dir)
+        if holder is not None:  # it would go on writing the SQLite file after the copy: alerts lost
+            raise MigrationRefused(
+                f"a ticket-alarm daemon (pid {holder if holder > 0 else '?'}) is running on data_dir "
+                f"{settings.data_dir}; stop it first (supervisorctl stop ticket-alarm:monitor), then migrate."
+            )
         copied = await migrate_sqlite(source, url)
     except MigrationRefused as exc:
         logger.error("{}", redact(str(exc)))
