@@ -15,12 +15,14 @@ runs out; settling (sent / retry / dead) releases them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ticket_alarm.errors import StoreError
 from ticket_alarm.store.api import (
     CommitResult,
     Cycle,
@@ -39,7 +41,10 @@ from ticket_alarm.store.postgres.engine import PostgresStore
 from ticket_alarm.store.replicas import replica_identity
 
 T = TypeVar("T")
-CLAIM_LEASE = 60.0  # seconds a claimed outbox row stays this replica's without being renewed
+CLAIM_LEASE = 60.0  # seconds a claimed outbox row stays this replica's without being renewed (default)
+# at least a post in flight (the Discord client's 15 s timeout) and a margin: a lease shorter than a
+# post could let another replica post the same row while the first is still waiting for Discord
+MIN_CLAIM_LEASE = 20.0
 
 
 class SyncPostgresStore:
@@ -53,6 +58,7 @@ class SyncPostgresStore:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="postgres-store", daemon=True)
         self._thread.start()
+        self.claim_lease = CLAIM_LEASE
         self._held: dict[str, dict[int, tuple[OutboxItem, float]]] = {}  # lane -> id -> (item, lease end)
         self._lock = threading.Lock()
 
@@ -91,13 +97,13 @@ class SyncPostgresStore:
         """Due rows of ``route`` for this replica: the ones it holds first, then newly claimed ones."""
         with self._lock:
             held = self._held.setdefault(route, {})
-            stale = [i for i, (_, until) in held.items() if until - now < CLAIM_LEASE / 2]
+            stale = [i for i, (_, until) in held.items() if until - now < self.claim_lease / 2]
         if stale:  # renew before the lease can run out under a row we still mean to send
-            kept = set(self.run(self.async_store.extend_claims(stale, self.owner, now, CLAIM_LEASE)))
+            kept = set(self.run(self.async_store.extend_claims(stale, self.owner, now, self.claim_lease)))
             with self._lock:
                 for i in stale:
                     if i in kept:
-                        held[i] = (held[i][0], now + CLAIM_LEASE)
+                        held[i] = (held[i][0], now + self.claim_lease)
                     else:
                         held.pop(i, None)
         with self._lock:
@@ -105,12 +111,12 @@ class SyncPostgresStore:
         if len(items) < limit:
             claimed = self.run(
                 self.async_store.claim(
-                    route, now, owner=self.owner, lease_seconds=CLAIM_LEASE, limit=limit - len(items)
+                    route, now, owner=self.owner, lease_seconds=self.claim_lease, limit=limit - len(items)
                 )
             )
             with self._lock:
                 for item in claimed:
-                    held[item.id] = (item, now + CLAIM_LEASE)
+                    held[item.id] = (item, now + self.claim_lease)
             items += claimed
         return sorted(items, key=lambda item: item.id)[:limit]
 
@@ -149,7 +155,12 @@ class SyncPostgresStore:
         return True  # every table exists from the first migration on
 
     def close(self) -> None:
+        if self._loop.is_closed():  # closed already
+            return
         try:
+            if not self.async_store.readonly:  # a clean stop: another replica may send them at once
+                with contextlib.suppress(StoreError):
+                    self.run(self.async_store.release_claims(self.owner))
             self.run(self.async_store.close())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
@@ -205,4 +216,5 @@ def replicas_for(bridge: SyncPostgresStore, data_dir: Path, lease_seconds: float
 
     replicas = PostgresReplicas(bridge.async_store, data_dir, lease_seconds=lease_seconds)
     bridge.owner = replicas.replica_id
+    bridge.claim_lease = max(2 * lease_seconds, MIN_CLAIM_LEASE)
     return BridgedReplicas(bridge, replicas)

@@ -618,6 +618,16 @@ class PostgresStore:
             )
             return [int(r["id"]) for r in await cur.fetchall()]
 
+    async def release_claims(self, owner: str) -> int:
+        """Give back every pending row ``owner`` holds (a clean stop); how many."""
+        async with self._tx() as conn:
+            cur = await conn.execute(
+                "UPDATE outbox SET lease_owner=NULL, lease_until=NULL "
+                "WHERE lease_owner=%s AND status='pending'",
+                (owner,),
+            )
+            return cur.rowcount
+
     async def settle(self, ids: Sequence[int], outcome: Settlement, now: float) -> int:
         ids = list(ids)
         if not ids:
