@@ -29,6 +29,10 @@ def populate(tmp_path: Path, discord: FakeDiscord, site: FakeSite, notices: Test
     second = run_cli("once", "--config", str(config), "--wait", "1", cwd=tmp_path, timeout=60)
     assert second.returncode == 1, second.stderr  # 4 alerts stay in the outbox
     discord.clear_faults()
+    legacy = tmp_path / "notification_history.json"
+    legacy.write_text('["oldhash-0001", "oldhash-0002"]', encoding="utf-8")  # the old script's keys
+    imported = run_cli("history", "import", str(legacy), "--config", str(config), cwd=tmp_path, timeout=60)
+    assert imported.returncode == 0, imported.stderr
     return config
 
 
@@ -43,6 +47,7 @@ def test_store_migrate_copies_everything_then_refuses_a_non_empty_database(
     config = populate(tmp_path, discord, site, notices)
     source = sqlite_counts(tmp_path / "data" / DB_NAME)
     assert source["history"] == 9 and source["outbox"] == 9 and source["site_state"] == 1
+    assert source["legacy_keys"] == 2 and source["digest_log"] == 9
 
     proc = run_cli("store", "migrate", "--to", pg_url, "--config", str(config), cwd=tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr
