@@ -155,21 +155,21 @@ async def test_presale_added_and_category_change_are_announced(tmp_path: Path, c
 
 async def test_reminders_fire_at_their_offsets(harness: Harness, clock: FakeClock) -> None:
     await harness.cycle(ticket("1"))  # silent first run: reminders are still planned
-    assert harness.reminders.run_due() == (0, 0)
+    assert await harness.reminders.run_due() == (0, 0)
     clock.advance((OPEN_A - clock.now()).total_seconds() - 61 * 60)
-    assert harness.reminders.run_due() == (0, 0)
+    assert await harness.reminders.run_due() == (0, 0)
     clock.advance(60)  # 60 minutes before
-    assert harness.reminders.run_due() == (1, 0)
+    assert await harness.reminders.run_due() == (1, 0)
     clock.advance(49 * 60)  # 11 minutes before
-    assert harness.reminders.run_due() == (0, 0)
+    assert await harness.reminders.run_due() == (0, 0)
     clock.advance(60)
-    assert harness.reminders.run_due() == (1, 0)
+    assert await harness.reminders.run_due() == (1, 0)
     reminders = harness.outbox("reminder")
     assert [r["footer"]["text"].rsplit(" · ", 1)[-1] for r in reminders] == ["1시간 전 알림", "10분 전 알림"]
     assert f"<t:{int(OPEN_A.timestamp())}:R>" in reminders[0]["description"]
     assert all(r["route"] == DRY_RUN_ROUTE for r in reminders)
     clock.advance(3600)
-    assert harness.reminders.run_due() == (0, 0)  # never repeated
+    assert await harness.reminders.run_due() == (0, 0)  # never repeated
 
 
 async def test_reminders_survive_a_restart_and_move_with_the_open_time(
@@ -181,9 +181,9 @@ async def test_reminders_survive_a_restart_and_move_with_the_open_time(
     harness.store.close()
     restarted = Harness(tmp_path, Settings(reminders=[60, 10]), clock)  # same SQLite file
     clock.advance((OPEN_A - clock.now()).total_seconds() - 30 * 60)
-    assert restarted.reminders.run_due() == (0, 0), "the old open time must not fire"
+    assert await restarted.reminders.run_due() == (0, 0), "the old open time must not fire"
     clock.advance((OPEN_B - clock.now()).total_seconds() - 60 * 60)
-    assert restarted.reminders.run_due() == (1, 0)
+    assert await restarted.reminders.run_due() == (1, 0)
     rows = {r.offset_min: r.status for r in restarted.store.reminders([ticket("1").key])}
     assert rows == {60: "queued", 10: "pending"}
     await restarted.close()
@@ -194,9 +194,9 @@ async def test_reminder_missed_while_down_is_skipped_not_sent_late(
 ) -> None:
     await harness.cycle(ticket("1"))
     clock.advance((OPEN_A - clock.now()).total_seconds() - 30 * 60)  # 60-min one is 30 min late: still useful
-    assert harness.reminders.run_due() == (1, 0)
+    assert await harness.reminders.run_due() == (1, 0)
     clock.advance(2 * 3600)  # down past the open: the 10-minute one is pointless now
-    assert harness.reminders.run_due() == (0, 1)
+    assert await harness.reminders.run_due() == (0, 1)
     assert [r.status for r in harness.store.reminders([ticket("1").key])] == ["queued", "skipped"]
 
 

@@ -375,7 +375,7 @@ async def test_alerts_of_a_removed_route_are_kept_and_named(
     route = RouteSettings(name="current", webhook_url=discord.add_webhook(WEBHOOK_ID))
     delivery = make(store, http, [route], clock)
     assert await delivery.drain(timeout=5) == 0
-    assert delivery.warn_unrouted() == {"old-route": 2, DRY_RUN_ROUTE: 1}
+    assert await delivery.warn_unrouted() == {"old-route": 2, DRY_RUN_ROUTE: 1}
     warnings = [
         line for line in logs if line.startswith("[WARNING]") and "not in the config any more" in line
     ]

@@ -40,7 +40,7 @@ class FailingNextDue(SqliteEngine):
 
 
 class FailingPending(SqliteEngine):
-    def pending(self, route: str, now: float, limit: int = 50) -> list:  # type: ignore[override]
+    def claim(self, route: str, now: float, **kwargs: object) -> list:  # type: ignore[override]
         raise StoreError(f"{self.path}: read failed (disk I/O error).")
 
 
@@ -120,9 +120,10 @@ async def test_daemon_prunes_after_retention_days_and_says_so(tmp_path: Path, lo
         clock,
         sites=[],
     )
-    daemon.prune()
+    await daemon.prune()
     assert [r.id for r in store.outbox_list()] == [recent]
     assert any("저장소 정리: 1 sent alerts" in line and "30 days" in line for line in logs), logs
+    store._conn.close()  # the file's connection is gone: every call is a StoreError now
+    await daemon.prune()  # handled by the one policy
+    assert daemon.stop.is_set() and isinstance(daemon.fatal, StoreError)
     store.close()
-    daemon.prune()  # a closed store: a StoreError, handled by the one policy
-    assert daemon.stop.is_set() and daemon.fatal is not None

@@ -49,8 +49,10 @@ from ticket_alarm.metrics import serve_metrics
 from ticket_alarm.model import Ticket
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
-from ticket_alarm.store import DB_NAME, InstanceLock, OutboxRow, StatusFile, Store
+from ticket_alarm.store import DB_NAME, InstanceLock, OutboxRow, SqliteEngine, StatusFile, Store
+from ticket_alarm.store.api import Store as StoreProtocol
 from ticket_alarm.store.configured import open_configured_store
+from ticket_alarm.store.sqlite.backend import SqliteStore
 from ticket_alarm.table import cut, pad
 from ticket_alarm.upcoming import SiteLook, check_site, find_route, upcoming
 from ticket_alarm.upcoming import document as upcoming_document
@@ -67,7 +69,7 @@ USER_AGENT = f"ticket-alarm/{__version__} (+https://github.com/ticket-alarm)"
 @dataclass
 class App:
     settings: Settings
-    store: Store
+    store: StoreProtocol  # the async store: every write, off the event loop (SqliteStore)
     fetcher: Fetcher
     discord_http: httpx.AsyncClient
     webhooks: WebhookClient
@@ -76,6 +78,7 @@ class App:
     delivery: Delivery
     reminders: Reminders
     clock: Clock
+    reader: Store  # a read-only connection for the status page and /metrics (read in the loop's thread)
 
 
 def enabled_sites(settings: Settings, known: dict[str, type[Crawler]]) -> list[str]:
@@ -92,8 +95,26 @@ async def build_app(
 ) -> AsyncIterator[App]:
     clock = clock or SystemClock()
     own_store = store is None
-    store = store or open_configured_store(settings)
-    fetcher = Fetcher(settings.http, proxy=settings.proxy, cache=store, clock=clock)
+    writer: Any
+    if store is None and settings.store_url:  # PostgreSQL: the async store, and a sync reader beside it
+        from ticket_alarm.store.postgres import PostgresStore
+
+        writer = PostgresStore(settings.store_url, data_dir=settings.data_dir)
+        try:
+            await writer._ensure_open()  # connect and migrate now: a wrong store_url fails at start
+            reader: Any = open_configured_store(settings, readonly=True)
+        except BaseException:
+            await writer.close()
+            raise
+    else:
+        writer = SqliteStore.open_dir(settings.data_dir) if store is None else SqliteStore.over(store)
+        try:
+            reader = SqliteEngine.open_reader(writer.path)
+        except BaseException:
+            await writer.close()
+            raise
+    store_api: StoreProtocol = writer
+    fetcher = Fetcher(settings.http, proxy=settings.proxy, cache=store_api, clock=clock)
     discord_http = http_client(proxy=settings.proxy.discord, timeout=DISCORD_TIMEOUT, user_agent=USER_AGENT)
     webhooks = WebhookClient(discord_http, clock, timeout=DISCORD_TIMEOUT)
     crawlers = {name: cls(settings.site(name)) for name, cls in known.items()}
@@ -101,18 +122,28 @@ async def build_app(
     status = StatusFile(settings.data_dir) if own_store else None
     if status is not None:
         status.prepare()
-    delivery = Delivery(store, webhooks if routes else None, routes, clock, status=status)
-    pipeline = Pipeline(settings, store, fetcher, crawlers, clock, on_enqueue=delivery.notify)
-    reminders = Reminders(store, crawlers, clock, on_enqueue=delivery.notify)
+    delivery = Delivery(store_api, webhooks if routes else None, routes, clock, status=status)
+    pipeline = Pipeline(settings, store_api, fetcher, crawlers, clock, on_enqueue=delivery.notify)
+    reminders = Reminders(store_api, crawlers, clock, on_enqueue=delivery.notify)
     try:
         yield App(
-            settings, store, fetcher, discord_http, webhooks, crawlers, pipeline, delivery, reminders, clock
+            settings,
+            store_api,
+            fetcher,
+            discord_http,
+            webhooks,
+            crawlers,
+            pipeline,
+            delivery,
+            reminders,
+            clock,
+            reader,
         )
     finally:
         await fetcher.aclose()
         await discord_http.aclose()
-        if own_store:
-            store.close()
+        reader.close()
+        await writer.close()  # over(store): the caller's engine stays open (the caller closes it)
 
 
 # --- commands -------------------------------------------------------------------------
@@ -173,13 +204,16 @@ def _config_file_used(args: argparse.Namespace, path: Path) -> bool:
     return bool(args.config) or bool(_environ().get(CONFIG_ENV)) or path.exists()
 
 
-def _replicas(settings: Settings, store: Store) -> Any:
-    """This replica's site leases on PostgreSQL; None (one daemon owns every site) on SQLite."""
+def _replicas(settings: Settings, app: App) -> Any:
+    """This replica's site leases on PostgreSQL; None (one daemon owns every site) on SQLite. Its id
+    also names the owner of the outbox rows its lanes claim (one per process, not per host)."""
     if not settings.store_url:
         return None
-    from ticket_alarm.store.postgres.bridge import replicas_for
+    from ticket_alarm.store.postgres.replicas import PostgresReplicas
 
-    return replicas_for(store, settings.data_dir, settings.replica_lease)  # type: ignore[arg-type]
+    replicas = PostgresReplicas(app.store, settings.data_dir, lease_seconds=settings.replica_lease)  # type: ignore[arg-type]
+    app.delivery.owner = lambda lane: f"{lane}@{replicas.replica_id}"  # type: ignore[method-assign]
+    return replicas
 
 
 @contextlib.contextmanager
@@ -199,8 +233,8 @@ async def _run(args: argparse.Namespace) -> int:
     with _instance_lock(settings):
         async with (
             build_app(settings, known) as app,
-            serve_metrics(settings, app.store, app.delivery, app.webhooks, sites=sites) as metrics,
-            serve_web(WebContext(settings, app.store, known, sites, metrics, app.clock)),
+            serve_metrics(settings, app.reader, app.delivery, app.webhooks, sites=sites) as metrics,
+            serve_web(WebContext(settings, app.reader, known, sites, metrics, app.clock)),
         ):
             daemon = Daemon(
                 settings,
@@ -211,7 +245,7 @@ async def _run(args: argparse.Namespace) -> int:
                 sites=sites,
                 reminders=app.reminders,
                 on_result=metrics.on_result if metrics else None,
-                replicas=_replicas(settings, app.store),
+                replicas=_replicas(settings, app),
             )
             return await daemon.run()
 
@@ -222,7 +256,7 @@ async def _once(args: argparse.Namespace) -> int:
         async with build_app(settings, known) as app:
             sites = enabled_sites(settings, known)
             results: list[SiteResult] = await asyncio.gather(*(app.pipeline.run_site(s) for s in sites))
-            app.reminders.run_due()
+            await app.reminders.run_due()
             delivered = await app.delivery.drain(args.wait)
             crawled = sum(1 for r in results if r.skipped is None)
             if settings.dry_run:
@@ -231,7 +265,7 @@ async def _once(args: argparse.Namespace) -> int:
                 )
             else:
                 logger.info("once: {} sites crawled, {} alerts delivered", crawled, delivered)
-            undelivered = _undelivered(app, args.wait)
+            undelivered = await _undelivered(app, args.wait)
             if undelivered:
                 # exit 1: an alert that is still waiting is a failure the operator's script must see
                 logger.error(
@@ -244,15 +278,15 @@ async def _once(args: argparse.Namespace) -> int:
             return EXIT_OK if all(r.ok for r in results) else EXIT_FAIL
 
 
-def _undelivered(app: App, waited: float) -> dict[str, tuple[int, str]]:
+async def _undelivered(app: App, waited: float) -> dict[str, tuple[int, str]]:
     """Route → (alerts still pending, why) after `once` delivered what it could."""
     out: dict[str, tuple[int, str]] = {}
-    broken = app.store.broken_webhooks()
+    broken = await app.store.broken_webhooks()
     last_errors: dict[str, str] = {}
-    for row in app.store.outbox_list(status="pending"):
+    for row in await app.store.outbox_list(status="pending"):
         if row.last_error:
             last_errors[row.route] = row.last_error
-    for route, count in app.store.outbox_stats().by_route.items():
+    for route, count in (await app.store.outbox_stats()).by_route.items():
         if route in app.delivery.stats.broken or route in broken:
             why = f"the webhook is broken ({(broken.get(route) or 'refused')[:160]})"
         elif route not in app.delivery.lane_names:

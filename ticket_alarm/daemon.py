@@ -27,7 +27,8 @@ from ticket_alarm.delivery import Delivery
 from ticket_alarm.errors import StoreError
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
-from ticket_alarm.store import DB_NAME, Store
+from ticket_alarm.store import DB_NAME, as_async
+from ticket_alarm.store.api import Store
 from ticket_alarm.store.replicas import Replicas, Solo
 
 SHUTDOWN_BOUND = 10.0
@@ -102,7 +103,7 @@ class Daemon:
         self.replicas: Replicas = replicas or Solo(settings.data_dir)
         self._owned: set[str] = set()
         self.settings = settings
-        self.store = store
+        self.store = as_async(store) if store is not None else store
         self.pipeline = pipeline
         self.delivery = delivery
         self.clock = clock
@@ -120,7 +121,8 @@ class Daemon:
         self._crawled: set[str] = set()  # sites crawled since the last 메모리 사용량 line
         self._memory_logged_at: float | None = None
         # one policy for a store error in every loop: stop the daemon (exit EXIT_STORE), see store_failed
-        delivery.on_store_error = self.store_failed
+        if delivery is not None:
+            delivery.on_store_error = self.store_failed
         if reminders is not None:
             reminders.on_store_error = self.store_failed
 
@@ -159,7 +161,7 @@ class Daemon:
             self._sweeping.discard(name)
             if task is not None:
                 self._inflight.discard(task)
-        self.beat()
+        await self.beat()
         rss = rss_mb()
         self._log_memory(name, rss)
         if self.on_result:
@@ -271,16 +273,16 @@ class Daemon:
         self.exit_code = EXIT_MEMORY
         self.stop.set()
 
-    def beat(self) -> None:
+    async def beat(self) -> None:
         try:
-            self.store.set_meta("heartbeat", f"{self.clock.now().timestamp():.3f}")
+            await self.store.heartbeat(self.clock.now().timestamp())
         except StoreError as exc:
             self.store_failed("heartbeat not written:", exc)
 
-    def prune(self) -> None:
+    async def prune(self) -> None:
         """Bounded growth: what is older than ``retention_days`` leaves the store (history never)."""
         try:
-            removed = self.store.prune(self.clock.now().timestamp(), self.settings.retention_days)
+            removed = await self.store.prune(self.clock.now().timestamp(), self.settings.retention_days)
         except StoreError as exc:
             self.store_failed("저장소 정리 실패:", exc)
             return
@@ -298,10 +300,10 @@ class Daemon:
     async def _heartbeat_loop(self) -> None:
         pruned_at: float | None = None
         while not self.stop.is_set():
-            self.beat()
+            await self.beat()
             if pruned_at is None or self.clock.monotonic() - pruned_at >= PRUNE_EVERY:
                 pruned_at = self.clock.monotonic()
-                self.prune()
+                await self.prune()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=HEARTBEAT_EVERY)
 
@@ -434,7 +436,7 @@ class Daemon:
             await asyncio.gather(*background, return_exceptions=True)
             with contextlib.suppress(StoreError):
                 await self.replicas.release()  # another replica takes the sites over at once
-        stats = self.store.outbox_stats()
+        stats = await self.store.outbox_stats()
         logger.info(
             "stopped: {} alerts still pending in the outbox (delivered on the next start)", stats.pending
         )

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -33,7 +34,8 @@ from ticket_alarm.config import RouteSettings, mask_url, webhook_fingerprint
 from ticket_alarm.discord import PostOutcome, WebhookClient, batch_size, embed_text, message, scrub
 from ticket_alarm.errors import StoreError
 from ticket_alarm.logs import redact
-from ticket_alarm.store import OutboxItem, StatusFile, Store
+from ticket_alarm.store import OutboxItem, StatusFile, as_async
+from ticket_alarm.store.api import Dead, Retry, Sent, Store
 
 DRY_RUN_ROUTE = "dry-run"
 BACKOFF_BASE = 2.0
@@ -72,7 +74,7 @@ class Delivery:
         # that lane until it succeeds, so an accepted batch is never posted twice
         self._unsettled: dict[str, list[Callable[[], None]]] = {}
         self._marks_checked = False
-        self.store = store
+        self.store = as_async(store)
         self.webhooks = webhooks
         self.routes = {r.name: r for r in routes}
         self.clock = clock
@@ -95,6 +97,10 @@ class Delivery:
         # the daemon's store-error policy (Daemon.store_failed); without one (``once``) a lane raises it
         self.on_store_error: Callable[[str, StoreError], None] | None = None
 
+    def owner(self, lane: str) -> str:
+        """Who claims a lane's rows: the lane on this host (the instance Lease makes it one process)."""
+        return f"{lane}@{socket.gethostname()}"
+
     @property
     def lane_names(self) -> list[str]:
         return list(self.routes) if self.routes else [DRY_RUN_ROUTE]
@@ -108,9 +114,9 @@ class Delivery:
         """Send everything due on ``lane`` now; returns alerts delivered. Stops early on a broken webhook,
         and, given a ``deadline`` (clock.monotonic), before waiting out a rate limit that ends after it."""
         delivered = 0
-        self._check_broken_marks()
+        await self._check_broken_marks()
         while True:
-            if not self._settle(lane):
+            if not await self._settle(lane):
                 return delivered
             if lane in self.stats.broken or (self._stop is not None and self._stop.is_set()):
                 return delivered
@@ -118,21 +124,27 @@ class Delivery:
                 return delivered
             if self._hold_wait(lane) > 0:  # backing off after a failure: the next pass waits for it
                 return delivered
-            items = self.store.pending(lane, self.clock.now().timestamp(), limit=MAX_BATCH_ROWS)
+            items = await self.store.claim(
+                lane,
+                self.clock.now().timestamp(),
+                owner=self.owner(lane),
+                lease_seconds=CLAIM_LEASE,
+                limit=MAX_BATCH_ROWS,
+            )
             if not items:
                 return delivered
             # rows rescheduled for backoff drop out of the next `pending`; rate-limited ones stay due
             # and the next execute waits for the bucket first
             delivered += await self._send_batch(lane, items)
 
-    def _settle(self, lane: str) -> bool:
+    async def _settle(self, lane: str) -> bool:
         """Retry the store write a lane still owes; False while the store refuses it."""
         owed = self._unsettled.get(lane)
         if not owed:
             return True
         while owed:
             try:
-                owed[0]()
+                await owed[0]()
             except StoreError:
                 return False
             owed.pop(0)
@@ -142,13 +154,13 @@ class Delivery:
             self.status.write(None)
         return True
 
-    def _write(self, lane: str, write: Callable[[], None], what: str) -> None:
+    async def _write(self, lane: str, write: Callable[[], Awaitable[object]], what: str) -> None:
         """A store write after a post: on failure the lane owes it and posts nothing until it lands."""
         if self._unsettled.get(lane):  # writes land in order: behind the one still owed
             self._unsettled[lane].append(write)
             return
         try:
-            write()
+            await write()
         except StoreError as exc:
             self._unsettled[lane] = [write]
             self.stats.store_errors += 1
@@ -160,21 +172,21 @@ class Delivery:
             if self.status is not None:
                 self.status.write(problem)
 
-    def _check_broken_marks(self) -> None:
+    async def _check_broken_marks(self) -> None:
         """Marks left by an earlier run: a route whose URL changed since is not broken any more."""
         if self._marks_checked:
             return
         self._marks_checked = True
         try:
-            marks = self.store.broken_webhooks()
-            prints = self.store.broken_webhook_fingerprints()
+            marks = await self.store.broken_webhooks()
+            prints = await self.store.broken_webhook_fingerprints()
             for name in marks:
                 route = self.routes.get(name)
                 if route is not None and prints.get(name) not in (
                     None,
                     webhook_fingerprint(route.webhook_url),
                 ):
-                    self.store.clear_webhook_broken(name)
+                    await self.store.clear_webhook_broken(name)
                     logger.info("route {}: the webhook URL changed since it was marked broken; cleared", name)
                 elif route is not None:
                     self._marked.add(name)
@@ -184,9 +196,9 @@ class Delivery:
     def _hold_wait(self, lane: str) -> float:
         return max(0.0, self._hold_until.get(lane, 0.0) - self.clock.now().timestamp())
 
-    def _next_due(self, lane: str) -> float | None:
+    async def _next_due(self, lane: str) -> float | None:
         """When the lane has something to send: its oldest due row, but not before its backoff ends."""
-        next_due = self.store.next_due(lane)
+        next_due = await self.store.next_due(lane)
         return None if next_due is None else max(next_due, self._hold_until.get(lane, 0.0))
 
     def _bucket_wait(self, lane: str) -> float:
@@ -197,7 +209,7 @@ class Delivery:
 
     async def _send_batch(self, lane: str, items: list[OutboxItem]) -> int:
         if lane == DRY_RUN_ROUTE:
-            return self._print(items)
+            return await self._print(items)
         route = self.routes[lane]
         count = batch_size([i.payload for i in items])
         batch = items[:count]
@@ -244,10 +256,12 @@ class Delivery:
             self._hold_until.pop(route.name, None)
             self._lane_failures.pop(route.name, None)
             message_id = outcome.message_id
-            self._write(route.name, lambda: self.store.mark_sent(ids, now, message_id), "sent")
+            await self._write(route.name, lambda: self.store.settle(ids, Sent(message_id), now), "sent")
             if route.name in self._marked:  # the webhook works: its broken mark is stale
                 self._marked.discard(route.name)
-                self._write(route.name, lambda: self.store.clear_webhook_broken(route.name), "webhook ok")
+                await self._write(
+                    route.name, lambda: self.store.clear_webhook_broken(route.name), "webhook ok"
+                )
             self.stats.sent_messages += 1
             self.stats.sent_alerts += len(ids)
             logger.info(
@@ -275,7 +289,7 @@ class Delivery:
             delay = min(self.backoff_cap, self.backoff_base * 2 ** (max(attempts, failures) - 1))
             delay *= 1 + self.rng.uniform(0, 0.25)
             self._hold_until[route.name] = now + delay
-            self.store.mark_retry(ids, error, now + delay)
+            await self.store.settle(ids, Retry(error, now + delay), now)
             self.stats.failures += 1
             logger.warning(
                 "알림 전송 실패: route {} {} — {}건 retried in {:.0f}s (attempt {})",
@@ -287,7 +301,7 @@ class Delivery:
             )
             return 0
         if outcome.kind == "dead":
-            self._write(route.name, lambda: self.store.mark_dead(ids, error), "refused")
+            await self._write(route.name, lambda: self.store.settle(ids, Dead(error), now), "refused")
             self.stats.dead += len(ids)
             logger.error(
                 "알림 전송 실패: route {} refused {}건 permanently ({}); kept as dead letters (resend them "
@@ -301,7 +315,9 @@ class Delivery:
         # broken webhook
         self.stats.broken.add(route.name)
         self._marked.add(route.name)
-        self.store.mark_webhook_broken(route.name, error[:500], now, webhook_fingerprint(route.webhook_url))
+        await self.store.mark_webhook_broken(
+            route.name, error[:500], now, webhook_fingerprint(route.webhook_url)
+        )
         if route.name not in self._broken_logged:
             self._broken_logged.add(route.name)
             logger.error(
@@ -310,14 +326,14 @@ class Delivery:
             )
         return 0
 
-    def _print(self, items: list[OutboxItem]) -> int:
+    async def _print(self, items: list[OutboxItem]) -> int:
         out = self.dry_run_out or sys.stdout
         now = self.clock.now()
         for item in items:
             out.write(embed_text(item.payload, now))
         out.flush()
         ids, stamp = [i.id for i in items], now.timestamp()
-        self._write(DRY_RUN_ROUTE, lambda: self.store.mark_sent(ids, stamp, None), "printed")
+        await self._write(DRY_RUN_ROUTE, lambda: self.store.settle(ids, Sent(None), stamp), "printed")
         self.stats.sent_alerts += len(items)
         logger.info(
             "알림 전송: {}건 printed (dry run: no webhook configured, nothing sent to Discord) — {}",
@@ -337,7 +353,7 @@ class Delivery:
                         await self._recheck(lane)
                     continue
                 await self.deliver_due(lane)
-                next_due = self._next_due(lane)
+                next_due = await self._next_due(lane)
                 now = self.clock.now().timestamp()
                 timeout = IDLE_POLL if next_due is None else min(IDLE_POLL, max(0.0, next_due - now))
                 if timeout > 0:
@@ -379,13 +395,13 @@ class Delivery:
             self.stats.broken.discard(lane)
             self._broken_logged.discard(lane)
             self._marked.discard(lane)
-            self.store.clear_webhook_broken(lane)
+            await self.store.clear_webhook_broken(lane)
 
-    def warn_unrouted(self) -> dict[str, int]:
+    async def warn_unrouted(self) -> dict[str, int]:
         """Pending alerts on routes that are no longer configured: kept, and said so (never silently)."""
         orphans = {
             route: count
-            for route, count in self.store.outbox_stats().by_route.items()
+            for route, count in (await self.store.outbox_stats()).by_route.items()
             if route not in self.lane_names  # dry-run rows left unprinted count too, once webhooks are set
         }
         for route, count in orphans.items():
@@ -398,7 +414,7 @@ class Delivery:
         return orphans
 
     async def run(self, stop: asyncio.Event) -> None:
-        self.warn_unrouted()
+        await self.warn_unrouted()
         lanes = [
             asyncio.create_task(self.run_lane(name, stop), name=f"lane-{name}") for name in self.lane_names
         ]
@@ -410,13 +426,13 @@ class Delivery:
 
     async def drain(self, timeout: float) -> int:
         """Deliver what is due on every lane, waiting out rate limits/backoff up to ``timeout`` seconds."""
-        self.warn_unrouted()
+        await self.warn_unrouted()
         deadline = self.clock.monotonic() + timeout
         total = 0
         for lane in self.lane_names:
             while lane not in self.stats.broken:
                 total += await self.deliver_due(lane, deadline=deadline)
-                next_due = self._next_due(lane)
+                next_due = await self._next_due(lane)
                 if next_due is None:
                     break
                 # backoff of rescheduled rows, or a rate limit holding rows that are already due
@@ -429,6 +445,9 @@ class Delivery:
 
 
 MAX_BATCH_ROWS = 10
+# a claimed batch is this lane's for CLAIM_LEASE seconds (longer than any post with its timeouts);
+# the same owner (this lane on this host) takes its own rows back at once, e.g. after a restart
+CLAIM_LEASE = 120.0
 
 
 def broken_webhook_text(route: RouteSettings, status: int | None, error: str = "") -> str:

@@ -27,6 +27,7 @@ from ticket_alarm.model import Ticket
 from ticket_alarm.reminders import plan_all
 from ticket_alarm.routing import route_verdicts
 from ticket_alarm.store import (
+    Cycle,
     DigestEvent,
     HeadState,
     HistoryRow,
@@ -35,8 +36,9 @@ from ticket_alarm.store import (
     ReminderPlan,
     Seen,
     SiteState,
-    Store,
+    as_async,
 )
+from ticket_alarm.store.api import Store
 
 EMPTY_STREAK_WARNING = 3
 SWEEP = "sweep"  # SiteResult.mode: the whole list in open-date order (decides changes and removals)
@@ -155,7 +157,7 @@ class Pipeline:
         on_enqueue: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.store = store
+        self.store = as_async(store)
         self.fetcher = fetcher
         self.crawlers = crawlers
         self.clock = clock
@@ -232,7 +234,7 @@ class Pipeline:
     async def run_site(self, name: str) -> SiteResult:
         """One full cycle for one site. Never raises for site trouble; StoreError propagates."""
         crawler = self.crawlers[name]
-        state = self.store.site_state(name)
+        state = await self.store.site_state(name)
         now = self.clock.now().timestamp()
         if state.locked_until and state.locked_until > now:
             skipped = Skipped(state.locked_until, state.last_error)
@@ -241,13 +243,13 @@ class Pipeline:
         state.last_attempt = now
         result, crawl = await self.crawl_only(name)
         if crawl is None:
-            return self._failed(crawler, state, result)
+            return await self._failed(crawler, state, result)
         # a head poll may have met the site's lock (423) while this sweep ran: the sweep keeps it
-        locked_meanwhile = self.store.site_state(name).locked_until
-        self._apply(crawler, state, crawl, result)
+        locked_meanwhile = (await self.store.site_state(name)).locked_until
+        await self._apply(crawler, state, crawl, result)
         if locked_meanwhile and locked_meanwhile > now:
             state.locked_until = locked_meanwhile
-            self.store.save_site_state(state)
+            await self.store.save_site_state(state)
         logger.info(
             "크롤링 완료: {} 공지 {}건, 새 공지 {}건, 변경 {}건, {:.1f}초{}",
             name,
@@ -272,8 +274,8 @@ class Pipeline:
         sweeps (a head poll decides no change or removal). Never raises for site trouble."""
         crawler = self.crawlers[name]
         result = SiteResult(site=name, ok=True, mode=HEAD)
-        state = self.store.site_state(name)
-        head = self.store.head_state(name)
+        state = await self.store.site_state(name)
+        head = await self.store.head_state(name)
         now = self.clock.now().timestamp()
         if state.locked_until and state.locked_until > now:
             result.skipped = Skipped(state.locked_until, state.last_error)
@@ -290,7 +292,7 @@ class Pipeline:
             result.skipped = Skipped(None, None, "no_order")
             if head.sweeps_only is None:
                 head.sweeps_only = "no registration order: swept only"
-                self.store.save_head_state(head)
+                await self.store.save_head_state(head)
             return result
         head.sweeps_only = None
         head.last_attempt = now
@@ -303,7 +305,7 @@ class Pipeline:
                     valid = [t for t in tickets if not t.problems()]
                     result.items += len(valid)
                     result.invalid += len(tickets) - len(valid)
-                    seen = self.store.seen(t.key for t in valid)
+                    seen = await self.store.seen(t.key for t in valid)
                     for ticket in valid:
                         previous = seen.get(ticket.key)
                         if previous is None:
@@ -322,9 +324,9 @@ class Pipeline:
                 await crawler.complete(fetch, t) if t.extra.get(INCOMPLETE) else t for t in fresh.values()
             ]
         except CrawlError as exc:
-            return self._head_failed(crawler, head, result, exc)
+            return await self._head_failed(crawler, head, result, exc)
         except TimeoutError:
-            return self._head_failed(crawler, head, result, CrawlError(name, "head poll timed out"))
+            return await self._head_failed(crawler, head, result, CrawlError(name, "head poll timed out"))
         except Exception as exc:  # a crawler bug must not stop the other sites
             logger.opt(exception=exc).debug("{} head_pages raised", name)
             bug = CrawlError(
@@ -332,23 +334,23 @@ class Pipeline:
                 f"crawler bug: {type(exc).__name__}: {exc}",
                 hint="this is a bug in the crawler; please report it with the log",
             )
-            return self._head_failed(crawler, head, result, bug)
+            return await self._head_failed(crawler, head, result, bug)
         result.seconds = self.clock.monotonic() - started
         result.status = fetch.stats.last_status
         result.requests = fetch.stats.requests
-        self._apply_head(crawler, head, tickets, result)
+        await self._apply_head(crawler, head, tickets, result)
         return result
 
-    def _apply_head(
+    async def _apply_head(
         self, crawler: Crawler, head: HeadState, tickets: list[Ticket], result: SiteResult
     ) -> None:
         name = crawler.name
         now = self.clock.now().timestamp()
         # checked again right before the write: a sweep may have recorded one while we read notice pages
-        seen = self.store.seen(t.key for t in tickets)
+        seen = await self.store.seen(t.key for t in tickets)
         fresh = [t for t in tickets if t.key not in seen]
         # a renumbering makes every head page new: the same hold as a sweep's
-        held = self._storm(crawler, self.store.site_state(name), fresh)
+        held = await self._storm(crawler, await self.store.site_state(name), fresh)
         result.held = len(held)
         write = _CycleWrite()
         for ticket in fresh:
@@ -380,7 +382,7 @@ class Pipeline:
         head.paused_until = None
         if write.history:
             # the site state is written back as it stands (a sweep in flight keeps its own)
-            self._commit(name, now, write, self.store.site_state(name), result)
+            await self._commit(name, now, write, await self.store.site_state(name), result)
             logger.info(
                 "새 공지: {} {}건 (head poll, {:.1f}초){}",
                 name,
@@ -390,9 +392,9 @@ class Pipeline:
             )
             if write.outbox and self.on_enqueue:
                 self.on_enqueue()
-        self.store.save_head_state(head)
+        await self.store.save_head_state(head)
 
-    def _head_failed(
+    async def _head_failed(
         self, crawler: Crawler, head: HeadState, result: SiteResult, exc: CrawlError
     ) -> SiteResult:
         now = self.clock.now().timestamp()
@@ -403,9 +405,11 @@ class Pipeline:
         head.failure_streak += 1
         head.last_error = exc.reason
         if isinstance(exc, SiteLockedError):  # Melon's 423: the cool-down stops sweeps and head polls alike
-            state = self.store.site_state(crawler.name)  # as it stands now: a sweep may have saved since
+            state = await self.store.site_state(
+                crawler.name
+            )  # as it stands now: a sweep may have saved since
             state.locked_until = now + crawler.settings.lock_cooldown
-            self.store.save_site_state(state)
+            await self.store.save_site_state(state)
             logger.warning(
                 "크롤링 실패: {} {} (head poll) — the site locked this client", crawler.name, exc.reason
             )
@@ -428,10 +432,10 @@ class Pipeline:
             logger.debug(
                 "{}: head poll failed again ({} in a row): {}", crawler.name, head.failure_streak, exc.reason
             )
-        self.store.save_head_state(head)
+        await self.store.save_head_state(head)
         return result
 
-    def _failed(self, crawler: Crawler, state: SiteState, result: SiteResult) -> SiteResult:
+    async def _failed(self, crawler: Crawler, state: SiteState, result: SiteResult) -> SiteResult:
         now = self.clock.now().timestamp()
         state.last_failure = now
         state.failure_streak += 1
@@ -452,10 +456,10 @@ class Pipeline:
                 result.error,
                 f" (hint: {result.hint})" if result.hint else "",
             )
-        self.store.save_site_state(state)
+        await self.store.save_site_state(state)
         return result
 
-    def _apply(self, crawler: Crawler, state: SiteState, crawl: Crawl, result: SiteResult) -> None:
+    async def _apply(self, crawler: Crawler, state: SiteState, crawl: Crawl, result: SiteResult) -> None:
         name = crawler.name
         now = self.clock.now().timestamp()
         valid: list[Ticket] = []
@@ -481,10 +485,14 @@ class Pipeline:
                 crawl.pages,
                 name,
             )
-        seen = self.store.seen(t.key for t in valid)
+        seen = await self.store.seen(t.key for t in valid)
         silent = not state.initialized and not self.settings.notify_on_first_run
         write = _CycleWrite()
-        held = self._storm(crawler, state, [t for t in valid if t.key not in seen]) if not silent else set()
+        held = (
+            await self._storm(crawler, state, [t for t in valid if t.key not in seen])
+            if not silent
+            else set()
+        )
         result.held = len(held)
         for ticket in valid:
             previous = seen.get(ticket.key)
@@ -527,11 +535,11 @@ class Pipeline:
                 crawler.usual_minimum,
                 name,
             )
-        self._commit(name, now, write, state, result)
+        await self._commit(name, now, write, state, result)
         if write.outbox and self.on_enqueue:
             self.on_enqueue()
 
-    def _commit(
+    async def _commit(
         self, name: str, now: float, write: _CycleWrite, state: SiteState, result: SiteResult
     ) -> None:
         """One transaction for the cycle, after the rules the store no longer applies itself.
@@ -540,7 +548,7 @@ class Pipeline:
         new: their "new" rows are dropped here, and ``result.new``/``result.legacy`` say so.
         Reminder plans become row writes (``reminders.plan_all``) against what the store holds.
         """
-        legacy = self.store.legacy_keys(h.key for h in write.history)
+        legacy = await self.store.legacy_keys(h.key for h in write.history)
         if legacy:
             dropped = {o.notice_key for o in write.outbox if o.kind == "new" and o.notice_key in legacy}
             write.outbox = [o for o in write.outbox if not (o.kind == "new" and o.notice_key in legacy)]
@@ -548,19 +556,21 @@ class Pipeline:
             result.legacy += len(dropped)
             result.queued = len(write.outbox)
         reminders = plan_all(
-            write.reminders, self.store.reminders({p.notice_key for p in write.reminders}), now
+            write.reminders, await self.store.reminders({p.notice_key for p in write.reminders}), now
         )
-        self.store.record(
-            name,
-            now,
-            history=write.history,
-            touched=write.touched,
-            outbox=write.outbox,
-            state=state,
-            pending=write.pending,
-            events=write.events,
-            reminders=reminders,
-            legacy_matched=sorted(legacy),
+        await self.store.commit_cycle(
+            Cycle(
+                name,
+                now,
+                state,
+                history=write.history,
+                touched=write.touched,
+                outbox=write.outbox,
+                pending=write.pending,
+                events=write.events,
+                reminders=reminders,
+                legacy_matched=sorted(legacy),
+            )
         )
 
     def _first_seen(
@@ -578,7 +588,7 @@ class Pipeline:
         if remind:  # a notice held as renumbered keeps the reminders of its known twin
             write.plan_reminders(ticket, lanes, self.router)
 
-    def _storm(self, crawler: Crawler, state: SiteState, new: list[Ticket]) -> set[str]:
+    async def _storm(self, crawler: Crawler, state: SiteState, new: list[Ticket]) -> set[str]:
         """Keys of new notices to hold: a renumbering (a migration gave known notices new ids).
 
         Only when one crawl would announce more than ``sites.<name>.storm_threshold`` new notices on
@@ -588,7 +598,7 @@ class Pipeline:
         threshold = crawler.settings.storm_threshold
         if not state.initialized or len(new) <= threshold:
             return set()
-        known = self.store.known_contents(crawler.name)
+        known = await self.store.known_contents(crawler.name)
         matched = [t for t in new if (t.title, t.open_at.isoformat() if t.open_at else None) in known]
         if len(matched) * 2 <= len(new):
             return set()
@@ -603,7 +613,7 @@ class Pipeline:
             len(new) - len(matched),
         )
         record = {"at": now, "held": len(matched), "new": len(new), "threshold": threshold}
-        self.store.set_meta(STORM_META.format(site=crawler.name), json.dumps(record))
+        await self.store.set_meta(STORM_META.format(site=crawler.name), json.dumps(record))
         return {t.key for t in matched}
 
     def _changed(

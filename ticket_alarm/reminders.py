@@ -19,7 +19,8 @@ from ticket_alarm.clock import Clock
 from ticket_alarm.discord import render_reminder
 from ticket_alarm.errors import StoreError
 from ticket_alarm.model import Ticket
-from ticket_alarm.store import NewOutboxRow, ReminderPlan, ReminderRow, Store
+from ticket_alarm.store import as_async
+from ticket_alarm.store.api import NewOutboxRow, ReminderPlan, ReminderRow, Store
 
 IDLE_CHECK = 30.0
 FALLBACK_COLOR = 0x808080
@@ -79,24 +80,24 @@ class Reminders:
         *,
         on_enqueue: Callable[[], None] | None = None,
     ) -> None:
-        self.store = store
+        self.store = as_async(store)
         self.crawlers = crawlers
         self.clock = clock
         self.on_enqueue = on_enqueue
         # the daemon's store-error policy (Daemon.store_failed); without one the loop raises it
         self.on_store_error: Callable[[str, StoreError], None] | None = None
 
-    def run_due(self) -> tuple[int, int]:
+    async def run_due(self) -> tuple[int, int]:
         """Queue every due reminder (or skip it when its open time already passed); (queued, skipped)."""
         now = self.clock.now().timestamp()
-        due = self.store.due_reminders(now)
+        due = await self.store.due_reminders(now)
         if not due:
             return 0, 0
         queued: list[int] = []
         skipped: list[int] = []
         outbox: list[NewOutboxRow] = []
         for reminder in due:
-            row = self.store.notice(reminder.notice_key)
+            row = await self.store.notice(reminder.notice_key)
             if row is None or now >= reminder.open_at:
                 skipped.append(reminder.id)
                 logger.info(
@@ -114,7 +115,7 @@ class Reminders:
             embed = render_reminder(ticket, name, color, reminder.offset_min)
             outbox.append(NewOutboxRow(reminder.route, "reminder", reminder.site, reminder.notice_key, embed))
             queued.append(reminder.id)
-        self.store.settle_reminders(now, queued=queued, skipped=skipped, outbox=outbox)
+        await self.store.settle_reminders(now, queued=queued, skipped=skipped, outbox=outbox)
         if queued:
             logger.info("리마인더 {}건 대기열에 추가", len(queued))
             if self.on_enqueue:
@@ -125,8 +126,8 @@ class Reminders:
         while not stop.is_set():
             wait = IDLE_CHECK
             try:
-                self.run_due()
-                next_due = self.store.next_reminder_due()  # inside the try: a store error here too
+                await self.run_due()
+                next_due = await self.store.next_reminder_due()  # inside the try: a store error here too
                 if next_due is not None:
                     wait = min(IDLE_CHECK, max(0.5, next_due - self.clock.now().timestamp()))
             except StoreError as exc:

@@ -27,6 +27,20 @@ from ticket_alarm.store.sqlite.engine import (  # noqa: F401
 SERVER_BACKENDS = {"postgres": "ticket_alarm.store.postgres", "postgresql": "ticket_alarm.store.postgres"}
 
 
+def as_async(store: StoreProtocol | SqliteEngine) -> StoreProtocol:
+    """The async store for ``store``: itself, or, for a synchronous SQLite engine (tests, benchmarks
+    and tools that also read it directly between awaits), ONE SqliteStore over it, shared by every
+    caller, so the connection is only ever used by that store's worker thread while a call runs."""
+    if not isinstance(store, SqliteEngine):
+        return store
+    from ticket_alarm.store.sqlite.backend import SqliteStore
+
+    wrapped = getattr(store, "_async", None)
+    if wrapped is None:
+        wrapped = store._async = SqliteStore.over(store)
+    return wrapped  # type: ignore[no-any-return]
+
+
 def open_store(url_or_data_dir: str | Path, *, readonly: bool = False) -> StoreProtocol:
     """Open the store a config names (``store_url``, else ``data_dir``); StoreError when it cannot."""
     from ticket_alarm.store.memory import MemoryStore

@@ -515,10 +515,11 @@ class OutboxStore(Protocol):
     ) -> list[OutboxItem]:
         """Take up to ``limit`` due pending rows of ``route`` (oldest id first) for ``owner``.
 
-        A claimed row is leased to ``owner`` until ``now + lease_seconds``: no other claim (from
-        this or another process) returns it before that, unless it is settled. A lease that
-        expired (its holder died) lets the row be claimed again. Atomic: two concurrent claims
-        never return the same row.
+        A claimed row is leased to ``owner`` until ``now + lease_seconds``: no claim by another
+        owner (from this or another process) returns it before that, unless it is settled. A lease
+        that expired (its holder died) lets the row be claimed again; ``owner`` itself may claim its
+        own leased rows again at once (rows of a batch it did not send, a restart of the same
+        lane). Atomic: two concurrent claims by different owners never return the same row.
         """
         ...
 
@@ -533,7 +534,7 @@ class OutboxStore(Protocol):
         ...
 
     async def next_due(self, route: str) -> float | None:
-        """The earliest next_attempt_at of a pending row of ``route`` (leased rows: their lease end)."""
+        """The earliest next_attempt_at of a pending row of ``route`` (leases not considered)."""
         ...
 
     async def outbox_stats(self) -> OutboxStats: ...

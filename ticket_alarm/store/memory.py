@@ -323,7 +323,7 @@ class MemoryStore:
                 r.route == route
                 and r.status == "pending"
                 and r.next_attempt_at <= now
-                and (r.lease_until is None or r.lease_until <= now)
+                and (r.lease_until is None or r.lease_until <= now or r.lease_owner == owner)
             ):
                 self._d.outbox[i] = replace(r, lease_owner=owner, lease_until=now + lease_seconds)
                 out.append(
@@ -373,9 +373,7 @@ class MemoryStore:
 
     async def next_due(self, route: str) -> float | None:
         due = [
-            max(r.next_attempt_at, r.lease_until or 0)
-            for r in self._d.outbox.values()
-            if r.route == route and r.status == "pending"
+            r.next_attempt_at for r in self._d.outbox.values() if r.route == route and r.status == "pending"
         ]
         return min(due) if due else None
 

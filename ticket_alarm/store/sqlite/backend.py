@@ -55,6 +55,7 @@ class SqliteStore:
         self.path = self.engine.path
         self.location = str(self.engine.path)
         self.readonly = readonly
+        self._owns_engine = True
 
     @classmethod
     def open_dir(cls, data_dir: Path) -> SqliteStore:
@@ -65,6 +66,14 @@ class SqliteStore:
     def open_file(cls, path: Path) -> SqliteStore:
         """Open (creating and migrating) one SQLite file for writing (tests, benchmarks)."""
         return cls(lambda: SqliteEngine(path), path.parent, readonly=False)
+
+    @classmethod
+    def over(cls, engine: SqliteEngine) -> SqliteStore:
+        """The async store on an engine someone else opened (and closes): tests that also read it
+        synchronously between awaits, and ``build_app(store=...)`` (a throw-away diagnosis store)."""
+        store = cls(lambda: engine, engine.path.parent, readonly=False)
+        store._owns_engine = False
+        return store
 
     @classmethod
     def open_readonly(cls, path: Path) -> SqliteStore:
@@ -79,14 +88,16 @@ class SqliteStore:
 
     async def close(self) -> None:
         try:
-            await self._run(self.engine.close)
+            if self._owns_engine:
+                await self._run(self.engine.close)
         finally:
             self._pool.shutdown(wait=True)
 
     def close_sync(self) -> None:
         """Close from synchronous code (no event loop running)."""
         try:
-            self._pool.submit(self.engine.close).result()
+            if self._owns_engine:
+                self._pool.submit(self.engine.close).result()
         finally:
             self._pool.shutdown(wait=True)
 

@@ -94,7 +94,8 @@ class SqliteEngine:
     def _open(self, path: Path) -> sqlite3.Connection:
         existed = path.exists() and path.stat().st_size > 0
         try:
-            conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+            # check_same_thread off: SqliteStore moves the engine to its worker thread (one user at a time)
+            conn = sqlite3.connect(path, isolation_level=None, timeout=10.0, check_same_thread=False)
         except sqlite3.Error as exc:
             raise StoreError(
                 f"{path}: cannot open the store ({exc}); check the path and its permissions."
@@ -147,6 +148,9 @@ class SqliteEngine:
             ) from exc
 
     def close(self) -> None:
+        wrapped = getattr(self, "_async", None)  # store.as_async's worker over this engine
+        if wrapped is not None:
+            wrapped._pool.shutdown(wait=True)
         with contextlib.suppress(sqlite3.Error):
             self._conn.execute("PRAGMA optimize")
         self._conn.close()
@@ -403,8 +407,8 @@ class SqliteEngine:
             rows = conn.execute(
                 "SELECT id, route, kind, site, notice_key, payload, attempts, created_at FROM outbox "
                 "WHERE route=? AND status='pending' AND next_attempt_at<=? "
-                "AND (lease_until IS NULL OR lease_until<=?) ORDER BY id LIMIT ?",
-                (route, now, now, limit),
+                "AND (lease_until IS NULL OR lease_until<=? OR lease_owner=?) ORDER BY id LIMIT ?",
+                (route, now, now, owner, limit),
             ).fetchall()
             conn.executemany(
                 "UPDATE outbox SET lease_owner=?, lease_until=? WHERE id=?",
@@ -474,8 +478,7 @@ class SqliteEngine:
 
     def next_due(self, route: str) -> float | None:
         row = self._query(
-            "SELECT min(max(next_attempt_at, coalesce(lease_until, 0))) FROM outbox "
-            "WHERE route=? AND status='pending'",
+            "SELECT min(next_attempt_at) FROM outbox WHERE route=? AND status='pending'",
             (route,),
         )[0][0]
         return None if row is None else float(row)
@@ -689,7 +692,7 @@ class SqliteEngine:
         wal = path.with_name(path.name + "-wal")
         uri = path.resolve().as_uri() + ("?mode=ro" if wal.exists() else "?mode=ro&immutable=1")
         try:
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10.0)
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10.0, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.Error as exc:
@@ -703,6 +706,28 @@ class SqliteEngine:
                 f"{path}: schema version {version} is not one this program knows (1..{SCHEMA_VERSION}); "
                 "it is not a ticket-alarm store, or a newer version wrote it."
             )
+        store = cls.__new__(cls)
+        store.path = path
+        store._conn = conn
+        return store
+
+    @classmethod
+    def open_reader(cls, path: Path) -> SqliteEngine:
+        """A second, read-only connection to a store another connection (of this process) writes:
+        WAL readers never wait for the writer, so the status page and /metrics may read in the
+        event loop's thread while SqliteStore writes on its worker."""
+        try:
+            conn = sqlite3.connect(
+                path.resolve().as_uri() + "?mode=ro",
+                uri=True,
+                isolation_level=None,
+                timeout=10.0,
+                check_same_thread=False,
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA user_version").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: the store cannot be opened for reading ({exc}).") from exc
         store = cls.__new__(cls)
         store.path = path
         store._conn = conn
