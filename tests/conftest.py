@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from tests.support.discord_standin import FakeDiscord
+from tests.support.postgres import PostgresServer
+from tests.support.postgres import missing_reason as postgres_missing
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm import i18n
 
@@ -163,3 +165,22 @@ def run_cli(
         cwd=str(cwd or ROOT),
         timeout=timeout,
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL server for the session (tests/support/postgres.py)."""
+    reason = postgres_missing()
+    if reason:
+        pytest.skip(reason)
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """``postgresql://…`` of a fresh, empty database of its own, dropped after the test."""
+    name = postgres_server.create_database()
+    yield postgres_server.url(name)
+    postgres_server.drop_database(name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,9 +57,9 @@ def ticket(notice_id: str = "1", **changes: Any) -> Ticket:
     return base.with_(**changes)
 
 
-def _rendered(payload: str) -> dict[str, Any]:
+def _rendered(payload: dict[str, Any]) -> dict[str, Any]:
     """An outbox payload as the Discord notifier renders it at send time."""
-    return render_alert(Alert.from_json(json.loads(payload)))
+    return render_alert(Alert.from_json(payload))
 
 
 class Harness:
@@ -81,9 +80,9 @@ class Harness:
 
     def outbox(self, kind: str | None = None) -> list[dict[str, Any]]:
         return [
-            {"kind": r["kind"], "route": r["route"], **_rendered(r["payload"])}
-            for r in self.store.outbox_rows()
-            if kind in (None, r["kind"])
+            {"kind": r.kind, "route": r.route, **_rendered(r.payload)}
+            for r in self.store.outbox_list()
+            if kind in (None, r.kind)
         ]
 
     async def close(self) -> None:
@@ -131,7 +130,7 @@ async def test_flip_flop_is_reported_once(harness: Harness) -> None:
     await harness.cycle(ticket("1"))  # … and back to A: not a change worth a message
     await harness.cycle(ticket("1"))
     assert [e["kind"] for e in harness.outbox()] == ["new"]
-    events = [e["event"] for e in harness.store.notice_events(ticket("1").key)]
+    events = [e.event for e in harness.store.notice_events(ticket("1").key)]
     assert events == ["first", "pending", "reverted"]
 
 
@@ -161,21 +160,21 @@ async def test_presale_added_and_category_change_are_announced(tmp_path: Path, c
 
 async def test_reminders_fire_at_their_offsets(harness: Harness, clock: FakeClock) -> None:
     await harness.cycle(ticket("1"))  # silent first run: reminders are still planned
-    assert harness.reminders.run_due() == (0, 0)
+    assert await harness.reminders.run_due() == (0, 0)
     clock.advance((OPEN_A - clock.now()).total_seconds() - 61 * 60)
-    assert harness.reminders.run_due() == (0, 0)
+    assert await harness.reminders.run_due() == (0, 0)
     clock.advance(60)  # 60 minutes before
-    assert harness.reminders.run_due() == (1, 0)
+    assert await harness.reminders.run_due() == (1, 0)
     clock.advance(49 * 60)  # 11 minutes before
-    assert harness.reminders.run_due() == (0, 0)
+    assert await harness.reminders.run_due() == (0, 0)
     clock.advance(60)
-    assert harness.reminders.run_due() == (1, 0)
+    assert await harness.reminders.run_due() == (1, 0)
     reminders = harness.outbox("reminder")
     assert [r["footer"]["text"].rsplit(" · ", 1)[-1] for r in reminders] == ["1시간 전 알림", "10분 전 알림"]
     assert f"<t:{int(OPEN_A.timestamp())}:R>" in reminders[0]["description"]
     assert all(r["route"] == STDOUT_ROUTE for r in reminders)
     clock.advance(3600)
-    assert harness.reminders.run_due() == (0, 0)  # never repeated
+    assert await harness.reminders.run_due() == (0, 0)  # never repeated
 
 
 async def test_reminders_survive_a_restart_and_move_with_the_open_time(
@@ -187,10 +186,10 @@ async def test_reminders_survive_a_restart_and_move_with_the_open_time(
     harness.store.close()
     restarted = Harness(tmp_path, Settings(reminders=[60, 10]), clock)  # same SQLite file
     clock.advance((OPEN_A - clock.now()).total_seconds() - 30 * 60)
-    assert restarted.reminders.run_due() == (0, 0), "the old open time must not fire"
+    assert await restarted.reminders.run_due() == (0, 0), "the old open time must not fire"
     clock.advance((OPEN_B - clock.now()).total_seconds() - 60 * 60)
-    assert restarted.reminders.run_due() == (1, 0)
-    rows = {r["offset_min"]: r["status"] for r in restarted.store.notice_reminders(ticket("1").key)}
+    assert await restarted.reminders.run_due() == (1, 0)
+    rows = {r.offset_min: r.status for r in restarted.store.reminders([ticket("1").key])}
     assert rows == {60: "queued", 10: "pending"}
     await restarted.close()
 
@@ -200,10 +199,10 @@ async def test_reminder_missed_while_down_is_skipped_not_sent_late(
 ) -> None:
     await harness.cycle(ticket("1"))
     clock.advance((OPEN_A - clock.now()).total_seconds() - 30 * 60)  # 60-min one is 30 min late: still useful
-    assert harness.reminders.run_due() == (1, 0)
+    assert await harness.reminders.run_due() == (1, 0)
     clock.advance(2 * 3600)  # down past the open: the 10-minute one is pointless now
-    assert harness.reminders.run_due() == (0, 1)
-    assert [r["status"] for r in harness.store.notice_reminders(ticket("1").key)] == ["queued", "skipped"]
+    assert await harness.reminders.run_due() == (0, 1)
+    assert [r.status for r in harness.store.reminders([ticket("1").key])] == ["queued", "skipped"]
 
 
 async def test_notice_first_seen_inside_the_window_gets_no_belated_reminder(
@@ -212,7 +211,7 @@ async def test_notice_first_seen_inside_the_window_gets_no_belated_reminder(
     soon = clock.now() + timedelta(minutes=30)
     await harness.cycle()
     await harness.cycle(ticket("9", open_at=soon))
-    offsets = [r["offset_min"] for r in harness.store.notice_reminders(ticket("9").key)]
+    offsets = [r.offset_min for r in harness.store.reminders([ticket("9").key])]
     assert offsets == [10]
 
 
@@ -220,7 +219,7 @@ async def test_tba_open_time_cancels_pending_reminders(tmp_path: Path, clock: Fa
     h = Harness(tmp_path, Settings(reminders=[60], change_confirm_cycles=0), clock)
     await h.cycle(ticket("1"))
     await h.cycle(ticket("1", open_at=None))
-    assert [r["status"] for r in h.store.notice_reminders(ticket("1").key)] == ["cancelled"]
+    assert [r.status for r in h.store.reminders([ticket("1").key])] == ["cancelled"]
     await h.close()
 
 

@@ -25,6 +25,11 @@ EXPECTED_ROWS = {
     "gzip": ["gzip:"],
     "head": ["head: alert latency", "head: requests per site", "head: a short list"],
     "web": ["web:", "web/feeds:", "web/worst:"],
+    "retention": [
+        "retention: store size over 1,000 hourly cycles, unchanged",
+        "retention: store size over 1,000 hourly cycles, one",
+    ],
+    "postgres": ["postgres: 100-notice cycle", "postgres: outbox claims"],
 }
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
-import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
@@ -14,6 +14,7 @@ from tests.conftest import DaemonProcess, run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
 from tests.support.server import Response
 from tests.support.site_standin import FakeSite, TestStandNotices
+from ticket_alarm.store import open_store
 
 pytestmark = pytest.mark.e2e
 
@@ -153,9 +154,11 @@ def test_kill_9_during_delivery_loses_nothing(
     duplicates = sum(c - 1 for c in counts.values())
     assert duplicates <= 10  # at most the one batch whose request the kill interrupted
     assert d2.terminate()[0] == 0
-    conn = sqlite3.connect(tmp_path / "data" / "ticket-alarm.sqlite3")
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert conn.execute("SELECT count(*) FROM outbox WHERE status='pending'").fetchone()[0] == 0
+    store = open_store(tmp_path / "data", readonly=True)
+    try:
+        assert asyncio.run(store.check()) and asyncio.run(store.outbox_stats()).pending == 0
+    finally:
+        asyncio.run(store.close())
 
 
 def test_second_daemon_refused_and_sigterm_is_clean(
@@ -218,8 +221,11 @@ def test_a_broken_route_never_delays_another(
     posts_to_gone = [r for r in discord.requests if r[1] == 404]
     assert len(posts_to_gone) == 1, "a deleted webhook is tried once, then left alone"
     assert d.err().count("webhook was deleted") == 1
-    conn = sqlite3.connect(tmp_path / "data" / "ticket-alarm.sqlite3")
-    kept = conn.execute("SELECT count(*) FROM outbox WHERE route='gone' AND status='pending'").fetchone()[0]
+    store = open_store(tmp_path / "data", readonly=True)
+    try:
+        kept = len(asyncio.run(store.outbox_list(status="pending", route="gone")))
+    finally:
+        asyncio.run(store.close())
     assert kept == 5, "the broken route's alerts are kept for when its URL is fixed"
     assert d.terminate()[0] == 0
     token = gone.rsplit("/", 1)[1]

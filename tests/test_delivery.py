@@ -117,8 +117,8 @@ async def test_batches_of_ten(
     assert [len(m.payload["embeds"]) for m in roomy.messages] == [10, 10, 3]
     assert titles(roomy) == [f"공연 {n}" for n in range(23)]  # oldest first
     assert all(m.payload["allowed_mentions"]["parse"] == [] for m in roomy.messages)
-    sent = store.outbox_rows("sent")
-    assert len(sent) == 23 and {r["message_id"] for r in sent} == {m.message_id for m in roomy.messages}
+    sent = store.outbox_list(status="sent")
+    assert len(sent) == 23 and {r.message_id for r in sent} == {m.message_id for m in roomy.messages}
     assert delivery.stats.sent_messages == 3 and delivery.stats.sent_alerts == 23
     # each 알림 전송 line names what it sent: site + title, the first three, the rest counted
     sent_lines = [line for line in logs if line.startswith("[INFO] 알림 전송:")]
@@ -139,9 +139,9 @@ async def test_one_invalid_embed_is_dead_lettered_and_nine_delivered(
     assert await delivery.deliver_due("main") == 9
     assert titles(roomy) == [f"공연 {n}" for n in range(10) if n != 4]
     assert posts(roomy) == [400] + [200] * 4 + [400] + [200] * 5  # the batch, then one by one
-    dead = store.outbox_rows("dead")
-    assert len(dead) == 1 and dead[0]["notice_key"] == "k4"
-    assert "HTTP 400" in dead[0]["last_error"] and "title longer than 256" in dead[0]["last_error"]
+    dead = store.outbox_list(status="dead")
+    assert len(dead) == 1 and dead[0].notice_key == "k4"
+    assert "HTTP 400" in dead[0].last_error and "title longer than 256" in dead[0].last_error
     assert store.outbox_stats().pending == 0 and delivery.stats.dead == 1
     errors = [line for line in logs if line.startswith("[ERROR]")]
     assert len(errors) == 1 and "title longer than 256" in errors[0] and "dead letter" in errors[0]
@@ -157,15 +157,15 @@ async def test_503_reschedules_with_backoff_then_delivers(
     roomy.fail(503, count=2)
     delivery = make(store, http, [route], clock)
     assert await delivery.deliver_due("main") == 0
-    rows = store.outbox_rows("pending")
-    assert [r["attempts"] for r in rows] == [1, 1]
-    first_delay = rows[0]["next_attempt_at"] - now
+    rows = store.outbox_list(status="pending")
+    assert [r.attempts for r in rows] == [1, 1]
+    first_delay = rows[0].next_attempt_at - now
     assert 2.0 <= first_delay <= 2.5  # base 2 s, up to +25 % jitter
-    assert "HTTP 503" in rows[0]["last_error"]
+    assert "HTTP 503" in rows[0].last_error
     assert await delivery.drain(timeout=60) == 2
     assert posts(roomy) == [503, 503, 200]
-    sent = store.outbox_rows("sent")
-    assert [r["attempts"] for r in sent] == [2, 2]
+    sent = store.outbox_list(status="sent")
+    assert [r.attempts for r in sent] == [2, 2]
     waits = [s for s in clock.slept if s > 0.001]  # (sub-microsecond catch-up sleeps aside)
     assert len(waits) == 2 and 2.0 <= waits[0] <= 2.5 and 4.0 <= waits[1] <= 5.0  # exponential
     assert any("알림 전송 실패" in line and "HTTP 503" in line for line in logs)
@@ -185,8 +185,8 @@ async def test_429_waits_and_retries_without_counting_an_attempt(
     assert await delivery.deliver_due("main") == 1
     assert posts(roomy) == [429, 200]
     assert clock.slept == [3.5]
-    [row] = store.outbox_rows("sent")
-    assert row["attempts"] == 0
+    [row] = store.outbox_list(status="sent")
+    assert row.attempts == 0
     assert delivery.stats.rate_limited == 1 and delivery.stats.failures == 0
 
 
@@ -230,8 +230,8 @@ async def test_timeout_is_retried_later(store: Store, roomy: FakeDiscord) -> Non
     async with httpx.AsyncClient(timeout=0.3) as short:
         delivery = make(store, short, [route], clock)
         assert await delivery.deliver_due("main") == 0
-        [row] = store.outbox_rows("pending")
-        assert row["attempts"] == 1 and "timeout" in row["last_error"]
+        [row] = store.outbox_list(status="pending")
+        assert row.attempts == 1 and "timeout" in row.last_error
         assert await delivery.drain(timeout=30) == 1
     assert titles(roomy) == ["공연 1"]
 
@@ -248,8 +248,8 @@ async def test_drain_respects_its_timeout_on_a_failing_webhook(
     assert await delivery.drain(timeout=30) == 0
     assert clock.monotonic() - started <= 30
     assert 3 <= len(roomy.requests) <= 6
-    [row] = store.outbox_rows("pending")
-    assert row["attempts"] == len(roomy.requests)
+    [row] = store.outbox_list(status="pending")
+    assert row.attempts == len(roomy.requests)
 
 
 async def test_drain_respects_its_timeout_on_a_long_rate_limit(
@@ -263,8 +263,8 @@ async def test_drain_respects_its_timeout_on_a_long_rate_limit(
     started = clock.monotonic()
     assert await delivery.drain(timeout=30) == 0
     assert clock.monotonic() - started <= 30  # a 10-minute wait is left for the next run
-    [row] = store.outbox_rows("pending")
-    assert row["attempts"] == 0
+    [row] = store.outbox_list(status="pending")
+    assert row.attempts == 0
 
 
 async def test_drain_waits_out_a_short_rate_limit(
@@ -300,7 +300,7 @@ async def test_rate_limit_inside_a_split_batch(
     assert await delivery.drain(timeout=30) == 2
     assert posts(roomy)[:3] == [400, 400, 429]
     assert titles(roomy) == ["공연 11", "공연 12"]
-    assert len(store.outbox_rows("dead")) == 2 and store.outbox_stats().pending == 0
+    assert len(store.outbox_list(status="dead")) == 2 and store.outbox_stats().pending == 0
 
 
 async def test_dry_run_prints_and_marks_sent(store: Store, logs: list[str]) -> None:
@@ -315,7 +315,7 @@ async def test_dry_run_prints_and_marks_sent(store: Store, logs: list[str]) -> N
     assert "[DRY RUN] 멜론티켓 | 공연 1" in text and "링크: https://ticket.melon.com/n/1" in text
     # readable: a KST time and how far off it is, no Discord markup
     assert "티켓 오픈: 2026-12-01 (화) 20:00 KST (30일 후)" in text and "<t:" not in text
-    assert len(store.outbox_rows("sent")) == 2 and store.outbox_stats().pending == 0
+    assert len(store.outbox_list(status="sent")) == 2 and store.outbox_stats().pending == 0
     assert any("dry run" in line and "printed" in line and "「공연 2」" in line for line in logs)
 
 
@@ -386,7 +386,7 @@ async def test_alerts_of_a_removed_route_are_kept_and_named(
     route = RouteSettings(name="current", webhook_url=discord.add_webhook(WEBHOOK_ID))
     delivery = make(store, http, [route], clock)
     assert await delivery.drain(timeout=5) == 0
-    assert delivery.warn_unrouted() == {"old-route": 2, STDOUT_ROUTE: 1}
+    assert await delivery.warn_unrouted() == {"old-route": 2, STDOUT_ROUTE: 1}
     warnings = [
         line for line in logs if line.startswith("[WARNING]") and "not in the config any more" in line
     ]

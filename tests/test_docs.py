@@ -180,6 +180,7 @@ def test_readme_points_at_the_architecture_notes() -> None:
         assert (
             f"ticket_alarm/{module}/" in notes if package.is_dir() else f"ticket_alarm/{module}.py" in notes
         )
+    assert "ticket_alarm/store/api.py" in notes  # the store is a package: its contract is named
 
 
 # --- the runbook speaks the log's words -------------------------------------------------------------

@@ -91,7 +91,7 @@ class Harness:
 
     def alerted(self) -> list[tuple[str, str]]:
         """(kind, embed url) of every outbox row."""
-        return [(r["kind"], json.loads(r["payload"])["ticket"]["url"]) for r in self.store.outbox_rows()]
+        return [(r.kind, r.payload["ticket"]["url"]) for r in self.store.outbox_list()]
 
 
 async def test_no_head_poll_alerts_before_the_first_sweep_filled_history(

@@ -241,7 +241,7 @@ async def test_outbox_age_dead_letters_and_broken_webhook(
     outbox = by_name(await check(settings, known, clock))["outbox"]
     assert outbox.status == "CRITICAL" and "2 alert(s) pending, the oldest for 40m" in outbox.detail
     store.enqueue([NewOutboxRow("default", "new", "interpark", "k2", {"title": "c"})], now - 10)
-    dead_id = store.outbox_rows("pending")[-1]["id"]
+    dead_id = store.outbox_list(status="pending")[-1].id
     store.mark_dead([dead_id], "HTTP 400: Invalid Form Body")
     dead = by_name(await check(settings, known, clock))["dead_letters"]
     assert dead.status == "WARNING" and "Invalid Form Body" in dead.detail

@@ -111,7 +111,7 @@ async def test_every_health_line_is_korean(
     now = clock.now().timestamp()
     store.enqueue([NewOutboxRow("default", "new", "interpark", "k1", {"title": "a"})], now - 2401)
     store.enqueue([NewOutboxRow("default", "new", "interpark", "k2", {"title": "b"})], now - 10)
-    store.mark_dead([store.outbox_rows("pending")[-1]["id"]], "HTTP 400: Invalid Form Body")
+    store.mark_dead([store.outbox_list(status="pending")[-1].id], "HTTP 400: Invalid Form Body")
     settings = settings_for(
         tmp_path,
         sites={"interpark": {"enabled": True}, "yes24": {"enabled": True}, "melon": {"enabled": True}},

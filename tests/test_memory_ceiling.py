@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
+import asyncio
 from pathlib import Path
 
 from tests.conftest import DaemonProcess, stand_config, write_config
 from tests.support.site_standin import FakeSite, TestStandNotices
+from ticket_alarm.store import open_store
 
 
 def test_over_the_ceiling_the_daemon_finishes_the_cycle_and_exits_3(
@@ -22,11 +23,11 @@ def test_over_the_ceiling_the_daemon_finishes_the_cycle_and_exits_3(
     # the cycle was finished and saved before the exit
     assert "크롤링 완료: teststand" in out and "메모리 사용량" in out
     assert out.index("크롤링 완료: teststand") < out.index("stopped:")
-    conn = sqlite3.connect(tmp_path / "data" / "ticket-alarm.sqlite3")
+    store = open_store(tmp_path / "data", readonly=True)
     try:
-        assert conn.execute("SELECT count(*) FROM history").fetchone()[0] == 5
+        assert asyncio.run(store.history_count()) == 5
     finally:
-        conn.close()
+        asyncio.run(store.close())
     assert (
         "[ERROR] 메모리 사용량" in err and "exceeds max_rss_mb 1 MB" in err and "exiting with code 3" in err
     )

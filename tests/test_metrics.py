@@ -69,7 +69,7 @@ def test_collector_reads_the_store_and_the_stats_objects(tmp_path: Path) -> None
         store.enqueue(
             [NewOutboxRow("main", "new", "melon", f"k{i}", {"title": "t"}) for i in range(3)], now - 90
         )
-        store.mark_dead([store.outbox_rows("pending")[0]["id"]], "HTTP 400")
+        store.mark_dead([store.outbox_list(status="pending")[0].id], "HTTP 400")
         store.mark_webhook_broken("main", "HTTP 404", now)
         delivery.stats.sent_alerts, delivery.stats.sent_messages, delivery.stats.failures = 25, 3, 2
         webhooks.rate_limited = 4

@@ -189,7 +189,7 @@ async def test_a_store_file_with_old_rows_delivers_them_as_they_were_rendered(
             notifier = DiscordNotifier("default", fake_discord.add_webhook(), WebhookClient(http, clock))
             delivery = Delivery(store, [notifier], clock, rng=random.Random(3))
             assert await delivery.drain(timeout=5) == 4
-        assert store.outbox_stats().pending == 0 and len(store.outbox_rows("sent")) == 4
+        assert store.outbox_stats().pending == 0 and len(store.outbox_list(status="sent")) == 4
     finally:
         store.close()
     embeds = fake_discord.embeds()
@@ -211,11 +211,11 @@ async def test_an_unreadable_row_becomes_a_dead_letter_and_the_rest_goes_out(tmp
         )
         delivery = Delivery(store, [StdoutNotifier(alert_text, clock, out=out)], clock)
         assert await delivery.drain(timeout=5) == 1
-        [dead] = store.outbox_rows("dead")
-        assert (
-            "unreadable outbox payload" in dead["last_error"] and "carries its ticket" in dead["last_error"]
+        [dead] = store.outbox_list(status="dead")
+        assert "unreadable outbox payload" in (dead.last_error or "") and "carries its ticket" in (
+            dead.last_error or ""
         )
-        assert len(store.outbox_rows("sent")) == 1 and delivery.stats.dead == 1
+        assert len(store.outbox_list(status="sent")) == 1 and delivery.stats.dead == 1
     finally:
         store.close()
     assert out.getvalue().count("[DRY RUN] 멜론티켓 | 아이유 콘서트") == 1

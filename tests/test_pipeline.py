@@ -19,10 +19,10 @@ from ticket_alarm.config import HttpSettings, Settings, SiteSettings
 from ticket_alarm.discord.render import render_alert
 from ticket_alarm.errors import FetchError, SiteLockedError
 from ticket_alarm.http import Fetcher, SiteFetcher
-from ticket_alarm.model import SEOUL, Ticket, clean_text
+from ticket_alarm.model import SEOUL, Ticket, clean_text, identity_key
 from ticket_alarm.notify import Alert
 from ticket_alarm.pipeline import Pipeline, Skipped
-from ticket_alarm.store import Store
+from ticket_alarm.store import LegacyKey, Store
 
 SITE = "stand"
 PUBLIC = "https://tickets.stand.example"
@@ -122,7 +122,7 @@ def site() -> StandSite:
 
 def rendered(row: Any) -> dict[str, Any]:
     """An outbox row's Alert as the Discord notifier renders it at send time."""
-    return render_alert(Alert.from_json(json.loads(row["payload"])))
+    return render_alert(Alert.from_json(row.payload))
 
 
 class Harness:
@@ -158,7 +158,7 @@ class Harness:
 
     def outbox(self) -> list[tuple[str, str, str]]:
         """(route, kind, embed title) of every outbox row."""
-        return [(r["route"], r["kind"], rendered(r)["title"]) for r in self.store.outbox_rows()]
+        return [(r.route, r.kind, rendered(r)["title"]) for r in self.store.outbox_list()]
 
 
 # --- first run and new notices ---------------------------------------------------------------------------
@@ -201,7 +201,7 @@ async def test_new_notice_goes_to_every_matching_route(store: Store, site: Stand
         ("all", "new", "아이유 콘서트 〈HEREH〉"),
         ("iu", "new", "아이유 콘서트 〈HEREH〉"),
     ]
-    payload = rendered(store.outbox_rows()[0])
+    payload = rendered(store.outbox_list()[0])
     assert payload["url"].startswith(f"{PUBLIC}/notice/") and payload["author"]["name"] == "스탠드 티켓"
     assert payload["color"] == 0x123456
     assert h.enqueued == 1
@@ -236,7 +236,7 @@ async def test_changed_open_time_queues_one_change_row(store: Store, site: Stand
     assert result.changed == 1 and result.new == 0 and result.queued == 1
     [(route, kind, title)] = h.outbox()
     assert (route, kind, title) == ("default", "change", "[변경] 공연 1")
-    embed = rendered(store.outbox_rows()[0])
+    embed = rendered(store.outbox_list()[0])
     [change] = [f for f in embed["fields"] if f["name"] == "티켓 오픈 변경"]
     before, after = change["value"].split("\n→ ")
     old_unix = int(datetime(2027, 3, 1, 20, tzinfo=SEOUL).timestamp())
@@ -534,3 +534,21 @@ async def test_the_same_crawl_note_is_logged_once_per_change(
         "[INFO] stand: 2 rows that are not notices left out: 16990, 16991",
         f"[INFO] stand: {note}",
     ]
+
+
+async def test_legacy_notices_are_recorded_not_alerted_and_counted(
+    store: Store, site: StandSite, logs: list[str]
+) -> None:
+    """A notice the old script announced (history import) is not 'new': the count says what was held."""
+    site.add("1", "기존 공연")
+    h = Harness(store, site, discord_webhook_url=WEBHOOK_A)
+    await h.run()
+    store.import_legacy([LegacyKey(identity_key(SITE, "2"), "record", SITE, "2", "옛 공연")], 1.0)
+    site.add("2", "옛 공연")
+    site.add("3", "새 공연")
+    result = await h.run()
+    assert (result.new, result.legacy, result.queued) == (1, 1, 1)
+    assert h.outbox() == [("default", "new", "새 공연")]
+    assert store.history_count(SITE) == 3 and store.legacy_counts() == (1, 1)  # recorded, and met
+    line = [line for line in logs if line.startswith("[INFO] 크롤링 완료: stand")][-1]
+    assert "새 공지 1건" in line and "이전 스크립트가 이미 알린 공지 1건" in line, line

@@ -1,4 +1,5 @@
-"""The SQLite store: migrations, refusal to touch foreign/corrupt files, one-transaction writes, locks."""
+"""The SQLite store beyond the contract (tests/store_contract.py): migrations, refusal to touch
+foreign/corrupt files, rollback on driver failures, the instance lock."""
 
 from __future__ import annotations
 
@@ -177,19 +178,6 @@ def test_unwritable_data_dir_is_a_store_error(tmp_path: Path) -> None:
 # --- record(): one transaction ------------------------------------------------------------------------
 
 
-def test_record_is_one_transaction_when_the_payload_cannot_be_encoded(store: Store) -> None:
-    bad = row(payload={"when": object()})
-    with pytest.raises(TypeError):
-        store.record("melon", 5.0, history=[hist(1), hist(2)], touched=[], outbox=[row(), bad],
-                     state=SiteState("melon", initialized=True))  # fmt: skip
-    assert store.history_count() == 0
-    assert store.outbox_stats().pending == 0
-    assert not store.site_state("melon").initialized
-    # the connection is usable afterwards and nothing half-written comes back
-    store.record("melon", 6.0, history=[hist(3)], touched=[], outbox=[], state=SiteState("melon", True))
-    assert store.history_count() == 1 and store.seen(["key1", "key2", "key3"]).keys() == {"key3"}
-
-
 def _add_sql(path: Path, sql: str) -> None:
     conn = sqlite3.connect(path)
     conn.executescript(sql)
@@ -266,151 +254,10 @@ def test_record_failing_at_commit_leaves_no_open_transaction(path: Path) -> None
     store.close()
 
 
-def test_record_upserts_and_touches(store: Store) -> None:
-    store.record("melon", 1.0, history=[hist(1), hist(2)], touched=[], outbox=[], state=SiteState("melon"))
-    changed = HistoryRow("key1", "d2", "melon", "1", "새 제목", {"id": "1", "title": "새 제목"})
-    store.record("melon", 2.0, history=[changed], touched=["key2"], outbox=[], state=SiteState("melon"))
-    seen = store.seen(["key1", "key2"])
-    assert seen["key1"].digest == "d2" and seen["key1"].ticket["title"] == "새 제목"
-    assert seen["key2"].digest == "d1"
-    rows = {
-        r["key"]: (r["first_seen"], r["last_seen"])
-        for r in store._query("SELECT key, first_seen, last_seen FROM history")
-    }
-    assert rows == {"key1": (1.0, 2.0), "key2": (1.0, 2.0)}
-    assert store.history_count() == 2
-
-
-def test_seen_handles_many_keys_and_unknown_ones(store: Store) -> None:
-    rows = [hist(n) for n in range(1200)]
-    store.record("melon", 1.0, history=rows, touched=[f"key{n}" for n in range(1200)], outbox=[],
-                 state=SiteState("melon"))  # fmt: skip
-    keys = [f"key{n}" for n in range(0, 1300, 1)]
-    seen = store.seen(iter(keys))
-    assert len(seen) == 1200 and "key1250" not in seen
-    assert seen["key7"].ticket == {"id": "7", "title": "공연 7"}
-    assert store.seen([]) == {}
-
-
 # --- outbox -------------------------------------------------------------------------------------------
 
 
-def test_pending_order_limit_and_next_due(store: Store) -> None:
-    store.enqueue([row("a", n) for n in range(5)], now=100.0)
-    store.enqueue([row("b", 9)], now=100.0)
-    items = store.pending("a", 100.0)
-    assert [i.notice_key for i in items] == [f"key{n}" for n in range(5)]
-    assert [i.id for i in items] == sorted(i.id for i in items)
-    assert items[0].payload == {"title": "t0"} and items[0].attempts == 0 and items[0].created_at == 100.0
-    assert [i.notice_key for i in store.pending("a", 100.0, limit=2)] == ["key0", "key1"]
-    assert store.pending("a", 99.0) == []  # not due yet
-    assert store.next_due("a") == 100.0 and store.next_due("zzz") is None
-    assert store.outbox_stats().by_route == {"a": 5, "b": 1}  # the routes with pending rows
-    # a retried row moves out of the due window and next_due follows the earliest remaining row
-    first, second = items[0].id, items[1].id
-    store.mark_retry([first], "HTTP 503", 160.0)
-    assert store.next_due("a") == 100.0
-    store.mark_retry([i.id for i in items[1:]], "HTTP 503", 130.0)
-    assert store.next_due("a") == 130.0
-    assert [i.id for i in store.pending("a", 130.0)] == [second, *(i.id for i in items[2:])]
-    assert store.pending("a", 200.0)[0].id == first  # oldest first again once due
-
-
-def test_mark_sent_retry_dead(store: Store) -> None:
-    store.enqueue([row("a", n) for n in range(4)], now=10.0)
-    ids = [i.id for i in store.pending("a", 10.0)]
-    store.mark_retry(ids[:2], "HTTP 503: boom", 11.0)
-    store.mark_retry(ids[:1], "429", 12.0, count=False)
-    store.mark_dead([ids[2]], "HTTP 400: " + "x" * 10_000)
-    store.mark_sent([ids[3], ids[2]], 13.0, "msg-1")  # a dead row is not resurrected
-    rows = {r["id"]: r for r in store.outbox_rows()}
-    assert rows[ids[0]]["attempts"] == 1 and rows[ids[0]]["last_error"] == "429"
-    assert rows[ids[0]]["next_attempt_at"] == 12.0
-    assert rows[ids[1]]["attempts"] == 1 and rows[ids[1]]["last_error"] == "HTTP 503: boom"
-    assert rows[ids[2]]["status"] == "dead" and rows[ids[2]]["attempts"] == 1
-    assert len(rows[ids[2]]["last_error"]) == 4000
-    assert rows[ids[3]]["status"] == "sent" and rows[ids[3]]["message_id"] == "msg-1"
-    assert rows[ids[3]]["sent_at"] == 13.0 and rows[ids[3]]["last_error"] is None
-    assert [r["id"] for r in store.outbox_rows("dead")] == [ids[2]]
-    stats = store.outbox_stats()
-    assert (stats.pending, stats.sent, stats.dead) == (2, 1, 1)
-    assert stats.oldest_pending == 10.0 and stats.by_route == {"a": 2}
-    store.mark_sent(ids[:2], 14.0, None)
-    stats = store.outbox_stats()
-    assert (stats.pending, stats.sent, stats.oldest_pending, stats.by_route) == (0, 3, None, {})
-
-
-def test_outbox_stats_on_an_empty_store(store: Store) -> None:
-    stats = store.outbox_stats()
-    assert (stats.pending, stats.sent, stats.dead, stats.oldest_pending, stats.by_route) == (
-        0,
-        0,
-        0,
-        None,
-        {},
-    )
-
-
-def test_payload_roundtrip_keeps_unicode(store: Store) -> None:
-    payload = {
-        "title": "아이유 콘서트 @everyone <@&123> **굵게** \u202e",
-        "fields": [{"name": "a", "value": "b"}],
-    }
-    store.enqueue([row(payload=payload)], now=1.0)
-    assert store.pending("main", 1.0)[0].payload == payload
-
-
 # --- site state, webhooks, cache ----------------------------------------------------------------------
-
-
-def test_site_state_roundtrip(store: Store) -> None:
-    assert store.site_state("melon") == SiteState("melon")
-    state = SiteState(
-        "melon",
-        initialized=True,
-        last_attempt=1.5,
-        last_success=1.0,
-        last_failure=0.5,
-        failure_streak=2,
-        last_error="HTTP 503 from https://x",
-        empty_streak=3,
-        last_count=42,
-        last_invalid=1,
-        locked_until=3601.5,
-    )
-    store.save_site_state(state)
-    assert store.site_state("melon") == state
-    store.save_site_state(SiteState("yes24"))
-    assert [s.site for s in store.all_site_states()] == ["melon", "yes24"]
-    state.locked_until = None
-    state.failure_streak = 0
-    store.save_site_state(state)
-    assert store.site_state("melon") == state
-
-
-def test_webhook_broken_state(store: Store) -> None:
-    assert store.broken_webhooks() == {}
-    store.mark_webhook_broken("main", "HTTP 404: Unknown Webhook", 5.0)
-    store.mark_webhook_broken("main", "HTTP 401: Invalid Webhook Token", 6.0)
-    store.mark_webhook_broken("ops", "HTTP 404", 6.0)
-    assert store.broken_webhooks() == {"main": "HTTP 401: Invalid Webhook Token", "ops": "HTTP 404"}
-    store.clear_webhook_broken("main")
-    store.clear_webhook_broken("never-broken")
-    assert store.broken_webhooks() == {"ops": "HTTP 404"}
-
-
-def test_response_cache(store: Store) -> None:
-    assert store.cached_response("k") is None
-    store.remember_response("k", '"e1"', None, b"\x00body\xff")
-    cached = store.cached_response("k")
-    assert cached is not None and (cached.etag, cached.last_modified, cached.body) == (
-        '"e1"',
-        None,
-        b"\x00body\xff",
-    )
-    store.remember_response("k", None, "Sun, 01 Nov 2026 00:00:00 GMT", b"new")
-    cached = store.cached_response("k")
-    assert cached is not None and cached.etag is None and cached.body == b"new"
 
 
 # --- the instance lock ----------------------------------------------------------------------------------

@@ -416,7 +416,7 @@ def test_page_shows_site_status_outbox_and_recent_alerts(tmp_path: Path) -> None
             [NewOutboxRow("콘서트", "new", "teststand", notice("s1").key, {"title": "t"}) for _ in range(3)],
             now - 600,
         )
-        first, second, _third = (r["id"] for r in store.outbox_rows())
+        first, second, _third = (r.id for r in store.outbox_list())
         store.mark_sent([first], now - 500, "m1")
         store.mark_dead([second], "HTTP 400")
         from crawlers.registry import discover

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import tarfile
 import tempfile
 import zlib
@@ -35,8 +34,9 @@ from loguru import logger
 from ticket_alarm import __version__
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config import Settings
-from ticket_alarm.errors import StoreLockedError, TicketAlarmError
-from ticket_alarm.store import DB_NAME, SCHEMA_VERSION, InstanceLock, Store
+from ticket_alarm.errors import StoreError, StoreLockedError, TicketAlarmError
+from ticket_alarm.store import DB_NAME, InstanceLock, Store
+from ticket_alarm.store.sqlite.engine import verify_copy
 
 MANIFEST = "manifest.json"
 ARCHIVE_RE = re.compile(r"^data_\d{8}_\d{6}(?:-\d+)?\.tar\.gz$")
@@ -178,29 +178,9 @@ def prune(dest: Path, keep: int) -> list[Path]:
 def _verify_db(path: Path, *, what: str) -> tuple[int, int]:
     """(schema version, history rows) of a database file, or BackupError saying what is wrong."""
     try:
-        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
-        try:
-            check = conn.execute("PRAGMA integrity_check").fetchall()
-            if [tuple(r) for r in check] != [("ok",)]:
-                problems = "; ".join(str(r[0]) for r in check[:3])
-                raise BackupError(f"{what}: the database fails its integrity check ({problems}).")
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            if not 1 <= version <= SCHEMA_VERSION:
-                raise BackupError(
-                    f"{what}: schema version {version} is not one this program knows (1..{SCHEMA_VERSION})."
-                )
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            missing = {"history", "outbox", "site_state"} - tables
-            if missing:
-                raise BackupError(
-                    f"{what}: not a ticket-alarm store (no {', '.join(sorted(missing))} table)."
-                )
-            rows = int(conn.execute("SELECT count(*) FROM history").fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise BackupError(f"{what}: not a readable SQLite database ({exc}).") from exc
-    return version, rows
+        return verify_copy(path, what=what)
+    except StoreError as exc:
+        raise BackupError(str(exc)) from exc
 
 
 def verify_archive(archive: Path, workdir: Path) -> tuple[Path, int, int]:
@@ -297,6 +277,10 @@ Loader = Callable[[argparse.Namespace], tuple[Settings, dict[str, Any], Path]]
 async def backup_command(args: argparse.Namespace, load: Loader) -> int:
     """``backup [--dest DIR] [--keep N]``: 0 written."""
     settings, _known, config_path = load(args)
+    if settings.store_url:  # PostgreSQL: pg_dump
+        from ticket_alarm.store.postgres import dump
+
+        return await dump.backup_command(args, settings, config_path)
     if args.keep is not None and args.keep < 1:
         raise BackupError(f"--keep {args.keep}: keep at least 1 backup (the one just written).")
     dest = Path(args.dest) if args.dest else None
@@ -317,6 +301,10 @@ async def backup_command(args: argparse.Namespace, load: Loader) -> int:
 async def restore_command(args: argparse.Namespace, load: Loader) -> int:
     """``restore ARCHIVE``: 0 restored; 1 refused (daemon running, archive unusable)."""
     settings, _known, _path = load(args)
+    if settings.store_url:  # PostgreSQL: pg_restore
+        from ticket_alarm.store.postgres import dump
+
+        return await dump.restore_command(args, settings)
     result = restore(settings, Path(args.archive))
     kept = ", ".join(str(p) for p in result.kept_aside) or "none (there was no store)"
     logger.info(

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,10 @@ from ticket_alarm.model import Ticket, seoul_text
 from ticket_alarm.notify import Notifier, StdoutNotifier
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
-from ticket_alarm.store import DB_NAME, InstanceLock, StatusFile, Store
+from ticket_alarm.store import DB_NAME, InstanceLock, OutboxRow, SqliteEngine, StatusFile, Store
+from ticket_alarm.store.api import Store as StoreProtocol
+from ticket_alarm.store.configured import open_configured_store
+from ticket_alarm.store.sqlite.backend import SqliteStore
 from ticket_alarm.table import cut, pad
 from ticket_alarm.upcoming import SiteLook, check_site, find_route, upcoming
 from ticket_alarm.upcoming import document as upcoming_document
@@ -66,7 +69,7 @@ USER_AGENT = f"ticket-alarm/{__version__} (+https://github.com/ticket-alarm)"
 @dataclass
 class App:
     settings: Settings
-    store: Store
+    store: StoreProtocol  # the async store: every write, off the event loop (SqliteStore)
     fetcher: Fetcher
     discord_http: httpx.AsyncClient
     webhooks: WebhookClient
@@ -75,6 +78,7 @@ class App:
     delivery: Delivery
     reminders: Reminders
     clock: Clock
+    reader: Store  # a read-only connection for the status page and /metrics (read in the loop's thread)
 
 
 def enabled_sites(settings: Settings, known: dict[str, type[Crawler]]) -> list[str]:
@@ -91,8 +95,26 @@ async def build_app(
 ) -> AsyncIterator[App]:
     clock = clock or SystemClock()
     own_store = store is None
-    store = store or Store.open_dir(settings.data_dir)
-    fetcher = Fetcher(settings.http, proxy=settings.proxy, cache=store, clock=clock)
+    writer: Any
+    if store is None and settings.store_url:  # PostgreSQL: the async store, and a sync reader beside it
+        from ticket_alarm.store.postgres import PostgresStore
+
+        writer = PostgresStore(settings.store_url, data_dir=settings.data_dir)
+        try:
+            await writer._ensure_open()  # connect and migrate now: a wrong store_url fails at start
+            reader: Any = open_configured_store(settings, readonly=True)
+        except BaseException:
+            await writer.close()
+            raise
+    else:
+        writer = SqliteStore.open_dir(settings.data_dir) if store is None else SqliteStore.over(store)
+        try:
+            reader = SqliteEngine.open_reader(writer.path)
+        except BaseException:
+            await writer.close()
+            raise
+    store_api: StoreProtocol = writer
+    fetcher = Fetcher(settings.http, proxy=settings.proxy, cache=store_api, clock=clock)
     # http.timeout bounds one whole request, connect to last byte, for the sites and for Discord alike
     timeout = settings.http.timeout
     discord_http = http_client(proxy=settings.proxy.discord, timeout=timeout, user_agent=USER_AGENT)
@@ -101,18 +123,28 @@ async def build_app(
     status = StatusFile(settings.data_dir) if own_store else None
     if status is not None:
         status.prepare()
-    delivery = Delivery(store, notifiers_for(settings, webhooks, clock), clock, status=status)
-    pipeline = Pipeline(settings, store, fetcher, crawlers, clock, on_enqueue=delivery.notify)
-    reminders = Reminders(store, crawlers, clock, on_enqueue=delivery.notify)
+    delivery = Delivery(store_api, notifiers_for(settings, webhooks, clock), clock, status=status)
+    pipeline = Pipeline(settings, store_api, fetcher, crawlers, clock, on_enqueue=delivery.notify)
+    reminders = Reminders(store_api, crawlers, clock, on_enqueue=delivery.notify)
     try:
         yield App(
-            settings, store, fetcher, discord_http, webhooks, crawlers, pipeline, delivery, reminders, clock
+            settings,
+            store_api,
+            fetcher,
+            discord_http,
+            webhooks,
+            crawlers,
+            pipeline,
+            delivery,
+            reminders,
+            clock,
+            reader,
         )
     finally:
         await fetcher.aclose()
         await discord_http.aclose()
-        if own_store:
-            store.close()
+        reader.close()
+        await writer.close()  # over(store): the caller's engine stays open (the caller closes it)
 
 
 def notifiers_for(settings: Settings, webhooks: WebhookClient, clock: Clock) -> list[Notifier]:
@@ -179,6 +211,18 @@ def _config_file_used(args: argparse.Namespace, path: Path) -> bool:
     return bool(args.config) or bool(_environ().get(CONFIG_ENV)) or path.exists()
 
 
+def _replicas(settings: Settings, app: App) -> Any:
+    """This replica's site leases on PostgreSQL; None (one daemon owns every site) on SQLite. Its id
+    also names the owner of the outbox rows its lanes claim (one per process, not per host)."""
+    if not settings.store_url:
+        return None
+    from ticket_alarm.store.postgres.replicas import PostgresReplicas
+
+    replicas = PostgresReplicas(app.store, settings.data_dir, lease_seconds=settings.replica_lease)  # type: ignore[arg-type]
+    app.delivery.owner = lambda lane: f"{lane}@{replicas.replica_id}"  # type: ignore[method-assign]
+    return replicas
+
+
 @contextlib.contextmanager
 def _instance_lock(settings: Settings) -> Iterator[None]:
     """The data_dir's single-instance lock: a second daemon (or `once` beside it) is refused."""
@@ -196,8 +240,8 @@ async def _run(args: argparse.Namespace) -> int:
     with _instance_lock(settings):
         async with (
             build_app(settings, known) as app,
-            serve_metrics(settings, app.store, app.delivery, app.webhooks, sites=sites) as metrics,
-            serve_web(WebContext(settings, app.store, known, sites, metrics, app.clock)),
+            serve_metrics(settings, app.reader, app.delivery, app.webhooks, sites=sites) as metrics,
+            serve_web(WebContext(settings, app.reader, known, sites, metrics, app.clock)),
         ):
             daemon = Daemon(
                 settings,
@@ -208,6 +252,7 @@ async def _run(args: argparse.Namespace) -> int:
                 sites=sites,
                 reminders=app.reminders,
                 on_result=metrics.on_result if metrics else None,
+                replicas=_replicas(settings, app),
             )
             return await daemon.run()
 
@@ -218,7 +263,7 @@ async def _once(args: argparse.Namespace) -> int:
         async with build_app(settings, known) as app:
             sites = enabled_sites(settings, known)
             results: list[SiteResult] = await asyncio.gather(*(app.pipeline.run_site(s) for s in sites))
-            app.reminders.run_due()
+            await app.reminders.run_due()
             delivered = await app.delivery.drain(args.wait)
             crawled = sum(1 for r in results if r.skipped is None)
             if settings.dry_run:
@@ -227,7 +272,7 @@ async def _once(args: argparse.Namespace) -> int:
                 )
             else:
                 logger.info("once: {} sites crawled, {} alerts delivered", crawled, delivered)
-            undelivered = _undelivered(app, args.wait)
+            undelivered = await _undelivered(app, args.wait)
             if undelivered:
                 # exit 1: an alert that is still waiting is a failure the operator's script must see
                 logger.error(
@@ -240,15 +285,15 @@ async def _once(args: argparse.Namespace) -> int:
             return EXIT_OK if all(r.ok for r in results) else EXIT_FAIL
 
 
-def _undelivered(app: App, waited: float) -> dict[str, tuple[int, str]]:
+async def _undelivered(app: App, waited: float) -> dict[str, tuple[int, str]]:
     """Route → (alerts still pending, why) after `once` delivered what it could."""
     out: dict[str, tuple[int, str]] = {}
-    broken = app.store.broken_webhooks()
+    broken = await app.store.broken_webhooks()
     last_errors: dict[str, str] = {}
-    for row in app.store.outbox_rows("pending"):
-        if row["last_error"]:
-            last_errors[row["route"]] = row["last_error"]
-    for route, count in app.store.outbox_stats().by_route.items():
+    for row in await app.store.outbox_list(status="pending"):
+        if row.last_error:
+            last_errors[row.route] = row.last_error
+    for route, count in (await app.store.outbox_stats()).by_route.items():
         if route in app.delivery.stats.broken or route in broken:
             why = f"the webhook is broken ({(broken.get(route) or 'refused')[:160]})"
         elif route not in app.delivery.lane_names:
@@ -306,12 +351,12 @@ async def _send_test(args: argparse.Namespace) -> int:
 def _sample_embed(settings: Settings, known: dict[str, type[Crawler]], site: str) -> dict[str, Any]:
     """The newest stored notice of ``site`` rendered as its alert, marked as a test (send-test --sample)."""
     cls = registry.get(site, known)
-    if not (settings.data_dir / DB_NAME).exists():
+    if not settings.store_url and not (settings.data_dir / DB_NAME).exists():
         raise ConfigError(
             f"send-test --sample {site}: data_dir {settings.data_dir} has no store yet; run `once` first "
             "so there is a notice to show"
         )
-    store = Store.open_readonly(settings.data_dir / DB_NAME)  # no lock, no write: the daemon may run
+    store = open_configured_store(settings, readonly=True)  # no lock, no write: the daemon may run
     try:
         data = store.newest_notice(site)
     finally:
@@ -563,9 +608,9 @@ def _print_row(r: SiteResult) -> None:
 def cmd_explain(args: argparse.Namespace) -> int:
     settings, known, _ = _load(args)
     registry.get(args.site, known)
-    if not (settings.data_dir / DB_NAME).exists():
+    if not settings.store_url and not (settings.data_dir / DB_NAME).exists():
         raise ConfigError(i18n.t("cli.explain.no_store", data_dir=settings.data_dir))
-    store = Store.open_dir(settings.data_dir)
+    store = open_configured_store(settings)
     try:
         doc = explain(store, settings, args.site, args.id)
     finally:
@@ -583,15 +628,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_outbox(args: argparse.Namespace) -> int:
     """`outbox list [--status S] [--route R]` and `outbox retry-dead [--route R] [--since T]`."""
     settings, _known, _ = _load(args)
-    if not (settings.data_dir / DB_NAME).exists():
+    if not settings.store_url and not (settings.data_dir / DB_NAME).exists():
         raise ConfigError(
             f"data_dir {settings.data_dir}: no store yet (nothing was crawled with this config)."
         )
     since = _parse_since(args.since) if getattr(args, "since", None) else None
     if args.action == "list":
         args.status = getattr(args, "status", None)
-    store = Store.open_dir(settings.data_dir) if args.action == "retry-dead" else None
-    store = store or Store.open_readonly(settings.data_dir / DB_NAME)
+    store = open_configured_store(settings, readonly=args.action != "retry-dead")
     try:
         if args.action == "retry-dead":
             count = store.retry_dead(route=args.route, since=since, now=SystemClock().now().timestamp())
@@ -607,7 +651,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
                 f" on route {args.route}" if args.route else "",
             )
             return EXIT_OK
-        rows = store.outbox_list(status=args.status, route=args.route, since=since)
+        rows = [_outbox_item(r) for r in store.outbox_list(status=args.status, route=args.route, since=since)]
     finally:
         store.close()
     for row in rows:  # rows written before masking existed must not leak a token either
@@ -628,6 +672,17 @@ def cmd_outbox(args: argparse.Namespace) -> int:
             if r["last_error"]:
                 print(f"{'':>6} ! {r['last_error'][:200]}")
     return EXIT_OK if rows else EXIT_FAIL
+
+
+def _outbox_item(row: OutboxRow) -> dict[str, Any]:
+    """An outbox row as ``outbox list`` prints it: its fields, the payload reduced to its title."""
+    item = {
+        k: v
+        for k, v in asdict(row).items()
+        if k not in ("payload", "notice_key", "lease_owner", "lease_until")
+    }
+    item["title"] = str(row.payload.get("title", "")) if isinstance(row.payload, dict) else ""
+    return item
 
 
 def _parse_since(text: str) -> float:
@@ -678,12 +733,12 @@ def cmd_upcoming(args: argparse.Namespace) -> int:
     db = settings.data_dir / DB_NAME
     now = SystemClock().now()
     notices = []
-    if not db.exists():
+    if not settings.store_url and not db.exists():
         logger.warning(
             "data_dir {}: no store yet (nothing crawled with this config): nothing upcoming", db.parent
         )
     else:
-        store = Store.open_readonly(db)
+        store = open_configured_store(settings, readonly=True)
         try:
             notices = upcoming(
                 store,
@@ -784,7 +839,18 @@ def build_parser() -> argparse.ArgumentParser:
     orr = ob_sub.add_parser("retry-dead", parents=[after], help="queue dead letters again (after fixing why)")
     orr.add_argument("--route", help="only this route")
     orr.add_argument("--since", help="dead letters created since: ISO date/time (KST) or 30m / 6h / 2d back")
+    sm = add("store", "store maintenance: migrate --to postgresql://… (copy the SQLite store)")
+    sm_sub = sm.add_subparsers(dest="action", required=True)
+    smm = sm_sub.add_parser("migrate", help="copy the SQLite store into an empty PostgreSQL database")
+    smm.add_argument("--config", default=argparse.SUPPRESS, help="config file")
+    smm.add_argument("--to", required=True, metavar="URL", help="postgresql://user:password@host:port/db")
     return parser
+
+
+async def _store(args: argparse.Namespace) -> int:
+    from ticket_alarm.store.postgres import transfer
+
+    return await transfer.command(args, _load)
 
 
 async def _health(args: argparse.Namespace) -> int:
@@ -812,6 +878,7 @@ COMMANDS = {
     "backup": _backup,
     "restore": _restore,
     "history": _history,
+    "store": _store,
 }
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -107,6 +107,44 @@ class _EnvironSource(EnvSettingsSource):
         return {name.lower(): value for name, value in self._environ.items()}  # case-insensitive
 
 
+def check_store_url(value: str | None) -> str | None:
+    """``store_url``: None/empty (SQLite in data_dir) or ``postgresql://user:password@host:port/db``."""
+    if value is None or value.strip() == "":
+        return None
+    value = value.strip()
+    no_control(value, "store_url")
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+        shown = mask_store_url(value) if parts.scheme else "(not a URL)"
+        raise ValueError(
+            f"expected postgresql://user:password@host:port/database (or no store_url for SQLite in "
+            f"data_dir), got {shown}"
+        )
+    return value
+
+
+def store_url_secrets(url: str | None) -> list[str]:
+    """The password of a store URL, as written and decoded (userinfo or a ``password=`` parameter)."""
+    if not url:
+        return []
+    parts = urlsplit(url)
+    found = [parts.password or ""] + [v for k, v in parse_qsl(parts.query) if k == "password"]
+    out: list[str] = []
+    for secret in found:
+        out += [secret, unquote(secret), quote(unquote(secret), safe="")]
+    return sorted({s for s in out if s}, key=len, reverse=True)
+
+
+def mask_store_url(url: str | None) -> str | None:
+    """The store URL with its password replaced by ``****`` (the user, host and database stay)."""
+    if not url:
+        return url
+    masked = url
+    for secret in store_url_secrets(url):
+        masked = masked.replace(f":{secret}@", ":****@").replace(f"password={secret}", "password=****")
+    return masked
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TICKET_ALARM_",
@@ -130,6 +168,12 @@ class Settings(BaseSettings):
         30.0, ge=0, le=DAY, description="seconds between two polls of the newest page; null or 0: off"
     )
     data_dir: Path = Path("data")
+    store_url: str | None = Field(
+        None, description="unset: SQLite in data_dir; postgresql://user:password@host:port/db (replicas)"
+    )
+    replica_lease: float = Field(
+        15.0, ge=3, le=300, description="PostgreSQL: seconds a dead replica's sites stay leased to it"
+    )
     notify_on_first_run: bool = False
     change_confirm_cycles: int = Field(
         1, ge=0, le=10, description="cycles a changed notice must stay changed before its change alert"
@@ -148,6 +192,9 @@ class Settings(BaseSettings):
     max_rss_mb: float | None = Field(
         None, gt=0, le=1_000_000, description="finish the cycle and exit 3 above this RSS"
     )
+    retention_days: float = Field(
+        90.0, gt=0, le=36_500, description="days sent alerts, the digest log and the HTTP cache are kept"
+    )
     health: HealthSettings = Field(default_factory=HealthSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     web: WebSettings = Field(default_factory=WebSettings)
@@ -163,6 +210,11 @@ class Settings(BaseSettings):
     @classmethod
     def _reminders(cls, values: list[int]) -> list[int]:
         return check_reminders(values)
+
+    @field_validator("store_url")
+    @classmethod
+    def _store_url_shape(cls, value: str | None) -> str | None:
+        return check_store_url(value)
 
     @field_validator("sites")
     @classmethod
@@ -249,6 +301,7 @@ class Settings(BaseSettings):
                 if password:
                     out.append(password)
         out += [secret for site in self.custom_sites for secret in site.secret_values()]
+        out += store_url_secrets(self.store_url)
         if self.web.token:
             out.append(self.web.token)
         return [s for s in out if len(s) >= 4]
@@ -262,6 +315,7 @@ class Settings(BaseSettings):
         for key in ("http", "https", "discord"):
             data["proxy"][key] = mask_url(data["proxy"].get(key))
         data["custom_sites"] = [site.masked() for site in self.custom_sites]
+        data["store_url"] = mask_store_url(data.get("store_url"))
         if data["web"].get("token"):
             data["web"]["token"] = "****"
         return data

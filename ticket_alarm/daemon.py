@@ -22,18 +22,22 @@ from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
 
 from ticket_alarm.clock import Clock
-from ticket_alarm.config import Settings
+from ticket_alarm.config import Settings, mask_store_url
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.errors import StoreError
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
-from ticket_alarm.store import DB_NAME, Store
+from ticket_alarm.store import DB_NAME, as_async
+from ticket_alarm.store.api import Store
+from ticket_alarm.store.replicas import Replicas, Solo
 
 SHUTDOWN_BOUND = 10.0
 CRAWL_GRACE = 5.0  # of the bound: how long a crawl in flight may take to finish
 HEARTBEAT_EVERY = 30.0
+PRUNE_EVERY = 6 * 3600.0  # retention: old sent alerts, digest-log lines and HTTP-cache entries go
 DUPLICATE_SIGNAL_WINDOW = 1.0  # a signal this soon after the first is the same stop, delivered twice
 EXIT_MEMORY = 3  # max_rss_mb exceeded: supervisor restarts the daemon
+EXIT_STORE = 2  # a store error in any loop stopped the daemon: supervisor restarts it
 # a head poll that sees a known notice's content change starts the site's sweep early, but never
 # sooner than this share of the sweep interval after the last sweep started
 EARLY_SWEEP_GAP = 0.25
@@ -93,10 +97,13 @@ class Daemon:
         rng: random.Random | None = None,
         on_result: Callable[[SiteResult], None] | None = None,
         reminders: Reminders | None = None,
+        replicas: Replicas | None = None,
     ) -> None:
         self.reminders = reminders
+        self.replicas: Replicas = replicas or Solo(settings.data_dir)
+        self._owned: set[str] = set()
         self.settings = settings
-        self.store = store
+        self.store = as_async(store) if store is not None else store
         self.pipeline = pipeline
         self.delivery = delivery
         self.clock = clock
@@ -113,9 +120,25 @@ class Daemon:
         self._head_gaps: dict[str, float] = {}  # seconds between head polls, per site, as scheduled
         self._crawled: set[str] = set()  # sites crawled since the last 메모리 사용량 line
         self._memory_logged_at: float | None = None
+        # one policy for a store error in every loop: stop the daemon (exit EXIT_STORE), see store_failed
+        if delivery is not None:
+            delivery.on_store_error = self.store_failed
+        if reminders is not None:
+            reminders.on_store_error = self.store_failed
+
+    def store_failed(self, where: str, exc: StoreError) -> None:
+        """THE store-error policy of every loop (crawl, head poll, delivery lane, reminders, heartbeat):
+        one ERROR line, then a clean stop with exit code EXIT_STORE; supervisor starts the daemon again
+        and the store is opened (and checked) afresh. Nothing is lost: every write is one transaction,
+        and what is not written yet is crawled or delivered again. (The delivery lane's write after a
+        post is the exception: it holds the accepted batch and retries only that write, see Delivery.)"""
+        if self.fatal is None:
+            logger.error("{} store error: {}; stopping the daemon (exit {})", where, exc, EXIT_STORE)
+            self.fatal = exc
+        self.stop.set()
 
     async def crawl_site(self, name: str) -> SiteResult | None:
-        if self.stop.is_set():
+        if self.stop.is_set() or not self.replicas.owns(name):  # another replica crawls it
             return None
         task = asyncio.current_task()
         if task is not None:
@@ -125,9 +148,7 @@ class Daemon:
         try:
             result = await self.pipeline.run_site(name)
         except StoreError as exc:
-            logger.error("크롤링 실패: {} store error: {}; stopping the daemon", name, exc)
-            self.fatal = exc
-            self.stop.set()
+            self.store_failed(f"크롤링 실패: {name}", exc)
             return None
         except Exception as exc:  # a bug in one crawler must not stop the others
             logger.error("크롤링 실패: {} unexpected {}: {}", name, type(exc).__name__, exc)
@@ -140,7 +161,7 @@ class Daemon:
             self._sweeping.discard(name)
             if task is not None:
                 self._inflight.discard(task)
-        self.beat()
+        await self.beat()
         rss = rss_mb()
         self._log_memory(name, rss)
         if self.on_result:
@@ -152,7 +173,7 @@ class Daemon:
 
     async def head_site(self, name: str) -> SiteResult | None:
         """One head poll of a site (the newest page); may start the site's sweep early."""
-        if self.stop.is_set():
+        if self.stop.is_set() or not self.replicas.owns(name):
             return None
         task = asyncio.current_task()
         if task is not None:
@@ -160,9 +181,7 @@ class Daemon:
         try:
             result = await self.pipeline.run_head(name)
         except StoreError as exc:
-            logger.error("크롤링 실패: {} store error: {}; stopping the daemon", name, exc)
-            self.fatal = exc
-            self.stop.set()
+            self.store_failed(f"크롤링 실패: {name} head poll", exc)
             return None
         except Exception as exc:  # a bug must not stop the other sites
             logger.error("크롤링 실패: {} head poll unexpected {}: {}", name, type(exc).__name__, exc)
@@ -254,17 +273,68 @@ class Daemon:
         self.exit_code = EXIT_MEMORY
         self.stop.set()
 
-    def beat(self) -> None:
+    async def beat(self) -> None:
         try:
-            self.store.set_meta("heartbeat", f"{self.clock.now().timestamp():.3f}")
+            await self.store.heartbeat(self.clock.now().timestamp())
         except StoreError as exc:
-            logger.error("heartbeat not written: {}", exc)
+            self.store_failed("heartbeat not written:", exc)
+
+    async def prune(self) -> None:
+        """Bounded growth: what is older than ``retention_days`` leaves the store (history never)."""
+        try:
+            removed = await self.store.prune(self.clock.now().timestamp(), self.settings.retention_days)
+        except StoreError as exc:
+            self.store_failed("저장소 정리 실패:", exc)
+            return
+        if removed.total:
+            logger.info(
+                "저장소 정리: {} sent alerts, {} digest-log lines, {} cached responses, {} settled "
+                "reminders older than {:g} days removed (retention_days)",
+                removed.outbox_sent,
+                removed.digest_log,
+                removed.http_cache,
+                removed.reminders,
+                self.settings.retention_days,
+            )
 
     async def _heartbeat_loop(self) -> None:
+        pruned_at: float | None = None
         while not self.stop.is_set():
-            self.beat()
+            await self.beat()
+            if pruned_at is None or self.clock.monotonic() - pruned_at >= PRUNE_EVERY:
+                pruned_at = self.clock.monotonic()
+                await self.prune()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=HEARTBEAT_EVERY)
+
+    async def renew_sites(self) -> None:
+        """Renew this replica's site leases (and its heartbeat); say when the set of sites changes."""
+        try:
+            owned = await self.replicas.renew(self.sites)
+        except StoreError as exc:  # the one policy; its leases lapse and another replica takes its sites
+            self.store_failed(f"replica {self.replicas.replica_id}: site leases not renewed:", exc)
+            return
+        if owned != self._owned and self.replicas.shared:
+            gained, lost = sorted(owned - self._owned), sorted(self._owned - owned)
+            logger.info(
+                "replica {}: crawling {}{}{}",
+                self.replicas.replica_id,
+                ", ".join(sorted(owned)) or "no site (other replicas own them)",
+                f" (took over {', '.join(gained)})" if gained and self._owned else "",
+                f" (lost {', '.join(lost)})" if lost else "",
+            )
+            for name in gained:
+                if self._scheduler is not None and self._owned:  # a site taken over: crawl it now
+                    with contextlib.suppress(Exception):
+                        self._scheduler.modify_job(f"crawl-{name}", next_run_time=self.clock.now())
+        self._owned = owned
+
+    async def _lease_loop(self) -> None:
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=self.replicas.renew_every)
+            if not self.stop.is_set():
+                await self.renew_sites()
 
     def _schedule(self, scheduler: AsyncIOScheduler) -> None:
         now = self.clock.now()
@@ -326,9 +396,10 @@ class Daemon:
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
         self._scheduler = scheduler
         self._schedule(scheduler)
+        await self.renew_sites()  # before the first crawls: which sites this replica crawls
         lanes = asyncio.create_task(self.delivery.run(self.stop), name="delivery")
         heart = asyncio.create_task(self._heartbeat_loop(), name="heartbeat")
-        background = {lanes, heart}
+        background = {lanes, heart, asyncio.create_task(self._lease_loop(), name="site-leases")}
         if self.reminders is not None:
             background.add(asyncio.create_task(self.reminders.run(self.stop), name="reminders"))
         scheduler.start()
@@ -339,7 +410,9 @@ class Daemon:
             if self.settings.dry_run
             else f"{len(self.settings.effective_routes())} route(s)",
             self.settings.data_dir,
-            (self.settings.data_dir / DB_NAME).resolve(),
+            mask_store_url(self.settings.store_url)
+            if self.settings.store_url
+            else (self.settings.data_dir / DB_NAME).resolve(),
         )
         started = 0.0
         try:
@@ -361,12 +434,14 @@ class Daemon:
             for task in pending_tasks:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
-        stats = self.store.outbox_stats()
+            with contextlib.suppress(StoreError):
+                await self.replicas.release()  # another replica takes the sites over at once
+        stats = await self.store.outbox_stats()
         logger.info(
             "stopped: {} alerts still pending in the outbox (delivered on the next start)", stats.pending
         )
         if self.fatal is not None:
-            return 2
+            return EXIT_STORE
         return self.exit_code
 
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Sequence
+import socket
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from loguru import logger
@@ -34,7 +35,8 @@ from ticket_alarm.clock import Clock
 from ticket_alarm.errors import StoreError
 from ticket_alarm.logs import redact
 from ticket_alarm.notify import Alert, AlertFormatError, Notifier, Outcome
-from ticket_alarm.store import OutboxItem, StatusFile, Store
+from ticket_alarm.store import OutboxItem, StatusFile, as_async
+from ticket_alarm.store.api import Dead, Retry, Sent, Store
 
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 60.0
@@ -70,7 +72,7 @@ class Delivery:
         # that lane until it succeeds, so an accepted batch is never posted twice
         self._unsettled: dict[str, list[Callable[[], None]]] = {}
         self._marks_checked = False
-        self.store = store
+        self.store = as_async(store)
         self.notifiers = {n.route: n for n in notifiers}
         self.clock = clock
         self.rng = rng or random.Random()
@@ -87,6 +89,12 @@ class Delivery:
         # set by run(): once it is set no new request starts (the one in flight finishes and is marked
         # sent), so a shutdown never cancels a request Discord may already have accepted
         self._stop: asyncio.Event | None = None
+        # the daemon's store-error policy (Daemon.store_failed); without one (``once``) a lane raises it
+        self.on_store_error: Callable[[str, StoreError], None] | None = None
+
+    def owner(self, lane: str) -> str:
+        """Who claims a lane's rows: the lane on this host (the instance Lease makes it one process)."""
+        return f"{lane}@{socket.gethostname()}"
 
     @property
     def lane_names(self) -> list[str]:
@@ -101,9 +109,9 @@ class Delivery:
         """Send everything due on ``lane`` now; returns alerts delivered. Stops early on a broken webhook,
         and, given a ``deadline`` (clock.monotonic), before waiting out a rate limit that ends after it."""
         delivered = 0
-        self._check_broken_marks()
+        await self._check_broken_marks()
         while True:
-            if not self._settle(lane):
+            if not await self._settle(lane):
                 return delivered
             if lane in self.stats.broken or (self._stop is not None and self._stop.is_set()):
                 return delivered
@@ -111,21 +119,27 @@ class Delivery:
                 return delivered
             if self._hold_wait(lane) > 0:  # backing off after a failure: the next pass waits for it
                 return delivered
-            items = self.store.pending(lane, self.clock.now().timestamp(), limit=MAX_BATCH_ROWS)
+            items = await self.store.claim(
+                lane,
+                self.clock.now().timestamp(),
+                owner=self.owner(lane),
+                lease_seconds=CLAIM_LEASE,
+                limit=MAX_BATCH_ROWS,
+            )
             if not items:
                 return delivered
             # rows rescheduled for backoff drop out of the next `pending`; rate-limited ones stay due
             # and the next execute waits for the bucket first
             delivered += await self._send_batch(lane, items)
 
-    def _settle(self, lane: str) -> bool:
+    async def _settle(self, lane: str) -> bool:
         """Retry the store write a lane still owes; False while the store refuses it."""
         owed = self._unsettled.get(lane)
         if not owed:
             return True
         while owed:
             try:
-                owed[0]()
+                await owed[0]()
             except StoreError:
                 return False
             owed.pop(0)
@@ -135,13 +149,13 @@ class Delivery:
             self.status.write(None)
         return True
 
-    def _write(self, lane: str, write: Callable[[], None], what: str) -> None:
+    async def _write(self, lane: str, write: Callable[[], Awaitable[object]], what: str) -> None:
         """A store write after a post: on failure the lane owes it and posts nothing until it lands."""
         if self._unsettled.get(lane):  # writes land in order: behind the one still owed
             self._unsettled[lane].append(write)
             return
         try:
-            write()
+            await write()
         except StoreError as exc:
             self._unsettled[lane] = [write]
             self.stats.store_errors += 1
@@ -153,18 +167,18 @@ class Delivery:
             if self.status is not None:
                 self.status.write(problem)
 
-    def _check_broken_marks(self) -> None:
+    async def _check_broken_marks(self) -> None:
         """Marks left by an earlier run: a route whose URL changed since is not broken any more."""
         if self._marks_checked:
             return
         self._marks_checked = True
         try:
-            marks = self.store.broken_webhooks()
-            prints = self.store.broken_webhook_fingerprints()
+            marks = await self.store.broken_webhooks()
+            prints = await self.store.broken_webhook_fingerprints()
             for name in marks:
                 notifier = self.notifiers.get(name)
                 if notifier is not None and prints.get(name) not in (None, notifier.fingerprint):
-                    self.store.clear_webhook_broken(name)
+                    await self.store.clear_webhook_broken(name)
                     logger.info("route {}: the webhook URL changed since it was marked broken; cleared", name)
                 elif notifier is not None:
                     self._marked.add(name)
@@ -174,16 +188,16 @@ class Delivery:
     def _hold_wait(self, lane: str) -> float:
         return max(0.0, self._hold_until.get(lane, 0.0) - self.clock.now().timestamp())
 
-    def _next_due(self, lane: str) -> float | None:
+    async def _next_due(self, lane: str) -> float | None:
         """When the lane has something to send: its oldest due row, but not before its backoff ends."""
-        next_due = self.store.next_due(lane)
+        next_due = await self.store.next_due(lane)
         return None if next_due is None else max(next_due, self._hold_until.get(lane, 0.0))
 
     def _bucket_wait(self, lane: str) -> float:
         notifier = self.notifiers.get(lane)
         return 0.0 if notifier is None else notifier.wait()
 
-    def _alerts(self, lane: str, items: list[OutboxItem]) -> list[tuple[OutboxItem, Alert]]:
+    async def _alerts(self, lane: str, items: list[OutboxItem]) -> list[tuple[OutboxItem, Alert]]:
         """The rows' Alerts (a legacy embed row read as a legacy Alert); a row that is neither becomes
         a dead letter at once, said with its id (kept, never dropped silently)."""
         out: list[tuple[OutboxItem, Alert]] = []
@@ -192,7 +206,10 @@ class Delivery:
                 out.append((item, Alert.from_json(item.payload)))
             except AlertFormatError as exc:
                 error = f"unreadable outbox payload: {exc}"
-                self._write(lane, lambda i=item.id, e=error: self.store.mark_dead([i], e), "unreadable")
+                now = self.clock.now().timestamp()
+                await self._write(
+                    lane, lambda i=item.id, e=error, n=now: self.store.settle([i], Dead(e), n), "unreadable"
+                )
                 self.stats.dead += 1
                 logger.error(
                     "알림 전송 실패: route {} outbox row #{} is not an alert ({}); kept as a dead letter",
@@ -204,7 +221,7 @@ class Delivery:
 
     async def _send_batch(self, lane: str, items: list[OutboxItem]) -> int:
         notifier = self.notifiers[lane]
-        readable = self._alerts(lane, items)
+        readable = await self._alerts(lane, items)
         if not readable:
             return 0
         count = max(1, notifier.fits([a for _, a in readable]))
@@ -252,10 +269,10 @@ class Delivery:
             self._hold_until.pop(lane, None)
             self._lane_failures.pop(lane, None)
             message_id = outcome.message_id
-            self._write(lane, lambda: self.store.mark_sent(ids, now, message_id), "sent")
+            await self._write(lane, lambda: self.store.settle(ids, Sent(message_id), now), "sent")
             if lane in self._marked:  # the webhook works: its broken mark is stale
                 self._marked.discard(lane)
-                self._write(lane, lambda: self.store.clear_webhook_broken(lane), "webhook ok")
+                await self._write(lane, lambda: self.store.clear_webhook_broken(lane), "webhook ok")
             self.stats.sent_alerts += len(ids)
             if notifier.verb == "printed":
                 logger.info(
@@ -288,7 +305,7 @@ class Delivery:
             delay = min(self.backoff_cap, self.backoff_base * 2 ** (max(attempts, failures) - 1))
             delay *= 1 + self.rng.uniform(0, 0.25)
             self._hold_until[lane] = now + delay
-            self.store.mark_retry(ids, error, now + delay)
+            await self.store.settle(ids, Retry(error, now + delay), now)
             self.stats.failures += 1
             logger.warning(
                 "알림 전송 실패: route {} {} — {}건 retried in {:.0f}s (attempt {})",
@@ -300,7 +317,7 @@ class Delivery:
             )
             return 0
         if outcome.kind == "dead":
-            self._write(lane, lambda: self.store.mark_dead(ids, error), "refused")
+            await self._write(lane, lambda: self.store.settle(ids, Dead(error), now), "refused")
             self.stats.dead += len(ids)
             logger.error(
                 "알림 전송 실패: route {} refused {}건 permanently ({}); kept as dead letters (resend them "
@@ -314,7 +331,7 @@ class Delivery:
         # broken webhook
         self.stats.broken.add(lane)
         self._marked.add(lane)
-        self.store.mark_webhook_broken(lane, error[:500], now, notifier.fingerprint)
+        await self.store.mark_webhook_broken(lane, error[:500], now, notifier.fingerprint)
         if lane not in self._broken_logged:
             self._broken_logged.add(lane)
             logger.error(
@@ -334,14 +351,20 @@ class Delivery:
                         await self._recheck(lane)
                     continue
                 await self.deliver_due(lane)
-                next_due = self._next_due(lane)
+                next_due = await self._next_due(lane)
                 now = self.clock.now().timestamp()
                 timeout = IDLE_POLL if next_due is None else min(IDLE_POLL, max(0.0, next_due - now))
                 if timeout > 0:
                     await self._wait(stop, timeout)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a store error must not kill the lane silently
+            except StoreError as exc:  # reading or retrying rows: the daemon's one policy (a write
+                # owed after a post never gets here: _write holds the batch and retries only the write)
+                if self.on_store_error is None:
+                    raise
+                self.on_store_error(f"알림 전송 실패: lane {lane}", exc)
+                return
+            except Exception as exc:  # a bug must not kill the lane silently
                 logger.error(
                     "알림 전송 실패: lane {} stopped by {}: {}; retrying in {}s",
                     lane,
@@ -369,13 +392,13 @@ class Delivery:
             self.stats.broken.discard(lane)
             self._broken_logged.discard(lane)
             self._marked.discard(lane)
-            self.store.clear_webhook_broken(lane)
+            await self.store.clear_webhook_broken(lane)
 
-    def warn_unrouted(self) -> dict[str, int]:
+    async def warn_unrouted(self) -> dict[str, int]:
         """Pending alerts on routes that are no longer configured: kept, and said so (never silently)."""
         orphans = {
             route: count
-            for route, count in self.store.outbox_stats().by_route.items()
+            for route, count in (await self.store.outbox_stats()).by_route.items()
             if route not in self.lane_names  # dry-run rows left unprinted count too, once webhooks are set
         }
         for route, count in orphans.items():
@@ -388,7 +411,7 @@ class Delivery:
         return orphans
 
     async def run(self, stop: asyncio.Event) -> None:
-        self.warn_unrouted()
+        await self.warn_unrouted()
         lanes = [
             asyncio.create_task(self.run_lane(name, stop), name=f"lane-{name}") for name in self.lane_names
         ]
@@ -400,13 +423,13 @@ class Delivery:
 
     async def drain(self, timeout: float) -> int:
         """Deliver what is due on every lane, waiting out rate limits/backoff up to ``timeout`` seconds."""
-        self.warn_unrouted()
+        await self.warn_unrouted()
         deadline = self.clock.monotonic() + timeout
         total = 0
         for lane in self.lane_names:
             while lane not in self.stats.broken:
                 total += await self.deliver_due(lane, deadline=deadline)
-                next_due = self._next_due(lane)
+                next_due = await self._next_due(lane)
                 if next_due is None:
                     break
                 # backoff of rescheduled rows, or a rate limit holding rows that are already due
@@ -419,6 +442,9 @@ class Delivery:
 
 
 MAX_BATCH_ROWS = 10
+# a claimed batch is this lane's for CLAIM_LEASE seconds (longer than any post with its timeouts);
+# the same owner (this lane on this host) takes its own rows back at once, e.g. after a restart
+CLAIM_LEASE = 120.0
 
 
 SUMMARY_TITLES = 3  # notices named in one 알림 전송 line; the rest are counted

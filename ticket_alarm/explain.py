@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -29,18 +28,16 @@ def open_text(ticket: dict[str, Any]) -> str:
 
 def _reminder_status(reminder: Any, outbox: Sequence[Any]) -> str:
     """A queued reminder's delivery: its outbox row was written in the same transaction (same time)."""
-    if reminder["status"] != "queued":
-        return str(reminder["status"])
+    if reminder.status != "queued":
+        return str(reminder.status)
     rows = [
         o
         for o in outbox
-        if o["kind"] == "reminder"
-        and o["route"] == reminder["route"]
-        and o["created_at"] == reminder["updated_at"]
+        if o.kind == "reminder" and o.route == reminder.route and o.created_at == reminder.updated_at
     ]
-    if rows and all(o["status"] == "sent" for o in rows):
+    if rows and all(o.status == "sent" for o in rows):
         return "sent"
-    if any(o["status"] == "dead" for o in rows):
+    if any(o.status == "dead" for o in rows):
         return "dead"
     return "queued"
 
@@ -51,7 +48,7 @@ def explain(store: Store, settings: Settings, site: str, notice_id: str) -> dict
     row = store.notice(key)
     if row is None:
         return None
-    ticket_data = json.loads(row["ticket"])
+    ticket_data = row.ticket
     ticket = Ticket.from_json(ticket_data)
     outbox = store.notice_outbox(key)
     decisions = [
@@ -68,51 +65,51 @@ def explain(store: Store, settings: Settings, site: str, notice_id: str) -> dict
         "venue": ticket.venue,
         "category": ticket.category,
         "exclusive": ticket.exclusive,
-        "digest": row["digest"],
-        "first_seen": _when(row["first_seen"]),
-        "last_seen": _when(row["last_seen"]),
+        "digest": row.digest,
+        "first_seen": _when(row.first_seen),
+        "last_seen": _when(row.last_seen),
         "pending_change": (
             {
-                "digest": row["pending_digest"],
-                "cycles": row["pending_cycles"],
-                "open": open_text(json.loads(row["pending_ticket"])) if row["pending_ticket"] else None,
+                "digest": row.pending_digest,
+                "cycles": row.pending_cycles,
+                "open": open_text(row.pending_ticket) if row.pending_ticket else None,
             }
-            if row["pending_digest"]
+            if row.pending_digest
             else None
         ),
         "digests": [
             {
-                "at": _when(e["at"]),
-                "event": e["event"],
-                "digest": e["digest"],
-                "title": json.loads(e["ticket"]).get("title"),
-                "open": open_text(json.loads(e["ticket"])),
+                "at": _when(e.at),
+                "event": e.event,
+                "digest": e.digest,
+                "title": e.ticket.get("title"),
+                "open": open_text(e.ticket),
             }
             for e in store.notice_events(key)
         ],
         "routes": decisions,
         "sent": [
             {
-                "id": o["id"],
-                "kind": o["kind"],
-                "route": o["route"],
-                "status": o["status"],
-                "queued_at": _when(o["created_at"]),
-                "sent_at": _when(o["sent_at"]),
-                "message_id": o["message_id"],
-                "attempts": o["attempts"],
-                "last_error": o["last_error"],
+                "id": o.id,
+                "kind": o.kind,
+                "route": o.route,
+                "status": o.status,
+                "queued_at": _when(o.created_at),
+                "sent_at": _when(o.sent_at),
+                "message_id": o.message_id,
+                "attempts": o.attempts,
+                "last_error": o.last_error,
             }
             for o in outbox
         ],
         "reminders": [
             {
-                "route": r["route"],
-                "minutes_before": r["offset_min"],
-                "due": _when(r["due_at"]),
+                "route": r.route,
+                "minutes_before": r.offset_min,
+                "due": _when(r.due_at),
                 "status": _reminder_status(r, outbox),
             }
-            for r in store.notice_reminders(key)
+            for r in store.reminders([key])
         ],
     }
     doc["nothing_sent"] = None if doc["sent"] else nothing_sent_reason(doc)

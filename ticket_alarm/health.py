@@ -176,7 +176,7 @@ async def collect(
             t("health.data_dir.missing", data_dir=data_dir),
         )
         return report
-    if not db_path.is_file():
+    if not settings.store_url and not db_path.is_file():
         report.add(
             "data_dir",
             UNKNOWN,
@@ -184,13 +184,15 @@ async def collect(
         )
         return report
     try:
-        store = Store.open_readonly(db_path)
+        store = _open_store(settings, db_path)
     except TicketAlarmError as exc:
         report.add("store", CRITICAL, str(exc))
         _system_checks(report, settings, system)
         return report
     try:
         _daemon_check(report, settings, sites, store, system, now)
+        if settings.store_url:
+            _replicas_check(report, settings, sites, store)
         for name in sites:
             _site_check(report, settings, name, known[name], store, now)
         _outbox_checks(report, settings, store, now)
@@ -201,6 +203,24 @@ async def collect(
         store.close()
     _system_checks(report, settings, system)
     return report
+
+
+def _open_store(settings: Settings, db_path: Path) -> Store:
+    if settings.store_url:  # PostgreSQL: replicas share it
+        from ticket_alarm.store.configured import open_configured_store
+
+        return open_configured_store(settings, readonly=True)
+    return Store.open_readonly(db_path)
+
+
+def _replicas_check(report: Report, settings: Settings, sites: Sequence[str], store: Any) -> None:
+    """PostgreSQL: every replica, its heartbeat and the sites it owns; WARNING when one is left."""
+    from ticket_alarm.store.postgres.replicas import replica_rows, replicas_check
+
+    rows = store.run(replica_rows(store.async_store, alive_within=settings.replica_lease))
+    now = store.run(store.async_store._value("SELECT extract(epoch from clock_timestamp())::float8"))
+    status, detail = replicas_check(rows, sites, float(now))
+    report.add("replicas", status, detail)
 
 
 def _daemon_check(
@@ -372,10 +392,10 @@ def _outbox_checks(report: Report, settings: Settings, store: Store, now: float)
             report.add("outbox", OK, detail)
     else:
         report.add("outbox", OK, t("health.outbox.empty", sent=stats.sent))
-    dead_rows = store.outbox_rows("dead")
-    recent = [r for r in dead_rows if now - float(r["created_at"]) <= DEAD_LETTER_WINDOW]
+    dead_rows = store.outbox_list(status="dead")
+    recent = [r for r in dead_rows if now - r.created_at <= DEAD_LETTER_WINDOW]
     if recent:
-        last_error = str(recent[-1]["last_error"] or "?")[:200]
+        last_error = str(recent[-1].last_error or "?")[:200]
         report.add(
             "dead_letters",
             WARNING,

@@ -36,7 +36,7 @@ from ticket_alarm.explain import open_text
 from ticket_alarm.i18n import t
 from ticket_alarm.model import SEOUL, identity_key
 from ticket_alarm.routing import normalise
-from ticket_alarm.store import DB_NAME, LegacyKey, Store
+from ticket_alarm.store import LegacyKey, Store
 
 SITE_FIELDS = ("site", "source", "platform", "vendor")
 ID_FIELDS = ("id", "notice_id", "noticeId", "notice_no", "no")
@@ -60,17 +60,19 @@ def when(ts: float | None) -> str:
 
 
 def open_store(settings: Settings) -> Store:
-    return Store.open_readonly(settings.data_dir / DB_NAME)
+    from ticket_alarm.store.configured import open_configured_store
+
+    return open_configured_store(settings, readonly=True)
 
 
 def stats(store: Store) -> dict[str, Any]:
     sites = [
         {
-            "site": r["site"],
-            "rows": int(r["n"]),
-            "first_seen": r["first_seen"],
-            "newest": r["newest"],
-            "last_seen": r["last_seen"],
+            "site": r.site,
+            "rows": int(r.n),
+            "first_seen": r.first_seen,
+            "newest": r.newest,
+            "last_seen": r.last_seen,
         }
         for r in store.history_by_site()
     ]
@@ -105,13 +107,13 @@ def search(store: Store, text: str, limit: int = 50) -> tuple[list[dict[str, Any
     Returns (the newest ``limit`` rows, whether more matched than ``limit``)."""
     rows = [
         {
-            "site": r["site"],
-            "id": r["notice_id"],
-            "title": r["title"],
-            "first_seen": r["first_seen"],
-            "open_at": r["open_at"],
-            "open_date": r["open_date"],
-            "imported": r["origin"] == "imported",
+            "site": r.site,
+            "id": r.notice_id,
+            "title": r.title,
+            "first_seen": r.first_seen,
+            "open_at": r.open_at,
+            "open_date": r.open_date,
+            "imported": r.origin == "imported",
         }
         for r in store.search_history(text, limit + 1, fold=normalise)
     ]
@@ -282,7 +284,9 @@ def import_file(
     clock = clock or SystemClock()
     unknown = Counter(k.site for k in keys if k.site is not None and k.site not in known)
     unique = list({k.key: k for k in keys}.values())
-    store = Store.open_dir(settings.data_dir)
+    from ticket_alarm.store.configured import open_configured_store
+
+    store = open_configured_store(settings)
     try:
         added, already = store.import_legacy(unique, clock.now().timestamp())
     finally:

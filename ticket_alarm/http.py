@@ -93,12 +93,12 @@ class CachedResponse:
 
 
 class ResponseCache(Protocol):
-    """Where validators and last bodies live (the store implements it)."""
+    """Where validators and last bodies live (the store implements it: ``HttpCacheStore``)."""
 
-    def cached_response(self, key: str) -> CachedResponse | None: ...
+    async def cached_response(self, key: str) -> CachedResponse | None: ...
 
-    def remember_response(
-        self, key: str, etag: str | None, last_modified: str | None, body: bytes
+    async def remember_response(
+        self, key: str, etag: str | None, last_modified: str | None, body: bytes, now: float
     ) -> None: ...
 
 
@@ -157,6 +157,10 @@ class Fetcher:
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
+        if cache is not None:  # a synchronous SQLite engine is served through its async store
+            from ticket_alarm.store import as_async
+
+            cache = as_async(cache)  # type: ignore[arg-type]
         self.cache = cache
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()
@@ -241,7 +245,7 @@ class Fetcher:
         stats: FetchStats | None = None,
     ) -> FetchResponse:
         cache_key = _cache_key(method, url, data) if (conditional and self.cache is not None) else None
-        cached = self.cache.cached_response(cache_key) if cache_key and self.cache else None
+        cached = await self.cache.cached_response(cache_key) if cache_key and self.cache else None
         send_headers = dict(headers or {})
         if cached:
             if cached.etag:
@@ -270,7 +274,9 @@ class Fetcher:
             etag = response.headers.get("etag")
             last_modified = response.headers.get("last-modified")
             if etag or last_modified:
-                self.cache.remember_response(cache_key, etag, last_modified, response.content)
+                await self.cache.remember_response(
+                    cache_key, etag, last_modified, response.content, self.clock.now().timestamp()
+                )
         return response
 
     async def _attempt(

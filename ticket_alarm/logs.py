@@ -97,10 +97,11 @@ def setup_logging(
     err = stderr or sys.stderr
     logger.remove()
     logger.configure(patcher=_patch)  # type: ignore[arg-type]
-    bridge = logging.getLogger("apscheduler")
-    bridge.handlers[:] = [_ToLoguru()]
-    bridge.setLevel(logging.WARNING)  # its INFO lines ("Added job …") are noise for the runbook
-    bridge.propagate = False
+    for name in ("apscheduler", "psycopg"):  # psycopg: the PostgreSQL pool's reconnect warnings
+        bridge = logging.getLogger(name)
+        bridge.handlers[:] = [_ToLoguru()]
+        bridge.setLevel(logging.WARNING)  # their INFO lines ("Added job …") are noise for the runbook
+        bridge.propagate = False
     common: dict[str, Any] = {"format": LOG_FORMAT, "backtrace": False, "diagnose": False, "colorize": False}
     threshold = _LEVELS.get(level, 20)
     if json_mode:

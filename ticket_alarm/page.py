@@ -148,14 +148,14 @@ def _site_rows(ctx: WebContext, states: Mapping[str, SiteState], now: float) -> 
 def _alert_rows(ctx: WebContext) -> str:
     rows = []
     for r in ctx.store.recent_alerts(RECENT_ALERTS):
-        look = ctx.looks.get(r["site"]) or SiteLook(r["site"])
-        status = r["status"]
-        title = r["title"] or "-"
-        sent = f" ({_kst(r['sent_at'])})" if r["sent_at"] else ""
+        look = ctx.looks.get(r.site) or SiteLook(r.site)
+        status = r.status
+        title = r.title or "-"
+        sent = f" ({_kst(r.sent_at)})" if r.sent_at else ""
         rows.append(
-            f"<tr><td>{_kst(r['created_at'])}</td><td>{escape(look.name)}</td>"
+            f"<tr><td>{_kst(r.created_at)}</td><td>{escape(look.name)}</td>"
             f'<td class="wrap">{escape(title)}</td>'
-            f"<td>{escape(r['route'])}</td><td>{KIND_KO.get(r['kind'], escape(r['kind']))}</td>"
+            f"<td>{escape(r.route)}</td><td>{KIND_KO.get(r.kind, escape(r.kind))}</td>"
             f'<td class="st-{escape(status)}">{STATUS_KO.get(status, escape(status))}'
             f"{sent}</td></tr>"
         )

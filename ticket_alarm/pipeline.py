@@ -23,8 +23,10 @@ from ticket_alarm.http import Fetcher
 from ticket_alarm.i18n import t
 from ticket_alarm.model import Ticket, seoul_text
 from ticket_alarm.notify import Alert
+from ticket_alarm.reminders import plan_all
 from ticket_alarm.routing import Router, router_for
 from ticket_alarm.store import (
+    Cycle,
     DigestEvent,
     HeadState,
     HistoryRow,
@@ -33,8 +35,9 @@ from ticket_alarm.store import (
     ReminderPlan,
     Seen,
     SiteState,
-    Store,
+    as_async,
 )
+from ticket_alarm.store.api import Store
 
 EMPTY_STREAK_WARNING = 3
 SWEEP = "sweep"  # SiteResult.mode: the whole list in open-date order (decides changes and removals)
@@ -87,6 +90,7 @@ class SiteResult:
     first_run: bool = False
     capped: bool = False
     held: int = 0  # new ids held as a renumbering storm (recorded silently)
+    legacy: int = 0  # new ids the old script announced already (imported legacy keys): not alerted
     sample: list[Ticket] = field(default_factory=list)
     mode: str = SWEEP
     requests: int = 0  # HTTP exchanges this run made (a sweep's count sets the head polls' budget)
@@ -127,7 +131,7 @@ class Pipeline:
         on_enqueue: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.store = store
+        self.store = as_async(store)
         self.fetcher = fetcher
         self.crawlers = crawlers
         self.clock = clock
@@ -204,7 +208,7 @@ class Pipeline:
     async def run_site(self, name: str) -> SiteResult:
         """One full cycle for one site. Never raises for site trouble; StoreError propagates."""
         crawler = self.crawlers[name]
-        state = self.store.site_state(name)
+        state = await self.store.site_state(name)
         now = self.clock.now().timestamp()
         if state.locked_until and state.locked_until > now:
             skipped = Skipped(state.locked_until, state.last_error)
@@ -213,13 +217,13 @@ class Pipeline:
         state.last_attempt = now
         result, crawl = await self.crawl_only(name)
         if crawl is None:
-            return self._failed(crawler, state, result)
+            return await self._failed(crawler, state, result)
         # a head poll may have met the site's lock (423) while this sweep ran: the sweep keeps it
-        locked_meanwhile = self.store.site_state(name).locked_until
-        self._apply(crawler, state, crawl, result)
+        locked_meanwhile = (await self.store.site_state(name)).locked_until
+        await self._apply(crawler, state, crawl, result)
         if locked_meanwhile and locked_meanwhile > now:
             state.locked_until = locked_meanwhile
-            self.store.save_site_state(state)
+            await self.store.save_site_state(state)
         logger.info(
             "크롤링 완료: {} 공지 {}건, 새 공지 {}건, 변경 {}건, {:.1f}초{}",
             name,
@@ -227,11 +231,14 @@ class Pipeline:
             result.new,
             result.changed,
             result.seconds,
-            " (첫 실행: 알림 없이 기록)"
-            if result.first_run
-            else f" (번호만 바뀐 공지 {result.held}건: 알림 없이 기록)"
-            if result.held
-            else "",
+            (
+                " (첫 실행: 알림 없이 기록)"
+                if result.first_run
+                else f" (번호만 바뀐 공지 {result.held}건: 알림 없이 기록)"
+                if result.held
+                else ""
+            )
+            + _legacy_note(result),
         )
         return result
 
@@ -241,8 +248,8 @@ class Pipeline:
         sweeps (a head poll decides no change or removal). Never raises for site trouble."""
         crawler = self.crawlers[name]
         result = SiteResult(site=name, ok=True, mode=HEAD)
-        state = self.store.site_state(name)
-        head = self.store.head_state(name)
+        state = await self.store.site_state(name)
+        head = await self.store.head_state(name)
         now = self.clock.now().timestamp()
         if state.locked_until and state.locked_until > now:
             result.skipped = Skipped(state.locked_until, state.last_error)
@@ -259,7 +266,7 @@ class Pipeline:
             result.skipped = Skipped(None, None, "no_order")
             if head.sweeps_only is None:
                 head.sweeps_only = "no registration order: swept only"
-                self.store.save_head_state(head)
+                await self.store.save_head_state(head)
             return result
         head.sweeps_only = None
         head.last_attempt = now
@@ -272,7 +279,7 @@ class Pipeline:
                     valid = [t for t in tickets if not t.problems()]
                     result.items += len(valid)
                     result.invalid += len(tickets) - len(valid)
-                    seen = self.store.seen(t.key for t in valid)
+                    seen = await self.store.seen(t.key for t in valid)
                     for ticket in valid:
                         previous = seen.get(ticket.key)
                         if previous is None:
@@ -291,9 +298,9 @@ class Pipeline:
                 await crawler.complete(fetch, t) if t.extra.get(INCOMPLETE) else t for t in fresh.values()
             ]
         except CrawlError as exc:
-            return self._head_failed(crawler, head, result, exc)
+            return await self._head_failed(crawler, head, result, exc)
         except TimeoutError:
-            return self._head_failed(crawler, head, result, CrawlError(name, "head poll timed out"))
+            return await self._head_failed(crawler, head, result, CrawlError(name, "head poll timed out"))
         except Exception as exc:  # a crawler bug must not stop the other sites
             logger.opt(exception=exc).debug("{} head_pages raised", name)
             bug = CrawlError(
@@ -301,23 +308,23 @@ class Pipeline:
                 f"crawler bug: {type(exc).__name__}: {exc}",
                 hint="this is a bug in the crawler; please report it with the log",
             )
-            return self._head_failed(crawler, head, result, bug)
+            return await self._head_failed(crawler, head, result, bug)
         result.seconds = self.clock.monotonic() - started
         result.status = fetch.stats.last_status
         result.requests = fetch.stats.requests
-        self._apply_head(crawler, head, tickets, result)
+        await self._apply_head(crawler, head, tickets, result)
         return result
 
-    def _apply_head(
+    async def _apply_head(
         self, crawler: Crawler, head: HeadState, tickets: list[Ticket], result: SiteResult
     ) -> None:
         name = crawler.name
         now = self.clock.now().timestamp()
         # checked again right before the write: a sweep may have recorded one while we read notice pages
-        seen = self.store.seen(t.key for t in tickets)
+        seen = await self.store.seen(t.key for t in tickets)
         fresh = [t for t in tickets if t.key not in seen]
         # a renumbering makes every head page new: the same hold as a sweep's
-        held = self._storm(crawler, self.store.site_state(name), fresh)
+        held = await self._storm(crawler, await self.store.site_state(name), fresh)
         result.held = len(held)
         write = _CycleWrite()
         for ticket in fresh:
@@ -349,22 +356,19 @@ class Pipeline:
         head.paused_until = None
         if write.history:
             # the site state is written back as it stands (a sweep in flight keeps its own)
-            self.store.record(
+            await self._commit(name, now, write, await self.store.site_state(name), result)
+            logger.info(
+                "새 공지: {} {}건 (head poll, {:.1f}초){}",
                 name,
-                now,
-                history=write.history,
-                touched=[],
-                outbox=write.outbox,
-                state=self.store.site_state(name),
-                events=write.events,
-                reminders=write.reminders,
+                result.new,
+                result.seconds,
+                _legacy_note(result),
             )
-            logger.info("새 공지: {} {}건 (head poll, {:.1f}초)", name, result.new, result.seconds)
             if write.outbox and self.on_enqueue:
                 self.on_enqueue()
-        self.store.save_head_state(head)
+        await self.store.save_head_state(head)
 
-    def _head_failed(
+    async def _head_failed(
         self, crawler: Crawler, head: HeadState, result: SiteResult, exc: CrawlError
     ) -> SiteResult:
         now = self.clock.now().timestamp()
@@ -375,9 +379,11 @@ class Pipeline:
         head.failure_streak += 1
         head.last_error = exc.reason
         if isinstance(exc, SiteLockedError):  # Melon's 423: the cool-down stops sweeps and head polls alike
-            state = self.store.site_state(crawler.name)  # as it stands now: a sweep may have saved since
+            state = await self.store.site_state(
+                crawler.name
+            )  # as it stands now: a sweep may have saved since
             state.locked_until = now + crawler.settings.lock_cooldown
-            self.store.save_site_state(state)
+            await self.store.save_site_state(state)
             logger.warning(
                 "크롤링 실패: {} {} (head poll) — the site locked this client", crawler.name, exc.reason
             )
@@ -400,10 +406,10 @@ class Pipeline:
             logger.debug(
                 "{}: head poll failed again ({} in a row): {}", crawler.name, head.failure_streak, exc.reason
             )
-        self.store.save_head_state(head)
+        await self.store.save_head_state(head)
         return result
 
-    def _failed(self, crawler: Crawler, state: SiteState, result: SiteResult) -> SiteResult:
+    async def _failed(self, crawler: Crawler, state: SiteState, result: SiteResult) -> SiteResult:
         now = self.clock.now().timestamp()
         state.last_failure = now
         state.failure_streak += 1
@@ -424,10 +430,10 @@ class Pipeline:
                 result.error,
                 f" (hint: {result.hint})" if result.hint else "",
             )
-        self.store.save_site_state(state)
+        await self.store.save_site_state(state)
         return result
 
-    def _apply(self, crawler: Crawler, state: SiteState, crawl: Crawl, result: SiteResult) -> None:
+    async def _apply(self, crawler: Crawler, state: SiteState, crawl: Crawl, result: SiteResult) -> None:
         name = crawler.name
         now = self.clock.now().timestamp()
         valid: list[Ticket] = []
@@ -453,10 +459,14 @@ class Pipeline:
                 crawl.pages,
                 name,
             )
-        seen = self.store.seen(t.key for t in valid)
+        seen = await self.store.seen(t.key for t in valid)
         silent = not state.initialized and not self.settings.notify_on_first_run
         write = _CycleWrite()
-        held = self._storm(crawler, state, [t for t in valid if t.key not in seen]) if not silent else set()
+        held = (
+            await self._storm(crawler, state, [t for t in valid if t.key not in seen])
+            if not silent
+            else set()
+        )
         result.held = len(held)
         for ticket in valid:
             previous = seen.get(ticket.key)
@@ -499,19 +509,43 @@ class Pipeline:
                 crawler.usual_minimum,
                 name,
             )
-        self.store.record(
-            name,
-            now,
-            history=write.history,
-            touched=write.touched,
-            outbox=write.outbox,
-            state=state,
-            pending=write.pending,
-            events=write.events,
-            reminders=write.reminders,
-        )
+        await self._commit(name, now, write, state, result)
         if write.outbox and self.on_enqueue:
             self.on_enqueue()
+
+    async def _commit(
+        self, name: str, now: float, write: _CycleWrite, state: SiteState, result: SiteResult
+    ) -> None:
+        """One transaction for the cycle, after the rules the store no longer applies itself.
+
+        Notices the old script announced (``history import``) are recorded but never alerted as
+        new: their "new" rows are dropped here, and ``result.new``/``result.legacy`` say so.
+        Reminder plans become row writes (``reminders.plan_all``) against what the store holds.
+        """
+        legacy = await self.store.legacy_keys(h.key for h in write.history)
+        if legacy:
+            dropped = {o.notice_key for o in write.outbox if o.kind == "new" and o.notice_key in legacy}
+            write.outbox = [o for o in write.outbox if not (o.kind == "new" and o.notice_key in legacy)]
+            result.new -= len(dropped)
+            result.legacy += len(dropped)
+            result.queued = len(write.outbox)
+        reminders = plan_all(
+            write.reminders, await self.store.reminders({p.notice_key for p in write.reminders}), now
+        )
+        await self.store.commit_cycle(
+            Cycle(
+                name,
+                now,
+                state,
+                history=write.history,
+                touched=write.touched,
+                outbox=write.outbox,
+                pending=write.pending,
+                events=write.events,
+                reminders=reminders,
+                legacy_matched=sorted(legacy),
+            )
+        )
 
     def _first_seen(
         self, crawler: Crawler, ticket: Ticket, write: _CycleWrite, silent: bool, *, remind: bool = True
@@ -528,7 +562,7 @@ class Pipeline:
         if remind:  # a notice held as renumbered keeps the reminders of its known twin
             write.plan_reminders(ticket, lanes, self.router)
 
-    def _storm(self, crawler: Crawler, state: SiteState, new: list[Ticket]) -> set[str]:
+    async def _storm(self, crawler: Crawler, state: SiteState, new: list[Ticket]) -> set[str]:
         """Keys of new notices to hold: a renumbering (a migration gave known notices new ids).
 
         Only when one crawl would announce more than ``sites.<name>.storm_threshold`` new notices on
@@ -538,7 +572,7 @@ class Pipeline:
         threshold = crawler.settings.storm_threshold
         if not state.initialized or len(new) <= threshold:
             return set()
-        known = self.store.known_contents(crawler.name)
+        known = await self.store.known_contents(crawler.name)
         matched = [t for t in new if (t.title, t.open_at.isoformat() if t.open_at else None) in known]
         if len(matched) * 2 <= len(new):
             return set()
@@ -553,7 +587,7 @@ class Pipeline:
             len(new) - len(matched),
         )
         record = {"at": now, "held": len(matched), "new": len(new), "threshold": threshold}
-        self.store.set_meta(STORM_META.format(site=crawler.name), json.dumps(record))
+        await self.store.set_meta(STORM_META.format(site=crawler.name), json.dumps(record))
         return {t.key for t in matched}
 
     def _changed(
@@ -580,6 +614,10 @@ class Pipeline:
         alert = Alert("change", crawler.display_name, crawler.color, ticket, before=before).to_json()
         write.outbox += [NewOutboxRow(lane, "change", crawler.name, key, alert) for lane in lanes]
         return 1
+
+
+def _legacy_note(result: SiteResult) -> str:
+    return f" (이전 스크립트가 이미 알린 공지 {result.legacy}건: 알림 없이 기록)" if result.legacy else ""
 
 
 def _content_moved(ticket: Ticket, previous: Seen) -> bool:

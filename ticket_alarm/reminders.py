@@ -9,19 +9,66 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from loguru import logger
 
 from crawlers.base import Crawler
 from ticket_alarm.clock import Clock
+from ticket_alarm.errors import StoreError
 from ticket_alarm.model import Ticket
 from ticket_alarm.notify import Alert
-from ticket_alarm.store import NewOutboxRow, Store
+from ticket_alarm.store import as_async
+from ticket_alarm.store.api import NewOutboxRow, ReminderPlan, ReminderRow, Store
 
 IDLE_CHECK = 30.0
 FALLBACK_COLOR = 0x808080
+
+
+def plan_reminders(plan: ReminderPlan, stored: Iterable[ReminderRow], now: float) -> list[ReminderRow]:
+    """The reminder rows to write for one plan, given what the store holds for that notice (pure).
+
+    - ``open_at`` None (the open time is gone): every pending reminder of the route is cancelled;
+    - an offset no longer wanted: its pending reminder is cancelled;
+    - a wanted offset without a row: a pending one, unless it is already due (a notice first seen
+      inside the window gets no belated reminder);
+    - a row whose open time moved: it moves with it (pending, or skipped when its new due time passed).
+    Rows already queued, skipped or cancelled stay as they are unless their open time moved.
+    """
+    mine = {r.offset_min: r for r in stored if r.notice_key == plan.notice_key and r.route == plan.route}
+    out: list[ReminderRow] = []
+    wanted = set(plan.offsets) if plan.open_at is not None else set()
+    for offset, row in sorted(mine.items()):
+        if row.status == "pending" and offset not in wanted:
+            out.append(replace(row, status="cancelled", updated_at=now))
+    if plan.open_at is None:
+        return out
+    for offset in plan.offsets:
+        due = plan.open_at - offset * 60
+        row = mine.get(offset)
+        if row is None:
+            if due > now:
+                out.append(
+                    ReminderRow(
+                        plan.notice_key, plan.site, plan.route, offset, plan.open_at, due, "pending", now
+                    )
+                )
+        elif row.open_at != plan.open_at:
+            status = "pending" if due > now else "skipped"
+            out.append(replace(row, open_at=plan.open_at, due_at=due, status=status, updated_at=now))
+    return out
+
+
+def plan_all(plans: Sequence[ReminderPlan], stored: Iterable[ReminderRow], now: float) -> list[ReminderRow]:
+    """``plan_reminders`` for each plan; a later plan for the same notice and route sees the earlier rows."""
+    index = {(r.notice_key, r.route, r.offset_min): r for r in stored}
+    out: dict[tuple[str, str, int], ReminderRow] = {}
+    for plan in plans:
+        for row in plan_reminders(plan, index.values(), now):
+            key = (row.notice_key, row.route, row.offset_min)
+            index[key] = out[key] = row
+    return list(out.values())
 
 
 class Reminders:
@@ -33,22 +80,24 @@ class Reminders:
         *,
         on_enqueue: Callable[[], None] | None = None,
     ) -> None:
-        self.store = store
+        self.store = as_async(store)
         self.crawlers = crawlers
         self.clock = clock
         self.on_enqueue = on_enqueue
+        # the daemon's store-error policy (Daemon.store_failed); without one the loop raises it
+        self.on_store_error: Callable[[str, StoreError], None] | None = None
 
-    def run_due(self) -> tuple[int, int]:
+    async def run_due(self) -> tuple[int, int]:
         """Queue every due reminder (or skip it when its open time already passed); (queued, skipped)."""
         now = self.clock.now().timestamp()
-        due = self.store.due_reminders(now)
+        due = await self.store.due_reminders(now)
         if not due:
             return 0, 0
         queued: list[int] = []
         skipped: list[int] = []
         outbox: list[NewOutboxRow] = []
         for reminder in due:
-            row = self.store.notice(reminder.notice_key)
+            row = await self.store.notice(reminder.notice_key)
             if row is None or now >= reminder.open_at:
                 skipped.append(reminder.id)
                 logger.info(
@@ -59,14 +108,14 @@ class Reminders:
                     reminder.route,
                 )
                 continue
-            ticket = Ticket.from_json(json.loads(row["ticket"]))
+            ticket = Ticket.from_json(row.ticket)
             crawler = self.crawlers.get(reminder.site)
             name = crawler.display_name if crawler else reminder.site
             color = crawler.color if crawler else FALLBACK_COLOR
             alert = Alert("reminder", name, color, ticket, offset_min=reminder.offset_min).to_json()
             outbox.append(NewOutboxRow(reminder.route, "reminder", reminder.site, reminder.notice_key, alert))
             queued.append(reminder.id)
-        self.store.settle_reminders(now, queued=queued, skipped=skipped, outbox=outbox)
+        await self.store.settle_reminders(now, queued=queued, skipped=skipped, outbox=outbox)
         if queued:
             logger.info("리마인더 {}건 대기열에 추가", len(queued))
             if self.on_enqueue:
@@ -75,13 +124,18 @@ class Reminders:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            try:
-                self.run_due()
-            except Exception as exc:  # a store error must not end reminders silently
-                logger.error("리마인더 처리 실패: {}: {}", type(exc).__name__, exc)
-            next_due = self.store.next_reminder_due()
             wait = IDLE_CHECK
-            if next_due is not None:
-                wait = min(IDLE_CHECK, max(0.5, next_due - self.clock.now().timestamp()))
+            try:
+                await self.run_due()
+                next_due = await self.store.next_reminder_due()  # inside the try: a store error here too
+                if next_due is not None:
+                    wait = min(IDLE_CHECK, max(0.5, next_due - self.clock.now().timestamp()))
+            except StoreError as exc:
+                if self.on_store_error is None:
+                    raise
+                self.on_store_error("리마인더 처리 실패:", exc)
+                return
+            except Exception as exc:  # a bug must not end reminders silently
+                logger.error("리마인더 처리 실패: {}: {}", type(exc).__name__, exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)

@@ -8,7 +8,6 @@ here (exact times, filters, which routes take a notice), so every view shows the
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -127,9 +126,9 @@ def upcoming(
     needle = normalise(text) if text else ""
     out: list[UpcomingNotice] = []
     for row in store.upcoming_rows((today - timedelta(days=1)).isoformat()):
-        if site is not None and row["site"] != site:
+        if site is not None and row.site != site:
             continue
-        ticket = Ticket.from_json(json.loads(row["ticket"]))
+        ticket = Ticket.from_json(row.ticket)
         sales = sales_of(ticket)
         ahead = [s.at for s in sales if s.at >= now and (until is None or s.at <= until)]
         if ahead:

@@ -13,259 +13,62 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ticket_alarm.errors import StoreError, StoreLockedError
 from ticket_alarm.http import CachedResponse
+from ticket_alarm.store.api import (
+    HEARTBEAT_META,
+    CommitResult,
+    Cycle,
+    Dead,
+    DigestEvent,
+    DigestLogRow,
+    DueReminder,
+    HeadState,
+    HistoryRow,
+    LegacyKey,
+    NewOutboxRow,
+    NoticeRow,
+    OutboxItem,
+    OutboxRow,
+    OutboxStats,
+    PendingChange,
+    PruneResult,
+    RecentAlert,
+    ReminderRow,
+    Retry,
+    SearchHit,
+    Seen,
+    Sent,
+    Settlement,
+    SiteHistory,
+    SiteState,
+    UpcomingRow,
+)
 
 DB_NAME = "ticket-alarm.sqlite3"
 LOCK_NAME = "ticket-alarm.lock"
 STATUS_NAME = "ticket-alarm.status"
 
-_MIGRATIONS: list[str] = [
-    # 1: the initial schema
-    """
-    CREATE TABLE history(
-        key TEXT PRIMARY KEY,
-        digest TEXT NOT NULL,
-        site TEXT NOT NULL,
-        notice_id TEXT NOT NULL,
-        title TEXT NOT NULL,
-        ticket TEXT NOT NULL,
-        first_seen REAL NOT NULL,
-        last_seen REAL NOT NULL
-    );
-    CREATE INDEX history_site ON history(site, last_seen);
-    CREATE TABLE outbox(
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        route TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        site TEXT NOT NULL,
-        notice_key TEXT,
-        payload TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at REAL NOT NULL,
-        last_error TEXT,
-        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'dead')),
-        sent_at REAL,
-        message_id TEXT
-    );
-    CREATE INDEX outbox_due ON outbox(route, status, next_attempt_at, id);
-    CREATE INDEX outbox_notice ON outbox(notice_key);
-    CREATE TABLE site_state(
-        site TEXT PRIMARY KEY,
-        initialized INTEGER NOT NULL DEFAULT 0,
-        last_attempt REAL,
-        last_success REAL,
-        last_failure REAL,
-        failure_streak INTEGER NOT NULL DEFAULT 0,
-        last_error TEXT,
-        empty_streak INTEGER NOT NULL DEFAULT 0,
-        last_count INTEGER,
-        last_invalid INTEGER NOT NULL DEFAULT 0,
-        locked_until REAL
-    );
-    CREATE TABLE http_cache(
-        key TEXT PRIMARY KEY,
-        etag TEXT,
-        last_modified TEXT,
-        body BLOB NOT NULL,
-        stored_at REAL NOT NULL
-    );
-    CREATE TABLE webhook_state(
-        route TEXT PRIMARY KEY,
-        broken_reason TEXT,
-        broken_at REAL
-    );
-    CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    """,
-    # 2: change confirmation (a changed notice is held for a confirming cycle), the digest log
-    #    that `explain` shows, and reminders before the open
-    """
-    ALTER TABLE history ADD COLUMN pending_digest TEXT;
-    ALTER TABLE history ADD COLUMN pending_ticket TEXT;
-    ALTER TABLE history ADD COLUMN pending_cycles INTEGER NOT NULL DEFAULT 0;
-    CREATE TABLE digest_log(
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        key TEXT NOT NULL,
-        event TEXT NOT NULL,
-        digest TEXT NOT NULL,
-        ticket TEXT NOT NULL,
-        at REAL NOT NULL
-    );
-    CREATE INDEX digest_log_key ON digest_log(key, id);
-    CREATE TABLE reminders(
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        notice_key TEXT NOT NULL,
-        site TEXT NOT NULL,
-        route TEXT NOT NULL,
-        offset_min INTEGER NOT NULL,
-        open_at REAL NOT NULL,
-        due_at REAL NOT NULL,
-        status TEXT NOT NULL DEFAULT 'pending'
-            CHECK (status IN ('pending', 'queued', 'skipped', 'cancelled')),
-        updated_at REAL NOT NULL,
-        UNIQUE(notice_key, route, offset_min)
-    );
-    CREATE INDEX reminders_due ON reminders(status, due_at);
-    """,
-    # legacy keys: hashes and records imported from the old script's notification_history.json
-    # (`history import`). A notice whose identity key is listed is never alerted as new: the trigger
-    # drops its "new" outbox rows; the history row is still written (with the live data), so later
-    # changes are announced as usual. matched_at records when a crawl first met the key.
-    """
-    CREATE TABLE legacy_keys(
-        key TEXT PRIMARY KEY,
-        source TEXT NOT NULL CHECK (source IN ('hash', 'record')),
-        site TEXT,
-        notice_id TEXT,
-        title TEXT,
-        seen_at REAL,
-        imported_at REAL NOT NULL,
-        matched_at REAL
-    );
-    CREATE TRIGGER legacy_matched AFTER INSERT ON history
-    WHEN EXISTS (SELECT 1 FROM legacy_keys WHERE key = NEW.key AND matched_at IS NULL)
-    BEGIN
-        UPDATE legacy_keys SET matched_at = NEW.first_seen WHERE key = NEW.key;
-    END;
-    CREATE TRIGGER legacy_not_realerted BEFORE INSERT ON outbox
-    WHEN NEW.kind = 'new' AND NEW.notice_key IN (SELECT key FROM legacy_keys)
-    BEGIN
-        SELECT RAISE(IGNORE);
-    END;
-    """,
-]
+
+def _load_migrations() -> list[str]:
+    """``migrations/NNNN_name.sql`` in number order; step N brings user_version from N-1 to N."""
+    files = sorted(
+        f for f in resources.files(__package__).joinpath("migrations").iterdir() if f.name.endswith(".sql")
+    )
+    return [f.read_text(encoding="utf-8") for f in files]
+
+
+_MIGRATIONS: list[str] = _load_migrations()
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 
-@dataclass(frozen=True, slots=True)
-class Seen:
-    key: str
-    digest: str
-    ticket: dict[str, Any]
-    pending_digest: str | None = None  # a change seen but not confirmed yet
-    pending_cycles: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class PendingChange:
-    """Set (digest given) or clear (digest None) the unconfirmed change of a history row."""
-
-    key: str
-    digest: str | None
-    ticket: dict[str, Any] | None
-    cycles: int
-
-
-@dataclass(frozen=True, slots=True)
-class DigestEvent:
-    key: str
-    event: str  # first | pending | confirmed | reverted
-    digest: str
-    ticket: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ReminderPlan:
-    """Reminders wanted for a notice on a route: upserted; ``open_at`` None cancels pending ones."""
-
-    notice_key: str
-    site: str
-    route: str
-    offsets: tuple[int, ...]
-    open_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class DueReminder:
-    id: int
-    notice_key: str
-    site: str
-    route: str
-    offset_min: int
-    open_at: float
-    due_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryRow:
-    key: str
-    digest: str
-    site: str
-    notice_id: str
-    title: str
-    ticket: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class NewOutboxRow:
-    route: str
-    kind: str
-    site: str
-    notice_key: str | None
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    id: int
-    route: str
-    kind: str
-    site: str
-    notice_key: str | None
-    payload: dict[str, Any]
-    attempts: int
-    created_at: float
-
-
-@dataclass
-class SiteState:
-    site: str
-    initialized: bool = False
-    last_attempt: float | None = None
-    last_success: float | None = None
-    last_failure: float | None = None
-    failure_streak: int = 0
-    last_error: str | None = None
-    empty_streak: int = 0
-    last_count: int | None = None
-    last_invalid: int = 0
-    locked_until: float | None = None
-
-
-@dataclass
-class HeadState:
-    """A site's head polls (the newest page, registration order); kept in ``meta`` as ``head:<site>``."""
-
-    site: str
-    last_attempt: float | None = None
-    last_success: float | None = None
-    failure_streak: int = 0
-    last_error: str | None = None
-    last_new: int = 0  # never-seen notices the last successful head poll alerted
-    paused_until: float | None = None  # a Retry-After longer than one request may wait
-    sweeps_only: str | None = None  # set when the site (its current source) has no registration order
-
-    @property
-    def meta_key(self) -> str:
-        return f"head:{self.site}"
-
-
-@dataclass
-class OutboxStats:
-    pending: int = 0
-    dead: int = 0
-    sent: int = 0
-    oldest_pending: float | None = None
-    by_route: dict[str, int] = field(default_factory=dict)
-
-
-class Store:
-    """SQLite-backed store. One connection, used from the event loop's thread only."""
+class SqliteEngine:
+    """The synchronous SQLite store: one connection, used from one thread only (``SqliteStore``'s worker)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -273,7 +76,7 @@ class Store:
 
     # --- opening -----------------------------------------------------------------
     @classmethod
-    def open_dir(cls, data_dir: Path) -> Store:
+    def open_dir(cls, data_dir: Path) -> SqliteEngine:
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -291,7 +94,8 @@ class Store:
     def _open(self, path: Path) -> sqlite3.Connection:
         existed = path.exists() and path.stat().st_size > 0
         try:
-            conn = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+            # check_same_thread off: SqliteStore moves the engine to its worker thread (one user at a time)
+            conn = sqlite3.connect(path, isolation_level=None, timeout=10.0, check_same_thread=False)
         except sqlite3.Error as exc:
             raise StoreError(
                 f"{path}: cannot open the store ({exc}); check the path and its permissions."
@@ -344,6 +148,9 @@ class Store:
             ) from exc
 
     def close(self) -> None:
+        wrapped = getattr(self, "_async", None)  # store.as_async's worker over this engine
+        if wrapped is not None:
+            wrapped._pool.shutdown(wait=True)
         with contextlib.suppress(sqlite3.Error):
             self._conn.execute("PRAGMA optimize")
         self._conn.close()
@@ -400,8 +207,9 @@ class Store:
         state: SiteState,
         pending: Sequence[PendingChange] = (),
         events: Sequence[DigestEvent] = (),
-        reminders: Sequence[ReminderPlan] = (),
-    ) -> None:
+        reminders: Sequence[ReminderRow] = (),
+        legacy_matched: Sequence[str] = (),
+    ) -> CommitResult:
         """One transaction: history, last_seen, alerts, held changes, reminders and the site state."""
         with self._tx() as conn:
             conn.executemany(
@@ -420,8 +228,16 @@ class Store:
                 "INSERT INTO digest_log(key, event, digest, ticket, at) VALUES (?, ?, ?, ?, ?)",
                 [(e.key, e.event, e.digest, json.dumps(e.ticket, ensure_ascii=False), now) for e in events],
             )
-            for plan in reminders:
-                self._plan_reminders(conn, plan, now)
+            conn.executemany(
+                "INSERT INTO reminders(notice_key, site, route, offset_min, open_at, due_at, status, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(notice_key, route, offset_min) "
+                "DO UPDATE SET open_at=excluded.open_at, due_at=excluded.due_at, status=excluded.status, "
+                "updated_at=excluded.updated_at",
+                [
+                    (r.notice_key, r.site, r.route, r.offset_min, r.open_at, r.due_at, r.status, r.updated_at)
+                    for r in reminders
+                ],
+            )
             conn.executemany(
                 "INSERT INTO history(key, digest, site, notice_id, title, ticket, first_seen, last_seen) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET digest=excluded.digest, "
@@ -446,42 +262,50 @@ class Store:
                     f"UPDATE history SET last_seen=? WHERE key IN ({','.join('?' * len(chunk))})",
                     [now, *chunk],
                 )
-            _insert_outbox(conn, outbox, now)
-            self._save_state(conn, state)
-
-    @staticmethod
-    def _plan_reminders(conn: sqlite3.Connection, plan: ReminderPlan, now: float) -> None:
-        if plan.open_at is None:
-            conn.execute(
-                "UPDATE reminders SET status='cancelled', updated_at=? "
-                "WHERE notice_key=? AND route=? AND status='pending'",
-                (now, plan.notice_key, plan.route),
+            ids = _insert_outbox(conn, outbox, now)
+            conn.executemany(
+                "UPDATE legacy_keys SET matched_at=? WHERE key=? AND matched_at IS NULL",
+                [(now, k) for k in legacy_matched],
             )
-            return
-        wanted = set(plan.offsets)
-        conn.execute(
-            f"UPDATE reminders SET status='cancelled', updated_at=? WHERE notice_key=? AND route=? "
-            f"AND status='pending' AND offset_min NOT IN ({','.join('?' * len(wanted)) or 'NULL'})",
-            (now, plan.notice_key, plan.route, *wanted),
+            self._save_state(conn, state)
+        return CommitResult(len(history), len(touched), ids, len(events), len(reminders), len(legacy_matched))
+
+    def commit_cycle(self, cycle: Cycle) -> CommitResult:
+        return self.record(
+            cycle.site,
+            cycle.now,
+            history=cycle.history,
+            touched=cycle.touched,
+            outbox=cycle.outbox,
+            state=cycle.state,
+            pending=cycle.pending,
+            events=cycle.events,
+            reminders=cycle.reminders,
+            legacy_matched=cycle.legacy_matched,
         )
-        for offset in plan.offsets:
-            due = plan.open_at - offset * 60
-            row = conn.execute(
-                "SELECT id, open_at FROM reminders WHERE notice_key=? AND route=? AND offset_min=?",
-                (plan.notice_key, plan.route, offset),
-            ).fetchone()
-            if row is None:
-                if due > now:  # a notice first seen inside the window gets no belated reminder
-                    conn.execute(
-                        "INSERT INTO reminders(notice_key, site, route, offset_min, open_at, due_at, "
-                        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (plan.notice_key, plan.site, plan.route, offset, plan.open_at, due, now),
-                    )
-            elif row["open_at"] != plan.open_at:  # the open time moved: the reminder moves with it
-                conn.execute(
-                    "UPDATE reminders SET open_at=?, due_at=?, status=?, updated_at=? WHERE id=?",
-                    (plan.open_at, due, "pending" if due > now else "skipped", now, row["id"]),
+
+    def reminders(self, notice_keys: Iterable[str]) -> list[ReminderRow]:
+        keys = list(notice_keys)
+        out: list[ReminderRow] = []
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            out += [
+                ReminderRow(
+                    r["notice_key"],
+                    r["site"],
+                    r["route"],
+                    r["offset_min"],
+                    r["open_at"],
+                    r["due_at"],
+                    r["status"],
+                    r["updated_at"],
+                    r["id"],
                 )
+                for r in self._query(
+                    f"SELECT * FROM reminders WHERE notice_key IN ({','.join('?' * len(chunk))})", chunk
+                )
+            ]
+        return sorted(out, key=lambda r: (r.notice_key, r.route, -r.offset_min))
 
     def due_reminders(self, now: float, limit: int = 200) -> list[DueReminder]:
         rows = self._query(
@@ -497,31 +321,59 @@ class Store:
 
     def settle_reminders(
         self, now: float, *, queued: Sequence[int], skipped: Sequence[int], outbox: Sequence[NewOutboxRow]
-    ) -> None:
+    ) -> tuple[int, ...]:
         """One transaction: enqueue the reminder messages and mark their rows queued/skipped."""
         with self._tx() as conn:
-            _insert_outbox(conn, outbox, now)
+            ids = _insert_outbox(conn, outbox, now)
             conn.executemany(
                 "UPDATE reminders SET status='queued', updated_at=? WHERE id=?", [(now, i) for i in queued]
             )
             conn.executemany(
                 "UPDATE reminders SET status='skipped', updated_at=? WHERE id=?", [(now, i) for i in skipped]
             )
+        return ids
 
-    def notice(self, key: str) -> sqlite3.Row | None:
+    def notice(self, key: str) -> NoticeRow | None:
         rows = self._query("SELECT * FROM history WHERE key=?", (key,))
-        return rows[0] if rows else None
-
-    def notice_events(self, key: str) -> list[sqlite3.Row]:
-        return self._query("SELECT * FROM digest_log WHERE key=? ORDER BY id", (key,))
-
-    def notice_outbox(self, key: str) -> list[sqlite3.Row]:
-        return self._query("SELECT * FROM outbox WHERE notice_key=? ORDER BY id", (key,))
-
-    def notice_reminders(self, key: str) -> list[sqlite3.Row]:
-        return self._query(
-            "SELECT * FROM reminders WHERE notice_key=? ORDER BY route, offset_min DESC", (key,)
+        if not rows:
+            return None
+        r = rows[0]
+        pending = r["pending_ticket"]
+        return NoticeRow(
+            r["key"],
+            r["digest"],
+            r["site"],
+            r["notice_id"],
+            r["title"],
+            json.loads(r["ticket"]),
+            r["first_seen"],
+            r["last_seen"],
+            r["pending_digest"],
+            json.loads(pending) if pending else None,
+            r["pending_cycles"],
         )
+
+    def notice_events(self, key: str) -> list[DigestLogRow]:
+        return [
+            DigestLogRow(r["id"], r["key"], r["event"], r["digest"], json.loads(r["ticket"]), r["at"])
+            for r in self._query("SELECT * FROM digest_log WHERE key=? ORDER BY id", (key,))
+        ]
+
+    def notice_outbox(self, key: str) -> list[OutboxRow]:
+        return [
+            _outbox_row(r) for r in self._query("SELECT * FROM outbox WHERE notice_key=? ORDER BY id", (key,))
+        ]
+
+    def legacy_keys(self, keys: Iterable[str]) -> set[str]:
+        keys = list(keys)
+        out: set[str] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows = self._query(
+                f"SELECT key FROM legacy_keys WHERE key IN ({','.join('?' * len(chunk))})", chunk
+            )
+            out.update(r[0] for r in rows)
+        return out
 
     def known_contents(self, site: str) -> set[tuple[str, str | None]]:
         """(title, open_at ISO or None) of every notice in a site's history (the storm check)."""
@@ -543,9 +395,66 @@ class Store:
         return int(self._query("SELECT count(*) FROM history WHERE site=?", (site,))[0][0])
 
     # --- outbox ------------------------------------------------------------------
-    def enqueue(self, rows: Sequence[NewOutboxRow], now: float) -> None:
+    def enqueue(self, rows: Sequence[NewOutboxRow], now: float) -> tuple[int, ...]:
         with self._tx() as conn:
-            _insert_outbox(conn, rows, now)
+            return _insert_outbox(conn, rows, now)
+
+    def claim(
+        self, route: str, now: float, *, owner: str, lease_seconds: float, limit: int = 50
+    ) -> list[OutboxItem]:
+        """Due pending rows of ``route`` not leased to someone else, leased to ``owner`` (one transaction)."""
+        with self._tx() as conn:  # BEGIN IMMEDIATE: a second process waits, then sees the leases
+            rows = conn.execute(
+                "SELECT id, route, kind, site, notice_key, payload, attempts, created_at FROM outbox "
+                "WHERE route=? AND status='pending' AND next_attempt_at<=? "
+                "AND (lease_until IS NULL OR lease_until<=? OR lease_owner=?) ORDER BY id LIMIT ?",
+                (route, now, now, owner, limit),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE outbox SET lease_owner=?, lease_until=? WHERE id=?",
+                [(owner, now + lease_seconds, r["id"]) for r in rows],
+            )
+        return [
+            OutboxItem(
+                r["id"],
+                r["route"],
+                r["kind"],
+                r["site"],
+                r["notice_key"],
+                json.loads(r["payload"]),
+                r["attempts"],
+                r["created_at"],
+            )
+            for r in rows
+        ]
+
+    def settle(self, ids: Sequence[int], outcome: Settlement, now: float) -> int:
+        with self._tx() as conn:
+            before = conn.total_changes
+            if isinstance(outcome, Sent):
+                conn.executemany(
+                    "UPDATE outbox SET status='sent', sent_at=?, message_id=?, last_error=NULL, "
+                    "lease_owner=NULL, lease_until=NULL WHERE id=? AND status='pending'",
+                    [(now, outcome.message_id, i) for i in ids],
+                )
+            elif isinstance(outcome, Retry):
+                conn.executemany(
+                    "UPDATE outbox SET attempts=attempts+?, last_error=?, next_attempt_at=?, "
+                    "lease_owner=NULL, lease_until=NULL WHERE id=?",
+                    [
+                        (1 if outcome.count else 0, outcome.error[:2000], outcome.next_attempt_at, i)
+                        for i in ids
+                    ],
+                )
+            elif isinstance(outcome, Dead):
+                conn.executemany(
+                    "UPDATE outbox SET status='dead', attempts=attempts+1, last_error=?, "
+                    "lease_owner=NULL, lease_until=NULL WHERE id=?",
+                    [(outcome.error[:4000], i) for i in ids],
+                )
+            else:  # pragma: no cover - the type union is closed
+                raise TypeError(f"unknown settlement {outcome!r}")
+            return conn.total_changes - before
 
     def pending(self, route: str, now: float, limit: int = 50) -> list[OutboxItem]:
         rows = self._query(
@@ -569,33 +478,21 @@ class Store:
 
     def next_due(self, route: str) -> float | None:
         row = self._query(
-            "SELECT min(next_attempt_at) FROM outbox WHERE route=? AND status='pending'", (route,)
+            "SELECT min(next_attempt_at) FROM outbox WHERE route=? AND status='pending'",
+            (route,),
         )[0][0]
         return None if row is None else float(row)
 
     def mark_sent(self, ids: Sequence[int], now: float, message_id: str | None) -> None:
-        with self._tx() as conn:
-            conn.executemany(
-                "UPDATE outbox SET status='sent', sent_at=?, message_id=?, last_error=NULL "
-                "WHERE id=? AND status='pending'",
-                [(now, message_id, i) for i in ids],
-            )
+        self.settle(ids, Sent(message_id), now)
 
     def mark_retry(
         self, ids: Sequence[int], error: str, next_attempt_at: float, *, count: bool = True
     ) -> None:
-        with self._tx() as conn:
-            conn.executemany(
-                "UPDATE outbox SET attempts=attempts+?, last_error=?, next_attempt_at=? WHERE id=?",
-                [(1 if count else 0, error[:2000], next_attempt_at, i) for i in ids],
-            )
+        self.settle(ids, Retry(error, next_attempt_at, count), 0.0)
 
     def mark_dead(self, ids: Sequence[int], error: str) -> None:
-        with self._tx() as conn:
-            conn.executemany(
-                "UPDATE outbox SET status='dead', attempts=attempts+1, last_error=? WHERE id=?",
-                [(error[:4000], i) for i in ids],
-            )
+        self.settle(ids, Dead(error), 0.0)
 
     def outbox_stats(self) -> OutboxStats:
         stats = OutboxStats()
@@ -611,12 +508,9 @@ class Store:
 
     def outbox_list(
         self, *, status: str | None = None, route: str | None = None, since: float | None = None
-    ) -> list[dict[str, Any]]:
-        """Outbox rows as plain dicts (``outbox list``), oldest first, the embed reduced to its title."""
-        sql = (
-            "SELECT id, route, kind, site, status, created_at, attempts, next_attempt_at, sent_at, "
-            "message_id, last_error, payload FROM outbox WHERE 1=1"
-        )
+    ) -> list[OutboxRow]:
+        """Outbox rows, oldest first (``outbox list``, health)."""
+        sql = "SELECT * FROM outbox WHERE 1=1"
         params: list[Any] = []
         for column, value in (("status", status), ("route", route)):
             if value is not None:
@@ -625,16 +519,7 @@ class Store:
         if since is not None:
             sql += " AND created_at>=?"
             params.append(since)
-        out = []
-        for row in self._query(sql + " ORDER BY id", params):
-            item = dict(row)
-            payload = item.pop("payload")
-            try:
-                item["title"] = str(json.loads(payload).get("title", ""))
-            except (ValueError, AttributeError):
-                item["title"] = ""
-            out.append(item)
-        return out
+        return [_outbox_row(r) for r in self._query(sql + " ORDER BY id", params)]
 
     def retry_dead(self, *, route: str | None, since: float | None, now: float) -> int:
         """Queue dead letters again (``outbox retry-dead``): pending, due now, attempts reset."""
@@ -648,11 +533,6 @@ class Store:
             params.append(since)
         with self._tx() as conn:
             return conn.execute(sql, params).rowcount
-
-    def outbox_rows(self, status: str | None = None) -> list[sqlite3.Row]:
-        if status:
-            return self._query("SELECT * FROM outbox WHERE status=? ORDER BY id", (status,))
-        return self._query("SELECT * FROM outbox ORDER BY id")
 
     # --- site state --------------------------------------------------------------
     def site_state(self, site: str) -> SiteState:
@@ -741,12 +621,14 @@ class Store:
             return None
         return CachedResponse(rows[0]["etag"], rows[0]["last_modified"], bytes(rows[0]["body"]))
 
-    def remember_response(self, key: str, etag: str | None, last_modified: str | None, body: bytes) -> None:
+    def remember_response(
+        self, key: str, etag: str | None, last_modified: str | None, body: bytes, now: float | None = None
+    ) -> None:
         with self._tx() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO http_cache(key, etag, last_modified, body, stored_at) "
-                "VALUES (?, ?, ?, ?, strftime('%s','now'))",
-                (key, etag, last_modified, body),
+                "VALUES (?, ?, ?, ?, coalesce(?, strftime('%s','now')))",
+                (key, etag, last_modified, body, now),
             )
 
     # --- meta --------------------------------------------------------------------
@@ -758,9 +640,48 @@ class Store:
         rows = self._query("SELECT value FROM meta WHERE key=?", (key,))
         return rows[0][0] if rows else None
 
+    def heartbeat(self, now: float) -> None:
+        self.set_meta(HEARTBEAT_META, f"{now:.3f}")
+
+    def last_heartbeat(self) -> float | None:
+        raw = self.get_meta(HEARTBEAT_META)
+        try:
+            return float(raw) if raw else None
+        except ValueError:
+            return None
+
+    # --- maintenance ---------------------------------------------------------------
+    def prune(self, now: float, retention_days: float) -> PruneResult:
+        """Rows older than the retention (see api.Maintenance.prune); one transaction."""
+        cutoff = now - retention_days * 86400
+        with self._tx() as conn:
+            sent = conn.execute("DELETE FROM outbox WHERE status='sent' AND sent_at<?", (cutoff,)).rowcount
+            log = conn.execute(
+                "DELETE FROM digest_log WHERE at<? AND key NOT IN "
+                "(SELECT key FROM history WHERE pending_digest IS NOT NULL)",
+                (cutoff,),
+            ).rowcount
+            cache = conn.execute("DELETE FROM http_cache WHERE stored_at<?", (cutoff,)).rowcount
+            rem = conn.execute(
+                "DELETE FROM reminders WHERE status IN ('queued', 'skipped', 'cancelled') AND updated_at<?",
+                (cutoff,),
+            ).rowcount
+        return PruneResult(sent, log, cache, rem)
+
+    def restore_from(self, src: Path) -> None:
+        """Replace this store's content with a backup copy's (SQLite's backup API, one step)."""
+        try:
+            source = sqlite3.connect(f"{src.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                source.backup(self._conn)
+            finally:
+                source.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: restore from {src} failed ({exc}).") from exc
+
     # --- read-only access, backup and history tools (health, backup, history commands) -------
     @classmethod
-    def open_readonly(cls, path: Path) -> Store:
+    def open_readonly(cls, path: Path) -> SqliteEngine:
         """Open an existing store for reading: no lock, no migration, no file created.
 
         Without a ``-wal`` file the database is opened ``immutable`` (nobody is writing, and a
@@ -771,7 +692,7 @@ class Store:
         wal = path.with_name(path.name + "-wal")
         uri = path.resolve().as_uri() + ("?mode=ro" if wal.exists() else "?mode=ro&immutable=1")
         try:
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10.0)
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10.0, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.Error as exc:
@@ -785,6 +706,28 @@ class Store:
                 f"{path}: schema version {version} is not one this program knows (1..{SCHEMA_VERSION}); "
                 "it is not a ticket-alarm store, or a newer version wrote it."
             )
+        store = cls.__new__(cls)
+        store.path = path
+        store._conn = conn
+        return store
+
+    @classmethod
+    def open_reader(cls, path: Path) -> SqliteEngine:
+        """A second, read-only connection to a store another connection (of this process) writes:
+        WAL readers never wait for the writer, so the status page and /metrics may read in the
+        event loop's thread while SqliteStore writes on its worker."""
+        try:
+            conn = sqlite3.connect(
+                path.resolve().as_uri() + "?mode=ro",
+                uri=True,
+                isolation_level=None,
+                timeout=10.0,
+                check_same_thread=False,
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA user_version").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: the store cannot be opened for reading ({exc}).") from exc
         store = cls.__new__(cls)
         store.path = path
         store._conn = conn
@@ -808,16 +751,19 @@ class Store:
     def has_table(self, name: str) -> bool:
         return bool(self._query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)))
 
-    def history_by_site(self) -> list[sqlite3.Row]:
+    def history_by_site(self) -> list[SiteHistory]:
         """Per site: rows, the first and the newest first_seen, the latest last_seen."""
-        return self._query(
-            "SELECT site, count(*) AS n, min(first_seen) AS first_seen, max(first_seen) AS newest, "
-            "max(last_seen) AS last_seen FROM history GROUP BY site ORDER BY site"
-        )
+        return [
+            SiteHistory(*r)
+            for r in self._query(
+                "SELECT site, count(*) AS n, min(first_seen) AS first_seen, max(first_seen) AS newest, "
+                "max(last_seen) AS last_seen FROM history GROUP BY site ORDER BY site"
+            )
+        ]
 
     def search_history(
         self, text: str, limit: int = 50, fold: Callable[[str], str] | None = None
-    ) -> list[sqlite3.Row]:
+    ) -> list[SearchHit]:
         """History rows (and imported legacy records) whose title contains ``text``, newest first.
 
         With ``fold`` (e.g. routing.normalise), title and text are compared in that folded form.
@@ -837,21 +783,25 @@ class Store:
                 "AND key NOT IN (SELECT key FROM history)"
             )
             params.append(params_text)
-        return self._query(
-            "SELECT site, notice_id, title, first_seen, 'history' AS origin, "
-            "json_extract(ticket, '$.open_at') AS open_at, json_extract(ticket, '$.open_date') AS open_date "
-            f"FROM history WHERE {where}{legacy} ORDER BY 4 DESC, 1, 2 LIMIT ?",
-            [*params, limit],
-        )
+        return [
+            SearchHit(*r)
+            for r in self._query(
+                "SELECT site, notice_id, title, first_seen, 'history' AS origin, "
+                "json_extract(ticket, '$.open_at') AS open_at, "
+                "json_extract(ticket, '$.open_date') AS open_date "
+                f"FROM history WHERE {where}{legacy} ORDER BY 4 DESC, 1, 2 LIMIT ?",
+                [*params, limit],
+            )
+        ]
 
     # --- read-only queries of the status page and `upcoming` (ticket_alarm/upcoming.py, web.py) ----
-    def upcoming_rows(self, since_day: str) -> list[sqlite3.Row]:
+    def upcoming_rows(self, since_day: str) -> list[UpcomingRow]:
         """History rows with a sale (open or presale) or an open date on/after ``since_day`` (YYYY-MM-DD).
 
         The day compares with the leading date of the stored ISO strings, so callers pass a day
         before the one they want (a margin for UTC offsets) and filter exact times themselves.
         """
-        return self._query(
+        rows = self._query(
             "SELECT site, notice_id, ticket, first_seen, last_seen FROM history WHERE "
             "substr(json_extract(ticket, '$.open_at'), 1, 10) >= ? "
             "OR substr(json_extract(ticket, '$.open_date'), 1, 10) >= ? "
@@ -859,15 +809,20 @@ class Store:
             "WHERE substr(json_extract(json_each.value, '$.at'), 1, 10) >= ?)",
             (since_day, since_day, since_day),
         )
+        return [UpcomingRow(r[0], r[1], json.loads(r[2]), r[3], r[4]) for r in rows]
 
-    def recent_alerts(self, limit: int = 20) -> list[sqlite3.Row]:
+    def recent_alerts(self, limit: int = 20) -> list[RecentAlert]:
         """The newest outbox rows with the notice's title (None for messages without a notice)."""
-        return self._query(
-            "SELECT o.id, o.route, o.kind, o.site, o.status, o.created_at, o.sent_at, o.attempts, "
-            "o.last_error, h.title, h.notice_id FROM outbox o LEFT JOIN history h ON h.key = o.notice_key "
-            "ORDER BY o.id DESC LIMIT ?",
-            (limit,),
-        )
+        return [
+            RecentAlert(*r)
+            for r in self._query(
+                "SELECT o.id, o.route, o.kind, o.site, o.status, o.created_at, o.sent_at, o.attempts, "
+                "o.last_error, h.title, h.notice_id FROM outbox o "
+                "LEFT JOIN history h ON h.key = o.notice_key "
+                "ORDER BY o.id DESC LIMIT ?",
+                (limit,),
+            )
+        ]
 
     def legacy_counts(self) -> tuple[int, int]:
         """(imported legacy keys, of which a crawl has met since)."""
@@ -890,26 +845,40 @@ class Store:
         return added, len(keys) - added
 
 
-@dataclass(frozen=True, slots=True)
-class LegacyKey:
-    """One entry of the old script's history: an opaque hash, or a record with site and id."""
+def _insert_outbox(conn: sqlite3.Connection, rows: Sequence[NewOutboxRow], now: float) -> tuple[int, ...]:
+    ids = []
+    for o in rows:
+        try:
+            payload = json.dumps(o.payload, ensure_ascii=False)
+        except (TypeError, ValueError) as exc:  # rolled back by the transaction around us
+            raise StoreError(f"outbox payload of route {o.route!r} is not JSON ({exc}).") from exc
+        cur = conn.execute(
+            "INSERT INTO outbox(route, kind, site, notice_key, payload, created_at, next_attempt_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (o.route, o.kind, o.site, o.notice_key, payload, now, now),
+        )
+        ids.append(int(cur.lastrowid or 0))
+    return tuple(ids)
 
-    key: str
-    source: str  # 'hash' | 'record'
-    site: str | None = None
-    notice_id: str | None = None
-    title: str | None = None
-    seen_at: float | None = None
 
-
-def _insert_outbox(conn: sqlite3.Connection, rows: Sequence[NewOutboxRow], now: float) -> None:
-    conn.executemany(
-        "INSERT INTO outbox(route, kind, site, notice_key, payload, created_at, next_attempt_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            (o.route, o.kind, o.site, o.notice_key, json.dumps(o.payload, ensure_ascii=False), now, now)
-            for o in rows
-        ],
+def _outbox_row(r: sqlite3.Row) -> OutboxRow:
+    keys = r.keys()
+    return OutboxRow(
+        r["id"],
+        r["route"],
+        r["kind"],
+        r["site"],
+        r["notice_key"],
+        json.loads(r["payload"]),
+        r["status"],
+        r["created_at"],
+        r["attempts"],
+        r["next_attempt_at"],
+        r["last_error"],
+        r["sent_at"],
+        r["message_id"],
+        r["lease_owner"] if "lease_owner" in keys else None,
+        r["lease_until"] if "lease_until" in keys else None,
     )
 
 
@@ -929,6 +898,39 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def verify_copy(path: Path, *, what: str) -> tuple[int, int]:
+    """(schema version, history rows) of a store file (a backup being restored), read only.
+
+    StoreError naming ``what`` when it fails its integrity check, has a schema this program does
+    not know, lacks the store's tables, or is not SQLite at all.
+    """
+    try:
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            check = conn.execute("PRAGMA integrity_check").fetchall()
+            if [tuple(r) for r in check] != [("ok",)]:
+                problems = "; ".join(str(r[0]) for r in check[:3])
+                raise StoreError(f"{what}: the database fails its integrity check ({problems}).")
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if not 1 <= version <= SCHEMA_VERSION:
+                raise StoreError(
+                    f"{what}: schema version {version} is not one this program knows (1..{SCHEMA_VERSION})."
+                )
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            missing = {"history", "outbox", "site_state"} - tables
+            if missing:
+                raise StoreError(f"{what}: not a ticket-alarm store (no {', '.join(sorted(missing))} table).")
+            rows = int(conn.execute("SELECT count(*) FROM history").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{what}: not a readable SQLite database ({exc}).") from exc
+    return version, rows
+
+
+Store = SqliteEngine  # the synchronous engine under its old name, for callers not moved to the protocol yet
 
 
 class InstanceLock:

@@ -1,0 +1,90 @@
+"""``store migrate --to postgresql://…``: a SQLite store filled by the real daemon (`once` against the
+stand-in site and Discord) copied into a real PostgreSQL database; refused into a non-empty one."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from tests.conftest import run_cli, stand_config, write_config
+from tests.support.discord_standin import FakeDiscord
+from tests.support.postgres import PASSWORD
+from tests.support.site_standin import FakeSite, TestStandNotices
+from ticket_alarm.store import DB_NAME, InstanceLock
+from ticket_alarm.store.postgres.engine import PostgresStore
+from ticket_alarm.store.sqlite.export import export
+
+
+def populate(tmp_path: Path, discord: FakeDiscord, site: FakeSite, notices: TestStandNotices) -> Path:
+    """A store with sent and pending alerts, site state and head state: `once` twice."""
+    webhook = discord.add_webhook()
+    config = write_config(tmp_path, stand_config(tmp_path, site, webhook, notify_on_first_run=True))
+    notices.add(5)
+    first = run_cli("once", "--config", str(config), cwd=tmp_path, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert len(discord.embeds()) == 5
+    notices.add(4, start=6)
+    discord.fail(503, seconds=120)
+    second = run_cli("once", "--config", str(config), "--wait", "1", cwd=tmp_path, timeout=60)
+    assert second.returncode == 1, second.stderr  # 4 alerts stay in the outbox
+    discord.clear_faults()
+    legacy = tmp_path / "notification_history.json"
+    legacy.write_text('["oldhash-0001", "oldhash-0002"]', encoding="utf-8")  # the old script's keys
+    imported = run_cli("history", "import", str(legacy), "--config", str(config), cwd=tmp_path, timeout=60)
+    assert imported.returncode == 0, imported.stderr
+    return config
+
+
+def sqlite_counts(path: Path) -> dict[str, int]:
+    with export(path) as src:
+        return {t: src.count(t) for t in src.tables()}
+
+
+def test_store_migrate_copies_everything_then_refuses_a_non_empty_database(
+    tmp_path: Path, discord: FakeDiscord, site: FakeSite, notices: TestStandNotices, pg_url: str
+) -> None:
+    config = populate(tmp_path, discord, site, notices)
+    source = sqlite_counts(tmp_path / "data" / DB_NAME)
+    assert source["history"] == 9 and source["outbox"] == 9 and source["site_state"] == 1
+    assert source["legacy_keys"] == 2 and source["digest_log"] == 9
+
+    proc = run_cli("store", "migrate", "--to", pg_url, "--config", str(config), cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "store migrate: copied" in proc.stdout and "history 9" in proc.stdout
+    assert PASSWORD not in proc.stdout + proc.stderr and "****" in proc.stdout
+
+    async def check() -> None:
+        store = await PostgresStore.open(pg_url, readonly=True)
+        try:
+            counts = await store.table_counts()
+            assert {t: n for t, n in counts.items() if t in source} == source
+            rows = await store.outbox_list()
+            assert [r.status for r in rows].count("pending") == 4 and [r.status for r in rows].count(
+                "sent"
+            ) == 5
+            assert min(r.attempts for r in rows if r.status == "pending") >= 1  # the failed tries came along
+            state = await store.site_state("teststand")
+            assert state.initialized is True and state.last_success is not None
+        finally:
+            await store.close()
+
+    asyncio.run(check())
+
+    again = run_cli("store", "migrate", "--to", pg_url, "--config", str(config), cwd=tmp_path, timeout=60)
+    assert again.returncode == 1
+    assert "the database is not empty" in again.stderr and "history 9" in again.stderr
+    assert PASSWORD not in again.stdout + again.stderr and "Traceback" not in again.stderr
+
+
+def test_store_migrate_is_refused_while_the_daemon_runs_on_the_store(
+    tmp_path: Path, site: FakeSite, pg_url: str
+) -> None:
+    config = write_config(tmp_path, stand_config(tmp_path, site, None))
+    lock = InstanceLock(tmp_path / "data")
+    lock.acquire()  # as the running daemon holds it
+    try:
+        proc = run_cli("store", "migrate", "--to", pg_url, "--config", str(config), cwd=tmp_path, timeout=60)
+    finally:
+        lock.release()
+    assert proc.returncode == 1 and "stop it first" in proc.stderr and str(os.getpid()) in proc.stderr

@@ -1,0 +1,79 @@
+"""The store: protocols and typed rows in ``api``; backends ``memory`` and ``sqlite``.
+
+``open_store(url_or_data_dir)`` is the one way in: a data_dir (path) or ``sqlite:///DIR`` opens
+the SQLite file in that directory, ``sqlite:///FILE.sqlite3`` that file, ``memory:`` a fresh
+in-memory store, ``postgresql://…`` the server backend (``ticket_alarm.store.postgres``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from ticket_alarm.errors import StoreError
+from ticket_alarm.store.api import *  # noqa: F403
+from ticket_alarm.store.api import Store as StoreProtocol
+from ticket_alarm.store.sqlite.engine import (  # noqa: F401
+    DB_NAME,
+    LOCK_NAME,
+    SCHEMA_VERSION,
+    STATUS_NAME,
+    InstanceLock,
+    SqliteEngine,
+    StatusFile,
+    Store,
+)
+
+SERVER_BACKENDS = {"postgres": "ticket_alarm.store.postgres", "postgresql": "ticket_alarm.store.postgres"}
+
+
+def as_async(store: StoreProtocol | SqliteEngine) -> StoreProtocol:
+    """The async store for ``store``: itself, or, for a synchronous SQLite engine (tests, benchmarks
+    and tools that also read it directly between awaits), ONE SqliteStore over it, shared by every
+    caller, so the connection is only ever used by that store's worker thread while a call runs."""
+    if not isinstance(store, SqliteEngine):
+        return store
+    from ticket_alarm.store.sqlite.backend import SqliteStore
+
+    wrapped = getattr(store, "_async", None)
+    if wrapped is None:
+        wrapped = store._async = SqliteStore.over(store)
+    return wrapped  # type: ignore[no-any-return]
+
+
+def open_store(url_or_data_dir: str | Path, *, readonly: bool = False) -> StoreProtocol:
+    """Open the store a config names (``store_url``, else ``data_dir``); StoreError when it cannot."""
+    from ticket_alarm.store.memory import MemoryStore
+    from ticket_alarm.store.sqlite.backend import SqliteStore
+
+    if isinstance(url_or_data_dir, Path):
+        target = url_or_data_dir
+    else:
+        text = str(url_or_data_dir)
+        scheme, sep, rest = text.partition(":")
+        if not sep or len(scheme) == 1:  # a plain path (a Windows drive letter is not a scheme)
+            target = Path(text)
+        elif scheme == "memory":
+            return MemoryStore(rest.lstrip("/") or None)
+        elif scheme == "sqlite":
+            target = Path(rest.removeprefix("//"))
+        elif scheme in SERVER_BACKENDS:
+            try:
+                module = importlib.import_module(SERVER_BACKENDS[scheme])
+            except ImportError as exc:
+                raise StoreError(
+                    f"store_url: the {scheme} backend is not installed ({exc.name}); install "
+                    "ticket-alarm with its extra, or use a data_dir (SQLite)."
+                ) from None
+            store: StoreProtocol = module.open_store(text, readonly=readonly)
+            return store
+        else:
+            raise StoreError(
+                f"store_url: unknown scheme {scheme!r}; use a data_dir path, sqlite:///DIR, memory: "
+                "or postgresql://HOST/DB."
+            )
+    if target.suffix in (".sqlite3", ".sqlite", ".db"):
+        return SqliteStore.open_readonly(target) if readonly else SqliteStore.open_file(target)
+    if readonly:
+        return SqliteStore.open_readonly(target / DB_NAME)
+    return SqliteStore.open_dir(target)

@@ -1,0 +1,699 @@
+"""The store's contract: async protocols and the typed rows that cross them.
+
+Every backend (``memory``, ``sqlite``, a server database later) implements :class:`Store` and
+passes ``tests/store_contract.py`` unchanged. Nothing here knows SQL: rows are frozen dataclasses,
+outbox payloads are opaque JSON objects (``dict``) the store keeps byte-for-byte and never reads,
+and the business rules (what is a change, when a reminder is due, which notices were announced by
+the old script) live in the pipeline and ``ticket_alarm.reminders``; the store only applies the
+writes they decided, in one transaction per call.
+
+Errors: every method raises :class:`ticket_alarm.errors.StoreError` (never a driver exception)
+when the backend cannot read or write; the message names the store location and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from ticket_alarm.http import CachedResponse
+
+__all__ = [
+    "CachedResponse",
+    "CommitResult",
+    "Cycle",
+    "Dead",
+    "DigestEvent",
+    "DigestLogRow",
+    "DueReminder",
+    "HeadState",
+    "HistoryRow",
+    "HistoryStore",
+    "HttpCacheStore",
+    "Lease",
+    "LegacyKey",
+    "Maintenance",
+    "MetaStore",
+    "NewOutboxRow",
+    "NoticeRow",
+    "OutboxItem",
+    "OutboxRow",
+    "OutboxStats",
+    "OutboxStore",
+    "PendingChange",
+    "PruneResult",
+    "RecentAlert",
+    "ReminderPlan",
+    "ReminderRow",
+    "ReminderStore",
+    "Retry",
+    "SearchHit",
+    "Seen",
+    "Sent",
+    "Settlement",
+    "SiteHistory",
+    "SiteState",
+    "SiteStateStore",
+    "Store",
+    "UpcomingRow",
+    "WebhookStore",
+]
+
+OutboxStatus = Literal["pending", "sent", "dead"]
+ReminderStatus = Literal["pending", "queued", "skipped", "cancelled"]
+DigestEventKind = Literal["first", "pending", "confirmed", "reverted"]
+
+HEARTBEAT_META = "heartbeat"
+DEFAULT_RETENTION_DAYS = 90
+
+
+# --- history ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """What the store knows of a notice the crawl met again (the pipeline's diff input)."""
+
+    key: str
+    digest: str
+    ticket: dict[str, Any]
+    pending_digest: str | None = None  # a change seen but not confirmed yet
+    pending_cycles: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """A notice to insert (first seen) or overwrite (a confirmed change); ``ticket`` is Ticket.to_json()."""
+
+    key: str
+    digest: str
+    site: str
+    notice_id: str
+    title: str
+    ticket: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRow:
+    """One history row as stored (``explain``, reminders, ``send-test --sample``)."""
+
+    key: str
+    digest: str
+    site: str
+    notice_id: str
+    title: str
+    ticket: dict[str, Any]
+    first_seen: float
+    last_seen: float
+    pending_digest: str | None = None
+    pending_ticket: dict[str, Any] | None = None
+    pending_cycles: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PendingChange:
+    """Set (digest given) or clear (digest None) the unconfirmed change of a history row."""
+
+    key: str
+    digest: str | None
+    ticket: dict[str, Any] | None
+    cycles: int
+
+
+@dataclass(frozen=True, slots=True)
+class DigestEvent:
+    """One line of the digest log (``explain`` shows them); the store stamps it with the cycle's time."""
+
+    key: str
+    event: str  # DigestEventKind: first | pending | confirmed | reverted
+    digest: str
+    ticket: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DigestLogRow:
+    id: int
+    key: str
+    event: str
+    digest: str
+    ticket: dict[str, Any]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SiteHistory:
+    """Per site: rows, the first and the newest first_seen, the latest last_seen (``history stats``)."""
+
+    site: str
+    n: int
+    first_seen: float
+    newest: float
+    last_seen: float
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """A history row or an imported legacy record whose title matched (``history search``)."""
+
+    site: str
+    notice_id: str
+    title: str
+    first_seen: float
+    origin: str  # 'history' | 'imported'
+    open_at: str | None = None
+    open_date: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UpcomingRow:
+    """A history row with a sale or open date on/after the asked day (``upcoming``, status page)."""
+
+    site: str
+    notice_id: str
+    ticket: dict[str, Any]
+    first_seen: float
+    last_seen: float
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyKey:
+    """One entry of the old script's history: an opaque hash, or a record with site and id."""
+
+    key: str
+    source: str  # 'hash' | 'record'
+    site: str | None = None
+    notice_id: str | None = None
+    title: str | None = None
+    seen_at: float | None = None
+
+
+# --- reminders -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ReminderPlan:
+    """Reminders wanted for a notice on a route; ``open_at`` None cancels pending ones.
+
+    The pipeline states the plan; ``ticket_alarm.reminders.plan_reminders`` (pure) turns it and
+    the rows the store holds into the :class:`ReminderRow` writes a cycle commits.
+    """
+
+    notice_key: str
+    site: str
+    route: str
+    offsets: tuple[int, ...]
+    open_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderRow:
+    """A reminder as stored, and as written: the store upserts on (notice_key, route, offset_min).
+
+    ``id`` is 0 for a row not stored yet; the store ignores it on write.
+    """
+
+    notice_key: str
+    site: str
+    route: str
+    offset_min: int
+    open_at: float
+    due_at: float
+    status: str  # ReminderStatus
+    updated_at: float
+    id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DueReminder:
+    id: int
+    notice_key: str
+    site: str
+    route: str
+    offset_min: int
+    open_at: float
+    due_at: float
+
+
+# --- outbox ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class NewOutboxRow:
+    """A message to deliver. ``payload`` is an opaque JSON object: the store never looks inside."""
+
+    route: str
+    kind: str
+    site: str
+    notice_key: str | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A claimed (or pending) outbox row, ready to send."""
+
+    id: int
+    route: str
+    kind: str
+    site: str
+    notice_key: str | None
+    payload: dict[str, Any]
+    attempts: int
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One outbox row with its delivery record (``outbox list``, ``explain``, health)."""
+
+    id: int
+    route: str
+    kind: str
+    site: str
+    notice_key: str | None
+    payload: dict[str, Any]
+    status: str  # OutboxStatus
+    created_at: float
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None = None
+    sent_at: float | None = None
+    message_id: str | None = None
+    lease_owner: str | None = None
+    lease_until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecentAlert:
+    """The newest outbox rows with their notice's title (status page); title None without a notice."""
+
+    id: int
+    route: str
+    kind: str
+    site: str
+    status: str
+    created_at: float
+    sent_at: float | None
+    attempts: int
+    last_error: str | None
+    title: str | None
+    notice_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """Settle: delivered. ``message_id`` is what the notifier returned (Discord message id), if any."""
+
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Settle: try again at ``next_attempt_at``; ``count`` False for a retry that is not the row's fault."""
+
+    error: str
+    next_attempt_at: float
+    count: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Dead:
+    """Settle: a dead letter (``outbox retry-dead`` queues it again)."""
+
+    error: str
+
+
+Settlement = Sent | Retry | Dead
+
+
+@dataclass
+class OutboxStats:
+    pending: int = 0
+    dead: int = 0
+    sent: int = 0
+    oldest_pending: float | None = None
+    by_route: dict[str, int] = field(default_factory=dict)
+
+
+# --- per-site state (mutable values the caller edits, then saves) ------------------------------
+@dataclass
+class SiteState:
+    site: str
+    initialized: bool = False
+    last_attempt: float | None = None
+    last_success: float | None = None
+    last_failure: float | None = None
+    failure_streak: int = 0
+    last_error: str | None = None
+    empty_streak: int = 0
+    last_count: int | None = None
+    last_invalid: int = 0
+    locked_until: float | None = None
+
+
+@dataclass
+class HeadState:
+    """A site's head polls (the newest page, registration order)."""
+
+    site: str
+    last_attempt: float | None = None
+    last_success: float | None = None
+    failure_streak: int = 0
+    last_error: str | None = None
+    last_new: int = 0  # never-seen notices the last successful head poll alerted
+    paused_until: float | None = None  # a Retry-After longer than one request may wait
+    sweeps_only: str | None = None  # set when the site (its current source) has no registration order
+
+    @property
+    def meta_key(self) -> str:
+        return f"head:{self.site}"
+
+
+# --- one crawl cycle --------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    """Everything one crawl of one site writes, committed in ONE transaction by ``commit_cycle``.
+
+    ``history``: rows to insert or overwrite (first seen: first_seen = last_seen = ``now``);
+    ``touched``: keys met again (last_seen = ``now``); ``pending``: held changes set or cleared;
+    ``events``: digest-log lines; ``reminders``: reminder rows to upsert (already planned);
+    ``outbox``: messages to queue; ``legacy_matched``: legacy keys a crawl met for the first time
+    (their matched_at becomes ``now``); ``state``: the site's state after the crawl.
+    """
+
+    site: str
+    now: float
+    state: SiteState
+    history: Sequence[HistoryRow] = ()
+    touched: Sequence[str] = ()
+    outbox: Sequence[NewOutboxRow] = ()
+    pending: Sequence[PendingChange] = ()
+    events: Sequence[DigestEvent] = ()
+    reminders: Sequence[ReminderRow] = ()
+    legacy_matched: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """What ``commit_cycle`` wrote: the counts the pipeline logs, and the new outbox ids in order."""
+
+    history_written: int
+    touched: int
+    outbox_ids: tuple[int, ...]
+    events: int
+    reminders: int
+    legacy_matched: int
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """Rows removed by ``Maintenance.prune`` (older than the retention)."""
+
+    outbox_sent: int = 0
+    digest_log: int = 0
+    http_cache: int = 0
+    reminders: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.outbox_sent + self.digest_log + self.http_cache + self.reminders
+
+
+# --- protocols --------------------------------------------------------------------------------
+@runtime_checkable
+class HistoryStore(Protocol):
+    async def seen(self, keys: Iterable[str]) -> dict[str, Seen]:
+        """The stored digest (and held change) of each of ``keys`` that is in history."""
+        ...
+
+    async def commit_cycle(self, cycle: Cycle) -> CommitResult:
+        """Write one crawl's result in ONE transaction (see :class:`Cycle`); all or nothing."""
+        ...
+
+    async def notice(self, key: str) -> NoticeRow | None: ...
+
+    async def notice_events(self, key: str) -> list[DigestLogRow]:
+        """The digest log of one notice, oldest first."""
+        ...
+
+    async def known_contents(self, site: str) -> set[tuple[str, str | None]]:
+        """(title, ticket open_at ISO or None) of every notice in a site's history (the storm check)."""
+        ...
+
+    async def newest_notice(self, site: str) -> dict[str, Any] | None:
+        """The ticket JSON of the notice of ``site`` first seen most recently (``send-test --sample``)."""
+        ...
+
+    async def history_count(self, site: str | None = None) -> int: ...
+
+    async def history_by_site(self) -> list[SiteHistory]:
+        """Per-site summaries, ordered by site."""
+        ...
+
+    async def search_history(
+        self, text: str, limit: int = 50, fold: Callable[[str], str] | None = None
+    ) -> list[SearchHit]:
+        """History rows and imported legacy records (not also in history) whose title contains ``text``.
+
+        Newest first (first_seen; a legacy record's seen_at, else imported_at), then site, notice_id.
+        With ``fold`` (e.g. routing.normalise) title and text are compared folded; without it,
+        case-insensitively for ASCII (SQL ``LIKE``), literally for ``%`` and ``_``.
+        """
+        ...
+
+    async def upcoming_rows(self, since_day: str) -> list[UpcomingRow]:
+        """Rows whose ticket open_at, open_date or any presales[].at starts with a day >= ``since_day``.
+
+        The day compares with the leading YYYY-MM-DD of the stored ISO strings; callers pass a
+        day earlier than wanted (a margin for UTC offsets) and filter exact times themselves.
+        """
+        ...
+
+    async def legacy_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` were imported from the old script (announced already: never 'new')."""
+        ...
+
+    async def legacy_counts(self) -> tuple[int, int]:
+        """(imported legacy keys, of which a crawl has met since)."""
+        ...
+
+    async def import_legacy(self, keys: Sequence[LegacyKey], now: float) -> tuple[int, int]:
+        """One transaction: store legacy keys not in history. (added, already known)."""
+        ...
+
+
+@runtime_checkable
+class ReminderStore(Protocol):
+    async def reminders(self, notice_keys: Iterable[str]) -> list[ReminderRow]:
+        """Every stored reminder of these notices (any status), by notice_key, route, offset_min DESC."""
+        ...
+
+    async def due_reminders(self, now: float, limit: int = 200) -> list[DueReminder]:
+        """Pending reminders with due_at <= now, by due_at then id."""
+        ...
+
+    async def next_reminder_due(self) -> float | None:
+        """The earliest due_at of a pending reminder, None when none is pending."""
+        ...
+
+    async def settle_reminders(
+        self,
+        now: float,
+        *,
+        queued: Sequence[int],
+        skipped: Sequence[int],
+        outbox: Sequence[NewOutboxRow],
+    ) -> tuple[int, ...]:
+        """One transaction: queue the reminder messages, mark rows queued/skipped; the new outbox ids."""
+        ...
+
+
+@runtime_checkable
+class OutboxStore(Protocol):
+    async def enqueue(self, rows: Sequence[NewOutboxRow], now: float) -> tuple[int, ...]:
+        """Queue messages (pending, due ``now``); their ids in order."""
+        ...
+
+    async def claim(
+        self, route: str, now: float, *, owner: str, lease_seconds: float, limit: int = 50
+    ) -> list[OutboxItem]:
+        """Take up to ``limit`` due pending rows of ``route`` (oldest id first) for ``owner``.
+
+        A claimed row is leased to ``owner`` until ``now + lease_seconds``: no claim by another
+        owner (from this or another process) returns it before that, unless it is settled. A lease
+        that expired (its holder died) lets the row be claimed again; ``owner`` itself may claim its
+        own leased rows again at once (rows of a batch it did not send, a restart of the same
+        lane). Atomic: two concurrent claims by different owners never return the same row.
+        """
+        ...
+
+    async def settle(self, ids: Sequence[int], outcome: Settlement, now: float) -> int:
+        """Record a delivery outcome for rows (and release their lease); the number of rows changed.
+
+        ``Sent``: status sent, sent_at ``now``, last_error cleared (only rows still pending).
+        ``Retry``: attempts += 1 (unless ``count`` is False), last_error, next_attempt_at.
+        ``Dead``: status dead, attempts += 1, last_error.
+        Errors are stored truncated (Retry 2,000, Dead 4,000 characters).
+        """
+        ...
+
+    async def next_due(self, route: str) -> float | None:
+        """The earliest next_attempt_at of a pending row of ``route`` (leases not considered)."""
+        ...
+
+    async def outbox_stats(self) -> OutboxStats: ...
+
+    async def outbox_list(
+        self, *, status: str | None = None, route: str | None = None, since: float | None = None
+    ) -> list[OutboxRow]:
+        """Rows (filtered: status, route, created_at >= since), oldest first."""
+        ...
+
+    async def notice_outbox(self, key: str) -> list[OutboxRow]:
+        """The outbox rows of one notice, oldest first."""
+        ...
+
+    async def recent_alerts(self, limit: int = 20) -> list[RecentAlert]:
+        """The newest outbox rows, newest first."""
+        ...
+
+    async def retry_dead(self, *, route: str | None, since: float | None, now: float) -> int:
+        """Queue dead letters again: pending, due ``now``, attempts reset; how many."""
+        ...
+
+
+@runtime_checkable
+class SiteStateStore(Protocol):
+    async def site_state(self, site: str) -> SiteState:
+        """The stored state, or a fresh ``SiteState(site)``."""
+        ...
+
+    async def all_site_states(self) -> list[SiteState]:
+        """Every stored site state, ordered by site."""
+        ...
+
+    async def save_site_state(self, state: SiteState) -> None: ...
+
+    async def head_state(self, site: str) -> HeadState:
+        """The stored head-poll state, or a fresh ``HeadState(site)`` (also when unreadable)."""
+        ...
+
+    async def save_head_state(self, state: HeadState) -> None: ...
+
+
+@runtime_checkable
+class WebhookStore(Protocol):
+    async def mark_webhook_broken(
+        self, route: str, reason: str, now: float, fingerprint: str | None = None
+    ) -> None:
+        """A route's webhook refused for good; ``fingerprint`` of its URL lets a changed URL clear it."""
+        ...
+
+    async def clear_webhook_broken(self, route: str) -> None: ...
+
+    async def broken_webhooks(self) -> dict[str, str]:
+        """Route → reason."""
+        ...
+
+    async def broken_webhook_fingerprints(self) -> dict[str, str]:
+        """Route → fingerprint of the URL marked broken (marks written without one: absent)."""
+        ...
+
+
+@runtime_checkable
+class MetaStore(Protocol):
+    """Small named values: the heartbeat, storm records (``storm:<site>``)."""
+
+    async def get_meta(self, key: str) -> str | None: ...
+
+    async def set_meta(self, key: str, value: str) -> None: ...
+
+    async def heartbeat(self, now: float) -> None:
+        """The daemon is alive at ``now`` (health reads it with ``last_heartbeat``)."""
+        ...
+
+    async def last_heartbeat(self) -> float | None: ...
+
+
+@runtime_checkable
+class HttpCacheStore(Protocol):
+    """Validators and bodies of conditional GETs (``http.ResponseCache``)."""
+
+    async def cached_response(self, key: str) -> CachedResponse | None: ...
+
+    async def remember_response(
+        self, key: str, etag: str | None, last_modified: str | None, body: bytes, now: float
+    ) -> None: ...
+
+
+@runtime_checkable
+class Maintenance(Protocol):
+    async def migrate(self) -> int:
+        """Bring the schema to the newest version (idempotent); the version now."""
+        ...
+
+    async def schema_version(self) -> int: ...
+
+    async def check(self) -> bool:
+        """A full integrity check of the stored data."""
+        ...
+
+    async def backup(self, dest: Path) -> None:
+        """A consistent copy at ``dest`` (writers may go on meanwhile); ``restore`` reads it back."""
+        ...
+
+    async def restore(self, src: Path) -> None:
+        """Replace every row with those of a ``backup`` copy (only with the Lease held by the caller)."""
+        ...
+
+    async def prune(self, now: float, retention_days: float) -> PruneResult:
+        """Remove sent outbox rows (sent_at), digest-log lines (at) and HTTP-cache entries (stored_at)
+        older than ``retention_days``, and reminders settled that long ago.
+
+        History rows are never pruned (they are what keeps a notice from being alerted twice),
+        nor pending or dead outbox rows, nor the digest log of a notice with a held change.
+        """
+        ...
+
+
+@runtime_checkable
+class Lease(Protocol):
+    """The single-instance guarantee: at most one daemon writes a store.
+
+    Taken on the store itself (SQLite: an flock on the data_dir's inode, so deleting a file in
+    it can never let a second daemon in); released when the holder exits or dies.
+    """
+
+    def acquire(self) -> None:
+        """Take the lease or raise ``StoreLockedError`` naming the holder (``StoreError`` if impossible)."""
+        ...
+
+    def release(self) -> None: ...
+
+
+@runtime_checkable
+class Store(
+    HistoryStore,
+    ReminderStore,
+    OutboxStore,
+    SiteStateStore,
+    WebhookStore,
+    MetaStore,
+    HttpCacheStore,
+    Maintenance,
+    Protocol,
+):
+    """The whole store one backend provides. ``location`` is what logs and errors name."""
+
+    location: str
+    readonly: bool
+
+    def lease(self) -> Lease:
+        """The single-instance lease of this store (not taken yet)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def reminder_key(row: ReminderRow) -> tuple[str, str, int]:
+    """The identity of a reminder row (what a write upserts on)."""
+    return (row.notice_key, row.route, row.offset_min)
+
+
+ReminderIndex = Mapping[tuple[str, str, int], ReminderRow]

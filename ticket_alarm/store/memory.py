@@ -1,0 +1,577 @@
+"""The in-memory store: the same contract as SQLite, kept in dicts (tests, dry runs, a model of it).
+
+Nothing survives the process. Every call is atomic (no await inside a method), which is what
+the contract asks of a transaction. Rows are copied in and out, so a caller mutating what it got
+never changes what is stored.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ticket_alarm.errors import StoreError, StoreLockedError
+from ticket_alarm.http import CachedResponse
+from ticket_alarm.store.api import (
+    HEARTBEAT_META,
+    CommitResult,
+    Cycle,
+    Dead,
+    DigestLogRow,
+    DueReminder,
+    HeadState,
+    LegacyKey,
+    NewOutboxRow,
+    NoticeRow,
+    OutboxItem,
+    OutboxRow,
+    OutboxStats,
+    PruneResult,
+    RecentAlert,
+    ReminderRow,
+    Retry,
+    SearchHit,
+    Seen,
+    Sent,
+    Settlement,
+    SiteHistory,
+    SiteState,
+    UpcomingRow,
+)
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class _Legacy:
+    key: LegacyKey
+    imported_at: float
+    matched_at: float | None = None
+
+
+@dataclass
+class _Data:
+    history: dict[str, NoticeRow] = field(default_factory=dict)
+    digest_log: list[DigestLogRow] = field(default_factory=list)
+    reminders: dict[tuple[str, str, int], ReminderRow] = field(default_factory=dict)
+    outbox: dict[int, OutboxRow] = field(default_factory=dict)
+    site_state: dict[str, SiteState] = field(default_factory=dict)
+    webhooks: dict[str, tuple[str, float]] = field(default_factory=dict)
+    meta: dict[str, str] = field(default_factory=dict)
+    cache: dict[str, tuple[CachedResponse, float]] = field(default_factory=dict)
+    legacy: dict[str, _Legacy] = field(default_factory=dict)
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+
+_LEASES: dict[str, threading.Lock] = {}  # name → lock: one process-wide lease per memory store name
+_LEASES_GUARD = threading.Lock()
+
+
+class MemoryLease:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._held = False
+
+    def acquire(self) -> None:
+        with _LEASES_GUARD:
+            lock = _LEASES.setdefault(self.name, threading.Lock())
+        if not lock.acquire(blocking=False):
+            raise StoreLockedError(f"another ticket-alarm instance holds the memory store {self.name!r}.")
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            _LEASES[self.name].release()
+            self._held = False
+
+
+class MemoryStore:
+    """``api.Store`` in memory."""
+
+    _names = itertools.count(1)
+
+    def __init__(self, name: str | None = None) -> None:
+        self.location = f"memory:{name or next(self._names)}"
+        self.readonly = False
+        self._d = _Data()
+
+    def lease(self) -> MemoryLease:
+        return MemoryLease(self.location)
+
+    async def close(self) -> None:
+        return None
+
+    # --- history -----------------------------------------------------------------------------
+    async def seen(self, keys: Iterable[str]) -> dict[str, Seen]:
+        out = {}
+        for key in keys:
+            row = self._d.history.get(key)
+            if row is not None:
+                out[key] = Seen(
+                    key, row.digest, copy.deepcopy(row.ticket), row.pending_digest, row.pending_cycles
+                )
+        return out
+
+    async def commit_cycle(self, cycle: Cycle) -> CommitResult:
+        _check_json(cycle.outbox)
+        d, now = self._d, cycle.now
+        history = dict(d.history)
+        for p in cycle.pending:
+            row = history.get(p.key)
+            if row is not None:
+                history[p.key] = replace(
+                    row,
+                    pending_digest=p.digest,
+                    pending_ticket=copy.deepcopy(p.ticket) if p.ticket else None,
+                    pending_cycles=p.cycles,
+                )
+        events = [
+            DigestLogRow(0, e.key, e.event, e.digest, copy.deepcopy(e.ticket), now) for e in cycle.events
+        ]
+        for h in cycle.history:
+            old = history.get(h.key)
+            if old is None:
+                history[h.key] = NoticeRow(
+                    h.key, h.digest, h.site, h.notice_id, h.title, copy.deepcopy(h.ticket), now, now
+                )
+            else:
+                history[h.key] = replace(
+                    old, digest=h.digest, title=h.title, ticket=copy.deepcopy(h.ticket), last_seen=now
+                )
+        for key in cycle.touched:
+            if key in history:
+                history[key] = replace(history[key], last_seen=now)
+        # nothing can fail from here on: apply
+        d.history = history
+        d.digest_log += [replace(e, id=next(d.ids)) for e in events]
+        for r in cycle.reminders:
+            key = (r.notice_key, r.route, r.offset_min)
+            old_id = d.reminders[key].id if key in d.reminders else next(d.ids)
+            d.reminders[key] = replace(r, id=old_id)
+        ids = self._insert(cycle.outbox, now)
+        for key in cycle.legacy_matched:
+            if key in d.legacy and d.legacy[key].matched_at is None:
+                d.legacy[key].matched_at = now
+        d.site_state[cycle.site] = copy.copy(cycle.state)
+        return CommitResult(
+            len(cycle.history),
+            len(cycle.touched),
+            ids,
+            len(cycle.events),
+            len(cycle.reminders),
+            len(cycle.legacy_matched),
+        )
+
+    async def notice(self, key: str) -> NoticeRow | None:
+        row = self._d.history.get(key)
+        return copy.deepcopy(row) if row else None
+
+    async def notice_events(self, key: str) -> list[DigestLogRow]:
+        return [copy.deepcopy(e) for e in self._d.digest_log if e.key == key]
+
+    async def known_contents(self, site: str) -> set[tuple[str, str | None]]:
+        return {(r.title, r.ticket.get("open_at")) for r in self._d.history.values() if r.site == site}
+
+    async def newest_notice(self, site: str) -> dict[str, Any] | None:
+        rows = [r for r in self._d.history.values() if r.site == site]
+        if not rows:
+            return None
+        order = {k: i for i, k in enumerate(self._d.history)}
+        return copy.deepcopy(max(rows, key=lambda r: (r.first_seen, order[r.key])).ticket)
+
+    async def history_count(self, site: str | None = None) -> int:
+        return sum(1 for r in self._d.history.values() if site is None or r.site == site)
+
+    async def history_by_site(self) -> list[SiteHistory]:
+        out = []
+        for site in sorted({r.site for r in self._d.history.values()}):
+            rows = [r for r in self._d.history.values() if r.site == site]
+            out.append(
+                SiteHistory(
+                    site,
+                    len(rows),
+                    min(r.first_seen for r in rows),
+                    max(r.first_seen for r in rows),
+                    max(r.last_seen for r in rows),
+                )
+            )
+        return out
+
+    async def search_history(
+        self, text: str, limit: int = 50, fold: Callable[[str], str] | None = None
+    ) -> list[SearchHit]:
+        def match(title: str | None) -> bool:
+            if title is None:
+                return False
+            if fold is not None:
+                return fold(text) in fold(title)
+            return _ascii_lower(text) in _ascii_lower(title)
+
+        hits = [
+            SearchHit(
+                r.site,
+                r.notice_id,
+                r.title,
+                r.first_seen,
+                "history",
+                r.ticket.get("open_at"),
+                r.ticket.get("open_date"),
+            )
+            for r in self._d.history.values()
+            if match(r.title)
+        ]
+        for item in self._d.legacy.values():
+            k = item.key
+            if k.key not in self._d.history and match(k.title):
+                seen = k.seen_at if k.seen_at is not None else item.imported_at
+                hits.append(SearchHit(k.site or "?", k.notice_id or "?", k.title or "", seen, "imported"))
+        hits.sort(key=lambda h: (-h.first_seen, h.site, h.notice_id))
+        return hits[:limit]
+
+    async def upcoming_rows(self, since_day: str) -> list[UpcomingRow]:
+        def later(value: Any) -> bool:
+            return isinstance(value, str) and value[:10] >= since_day
+
+        out = []
+        for r in self._d.history.values():
+            t = r.ticket
+            presales = t.get("presales") or []
+            if (
+                later(t.get("open_at"))
+                or later(t.get("open_date"))
+                or any(isinstance(p, dict) and later(p.get("at")) for p in presales)
+            ):
+                out.append(UpcomingRow(r.site, r.notice_id, copy.deepcopy(t), r.first_seen, r.last_seen))
+        return out
+
+    async def legacy_keys(self, keys: Iterable[str]) -> set[str]:
+        return {k for k in keys if k in self._d.legacy}
+
+    async def legacy_counts(self) -> tuple[int, int]:
+        items = self._d.legacy.values()
+        return len(items), sum(1 for i in items if i.matched_at is not None)
+
+    async def import_legacy(self, keys: Sequence[LegacyKey], now: float) -> tuple[int, int]:
+        added = 0
+        for k in keys:
+            if k.key not in self._d.legacy and k.key not in self._d.history:
+                self._d.legacy[k.key] = _Legacy(k, now)
+                added += 1
+        return added, len(keys) - added
+
+    # --- reminders ---------------------------------------------------------------------------
+    async def reminders(self, notice_keys: Iterable[str]) -> list[ReminderRow]:
+        wanted = set(notice_keys)
+        rows = [r for r in self._d.reminders.values() if r.notice_key in wanted]
+        return sorted(rows, key=lambda r: (r.notice_key, r.route, -r.offset_min))
+
+    async def due_reminders(self, now: float, limit: int = 200) -> list[DueReminder]:
+        rows = sorted(
+            (r for r in self._d.reminders.values() if r.status == "pending" and r.due_at <= now),
+            key=lambda r: (r.due_at, r.id),
+        )
+        return [
+            DueReminder(r.id, r.notice_key, r.site, r.route, r.offset_min, r.open_at, r.due_at)
+            for r in rows[:limit]
+        ]
+
+    async def next_reminder_due(self) -> float | None:
+        due = [r.due_at for r in self._d.reminders.values() if r.status == "pending"]
+        return min(due) if due else None
+
+    async def settle_reminders(
+        self, now: float, *, queued: Sequence[int], skipped: Sequence[int], outbox: Sequence[NewOutboxRow]
+    ) -> tuple[int, ...]:
+        _check_json(outbox)
+        ids = self._insert(outbox, now)
+        status = {**{i: "skipped" for i in skipped}, **{i: "queued" for i in queued}}
+        for key, r in list(self._d.reminders.items()):
+            if r.id in status:
+                self._d.reminders[key] = replace(r, status=status[r.id], updated_at=now)
+        return ids
+
+    # --- outbox ------------------------------------------------------------------------------
+    def _insert(self, rows: Sequence[NewOutboxRow], now: float) -> tuple[int, ...]:
+        ids = []
+        for o in rows:
+            i = next(self._d.ids)
+            self._d.outbox[i] = OutboxRow(
+                i, o.route, o.kind, o.site, o.notice_key, copy.deepcopy(o.payload), "pending", now, 0, now
+            )
+            ids.append(i)
+        return tuple(ids)
+
+    async def enqueue(self, rows: Sequence[NewOutboxRow], now: float) -> tuple[int, ...]:
+        _check_json(rows)
+        return self._insert(rows, now)
+
+    async def claim(
+        self, route: str, now: float, *, owner: str, lease_seconds: float, limit: int = 50
+    ) -> list[OutboxItem]:
+        out = []
+        for i in sorted(self._d.outbox):
+            r = self._d.outbox[i]
+            if len(out) >= limit:
+                break
+            if (
+                r.route == route
+                and r.status == "pending"
+                and r.next_attempt_at <= now
+                and (r.lease_until is None or r.lease_until <= now or r.lease_owner == owner)
+            ):
+                self._d.outbox[i] = replace(r, lease_owner=owner, lease_until=now + lease_seconds)
+                out.append(
+                    OutboxItem(
+                        r.id,
+                        r.route,
+                        r.kind,
+                        r.site,
+                        r.notice_key,
+                        copy.deepcopy(r.payload),
+                        r.attempts,
+                        r.created_at,
+                    )
+                )
+        return out
+
+    async def settle(self, ids: Sequence[int], outcome: Settlement, now: float) -> int:
+        changed = 0
+        for i in ids:
+            r = self._d.outbox.get(i)
+            if r is None:
+                continue
+            free = {"lease_owner": None, "lease_until": None}
+            if isinstance(outcome, Sent):
+                if r.status != "pending":
+                    continue
+                r = replace(
+                    r, status="sent", sent_at=now, message_id=outcome.message_id, last_error=None, **free
+                )
+            elif isinstance(outcome, Retry):
+                r = replace(
+                    r,
+                    attempts=r.attempts + (1 if outcome.count else 0),
+                    last_error=outcome.error[:2000],
+                    next_attempt_at=outcome.next_attempt_at,
+                    **free,
+                )
+            elif isinstance(outcome, Dead):
+                r = replace(
+                    r, status="dead", attempts=r.attempts + 1, last_error=outcome.error[:4000], **free
+                )
+            else:  # pragma: no cover - the type union is closed
+                raise TypeError(f"unknown settlement {outcome!r}")
+            self._d.outbox[i] = r
+            changed += 1
+        return changed
+
+    async def next_due(self, route: str) -> float | None:
+        due = [
+            r.next_attempt_at for r in self._d.outbox.values() if r.route == route and r.status == "pending"
+        ]
+        return min(due) if due else None
+
+    async def outbox_stats(self) -> OutboxStats:
+        stats = OutboxStats()
+        pending = []
+        for r in self._d.outbox.values():
+            setattr(stats, r.status, getattr(stats, r.status) + 1)
+            if r.status == "pending":
+                pending.append(r.created_at)
+                stats.by_route[r.route] = stats.by_route.get(r.route, 0) + 1
+        stats.oldest_pending = min(pending) if pending else None
+        return stats
+
+    async def outbox_list(
+        self, *, status: str | None = None, route: str | None = None, since: float | None = None
+    ) -> list[OutboxRow]:
+        return [
+            copy.deepcopy(r)
+            for _, r in sorted(self._d.outbox.items())
+            if (status is None or r.status == status)
+            and (route is None or r.route == route)
+            and (since is None or r.created_at >= since)
+        ]
+
+    async def notice_outbox(self, key: str) -> list[OutboxRow]:
+        return [copy.deepcopy(r) for _, r in sorted(self._d.outbox.items()) if r.notice_key == key]
+
+    async def recent_alerts(self, limit: int = 20) -> list[RecentAlert]:
+        out = []
+        for i in sorted(self._d.outbox, reverse=True)[:limit]:
+            r = self._d.outbox[i]
+            h = self._d.history.get(r.notice_key) if r.notice_key else None
+            out.append(
+                RecentAlert(
+                    r.id,
+                    r.route,
+                    r.kind,
+                    r.site,
+                    r.status,
+                    r.created_at,
+                    r.sent_at,
+                    r.attempts,
+                    r.last_error,
+                    h.title if h else None,
+                    h.notice_id if h else None,
+                )
+            )
+        return out
+
+    async def retry_dead(self, *, route: str | None, since: float | None, now: float) -> int:
+        n = 0
+        for i, r in list(self._d.outbox.items()):
+            if (
+                r.status == "dead"
+                and (route is None or r.route == route)
+                and (since is None or r.created_at >= since)
+            ):
+                self._d.outbox[i] = replace(r, status="pending", attempts=0, next_attempt_at=now)
+                n += 1
+        return n
+
+    # --- site state --------------------------------------------------------------------------
+    async def site_state(self, site: str) -> SiteState:
+        state = self._d.site_state.get(site)
+        return copy.copy(state) if state else SiteState(site)
+
+    async def all_site_states(self) -> list[SiteState]:
+        return [copy.copy(self._d.site_state[s]) for s in sorted(self._d.site_state)]
+
+    async def save_site_state(self, state: SiteState) -> None:
+        self._d.site_state[state.site] = copy.copy(state)
+
+    async def head_state(self, site: str) -> HeadState:
+        raw = self._d.meta.get(HeadState(site).meta_key)
+        if not raw:
+            return HeadState(site)
+        try:
+            data = json.loads(raw)
+            return HeadState(site, **{k: v for k, v in data.items() if k in HeadState.__dataclass_fields__})
+        except (ValueError, TypeError):
+            return HeadState(site)
+
+    async def save_head_state(self, state: HeadState) -> None:
+        self._d.meta[state.meta_key] = json.dumps({k: v for k, v in asdict(state).items() if k != "site"})
+
+    # --- webhooks, meta, HTTP cache ------------------------------------------------------------
+    async def mark_webhook_broken(
+        self, route: str, reason: str, now: float, fingerprint: str | None = None
+    ) -> None:
+        self._d.webhooks[route] = (reason, now)
+        self._d.meta.pop(f"webhook_url:{route}", None)
+        if fingerprint:
+            self._d.meta[f"webhook_url:{route}"] = fingerprint
+
+    async def clear_webhook_broken(self, route: str) -> None:
+        self._d.webhooks.pop(route, None)
+        self._d.meta.pop(f"webhook_url:{route}", None)
+
+    async def broken_webhooks(self) -> dict[str, str]:
+        return {route: reason for route, (reason, _) in self._d.webhooks.items()}
+
+    async def broken_webhook_fingerprints(self) -> dict[str, str]:
+        prefix = "webhook_url:"
+        return {k.removeprefix(prefix): v for k, v in self._d.meta.items() if k.startswith(prefix)}
+
+    async def get_meta(self, key: str) -> str | None:
+        return self._d.meta.get(key)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        self._d.meta[key] = value
+
+    async def heartbeat(self, now: float) -> None:
+        self._d.meta[HEARTBEAT_META] = f"{now:.3f}"
+
+    async def last_heartbeat(self) -> float | None:
+        raw = self._d.meta.get(HEARTBEAT_META)
+        try:
+            return float(raw) if raw else None
+        except ValueError:
+            return None
+
+    async def cached_response(self, key: str) -> CachedResponse | None:
+        item = self._d.cache.get(key)
+        return item[0] if item else None
+
+    async def remember_response(
+        self, key: str, etag: str | None, last_modified: str | None, body: bytes, now: float
+    ) -> None:
+        self._d.cache[key] = (CachedResponse(etag, last_modified, bytes(body)), now)
+
+    # --- maintenance ---------------------------------------------------------------------------
+    async def migrate(self) -> int:
+        return SCHEMA_VERSION
+
+    async def schema_version(self) -> int:
+        return SCHEMA_VERSION
+
+    async def check(self) -> bool:
+        return True
+
+    async def backup(self, dest: Path) -> None:
+        import pickle
+
+        try:
+            dest.write_bytes(pickle.dumps(self._d))
+        except OSError as exc:
+            raise StoreError(f"{self.location}: backup to {dest} failed ({exc.strerror}).") from exc
+
+    async def restore(self, src: Path) -> None:
+        import pickle
+
+        try:
+            data = pickle.loads(src.read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError) as exc:
+            raise StoreError(f"{self.location}: restore from {src} failed ({exc}).") from exc
+        self._d = data
+
+    async def prune(self, now: float, retention_days: float) -> PruneResult:
+        cutoff = now - retention_days * 86400
+        d = self._d
+        sent = [
+            i
+            for i, r in d.outbox.items()
+            if r.status == "sent" and r.sent_at is not None and r.sent_at < cutoff
+        ]
+        for i in sent:
+            del d.outbox[i]
+        held = {k for k, r in d.history.items() if r.pending_digest is not None}
+        before = len(d.digest_log)
+        d.digest_log = [e for e in d.digest_log if e.at >= cutoff or e.key in held]
+        stale = [k for k, (_, at) in d.cache.items() if at < cutoff]
+        for k in stale:
+            del d.cache[k]
+        done = [
+            k
+            for k, r in d.reminders.items()
+            if r.status in ("queued", "skipped", "cancelled") and r.updated_at < cutoff
+        ]
+        for k in done:
+            del d.reminders[k]
+        return PruneResult(len(sent), before - len(d.digest_log), len(stale), len(done))
+
+
+def _ascii_lower(text: str) -> str:
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def _check_json(rows: Sequence[NewOutboxRow]) -> None:
+    """A payload must be JSON (the SQLite backend stores it as text): refused the same way here."""
+    for o in rows:
+        try:
+            json.dumps(o.payload, ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"outbox payload of route {o.route!r} is not JSON ({exc}).") from exc
+
+
+__all__ = ["MemoryLease", "MemoryStore"]

@@ -1,0 +1,157 @@
+"""``ticket-alarm store migrate --to postgresql://…``: copy a SQLite store into an EMPTY PostgreSQL database.
+
+Everything a store holds moves — history, the digest log, reminders, the outbox with its statuses and
+attempts, site state, webhook marks, HTTP validators, meta (head-poll state, storm records) and the
+legacy keys — in ONE PostgreSQL transaction, ids kept (so identities continue after them). The counts
+are compared table by table before the commit; any difference rolls everything back. A database that
+already holds rows is refused (exit 1): merging two histories could re-alert or drop notices.
+
+Afterwards the daemon on PostgreSQL re-alerts nothing (the history keys came along) and delivers what
+was pending (the outbox rows came along, pending).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from loguru import logger
+
+from ticket_alarm.config import Settings, check_store_url, mask_store_url
+from ticket_alarm.errors import ConfigError, StoreError
+from ticket_alarm.store.postgres.engine import TABLES, PostgresStore
+from ticket_alarm.store.sqlite.export import SqliteExport, export
+
+EXIT_OK, EXIT_REFUSED = 0, 1
+
+
+class MigrationRefused(StoreError):
+    """The target is not an empty database, or the source is not a store this program knows."""
+
+
+async def migrate_sqlite(source: Path, url: str) -> dict[str, int]:
+    """Copy the SQLite store at ``source`` into the empty database at ``url``; rows per table."""
+    store = await PostgresStore.open(url)
+    try:
+        with export(source) as src:
+            return await _copy(src, store)
+    finally:
+        await store.close()
+
+
+async def _copy(src: SqliteExport, store: PostgresStore) -> dict[str, int]:
+    shown = store.location
+    present = set(src.tables())
+    unknown = present - set(TABLES)
+    if "history" not in present or unknown:
+        raise MigrationRefused(
+            f"{src.path}: not a ticket-alarm store this version can copy"
+            + (f" (unknown tables: {', '.join(sorted(unknown))})" if unknown else "")
+            + "; upgrade ticket-alarm, or copy the store with the version that wrote it."
+        )
+    if not await store.is_empty():
+        counts = {t: n for t, n in (await store.table_counts()).items() if n}
+        raise MigrationRefused(
+            f"{shown}: the database is not empty ({', '.join(f'{t} {n}' for t, n in counts.items())}); "
+            "`store migrate` copies only into an empty database, so no history is merged or overwritten. "
+            "Create a new database (CREATE DATABASE …) and point --to at it."
+        )
+    copied: dict[str, int] = {}
+    async with store._tx("store migrate") as conn:
+        await conn.execute("LOCK TABLE " + ", ".join(TABLES) + " IN ACCESS EXCLUSIVE MODE")
+        for table in TABLES:
+            if table not in present:
+                copied[table] = 0
+                continue
+            columns = await _target_columns(conn, table)
+            source_columns = src.columns(table)
+            missing = [c for c in source_columns if c not in columns]
+            if missing:
+                raise MigrationRefused(
+                    f"{src.path}: table {table} has columns this PostgreSQL schema lacks "
+                    f"({', '.join(missing)}); "
+                    "upgrade ticket-alarm on the machine that runs `store migrate`."
+                )
+            convert = [_converter(columns[c]) for c in source_columns]
+            names = ", ".join(source_columns)
+            n = 0
+            async with conn.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for batch in src.rows(table, source_columns):
+                    for row in batch:
+                        await copy.write_row([f(v) for f, v in zip(convert, row, strict=True)])
+                    n += len(batch)
+            if "id" in columns:  # identities continue after the copied ids
+                await conn.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
+                )
+            cur2 = await conn.execute(f"SELECT count(*) AS n FROM {table}")
+            row = await cur2.fetchone()
+            stored = int(row["n"]) if row else -1
+            expected = src.count(table)
+            if not stored == n == expected:
+                raise StoreError(
+                    f"{shown}: {table}: {expected} rows in {src.path}, {n} copied, {stored} stored; "
+                    "nothing was committed (the database is still empty). Run `store migrate` again."
+                )
+            copied[table] = n
+    return copied
+
+
+async def _target_columns(conn: psycopg.AsyncConnection[Any], table: str) -> dict[str, str]:
+    cur = await conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name=%s "
+        "AND table_schema = current_schema()",
+        (table,),
+    )
+    return {r["column_name"]: r["data_type"] for r in await cur.fetchall()}
+
+
+def _converter(data_type: str) -> Callable[[Any], Any]:
+    if data_type == "boolean":
+        return lambda v: None if v is None else bool(v)
+    if data_type == "bytea":
+        return lambda v: None if v is None else (v if isinstance(v, bytes) else str(v).encode())
+    return lambda v: v
+
+
+async def command(
+    args: argparse.Namespace, load: Callable[[argparse.Namespace], tuple[Settings, Any, Path]]
+) -> int:
+    """``store migrate --to URL``: exit 0 copied, 1 refused (not empty, unknown store)."""
+    settings, _known, _path = load(args)
+    try:
+        url = check_store_url(args.to)
+    except ValueError as exc:
+        raise ConfigError(f"store migrate --to: {exc}") from None
+    if url is None:
+        raise ConfigError("store migrate --to: give the PostgreSQL URL (postgresql://user:password@host/db)")
+    from ticket_alarm.config import store_url_secrets
+    from ticket_alarm.logs import redact
+
+    redact.register(store_url_secrets(url))
+    from ticket_alarm.store import DB_NAME, InstanceLock
+
+    source = settings.data_dir / DB_NAME
+    try:
+        holder = InstanceLock.held_by_other(settings.data_dir)
+        if holder is not None:  # it would go on writing the SQLite file after the copy: alerts lost
+            raise MigrationRefused(
+                f"a ticket-alarm daemon (pid {holder if holder > 0 else '?'}) is running on data_dir "
+                f"{settings.data_dir}; stop it first (supervisorctl stop ticket-alarm:monitor), then migrate."
+            )
+        copied = await migrate_sqlite(source, url)
+    except MigrationRefused as exc:
+        logger.error("{}", redact(str(exc)))
+        return EXIT_REFUSED
+    logger.info(
+        "store migrate: copied {} into {} ({}); set store_url to it (or TICKET_ALARM_STORE_URL) and start "
+        "the daemon — it re-alerts nothing and delivers what was pending",
+        source,
+        mask_store_url(url),
+        ", ".join(f"{t} {n}" for t, n in copied.items()),
+    )
+    return EXIT_OK
