@@ -61,14 +61,14 @@ async def test_concurrent_claims_never_share_a_row_and_a_dead_claim_is_released(
         await a.enqueue([_row(n) for n in range(60)], 100.0)
         claims = await asyncio.gather(
             *(
-                store.claim("r", 100.0, owner=owner, lease_seconds=30, limit=7)
-                for _ in range(5)
+                store.claim("r", 100.0, owner=f"{owner}-{n}", lease_seconds=30, limit=7)
+                for n in range(5)
                 for store, owner in ((a, "replica-a"), (b, "replica-b"))
             )
         )
         ids = [item.id for claim in claims for item in claim]
         assert len(ids) == len(set(ids)) == 60
-        assert await a.claim("r", 129.0, owner="replica-a", lease_seconds=30) == []
+        assert await a.claim("r", 129.0, owner="replica-c", lease_seconds=30) == []
         taken = [item.id for item in claims[0]]
         await a.settle(taken, Sent("m1"), 101.0)
         again = await b.claim("r", 130.0, owner="replica-b", lease_seconds=30, limit=100)

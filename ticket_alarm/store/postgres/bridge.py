@@ -118,7 +118,8 @@ class SyncPostgresStore:
                 for item in claimed:
                     held[item.id] = (item, now + self.claim_lease)
             items += claimed
-        return sorted(items, key=lambda item: item.id)[:limit]
+        unique = {item.id: item for item in items}  # an owner's claim also returns the rows it holds
+        return sorted(unique.values(), key=lambda item: item.id)[:limit]
 
     def _settled(self, ids: Iterable[int]) -> None:
         with self._lock:

@@ -581,7 +581,8 @@ class PostgresStore:
         async with self._tx() as conn:
             cur = await conn.execute(
                 "WITH picked AS (SELECT id FROM outbox WHERE route=%(route)s AND status='pending' "
-                "AND next_attempt_at <= %(now)s AND (lease_until IS NULL OR lease_until <= %(now)s) "
+                "AND next_attempt_at <= %(now)s "
+                "AND (lease_until IS NULL OR lease_until <= %(now)s OR lease_owner = %(owner)s) "
                 "ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
                 "UPDATE outbox o SET lease_owner=%(owner)s, lease_until=%(until)s FROM picked "
                 "WHERE o.id = picked.id RETURNING o.id, o.route, o.kind, o.site, o.notice_key, o.payload, "
@@ -657,8 +658,7 @@ class PostgresStore:
 
     async def next_due(self, route: str) -> float | None:
         value = await self._value(
-            "SELECT min(greatest(next_attempt_at, coalesce(lease_until, next_attempt_at))) FROM outbox "
-            "WHERE route=%s AND status='pending'",
+            "SELECT min(next_attempt_at) FROM outbox WHERE route=%s AND status='pending'",
             (route,),
         )
         return None if value is None else float(value)
