@@ -607,28 +607,6 @@ class PostgresStore:
             key=lambda item: item.id,
         )
 
-    async def extend_claims(
-        self, ids: Sequence[int], owner: str, now: float, lease_seconds: float
-    ) -> list[int]:
-        """Renew the lease of rows ``owner`` still holds (pending, leased to it); the ids still held."""
-        async with self._tx() as conn:
-            cur = await conn.execute(
-                "UPDATE outbox SET lease_until=%s WHERE id = ANY(%s) AND lease_owner=%s AND status='pending' "
-                "RETURNING id",
-                (now + lease_seconds, list(ids), owner),
-            )
-            return [int(r["id"]) for r in await cur.fetchall()]
-
-    async def release_claims(self, owner: str) -> int:
-        """Give back every pending row ``owner`` holds (a clean stop); how many."""
-        async with self._tx() as conn:
-            cur = await conn.execute(
-                "UPDATE outbox SET lease_owner=NULL, lease_until=NULL "
-                "WHERE lease_owner=%s AND status='pending'",
-                (owner,),
-            )
-            return cur.rowcount
-
     async def settle(self, ids: Sequence[int], outcome: Settlement, now: float) -> int:
         ids = list(ids)
         if not ids:
