@@ -2,7 +2,8 @@
 (the newest page every 30 s, a sweep every 600 s), side by side in one run.
 
 Real parts: the YES24, Melon and Ticketlink crawlers, ``Fetcher`` (2 s host spacing, the FIFO gate),
-``Pipeline``, the SQLite store, ``Delivery`` and ``WebhookClient``, over loopback HTTP to the live site
+``Pipeline``, the in-memory store (the contract SQLite passes too; SQLite's worker thread would look
+idle to the virtual clock), ``Delivery`` and ``WebhookClient``, over loopback HTTP to the live site
 stand-in (``tests/support/live_sites.py``: lists of about ten pages, as the real ones) and the strict
 Discord stand-in. Time is virtual (``SimClock``): the benchmark advances it to the next timer only when
 every task waits on the clock and no HTTP exchange is in flight, so two simulated hours take seconds and
@@ -43,7 +44,7 @@ from ticket_alarm.delivery import Delivery
 from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.http import Fetcher
 from ticket_alarm.pipeline import SWEEP, Pipeline, SiteResult
-from ticket_alarm.store import Store
+from ticket_alarm.store.memory import MemoryStore
 
 CRAWLERS = {"yes24": Yes24Crawler, "melon": MelonCrawler, "ticketlink": TicketlinkCrawler}
 LIST_SIZES = {"yes24": 200, "melon": 100, "ticketlink": 150}  # ten pages each (20, 10, 15 a page)
@@ -198,7 +199,7 @@ async def simulate(
         return response
 
     discord.server.handler = accept
-    store = Store(tmp / f"{design}.sqlite3")
+    store = MemoryStore(design)
     try:
         for site, size in sizes.items():
             live.fill(site, size)
@@ -267,7 +268,7 @@ async def simulate(
         await fetcher.aclose()
         await discord_http.aclose()
     finally:
-        store.close()
+        await store.close()
         live.stop()
         discord.stop()
     outcome = Outcome(design, seconds / 3600)

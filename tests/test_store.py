@@ -86,7 +86,7 @@ def test_reopening_keeps_data(path: Path) -> None:
     try:
         assert store.history_count() == 1 and store.history_count("melon") == 1
         assert store.history_count("yes24") == 0
-        assert len(store.pending("main", 10.0)) == 1
+        assert len(store.outbox_list(status="pending")) == 1
         assert store.site_state("melon").initialized
         assert store.get_meta("k") == "v" and store.get_meta("nope") is None
         assert store.integrity_ok()

@@ -61,14 +61,14 @@ async def test_concurrent_claims_never_share_a_row_and_a_dead_claim_is_released(
         await a.enqueue([_row(n) for n in range(60)], 100.0)
         claims = await asyncio.gather(
             *(
-                store.claim("r", 100.0, owner=owner, lease_seconds=30, limit=7)
-                for _ in range(5)
+                store.claim("r", 100.0, owner=f"{owner}-{n}", lease_seconds=30, limit=7)
+                for n in range(5)
                 for store, owner in ((a, "replica-a"), (b, "replica-b"))
             )
         )
         ids = [item.id for claim in claims for item in claim]
         assert len(ids) == len(set(ids)) == 60
-        assert await a.claim("r", 129.0, owner="replica-a", lease_seconds=30) == []
+        assert await a.claim("r", 129.0, owner="replica-c", lease_seconds=30) == []
         taken = [item.id for item in claims[0]]
         await a.settle(taken, Sent("m1"), 101.0)
         again = await b.claim("r", 130.0, owner="replica-b", lease_seconds=30, limit=100)
@@ -184,30 +184,18 @@ async def test_a_readonly_handle_cannot_write(pg_url: str) -> None:
         await reader.close()
 
 
-async def test_the_bridge_keeps_its_claims_renews_them_and_gives_them_back_at_a_clean_stop(
-    pg_url: str, tmp_path: Path
-) -> None:
+async def test_the_bridge_gives_sync_readers_the_store(pg_url: str, tmp_path: Path) -> None:
     from ticket_alarm.store.postgres.bridge import open_bridged
 
     def run() -> None:
-        a = open_bridged(pg_url, tmp_path / "a")
-        b = open_bridged(pg_url, tmp_path / "b")
-        a.claim_lease = b.claim_lease = 20.0
+        bridge = open_bridged(pg_url, tmp_path)
         try:
-            a.enqueue([_row(n) for n in range(15)], 100.0)
-            first = a.pending("r", 100.0, limit=10)
-            assert [i.id for i in first] == list(range(1, 11))
-            assert [i.id for i in b.pending("r", 100.0, limit=10)] == list(range(11, 16))
-            a.mark_sent([first[0].id], 101.0, "m")
-            # a lane leaving claimed rows unsent (a rate limit) gets them back first, leases renewed
-            again = a.pending("r", 111.0, limit=10)
-            assert [i.id for i in again] == list(range(2, 11))
-            # renewed at 111 (held until 131): b gets only its own
-            assert [i.id for i in b.pending("r", 125.0, limit=20)] == list(range(11, 16))
-            a.close()  # a clean stop gives its rows back
-            assert [i.id for i in b.pending("r", 126.0, limit=20)] == list(range(2, 16))
+            bridge.enqueue([_row(1)], 1.0)
+            assert [r.notice_key for r in bridge.outbox_list()] == ["k1"] and bridge.integrity_ok()
+            bridge.remember_response("u", "e", None, b"x")
+            assert bridge.cached_response("u").body == b"x"
         finally:
-            a.close()  # closing twice is harmless
-            b.close()
+            bridge.close()
+            bridge.close()  # closing twice is harmless
 
     await asyncio.to_thread(run)

@@ -581,7 +581,8 @@ class PostgresStore:
         async with self._tx() as conn:
             cur = await conn.execute(
                 "WITH picked AS (SELECT id FROM outbox WHERE route=%(route)s AND status='pending' "
-                "AND next_attempt_at <= %(now)s AND (lease_until IS NULL OR lease_until <= %(now)s) "
+                "AND next_attempt_at <= %(now)s "
+                "AND (lease_until IS NULL OR lease_until <= %(now)s OR lease_owner = %(owner)s) "
                 "ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) "
                 "UPDATE outbox o SET lease_owner=%(owner)s, lease_until=%(until)s FROM picked "
                 "WHERE o.id = picked.id RETURNING o.id, o.route, o.kind, o.site, o.notice_key, o.payload, "
@@ -605,28 +606,6 @@ class PostgresStore:
             ),
             key=lambda item: item.id,
         )
-
-    async def extend_claims(
-        self, ids: Sequence[int], owner: str, now: float, lease_seconds: float
-    ) -> list[int]:
-        """Renew the lease of rows ``owner`` still holds (pending, leased to it); the ids still held."""
-        async with self._tx() as conn:
-            cur = await conn.execute(
-                "UPDATE outbox SET lease_until=%s WHERE id = ANY(%s) AND lease_owner=%s AND status='pending' "
-                "RETURNING id",
-                (now + lease_seconds, list(ids), owner),
-            )
-            return [int(r["id"]) for r in await cur.fetchall()]
-
-    async def release_claims(self, owner: str) -> int:
-        """Give back every pending row ``owner`` holds (a clean stop); how many."""
-        async with self._tx() as conn:
-            cur = await conn.execute(
-                "UPDATE outbox SET lease_owner=NULL, lease_until=NULL "
-                "WHERE lease_owner=%s AND status='pending'",
-                (owner,),
-            )
-            return cur.rowcount
 
     async def settle(self, ids: Sequence[int], outcome: Settlement, now: float) -> int:
         ids = list(ids)
@@ -657,8 +636,7 @@ class PostgresStore:
 
     async def next_due(self, route: str) -> float | None:
         value = await self._value(
-            "SELECT min(greatest(next_attempt_at, coalesce(lease_until, next_attempt_at))) FROM outbox "
-            "WHERE route=%s AND status='pending'",
+            "SELECT min(next_attempt_at) FROM outbox WHERE route=%s AND status='pending'",
             (route,),
         )
         return None if value is None else float(value)

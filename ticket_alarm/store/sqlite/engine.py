@@ -456,26 +456,6 @@ class SqliteEngine:
                 raise TypeError(f"unknown settlement {outcome!r}")
             return conn.total_changes - before
 
-    def pending(self, route: str, now: float, limit: int = 50) -> list[OutboxItem]:
-        rows = self._query(
-            "SELECT id, route, kind, site, notice_key, payload, attempts, created_at FROM outbox "
-            "WHERE route=? AND status='pending' AND next_attempt_at<=? ORDER BY id LIMIT ?",
-            (route, now, limit),
-        )
-        return [
-            OutboxItem(
-                r["id"],
-                r["route"],
-                r["kind"],
-                r["site"],
-                r["notice_key"],
-                json.loads(r["payload"]),
-                r["attempts"],
-                r["created_at"],
-            )
-            for r in rows
-        ]
-
     def next_due(self, route: str) -> float | None:
         row = self._query(
             "SELECT min(next_attempt_at) FROM outbox WHERE route=? AND status='pending'",
