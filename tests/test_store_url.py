@@ -16,9 +16,9 @@ URL = f"postgresql://alarm:{PASSWORD}@db.internal:5432/ticket_alarm"
 
 
 def test_unset_means_sqlite_and_the_url_is_kept(tmp_path: Path) -> None:
-    assert load_config(write_config(tmp_path, {"data_dir": "d"})).store_url is None
-    assert load_config(write_config(tmp_path, {"store_url": URL})).store_url == URL
-    assert load_config(write_config(tmp_path, {"store_url": ""})).store_url is None
+    assert load_config(write_config(tmp_path, {"data_dir": "d"}), {}).store_url is None
+    assert load_config(write_config(tmp_path, {"store_url": URL}), {}).store_url == URL
+    assert load_config(write_config(tmp_path, {"store_url": ""}), {}).store_url is None
 
 
 def test_password_is_a_secret_in_every_spelling() -> None:
