@@ -10,12 +10,13 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from loguru import logger
 
 from ticket_alarm.clock import FakeClock
-from ticket_alarm.config import RouteSettings
 from ticket_alarm.delivery import Delivery
+from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.errors import StoreError
 from ticket_alarm.reminders import Reminders
 from ticket_alarm.store import SqliteEngine
@@ -65,10 +66,13 @@ async def test_reminders_store_error_without_a_policy_is_raised_not_swallowed(tm
 
 async def test_delivery_lane_store_error_reaches_the_policy(tmp_path: Path) -> None:
     store = FailingPending(tmp_path / "s.sqlite3")
-    delivery = Delivery(store, None, [RouteSettings(name="a", webhook_url=WEBHOOK)], FakeClock())
-    seen: list[str] = []
-    delivery.on_store_error = lambda where, exc: seen.append(where)
-    await asyncio.wait_for(delivery.run_lane("a", asyncio.Event()), timeout=5)
+    clock = FakeClock()
+    async with httpx.AsyncClient() as http:  # never used: the lane fails at its claim, before any post
+        notifier = DiscordNotifier("a", WEBHOOK, WebhookClient(http, clock))
+        delivery = Delivery(store, [notifier], clock)
+        seen: list[str] = []
+        delivery.on_store_error = lambda where, exc: seen.append(where)
+        await asyncio.wait_for(delivery.run_lane("a", asyncio.Event()), timeout=5)
     assert seen == ["알림 전송 실패: lane a"]
     store.close()
 
