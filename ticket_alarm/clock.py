@@ -58,14 +58,20 @@ class FakeClock:
         await asyncio.sleep(0)
 
 
-def age_text(seconds: float) -> str:
+AGE_UNITS = ("s", "m", "h", "d")  # seconds, minutes, hours, days
+KOREAN_AGE_UNITS = ("초", "분", "시간", "일")
+
+
+def age_text(seconds: float, units: tuple[str, str, str, str] = AGE_UNITS) -> str:
+    """``42s``, ``17m``, ``3h 5m``, ``2d 4h`` (``units`` names them, e.g. ``KOREAN_AGE_UNITS``)."""
+    sec, mins, hrs, days = units
     seconds = max(0.0, seconds)
     if seconds < 90:
-        return f"{seconds:.0f}s"
+        return f"{seconds:.0f}{sec}"
     minutes = seconds / 60
     if minutes < 90:
-        return f"{minutes:.0f}m"
+        return f"{minutes:.0f}{mins}"
     hours = int(minutes // 60)
     if hours < 48:
-        return f"{hours}h {int(minutes % 60)}m"
-    return f"{hours // 24}d {hours % 24}h"
+        return f"{hours}{hrs} {int(minutes % 60)}{mins}"
+    return f"{hours // 24}{days} {hours % 24}{hrs}"

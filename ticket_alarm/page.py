@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from html import escape
 
 from crawlers.base import Crawler
-from ticket_alarm.clock import Clock, SystemClock
+from ticket_alarm.clock import KOREAN_AGE_UNITS, Clock, SystemClock, age_text
 from ticket_alarm.config import Settings
 from ticket_alarm.logs import redact
 from ticket_alarm.metrics import Metrics
@@ -56,17 +56,8 @@ def _kst(ts: float | None) -> str:
 
 
 def _age(seconds: float) -> str:
-    """``health.age_text`` in Korean units: 42초, 17분, 3시간 5분, 2일 4시간."""
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{seconds:.0f}초"
-    minutes = seconds / 60
-    if minutes < 90:
-        return f"{minutes:.0f}분"
-    hours = int(minutes // 60)
-    if hours < 48:
-        return f"{hours}시간 {int(minutes % 60)}분"
-    return f"{hours // 24}일 {hours % 24}시간"
+    """``age_text`` in Korean units: 42초, 17분, 3시간 5분, 2일 4시간."""
+    return age_text(seconds, KOREAN_AGE_UNITS)
 
 
 def _ago(now: float, ts: float | None) -> str:
