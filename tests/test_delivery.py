@@ -23,6 +23,7 @@ from ticket_alarm.config import RouteSettings
 from ticket_alarm.delivery import CLAIM_LEASE, CLAIM_RENEW, Delivery
 from ticket_alarm.discord.render import alert_text, render_notice
 from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
+from ticket_alarm.errors import StoreError
 from ticket_alarm.model import Ticket, seoul
 from ticket_alarm.notify import STDOUT_ROUTE, Alert, Outcome, StdoutNotifier
 from ticket_alarm.store import NewOutboxRow, Store
@@ -506,3 +507,28 @@ async def test_a_claim_lost_while_stalled_is_said(store: Store, logs: list[str])
     assert any("claimed by another process" in line and "posted twice" in line for line in logs)
     hanging.release.set()
     await sending
+
+
+class FailingRenew(Store):
+    """A real store whose lease renewals fail the way a full disk makes writes fail."""
+
+    def renew(self, ids: Any, now: float, **kwargs: Any) -> int:  # type: ignore[override]
+        raise StoreError(f"{self.path}: write failed (disk I/O error).")
+
+
+async def test_a_failed_renewal_is_said_and_the_post_goes_on(tmp_path: Path, logs: list[str]) -> None:
+    store = FailingRenew(tmp_path / "store.sqlite3")
+    try:
+        clock = FakeClock()
+        enqueue(store, "main", [embed(1), embed(2)], clock.now().timestamp())
+        hanging, timer = HangingNotifier(clock), RenewTimer()
+        a = Delivery(store, [hanging], clock, owner="host-a", renew_timer=timer)
+        sending = asyncio.create_task(a.deliver_due("main"))
+        await hanging.entered.wait()
+        await timer.tick()
+        assert any("not renewed" in line and "disk I/O error" in line for line in logs)
+        hanging.release.set()
+        assert await sending == 2  # the post was not stopped by it
+        assert len(store.outbox_list(status="sent")) == 2
+    finally:
+        store.close()

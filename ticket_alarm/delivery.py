@@ -158,13 +158,17 @@ class Delivery:
             renewer.cancel()
             await asyncio.wait([renewer])
             self._held.pop(lane, None)
+            if not renewer.cancelled() and renewer.exception() is not None:  # a bug: said, never silent
+                logger.error("route {}: lease renewal stopped by {!r}", lane, renewer.exception())
 
     def _release(self, lane: str, ids: Iterable[int]) -> None:
         """Rows about to be settled: no longer expected to be held (a renewal may land before or after)."""
         self._held.get(lane, set()).difference_update(ids)
 
     async def _renew_lease(self, lane: str) -> None:
+        """Every ``CLAIM_RENEW`` seconds, the lease of what is still held; a problem is said once a batch."""
         owner = self.lane_owner(lane)
+        said: set[str] = set()
         while True:
             await self.renew_timer(CLAIM_RENEW)
             held = set(self._held.get(lane, ()))
@@ -175,11 +179,17 @@ class Delivery:
                     sorted(held), self.clock.now().timestamp(), owner=owner, lease_seconds=CLAIM_LEASE
                 )
             except StoreError as exc:  # the post goes on; the claim lapses CLAIM_LEASE after the last renewal
-                logger.warning(
-                    "route {}: the claim on {} outbox row(s) was not renewed: {}", lane, len(held), exc
-                )
+                if "failed" not in said:
+                    said.add("failed")
+                    logger.warning(
+                        "route {}: the claim on {} outbox row(s) being sent was not renewed: {}",
+                        lane,
+                        len(held),
+                        exc,
+                    )
                 continue
-            if renewed < len(held):
+            if renewed < len(held) and "lost" not in said:
+                said.add("lost")
                 logger.warning(
                     "route {}: {} of the {} outbox row(s) being sent were claimed by another process (this "
                     "one's claim lapsed: stalled for over {:.0f}s?); they may be posted twice",
