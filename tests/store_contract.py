@@ -262,6 +262,31 @@ async def test_claim_leases_rows_to_one_owner(store: Store, second: Store) -> No
     assert [i.id for i in again] == list(ids[:3])
 
 
+async def test_renew_extends_only_the_owners_own_pending_rows(store: Store, second: Store) -> None:
+    ids = await store.enqueue([msg(n=i) for i in range(4)], 10.0)
+    assert len(await store.claim("a", 10.0, owner="p1", lease_seconds=30)) == 4  # held until 40
+    await store.settle([ids[3]], Sent("m"), 12.0)  # settled meanwhile: not renewed
+    assert await second.renew([*ids, 999], 25.0, owner="p1", lease_seconds=30) == 3  # now held until 55
+    assert await second.renew(ids, 26.0, owner="p2", lease_seconds=600) == 0  # not p2's: nothing changes
+    leases = {r.id: (r.lease_owner, r.lease_until) for r in await store.outbox_list(status="pending")}
+    assert leases == {i: ("p1", 55.0) for i in ids[:3]}
+    assert await second.claim("a", 50.0, owner="p2", lease_seconds=30) == []  # renewed: still p1's
+    assert await store.renew([], 50.0, owner="p1", lease_seconds=30) == 0
+
+
+async def test_a_lease_nobody_renews_lapses_and_its_rows_go_to_another_owner(
+    store: Store, second: Store
+) -> None:
+    ids = await store.enqueue([msg(n=i) for i in range(3)], 10.0)
+    await store.claim("a", 10.0, owner="p1", lease_seconds=30)
+    assert await second.claim("a", 39.0, owner="p2", lease_seconds=30) == []  # not before it lapses
+    taken = await second.claim("a", 40.0, owner="p2", lease_seconds=30)  # p1 stopped renewing
+    assert [i.id for i in taken] == list(ids)
+    assert await store.renew(ids, 41.0, owner="p1", lease_seconds=30) == 0  # too late: p2's now
+    assert await second.renew(ids, 41.0, owner="p2", lease_seconds=30) == 3
+    assert await store.claim("a", 60.0, owner="p1", lease_seconds=30) == []  # p2 holds them until 71
+
+
 async def test_concurrent_claims_never_share_a_row(store: Store, second: Store) -> None:
     await store.enqueue([msg(n=i) for i in range(40)], 1.0)
     got = await asyncio.gather(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import random
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -16,13 +17,15 @@ import pytest
 from loguru import logger
 
 from tests.support.discord_standin import FakeDiscord, Fault
+from tests.support.legacy_outbox import legacy_payload
 from ticket_alarm.clock import FakeClock, SystemClock
 from ticket_alarm.config import RouteSettings
-from ticket_alarm.delivery import Delivery
+from ticket_alarm.delivery import CLAIM_LEASE, CLAIM_RENEW, Delivery
 from ticket_alarm.discord.render import alert_text, render_notice
 from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
+from ticket_alarm.errors import StoreError
 from ticket_alarm.model import Ticket, seoul
-from ticket_alarm.notify import STDOUT_ROUTE, Alert, StdoutNotifier
+from ticket_alarm.notify import STDOUT_ROUTE, Alert, Outcome, StdoutNotifier
 from ticket_alarm.store import NewOutboxRow, Store
 
 WEBHOOK_ID = "123456789012345678"
@@ -78,9 +81,10 @@ def embed(n: int, **changes: Any) -> dict[str, Any]:
 
 
 def legacy_embed(n: int, **changes: Any) -> dict[str, Any]:
-    """A payload as versions before Alerts wrote it: the Discord embed itself (``changes`` apply to it)."""
+    """A row as versions before Alerts wrote it, as the store's step 5 rewrote it: a legacy Alert carrying
+    the Discord embed itself (``changes`` apply to the embed)."""
     ticket = Ticket("melon", str(n), f"공연 {n}", f"https://ticket.melon.com/n/{n}", seoul(2026, 12, 1, 20))
-    return {**render_notice(ticket, "멜론티켓", 0x00CD3C), **changes}
+    return legacy_payload({**render_notice(ticket, "멜론티켓", 0x00CD3C), **changes})
 
 
 def enqueue(store: Store, route: str, payloads: list[dict[str, Any]], now: float) -> None:
@@ -392,3 +396,139 @@ async def test_alerts_of_a_removed_route_are_kept_and_named(
     ]
     assert any("2 alerts wait on route 'old-route'" in line for line in warnings)
     assert store.outbox_stats().pending == 3  # kept, not dropped
+
+
+# --- claims: a short lease, renewed while a batch is in flight --------------------------------------------
+
+
+class HangingNotifier(StdoutNotifier):
+    """A post that does not come back until the test says so (a slow Discord, a long rate-limit wait)."""
+
+    def __init__(self, clock: FakeClock, route: str = "main") -> None:
+        super().__init__(alert_text, clock, out=io.StringIO(), route=route)
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def send(self, alerts: Any) -> Outcome:
+        self.entered.set()
+        await self.release.wait()
+        return await super().send(alerts)
+
+
+class RenewTimer:
+    """The renewal timer of a Delivery, driven by the test: ``tick()`` lets one renewal happen and
+    returns once it is done (the renewer waits for the next tick)."""
+
+    def __init__(self) -> None:
+        self.periods: list[float] = []
+        self._waiting: asyncio.Queue[None] = asyncio.Queue()
+        self._go: asyncio.Queue[None] = asyncio.Queue()
+
+    async def __call__(self, seconds: float) -> None:
+        self.periods.append(seconds)
+        self._waiting.put_nowait(None)
+        await self._go.get()
+
+    async def tick(self) -> None:
+        await self._waiting.get()  # the renewer waits for its period
+        self._go.put_nowait(None)
+        await self._waiting.get()  # ... and is back to waiting: the renewal is written
+        self._waiting.put_nowait(None)
+
+
+def stdout_lane(store: Store, clock: FakeClock, owner: str) -> tuple[Delivery, io.StringIO]:
+    out = io.StringIO()
+    return Delivery(
+        store, [StdoutNotifier(alert_text, clock, out=out, route="main")], clock, owner=owner
+    ), out
+
+
+def test_the_lease_is_short_and_renewed_well_within_it() -> None:
+    assert CLAIM_LEASE == 30.0 and CLAIM_RENEW == 10.0  # the README and docs state these figures
+
+
+async def test_a_claim_renewed_while_the_post_is_in_flight_stays_its_owners_and_lapses_when_it_dies(
+    store: Store,
+) -> None:
+    clock = FakeClock()
+    enqueue(store, "main", [embed(n) for n in range(3)], clock.now().timestamp())
+    hanging, timer = HangingNotifier(clock), RenewTimer()
+    a = Delivery(store, [hanging], clock, owner="host-a", renew_timer=timer)
+    b, out = stdout_lane(store, clock, "replica-b")
+    sending = asyncio.create_task(a.deliver_due("main"))
+    await hanging.entered.wait()
+    for _ in range(3 * int(CLAIM_LEASE / CLAIM_RENEW)):  # three leases long: a post stuck for 90 s
+        clock.advance(CLAIM_RENEW)
+        await timer.tick()
+        assert await b.deliver_due("main") == 0  # renewed: still host-a's
+    assert set(timer.periods) == {CLAIM_RENEW}
+    assert {r.lease_owner for r in store.outbox_list(status="pending")} == {"main@host-a"}
+
+    sending.cancel()  # host-a dies mid-post (kill -9): nothing settled, nothing renewed any more
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    clock.advance(CLAIM_LEASE - 0.5)
+    assert await b.deliver_due("main") == 0  # not before the lease lapses
+    clock.advance(0.5)
+    assert await b.deliver_due("main") == 3  # 30 s after the last renewal, not 120
+    assert out.getvalue().count("[DRY RUN]") == 3 and len(store.outbox_list(status="sent")) == 3
+
+
+async def test_the_same_owner_takes_its_rows_back_at_once_after_a_restart(store: Store) -> None:
+    """SQLite: the owner is the host (one daemon per data_dir), the same after a restart."""
+    clock = FakeClock()
+    enqueue(store, "main", [embed(n) for n in range(2)], clock.now().timestamp())
+    hanging = HangingNotifier(clock)
+    dead = Delivery(store, [hanging], clock, renew_timer=RenewTimer())
+    assert dead.owner == socket.gethostname()
+    sending = asyncio.create_task(dead.deliver_due("main"))
+    await hanging.entered.wait()
+    sending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+    other, _ = stdout_lane(store, clock, "somewhere-else")
+    assert await other.deliver_due("main") == 0  # held by this host's lane
+    restarted, out = stdout_lane(store, clock, socket.gethostname())
+    assert await restarted.deliver_due("main") == 2  # no wait at all
+    assert out.getvalue().count("[DRY RUN]") == 2
+
+
+async def test_a_claim_lost_while_stalled_is_said(store: Store, logs: list[str]) -> None:
+    clock = FakeClock()
+    enqueue(store, "main", [embed(1)], clock.now().timestamp())
+    hanging, timer = HangingNotifier(clock), RenewTimer()
+    a = Delivery(store, [hanging], clock, owner="host-a", renew_timer=timer)
+    sending = asyncio.create_task(a.deliver_due("main"))
+    await hanging.entered.wait()
+    clock.advance(CLAIM_LEASE)  # host-a stalled past its lease: another process takes the row
+    b, _ = stdout_lane(store, clock, "replica-b")
+    assert await b.deliver_due("main") == 1
+    await timer.tick()
+    assert any("claimed by another process" in line and "posted twice" in line for line in logs)
+    hanging.release.set()
+    await sending
+
+
+class FailingRenew(Store):
+    """A real store whose lease renewals fail the way a full disk makes writes fail."""
+
+    def renew(self, ids: Any, now: float, **kwargs: Any) -> int:  # type: ignore[override]
+        raise StoreError(f"{self.path}: write failed (disk I/O error).")
+
+
+async def test_a_failed_renewal_is_said_and_the_post_goes_on(tmp_path: Path, logs: list[str]) -> None:
+    store = FailingRenew(tmp_path / "store.sqlite3")
+    try:
+        clock = FakeClock()
+        enqueue(store, "main", [embed(1), embed(2)], clock.now().timestamp())
+        hanging, timer = HangingNotifier(clock), RenewTimer()
+        a = Delivery(store, [hanging], clock, owner="host-a", renew_timer=timer)
+        sending = asyncio.create_task(a.deliver_due("main"))
+        await hanging.entered.wait()
+        await timer.tick()
+        assert any("not renewed" in line and "disk I/O error" in line for line in logs)
+        hanging.release.set()
+        assert await sending == 2  # the post was not stopped by it
+        assert len(store.outbox_list(status="sent")) == 2
+    finally:
+        store.close()

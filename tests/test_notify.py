@@ -1,5 +1,6 @@
-"""Alerts in the outbox (issue 10, item 3): what a change is, the Alert's JSON, legacy embed rows,
-notifiers (the dry run is one), and the import direction (the pipeline and delivery know no Discord)."""
+"""Alerts in the outbox (issue 10, item 3): what a change is, the Alert's JSON, legacy embed rows (rewritten
+by the store's schema step 5, on SQLite and PostgreSQL), notifiers (the dry run is one), and the import
+direction (the pipeline and delivery know no Discord)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import ast
 import io
 import json
 import random
+import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import pytest
 
 from tests.conftest import ROOT, run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
+from tests.support.legacy_outbox import is_legacy_payload, legacy_payload, old_store_file, raw_payloads
 from tests.support.site_standin import FakeSite
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.delivery import Delivery
@@ -29,15 +32,8 @@ from ticket_alarm.discord.render import (
 )
 from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.model import CHANGE_FIELDS, Presale, Ticket, seoul
-from ticket_alarm.notify import (
-    STDOUT_ROUTE,
-    Alert,
-    AlertFormatError,
-    StdoutNotifier,
-    is_legacy_payload,
-    legacy_payload,
-)
-from ticket_alarm.store import DB_NAME, NewOutboxRow, Store
+from ticket_alarm.notify import STDOUT_ROUTE, Alert, AlertFormatError, StdoutNotifier
+from ticket_alarm.store import DB_NAME, SCHEMA_VERSION, NewOutboxRow, Store
 
 FIXTURE = Path(__file__).parent / "fixtures" / "outbox" / "legacy_rows.json"
 MELON = 0x00CD3C
@@ -125,7 +121,8 @@ def test_an_alert_survives_the_outbox_json_and_renders_as_before(alert: Alert) -
         ({"alert": 1, "kind": "reminder", "ticket": ticket().to_json()}, "carries its offset"),
         ({"alert": 2, "kind": "new", "ticket": ticket().to_json()}, "version 2"),
         ({"alert": 1, "kind": "new", "ticket": {"site": "melon"}}, "unreadable"),
-        ({"no": "title"}, "has a title and fields"),
+        ({"no": "title"}, "no 'alert' key"),
+        ({"title": "an embed of an older version", "fields": []}, "no 'alert' key"),  # step 5 ran
         ([1, 2], "JSON object"),
     ],
 )
@@ -137,31 +134,143 @@ def test_a_payload_that_is_no_alert_is_refused_by_name(payload: Any, why: str) -
 # --- legacy rows: Discord embeds written by older versions ---------------------------------------------
 
 
-def test_legacy_payload_is_pure_and_keeps_the_embed_as_it_is() -> None:
-    for row in legacy_rows():
-        embed = row["payload"]
-        original = json.dumps(embed, sort_keys=True)
+# embeds as older versions wrote them: the fixture's three, and the shapes an embed could take
+EMBEDS: list[dict[str, Any]] = [
+    {"title": "공지 (작성자 없음)", "color": 0x1E90FF, "fields": []},
+    {"title": "색 없는 공지", "author": {"name": "예스24", "url": "https://ticket.yes24.com"}},
+    {"author": {"icon_url": "https://x.example/i.png"}, "title": "이름 없는 작성자", "color": 3.0},
+    {
+        "title": "따옴표 \"큰\" '작은' \\역슬래시\\ 〈HEREH〉 🎫",
+        "description": '줄\n바꿈\t탭 "중첩 {"json": [1, 2]}"',
+        "color": 0,
+        "author": {"name": '인터파크 "티켓"'},
+        "fields": [{"name": "장소", "value": '잠실 "주경기장"', "inline": True}, {"name": "", "value": "-"}],
+        "footer": {"text": "게시 2027-02-10"},
+        "timestamp": "2027-02-10T09:00:00+09:00",
+        "big": 12345678901234567,
+        "ratio": 0.5,
+    },
+    {
+        "title": "",
+        "color": -1,
+        "author": "멜론티켓 (문자열)",
+        "thumbnail": {"url": "https://x.example/p.jpg"},
+    },
+    {
+        "title": "널\x00문자",
+        "author": {"name": "티켓\x00링크"},
+        "color": 7,
+        "fields": [{"name": "\x00", "value": "v"}],
+    },
+]
+# not embeds: left as they are, dead letters at read time
+NOT_EMBEDS: list[Any] = [{"no": "title"}, [1, 2], {"title": 7}, {"title": "t", "fields": None}, "nope"]
+
+
+def old_embeds() -> list[dict[str, Any]]:
+    return [r["payload"] for r in legacy_rows()] + EMBEDS
+
+
+def test_the_reference_conversion_keeps_the_embed_and_reads_as_a_legacy_alert() -> None:
+    for embed in old_embeds():
+        original = json.dumps(embed, ensure_ascii=False)
         assert is_legacy_payload(embed)
         converted = legacy_payload(embed)
-        assert json.dumps(embed, sort_keys=True) == original  # the input is not touched
+        assert json.dumps(embed, ensure_ascii=False) == original  # the input is not touched
         assert converted["kind"] == "legacy" and converted["embed"] == embed
-        assert converted["title"] == embed["title"] and converted["site_name"] == "멜론티켓"
-        assert converted["color"] == MELON
-        assert legacy_payload(converted) == converted  # already Alert-shaped: unchanged
-        assert not is_legacy_payload(converted)
-        alert = Alert.from_json(embed)  # read in the old shape: converted on the way
+        alert = Alert.from_json(converted)
         assert alert.kind == "legacy" and alert.embed == embed and alert.title == embed["title"]
         assert Alert.from_json(json.loads(json.dumps(alert.to_json()))) == alert
+        assert list(alert.to_json()) == list(converted)  # the key order Alert.to_json writes
+    fixture = legacy_payload(legacy_rows()[0]["payload"])
+    assert (fixture["site_name"], fixture["color"]) == ("멜론티켓", MELON)
+    assert [(legacy_payload(e)["site_name"], legacy_payload(e)["color"]) for e in EMBEDS] == [
+        ("", 0x1E90FF),
+        ("예스24", 0),
+        ("", 0),
+        ('인터파크 "티켓"', 0),
+        ("", -1),
+        ("티켓\x00링크", 7),
+    ]
+    for payload in NOT_EMBEDS:
+        assert not is_legacy_payload(payload)
 
 
-def _seed_store(path: Path, now: float) -> list[dict[str, Any]]:
-    """A store file holding the outbox rows an older version wrote (embeds), then one new-style row."""
+def assert_rewritten(
+    raw: dict[int, str], ids: list[int], embeds: list[dict[str, Any]], *, nul_dropped: bool = False
+) -> None:
+    """Each old row now holds exactly the reference payload, keys in order, the embed unchanged.
+    ``nul_dropped``: PostgreSQL's jsonb drops a \u0000 from the title and author name (not the embed)."""
+    for row_id, embed in zip(ids, embeds, strict=True):
+        stored = json.loads(raw[row_id])
+        expected = legacy_payload(embed)
+        if nul_dropped:
+            expected |= {k: expected[k].replace("\x00", "") for k in ("title", "site_name")}
+        assert stored == expected, row_id
+        assert list(stored) == list(expected)
+        # byte-for-byte what the notifier will serialize: same keys, same order, same values
+        assert json.dumps(stored["embed"], ensure_ascii=False) == json.dumps(embed, ensure_ascii=False)
+
+
+def test_schema_step_5_rewrites_old_embed_rows_in_place_exactly_as_the_reference(tmp_path: Path) -> None:
+    db = tmp_path / DB_NAME
+    embeds = old_embeds()
+    written = [json.dumps(p, ensure_ascii=False) if not isinstance(p, str) else p for p in NOT_EMBEDS]
+    ids = old_store_file(db, [*embeds, *NOT_EMBEDS])
+    Store(db).close()  # the current code opens it: steps 5.. run
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 5
+    conn.close()
+    raw = raw_payloads(db)
+    assert_rewritten(raw, ids[: len(embeds)], embeds)
+    assert [raw[i] for i in ids[len(embeds) :]] == written  # untouched, byte for byte
+    assert len(raw) == len(embeds) + len(NOT_EMBEDS)  # nothing dropped
+
+
+async def test_postgres_schema_step_5_rewrites_old_embed_rows_exactly_as_the_reference(pg_url: str) -> None:
+    import psycopg
+
+    from ticket_alarm.store.postgres.engine import PostgresStore, migrations
+
+    embeds = old_embeds()
+    not_embeds = [*NOT_EMBEDS, '{"title": "nul \\u0000 in a title", "bad json"']
+    written = [json.dumps(p, ensure_ascii=False) if not isinstance(p, str) else p for p in not_embeds]
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+        await conn.execute(
+            "CREATE TABLE schema_migrations(version INTEGER PRIMARY KEY, "
+            "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        for number, name, sql in migrations()[:4]:  # the database as the version before step 5 left it
+            await conn.execute(sql.encode())
+            await conn.execute("INSERT INTO schema_migrations(version, name) VALUES (%s, %s)", (number, name))
+        ids = []
+        for text in [json.dumps(e, ensure_ascii=False) for e in embeds] + written:
+            cur = await conn.execute(
+                "INSERT INTO outbox(route, kind, site, payload, created_at, next_attempt_at) "
+                "VALUES ('default', 'new', 'melon', %s, 0, 0) RETURNING id",
+                (text,),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            ids.append(int(row[0]))
+    store = await PostgresStore.open(pg_url)  # the current code: migrates to step 5 and on
+    try:
+        assert await store.schema_version() == len(migrations()) >= 5
+        raw = {r["id"]: r["payload"] for r in await store._rows("SELECT id, payload FROM outbox")}
+    finally:
+        await store.close()
+    assert_rewritten(raw, ids[: len(embeds)], embeds, nul_dropped=True)
+    assert [raw[i] for i in ids[len(embeds) :]] == written
+    assert len(raw) == len(ids)
+
+
+def _seed_store(path: Path, now: float, *, also: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """A store file at schema 4 holding the outbox rows an older version wrote (embeds, then ``also``),
+    opened by the current code (which rewrites them), then one new-style row."""
     rows = legacy_rows()
+    old_store_file(path, [r["payload"] for r in rows] + list(also), now=now)
     store = Store(path)
     try:
-        store.enqueue(
-            [NewOutboxRow(r["route"], r["kind"], r["site"], r["notice_key"], r["payload"]) for r in rows], now
-        )
         fresh = Alert("new", "멜론티켓", MELON, ticket(id="2", title="새 형식 공연")).to_json()
         store.enqueue([NewOutboxRow("default", "new", "melon", "k2", fresh)], now)
     finally:
@@ -180,9 +289,11 @@ def fake_discord() -> Iterator[FakeDiscord]:
 async def test_a_store_file_with_old_rows_delivers_them_as_they_were_rendered(
     tmp_path: Path, fake_discord: FakeDiscord
 ) -> None:
+    """A file at schema 4 with old rows, opened by the current code: the embeds go out exactly as they were
+    stored (keys in order), and a row that is no embed is kept as a dead letter named by its id."""
     clock = FakeClock()
     db = tmp_path / DB_NAME
-    rows = _seed_store(db, clock.now().timestamp())
+    rows = _seed_store(db, clock.now().timestamp(), also=[{"no": "title"}, [1, 2]])
     store = Store(db)
     try:
         async with httpx.AsyncClient(timeout=5.0) as http:
@@ -190,10 +301,17 @@ async def test_a_store_file_with_old_rows_delivers_them_as_they_were_rendered(
             delivery = Delivery(store, [notifier], clock, rng=random.Random(3))
             assert await delivery.drain(timeout=5) == 4
         assert store.outbox_stats().pending == 0 and len(store.outbox_list(status="sent")) == 4
+        dead = store.outbox_list(status="dead")
+        assert [(d.id, d.payload) for d in dead] == [(4, {"no": "title"}), (5, [1, 2])]  # kept as they were
+        assert "no 'alert' key" in (dead[0].last_error or "") and "JSON object" in (dead[1].last_error or "")
+        assert delivery.stats.dead == 2
     finally:
         store.close()
     embeds = fake_discord.embeds()
     assert embeds[:3] == [r["payload"] for r in rows]  # posted as-is, one message, oldest first
+    assert [json.dumps(e, ensure_ascii=False) for e in embeds[:3]] == [
+        json.dumps(r["payload"], ensure_ascii=False) for r in rows
+    ]  # byte for byte: the same keys in the same order
     assert embeds[3]["title"] == "새 형식 공연" and embeds[3]["author"] == {"name": "멜론티켓"}
     assert len(fake_discord.messages) == 1
     assert fake_discord.messages[0].payload["allowed_mentions"] == {"parse": []}
@@ -247,7 +365,7 @@ async def test_the_dry_run_is_a_notifier_printing_every_kind(tmp_path: Path) -> 
         Alert("new", "멜론티켓", MELON, ticket()),
         Alert("change", "멜론티켓", MELON, ticket(venue="고척스카이돔"), before=ticket()),
         Alert("reminder", "멜론티켓", MELON, ticket(), offset_min=60),
-        Alert.from_json(legacy_rows()[0]["payload"]),
+        Alert.from_json(legacy_payload(legacy_rows()[0]["payload"])),
     ]
     assert (await notifier.send(alerts)).kind == "sent"
     text = out.getvalue()

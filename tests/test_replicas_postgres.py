@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from pathlib import Path
 
@@ -91,3 +92,17 @@ async def test_the_health_check_lists_every_replica_and_warns_when_one_is_left(
         assert status == "WARNING" and "not crawled" not in detail
     finally:
         await store.close()
+
+
+async def test_a_replicas_delivery_claims_as_its_replica_and_a_sqlite_daemon_as_its_host(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """The wiring (cli.build_app): the owner of claimed outbox rows is the process's identity."""
+    from ticket_alarm.cli import build_app
+    from ticket_alarm.config import Settings
+
+    async with build_app(Settings(store_url=pg_url, data_dir=tmp_path / "pg"), {}) as app:
+        assert app.replicas is not None and app.delivery.owner == app.replicas.replica_id
+        assert app.delivery.lane_owner("main") == f"main@{app.replicas.replica_id}"
+    async with build_app(Settings(data_dir=tmp_path / "sqlite"), {}) as app:
+        assert app.replicas is None and app.delivery.owner == socket.gethostname()

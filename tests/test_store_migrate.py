@@ -4,15 +4,18 @@ stand-in site and Discord) copied into a real PostgreSQL database; refused into 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 
 from tests.conftest import run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
+from tests.support.legacy_outbox import legacy_payload, old_store_file, raw_payloads
 from tests.support.postgres import PASSWORD
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm.store import DB_NAME, InstanceLock
 from ticket_alarm.store.postgres.engine import PostgresStore
+from ticket_alarm.store.postgres.transfer import migrate_sqlite
 from ticket_alarm.store.sqlite.export import export
 
 
@@ -88,3 +91,27 @@ def test_store_migrate_is_refused_while_the_daemon_runs_on_the_store(
     finally:
         lock.release()
     assert proc.returncode == 1 and "stop it first" in proc.stderr and str(os.getpid()) in proc.stderr
+
+
+async def test_store_migrate_of_a_file_older_than_step_5_rewrites_its_embed_rows_on_the_way(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The source is read as it is (read-only, never migrated): its Discord-embed rows are rewritten in
+    the copy, as PostgreSQL's step 5 would have; a row that is not an embed arrives untouched."""
+    source = tmp_path / DB_NAME
+    embed = {"title": "아이유 콘서트", "color": 52540, "author": {"name": "멜론티켓"}, "fields": []}
+    other = {"no": "title"}
+    old_store_file(source, [embed, other])
+    before = raw_payloads(source)
+    copied = await migrate_sqlite(source, pg_url)
+    assert copied["outbox"] == 2
+    assert raw_payloads(source) == before  # the source is not touched
+    with export(source) as src:
+        assert src.schema_version() == 4
+    store = await PostgresStore.open(pg_url, readonly=True)
+    try:
+        rows = {r.id: r.payload for r in await store.outbox_list()}
+    finally:
+        await store.close()
+    assert rows == {1: legacy_payload(embed), 2: other}
+    assert json.dumps(rows[1]["embed"], ensure_ascii=False) == json.dumps(embed, ensure_ascii=False)

@@ -79,6 +79,7 @@ class App:
     reminders: Reminders
     clock: Clock
     reader: Store  # a read-only connection for the status page and /metrics (read in the loop's thread)
+    replicas: Any = None  # PostgreSQL: this replica's site leases (its id owns the claimed outbox rows)
 
 
 def enabled_sites(settings: Settings, known: dict[str, type[Crawler]]) -> list[str]:
@@ -123,7 +124,11 @@ async def build_app(
     status = StatusFile(settings.data_dir) if own_store else None
     if status is not None:
         status.prepare()
-    delivery = Delivery(store_api, notifiers_for(settings, webhooks, clock), clock, status=status)
+    replicas = _replicas(settings, writer) if own_store else None
+    owner = replicas.replica_id if replicas is not None else None  # None: this host (SQLite)
+    delivery = Delivery(
+        store_api, notifiers_for(settings, webhooks, clock), clock, status=status, owner=owner
+    )
     pipeline = Pipeline(settings, store_api, fetcher, crawlers, clock, on_enqueue=delivery.notify)
     reminders = Reminders(store_api, crawlers, clock, on_enqueue=delivery.notify)
     try:
@@ -139,6 +144,7 @@ async def build_app(
             reminders,
             clock,
             reader,
+            replicas,
         )
     finally:
         await fetcher.aclose()
@@ -211,16 +217,14 @@ def _config_file_used(args: argparse.Namespace, path: Path) -> bool:
     return bool(args.config) or bool(_environ().get(CONFIG_ENV)) or path.exists()
 
 
-def _replicas(settings: Settings, app: App) -> Any:
+def _replicas(settings: Settings, store: Any) -> Any:
     """This replica's site leases on PostgreSQL; None (one daemon owns every site) on SQLite. Its id
     also names the owner of the outbox rows its lanes claim (one per process, not per host)."""
     if not settings.store_url:
         return None
     from ticket_alarm.store.postgres.replicas import PostgresReplicas
 
-    replicas = PostgresReplicas(app.store, settings.data_dir, lease_seconds=settings.replica_lease)  # type: ignore[arg-type]
-    app.delivery.owner = lambda lane: f"{lane}@{replicas.replica_id}"  # type: ignore[method-assign]
-    return replicas
+    return PostgresReplicas(store, settings.data_dir, lease_seconds=settings.replica_lease)
 
 
 @contextlib.contextmanager
@@ -252,7 +256,7 @@ async def _run(args: argparse.Namespace) -> int:
                 sites=sites,
                 reminders=app.reminders,
                 on_result=metrics.on_result if metrics else None,
-                replicas=_replicas(settings, app),
+                replicas=app.replicas,
             )
             return await daemon.run()
 

@@ -1,9 +1,10 @@
 """Delivery: drain the outbox through Notifiers, one lane per route, oldest first.
 
-The outbox holds Alerts (``notify.Alert.to_json()``; a legacy Discord-embed row is read as a
-``legacy`` Alert). Each lane's ``Notifier`` renders them at send time and says how many fit one send
-(Discord: 10 embeds / 6000 characters) and how long its rate limit holds. The drainer applies the
-policy to what the notifier answers (``notify.Outcome``):
+The outbox holds Alerts (``notify.Alert.to_json()``; rows an older version left as Discord embeds were
+rewritten by the store's schema step 5 as ``legacy`` Alerts carrying the embed). Each lane's
+``Notifier`` renders them at send time and says how many fit one send (Discord: 10 embeds / 6000
+characters) and how long its rate limit holds. The drainer applies the policy to what the notifier
+answers (``notify.Outcome``):
 
 - rate_limited: wait it out, not counted as a failure;
 - retry (Discord: 5xx, timeouts, redirects, answers that are not Discord's JSON): exponential
@@ -19,6 +20,13 @@ policy to what the notifier answers (``notify.Outcome``):
 - a store write error after a send was accepted: the lane keeps the batch's ids in memory, sends
   nothing else and retries only the write (said once; ``health`` goes CRITICAL).
 The dry run is a notifier too (``notify.StdoutNotifier``): alerts printed as they would be sent.
+
+A lane ``claim``s its batch (at most ``MAX_BATCH_ROWS`` rows) for its owner, ``ROUTE@IDENTITY``: the
+process's identity, the host name on SQLite (one daemon per data_dir, so a restarted daemon takes its
+own rows back at once) and the replica id on PostgreSQL (one per process: a new one after a restart).
+The claim is a lease of ``CLAIM_LEASE`` (30 s), renewed every ``CLAIM_RENEW`` (10 s) while the batch is
+in flight — a post may legitimately take longer (rate-limit waits, the http timeout) — so a process
+killed mid-post (kill -9) leaves its batch to another owner at most 30 s after its last renewal.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from loguru import logger
@@ -66,7 +74,15 @@ class Delivery:
         backoff_base: float = BACKOFF_BASE,
         backoff_cap: float = BACKOFF_CAP,
         status: StatusFile | None = None,
+        owner: str | None = None,
+        renew_timer: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        # who this process is to the store's claims: the host (SQLite), the replica id (PostgreSQL)
+        self.owner = owner or socket.gethostname()
+        # waits between lease renewals of a batch in flight, in real time: a FakeClock's sleep returns at
+        # once (it would spin, moving the clock); tests drive it themselves
+        self.renew_timer = renew_timer
+        self._held: dict[str, set[int]] = {}  # lane → ids of its batch in flight not settled yet
         self.status = status  # where a store write error is told to `health` (the store cannot hold it)
         # lane → the store write still owed after a post (mark_sent/mark_dead): nothing else is posted on
         # that lane until it succeeds, so an accepted batch is never posted twice
@@ -92,9 +108,9 @@ class Delivery:
         # the daemon's store-error policy (Daemon.store_failed); without one (``once``) a lane raises it
         self.on_store_error: Callable[[str, StoreError], None] | None = None
 
-    def owner(self, lane: str) -> str:
-        """Who claims a lane's rows: the lane on this host (the instance Lease makes it one process)."""
-        return f"{lane}@{socket.gethostname()}"
+    def lane_owner(self, lane: str) -> str:
+        """Who claims a lane's rows: the lane of this process (``owner``)."""
+        return f"{lane}@{self.owner}"
 
     @property
     def lane_names(self) -> list[str]:
@@ -122,7 +138,7 @@ class Delivery:
             items = await self.store.claim(
                 lane,
                 self.clock.now().timestamp(),
-                owner=self.owner(lane),
+                owner=self.lane_owner(lane),
                 lease_seconds=CLAIM_LEASE,
                 limit=MAX_BATCH_ROWS,
             )
@@ -130,7 +146,58 @@ class Delivery:
                 return delivered
             # rows rescheduled for backoff drop out of the next `pending`; rate-limited ones stay due
             # and the next execute waits for the bucket first
-            delivered += await self._send_batch(lane, items)
+            delivered += await self._holding(lane, items)
+
+    async def _holding(self, lane: str, items: list[OutboxItem]) -> int:
+        """Send a claimed batch, renewing its lease every ``CLAIM_RENEW`` seconds until it is settled."""
+        self._held[lane] = {i.id for i in items}
+        renewer = asyncio.create_task(self._renew_lease(lane), name=f"lease-{lane}")
+        try:
+            return await self._send_batch(lane, items)
+        finally:
+            renewer.cancel()
+            await asyncio.wait([renewer])
+            self._held.pop(lane, None)
+            if not renewer.cancelled() and renewer.exception() is not None:  # a bug: said, never silent
+                logger.error("route {}: lease renewal stopped by {!r}", lane, renewer.exception())
+
+    def _release(self, lane: str, ids: Iterable[int]) -> None:
+        """Rows about to be settled: no longer expected to be held (a renewal may land before or after)."""
+        self._held.get(lane, set()).difference_update(ids)
+
+    async def _renew_lease(self, lane: str) -> None:
+        """Every ``CLAIM_RENEW`` seconds, the lease of what is still held; a problem is said once a batch."""
+        owner = self.lane_owner(lane)
+        said: set[str] = set()
+        while True:
+            await self.renew_timer(CLAIM_RENEW)
+            held = set(self._held.get(lane, ()))
+            if not held:
+                continue
+            try:
+                renewed = await self.store.renew(
+                    sorted(held), self.clock.now().timestamp(), owner=owner, lease_seconds=CLAIM_LEASE
+                )
+            except StoreError as exc:  # the post goes on; the claim lapses CLAIM_LEASE after the last renewal
+                if "failed" not in said:
+                    said.add("failed")
+                    logger.warning(
+                        "route {}: the claim on {} outbox row(s) being sent was not renewed: {}",
+                        lane,
+                        len(held),
+                        exc,
+                    )
+                continue
+            if renewed < len(held) and "lost" not in said:
+                said.add("lost")
+                logger.warning(
+                    "route {}: {} of the {} outbox row(s) being sent were claimed by another process (this "
+                    "one's claim lapsed: stalled for over {:.0f}s?); they may be posted twice",
+                    lane,
+                    len(held) - renewed,
+                    len(held),
+                    CLAIM_LEASE,
+                )
 
     async def _settle(self, lane: str) -> bool:
         """Retry the store write a lane still owes; False while the store refuses it."""
@@ -207,6 +274,7 @@ class Delivery:
             except AlertFormatError as exc:
                 error = f"unreadable outbox payload: {exc}"
                 now = self.clock.now().timestamp()
+                self._release(lane, [item.id])
                 await self._write(
                     lane, lambda i=item.id, e=error, n=now: self.store.settle([i], Dead(e), n), "unreadable"
                 )
@@ -265,6 +333,7 @@ class Delivery:
         ids = [i.id for i in batch]
         now = self.clock.now().timestamp()
         error = redact(notifier.scrub(outcome.error))  # stored and logged: never a token
+        self._release(lane, ids)  # this post is over: settled below (rate-limited/broken: left due)
         if outcome.kind == "sent":
             self._hold_until.pop(lane, None)
             self._lane_failures.pop(lane, None)
@@ -442,9 +511,11 @@ class Delivery:
 
 
 MAX_BATCH_ROWS = 10
-# a claimed batch is this lane's for CLAIM_LEASE seconds (longer than any post with its timeouts);
-# the same owner (this lane on this host) takes its own rows back at once, e.g. after a restart
-CLAIM_LEASE = 120.0
+# a claimed batch is this lane's for CLAIM_LEASE seconds, renewed every CLAIM_RENEW seconds while it is
+# being sent, so a killed process's batch goes to another owner soon; the same owner (this lane of this
+# process identity) takes its own rows back at once, e.g. a SQLite daemon restarted on its host
+CLAIM_LEASE = 30.0
+CLAIM_RENEW = CLAIM_LEASE / 3  # two renewals may fail (a slow store) before the claim lapses
 
 
 SUMMARY_TITLES = 3  # notices named in one 알림 전송 line; the rest are counted

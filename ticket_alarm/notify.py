@@ -5,9 +5,11 @@ before the open) to which notice, with the site's display name and colour, so a 
 without knowing any site. Rendering happens at send time, by the route's notifier (Discord embeds,
 plain text for the dry run); the batch limits are the notifier's too.
 
-Outbox rows written by versions before Alerts hold a Discord embed; ``legacy_payload`` turns such a
-payload into an Alert of kind ``legacy`` that carries the embed, which the Discord notifier posts
-as it is (and the stdout notifier prints). ``Alert.from_json`` applies it to a row in the old shape.
+Outbox rows written by versions before Alerts held a Discord embed. The store's schema step 5 (SQLite
+and PostgreSQL alike, ``migrations/0005_legacy_outbox_alerts.sql``) rewrote each one in place as an
+Alert of kind ``legacy`` that carries the embed, which the Discord notifier posts as it is (and the
+stdout notifier prints). Nothing converts at read time: a payload without the ``alert`` key reaching
+``Alert.from_json`` is not an Alert (the migration found no embed in it) and is refused.
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ from ticket_alarm.model import Ticket
 
 AlertKind = Literal["new", "change", "reminder", "legacy"]
 ALERT_KINDS: tuple[AlertKind, ...] = ("new", "change", "reminder", "legacy")
-ALERT_VERSION = 1  # the ``alert`` key of a payload: Alert-shaped (a legacy Discord embed has none)
+ALERT_VERSION = 1  # the ``alert`` key of a payload: Alert-shaped (an old Discord-embed row had none)
 STDOUT_ROUTE = "dry-run"  # the lane of the stdout notifier (the dry run: no webhook configured)
 
 
 class AlertFormatError(TicketAlarmError):
-    """An outbox payload is neither an Alert nor a legacy Discord embed."""
+    """An outbox payload is not an Alert (delivery keeps its row as a dead letter)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +89,14 @@ class Alert:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Alert:
-        """An Alert from an outbox payload, either shape (a legacy embed goes through ``legacy_payload``).
-        Raises ``AlertFormatError`` for anything else."""
+        """An Alert from an outbox payload (``to_json``'s shape); ``AlertFormatError`` for anything else."""
         if not isinstance(data, dict):
             raise AlertFormatError(f"an outbox payload is a JSON object, not {type(data).__name__}")
         if "alert" not in data:
-            data = legacy_payload(data)
+            raise AlertFormatError(
+                "no 'alert' key: not an Alert (the store's schema step 5 rewrote every Discord embed an "
+                "older version left as a legacy Alert; this payload is not such an embed)"
+            )
         if data.get("alert") != ALERT_VERSION:
             raise AlertFormatError(f"alert payload version {data.get('alert')!r} is not {ALERT_VERSION}")
         try:
@@ -110,37 +114,6 @@ class Alert:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise AlertFormatError(f"alert payload unreadable: {type(exc).__name__}: {exc}") from exc
-
-
-def is_legacy_payload(data: dict[str, Any]) -> bool:
-    """Whether an outbox payload is a Discord embed written by a version before Alerts."""
-    return isinstance(data, dict) and "alert" not in data
-
-
-def legacy_payload(embed: dict[str, Any]) -> dict[str, Any]:
-    """A Discord embed from an older outbox row → the payload of a ``legacy`` Alert carrying it as-is.
-
-    Pure (no I/O), so the store's data migration can call it row by row. An already Alert-shaped
-    payload is returned unchanged; anything that is not an embed raises ``AlertFormatError``."""
-    if not isinstance(embed, dict):
-        raise AlertFormatError(f"a legacy outbox payload is an embed object, not {type(embed).__name__}")
-    if not is_legacy_payload(embed):
-        return embed
-    if not isinstance(embed.get("title"), str) or not isinstance(embed.get("fields", []), list):
-        raise AlertFormatError("a legacy outbox payload is a Discord embed: it has a title and fields")
-    author = embed.get("author")
-    color = embed.get("color")
-    return {
-        "alert": ALERT_VERSION,
-        "kind": "legacy",
-        "title": embed["title"],
-        "site_name": str(author.get("name", "")) if isinstance(author, dict) else "",
-        "color": color if isinstance(color, int) else 0,
-        "ticket": None,
-        "before": None,
-        "offset_min": None,
-        "embed": embed,
-    }
 
 
 # --- notifiers ---------------------------------------------------------------------------

@@ -523,6 +523,12 @@ class OutboxStore(Protocol):
         """
         ...
 
+    async def renew(self, ids: Sequence[int], now: float, *, owner: str, lease_seconds: float) -> int:
+        """Extend ``owner``'s lease on claimed rows to ``now + lease_seconds`` (a send still in flight);
+        how many it still holds. Only rows still pending and leased to ``owner`` are renewed: a row
+        settled meanwhile, or claimed by another owner after the lease lapsed, is left as it is."""
+        ...
+
     async def settle(self, ids: Sequence[int], outcome: Settlement, now: float) -> int:
         """Record a delivery outcome for rows (and release their lease); the number of rows changed.
 

@@ -340,6 +340,15 @@ class MemoryStore:
                 )
         return out
 
+    async def renew(self, ids: Sequence[int], now: float, *, owner: str, lease_seconds: float) -> int:
+        renewed = 0
+        for i in set(ids):
+            r = self._d.outbox.get(i)
+            if r is not None and r.status == "pending" and r.lease_owner == owner:
+                self._d.outbox[i] = replace(r, lease_until=now + lease_seconds)
+                renewed += 1
+        return renewed
+
     async def settle(self, ids: Sequence[int], outcome: Settlement, now: float) -> int:
         changed = 0
         for i in ids:

@@ -607,6 +607,17 @@ class PostgresStore:
             key=lambda item: item.id,
         )
 
+    async def renew(self, ids: Sequence[int], now: float, *, owner: str, lease_seconds: float) -> int:
+        ids = list(ids)
+        if not ids:
+            return 0
+        async with self._tx("lease renewal") as conn:
+            cur = await conn.execute(
+                "UPDATE outbox SET lease_until=%s WHERE id = ANY(%s) AND status='pending' AND lease_owner=%s",
+                (now + lease_seconds, ids, owner),
+            )
+            return cur.rowcount
+
     async def settle(self, ids: Sequence[int], outcome: Settlement, now: float) -> int:
         ids = list(ids)
         if not ids:

@@ -7,7 +7,9 @@ are compared table by table before the commit; any difference rolls everything b
 already holds rows is refused (exit 1): merging two histories could re-alert or drop notices.
 
 Afterwards the daemon on PostgreSQL re-alerts nothing (the history keys came along) and delivers what
-was pending (the outbox rows came along, pending).
+was pending (the outbox rows came along, pending). A source older than schema step 5 (read as it is,
+never migrated: it is opened read-only) may still hold outbox rows as Discord embeds; the copies get
+PostgreSQL's step 5 in the same transaction, so they arrive as legacy Alerts like the rest.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from loguru import logger
 
 from ticket_alarm.config import Settings, check_store_url, mask_store_url
 from ticket_alarm.errors import ConfigError, StoreError
-from ticket_alarm.store.postgres.engine import TABLES, PostgresStore
+from ticket_alarm.store.postgres.engine import TABLES, PostgresStore, migrations
 from ticket_alarm.store.sqlite.export import SqliteExport, export
 
 EXIT_OK, EXIT_REFUSED = 0, 1
+LEGACY_OUTBOX_STEP = 5  # the schema step (SQLite's and PostgreSQL's) that rewrote Discord-embed outbox rows
 
 
 class MigrationRefused(StoreError):
@@ -98,6 +101,9 @@ async def _copy(src: SqliteExport, store: PostgresStore) -> dict[str, int]:
                     "nothing was committed (the database is still empty). Run `store migrate` again."
                 )
             copied[table] = n
+        if src.schema_version() < LEGACY_OUTBOX_STEP:  # its embed rows were never rewritten: do it here
+            [step] = [sql for number, _, sql in migrations() if number == LEGACY_OUTBOX_STEP]
+            await conn.execute(step.encode())
     return copied
 
 

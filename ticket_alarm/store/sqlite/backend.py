@@ -171,6 +171,9 @@ class SqliteStore:
             self.engine.claim, route, now, owner=owner, lease_seconds=lease_seconds, limit=limit
         )
 
+    async def renew(self, ids: Sequence[int], now: float, *, owner: str, lease_seconds: float) -> int:
+        return await self._run(self.engine.renew, list(ids), now, owner=owner, lease_seconds=lease_seconds)
+
     async def settle(self, ids: Sequence[int], outcome: Settlement, now: float) -> int:
         return await self._run(self.engine.settle, ids, outcome, now)
 

@@ -428,6 +428,16 @@ class SqliteEngine:
             for r in rows
         ]
 
+    def renew(self, ids: Sequence[int], now: float, *, owner: str, lease_seconds: float) -> int:
+        """Extend ``owner``'s lease on those of ``ids`` it still holds (pending); how many."""
+        with self._tx() as conn:
+            before = conn.total_changes
+            conn.executemany(
+                "UPDATE outbox SET lease_until=? WHERE id=? AND status='pending' AND lease_owner=?",
+                [(now + lease_seconds, i, owner) for i in set(ids)],
+            )
+            return conn.total_changes - before
+
     def settle(self, ids: Sequence[int], outcome: Settlement, now: float) -> int:
         with self._tx() as conn:
             before = conn.total_changes
