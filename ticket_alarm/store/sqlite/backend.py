@@ -80,6 +80,13 @@ class SqliteStore:
         """An existing store, read only: no lease, no migration, no file created (health, history)."""
         return cls(lambda: SqliteEngine.open_readonly(path), path.parent, readonly=True)
 
+    @classmethod
+    def open_reader(cls, path: Path) -> SqliteStore:
+        """A second, read-only store on a file this process writes through another SqliteStore (the
+        status page and /metrics): WAL readers never wait for the writer, and its own worker thread
+        keeps a page request's reads off the event loop."""
+        return cls(lambda: SqliteEngine.open_reader(path), path.parent, readonly=True)
+
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.wrap_future(self._pool.submit(fn, *args, **kwargs))
 
