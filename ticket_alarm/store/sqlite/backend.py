@@ -69,8 +69,8 @@ class SqliteStore:
 
     @classmethod
     def over(cls, engine: SqliteEngine) -> SqliteStore:
-        """The async store on an engine someone else opened (and closes): tests that also read it
-        synchronously between awaits, and ``build_app(store=...)`` (a throw-away diagnosis store)."""
+        """The async store on an engine someone else opened (and closes): tests and benchmarks that
+        also read it synchronously between awaits (``ticket_alarm.store.as_async``)."""
         store = cls(lambda: engine, engine.path.parent, readonly=False)
         store._owns_engine = False
         return store
