@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ticket_alarm.errors import StoreError
 from ticket_alarm.http import CachedResponse
 from ticket_alarm.store.api import (
     CommitResult,
@@ -88,7 +89,13 @@ class SqliteStore:
         return cls(lambda: SqliteEngine.open_reader(path), path.parent, readonly=True)
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.wrap_future(self._pool.submit(fn, *args, **kwargs))
+        try:
+            future = self._pool.submit(fn, *args, **kwargs)
+        except RuntimeError:  # the worker was shut down: this store (or the engine under it) was closed
+            raise StoreError(
+                f"{self.location}: the store is closed (the daemon is stopping); nothing was read or written."
+            ) from None
+        return await asyncio.wrap_future(future)
 
     def lease(self) -> InstanceLock:
         return InstanceLock(self.data_dir)
