@@ -8,10 +8,10 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from loguru import logger
@@ -64,6 +64,7 @@ EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 ONCE_DELIVERY_TIMEOUT = 120.0
 USER_AGENT = f"ticket-alarm/{__version__} (+https://github.com/ticket-alarm)"
+T = TypeVar("T")
 
 
 @dataclass
@@ -623,15 +624,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     registry.get(args.site, known)
     if not settings.store_url and not (settings.data_dir / DB_NAME).exists():
         raise ConfigError(i18n.t("cli.explain.no_store", data_dir=settings.data_dir))
-
-    async def read() -> dict[str, Any] | None:
-        store = await open_configured_store(settings)
-        try:
-            return await explain(store, settings, args.site, args.id)
-        finally:
-            await store.close()
-
-    doc = asyncio.run(read())
+    doc = _with_store(settings, lambda store: explain(store, settings, args.site, args.id), readonly=False)
     if doc is None:
         logger.error(
             "{}", i18n.t("cli.explain.not_found", site=args.site, id=args.id, data_dir=settings.data_dir)
@@ -640,6 +633,22 @@ def cmd_explain(args: argparse.Namespace) -> int:
     text = json.dumps(doc, ensure_ascii=False, indent=2) if args.json else render_text(doc)
     print(redact(scrub(text)))  # an error column written before masking existed must not leak either
     return EXIT_OK
+
+
+def _with_store(
+    settings: Settings, call: Callable[[StoreProtocol], Awaitable[T]], *, readonly: bool = True
+) -> T:
+    """A one-shot command's store call: the configured async store opened, awaited and closed in
+    an event loop of its own (``readonly``: no lock, nothing written; the daemon may run)."""
+
+    async def run() -> T:
+        store = await open_configured_store(settings, readonly=readonly)
+        try:
+            return await call(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
@@ -652,20 +661,11 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     since = _parse_since(args.since) if getattr(args, "since", None) else None
     if args.action == "list":
         args.status = getattr(args, "status", None)
-
-    async def read() -> int | list[OutboxRow]:
-        store = await open_configured_store(settings, readonly=args.action != "retry-dead")
-        try:
-            if args.action == "retry-dead":
-                now = SystemClock().now().timestamp()
-                return await store.retry_dead(route=args.route, since=since, now=now)
-            return await store.outbox_list(status=args.status, route=args.route, since=since)
-        finally:
-            await store.close()
-
-    answer = asyncio.run(read())
-    if isinstance(answer, int):  # retry-dead
-        count = answer
+    if args.action == "retry-dead":
+        now = SystemClock().now().timestamp()
+        count = _with_store(
+            settings, lambda store: store.retry_dead(route=args.route, since=since, now=now), readonly=False
+        )
         if not count:
             logger.info(
                 "outbox retry-dead: no dead letters{}", f" on route {args.route}" if args.route else ""
@@ -678,7 +678,10 @@ def cmd_outbox(args: argparse.Namespace) -> int:
             f" on route {args.route}" if args.route else "",
         )
         return EXIT_OK
-    rows = [_outbox_item(r) for r in answer]
+    listed = _with_store(
+        settings, lambda store: store.outbox_list(status=args.status, route=args.route, since=since)
+    )
+    rows = [_outbox_item(r) for r in listed]
     for row in rows:  # rows written before masking existed must not leak a token either
         row["last_error"] = redact(scrub(row["last_error"])) if row["last_error"] else None
     if args.json:
@@ -763,23 +766,18 @@ def cmd_upcoming(args: argparse.Namespace) -> int:
             "data_dir {}: no store yet (nothing crawled with this config): nothing upcoming", db.parent
         )
     else:
-
-        async def read() -> list[Any]:
-            store = await open_configured_store(settings, readonly=True)
-            try:
-                return await upcoming(
-                    store,
-                    now=now,
-                    looks=looks,
-                    routes=settings.effective_routes(),
-                    site=args.site,
-                    route=route,
-                    days=args.days,
-                )
-            finally:
-                await store.close()
-
-        notices = asyncio.run(read())
+        notices = _with_store(
+            settings,
+            lambda store: upcoming(
+                store,
+                now=now,
+                looks=looks,
+                routes=settings.effective_routes(),
+                site=args.site,
+                route=route,
+                days=args.days,
+            ),
+        )
     if args.json:
         doc = upcoming_document(notices, now, site=args.site, route=args.route, days=args.days)
         print(json.dumps(doc, ensure_ascii=False, indent=1))
