@@ -29,6 +29,7 @@ from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import Settings
 from ticket_alarm.model import SEOUL, Presale, Ticket
 from ticket_alarm.store import HistoryRow, SiteState, Store
+from ticket_alarm.store.sqlite.backend import SqliteStore
 from ticket_alarm.web import WebContext, build_app
 
 TARGET_MS = 100.0
@@ -82,7 +83,8 @@ async def _time_paths(store: Store, paths: list[str], runs: int) -> dict[str, li
         ]
     )
     known = {name: registry.discover()[name] for name in SITES}
-    ctx = WebContext(settings, store, known, list(SITES), None, FakeClock(NOW))
+    reader = SqliteStore.open_reader(store.path)  # what the daemon's page reads through (cli.build_app)
+    ctx = WebContext(settings, reader, known, list(SITES), None, FakeClock(NOW))
     runner = aioweb.AppRunner(build_app(ctx), access_log=None)
     await runner.setup()
     sock = socket.socket()
@@ -102,6 +104,7 @@ async def _time_paths(store: Store, paths: list[str], runs: int) -> dict[str, li
                     answer.raise_for_status()
     finally:
         await runner.cleanup()
+        await reader.close()
     return out
 
 
@@ -121,7 +124,11 @@ async def _page_bytes(store: Store) -> str:
     from ticket_alarm.web import render_page
 
     known = {name: registry.discover()[name] for name in SITES}
-    return render_page(WebContext(Settings(), store, known, list(SITES), None, FakeClock(NOW)))
+    reader = SqliteStore.open_reader(store.path)
+    try:
+        return await render_page(WebContext(Settings(), reader, known, list(SITES), None, FakeClock(NOW)))
+    finally:
+        await reader.close()
 
 
 def run(quick: bool) -> list[Row]:

@@ -24,7 +24,7 @@ from ticket_alarm.notify import STDOUT_ROUTE, Alert
 from ticket_alarm.pipeline import Pipeline
 from ticket_alarm.reminders import Reminders
 from ticket_alarm.routing import explain_route, route_matches
-from ticket_alarm.store import Store
+from ticket_alarm.store import Store, as_async
 
 OPEN_A = seoul(2026, 12, 1, 20, 0)
 OPEN_B = seoul(2026, 12, 3, 20, 0)
@@ -317,7 +317,7 @@ async def test_explain_shows_history_routes_and_deliveries(harness: Harness) -> 
     await harness.cycle()
     await harness.cycle(ticket("1"))
     await harness.cycle(ticket("1", open_at=OPEN_B))
-    doc = explain(harness.store, harness.settings, "fake", "1")
+    doc = await explain(as_async(harness.store), harness.settings, "fake", "1")
     assert doc is not None
     assert [d["event"] for d in doc["digests"]] == ["first", "pending"]
     assert doc["pending_change"]["cycles"] == 1
@@ -328,4 +328,4 @@ async def test_explain_shows_history_routes_and_deliveries(harness: Harness) -> 
     assert [r["minutes_before"] for r in doc["reminders"]] == [60, 10]
     text = render_text(doc)
     assert "change waiting for confirmation" in text and "공연 1 티켓 오픈 안내" in text
-    assert explain(harness.store, harness.settings, "fake", "404") is None
+    assert await explain(as_async(harness.store), harness.settings, "fake", "404") is None

@@ -32,7 +32,7 @@ from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import DAEMON_NORMAL_RSS_MB, RouteSettings, Settings
 from ticket_alarm.explain import explain, render_text
 from ticket_alarm.routing import Router, Verdict, route_verdicts
-from ticket_alarm.store import SiteState, Store
+from ticket_alarm.store import SiteState, Store, as_async
 
 WEBHOOK = "https://discord.com/api/webhooks/111111111111111111/tokenAAAAAAAAAAAAAAAAAAAAAAAA"
 ROUTE_HOOK = "https://discord.com/api/webhooks/222222222222222222/tokenBBBBBBBBBBBBBBBBBBBBBBBB"
@@ -91,7 +91,7 @@ async def test_unmatched_notices_reach_the_catch_all_and_explain_says_why(tmp_pa
             ("default", "뮤지컬 레베카 오픈"),
             ("iu", "아이유 콘서트 오픈"),
         ]
-        doc = explain(h.store, settings, "fake", "1")
+        doc = await explain(as_async(h.store), settings, "fake", "1")
         assert doc is not None
         assert [(r["route"], r["matched"]) for r in doc["routes"]] == [("iu", True), ("default", False)]
         assert "route iu takes it" in doc["routes"][1]["reason"]
@@ -106,7 +106,7 @@ async def test_with_routes_only_explain_names_matched_no_route(tmp_path: Path) -
     try:
         await h.cycle(ticket("2", title="뮤지컬 레베카 오픈"))
         assert h.outbox() == []
-        doc = explain(h.store, settings, "fake", "2")
+        doc = await explain(as_async(h.store), settings, "fake", "2")
         assert doc is not None and doc["nothing_sent"] is not None
         text = render_text(doc)
         assert "nothing (matched no route" in text and "first crawl" not in text

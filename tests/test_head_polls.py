@@ -32,7 +32,7 @@ from ticket_alarm.delivery import Delivery
 from ticket_alarm.errors import SiteLockedError
 from ticket_alarm.http import Fetcher
 from ticket_alarm.pipeline import HEAD, Pipeline, SiteResult, Skipped
-from ticket_alarm.store import Store
+from ticket_alarm.store import Store, as_async
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 WEBHOOK = "https://discord.com/api/webhooks/111111111111111111/tokenAAAAAAAAAAAAAAAAAAAAAAAA"
@@ -496,12 +496,14 @@ async def test_health_and_metrics_tell_head_polls_from_sweeps(tmp_path: Path, cl
         assert "3 failed head polls in a row (last error: HTTP 500)" in checks["site:melon"].detail
         assert "head polls: none (no registration order: swept only)" in checks["site:interpark"].detail
 
-        metrics = Metrics(store, Delivery(store, [], clock), None, sites=["yes24", "melon"], clock=clock)
+        metrics = Metrics(
+            as_async(store), Delivery(store, [], clock), None, sites=["yes24", "melon"], clock=clock
+        )
         metrics.on_result(SiteResult("yes24", ok=True, mode=HEAD, new=2))
         metrics.on_result(SiteResult("melon", ok=False, mode=HEAD, error="HTTP 500"))
         metrics.on_result(SiteResult("yes24", ok=True, mode=HEAD, skipped=Skipped(None, None, "first_sweep")))
         metrics.on_result(SiteResult("yes24", ok=True, items=40, new=1))  # a sweep
-        text = metrics.render().decode()
+        text = (await metrics.render()).decode()
         assert 'ticket_alarm_head_polls_total{site="yes24"} 1.0' in text
         assert 'ticket_alarm_head_poll_failures_total{site="melon"} 1.0' in text
         assert 'ticket_alarm_head_notices_new_total{site="yes24"} 2.0' in text

@@ -164,3 +164,59 @@ def test_every_module_imports_first_in_a_fresh_interpreter() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
     )
     assert result.stdout.strip() == "", result.stdout
+
+
+# --- readers await the async store: the synchronous SQLite engine stays inside the store ----------
+
+ENGINE_NAMES = {"SqliteEngine", "Store"}  # ticket_alarm.store.Store is the engine (api.Store: the protocol)
+ENGINE_MODULES = {
+    "ticket_alarm.store",
+    "ticket_alarm.store.sqlite",
+    "ticket_alarm.store.sqlite.engine",
+    "ticket_alarm.store.sqlite.backend",
+}
+
+
+def _engine_imports(path: Path) -> list[str]:
+    """Where a module names the synchronous SQLite engine (``from … import SqliteEngine/Store``, or
+    the engine module itself imported whole), as ``line: statement`` texts."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module in ENGINE_MODULES and not node.level:
+            for alias in node.names:
+                if alias.name in ENGINE_NAMES:
+                    found.append(f"{node.lineno}: from {node.module} import {alias.name}")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "ticket_alarm.store.sqlite.engine":
+                    found.append(f"{node.lineno}: import {alias.name}")
+    return found
+
+
+def test_no_module_outside_the_store_uses_the_synchronous_engine() -> None:
+    """health, history, explain, upcoming, backup, metrics, the page and the CLI await the async
+    ``Store`` protocol; only ``ticket_alarm.store`` itself knows the engine behind SQLite."""
+    offenders = {
+        name: hits
+        for name, path in _modules().items()
+        if not (name == "ticket_alarm.store" or name.startswith("ticket_alarm.store."))
+        and (hits := _engine_imports(path))
+    }
+    assert offenders == {}, offenders
+    assert not (ROOT / "ticket_alarm" / "store" / "postgres" / "bridge.py").exists()  # the sync bridge went
+
+
+def test_the_engine_check_sees_each_way_of_naming_it(tmp_path: Path) -> None:
+    module = tmp_path / "reader.py"
+    module.write_text(
+        "from ticket_alarm.store import DB_NAME, Store\n"
+        "from ticket_alarm.store.api import Store as StoreProtocol\n"  # the protocol: fine
+        "def f():\n    from ticket_alarm.store.sqlite.engine import SqliteEngine\n"
+        "import ticket_alarm.store.sqlite.engine\n",
+        encoding="utf-8",
+    )
+    assert _engine_imports(module) == [
+        "1: from ticket_alarm.store import Store",
+        "5: import ticket_alarm.store.sqlite.engine",
+        "4: from ticket_alarm.store.sqlite.engine import SqliteEngine",
+    ]

@@ -18,7 +18,7 @@ from ticket_alarm.delivery import Delivery
 from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.metrics import Metrics
 from ticket_alarm.pipeline import SiteResult, Skipped
-from ticket_alarm.store import NewOutboxRow, SiteState, Store
+from ticket_alarm.store import NewOutboxRow, SiteState, Store, as_async
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -39,7 +39,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_collector_reads_the_store_and_the_stats_objects(tmp_path: Path) -> None:
+async def test_collector_reads_the_store_and_the_stats_objects(tmp_path: Path) -> None:
     clock = FakeClock()
     now = clock.now().timestamp()
     store = Store.open_dir(tmp_path / "data")
@@ -50,7 +50,7 @@ def test_collector_reads_the_store_and_the_stats_objects(tmp_path: Path) -> None
         webhooks = WebhookClient(httpx.AsyncClient(), clock)
         delivery = Delivery(store, [DiscordNotifier.for_route(route, webhooks)], clock)
         metrics = Metrics(
-            store,
+            as_async(store),
             delivery,
             webhooks,
             sites=["melon", "yes24"],
@@ -58,7 +58,7 @@ def test_collector_reads_the_store_and_the_stats_objects(tmp_path: Path) -> None
             clock=clock,
             rss=lambda: 123 * 1024 * 1024,
         )
-        first = metrics.render().decode()
+        first = (await metrics.render()).decode()
         assert value(first, "ticket_alarm_crawls_total", site="melon") == 0  # present before any crawl
         assert value(first, "ticket_alarm_outbox_pending") == 0
         metrics.on_result(SiteResult("melon", ok=True, items=40, new=3))
@@ -73,7 +73,7 @@ def test_collector_reads_the_store_and_the_stats_objects(tmp_path: Path) -> None
         store.mark_webhook_broken("main", "HTTP 404", now)
         delivery.stats.sent_alerts, delivery.stats.sent_messages, delivery.stats.failures = 25, 3, 2
         webhooks.rate_limited = 4
-        text = metrics.render().decode()
+        text = (await metrics.render()).decode()
         assert value(text, "ticket_alarm_crawls_total", site="melon") == 3
         assert value(text, "ticket_alarm_crawl_failures_total", site="melon") == 1
         assert value(text, "ticket_alarm_notices_parsed_total", site="melon") == 81

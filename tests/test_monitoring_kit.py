@@ -18,7 +18,7 @@ from ticket_alarm.config import RouteSettings
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.metrics import Metrics
-from ticket_alarm.store import SiteState, Store
+from ticket_alarm.store import SiteState, Store, as_async
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -57,7 +57,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([binary, *args], capture_output=True, text=True, timeout=60, cwd=str(PROMETHEUS))
 
 
-def exported(tmp_path: Path) -> set[str]:
+async def exported(tmp_path: Path) -> set[str]:
     """Every sample name the daemon's /metrics has, with every optional family switched on."""
     clock = FakeClock()
     store = Store.open_dir(tmp_path / "data")
@@ -67,7 +67,7 @@ def exported(tmp_path: Path) -> set[str]:
         )
         webhooks = WebhookClient(httpx.AsyncClient(), clock)
         metrics = Metrics(
-            store,
+            as_async(store),
             Delivery(store, [DiscordNotifier.for_route(route, webhooks)], clock),
             webhooks,
             sites=["melon"],
@@ -77,7 +77,7 @@ def exported(tmp_path: Path) -> set[str]:
             max_rss_mb=512,
         )
         store.save_site_state(SiteState("melon", True, 1.0, 1.0))
-        text = metrics.render().decode()
+        text = (await metrics.render()).decode()
     finally:
         store.close()
     return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
@@ -121,8 +121,8 @@ def test_rules_cover_what_the_issue_asks_for() -> None:
     assert "for: 15m" in text and "3 * ticket_alarm_crawl_interval_seconds" in text
 
 
-def test_every_query_uses_a_metric_the_daemon_exports(tmp_path: Path) -> None:
-    names = exported(tmp_path)
+async def test_every_query_uses_a_metric_the_daemon_exports(tmp_path: Path) -> None:
+    names = await exported(tmp_path)
     assert "ticket_alarm_crawls_total" in names and "ticket_alarm_max_rss_bytes" in names
     known = names | PROMETHEUS_OWN
     used: set[str] = set()

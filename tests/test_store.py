@@ -346,3 +346,24 @@ def test_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
     lock = InstanceLock(tmp_path)
     lock.acquire()
     lock.release()
+
+
+async def test_the_page_reader_sees_the_writers_rows_and_a_closed_store_is_a_store_error(
+    tmp_path: Path,
+) -> None:
+    """``SqliteStore.open_reader`` (the status page's and /metrics' store) reads what the daemon's
+    writer committed; a call on a closed store is a StoreError (a 503 on the page), not a crash."""
+    from ticket_alarm.store.api import NewOutboxRow
+    from ticket_alarm.store.sqlite.backend import SqliteStore
+
+    writer = SqliteStore.open_dir(tmp_path / "data")
+    reader = SqliteStore.open_reader(writer.path)
+    try:
+        assert reader.readonly and (await reader.outbox_stats()).pending == 0
+        await writer.enqueue([NewOutboxRow("main", "new", "melon", "k1", {"title": "t"})], 1.0)
+        assert (await reader.outbox_stats()).pending == 1
+    finally:
+        await reader.close()
+        await writer.close()
+    with pytest.raises(StoreError, match="the store is closed"):
+        await reader.outbox_stats()

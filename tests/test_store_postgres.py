@@ -184,18 +184,29 @@ async def test_a_readonly_handle_cannot_write(pg_url: str) -> None:
         await reader.close()
 
 
-async def test_the_bridge_gives_sync_readers_the_store(pg_url: str, tmp_path: Path) -> None:
-    from ticket_alarm.store.postgres.bridge import open_bridged
+async def test_the_configured_store_is_the_async_store_connected_at_open(pg_url: str, tmp_path: Path) -> None:
+    """What the one-shot commands and health open: PostgreSQL connects (and migrates) in
+    open_configured_store, so a wrong store_url fails there; read-only never writes."""
+    from ticket_alarm.config import Settings
+    from ticket_alarm.store.configured import open_configured_store
 
-    def run() -> None:
-        bridge = open_bridged(pg_url, tmp_path)
-        try:
-            bridge.enqueue([_row(1)], 1.0)
-            assert [r.notice_key for r in bridge.outbox_list()] == ["k1"] and bridge.integrity_ok()
-            bridge.remember_response("u", "e", None, b"x")
-            assert bridge.cached_response("u").body == b"x"
-        finally:
-            bridge.close()
-            bridge.close()  # closing twice is harmless
-
-    await asyncio.to_thread(run)
+    writer = await open_configured_store(Settings(store_url=pg_url, data_dir=tmp_path))
+    try:
+        assert isinstance(writer, PostgresStore) and await writer.schema_version() == SCHEMA_VERSION
+        await writer.enqueue([_row(1)], 1.0)
+        await writer.remember_response("u", "e", None, b"x", 2.0)
+        assert writer.lease() is not None  # the replica's lease lives in its data_dir
+    finally:
+        await writer.close()
+    reader = await open_configured_store(Settings(store_url=pg_url, data_dir=tmp_path), readonly=True)
+    try:
+        assert [r.notice_key for r in await reader.outbox_list()] == ["k1"] and await reader.check()
+        assert (await reader.cached_response("u")).body == b"x"  # type: ignore[union-attr]
+        with pytest.raises(StoreError, match="read-only"):
+            await reader.set_meta("x", "y")
+    finally:
+        await reader.close()
+    wrong = pg_url.replace(PASSWORD, "not-the-password")
+    with pytest.raises(StoreError, match="cannot connect to PostgreSQL") as caught:
+        await open_configured_store(Settings(store_url=wrong, data_dir=tmp_path), readonly=True)
+    assert "not-the-password" not in str(caught.value)

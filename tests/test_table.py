@@ -15,7 +15,7 @@ from ticket_alarm.history import search_text, stats_text
 from ticket_alarm.http import Fetcher
 from ticket_alarm.pipeline import Pipeline
 from ticket_alarm.reminders import Reminders
-from ticket_alarm.store import Store
+from ticket_alarm.store import Store, as_async
 from ticket_alarm.table import cut, pad, render, width
 
 WEBHOOK = "http://127.0.0.1:9/api/webhooks/123456789012345678/{}"
@@ -83,11 +83,11 @@ async def test_explain_aligns_korean_route_names_and_shows_a_sent_reminder_as_se
         assert (await pipeline.run_site("fake")).ok
         clock.advance((OPEN_A - clock.now()).total_seconds() - 60 * 60)
         assert await Reminders(store, {"fake": crawler}, clock).run_due() == (1, 0)
-        doc = explain(store, settings, "fake", "1")
+        doc = await explain(as_async(store), settings, "fake", "1")
         assert doc is not None and [r["status"] for r in doc["reminders"]] == ["queued"]
         reminder = next(r for r in store.outbox_list() if r.kind == "reminder")
         store.mark_sent([reminder.id], clock.now().timestamp(), "m-1")
-        doc = explain(store, settings, "fake", "1")
+        doc = await explain(as_async(store), settings, "fake", "1")
         assert doc is not None and [r["status"] for r in doc["reminders"]] == ["sent"]
         text = render_text(doc)
         route_lines = [line for line in text.splitlines() if "matched" in line or "skipped" in line]

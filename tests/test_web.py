@@ -25,7 +25,7 @@ from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import RouteSettings, Settings
 from ticket_alarm.ical import calendar
 from ticket_alarm.model import SEOUL, Presale, Ticket, seoul
-from ticket_alarm.store import HistoryRow, SiteState, Store
+from ticket_alarm.store import HistoryRow, SiteState, Store, as_async
 from ticket_alarm.table import width
 from ticket_alarm.upcoming import SiteLook, sale_uid, upcoming
 from ticket_alarm.web import WebContext, build_app, render_page, token_ok
@@ -87,29 +87,38 @@ def ids(notices: list[Any]) -> list[str]:
 # --- upcoming ---------------------------------------------------------------------------------
 
 
-def test_upcoming_lists_sales_ahead_in_time_order_and_filters(store: Store) -> None:
-    assert ids(upcoming(store, now=NOW, looks=LOOKS)) == ["b", "dayonly", "a", "far"]  # no TBA, no past
-    assert ids(upcoming(store, now=NOW, looks=LOOKS, days=5)) == ["b", "dayonly"]
-    assert ids(upcoming(store, now=NOW, looks=LOOKS, site="other")) == ["far"]
-    assert ids(upcoming(store, now=NOW, looks=LOOKS, text="아이유콘서트")) == ["a"]  # keyword normal form
-    assert ids(upcoming(store, now=NOW, looks=LOOKS, text="ＨＥＲ")) == ["a"]  # full width too
+async def test_upcoming_lists_sales_ahead_in_time_order_and_filters(store: Store) -> None:
+    reader = as_async(store)  # the engine seeds, the async store reads
+    assert ids(await upcoming(reader, now=NOW, looks=LOOKS)) == [
+        "b",
+        "dayonly",
+        "a",
+        "far",
+    ]  # no TBA, no past
+    assert ids(await upcoming(reader, now=NOW, looks=LOOKS, days=5)) == ["b", "dayonly"]
+    assert ids(await upcoming(reader, now=NOW, looks=LOOKS, site="other")) == ["far"]
+    assert ids(await upcoming(reader, now=NOW, looks=LOOKS, text="아이유콘서트")) == [
+        "a"
+    ]  # keyword normal form
+    assert ids(await upcoming(reader, now=NOW, looks=LOOKS, text="ＨＥＲ")) == ["a"]  # full width too
     iu = RouteSettings(
         name="iu",
         webhook_url="http://127.0.0.1:9/api/webhooks/123456789012345678/tokentokentoken",
         include=["아이유"],
     )
-    listed = upcoming(store, now=NOW, looks=LOOKS, routes=[iu], route=iu)
+    listed = await upcoming(reader, now=NOW, looks=LOOKS, routes=[iu], route=iu)
     assert ids(listed) == ["a"] and listed[0].routes == ("iu",)
     a = listed[0]
     assert [(s.name, s.presale) for s in a.sales] == [("팬클럽 선예매", True), ("일반 예매", False)]
     assert a.next_at == seoul(2027, 1, 18, 20, 0) and a.day.isoformat() == "2027-01-18"
     # the first sale passed: the notice stays upcoming for its general sale, listed on that day
-    later = upcoming(store, now=datetime(2027, 1, 19, tzinfo=UTC), looks=LOOKS, text="아이유")
+    later = await upcoming(reader, now=datetime(2027, 1, 19, tzinfo=UTC), looks=LOOKS, text="아이유")
     assert later[0].next_at == seoul(2027, 1, 20, 20, 0) and len(later[0].sales) == 2
 
 
-def test_calendar_has_one_event_per_sale_with_stable_uids_kst_times_and_alarm(store: Store) -> None:
-    notices = upcoming(store, now=NOW, looks=LOOKS)
+async def test_calendar_has_one_event_per_sale_with_stable_uids_kst_times_and_alarm(store: Store) -> None:
+    reader = as_async(store)  # the engine seeds, the async store reads
+    notices = await upcoming(reader, now=NOW, looks=LOOKS)
     cal = Calendar.from_ical(calendar(notices, NOW))
     events = list(cal.walk("VEVENT"))
     assert len(events) == 4  # b, a (presale + general), far; dayonly and TBA have no time: no event
@@ -133,7 +142,9 @@ def test_calendar_has_one_event_per_sale_with_stable_uids_kst_times_and_alarm(st
     seed(store, [moved], NOW + timedelta(hours=1))
     again = {
         str(e["UID"]): e
-        for e in Calendar.from_ical(calendar(upcoming(store, now=NOW, looks=LOOKS), NOW)).walk("VEVENT")
+        for e in Calendar.from_ical(calendar(await upcoming(reader, now=NOW, looks=LOOKS), NOW)).walk(
+            "VEVENT"
+        )
     }
     assert set(again) == set(by_uid)
     assert again[sale_uid(key, None)]["DTSTART"].dt == seoul(2027, 1, 21, 19, 0)
@@ -159,7 +170,7 @@ async def served(store: Store, tmp_path: Path) -> AsyncIterator[Served]:
     from crawlers.registry import discover
 
     known = {name: cls for name, cls in discover().items() if name in ("interpark", "melon")}
-    ctx = WebContext(settings, store, known, ["interpark", "melon"], None, FakeClock(NOW))
+    ctx = WebContext(settings, as_async(store), known, ["interpark", "melon"], None, FakeClock(NOW))
     runner = web.AppRunner(build_app(ctx), access_log=None)
     await runner.setup()
     sock = socket.socket()
@@ -370,7 +381,7 @@ def test_token_compare_takes_as_long_whatever_the_first_wrong_character() -> Non
     assert 1 / 3 < ratio < 3, (late_runs, early_runs)
 
 
-def test_page_escapes_scraped_text_and_drops_non_http_links(tmp_path: Path) -> None:
+async def test_page_escapes_scraped_text_and_drops_non_http_links(tmp_path: Path) -> None:
     store = Store.open_dir(tmp_path / "data")
     try:
         seed(
@@ -385,7 +396,9 @@ def test_page_escapes_scraped_text_and_drops_non_http_links(tmp_path: Path) -> N
             ],
         )
         settings = Settings(data_dir=tmp_path / "data")
-        html = render_page(WebContext(settings, store, {}, ["teststand"], None, FakeClock(NOW)))
+        html = await render_page(
+            WebContext(settings, as_async(store), {}, ["teststand"], None, FakeClock(NOW))
+        )
     finally:
         store.close()
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &quot;공연&quot; &amp; &lt;b&gt;" in html
@@ -393,7 +406,7 @@ def test_page_escapes_scraped_text_and_drops_non_http_links(tmp_path: Path) -> N
     assert html.count("<script") == 1  # the page's own, with its nonce
 
 
-def test_page_shows_site_status_outbox_and_recent_alerts(tmp_path: Path) -> None:
+async def test_page_shows_site_status_outbox_and_recent_alerts(tmp_path: Path) -> None:
     from ticket_alarm.store import NewOutboxRow
 
     now = NOW.timestamp()
@@ -422,8 +435,10 @@ def test_page_shows_site_status_outbox_and_recent_alerts(tmp_path: Path) -> None
         from crawlers.registry import discover
 
         known = {"melon": discover()["melon"]}
-        html = render_page(
-            WebContext(Settings(data_dir=tmp_path / "data"), store, known, ["melon"], None, FakeClock(NOW))
+        html = await render_page(
+            WebContext(
+                Settings(data_dir=tmp_path / "data"), as_async(store), known, ["melon"], None, FakeClock(NOW)
+            )
         )
     finally:
         store.close()
@@ -451,12 +466,12 @@ async def test_store_failure_is_a_503_and_a_taken_port_leaves_the_daemon_running
     store = Store.open_dir(tmp_path / "data")
     try:
         busy = Settings(data_dir=tmp_path / "data", web={"port": port})
-        async with serve_web(WebContext(busy, store, {}, [], None, FakeClock(NOW))) as runner:
+        async with serve_web(WebContext(busy, as_async(store), {}, [], None, FakeClock(NOW))) as runner:
             assert runner is None
         assert any("status page not started" in line and "web.port" in line for line in lines), lines
 
         free = Settings(data_dir=tmp_path / "data", web={"port": free_port()})
-        async with serve_web(WebContext(free, store, {}, [], None, FakeClock(NOW))) as runner:
+        async with serve_web(WebContext(free, as_async(store), {}, [], None, FakeClock(NOW))) as runner:
             assert runner is not None
             base = f"http://127.0.0.1:{free.web.port}"
             async with httpx.AsyncClient(base_url=base, timeout=10) as client:

@@ -1,9 +1,9 @@
 """``backup`` and ``restore``: consistent copies of the store, safe to take while the daemon runs.
 
-backup: SQLite's online backup API on a read-only connection (no instance lock: the daemon keeps
-running) → ``data_YYYYMMDD_HHMMSS.tar.gz`` holding the database and a small manifest, plus the
-config file copied as ``config_YYYYMMDD_HHMMSS.json``; both files mode 600 (the config holds
-webhook tokens). ``--keep N`` deletes all but the newest N of each.
+backup: SQLite's online backup API on a read-only async store (``Maintenance.backup``; no instance
+lock: the daemon keeps running) → ``data_YYYYMMDD_HHMMSS.tar.gz`` holding the database and a small
+manifest, plus the config file copied as ``config_YYYYMMDD_HHMMSS.json``; both files mode 600
+(the config holds webhook tokens). ``--keep N`` deletes all but the newest N of each.
 
 restore: refused while the daemon runs. The archive is verified first (tar readable to the end,
 holds the database, ``PRAGMA integrity_check`` ok on the extracted copy, schema version known);
@@ -35,7 +35,7 @@ from ticket_alarm import __version__
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config import Settings
 from ticket_alarm.errors import StoreError, StoreLockedError, TicketAlarmError
-from ticket_alarm.store import DB_NAME, InstanceLock, Store
+from ticket_alarm.store import DB_NAME, InstanceLock, open_store
 from ticket_alarm.store.sqlite.engine import verify_copy
 
 MANIFEST = "manifest.json"
@@ -91,7 +91,7 @@ def _write_private(path: Path, data: bytes) -> None:
         os.fsync(out.fileno())
 
 
-def make_backup(
+async def make_backup(
     settings: Settings,
     config_path: Path | None,
     dest: Path | None = None,
@@ -115,11 +115,11 @@ def make_backup(
         raise BackupError(f"backup destination {dest}: not writable by this user; fix its permissions.")
     now = clock.now()
     ts = stamp(now)
-    store = Store.open_readonly(db)
+    store = open_store(db, readonly=True)
     try:
         with tempfile.TemporaryDirectory(dir=dest, prefix=".backup-") as tmp:
             copy = Path(tmp) / DB_NAME
-            store.backup_to(copy)
+            await store.backup(copy)
             version, rows = _verify_db(copy, what=f"the copy of {db}")
             manifest = {
                 "program": f"ticket-alarm {__version__}",
@@ -145,7 +145,7 @@ def make_backup(
             f"backup into {dest} failed: {exc.strerror or exc}; check free disk space."
         ) from exc
     finally:
-        store.close()
+        await store.close()
     config_copy: Path | None = None
     if config_path is not None and config_path.is_file():
         config_copy = _free_name(dest, "config", ts, ".json")
@@ -284,7 +284,7 @@ async def backup_command(args: argparse.Namespace, load: Loader) -> int:
     if args.keep is not None and args.keep < 1:
         raise BackupError(f"--keep {args.keep}: keep at least 1 backup (the one just written).")
     dest = Path(args.dest) if args.dest else None
-    result = make_backup(settings, config_path if config_path.is_file() else None, dest, keep=args.keep)
+    result = await make_backup(settings, config_path if config_path.is_file() else None, dest, keep=args.keep)
     print(result.archive)
     if result.config:
         print(result.config)

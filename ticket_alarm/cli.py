@@ -8,10 +8,10 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from loguru import logger
@@ -50,7 +50,7 @@ from ticket_alarm.model import Ticket, seoul_text
 from ticket_alarm.notify import Notifier, StdoutNotifier
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
-from ticket_alarm.store import DB_NAME, InstanceLock, OutboxRow, SqliteEngine, StatusFile, Store
+from ticket_alarm.store import DB_NAME, InstanceLock, OutboxRow, StatusFile, open_store
 from ticket_alarm.store.api import Store as StoreProtocol
 from ticket_alarm.store.configured import open_configured_store
 from ticket_alarm.store.sqlite.backend import SqliteStore
@@ -64,6 +64,7 @@ EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 ONCE_DELIVERY_TIMEOUT = 120.0
 USER_AGENT = f"ticket-alarm/{__version__} (+https://github.com/ticket-alarm)"
+T = TypeVar("T")
 
 
 @dataclass
@@ -78,7 +79,7 @@ class App:
     delivery: Delivery
     reminders: Reminders
     clock: Clock
-    reader: Store  # a read-only connection for the status page and /metrics (read in the loop's thread)
+    reader: StoreProtocol  # read-only, for the status page and /metrics (awaited in the loop; see build_app)
     replicas: Any = None  # PostgreSQL: this replica's site leases (its id owns the claimed outbox rows)
 
 
@@ -92,27 +93,38 @@ async def build_app(
     known: dict[str, type[Crawler]],
     *,
     clock: Clock | None = None,
-    store: Store | None = None,
+    store: StoreProtocol | None = None,
 ) -> AsyncIterator[App]:
+    """Everything the daemon (and ``once``) runs on. ``store``: one the caller opened and closes
+    (``test-crawlers``' throw-away diagnosis store); else the configured one, opened here.
+
+    ``App.reader``, for the status page and /metrics, is a second, read-only async store: on
+    SQLite a WAL reader with its own worker thread (``SqliteStore.open_reader``), so a page request
+    neither blocks the event loop nor queues behind the writer's commits; on PostgreSQL a second,
+    read-only ``PostgresStore`` (its own small pool, a read-only session): page traffic can never
+    take the connections the pipeline and the delivery lanes need, and can never write.
+    """
     clock = clock or SystemClock()
     own_store = store is None
     writer: Any
-    if store is None and settings.store_url:  # PostgreSQL: the async store, and a sync reader beside it
+    reader: StoreProtocol
+    if store is None and settings.store_url:  # PostgreSQL: the async store, and a read-only one beside it
         from ticket_alarm.store.postgres import PostgresStore
 
         writer = PostgresStore(settings.store_url, data_dir=settings.data_dir)
         try:
             await writer._ensure_open()  # connect and migrate now: a wrong store_url fails at start
-            reader: Any = open_configured_store(settings, readonly=True)
+            reader = await open_configured_store(settings, readonly=True)
         except BaseException:
             await writer.close()
             raise
     else:
-        writer = SqliteStore.open_dir(settings.data_dir) if store is None else SqliteStore.over(store)
+        writer = SqliteStore.open_dir(settings.data_dir) if store is None else store
         try:
-            reader = SqliteEngine.open_reader(writer.path)
+            reader = SqliteStore.open_reader(writer.path) if isinstance(writer, SqliteStore) else writer
         except BaseException:
-            await writer.close()
+            if own_store:
+                await writer.close()
             raise
     store_api: StoreProtocol = writer
     fetcher = Fetcher(settings.http, proxy=settings.proxy, cache=store_api, clock=clock)
@@ -149,8 +161,10 @@ async def build_app(
     finally:
         await fetcher.aclose()
         await discord_http.aclose()
-        reader.close()
-        await writer.close()  # over(store): the caller's engine stays open (the caller closes it)
+        if reader is not writer:
+            await reader.close()
+        if own_store:
+            await writer.close()  # a store given to build_app stays open (its caller closes it)
 
 
 def notifiers_for(settings: Settings, webhooks: WebhookClient, clock: Clock) -> list[Notifier]:
@@ -314,7 +328,7 @@ async def _send_test(args: argparse.Namespace) -> int:
     settings, known, _ = _load(args)
     routes = settings.effective_routes()
     clock = SystemClock()
-    embed = _sample_embed(settings, known, args.sample) if args.sample else render_test(clock.now())
+    embed = await _sample_embed(settings, known, args.sample) if args.sample else render_test(clock.now())
     if not routes:
         sys.stdout.write(embed_text(embed, clock.now()))
         logger.error(
@@ -352,7 +366,7 @@ async def _send_test(args: argparse.Namespace) -> int:
     return EXIT_OK if ok else EXIT_FAIL
 
 
-def _sample_embed(settings: Settings, known: dict[str, type[Crawler]], site: str) -> dict[str, Any]:
+async def _sample_embed(settings: Settings, known: dict[str, type[Crawler]], site: str) -> dict[str, Any]:
     """The newest stored notice of ``site`` rendered as its alert, marked as a test (send-test --sample)."""
     cls = registry.get(site, known)
     if not settings.store_url and not (settings.data_dir / DB_NAME).exists():
@@ -360,11 +374,11 @@ def _sample_embed(settings: Settings, known: dict[str, type[Crawler]], site: str
             f"send-test --sample {site}: data_dir {settings.data_dir} has no store yet; run `once` first "
             "so there is a notice to show"
         )
-    store = open_configured_store(settings, readonly=True)  # no lock, no write: the daemon may run
+    store = await open_configured_store(settings, readonly=True)  # no lock, no write: the daemon may run
     try:
-        data = store.newest_notice(site)
+        data = await store.newest_notice(site)
     finally:
-        store.close()
+        await store.close()
     if data is None:
         raise ConfigError(
             f"send-test --sample {site}: no {site} notice in the history of {settings.data_dir} yet; "
@@ -394,7 +408,7 @@ async def _test_crawlers(args: argparse.Namespace) -> int:
 
     # diagnosis writes no history: a throw-away store keeps the fetcher's cache away from the real one
     with tempfile.TemporaryDirectory(prefix="ticket-alarm-diag-") as tmp:
-        store = Store(Path(tmp) / "diag.sqlite3")
+        store = SqliteStore.open_file(Path(tmp) / "diag.sqlite3")
         try:
             async with build_app(settings, known, store=store) as app:
                 # every site at once (the fetcher keeps its per-host spacing and global cap); each
@@ -419,7 +433,7 @@ async def _test_crawlers(args: argparse.Namespace) -> int:
                     progress.show()
                 progress.clear()
         finally:
-            store.close()
+            await store.close()
     ordered = [results[name] for name in names]
     if args.json:
         sites = [{**_result_json(r), "head": _head_json(heads.get(r.site))} for r in ordered]
@@ -614,11 +628,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     registry.get(args.site, known)
     if not settings.store_url and not (settings.data_dir / DB_NAME).exists():
         raise ConfigError(i18n.t("cli.explain.no_store", data_dir=settings.data_dir))
-    store = open_configured_store(settings)
-    try:
-        doc = explain(store, settings, args.site, args.id)
-    finally:
-        store.close()
+    doc = _with_store(settings, lambda store: explain(store, settings, args.site, args.id), readonly=False)
     if doc is None:
         logger.error(
             "{}", i18n.t("cli.explain.not_found", site=args.site, id=args.id, data_dir=settings.data_dir)
@@ -627,6 +637,22 @@ def cmd_explain(args: argparse.Namespace) -> int:
     text = json.dumps(doc, ensure_ascii=False, indent=2) if args.json else render_text(doc)
     print(redact(scrub(text)))  # an error column written before masking existed must not leak either
     return EXIT_OK
+
+
+def _with_store(
+    settings: Settings, call: Callable[[StoreProtocol], Awaitable[T]], *, readonly: bool = True
+) -> T:
+    """A one-shot command's store call: the configured async store opened, awaited and closed in
+    an event loop of its own (``readonly``: no lock, nothing written; the daemon may run)."""
+
+    async def run() -> T:
+        store = await open_configured_store(settings, readonly=readonly)
+        try:
+            return await call(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
@@ -639,25 +665,27 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     since = _parse_since(args.since) if getattr(args, "since", None) else None
     if args.action == "list":
         args.status = getattr(args, "status", None)
-    store = open_configured_store(settings, readonly=args.action != "retry-dead")
-    try:
-        if args.action == "retry-dead":
-            count = store.retry_dead(route=args.route, since=since, now=SystemClock().now().timestamp())
-            if not count:
-                logger.info(
-                    "outbox retry-dead: no dead letters{}", f" on route {args.route}" if args.route else ""
-                )
-                return EXIT_FAIL
+    if args.action == "retry-dead":
+        now = SystemClock().now().timestamp()
+        count = _with_store(
+            settings, lambda store: store.retry_dead(route=args.route, since=since, now=now), readonly=False
+        )
+        if not count:
             logger.info(
-                "outbox retry-dead: {} dead letters queued again{}; the running daemon sends them within "
-                "seconds (or the next `once`)",
-                count,
-                f" on route {args.route}" if args.route else "",
+                "outbox retry-dead: no dead letters{}", f" on route {args.route}" if args.route else ""
             )
-            return EXIT_OK
-        rows = [_outbox_item(r) for r in store.outbox_list(status=args.status, route=args.route, since=since)]
-    finally:
-        store.close()
+            return EXIT_FAIL
+        logger.info(
+            "outbox retry-dead: {} dead letters queued again{}; the running daemon sends them within "
+            "seconds (or the next `once`)",
+            count,
+            f" on route {args.route}" if args.route else "",
+        )
+        return EXIT_OK
+    listed = _with_store(
+        settings, lambda store: store.outbox_list(status=args.status, route=args.route, since=since)
+    )
+    rows = [_outbox_item(r) for r in listed]
     for row in rows:  # rows written before masking existed must not leak a token either
         row["last_error"] = redact(scrub(row["last_error"])) if row["last_error"] else None
     if args.json:
@@ -742,9 +770,9 @@ def cmd_upcoming(args: argparse.Namespace) -> int:
             "data_dir {}: no store yet (nothing crawled with this config): nothing upcoming", db.parent
         )
     else:
-        store = open_configured_store(settings, readonly=True)
-        try:
-            notices = upcoming(
+        notices = _with_store(
+            settings,
+            lambda store: upcoming(
                 store,
                 now=now,
                 looks=looks,
@@ -752,9 +780,8 @@ def cmd_upcoming(args: argparse.Namespace) -> int:
                 site=args.site,
                 route=route,
                 days=args.days,
-            )
-        finally:
-            store.close()
+            ),
+        )
     if args.json:
         doc = upcoming_document(notices, now, site=args.site, route=args.route, days=args.days)
         print(json.dumps(doc, ensure_ascii=False, indent=1))
@@ -917,17 +944,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+async def _pending_alerts(settings: Settings) -> int:
+    """The alerts waiting in data_dir's SQLite store (read only: nothing is created)."""
+    store = open_store(settings.data_dir, readonly=True)
+    try:
+        return (await store.outbox_stats()).pending
+    finally:
+        await store.close()
+
+
 def _interrupted(args: argparse.Namespace) -> str:
     """The one line Ctrl-C leaves: what was kept (every crawl commits in one transaction)."""
     if args.command in ("once", "run"):
         pending = "?"
         with contextlib.suppress(Exception):  # best effort: the interrupt may have hit anything
             settings, _known, _ = _load(args)
-            store = Store.open_readonly(settings.data_dir / DB_NAME)
-            try:
-                pending = str(store.outbox_stats().pending)
-            finally:
-                store.close()
+            pending = str(asyncio.run(_pending_alerts(settings)))
         return (
             f"interrupted (SIGINT): every finished crawl and delivery is kept; {pending} alerts wait in the "
             "outbox for the next run, nothing is lost"

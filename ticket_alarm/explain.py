@@ -10,7 +10,7 @@ from ticket_alarm.config import Settings
 from ticket_alarm.i18n import t
 from ticket_alarm.model import Ticket, identity_key, seoul_text
 from ticket_alarm.routing import router_for
-from ticket_alarm.store import Store
+from ticket_alarm.store.api import Store as StoreProtocol
 from ticket_alarm.table import pad
 
 
@@ -42,15 +42,17 @@ def _reminder_status(reminder: Any, outbox: Sequence[Any]) -> str:
     return "queued"
 
 
-def explain(store: Store, settings: Settings, site: str, notice_id: str) -> dict[str, Any] | None:
+async def explain(
+    store: StoreProtocol, settings: Settings, site: str, notice_id: str
+) -> dict[str, Any] | None:
     """Everything known about one notice, or None when the history has never seen it."""
     key = identity_key(site, notice_id)
-    row = store.notice(key)
+    row = await store.notice(key)
     if row is None:
         return None
     ticket_data = row.ticket
     ticket = Ticket.from_json(ticket_data)
-    outbox = store.notice_outbox(key)
+    outbox = await store.notice_outbox(key)
     decisions = [
         {"route": v.route, "matched": v.matched, "reason": v.reason}
         for v in router_for(settings).verdicts(ticket)
@@ -85,7 +87,7 @@ def explain(store: Store, settings: Settings, site: str, notice_id: str) -> dict
                 "title": e.ticket.get("title"),
                 "open": open_text(e.ticket),
             }
-            for e in store.notice_events(key)
+            for e in await store.notice_events(key)
         ],
         "routes": decisions,
         "sent": [
@@ -109,7 +111,7 @@ def explain(store: Store, settings: Settings, site: str, notice_id: str) -> dict
                 "due": _when(r.due_at),
                 "status": _reminder_status(r, outbox),
             }
-            for r in store.reminders([key])
+            for r in await store.reminders([key])
         ],
     }
     doc["nothing_sent"] = None if doc["sent"] else nothing_sent_reason(doc)

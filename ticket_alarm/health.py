@@ -1,9 +1,9 @@
 """The companion health check (``python -m ticket_alarm health``): Nagios-style, read-only.
 
-It opens the store read-only (``Store.open_readonly``: no instance lock, no migration, no file
-created) and never creates the data directory. Exit codes follow the Nagios plugin API: 0 OK,
-1 WARNING, 2 CRITICAL, 3 UNKNOWN. The overall state is the worst check, ordered like
-monitoring-plugins' ``max_state_alt``: OK < UNKNOWN < WARNING < CRITICAL.
+It opens the async store read-only (``open_configured_store(readonly=True)``: no instance lock, no
+migration, no file created) and awaits it; it never creates the data directory. Exit codes follow
+the Nagios plugin API: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. The overall state is the worst
+check, ordered like monitoring-plugins' ``max_state_alt``: OK < UNKNOWN < WARNING < CRITICAL.
 
 ``--notify`` posts one small embed to ``health.ops_webhook_url`` when the overall state differs
 from the last notified one (remembered in ``data_dir/health-state.json``); subscribers' webhooks
@@ -42,7 +42,9 @@ from ticket_alarm.i18n import t
 from ticket_alarm.logs import redact, setup_logging
 from ticket_alarm.model import SEOUL
 from ticket_alarm.pipeline import STORM_META
-from ticket_alarm.store import DB_NAME, InstanceLock, StatusFile, Store
+from ticket_alarm.store import DB_NAME, InstanceLock, StatusFile
+from ticket_alarm.store.api import Store as StoreProtocol
+from ticket_alarm.store.configured import open_configured_store
 
 OK, WARNING, CRITICAL, UNKNOWN = "OK", "WARNING", "CRITICAL", "UNKNOWN"
 EXIT_CODES = {OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3}
@@ -184,47 +186,39 @@ async def collect(
         )
         return report
     try:
-        store = _open_store(settings, db_path)
+        store = await open_configured_store(settings, readonly=True)
     except TicketAlarmError as exc:
         report.add("store", CRITICAL, str(exc))
         _system_checks(report, settings, system)
         return report
     try:
-        _daemon_check(report, settings, sites, store, system, now)
+        await _daemon_check(report, settings, sites, store, system, now)
         if settings.store_url:
-            _replicas_check(report, settings, sites, store)
+            await _replicas_check(report, settings, sites, store)
         for name in sites:
-            _site_check(report, settings, name, known[name], store, now)
-        _outbox_checks(report, settings, store, now)
+            await _site_check(report, settings, name, known[name], store, now)
+        await _outbox_checks(report, settings, store, now)
         await _webhook_checks(report, settings, store, probe)
     except TicketAlarmError as exc:
         report.add("store", CRITICAL, str(exc))
     finally:
-        store.close()
+        await store.close()
     _system_checks(report, settings, system)
     return report
 
 
-def _open_store(settings: Settings, db_path: Path) -> Store:
-    if settings.store_url:  # PostgreSQL: replicas share it
-        from ticket_alarm.store.configured import open_configured_store
+async def _replicas_check(report: Report, settings: Settings, sites: Sequence[str], store: Any) -> None:
+    """PostgreSQL: every replica, its heartbeat and the sites it owns; WARNING when one is left.
+    Ages are taken on the database's clock (the one the heartbeats were stamped with)."""
+    from ticket_alarm.store.postgres.replicas import database_now, replica_rows, replicas_check
 
-        return open_configured_store(settings, readonly=True)
-    return Store.open_readonly(db_path)
-
-
-def _replicas_check(report: Report, settings: Settings, sites: Sequence[str], store: Any) -> None:
-    """PostgreSQL: every replica, its heartbeat and the sites it owns; WARNING when one is left."""
-    from ticket_alarm.store.postgres.replicas import replica_rows, replicas_check
-
-    rows = store.run(replica_rows(store.async_store, alive_within=settings.replica_lease))
-    now = store.run(store.async_store._value("SELECT extract(epoch from clock_timestamp())::float8"))
-    status, detail = replicas_check(rows, sites, float(now))
+    rows = await replica_rows(store, alive_within=settings.replica_lease)
+    status, detail = replicas_check(rows, sites, await database_now(store))
     report.add("replicas", status, detail)
 
 
-def _daemon_check(
-    report: Report, settings: Settings, sites: Sequence[str], store: Store, system: System, now: float
+async def _daemon_check(
+    report: Report, settings: Settings, sites: Sequence[str], store: StoreProtocol, system: System, now: float
 ) -> None:
     shortest = min((settings.site_interval(s) for s in sites), default=settings.interval)
     # the daemon beats after every crawl and every HEARTBEAT_EVERY seconds besides
@@ -238,7 +232,7 @@ def _daemon_check(
             t("health.daemon.lock_unreadable", data_dir=settings.data_dir, reason=exc.strerror),
         )
         return
-    raw = store.get_meta("heartbeat")
+    raw = await store.get_meta("heartbeat")
     beat: float | None = None
     with contextlib.suppress(TypeError, ValueError):
         beat = float(raw) if raw is not None else None
@@ -271,10 +265,10 @@ def _daemon_check(
         report.add("store_writes", CRITICAL, t("health.store_writes", problem=problem[:400]))
 
 
-def _site_check(
-    report: Report, settings: Settings, name: str, crawler: type[Crawler], store: Store, now: float
+async def _site_check(
+    report: Report, settings: Settings, name: str, crawler: type[Crawler], store: StoreProtocol, now: float
 ) -> None:
-    state = store.site_state(name)
+    state = await store.site_state(name)
     interval = settings.site_interval(name)
     warn_streak = settings.health.failure_streak_warn
     problems: list[str] = []
@@ -288,7 +282,7 @@ def _site_check(
             facts.append(t("health.site.notices", count=state.last_count))
     elif not state.failure_streak:
         facts.append(t("health.site.no_success_yet"))
-    _head_facts(settings, name, store, now, problems, facts)
+    await _head_facts(settings, name, store, now, problems, facts)
     locked = state.locked_until is not None and state.locked_until > now
     if locked:
         assert state.locked_until is not None
@@ -325,7 +319,7 @@ def _site_check(
         problems.append(
             t("health.site.empty", count=state.empty_streak, minimum=crawler.usual_minimum, site=name)
         )
-    storm = _storm(store, name)
+    storm = await _storm(store, name)
     if storm is not None and now - storm.get("at", 0) < STORM_WINDOW:
         problems.append(
             t(
@@ -344,12 +338,12 @@ def _site_check(
         report.add(f"site:{name}", OK, ", ".join(facts))
 
 
-def _head_facts(
-    settings: Settings, name: str, store: Store, now: float, problems: list[str], facts: list[str]
+async def _head_facts(
+    settings: Settings, name: str, store: StoreProtocol, now: float, problems: list[str], facts: list[str]
 ) -> None:
     """Head polls (the newest page, every ``head_interval``) told apart from the sweeps."""
     every = settings.site_head_interval(name)
-    head = store.head_state(name)
+    head = await store.head_state(name)
     if every is None:
         facts.append(t("health.head.off"))
         return
@@ -369,8 +363,8 @@ def _head_facts(
         facts.append(t("health.head.failures", count=head.failure_streak, error=head.last_error or "?"))
 
 
-def _storm(store: Store, site: str) -> dict[str, Any] | None:
-    raw = store.get_meta(STORM_META.format(site=site))
+async def _storm(store: StoreProtocol, site: str) -> dict[str, Any] | None:
+    raw = await store.get_meta(STORM_META.format(site=site))
     try:
         data = json.loads(raw) if raw else None
     except ValueError:
@@ -378,8 +372,8 @@ def _storm(store: Store, site: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and isinstance(data.get("at"), int | float) else None
 
 
-def _outbox_checks(report: Report, settings: Settings, store: Store, now: float) -> None:
-    stats = store.outbox_stats()
+async def _outbox_checks(report: Report, settings: Settings, store: StoreProtocol, now: float) -> None:
+    stats = await store.outbox_stats()
     warn_age = settings.health.outbox_age_warn
     if stats.pending and stats.oldest_pending is not None:
         age = now - stats.oldest_pending
@@ -392,7 +386,7 @@ def _outbox_checks(report: Report, settings: Settings, store: Store, now: float)
             report.add("outbox", OK, detail)
     else:
         report.add("outbox", OK, t("health.outbox.empty", sent=stats.sent))
-    dead_rows = store.outbox_list(status="dead")
+    dead_rows = await store.outbox_list(status="dead")
     recent = [r for r in dead_rows if now - r.created_at <= DEAD_LETTER_WINDOW]
     if recent:
         last_error = str(recent[-1].last_error or "?")[:200]
@@ -405,10 +399,12 @@ def _outbox_checks(report: Report, settings: Settings, store: Store, now: float)
         report.add("dead_letters", OK, t("health.dead.none", total=len(dead_rows)))
 
 
-async def _webhook_checks(report: Report, settings: Settings, store: Store, probe: Probe | None) -> None:
+async def _webhook_checks(
+    report: Report, settings: Settings, store: StoreProtocol, probe: Probe | None
+) -> None:
     routes = settings.effective_routes()
-    broken = store.broken_webhooks()
-    marked_urls = store.broken_webhook_fingerprints()
+    broken = await store.broken_webhooks()
+    marked_urls = await store.broken_webhook_fingerprints()
     for route_settings in routes:  # a mark for an earlier URL is stale: the fix was a new URL
         mark_url = marked_urls.get(route_settings.name)
         if mark_url is not None and mark_url != webhook_fingerprint(route_settings.webhook_url):

@@ -36,7 +36,9 @@ from ticket_alarm.explain import open_text
 from ticket_alarm.i18n import t
 from ticket_alarm.model import SEOUL, identity_key
 from ticket_alarm.routing import normalise
-from ticket_alarm.store import LegacyKey, Store
+from ticket_alarm.store import LegacyKey
+from ticket_alarm.store.api import Store as StoreProtocol
+from ticket_alarm.store.configured import open_configured_store
 
 SITE_FIELDS = ("site", "source", "platform", "vendor")
 ID_FIELDS = ("id", "notice_id", "noticeId", "notice_no", "no")
@@ -59,13 +61,11 @@ def when(ts: float | None) -> str:
 # --- stats / search -------------------------------------------------------------------------
 
 
-def open_store(settings: Settings) -> Store:
-    from ticket_alarm.store.configured import open_configured_store
-
-    return open_configured_store(settings, readonly=True)
+async def open_store(settings: Settings) -> StoreProtocol:
+    return await open_configured_store(settings, readonly=True)
 
 
-def stats(store: Store) -> dict[str, Any]:
+async def stats(store: StoreProtocol) -> dict[str, Any]:
     sites = [
         {
             "site": r.site,
@@ -74,10 +74,10 @@ def stats(store: Store) -> dict[str, Any]:
             "newest": r.newest,
             "last_seen": r.last_seen,
         }
-        for r in store.history_by_site()
+        for r in await store.history_by_site()
     ]
-    outbox = store.outbox_stats()
-    imported, matched = store.legacy_counts()
+    outbox = await store.outbox_stats()
+    imported, matched = await store.legacy_counts()
     return {
         "sites": sites,
         "total": sum(s["rows"] for s in sites),
@@ -101,7 +101,7 @@ def stats_text(doc: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def search(store: Store, text: str, limit: int = 50) -> tuple[list[dict[str, Any]], bool]:
+async def search(store: StoreProtocol, text: str, limit: int = 50) -> tuple[list[dict[str, Any]], bool]:
     """Notices whose title holds ``text`` as route keywords match (case, width and spaces folded).
 
     Returns (the newest ``limit`` rows, whether more matched than ``limit``)."""
@@ -115,7 +115,7 @@ def search(store: Store, text: str, limit: int = 50) -> tuple[list[dict[str, Any
             "open_date": r.open_date,
             "imported": r.origin == "imported",
         }
-        for r in store.search_history(text, limit + 1, fold=normalise)
+        for r in await store.search_history(text, limit + 1, fold=normalise)
     ]
     return rows[:limit], len(rows) > limit
 
@@ -277,20 +277,18 @@ def read_legacy(path: Path, known: Mapping[str, type[Crawler]]) -> list[LegacyKe
         raise HistoryImportError(t("history.import.bad_entry", problem=exc)) from None
 
 
-def import_file(
+async def import_file(
     settings: Settings, path: Path, known: Mapping[str, type[Crawler]], *, clock: Clock | None = None
 ) -> ImportSummary:
     keys = read_legacy(path, known)
     clock = clock or SystemClock()
     unknown = Counter(k.site for k in keys if k.site is not None and k.site not in known)
     unique = list({k.key: k for k in keys}.values())
-    from ticket_alarm.store.configured import open_configured_store
-
-    store = open_configured_store(settings)
+    store = await open_configured_store(settings)
     try:
-        added, already = store.import_legacy(unique, clock.now().timestamp())
+        added, already = await store.import_legacy(unique, clock.now().timestamp())
     finally:
-        store.close()
+        await store.close()
     return ImportSummary(
         records=sum(1 for k in unique if k.source == "record"),
         hashes=sum(1 for k in unique if k.source == "hash"),
@@ -312,7 +310,7 @@ async def command(args: argparse.Namespace, load: Loader) -> int:
     """
     settings, known, _path = load(args)
     if args.action == "import":
-        summary = import_file(settings, Path(args.file), known)
+        summary = await import_file(settings, Path(args.file), known)
         logger.info(
             "{}",
             t(
@@ -333,15 +331,15 @@ async def command(args: argparse.Namespace, load: Loader) -> int:
             else t("history.imported", added=summary.added, known=summary.known)
         )
         return 0
-    store = open_store(settings)
+    store = await open_store(settings)
     try:
         if args.action == "stats":
-            doc = stats(store)
+            doc = await stats(store)
             print(json.dumps(doc, ensure_ascii=False, indent=1) if args.json else stats_text(doc))
             return 0
-        rows, cut = search(store, args.text, args.limit)
+        rows, cut = await search(store, args.text, args.limit)
     finally:
-        store.close()
+        await store.close()
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
     else:

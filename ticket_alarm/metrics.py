@@ -4,8 +4,9 @@ A dedicated ``CollectorRegistry`` (no global default-registry state). Per-site c
 are fed by the daemon's ``on_result`` callback; everything else is read at scrape time from the
 store (outbox, site state, broken webhooks) and the live stats objects (delivery stats, the
 webhook client's 429 counter), so the hot paths carry no extra calls. The endpoint is a tiny
-HTTP server on the daemon's own event loop: collection runs on the loop thread, the only thread
-allowed to use the store's SQLite connection.
+HTTP server on the daemon's own event loop: :meth:`Metrics.render` first awaits the read-only
+async store (a :class:`_StoreSnapshot`; on SQLite its reads run on the reader's worker thread, so
+a scrape never blocks the loop), then the synchronous Prometheus collection reads that snapshot.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import psutil
 from loguru import logger
@@ -27,7 +29,8 @@ from ticket_alarm.delivery import Delivery
 from ticket_alarm.discord.webhook import WebhookClient
 from ticket_alarm.errors import StoreError
 from ticket_alarm.pipeline import HEAD, SiteResult
-from ticket_alarm.store import Store
+from ticket_alarm.store.api import HeadState, OutboxStats, SiteState
+from ticket_alarm.store.api import Store as StoreProtocol
 
 PREFIX = "ticket_alarm"
 REQUEST_TIMEOUT = 5.0
@@ -38,14 +41,27 @@ def rss_bytes() -> int:
     return int(psutil.Process(os.getpid()).memory_info().rss)
 
 
+@dataclass(frozen=True, slots=True)
+class _StoreSnapshot:
+    """What one scrape reads from the store, awaited before the (synchronous) collection runs."""
+
+    states: list[SiteState]
+    heads: dict[str, HeadState]
+    outbox: OutboxStats
+    broken: dict[str, str]
+
+
 class _LiveCollector(Collector):
-    """Reads the store and the stats objects when Prometheus scrapes."""
+    """Reads the store snapshot of this scrape and the stats objects when Prometheus scrapes."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.m = metrics
 
     def collect(self) -> Iterator[Metric]:
         m = self.m
+        snap = m.snapshot
+        if snap is None:  # the registry describing itself (auto_describe): no scrape yet
+            return
         now = m.clock.now().timestamp()
         last_success = GaugeMetricFamily(
             f"{PREFIX}_last_success_timestamp_seconds",
@@ -55,7 +71,7 @@ class _LiveCollector(Collector):
         failure_streak = GaugeMetricFamily(
             f"{PREFIX}_failure_streak", "Consecutive failed crawls of a site", labels=["site"]
         )
-        for state in m.store.all_site_states():
+        for state in snap.states:
             if state.last_success is not None:
                 last_success.add_metric([state.site], state.last_success)
             failure_streak.add_metric([state.site], state.failure_streak)
@@ -70,13 +86,13 @@ class _LiveCollector(Collector):
             f"{PREFIX}_head_poll_failure_streak", "Consecutive failed head polls of a site", labels=["site"]
         )
         for site in m.sites:
-            head = m.store.head_state(site)
+            head = snap.heads[site]
             if head.last_success is not None:
                 last_head.add_metric([site], head.last_success)
             head_streak.add_metric([site], head.failure_streak)
         yield last_head
         yield head_streak
-        stats = m.store.outbox_stats()
+        stats = snap.outbox
         yield GaugeMetricFamily(
             f"{PREFIX}_outbox_pending", "Alerts waiting in the outbox", value=stats.pending
         )
@@ -110,7 +126,7 @@ class _LiveCollector(Collector):
         broken = GaugeMetricFamily(
             f"{PREFIX}_webhook_broken", "1 when a route's webhook is marked broken", labels=["route"]
         )
-        marked = m.store.broken_webhooks()
+        marked = snap.broken
         for route in m.routes:
             broken.add_metric([route], 1.0 if route in marked else 0.0)
         yield broken
@@ -134,7 +150,7 @@ class _LiveCollector(Collector):
 class Metrics:
     def __init__(
         self,
-        store: Store,
+        store: StoreProtocol,
         delivery: Delivery,
         webhooks: WebhookClient | None,
         *,
@@ -148,6 +164,7 @@ class Metrics:
         self.intervals = dict(intervals or {})
         self.max_rss_bytes = None if max_rss_mb is None else int(max_rss_mb * 1024 * 1024)
         self.store = store
+        self.snapshot: _StoreSnapshot | None = None
         self.delivery = delivery
         self.webhooks = webhooks
         self.routes = list(routes)
@@ -202,7 +219,15 @@ class Metrics:
         self.notices_parsed.labels(result.site).inc(result.items)
         self.notices_new.labels(result.site).inc(result.new)
 
-    def render(self) -> bytes:
+    async def render(self) -> bytes:
+        """The exposition text: the store is read (awaited) first, then every collector runs."""
+        store = self.store
+        self.snapshot = _StoreSnapshot(
+            states=await store.all_site_states(),
+            heads={site: await store.head_state(site) for site in self.sites},
+            outbox=await store.outbox_stats(),
+            broken=await store.broken_webhooks(),
+        )
         return generate_latest(self.registry)
 
     # --- the HTTP endpoint ----------------------------------------------------------------
@@ -221,7 +246,7 @@ class Metrics:
             status, body, ctype = "404 Not Found", b"see /metrics\n", "text/plain"
         else:
             try:
-                status, body, ctype = "200 OK", self.render(), CONTENT_TYPE_LATEST
+                status, body, ctype = "200 OK", await self.render(), CONTENT_TYPE_LATEST
             except StoreError as exc:
                 logger.warning("metrics: scrape failed: {}", exc)
                 status, body, ctype = "500 Internal Server Error", b"store unavailable\n", "text/plain"
@@ -238,7 +263,7 @@ class Metrics:
 @contextlib.asynccontextmanager
 async def serve_metrics(
     settings: Settings,
-    store: Store,
+    store: StoreProtocol,
     delivery: Delivery,
     webhooks: WebhookClient | None,
     *,

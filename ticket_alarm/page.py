@@ -1,6 +1,6 @@
 """The status page (``GET /``): Korean, phone-friendly, no external assets, refreshed by itself.
 
-Rendered on the server from the read-only queries (``upcoming``, ``Store.recent_alerts``, site
+Rendered on the server from the read-only queries it awaits (``upcoming``, ``recent_alerts``, site
 state, outbox stats): every notice is in the HTML, so the page works without JavaScript; the
 inline script (allowed by its per-response nonce) filters by site and route, searches in the
 route keywords' normal form, and every ``REFRESH_SECONDS`` swaps in a fresh copy of ``#live``.
@@ -22,7 +22,9 @@ from ticket_alarm.config import Settings
 from ticket_alarm.logs import redact
 from ticket_alarm.metrics import Metrics
 from ticket_alarm.model import SEOUL
-from ticket_alarm.store import SiteState, Store
+from ticket_alarm.store import SiteState
+from ticket_alarm.store.api import RecentAlert
+from ticket_alarm.store.api import Store as StoreProtocol
 from ticket_alarm.upcoming import SiteLook, UpcomingNotice, upcoming
 
 REFRESH_SECONDS = 30
@@ -35,7 +37,7 @@ KIND_KO = {"new": "새 공지", "change": "변경", "reminder": "리마인더"}
 @dataclass
 class WebContext:
     settings: Settings
-    store: Store
+    store: StoreProtocol  # read-only (SqliteStore.open_reader / a read-only PostgresStore), awaited
     known: Mapping[str, type[Crawler]]
     sites: Sequence[str]  # enabled, in crawl order
     metrics: Metrics | None = None
@@ -136,9 +138,9 @@ def _site_rows(ctx: WebContext, states: Mapping[str, SiteState], now: float) -> 
     return "".join(rows)
 
 
-def _alert_rows(ctx: WebContext) -> str:
+def _alert_rows(ctx: WebContext, alerts: Sequence[RecentAlert]) -> str:
     rows = []
-    for r in ctx.store.recent_alerts(RECENT_ALERTS):
+    for r in alerts:
         look = ctx.looks.get(r.site) or SiteLook(r.site)
         status = r.status
         title = r.title or "-"
@@ -153,10 +155,10 @@ def _alert_rows(ctx: WebContext) -> str:
     return "".join(rows) or '<tr><td colspan="6">아직 보낸 알림이 없습니다</td></tr>'
 
 
-def render_page(ctx: WebContext) -> str:
+async def render_page(ctx: WebContext) -> str:
     now_dt = ctx.clock.now()
     now = now_dt.timestamp()
-    notices = upcoming(ctx.store, now=now_dt, looks=ctx.looks, routes=ctx.settings.effective_routes())
+    notices = await upcoming(ctx.store, now=now_dt, looks=ctx.looks, routes=ctx.settings.effective_routes())
     sites_listed = list(dict.fromkeys([*ctx.sites, *(n.ticket.site for n in notices)]))
     css = {name: f"s-{i}" for i, name in enumerate(sites_listed)}
     looks = ctx.looks
@@ -188,9 +190,10 @@ def render_page(ctx: WebContext) -> str:
             '<label class="route">알림 경로 <select id="route"><option value="">전체</option>'
             f"{options}</select></label>"
         )
-    stats = ctx.store.outbox_stats()
+    stats = await ctx.store.outbox_stats()
     oldest = "-" if stats.oldest_pending is None else _age(now - stats.oldest_pending)
-    states = {s.site: s for s in ctx.store.all_site_states()}
+    states = {s.site: s for s in await ctx.store.all_site_states()}
+    alerts = await ctx.store.recent_alerts(RECENT_ALERTS)
     nonce = secrets.token_urlsafe(16)
     generated = now_dt.astimezone(SEOUL).strftime("%Y-%m-%d %H:%M:%S KST")
     return PAGE.format(
@@ -202,7 +205,7 @@ def render_page(ctx: WebContext) -> str:
         total=len(notices),
         days="".join(days),
         sites=_site_rows(ctx, states, now),
-        alerts=_alert_rows(ctx),
+        alerts=_alert_rows(ctx, alerts),
         pending=stats.pending,
         oldest=oldest,
         dead=stats.dead,

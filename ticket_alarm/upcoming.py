@@ -1,7 +1,7 @@
 """Upcoming opens: the notices in the history with a sale still ahead.
 
 One source for the status page, ``/calendar.ics``, ``/api/upcoming.json`` and ``ticket-alarm
-upcoming``. Read-only: it queries the store through ``Store.upcoming_rows`` and decides the rest
+upcoming``. Read-only: it awaits the store's ``upcoming_rows`` and decides the rest
 here (exact times, filters, which routes take a notice), so every view shows the same list.
 """
 
@@ -17,7 +17,7 @@ from ticket_alarm.config import RouteSettings, Settings
 from ticket_alarm.errors import ConfigError
 from ticket_alarm.model import SEOUL, Ticket
 from ticket_alarm.routing import normalise, route_matches
-from ticket_alarm.store import Store
+from ticket_alarm.store.api import Store as StoreProtocol
 from ticket_alarm.table import render
 
 GENERAL_SALE = "일반 예매"
@@ -105,8 +105,8 @@ def check_site(site: str, looks: Mapping[str, SiteLook]) -> None:
         raise ConfigError(f"site {site!r} is not a known site (sites: {', '.join(looks) or 'none'}).")
 
 
-def upcoming(
-    store: Store,
+async def upcoming(
+    store: StoreProtocol,
     *,
     now: datetime,
     looks: Mapping[str, SiteLook],
@@ -125,7 +125,7 @@ def upcoming(
     until = now + timedelta(days=days) if days is not None else None
     needle = normalise(text) if text else ""
     out: list[UpcomingNotice] = []
-    for row in store.upcoming_rows((today - timedelta(days=1)).isoformat()):
+    for row in await store.upcoming_rows((today - timedelta(days=1)).isoformat()):
         if site is not None and row.site != site:
             continue
         ticket = Ticket.from_json(row.ticket)

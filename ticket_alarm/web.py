@@ -1,8 +1,9 @@
 """The status page, the calendar feed and the JSON/health/metrics endpoints, off unless ``web.port`` is set.
 
-An aiohttp application served by the daemon itself, on its own event loop: handlers read the
-daemon's store connection (the loop's thread is the only one that uses it) through the read-only
-queries of ``Store`` and ``upcoming``. Nothing here writes.
+An aiohttp application served by the daemon itself, on its own event loop: handlers await the
+daemon's read-only store (``WebContext.store``: on SQLite a reader with its own worker thread, so a
+page request never blocks the loop) through the read-only queries of ``Store`` and ``upcoming``.
+Nothing here writes.
 
 - ``GET /`` — the page (``page.py``: Korean, no external assets, refreshes itself every 30 s);
 - ``GET /calendar.ics`` — RFC 5545 feed, ``?site=`` / ``?route=``;
@@ -120,7 +121,7 @@ def _bind(ctx: WebContext, endpoint: Callable[[WebContext, web.Request], Awaitab
 
 
 async def _page(ctx: WebContext, _request: web.Request) -> web.Response:
-    html = render_page(ctx)
+    html = await render_page(ctx)
     nonce = html.split('nonce="', 1)[1].split('"', 1)[0]
     response = web.Response(text=html, content_type="text/html", charset="utf-8")
     response.headers["Content-Security-Policy"] = (
@@ -152,7 +153,7 @@ def _filters(ctx: WebContext, request: web.Request) -> dict[str, Any]:
 async def _calendar(ctx: WebContext, request: web.Request) -> web.Response:
     f = _filters(ctx, request)
     now = ctx.clock.now()
-    notices = upcoming(ctx.store, now=now, looks=ctx.looks, routes=(), **f)
+    notices = await upcoming(ctx.store, now=now, looks=ctx.looks, routes=(), **f)
     name = "티켓 오픈 일정"
     if f["route"] is not None:
         name += f" · {f['route'].name}"
@@ -167,7 +168,7 @@ async def _calendar(ctx: WebContext, request: web.Request) -> web.Response:
 async def _upcoming_json(ctx: WebContext, request: web.Request) -> web.Response:
     f = _filters(ctx, request)
     now = ctx.clock.now()
-    notices = upcoming(ctx.store, now=now, looks=ctx.looks, routes=ctx.settings.effective_routes(), **f)
+    notices = await upcoming(ctx.store, now=now, looks=ctx.looks, routes=ctx.settings.effective_routes(), **f)
     doc = document(
         notices,
         now,
@@ -193,7 +194,7 @@ async def _healthz(ctx: WebContext, _request: web.Request) -> web.Response:
 async def _metrics(ctx: WebContext, _request: web.Request) -> web.Response:
     if ctx.metrics is None:
         return _text(404, "metrics are not collected in this process")
-    response = web.Response(body=ctx.metrics.render())
+    response = web.Response(body=await ctx.metrics.render())
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
 

@@ -41,8 +41,12 @@ def as_async(store: StoreProtocol | SqliteEngine) -> StoreProtocol:
     return wrapped  # type: ignore[no-any-return]
 
 
-def open_store(url_or_data_dir: str | Path, *, readonly: bool = False) -> StoreProtocol:
-    """Open the store a config names (``store_url``, else ``data_dir``); StoreError when it cannot."""
+def open_store(
+    url_or_data_dir: str | Path, *, readonly: bool = False, data_dir: Path | None = None
+) -> StoreProtocol:
+    """Open the store a config names (``store_url``, else ``data_dir``); StoreError when it cannot.
+
+    ``data_dir``: where a server backend's replica keeps its lease (SQLite's is its own folder)."""
     from ticket_alarm.store.memory import MemoryStore
     from ticket_alarm.store.sqlite.backend import SqliteStore
 
@@ -65,14 +69,14 @@ def open_store(url_or_data_dir: str | Path, *, readonly: bool = False) -> StoreP
                     f"store_url: the {scheme} backend is not installed ({exc.name}); install "
                     "ticket-alarm with its extra, or use a data_dir (SQLite)."
                 ) from None
-            store: StoreProtocol = module.open_store(text, readonly=readonly)
+            store: StoreProtocol = module.open_store(text, readonly=readonly, data_dir=data_dir)
             return store
         else:
             raise StoreError(
                 f"store_url: unknown scheme {scheme!r}; use a data_dir path, sqlite:///DIR, memory: "
                 "or postgresql://HOST/DB."
             )
-    if target.suffix in (".sqlite3", ".sqlite", ".db"):
+    if target.suffix in (".sqlite3", ".sqlite", ".db") and not target.is_dir():  # a data_dir may be x.db
         return SqliteStore.open_readonly(target) if readonly else SqliteStore.open_file(target)
     if readonly:
         return SqliteStore.open_readonly(target / DB_NAME)

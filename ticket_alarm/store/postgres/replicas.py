@@ -116,6 +116,11 @@ async def replica_rows(
     ]
 
 
+async def database_now(store: PostgresStore) -> float:
+    """The database's clock (what every lease and heartbeat is stamped with), as Unix time."""
+    return float(await store._value(f"SELECT {_NOW}"))
+
+
 async def lease_rows(store: PostgresStore) -> list[SiteLease]:
     rows = await store._rows(f"SELECT * FROM site_leases WHERE until > {_NOW} ORDER BY site")
     return [SiteLease(r["site"], r["owner"], r["since"], r["until"]) for r in rows]

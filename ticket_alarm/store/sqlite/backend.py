@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ticket_alarm.errors import StoreError
 from ticket_alarm.http import CachedResponse
 from ticket_alarm.store.api import (
     CommitResult,
@@ -69,8 +70,8 @@ class SqliteStore:
 
     @classmethod
     def over(cls, engine: SqliteEngine) -> SqliteStore:
-        """The async store on an engine someone else opened (and closes): tests that also read it
-        synchronously between awaits, and ``build_app(store=...)`` (a throw-away diagnosis store)."""
+        """The async store on an engine someone else opened (and closes): tests and benchmarks that
+        also read it synchronously between awaits (``ticket_alarm.store.as_async``)."""
         store = cls(lambda: engine, engine.path.parent, readonly=False)
         store._owns_engine = False
         return store
@@ -80,8 +81,21 @@ class SqliteStore:
         """An existing store, read only: no lease, no migration, no file created (health, history)."""
         return cls(lambda: SqliteEngine.open_readonly(path), path.parent, readonly=True)
 
+    @classmethod
+    def open_reader(cls, path: Path) -> SqliteStore:
+        """A second, read-only store on a file this process writes through another SqliteStore (the
+        status page and /metrics): WAL readers never wait for the writer, and its own worker thread
+        keeps a page request's reads off the event loop."""
+        return cls(lambda: SqliteEngine.open_reader(path), path.parent, readonly=True)
+
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.wrap_future(self._pool.submit(fn, *args, **kwargs))
+        try:
+            future = self._pool.submit(fn, *args, **kwargs)
+        except RuntimeError:  # the worker was shut down: this store (or the engine under it) was closed
+            raise StoreError(
+                f"{self.location}: the store is closed (the daemon is stopping); nothing was read or written."
+            ) from None
+        return await asyncio.wrap_future(future)
 
     def lease(self) -> InstanceLock:
         return InstanceLock(self.data_dir)

@@ -704,8 +704,8 @@ class SqliteEngine:
     @classmethod
     def open_reader(cls, path: Path) -> SqliteEngine:
         """A second, read-only connection to a store another connection (of this process) writes:
-        WAL readers never wait for the writer, so the status page and /metrics may read in the
-        event loop's thread while SqliteStore writes on its worker."""
+        WAL readers never wait for the writer, so the status page and /metrics read (through
+        ``SqliteStore.open_reader``, on its own worker thread) while SqliteStore writes on its."""
         try:
             conn = sqlite3.connect(
                 path.resolve().as_uri() + "?mode=ro",
