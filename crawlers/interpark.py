@@ -41,13 +41,13 @@ from urllib.parse import quote
 
 from crawlers import nol
 from crawlers.base import (
-    CHANGED_HINT,
     INCOMPLETE,
     Crawl,
     Crawler,
     Numbered,
     Schedule,
     SiteSettings,
+    changed_hint,
     load_json,
     paginate,
     parse_count,
@@ -63,6 +63,7 @@ from crawlers.interpark_notice import (
 )
 from ticket_alarm.errors import ApiChangedError, CrawlError, FetchError, ParseError
 from ticket_alarm.http import SiteFetcher, decode_text
+from ticket_alarm.i18n import t
 from ticket_alarm.model import Category, Ticket, clean_text
 
 SITE = "interpark"
@@ -129,13 +130,13 @@ def _load_array(body: bytes | str, url: str) -> list[dict[str, Any]]:
             raise ParseError(
                 SITE,
                 f"a JSON object where the notice array was expected from {where}: {str(detail)[:200]}",
-                hint="the API changed or refused the request; the crawler needs updating",
+                hint=t("crawl.hint.interpark_refused"),
             )
         raise ApiChangedError(
             SITE,
             f"a JSON object where the notice array was expected from {where} ({str(detail)[:200]}): "
             "the API changed",
-            hint=CHANGED_HINT,
+            hint=changed_hint(),
         )
     if not isinstance(data, list):
         raise ParseError(SITE, f"JSON {type(data).__name__} where the notice array was expected from {where}")
@@ -145,7 +146,7 @@ def _load_array(body: bytes | str, url: str) -> list[dict[str, Any]]:
                 SITE,
                 f"list item {index} from {where} is a JSON {type(item).__name__}, not an object: "
                 "the API changed",
-                hint="the crawler needs updating",
+                hint=t("crawl.hint.needs_update"),
             )
     return data
 

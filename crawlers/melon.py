@@ -28,18 +28,19 @@ from urllib.parse import urljoin
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawlers.base import (
-    CHALLENGE_HINT,
     INCOMPLETE,
     Crawl,
     Crawler,
     Numbered,
     Schedule,
+    challenge_hint,
     is_challenge,
     paginate,
     parse_count,
 )
 from ticket_alarm.errors import FetchError, ParseError, SiteLockedError
 from ticket_alarm.http import FetchResponse, SiteFetcher, decode_text
+from ticket_alarm.i18n import t
 from ticket_alarm.model import Category, Presale, Ticket, clean_text, seoul
 
 SITE = "melon"
@@ -69,11 +70,10 @@ _KOREAN_DATE_RE = re.compile(
     r"(\d{4})\s*년\s*(\d{1,2})\s*월\s*(\d{1,2})\s*일(?:\s*\([^)]*\))?(?:\s*(\d{1,2})\s*:\s*(\d{2}))?"
 )
 _THUMBNAIL_SUFFIX_RE = re.compile(r"/melon/resize/[^?#]*")
-_LAYOUT_HINT = "Melon's page layout changed; crawlers/melon.py needs updating"
-_LOCK_HINT = (
-    "Melon answered HTTP 423 (it throttles clients that poll too often); the crawler is left alone "
-    "for sites.melon.lock_cooldown seconds. If it recurs, raise sites.melon.interval."
-)
+
+
+def _layout_hint() -> str:
+    return t("crawl.hint.melon_layout")  # read when raised: the language of the moment
 
 
 class When(NamedTuple):
@@ -106,7 +106,7 @@ def parse(body: bytes | str, url: str = "") -> list[Ticket]:
         raise ParseError(  # a short page reads as the list's end and the later pages' notices go missing
             SITE,
             f"the list from {where} is cut short (no closing </ul>): a truncated response",
-            hint="the connection or the site cut the page; the next cycle retries it",
+            hint=t("crawl.hint.truncated"),
         )
     rows = tree.css("ul.list_ticket_cont > li")
     tickets: list[Ticket] = []
@@ -120,7 +120,7 @@ def parse(body: bytes | str, url: str = "") -> list[Ticket]:
         raise ParseError(
             SITE,
             f"none of the {len(rows)} rows of {where} has a ticket_state, date or title link",
-            hint=_LAYOUT_HINT,
+            hint=_layout_hint(),
         )
     return tickets
 
@@ -205,18 +205,18 @@ def _html(body: bytes | str, url: str) -> LexborHTMLParser:
     try:
         return LexborHTMLParser(text)
     except (RuntimeError, ValueError) as exc:  # lexbor refuses the document
-        raise ParseError(SITE, f"unparseable HTML from {url or 'Melon'}: {exc}", hint=_LAYOUT_HINT) from exc
+        raise ParseError(SITE, f"unparseable HTML from {url or 'Melon'}: {exc}", hint=_layout_hint()) from exc
 
 
 def _not_the_page(tree: LexborHTMLParser, body: bytes | str, reason: str) -> ParseError:
     title_node = tree.css_first("title")
     title = clean_text(title_node.text()) if title_node is not None else ""
     if body and is_challenge(decode_text(body)):
-        return ParseError(SITE, f"{reason}: a challenge page ({title or 'no title'})", hint=CHALLENGE_HINT)
+        return ParseError(SITE, f"{reason}: a challenge page ({title or 'no title'})", hint=challenge_hint())
     if tree.body is None or not clean_text(tree.body.text()):
-        return ParseError(SITE, f"{reason}: the body is empty", hint=_LAYOUT_HINT)
+        return ParseError(SITE, f"{reason}: the body is empty", hint=_layout_hint())
     detail = f" (page title {title!r})" if title else ""
-    return ParseError(SITE, f"{reason}{detail}", hint=_LAYOUT_HINT)
+    return ParseError(SITE, f"{reason}{detail}", hint=_layout_hint())
 
 
 def _looks_like_notice(li: LexborNode) -> bool:
@@ -398,7 +398,7 @@ class MelonCrawler(Crawler):
                     SITE,
                     f"HTTP 423 Locked from {exc.url or url}: Melon is throttling this client",
                     cooldown=self.settings.lock_cooldown,
-                    hint=_LOCK_HINT,
+                    hint=t("crawl.hint.melon_lock"),
                 ) from exc
             raise
 

@@ -41,6 +41,7 @@ from crawlers.base import Crawl, Crawler, Numbered, Schedule, load_json, paginat
 from crawlers.sale_text import parse_sales
 from ticket_alarm.errors import ParseError
 from ticket_alarm.http import SiteFetcher
+from ticket_alarm.i18n import t
 from ticket_alarm.model import SEOUL, Category, Ticket, clean_text
 
 SITE = "ticketlink"
@@ -125,7 +126,7 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
             SITE,
             f"unexpected JSON from {url or 'the notice list'}: {_describe(data)}; "
             'expected {"result": {"result": [...], "paging": {...}}}',
-            hint="the API changed or answered an error; the crawler may need updating",
+            hint=t("crawl.hint.ticketlink_error"),
         )
     tickets: list[Ticket] = []
     skipped: list[str] = []
@@ -135,7 +136,7 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
                 SITE,
                 f"notice #{index + 1} from {url or 'the notice list'} is a {type(item).__name__}, "
                 "not an object",
-                hint="the API changed; the crawler may need updating",
+                hint=t("crawl.hint.ticketlink_changed"),
             )
     require_ids(SITE, items, "noticeId", url or "the notice list")
     for item in items:

@@ -37,6 +37,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.errors import FetchError
+from ticket_alarm.i18n import t
 from ticket_alarm.sections import Section
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 524})
@@ -305,7 +306,7 @@ class Fetcher:
                         + (": the whole request took longer)" if isinstance(exc, TimeoutError) else ")")
                         + f" requesting {url}",
                         url=public_url,
-                        hint="the site is slow or unreachable; raise http.timeout",
+                        hint=t("http.hint.timeout"),
                     )
                 ) from exc
             except httpx.InvalidURL as exc:  # httpx reads a Location header even when not following it
@@ -313,7 +314,7 @@ class Fetcher:
                     site,
                     f"invalid URL on the way to {public_url} (a malformed redirect?): {exc}",
                     url=public_url,
-                    hint="the site's redirect is broken; check the site in a browser",
+                    hint=t("http.hint.bad_redirect"),
                 ) from None
             except httpx.TransportError as exc:
                 raise _Retryable(
@@ -321,7 +322,7 @@ class Fetcher:
                         site,
                         f"connection failed: {type(exc).__name__} to {host}: {exc}",
                         url=public_url,
-                        hint="check DNS/network or the proxy setting",
+                        hint=t("http.hint.network"),
                     )
                 ) from exc
             elapsed = self.clock.monotonic() - started
@@ -376,7 +377,7 @@ class Fetcher:
                     f"HTTP {resp.status_code} redirect from {public_url} to a malformed URL; not followed",
                     url=public_url,
                     status=resp.status_code,
-                    hint="the site's redirect is broken; check the site in a browser",
+                    hint=t("http.hint.bad_redirect"),
                 ) from None
             if target.scheme not in ("http", "https") or target.netloc.lower() not in allowed:
                 raise FetchError(
@@ -385,8 +386,7 @@ class Fetcher:
                     f"({target.scheme}://{target.netloc}); not followed",
                     url=public_url,
                     status=resp.status_code,
-                    hint="the site moved or sends this client elsewhere (a login or block page?); "
-                    "check the site in a browser, and base_url if set",
+                    hint=t("http.hint.other_host"),
                 )
             if target.netloc.lower() == public.netloc.lower() != own.netloc.lower():
                 target = target._replace(scheme=own.scheme, netloc=own.netloc)  # stay on base_url
@@ -397,8 +397,7 @@ class Fetcher:
                     f"redirect loop from {public_url}: {' → '.join(chain[-3:])} → {url}",
                     url=public_url,
                     status=resp.status_code,
-                    hint="the site redirects in a circle (often a cookie or login check); "
-                    "check it in a browser",
+                    hint=t("http.hint.loop"),
                 )
             chain.append(url)
             if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
@@ -408,7 +407,7 @@ class Fetcher:
             f"more than {MAX_REDIRECTS} redirects from {public_url}",
             url=public_url,
             status=resp.status_code,
-            hint="the site redirects endlessly; check it in a browser",
+            hint=t("http.hint.endless"),
         )
 
     async def _read_capped(self, site: str, public_url: str, resp: httpx.Response) -> bytes:
@@ -420,7 +419,7 @@ class Fetcher:
                 f"response of {int(declared):,} bytes exceeds the {limit:,}-byte limit",
                 url=public_url,
                 status=resp.status_code,
-                hint="not a notice list; raise http.max_response_bytes if the site grew",
+                hint=t("http.hint.too_large"),
             )
         # a response built in memory (MockTransport) arrives read and decoded already: no decoding here
         encoding = "" if resp.is_stream_consumed else resp.headers.get("content-encoding", "")
@@ -446,7 +445,7 @@ class Fetcher:
                 + (" once decompressed" if decoder.encoding else ""),
                 url=public_url,
                 status=resp.status_code,
-                hint="not a notice list; raise http.max_response_bytes if the site grew",
+                hint=t("http.hint.too_large"),
             ) from None
         except zlib.error as exc:
             raise FetchError(
@@ -454,7 +453,7 @@ class Fetcher:
                 f"corrupt {decoder.encoding} body from {public_url} ({exc})",
                 url=public_url,
                 status=resp.status_code,
-                hint="the response was damaged on the way (a proxy or the site); it is retried next cycle",
+                hint=t("http.hint.corrupt"),
             ) from None
         return b"".join(chunks)
 
@@ -647,18 +646,15 @@ def is_challenge(text: str) -> bool:
 
 def _status_hint(status: int, body: bytes = b"") -> str | None:
     if status in (403, 429) and body and is_challenge(decode_text(body[:8192])):
-        return (
-            "challenge page: the site may be blocking this IP (a bot challenge answered HTTP "
-            f"{status}); try `proxy`"
-        )
+        return t("http.hint.challenge", status=status)
     if status in (401, 403):
-        return "the site refused this client (datacenter IP or missing headers); try `proxy`"
+        return t("http.hint.refused")
     if status in (404, 410):
-        return "the endpoint moved; the crawler needs updating (check base_url too)"
+        return t("http.hint.moved")
     if status == 423:
-        return "the site locked this client for throttling; it is left alone for sites.<name>.lock_cooldown"
+        return t("http.hint.locked")
     if status == 429:
-        return "rate limited; raise the site's interval or http.min_request_interval"
+        return t("http.hint.rate_limited")
     if status >= 500:
-        return "the site is failing; it will be retried next cycle"
+        return t("http.hint.failing")
     return None

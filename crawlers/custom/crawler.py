@@ -56,6 +56,7 @@ from crawlers.custom.definition import (
 from crawlers.custom.jsonpath import kind_of
 from ticket_alarm.errors import ApiChangedError, ParseError
 from ticket_alarm.http import SiteFetcher, decode_text
+from ticket_alarm.i18n import t
 from ticket_alarm.model import Category, Ticket, clean_text
 
 
@@ -111,10 +112,7 @@ def parse_json_page(
     try:
         data = load_json(site.name, raw, where)
     except ApiChangedError as exc:  # the site's own HTML page: the definition, not a crawler, is at fault
-        hint = (
-            f"this is the site's HTML page, not the list: it may have moved; check custom_sites[{site.name}]"
-            f".url (and sites.{site.name}.base_url)"
-        )
+        hint = t("crawl.hint.custom_moved", name=site.name)
         raise ApiChangedError(site.name, exc.reason, hint=hint) from None
     assert site.items_path is not None
     try:
