@@ -1031,6 +1031,69 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "PostgreSQL 주소: postgresql://user:password@host:port/db",
         "postgresql://user:password@host:port/db",
     ),
+    # --- backup / restore on PostgreSQL (store/postgres/dump.py) ------------------------------
+    "dump.no_file": (
+        "{dump}: 그런 백업 파일이 없습니다 (PostgreSQL에서 `backup`이 쓴 .dump 파일).",
+        "{dump}: no such backup file (a .dump written by `backup` on PostgreSQL).",
+    ),
+    "dump.replicas_running": (
+        "{location}: 복제본 {count}개가 아직 실행 중입니다 ({names}); 모든 복제본을 먼저 멈춘 뒤"
+        "(supervisorctl stop ticket-alarm:) 복원하세요.",
+        "{location}: {count} replica(s) still running ({names}); stop every replica first "
+        "(supervisorctl stop ticket-alarm:), then restore.",
+    ),
+    "dump.written": (
+        "backup: pg_dump로 {target}을(를) {seconds:.1f}초 만에 씀{config}{removed}",
+        "backup: {target} written with pg_dump in {seconds:.1f}s{config}{removed}",
+    ),
+    "dump.restored": (
+        "restore: pg_restore로 {archive} 복원함; 복제본들을 시작하세요",
+        "restore: {archive} restored with pg_restore; start the replicas",
+    ),
+    # --- history import: what is wrong with an entry (history.py) ------------------------------
+    "import.not_a_time": (
+        "{where}: 타임스탬프 {value!r}는 시각이 아닙니다",
+        "{where}: timestamp {value!r} is not a time",
+    ),
+    "import.out_of_range": (
+        "{where}: 타임스탬프 {value!r}가 범위를 벗어났습니다",
+        "{where}: timestamp {value!r} is out of range",
+    ),
+    "import.not_iso": (
+        "{where}: {value!r}는 ISO 날짜/시각도 epoch 숫자도 아닙니다",
+        "{where}: {value!r} is not an ISO date/time or epoch number",
+    ),
+    "import.time_type": (
+        "{where}: {kind} 형식의 타임스탬프는 시각이 아닙니다",
+        "{where}: timestamp of type {kind} is not a time",
+    ),
+    "import.key_type": (
+        "{where}: 키는 문자열이어야 합니다 ({kind}가 아님)",
+        "{where}: a key must be a string, not {kind}",
+    ),
+    "import.not_hash": (
+        "{where}: {text!r}는 해시가 아닙니다 (비었거나, 공백이 있거나, 너무 김)",
+        "{where}: {text!r} is not a hash (empty, spaced or too long)",
+    ),
+    "import.site_id_type": (
+        "{where}: site는 문자열, id는 문자열이나 숫자여야 합니다",
+        "{where}: site must be a string and id a string or number",
+    ),
+    "import.no_key": (
+        "{where}: 이 기록에는 site + id ({site}, {ids})도 해시({hashes})도 없습니다",
+        "{where}: the record has neither site + id ({site}, {ids}) nor a hash ({hashes})",
+    ),
+    "import.entry_index": ("{source}: 항목 [{index}]", "{source}: entry [{index}]"),
+    "import.entry_key": ("{source}: 항목 {key!r}", "{source}: entry {key!r}"),
+    "import.list_value": (
+        "{where}: 목록은 기록도 타임스탬프도 아닙니다",
+        "{where}: a list is neither a record nor a timestamp",
+    ),
+    "import.top_level": (
+        "{source}: JSON 목록(해시나 기록의)이나 객체(해시 → 기록 또는 시각)여야 합니다 ({kind}가 아님)",
+        "{source}: expected a JSON list (of hashes or records) or an object (hash → record or time), "
+        "not {kind}",
+    ),
 }
 
 
