@@ -302,9 +302,13 @@ class Fetcher:
                 raise _Retryable(
                     FetchError(
                         site,
-                        f"timeout after {self.settings.timeout:g}s ({type(exc).__name__}"
-                        + (": the whole request took longer)" if isinstance(exc, TimeoutError) else ")")
-                        + f" requesting {url}",
+                        t(
+                            "http.timeout",
+                            seconds=self.settings.timeout,
+                            kind=type(exc).__name__,
+                            whole=t("http.timeout.whole") if isinstance(exc, TimeoutError) else "",
+                            url=url,
+                        ),
                         url=public_url,
                         hint=t("http.hint.timeout"),
                     )
@@ -312,7 +316,7 @@ class Fetcher:
             except httpx.InvalidURL as exc:  # httpx reads a Location header even when not following it
                 raise FetchError(
                     site,
-                    f"invalid URL on the way to {public_url} (a malformed redirect?): {exc}",
+                    t("http.invalid_url", url=public_url, error=exc),
                     url=public_url,
                     hint=t("http.hint.bad_redirect"),
                 ) from None
@@ -320,7 +324,7 @@ class Fetcher:
                 raise _Retryable(
                     FetchError(
                         site,
-                        f"connection failed: {type(exc).__name__} to {host}: {exc}",
+                        t("http.connection", kind=type(exc).__name__, host=host, error=exc),
                         url=public_url,
                         hint=t("http.hint.network"),
                     )
@@ -338,7 +342,7 @@ class Fetcher:
         retry_after = _retry_after(resp.headers, self.clock)
         error = FetchError(
             site,
-            f"HTTP {status} from {url}",  # the URL really requested (base_url applied)
+            t("http.status", status=status, url=url),  # the URL really requested (base_url applied)
             url=public_url,
             status=status,
             retry_after=retry_after,
@@ -374,7 +378,7 @@ class Fetcher:
             except ValueError:
                 raise FetchError(
                     site,
-                    f"HTTP {resp.status_code} redirect from {public_url} to a malformed URL; not followed",
+                    t("http.redirect_malformed", status=resp.status_code, url=public_url),
                     url=public_url,
                     status=resp.status_code,
                     hint=t("http.hint.bad_redirect"),
@@ -382,8 +386,12 @@ class Fetcher:
             if target.scheme not in ("http", "https") or target.netloc.lower() not in allowed:
                 raise FetchError(
                     site,
-                    f"HTTP {resp.status_code} redirect from {public_url} to another host "
-                    f"({target.scheme}://{target.netloc}); not followed",
+                    t(
+                        "http.redirect_elsewhere",
+                        status=resp.status_code,
+                        url=public_url,
+                        target=f"{target.scheme}://{target.netloc}",
+                    ),
                     url=public_url,
                     status=resp.status_code,
                     hint=t("http.hint.other_host"),
@@ -394,7 +402,7 @@ class Fetcher:
             if url in chain:
                 raise FetchError(
                     site,
-                    f"redirect loop from {public_url}: {' → '.join(chain[-3:])} → {url}",
+                    t("http.redirect_loop", url=public_url, chain=" → ".join([*chain[-3:], url])),
                     url=public_url,
                     status=resp.status_code,
                     hint=t("http.hint.loop"),
@@ -404,7 +412,7 @@ class Fetcher:
                 method, data = "GET", None
         raise FetchError(
             site,
-            f"more than {MAX_REDIRECTS} redirects from {public_url}",
+            t("http.redirects", count=MAX_REDIRECTS, url=public_url),
             url=public_url,
             status=resp.status_code,
             hint=t("http.hint.endless"),
@@ -416,7 +424,7 @@ class Fetcher:
         if declared and declared.isdigit() and int(declared) > limit:
             raise FetchError(
                 site,
-                f"response of {int(declared):,} bytes exceeds the {limit:,}-byte limit",
+                t("http.declared_too_large", size=int(declared), limit=limit),
                 url=public_url,
                 status=resp.status_code,
                 hint=t("http.hint.too_large"),
@@ -441,8 +449,7 @@ class Fetcher:
         except _TooLarge:
             raise FetchError(
                 site,
-                f"response exceeds the {limit:,}-byte limit"
-                + (" once decompressed" if decoder.encoding else ""),
+                t("http.too_large", limit=limit, decompressed=decoder.encoding and t("http.decompressed")),
                 url=public_url,
                 status=resp.status_code,
                 hint=t("http.hint.too_large"),
@@ -450,7 +457,7 @@ class Fetcher:
         except zlib.error as exc:
             raise FetchError(
                 site,
-                f"corrupt {decoder.encoding} body from {public_url} ({exc})",
+                t("http.corrupt", encoding=decoder.encoding, url=public_url, error=exc),
                 url=public_url,
                 status=resp.status_code,
                 hint=t("http.hint.corrupt"),
@@ -518,7 +525,7 @@ class _Decoder:
         if self._zlib is None:
             return []
         if not self._zlib.eof and self.encoding in ("gzip", "x-gzip"):
-            raise zlib.error("the compressed stream ends early (truncated)")
+            raise zlib.error(t("http.truncated_stream"))
         return [self._zlib.flush()]
 
 

@@ -1094,6 +1094,54 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{source}: expected a JSON list (of hashes or records) or an object (hash → record or time), "
         "not {kind}",
     ),
+    # --- fetch errors (ticket_alarm/http.py); the English words the runbook's table names stay in ( ) --
+    "http.timeout": (
+        "시간 초과 (timeout after {seconds:g}s, {kind}{whole}): {url} 요청",
+        "timeout after {seconds:g}s ({kind}{whole}) requesting {url}",
+    ),
+    "http.timeout.whole": (": 요청 전체가 더 오래 걸림", ": the whole request took longer"),
+    "http.invalid_url": (
+        "{url}(으)로 가는 길에 잘못된 URL (리다이렉트가 깨졌나요?): {error}",
+        "invalid URL on the way to {url} (a malformed redirect?): {error}",
+    ),
+    "http.connection": (
+        "연결 실패 (connection failed): {kind}, {host}: {error}",
+        "connection failed: {kind} to {host}: {error}",
+    ),
+    "http.status": ("HTTP {status} 응답: {url}", "HTTP {status} from {url}"),
+    "http.redirect_malformed": (
+        "HTTP {status} 리다이렉트: {url}에서 잘못된 URL로; 따라가지 않음",
+        "HTTP {status} redirect from {url} to a malformed URL; not followed",
+    ),
+    "http.redirect_elsewhere": (
+        "HTTP {status} 리다이렉트: {url}에서 다른 호스트({target})로; 따라가지 않음",
+        "HTTP {status} redirect from {url} to another host ({target}); not followed",
+    ),
+    "http.redirect_loop": (
+        "리다이렉트 순환 (redirect loop): {url}: {chain}",
+        "redirect loop from {url}: {chain}",
+    ),
+    "http.redirects": (
+        "{url}에서 리다이렉트가 {count}번을 넘음",
+        "more than {count} redirects from {url}",
+    ),
+    "http.declared_too_large": (
+        "응답 {size:,}바이트가 한도 {limit:,}바이트를 넘습니다",
+        "response of {size:,} bytes exceeds the {limit:,}-byte limit",
+    ),
+    "http.too_large": (
+        "응답이 한도 {limit:,}바이트를 넘습니다{decompressed}",
+        "response exceeds the {limit:,}-byte limit{decompressed}",
+    ),
+    "http.decompressed": (" (압축을 푼 뒤)", " once decompressed"),
+    "http.truncated_stream": (
+        "압축된 스트림이 일찍 끝납니다 (잘림)",
+        "the compressed stream ends early (truncated)",
+    ),
+    "http.corrupt": (
+        "{url}의 {encoding} 본문이 깨졌습니다 ({error})",
+        "corrupt {encoding} body from {url} ({error})",
+    ),
 }
 
 
