@@ -97,15 +97,15 @@ def parse(body: bytes | str, url: str = "") -> list[Ticket]:
     changed layout); a well-formed empty list gives ``[]``.
     """
     tree = _html(body, url)
-    where = url or "the Melon list"
+    where = url or t("melon.the_list")
     if tree.css_first("ul.list_ticket_cont") is None:
-        raise _not_the_page(tree, body, f"no ul.list_ticket_cont in the response from {where}")
+        raise _not_the_page(tree, body, t("melon.no_list", where=where))
     text = decode_text(body)
     listing = text[text.find("list_ticket_cont") :]
     if len(_UL_CLOSE.findall(listing)) <= len(_UL_OPEN.findall(listing)):  # cut short: the parser closes it,
         raise ParseError(  # a short page reads as the list's end and the later pages' notices go missing
             SITE,
-            f"the list from {where} is cut short (no closing </ul>): a truncated response",
+            t("melon.cut_short", where=where),
             hint=t("crawl.hint.truncated"),
         )
     rows = tree.css("ul.list_ticket_cont > li")
@@ -119,7 +119,7 @@ def parse(body: bytes | str, url: str = "") -> list[Ticket]:
     if unknown and not tickets and not _is_no_data_message(rows):
         raise ParseError(
             SITE,
-            f"none of the {len(rows)} rows of {where} has a ticket_state, date or title link",
+            t("melon.no_rows", count=len(rows), where=where),
             hint=_layout_hint(),
         )
     return tickets
@@ -133,7 +133,7 @@ def parse_detail(body: bytes | str, url: str = "") -> Schedule:
     tree = _html(body, url)
     lists = tree.css("dl.schedule_info")
     if not lists:
-        raise _not_the_page(tree, body, f"no dl.schedule_info on the notice page {url or ''}".rstrip())
+        raise _not_the_page(tree, body, t("melon.no_schedule", url=url or "").rstrip(" :"))
     entries: list[tuple[str, When]] = []
     for dl in lists:
         label = ""
@@ -205,17 +205,19 @@ def _html(body: bytes | str, url: str) -> LexborHTMLParser:
     try:
         return LexborHTMLParser(text)
     except (RuntimeError, ValueError) as exc:  # lexbor refuses the document
-        raise ParseError(SITE, f"unparseable HTML from {url or 'Melon'}: {exc}", hint=_layout_hint()) from exc
+        reason = t("melon.unparseable", where=url or "Melon", error=exc)
+        raise ParseError(SITE, reason, hint=_layout_hint()) from exc
 
 
 def _not_the_page(tree: LexborHTMLParser, body: bytes | str, reason: str) -> ParseError:
     title_node = tree.css_first("title")
     title = clean_text(title_node.text()) if title_node is not None else ""
     if body and is_challenge(decode_text(body)):
-        return ParseError(SITE, f"{reason}: a challenge page ({title or 'no title'})", hint=challenge_hint())
+        shown = title or t("melon.no_title")
+        return ParseError(SITE, t("melon.challenge", reason=reason, title=shown), hint=challenge_hint())
     if tree.body is None or not clean_text(tree.body.text()):
-        return ParseError(SITE, f"{reason}: the body is empty", hint=_layout_hint())
-    detail = f" (page title {title!r})" if title else ""
+        return ParseError(SITE, t("melon.empty_body", reason=reason), hint=_layout_hint())
+    detail = t("melon.page_title", title=title) if title else ""
     return ParseError(SITE, f"{reason}{detail}", hint=_layout_hint())
 
 
@@ -396,7 +398,7 @@ class MelonCrawler(Crawler):
             if exc.status == 423:
                 raise SiteLockedError(
                     SITE,
-                    f"HTTP 423 Locked from {exc.url or url}: Melon is throttling this client",
+                    t("melon.locked", url=exc.url or url),
                     cooldown=self.settings.lock_cooldown,
                     hint=t("crawl.hint.melon_lock"),
                 ) from exc

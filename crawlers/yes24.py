@@ -131,20 +131,20 @@ def parse(body: bytes | str, url: str = "") -> list[Ticket]:
 def parse_page(body: bytes | str, url: str = "") -> NoticePage:
     """Read one list response. Raises ``ParseError`` when it is not the notice table."""
     text = decode_text(body)
-    where = url or "the notice list"
+    where = url or t("yes24.the_list")
     escaped = escape_stray_brackets(text)
     tree = LexborHTMLParser(escaped)
     table = tree.css_first("div.noti-tbl table")
     if table is None:
         if not text.strip() or is_challenge(text) or _HTML_PAGE.search(text[:4096]):
             # a bot challenge (proxy hint), or a whole page of the site's where the fragment was due
-            raise html_instead(SITE, text, where, "the notice table (div.noti-tbl fragment)")
-        raise ParseError(SITE, f"no div.noti-tbl table in the response from {where}", hint=layout_hint())
+            raise html_instead(SITE, text, where, t("yes24.the_table"))
+        raise ParseError(SITE, t("yes24.no_table", where=where), hint=layout_hint())
     listing = escaped[escaped.find("noti-tbl") :]
     if len(_TABLE_CLOSE.findall(listing)) < len(_TABLE_OPEN.findall(listing)):  # cut short: rows lost
         raise ParseError(
             SITE,
-            f"the notice table from {where} is cut short (no closing </table>): a truncated response",
+            t("yes24.cut_short", where=where),
             hint=t("crawl.hint.truncated"),
         )
     # Data rows hold cells; the header row holds only th, and a lone cell (``<td colspan="4">``) is
@@ -163,8 +163,12 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
     if rows and not tickets and not any(notice_id for notice_id, _ in skipped):
         raise ParseError(
             SITE,
-            f"none of the {len(rows)} rows from {where} reads as a notice "
-            f"(categories: {', '.join(sorted({label for _, label in skipped}))[:200]})",
+            t(
+                "yes24.no_rows",
+                count=len(rows),
+                where=where,
+                categories=", ".join(sorted({label for _, label in skipped}))[:200],
+            ),
             hint=layout_hint(),
         )
     return NoticePage(rows=len(rows), tickets=tickets, skipped=skipped)

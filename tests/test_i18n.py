@@ -342,3 +342,18 @@ def test_no_message_literal_is_left_in_the_converted_commands() -> None:
             ):
                 left += [f"{name}:{node.lineno}: a HINT constant (resolve it when raised)"]
     assert not left, "messages not in the catalog:\n" + "\n".join(left)
+
+
+def test_melon_and_yes24_say_what_is_wrong_with_the_page_in_korean(korean: None) -> None:
+    from crawlers import melon, yes24
+    from ticket_alarm.errors import ParseError
+
+    with pytest.raises(ParseError) as info:
+        yes24.parse(b"<div>nothing here</div>", "https://ticket.yes24.com/list")
+    assert "div.noti-tbl 표가 없습니다" in info.value.reason
+    assert "yes24 크롤러를 고쳐야" in (info.value.hint or "")
+    with pytest.raises(ParseError) as info:
+        melon.parse(b"<html><head><title>Melon</title></head><body><p>x</p></body></html>")
+    assert "ul.list_ticket_cont가 없습니다" in info.value.reason
+    assert "페이지 제목 'Melon'" in info.value.reason
+    assert "crawlers/melon.py를 고쳐야" in (info.value.hint or "")

@@ -1142,6 +1142,50 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{url}의 {encoding} 본문이 깨졌습니다 ({error})",
         "corrupt {encoding} body from {url} ({error})",
     ),
+    # --- Melon's and YES24's own page checks (crawlers/melon.py, crawlers/yes24.py) -------------
+    "melon.the_list": ("Melon 목록", "the Melon list"),
+    "melon.no_list": (
+        "{where}의 응답에 ul.list_ticket_cont가 없습니다",
+        "no ul.list_ticket_cont in the response from {where}",
+    ),
+    "melon.cut_short": (
+        "{where}의 목록이 중간에 끊겼습니다 (닫는 </ul> 없음): 잘린 응답",
+        "the list from {where} is cut short (no closing </ul>): a truncated response",
+    ),
+    "melon.no_rows": (
+        "{where}의 행 {count}개 중 ticket_state, 날짜, 제목 링크가 있는 행이 없습니다",
+        "none of the {count} rows of {where} has a ticket_state, date or title link",
+    ),
+    "melon.no_schedule": (
+        "공지 페이지에 dl.schedule_info가 없습니다: {url}",
+        "no dl.schedule_info on the notice page {url}",
+    ),
+    "melon.unparseable": (
+        "{where}의 HTML을 읽을 수 없습니다: {error}",
+        "unparseable HTML from {where}: {error}",
+    ),
+    "melon.challenge": ("{reason}: 봇 확인(챌린지) 페이지 ({title})", "{reason}: a challenge page ({title})"),
+    "melon.no_title": ("제목 없음", "no title"),
+    "melon.empty_body": ("{reason}: 본문이 비어 있습니다", "{reason}: the body is empty"),
+    "melon.page_title": (" (페이지 제목 {title!r})", " (page title {title!r})"),
+    "melon.locked": (
+        "{url}에서 HTTP 423 Locked: Melon이 이 클라이언트를 제한하고 있습니다",
+        "HTTP 423 Locked from {url}: Melon is throttling this client",
+    ),
+    "yes24.the_list": ("공지 목록", "the notice list"),
+    "yes24.the_table": ("공지 표 (div.noti-tbl 조각)", "the notice table (div.noti-tbl fragment)"),
+    "yes24.no_table": (
+        "{where}의 응답에 div.noti-tbl 표가 없습니다",
+        "no div.noti-tbl table in the response from {where}",
+    ),
+    "yes24.cut_short": (
+        "{where}의 공지 표가 중간에 끊겼습니다 (닫는 </table> 없음): 잘린 응답",
+        "the notice table from {where} is cut short (no closing </table>): a truncated response",
+    ),
+    "yes24.no_rows": (
+        "{where}의 행 {count}개 중 공지로 읽히는 행이 없습니다 (분류: {categories})",
+        "none of the {count} rows from {where} reads as a notice (categories: {categories})",
+    ),
 }
 
 
