@@ -122,30 +122,28 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
 
 
 def _load_array(body: bytes | str, url: str) -> list[dict[str, Any]]:
-    where = url or "the site"
-    data = load_json(SITE, body, where, "the JSON notice list")
+    where = url or t("interpark.the_site")
+    data = load_json(SITE, body, where, t("interpark.the_list"))
     if isinstance(data, dict):
         detail = data.get("message") or data.get("error") or ", ".join(sorted(map(str, data))[:8])
         if "message" in data or "error" in data:  # an error answer: the request was refused
             raise ParseError(
                 SITE,
-                f"a JSON object where the notice array was expected from {where}: {str(detail)[:200]}",
+                t("interpark.refused", where=where, detail=str(detail)[:200]),
                 hint=t("crawl.hint.interpark_refused"),
             )
         raise ApiChangedError(
             SITE,
-            f"a JSON object where the notice array was expected from {where} ({str(detail)[:200]}): "
-            "the API changed",
+            t("interpark.object", where=where, detail=str(detail)[:200]),
             hint=changed_hint(),
         )
     if not isinstance(data, list):
-        raise ParseError(SITE, f"JSON {type(data).__name__} where the notice array was expected from {where}")
+        raise ParseError(SITE, t("interpark.not_array", kind=type(data).__name__, where=where))
     for index, item in enumerate(data):
         if not isinstance(item, dict):
             raise ParseError(
                 SITE,
-                f"list item {index} from {where} is a JSON {type(item).__name__}, not an object: "
-                "the API changed",
+                t("interpark.item", index=index, where=where, kind=type(item).__name__),
                 hint=t("crawl.hint.needs_update"),
             )
     return data

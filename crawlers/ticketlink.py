@@ -118,14 +118,14 @@ def parse(body: bytes | str, url: str = "") -> list[Ticket]:
 
 def parse_page(body: bytes | str, url: str = "") -> NoticePage:
     """Read one list response. Raises ``ParseError`` when it is not the notice list."""
-    data = load_json(SITE, body, url or "the notice list")
+    where = url or t("ticketlink.the_list")
+    data = load_json(SITE, body, where)
     container = data.get("result") if isinstance(data, dict) else None
     items = container.get("result") if isinstance(container, dict) else None
     if not isinstance(items, list):
         raise ParseError(
             SITE,
-            f"unexpected JSON from {url or 'the notice list'}: {_describe(data)}; "
-            'expected {"result": {"result": [...], "paging": {...}}}',
+            t("ticketlink.unexpected", where=where, shown=_describe(data)),
             hint=t("crawl.hint.ticketlink_error"),
         )
     tickets: list[Ticket] = []
@@ -134,11 +134,10 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
         if not isinstance(item, dict):
             raise ParseError(
                 SITE,
-                f"notice #{index + 1} from {url or 'the notice list'} is a {type(item).__name__}, "
-                "not an object",
+                t("ticketlink.item", number=index + 1, where=where, kind=type(item).__name__),
                 hint=t("crawl.hint.ticketlink_changed"),
             )
-    require_ids(SITE, items, "noticeId", url or "the notice list")
+    require_ids(SITE, items, "noticeId", where)
     for item in items:
         ticket = parse_item(item)
         if ticket is None:

@@ -1186,6 +1186,50 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{where}의 행 {count}개 중 공지로 읽히는 행이 없습니다 (분류: {categories})",
         "none of the {count} rows from {where} reads as a notice (categories: {categories})",
     ),
+    # --- Interpark's, NOL's and Ticketlink's own checks (crawlers/interpark*.py, nol.py, ticketlink.py) --
+    "interpark.the_site": ("사이트", "the site"),
+    "interpark.the_list": ("JSON 공지 목록", "the JSON notice list"),
+    "interpark.refused": (
+        "{where}에서 공지 배열 대신 JSON 객체가 왔습니다: {detail}",
+        "a JSON object where the notice array was expected from {where}: {detail}",
+    ),
+    "interpark.object": (
+        "{where}에서 공지 배열 대신 JSON 객체가 왔습니다 ({detail}): API가 바뀌었습니다",
+        "a JSON object where the notice array was expected from {where} ({detail}): the API changed",
+    ),
+    "interpark.not_array": (
+        "{where}에서 공지 배열 대신 JSON {kind}이(가) 왔습니다",
+        "JSON {kind} where the notice array was expected from {where}",
+    ),
+    "interpark.item": (
+        "{where}의 목록 항목 {index}이(가) 객체가 아니라 JSON {kind}입니다: API가 바뀌었습니다",
+        "list item {index} from {where} is a JSON {kind}, not an object: the API changed",
+    ),
+    "interpark.next_data": ("공지 페이지의 __NEXT_DATA__", "the notice page's __NEXT_DATA__"),
+    "interpark.no_dates": (
+        "공지 페이지 {where}에 ticketDates 배열이 없습니다",
+        "no ticketDates array on the notice page {where}",
+    ),
+    "nol.no_notices": (
+        'NOL 응답({where})에 "notices" 배열이 없습니다 ({shown}): API가 바뀌었습니다',
+        'no "notices" array in the NOL response from {where} ({shown}): the API changed',
+    ),
+    "nol.item": (
+        "{where}의 NOL 공지 #{number}이(가) 객체가 아니라 JSON {kind}입니다",
+        "NOL notice #{number} from {where} is a JSON {kind}, not an object",
+    ),
+    "nol.cursor": ("{where}의 next_cursor가 {kind}입니다", "next_cursor from {where} is a {kind}"),
+    "ticketlink.the_list": ("공지 목록", "the notice list"),
+    "ticketlink.unexpected": (
+        "{where}에서 예상과 다른 JSON: {shown}; "
+        '{{"result": {{"result": [...], "paging": {{...}}}}}} 형태여야 합니다',
+        "unexpected JSON from {where}: {shown}; "
+        'expected {{"result": {{"result": [...], "paging": {{...}}}}}}',
+    ),
+    "ticketlink.item": (
+        "{where}의 공지 #{number}이(가) 객체가 아니라 {kind}입니다",
+        "notice #{number} from {where} is a {kind}, not an object",
+    ),
 }
 
 
