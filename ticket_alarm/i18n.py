@@ -1230,6 +1230,39 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{where}의 공지 #{number}이(가) 객체가 아니라 {kind}입니다",
         "notice #{number} from {where} is a {kind}, not an object",
     ),
+    # --- custom sites (crawlers/custom/crawler.py): what does not match the definition ------------
+    "custom.invalid": ("정의가 잘못됐습니다: {error}", "the definition is invalid: {error}"),
+    "custom.items_missing": (
+        "{where}의 JSON에 items 경로 {path!r}가 없습니다: {error}",
+        "items path {path!r} not in the JSON from {where}: {error}",
+    ),
+    "custom.too_deep": (
+        "{where}의 JSON이 너무 깊게 중첩돼 있습니다",
+        "the JSON from {where} is nested too deeply",
+    ),
+    "custom.items_not_list": (
+        "{where}의 JSON에서 items 경로 {path!r}가 목록이 아니라 {kind}을(를) 가리킵니다",
+        "items path {path!r} leads to {kind}, not a list, in the JSON from {where}",
+    ),
+    "custom.field_not_scalar": (
+        "{where}의 JSON 항목 {n}에서 fields.{name} ({path!r})이(가) {kind}입니다; 경로가 그 안의 글자나 "
+        "숫자를 가리키게 하세요",
+        "fields.{name} ({path!r}) is {kind} in item {n} of the JSON from {where}; "
+        "point the path at a text or number inside it",
+    ),
+    "custom.the_items": ("items {selector!r}의 요소", "the items {selector!r}"),
+    "custom.no_items": (
+        "{where}의 페이지에서 items {selector!r}에 맞는 요소가 없습니다 (구조가 바뀌었거나 봇 확인 "
+        "페이지?); 게시판이 그냥 비어 있는 것이라면 그 문구를 empty_text에 넣으세요",
+        "no element matches items {selector!r} in the page from {where} (a changed layout or a "
+        "challenge page?); if the board is just empty, add its wording to empty_text",
+    ),
+    "custom.no_id_title": (
+        "{where}의 항목 {count}개 중 id나 제목이 있는 것이 없습니다 (fields.id {id_path!r}, "
+        "fields.title {title_path!r})",
+        "none of the {count} items from {where} has an id or a title "
+        "(fields.id {id_path!r}, fields.title {title_path!r})",
+    ),
 }
 
 
