@@ -177,6 +177,9 @@ def test_history_messages_are_korean(
         code = cli.main(["history", "import", str(tmp_path / "old.json"), "--config", str(path)])
         out = capsys.readouterr().out
         assert code == 0 and "가져옴: 1건 추가, 0건은 이미 있음" in out and "항목 1개 읽음" in out
+        code = cli.main(["history", "stats", "--config", str(path)])
+        out = capsys.readouterr().out
+        assert code == 0 and out.startswith("사이트") and "처음 발견" in out and "합계" in out
     finally:
         logger.remove()  # main() bound the sinks to the captured streams
         logger.add(sys.stderr)

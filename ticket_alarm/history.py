@@ -91,8 +91,8 @@ def stats_text(doc: Mapping[str, Any]) -> str:
         (s["site"], str(s["rows"]), when(s["first_seen"]), when(s["newest"]), when(s["last_seen"]))
         for s in doc["sites"]
     ]
-    rows.append(("total", str(doc["total"]), "", "", ""))
-    lines = table.render(("SITE", "ROWS", "FIRST SEEN", "NEWEST", "LAST SEEN"), rows, align="<><<<")
+    rows.append((t("history.total"), str(doc["total"]), "", "", ""))
+    lines = table.render(t("history.columns.stats").split("|"), rows, align="<><<<")
     o = doc["outbox"]
     lines.append(t("history.outbox", pending=o["pending"], sent=o["sent"], dead=o["dead"]))
     legacy = doc["legacy_keys"]
@@ -127,11 +127,11 @@ def search_text(rows: Iterable[Mapping[str, Any]], cut_at: int | None = None) ->
             r["id"],
             when(r["first_seen"]),
             "-" if r["imported"] else open_text(r),
-            r["title"] + (" (imported)" if r["imported"] else ""),
+            r["title"] + (t("history.imported_mark") if r["imported"] else ""),
         )
         for r in rows
     ]
-    lines = table.render(("SITE", "ID", "FIRST SEEN", "OPENS", "TITLE"), cells)
+    lines = table.render(t("history.columns.search").split("|"), cells)
     if cut_at is not None:
         lines.append(t("history.cut", limit=cut_at))
     return "\n".join(lines)

@@ -1263,6 +1263,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "none of the {count} items from {where} has an id or a title "
         "(fields.id {id_path!r}, fields.title {title_path!r})",
     ),
+    # --- history tables (history.py), | between columns ----------------------------------------
+    "history.columns.stats": (
+        "사이트|행|처음 발견|최신|마지막 발견",
+        "SITE|ROWS|FIRST SEEN|NEWEST|LAST SEEN",
+    ),
+    "history.columns.search": ("사이트|ID|처음 발견|오픈|제목", "SITE|ID|FIRST SEEN|OPENS|TITLE"),
+    "history.total": ("합계", "total"),
+    "history.imported_mark": (" (가져옴)", " (imported)"),
 }
 
 
