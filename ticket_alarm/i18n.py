@@ -8,7 +8,10 @@ key names, check names and the Nagios states (``OK``/``WARNING``/…) are the sa
     t("health.daemon.ok", who="pid 42", beat="…")
 
 Every entry has both languages with the same ``{fields}`` (a test checks it); an unknown key is a
-bug and raises ``KeyError`` at once.
+bug and raises ``KeyError`` at once. Call ``t`` where the text is made (when an error is raised, a
+line printed), never in a module constant: that would freeze the language of import time (the
+crawler plugin API's ``CHALLENGE_HINT`` & co. are resolved on each access for that reason). Table
+headers are one entry with ``|`` between the columns. The sections follow the commands.
 """
 
 from __future__ import annotations
@@ -947,7 +950,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "show a stored notice, its digest history, route decisions and deliveries",
     ),
     "help.health": (
-        "동반 상태 점검 (Nagios 종료 코드: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
+        "상태 점검, 데몬과 따로 실행 (Nagios 종료 코드: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
         "companion health check (Nagios exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
     ),
     "help.health.notify": (
