@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--megabytes", type=int, default=200)
     args = parser.parse_args(argv)
     safe_environment()
+    from ticket_alarm import i18n
+
+    i18n.set_language("en")  # the report is in English, and run() reads the refusal's words
     print(json.dumps(asyncio.run(fetch_bomb(args.megabytes))))
     return 0
 

@@ -31,14 +31,15 @@ from pydantic import Field, field_validator
 
 from ticket_alarm.errors import ApiChangedError, CrawlError, FetchError, ParseError, SiteLockedError
 from ticket_alarm.http import FetchResponse, SiteFetcher, decode_text, is_challenge
+from ticket_alarm.i18n import t
 from ticket_alarm.model import SEOUL, Category, Presale, Ticket, clean_text, seoul
 from ticket_alarm.sections import DAY, WEEK, Section
 
 __all__ = [  # the whole API of a crawler plugin
-    "CHALLENGE_HINT",
-    "CHANGED_HINT",
+    "CHALLENGE_HINT",  # noqa: F822 - module __getattr__: the hint in the language of the moment
+    "CHANGED_HINT",  # noqa: F822
     "INCOMPLETE",
-    "MOVED_HINT",
+    "MOVED_HINT",  # noqa: F822
     "SEOUL",
     "ApiChangedError",
     "Category",
@@ -57,6 +58,8 @@ __all__ = [  # the whole API of a crawler plugin
     "SiteLockedError",
     "SiteSettings",
     "Ticket",
+    "challenge_hint",
+    "changed_hint",
     "check_valid",
     "clean_text",
     "decode_text",
@@ -64,6 +67,7 @@ __all__ = [  # the whole API of a crawler plugin
     "is_challenge",
     "load_json",
     "looks_like_html",
+    "moved_hint",
     "paginate",
     "parse_count",
     "parse_saved",
@@ -77,12 +81,38 @@ __all__ = [  # the whole API of a crawler plugin
 # known notice instead of announcing the gap as a change.
 INCOMPLETE = "incomplete"
 
-CHALLENGE_HINT = "challenge page: the site may be blocking this IP; try `proxy`"
-MOVED_HINT = (
-    "this is the site's HTML page, not the API: the endpoint may have moved; the crawler needs "
-    "updating (check base_url too)"
-)
-CHANGED_HINT = "the API changed; the crawler needs updating"
+# The shared hints, in the operator's language (ticket_alarm.i18n). They are read when an error is
+# raised, not when this module is imported, so TICKET_ALARM_LANG (or i18n.set_language) chosen at run
+# time decides: the functions below for this project's crawlers, and ``CHALLENGE_HINT``, ``MOVED_HINT``
+# and ``CHANGED_HINT`` (the plugin API's names) resolved on each attribute access by ``__getattr__``.
+
+
+def challenge_hint() -> str:
+    return t("crawl.hint.challenge")
+
+
+def moved_hint() -> str:
+    return t("crawl.hint.moved")
+
+
+def changed_hint() -> str:
+    return t("crawl.hint.changed")
+
+
+_LAZY_HINTS: dict[str, Callable[[], str]] = {
+    "CHALLENGE_HINT": challenge_hint,
+    "MOVED_HINT": moved_hint,
+    "CHANGED_HINT": changed_hint,
+}
+
+
+def __getattr__(name: str) -> str:
+    """``base.CHALLENGE_HINT`` & co.: the hint in the language of the moment (PEP 562)."""
+    if name in _LAZY_HINTS:
+        return _LAZY_HINTS[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _HTML_START = re.compile(rb"^\s*<", re.S)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.I | re.S)
 
@@ -159,18 +189,18 @@ def html_instead(site: str, body: bytes | str, where: str, expected: str = "JSON
     if not text.strip():
         return ParseError(
             site,
-            f"empty body where {expected} was expected from {where}",
-            hint="the site answered nothing; it may be failing or blocking this IP (try `proxy`)",
+            t("crawl.empty_body", expected=expected, where=where),
+            hint=t("crawl.hint.empty_body"),
         )
     if is_challenge(text):
         return ParseError(
-            site, f"a bot challenge page where {expected} was expected from {where}", hint=CHALLENGE_HINT
+            site, t("crawl.challenge_page", expected=expected, where=where), hint=challenge_hint()
         )
     match = _TITLE.search(text[:8192])
     title = clean_text(match[1])[:80] if match else ""
-    shown = f" (title {title!r})" if title else ""
+    shown = t("crawl.html_title", title=title) if title else ""
     return ApiChangedError(
-        site, f"the site's HTML page{shown} where {expected} was expected from {where}", hint=MOVED_HINT
+        site, t("crawl.html_page", shown=shown, expected=expected, where=where), hint=moved_hint()
     )
 
 
@@ -194,7 +224,7 @@ def load_json(site: str, body: bytes | str, where: str, expected: str = "JSON") 
     try:
         return json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise ParseError(site, f"unparseable JSON from {where}: {str(exc)[:200]}") from exc
+        raise ParseError(site, t("crawl.bad_json", where=where, error=str(exc)[:200])) from exc
 
 
 def parse_count(value: object) -> int | None:
@@ -220,11 +250,11 @@ def require_ids(site: str, items: Sequence[object], id_field: str, where: str) -
     if any(isinstance(item, dict) and item.get(id_field) not in (None, "") for item in items):
         return
     first = next((item for item in items if isinstance(item, dict)), {})
-    keys = ", ".join(sorted(map(str, first))[:8]) or "none"
+    keys = ", ".join(sorted(map(str, first))[:8]) or t("crawl.none")
     raise ApiChangedError(
         site,
-        f"items have no {id_field}: the API changed ({len(items)} item(s) from {where}; keys: {keys})",
-        hint=CHANGED_HINT,
+        t("crawl.no_ids", id_field=id_field, count=len(items), where=where, keys=keys),
+        hint=changed_hint(),
     )
 
 
@@ -232,14 +262,13 @@ def check_valid(site: str, tickets: Sequence[Ticket]) -> None:
     """Most notices of a crawl failing validation is a changed page, not a list: a typed error."""
     if not tickets:
         return
-    bad = [t for t in tickets if t.problems()]
+    bad = [ticket for ticket in tickets if ticket.problems()]
     if len(bad) * 2 > len(tickets):
-        problems = sorted({p for t in bad for p in t.problems()})
+        problems = sorted({p for ticket in bad for p in ticket.problems()})
         raise ParseError(
             site,
-            f"{len(bad)} of {len(tickets)} notices fail validation ({'; '.join(problems)[:200]}): "
-            "the page or API changed",
-            hint=CHANGED_HINT,
+            t("crawl.mostly_invalid", bad=len(bad), total=len(tickets), problems="; ".join(problems)[:200]),
+            hint=changed_hint(),
         )
 
 
@@ -286,8 +315,8 @@ class Paging(ABC, Generic[K, P]):
         """The error for a key the site sent back a second time (paging would never end)."""
         return ApiChangedError(
             self.site,
-            f"page {key!r} was due a second time: the API changed (paging would loop)",
-            hint=CHANGED_HINT,
+            t("crawl.page_repeated", key=key),
+            hint=changed_hint(),
         )
 
 
@@ -324,8 +353,8 @@ class Cursors(Paging[str | None, P]):
     def repeated(self, key: str | None) -> ApiChangedError:
         return ApiChangedError(
             self.site,
-            f"{self.label} repeated the cursor {str(key)[:40]!r}: the API changed (paging would loop)",
-            hint=CHANGED_HINT,
+            t("crawl.cursor_repeated", label=self.label, key=str(key)[:40]),
+            hint=changed_hint(),
         )
 
 

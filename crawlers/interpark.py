@@ -41,13 +41,13 @@ from urllib.parse import quote
 
 from crawlers import nol
 from crawlers.base import (
-    CHANGED_HINT,
     INCOMPLETE,
     Crawl,
     Crawler,
     Numbered,
     Schedule,
     SiteSettings,
+    changed_hint,
     load_json,
     paginate,
     parse_count,
@@ -63,6 +63,7 @@ from crawlers.interpark_notice import (
 )
 from ticket_alarm.errors import ApiChangedError, CrawlError, FetchError, ParseError
 from ticket_alarm.http import SiteFetcher, decode_text
+from ticket_alarm.i18n import t
 from ticket_alarm.model import Category, Ticket, clean_text
 
 SITE = "interpark"
@@ -121,31 +122,29 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
 
 
 def _load_array(body: bytes | str, url: str) -> list[dict[str, Any]]:
-    where = url or "the site"
-    data = load_json(SITE, body, where, "the JSON notice list")
+    where = url or t("interpark.the_site")
+    data = load_json(SITE, body, where, t("interpark.the_list"))
     if isinstance(data, dict):
         detail = data.get("message") or data.get("error") or ", ".join(sorted(map(str, data))[:8])
         if "message" in data or "error" in data:  # an error answer: the request was refused
             raise ParseError(
                 SITE,
-                f"a JSON object where the notice array was expected from {where}: {str(detail)[:200]}",
-                hint="the API changed or refused the request; the crawler needs updating",
+                t("interpark.refused", where=where, detail=str(detail)[:200]),
+                hint=t("crawl.hint.interpark_refused"),
             )
         raise ApiChangedError(
             SITE,
-            f"a JSON object where the notice array was expected from {where} ({str(detail)[:200]}): "
-            "the API changed",
-            hint=CHANGED_HINT,
+            t("interpark.object", where=where, detail=str(detail)[:200]),
+            hint=changed_hint(),
         )
     if not isinstance(data, list):
-        raise ParseError(SITE, f"JSON {type(data).__name__} where the notice array was expected from {where}")
+        raise ParseError(SITE, t("interpark.not_array", kind=type(data).__name__, where=where))
     for index, item in enumerate(data):
         if not isinstance(item, dict):
             raise ParseError(
                 SITE,
-                f"list item {index} from {where} is a JSON {type(item).__name__}, not an object: "
-                "the API changed",
-                hint="the crawler needs updating",
+                t("interpark.item", index=index, where=where, kind=type(item).__name__),
+                hint=t("crawl.hint.needs_update"),
             )
     return data
 

@@ -14,9 +14,10 @@ import json
 import re
 from datetime import date, datetime
 
-from crawlers.base import CHANGED_HINT, Schedule, html_instead, looks_like_html, when_from
+from crawlers.base import Schedule, changed_hint, html_instead, looks_like_html, when_from
 from ticket_alarm.errors import ParseError
 from ticket_alarm.http import decode_text
+from ticket_alarm.i18n import t
 from ticket_alarm.model import Presale, Ticket, clean_text
 
 SITE = "interpark"
@@ -76,8 +77,8 @@ def parse_detail(body: bytes | str, url: str = "") -> Schedule:
                 dates = None
     if not isinstance(dates, list):
         if looks_like_html(text) and not match:
-            raise html_instead(SITE, text, where, "the notice page's __NEXT_DATA__")
-        raise ParseError(SITE, f"no ticketDates array on the notice page {where}", hint=CHANGED_HINT)
+            raise html_instead(SITE, text, where, t("interpark.next_data"))
+        raise ParseError(SITE, t("interpark.no_dates", where=where), hint=changed_hint())
     open_at: datetime | None = None
     open_date: date | None = None
     presales: list[Presale] = []

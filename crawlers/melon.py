@@ -28,18 +28,19 @@ from urllib.parse import urljoin
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawlers.base import (
-    CHALLENGE_HINT,
     INCOMPLETE,
     Crawl,
     Crawler,
     Numbered,
     Schedule,
+    challenge_hint,
     is_challenge,
     paginate,
     parse_count,
 )
 from ticket_alarm.errors import FetchError, ParseError, SiteLockedError
 from ticket_alarm.http import FetchResponse, SiteFetcher, decode_text
+from ticket_alarm.i18n import t
 from ticket_alarm.model import Category, Presale, Ticket, clean_text, seoul
 
 SITE = "melon"
@@ -69,11 +70,10 @@ _KOREAN_DATE_RE = re.compile(
     r"(\d{4})\s*년\s*(\d{1,2})\s*월\s*(\d{1,2})\s*일(?:\s*\([^)]*\))?(?:\s*(\d{1,2})\s*:\s*(\d{2}))?"
 )
 _THUMBNAIL_SUFFIX_RE = re.compile(r"/melon/resize/[^?#]*")
-_LAYOUT_HINT = "Melon's page layout changed; crawlers/melon.py needs updating"
-_LOCK_HINT = (
-    "Melon answered HTTP 423 (it throttles clients that poll too often); the crawler is left alone "
-    "for sites.melon.lock_cooldown seconds. If it recurs, raise sites.melon.interval."
-)
+
+
+def _layout_hint() -> str:
+    return t("crawl.hint.melon_layout")  # read when raised: the language of the moment
 
 
 class When(NamedTuple):
@@ -97,16 +97,16 @@ def parse(body: bytes | str, url: str = "") -> list[Ticket]:
     changed layout); a well-formed empty list gives ``[]``.
     """
     tree = _html(body, url)
-    where = url or "the Melon list"
+    where = url or t("melon.the_list")
     if tree.css_first("ul.list_ticket_cont") is None:
-        raise _not_the_page(tree, body, f"no ul.list_ticket_cont in the response from {where}")
+        raise _not_the_page(tree, body, t("melon.no_list", where=where))
     text = decode_text(body)
     listing = text[text.find("list_ticket_cont") :]
     if len(_UL_CLOSE.findall(listing)) <= len(_UL_OPEN.findall(listing)):  # cut short: the parser closes it,
         raise ParseError(  # a short page reads as the list's end and the later pages' notices go missing
             SITE,
-            f"the list from {where} is cut short (no closing </ul>): a truncated response",
-            hint="the connection or the site cut the page; the next cycle retries it",
+            t("melon.cut_short", where=where),
+            hint=t("crawl.hint.truncated"),
         )
     rows = tree.css("ul.list_ticket_cont > li")
     tickets: list[Ticket] = []
@@ -119,8 +119,8 @@ def parse(body: bytes | str, url: str = "") -> list[Ticket]:
     if unknown and not tickets and not _is_no_data_message(rows):
         raise ParseError(
             SITE,
-            f"none of the {len(rows)} rows of {where} has a ticket_state, date or title link",
-            hint=_LAYOUT_HINT,
+            t("melon.no_rows", count=len(rows), where=where),
+            hint=_layout_hint(),
         )
     return tickets
 
@@ -133,7 +133,7 @@ def parse_detail(body: bytes | str, url: str = "") -> Schedule:
     tree = _html(body, url)
     lists = tree.css("dl.schedule_info")
     if not lists:
-        raise _not_the_page(tree, body, f"no dl.schedule_info on the notice page {url or ''}".rstrip())
+        raise _not_the_page(tree, body, t("melon.no_schedule", url=url or "").rstrip(" :"))
     entries: list[tuple[str, When]] = []
     for dl in lists:
         label = ""
@@ -205,18 +205,20 @@ def _html(body: bytes | str, url: str) -> LexborHTMLParser:
     try:
         return LexborHTMLParser(text)
     except (RuntimeError, ValueError) as exc:  # lexbor refuses the document
-        raise ParseError(SITE, f"unparseable HTML from {url or 'Melon'}: {exc}", hint=_LAYOUT_HINT) from exc
+        reason = t("melon.unparseable", where=url or "Melon", error=exc)
+        raise ParseError(SITE, reason, hint=_layout_hint()) from exc
 
 
 def _not_the_page(tree: LexborHTMLParser, body: bytes | str, reason: str) -> ParseError:
     title_node = tree.css_first("title")
     title = clean_text(title_node.text()) if title_node is not None else ""
     if body and is_challenge(decode_text(body)):
-        return ParseError(SITE, f"{reason}: a challenge page ({title or 'no title'})", hint=CHALLENGE_HINT)
+        shown = title or t("melon.no_title")
+        return ParseError(SITE, t("melon.challenge", reason=reason, title=shown), hint=challenge_hint())
     if tree.body is None or not clean_text(tree.body.text()):
-        return ParseError(SITE, f"{reason}: the body is empty", hint=_LAYOUT_HINT)
-    detail = f" (page title {title!r})" if title else ""
-    return ParseError(SITE, f"{reason}{detail}", hint=_LAYOUT_HINT)
+        return ParseError(SITE, t("melon.empty_body", reason=reason), hint=_layout_hint())
+    detail = t("melon.page_title", title=title) if title else ""
+    return ParseError(SITE, f"{reason}{detail}", hint=_layout_hint())
 
 
 def _looks_like_notice(li: LexborNode) -> bool:
@@ -396,9 +398,9 @@ class MelonCrawler(Crawler):
             if exc.status == 423:
                 raise SiteLockedError(
                     SITE,
-                    f"HTTP 423 Locked from {exc.url or url}: Melon is throttling this client",
+                    t("melon.locked", url=exc.url or url),
                     cooldown=self.settings.lock_cooldown,
-                    hint=_LOCK_HINT,
+                    hint=t("crawl.hint.melon_lock"),
                 ) from exc
             raise
 

@@ -25,10 +25,11 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
-from crawlers.base import CHANGED_HINT, Crawl, Cursors, load_json, paginate, parse_count, require_ids
+from crawlers.base import Crawl, Cursors, changed_hint, load_json, paginate, parse_count, require_ids
 from crawlers.sale_text import parse_presales as text_presales
 from ticket_alarm.errors import ApiChangedError, ParseError
 from ticket_alarm.http import SiteFetcher
+from ticket_alarm.i18n import t
 from ticket_alarm.model import Presale, Ticket, clean_text, seoul
 
 SITE = "interpark"  # NOL is a source of the interpark site, not a site of its own
@@ -78,21 +79,21 @@ def parse_page(body: bytes | str, url: str = "") -> NolPage:
         shown = ", ".join(sorted(map(str, data))[:8]) if isinstance(data, dict) else type(data).__name__
         raise ApiChangedError(
             SITE,
-            f'no "notices" array in the NOL response from {where} ({shown}): the API changed',
-            hint=CHANGED_HINT,
+            t("nol.no_notices", where=where, shown=shown),
+            hint=changed_hint(),
         )
     for index, item in enumerate(notices):
         if not isinstance(item, dict):
             raise ApiChangedError(
                 SITE,
-                f"NOL notice #{index + 1} from {where} is a JSON {type(item).__name__}, not an object",
-                hint=CHANGED_HINT,
+                t("nol.item", number=index + 1, where=where, kind=type(item).__name__),
+                hint=changed_hint(),
             )
     require_ids(SITE, notices, "id", where)
     summary = data.get("summary")
     cursor = summary.get("next_cursor") if isinstance(summary, dict) else None
     if cursor is not None and not isinstance(cursor, str | int):
-        raise ParseError(SITE, f"next_cursor from {where} is a {type(cursor).__name__}", hint=CHANGED_HINT)
+        raise ParseError(SITE, t("nol.cursor", where=where, kind=type(cursor).__name__), hint=changed_hint())
     next_cursor = str(cursor) if cursor not in (None, "") else None
     return NolPage([notice_ticket(item) for item in notices], next_cursor, len(notices))
 

@@ -41,6 +41,7 @@ from crawlers.base import Crawl, Crawler, Numbered, Schedule, load_json, paginat
 from crawlers.sale_text import parse_sales
 from ticket_alarm.errors import ParseError
 from ticket_alarm.http import SiteFetcher
+from ticket_alarm.i18n import t
 from ticket_alarm.model import SEOUL, Category, Ticket, clean_text
 
 SITE = "ticketlink"
@@ -117,15 +118,15 @@ def parse(body: bytes | str, url: str = "") -> list[Ticket]:
 
 def parse_page(body: bytes | str, url: str = "") -> NoticePage:
     """Read one list response. Raises ``ParseError`` when it is not the notice list."""
-    data = load_json(SITE, body, url or "the notice list")
+    where = url or t("ticketlink.the_list")
+    data = load_json(SITE, body, where)
     container = data.get("result") if isinstance(data, dict) else None
     items = container.get("result") if isinstance(container, dict) else None
     if not isinstance(items, list):
         raise ParseError(
             SITE,
-            f"unexpected JSON from {url or 'the notice list'}: {_describe(data)}; "
-            'expected {"result": {"result": [...], "paging": {...}}}',
-            hint="the API changed or answered an error; the crawler may need updating",
+            t("ticketlink.unexpected", where=where, shown=_describe(data)),
+            hint=t("crawl.hint.ticketlink_error"),
         )
     tickets: list[Ticket] = []
     skipped: list[str] = []
@@ -133,11 +134,10 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
         if not isinstance(item, dict):
             raise ParseError(
                 SITE,
-                f"notice #{index + 1} from {url or 'the notice list'} is a {type(item).__name__}, "
-                "not an object",
-                hint="the API changed; the crawler may need updating",
+                t("ticketlink.item", number=index + 1, where=where, kind=type(item).__name__),
+                hint=t("crawl.hint.ticketlink_changed"),
             )
-    require_ids(SITE, items, "noticeId", url or "the notice list")
+    require_ids(SITE, items, "noticeId", where)
     for item in items:
         ticket = parse_item(item)
         if ticket is None:

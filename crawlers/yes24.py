@@ -47,6 +47,7 @@ from crawlers.base import (
 )
 from ticket_alarm.errors import ParseError
 from ticket_alarm.http import SiteFetcher, decode_text
+from ticket_alarm.i18n import t
 from ticket_alarm.model import Category, Presale, Ticket, clean_text
 
 SITE = "yes24"
@@ -61,7 +62,11 @@ HEADERS = {
     "Accept": "text/html, */*; q=0.01",
 }
 EXCLUSIVE = "단독판매"
-LAYOUT_HINT = "the notice list layout changed; the yes24 crawler needs updating"
+
+
+def layout_hint() -> str:
+    return t("crawl.hint.yes24_layout")  # read when raised: the language of the moment
+
 
 # --- the stray-bracket escape -------------------------------------------------------------------
 
@@ -126,21 +131,21 @@ def parse(body: bytes | str, url: str = "") -> list[Ticket]:
 def parse_page(body: bytes | str, url: str = "") -> NoticePage:
     """Read one list response. Raises ``ParseError`` when it is not the notice table."""
     text = decode_text(body)
-    where = url or "the notice list"
+    where = url or t("yes24.the_list")
     escaped = escape_stray_brackets(text)
     tree = LexborHTMLParser(escaped)
     table = tree.css_first("div.noti-tbl table")
     if table is None:
         if not text.strip() or is_challenge(text) or _HTML_PAGE.search(text[:4096]):
             # a bot challenge (proxy hint), or a whole page of the site's where the fragment was due
-            raise html_instead(SITE, text, where, "the notice table (div.noti-tbl fragment)")
-        raise ParseError(SITE, f"no div.noti-tbl table in the response from {where}", hint=LAYOUT_HINT)
+            raise html_instead(SITE, text, where, t("yes24.the_table"))
+        raise ParseError(SITE, t("yes24.no_table", where=where), hint=layout_hint())
     listing = escaped[escaped.find("noti-tbl") :]
     if len(_TABLE_CLOSE.findall(listing)) < len(_TABLE_OPEN.findall(listing)):  # cut short: rows lost
         raise ParseError(
             SITE,
-            f"the notice table from {where} is cut short (no closing </table>): a truncated response",
-            hint="the connection or the site cut the page; the next cycle retries it",
+            t("yes24.cut_short", where=where),
+            hint=t("crawl.hint.truncated"),
         )
     # Data rows hold cells; the header row holds only th, and a lone cell (``<td colspan="4">``) is
     # a "nothing listed" message, not a notice.
@@ -158,9 +163,13 @@ def parse_page(body: bytes | str, url: str = "") -> NoticePage:
     if rows and not tickets and not any(notice_id for notice_id, _ in skipped):
         raise ParseError(
             SITE,
-            f"none of the {len(rows)} rows from {where} reads as a notice "
-            f"(categories: {', '.join(sorted({label for _, label in skipped}))[:200]})",
-            hint=LAYOUT_HINT,
+            t(
+                "yes24.no_rows",
+                count=len(rows),
+                where=where,
+                categories=", ".join(sorted({label for _, label in skipped}))[:200],
+            ),
+            hint=layout_hint(),
         )
     return NoticePage(rows=len(rows), tickets=tickets, skipped=skipped)
 

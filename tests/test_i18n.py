@@ -6,9 +6,13 @@ the catalog itself, on every health line of a real store, and on the real CLI as
 
 from __future__ import annotations
 
+import ast
+import builtins
 import json
 import re
+import shutil
 import string
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +21,9 @@ import pytest
 
 from crawlers import registry
 from crawlers.base import Crawler
-from tests.conftest import child_env, run_cli, write_config
+from tests.conftest import child_env, run_cli, stand_config, write_config
+from tests.support.server import Response
+from tests.support.site_standin import FakeSite, TestStandNotices
 from tests.test_health import FakeMachine, by_name, check, healthy, settings_for
 from ticket_alarm import i18n
 from ticket_alarm.clock import FakeClock
@@ -61,7 +67,8 @@ def test_every_message_has_both_languages_with_the_same_fields(key: str) -> None
     assert fields(korean) == fields(english), key
     assert HANGUL.search(korean) or key in {"health.daemon.pid"}, f"{key}: the Korean text is not Korean"
     # English has no Korean but the words the logs and the runbook use in both languages
-    kept = re.sub("단독판매|알림 전송 실패|메모리 사용량", "", english)
+    # (send-test's 알림 전송 line keeps the log's own shape, "알림 전송: 1건 …", in English too)
+    kept = re.sub("단독판매|알림 전송 실패|알림 전송: 1건|메모리 사용량", "", english)
     assert not HANGUL.search(kept), f"{key}: Korean left in the English text"
 
 
@@ -170,6 +177,186 @@ def test_history_messages_are_korean(
         code = cli.main(["history", "import", str(tmp_path / "old.json"), "--config", str(path)])
         out = capsys.readouterr().out
         assert code == 0 and "가져옴: 1건 추가, 0건은 이미 있음" in out and "항목 1개 읽음" in out
+        code = cli.main(["history", "stats", "--config", str(path)])
+        out = capsys.readouterr().out
+        assert code == 0 and out.startswith("사이트") and "처음 발견" in out and "합계" in out
     finally:
         logger.remove()  # main() bound the sinks to the captured streams
         logger.add(sys.stderr)
+
+
+# --- the commands' own messages, Korean by default, today's English with TICKET_ALARM_LANG=en ----------
+
+
+def korean_env() -> dict[str, str]:
+    return child_env(TICKET_ALARM_LANG="ko")
+
+
+def test_crawler_hints_are_resolved_when_raised_not_at_import(korean: None) -> None:
+    from crawlers import base
+
+    korean_error = base.html_instead("teststand", b"<html><title>x</title></html>", "the list")
+    assert korean_error.hint == base.MOVED_HINT and "HTML 페이지" in (korean_error.hint or "")
+    assert "API가 바뀌었습니다" in base.CHANGED_HINT and "`proxy`" in base.CHALLENGE_HINT
+    i18n.set_language("en")
+    english_error = base.html_instead("teststand", b"<html><title>x</title></html>", "the list")
+    assert english_error.hint == base.MOVED_HINT
+    assert (english_error.hint or "").startswith("this is the site's HTML page")
+    assert base.CHALLENGE_HINT == "challenge page: the site may be blocking this IP; try `proxy`"
+    assert "the site's HTML page (title 'x') where JSON was expected from the list" in english_error.reason
+    with pytest.raises(AttributeError):
+        base.NO_SUCH_HINT  # noqa: B018 - the module __getattr__ still refuses unknown names
+
+
+def test_test_crawlers_names_a_failing_site_and_its_hint_in_korean(tmp_path: Path, site: FakeSite) -> None:
+    site.routes["/api/notices"] = lambda _req: Response(200, b"<html><title>maintenance</title></html>")
+    config = write_config(tmp_path, stand_config(tmp_path, site, None))
+    korean = run_cli("test-crawlers", "teststand", "--config", str(config), env=korean_env())
+    assert korean.returncode == 1, korean.stderr
+    assert "사이트" in korean.stdout and "공지" in korean.stdout  # the column headers
+    assert re.search(r"^teststand\s+실패\s+200", korean.stdout, re.M), korean.stdout
+    assert "    힌트: API가 아니라 사이트의 HTML 페이지입니다" in korean.stdout
+    assert "헤드 폴링 teststand:" in korean.stdout
+    english = run_cli("test-crawlers", "teststand", "--config", str(config))
+    assert re.search(r"^teststand\s+FAILED\s+200", english.stdout, re.M), english.stdout
+    assert "    hint: this is the site's HTML page, not the API: the endpoint may" in english.stdout
+    assert "head poll teststand:" in english.stdout
+    assert not HANGUL.search(english.stdout)
+
+
+def said(result: subprocess.CompletedProcess[str]) -> str:
+    """What a command printed and logged (the log lines go to stdout, --json's to stderr)."""
+    return result.stdout + result.stderr
+
+
+def test_once_outbox_upcoming_backup_and_restore_speak_korean(
+    tmp_path: Path, site: FakeSite, notices: TestStandNotices
+) -> None:
+    notices.add(3)
+    config = str(write_config(tmp_path, stand_config(tmp_path, site, None)))
+    ko = korean_env()
+    empty = run_cli("upcoming", "--config", config, env=ko, cwd=tmp_path)
+    assert empty.returncode == 0 and "기록에 다가오는 오픈이 없습니다" in empty.stdout
+    assert "저장소가 아직 없습니다" in said(empty)
+    english_empty = run_cli("upcoming", "--config", config, cwd=tmp_path)
+    assert "no upcoming opens in the history (with these filters)" in english_empty.stdout
+    once = run_cli("once", "--config", config, env=ko, cwd=tmp_path)
+    assert once.returncode == 0, said(once)
+    assert "once: 사이트 1개 크롤링, 알림 0건 출력 (드라이 런: 아무것도 보내지 않음)" in said(once)
+    assert "크롤링 완료: teststand" in said(once)  # the runbook's grep phrase, unchanged
+    again = run_cli("once", "--config", config, cwd=tmp_path)
+    assert "once: 1 sites crawled, 0 alerts printed (dry run: nothing sent)" in said(again)
+    outbox = run_cli("outbox", "list", "--config", config, env=ko, cwd=tmp_path)
+    header = r"\s+ID 상태\s+경로\s+종류\s+사이트\s+생성\s+시도 제목 / 오류$"
+    assert re.match(header, outbox.stdout), outbox.stdout
+    english_outbox = run_cli("outbox", "list", "--config", config, cwd=tmp_path)
+    assert re.match(
+        r"\s+ID STATUS\s+ROUTE\s+KIND\s+SITE\s+CREATED\s+ATT TITLE / ERROR$", english_outbox.stdout
+    )
+    retry = run_cli("outbox", "retry-dead", "--route", "x", "--config", config, env=ko, cwd=tmp_path)
+    assert retry.returncode == 1 and "실패(dead)한 알림이 없습니다 (경로 x)" in said(retry)
+    dest = tmp_path / "backups"
+    backup = run_cli("backup", "--dest", str(dest), "--config", config, env=ko, cwd=tmp_path)
+    assert backup.returncode == 0, said(backup)
+    assert re.search(r"backup: \S+\.tar\.gz 씀 \(기록 3행\), 설정 파일을", said(backup)), said(backup)
+    archive = next(line for line in backup.stdout.splitlines() if line.endswith(".tar.gz"))
+    restore = run_cli("restore", archive, "--config", config, env=ko, cwd=tmp_path)
+    assert (
+        restore.returncode == 0 and "복원함 (스키마" in said(restore) and "데몬을 시작하세요" in said(restore)
+    )
+    missing = run_cli("restore", str(tmp_path / "none.tar.gz"), "--config", config, env=ko, cwd=tmp_path)
+    assert missing.returncode == 1 and "그런 백업 파일이 없습니다" in said(missing)
+    english = run_cli("backup", "--dest", str(dest), "--config", config, cwd=tmp_path)
+    assert re.search(r"backup: \S+\.tar\.gz written \(3 history rows\), config copied to", said(english))
+    for out in (said(english_empty), english_outbox.stdout, said(english)):
+        assert not HANGUL.search(out), out
+
+
+def test_help_is_korean_and_english_on_request() -> None:
+    korean = run_cli("--help", env=korean_env())
+    assert korean.returncode == 0 and "티켓 오픈 공지를 지켜보고" in korean.stdout
+    assert "SIGTERM/SIGINT까지 데몬을 실행합니다" in korean.stdout and "test-crawlers" in korean.stdout
+    once = run_cli("once", "--help", env=korean_env())
+    assert "전송이 요청 한도와 재시도 대기를 기다려 줄 시간 (기본값 120)" in once.stdout
+    english = run_cli("--help")
+    assert "Watch Korean ticketing sites for ticket-open notices" in english.stdout
+    assert not HANGUL.search(english.stdout)
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_completion_scripts_parse_in_their_shell_in_either_language(shell: str, korean: None) -> None:
+    from ticket_alarm import cli, completion
+
+    korean_script = completion.script(cli.build_parser(), shell)
+    i18n.set_language("en")
+    assert completion.script(cli.build_parser(), shell) == korean_script  # no help text leaks into it
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    check = subprocess.run([shell, "-n"], input=korean_script, capture_output=True, text=True, timeout=10)
+    assert check.returncode == 0, check.stderr
+
+
+SENTENCE = re.compile(r"[A-Za-z]{3,} [a-z]{2,} [a-z]{2,}")  # three words: prose, not a key or a path
+
+
+def prose_in(node: ast.AST) -> list[ast.Constant]:
+    return [
+        part
+        for part in ast.walk(node)
+        if isinstance(part, ast.Constant) and isinstance(part.value, str) and SENTENCE.search(part.value)
+    ]
+
+
+def test_no_message_literal_is_left_in_the_converted_commands() -> None:
+    """The commands converted to the catalog print, log and raise only catalog text, and every hint
+    comes from it: an English sentence literal there is a message someone forgot to move."""
+    root = Path(__file__).resolve().parent.parent
+    converted = [
+        "ticket_alarm/backup.py",
+        "ticket_alarm/upcoming.py",
+        "ticket_alarm/store/postgres/transfer.py",
+        "crawlers/base.py",
+        "ticket_alarm/cli.py",
+        "ticket_alarm/history.py",
+        "ticket_alarm/store/postgres/dump.py",
+        "ticket_alarm/http.py",
+    ]
+    crawlers = [str(p.relative_to(root)) for p in (root / "crawlers").rglob("*.py")]
+    hinted = sorted({*converted, *crawlers, "ticket_alarm/pipeline.py"})
+    left = []
+    for name in hinted:
+        tree = ast.parse((root / name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            texts = [k.value for k in node.keywords if k.arg == "hint"]
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            operators = called not in dir(builtins) or called == "print"  # not ValueError: a programmer's
+            said = called in {"print", "info", "warning", "error", "MigrationRefused"} or called.endswith(
+                "Error"
+            )
+            if name in converted and operators and said:
+                texts += node.args
+            left += [f"{name}:{part.lineno}: {part.value[:60]!r}" for arg in texts for part in prose_in(arg)]
+        for node in ast.walk(tree):  # a module-level hint constant is resolved at import: not allowed
+            if isinstance(node, ast.Assign) and any(
+                isinstance(target, ast.Name) and target.id.endswith("HINT") for target in node.targets
+            ):
+                left += [f"{name}:{node.lineno}: a HINT constant (resolve it when raised)"]
+    assert not left, "messages not in the catalog:\n" + "\n".join(left)
+
+
+def test_melon_and_yes24_say_what_is_wrong_with_the_page_in_korean(korean: None) -> None:
+    from crawlers import melon, yes24
+    from ticket_alarm.errors import ParseError
+
+    with pytest.raises(ParseError) as info:
+        yes24.parse(b"<div>nothing here</div>", "https://ticket.yes24.com/list")
+    assert "div.noti-tbl 표가 없습니다" in info.value.reason
+    assert "yes24 크롤러를 고쳐야" in (info.value.hint or "")
+    with pytest.raises(ParseError) as info:
+        melon.parse(b"<html><head><title>Melon</title></head><body><p>x</p></body></html>")
+    assert "ul.list_ticket_cont가 없습니다" in info.value.reason
+    assert "페이지 제목 'Melon'" in info.value.reason
+    assert "crawlers/melon.py를 고쳐야" in (info.value.hint or "")

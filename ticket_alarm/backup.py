@@ -35,6 +35,7 @@ from ticket_alarm import __version__
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config import Settings
 from ticket_alarm.errors import StoreError, StoreLockedError, TicketAlarmError
+from ticket_alarm.i18n import t
 from ticket_alarm.store import DB_NAME, InstanceLock, open_store
 from ticket_alarm.store.sqlite.engine import verify_copy
 
@@ -102,17 +103,14 @@ async def make_backup(
     clock = clock or SystemClock()
     db = settings.data_dir / DB_NAME
     if not db.is_file():
-        raise BackupError(
-            f"{db}: no store to back up (the daemon creates it on its first start); check data_dir in the "
-            "config."
-        )
+        raise BackupError(t("backup.no_store", db=db))
     dest = dest or default_dest(settings)
     try:
         dest.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
-        raise BackupError(f"backup destination {dest}: cannot create it ({exc.strerror}).") from exc
+        raise BackupError(t("backup.dest_create", dest=dest, reason=exc.strerror)) from exc
     if not os.access(dest, os.W_OK | os.X_OK):
-        raise BackupError(f"backup destination {dest}: not writable by this user; fix its permissions.")
+        raise BackupError(t("backup.dest_unwritable", dest=dest))
     now = clock.now()
     ts = stamp(now)
     store = open_store(db, readonly=True)
@@ -120,7 +118,7 @@ async def make_backup(
         with tempfile.TemporaryDirectory(dir=dest, prefix=".backup-") as tmp:
             copy = Path(tmp) / DB_NAME
             await store.backup(copy)
-            version, rows = _verify_db(copy, what=f"the copy of {db}")
+            version, rows = _verify_db(copy, what=t("backup.copy_of", db=db))
             manifest = {
                 "program": f"ticket-alarm {__version__}",
                 "created_at": now.isoformat(),
@@ -141,9 +139,7 @@ async def make_backup(
             archive = _free_name(dest, "data", ts, ".tar.gz")
             os.replace(partial, archive)
     except OSError as exc:
-        raise BackupError(
-            f"backup into {dest} failed: {exc.strerror or exc}; check free disk space."
-        ) from exc
+        raise BackupError(t("backup.failed", dest=dest, reason=exc.strerror or exc)) from exc
     finally:
         await store.close()
     config_copy: Path | None = None
@@ -153,10 +149,10 @@ async def make_backup(
             _write_private(config_copy, config_path.read_bytes())
         except OSError as exc:
             raise BackupError(
-                f"{archive} written, but the config copy failed: {config_path}: {exc.strerror}"
+                t("backup.config_failed", archive=archive, config=config_path, reason=exc.strerror)
             ) from exc
     else:
-        logger.warning("backup: no config file to copy (running on defaults/environment)")
+        logger.warning("{}", t("backup.no_config"))
     removed = prune(dest, keep) if keep else []
     return BackupResult(archive, config_copy, rows, removed)
 
@@ -190,7 +186,7 @@ def verify_archive(archive: Path, workdir: Path) -> tuple[Path, int, int]:
     written (never ``extractall``: member names are not trusted).
     """
     if not archive.is_file():
-        raise BackupError(f"{archive}: no such archive; list them with `ls -l` in the backups folder.")
+        raise BackupError(t("restore.no_archive", archive=archive))
     target = workdir / DB_NAME
     found = False
     try:
@@ -208,12 +204,9 @@ def verify_archive(archive: Path, workdir: Path) -> tuple[Path, int, int]:
                     while fh.read(_CHUNK):  # read every member: a truncated archive fails here
                         pass
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise BackupError(
-            f"{archive}: not a readable .tar.gz (truncated or corrupt: {exc}); nothing was changed. Pick "
-            "another backup."
-        ) from exc
+        raise BackupError(t("restore.corrupt", archive=archive, reason=exc)) from exc
     if not found:
-        raise BackupError(f"{archive}: holds no {DB_NAME}; is it a ticket-alarm backup? Nothing was changed.")
+        raise BackupError(t("restore.no_db", archive=archive, db=DB_NAME))
     version, rows = _verify_db(target, what=f"{archive}")
     return target, version, rows
 
@@ -224,10 +217,7 @@ def restore(settings: Settings, archive: Path, *, clock: Clock | None = None) ->
     try:
         holder = InstanceLock.held_by_other(data_dir) if data_dir.is_dir() else None
     except OSError as exc:
-        raise BackupError(
-            f"{data_dir}: cannot read the lock file ({exc.strerror}); run restore as the service user "
-            "(the `ticket-alarm` launcher does that when started by root)."
-        ) from exc
+        raise BackupError(t("restore.lock_unreadable", data_dir=data_dir, reason=exc.strerror)) from exc
     if holder is not None:
         raise BackupError(_running(holder, data_dir))
     with tempfile.TemporaryDirectory(prefix="ticket-alarm-restore-") as tmp:
@@ -262,11 +252,8 @@ def restore(settings: Settings, archive: Path, *, clock: Clock | None = None) ->
 
 
 def _running(pid: int, data_dir: Path) -> str:
-    who = f"pid {pid}" if pid > 0 else "a process"
-    return (
-        f"the daemon is running ({who} holds the lock on {data_dir}); restore refused, nothing was changed. "
-        "Stop it first: sudo supervisorctl stop ticket-alarm:monitor"
-    )
+    who = f"pid {pid}" if pid > 0 else t("restore.a_process")
+    return t("restore.running", who=who, data_dir=data_dir)
 
 
 # --- the commands ---------------------------------------------------------------------------
@@ -282,18 +269,21 @@ async def backup_command(args: argparse.Namespace, load: Loader) -> int:
 
         return await dump.backup_command(args, settings, config_path)
     if args.keep is not None and args.keep < 1:
-        raise BackupError(f"--keep {args.keep}: keep at least 1 backup (the one just written).")
+        raise BackupError(t("backup.keep", keep=args.keep))
     dest = Path(args.dest) if args.dest else None
     result = await make_backup(settings, config_path if config_path.is_file() else None, dest, keep=args.keep)
     print(result.archive)
     if result.config:
         print(result.config)
     logger.info(
-        "backup: {} written ({} history rows){}{}",
-        result.archive,
-        result.history_rows,
-        f", config copied to {result.config}" if result.config else "",
-        f", {len(result.removed)} old file(s) removed" if result.removed else "",
+        "{}",
+        t(
+            "backup.written",
+            archive=result.archive,
+            rows=result.history_rows,
+            config=t("backup.config_copied", config=result.config) if result.config else "",
+            removed=t("backup.removed", count=len(result.removed)) if result.removed else "",
+        ),
     )
     return 0
 
@@ -306,14 +296,16 @@ async def restore_command(args: argparse.Namespace, load: Loader) -> int:
 
         return await dump.restore_command(args, settings)
     result = restore(settings, Path(args.archive))
-    kept = ", ".join(str(p) for p in result.kept_aside) or "none (there was no store)"
+    kept = ", ".join(str(p) for p in result.kept_aside) or t("restore.nothing_kept")
     logger.info(
-        "restore: {} restored from {} (schema {}, {} history rows); previous files kept aside: {}. "
-        "Start the daemon: sudo supervisorctl start ticket-alarm:monitor",
-        result.restored,
-        args.archive,
-        result.schema_version,
-        result.history_rows,
-        kept,
+        "{}",
+        t(
+            "restore.done",
+            restored=result.restored,
+            archive=args.archive,
+            schema=result.schema_version,
+            rows=result.history_rows,
+            kept=kept,
+        ),
     )
     return 0

@@ -285,19 +285,22 @@ async def _once(args: argparse.Namespace) -> int:
             delivered = await app.delivery.drain(args.wait)
             crawled = sum(1 for r in results if r.skipped is None)
             if settings.dry_run:
-                logger.info(
-                    "once: {} sites crawled, {} alerts printed (dry run: nothing sent)", crawled, delivered
-                )
+                logger.info("{}", i18n.t("once.dry_run", crawled=crawled, delivered=delivered))
             else:
-                logger.info("once: {} sites crawled, {} alerts delivered", crawled, delivered)
+                logger.info("{}", i18n.t("once.delivered", crawled=crawled, delivered=delivered))
             undelivered = await _undelivered(app, args.wait)
             if undelivered:
                 # exit 1: an alert that is still waiting is a failure the operator's script must see
                 logger.error(
-                    "알림 전송 실패: once: {} alerts left undelivered ({}); they are kept in the outbox "
-                    "and the next run delivers them",
-                    sum(n for n, _ in undelivered.values()),
-                    "; ".join(f"route {r}: {n} — {why}" for r, (n, why) in undelivered.items()),
+                    "{}",
+                    i18n.t(
+                        "once.undelivered",
+                        count=sum(n for n, _ in undelivered.values()),
+                        routes="; ".join(
+                            i18n.t("once.route", route=r, count=n, why=why)
+                            for r, (n, why) in undelivered.items()
+                        ),
+                    ),
                 )
                 return EXIT_FAIL
             return EXIT_OK if all(r.ok for r in results) else EXIT_FAIL
@@ -313,13 +316,13 @@ async def _undelivered(app: App, waited: float) -> dict[str, tuple[int, str]]:
             last_errors[row.route] = row.last_error
     for route, count in (await app.store.outbox_stats()).by_route.items():
         if route in app.delivery.stats.broken or route in broken:
-            why = f"the webhook is broken ({(broken.get(route) or 'refused')[:160]})"
+            why = i18n.t("once.why.broken", error=(broken.get(route) or i18n.t("once.why.refused"))[:160])
         elif route not in app.delivery.lane_names:
-            why = "the route is not in the config any more"
+            why = i18n.t("once.why.gone")
         elif route in last_errors:
-            why = f"Discord failed for the whole wait ({last_errors[route][:160]})"
+            why = i18n.t("once.why.failing", error=last_errors[route][:160])
         else:
-            why = f"not delivered within {waited:g}s (rate limits)"
+            why = i18n.t("once.why.slow", waited=waited)
         out[route] = (count, redact(why))
     return out
 
@@ -331,9 +334,7 @@ async def _send_test(args: argparse.Namespace) -> int:
     embed = await _sample_embed(settings, known, args.sample) if args.sample else render_test(clock.now())
     if not routes:
         sys.stdout.write(embed_text(embed, clock.now()))
-        logger.error(
-            "send-test: no webhook configured: printed above, nothing sent; set discord_webhook_url or routes"
-        )
+        logger.error("{}", i18n.t("send_test.no_webhook"))
         return EXIT_FAIL
     ok = True
     async with http_client(
@@ -347,21 +348,24 @@ async def _send_test(args: argparse.Namespace) -> int:
                     break
             if outcome.kind == "sent":
                 logger.info(
-                    "알림 전송: 1건 (send-test, route {}, message {}) — {}",
-                    route.name,
-                    outcome.message_id,
-                    embed["title"],
+                    "{}",
+                    i18n.t(
+                        "send_test.sent", route=route.name, message=outcome.message_id, title=embed["title"]
+                    ),
                 )
                 continue
             ok = False
             if outcome.kind == "broken":
                 logger.error(
-                    "알림 전송 실패: send-test {}",
-                    broken_webhook_text(route.name, route.webhook_url, outcome.status),
+                    "{}",
+                    i18n.t(
+                        "send_test.broken",
+                        text=broken_webhook_text(route.name, route.webhook_url, outcome.status),
+                    ),
                 )
             else:
                 logger.error(
-                    "알림 전송 실패: send-test route {}: {}", route.name, outcome.error or outcome.kind
+                    "{}", i18n.t("send_test.failed", route=route.name, error=outcome.error or outcome.kind)
                 )
     return EXIT_OK if ok else EXIT_FAIL
 
@@ -370,20 +374,14 @@ async def _sample_embed(settings: Settings, known: dict[str, type[Crawler]], sit
     """The newest stored notice of ``site`` rendered as its alert, marked as a test (send-test --sample)."""
     cls = registry.get(site, known)
     if not settings.store_url and not (settings.data_dir / DB_NAME).exists():
-        raise ConfigError(
-            f"send-test --sample {site}: data_dir {settings.data_dir} has no store yet; run `once` first "
-            "so there is a notice to show"
-        )
+        raise ConfigError(i18n.t("send_test.no_store", site=site, data_dir=settings.data_dir))
     store = await open_configured_store(settings, readonly=True)  # no lock, no write: the daemon may run
     try:
         data = await store.newest_notice(site)
     finally:
         await store.close()
     if data is None:
-        raise ConfigError(
-            f"send-test --sample {site}: no {site} notice in the history of {settings.data_dir} yet; "
-            f"run `once` (or `test-crawlers {site}` to see whether the site answers)"
-        )
+        raise ConfigError(i18n.t("send_test.no_notice", site=site, data_dir=settings.data_dir))
     embed = render_notice(Ticket.from_json(data), cls.display_name, cls.color)
     embed["title"] = truncate(f"[테스트] {embed['title']}", MAX_TITLE)
     footer = embed.get("footer", {}).get("text")
@@ -398,9 +396,7 @@ async def _test_crawlers(args: argparse.Namespace) -> int:
         registry.get(name, known)
     if args.file:
         if len(names) != 1:
-            raise ConfigError(
-                "test-crawlers --file needs exactly one SITE, e.g. test-crawlers melon --file page.html"
-            )
+            raise ConfigError(i18n.t("tc.file_one_site"))
         return _parse_file(known[names[0]], Path(args.file), args.json)
     results: dict[str, SiteResult] = {}
     heads: dict[str, SiteResult | None] = {}  # the head poll's page (registration order), per site
@@ -441,7 +437,7 @@ async def _test_crawlers(args: argparse.Namespace) -> int:
         print(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
         for name in names:
-            print(f"head poll {name}: {_head_text(heads.get(name))}")
+            print(i18n.t("tc.head", site=name, text=_head_text(heads.get(name))))
     return EXIT_OK if ordered and all(r.ok for r in ordered) else EXIT_FAIL
 
 
@@ -460,9 +456,10 @@ class _Progress:
     def show(self) -> None:
         if self.enabled and self.waiting:
             finished = self.total - len(self.waiting)
-            sys.stderr.write(
-                f"\r\x1b[Kchecking {finished}/{self.total} done; waiting for {', '.join(self.waiting)}"
+            progress = i18n.t(
+                "tc.progress", finished=finished, total=self.total, waiting=", ".join(self.waiting)
             )
+            sys.stderr.write(f"\r\x1b[K{progress}")
             sys.stderr.flush()
 
     def clear(self) -> None:
@@ -487,17 +484,17 @@ def _head_json(head: SiteResult | None) -> dict[str, Any] | None:
 
 def _head_text(head: SiteResult | None) -> str:
     if head is None:
-        return "none (no registration order: swept only)"
+        return i18n.t("tc.head.none")
     if not head.ok:
-        return f"FAILED {redact(head.error or 'failed')}"
-    return f"ok, {head.items} notices on the newest page ({head.seconds:.2f} s)"
+        return i18n.t("tc.head.failed", error=redact(head.error or i18n.t("tc.failed")))
+    return i18n.t("tc.head.ok", count=head.items, seconds=head.seconds)
 
 
 def _parse_file(cls: type[Crawler], path: Path, as_json: bool) -> int:
     try:
         body = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+        raise ConfigError(i18n.t("tc.cannot_read", path=path, reason=exc.strerror)) from exc
     result = SiteResult(site=cls.name)
     try:
         tickets = parse_saved(cls, body, str(path))
@@ -533,7 +530,7 @@ def _print_schedule(site: str, path: Path, schedule: Schedule, as_json: bool) ->
         }
         print(json.dumps(doc, ensure_ascii=False, indent=2))
         return EXIT_OK
-    print(f"{site}: notice page {path.name}")
+    print(i18n.t("tc.notice_page", site=site, name=path.name))
     if schedule.open_at is not None:
         opening = seoul_text(schedule.open_at)
     elif schedule.open_date is not None:
@@ -544,7 +541,7 @@ def _print_schedule(site: str, path: Path, schedule: Schedule, as_json: bool) ->
     for presale in schedule.presales:
         print(f"    {presale.name}: {seoul_text(presale.at) if presale.at else '추후 공지'}")
     if not schedule.presales:
-        print("    (no presales on this page)")
+        print(i18n.t("tc.no_presales"))
     return EXIT_OK
 
 
@@ -594,29 +591,34 @@ def _result_json(r: SiteResult) -> dict[str, Any]:
 
 
 def _print_header() -> None:
-    print(f"{'SITE':<12} {'STATUS':<7} {'HTTP':>4} {'SEC':>6} {'PAGES':>5} {'NOTICES':>7} {'INVALID':>7}")
+    site, status, http, sec, pages, notices, invalid = i18n.t("tc.columns").split("|")
+    print(
+        f"{pad(site, 12)} {pad(status, 7)} {pad(http, 4, '>')} {pad(sec, 6, '>')} {pad(pages, 5, '>')} "
+        f"{pad(notices, 7, '>')} {pad(invalid, 7, '>')}"
+    )
 
 
 def _print_row(r: SiteResult) -> None:
     http = str(r.status) if r.status is not None else "-"
+    status = i18n.t("tc.status.ok") if r.ok else i18n.t("tc.status.failed")
     print(
-        f"{pad(r.site, 12)} {'ok' if r.ok else 'FAILED':<7} {http:>4} {r.seconds:>6.2f} {r.pages:>5} "
-        f"{r.items:>7} {r.invalid:>7}"
+        f"{pad(r.site, 12)} {pad(status, 7)} {http:>4} {r.seconds:>6.2f} {r.pages:>5} {r.items:>7} "
+        f"{r.invalid:>7}"
     )
     for t in r.sample:
         when = seoul_text(t.open_at) if t.open_at else "추후 공지"
         presales = "".join(f"; {p.name} {seoul_text(p.at) if p.at else '추후 공지'}" for p in t.presales)
         print(f"    - {cut(t.title, 70)} | {when}{presales}")
     if r.capped:
-        print(f"    ! stopped at the page cap ({r.pages} pages)")
+        print(i18n.t("tc.capped", pages=r.pages))
     for warning in r.warnings[:5]:
         print(f"    ! {redact(warning)}")
     if len(r.warnings) > 5:
-        print(f"    ! … and {len(r.warnings) - 5} more warning(s) (--json lists them all)")
+        print(i18n.t("tc.more_warnings", count=len(r.warnings) - 5))
     if not r.ok:
-        print(f"    ! {redact(r.error or 'failed')}")
+        print(f"    ! {redact(r.error or i18n.t('tc.failed'))}")
         if r.hint:
-            print(f"    hint: {r.hint}")
+            print(i18n.t("tc.hint", hint=r.hint))
     sys.stdout.flush()
 
 
@@ -659,28 +661,20 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     """`outbox list [--status S] [--route R]` and `outbox retry-dead [--route R] [--since T]`."""
     settings, _known, _ = _load(args)
     if not settings.store_url and not (settings.data_dir / DB_NAME).exists():
-        raise ConfigError(
-            f"data_dir {settings.data_dir}: no store yet (nothing was crawled with this config)."
-        )
+        raise ConfigError(i18n.t("cli.explain.no_store", data_dir=settings.data_dir))
     since = _parse_since(args.since) if getattr(args, "since", None) else None
     if args.action == "list":
         args.status = getattr(args, "status", None)
+    on = i18n.t("outbox.on_route", route=args.route) if args.route else ""
     if args.action == "retry-dead":
         now = SystemClock().now().timestamp()
         count = _with_store(
             settings, lambda store: store.retry_dead(route=args.route, since=since, now=now), readonly=False
         )
         if not count:
-            logger.info(
-                "outbox retry-dead: no dead letters{}", f" on route {args.route}" if args.route else ""
-            )
+            logger.info("{}", i18n.t("outbox.no_dead", on=on))
             return EXIT_FAIL
-        logger.info(
-            "outbox retry-dead: {} dead letters queued again{}; the running daemon sends them within "
-            "seconds (or the next `once`)",
-            count,
-            f" on route {args.route}" if args.route else "",
-        )
+        logger.info("{}", i18n.t("outbox.requeued", count=count, on=on))
         return EXIT_OK
     listed = _with_store(
         settings, lambda store: store.outbox_list(status=args.status, route=args.route, since=since)
@@ -691,9 +685,10 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
+        ident, status, route, kind, site, created, att, title = i18n.t("outbox.columns").split("|")
         print(
-            f"{'ID':>6} {'STATUS':<8} {'ROUTE':<16} {'KIND':<8} {'SITE':<12} {'CREATED':<16} {'ATT':>3} "
-            "TITLE / ERROR"
+            f"{pad(ident, 6, '>')} {pad(status, 8)} {pad(route, 16)} {pad(kind, 8)} {pad(site, 12)} "
+            f"{pad(created, 16)} {pad(att, 3, '>')} {title}"
         )
         for r in rows:
             created = seoul_text_ts(r["created_at"])
@@ -731,10 +726,7 @@ def _parse_since(text: str) -> float:
     try:
         at = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ConfigError(
-            f"--since {text!r}: expected an ISO date/time (2026-12-01, 2026-12-01T09:00, KST unless an "
-            "offset is given) or a duration back from now (30m, 6h, 2d)."
-        ) from None
+        raise ConfigError(i18n.t("cli.since.bad", text=text)) from None
     return (at if at.tzinfo else at.replace(tzinfo=SEOUL)).timestamp()
 
 
@@ -752,7 +744,7 @@ def _positive_days(text: str) -> float:
     except ValueError:
         days = -1.0
     if not 0 < days <= 3660:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number of days between 1 and 3660")
+        raise argparse.ArgumentTypeError(i18n.t("cli.days.bad", text=text))
     return days
 
 
@@ -766,9 +758,7 @@ def cmd_upcoming(args: argparse.Namespace) -> int:
     now = SystemClock().now()
     notices = []
     if not settings.store_url and not db.exists():
-        logger.warning(
-            "data_dir {}: no store yet (nothing crawled with this config): nothing upcoming", db.parent
-        )
+        logger.warning("{}", i18n.t("upcoming.no_store", data_dir=db.parent))
     else:
         notices = _with_store(
             settings,
@@ -793,10 +783,10 @@ def cmd_upcoming(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ticket-alarm",
-        description="Watch Korean ticketing sites for ticket-open notices and post each one to Discord once.",
+        description=i18n.t("help.description"),
     )
     parser.add_argument("--version", action="version", version=f"ticket-alarm {__version__}")
-    config_help = f"config file (default ./config.json or ${CONFIG_ENV})"
+    config_help = i18n.t("help.config", env=CONFIG_ENV)
     parser.add_argument("--config", help=config_help)  # before the command: ticket-alarm --config x run
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -806,75 +796,77 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
         return p
 
-    add("run", "run the daemon until SIGTERM/SIGINT")
-    on = add("once", "crawl every enabled site once, then deliver the outbox")
+    add("run", i18n.t("help.run"))
+    on = add("once", i18n.t("help.once"))
     on.add_argument(
         "--wait",
         type=float,
         default=ONCE_DELIVERY_TIMEOUT,
         metavar="SECONDS",
-        help=f"how long delivery may wait out rate limits and backoff (default {ONCE_DELIVERY_TIMEOUT:g})",
+        help=i18n.t("help.once.wait", default=ONCE_DELIVERY_TIMEOUT),
     )
-    tc = add("test-crawlers", "fetch and parse each site; sends nothing, writes no history")
+    tc = add("test-crawlers", i18n.t("help.test_crawlers"))
     tc.add_argument("sites", nargs="*", metavar="SITE")
-    tc.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    tc.add_argument("--file", help="parse a saved page instead of fetching (one SITE)")
-    cc = add("check-config", "validate the config and print it with secrets masked")
-    cc.add_argument("--json", action="store_true", help="stdout: the JSON document only; messages: stderr")
-    co = add("completion", 'print a shell completion script: eval "$(ticket-alarm completion bash)"')
+    tc.add_argument("--json", action="store_true", help=i18n.t("help.json"))
+    tc.add_argument("--file", help=i18n.t("help.test_crawlers.file"))
+    cc = add("check-config", i18n.t("help.check_config"))
+    cc.add_argument("--json", action="store_true", help=i18n.t("help.check_config.json"))
+    co = add("completion", i18n.t("help.completion"))
     co.add_argument("shell", choices=completion.SHELLS, metavar="{bash,zsh}")
-    st = add("send-test", "post one test embed to each configured webhook")
+    st = add("send-test", i18n.t("help.send_test"))
     st.add_argument(
         "--sample",
         metavar="SITE",
-        help="post the newest stored notice of SITE as its alert, marked as a test",
+        help=i18n.t("help.send_test.sample"),
     )
-    ex = add("explain", "show a stored notice, its digest history, route decisions and deliveries")
+    ex = add("explain", i18n.t("help.explain"))
     ex.add_argument("site", metavar="SITE")
     ex.add_argument("id", metavar="ID")
-    ex.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    hc = add("health", "companion health check (Nagios exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)")
-    hc.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    hc.add_argument("--notify", action="store_true", help="post state changes to health.ops_webhook_url")
-    hc.add_argument("--no-probe", action="store_true", help="do not GET the webhooks (offline check)")
-    up = add("upcoming", "upcoming ticket opens from the history, as a table or JSON")
-    up.add_argument("--days", type=_positive_days, help="only opens within N days (default: all ahead)")
-    up.add_argument("--site", help="only this site")
-    up.add_argument("--route", help="only what this route takes (its sites, keywords, genres)")
-    up.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    bk = add("backup", "consistent copy of the store (+ config) as data_YYYYMMDD_HHMMSS.tar.gz")
-    bk.add_argument("--dest", help="folder for the archives (default: backups beside data_dir)")
-    bk.add_argument("--keep", type=int, help="then delete all but the newest N archives and config copies")
-    rs = add("restore", "verify a backup archive and put its store in place (the daemon must be stopped)")
+    ex.add_argument("--json", action="store_true", help=i18n.t("help.json"))
+    hc = add("health", i18n.t("help.health"))
+    hc.add_argument("--json", action="store_true", help=i18n.t("help.json"))
+    hc.add_argument("--notify", action="store_true", help=i18n.t("help.health.notify"))
+    hc.add_argument("--no-probe", action="store_true", help=i18n.t("help.health.no_probe"))
+    up = add("upcoming", i18n.t("help.upcoming"))
+    up.add_argument("--days", type=_positive_days, help=i18n.t("help.upcoming.days"))
+    up.add_argument("--site", help=i18n.t("help.only_site"))
+    up.add_argument("--route", help=i18n.t("help.upcoming.route"))
+    up.add_argument("--json", action="store_true", help=i18n.t("help.json"))
+    bk = add("backup", i18n.t("help.backup"))
+    bk.add_argument("--dest", help=i18n.t("help.backup.dest"))
+    bk.add_argument("--keep", type=int, help=i18n.t("help.backup.keep"))
+    rs = add("restore", i18n.t("help.restore"))
     rs.add_argument("archive", metavar="ARCHIVE")
-    hi = add("history", "alert history: stats, search TEXT, import FILE (the old notification_history.json)")
-    hi.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    hi = add("history", i18n.t("help.history"))
+    hi.add_argument("--json", action="store_true", help=i18n.t("help.json"))
     hi_sub = hi.add_subparsers(dest="action", required=True)
     # --config/--json are accepted after the action too (SUPPRESS: an absent one keeps the outer value)
     after = argparse.ArgumentParser(add_help=False)
-    after.add_argument("--config", default=argparse.SUPPRESS, help="config file")
-    after.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="one JSON document")
-    hi_sub.add_parser("stats", parents=[after], help="rows per site, first/last seen, outbox by status")
-    hs = hi_sub.add_parser("search", parents=[after], help="notices whose title contains TEXT")
+    after.add_argument("--config", default=argparse.SUPPRESS, help=i18n.t("help.config_short"))
+    after.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help=i18n.t("help.json_short")
+    )
+    hi_sub.add_parser("stats", parents=[after], help=i18n.t("help.history.stats"))
+    hs = hi_sub.add_parser("search", parents=[after], help=i18n.t("help.history.search"))
     hs.add_argument("text", metavar="TEXT")
     hs.add_argument("--limit", type=int, default=50)
-    hm = hi_sub.add_parser("import", parents=[after], help="import the old notification_history.json")
+    hm = hi_sub.add_parser("import", parents=[after], help=i18n.t("help.history.import"))
     hm.add_argument("file", metavar="FILE")
-    ob = add("outbox", "inspect the outbox (list) and resend dead letters (retry-dead)")
-    ob.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    ob = add("outbox", i18n.t("help.outbox"))
+    ob.add_argument("--json", action="store_true", help=i18n.t("help.json"))
     ob_sub = ob.add_subparsers(dest="action", required=True)
-    ol = ob_sub.add_parser("list", parents=[after], help="outbox rows, oldest first")
-    ol.add_argument("--status", choices=["pending", "sent", "dead"], help="only rows with this status")
-    ol.add_argument("--route", help="only this route")
-    ol.add_argument("--since", help="created since: ISO date/time (KST) or 30m / 6h / 2d back")
-    orr = ob_sub.add_parser("retry-dead", parents=[after], help="queue dead letters again (after fixing why)")
-    orr.add_argument("--route", help="only this route")
-    orr.add_argument("--since", help="dead letters created since: ISO date/time (KST) or 30m / 6h / 2d back")
-    sm = add("store", "store maintenance: migrate --to postgresql://… (copy the SQLite store)")
+    ol = ob_sub.add_parser("list", parents=[after], help=i18n.t("help.outbox.list"))
+    ol.add_argument("--status", choices=["pending", "sent", "dead"], help=i18n.t("help.outbox.status"))
+    ol.add_argument("--route", help=i18n.t("help.only_route"))
+    ol.add_argument("--since", help=i18n.t("help.outbox.since"))
+    orr = ob_sub.add_parser("retry-dead", parents=[after], help=i18n.t("help.outbox.retry_dead"))
+    orr.add_argument("--route", help=i18n.t("help.only_route"))
+    orr.add_argument("--since", help=i18n.t("help.outbox.retry_since"))
+    sm = add("store", i18n.t("help.store"))
     sm_sub = sm.add_subparsers(dest="action", required=True)
-    smm = sm_sub.add_parser("migrate", help="copy the SQLite store into an empty PostgreSQL database")
-    smm.add_argument("--config", default=argparse.SUPPRESS, help="config file")
-    smm.add_argument("--to", required=True, metavar="URL", help="postgresql://user:password@host:port/db")
+    smm = sm_sub.add_parser("migrate", help=i18n.t("help.store.migrate"))
+    smm.add_argument("--config", default=argparse.SUPPRESS, help=i18n.t("help.config_short"))
+    smm.add_argument("--to", required=True, metavar="URL", help=i18n.t("help.store.to"))
     return parser
 
 
@@ -960,11 +952,8 @@ def _interrupted(args: argparse.Namespace) -> str:
         with contextlib.suppress(Exception):  # best effort: the interrupt may have hit anything
             settings, _known, _ = _load(args)
             pending = str(asyncio.run(_pending_alerts(settings)))
-        return (
-            f"interrupted (SIGINT): every finished crawl and delivery is kept; {pending} alerts wait in the "
-            "outbox for the next run, nothing is lost"
-        )
-    return f"interrupted (SIGINT): {args.command} stopped; nothing was written"
+        return i18n.t("cli.interrupted.run", pending=pending)
+    return i18n.t("cli.interrupted.other", command=args.command)
 
 
 if __name__ == "__main__":

@@ -91,8 +91,8 @@ def stats_text(doc: Mapping[str, Any]) -> str:
         (s["site"], str(s["rows"]), when(s["first_seen"]), when(s["newest"]), when(s["last_seen"]))
         for s in doc["sites"]
     ]
-    rows.append(("total", str(doc["total"]), "", "", ""))
-    lines = table.render(("SITE", "ROWS", "FIRST SEEN", "NEWEST", "LAST SEEN"), rows, align="<><<<")
+    rows.append((t("history.total"), str(doc["total"]), "", "", ""))
+    lines = table.render(t("history.columns.stats").split("|"), rows, align="<><<<")
     o = doc["outbox"]
     lines.append(t("history.outbox", pending=o["pending"], sent=o["sent"], dead=o["dead"]))
     legacy = doc["legacy_keys"]
@@ -127,11 +127,11 @@ def search_text(rows: Iterable[Mapping[str, Any]], cut_at: int | None = None) ->
             r["id"],
             when(r["first_seen"]),
             "-" if r["imported"] else open_text(r),
-            r["title"] + (" (imported)" if r["imported"] else ""),
+            r["title"] + (t("history.imported_mark") if r["imported"] else ""),
         )
         for r in rows
     ]
-    lines = table.render(("SITE", "ID", "FIRST SEEN", "OPENS", "TITLE"), cells)
+    lines = table.render(t("history.columns.search").split("|"), cells)
     if cut_at is not None:
         lines.append(t("history.cut", limit=cut_at))
     return "\n".join(lines)
@@ -176,29 +176,29 @@ def _timestamp(value: Any, where: str) -> float | None:
     if value is None or value is True:
         return None
     if isinstance(value, bool):
-        raise HistoryImportError(f"{where}: timestamp {value!r} is not a time")
+        raise HistoryImportError(t("import.not_a_time", where=where, value=value))
     if isinstance(value, int | float):
         seconds = float(value) / 1000 if value > 1e12 else float(value)  # milliseconds
         if not 0 < seconds < 4e9:
-            raise HistoryImportError(f"{where}: timestamp {value!r} is out of range")
+            raise HistoryImportError(t("import.out_of_range", where=where, value=value))
         return seconds
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise HistoryImportError(f"{where}: {value!r} is not an ISO date/time or epoch number") from None
+            raise HistoryImportError(t("import.not_iso", where=where, value=value)) from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=SEOUL)  # the old script wrote Korean wall-clock time
         return parsed.timestamp()
-    raise HistoryImportError(f"{where}: timestamp of type {type(value).__name__} is not a time")
+    raise HistoryImportError(t("import.time_type", where=where, kind=type(value).__name__))
 
 
 def _hash(value: Any, where: str) -> str:
     if not isinstance(value, str | int) or isinstance(value, bool):
-        raise HistoryImportError(f"{where}: a key must be a string, not {type(value).__name__}")
+        raise HistoryImportError(t("import.key_type", where=where, kind=type(value).__name__))
     text = str(value).strip()
     if not text or len(text) > MAX_KEY or any(ch.isspace() for ch in text):
-        raise HistoryImportError(f"{where}: {text[:40]!r} is not a hash (empty, spaced or too long)")
+        raise HistoryImportError(t("import.not_hash", where=where, text=text[:40]))
     return text
 
 
@@ -216,15 +216,20 @@ def _record(
             or not isinstance(notice_id, str | int)
             or isinstance(notice_id, bool)
         ):
-            raise HistoryImportError(f"{where}: site must be a string and id a string or number")
+            raise HistoryImportError(t("import.site_id_type", where=where))
         site = aliases.get(site_raw.strip().lower(), site_raw.strip())
         nid = str(notice_id).strip()
         return LegacyKey(identity_key(site, nid), "record", site, nid, title_text, seen_at)
     key = hash_key if hash_key is not None else _pick(record, HASH_FIELDS)
     if key is None:
         raise HistoryImportError(
-            f"{where}: the record has neither site + id ({'/'.join(SITE_FIELDS[:1])}, "
-            f"{'/'.join(ID_FIELDS[:2])}) nor a hash ({'/'.join(HASH_FIELDS[:2])})"
+            t(
+                "import.no_key",
+                where=where,
+                site="/".join(SITE_FIELDS[:1]),
+                ids="/".join(ID_FIELDS[:2]),
+                hashes="/".join(HASH_FIELDS[:2]),
+            )
         )
     return LegacyKey(_hash(key, where), "hash", None, None, title_text, seen_at)
 
@@ -235,26 +240,23 @@ def parse_legacy(data: Any, known: Mapping[str, type[Crawler]], source: str = "f
     out: list[LegacyKey] = []
     if isinstance(data, list):
         for index, item in enumerate(data):
-            where = f"{source}: entry [{index}]"
+            where = t("import.entry_index", source=source, index=index)
             if isinstance(item, dict):
                 out.append(_record(item, where, aliases, None))
             else:
                 out.append(LegacyKey(_hash(item, where), "hash"))
     elif isinstance(data, dict):
         for raw_key, value in data.items():
-            where = f"{source}: entry {str(raw_key)[:40]!r}"
+            where = t("import.entry_key", source=source, key=str(raw_key)[:40])
             key = _hash(raw_key, where)
             if isinstance(value, dict):
                 out.append(_record(value, where, aliases, key))
             elif isinstance(value, list):
-                raise HistoryImportError(f"{where}: a list is neither a record nor a timestamp")
+                raise HistoryImportError(t("import.list_value", where=where))
             else:
                 out.append(LegacyKey(key, "hash", seen_at=_timestamp(value, where)))
     else:
-        raise HistoryImportError(
-            f"{source}: expected a JSON list (of hashes or records) or an object (hash → record or time), "
-            f"not {type(data).__name__}"
-        )
+        raise HistoryImportError(t("import.top_level", source=source, kind=type(data).__name__))
     return out
 
 

@@ -37,6 +37,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.errors import FetchError
+from ticket_alarm.i18n import t
 from ticket_alarm.sections import Section
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 524})
@@ -301,27 +302,31 @@ class Fetcher:
                 raise _Retryable(
                     FetchError(
                         site,
-                        f"timeout after {self.settings.timeout:g}s ({type(exc).__name__}"
-                        + (": the whole request took longer)" if isinstance(exc, TimeoutError) else ")")
-                        + f" requesting {url}",
+                        t(
+                            "http.timeout",
+                            seconds=self.settings.timeout,
+                            kind=type(exc).__name__,
+                            whole=t("http.timeout.whole") if isinstance(exc, TimeoutError) else "",
+                            url=url,
+                        ),
                         url=public_url,
-                        hint="the site is slow or unreachable; raise http.timeout",
+                        hint=t("http.hint.timeout"),
                     )
                 ) from exc
             except httpx.InvalidURL as exc:  # httpx reads a Location header even when not following it
                 raise FetchError(
                     site,
-                    f"invalid URL on the way to {public_url} (a malformed redirect?): {exc}",
+                    t("http.invalid_url", url=public_url, error=exc),
                     url=public_url,
-                    hint="the site's redirect is broken; check the site in a browser",
+                    hint=t("http.hint.bad_redirect"),
                 ) from None
             except httpx.TransportError as exc:
                 raise _Retryable(
                     FetchError(
                         site,
-                        f"connection failed: {type(exc).__name__} to {host}: {exc}",
+                        t("http.connection", kind=type(exc).__name__, host=host, error=exc),
                         url=public_url,
-                        hint="check DNS/network or the proxy setting",
+                        hint=t("http.hint.network"),
                     )
                 ) from exc
             elapsed = self.clock.monotonic() - started
@@ -337,7 +342,7 @@ class Fetcher:
         retry_after = _retry_after(resp.headers, self.clock)
         error = FetchError(
             site,
-            f"HTTP {status} from {url}",  # the URL really requested (base_url applied)
+            t("http.status", status=status, url=url),  # the URL really requested (base_url applied)
             url=public_url,
             status=status,
             retry_after=retry_after,
@@ -373,20 +378,23 @@ class Fetcher:
             except ValueError:
                 raise FetchError(
                     site,
-                    f"HTTP {resp.status_code} redirect from {public_url} to a malformed URL; not followed",
+                    t("http.redirect_malformed", status=resp.status_code, url=public_url),
                     url=public_url,
                     status=resp.status_code,
-                    hint="the site's redirect is broken; check the site in a browser",
+                    hint=t("http.hint.bad_redirect"),
                 ) from None
             if target.scheme not in ("http", "https") or target.netloc.lower() not in allowed:
                 raise FetchError(
                     site,
-                    f"HTTP {resp.status_code} redirect from {public_url} to another host "
-                    f"({target.scheme}://{target.netloc}); not followed",
+                    t(
+                        "http.redirect_elsewhere",
+                        status=resp.status_code,
+                        url=public_url,
+                        target=f"{target.scheme}://{target.netloc}",
+                    ),
                     url=public_url,
                     status=resp.status_code,
-                    hint="the site moved or sends this client elsewhere (a login or block page?); "
-                    "check the site in a browser, and base_url if set",
+                    hint=t("http.hint.other_host"),
                 )
             if target.netloc.lower() == public.netloc.lower() != own.netloc.lower():
                 target = target._replace(scheme=own.scheme, netloc=own.netloc)  # stay on base_url
@@ -394,21 +402,20 @@ class Fetcher:
             if url in chain:
                 raise FetchError(
                     site,
-                    f"redirect loop from {public_url}: {' → '.join(chain[-3:])} → {url}",
+                    t("http.redirect_loop", url=public_url, chain=" → ".join([*chain[-3:], url])),
                     url=public_url,
                     status=resp.status_code,
-                    hint="the site redirects in a circle (often a cookie or login check); "
-                    "check it in a browser",
+                    hint=t("http.hint.loop"),
                 )
             chain.append(url)
             if resp.status_code == 303 or (resp.status_code in (301, 302) and method == "POST"):
                 method, data = "GET", None
         raise FetchError(
             site,
-            f"more than {MAX_REDIRECTS} redirects from {public_url}",
+            t("http.redirects", count=MAX_REDIRECTS, url=public_url),
             url=public_url,
             status=resp.status_code,
-            hint="the site redirects endlessly; check it in a browser",
+            hint=t("http.hint.endless"),
         )
 
     async def _read_capped(self, site: str, public_url: str, resp: httpx.Response) -> bytes:
@@ -417,10 +424,10 @@ class Fetcher:
         if declared and declared.isdigit() and int(declared) > limit:
             raise FetchError(
                 site,
-                f"response of {int(declared):,} bytes exceeds the {limit:,}-byte limit",
+                t("http.declared_too_large", size=int(declared), limit=limit),
                 url=public_url,
                 status=resp.status_code,
-                hint="not a notice list; raise http.max_response_bytes if the site grew",
+                hint=t("http.hint.too_large"),
             )
         # a response built in memory (MockTransport) arrives read and decoded already: no decoding here
         encoding = "" if resp.is_stream_consumed else resp.headers.get("content-encoding", "")
@@ -442,19 +449,18 @@ class Fetcher:
         except _TooLarge:
             raise FetchError(
                 site,
-                f"response exceeds the {limit:,}-byte limit"
-                + (" once decompressed" if decoder.encoding else ""),
+                t("http.too_large", limit=limit, decompressed=decoder.encoding and t("http.decompressed")),
                 url=public_url,
                 status=resp.status_code,
-                hint="not a notice list; raise http.max_response_bytes if the site grew",
+                hint=t("http.hint.too_large"),
             ) from None
         except zlib.error as exc:
             raise FetchError(
                 site,
-                f"corrupt {decoder.encoding} body from {public_url} ({exc})",
+                t("http.corrupt", encoding=decoder.encoding, url=public_url, error=exc),
                 url=public_url,
                 status=resp.status_code,
-                hint="the response was damaged on the way (a proxy or the site); it is retried next cycle",
+                hint=t("http.hint.corrupt"),
             ) from None
         return b"".join(chunks)
 
@@ -519,7 +525,7 @@ class _Decoder:
         if self._zlib is None:
             return []
         if not self._zlib.eof and self.encoding in ("gzip", "x-gzip"):
-            raise zlib.error("the compressed stream ends early (truncated)")
+            raise zlib.error(t("http.truncated_stream"))
         return [self._zlib.flush()]
 
 
@@ -647,18 +653,15 @@ def is_challenge(text: str) -> bool:
 
 def _status_hint(status: int, body: bytes = b"") -> str | None:
     if status in (403, 429) and body and is_challenge(decode_text(body[:8192])):
-        return (
-            "challenge page: the site may be blocking this IP (a bot challenge answered HTTP "
-            f"{status}); try `proxy`"
-        )
+        return t("http.hint.challenge", status=status)
     if status in (401, 403):
-        return "the site refused this client (datacenter IP or missing headers); try `proxy`"
+        return t("http.hint.refused")
     if status in (404, 410):
-        return "the endpoint moved; the crawler needs updating (check base_url too)"
+        return t("http.hint.moved")
     if status == 423:
-        return "the site locked this client for throttling; it is left alone for sites.<name>.lock_cooldown"
+        return t("http.hint.locked")
     if status == 429:
-        return "rate limited; raise the site's interval or http.min_request_interval"
+        return t("http.hint.rate_limited")
     if status >= 500:
-        return "the site is failing; it will be retried next cycle"
+        return t("http.hint.failing")
     return None

@@ -8,7 +8,10 @@ key names, check names and the Nagios states (``OK``/``WARNING``/…) are the sa
     t("health.daemon.ok", who="pid 42", beat="…")
 
 Every entry has both languages with the same ``{fields}`` (a test checks it); an unknown key is a
-bug and raises ``KeyError`` at once.
+bug and raises ``KeyError`` at once. Call ``t`` where the text is made (when an error is raised, a
+line printed), never in a module constant: that would freeze the language of import time (the
+crawler plugin API's ``CHALLENGE_HINT`` & co. are resolved on each access for that reason). Table
+headers are one entry with ``|`` between the columns. The sections follow the commands.
 """
 
 from __future__ import annotations
@@ -460,6 +463,817 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "첫 크롤링은 알림 없이 기록만 합니다 (notify_on_first_run으로 바꿀 수 있음)",
         "a first crawl fills history silently unless notify_on_first_run",
     ),
+    # --- crawler hints and the shared page checks (crawlers/base.py, crawlers/*.py) -----------------
+    "crawl.hint.challenge": (
+        "봇 확인(챌린지) 페이지: 사이트가 이 IP를 막고 있을 수 있습니다; `proxy`를 써 보세요",
+        "challenge page: the site may be blocking this IP; try `proxy`",
+    ),
+    "crawl.hint.moved": (
+        "API가 아니라 사이트의 HTML 페이지입니다: 엔드포인트가 옮겨졌을 수 있습니다; 크롤러를 고쳐야 합니다 "
+        "(base_url도 확인하세요)",
+        "this is the site's HTML page, not the API: the endpoint may have moved; the crawler needs "
+        "updating (check base_url too)",
+    ),
+    "crawl.hint.changed": (
+        "API가 바뀌었습니다; 크롤러를 고쳐야 합니다",
+        "the API changed; the crawler needs updating",
+    ),
+    "crawl.hint.empty_body": (
+        "사이트가 아무것도 보내지 않았습니다; 사이트가 고장 났거나 이 IP를 막고 있을 수 있습니다 "
+        "(`proxy`를 써 보세요)",
+        "the site answered nothing; it may be failing or blocking this IP (try `proxy`)",
+    ),
+    "crawl.hint.truncated": (
+        "연결이나 사이트가 페이지를 중간에 끊었습니다; 다음 주기에 다시 시도합니다",
+        "the connection or the site cut the page; the next cycle retries it",
+    ),
+    "crawl.hint.needs_update": ("크롤러를 고쳐야 합니다", "the crawler needs updating"),
+    "crawl.hint.bug": (
+        "크롤러의 버그입니다; 로그와 함께 알려 주세요",
+        "this is a bug in the crawler; please report it with the log",
+    ),
+    "crawl.hint.melon_layout": (
+        "Melon 페이지 구조가 바뀌었습니다; crawlers/melon.py를 고쳐야 합니다",
+        "Melon's page layout changed; crawlers/melon.py needs updating",
+    ),
+    "crawl.hint.melon_lock": (
+        "Melon이 HTTP 423으로 답했습니다(너무 자주 요청하는 클라이언트를 제한합니다); "
+        "sites.melon.lock_cooldown초 동안 크롤링하지 않습니다. 또 일어나면 sites.melon.interval을 늘리세요.",
+        "Melon answered HTTP 423 (it throttles clients that poll too often); the crawler is left alone "
+        "for sites.melon.lock_cooldown seconds. If it recurs, raise sites.melon.interval.",
+    ),
+    "crawl.hint.yes24_layout": (
+        "공지 목록 구조가 바뀌었습니다; yes24 크롤러를 고쳐야 합니다",
+        "the notice list layout changed; the yes24 crawler needs updating",
+    ),
+    "crawl.hint.interpark_refused": (
+        "API가 바뀌었거나 요청을 거절했습니다; 크롤러를 고쳐야 합니다",
+        "the API changed or refused the request; the crawler needs updating",
+    ),
+    "crawl.hint.ticketlink_error": (
+        "API가 바뀌었거나 오류로 답했습니다; 크롤러를 고쳐야 할 수 있습니다",
+        "the API changed or answered an error; the crawler may need updating",
+    ),
+    "crawl.hint.ticketlink_changed": (
+        "API가 바뀌었습니다; 크롤러를 고쳐야 할 수 있습니다",
+        "the API changed; the crawler may need updating",
+    ),
+    "crawl.hint.custom_layout": (
+        "페이지가 custom_sites[{name}]의 설명과 다릅니다; items/fields를 페이지와 맞춰 보세요",
+        "the page is not what custom_sites[{name}] describes; check its items/fields against the page",
+    ),
+    "crawl.hint.custom_moved": (
+        "목록이 아니라 사이트의 HTML 페이지입니다: 옮겨졌을 수 있습니다; custom_sites[{name}].url"
+        "(과 sites.{name}.base_url)을 확인하세요",
+        "this is the site's HTML page, not the list: it may have moved; check custom_sites[{name}]"
+        ".url (and sites.{name}.base_url)",
+    ),
+    "crawl.empty_body": (
+        "{where}에서 {expected} 대신 빈 본문이 왔습니다",
+        "empty body where {expected} was expected from {where}",
+    ),
+    "crawl.challenge_page": (
+        "{where}에서 {expected} 대신 봇 확인(챌린지) 페이지가 왔습니다",
+        "a bot challenge page where {expected} was expected from {where}",
+    ),
+    "crawl.html_title": (" (제목 {title!r})", " (title {title!r})"),
+    "crawl.html_page": (
+        "{where}에서 {expected} 대신 사이트의 HTML 페이지{shown}가 왔습니다",
+        "the site's HTML page{shown} where {expected} was expected from {where}",
+    ),
+    "crawl.bad_json": (
+        "{where}의 JSON을 읽을 수 없습니다: {error}",
+        "unparseable JSON from {where}: {error}",
+    ),
+    "crawl.no_ids": (
+        "항목에 {id_field}가 없습니다: API가 바뀌었습니다 ({where}의 항목 {count}개; 키: {keys})",
+        "items have no {id_field}: the API changed ({count} item(s) from {where}; keys: {keys})",
+    ),
+    "crawl.none": ("없음", "none"),
+    "crawl.mostly_invalid": (
+        "공지 {total}건 중 {bad}건이 검증에 실패했습니다 ({problems}): 페이지나 API가 바뀌었습니다",
+        "{bad} of {total} notices fail validation ({problems}): the page or API changed",
+    ),
+    "crawl.page_repeated": (
+        "페이지 {key!r}를 두 번째로 요청하게 됐습니다: API가 바뀌었습니다 (페이지 넘김이 끝나지 않음)",
+        "page {key!r} was due a second time: the API changed (paging would loop)",
+    ),
+    "crawl.cursor_repeated": (
+        "{label}이(가) 커서 {key!r}를 다시 보냈습니다: API가 바뀌었습니다 (페이지 넘김이 끝나지 않음)",
+        "{label} repeated the cursor {key!r}: the API changed (paging would loop)",
+    ),
+    # --- fetch hints (ticket_alarm/http.py) ---------------------------------------------------
+    "http.hint.timeout": (
+        "사이트가 느리거나 닿지 않습니다; http.timeout을 늘리세요",
+        "the site is slow or unreachable; raise http.timeout",
+    ),
+    "http.hint.bad_redirect": (
+        "사이트의 리다이렉트가 고장 났습니다; 브라우저로 사이트를 확인하세요",
+        "the site's redirect is broken; check the site in a browser",
+    ),
+    "http.hint.network": (
+        "DNS/네트워크나 proxy 설정을 확인하세요",
+        "check DNS/network or the proxy setting",
+    ),
+    "http.hint.other_host": (
+        "사이트가 옮겨졌거나 이 클라이언트를 다른 곳(로그인이나 차단 페이지?)으로 보냅니다; "
+        "브라우저로 사이트를 확인하고, 설정했다면 base_url도 확인하세요",
+        "the site moved or sends this client elsewhere (a login or block page?); "
+        "check the site in a browser, and base_url if set",
+    ),
+    "http.hint.loop": (
+        "사이트가 리다이렉트를 빙빙 돕니다(주로 쿠키나 로그인 확인); 브라우저로 확인하세요",
+        "the site redirects in a circle (often a cookie or login check); check it in a browser",
+    ),
+    "http.hint.endless": (
+        "사이트가 끝없이 리다이렉트합니다; 브라우저로 확인하세요",
+        "the site redirects endlessly; check it in a browser",
+    ),
+    "http.hint.too_large": (
+        "공지 목록이 아닙니다; 사이트가 커졌다면 http.max_response_bytes를 늘리세요",
+        "not a notice list; raise http.max_response_bytes if the site grew",
+    ),
+    "http.hint.corrupt": (
+        "응답이 오는 길에 망가졌습니다(프록시나 사이트); 다음 주기에 다시 시도합니다",
+        "the response was damaged on the way (a proxy or the site); it is retried next cycle",
+    ),
+    "http.hint.challenge": (
+        "봇 확인(챌린지) 페이지: 사이트가 이 IP를 막고 있을 수 있습니다 (봇 확인이 HTTP {status}로 답함); "
+        "`proxy`를 써 보세요",
+        "challenge page: the site may be blocking this IP (a bot challenge answered HTTP {status}); "
+        "try `proxy`",
+    ),
+    "http.hint.refused": (
+        "사이트가 이 클라이언트를 거절했습니다(데이터센터 IP이거나 헤더 부족); `proxy`를 써 보세요",
+        "the site refused this client (datacenter IP or missing headers); try `proxy`",
+    ),
+    "http.hint.moved": (
+        "엔드포인트가 옮겨졌습니다; 크롤러를 고쳐야 합니다 (base_url도 확인하세요)",
+        "the endpoint moved; the crawler needs updating (check base_url too)",
+    ),
+    "http.hint.locked": (
+        "사이트가 요청 제한으로 이 클라이언트를 잠갔습니다; "
+        "sites.<name>.lock_cooldown 동안 크롤링하지 않습니다",
+        "the site locked this client for throttling; it is left alone for sites.<name>.lock_cooldown",
+    ),
+    "http.hint.rate_limited": (
+        "요청 한도 초과; 사이트의 interval이나 http.min_request_interval을 늘리세요",
+        "rate limited; raise the site's interval or http.min_request_interval",
+    ),
+    "http.hint.failing": (
+        "사이트가 고장 났습니다; 다음 주기에 다시 시도합니다",
+        "the site is failing; it will be retried next cycle",
+    ),
+    # --- once (cli.py) ------------------------------------------------------------------------
+    "once.dry_run": (
+        "once: 사이트 {crawled}개 크롤링, 알림 {delivered}건 출력 (드라이 런: 아무것도 보내지 않음)",
+        "once: {crawled} sites crawled, {delivered} alerts printed (dry run: nothing sent)",
+    ),
+    "once.delivered": (
+        "once: 사이트 {crawled}개 크롤링, 알림 {delivered}건 전송",
+        "once: {crawled} sites crawled, {delivered} alerts delivered",
+    ),
+    "once.undelivered": (
+        "알림 전송 실패: once: 알림 {count}건을 전송하지 못했습니다 ({routes}); 대기열(outbox)에 남아 있고 "
+        "다음 실행이 전송합니다",
+        "알림 전송 실패: once: {count} alerts left undelivered ({routes}); they are kept in the outbox "
+        "and the next run delivers them",
+    ),
+    "once.route": ("경로 {route}: {count}건 — {why}", "route {route}: {count} — {why}"),
+    "once.why.broken": ("웹훅이 고장 났습니다 ({error})", "the webhook is broken ({error})"),
+    "once.why.refused": ("거절됨", "refused"),
+    "once.why.gone": ("이 경로가 더 이상 설정에 없습니다", "the route is not in the config any more"),
+    "once.why.failing": (
+        "기다리는 내내 Discord 전송이 실패했습니다 ({error})",
+        "Discord failed for the whole wait ({error})",
+    ),
+    "once.why.slow": (
+        "{waited:g}초 안에 전송하지 못했습니다 (요청 한도)",
+        "not delivered within {waited:g}s (rate limits)",
+    ),
+    "cli.interrupted.run": (
+        "중단됨 (SIGINT): 끝난 크롤링과 전송은 모두 저장됐습니다; 알림 {pending}건이 대기열(outbox)에서 "
+        "다음 실행을 기다리며, 잃은 것은 없습니다",
+        "interrupted (SIGINT): every finished crawl and delivery is kept; {pending} alerts wait in the "
+        "outbox for the next run, nothing is lost",
+    ),
+    "cli.interrupted.other": (
+        "중단됨 (SIGINT): {command}을(를) 멈췄습니다; 아무것도 쓰지 않았습니다",
+        "interrupted (SIGINT): {command} stopped; nothing was written",
+    ),
+    "notify.stdout": (
+        "표준 출력 (드라이 런: 웹훅이 설정되지 않아 Discord에는 아무것도 보내지 않음)",
+        "stdout (dry run: no webhook configured, nothing sent to Discord)",
+    ),
+    # --- send-test (cli.py) -------------------------------------------------------------------
+    "send_test.no_webhook": (
+        "send-test: 웹훅이 설정되지 않음: 위에 출력만 하고 아무것도 보내지 않았습니다; "
+        "discord_webhook_url 또는 routes를 설정하세요",
+        "send-test: no webhook configured: printed above, nothing sent; set discord_webhook_url or routes",
+    ),
+    "send_test.sent": (
+        "알림 전송: 1건 (send-test, 경로 {route}, 메시지 {message}) — {title}",
+        "알림 전송: 1건 (send-test, route {route}, message {message}) — {title}",
+    ),
+    "send_test.broken": ("알림 전송 실패: send-test {text}", "알림 전송 실패: send-test {text}"),
+    "send_test.failed": (
+        "알림 전송 실패: send-test 경로 {route}: {error}",
+        "알림 전송 실패: send-test route {route}: {error}",
+    ),
+    "send_test.no_store": (
+        "send-test --sample {site}: data_dir {data_dir}에 저장소가 아직 없습니다; 보여 줄 공지가 있도록 "
+        "먼저 `once`를 실행하세요",
+        "send-test --sample {site}: data_dir {data_dir} has no store yet; run `once` first "
+        "so there is a notice to show",
+    ),
+    "send_test.no_notice": (
+        "send-test --sample {site}: {data_dir}의 기록에 아직 {site} 공지가 없습니다; "
+        "`once`를 실행하세요 (사이트가 답하는지는 `test-crawlers {site}`로 확인)",
+        "send-test --sample {site}: no {site} notice in the history of {data_dir} yet; "
+        "run `once` (or `test-crawlers {site}` to see whether the site answers)",
+    ),
+    # --- test-crawlers (cli.py) ---------------------------------------------------------------
+    "tc.file_one_site": (
+        "test-crawlers --file에는 SITE가 정확히 하나 필요합니다. 예: test-crawlers melon --file page.html",
+        "test-crawlers --file needs exactly one SITE, e.g. test-crawlers melon --file page.html",
+    ),
+    "tc.progress": (
+        "점검 중 {finished}/{total} 완료; 기다리는 사이트: {waiting}",
+        "checking {finished}/{total} done; waiting for {waiting}",
+    ),
+    "tc.head": ("헤드 폴링 {site}: {text}", "head poll {site}: {text}"),
+    "tc.head.none": (
+        "없음 (등록순 목록이 없어 스윕만 함)",
+        "none (no registration order: swept only)",
+    ),
+    "tc.head.failed": ("실패 {error}", "FAILED {error}"),
+    "tc.head.ok": (
+        "정상, 최신 페이지에 공지 {count}건 ({seconds:.2f}초)",
+        "ok, {count} notices on the newest page ({seconds:.2f} s)",
+    ),
+    "tc.failed": ("실패", "failed"),
+    "tc.cannot_read": ("{path}: 읽을 수 없습니다 ({reason})", "{path}: cannot read ({reason})"),
+    "tc.notice_page": ("{site}: 공지 페이지 {name}", "{site}: notice page {name}"),
+    "tc.no_presales": ("    (이 페이지에는 선예매가 없습니다)", "    (no presales on this page)"),
+    # the column headers, | between columns (the rows are padded to the same display widths)
+    "tc.columns": ("사이트|상태|HTTP|초|페이지|공지|무효", "SITE|STATUS|HTTP|SEC|PAGES|NOTICES|INVALID"),
+    "tc.status.ok": ("정상", "ok"),
+    "tc.status.failed": ("실패", "FAILED"),
+    "tc.capped": (
+        "    ! 페이지 한도에서 멈췄습니다 ({pages}페이지)",
+        "    ! stopped at the page cap ({pages} pages)",
+    ),
+    "tc.more_warnings": (
+        "    ! … 경고 {count}개 더 (--json이 모두 보여 줍니다)",
+        "    ! … and {count} more warning(s) (--json lists them all)",
+    ),
+    "tc.hint": ("    힌트: {hint}", "    hint: {hint}"),
+    # --- outbox (cli.py) ----------------------------------------------------------------------
+    "outbox.on_route": (" (경로 {route})", " on route {route}"),
+    "outbox.no_dead": (
+        "outbox retry-dead: 실패(dead)한 알림이 없습니다{on}",
+        "outbox retry-dead: no dead letters{on}",
+    ),
+    "outbox.requeued": (
+        "outbox retry-dead: 실패(dead)한 알림 {count}건을 다시 대기열에 넣었습니다{on}; 실행 중인 데몬이 "
+        "몇 초 안에 보냅니다 (또는 다음 `once`가)",
+        "outbox retry-dead: {count} dead letters queued again{on}; the running daemon sends them within "
+        "seconds (or the next `once`)",
+    ),
+    "outbox.columns": (
+        "ID|상태|경로|종류|사이트|생성|시도|제목 / 오류",
+        "ID|STATUS|ROUTE|KIND|SITE|CREATED|ATT|TITLE / ERROR",
+    ),
+    "cli.since.bad": (
+        "--since {text!r}: ISO 날짜/시각(2026-12-01, 2026-12-01T09:00, 오프셋이 없으면 KST)이나 지금부터 "
+        "거슬러 올라갈 기간(30m, 6h, 2d)을 쓰세요.",
+        "--since {text!r}: expected an ISO date/time (2026-12-01, 2026-12-01T09:00, KST unless an "
+        "offset is given) or a duration back from now (30m, 6h, 2d).",
+    ),
+    # --- upcoming (cli.py, upcoming.py) -------------------------------------------------------
+    "cli.days.bad": (
+        "{text!r}: 1에서 3660 사이의 일 수를 쓰세요",
+        "{text!r}: give a number of days between 1 and 3660",
+    ),
+    "upcoming.no_store": (
+        "data_dir {data_dir}: 저장소가 아직 없습니다 (이 설정으로 크롤링한 적이 없음): "
+        "다가오는 오픈이 없습니다",
+        "data_dir {data_dir}: no store yet (nothing crawled with this config): nothing upcoming",
+    ),
+    "upcoming.no_routes": (
+        "없음: 웹훅도 routes도 설정되지 않음",
+        "none: no webhook or routes configured",
+    ),
+    "upcoming.unknown_route": (
+        "경로 {name!r}가 설정에 없습니다 (routes: {known}); 그중 하나의 이름을 쓰세요.",
+        "route {name!r} is not in the config (routes: {known}); use one of those names.",
+    ),
+    "upcoming.unknown_site": (
+        "사이트 {site!r}는 아는 사이트가 아닙니다 (sites: {known}).",
+        "site {site!r} is not a known site (sites: {known}).",
+    ),
+    "upcoming.empty": (
+        "기록에 다가오는 오픈이 없습니다 (이 조건으로)",
+        "no upcoming opens in the history (with these filters)",
+    ),
+    "upcoming.columns": ("오픈 (KST)|사이트|제목|선예매|장소", "OPEN (KST)|SITE|TITLE|PRESALES|VENUE"),
+    "upcoming.footer": (
+        "다가오는 오픈 {count}건; 시각은 KST",
+        "{count} upcoming open(s); times are KST",
+    ),
+    # --- backup / restore (backup.py) ---------------------------------------------------------
+    "backup.no_store": (
+        "{db}: 백업할 저장소가 없습니다 (데몬이 처음 시작할 때 만듭니다); 설정의 data_dir을 확인하세요.",
+        "{db}: no store to back up (the daemon creates it on its first start); check data_dir in the config.",
+    ),
+    "backup.dest_create": (
+        "백업 폴더 {dest}: 만들 수 없습니다 ({reason}).",
+        "backup destination {dest}: cannot create it ({reason}).",
+    ),
+    "backup.dest_unwritable": (
+        "백업 폴더 {dest}: 이 사용자가 쓸 수 없습니다; 권한을 고치세요.",
+        "backup destination {dest}: not writable by this user; fix its permissions.",
+    ),
+    "backup.copy_of": ("{db}의 사본", "the copy of {db}"),
+    "backup.failed": (
+        "{dest}에 백업하지 못했습니다: {reason}; 디스크 여유 공간을 확인하세요.",
+        "backup into {dest} failed: {reason}; check free disk space.",
+    ),
+    "backup.config_failed": (
+        "{archive}은(는) 썼지만 설정 파일 복사에 실패했습니다: {config}: {reason}",
+        "{archive} written, but the config copy failed: {config}: {reason}",
+    ),
+    "backup.no_config": (
+        "backup: 복사할 설정 파일이 없습니다 (기본값/환경 변수로 실행 중)",
+        "backup: no config file to copy (running on defaults/environment)",
+    ),
+    "backup.keep": (
+        "--keep {keep}: 백업을 적어도 1개(방금 쓴 것)는 남기세요.",
+        "--keep {keep}: keep at least 1 backup (the one just written).",
+    ),
+    "backup.config_copied": (", 설정 파일을 {config}에 복사", ", config copied to {config}"),
+    "backup.removed": (", 오래된 파일 {count}개 삭제", ", {count} old file(s) removed"),
+    "backup.written": (
+        "backup: {archive} 씀 (기록 {rows}행){config}{removed}",
+        "backup: {archive} written ({rows} history rows){config}{removed}",
+    ),
+    "restore.no_archive": (
+        "{archive}: 그런 백업 파일이 없습니다; 백업 폴더에서 `ls -l`로 목록을 보세요.",
+        "{archive}: no such archive; list them with `ls -l` in the backups folder.",
+    ),
+    "restore.corrupt": (
+        "{archive}: 읽을 수 있는 .tar.gz가 아닙니다 (잘렸거나 깨짐: {reason}); 아무것도 바꾸지 않았습니다. "
+        "다른 백업을 고르세요.",
+        "{archive}: not a readable .tar.gz (truncated or corrupt: {reason}); nothing was changed. Pick "
+        "another backup.",
+    ),
+    "restore.no_db": (
+        "{archive}: {db}가 들어 있지 않습니다; ticket-alarm 백업이 맞나요? 아무것도 바꾸지 않았습니다.",
+        "{archive}: holds no {db}; is it a ticket-alarm backup? Nothing was changed.",
+    ),
+    "restore.lock_unreadable": (
+        "{data_dir}: 잠금 파일을 읽을 수 없습니다 ({reason}); restore를 서비스 사용자로 실행하세요 "
+        "(root가 `ticket-alarm` 실행기를 쓰면 그렇게 합니다).",
+        "{data_dir}: cannot read the lock file ({reason}); run restore as the service user "
+        "(the `ticket-alarm` launcher does that when started by root).",
+    ),
+    "restore.a_process": ("어떤 프로세스", "a process"),
+    "restore.running": (
+        "데몬이 실행 중입니다 ({who}가 {data_dir}의 잠금을 가짐); restore를 거부했고 아무것도 바꾸지 "
+        "않았습니다. 먼저 멈추세요: sudo supervisorctl stop ticket-alarm:monitor",
+        "the daemon is running ({who} holds the lock on {data_dir}); restore refused, nothing was changed. "
+        "Stop it first: sudo supervisorctl stop ticket-alarm:monitor",
+    ),
+    "restore.nothing_kept": ("없음 (저장소가 없었음)", "none (there was no store)"),
+    "restore.done": (
+        "restore: {archive}에서 {restored} 복원함 (스키마 {schema}, 기록 {rows}행); 이전 파일은 옆에 "
+        "남겨 둠: {kept}. 데몬을 시작하세요: sudo supervisorctl start ticket-alarm:monitor",
+        "restore: {restored} restored from {archive} (schema {schema}, {rows} history rows); previous "
+        "files kept aside: {kept}. Start the daemon: sudo supervisorctl start ticket-alarm:monitor",
+    ),
+    # --- store migrate (store/postgres/transfer.py) -------------------------------------------
+    "migrate.unknown_store": (
+        "{path}: 이 버전이 복사할 수 있는 ticket-alarm 저장소가 아닙니다{unknown}; ticket-alarm을 "
+        "업그레이드하거나, 저장소를 쓴 버전으로 복사하세요.",
+        "{path}: not a ticket-alarm store this version can copy{unknown}; upgrade ticket-alarm, or copy "
+        "the store with the version that wrote it.",
+    ),
+    "migrate.unknown_tables": (" (모르는 테이블: {tables})", " (unknown tables: {tables})"),
+    "migrate.not_empty": (
+        "{target}: 데이터베이스가 비어 있지 않습니다 ({counts}); `store migrate`는 빈 데이터베이스에만 "
+        "복사하므로 기록을 합치거나 덮어쓰지 않습니다. 새 데이터베이스를 만들고(CREATE DATABASE …) "
+        "--to로 가리키세요.",
+        "{target}: the database is not empty ({counts}); `store migrate` copies only into an empty "
+        "database, so no history is merged or overwritten. Create a new database (CREATE DATABASE …) "
+        "and point --to at it.",
+    ),
+    "migrate.columns": (
+        "{path}: 테이블 {table}에 이 PostgreSQL 스키마에 없는 열이 있습니다 ({missing}); "
+        "`store migrate`를 실행하는 기계의 ticket-alarm을 업그레이드하세요.",
+        "{path}: table {table} has columns this PostgreSQL schema lacks ({missing}); "
+        "upgrade ticket-alarm on the machine that runs `store migrate`.",
+    ),
+    "migrate.count_mismatch": (
+        "{target}: {table}: {path}에 {expected}행, 복사 {copied}행, 저장 {stored}행; 아무것도 커밋하지 "
+        "않았습니다 (데이터베이스는 여전히 비어 있음). `store migrate`를 다시 실행하세요.",
+        "{target}: {table}: {expected} rows in {path}, {copied} copied, {stored} stored; "
+        "nothing was committed (the database is still empty). Run `store migrate` again.",
+    ),
+    "migrate.no_url": (
+        "store migrate --to: PostgreSQL URL을 주세요 (postgresql://user:password@host/db)",
+        "store migrate --to: give the PostgreSQL URL (postgresql://user:password@host/db)",
+    ),
+    "migrate.running": (
+        "ticket-alarm 데몬(pid {pid})이 data_dir {data_dir}에서 실행 중입니다; 먼저 멈춘 뒤"
+        "(supervisorctl stop ticket-alarm:monitor) 옮기세요.",
+        "a ticket-alarm daemon (pid {pid}) is running on data_dir {data_dir}; stop it first "
+        "(supervisorctl stop ticket-alarm:monitor), then migrate.",
+    ),
+    "migrate.done": (
+        "store migrate: {source}을(를) {target}에 복사했습니다 ({copied}); store_url(또는 "
+        "TICKET_ALARM_STORE_URL)을 그것으로 설정하고 데몬을 시작하세요 — 다시 알리는 것은 없고 대기 중이던 "
+        "알림을 전송합니다",
+        "store migrate: copied {source} into {target} ({copied}); set store_url to it (or "
+        "TICKET_ALARM_STORE_URL) and start the daemon — it re-alerts nothing and delivers what was pending",
+    ),
+    # --- argparse help (cli.py build_parser) --------------------------------------------------
+    "help.description": (
+        "한국 티켓 예매 사이트의 티켓 오픈 공지를 지켜보고 공지마다 한 번씩 Discord에 올립니다.",
+        "Watch Korean ticketing sites for ticket-open notices and post each one to Discord once.",
+    ),
+    "help.config": (
+        "설정 파일 (기본값 ./config.json 또는 ${env})",
+        "config file (default ./config.json or ${env})",
+    ),
+    "help.config_short": ("설정 파일", "config file"),
+    "help.json": ("JSON 문서 하나를 표준 출력에 씁니다", "print one JSON document on stdout"),
+    "help.json_short": ("JSON 문서 하나", "one JSON document"),
+    "help.run": ("SIGTERM/SIGINT까지 데몬을 실행합니다", "run the daemon until SIGTERM/SIGINT"),
+    "help.once": (
+        "사용 중인 사이트를 한 번씩 크롤링한 뒤 대기열(outbox)을 전송합니다",
+        "crawl every enabled site once, then deliver the outbox",
+    ),
+    "help.once.wait": (
+        "전송이 요청 한도와 재시도 대기를 기다려 줄 시간 (기본값 {default:g})",
+        "how long delivery may wait out rate limits and backoff (default {default:g})",
+    ),
+    "help.test_crawlers": (
+        "사이트마다 가져와서 파싱합니다; 아무것도 보내지 않고 기록도 쓰지 않습니다",
+        "fetch and parse each site; sends nothing, writes no history",
+    ),
+    "help.test_crawlers.file": (
+        "가져오는 대신 저장한 페이지를 파싱합니다 (SITE 하나)",
+        "parse a saved page instead of fetching (one SITE)",
+    ),
+    "help.check_config": (
+        "설정을 검증하고 비밀 값을 가려서 출력합니다",
+        "validate the config and print it with secrets masked",
+    ),
+    "help.check_config.json": (
+        "표준 출력: JSON 문서만; 메시지: 표준 오류",
+        "stdout: the JSON document only; messages: stderr",
+    ),
+    "help.completion": (
+        '셸 자동 완성 스크립트를 출력합니다: eval "$(ticket-alarm completion bash)"',
+        'print a shell completion script: eval "$(ticket-alarm completion bash)"',
+    ),
+    "help.send_test": (
+        "설정된 웹훅마다 테스트 임베드를 하나 올립니다",
+        "post one test embed to each configured webhook",
+    ),
+    "help.send_test.sample": (
+        "SITE의 가장 최근 저장된 공지를 그 알림 모양으로, 테스트 표시를 달아 올립니다",
+        "post the newest stored notice of SITE as its alert, marked as a test",
+    ),
+    "help.explain": (
+        "저장된 공지와 그 다이제스트 기록, 경로 판정, 전송 내역을 보여 줍니다",
+        "show a stored notice, its digest history, route decisions and deliveries",
+    ),
+    "help.health": (
+        "상태 점검, 데몬과 따로 실행 (Nagios 종료 코드: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
+        "companion health check (Nagios exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)",
+    ),
+    "help.health.notify": (
+        "상태가 바뀌면 health.ops_webhook_url에 올립니다",
+        "post state changes to health.ops_webhook_url",
+    ),
+    "help.health.no_probe": (
+        "웹훅에 GET을 보내지 않습니다 (오프라인 점검)",
+        "do not GET the webhooks (offline check)",
+    ),
+    "help.upcoming": (
+        "기록에서 다가오는 티켓 오픈을 표나 JSON으로 보여 줍니다",
+        "upcoming ticket opens from the history, as a table or JSON",
+    ),
+    "help.upcoming.days": (
+        "N일 안의 오픈만 (기본값: 앞으로 전부)",
+        "only opens within N days (default: all ahead)",
+    ),
+    "help.only_site": ("이 사이트만", "only this site"),
+    "help.upcoming.route": (
+        "이 경로가 받는 것만 (그 사이트, 키워드, 장르)",
+        "only what this route takes (its sites, keywords, genres)",
+    ),
+    "help.backup": (
+        "저장소(+ 설정)의 일관된 사본을 data_YYYYMMDD_HHMMSS.tar.gz로 만듭니다",
+        "consistent copy of the store (+ config) as data_YYYYMMDD_HHMMSS.tar.gz",
+    ),
+    "help.backup.dest": (
+        "백업 파일을 둘 폴더 (기본값: data_dir 옆의 backups)",
+        "folder for the archives (default: backups beside data_dir)",
+    ),
+    "help.backup.keep": (
+        "그런 다음 최신 N개만 남기고 백업 파일과 설정 사본을 지웁니다",
+        "then delete all but the newest N archives and config copies",
+    ),
+    "help.restore": (
+        "백업 파일을 검증하고 그 저장소를 제자리에 놓습니다 (데몬을 멈춰야 함)",
+        "verify a backup archive and put its store in place (the daemon must be stopped)",
+    ),
+    "help.history": (
+        "알림 기록: stats, search TEXT, import FILE (예전 notification_history.json)",
+        "alert history: stats, search TEXT, import FILE (the old notification_history.json)",
+    ),
+    "help.history.stats": (
+        "사이트별 행 수, 처음/마지막 발견, 상태별 대기열",
+        "rows per site, first/last seen, outbox by status",
+    ),
+    "help.history.search": ("제목에 TEXT가 들어간 공지", "notices whose title contains TEXT"),
+    "help.history.import": (
+        "예전 notification_history.json을 가져옵니다",
+        "import the old notification_history.json",
+    ),
+    "help.outbox": (
+        "대기열(outbox)을 살펴보고(list) 실패(dead)한 알림을 다시 보냅니다(retry-dead)",
+        "inspect the outbox (list) and resend dead letters (retry-dead)",
+    ),
+    "help.outbox.list": ("대기열 행, 오래된 것부터", "outbox rows, oldest first"),
+    "help.outbox.status": ("이 상태의 행만", "only rows with this status"),
+    "help.only_route": ("이 경로만", "only this route"),
+    "help.outbox.since": (
+        "이때 이후 생성: ISO 날짜/시각(KST) 또는 30m / 6h / 2d 전",
+        "created since: ISO date/time (KST) or 30m / 6h / 2d back",
+    ),
+    "help.outbox.retry_dead": (
+        "실패(dead)한 알림을 다시 대기열에 넣습니다 (원인을 고친 뒤)",
+        "queue dead letters again (after fixing why)",
+    ),
+    "help.outbox.retry_since": (
+        "이때 이후 생성된 실패 알림: ISO 날짜/시각(KST) 또는 30m / 6h / 2d 전",
+        "dead letters created since: ISO date/time (KST) or 30m / 6h / 2d back",
+    ),
+    "help.store": (
+        "저장소 관리: migrate --to postgresql://… (SQLite 저장소 복사)",
+        "store maintenance: migrate --to postgresql://… (copy the SQLite store)",
+    ),
+    "help.store.migrate": (
+        "SQLite 저장소를 빈 PostgreSQL 데이터베이스로 복사합니다",
+        "copy the SQLite store into an empty PostgreSQL database",
+    ),
+    "help.store.to": (
+        "PostgreSQL 주소: postgresql://user:password@host:port/db",
+        "postgresql://user:password@host:port/db",
+    ),
+    # --- backup / restore on PostgreSQL (store/postgres/dump.py) ------------------------------
+    "dump.no_file": (
+        "{dump}: 그런 백업 파일이 없습니다 (PostgreSQL에서 `backup`이 쓴 .dump 파일).",
+        "{dump}: no such backup file (a .dump written by `backup` on PostgreSQL).",
+    ),
+    "dump.replicas_running": (
+        "{location}: 복제본 {count}개가 아직 실행 중입니다 ({names}); 모든 복제본을 먼저 멈춘 뒤"
+        "(supervisorctl stop ticket-alarm:) 복원하세요.",
+        "{location}: {count} replica(s) still running ({names}); stop every replica first "
+        "(supervisorctl stop ticket-alarm:), then restore.",
+    ),
+    "dump.written": (
+        "backup: pg_dump로 {target}을(를) {seconds:.1f}초 만에 씀{config}{removed}",
+        "backup: {target} written with pg_dump in {seconds:.1f}s{config}{removed}",
+    ),
+    "dump.restored": (
+        "restore: pg_restore로 {archive} 복원함; 복제본들을 시작하세요",
+        "restore: {archive} restored with pg_restore; start the replicas",
+    ),
+    # --- history import: what is wrong with an entry (history.py) ------------------------------
+    "import.not_a_time": (
+        "{where}: 타임스탬프 {value!r}는 시각이 아닙니다",
+        "{where}: timestamp {value!r} is not a time",
+    ),
+    "import.out_of_range": (
+        "{where}: 타임스탬프 {value!r}가 범위를 벗어났습니다",
+        "{where}: timestamp {value!r} is out of range",
+    ),
+    "import.not_iso": (
+        "{where}: {value!r}는 ISO 날짜/시각도 epoch 숫자도 아닙니다",
+        "{where}: {value!r} is not an ISO date/time or epoch number",
+    ),
+    "import.time_type": (
+        "{where}: {kind} 형식의 타임스탬프는 시각이 아닙니다",
+        "{where}: timestamp of type {kind} is not a time",
+    ),
+    "import.key_type": (
+        "{where}: 키는 문자열이어야 합니다 ({kind}가 아님)",
+        "{where}: a key must be a string, not {kind}",
+    ),
+    "import.not_hash": (
+        "{where}: {text!r}는 해시가 아닙니다 (비었거나, 공백이 있거나, 너무 김)",
+        "{where}: {text!r} is not a hash (empty, spaced or too long)",
+    ),
+    "import.site_id_type": (
+        "{where}: site는 문자열, id는 문자열이나 숫자여야 합니다",
+        "{where}: site must be a string and id a string or number",
+    ),
+    "import.no_key": (
+        "{where}: 이 기록에는 site + id ({site}, {ids})도 해시({hashes})도 없습니다",
+        "{where}: the record has neither site + id ({site}, {ids}) nor a hash ({hashes})",
+    ),
+    "import.entry_index": ("{source}: 항목 [{index}]", "{source}: entry [{index}]"),
+    "import.entry_key": ("{source}: 항목 {key!r}", "{source}: entry {key!r}"),
+    "import.list_value": (
+        "{where}: 목록은 기록도 타임스탬프도 아닙니다",
+        "{where}: a list is neither a record nor a timestamp",
+    ),
+    "import.top_level": (
+        "{source}: JSON 목록(해시나 기록의)이나 객체(해시 → 기록 또는 시각)여야 합니다 ({kind}가 아님)",
+        "{source}: expected a JSON list (of hashes or records) or an object (hash → record or time), "
+        "not {kind}",
+    ),
+    # --- fetch errors (ticket_alarm/http.py); the English words the runbook's table names stay in ( ) --
+    "http.timeout": (
+        "시간 초과 (timeout after {seconds:g}s, {kind}{whole}): {url} 요청",
+        "timeout after {seconds:g}s ({kind}{whole}) requesting {url}",
+    ),
+    "http.timeout.whole": (": 요청 전체가 더 오래 걸림", ": the whole request took longer"),
+    "http.invalid_url": (
+        "{url}(으)로 가는 길에 잘못된 URL (리다이렉트가 깨졌나요?): {error}",
+        "invalid URL on the way to {url} (a malformed redirect?): {error}",
+    ),
+    "http.connection": (
+        "연결 실패 (connection failed): {kind}, {host}: {error}",
+        "connection failed: {kind} to {host}: {error}",
+    ),
+    "http.status": ("HTTP {status} 응답: {url}", "HTTP {status} from {url}"),
+    "http.redirect_malformed": (
+        "HTTP {status} 리다이렉트: {url}에서 잘못된 URL로; 따라가지 않음",
+        "HTTP {status} redirect from {url} to a malformed URL; not followed",
+    ),
+    "http.redirect_elsewhere": (
+        "HTTP {status} 리다이렉트: {url}에서 다른 호스트({target})로; 따라가지 않음",
+        "HTTP {status} redirect from {url} to another host ({target}); not followed",
+    ),
+    "http.redirect_loop": (
+        "리다이렉트 순환 (redirect loop): {url}: {chain}",
+        "redirect loop from {url}: {chain}",
+    ),
+    "http.redirects": (
+        "{url}에서 리다이렉트가 {count}번을 넘음",
+        "more than {count} redirects from {url}",
+    ),
+    "http.declared_too_large": (
+        "응답 {size:,}바이트가 한도 {limit:,}바이트를 넘습니다",
+        "response of {size:,} bytes exceeds the {limit:,}-byte limit",
+    ),
+    "http.too_large": (
+        "응답이 한도 {limit:,}바이트를 넘습니다{decompressed}",
+        "response exceeds the {limit:,}-byte limit{decompressed}",
+    ),
+    "http.decompressed": (" (압축을 푼 뒤)", " once decompressed"),
+    "http.truncated_stream": (
+        "압축된 스트림이 일찍 끝납니다 (잘림)",
+        "the compressed stream ends early (truncated)",
+    ),
+    "http.corrupt": (
+        "{url}의 {encoding} 본문이 깨졌습니다 ({error})",
+        "corrupt {encoding} body from {url} ({error})",
+    ),
+    # --- Melon's and YES24's own page checks (crawlers/melon.py, crawlers/yes24.py) -------------
+    "melon.the_list": ("Melon 목록", "the Melon list"),
+    "melon.no_list": (
+        "{where}의 응답에 ul.list_ticket_cont가 없습니다",
+        "no ul.list_ticket_cont in the response from {where}",
+    ),
+    "melon.cut_short": (
+        "{where}의 목록이 중간에 끊겼습니다 (닫는 </ul> 없음): 잘린 응답",
+        "the list from {where} is cut short (no closing </ul>): a truncated response",
+    ),
+    "melon.no_rows": (
+        "{where}의 행 {count}개 중 ticket_state, 날짜, 제목 링크가 있는 행이 없습니다",
+        "none of the {count} rows of {where} has a ticket_state, date or title link",
+    ),
+    "melon.no_schedule": (
+        "공지 페이지에 dl.schedule_info가 없습니다: {url}",
+        "no dl.schedule_info on the notice page {url}",
+    ),
+    "melon.unparseable": (
+        "{where}의 HTML을 읽을 수 없습니다: {error}",
+        "unparseable HTML from {where}: {error}",
+    ),
+    "melon.challenge": ("{reason}: 봇 확인(챌린지) 페이지 ({title})", "{reason}: a challenge page ({title})"),
+    "melon.no_title": ("제목 없음", "no title"),
+    "melon.empty_body": ("{reason}: 본문이 비어 있습니다", "{reason}: the body is empty"),
+    "melon.page_title": (" (페이지 제목 {title!r})", " (page title {title!r})"),
+    "melon.locked": (
+        "{url}에서 HTTP 423 Locked: Melon이 이 클라이언트를 제한하고 있습니다",
+        "HTTP 423 Locked from {url}: Melon is throttling this client",
+    ),
+    "yes24.the_list": ("공지 목록", "the notice list"),
+    "yes24.the_table": ("공지 표 (div.noti-tbl 조각)", "the notice table (div.noti-tbl fragment)"),
+    "yes24.no_table": (
+        "{where}의 응답에 div.noti-tbl 표가 없습니다",
+        "no div.noti-tbl table in the response from {where}",
+    ),
+    "yes24.cut_short": (
+        "{where}의 공지 표가 중간에 끊겼습니다 (닫는 </table> 없음): 잘린 응답",
+        "the notice table from {where} is cut short (no closing </table>): a truncated response",
+    ),
+    "yes24.no_rows": (
+        "{where}의 행 {count}개 중 공지로 읽히는 행이 없습니다 (분류: {categories})",
+        "none of the {count} rows from {where} reads as a notice (categories: {categories})",
+    ),
+    # --- Interpark's, NOL's and Ticketlink's own checks (crawlers/interpark*.py, nol.py, ticketlink.py) --
+    "interpark.the_site": ("사이트", "the site"),
+    "interpark.the_list": ("JSON 공지 목록", "the JSON notice list"),
+    "interpark.refused": (
+        "{where}에서 공지 배열 대신 JSON 객체가 왔습니다: {detail}",
+        "a JSON object where the notice array was expected from {where}: {detail}",
+    ),
+    "interpark.object": (
+        "{where}에서 공지 배열 대신 JSON 객체가 왔습니다 ({detail}): API가 바뀌었습니다",
+        "a JSON object where the notice array was expected from {where} ({detail}): the API changed",
+    ),
+    "interpark.not_array": (
+        "{where}에서 공지 배열 대신 JSON {kind}이(가) 왔습니다",
+        "JSON {kind} where the notice array was expected from {where}",
+    ),
+    "interpark.item": (
+        "{where}의 목록 항목 {index}이(가) 객체가 아니라 JSON {kind}입니다: API가 바뀌었습니다",
+        "list item {index} from {where} is a JSON {kind}, not an object: the API changed",
+    ),
+    "interpark.next_data": ("공지 페이지의 __NEXT_DATA__", "the notice page's __NEXT_DATA__"),
+    "interpark.no_dates": (
+        "공지 페이지 {where}에 ticketDates 배열이 없습니다",
+        "no ticketDates array on the notice page {where}",
+    ),
+    "nol.no_notices": (
+        'NOL 응답({where})에 "notices" 배열이 없습니다 ({shown}): API가 바뀌었습니다',
+        'no "notices" array in the NOL response from {where} ({shown}): the API changed',
+    ),
+    "nol.item": (
+        "{where}의 NOL 공지 #{number}이(가) 객체가 아니라 JSON {kind}입니다",
+        "NOL notice #{number} from {where} is a JSON {kind}, not an object",
+    ),
+    "nol.cursor": ("{where}의 next_cursor가 {kind}입니다", "next_cursor from {where} is a {kind}"),
+    "ticketlink.the_list": ("공지 목록", "the notice list"),
+    "ticketlink.unexpected": (
+        "{where}에서 예상과 다른 JSON: {shown}; "
+        '{{"result": {{"result": [...], "paging": {{...}}}}}} 형태여야 합니다',
+        "unexpected JSON from {where}: {shown}; "
+        'expected {{"result": {{"result": [...], "paging": {{...}}}}}}',
+    ),
+    "ticketlink.item": (
+        "{where}의 공지 #{number}이(가) 객체가 아니라 {kind}입니다",
+        "notice #{number} from {where} is a {kind}, not an object",
+    ),
+    # --- custom sites (crawlers/custom/crawler.py): what does not match the definition ------------
+    "custom.invalid": ("정의가 잘못됐습니다: {error}", "the definition is invalid: {error}"),
+    "custom.items_missing": (
+        "{where}의 JSON에 items 경로 {path!r}가 없습니다: {error}",
+        "items path {path!r} not in the JSON from {where}: {error}",
+    ),
+    "custom.too_deep": (
+        "{where}의 JSON이 너무 깊게 중첩돼 있습니다",
+        "the JSON from {where} is nested too deeply",
+    ),
+    "custom.items_not_list": (
+        "{where}의 JSON에서 items 경로 {path!r}가 목록이 아니라 {kind}을(를) 가리킵니다",
+        "items path {path!r} leads to {kind}, not a list, in the JSON from {where}",
+    ),
+    "custom.field_not_scalar": (
+        "{where}의 JSON 항목 {n}에서 fields.{name} ({path!r})이(가) {kind}입니다; 경로가 그 안의 글자나 "
+        "숫자를 가리키게 하세요",
+        "fields.{name} ({path!r}) is {kind} in item {n} of the JSON from {where}; "
+        "point the path at a text or number inside it",
+    ),
+    "custom.the_items": ("items {selector!r}의 요소", "the items {selector!r}"),
+    "custom.no_items": (
+        "{where}의 페이지에서 items {selector!r}에 맞는 요소가 없습니다 (구조가 바뀌었거나 봇 확인 "
+        "페이지?); 게시판이 그냥 비어 있는 것이라면 그 문구를 empty_text에 넣으세요",
+        "no element matches items {selector!r} in the page from {where} (a changed layout or a "
+        "challenge page?); if the board is just empty, add its wording to empty_text",
+    ),
+    "custom.no_id_title": (
+        "{where}의 항목 {count}개 중 id나 제목이 있는 것이 없습니다 (fields.id {id_path!r}, "
+        "fields.title {title_path!r})",
+        "none of the {count} items from {where} has an id or a title "
+        "(fields.id {id_path!r}, fields.title {title_path!r})",
+    ),
+    # --- history tables (history.py), | between columns ----------------------------------------
+    "history.columns.stats": (
+        "사이트|행|처음 발견|최신|마지막 발견",
+        "SITE|ROWS|FIRST SEEN|NEWEST|LAST SEEN",
+    ),
+    "history.columns.search": ("사이트|ID|처음 발견|오픈|제목", "SITE|ID|FIRST SEEN|OPENS|TITLE"),
+    "history.total": ("합계", "total"),
+    "history.imported_mark": (" (가져옴)", " (imported)"),
 }
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, TextIO
 
+from ticket_alarm import i18n
 from ticket_alarm.clock import Clock
 from ticket_alarm.errors import TicketAlarmError
 from ticket_alarm.model import Ticket
@@ -212,7 +213,7 @@ class StdoutNotifier:
         return text
 
     def describe(self) -> str:
-        return "stdout (dry run: no webhook configured, nothing sent to Discord)"
+        return i18n.t("notify.stdout")
 
     def broken_text(self, outcome: Outcome) -> str:  # pragma: no cover - stdout never breaks
         return f"stdout failed: {outcome.error}"

@@ -306,7 +306,7 @@ class Pipeline:
             bug = CrawlError(
                 name,
                 f"crawler bug: {type(exc).__name__}: {exc}",
-                hint="this is a bug in the crawler; please report it with the log",
+                hint=t("crawl.hint.bug"),
             )
             return await self._head_failed(crawler, head, result, bug)
         result.seconds = self.clock.monotonic() - started

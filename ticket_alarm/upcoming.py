@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ticket_alarm import i18n
 from ticket_alarm.config import RouteSettings, Settings
 from ticket_alarm.errors import ConfigError
 from ticket_alarm.model import SEOUL, Ticket
@@ -96,13 +97,14 @@ def find_route(settings: Settings, name: str) -> RouteSettings:
     for route in routes:
         if route.name == name:
             return route
-    known = ", ".join(r.name for r in routes) or "none: no webhook or routes configured"
-    raise ConfigError(f"route {name!r} is not in the config (routes: {known}); use one of those names.")
+    known = ", ".join(r.name for r in routes) or i18n.t("upcoming.no_routes")
+    raise ConfigError(i18n.t("upcoming.unknown_route", name=name, known=known))
 
 
 def check_site(site: str, looks: Mapping[str, SiteLook]) -> None:
     if site not in looks:
-        raise ConfigError(f"site {site!r} is not a known site (sites: {', '.join(looks) or 'none'}).")
+        known = ", ".join(looks) or i18n.t("crawl.none")
+        raise ConfigError(i18n.t("upcoming.unknown_site", site=site, known=known))
 
 
 async def upcoming(
@@ -185,7 +187,7 @@ def document(
 def render_text(notices: Sequence[UpcomingNotice]) -> str:
     """``upcoming`` as a terminal table, columns aligned by display width (Korean takes two columns)."""
     if not notices:
-        return "no upcoming opens in the history (with these filters)"
+        return i18n.t("upcoming.empty")
     rows = []
     for n in notices:
         t = n.ticket
@@ -197,6 +199,6 @@ def render_text(notices: Sequence[UpcomingNotice]) -> str:
         )
         badge = "[단독] " if t.exclusive else ""
         rows.append((when, n.look.name, badge + t.title, presales or "-", t.venue or "-"))
-    lines = render(("OPEN (KST)", "SITE", "TITLE", "PRESALES", "VENUE"), rows, limits=(None, 14, 46, 30, 24))
-    lines.append(f"{len(notices)} upcoming open(s); times are KST")
+    lines = render(tuple(i18n.t("upcoming.columns").split("|")), rows, limits=(None, 14, 46, 30, 24))
+    lines.append(i18n.t("upcoming.footer", count=len(notices)))
     return "\n".join(lines)

@@ -56,6 +56,7 @@ from crawlers.custom.definition import (
 from crawlers.custom.jsonpath import kind_of
 from ticket_alarm.errors import ApiChangedError, ParseError
 from ticket_alarm.http import SiteFetcher, decode_text
+from ticket_alarm.i18n import t
 from ticket_alarm.model import Category, Ticket, clean_text
 
 
@@ -75,7 +76,7 @@ def _definition(definition: CustomSiteSettings | SiteDefinition) -> SiteDefiniti
     try:
         return definition.compiled()
     except ValueError as exc:
-        raise ParseError(definition.name, f"the definition is invalid: {exc}") from None
+        raise ParseError(definition.name, t("custom.invalid", error=exc)) from None
 
 
 def parse_json_items(
@@ -111,10 +112,7 @@ def parse_json_page(
     try:
         data = load_json(site.name, raw, where)
     except ApiChangedError as exc:  # the site's own HTML page: the definition, not a crawler, is at fault
-        hint = (
-            f"this is the site's HTML page, not the list: it may have moved; check custom_sites[{site.name}]"
-            f".url (and sites.{site.name}.base_url)"
-        )
+        hint = t("crawl.hint.custom_moved", name=site.name)
         raise ApiChangedError(site.name, exc.reason, hint=hint) from None
     assert site.items_path is not None
     try:
@@ -122,11 +120,11 @@ def parse_json_page(
     except LookupError as exc:
         raise ParseError(
             site.name,
-            f"items path {site.items_path.text!r} not in the JSON from {where}: {exc}",
+            t("custom.items_missing", path=site.items_path.text, where=where, error=exc),
             hint=site.hint,
         ) from None
     except RecursionError:
-        raise ParseError(site.name, f"the JSON from {where} is nested too deeply") from None
+        raise ParseError(site.name, t("custom.too_deep", where=where)) from None
     if site.items_path.multi:
         items = found
     else:
@@ -138,8 +136,7 @@ def parse_json_page(
         else:
             raise ParseError(
                 site.name,
-                f"items path {site.items_path.text!r} leads to {kind_of(value)}, not a list, in the JSON "
-                f"from {where}",
+                t("custom.items_not_list", path=site.items_path.text, kind=kind_of(value), where=where),
                 hint=site.hint,
             )
     page = GenericPage(items=len(items))
@@ -162,9 +159,14 @@ def _json_value(site: SiteDefinition, rule: FieldRule, item: Any, n: int, where:
         elif isinstance(value, list | dict):
             raise ParseError(
                 site.name,
-                f"fields.{rule.name} ({rule.path!r}) is {kind_of(value)} in item {n} of the JSON from "
-                f"{where}; "
-                "point the path at a text or number inside it",
+                t(
+                    "custom.field_not_scalar",
+                    name=rule.name,
+                    path=rule.path,
+                    kind=kind_of(value),
+                    n=n,
+                    where=where,
+                ),
                 hint=site.hint,
             )
         else:
@@ -211,11 +213,12 @@ def parse_html_page(
         # A later page without notices is the list's end; the first page proves the layout.
         if not nodes:
             if not text.strip() or is_challenge(text):
-                raise html_instead(site.name, text, where, f"the items {site.items_selector!r}")
+                raise html_instead(
+                    site.name, text, where, t("custom.the_items", selector=site.items_selector)
+                )
             raise ParseError(
                 site.name,
-                f"no element matches items {site.items_selector!r} in the page from {where} (a changed "
-                "layout or a challenge page?); if the board is just empty, add its wording to empty_text",
+                t("custom.no_items", selector=site.items_selector, where=where),
                 hint=site.hint,
             )
         _check_some(page, site, where)
@@ -246,8 +249,13 @@ def _check_some(page: GenericPage, site: SiteDefinition, where: str) -> None:
     if page.items and not page.tickets:
         raise ParseError(
             site.name,
-            f"none of the {page.items} items from {where} has an id or a title "
-            f"(fields.id {site.fields['id'].path!r}, fields.title {site.fields['title'].path!r})",
+            t(
+                "custom.no_id_title",
+                count=page.items,
+                where=where,
+                id_path=site.fields["id"].path,
+                title_path=site.fields["title"].path,
+            ),
             hint=site.hint,
         )
 

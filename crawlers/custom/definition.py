@@ -27,6 +27,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from crawlers.custom.dates import check_time_format
 from crawlers.custom.jsonpath import JsonPath, compile_json_path
+from ticket_alarm.i18n import t
 from ticket_alarm.sections import Section, describe_error, no_control
 
 FIELD_NAMES: Final = (
@@ -43,7 +44,6 @@ FIELD_NAMES: Final = (
 )
 REQUIRED_FIELDS: Final = ("id", "title")
 PAGE: Final = "{page}"
-LAYOUT_HINT = "the page is not what custom_sites[{name}] describes; check its items/fields against the page"
 
 CUSTOM_TBA_WORDS = ["추후", "미정", "TBA", "TBD", "공지예정", "오픈예정"]
 CUSTOM_EMPTY_TEXT = [
@@ -249,7 +249,7 @@ class SiteDefinition:
 
     @property
     def hint(self) -> str:
-        return LAYOUT_HINT.format(name=self.settings.name)
+        return t("crawl.hint.custom_layout", name=self.settings.name)  # read when raised
 
 
 def compile_site(definition: CustomSiteSettings) -> SiteDefinition:

@@ -18,6 +18,7 @@ from ticket_alarm.backup import BackupError, _free_name, _write_private, default
 from ticket_alarm.clock import SystemClock
 from ticket_alarm.config import Settings
 from ticket_alarm.errors import StoreError
+from ticket_alarm.i18n import t
 from ticket_alarm.store.postgres.engine import PostgresStore
 from ticket_alarm.store.postgres.replicas import replica_rows
 
@@ -28,7 +29,7 @@ async def backup(settings: Settings, config_path: Path | None, dest: Path | None
     try:
         dest.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
-        raise BackupError(f"backup destination {dest}: cannot create it ({exc.strerror}).") from None
+        raise BackupError(t("backup.dest_create", dest=dest, reason=exc.strerror)) from None
     ts = stamp(SystemClock().now())
     target = _free_name(dest, "data", ts, ".dump")
     store = await PostgresStore.open(settings.store_url, readonly=True)
@@ -49,16 +50,14 @@ async def backup(settings: Settings, config_path: Path | None, dest: Path | None
 async def restore(settings: Settings, dump: Path) -> None:
     assert settings.store_url
     if not dump.is_file():
-        raise BackupError(f"{dump}: no such backup file (a .dump written by `backup` on PostgreSQL).")
+        raise BackupError(t("dump.no_file", dump=dump))
     store = await PostgresStore.open(settings.store_url)
     try:
         alive = [r for r in await replica_rows(store, alive_within=settings.replica_lease) if r.alive]
         if alive:
-            raise BackupError(
-                f"{store.location}: {len(alive)} replica(s) still running "
-                f"({', '.join(r.name for r in alive)}); stop every replica first "
-                "(supervisorctl stop ticket-alarm:), then restore."
-            )
+            names = ", ".join(r.name for r in alive)
+            where = store.location
+            raise BackupError(t("dump.replicas_running", location=where, count=len(alive), names=names))
         try:
             await store.restore(dump)
         except StoreError as exc:
@@ -69,7 +68,7 @@ async def restore(settings: Settings, dump: Path) -> None:
 
 async def backup_command(args: argparse.Namespace, settings: Settings, config_path: Path) -> int:
     if args.keep is not None and args.keep < 1:
-        raise BackupError(f"--keep {args.keep}: keep at least 1 backup (the one just written).")
+        raise BackupError(t("backup.keep", keep=args.keep))
     dest = Path(args.dest) if args.dest else None
     started = time.monotonic()
     target, copy = await backup(settings, config_path if config_path.is_file() else None, dest)
@@ -84,16 +83,19 @@ async def backup_command(args: argparse.Namespace, settings: Settings, config_pa
                 path.unlink()
                 removed.append(path)
     logger.info(
-        "backup: {} written with pg_dump in {:.1f}s{}{}",
-        target,
-        time.monotonic() - started,
-        f", config copied to {copy}" if copy else "",
-        f", {len(removed)} old file(s) removed" if removed else "",
+        "{}",
+        t(
+            "dump.written",
+            target=target,
+            seconds=time.monotonic() - started,
+            config=t("backup.config_copied", config=copy) if copy else "",
+            removed=t("backup.removed", count=len(removed)) if removed else "",
+        ),
     )
     return 0
 
 
 async def restore_command(args: argparse.Namespace, settings: Settings) -> int:
     await restore(settings, Path(args.archive))
-    logger.info("restore: {} restored with pg_restore; start the replicas", args.archive)
+    logger.info("{}", t("dump.restored", archive=args.archive))
     return 0

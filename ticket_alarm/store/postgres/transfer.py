@@ -24,6 +24,7 @@ from loguru import logger
 
 from ticket_alarm.config import Settings, check_store_url, mask_store_url
 from ticket_alarm.errors import ConfigError, StoreError
+from ticket_alarm.i18n import t
 from ticket_alarm.store.postgres.engine import TABLES, PostgresStore, migrations
 from ticket_alarm.store.sqlite.export import SqliteExport, export
 
@@ -50,18 +51,12 @@ async def _copy(src: SqliteExport, store: PostgresStore) -> dict[str, int]:
     present = set(src.tables())
     unknown = present - set(TABLES)
     if "history" not in present or unknown:
-        raise MigrationRefused(
-            f"{src.path}: not a ticket-alarm store this version can copy"
-            + (f" (unknown tables: {', '.join(sorted(unknown))})" if unknown else "")
-            + "; upgrade ticket-alarm, or copy the store with the version that wrote it."
-        )
+        tables = t("migrate.unknown_tables", tables=", ".join(sorted(unknown))) if unknown else ""
+        raise MigrationRefused(t("migrate.unknown_store", path=src.path, unknown=tables))
     if not await store.is_empty():
-        counts = {t: n for t, n in (await store.table_counts()).items() if n}
-        raise MigrationRefused(
-            f"{shown}: the database is not empty ({', '.join(f'{t} {n}' for t, n in counts.items())}); "
-            "`store migrate` copies only into an empty database, so no history is merged or overwritten. "
-            "Create a new database (CREATE DATABASE …) and point --to at it."
-        )
+        counts = {table: n for table, n in (await store.table_counts()).items() if n}
+        listed = ", ".join(f"{table} {n}" for table, n in counts.items())
+        raise MigrationRefused(t("migrate.not_empty", target=shown, counts=listed))
     copied: dict[str, int] = {}
     async with store._tx("store migrate") as conn:
         await conn.execute("LOCK TABLE " + ", ".join(TABLES) + " IN ACCESS EXCLUSIVE MODE")
@@ -74,9 +69,7 @@ async def _copy(src: SqliteExport, store: PostgresStore) -> dict[str, int]:
             missing = [c for c in source_columns if c not in columns]
             if missing:
                 raise MigrationRefused(
-                    f"{src.path}: table {table} has columns this PostgreSQL schema lacks "
-                    f"({', '.join(missing)}); "
-                    "upgrade ticket-alarm on the machine that runs `store migrate`."
+                    t("migrate.columns", path=src.path, table=table, missing=", ".join(missing))
                 )
             convert = [_converter(columns[c]) for c in source_columns]
             names = ", ".join(source_columns)
@@ -97,8 +90,15 @@ async def _copy(src: SqliteExport, store: PostgresStore) -> dict[str, int]:
             expected = src.count(table)
             if not stored == n == expected:
                 raise StoreError(
-                    f"{shown}: {table}: {expected} rows in {src.path}, {n} copied, {stored} stored; "
-                    "nothing was committed (the database is still empty). Run `store migrate` again."
+                    t(
+                        "migrate.count_mismatch",
+                        target=shown,
+                        table=table,
+                        expected=expected,
+                        path=src.path,
+                        copied=n,
+                        stored=stored,
+                    )
                 )
             copied[table] = n
         if src.schema_version() < LEGACY_OUTBOX_STEP:  # its embed rows were never rewritten: do it here
@@ -134,7 +134,7 @@ async def command(
     except ValueError as exc:
         raise ConfigError(f"store migrate --to: {exc}") from None
     if url is None:
-        raise ConfigError("store migrate --to: give the PostgreSQL URL (postgresql://user:password@host/db)")
+        raise ConfigError(t("migrate.no_url"))
     from ticket_alarm.config import store_url_secrets
     from ticket_alarm.logs import redact
 
@@ -146,18 +146,19 @@ async def command(
         holder = InstanceLock.held_by_other(settings.data_dir)
         if holder is not None:  # it would go on writing the SQLite file after the copy: alerts lost
             raise MigrationRefused(
-                f"a ticket-alarm daemon (pid {holder if holder > 0 else '?'}) is running on data_dir "
-                f"{settings.data_dir}; stop it first (supervisorctl stop ticket-alarm:monitor), then migrate."
+                t("migrate.running", pid=holder if holder > 0 else "?", data_dir=settings.data_dir)
             )
         copied = await migrate_sqlite(source, url)
     except MigrationRefused as exc:
         logger.error("{}", redact(str(exc)))
         return EXIT_REFUSED
     logger.info(
-        "store migrate: copied {} into {} ({}); set store_url to it (or TICKET_ALARM_STORE_URL) and start "
-        "the daemon — it re-alerts nothing and delivers what was pending",
-        source,
-        mask_store_url(url),
-        ", ".join(f"{t} {n}" for t, n in copied.items()),
+        "{}",
+        t(
+            "migrate.done",
+            source=source,
+            target=mask_store_url(url),
+            copied=", ".join(f"{table} {n}" for table, n in copied.items()),
+        ),
     )
     return EXIT_OK
