@@ -281,6 +281,28 @@ def test_help_is_korean_and_english_on_request() -> None:
     english = run_cli("--help")
     assert "Watch Korean ticketing sites for ticket-open notices" in english.stdout
     assert not HANGUL.search(english.stdout)
+    # argparse's own words too: its usage line, its section titles and its error lines
+    assert korean.stdout.startswith("사용법: ticket-alarm") and "\n옵션:\n" in korean.stdout
+    assert "이 도움말을 보여 주고 끝냅니다" in korean.stdout and "usage:" not in korean.stdout
+    assert english.stdout.startswith("usage: ticket-alarm") and "\noptions:\n" in english.stdout
+    wrong = run_cli("helth", env=korean_env())
+    assert wrong.returncode == 2 and "ticket-alarm: 오류: 인수 command: 잘못된 선택: 'helth'" in wrong.stderr
+    assert "invalid choice" in run_cli("helth").stderr
+    missing = run_cli("outbox", env=korean_env())
+    assert missing.returncode == 2 and "다음 인수가 필요합니다: action" in missing.stderr
+
+
+def test_every_argparse_word_the_catalog_translates_is_one_argparse_says() -> None:
+    """A msgid argparse no longer uses would silently stay English: each one must be in its source."""
+    import argparse
+    import inspect
+
+    source = inspect.getsource(argparse)
+    for msgid in [*i18n.ARGPARSE_KO, *i18n.ARGPARSE_KO_PLURAL]:
+        assert repr(msgid) in source or repr(msgid).replace("'", '"') in source, msgid
+        korean = i18n.ARGPARSE_KO.get(msgid) or i18n.ARGPARSE_KO_PLURAL[msgid]
+        fields = re.compile(r"%\(\w+\)[rs]|%[rs]")
+        assert sorted(fields.findall(korean)) == sorted(fields.findall(msgid)), msgid
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh"])

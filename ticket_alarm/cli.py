@@ -781,6 +781,7 @@ def cmd_upcoming(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    i18n.localize_argparse()  # "usage:", "options" and argparse's error lines in the operator's language
     parser = argparse.ArgumentParser(
         prog="ticket-alarm",
         description=i18n.t("help.description"),

@@ -1296,3 +1296,51 @@ def t(key: str, /, **fields: object) -> str:
     """The message ``key`` in the current language, with ``fields`` filled in."""
     korean, english = MESSAGES[key]
     return (english if language() == "en" else korean).format(**fields)
+
+
+# --- argparse's own words ------------------------------------------------------------------------
+# argparse builds "usage:", "options", "show this help message and exit" and its error lines through
+# gettext; these are its msgids (Python 3.11–3.13), each with the same %-fields in Korean.
+ARGPARSE_KO: dict[str, str] = {
+    "usage: ": "사용법: ",
+    "options": "옵션",
+    "positional arguments": "위치 인수",
+    "show this help message and exit": "이 도움말을 보여 주고 끝냅니다",
+    "show program's version number and exit": "프로그램 버전을 보여 주고 끝냅니다",
+    "%(prog)s: error: %(message)s\n": "%(prog)s: 오류: %(message)s\n",
+    "the following arguments are required: %s": "다음 인수가 필요합니다: %s",
+    "unrecognized arguments: %s": "알 수 없는 인수: %s",
+    "argument %(argument_name)s: %(message)s": "인수 %(argument_name)s: %(message)s",
+    "invalid choice: %(value)r (choose from %(choices)s)": "잘못된 선택: %(value)r (선택지: %(choices)s)",
+    "invalid %(type)s value: %(value)r": "잘못된 %(type)s 값: %(value)r",
+    "expected one argument": "값이 하나 필요합니다",
+    "expected at most one argument": "값은 많아야 하나입니다",
+    "expected at least one argument": "값이 하나 이상 필요합니다",
+    "ambiguous option: %(option)s could match %(matches)s": "모호한 옵션: %(option)s (후보: %(matches)s)",
+    "not allowed with argument %s": "%s 인수와 함께 쓸 수 없습니다",
+    "one of the arguments %s is required": "다음 인수 중 하나가 필요합니다: %s",
+    "ignored explicit argument %r": "무시된 명시적 인수 %r",
+    "can't open '%(filename)s': %(error)s": "'%(filename)s'을(를) 열 수 없습니다: %(error)s",
+}
+ARGPARSE_KO_PLURAL: dict[str, str] = {"expected %s argument": "값이 %s개 필요합니다"}
+
+
+def argparse_text(message: str) -> str:
+    """argparse's ``gettext``: Korean for its words unless the language is English."""
+    return message if language() == "en" else ARGPARSE_KO.get(message, message)
+
+
+def argparse_plural(singular: str, plural: str, n: int) -> str:
+    """argparse's ``ngettext``."""
+    if language() != "en" and singular in ARGPARSE_KO_PLURAL:
+        return ARGPARSE_KO_PLURAL[singular]
+    return singular if n == 1 else plural
+
+
+def localize_argparse() -> None:
+    """Route argparse's gettext calls through the catalog (argparse looks ``_``/``ngettext`` up in its
+    module at call time). English returns argparse's own text unchanged."""
+    import argparse
+
+    argparse._ = argparse_text  # type: ignore[attr-defined]
+    argparse.ngettext = argparse_plural  # type: ignore[attr-defined]
