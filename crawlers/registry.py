@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from collections.abc import Sequence
 from importlib.metadata import entry_points
@@ -10,6 +11,7 @@ from crawlers.base import Crawler
 from crawlers.custom.crawler import build_crawler
 from crawlers.custom.definition import CustomSiteSettings
 from ticket_alarm.errors import ConfigError
+from ticket_alarm.i18n import t
 
 ENTRY_POINT_GROUP = "ticket_alarm.crawlers"
 BUILTIN_MODULES = ("crawlers.interpark", "crawlers.yes24", "crawlers.melon", "crawlers.ticketlink")
@@ -17,10 +19,10 @@ BUILTIN_MODULES = ("crawlers.interpark", "crawlers.yes24", "crawlers.melon", "cr
 
 def _check(cls: object, origin: str) -> type[Crawler]:
     if not (isinstance(cls, type) and issubclass(cls, Crawler)):
-        raise ConfigError(f"crawler plugin {origin}: {cls!r} is not a subclass of crawlers.base.Crawler.")
+        raise ConfigError(t("registry.not_a_crawler", origin=origin, cls=repr(cls)))
     for attr in ("name", "display_name", "color"):
         if not hasattr(cls, attr):
-            raise ConfigError(f"crawler plugin {origin}: class {cls.__name__} does not set `{attr}`.")
+            raise ConfigError(t("registry.missing_attr", origin=origin, cls=cls.__name__, attr=attr))
     return cls
 
 
@@ -35,13 +37,13 @@ def discover(
 
     def add(cls: type[Crawler], origin: str) -> None:
         if cls.name in found and found[cls.name][0] is not cls:
-            fix = (
-                "rename the custom site (its `name` in custom_sites)"
+            fix = t(
+                "registry.duplicate.fix_custom"
                 if origin.startswith("custom_sites")
-                else "uninstall one of the plugins or rename its crawler"
+                else "registry.duplicate.fix_plugin"
             )
             raise ConfigError(
-                f"two crawlers are named {cls.name!r}: {found[cls.name][1]} and {origin}; {fix}."
+                t("registry.duplicate", name=repr(cls.name), first=found[cls.name][1], second=origin, fix=fix)
             )
         found[cls.name] = (cls, origin)
 
@@ -53,9 +55,9 @@ def discover(
             try:
                 cls = ep.load()
             except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
                 raise ConfigError(
-                    f"crawler plugin {ep.name} ({ep.value}) failed to load: {type(exc).__name__}: {exc}. "
-                    "Fix or uninstall that package."
+                    t("registry.plugin_failed", name=ep.name, value=ep.value, error=error)
                 ) from exc
             add(_check(cls, f"entry point {ep.name} = {ep.value}"), f"entry point {ep.value}")
     for index, definition in enumerate(custom):
@@ -71,4 +73,7 @@ def get(name: str, registry: dict[str, type[Crawler]]) -> type[Crawler]:
     try:
         return registry[name]
     except KeyError:
-        raise ConfigError(f"unknown site {name!r}; known sites: {', '.join(registry) or '(none)'}.") from None
+        close = difflib.get_close_matches(name, list(registry), n=1, cutoff=0.6)
+        hint = t("registry.did_you_mean", site=close[0]) if close else ""
+        known = ", ".join(registry) or t("registry.none")
+        raise ConfigError(t("registry.unknown_site", name=repr(name), known=known, hint=hint)) from None

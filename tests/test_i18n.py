@@ -342,6 +342,7 @@ def test_no_message_literal_is_left_in_the_converted_commands() -> None:
         "ticket_alarm/history.py",
         "ticket_alarm/store/postgres/dump.py",
         "ticket_alarm/http.py",
+        "crawlers/registry.py",
     ]
     crawlers = [str(p.relative_to(root)) for p in (root / "crawlers").rglob("*.py")]
     hinted = sorted({*converted, *crawlers, "ticket_alarm/pipeline.py"})
@@ -382,3 +383,35 @@ def test_melon_and_yes24_say_what_is_wrong_with_the_page_in_korean(korean: None)
     assert "ul.list_ticket_cont가 없습니다" in info.value.reason
     assert "페이지 제목 'Melon'" in info.value.reason
     assert "crawlers/melon.py를 고쳐야" in (info.value.hint or "")
+
+
+def test_an_unknown_site_is_said_in_korean_with_the_name_it_most_likely_meant(korean: None) -> None:
+    from crawlers import registry
+    from ticket_alarm.errors import ConfigError
+
+    known = registry.discover(include_plugins=False)
+    with pytest.raises(ConfigError) as typo:
+        registry.get("melonn", known)
+    assert str(typo.value) == (
+        "알 수 없는 사이트 'melonn'; 아는 사이트: interpark, melon, ticketlink, yes24. "
+        "혹시 `melon`? (did you mean `melon`?)"
+    )
+    i18n.set_language("en")
+    with pytest.raises(ConfigError) as far:
+        registry.get("xyz", known)
+    assert str(far.value) == "unknown site 'xyz'; known sites: interpark, melon, ticketlink, yes24."
+
+
+def test_a_broken_webhook_is_explained_in_korean_with_its_token_masked(korean: None) -> None:
+    from ticket_alarm.discord.webhook import broken_webhook_text
+
+    url = "https://discord.com/api/webhooks/123456789012345678/SECRETTOKENabcdef"
+    gone = broken_webhook_text("concerts", url, 404, "Unknown Webhook")
+    assert gone.startswith("route concerts 웹훅 ") and "404 응답 (Unknown Webhook)" in gone
+    assert "웹훅이 삭제되었거나 토큰이 틀렸습니다" in gone and "SECRETTOKEN" not in gone
+    refused = broken_webhook_text("concerts", url, 403)
+    assert "Discord가 이 웹훅을 거부했습니다" in refused and "thread_id" in refused
+    i18n.set_language("en")
+    assert "answered 404 (Unknown Webhook) — the webhook was deleted" in broken_webhook_text(
+        "concerts", url, 404, "Unknown Webhook"
+    )

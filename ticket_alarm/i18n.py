@@ -1298,6 +1298,60 @@ def t(key: str, /, **fields: object) -> str:
     return (english if language() == "en" else korean).format(**fields)
 
 
+# --- the crawler registry (plugins, custom sites, site names on the command line) -------------------
+MESSAGES.update(
+    {
+        "registry.not_a_crawler": (
+            "크롤러 플러그인 {origin}: {cls}은(는) crawlers.base.Crawler의 하위 클래스가 아닙니다.",
+            "crawler plugin {origin}: {cls} is not a subclass of crawlers.base.Crawler.",
+        ),
+        "registry.missing_attr": (
+            "크롤러 플러그인 {origin}: 클래스 {cls}에 `{attr}`이(가) 없습니다.",
+            "crawler plugin {origin}: class {cls} does not set `{attr}`.",
+        ),
+        "registry.duplicate": (
+            "크롤러 두 개의 이름이 같습니다({name}): {first}, {second}; {fix}.",
+            "two crawlers are named {name}: {first} and {second}; {fix}.",
+        ),
+        "registry.duplicate.fix_custom": (
+            "사용자 정의 사이트의 이름(custom_sites의 `name`)을 바꾸세요",
+            "rename the custom site (its `name` in custom_sites)",
+        ),
+        "registry.duplicate.fix_plugin": (
+            "플러그인 하나를 제거하거나 그 크롤러의 이름을 바꾸세요",
+            "uninstall one of the plugins or rename its crawler",
+        ),
+        "registry.plugin_failed": (
+            "크롤러 플러그인 {name} ({value})을(를) 불러오지 못했습니다: {error}. "
+            "그 패키지를 고치거나 제거하세요.",
+            "crawler plugin {name} ({value}) failed to load: {error}. Fix or uninstall that package.",
+        ),
+        "registry.unknown_site": (
+            "알 수 없는 사이트 {name}; 아는 사이트: {known}.{hint}",
+            "unknown site {name}; known sites: {known}.{hint}",
+        ),
+        "registry.did_you_mean": (" 혹시 `{site}`? (did you mean `{site}`?)", " Did you mean `{site}`?"),
+        "registry.none": ("(없음)", "(none)"),
+        # --- a webhook Discord will never take an alert on (once, send-test, health) ----------
+        "webhook.broken.gone": (
+            "route {route} 웹훅 {url}: {answer} — 웹훅이 삭제되었거나 토큰이 틀렸습니다. Discord에서 "
+            "새 웹훅을 만들고(채널 설정 → 연동 → 웹후크 → 웹후크 URL 복사) 그 URL을 설정에 넣은 뒤 "
+            "다시 시작하세요.",
+            "route {route} webhook {url} {answer} — the webhook was deleted or its token is wrong. Create "
+            "a new webhook in Discord (channel settings → Integrations → Webhooks → Copy Webhook URL), put "
+            "its URL in the config and restart.",
+        ),
+        "webhook.broken.refused": (
+            "route {route} 웹훅 {url}: {answer} — Discord가 이 웹훅을 거부했습니다. 웹훅 채널의 "
+            "권한과 thread_id를 확인한 뒤 다시 시작하세요.",
+            "route {route} webhook {url} {answer} — Discord refused this webhook. Check the webhook's "
+            "channel permissions and thread_id, then restart.",
+        ),
+        "webhook.broken.answer": ("{status} 응답", "answered {status}"),
+    }
+)
+
+
 # --- argparse's own words ------------------------------------------------------------------------
 # argparse builds "usage:", "options", "show this help message and exit" and its error lines through
 # gettext; these are its msgids (Python 3.11–3.13), each with the same %-fields in Korean.

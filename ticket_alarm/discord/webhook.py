@@ -28,6 +28,7 @@ import httpx
 from ticket_alarm.clock import Clock
 from ticket_alarm.discord.render import batch_size, message, render_alert
 from ticket_alarm.discord.urls import mask_url, parse_webhook, scrub, webhook_fingerprint
+from ticket_alarm.i18n import t
 from ticket_alarm.notify import Alert, Outcome
 
 if TYPE_CHECKING:
@@ -267,14 +268,6 @@ class DiscordNotifier:
 
 def broken_webhook_text(route: str, webhook_url: str, status: int | None, error: str = "") -> str:
     """Why a webhook that answers 401/403/404 will never take an alert, and what to do (once, send-test)."""
-    answer = f"answered {status}" + (f" ({error})" if error else "")
-    if status in (401, 404):
-        return (
-            f"route {route} webhook {mask_url(webhook_url)} {answer} — the webhook was "
-            "deleted or its token is wrong. Create a new webhook in Discord (channel settings → "
-            "Integrations → Webhooks → Copy Webhook URL), put its URL in the config and restart."
-        )
-    return (
-        f"route {route} webhook {mask_url(webhook_url)} {answer} — Discord refused this "
-        "webhook. Check the webhook's channel permissions and thread_id, then restart."
-    )
+    answer = t("webhook.broken.answer", status=status) + (f" ({error})" if error else "")
+    key = "webhook.broken.gone" if status in (401, 404) else "webhook.broken.refused"
+    return t(key, route=route, url=mask_url(webhook_url), answer=answer)
