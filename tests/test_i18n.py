@@ -109,6 +109,41 @@ def test_config_errors_are_korean_and_keep_the_key_names(tmp_path: Path, korean:
         load_config(tmp_path / "missing.json", {})
 
 
+def test_pydantic_value_checks_are_korean_and_english_is_pydantics_own(tmp_path: Path, korean: None) -> None:
+    bad = {
+        "interval": -5,
+        "sites": {"melon": {"enabled": "maybe", "interval": "x"}},
+        "routes": [{"name": "a"}],
+    }
+    path = write_config(tmp_path, bad)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {})
+    korean_text = str(info.value)
+    for said in (
+        "interval: 1 이상이어야 합니다",
+        "sites.melon.enabled: true 또는 false여야 합니다",
+        "sites.melon.interval: 숫자여야 합니다",
+        "routes[a].webhook_url: 꼭 있어야 하는 키입니다",
+    ):
+        assert said in korean_text, korean_text
+    assert "Input should" not in korean_text
+    i18n.set_language("en")
+    with pytest.raises(ConfigError) as english:
+        load_config(path, {})
+    assert "interval: Input should be greater than or equal to 1" in str(english.value)
+    assert "sites.melon.enabled: Input should be a valid boolean" in str(english.value)
+    assert not HANGUL.search(str(english.value))
+
+
+def test_a_pydantic_check_the_catalog_does_not_know_keeps_pydantics_words(korean: None) -> None:
+    from ticket_alarm.sections import pydantic_text
+
+    unknown = {"type": "uuid_parsing", "msg": "Input should be a valid UUID"}
+    assert pydantic_text(unknown, unknown["msg"]) == "Input should be a valid UUID"
+    short_ctx = {"type": "greater_than_equal", "msg": "Input should be greater than or equal to 1", "ctx": {}}
+    assert pydantic_text(short_ctx, short_ctx["msg"]) == short_ctx["msg"]  # never a KeyError
+
+
 async def test_every_health_line_is_korean(
     tmp_path: Path, store: Store, lock: InstanceLock, korean: None
 ) -> None:

@@ -1298,6 +1298,55 @@ def t(key: str, /, **fields: object) -> str:
     return (english if language() == "en" else korean).format(**fields)
 
 
+# --- pydantic's checks of a config value (English: pydantic's own words, unchanged) ------------------
+# keyed by pydantic's error type; the fields are the error's ``ctx``
+MESSAGES.update(
+    {
+        "pydantic.greater_than_equal": (
+            "{ge} 이상이어야 합니다",
+            "Input should be greater than or equal to {ge}",
+        ),
+        "pydantic.greater_than": ("{gt}보다 커야 합니다", "Input should be greater than {gt}"),
+        "pydantic.less_than_equal": ("{le} 이하여야 합니다", "Input should be less than or equal to {le}"),
+        "pydantic.less_than": ("{lt}보다 작아야 합니다", "Input should be less than {lt}"),
+        "pydantic.bool_parsing": ("true 또는 false여야 합니다", "Input should be a valid boolean"),
+        "pydantic.bool_type": ("true 또는 false여야 합니다", "Input should be a valid boolean"),
+        "pydantic.int_parsing": ("정수여야 합니다", "Input should be a valid integer"),
+        "pydantic.int_type": ("정수여야 합니다", "Input should be a valid integer"),
+        "pydantic.int_from_float": ("소수점 없는 정수여야 합니다", "Input should be a valid integer"),
+        "pydantic.float_parsing": ("숫자여야 합니다", "Input should be a valid number"),
+        "pydantic.float_type": ("숫자여야 합니다", "Input should be a valid number"),
+        "pydantic.string_type": ("문자열이어야 합니다", "Input should be a valid string"),
+        "pydantic.list_type": ("목록(JSON 배열)이어야 합니다", "Input should be a valid list"),
+        "pydantic.dict_type": ("JSON 객체여야 합니다", "Input should be a valid dictionary"),
+        "pydantic.model_type": ("JSON 객체여야 합니다", "Input should be a valid dictionary"),
+        "pydantic.missing": ("꼭 있어야 하는 키입니다", "Field required"),
+        "pydantic.literal_error": ("다음 중 하나여야 합니다: {expected}", "Input should be {expected}"),
+        "pydantic.enum": ("다음 중 하나여야 합니다: {expected}", "Input should be {expected}"),
+        "pydantic.string_too_short": (
+            "{min_length}자 이상이어야 합니다",
+            "String should have at least {min_length} characters",
+        ),
+        "pydantic.string_too_long": (
+            "{max_length}자 이하여야 합니다",
+            "String should have at most {max_length} characters",
+        ),
+        "pydantic.too_short": (
+            "항목이 {min_length}개 이상이어야 합니다",
+            "should have at least {min_length} items",
+        ),
+        "pydantic.too_long": (
+            "항목이 {max_length}개 이하여야 합니다",
+            "should have at most {max_length} items",
+        ),
+        "pydantic.string_pattern_mismatch": (
+            "형식이 {pattern}에 맞아야 합니다",
+            "String should match pattern {pattern}",
+        ),
+    }
+)
+
+
 # --- the crawler registry (plugins, custom sites, site names on the command line) -------------------
 MESSAGES.update(
     {

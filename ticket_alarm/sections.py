@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ticket_alarm.i18n import MESSAGES, t
+from ticket_alarm.i18n import MESSAGES, language, t
 
 _WEBHOOK_RE = re.compile(
     r"^(?:https://(?:(?:canary|ptb)\.)?discord(?:app)?\.com"
@@ -102,7 +102,24 @@ def describe_error(error: Mapping[str, Any], root: type[BaseModel], loc: str | N
         return f"{where}: {t('config.unknown_key')}{did_you_mean(error.get('loc', ()), root)}"
     message = str(error.get("msg", "invalid value"))
     message = message.removeprefix("Value error, ")
-    return f"{where}: {message}"
+    return f"{where}: {pydantic_text(error, message)}"
+
+
+def pydantic_text(error: Mapping[str, Any], message: str) -> str:
+    """pydantic's own check (a bound, a type) in the operator's language: English is pydantic's text
+    unchanged; Korean comes from the catalog by the error's type, with its ``ctx`` (``ge``, ``expected``,
+    …). A type the catalog does not know keeps pydantic's text rather than losing it."""
+    key = f"pydantic.{error.get('type', '')}"
+    if language() == "en" or key not in MESSAGES:
+        return message
+    try:
+        ctx = {
+            k: int(v) if isinstance(v, float) and v.is_integer() else v
+            for k, v in (error.get("ctx") or {}).items()
+        }
+        return t(key, **ctx)
+    except KeyError:  # a pydantic version whose ctx lacks a field: its own words, never a crash
+        return message
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
