@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, child_env
 from ticket_alarm.errors import StoreError, StoreLockedError
 from ticket_alarm.store import (
     DB_NAME,
@@ -300,7 +300,12 @@ def test_lock_held_by_this_process_refuses_another_process(tmp_path: Path) -> No
     lock.acquire()
     try:
         proc = subprocess.run(
-            _python(_TRIER, str(tmp_path)), capture_output=True, text=True, timeout=30, cwd=ROOT
+            _python(_TRIER, str(tmp_path)),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=ROOT,
+            env=child_env(),
         )
         assert proc.returncode == 7, proc.stderr
         assert f"pid {os.getpid()}" in proc.stdout and str(tmp_path) in proc.stdout
@@ -308,7 +313,7 @@ def test_lock_held_by_this_process_refuses_another_process(tmp_path: Path) -> No
     finally:
         lock.release()
     proc = subprocess.run(
-        _python(_TRIER, str(tmp_path)), capture_output=True, text=True, timeout=30, cwd=ROOT
+        _python(_TRIER, str(tmp_path)), capture_output=True, text=True, timeout=30, cwd=ROOT, env=child_env()
     )
     assert proc.returncode == 0 and "acquired" in proc.stdout
 

@@ -1401,6 +1401,265 @@ MESSAGES.update(
 )
 
 
+# --- the store (store/sqlite/engine.py, store/sqlite/backend.py, store/__init__.py) -------------------
+# what operators meet first when something is wrong: the daemon's exit-2 line, health's `store` line
+MESSAGES.update(
+    {
+        "store.data_dir.cannot_create": (
+            "data_dir {data_dir}: 폴더를 만들 수 없습니다 ({reason}); 직접 만들거나 data_dir을 다른 곳으로 "
+            "지정하세요.",
+            "data_dir {data_dir}: cannot create it ({reason}); create it or point data_dir elsewhere.",
+        ),
+        "store.data_dir.not_writable": (
+            "data_dir {data_dir}: 이 사용자가 쓸 수 없습니다 (not writable); 권한을 고치거나(chown/chmod) "
+            "data_dir을 다른 곳으로 지정하세요.",
+            "data_dir {data_dir}: not writable by this user; fix its permissions (chown/chmod) or point "
+            "data_dir elsewhere.",
+        ),
+        "store.cannot_open": (
+            "{path}: 저장소를 열 수 없습니다 ({error}); 경로와 권한을 확인하세요.",
+            "{path}: cannot open the store ({error}); check the path and its permissions.",
+        ),
+        "store.not_ours": (
+            "{path}: ticket-alarm이 만든 SQLite 파일이 아닙니다 (스키마 버전 없음); data_dir을 새 폴더로 "
+            "지정하세요.",
+            "{path}: this SQLite file was not written by ticket-alarm (no schema version); point data_dir "
+            "at a fresh directory.",
+        ),
+        "store.schema_newer": (
+            "{path}: 스키마 버전 {version}은(는) 이 프로그램이 아는 버전({known})보다 새롭습니다; "
+            "ticket-alarm을 업그레이드하거나 백업을 복원하세요.",
+            "{path}: schema version {version} is newer than this program knows ({known}); upgrade "
+            "ticket-alarm or restore a backup.",
+        ),
+        "store.unreadable": (
+            "{path}: 저장소를 읽을 수 없습니다 ({error}). 빈 기록으로 시작하면 모든 공지를 다시 알리게 "
+            "되므로 새로 만들지 않습니다(NOT recreated): 백업에서 복원하거나(`python -m ticket_alarm restore "
+            "ARCHIVE`), 일부러 처음부터 시작하려면 이 파일을 다른 곳으로 옮기세요.",
+            "{path}: the store is unreadable ({error}). It is NOT recreated, because an empty history "
+            "would re-alert every notice: restore it from a backup (`python -m ticket_alarm restore "
+            "ARCHIVE`) or move the file aside to start over on purpose.",
+        ),
+        "store.write_failed": (
+            "{path}: 쓰기 실패 ({error}); 디스크 여유 공간과 권한을 확인하세요.",
+            "{path}: write failed ({error}); check free disk space and permissions.",
+        ),
+        "store.read_failed": ("{path}: 읽기 실패 ({error}).", "{path}: read failed ({error})."),
+        "store.restore_failed": (
+            "{path}: {src}에서 복원하지 못했습니다 ({error}).",
+            "{path}: restore from {src} failed ({error}).",
+        ),
+        "store.none_yet": (
+            "{path}: 아직 저장소가 없습니다 (데몬이 처음 시작할 때 만듭니다).",
+            "{path}: no store there yet (the daemon creates it on its first start).",
+        ),
+        "store.unreadable_readonly": (
+            "{path}: 저장소를 읽을 수 없습니다 ({error}); 백업을 복원하세요 "
+            "(`python -m ticket_alarm restore ARCHIVE`).",
+            "{path}: the store is unreadable ({error}); restore a backup "
+            "(`python -m ticket_alarm restore ARCHIVE`).",
+        ),
+        "store.schema_unknown": (
+            "{path}: 스키마 버전 {version}은(는) 이 프로그램이 아는 버전(1..{known})이 아닙니다; "
+            "ticket-alarm 저장소가 아니거나 더 새 버전이 쓴 파일입니다.",
+            "{path}: schema version {version} is not one this program knows (1..{known}); it is not a "
+            "ticket-alarm store, or a newer version wrote it.",
+        ),
+        "store.cannot_read": (
+            "{path}: 저장소를 읽기용으로 열 수 없습니다 ({error}).",
+            "{path}: the store cannot be opened for reading ({error}).",
+        ),
+        "store.backup_failed": (
+            "{path}: {dest}(으)로 백업하지 못했습니다 ({error}).",
+            "{path}: backup to {dest} failed ({error}).",
+        ),
+        "store.payload_not_json": (
+            "경로 {route!r}의 outbox 페이로드가 JSON이 아닙니다 ({error}).",
+            "outbox payload of route {route!r} is not JSON ({error}).",
+        ),
+        "store.copy.integrity": (
+            "{what}: 데이터베이스가 무결성 검사(integrity check)를 통과하지 못합니다 ({problems}).",
+            "{what}: the database fails its integrity check ({problems}).",
+        ),
+        "store.copy.schema_unknown": (
+            "{what}: 스키마 버전 {version}은(는) 이 프로그램이 아는 버전(1..{known})이 아닙니다.",
+            "{what}: schema version {version} is not one this program knows (1..{known}).",
+        ),
+        "store.copy.not_ours": (
+            "{what}: ticket-alarm 저장소가 아닙니다 ({tables} 테이블 없음).",
+            "{what}: not a ticket-alarm store (no {tables} table).",
+        ),
+        "store.copy.not_sqlite": (
+            "{what}: 읽을 수 있는 SQLite 데이터베이스가 아닙니다 ({error}).",
+            "{what}: not a readable SQLite database ({error}).",
+        ),
+        "store.closed": (
+            "{location}: 저장소가 닫혔습니다 (데몬이 멈추는 중); 아무것도 읽거나 쓰지 않았습니다.",
+            "{location}: the store is closed (the daemon is stopping); nothing was read or written.",
+        ),
+        "store.lock.cannot_create": (
+            "data_dir {data_dir}: 폴더를 만들거나 잠글 수 없습니다 ({reason}); 쓸 수 있는 폴더로 만들거나"
+            "(권한과 마운트를 확인하세요) data_dir을 다른 곳으로 지정하세요.",
+            "data_dir {data_dir}: cannot create it or lock it ({reason}); make it a writable directory "
+            "(check permissions and mounts) or point data_dir elsewhere.",
+        ),
+        "store.lock.held": (
+            "다른 ticket-alarm 프로세스(pid {pid})가 data_dir {data_dir}을(를) 쓰고 있습니다; 먼저 그 "
+            "프로세스를 멈추거나(supervisorctl stop ticket-alarm:monitor) 다른 data_dir을 쓰세요.",
+            "another ticket-alarm process (pid {pid}) is using data_dir {data_dir}; stop it first "
+            "(supervisorctl stop ticket-alarm:monitor) or use another data_dir.",
+        ),
+        "store.lock.cannot_write": (
+            "data_dir {data_dir}: {name}을(를) 쓸 수 없습니다 ({reason}); 쓸 수 있는 폴더로 만들거나(권한, "
+            "마운트, 디스크 여유 공간을 확인하세요) data_dir을 다른 곳으로 지정하세요.",
+            "data_dir {data_dir}: cannot write {name} ({reason}); make it a writable directory (check "
+            "permissions, mounts and free space) or point data_dir elsewhere.",
+        ),
+        "store_url.not_installed": (
+            "store_url: {scheme} 백엔드가 설치되어 있지 않습니다 ({module}); ticket-alarm을 그 extra와 함께 "
+            "설치하거나 data_dir(SQLite)을 쓰세요.",
+            "store_url: the {scheme} backend is not installed ({module}); install ticket-alarm with its "
+            "extra, or use a data_dir (SQLite).",
+        ),
+        "store_url.unknown_scheme": (
+            "store_url: 알 수 없는 스킴 {scheme!r}; data_dir 경로, sqlite:///DIR, memory: 또는 "
+            "postgresql://HOST/DB를 쓰세요.",
+            "store_url: unknown scheme {scheme!r}; use a data_dir path, sqlite:///DIR, memory: or "
+            "postgresql://HOST/DB.",
+        ),
+    }
+)
+
+
+# --- the PostgreSQL store (store/postgres/engine.py, replicas.py); {location} is the masked URL -------
+MESSAGES.update(
+    {
+        "pg.not_json": (
+            "PostgreSQL 저장소: 저장할 값이 JSON이 아닙니다 ({error}); 아무것도 쓰지 않았습니다.",
+            "PostgreSQL store: a value to store is not JSON ({error}); nothing was written.",
+        ),
+        "pg.cannot_connect": (
+            "{location}: PostgreSQL에 연결할 수 없습니다 ({error}); store_url(호스트, 포트, 사용자, "
+            "비밀번호, 데이터베이스)과 서버가 이 호스트의 연결을 받는지 확인하세요.",
+            "{location}: cannot connect to PostgreSQL ({error}); check store_url (host, port, user, "
+            "password, database) and that the server accepts connections from this host.",
+        ),
+        "pg.schema_unknown": (
+            "{location}: 스키마 버전 {version}은(는) 이 프로그램이 아는 버전(1..{known})이 아닙니다; 이 "
+            "데이터베이스를 쓴 데몬이 아직 없거나 더 새 버전이 썼습니다.",
+            "{location}: schema version {version} is not one this program knows (1..{known}); no daemon "
+            "has used this database yet, or a newer version wrote it.",
+        ),
+        "pg.failed": (
+            "{location}: {what} 실패 ({error}); PostgreSQL 서버가 켜져 있고 접속할 수 있는지, 디스크 여유 "
+            "공간이 있는지 확인하세요.",
+            "{location}: {what} failed ({error}); check that the PostgreSQL server is up and reachable, "
+            "and its free disk space.",
+        ),
+        "pg.op.read": ("읽기", "read"),
+        "pg.op.write": ("쓰기", "write"),
+        "pg.op.migrate": ("스키마 마이그레이션", "migrate"),
+        "pg.op.prune": ("정리(prune)", "prune"),
+        "pg.op.lease_renewal": ("리스 갱신", "lease renewal"),
+        "pg.op.replica_heartbeat": ("레플리카 하트비트", "replica heartbeat"),
+        "pg.op.replica_release": ("레플리카 해제", "replica release"),
+        "pg.op.store_migrate": ("저장소 이전(store migrate)", "store migrate"),
+        "pg.no_data_dir": (
+            "{location}: 리스에는 레플리카의 data_dir이 필요합니다",
+            "{location}: a lease needs the replica's data_dir",
+        ),
+        "pg.schema_newer": (
+            "{location}: 스키마 버전 {version}은(는) 이 프로그램이 아는 버전({known})보다 새롭습니다; 모든 "
+            "레플리카의 ticket-alarm을 업그레이드하세요.",
+            "{location}: schema version {version} is newer than this program knows ({known}); upgrade "
+            "ticket-alarm on every replica.",
+        ),
+        "pg.backup_to": ("{location}: {dest}(으)로 백업", "{location}: backup to {dest}"),
+        "pg.restore_from": ("{location}: {src}에서 복원", "{location}: restore from {src}"),
+        "pg.tool_missing": (
+            "{location}: `{name}`이(가) 설치되어 있지 않아 여기서는 이 PostgreSQL 저장소를 백업하거나 복원할 "
+            "수 없습니다; PostgreSQL 클라이언트 도구를 서버와 같은 메이저 버전이나 더 새 버전으로 설치하세요 "
+            "(Debian: `apt-get install postgresql-client`).",
+            "{location}: `{name}` is not installed, so this PostgreSQL store cannot be backed up or "
+            "restored from here; install the PostgreSQL client tools (Debian: `apt-get install "
+            "postgresql-client`), the same major version as the server or newer.",
+        ),
+        "pg.tool_failed": ("{what} 실패 ({error}).", "{what} failed ({error})."),
+        # the `replicas` health line
+        "replicas.state.alive": ("살아 있음", "alive"),
+        "replicas.state.stopped": ("멈춤", "stopped"),
+        "replicas.state.gone": ("사라짐", "gone"),
+        "replicas.no_site": ("사이트 없음", "no site"),
+        "replicas.entry": (
+            "{name} (pid {pid}, {state}, 하트비트 {age:.0f}초 전): {owned}",
+            "{name} (pid {pid}, {state}, heartbeat {age:.0f}s ago): {owned}",
+        ),
+        "replicas.none_started": (
+            "이 데이터베이스에서 시작한 레플리카가 아직 없습니다",
+            "no replica has started on this database yet",
+        ),
+        "replicas.orphans": (
+            "; 지금 어느 레플리카도 크롤링하지 않는 사이트: {sites}",
+            "; not crawled by any replica right now: {sites}",
+        ),
+        "replicas.none_alive": ("살아 있는 레플리카 없음 — {listing}", "no replica alive — {listing}"),
+        "replicas.only_one": (
+            "레플리카가 {expected}개 중 {alive}개만 남았습니다: 이것마저 멈추면 아무도 이어받지 않습니다 — "
+            "{listing}",
+            "only {alive} replica left of {expected}: if it stops, nobody takes over — {listing}",
+        ),
+        "replicas.alive": ("레플리카 {alive}개 살아 있음 — {listing}", "{alive} replicas alive — {listing}"),
+    }
+)
+
+
+# --- an outbox payload that is not an Alert (notify.py): a dead letter's last_error in `outbox list` ---
+MESSAGES.update(
+    {
+        "alert.unknown_kind": ("알 수 없는 알림 종류 {kind!r}", "unknown alert kind {kind!r}"),
+        "alert.legacy_embed": (
+            "legacy 알림에는 embed가 있어야 합니다",
+            "a legacy alert carries its embed",
+        ),
+        "alert.needs_ticket": ("{kind} 알림에는 ticket이 있어야 합니다", "a {kind} alert carries its ticket"),
+        "alert.needs_before": (
+            "change 알림에는 바뀌기 전의 ticket(before)이 있어야 합니다",
+            "a change alert carries the ticket as it was before",
+        ),
+        "alert.needs_offset": (
+            "reminder 알림에는 offset(오픈 몇 분 전인지)이 있어야 합니다",
+            "a reminder alert carries its offset (minutes before the open)",
+        ),
+        "alert.not_object": (
+            "outbox 페이로드는 JSON 객체여야 하는데 {kind}입니다",
+            "an outbox payload is a JSON object, not {kind}",
+        ),
+        "alert.no_key": (
+            "'alert' 키 없음: Alert가 아닙니다 (저장소 스키마 5단계가 이전 버전이 남긴 Discord embed를 모두 "
+            "legacy Alert로 바꿨습니다; 이 페이로드는 그런 embed가 아닙니다)",
+            "no 'alert' key: not an Alert (the store's schema step 5 rewrote every Discord embed an "
+            "older version left as a legacy Alert; this payload is not such an embed)",
+        ),
+        "alert.version": (
+            "알림 페이로드 버전 {version!r}은(는) {expected}이(가) 아닙니다",
+            "alert payload version {version!r} is not {expected}",
+        ),
+        "alert.unreadable": (
+            "알림 페이로드를 읽을 수 없습니다: {error}",
+            "alert payload unreadable: {error}",
+        ),
+        # a custom site's open time that does not parse (crawlers/custom/crawler.py): a crawl warning
+        "custom.open_not_date": (
+            "공지 {notice!r}: 오픈 시각 {text!r}은(는) {which} 날짜가 아닙니다; 추후 공지로 보냅니다 "
+            "(open_at_format이나 fields.open_at 정규식을 설정하세요)",
+            "notice {notice!r}: open time {text!r} is not a date {which}; "
+            "sent as 추후 공지 (set open_at_format or a fields.open_at regex)",
+        ),
+        "custom.open_not_date.format": ("open_at_format에 맞는", "matching open_at_format"),
+        "custom.open_not_date.auto": ("이 크롤러가 읽을 수 있는", "this crawler can read"),
+    }
+)
+
 # --- argparse's own words ------------------------------------------------------------------------
 # argparse builds "usage:", "options", "show this help message and exit" and its error lines through
 # gettext; these are its msgids (Python 3.11–3.13), each with the same %-fields in Korean.

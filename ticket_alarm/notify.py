@@ -51,15 +51,15 @@ class Alert:
 
     def __post_init__(self) -> None:
         if self.kind not in ALERT_KINDS:
-            raise AlertFormatError(f"unknown alert kind {self.kind!r}")
+            raise AlertFormatError(i18n.t("alert.unknown_kind", kind=self.kind))
         if self.kind == "legacy" and not isinstance(self.embed, dict):
-            raise AlertFormatError("a legacy alert carries its embed")
+            raise AlertFormatError(i18n.t("alert.legacy_embed"))
         if self.kind != "legacy" and self.ticket is None:
-            raise AlertFormatError(f"a {self.kind} alert carries its ticket")
+            raise AlertFormatError(i18n.t("alert.needs_ticket", kind=self.kind))
         if self.kind == "change" and self.before is None:
-            raise AlertFormatError("a change alert carries the ticket as it was before")
+            raise AlertFormatError(i18n.t("alert.needs_before"))
         if self.kind == "reminder" and (self.offset_min is None or self.offset_min < 0):
-            raise AlertFormatError("a reminder alert carries its offset (minutes before the open)")
+            raise AlertFormatError(i18n.t("alert.needs_offset"))
 
     @property
     def title(self) -> str:
@@ -92,14 +92,11 @@ class Alert:
     def from_json(cls, data: dict[str, Any]) -> Alert:
         """An Alert from an outbox payload (``to_json``'s shape); ``AlertFormatError`` for anything else."""
         if not isinstance(data, dict):
-            raise AlertFormatError(f"an outbox payload is a JSON object, not {type(data).__name__}")
+            raise AlertFormatError(i18n.t("alert.not_object", kind=type(data).__name__))
         if "alert" not in data:
-            raise AlertFormatError(
-                "no 'alert' key: not an Alert (the store's schema step 5 rewrote every Discord embed an "
-                "older version left as a legacy Alert; this payload is not such an embed)"
-            )
+            raise AlertFormatError(i18n.t("alert.no_key"))
         if data.get("alert") != ALERT_VERSION:
-            raise AlertFormatError(f"alert payload version {data.get('alert')!r} is not {ALERT_VERSION}")
+            raise AlertFormatError(i18n.t("alert.version", version=data.get("alert"), expected=ALERT_VERSION))
         try:
             ticket = Ticket.from_json(data["ticket"]) if data.get("ticket") else None
             before = Ticket.from_json(data["before"]) if data.get("before") else None
@@ -114,7 +111,7 @@ class Alert:
                 embed=data.get("embed"),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise AlertFormatError(f"alert payload unreadable: {type(exc).__name__}: {exc}") from exc
+            raise AlertFormatError(i18n.t("alert.unreadable", error=f"{type(exc).__name__}: {exc}")) from exc
 
 
 # --- notifiers ---------------------------------------------------------------------------

@@ -280,10 +280,9 @@ def _add(page: GenericPage, site: SiteDefinition, values: Mapping[str, str | Non
         category = "change"
     open_at, open_date, open_text = _open_time(site, values.get("open_at"))
     if open_text:
+        which = t("custom.open_not_date.format" if d.open_at_format else "custom.open_not_date.auto")
         page.warnings.append(
-            f"notice {notice_id or title[:40]!r}: open time {open_text[:60]!r} is not a date "
-            f"{'matching open_at_format' if d.open_at_format else 'this crawler can read'}; "
-            "sent as 추후 공지 (set open_at_format or a fields.open_at regex)"
+            t("custom.open_not_date", notice=notice_id or title[:40], text=open_text[:60], which=which)
         )
     page.tickets.append(
         Ticket(

@@ -11,6 +11,7 @@ import importlib
 from pathlib import Path
 
 from ticket_alarm.errors import StoreError
+from ticket_alarm.i18n import t
 from ticket_alarm.store.api import *  # noqa: F403
 from ticket_alarm.store.api import Store as StoreProtocol
 from ticket_alarm.store.sqlite.engine import (  # noqa: F401
@@ -65,17 +66,11 @@ def open_store(
             try:
                 module = importlib.import_module(SERVER_BACKENDS[scheme])
             except ImportError as exc:
-                raise StoreError(
-                    f"store_url: the {scheme} backend is not installed ({exc.name}); install "
-                    "ticket-alarm with its extra, or use a data_dir (SQLite)."
-                ) from None
+                raise StoreError(t("store_url.not_installed", scheme=scheme, module=exc.name)) from None
             store: StoreProtocol = module.open_store(text, readonly=readonly, data_dir=data_dir)
             return store
         else:
-            raise StoreError(
-                f"store_url: unknown scheme {scheme!r}; use a data_dir path, sqlite:///DIR, memory: "
-                "or postgresql://HOST/DB."
-            )
+            raise StoreError(t("store_url.unknown_scheme", scheme=scheme))
     if target.suffix in (".sqlite3", ".sqlite", ".db") and not target.is_dir():  # a data_dir may be x.db
         return SqliteStore.open_readonly(target) if readonly else SqliteStore.open_file(target)
     if readonly:

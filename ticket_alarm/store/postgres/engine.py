@@ -33,6 +33,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ticket_alarm.config import mask_store_url, store_url_secrets
 from ticket_alarm.errors import StoreError
+from ticket_alarm.i18n import MESSAGES, t
 from ticket_alarm.store.api import (
     HEARTBEAT_META,
     CachedResponse,
@@ -97,9 +98,7 @@ def _json(value: Any) -> str:
     try:
         return json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError) as exc:  # a bug upstream: nothing of the transaction is written
-        raise StoreError(
-            f"PostgreSQL store: a value to store is not JSON ({exc}); nothing was written."
-        ) from None
+        raise StoreError(t("pg.not_json", error=exc)) from None
 
 
 def _loads(value: str | None) -> Any:
@@ -191,19 +190,13 @@ class PostgresStore:
             await self._pool.open(wait=True, timeout=self.timeout)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             await self._pool.close()
-            raise StoreError(
-                f"{self.location}: cannot connect to PostgreSQL ({self._clean(exc)}); check store_url "
-                "(host, port, user, password, database) and that the server accepts connections from "
-                "this host."
-            ) from None
+            raise StoreError(t("pg.cannot_connect", location=self.location, error=self._clean(exc))) from None
         try:
             if self.readonly:
                 version = await self.schema_version()
                 if not 1 <= version <= SCHEMA_VERSION:
                     raise StoreError(
-                        f"{self.location}: schema version {version} is not one this program knows "
-                        f"(1..{SCHEMA_VERSION}); no daemon has used this database yet, or a newer "
-                        "version wrote it."
+                        t("pg.schema_unknown", location=self.location, version=version, known=SCHEMA_VERSION)
                     )
             else:
                 await self.migrate()
@@ -220,10 +213,10 @@ class PostgresStore:
         return text
 
     def _error(self, what: str, exc: BaseException) -> StoreError:
-        return StoreError(
-            f"{self.location}: {what} failed ({self._clean(exc)}); check that the PostgreSQL server is up "
-            "and reachable, and its free disk space."
-        )
+        """``what``: the operation's English name (``_tx("lease renewal")``), said in the catalog's words."""
+        key = "pg.op." + what.replace(" ", "_")
+        said = t(key) if key in MESSAGES else what
+        return StoreError(t("pg.failed", location=self.location, what=said, error=self._clean(exc)))
 
     @contextlib.asynccontextmanager
     async def _tx(self, what: str = "write") -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -254,7 +247,7 @@ class PostgresStore:
         from ticket_alarm.store import InstanceLock
 
         if self.data_dir is None:
-            raise StoreError(f"{self.location}: a lease needs the replica's data_dir")
+            raise StoreError(t("pg.no_data_dir", location=self.location))
         return InstanceLock(self.data_dir)
 
     async def close(self) -> None:
@@ -281,8 +274,7 @@ class PostgresStore:
             version = int(row["v"]) if row else 0
             if version > len(steps):
                 raise StoreError(
-                    f"{self.location}: schema version {version} is newer than this program knows "
-                    f"({len(steps)}); upgrade ticket-alarm on every replica."
+                    t("pg.schema_newer", location=self.location, version=version, known=len(steps))
                 )
             for number, name, sql in steps[version:]:
                 await conn.execute(sql.encode())
@@ -309,7 +301,7 @@ class PostgresStore:
         _run_tool(
             [tool, "--format=custom", "--no-owner", "--no-privileges", "--file", str(dest), "--dbname", url],
             env,
-            f"{self.location}: backup to {dest}",
+            t("pg.backup_to", location=self.location, dest=dest),
             self._secrets,
         )
 
@@ -321,7 +313,7 @@ class PostgresStore:
             [tool, "--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction",
              "--exit-on-error", "--dbname", url, str(src)],
             env,
-            f"{self.location}: restore from {src}",
+            t("pg.restore_from", location=self.location, src=src),
             self._secrets,
         )  # fmt: skip
 
@@ -898,11 +890,7 @@ def _tool(name: str, location: str) -> str:
         versions = sorted(Path(p) for p in glob.glob(f"{PG_BIN_GLOB}/{name}"))
         found = str(versions[-1]) if versions else None
     if found is None:
-        raise StoreError(
-            f"{location}: `{name}` is not installed, so this PostgreSQL store cannot be backed up or "
-            f"restored from here; install the PostgreSQL client tools (Debian: `apt-get install "
-            f"postgresql-client`), the same major version as the server or newer."
-        )
+        raise StoreError(t("pg.tool_missing", location=location, name=name))
     return found
 
 
@@ -912,9 +900,10 @@ def _run_tool(argv: list[str], env: dict[str, str], what: str, secrets: Sequence
             argv, capture_output=True, text=True, timeout=3600, env={**os.environ, **env}, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise StoreError(f"{what} failed ({type(exc).__name__}: {exc}).") from None
+        raise StoreError(t("pg.tool_failed", what=what, error=f"{type(exc).__name__}: {exc}")) from None
     if proc.returncode != 0:
         text = " ".join((proc.stderr or proc.stdout).split())[:800]
         for secret in secrets:
             text = text.replace(secret, "****")
-        raise StoreError(f"{what} failed ({argv[0].rsplit('/', 1)[-1]} exit {proc.returncode}: {text}).")
+        tool = argv[0].rsplit("/", 1)[-1]
+        raise StoreError(t("pg.tool_failed", what=what, error=f"{tool} exit {proc.returncode}: {text}"))

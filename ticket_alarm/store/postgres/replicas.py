@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ticket_alarm.i18n import t
 from ticket_alarm.store.postgres.engine import PostgresStore
 from ticket_alarm.store.replicas import (
     ALIVE_WITHIN,
@@ -138,22 +139,26 @@ def replicas_check(
     parts = []
     for r in rows:
         state = "alive" if r.alive else ("stopped" if r.stopped_at is not None else "gone")
-        owned = ", ".join(r.sites) if r.sites else "no site"
+        owned = ", ".join(r.sites) if r.sites else t("replicas.no_site")
         parts.append(
-            f"{r.name} (pid {r.pid}, {state}, heartbeat {max(0, now - r.heartbeat_at):.0f}s ago): {owned}"
+            t(
+                "replicas.entry",
+                name=r.name,
+                pid=r.pid,
+                state=t(f"replicas.state.{state}"),
+                age=max(0, now - r.heartbeat_at),
+                owned=owned,
+            )
         )
     owned_sites = {s for r in alive for s in r.sites}
     orphans = [s for s in sites if s not in owned_sites]
-    listing = "; ".join(parts) or "no replica has started on this database yet"
+    listing = "; ".join(parts) or t("replicas.none_started")
     if orphans and alive:
-        listing += f"; not crawled by any replica right now: {', '.join(orphans)}"
+        listing += t("replicas.orphans", sites=", ".join(orphans))
     if not alive:
-        return "CRITICAL", f"no replica alive — {listing}"
+        return "CRITICAL", t("replicas.none_alive", listing=listing)
     if len(alive) < expected:
-        return (
-            "WARNING",
-            f"only {len(alive)} replica left of {expected}: if it stops, nobody takes over — {listing}",
-        )
+        return "WARNING", t("replicas.only_one", alive=len(alive), expected=expected, listing=listing)
     if orphans:
-        return "WARNING", f"{len(alive)} replicas alive — {listing}"
-    return "OK", f"{len(alive)} replicas alive — {listing}"
+        return "WARNING", t("replicas.alive", alive=len(alive), listing=listing)
+    return "OK", t("replicas.alive", alive=len(alive), listing=listing)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from ticket_alarm.errors import StoreError
 from ticket_alarm.http import CachedResponse
+from ticket_alarm.i18n import t
 from ticket_alarm.store.api import (
     CommitResult,
     Cycle,
@@ -92,9 +93,7 @@ class SqliteStore:
         try:
             future = self._pool.submit(fn, *args, **kwargs)
         except RuntimeError:  # the worker was shut down: this store (or the engine under it) was closed
-            raise StoreError(
-                f"{self.location}: the store is closed (the daemon is stopping); nothing was read or written."
-            ) from None
+            raise StoreError(t("store.closed", location=self.location)) from None
         return await asyncio.wrap_future(future)
 
     def lease(self) -> InstanceLock:

@@ -20,6 +20,7 @@ from typing import Any
 
 from ticket_alarm.errors import StoreError, StoreLockedError
 from ticket_alarm.http import CachedResponse
+from ticket_alarm.i18n import t
 from ticket_alarm.store.api import (
     HEARTBEAT_META,
     CommitResult,
@@ -81,14 +82,10 @@ class SqliteEngine:
             data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(
-                f"data_dir {data_dir}: cannot create it ({exc.strerror}); "
-                "create it or point data_dir elsewhere."
+                t("store.data_dir.cannot_create", data_dir=data_dir, reason=exc.strerror)
             ) from exc
         if not os.access(data_dir, os.W_OK | os.X_OK):
-            raise StoreError(
-                f"data_dir {data_dir}: not writable by this user; fix its permissions "
-                f"(chown/chmod) or point data_dir elsewhere."
-            )
+            raise StoreError(t("store.data_dir.not_writable", data_dir=data_dir))
         return cls(data_dir / DB_NAME)
 
     def _open(self, path: Path) -> sqlite3.Connection:
@@ -97,9 +94,7 @@ class SqliteEngine:
             # check_same_thread off: SqliteStore moves the engine to its worker thread (one user at a time)
             conn = sqlite3.connect(path, isolation_level=None, timeout=10.0, check_same_thread=False)
         except sqlite3.Error as exc:
-            raise StoreError(
-                f"{path}: cannot open the store ({exc}); check the path and its permissions."
-            ) from exc
+            raise StoreError(t("store.cannot_open", path=path, error=exc)) from exc
         try:
             self._prepare(conn, path, existed)
         except BaseException:
@@ -118,19 +113,13 @@ class SqliteEngine:
             if existed and version == 0:
                 tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
                 if tables:
-                    raise StoreError(
-                        f"{path}: this SQLite file was not written by ticket-alarm (no schema version); "
-                        "point data_dir at a fresh directory."
-                    )
+                    raise StoreError(t("store.not_ours", path=path))
             if existed:  # a damaged file can still open and answer some lookups: it would forget
                 check = conn.execute("PRAGMA quick_check").fetchone()[0]  # notices and re-alert them
                 if check != "ok":
                     raise sqlite3.DatabaseError(f"quick_check: {str(check)[:200]}")
             if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{path}: schema version {version} is newer than this program knows ({SCHEMA_VERSION}); "
-                    "upgrade ticket-alarm or restore a backup."
-                )
+                raise StoreError(t("store.schema_newer", path=path, version=version, known=SCHEMA_VERSION))
             for number in range(version, SCHEMA_VERSION):
                 try:
                     conn.executescript(
@@ -141,11 +130,7 @@ class SqliteEngine:
                         conn.execute("ROLLBACK")
                     raise
         except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"{path}: the store is unreadable ({exc}). It is NOT recreated, because an empty history "
-                "would re-alert every notice: restore it from a backup (`python -m ticket_alarm restore "
-                "ARCHIVE`) or move the file aside to start over on purpose."
-            ) from exc
+            raise StoreError(t("store.unreadable", path=path, error=exc)) from exc
 
     def close(self) -> None:
         wrapped = getattr(self, "_async", None)  # store.as_async's worker over this engine
@@ -164,15 +149,13 @@ class SqliteEngine:
             with _transaction(self._conn):
                 yield self._conn
         except sqlite3.Error as exc:
-            raise StoreError(
-                f"{self.path}: write failed ({exc}); check free disk space and permissions."
-            ) from exc
+            raise StoreError(t("store.write_failed", path=self.path, error=exc)) from exc
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         try:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: read failed ({exc}).") from exc
+            raise StoreError(t("store.read_failed", path=self.path, error=exc)) from exc
 
     # --- history -----------------------------------------------------------------
     def seen(self, keys: Iterable[str]) -> dict[str, Seen]:
@@ -667,7 +650,7 @@ class SqliteEngine:
             finally:
                 source.close()
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: restore from {src} failed ({exc}).") from exc
+            raise StoreError(t("store.restore_failed", path=self.path, src=src, error=exc)) from exc
 
     # --- read-only access, backup and history tools (health, backup, history commands) -------
     @classmethod
@@ -678,7 +661,7 @@ class SqliteEngine:
         read-only WAL open would create ``-wal``/``-shm`` files owned by whoever runs the check).
         """
         if not path.is_file():
-            raise StoreError(f"{path}: no store there yet (the daemon creates it on its first start).")
+            raise StoreError(t("store.none_yet", path=path))
         wal = path.with_name(path.name + "-wal")
         uri = path.resolve().as_uri() + ("?mode=ro" if wal.exists() else "?mode=ro&immutable=1")
         try:
@@ -686,16 +669,10 @@ class SqliteEngine:
             conn.row_factory = sqlite3.Row
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.Error as exc:
-            raise StoreError(
-                f"{path}: the store is unreadable ({exc}); restore a backup "
-                "(`python -m ticket_alarm restore ARCHIVE`)."
-            ) from exc
+            raise StoreError(t("store.unreadable_readonly", path=path, error=exc)) from exc
         if not 1 <= version <= SCHEMA_VERSION:
             conn.close()
-            raise StoreError(
-                f"{path}: schema version {version} is not one this program knows (1..{SCHEMA_VERSION}); "
-                "it is not a ticket-alarm store, or a newer version wrote it."
-            )
+            raise StoreError(t("store.schema_unknown", path=path, version=version, known=SCHEMA_VERSION))
         store = cls.__new__(cls)
         store.path = path
         store._conn = conn
@@ -717,7 +694,7 @@ class SqliteEngine:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA user_version").fetchone()
         except sqlite3.Error as exc:
-            raise StoreError(f"{path}: the store cannot be opened for reading ({exc}).") from exc
+            raise StoreError(t("store.cannot_read", path=path, error=exc)) from exc
         store = cls.__new__(cls)
         store.path = path
         store._conn = conn
@@ -736,7 +713,7 @@ class SqliteEngine:
             finally:
                 target.close()
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: backup to {dest} failed ({exc}).") from exc
+            raise StoreError(t("store.backup_failed", path=self.path, dest=dest, error=exc)) from exc
 
     def has_table(self, name: str) -> bool:
         return bool(self._query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)))
@@ -841,7 +818,7 @@ def _insert_outbox(conn: sqlite3.Connection, rows: Sequence[NewOutboxRow], now: 
         try:
             payload = json.dumps(o.payload, ensure_ascii=False)
         except (TypeError, ValueError) as exc:  # rolled back by the transaction around us
-            raise StoreError(f"outbox payload of route {o.route!r} is not JSON ({exc}).") from exc
+            raise StoreError(t("store.payload_not_json", route=o.route, error=exc)) from exc
         cur = conn.execute(
             "INSERT INTO outbox(route, kind, site, notice_key, payload, created_at, next_attempt_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -902,21 +879,21 @@ def verify_copy(path: Path, *, what: str) -> tuple[int, int]:
             check = conn.execute("PRAGMA integrity_check").fetchall()
             if [tuple(r) for r in check] != [("ok",)]:
                 problems = "; ".join(str(r[0]) for r in check[:3])
-                raise StoreError(f"{what}: the database fails its integrity check ({problems}).")
+                raise StoreError(t("store.copy.integrity", what=what, problems=problems))
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if not 1 <= version <= SCHEMA_VERSION:
                 raise StoreError(
-                    f"{what}: schema version {version} is not one this program knows (1..{SCHEMA_VERSION})."
+                    t("store.copy.schema_unknown", what=what, version=version, known=SCHEMA_VERSION)
                 )
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             missing = {"history", "outbox", "site_state"} - tables
             if missing:
-                raise StoreError(f"{what}: not a ticket-alarm store (no {', '.join(sorted(missing))} table).")
+                raise StoreError(t("store.copy.not_ours", what=what, tables=", ".join(sorted(missing))))
             rows = int(conn.execute("SELECT count(*) FROM history").fetchone()[0])
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{what}: not a readable SQLite database ({exc}).") from exc
+        raise StoreError(t("store.copy.not_sqlite", what=what, error=exc)) from exc
     return version, rows
 
 
@@ -941,19 +918,13 @@ class InstanceLock:
             self.dir.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as exc:  # a read-only or full disk, a file in the way, no permission
-            raise StoreError(
-                f"data_dir {self.dir}: cannot create it or lock it ({exc.strerror}); "
-                "make it a writable directory (check permissions and mounts) or point data_dir elsewhere."
-            ) from None
+            raise StoreError(t("store.lock.cannot_create", data_dir=self.dir, reason=exc.strerror)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _lock_holder(fd, self.path)
             os.close(fd)
-            raise StoreLockedError(
-                f"another ticket-alarm process (pid {holder or '?'}) is using data_dir {self.dir}; "
-                "stop it first (supervisorctl stop ticket-alarm:monitor) or use another data_dir."
-            ) from None
+            raise StoreLockedError(t("store.lock.held", pid=holder or "?", data_dir=self.dir)) from None
         try:
             pid_fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
@@ -963,8 +934,7 @@ class InstanceLock:
         except OSError as exc:
             os.close(fd)
             raise StoreError(
-                f"data_dir {self.dir}: cannot write {LOCK_NAME} ({exc.strerror}); make it a writable "
-                "directory (check permissions, mounts and free space) or point data_dir elsewhere."
+                t("store.lock.cannot_write", data_dir=self.dir, name=LOCK_NAME, reason=exc.strerror)
             ) from None
         self._fd = fd
 
