@@ -9,8 +9,10 @@ from __future__ import annotations
 import ast
 import builtins
 import json
+import os
 import re
 import shutil
+import sqlite3
 import string
 import subprocess
 import sys
@@ -29,7 +31,7 @@ from ticket_alarm import i18n
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import load_config
 from ticket_alarm.errors import ConfigError
-from ticket_alarm.store import InstanceLock, NewOutboxRow, SiteState, Store
+from ticket_alarm.store import DB_NAME, SCHEMA_VERSION, InstanceLock, NewOutboxRow, SiteState, Store
 
 HANGUL = re.compile(r"[가-힣]")
 
@@ -379,6 +381,13 @@ def test_no_message_literal_is_left_in_the_converted_commands() -> None:
         "ticket_alarm/store/postgres/dump.py",
         "ticket_alarm/http.py",
         "crawlers/registry.py",
+        "ticket_alarm/store/__init__.py",
+        "ticket_alarm/store/sqlite/engine.py",
+        "ticket_alarm/store/sqlite/backend.py",
+        "ticket_alarm/store/postgres/engine.py",
+        "ticket_alarm/store/postgres/replicas.py",
+        "ticket_alarm/notify.py",
+        "crawlers/custom/crawler.py",
     ]
     crawlers = [str(p.relative_to(root)) for p in (root / "crawlers").rglob("*.py")]
     hinted = sorted({*converted, *crawlers, "ticket_alarm/pipeline.py"})
@@ -451,3 +460,148 @@ def test_a_broken_webhook_is_explained_in_korean_with_its_token_masked(korean: N
     assert "answered 404 (Unknown Webhook) — the webhook was deleted" in broken_webhook_text(
         "concerts", url, 404, "Unknown Webhook"
     )
+
+
+# --- the store's and the lock's errors: what an operator meets first on a broken data_dir ----------
+
+
+def test_a_data_dir_under_a_file_and_a_foreign_sqlite_file_are_refused_in_korean(
+    tmp_path: Path, site: FakeSite
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    under = str(write_config(tmp_path, stand_config(tmp_path, site, None, data_dir=str(blocker / "data"))))
+    korean = run_cli("once", "--config", under, env=korean_env(), cwd=tmp_path)
+    assert korean.returncode == 2, said(korean)
+    assert f"data_dir {blocker / 'data'}: 폴더를 만들거나 잠글 수 없습니다" in korean.stderr, korean.stderr
+    assert "data_dir을 다른 곳으로 지정하세요" in korean.stderr and "Traceback" not in said(korean)
+    english = run_cli("once", "--config", under, cwd=tmp_path)
+    assert english.returncode == 2
+    assert f"data_dir {blocker / 'data'}: cannot create it or lock it (Not a directory); make it a " in (
+        english.stderr
+    )
+    assert not HANGUL.search(english.stderr), english.stderr
+    foreign_dir = tmp_path / "foreign"
+    foreign_dir.mkdir()
+    conn = sqlite3.connect(foreign_dir / DB_NAME)
+    conn.execute("CREATE TABLE notes(body TEXT)")
+    conn.commit()
+    conn.close()
+    config = str(
+        write_config(tmp_path, stand_config(tmp_path, site, None, data_dir=str(foreign_dir)), "foreign.json")
+    )
+    refused = run_cli("once", "--config", config, env=korean_env(), cwd=tmp_path)
+    assert refused.returncode == 2, said(refused)
+    assert (
+        f"{foreign_dir / DB_NAME}: ticket-alarm이 만든 SQLite 파일이 아닙니다 (스키마 버전 없음); "
+        "data_dir을 새 폴더로 지정하세요." in refused.stderr
+    ), refused.stderr
+    health = run_cli("health", "--no-probe", "--config", config, env=korean_env(), cwd=tmp_path)
+    assert health.returncode == 2 and "CRITICAL store: " in health.stdout, health.stdout
+    assert "스키마 버전 0은(는) 이 프로그램이 아는 버전(1.." in health.stdout
+    english_health = run_cli("health", "--no-probe", "--config", config, cwd=tmp_path)
+    assert "schema version 0 is not one this program knows (1.." in english_health.stdout
+    assert not HANGUL.search(english_health.stdout)
+
+
+def test_a_newer_schema_and_a_second_daemon_are_refused_in_korean(
+    tmp_path: Path, site: FakeSite, lock: InstanceLock
+) -> None:
+    held = str(write_config(tmp_path, stand_config(tmp_path, site, None, data_dir=str(tmp_path / "data"))))
+    korean = run_cli("once", "--config", held, env=korean_env(), cwd=tmp_path)
+    assert korean.returncode == 2, said(korean)
+    assert (
+        f"다른 ticket-alarm 프로세스(pid {os.getpid()})가 data_dir {tmp_path / 'data'}을(를) 쓰고 있습니다; "
+        "먼저 그 프로세스를 멈추거나(supervisorctl stop ticket-alarm:monitor)" in korean.stderr
+    ), korean.stderr
+    english = run_cli("once", "--config", held, cwd=tmp_path)
+    assert (
+        f"another ticket-alarm process (pid {os.getpid()}) is using data_dir {tmp_path / 'data'}; "
+        "stop it first (supervisorctl stop ticket-alarm:monitor) or use another data_dir." in english.stderr
+    ), english.stderr
+    newer_dir = tmp_path / "newer"
+    Store.open_dir(newer_dir).close()
+    conn = sqlite3.connect(newer_dir / DB_NAME)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    config = str(
+        write_config(tmp_path, stand_config(tmp_path, site, None, data_dir=str(newer_dir)), "new.json")
+    )
+    refused = run_cli("once", "--config", config, env=korean_env(), cwd=tmp_path)
+    assert refused.returncode == 2, said(refused)
+    assert (
+        f"스키마 버전 {SCHEMA_VERSION + 1}은(는) 이 프로그램이 아는 버전({SCHEMA_VERSION})보다 새롭습니다; "
+        "ticket-alarm을 업그레이드하거나 백업을 복원하세요." in refused.stderr
+    ), refused.stderr
+
+
+def test_a_wrong_postgresql_password_is_said_in_korean_and_stays_masked(
+    tmp_path: Path, site: FakeSite, pg_url: str
+) -> None:
+    from tests.support.postgres import PASSWORD
+
+    wrong = pg_url.replace(PASSWORD, "Wr0ng-" + PASSWORD)
+    config = str(write_config(tmp_path, stand_config(tmp_path, site, None, store_url=wrong)))
+    korean = run_cli("once", "--config", config, env=korean_env(), cwd=tmp_path)
+    assert korean.returncode == 2, said(korean)
+    assert ": PostgreSQL에 연결할 수 없습니다 (" in korean.stderr, korean.stderr
+    assert "store_url(호스트, 포트, 사용자, 비밀번호, 데이터베이스)" in korean.stderr
+    english = run_cli("once", "--config", config, cwd=tmp_path)
+    assert (
+        "cannot connect to PostgreSQL" in english.stderr and "check store_url (host, port" in english.stderr
+    )
+    for out in (said(korean), said(english)):
+        assert PASSWORD not in out and "****" in out, out
+
+
+def test_the_stores_other_errors_are_korean_when_raised(korean: None, tmp_path: Path) -> None:
+    """The in-process errors a CLI run cannot easily provoke: each is resolved when raised."""
+    from ticket_alarm.errors import StoreError
+    from ticket_alarm.notify import Alert, AlertFormatError
+    from ticket_alarm.store import open_store
+    from ticket_alarm.store.postgres.replicas import replicas_check
+    from ticket_alarm.store.replicas import ReplicaRow
+    from ticket_alarm.store.sqlite.engine import verify_copy
+
+    with pytest.raises(StoreError) as scheme:
+        open_store("mysql://h/db")
+    assert str(scheme.value).startswith("store_url: 알 수 없는 스킴 'mysql'; data_dir 경로, sqlite:///DIR")
+    junk = tmp_path / "junk.sqlite3"
+    junk.write_bytes(b"not sqlite at all " * 300)
+    with pytest.raises(StoreError) as copy:
+        verify_copy(junk, what="백업 파일")
+    assert "백업 파일: 읽을 수 있는 SQLite 데이터베이스가 아닙니다 (" in str(copy.value)
+    with pytest.raises(StoreError) as missing:
+        Store.open_readonly(tmp_path / "none" / DB_NAME)
+    assert "아직 저장소가 없습니다 (데몬이 처음 시작할 때 만듭니다)" in str(missing.value)
+    with pytest.raises(AlertFormatError) as alert:
+        Alert.from_json({"kind": "new"})
+    assert str(alert.value).startswith("'alert' 키 없음: Alert가 아닙니다")
+    row = ReplicaRow("a", "box-1", "box", 41, 0.0, 90.0, None, True, ("melon",))
+    status, detail = replicas_check([row], ["melon", "yes24"], now=100.0)
+    assert status == "WARNING" and detail.startswith("레플리카가 2개 중 1개만 남았습니다"), detail
+    assert "box-1 (pid 41, 살아 있음, 하트비트 10초 전): melon" in detail
+    assert "지금 어느 레플리카도 크롤링하지 않는 사이트: yes24" in detail
+    i18n.set_language("en")
+    with pytest.raises(StoreError) as english:
+        open_store("mysql://h/db")
+    assert str(english.value) == (
+        "store_url: unknown scheme 'mysql'; use a data_dir path, sqlite:///DIR, memory: or postgresql://HOST/DB."
+    )
+    assert replicas_check([row], ["melon"], now=100.0)[1] == (
+        "only 1 replica left of 2: if it stops, nobody takes over — "
+        "box-1 (pid 41, alive, heartbeat 10s ago): melon"
+    )
+
+
+def test_every_postgresql_operation_has_its_korean_name() -> None:
+    """``_tx("lease renewal")`` names its operation in English; ``_error`` says it from the catalog, so
+    a new operation without an entry would leave an English word in a Korean error."""
+    root = Path(__file__).resolve().parent.parent
+    named = set()
+    for path in (root / "ticket_alarm" / "store" / "postgres").glob("*.py"):
+        named |= set(re.findall(r'_tx\("([a-z ]+)"\)|_error\("([a-z ]+)"', path.read_text(encoding="utf-8")))
+    operations = {name for pair in named for name in pair if name} | {"write"}  # _tx()'s default
+    assert operations >= {"read", "write", "lease renewal", "replica heartbeat", "store migrate"}
+    assert not {op for op in operations if "pg.op." + op.replace(" ", "_") not in i18n.MESSAGES}
