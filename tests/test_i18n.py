@@ -595,6 +595,20 @@ def test_the_stores_other_errors_are_korean_when_raised(korean: None, tmp_path: 
     )
 
 
+def test_a_custom_sites_unreadable_open_time_is_warned_in_korean(korean: None) -> None:
+    from crawlers.custom.crawler import parse_html_page
+    from tests.test_crawler_generic import HANBIT_LIST, _definition, _fixture
+
+    page = _fixture("hanbit_notice_page1.html").decode().replace("2027.11.20(토) 14:00", "곧 공개")
+    [warning] = parse_html_page(page, _definition("hanbit"), HANBIT_LIST).warnings
+    assert "오픈 시각 '곧 공개'은(는) " in warning and "날짜가 아닙니다; 추후 공지로 보냅니다" in warning
+    i18n.set_language("en")
+    [english] = parse_html_page(page, _definition("hanbit"), HANBIT_LIST).warnings
+    assert (
+        "open time '곧 공개' is not a date " in english and "sent as 추후 공지 (set open_at_format" in english
+    )
+
+
 def test_every_postgresql_operation_has_its_korean_name() -> None:
     """``_tx("lease renewal")`` names its operation in English; ``_error`` says it from the catalog, so
     a new operation without an entry would leave an English word in a Korean error."""

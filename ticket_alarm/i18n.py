@@ -1441,10 +1441,10 @@ MESSAGES.update(
             "ARCHIVE`) or move the file aside to start over on purpose.",
         ),
         "store.write_failed": (
-            "{path}: 쓰기 실패 ({error}); 디스크 여유 공간과 권한을 확인하세요.",
+            "{path}: 쓰기에 실패했습니다 ({error}); 디스크 여유 공간과 권한을 확인하세요.",
             "{path}: write failed ({error}); check free disk space and permissions.",
         ),
-        "store.read_failed": ("{path}: 읽기 실패 ({error}).", "{path}: read failed ({error})."),
+        "store.read_failed": ("{path}: 읽기에 실패했습니다 ({error}).", "{path}: read failed ({error})."),
         "store.restore_failed": (
             "{path}: {src}에서 복원하지 못했습니다 ({error}).",
             "{path}: restore from {src} failed ({error}).",
@@ -1551,8 +1551,8 @@ MESSAGES.update(
             "has used this database yet, or a newer version wrote it.",
         ),
         "pg.failed": (
-            "{location}: {what} 실패 ({error}); PostgreSQL 서버가 켜져 있고 접속할 수 있는지, 디스크 여유 "
-            "공간이 있는지 확인하세요.",
+            "{location}: {what}에 실패했습니다 ({error}); PostgreSQL 서버가 켜져 있고 접속할 수 있는지, "
+            "디스크 여유 공간이 있는지 확인하세요.",
             "{location}: {what} failed ({error}); check that the PostgreSQL server is up and reachable, "
             "and its free disk space.",
         ),
@@ -1584,7 +1584,7 @@ MESSAGES.update(
             "restored from here; install the PostgreSQL client tools (Debian: `apt-get install "
             "postgresql-client`), the same major version as the server or newer.",
         ),
-        "pg.tool_failed": ("{what} 실패 ({error}).", "{what} failed ({error})."),
+        "pg.tool_failed": ("{what}에 실패했습니다 ({error}).", "{what} failed ({error})."),
         # the `replicas` health line
         "replicas.state.alive": ("살아 있음", "alive"),
         "replicas.state.stopped": ("멈춤", "stopped"),
