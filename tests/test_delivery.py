@@ -532,3 +532,47 @@ async def test_a_failed_renewal_is_said_and_the_post_goes_on(tmp_path: Path, log
         assert len(store.outbox_list(status="sent")) == 2
     finally:
         store.close()
+
+
+# --- a write owed after the post: said where health reads it, in the operator's language ------------
+
+
+class FailingSettle(Store):
+    """A real store that takes the claim but refuses the write after the post (a disk that just filled)."""
+
+    def settle(self, ids: Any, outcome: Any, now: float) -> int:  # type: ignore[override]
+        raise StoreError(f"{self.path}: write failed (database or disk is full).")
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("ko", "Discord가 응답한 뒤 저장소 쓰기에 실패했습니다 (sent)"),
+        ("en", "store write failed after Discord answered (sent)"),
+    ],
+)
+async def test_a_write_owed_after_the_post_is_left_for_health_in_the_operators_language(
+    tmp_path: Path, logs: list[str], lang: str, said: str
+) -> None:
+    from ticket_alarm import i18n
+    from ticket_alarm.store import StatusFile
+
+    i18n.set_language(lang)
+    try:
+        store = FailingSettle(tmp_path / "store.sqlite3")
+        clock = FakeClock()
+        enqueue(store, "main", [embed(1)], clock.now().timestamp())
+        status = StatusFile(tmp_path)
+        status.prepare()
+        out = io.StringIO()
+        lane = Delivery(
+            store, [StdoutNotifier(alert_text, clock, out=out, route="main")], clock, status=status
+        )
+        await lane.deliver_due("main")
+        assert out.getvalue().count("[DRY RUN]") == 1  # posted once; the write is owed, not the post
+        problem = StatusFile.read(tmp_path)
+        assert problem is not None and said in problem and "database or disk is full" in problem
+        assert any(line.startswith("[ERROR] 알림 전송 실패: ") and said in line for line in logs)
+        store.close()
+    finally:
+        i18n.set_language("en")

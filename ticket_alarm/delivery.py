@@ -41,6 +41,7 @@ from loguru import logger
 
 from ticket_alarm.clock import Clock
 from ticket_alarm.errors import StoreError
+from ticket_alarm.i18n import t
 from ticket_alarm.logs import redact
 from ticket_alarm.notify import Alert, AlertFormatError, Notifier, Outcome
 from ticket_alarm.store import OutboxItem, StatusFile, as_async
@@ -226,10 +227,7 @@ class Delivery:
         except StoreError as exc:
             self._unsettled[lane] = [write]
             self.stats.store_errors += 1
-            problem = (
-                f"store write failed after Discord answered ({what}): {exc}; route {lane} posts nothing "
-                "until the store writes again (the batch is not sent twice)"
-            )
+            problem = t("delivery.write_failed", what=what, error=exc, route=lane)
             logger.error("알림 전송 실패: {}", problem)
             if self.status is not None:
                 self.status.write(problem)

@@ -1660,6 +1660,19 @@ MESSAGES.update(
     }
 )
 
+# --- delivery: a store write owed after Discord answered (the log line and health's store_writes) ----
+MESSAGES.update(
+    {
+        "delivery.write_failed": (
+            "Discord가 응답한 뒤 저장소 쓰기에 실패했습니다 ({what}): {error}; route {route}은(는) 저장소에 "
+            "다시 쓸 수 있을 때까지 아무것도 보내지 않습니다 (그 묶음이 두 번 전송되지는 않습니다)",
+            "store write failed after Discord answered ({what}): {error}; route {route} posts nothing "
+            "until the store writes again (the batch is not sent twice)",
+        ),
+    }
+)
+
+
 # --- argparse's own words ------------------------------------------------------------------------
 # argparse builds "usage:", "options", "show this help message and exit" and its error lines through
 # gettext; these are its msgids (Python 3.11–3.13), each with the same %-fields in Korean.
