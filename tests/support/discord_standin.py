@@ -59,6 +59,8 @@ class Fault:
     answered: int = 0
     raw: bytes | None = None  # a body that is not Discord's JSON (Cloudflare's HTML, a proxy's page)
     content_type: str = "text/html"
+    lasts: float | None = None  # a window that opens at the first POST it answers (``until`` set then)
+    started: float | None = None  # when that first POST came
 
 
 class FakeDiscord:
@@ -114,19 +116,25 @@ class FakeDiscord:
         headers: dict[str, str] | None = None,
         raw: str | bytes | None = None,
         content_type: str = "text/html",
-    ) -> None:
+        from_first_post: bool = False,
+    ) -> Fault:
         """Answer the next ``count`` POSTs (or every POST for ``seconds``) with ``status`` (or hang);
-        ``raw`` answers that body as ``content_type`` instead of Discord's JSON."""
+        ``raw`` answers that body as ``content_type`` instead of Discord's JSON. ``from_first_post``:
+        the ``seconds`` start at the first POST that meets the fault (its ``started``), not now, so a
+        daemon that is slow to post still meets the whole window."""
         fault = Fault(status=status, count=count, hang=hang, headers=dict(headers or {}))
         if raw is not None:
             fault.raw = raw.encode() if isinstance(raw, str) else raw
             fault.content_type = content_type
         if body is not None:
             fault.body = body
-        if seconds is not None:
+        if seconds is not None and from_first_post:
+            fault.lasts = seconds
+        elif seconds is not None:
             fault.until = time.monotonic() + seconds
         with self.lock:
             self.faults.append(fault)
+        return fault
 
     def storm_429(self, seconds: float, retry_after: Sequence[float], *, is_global: bool = False) -> None:
         """For ``seconds`` every POST gets a 429 whose ``retry_after`` cycles through the list."""
@@ -175,7 +183,7 @@ class FakeDiscord:
             return _json(405, {"message": "405: Method Not Allowed", "code": 0})
         now = time.monotonic()
         with self.lock:
-            fault = self._take_fault()
+            fault = self._take_fault(now)
             if fault is not None:
                 self.requests.append((now, fault.status))
                 if fault.hang:
@@ -216,12 +224,13 @@ class FakeDiscord:
         response.delay = self.delay
         return response
 
-    def _take_fault(self) -> Fault | None:
-        now = time.monotonic()
+    def _take_fault(self, now: float) -> Fault | None:
         self.faults[:] = [f for f in self.faults if f.until is None or f.until > now]
         if not self.faults:
             return None
         fault = self.faults[0]
+        if fault.lasts is not None and fault.until is None:  # its window opens with this POST
+            fault.started, fault.until = now, now + fault.lasts
         if fault.until is not None:
             return fault
         if fault.count > 0:
