@@ -210,6 +210,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         logger.warning(
             "{}", i18n.t("cli.max_rss_low", ceiling=settings.max_rss_mb, normal=DAEMON_NORMAL_RSS_MB)
         )
+    heads_off = settings.heads_off(known)
+    if heads_off:
+        logger.warning("{}", i18n.t("cli.heads_off", sites=", ".join(heads_off)))
     source = str(path) if _config_file_used(args, path) else i18n.t("cli.no_config_file")
     logger.info("{}", i18n.t("cli.valid", source=source))
     return EXIT_OK

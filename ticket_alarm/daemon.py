@@ -25,6 +25,7 @@ from ticket_alarm.clock import Clock
 from ticket_alarm.config import Settings, mask_store_url
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.errors import StoreError
+from ticket_alarm.i18n import t
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
 from ticket_alarm.store import DB_NAME, as_async
@@ -47,6 +48,8 @@ POLITENESS_FACTOR = 1.5
 POLITENESS_BASELINE = 300.0
 # only the default head_interval is paced; any other value is the operator's choice, taken as given
 DEFAULT_HEAD_INTERVAL: float = Settings.model_fields["head_interval"].default
+# meta key: a site's head-poll gap as paced (health's "not succeeded for 3 × the gap" reads it)
+HEAD_GAP_META = "head_gap:{site}"
 
 
 def head_gap(head_interval: float, interval: float, sweep_requests: int) -> float:
@@ -166,8 +169,11 @@ class Daemon:
         self._log_memory(name, rss)
         if self.on_result:
             self.on_result(result)
-        if result.ok and not result.skipped:
-            self.pace_head_polls(name, result.requests)
+        if result.ok and not result.skipped and self.pace_head_polls(name, result.requests):
+            try:
+                await self.store.set_meta(HEAD_GAP_META.format(site=name), f"{self._head_gaps[name]:g}")
+            except StoreError as exc:
+                self.store_failed(f"크롤링 실패: {name} head-poll gap not saved:", exc)
         self._check_memory(rss)
         return result
 
@@ -208,16 +214,17 @@ class Daemon:
         gap = EARLY_SWEEP_GAP * self.settings.site_interval(name)
         return started is None or self.clock.monotonic() - started >= gap
 
-    def pace_head_polls(self, name: str, sweep_requests: int) -> None:
-        """After a sweep: keep the site's head polls within the politeness budget (``head_gap``)."""
+    def pace_head_polls(self, name: str, sweep_requests: int) -> bool:
+        """After a sweep: keep the site's head polls within the politeness budget (``head_gap``);
+        True when the gap changed."""
         configured = self.settings.site_head_interval(name)
         if configured != DEFAULT_HEAD_INTERVAL:  # off, or chosen by the operator: taken as given
-            return
+            return False
         if self._scheduler is None or self.stop.is_set() or not self._has_head(name):
-            return
+            return False
         gap = head_gap(configured, self.settings.site_interval(name), sweep_requests)
         if abs(gap - self._head_gaps.get(name, configured)) < 0.5:
-            return
+            return False
         self._head_gaps[name] = gap
         if gap > configured:
             logger.info(
@@ -233,6 +240,7 @@ class Daemon:
         else:
             logger.info("{}: head polls every {:g} s again", name, gap)
         self._scheduler.reschedule_job(f"head-{name}", trigger=_head_trigger(gap))
+        return True
 
     def _has_head(self, name: str) -> bool:
         """Whether the site's crawler (its current source) has a registration order to poll."""
@@ -414,6 +422,11 @@ class Daemon:
             if self.settings.store_url
             else (self.settings.data_dir / DB_NAME).resolve(),
         )
+        heads_off = [
+            n for n in self.sites if self.settings.site_head_interval(n) is None and self._has_head(n)
+        ]
+        if heads_off:
+            logger.warning("{}", t("cli.heads_off", sites=", ".join(heads_off)))
         started = 0.0
         try:
             await self.stop.wait()

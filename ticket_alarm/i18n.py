@@ -226,6 +226,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "health --notify: cannot remember the state in {path}: {reason}",
     ),
     "health.failed": ("점검 자체가 실패했습니다: {error}", "the check itself failed: {error}"),
+    # i19-ops: head polls off or stuck, said as a WARNING
+    "health.head.off_warn": (
+        "헤드 폴링 꺼짐: 새 공지는 다음 스윕({interval}마다)을 기다립니다. "
+        "켜려면 head_interval을 초로 두세요 (사이트의 null은 최상위 값을 따르고, 끄기는 0 또는 false)",
+        "head polls off: new notices wait for the next sweep (every {interval}). To turn them on give "
+        "head_interval in seconds (a site's null takes the top-level value; off is 0 or false)",
+    ),
+    "health.head.stuck": (
+        "헤드 폴링이 {age} 동안 성공하지 못했습니다 (head_interval의 3배 {limit} 초과); "
+        "새 공지는 다음 스윕을 기다립니다",
+        "head polls have not succeeded for {age} (over 3 × head_interval, {limit}); new notices wait for the "
+        "next sweep",
+    ),
     # --- config -------------------------------------------------------------------------------
     "config.not_found": (
         "{path}: 설정 파일이 없습니다 (config file not found). config.example.json을 {path}로 복사하세요 "
@@ -361,6 +374,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "site.skipped_no_order": (
         "등록순 목록이 없어 스윕만 합니다",
         "no registration order: swept only",
+    ),
+    # i19-ops: head polls off where the site could poll its newest page
+    "cli.heads_off": (
+        "헤드 폴링 꺼짐: {sites} — 새 공지는 스윕 간격(interval)마다만 알립니다. "
+        "켜려면 head_interval을 초로 두세요 "
+        "(sites.<이름>.head_interval의 null은 최상위 값을 따르고, 끄기는 0 또는 false)",
+        "head polls off: {sites} — new notices are alerted only once per sweep (interval). To turn them on "
+        "give head_interval in seconds (a null sites.<name>.head_interval takes the top-level value; "
+        "off is 0 or false)",
     ),
     # --- history ------------------------------------------------------------------------------
     "history.cut": (
