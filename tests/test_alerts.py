@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -221,6 +222,92 @@ async def test_tba_open_time_cancels_pending_reminders(tmp_path: Path, clock: Fa
     await h.cycle(ticket("1", open_at=None))
     assert [r.status for r in h.store.reminders([ticket("1").key])] == ["cancelled"]
     await h.close()
+
+
+async def test_each_presale_gets_its_own_reminder_at_its_time(tmp_path: Path, clock: FakeClock) -> None:
+    """reminders: [10] reminds of the 팬클럽 선예매 too, under its name, and moves it on its own."""
+    fanclub = Presale("팬클럽 선예매", OPEN_A - timedelta(days=1))
+    h = Harness(tmp_path, Settings(reminders=[10], change_confirm_cycles=0), clock)
+    await h.cycle(ticket("1", presales=(fanclub,)))
+    clock.advance((fanclub.at - clock.now()).total_seconds() - 11 * 60)
+    assert await h.reminders.run_due() == (0, 0)
+    clock.advance(60)  # 10 minutes before the presale
+    assert await h.reminders.run_due() == (1, 0)
+    [presale] = h.outbox("reminder")
+    assert presale["description"].startswith("팬클럽 선예매 10분 전입니다")
+    assert f"<t:{int(fanclub.at.timestamp())}:R>" in presale["description"]
+    assert presale["footer"]["text"].endswith("팬클럽 선예매 10분 전 알림")
+    clock.advance(24 * 3600)  # 10 minutes before the general sale
+    assert await h.reminders.run_due() == (1, 0)
+    general = h.outbox("reminder")[1]
+    assert general["description"].startswith("티켓 오픈 10분 전입니다")
+    assert general["footer"]["text"].rsplit(" · ", 1)[-1] == "10분 전 알림"
+    # a later presale moves its own reminder; a presale gone cancels its own, never the general one
+    clock.advance(-2 * 24 * 3600)
+    second = Presale("일반 선예매", OPEN_A - timedelta(hours=5))
+    await h.cycle(ticket("2", presales=(fanclub, second)))
+    moved = Presale("일반 선예매", OPEN_A - timedelta(hours=3))
+    await h.cycle(ticket("2", presales=(fanclub, moved)))
+    rows = {(r.sale, r.status, r.open_at) for r in h.store.reminders([ticket("2").key])}
+    assert rows == {
+        ("", "pending", OPEN_A.timestamp()),
+        ("팬클럽 선예매", "pending", fanclub.at.timestamp()),
+        ("일반 선예매", "pending", moved.at.timestamp()),
+    }
+    await h.cycle(ticket("2", presales=(moved,)))
+    status = {r.sale: r.status for r in h.store.reminders([ticket("2").key])}
+    assert status == {"": "pending", "팬클럽 선예매": "cancelled", "일반 선예매": "pending"}
+    await h.close()
+
+
+async def test_sales_sharing_a_time_get_one_reminder_naming_both(tmp_path: Path, clock: FakeClock) -> None:
+    h = Harness(tmp_path, Settings(reminders=[10]), clock)
+    same = (
+        Presale("팬클럽 선예매", OPEN_A),
+        Presale("팬클럽 선예매", OPEN_A),
+        Presale("멜론 선예매", OPEN_A),
+    )
+    await h.cycle(ticket("1", presales=same))
+    assert [r.sale for r in h.store.reminders([ticket("1").key])] == [" · 팬클럽 선예매 · 멜론 선예매"]
+    clock.advance((OPEN_A - clock.now()).total_seconds() - 10 * 60)
+    assert await h.reminders.run_due() == (1, 0)
+    [reminder] = h.outbox("reminder")
+    assert reminder["description"].startswith("티켓 오픈 · 팬클럽 선예매 · 멜론 선예매 10분 전입니다")
+    await h.close()
+
+
+def test_reminder_rows_of_the_previous_schema_stay_the_general_sales(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A store written before reminders were per sale: its rows become the general sale's, keep their
+    status, and a cycle plans no second reminder for them (schema step 6, SQLite)."""
+    import sqlite3
+
+    from tests.support.legacy_outbox import sqlite_steps
+    from ticket_alarm.store import DB_NAME
+
+    (tmp_path / "data").mkdir()
+    db = tmp_path / "data" / DB_NAME
+    conn = sqlite3.connect(db, isolation_level=None)
+    for number, sql in enumerate(sqlite_steps(5), start=1):
+        conn.executescript(f"BEGIN IMMEDIATE;{sql};PRAGMA user_version={number};COMMIT;")
+    key, at = ticket("1").key, OPEN_A.timestamp()
+    conn.execute(
+        "INSERT INTO reminders(notice_key, site, route, offset_min, open_at, due_at, status, updated_at) "
+        "VALUES (?, 'fake', 'dry-run', 10, ?, ?, 'queued', 0), "
+        "(?, 'fake', 'dry-run', 60, ?, ?, 'pending', 0)",
+        (key, at, at - 600, key, at, at - 3600),
+    )
+    conn.close()
+    h = Harness(tmp_path, Settings(reminders=[60, 10]), clock)
+    rows = h.store.reminders([key])
+    assert [(r.sale, r.offset_min, r.status) for r in rows] == [("", 60, "pending"), ("", 10, "queued")]
+    asyncio.run(h.cycle(ticket("1")))
+    assert [(r.sale, r.offset_min, r.status) for r in h.store.reminders([key])] == [
+        ("", 60, "pending"),
+        ("", 10, "queued"),
+    ]
+    asyncio.run(h.close())
 
 
 # --- routes ------------------------------------------------------------------------------------

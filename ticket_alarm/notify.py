@@ -38,8 +38,8 @@ class AlertFormatError(TicketAlarmError):
 @dataclass(frozen=True, slots=True)
 class Alert:
     """One thing to tell people. ``ticket`` is the notice as it reads now; ``before`` (change only) as
-    it read at the last alert; ``offset_min`` (reminder only) how long before the open; ``embed``
-    (legacy only) the embed an older version rendered."""
+    it read at the last alert; ``offset_min`` (reminder only) how long before the open of ``sale``;
+    ``embed`` (legacy only) the embed an older version rendered."""
 
     kind: AlertKind
     site_name: str
@@ -48,6 +48,7 @@ class Alert:
     before: Ticket | None = None
     offset_min: int | None = None
     embed: dict[str, Any] | None = None
+    sale: str = ""  # reminder only: the sale(s) it reminds of ("" the general sale; reminders.sale_names)
 
     def __post_init__(self) -> None:
         if self.kind not in ALERT_KINDS:
@@ -86,6 +87,7 @@ class Alert:
             "before": self.before.to_json() if self.before else None,
             "offset_min": self.offset_min,
             "embed": self.embed,
+            **({"sale": self.sale} if self.sale else {}),
         }
 
     @classmethod
@@ -109,6 +111,7 @@ class Alert:
                 before=before,
                 offset_min=int(offset) if offset is not None else None,
                 embed=data.get("embed"),
+                sale=str(data.get("sale") or ""),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise AlertFormatError(i18n.t("alert.unreadable", error=f"{type(exc).__name__}: {exc}")) from exc
