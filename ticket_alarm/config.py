@@ -87,6 +87,7 @@ __all__ = [
 DEFAULT_CONFIG_PATH = "config.json"
 CONFIG_ENV = "TICKET_ALARM_CONFIG"
 CATCH_ALL_ROUTE = "default"
+OPS_ROUTE = "ops"  # the lane of health.ops_webhook_url: ops messages, never a subscriber's route
 # RSS of an idle-to-busy daemon: 54 MB measured after 8 cycles against one stand-in site (python 3.11);
 # a max_rss_mb below it restarts the daemon after every crawl (check-config warns)
 DAEMON_NORMAL_RSS_MB = 60
@@ -241,6 +242,8 @@ class Settings(BaseSettings):
     def _catch_all_name_is_free(self) -> Settings:
         if self.discord_webhook_url and any(r.name == CATCH_ALL_ROUTE for r in self.routes or ()):
             raise ValueError(t("config.catch_all_name", name=CATCH_ALL_ROUTE))
+        if self.health.ops_webhook_url and any(r.name == OPS_ROUTE for r in self.routes or ()):
+            raise ValueError(t("config.ops_route_name", name=OPS_ROUTE))
         return self
 
     @classmethod

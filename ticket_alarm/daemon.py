@@ -26,6 +26,7 @@ from ticket_alarm.config import Settings, mask_store_url
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.errors import StoreError
 from ticket_alarm.i18n import t
+from ticket_alarm.ops import HEAD_GAP_META, OpsWatch
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
 from ticket_alarm.store import DB_NAME, as_async
@@ -48,8 +49,6 @@ POLITENESS_FACTOR = 1.5
 POLITENESS_BASELINE = 300.0
 # only the default head_interval is paced; any other value is the operator's choice, taken as given
 DEFAULT_HEAD_INTERVAL: float = Settings.model_fields["head_interval"].default
-# meta key: a site's head-poll gap as paced (health's "not succeeded for 3 × the gap" reads it)
-HEAD_GAP_META = "head_gap:{site}"
 
 
 def head_gap(head_interval: float, interval: float, sweep_requests: int) -> float:
@@ -101,8 +100,10 @@ class Daemon:
         on_result: Callable[[SiteResult], None] | None = None,
         reminders: Reminders | None = None,
         replicas: Replicas | None = None,
+        ops: OpsWatch | None = None,
     ) -> None:
         self.reminders = reminders
+        self.ops = ops
         self.replicas: Replicas = replicas or Solo(settings.data_dir)
         self._owned: set[str] = set()
         self.settings = settings
@@ -165,6 +166,7 @@ class Daemon:
             if task is not None:
                 self._inflight.discard(task)
         await self.beat()
+        await self.watch()
         rss = rss_mb()
         self._log_memory(name, rss)
         if self.on_result:
@@ -198,6 +200,7 @@ class Daemon:
         finally:
             if task is not None:
                 self._inflight.discard(task)
+        await self.watch()
         if self.on_result:
             self.on_result(result)
         if self.wants_early_sweep(result):
@@ -287,6 +290,17 @@ class Daemon:
         except StoreError as exc:
             self.store_failed("heartbeat not written:", exc)
 
+    async def watch(self) -> None:
+        """Tell ``health.ops_webhook_url`` what changed (``OpsWatch``), through the outbox."""
+        if self.ops is None or self.stop.is_set():
+            return
+        try:
+            await self.ops.check()
+        except StoreError as exc:
+            self.store_failed("ops state not written:", exc)
+        except Exception as exc:  # a bug here must not stop the crawls
+            logger.error("ops check failed: {}: {}", type(exc).__name__, exc)
+
     async def prune(self) -> None:
         """Bounded growth: what is older than ``retention_days`` leaves the store (history never)."""
         try:
@@ -309,6 +323,7 @@ class Daemon:
         pruned_at: float | None = None
         while not self.stop.is_set():
             await self.beat()
+            await self.watch()
             if pruned_at is None or self.clock.monotonic() - pruned_at >= PRUNE_EVERY:
                 pruned_at = self.clock.monotonic()
                 await self.prune()

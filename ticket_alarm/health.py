@@ -33,7 +33,7 @@ from crawlers.base import Crawler
 from ticket_alarm import __version__
 from ticket_alarm.clock import Clock, SystemClock, age_text
 from ticket_alarm.config import Settings
-from ticket_alarm.daemon import HEAD_GAP_META, HEARTBEAT_EVERY
+from ticket_alarm.daemon import HEARTBEAT_EVERY
 from ticket_alarm.discord.render import message
 from ticket_alarm.discord.urls import mask_url, webhook_fingerprint
 from ticket_alarm.discord.webhook import WebhookClient, http_client
@@ -41,6 +41,7 @@ from ticket_alarm.errors import TicketAlarmError
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import redact, setup_logging
 from ticket_alarm.model import SEOUL
+from ticket_alarm.ops import HEAD_GAP_META
 from ticket_alarm.pipeline import STORM_META
 from ticket_alarm.store import DB_NAME, InstanceLock, StatusFile
 from ticket_alarm.store.api import Store as StoreProtocol

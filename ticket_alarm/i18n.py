@@ -239,6 +239,29 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "head polls have not succeeded for {age} (over 3 × head_interval, {limit}); new notices wait for the "
         "next sweep",
     ),
+    # i19-ops: what the running daemon tells health.ops_webhook_url (ticket_alarm/ops.py)
+    "ops.queued": ("운영자 알림 대기열에 추가: {subject}: {title}", "ops message queued: {subject}: {title}"),
+    "ops.title.bad": ("ticket-alarm 문제: {subject}", "ticket-alarm problem: {subject}"),
+    "ops.title.ok": ("ticket-alarm 회복: {subject}", "ticket-alarm recovered: {subject}"),
+    "ops.site.failing": (
+        "{site} 크롤링이 {age} 동안 실패하고 있습니다 ({count}회 연속, 마지막 오류: {error}); "
+        "이 사이트의 새 공지가 오지 않습니다",
+        "{site} has been failing for {age} ({count} failed crawls in a row, last error: {error}); "
+        "no new notices come from this site",
+    ),
+    "ops.site.ok": ("{site} 크롤링이 다시 성공합니다", "{site} crawls succeed again"),
+    "ops.head.stuck": (
+        "{site} 헤드 폴링이 {limit} 넘게 성공하지 못했습니다 (마지막 성공 {age} 전, 마지막 오류: {error}); "
+        "새 공지는 다음 스윕을 기다립니다",
+        "{site} head polls have not succeeded for over {limit} (last success {age} ago, last error: "
+        "{error}); new notices wait for the next sweep",
+    ),
+    "ops.head.ok": ("{site} 헤드 폴링이 다시 성공합니다", "{site} head polls succeed again"),
+    "ops.webhook.broken": (
+        "경로 {route}의 웹훅이 멈췄습니다: {reason}; 이 경로로 알림이 가지 않습니다",
+        "the webhook of route {route} is broken: {reason}; no alerts reach that route",
+    ),
+    "ops.webhook.ok": ("경로 {route}의 웹훅이 다시 받습니다", "the webhook of route {route} accepts again"),
     # --- config -------------------------------------------------------------------------------
     "config.not_found": (
         "{path}: 설정 파일이 없습니다 (config file not found). config.example.json을 {path}로 복사하세요 "
@@ -313,6 +336,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Integrations → Webhooks → New Webhook → Copy Webhook URL)",
         "this is the example's placeholder, not a real webhook: replace the whole URL with your own "
         "(Discord: channel settings → Integrations → Webhooks → New Webhook → Copy Webhook URL)",
+    ),
+    # i19-ops: the ops lane's name is not a route's
+    "config.ops_route_name": (
+        "경로 이름 {name!r}은(는) health.ops_webhook_url의 운영자 알림에 쓰입니다; 경로 이름을 바꾸세요",
+        "route name {name!r} is the lane of health.ops_webhook_url (ops messages); rename the route",
     ),
     # --- cli ----------------------------------------------------------------------------------
     "cli.valid": ("{source}: 설정 정상 (configuration is valid)", "{source}: configuration is valid"),

@@ -386,7 +386,7 @@ def embed_text(embed: dict[str, Any], now: datetime, *, tag: str = "[DRY RUN]") 
 
 def render_alert(alert: Alert) -> dict[str, Any]:
     """The embed of one Alert (a legacy one's: the embed an older version rendered, as it is)."""
-    if alert.kind == "legacy":
+    if alert.kind in ("legacy", "ops"):
         assert alert.embed is not None
         return dict(alert.embed)
     assert alert.ticket is not None
