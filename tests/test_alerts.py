@@ -12,15 +12,16 @@ import httpx
 import pytest
 
 from crawlers.base import Crawl, Crawler
-from tests.conftest import run_cli, write_config
+from tests.conftest import DaemonProcess, run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
+from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import RouteSettings, Settings
 from ticket_alarm.discord.render import render_alert
 from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.explain import explain, render_text
 from ticket_alarm.http import Fetcher, SiteFetcher
-from ticket_alarm.model import Presale, Ticket, seoul
+from ticket_alarm.model import SEOUL, Presale, Ticket, seoul
 from ticket_alarm.notify import STDOUT_ROUTE, Alert
 from ticket_alarm.pipeline import Pipeline
 from ticket_alarm.reminders import Reminders
@@ -416,3 +417,29 @@ async def test_explain_shows_history_routes_and_deliveries(harness: Harness) -> 
     text = render_text(doc)
     assert "change waiting for confirmation" in text and "공연 1 티켓 오픈 안내" in text
     assert await explain(as_async(harness.store), harness.settings, "fake", "404") is None
+
+
+def test_the_daemon_delivers_a_presale_reminder_at_its_time(
+    tmp_path: Path,
+    discord: FakeDiscord,
+    site: FakeSite,
+    notices: TestStandNotices,
+    daemons: list[DaemonProcess],
+) -> None:
+    """reminders: [1] and a 팬클럽 선예매 80 s from now: its reminder comes 20 s from now, under its name."""
+    presale_at = (datetime.now(UTC) + timedelta(seconds=80)).astimezone(SEOUL).replace(microsecond=0)
+    notices.add(1, presales=[{"name": "팬클럽 선예매", "at": presale_at.replace(tzinfo=None).isoformat()}])
+    config = stand_config(tmp_path, site, discord.add_webhook(), interval=3600, reminders=[1])
+    d = DaemonProcess(write_config(tmp_path, config), tmp_path)
+    daemons.append(d)
+    d.wait_log("크롤링 완료: teststand")  # the first run: silent, and the reminders are planned
+    d.wait_for(lambda: len(discord.embeds()) >= 1, timeout=60, what="the presale reminder")
+    arrived = datetime.now(UTC)
+    due = presale_at - timedelta(minutes=1)
+    assert due <= arrived < due + timedelta(seconds=30), (due, arrived)
+    [reminder] = discord.embeds()
+    assert reminder["title"].startswith("[곧 티켓 오픈] ")
+    assert reminder["description"].startswith("팬클럽 선예매 1분 전입니다")
+    assert f"<t:{int(presale_at.timestamp())}:R>" in reminder["description"]
+    assert d.terminate()[0] == 0
+    assert len(discord.embeds()) == 1  # the general sale (2027) is far off: nothing else

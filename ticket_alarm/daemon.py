@@ -295,7 +295,7 @@ class Daemon:
         if self.ops is None or self.stop.is_set():
             return
         try:
-            await self.ops.check()
+            await self.ops.check(self.replicas.owns)
         except StoreError as exc:
             self.store_failed("ops state not written:", exc)
         except Exception as exc:  # a bug here must not stop the crawls

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,13 +66,14 @@ class OpsWatch:
     def enabled(self) -> bool:
         return bool(self.settings.health.ops_webhook_url)
 
-    async def check(self) -> int:
-        """Compare what the store says now with what was told; queue the changes. How many were queued."""
+    async def check(self, owns: Callable[[str], bool] | None = None) -> int:
+        """Compare what the store says now with what was told; queue the changes. How many were queued.
+        ``owns``: replicas watch only the sites they crawl; the owner of the first site, the webhooks."""
         if not self.enabled:
             return 0
         now = self.clock.now().timestamp()
         told = await self._told()
-        findings = await self._findings(now, told)
+        findings = await self._findings(now, told, owns or (lambda _site: True))
         rows: list[NewOutboxRow] = []
         changed = False
         for f in findings:
@@ -117,9 +118,11 @@ class OpsWatch:
             return {}
         return data if isinstance(data, dict) else {}
 
-    async def _findings(self, now: float, told: dict[str, dict[str, Any]]) -> list[Finding]:
+    async def _findings(
+        self, now: float, told: dict[str, dict[str, Any]], owns: Callable[[str], bool]
+    ) -> list[Finding]:
         out: list[Finding] = []
-        for name in self.sites:
+        for name in filter(owns, self.sites):
             state = await self.store.site_state(name)
             subject = f"site:{name}"
             if state.failure_streak > 0:
@@ -136,6 +139,8 @@ class OpsWatch:
                 out.append(Finding(subject, False, None, t("ops.site.ok", site=name)))
             if name in self.heads:
                 out.append(await self._head(name, now))
+        if self.sites and not owns(self.sites[0]):
+            return out
         broken = await self.store.broken_webhooks()
         routes = [r.name for r in self.settings.effective_routes()]
         for route in routes:
