@@ -116,3 +116,16 @@ def test_the_daemon_reports_a_site_down_past_the_threshold_once_and_once_on_reco
     ]
     assert discord.embeds("123456789012345678") == []  # the subscribers' webhook never saw them
     assert d.terminate()[0] == 0
+
+
+def test_a_route_may_not_take_the_ops_lanes_name_while_ops_webhook_url_is_set(tmp_path: Path) -> None:
+    import pytest
+
+    from ticket_alarm.config import load_config
+    from ticket_alarm.errors import ConfigError
+
+    route = {"name": "ops", "webhook_url": FAN}
+    path = write_config(tmp_path, {"routes": [route], "health": {"ops_webhook_url": OPS}})
+    with pytest.raises(ConfigError, match=r"route name .ops. is the lane of health\.ops_webhook_url"):
+        load_config(path, {})
+    assert load_config(write_config(tmp_path, {"routes": [route]}), {}).routes  # no ops lane: free
