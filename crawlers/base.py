@@ -117,6 +117,15 @@ _HTML_START = re.compile(rb"^\s*<", re.S)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title", re.I | re.S)
 
 
+def head_off_value(value: Any) -> Any:
+    """``head_interval: false`` says "off" (as 0 does); ``true`` names no interval: an error."""
+    if value is False:
+        return 0.0
+    if value is True:
+        raise ValueError("true is not a number of seconds; give seconds, or 0 / false to turn head polls off")
+    return value
+
+
 # --- the config section this module owns (``sites.<name>``) -------------------------------------
 
 
@@ -124,7 +133,7 @@ class SiteSettings(Section):
     enabled: bool = True
     interval: float | None = Field(None, ge=1, le=DAY, description="seconds; default: the top-level interval")
     head_interval: float | None = Field(
-        None, ge=0, le=DAY, description="seconds between head polls; null or 0: off; unset: the top-level one"
+        None, ge=0, le=DAY, description="seconds between head polls; 0 or false: off; null: the top-level one"
     )
     base_url: str | None = Field(None, description="replaces scheme+host of every request of this site")
     page_cap: int = Field(30, ge=1, le=500, description="safety limit on pages per crawl")
@@ -137,6 +146,11 @@ class SiteSettings(Section):
     storm_threshold: int = Field(
         30, ge=1, le=100_000, description="more new notices than this in one crawl, matching known ones: held"
     )
+
+    @field_validator("head_interval", mode="before")
+    @classmethod
+    def _head_off(cls, value: Any) -> Any:
+        return head_off_value(value)
 
     @field_validator("base_url")
     @classmethod

@@ -9,6 +9,7 @@ more parameter there. Nothing here knows SQL or files.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -243,6 +244,23 @@ async def test_reminders_upsert_due_and_settle(store: Store) -> None:
     }
     assert await store.next_reminder_due() is None
     assert [o.kind for o in await store.outbox_list()] == ["reminder"]
+
+
+async def test_reminders_are_one_per_sale(store: Store) -> None:
+    """The same offset for two sales of one notice: two rows, each upserted on its own sale."""
+    general = ReminderRow("melon:1", "melon", "a", 10, 10_000.0, 9_400.0, "pending", 1.0)
+    presale = replace(general, open_at=5_000.0, due_at=4_400.0, sale="팬클럽 선예매")
+    await store.commit_cycle(cycle(1.0, history=[hist(1)], reminders=[general, presale]))
+    stored = await store.reminders(["melon:1"])
+    assert [(r.sale, r.open_at) for r in stored] == [("", 10_000.0), ("팬클럽 선예매", 5_000.0)]
+    await store.commit_cycle(cycle(2.0, reminders=[replace(presale, open_at=6_000.0, due_at=5_400.0)]))
+    again = {r.sale: r for r in await store.reminders(["melon:1"])}
+    assert again["팬클럽 선예매"].open_at == 6_000.0 and again["팬클럽 선예매"].id == stored[1].id
+    assert again[""].open_at == 10_000.0
+    assert [(d.sale, d.due_at) for d in await store.due_reminders(9_999.0)] == [
+        ("팬클럽 선예매", 5_400.0),
+        ("", 9_400.0),
+    ]
 
 
 # --- outbox ------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,15 +12,16 @@ import httpx
 import pytest
 
 from crawlers.base import Crawl, Crawler
-from tests.conftest import run_cli, write_config
+from tests.conftest import DaemonProcess, run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
+from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import RouteSettings, Settings
 from ticket_alarm.discord.render import render_alert
 from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.explain import explain, render_text
 from ticket_alarm.http import Fetcher, SiteFetcher
-from ticket_alarm.model import Presale, Ticket, seoul
+from ticket_alarm.model import SEOUL, Presale, Ticket, seoul
 from ticket_alarm.notify import STDOUT_ROUTE, Alert
 from ticket_alarm.pipeline import Pipeline
 from ticket_alarm.reminders import Reminders
@@ -223,6 +225,92 @@ async def test_tba_open_time_cancels_pending_reminders(tmp_path: Path, clock: Fa
     await h.close()
 
 
+async def test_each_presale_gets_its_own_reminder_at_its_time(tmp_path: Path, clock: FakeClock) -> None:
+    """reminders: [10] reminds of the 팬클럽 선예매 too, under its name, and moves it on its own."""
+    fanclub = Presale("팬클럽 선예매", OPEN_A - timedelta(days=1))
+    h = Harness(tmp_path, Settings(reminders=[10], change_confirm_cycles=0), clock)
+    await h.cycle(ticket("1", presales=(fanclub,)))
+    clock.advance((fanclub.at - clock.now()).total_seconds() - 11 * 60)
+    assert await h.reminders.run_due() == (0, 0)
+    clock.advance(60)  # 10 minutes before the presale
+    assert await h.reminders.run_due() == (1, 0)
+    [presale] = h.outbox("reminder")
+    assert presale["description"].startswith("팬클럽 선예매 10분 전입니다")
+    assert f"<t:{int(fanclub.at.timestamp())}:R>" in presale["description"]
+    assert presale["footer"]["text"].endswith("팬클럽 선예매 10분 전 알림")
+    clock.advance(24 * 3600)  # 10 minutes before the general sale
+    assert await h.reminders.run_due() == (1, 0)
+    general = h.outbox("reminder")[1]
+    assert general["description"].startswith("티켓 오픈 10분 전입니다")
+    assert general["footer"]["text"].rsplit(" · ", 1)[-1] == "10분 전 알림"
+    # a later presale moves its own reminder; a presale gone cancels its own, never the general one
+    clock.advance(-2 * 24 * 3600)
+    second = Presale("일반 선예매", OPEN_A - timedelta(hours=5))
+    await h.cycle(ticket("2", presales=(fanclub, second)))
+    moved = Presale("일반 선예매", OPEN_A - timedelta(hours=3))
+    await h.cycle(ticket("2", presales=(fanclub, moved)))
+    rows = {(r.sale, r.status, r.open_at) for r in h.store.reminders([ticket("2").key])}
+    assert rows == {
+        ("", "pending", OPEN_A.timestamp()),
+        ("팬클럽 선예매", "pending", fanclub.at.timestamp()),
+        ("일반 선예매", "pending", moved.at.timestamp()),
+    }
+    await h.cycle(ticket("2", presales=(moved,)))
+    status = {r.sale: r.status for r in h.store.reminders([ticket("2").key])}
+    assert status == {"": "pending", "팬클럽 선예매": "cancelled", "일반 선예매": "pending"}
+    await h.close()
+
+
+async def test_sales_sharing_a_time_get_one_reminder_naming_both(tmp_path: Path, clock: FakeClock) -> None:
+    h = Harness(tmp_path, Settings(reminders=[10]), clock)
+    same = (
+        Presale("팬클럽 선예매", OPEN_A),
+        Presale("팬클럽 선예매", OPEN_A),
+        Presale("멜론 선예매", OPEN_A),
+    )
+    await h.cycle(ticket("1", presales=same))
+    assert [r.sale for r in h.store.reminders([ticket("1").key])] == [" · 팬클럽 선예매 · 멜론 선예매"]
+    clock.advance((OPEN_A - clock.now()).total_seconds() - 10 * 60)
+    assert await h.reminders.run_due() == (1, 0)
+    [reminder] = h.outbox("reminder")
+    assert reminder["description"].startswith("티켓 오픈 · 팬클럽 선예매 · 멜론 선예매 10분 전입니다")
+    await h.close()
+
+
+def test_reminder_rows_of_the_previous_schema_stay_the_general_sales(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A store written before reminders were per sale: its rows become the general sale's, keep their
+    status, and a cycle plans no second reminder for them (schema step 6, SQLite)."""
+    import sqlite3
+
+    from tests.support.legacy_outbox import sqlite_steps
+    from ticket_alarm.store import DB_NAME
+
+    (tmp_path / "data").mkdir()
+    db = tmp_path / "data" / DB_NAME
+    conn = sqlite3.connect(db, isolation_level=None)
+    for number, sql in enumerate(sqlite_steps(5), start=1):
+        conn.executescript(f"BEGIN IMMEDIATE;{sql};PRAGMA user_version={number};COMMIT;")
+    key, at = ticket("1").key, OPEN_A.timestamp()
+    conn.execute(
+        "INSERT INTO reminders(notice_key, site, route, offset_min, open_at, due_at, status, updated_at) "
+        "VALUES (?, 'fake', 'dry-run', 10, ?, ?, 'queued', 0), "
+        "(?, 'fake', 'dry-run', 60, ?, ?, 'pending', 0)",
+        (key, at, at - 600, key, at, at - 3600),
+    )
+    conn.close()
+    h = Harness(tmp_path, Settings(reminders=[60, 10]), clock)
+    rows = h.store.reminders([key])
+    assert [(r.sale, r.offset_min, r.status) for r in rows] == [("", 60, "pending"), ("", 10, "queued")]
+    asyncio.run(h.cycle(ticket("1")))
+    assert [(r.sale, r.offset_min, r.status) for r in h.store.reminders([key])] == [
+        ("", 60, "pending"),
+        ("", 10, "queued"),
+    ]
+    asyncio.run(h.close())
+
+
 # --- routes ------------------------------------------------------------------------------------
 
 
@@ -329,3 +417,29 @@ async def test_explain_shows_history_routes_and_deliveries(harness: Harness) -> 
     text = render_text(doc)
     assert "change waiting for confirmation" in text and "공연 1 티켓 오픈 안내" in text
     assert await explain(as_async(harness.store), harness.settings, "fake", "404") is None
+
+
+def test_the_daemon_delivers_a_presale_reminder_at_its_time(
+    tmp_path: Path,
+    discord: FakeDiscord,
+    site: FakeSite,
+    notices: TestStandNotices,
+    daemons: list[DaemonProcess],
+) -> None:
+    """reminders: [1] and a 팬클럽 선예매 80 s from now: its reminder comes 20 s from now, under its name."""
+    presale_at = (datetime.now(UTC) + timedelta(seconds=80)).astimezone(SEOUL).replace(microsecond=0)
+    notices.add(1, presales=[{"name": "팬클럽 선예매", "at": presale_at.replace(tzinfo=None).isoformat()}])
+    config = stand_config(tmp_path, site, discord.add_webhook(), interval=3600, reminders=[1])
+    d = DaemonProcess(write_config(tmp_path, config), tmp_path)
+    daemons.append(d)
+    d.wait_log("크롤링 완료: teststand")  # the first run: silent, and the reminders are planned
+    d.wait_for(lambda: len(discord.embeds()) >= 1, timeout=60, what="the presale reminder")
+    arrived = datetime.now(UTC)
+    due = presale_at - timedelta(minutes=1)
+    assert due <= arrived < due + timedelta(seconds=30), (due, arrived)
+    [reminder] = discord.embeds()
+    assert reminder["title"].startswith("[곧 티켓 오픈] ")
+    assert reminder["description"].startswith("팬클럽 선예매 1분 전입니다")
+    assert f"<t:{int(presale_at.timestamp())}:R>" in reminder["description"]
+    assert d.terminate()[0] == 0
+    assert len(discord.embeds()) == 1  # the general sale (2027) is far off: nothing else

@@ -392,14 +392,18 @@ def test_head_interval_config_defaults_and_per_site_switches() -> None:
     settings = Settings(
         sites={
             "melon": {"head_interval": 10},
-            "yes24": {"head_interval": None},
+            "yes24": {"head_interval": None},  # as config.example.json writes it: the top-level value
             "ticketlink": {"head_interval": 0},
+            "interpark": {"head_interval": False},
         }
     )
     assert settings.interval == 600 and settings.head_interval == 30
-    assert settings.site_head_interval("interpark") == 30
+    assert settings.site_head_interval("nol") == 30
     assert settings.site_head_interval("melon") == 10
-    assert settings.site_head_interval("yes24") is None and settings.site_head_interval("ticketlink") is None
+    assert settings.site_head_interval("yes24") == 30
+    assert (
+        settings.site_head_interval("ticketlink") is None and settings.site_head_interval("interpark") is None
+    )
     off = Settings(head_interval=None, sites={"melon": {"head_interval": 5}})
     assert off.site_head_interval("yes24") is None and off.site_head_interval("melon") == 5
     assert Settings(head_interval=0).site_head_interval("yes24") is None

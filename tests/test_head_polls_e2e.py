@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DaemonProcess, run_cli, write_config
+from tests.conftest import ROOT, DaemonProcess, run_cli, write_config
 from tests.support.discord_standin import FakeDiscord
 from tests.support.live_sites import LiveSites
 from tests.support.real_sites import SITES, RealSites
@@ -73,6 +73,68 @@ def test_daemon_alerts_new_notices_by_head_poll_within_seconds_without_a_sweep(
     code, _ = d.terminate()
     assert code == 0
     assert len(discord.embeds()) == 3  # each exactly once
+
+
+def test_the_example_config_copied_as_the_readme_says_alerts_a_new_notice_by_head_poll(
+    tmp_path: Path, discord: FakeDiscord, live: LiveSites, daemons: list[DaemonProcess]
+) -> None:
+    """`cp config.example.json config.json`: its sites' `"head_interval": null` takes the top-level
+    value (head polls on), not "off" — a new notice comes by head poll, not 10 minutes later."""
+    config = json.loads((ROOT / "config.example.json").read_text(encoding="utf-8"))
+    assert all(site["head_interval"] is None for site in config["sites"].values())
+    # what this test needs: the stand-ins, and head polls every 2 s rather than 30 (not paced)
+    config["discord_webhook_url"] = discord.add_webhook()
+    config["head_interval"] = 2
+    for site in HEAD_SITES:
+        config["sites"][site]["base_url"] = live.base_url
+        live.fill(site, 25)
+    config["sites"]["interpark"]["enabled"] = False  # no stand-in for it here
+    config["sites"]["teststand"] = {"enabled": False}  # the test plugin
+    path = write_config(tmp_path, config)
+    checked = run_cli("check-config", "--config", str(path), cwd=tmp_path)
+    assert checked.returncode == 0 and "head polls off" not in checked.stderr, checked.stderr
+    d = DaemonProcess(path, tmp_path)
+    daemons.append(d)
+    d.wait_log("첫 실행", count=3, timeout=60)
+    assert "head polls off" not in d.out()
+    d.wait_for(lambda: live.count("yes24", "head") >= 1, timeout=30, what="a head poll")
+    sweeps = live.count("yes24", "sweep")
+    posted = live.post("yes24")
+    d.wait_for(lambda: len(discord.embeds()) >= 1, timeout=30, what="the head-poll alert")
+    assert [e["url"].rsplit("=", 1)[-1].rsplit("/", 1)[-1] for e in discord.embeds()] == [posted]
+    assert live.count("yes24", "sweep") == sweeps  # interval 600: no sweep found it
+    d.wait_log("새 공지: ")
+    assert d.terminate()[0] == 0
+
+
+def test_head_polls_turned_off_are_said_at_start_and_by_check_config(
+    tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    config = write_config(
+        tmp_path,
+        {
+            "data_dir": str(tmp_path / "data"),
+            "interval": 3600,
+            "sites": {
+                "interpark": {"enabled": False},
+                "teststand": {"enabled": False},
+                "melon": {"enabled": False},
+                "ticketlink": {"head_interval": 0, "base_url": "http://127.0.0.1:9"},
+                "yes24": {"head_interval": False, "base_url": "http://127.0.0.1:9"},
+            },
+            "http": {"retries": 0, "timeout": 2},
+        },
+    )
+    checked = run_cli("check-config", "--config", str(config), cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    said = [line for line in checked.stderr.splitlines() if "[WARNING] head polls off: " in line]
+    assert len(said) == 1 and "yes24" in said[0] and "ticketlink" in said[0] and "melon" not in said[0], said
+    d = DaemonProcess(config, tmp_path)
+    daemons.append(d)
+    d.wait_log("head polls off: ", timeout=30)
+    said = [line for line in d.out().splitlines() if "head polls off: " in line]
+    assert len(said) == 1 and "yes24" in said[0] and "ticketlink" in said[0], said
+    assert d.terminate()[0] == 0
 
 
 def test_test_crawlers_json_reports_the_head_page_apart_from_the_sweep(tmp_path: Path) -> None:

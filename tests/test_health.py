@@ -474,3 +474,38 @@ def test_health_check_wrapper_reports_unknown_when_it_cannot_run(tmp_path: Path)
         timeout=30,
     )
     assert done.returncode == 3 and "UNKNOWN health_check: no answer within 0.01s" in done.stdout
+
+
+async def test_head_polls_off_or_not_succeeding_for_three_head_intervals_are_warnings(
+    tmp_path: Path, store: Store, lock: InstanceLock, known: Any, clock: FakeClock
+) -> None:
+    from ticket_alarm.store import HeadState
+
+    healthy(store, clock)
+    now = clock.now().timestamp()
+    sites = {
+        "yes24": {"enabled": True},
+        **{s: {"enabled": False} for s in ("interpark", "melon", "ticketlink")},
+    }
+    store.save_site_state(SiteState("yes24", True, now - 60, now - 60, last_count=40))
+    # off said explicitly for a site that can poll its newest page: new notices wait for the sweep
+    for off in (0, False):
+        sites["yes24"]["head_interval"] = off
+        site = by_name(await check(settings_for(tmp_path, sites=sites), known, clock))["site:yes24"]
+        assert site.status == "WARNING" and site.detail.startswith("head polls off: new notices wait"), site
+    # a site's null (config.example.json) takes the top-level 30 s: on, and OK while they succeed
+    sites["yes24"]["head_interval"] = None
+    store.save_head_state(HeadState("yes24", last_attempt=now - 10, last_success=now - 89))
+    site = by_name(await check(settings_for(tmp_path, sites=sites), known, clock))["site:yes24"]
+    assert site.status == "OK" and "last head poll 89s ago" in site.detail, site
+    # a 429 with Retry-After 120: paused, no failure streak, yet nothing succeeded for over 3 × 30 s
+    store.save_head_state(
+        HeadState("yes24", last_attempt=now - 91, last_success=now - 91, paused_until=now + 29)
+    )
+    site = by_name(await check(settings_for(tmp_path, sites=sites), known, clock))["site:yes24"]
+    assert site.status == "WARNING" and "head polls have not succeeded for 2m" in site.detail, site
+    # the daemon stretched the gap for politeness (it says so in meta): 3 × that gap is the limit
+    store.set_meta("head_gap:yes24", "45")
+    assert (
+        by_name(await check(settings_for(tmp_path, sites=sites), known, clock))["site:yes24"].status == "OK"
+    )

@@ -20,10 +20,12 @@ from ticket_alarm.store.sqlite.export import export
 
 
 def populate(tmp_path: Path, discord: FakeDiscord, site: FakeSite, notices: TestStandNotices) -> Path:
-    """A store with sent and pending alerts, site state and head state: `once` twice."""
+    """A store with sent and pending alerts, reminders per sale, site state and head state: `once` twice."""
     webhook = discord.add_webhook()
-    config = write_config(tmp_path, stand_config(tmp_path, site, webhook, notify_on_first_run=True))
-    notices.add(5)
+    config = write_config(
+        tmp_path, stand_config(tmp_path, site, webhook, notify_on_first_run=True, reminders=[60])
+    )
+    notices.add(5, presales=[{"name": "팬클럽 선예매", "at": "2027-11-30T20:00:00"}])
     first = run_cli("once", "--config", str(config), cwd=tmp_path, timeout=60)
     assert first.returncode == 0, first.stderr
     assert len(discord.embeds()) == 5
@@ -51,6 +53,7 @@ def test_store_migrate_copies_everything_then_refuses_a_non_empty_database(
     source = sqlite_counts(tmp_path / "data" / DB_NAME)
     assert source["history"] == 9 and source["outbox"] == 9 and source["site_state"] == 1
     assert source["legacy_keys"] == 2 and source["digest_log"] == 9
+    assert source["reminders"] == 14  # 5 notices × (general sale + 팬클럽 선예매) + 4 general sales
 
     proc = run_cli("store", "migrate", "--to", pg_url, "--config", str(config), cwd=tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -69,6 +72,8 @@ def test_store_migrate_copies_everything_then_refuses_a_non_empty_database(
             assert min(r.attempts for r in rows if r.status == "pending") >= 1  # the failed tries came along
             state = await store.site_state("teststand")
             assert state.initialized is True and state.last_success is not None
+            reminders = await store.reminders([r.notice_key for r in rows])
+            assert sorted({r.sale for r in reminders}) == ["", "팬클럽 선예매"] and len(reminders) == 14
         finally:
             await store.close()
 

@@ -23,6 +23,8 @@ from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config import (
     CONFIG_ENV,
     DAEMON_NORMAL_RSS_MB,
+    OPS_ROUTE,
+    RouteSettings,
     Settings,
     check_site_names,
     load_config,
@@ -48,6 +50,7 @@ from ticket_alarm.logs import apply_level, redact, setup_logging
 from ticket_alarm.metrics import serve_metrics
 from ticket_alarm.model import Ticket, seoul_text
 from ticket_alarm.notify import Notifier, StdoutNotifier
+from ticket_alarm.ops import OpsWatch
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
 from ticket_alarm.store import DB_NAME, InstanceLock, OutboxRow, StatusFile, open_store
@@ -168,11 +171,16 @@ async def build_app(
 
 
 def notifiers_for(settings: Settings, webhooks: WebhookClient, clock: Clock) -> list[Notifier]:
-    """One notifier per route (its Discord webhook); with no webhook at all, the stdout notifier."""
+    """One notifier per route (its Discord webhook); with no webhook at all, the stdout notifier; and
+    the ops lane (``health.ops_webhook_url``) apart from them all."""
     routes = settings.effective_routes()
+    ops: list[Notifier] = []
+    if settings.health.ops_webhook_url:
+        lane = RouteSettings(name=OPS_ROUTE, webhook_url=settings.health.ops_webhook_url)
+        ops.append(DiscordNotifier.for_route(lane, webhooks))
     if not routes:
-        return [StdoutNotifier(alert_text, clock)]
-    return [DiscordNotifier.for_route(route, webhooks) for route in routes]
+        return [StdoutNotifier(alert_text, clock), *ops]
+    return [*(DiscordNotifier.for_route(route, webhooks) for route in routes), *ops]
 
 
 # --- commands -------------------------------------------------------------------------
@@ -210,6 +218,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         logger.warning(
             "{}", i18n.t("cli.max_rss_low", ceiling=settings.max_rss_mb, normal=DAEMON_NORMAL_RSS_MB)
         )
+    heads_off = settings.heads_off(known)
+    if heads_off:
+        logger.warning("{}", i18n.t("cli.heads_off", sites=", ".join(heads_off)))
     source = str(path) if _config_file_used(args, path) else i18n.t("cli.no_config_file")
     logger.info("{}", i18n.t("cli.valid", source=source))
     return EXIT_OK
@@ -271,6 +282,19 @@ async def _run(args: argparse.Namespace) -> int:
                 reminders=app.reminders,
                 on_result=metrics.on_result if metrics else None,
                 replicas=app.replicas,
+                ops=OpsWatch(
+                    settings,
+                    app.store,
+                    app.clock,
+                    sites=sites,
+                    heads=[
+                        n
+                        for n in sites
+                        if settings.site_head_interval(n) is not None
+                        and known[n].head_pages is not Crawler.head_pages
+                    ],
+                    on_enqueue=app.delivery.notify,
+                ),
             )
             return await daemon.run()
 

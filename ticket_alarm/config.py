@@ -25,7 +25,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from crawlers.base import SiteSettings
+from crawlers.base import Crawler, SiteSettings, head_off_value
 from crawlers.custom.definition import (
     CUSTOM_EMPTY_TEXT,
     CUSTOM_TBA_WORDS,
@@ -87,6 +87,7 @@ __all__ = [
 DEFAULT_CONFIG_PATH = "config.json"
 CONFIG_ENV = "TICKET_ALARM_CONFIG"
 CATCH_ALL_ROUTE = "default"
+OPS_ROUTE = "ops"  # the lane of health.ops_webhook_url: ops messages, never a subscriber's route
 # RSS of an idle-to-busy daemon: 54 MB measured after 8 cycles against one stand-in site (python 3.11);
 # a max_rss_mb below it restarts the daemon after every crawl (check-config warns)
 DAEMON_NORMAL_RSS_MB = 60
@@ -165,7 +166,7 @@ class Settings(BaseSettings):
         600.0, ge=1, le=DAY, description="seconds between two sweeps (whole list) of one site"
     )
     head_interval: float | None = Field(
-        30.0, ge=0, le=DAY, description="seconds between two polls of the newest page; null or 0: off"
+        30.0, ge=0, le=DAY, description="seconds between two polls of the newest page; 0 or false: off"
     )
     data_dir: Path = Path("data")
     store_url: str | None = Field(
@@ -206,6 +207,11 @@ class Settings(BaseSettings):
             return None
         return check_webhook(value)
 
+    @field_validator("head_interval", mode="before")
+    @classmethod
+    def _head_off(cls, value: Any) -> Any:
+        return head_off_value(value)
+
     @field_validator("reminders")
     @classmethod
     def _reminders(cls, values: list[int]) -> list[int]:
@@ -236,6 +242,8 @@ class Settings(BaseSettings):
     def _catch_all_name_is_free(self) -> Settings:
         if self.discord_webhook_url and any(r.name == CATCH_ALL_ROUTE for r in self.routes or ()):
             raise ValueError(t("config.catch_all_name", name=CATCH_ALL_ROUTE))
+        if self.health.ops_webhook_url and any(r.name == OPS_ROUTE for r in self.routes or ()):
+            raise ValueError(t("config.ops_route_name", name=OPS_ROUTE))
         return self
 
     @classmethod
@@ -260,10 +268,22 @@ class Settings(BaseSettings):
         return self.site(name).interval or self.interval
 
     def site_head_interval(self, name: str) -> float | None:
-        """Seconds between head polls of a site, or None when they are off (null or 0)."""
+        """Seconds between head polls of a site, or None when they are off. A site's ``null`` (as
+        config.example.json writes it) inherits the top-level value; off is said with 0 or ``false``."""
         site = self.site(name)
-        value = site.head_interval if "head_interval" in site.model_fields_set else self.head_interval
+        value = site.head_interval if site.head_interval is not None else self.head_interval
         return value or None
+
+    def heads_off(self, known: Mapping[str, type[Crawler]]) -> list[str]:
+        """Enabled sites whose crawler can poll its newest page, but whose head polls are off: a new
+        notice there waits for the next sweep (``interval``), not ``head_interval``."""
+        return [
+            name
+            for name, crawler in known.items()
+            if self.site(name).enabled
+            and crawler.head_pages is not Crawler.head_pages
+            and self.site_head_interval(name) is None
+        ]
 
     @property
     def dry_run(self) -> bool:

@@ -25,6 +25,8 @@ from ticket_alarm.clock import Clock
 from ticket_alarm.config import Settings, mask_store_url
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.errors import StoreError
+from ticket_alarm.i18n import t
+from ticket_alarm.ops import HEAD_GAP_META, OpsWatch
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
 from ticket_alarm.store import DB_NAME, as_async
@@ -98,8 +100,10 @@ class Daemon:
         on_result: Callable[[SiteResult], None] | None = None,
         reminders: Reminders | None = None,
         replicas: Replicas | None = None,
+        ops: OpsWatch | None = None,
     ) -> None:
         self.reminders = reminders
+        self.ops = ops
         self.replicas: Replicas = replicas or Solo(settings.data_dir)
         self._owned: set[str] = set()
         self.settings = settings
@@ -162,12 +166,16 @@ class Daemon:
             if task is not None:
                 self._inflight.discard(task)
         await self.beat()
+        await self.watch()
         rss = rss_mb()
         self._log_memory(name, rss)
         if self.on_result:
             self.on_result(result)
-        if result.ok and not result.skipped:
-            self.pace_head_polls(name, result.requests)
+        if result.ok and not result.skipped and self.pace_head_polls(name, result.requests):
+            try:
+                await self.store.set_meta(HEAD_GAP_META.format(site=name), f"{self._head_gaps[name]:g}")
+            except StoreError as exc:
+                self.store_failed(f"크롤링 실패: {name} head-poll gap not saved:", exc)
         self._check_memory(rss)
         return result
 
@@ -192,6 +200,7 @@ class Daemon:
         finally:
             if task is not None:
                 self._inflight.discard(task)
+        await self.watch()
         if self.on_result:
             self.on_result(result)
         if self.wants_early_sweep(result):
@@ -208,16 +217,17 @@ class Daemon:
         gap = EARLY_SWEEP_GAP * self.settings.site_interval(name)
         return started is None or self.clock.monotonic() - started >= gap
 
-    def pace_head_polls(self, name: str, sweep_requests: int) -> None:
-        """After a sweep: keep the site's head polls within the politeness budget (``head_gap``)."""
+    def pace_head_polls(self, name: str, sweep_requests: int) -> bool:
+        """After a sweep: keep the site's head polls within the politeness budget (``head_gap``);
+        True when the gap changed."""
         configured = self.settings.site_head_interval(name)
         if configured != DEFAULT_HEAD_INTERVAL:  # off, or chosen by the operator: taken as given
-            return
+            return False
         if self._scheduler is None or self.stop.is_set() or not self._has_head(name):
-            return
+            return False
         gap = head_gap(configured, self.settings.site_interval(name), sweep_requests)
         if abs(gap - self._head_gaps.get(name, configured)) < 0.5:
-            return
+            return False
         self._head_gaps[name] = gap
         if gap > configured:
             logger.info(
@@ -233,6 +243,7 @@ class Daemon:
         else:
             logger.info("{}: head polls every {:g} s again", name, gap)
         self._scheduler.reschedule_job(f"head-{name}", trigger=_head_trigger(gap))
+        return True
 
     def _has_head(self, name: str) -> bool:
         """Whether the site's crawler (its current source) has a registration order to poll."""
@@ -279,6 +290,17 @@ class Daemon:
         except StoreError as exc:
             self.store_failed("heartbeat not written:", exc)
 
+    async def watch(self) -> None:
+        """Tell ``health.ops_webhook_url`` what changed (``OpsWatch``), through the outbox."""
+        if self.ops is None or self.stop.is_set():
+            return
+        try:
+            await self.ops.check(self.replicas.owns)
+        except StoreError as exc:
+            self.store_failed("ops state not written:", exc)
+        except Exception as exc:  # a bug here must not stop the crawls
+            logger.error("ops check failed: {}: {}", type(exc).__name__, exc)
+
     async def prune(self) -> None:
         """Bounded growth: what is older than ``retention_days`` leaves the store (history never)."""
         try:
@@ -301,6 +323,7 @@ class Daemon:
         pruned_at: float | None = None
         while not self.stop.is_set():
             await self.beat()
+            await self.watch()
             if pruned_at is None or self.clock.monotonic() - pruned_at >= PRUNE_EVERY:
                 pruned_at = self.clock.monotonic()
                 await self.prune()
@@ -414,6 +437,11 @@ class Daemon:
             if self.settings.store_url
             else (self.settings.data_dir / DB_NAME).resolve(),
         )
+        heads_off = [
+            n for n in self.sites if self.settings.site_head_interval(n) is None and self._has_head(n)
+        ]
+        if heads_off:
+            logger.warning("{}", t("cli.heads_off", sites=", ".join(heads_off)))
         started = 0.0
         try:
             await self.stop.wait()

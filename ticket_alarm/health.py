@@ -41,6 +41,7 @@ from ticket_alarm.errors import TicketAlarmError
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import redact, setup_logging
 from ticket_alarm.model import SEOUL
+from ticket_alarm.ops import HEAD_GAP_META
 from ticket_alarm.pipeline import STORM_META
 from ticket_alarm.store import DB_NAME, InstanceLock, StatusFile
 from ticket_alarm.store.api import Store as StoreProtocol
@@ -282,7 +283,7 @@ async def _site_check(
             facts.append(t("health.site.notices", count=state.last_count))
     elif not state.failure_streak:
         facts.append(t("health.site.no_success_yet"))
-    await _head_facts(settings, name, store, now, problems, facts)
+    await _head_facts(settings, name, crawler, store, now, problems, facts)
     locked = state.locked_until is not None and state.locked_until > now
     if locked:
         assert state.locked_until is not None
@@ -339,13 +340,23 @@ async def _site_check(
 
 
 async def _head_facts(
-    settings: Settings, name: str, store: StoreProtocol, now: float, problems: list[str], facts: list[str]
+    settings: Settings,
+    name: str,
+    crawler: type[Crawler],
+    store: StoreProtocol,
+    now: float,
+    problems: list[str],
+    facts: list[str],
 ) -> None:
-    """Head polls (the newest page, every ``head_interval``) told apart from the sweeps."""
+    """Head polls (the newest page, every ``head_interval``) told apart from the sweeps. Off for a site
+    that could poll its newest page, or not succeeding for 3 × the gap: a WARNING (new notices wait)."""
     every = settings.site_head_interval(name)
     head = await store.head_state(name)
     if every is None:
-        facts.append(t("health.head.off"))
+        if name in settings.heads_off({name: crawler}):
+            problems.append(t("health.head.off_warn", interval=age_text(settings.site_interval(name))))
+        else:
+            facts.append(t("health.head.off"))
         return
     if head.sweeps_only:
         facts.append(t("health.head.none", why=head.sweeps_only))
@@ -353,6 +364,13 @@ async def _head_facts(
     if head.last_success is not None:
         new = t("health.head.new", count=head.last_new) if head.last_new else ""
         facts.append(t("health.head.last", age=age_text(now - head.last_success), new=new))
+        paced = await store.get_meta(HEAD_GAP_META.format(site=name))  # the daemon's politeness stretch
+        with contextlib.suppress(TypeError, ValueError):
+            every = max(every, float(paced or every))
+        if now - head.last_success > 3 * every:
+            problems.append(
+                t("health.head.stuck", age=age_text(now - head.last_success), limit=age_text(3 * every))
+            )
     elif head.last_attempt is None:
         facts.append(t("health.head.not_yet"))
     if head.paused_until is not None and head.paused_until > now:

@@ -226,6 +226,42 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "health --notify: cannot remember the state in {path}: {reason}",
     ),
     "health.failed": ("점검 자체가 실패했습니다: {error}", "the check itself failed: {error}"),
+    # i19-ops: head polls off or stuck, said as a WARNING
+    "health.head.off_warn": (
+        "헤드 폴링 꺼짐: 새 공지는 다음 스윕({interval}마다)을 기다립니다. "
+        "켜려면 head_interval을 초로 두세요 (사이트의 null은 최상위 값을 따르고, 끄기는 0 또는 false)",
+        "head polls off: new notices wait for the next sweep (every {interval}). To turn them on give "
+        "head_interval in seconds (a site's null takes the top-level value; off is 0 or false)",
+    ),
+    "health.head.stuck": (
+        "헤드 폴링이 {age} 동안 성공하지 못했습니다 (head_interval의 3배 {limit} 초과); "
+        "새 공지는 다음 스윕을 기다립니다",
+        "head polls have not succeeded for {age} (over 3 × head_interval, {limit}); new notices wait for the "
+        "next sweep",
+    ),
+    # i19-ops: what the running daemon tells health.ops_webhook_url (ticket_alarm/ops.py)
+    "ops.queued": ("운영자 알림 대기열에 추가: {subject}: {title}", "ops message queued: {subject}: {title}"),
+    "ops.title.bad": ("ticket-alarm 문제: {subject}", "ticket-alarm problem: {subject}"),
+    "ops.title.ok": ("ticket-alarm 회복: {subject}", "ticket-alarm recovered: {subject}"),
+    "ops.site.failing": (
+        "{site} 크롤링이 {age} 동안 실패하고 있습니다 ({count}회 연속, 마지막 오류: {error}); "
+        "이 사이트의 새 공지가 오지 않습니다",
+        "{site} has been failing for {age} ({count} failed crawls in a row, last error: {error}); "
+        "no new notices come from this site",
+    ),
+    "ops.site.ok": ("{site} 크롤링이 다시 성공합니다", "{site} crawls succeed again"),
+    "ops.head.stuck": (
+        "{site} 헤드 폴링이 {limit} 넘게 성공하지 못했습니다 (마지막 성공 {age} 전, 마지막 오류: {error}); "
+        "새 공지는 다음 스윕을 기다립니다",
+        "{site} head polls have not succeeded for over {limit} (last success {age} ago, last error: "
+        "{error}); new notices wait for the next sweep",
+    ),
+    "ops.head.ok": ("{site} 헤드 폴링이 다시 성공합니다", "{site} head polls succeed again"),
+    "ops.webhook.broken": (
+        "경로 {route}의 웹훅이 멈췄습니다: {reason}; 이 경로로 알림이 가지 않습니다",
+        "the webhook of route {route} is broken: {reason}; no alerts reach that route",
+    ),
+    "ops.webhook.ok": ("경로 {route}의 웹훅이 다시 받습니다", "the webhook of route {route} accepts again"),
     # --- config -------------------------------------------------------------------------------
     "config.not_found": (
         "{path}: 설정 파일이 없습니다 (config file not found). config.example.json을 {path}로 복사하세요 "
@@ -301,6 +337,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "this is the example's placeholder, not a real webhook: replace the whole URL with your own "
         "(Discord: channel settings → Integrations → Webhooks → New Webhook → Copy Webhook URL)",
     ),
+    # i19-ops: the ops lane's name is not a route's
+    "config.ops_route_name": (
+        "경로 이름 {name!r}은(는) health.ops_webhook_url의 운영자 알림에 쓰입니다; 경로 이름을 바꾸세요",
+        "route name {name!r} is the lane of health.ops_webhook_url (ops messages); rename the route",
+    ),
     # --- cli ----------------------------------------------------------------------------------
     "cli.valid": ("{source}: 설정 정상 (configuration is valid)", "{source}: configuration is valid"),
     "cli.no_config_file": (
@@ -361,6 +402,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "site.skipped_no_order": (
         "등록순 목록이 없어 스윕만 합니다",
         "no registration order: swept only",
+    ),
+    # i19-ops: head polls off where the site could poll its newest page
+    "cli.heads_off": (
+        "헤드 폴링 꺼짐: {sites} — 새 공지는 스윕 간격(interval)마다만 알립니다. "
+        "켜려면 head_interval을 초로 두세요 "
+        "(sites.<이름>.head_interval의 null은 최상위 값을 따르고, 끄기는 0 또는 false)",
+        "head polls off: {sites} — new notices are alerted only once per sweep (interval). To turn them on "
+        "give head_interval in seconds (a null sites.<name>.head_interval takes the top-level value; "
+        "off is 0 or false)",
     ),
     # --- history ------------------------------------------------------------------------------
     "history.cut": (

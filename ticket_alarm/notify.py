@@ -25,8 +25,9 @@ from ticket_alarm.clock import Clock
 from ticket_alarm.errors import TicketAlarmError
 from ticket_alarm.model import Ticket
 
-AlertKind = Literal["new", "change", "reminder", "legacy"]
-ALERT_KINDS: tuple[AlertKind, ...] = ("new", "change", "reminder", "legacy")
+AlertKind = Literal["new", "change", "reminder", "legacy", "ops"]
+ALERT_KINDS: tuple[AlertKind, ...] = ("new", "change", "reminder", "legacy", "ops")
+EMBED_KINDS = ("legacy", "ops")  # Alerts that carry their embed: an older version's, an ops state change
 ALERT_VERSION = 1  # the ``alert`` key of a payload: Alert-shaped (an old Discord-embed row had none)
 STDOUT_ROUTE = "dry-run"  # the lane of the stdout notifier (the dry run: no webhook configured)
 
@@ -38,8 +39,8 @@ class AlertFormatError(TicketAlarmError):
 @dataclass(frozen=True, slots=True)
 class Alert:
     """One thing to tell people. ``ticket`` is the notice as it reads now; ``before`` (change only) as
-    it read at the last alert; ``offset_min`` (reminder only) how long before the open; ``embed``
-    (legacy only) the embed an older version rendered."""
+    it read at the last alert; ``offset_min`` (reminder only) how long before the open of ``sale``;
+    ``embed`` (legacy only) the embed an older version rendered, (ops only) the daemon's ops message."""
 
     kind: AlertKind
     site_name: str
@@ -48,13 +49,14 @@ class Alert:
     before: Ticket | None = None
     offset_min: int | None = None
     embed: dict[str, Any] | None = None
+    sale: str = ""  # reminder only: the sale(s) it reminds of ("" the general sale; reminders.sale_names)
 
     def __post_init__(self) -> None:
         if self.kind not in ALERT_KINDS:
             raise AlertFormatError(i18n.t("alert.unknown_kind", kind=self.kind))
-        if self.kind == "legacy" and not isinstance(self.embed, dict):
+        if self.kind in EMBED_KINDS and not isinstance(self.embed, dict):
             raise AlertFormatError(i18n.t("alert.legacy_embed"))
-        if self.kind != "legacy" and self.ticket is None:
+        if self.kind not in EMBED_KINDS and self.ticket is None:
             raise AlertFormatError(i18n.t("alert.needs_ticket", kind=self.kind))
         if self.kind == "change" and self.before is None:
             raise AlertFormatError(i18n.t("alert.needs_before"))
@@ -86,6 +88,7 @@ class Alert:
             "before": self.before.to_json() if self.before else None,
             "offset_min": self.offset_min,
             "embed": self.embed,
+            **({"sale": self.sale} if self.sale else {}),
         }
 
     @classmethod
@@ -109,6 +112,7 @@ class Alert:
                 before=before,
                 offset_min=int(offset) if offset is not None else None,
                 embed=data.get("embed"),
+                sale=str(data.get("sale") or ""),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise AlertFormatError(i18n.t("alert.unreadable", error=f"{type(exc).__name__}: {exc}")) from exc

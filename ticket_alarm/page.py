@@ -18,7 +18,7 @@ from html import escape
 
 from crawlers.base import Crawler
 from ticket_alarm.clock import KOREAN_AGE_UNITS, Clock, SystemClock, age_text
-from ticket_alarm.config import Settings
+from ticket_alarm.config import OPS_ROUTE, Settings
 from ticket_alarm.logs import redact
 from ticket_alarm.metrics import Metrics
 from ticket_alarm.model import SEOUL
@@ -193,7 +193,8 @@ async def render_page(ctx: WebContext) -> str:
     stats = await ctx.store.outbox_stats()
     oldest = "-" if stats.oldest_pending is None else _age(now - stats.oldest_pending)
     states = {s.site: s for s in await ctx.store.all_site_states()}
-    alerts = await ctx.store.recent_alerts(RECENT_ALERTS)
+    # the ops lane's messages are the operator's, not a subscriber's alerts
+    alerts = [a for a in await ctx.store.recent_alerts(RECENT_ALERTS) if a.route != OPS_ROUTE]
     nonce = secrets.token_urlsafe(16)
     generated = now_dt.astimezone(SEOUL).strftime("%Y-%m-%d %H:%M:%S KST")
     return PAGE.format(

@@ -113,10 +113,11 @@ class _CycleWrite:
 
     def plan_reminders(self, ticket: Ticket, lanes: list[str], router: Router) -> None:
         open_at = ticket.open_at.timestamp() if ticket.open_at else None
+        presales = tuple((p.name, p.at.timestamp()) for p in ticket.presales if p.at is not None)
         for lane in lanes:
             offsets = router.reminders_for(lane)
             if offsets:
-                self.reminders.append(ReminderPlan(ticket.key, ticket.site, lane, offsets, open_at))
+                self.reminders.append(ReminderPlan(ticket.key, ticket.site, lane, offsets, open_at, presales))
 
 
 class Pipeline:
@@ -607,7 +608,7 @@ class Pipeline:
         write.pending.append(PendingChange(key, None, None, 0))
         write.events.append(DigestEvent(key, "confirmed", digest, data))
         lanes = self.router.lanes_for(ticket)
-        if before.open_at != ticket.open_at:
+        if before.open_at != ticket.open_at or before.presales != ticket.presales:  # per-sale reminders
             write.plan_reminders(ticket, lanes, self.router)
         if not ticket.changes_from(before) or silent:
             return 0

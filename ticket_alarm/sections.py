@@ -174,6 +174,9 @@ class HealthSettings(Section):
     failure_streak_warn: int = Field(
         3, ge=1, le=100_000, description="consecutive failed crawls of a site: WARNING"
     )
+    site_failing_after: float = Field(
+        600.0, ge=1, le=WEEK, description="seconds a site fails before the daemon tells ops_webhook_url"
+    )
 
     @field_validator("ops_webhook_url")
     @classmethod

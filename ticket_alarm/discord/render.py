@@ -228,10 +228,17 @@ def render_change(before: Ticket, after: Ticket, site_name: str, color: int) -> 
     return _embed(after, _title(after, prefix="[변경] "), site_name, color, fields)
 
 
-def render_reminder(ticket: Ticket, site_name: str, color: int, minutes: int) -> dict[str, Any]:
-    """The "곧 티켓 오픈" embed sent ``minutes`` before the open."""
+def render_reminder(
+    ticket: Ticket, site_name: str, color: int, minutes: int, sale: str = ""
+) -> dict[str, Any]:
+    """The "곧 티켓 오픈" embed sent ``minutes`` before the open of ``sale`` (the general sale when
+    ""; presales by name, sales sharing the time named together: "팬클럽 선예매 10분 전입니다")."""
     lead = f"{minutes // 60}시간" if minutes % 60 == 0 and minutes >= 60 else f"{minutes}분"
-    unix = int(ticket.open_at.timestamp()) if ticket.open_at else None
+    names = sale.split(" · ") if sale else [""]
+    what = truncate(" · ".join(clean(n) or "티켓 오픈" for n in names), 200)
+    presale = next((p.at for p in ticket.presales if p.name == names[0]), None)
+    at = ticket.open_at if names[0] == "" else presale
+    unix = int(at.timestamp()) if at else None
     fields = _sale_fields(ticket) + _booking_field(ticket)
     return _embed(
         ticket,
@@ -239,8 +246,8 @@ def render_reminder(ticket: Ticket, site_name: str, color: int, minutes: int) ->
         site_name,
         color,
         fields,
-        description=f"티켓 오픈 {lead} 전입니다" + (f" (<t:{unix}:R>)." if unix else "."),
-        footer_suffix=f"{lead} 전 알림",
+        description=f"{escape_markdown(what)} {lead} 전입니다" + (f" (<t:{unix}:R>)." if unix else "."),
+        footer_suffix=f"{what} {lead} 전 알림" if sale else f"{lead} 전 알림",
         thumbnail=False,
     )
 
@@ -379,7 +386,7 @@ def embed_text(embed: dict[str, Any], now: datetime, *, tag: str = "[DRY RUN]") 
 
 def render_alert(alert: Alert) -> dict[str, Any]:
     """The embed of one Alert (a legacy one's: the embed an older version rendered, as it is)."""
-    if alert.kind == "legacy":
+    if alert.kind in ("legacy", "ops"):
         assert alert.embed is not None
         return dict(alert.embed)
     assert alert.ticket is not None
@@ -388,7 +395,7 @@ def render_alert(alert: Alert) -> dict[str, Any]:
         return render_change(alert.before, alert.ticket, alert.site_name, alert.color)
     if alert.kind == "reminder":
         assert alert.offset_min is not None
-        return render_reminder(alert.ticket, alert.site_name, alert.color, alert.offset_min)
+        return render_reminder(alert.ticket, alert.site_name, alert.color, alert.offset_min, alert.sale)
     return render_notice(alert.ticket, alert.site_name, alert.color)
 
 

@@ -190,7 +190,8 @@ class LegacyKey:
 # --- reminders -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class ReminderPlan:
-    """Reminders wanted for a notice on a route; ``open_at`` None cancels pending ones.
+    """Reminders wanted for a notice on a route: one per sale, the general sale at ``open_at`` and each
+    presale of ``presales`` (name, time); a sale whose time is gone cancels its pending ones.
 
     The pipeline states the plan; ``ticket_alarm.reminders.plan_reminders`` (pure) turns it and
     the rows the store holds into the :class:`ReminderRow` writes a cycle commits.
@@ -201,13 +202,15 @@ class ReminderPlan:
     route: str
     offsets: tuple[int, ...]
     open_at: float | None
+    presales: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class ReminderRow:
-    """A reminder as stored, and as written: the store upserts on (notice_key, route, offset_min).
+    """A reminder as stored, and as written: the store upserts on (notice_key, route, sale, offset_min).
 
-    ``id`` is 0 for a row not stored yet; the store ignores it on write.
+    ``sale`` names the sale(s) it reminds of (``reminders.sale_names``): "" the general sale, else the
+    names of the sales opening at ``open_at``. ``id`` is 0 for a row not stored yet; the store ignores it.
     """
 
     notice_key: str
@@ -219,6 +222,7 @@ class ReminderRow:
     status: str  # ReminderStatus
     updated_at: float
     id: int = 0
+    sale: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +234,7 @@ class DueReminder:
     offset_min: int
     open_at: float
     due_at: float
+    sale: str = ""
 
 
 # --- outbox ----------------------------------------------------------------------------------
@@ -697,9 +702,9 @@ class Store(
     async def close(self) -> None: ...
 
 
-def reminder_key(row: ReminderRow) -> tuple[str, str, int]:
+def reminder_key(row: ReminderRow) -> tuple[str, str, str, int]:
     """The identity of a reminder row (what a write upserts on)."""
-    return (row.notice_key, row.route, row.offset_min)
+    return (row.notice_key, row.route, row.sale, row.offset_min)
 
 
-ReminderIndex = Mapping[tuple[str, str, int], ReminderRow]
+ReminderIndex = Mapping[tuple[str, str, str, int], ReminderRow]

@@ -43,6 +43,7 @@ from ticket_alarm.store.api import (
     SiteHistory,
     SiteState,
     UpcomingRow,
+    reminder_key,
 )
 
 SCHEMA_VERSION = 1
@@ -59,7 +60,7 @@ class _Legacy:
 class _Data:
     history: dict[str, NoticeRow] = field(default_factory=dict)
     digest_log: list[DigestLogRow] = field(default_factory=list)
-    reminders: dict[tuple[str, str, int], ReminderRow] = field(default_factory=dict)
+    reminders: dict[tuple[str, str, str, int], ReminderRow] = field(default_factory=dict)
     outbox: dict[int, OutboxRow] = field(default_factory=dict)
     site_state: dict[str, SiteState] = field(default_factory=dict)
     webhooks: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -151,7 +152,7 @@ class MemoryStore:
         d.history = history
         d.digest_log += [replace(e, id=next(d.ids)) for e in events]
         for r in cycle.reminders:
-            key = (r.notice_key, r.route, r.offset_min)
+            key = reminder_key(r)
             old_id = d.reminders[key].id if key in d.reminders else next(d.ids)
             d.reminders[key] = replace(r, id=old_id)
         ids = self._insert(cycle.outbox, now)
@@ -269,7 +270,7 @@ class MemoryStore:
     async def reminders(self, notice_keys: Iterable[str]) -> list[ReminderRow]:
         wanted = set(notice_keys)
         rows = [r for r in self._d.reminders.values() if r.notice_key in wanted]
-        return sorted(rows, key=lambda r: (r.notice_key, r.route, -r.offset_min))
+        return sorted(rows, key=lambda r: (r.notice_key, r.route, r.sale, -r.offset_min))
 
     async def due_reminders(self, now: float, limit: int = 200) -> list[DueReminder]:
         rows = sorted(
@@ -277,7 +278,7 @@ class MemoryStore:
             key=lambda r: (r.due_at, r.id),
         )
         return [
-            DueReminder(r.id, r.notice_key, r.site, r.route, r.offset_min, r.open_at, r.due_at)
+            DueReminder(r.id, r.notice_key, r.site, r.route, r.offset_min, r.open_at, r.due_at, r.sale)
             for r in rows[:limit]
         ]
 

@@ -522,14 +522,15 @@ class PostgresStore:
     # --- reminders ---------------------------------------------------------------------
     async def reminders(self, notice_keys: Iterable[str]) -> list[ReminderRow]:
         rows = await self._rows(
-            "SELECT * FROM reminders WHERE notice_key = ANY(%s) ORDER BY notice_key, route, offset_min DESC",
+            "SELECT * FROM reminders WHERE notice_key = ANY(%s) ORDER BY notice_key, route, sale, "
+            "offset_min DESC",
             (list(dict.fromkeys(notice_keys)),),
         )
         return [ReminderRow(**r) for r in rows]
 
     async def due_reminders(self, now: float, limit: int = 200) -> list[DueReminder]:
         rows = await self._rows(
-            "SELECT id, notice_key, site, route, offset_min, open_at, due_at FROM reminders "
+            "SELECT id, notice_key, site, route, offset_min, open_at, due_at, sale FROM reminders "
             "WHERE status='pending' AND due_at<=%s ORDER BY due_at, id LIMIT %s",
             (now, limit),
         )
@@ -839,11 +840,11 @@ async def _insert_outbox(
 
 async def _upsert_reminder(conn: psycopg.AsyncConnection[Any], r: ReminderRow) -> None:
     await conn.execute(
-        "INSERT INTO reminders(notice_key, site, route, offset_min, open_at, due_at, status, updated_at) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (notice_key, route, offset_min) DO UPDATE SET "
-        "site=excluded.site, open_at=excluded.open_at, due_at=excluded.due_at, status=excluded.status, "
-        "updated_at=excluded.updated_at",
-        (r.notice_key, r.site, r.route, r.offset_min, r.open_at, r.due_at, r.status, r.updated_at),
+        "INSERT INTO reminders(notice_key, site, route, sale, offset_min, open_at, due_at, status, "
+        "updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (notice_key, route, sale, "
+        "offset_min) DO UPDATE SET site=excluded.site, open_at=excluded.open_at, due_at=excluded.due_at, "
+        "status=excluded.status, updated_at=excluded.updated_at",
+        (r.notice_key, r.site, r.route, r.sale, r.offset_min, r.open_at, r.due_at, r.status, r.updated_at),
     )
 
 

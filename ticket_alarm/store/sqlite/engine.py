@@ -212,12 +212,22 @@ class SqliteEngine:
                 [(e.key, e.event, e.digest, json.dumps(e.ticket, ensure_ascii=False), now) for e in events],
             )
             conn.executemany(
-                "INSERT INTO reminders(notice_key, site, route, offset_min, open_at, due_at, status, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(notice_key, route, offset_min) "
-                "DO UPDATE SET open_at=excluded.open_at, due_at=excluded.due_at, status=excluded.status, "
-                "updated_at=excluded.updated_at",
+                "INSERT INTO reminders(notice_key, site, route, sale, offset_min, open_at, due_at, status, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(notice_key, route, sale, "
+                "offset_min) DO UPDATE SET open_at=excluded.open_at, due_at=excluded.due_at, "
+                "status=excluded.status, updated_at=excluded.updated_at",
                 [
-                    (r.notice_key, r.site, r.route, r.offset_min, r.open_at, r.due_at, r.status, r.updated_at)
+                    (
+                        r.notice_key,
+                        r.site,
+                        r.route,
+                        r.sale,
+                        r.offset_min,
+                        r.open_at,
+                        r.due_at,
+                        r.status,
+                        r.updated_at,
+                    )
                     for r in reminders
                 ],
             )
@@ -283,16 +293,17 @@ class SqliteEngine:
                     r["status"],
                     r["updated_at"],
                     r["id"],
+                    r["sale"],
                 )
                 for r in self._query(
                     f"SELECT * FROM reminders WHERE notice_key IN ({','.join('?' * len(chunk))})", chunk
                 )
             ]
-        return sorted(out, key=lambda r: (r.notice_key, r.route, -r.offset_min))
+        return sorted(out, key=lambda r: (r.notice_key, r.route, r.sale, -r.offset_min))
 
     def due_reminders(self, now: float, limit: int = 200) -> list[DueReminder]:
         rows = self._query(
-            "SELECT id, notice_key, site, route, offset_min, open_at, due_at FROM reminders "
+            "SELECT id, notice_key, site, route, offset_min, open_at, due_at, sale FROM reminders "
             "WHERE status='pending' AND due_at<=? ORDER BY due_at, id LIMIT ?",
             (now, limit),
         )
