@@ -906,7 +906,18 @@ COMMANDS = {
 }
 
 
+def _survive_narrow_streams() -> None:
+    """``PYTHONIOENCODING=ascii`` (or a Latin-1 terminal) must not turn Korean output into a
+    traceback: what a stream cannot encode is written as ``\\uXXXX``, as Python does on stderr."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and stream.errors == "strict":
+            with contextlib.suppress(Exception):  # a stream replaced by a caller keeps its own rules
+                reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _survive_narrow_streams()
     args = build_parser().parse_args(argv)
     json_mode = bool(getattr(args, "json", False))
     setup_logging(json_mode=json_mode)
