@@ -918,6 +918,8 @@ def _survive_narrow_streams() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _survive_narrow_streams()
+    if problem := i18n.language_problem():  # before parsing: --help shows it too, as perl's locale warning
+        print(problem, file=sys.stderr)
     args = build_parser().parse_args(argv)
     json_mode = bool(getattr(args, "json", False))
     setup_logging(json_mode=json_mode)
