@@ -48,6 +48,15 @@ def test_an_ascii_output_encoding_gets_escaped_text_not_a_traceback(tmp_path: Pa
     assert checked.returncode == 0 and "Traceback" not in checked.stderr, checked.stderr[-800:]
     doc = json.JSONDecoder().raw_decode(checked.stdout)[0]  # \uXXXX is a JSON escape: it still parses
     assert doc["data_dir"] == str(tmp_path / "data") and any(ord(ch) > 0x7F for ch in doc["delivery"])
+    first = json.loads((FIXTURES / "nol" / "upcoming_open_cursor0.json").read_bytes())["notices"][0]
+    page = tmp_path / "nol.json"
+    notice = {**first, "title": "🎫 티켓 오픈 안내"}  # beyond the BMP: a surrogate pair of escapes
+    page.write_text(json.dumps({"notices": [notice], "summary": {"next_cursor": None}}), encoding="utf-8")
+    listed = run_cli(
+        "test-crawlers", "interpark", "--file", str(page), "--json", "--config", str(config), env=env
+    )
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr[-800:]
+    assert json.loads(listed.stdout)["sites"][0]["parsed"][0]["title"].startswith("🎫 티켓 오픈")
 
 
 @pytest.mark.skipif(shutil.which("iconv") is None, reason="iconv is not installed")
