@@ -341,8 +341,8 @@ def _encoding_of(raw: bytes) -> str | None:
         raw.decode("utf-8")
     except UnicodeDecodeError:
         with contextlib.suppress(UnicodeDecodeError):
-            raw.decode("cp949")
-            return "CP949"
+            if re.search("[\uac00-\ud7a3]", raw.decode("cp949")):  # Korean text, not Latin-1 by chance
+                return "CP949"
         return None
     return "UTF-8"
 
