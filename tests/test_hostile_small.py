@@ -27,6 +27,7 @@ from tests.support.live_sites import FIRST_OPEN, LiveNotice, LiveSites
 from tests.support.site_standin import FakeSite, TestStandNotices
 from tests.test_metrics import free_port
 
+pytestmark = pytest.mark.e2e  # every test runs the real CLI or the real daemon
 FIXTURES = Path(__file__).parent / "fixtures"
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
 
