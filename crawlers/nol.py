@@ -11,9 +11,9 @@ identity ``(interpark, id)`` and the same public notice link as one from the old
 source re-alerts nothing.
 
 Per notice (snake_case): ``ticket_dates[]`` — ``ticket_open_type`` 1 is the general sale (the open
-time), ``general_later`` or a ``9999…`` date means it is not announced, every other entry is a presale
-under its own name (``ticket_other_open_name``, else ``ticket_open_type_name``); presale lines inside
-``goods_info`` (``아티스트 선예매: 2026년 9월 21일 (월) 오후 12시``) are read too;
+time), ``general_later`` or a ``9999…`` or ``0001…`` date means it is not announced, every other
+entry is a presale under its own name (``ticket_other_open_name``, else ``ticket_open_type_name``);
+presale lines inside ``goods_info`` (``아티스트 선예매: 2026년 9월 21일 (월) 오후 12시``) are read too;
 ``goods_seat_type_name`` ``단독판매`` is exclusive; booking ``/ticket/products/{goods_code}``.
 """
 
@@ -44,6 +44,7 @@ HEADERS = {
 GENERAL_SALE = 1
 EXCLUSIVE = "단독판매"
 
+PLACEHOLDER_BEFORE = 2000  # no ticket opened before this year: an earlier date is an empty value
 Sort = Literal["open", "register"]
 
 
@@ -161,7 +162,8 @@ def ticket_dates(dates: object) -> tuple[datetime | None, tuple[Presale, ...]]:
 
 
 def parse_nol_time(value: object) -> datetime | None:
-    """``2026-10-06T10:00:00`` (Korea time) → aware datetime; ``9999…``, empty or unreadable → None."""
+    """``2026-10-06T10:00:00`` (Korea time) → aware datetime; ``9999…``, a year before 2000 (``0001…``),
+    empty or unreadable → None."""
     if not isinstance(value, str):
         return None
     text = value.strip()
@@ -170,6 +172,8 @@ def parse_nol_time(value: object) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
+        return None
+    if moment.year < PLACEHOLDER_BEFORE:  # 0001-01-01T00:00:00, .NET's empty date: TBA as 9999 is
         return None
     if moment.tzinfo is not None:
         return moment.astimezone(seoul(2000, 1, 1).tzinfo)

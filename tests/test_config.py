@@ -86,7 +86,7 @@ def test_missing_file_names_the_file(tmp_path: Path) -> None:
 def test_not_utf8_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_bytes(b'{"interval": "\xff\xfe"}')
-    with pytest.raises(ConfigError, match="cannot read the config file"):
+    with pytest.raises(ConfigError, match="is not UTF-8; save it again as UTF-8"):
         load_config(path, {})
 
 

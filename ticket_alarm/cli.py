@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import codecs
 import contextlib
 import json
 import os
@@ -930,7 +931,33 @@ COMMANDS = {
 }
 
 
+def _json_escape(error: UnicodeError) -> tuple[str, int]:
+    """``\\uXXXX`` for what the stream cannot encode (a surrogate pair beyond the BMP): valid in a
+    ``--json`` document, readable in a log line."""
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    out: list[str] = []
+    for ch in error.object[error.start : error.end]:
+        units = ch.encode("utf-16-be", "surrogatepass")
+        out += [f"\\u{int.from_bytes(units[i : i + 2], 'big'):04x}" for i in range(0, len(units), 2)]
+    return "".join(out), error.end
+
+
+def _survive_narrow_streams() -> None:
+    """``PYTHONIOENCODING=ascii`` (or a Latin-1 terminal) must not turn Korean output into a
+    traceback: what a stream cannot encode is written as ``\\uXXXX``, as Python does on stderr."""
+    codecs.register_error("ticket_alarm_escape", _json_escape)
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and stream.errors in ("strict", "backslashreplace"):
+            with contextlib.suppress(Exception):  # a stream replaced by a caller keeps its own rules
+                reconfigure(errors="ticket_alarm_escape")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _survive_narrow_streams()
+    if problem := i18n.language_problem():  # before parsing: --help shows it too, as perl's locale warning
+        print(problem, file=sys.stderr)
     args = build_parser().parse_args(argv)
     json_mode = bool(getattr(args, "json", False))
     setup_logging(json_mode=json_mode)

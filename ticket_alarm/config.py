@@ -7,9 +7,11 @@ then the defaults below. Unknown keys are an error, never ignored.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
@@ -346,13 +348,40 @@ def resolve_config_path(cli_path: str | None, environ: Mapping[str, str] | None 
     return Path(cli_path or environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
 
 
+def _encoding_of(raw: bytes) -> str | None:
+    """The encoding a config that is not UTF-8 was saved in (as iconv names it), or None if unknown:
+    Windows editors save UTF-16 ("Unicode") or CP949 (Korean "ANSI")."""
+    if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "UTF-32"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    if b"\x00" in raw[:64]:  # JSON's ASCII punctuation, every other byte NUL: UTF-16 without a BOM
+        return "UTF-16LE" if raw[1:2] == b"\x00" else "UTF-16BE"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        with contextlib.suppress(UnicodeDecodeError):
+            if re.search("[\uac00-\ud7a3]", raw.decode("cp949")):  # Korean text, not Latin-1 by chance
+                return "CP949"
+        return None
+    return "UTF-8"
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(t("config.not_found", path=path, env=CONFIG_ENV)) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(t("config.unreadable", path=path, reason=exc)) from exc
+    encoding = _encoding_of(raw)
+    if encoding != "UTF-8":
+        converted = path.with_name(f"{path.stem}.utf8{path.suffix}")
+        if encoding is None:
+            raise ConfigError(t("config.not_utf8", path=path))
+        command = f"iconv -f {encoding} -t UTF-8 {shlex.quote(str(path))} > {shlex.quote(str(converted))}"
+        raise ConfigError(t("config.encoding", path=path, encoding=encoding, command=command))
+    text = raw.decode("utf-8-sig")
     try:
         data = json.loads(text)
     except RecursionError:
@@ -410,9 +439,11 @@ def load_config(path: Path | None, environ: Mapping[str, str]) -> Settings:
         ) from None
     finally:
         _ENVIRON.reset(token)
-    base = path.parent if path is not None else Path.cwd()
+    base = Path(os.path.realpath(path)).parent if path is not None else Path.cwd()
     # relative paths are relative to the config file's folder, never the current directory: `run
-    # --config /x/config.json` from elsewhere must open the daemon's store, not a new empty one
+    # --config /x/config.json` from elsewhere must open the daemon's store, not a new empty one. The
+    # folder of the file itself, not of a symlink to it: two paths to one config are one data_dir
+    # (one instance lock), never two daemons on two stores
     settings.data_dir = _absolute(settings.data_dir, base)
     if settings.log_dir is not None:
         settings.log_dir = _absolute(settings.log_dir, base)

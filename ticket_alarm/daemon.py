@@ -204,14 +204,20 @@ class Daemon:
         if self.on_result:
             self.on_result(result)
         if self.wants_early_sweep(result):
-            self._sweep_now(name)
+            self._sweep_now(name, capped=result.capped)
         return result
 
     def wants_early_sweep(self, result: SiteResult) -> bool:
         """A head poll saw a known notice's content change: sweep now (the sweep decides), unless the
-        site is being swept, or was swept less than ``EARLY_SWEEP_GAP`` of its interval ago."""
+        site is being swept, or was swept less than ``EARLY_SWEEP_GAP`` of its interval ago. A head
+        poll that stopped at its page cap (every row new) left new notices unread: sweep now whenever
+        the site is not being swept, or they wait up to a whole interval."""
         name = result.site
-        if not result.known_changed or name in self._sweeping or self.stop.is_set():
+        if name in self._sweeping or self.stop.is_set():
+            return False
+        if result.capped:
+            return True
+        if not result.known_changed:
             return False
         started = self._sweep_started.get(name)
         gap = EARLY_SWEEP_GAP * self.settings.site_interval(name)
@@ -251,8 +257,11 @@ class Daemon:
         # an iterator that is never started fetches nothing and needs no closing
         return crawler is not None and crawler.head_pages(self.pipeline.fetcher.for_site(name)) is not None
 
-    def _sweep_now(self, name: str) -> None:
-        logger.info("{}: a head poll saw a known notice change; sweeping now", name)
+    def _sweep_now(self, name: str, *, capped: bool = False) -> None:
+        if capped:
+            logger.info("{}: a head poll stopped at its page cap, every notice new; sweeping now", name)
+        else:
+            logger.info("{}: a head poll saw a known notice change; sweeping now", name)
         if self._scheduler is not None:
             self._scheduler.modify_job(f"crawl-{name}", next_run_time=self.clock.now())
 

@@ -273,6 +273,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{path}: 설정 파일을 읽을 수 없습니다 ({reason}); 권한을 확인하세요.",
         "{path}: cannot read the config file ({reason}); check its permissions.",
     ),
+    # i20-small: a config saved as UTF-16 or CP949 is not a permissions problem
+    "config.encoding": (
+        "{path}: 설정 파일이 UTF-8이 아닌 {encoding} 인코딩입니다 (not UTF-8). UTF-8로 바꾸세요: "
+        "{command} 후 그 파일을 --config로 쓰거나 원래 이름으로 옮기세요 "
+        "(메모장: 다른 이름으로 저장 → 인코딩 UTF-8).",
+        "{path}: the config file is encoded as {encoding}, not UTF-8. Convert it: {command}, then pass "
+        "that file with --config or move it over the original (Notepad: Save As → Encoding UTF-8).",
+    ),
+    "config.not_utf8": (
+        "{path}: 설정 파일이 UTF-8이 아닙니다 (not UTF-8); 편집기에서 UTF-8로 다시 저장하세요.",
+        "{path}: the config file is not UTF-8; save it again as UTF-8 from your editor.",
+    ),
     "config.bad_json": (
         "{path}:{line}:{column}: JSON 오류 (invalid JSON): {reason}. 그 위치를 고치세요 "
         "(JSON에는 주석과 끝에 붙은 쉼표를 쓸 수 없습니다).",
@@ -411,6 +423,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "head polls off: {sites} — new notices are alerted only once per sweep (interval). To turn them on "
         "give head_interval in seconds (a null sites.<name>.head_interval takes the top-level value; "
         "off is 0 or false)",
+    ),
+    # i20-small: a TICKET_ALARM_LANG that names no language (bilingual: the reader's is unknown)
+    "cli.lang_unknown": (
+        "ticket-alarm: 경고: {env}={value!r}는 알 수 없는 언어라 한국어로 씁니다 (warning: unknown "
+        "language, using Korean); 쓸 수 있는 값 (allowed): {allowed}",
+        "ticket-alarm: warning: {env}={value!r} is not a known language and is ignored; allowed: {allowed}",
     ),
     # --- history ------------------------------------------------------------------------------
     "history.cut": (
@@ -1334,6 +1352,15 @@ def language() -> str:
     return "en" if os.environ.get(LANG_ENV, "").strip().lower().startswith("en") else "ko"
 
 
+def language_problem() -> str | None:
+    """The one warning a TICKET_ALARM_LANG that names neither language deserves (it falls back to
+    Korean), or None: unset, ``ko``/``en`` and locale forms such as ``en_US.UTF-8`` are fine."""
+    value = os.environ.get(LANG_ENV, "")
+    if not value.strip() or value.strip().lower().startswith(LANGUAGES):
+        return None
+    return t("cli.lang_unknown", env=LANG_ENV, value=value, allowed=", ".join(LANGUAGES))
+
+
 def set_language(lang: str | None) -> None:
     """Force a language for this process (None: follow TICKET_ALARM_LANG again)."""
     global _forced
@@ -1366,6 +1393,10 @@ MESSAGES.update(
         "pydantic.int_from_float": ("소수점 없는 정수여야 합니다", "Input should be a valid integer"),
         "pydantic.float_parsing": ("숫자여야 합니다", "Input should be a valid number"),
         "pydantic.float_type": ("숫자여야 합니다", "Input should be a valid number"),
+        "pydantic.finite_number": (
+            "유한한 숫자여야 합니다 (inf, nan 안 됨)",
+            "Input should be a finite number",
+        ),
         "pydantic.string_type": ("문자열이어야 합니다", "Input should be a valid string"),
         "pydantic.list_type": ("목록(JSON 배열)이어야 합니다", "Input should be a valid list"),
         "pydantic.dict_type": ("JSON 객체여야 합니다", "Input should be a valid dictionary"),

@@ -14,7 +14,10 @@ SEOUL = ZoneInfo("Asia/Seoul")
 
 Category = Literal["open", "change"]
 
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+# zero-width characters, and the bidi marks, embeddings, overrides and isolates (U+202E turns the rest of
+# a title around on the status page, in Discord and in a terminal): every scraped string loses them here
+_BIDI = "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad" + _BIDI), None)
 # control characters (Cc) and line/paragraph separators become spaces; runs of space collapse
 _BLANKS = re.compile("[\\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 # a lone UTF-16 surrogate (a site cut a title inside an emoji's pair and sent "\\ud83c"): no UTF-8
@@ -23,7 +26,7 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def clean_text(text: str | None) -> str:
-    """Strip zero-width characters and control characters, collapse whitespace."""
+    """Strip zero-width characters, bidi controls and control characters, collapse whitespace."""
     if not text:
         return ""
     return _BLANKS.sub(" ", _SURROGATES.sub("", text.translate(_ZERO_WIDTH))).strip()

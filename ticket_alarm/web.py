@@ -8,7 +8,8 @@ Nothing here writes.
 - ``GET /`` — the page (``page.py``: Korean, no external assets, refreshes itself every 30 s);
 - ``GET /calendar.ics`` — RFC 5545 feed, ``?site=`` / ``?route=``;
 - ``GET /api/upcoming.json`` — the same list as JSON, ``?site=`` ``?route=`` ``?days=`` ``?q=``;
-- ``GET /healthz`` — the ``health`` report as JSON, 200 for OK/WARNING, 503 otherwise;
+- ``GET /healthz`` — the ``health`` report as JSON, 200 for OK/WARNING, 503 otherwise (without
+  ``web.token``: each check's name and state, not its detail);
 - ``GET /metrics`` — the Prometheus metrics.
 
 With ``web.token`` set every request needs it, as ``Authorization: Bearer …`` or ``?token=…``,
@@ -102,6 +103,7 @@ def build_app(ctx: WebContext) -> web.Application:
         return response
 
     app = web.Application(middlewares=[guard])
+    app.on_response_prepare.append(_anonymous)
     for path, endpoint in (
         ("/", _page),
         ("/calendar.ics", _calendar),
@@ -111,6 +113,12 @@ def build_app(ctx: WebContext) -> web.Application:
     ):
         app.router.add_get(path, _bind(ctx, endpoint))
     return app
+
+
+async def _anonymous(_request: web.Request, response: web.StreamResponse) -> None:
+    """No ``Server: Python/3.11 aiohttp/3.x`` on any answer (401 and 404 included): the versions
+    to look exploits up for are nobody's business."""
+    response.headers.popall("Server", None)
 
 
 def _bind(ctx: WebContext, endpoint: Callable[[WebContext, web.Request], Awaitable[web.Response]]) -> Handler:
@@ -185,6 +193,9 @@ async def _healthz(ctx: WebContext, _request: web.Request) -> web.Response:
         ctx.settings, dict(ctx.known), config_name="config", clock=ctx.clock, system=_LoopSystem()
     )
     doc = report.to_json()
+    if ctx.settings.web.token is None:  # anyone may ask: each check's state, not its detail (the data
+        # folder, webhook ids, errors), as Spring Boot's health shows details only when authorized
+        doc["checks"] = [{"name": c["name"], "status": c["status"]} for c in doc["checks"]]
     text = redact(json.dumps(doc, ensure_ascii=False))
     return web.Response(
         status=HEALTH_HTTP.get(report.status, 503), text=text, content_type="application/json"

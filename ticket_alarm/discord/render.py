@@ -35,7 +35,7 @@ TBA = "추후 공지"
 # control characters, bidi marks/overrides, and lone surrogates (a site cutting a title inside a UTF-16
 # pair sends "\\ud83c"; such a string cannot be encoded as UTF-8 JSON at all)
 _INVISIBLE = re.compile(
-    "[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+    "[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 )
 _MARKDOWN = re.compile(r"([\\*_~`|>\[\]()#-])")
 
