@@ -312,7 +312,8 @@ def test_upcoming_command_table_json_filters_and_bad_names(tmp_path: Path) -> No
     table = run_cli("upcoming", "--config", str(config_path), cwd=tmp_path)
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
-    assert lines[0].startswith("OPEN (KST)") and "2 upcoming open(s)" in lines[-1]
+    assert lines[0].startswith("NEXT SALE (KST)") and "2 upcoming open(s)" in lines[-1]
+    assert "일반 예매" in next(line for line in lines if "아이유" in line)  # which sale the time is
     rows = [lines[0], *[line for line in lines if "k1" in line or "아이유" in line or "Rock" in line]]
     starts = {width(line[: line.index("SITE" if i == 0 else "테스트")]) for i, line in enumerate(rows)}
     assert len(starts) == 1  # the SITE column starts at one display column on every line
