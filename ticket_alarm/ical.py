@@ -64,7 +64,8 @@ def calendar(
             if alarm:
                 valarm = Alarm()
                 valarm.add("action", "DISPLAY")
-                valarm.add("description", f"{sale.name} {alarm}분 전: {t.title}")
+                lead = f"{alarm // 60}시간" if alarm % 60 == 0 else f"{alarm}분"
+                valarm.add("description", f"{sale.name} {lead} 전: {t.title}")
                 valarm.add("trigger", -timedelta(minutes=alarm))
                 event.add_component(valarm)
             cal.add_component(event)
