@@ -25,6 +25,7 @@ from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import RouteSettings, Settings
 from ticket_alarm.ical import calendar
 from ticket_alarm.model import SEOUL, Presale, Ticket, seoul
+from ticket_alarm.routing import Router
 from ticket_alarm.store import HistoryRow, SiteState, Store, as_async
 from ticket_alarm.table import width
 from ticket_alarm.upcoming import SiteLook, sale_uid, upcoming
@@ -106,7 +107,7 @@ async def test_upcoming_lists_sales_ahead_in_time_order_and_filters(store: Store
         webhook_url="http://127.0.0.1:9/api/webhooks/123456789012345678/tokentokentoken",
         include=["아이유"],
     )
-    listed = await upcoming(reader, now=NOW, looks=LOOKS, routes=[iu], route=iu)
+    listed = await upcoming(reader, now=NOW, looks=LOOKS, router=Router([iu]), route=iu)
     assert ids(listed) == ["a"] and listed[0].routes == ("iu",)
     a = listed[0]
     assert [(s.name, s.presale) for s in a.sales] == [("팬클럽 선예매", True), ("일반 예매", False)]

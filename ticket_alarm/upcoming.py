@@ -17,7 +17,7 @@ from ticket_alarm import i18n
 from ticket_alarm.config import RouteSettings, Settings
 from ticket_alarm.errors import ConfigError
 from ticket_alarm.model import SEOUL, Ticket
-from ticket_alarm.routing import Router, normalise, route_matches
+from ticket_alarm.routing import Router, normalise
 from ticket_alarm.store.api import Store as StoreProtocol
 from ticket_alarm.table import render
 
@@ -112,7 +112,6 @@ async def upcoming(
     *,
     now: datetime,
     looks: Mapping[str, SiteLook],
-    routes: Sequence[RouteSettings] = (),
     router: Router | None = None,
     site: str | None = None,
     route: RouteSettings | None = None,
@@ -123,9 +122,10 @@ async def upcoming(
 
     A notice whose time is not announced but whose day is (``open_date``) is listed on that day;
     a notice with neither (추후 공지) is not upcoming. ``router`` (``routing.delivery_router``) names
-    the routes that take each notice as deliveries do (the main channel by ``main_receives``); without
-    it, the routes in ``routes`` whose filters match.
+    the routes that take each notice as deliveries do (the main channel by ``main_receives``); ``route``
+    keeps what that route takes.
     """
+    router = router or Router([])
     today = now.astimezone(SEOUL).date()
     until = now + timedelta(days=days) if days is not None else None
     needle = normalise(text) if text else ""
@@ -148,14 +148,8 @@ async def upcoming(
             next_at, day = None, ticket.open_date
         else:
             continue
-        lanes = (
-            router.lanes_for(ticket)
-            if router is not None
-            else [r.name for r in routes if route_matches(r, ticket)]
-        )
-        if route is not None and not (
-            route.name in lanes if router is not None else route_matches(route, ticket)
-        ):
+        lanes = router.lanes_for(ticket)
+        if route is not None and route.name not in lanes:
             continue
         search = normalise("\x00".join((ticket.title, ticket.venue, ticket.genre)))
         if needle and needle not in search:
