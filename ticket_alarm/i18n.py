@@ -370,7 +370,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         'matches ({names}) (main_receives "all"; "unrouted" keeps routed notices out of the main channel)',
     ),
     "cli.web_open": (
-        "web.host {host}는 이 컴퓨터 밖에서 닿는 주소인데 web.token이 없습니다: 닿는 누구나 현황 페이지와 "
+        "web.host {host}: 이 컴퓨터 밖에서 닿는 주소인데 web.token이 없습니다. 닿는 누구나 현황 페이지와 "
         "캘린더를 봅니다. web.token을 설정하거나 web.host를 127.0.0.1로 두세요.",
         "web.host {host} is reachable beyond this machine and web.token is not set: anyone who reaches "
         "it sees the status page and the calendar. Set web.token or bind web.host to 127.0.0.1.",
