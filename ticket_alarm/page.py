@@ -32,6 +32,7 @@ from ticket_alarm.upcoming import SiteLook, UpcomingNotice, upcoming
 
 REFRESH_SECONDS = 30
 RECENT_ALERTS = 20
+HEALTH_CUT = 60  # characters of a failing site's problem in the page's health line
 WEEKDAYS = "월화수목금토일"
 STATUS_KO = {"sent": "전송됨", "pending": "대기 중", "dead": "실패(전송 불가)"}
 KIND_KO = {"new": "새 공지", "change": "변경", "reminder": "리마인더"}
@@ -190,7 +191,9 @@ async def _health_line(ctx: WebContext, heads: Mapping[str, HeadState], now: flo
             first = min(ts for ts in since if ts is not None)
             when = f" — {_kst(first)}({_ago(now, first)}) 이후 실패"
         look = ctx.looks.get(name) or SiteLook(name)
-        failing.append(f"{look.name}: {redact(problems[0])[:200]}{when}")
+        problem = redact(problems[0])  # the whole error is in the site table below: one line here
+        problem = problem if len(problem) <= HEALTH_CUT else problem[: HEALTH_CUT - 1].rstrip() + "…"
+        failing.append(f"{look.name}: {problem}{when}")
     if not failing:
         return "ok", f"모든 사이트 정상 ({len(ctx.sites)}곳)"
     return "bad", f"문제 있는 사이트 {len(failing)}곳 · " + " · ".join(failing)
