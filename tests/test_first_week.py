@@ -62,15 +62,15 @@ def iu_route(**kw: Any) -> dict[str, Any]:
 # --- 1: routes and the catch-all discord_webhook_url -------------------------------------------
 
 
-def test_the_catch_all_takes_only_what_no_route_took() -> None:
+def test_the_unrouted_catch_all_takes_only_what_no_route_took() -> None:
     iu = RouteSettings(**iu_route())
     catch_all = Settings(discord_webhook_url=WEBHOOK, routes=[iu_route()]).catch_all()
-    router = Router([iu], catch_all=catch_all)
+    router = Router([iu], catch_all=catch_all, main_receives="unrouted")
     assert router.lanes_for(ticket("1", title="아이유 콘서트")) == ["iu"]
     assert router.lanes_for(ticket("2", title="뮤지컬 레베카")) == ["default"]
     assert Router([iu]).lanes_for(ticket("2", title="뮤지컬 레베카")) == []
     assert Router([], catch_all=catch_all).lanes_for(ticket("3")) == ["default"]
-    verdicts = route_verdicts([iu], ticket("2", title="뮤지컬 레베카"), catch_all)
+    verdicts = route_verdicts([iu], ticket("2", title="뮤지컬 레베카"), catch_all, main_receives="unrouted")
     assert (
         verdicts[0].route == "iu" and not verdicts[0].matched and "no include keyword" in verdicts[0].reason
     )
@@ -82,7 +82,11 @@ def test_the_catch_all_takes_only_what_no_route_took() -> None:
 async def test_unmatched_notices_reach_the_catch_all_and_explain_says_why(tmp_path: Path) -> None:
     clock = FakeClock(datetime(2026, 11, 30, tzinfo=UTC))
     settings = Settings(
-        discord_webhook_url=WEBHOOK, routes=[iu_route()], notify_on_first_run=True, data_dir=tmp_path / "a"
+        discord_webhook_url=WEBHOOK,
+        routes=[iu_route()],
+        main_receives="unrouted",
+        notify_on_first_run=True,
+        data_dir=tmp_path / "a",
     )
     h = Harness(tmp_path / "a", settings, clock)
     try:
@@ -119,8 +123,12 @@ async def test_with_routes_only_explain_names_matched_no_route(tmp_path: Path) -
     ("config", "phrase"),
     [
         (
-            {"discord_webhook_url": WEBHOOK, "routes": [iu_route()]},
+            {"discord_webhook_url": WEBHOOK, "routes": [iu_route()], "main_receives": "unrouted"},
             "matches no route goes to discord_webhook_url",
+        ),
+        (
+            {"discord_webhook_url": WEBHOOK, "routes": [iu_route()]},
+            "every notice goes to discord_webhook_url (the main channel), and also to each route",
         ),
         ({"routes": [iu_route()]}, "matches no route is not sent (set discord_webhook_url"),
         ({"discord_webhook_url": WEBHOOK}, "every notice goes to discord_webhook_url"),

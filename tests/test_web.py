@@ -25,6 +25,7 @@ from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import RouteSettings, Settings
 from ticket_alarm.ical import calendar
 from ticket_alarm.model import SEOUL, Presale, Ticket, seoul
+from ticket_alarm.routing import Router
 from ticket_alarm.store import HistoryRow, SiteState, Store, as_async
 from ticket_alarm.table import width
 from ticket_alarm.upcoming import SiteLook, sale_uid, upcoming
@@ -106,7 +107,7 @@ async def test_upcoming_lists_sales_ahead_in_time_order_and_filters(store: Store
         webhook_url="http://127.0.0.1:9/api/webhooks/123456789012345678/tokentokentoken",
         include=["아이유"],
     )
-    listed = await upcoming(reader, now=NOW, looks=LOOKS, routes=[iu], route=iu)
+    listed = await upcoming(reader, now=NOW, looks=LOOKS, router=Router([iu]), route=iu)
     assert ids(listed) == ["a"] and listed[0].routes == ("iu",)
     a = listed[0]
     assert [(s.name, s.presale) for s in a.sales] == [("팬클럽 선예매", True), ("일반 예매", False)]
@@ -312,7 +313,8 @@ def test_upcoming_command_table_json_filters_and_bad_names(tmp_path: Path) -> No
     table = run_cli("upcoming", "--config", str(config_path), cwd=tmp_path)
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
-    assert lines[0].startswith("OPEN (KST)") and "2 upcoming open(s)" in lines[-1]
+    assert lines[0].startswith("NEXT SALE (KST)") and "2 upcoming open(s)" in lines[-1]
+    assert "일반 예매" in next(line for line in lines if "아이유" in line)  # which sale the time is
     rows = [lines[0], *[line for line in lines if "k1" in line or "아이유" in line or "Rock" in line]]
     starts = {width(line[: line.index("SITE" if i == 0 else "테스트")]) for i, line in enumerate(rows)}
     assert len(starts) == 1  # the SITE column starts at one display column on every line

@@ -54,6 +54,8 @@ from ticket_alarm.notify import Notifier, StdoutNotifier
 from ticket_alarm.ops import OpsWatch
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
+from ticket_alarm.routing import delivery_router
+from ticket_alarm.sections import is_loopback
 from ticket_alarm.store import DB_NAME, InstanceLock, OutboxRow, StatusFile, open_store
 from ticket_alarm.store.api import Store as StoreProtocol
 from ticket_alarm.store.configured import open_configured_store
@@ -222,6 +224,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     heads_off = settings.heads_off(known)
     if heads_off:
         logger.warning("{}", i18n.t("cli.heads_off", sites=", ".join(heads_off)))
+    if settings.web.port is not None and settings.web.token is None and not is_loopback(settings.web.host):
+        logger.warning("{}", i18n.t("cli.web_open", host=settings.web.host))
     source = str(path) if _config_file_used(args, path) else i18n.t("cli.no_config_file")
     logger.info("{}", i18n.t("cli.valid", source=source))
     return EXIT_OK
@@ -230,6 +234,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def delivery_text(settings: Settings) -> str:
     """Where notices go, in one sentence (check-config, the README's routes row)."""
     names = ", ".join(r.name for r in settings.routes or ())
+    if settings.routes and settings.catch_all() and settings.main_receives == "all":
+        return i18n.t("cli.delivery.routes_and_main_all", names=names)
     if settings.routes and settings.catch_all():
         return i18n.t("cli.delivery.routes_and_catch_all", names=names)
     if settings.routes:
@@ -791,7 +797,7 @@ def cmd_upcoming(args: argparse.Namespace) -> int:
                 store,
                 now=now,
                 looks=looks,
-                routes=settings.effective_routes(),
+                router=delivery_router(settings),
                 site=args.site,
                 route=route,
                 days=args.days,
@@ -874,7 +880,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hi_sub.add_parser("stats", parents=[after], help=i18n.t("help.history.stats"))
     hs = hi_sub.add_parser("search", parents=[after], help=i18n.t("help.history.search"))
-    hs.add_argument("text", metavar="TEXT")
+    hs.add_argument("text", metavar="WORD", nargs="+")
     hs.add_argument("--limit", type=int, default=50)
     hm = hi_sub.add_parser("import", parents=[after], help=i18n.t("help.history.import"))
     hm.add_argument("file", metavar="FILE")

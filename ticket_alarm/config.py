@@ -38,7 +38,7 @@ from crawlers.custom.definition import (
 from ticket_alarm.errors import ConfigError
 from ticket_alarm.http import DEFAULT_USER_AGENT, HttpSettings, ProxySettings
 from ticket_alarm.i18n import LANG_ENV, t
-from ticket_alarm.routing import RouteSettings, check_reminders
+from ticket_alarm.routing import MainReceives, RouteSettings, check_reminders, check_role_ids
 from ticket_alarm.sections import (
     DAY,
     WEBHOOK_SHAPE,
@@ -164,6 +164,13 @@ class Settings(BaseSettings):
         ),
     )
     routes: list[RouteSettings] | None = None
+    main_receives: MainReceives = Field(
+        "all",
+        description="discord_webhook_url gets every notice (all) or only what no route takes (unrouted)",
+    )
+    mention_role_ids: list[str] = Field(
+        default_factory=list, description="role ids pinged in each discord_webhook_url message"
+    )
     interval: float = Field(
         600.0, ge=1, le=DAY, description="seconds between two sweeps (whole list) of one site"
     )
@@ -218,6 +225,11 @@ class Settings(BaseSettings):
     @classmethod
     def _reminders(cls, values: list[int]) -> list[int]:
         return check_reminders(values)
+
+    @field_validator("mention_role_ids")
+    @classmethod
+    def _role_ids(cls, values: list[str]) -> list[str]:
+        return check_role_ids(values)
 
     @field_validator("store_url")
     @classmethod
@@ -292,11 +304,14 @@ class Settings(BaseSettings):
         return not self.effective_routes()
 
     def catch_all(self) -> RouteSettings | None:
-        """``discord_webhook_url`` as a route: it receives every notice that no route in ``routes`` takes."""
+        """``discord_webhook_url`` as a route (the main channel; ``main_receives`` says what it gets)."""
         if not self.discord_webhook_url:
             return None
         return RouteSettings(
-            name=CATCH_ALL_ROUTE, webhook_url=self.discord_webhook_url, reminders=self.reminders
+            name=CATCH_ALL_ROUTE,
+            webhook_url=self.discord_webhook_url,
+            reminders=self.reminders,
+            mention_role_ids=self.mention_role_ids,
         )
 
     def effective_routes(self) -> list[RouteSettings]:

@@ -269,14 +269,25 @@ async def _daemon_check(
 async def _site_check(
     report: Report, settings: Settings, name: str, crawler: type[Crawler], store: StoreProtocol, now: float
 ) -> None:
+    problems, facts = await site_findings(settings, name, crawler, store, now)
+    if problems:
+        report.add(f"site:{name}", WARNING, "; ".join(problems + facts))
+    else:
+        report.add(f"site:{name}", OK, ", ".join(facts))
+
+
+async def site_findings(
+    settings: Settings, name: str, crawler: type[Crawler], store: StoreProtocol, now: float
+) -> tuple[list[str], list[str]]:
+    """A site's problems (any makes it WARNING) and facts, sweeps and head polls alike: the one rule
+    ``health`` and the status page's summary line both use."""
     state = await store.site_state(name)
     interval = settings.site_interval(name)
     warn_streak = settings.health.failure_streak_warn
     problems: list[str] = []
     facts: list[str] = []
     if state.last_attempt is None and state.last_success is None:
-        report.add(f"site:{name}", OK, t("health.site.not_crawled"))
-        return
+        return problems, [t("health.site.not_crawled")]
     if state.last_success is not None:
         facts.append(t("health.site.last_success", age=age_text(now - state.last_success)))
         if state.last_count is not None:
@@ -333,10 +344,7 @@ async def _site_check(
         )
     if state.last_invalid > 0:
         problems.append(t("health.site.invalid", count=state.last_invalid, site=name))
-    if problems:
-        report.add(f"site:{name}", WARNING, "; ".join(problems + facts))
-    else:
-        report.add(f"site:{name}", OK, ", ".join(facts))
+    return problems, facts
 
 
 async def _head_facts(

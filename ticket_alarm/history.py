@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,22 +101,31 @@ def stats_text(doc: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def search(store: StoreProtocol, text: str, limit: int = 50) -> tuple[list[dict[str, Any]], bool]:
-    """Notices whose title holds ``text`` as route keywords match (case, width and spaces folded).
+async def search(
+    store: StoreProtocol, words: str | Sequence[str], limit: int = 50
+) -> tuple[list[dict[str, Any]], bool]:
+    """Notices whose title holds any of ``words`` as route keywords match (case, width and spaces
+    folded: ``"아이유 콘서트"`` in one argument is one keyword; ``세븐틴 SEVENTEEN`` are two, either).
 
     Returns (the newest ``limit`` rows, whether more matched than ``limit``)."""
-    rows = [
-        {
-            "site": r.site,
-            "id": r.notice_id,
-            "title": r.title,
-            "first_seen": r.first_seen,
-            "open_at": r.open_at,
-            "open_date": r.open_date,
-            "imported": r.origin == "imported",
-        }
-        for r in await store.search_history(text, limit + 1, fold=normalise)
-    ]
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for word in [words] if isinstance(words, str) else words:
+        for r in await store.search_history(word, limit + 1, fold=normalise):
+            found.setdefault(
+                (r.site, r.notice_id),
+                {
+                    "site": r.site,
+                    "id": r.notice_id,
+                    "title": r.title,
+                    "first_seen": r.first_seen,
+                    "open_at": r.open_at,
+                    "open_date": r.open_date,
+                    "imported": r.origin == "imported",
+                },
+            )
+    rows = list(found.values())
+    if not isinstance(words, str) and len(words) > 1:  # one word keeps the store's order
+        rows.sort(key=lambda r: (-(r["first_seen"] or 0), r["site"], r["id"]))
     return rows[:limit], len(rows) > limit
 
 
@@ -340,6 +349,7 @@ async def command(args: argparse.Namespace, load: Loader) -> int:
             print(json.dumps(doc, ensure_ascii=False, indent=1) if args.json else stats_text(doc))
             return 0
         rows, cut = await search(store, args.text, args.limit)
+        text = " ".join(args.text)
     finally:
         await store.close()
     if args.json:
@@ -347,7 +357,7 @@ async def command(args: argparse.Namespace, load: Loader) -> int:
     else:
         print(search_text(rows, args.limit if cut else None))
     if cut:
-        logger.warning("{}", t("history.cut_log", limit=args.limit, text=args.text))
+        logger.warning("{}", t("history.cut_log", limit=args.limit, text=text))
     if not rows:
-        logger.info("{}", t("history.nothing", text=args.text))
+        logger.info("{}", t("history.nothing", text=text))
     return 0 if rows else 1

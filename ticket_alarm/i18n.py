@@ -430,6 +430,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "language, using Korean); 쓸 수 있는 값 (allowed): {allowed}",
         "ticket-alarm: warning: {env}={value!r} is not a known language and is ignored; allowed: {allowed}",
     ),
+    # i21-fan: what the main channel receives; web.host open without a token
+    "cli.delivery.routes_and_main_all": (
+        "모든 공지가 discord_webhook_url(메인 채널)로 가고, 맞는 경로({names})에도 함께 갑니다 "
+        '(main_receives "all"; 경로가 받은 공지를 메인 채널에서 빼려면 "unrouted")',
+        "every notice goes to discord_webhook_url (the main channel), and also to each route that "
+        'matches ({names}) (main_receives "all"; "unrouted" keeps routed notices out of the main channel)',
+    ),
+    "cli.web_open": (
+        "web.host {host}: 이 컴퓨터 밖에서 닿는 주소인데 web.token이 없습니다. 닿는 누구나 현황 페이지와 "
+        "캘린더를 봅니다. web.token을 설정하거나 web.host를 127.0.0.1로 두세요.",
+        "web.host {host} is reachable beyond this machine and web.token is not set: anyone who reaches "
+        "it sees the status page and the calendar. Set web.token or bind web.host to 127.0.0.1.",
+    ),
     # --- history ------------------------------------------------------------------------------
     "history.cut": (
         "(최신 {limit}건만 표시; 더 있습니다: --limit을 늘리거나 검색어를 좁히세요)",
@@ -530,6 +543,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "explain.first_crawl": (
         "첫 크롤링은 알림 없이 기록만 합니다 (notify_on_first_run으로 바꿀 수 있음)",
         "a first crawl fills history silently unless notify_on_first_run",
+    ),
+    # i21-fan: main_receives "all" (routes add a channel)
+    "route.main.all": (
+        'main_receives "all": 어느 경로에도 맞지 않았지만 메인 채널 discord_webhook_url은 '
+        "모든 공지를 받습니다",
+        'main_receives "all": matched no route, and the main channel discord_webhook_url receives '
+        "every notice",
+    ),
+    "route.main.all_also": (
+        '경로 {route}도 받고, 메인 채널 discord_webhook_url도 모든 공지를 받습니다 (main_receives "all")',
+        "route {route} takes it too; the main channel discord_webhook_url receives every notice "
+        '(main_receives "all")',
     ),
     # --- crawler hints and the shared page checks (crawlers/base.py, crawlers/*.py) -----------------
     "crawl.hint.challenge": (
@@ -844,10 +869,32 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "기록에 다가오는 오픈이 없습니다 (이 조건으로)",
         "no upcoming opens in the history (with these filters)",
     ),
-    "upcoming.columns": ("오픈 (KST)|사이트|제목|선예매|장소", "OPEN (KST)|SITE|TITLE|PRESALES|VENUE"),
+    "upcoming.columns": (
+        "다음 판매 (KST)|사이트|제목|선예매|장소",
+        "NEXT SALE (KST)|SITE|TITLE|PRESALES|VENUE",
+    ),
     "upcoming.footer": (
         "다가오는 오픈 {count}건; 시각은 KST",
         "{count} upcoming open(s); times are KST",
+    ),
+    # i21-fan: the calendar feed's and the JSON's query (web.py)
+    "web.bad_query": (
+        "주소의 검색 조건을 읽을 수 없습니다: 한글은 URL 인코딩해서 보내세요 "
+        "(예: ?q=%EC%84%B8%EB%B8%90%ED%8B%B4)",
+        "the query string cannot be read: send Korean URL-encoded (e.g. ?q=%EC%84%B8%EB%B8%90%ED%8B%B4)",
+    ),
+    "web.bad_alarm": (
+        "alarm={alarm!r}: 알림 시각은 분 단위 0~1440으로 주세요 (0은 알림 없음, 예: ?alarm=60)",
+        "alarm={alarm!r}: give the reminder in minutes, 0 to 1440 (0: no alarm; e.g. ?alarm=60)",
+    ),
+    "web.rejected": (
+        "현황 페이지: 읽을 수 없는 요청을 400으로 거절함 ({reason}); 주소의 한글은 URL 인코딩해야 합니다",
+        "status page: an unreadable request was refused with 400 ({reason}); Korean in an address must be "
+        "URL-encoded",
+    ),
+    "web.bad_days": (
+        "days={days!r}: 1~3660 사이의 일수를 주세요",
+        "days={days!r}: give a number of days between 1 and 3660",
     ),
     # --- backup / restore (backup.py) ---------------------------------------------------------
     "backup.no_store": (

@@ -2,7 +2,8 @@
 
 UIDs come from the notice's identity and the sale's name (``upcoming.sale_uid``), so a calendar
 app that re-fetches the feed updates an event whose time moved instead of adding a second one;
-times carry ``TZID=Asia/Seoul`` with its VTIMEZONE; every event has a 10-minute alarm.
+times carry ``TZID=Asia/Seoul`` with its VTIMEZONE; every event has an alarm ``alarm`` minutes before
+(``?alarm=``, default 10; 0: none).
 """
 
 from __future__ import annotations
@@ -17,11 +18,17 @@ from ticket_alarm.model import SEOUL
 from ticket_alarm.upcoming import UpcomingNotice
 
 EVENT_LENGTH = timedelta(minutes=30)
-ALARM_BEFORE = timedelta(minutes=10)
+ALARM_MINUTES = 10
 REFRESH = timedelta(minutes=30)
 
 
-def calendar(notices: Sequence[UpcomingNotice], now: datetime, *, name: str = "티켓 오픈 일정") -> bytes:
+def calendar(
+    notices: Sequence[UpcomingNotice],
+    now: datetime,
+    *,
+    name: str = "티켓 오픈 일정",
+    alarm: int = ALARM_MINUTES,
+) -> bytes:
     cal = Calendar()
     cal.add("prodid", f"-//ticket-alarm//{__version__}//KO")
     cal.add("version", "2.0")
@@ -54,11 +61,13 @@ def calendar(notices: Sequence[UpcomingNotice], now: datetime, *, name: str = "�
                 event.add("location", t.venue)
             event.add("categories", [notice.look.name])
             event.add("transp", "TRANSPARENT")
-            alarm = Alarm()
-            alarm.add("action", "DISPLAY")
-            alarm.add("description", f"{sale.name} 10분 전: {t.title}")
-            alarm.add("trigger", -ALARM_BEFORE)
-            event.add_component(alarm)
+            if alarm:
+                valarm = Alarm()
+                valarm.add("action", "DISPLAY")
+                lead = f"{alarm // 60}시간" if alarm % 60 == 0 else f"{alarm}분"
+                valarm.add("description", f"{sale.name} {lead} 전: {t.title}")
+                valarm.add("trigger", -timedelta(minutes=alarm))
+                event.add_component(valarm)
             cal.add_component(event)
     cal.add_missing_timezones()
     return cal.to_ical()

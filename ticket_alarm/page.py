@@ -15,20 +15,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from html import escape
+from urllib.parse import urlencode
 
 from crawlers.base import Crawler
+from ticket_alarm import health
 from ticket_alarm.clock import KOREAN_AGE_UNITS, Clock, SystemClock, age_text
 from ticket_alarm.config import OPS_ROUTE, Settings
 from ticket_alarm.logs import redact
 from ticket_alarm.metrics import Metrics
 from ticket_alarm.model import SEOUL
+from ticket_alarm.routing import delivery_router
 from ticket_alarm.store import SiteState
-from ticket_alarm.store.api import RecentAlert
+from ticket_alarm.store.api import HeadState, RecentAlert
 from ticket_alarm.store.api import Store as StoreProtocol
 from ticket_alarm.upcoming import SiteLook, UpcomingNotice, upcoming
 
 REFRESH_SECONDS = 30
 RECENT_ALERTS = 20
+HEALTH_CUT = 60  # characters of a failing site's problem in the page's health line
 WEEKDAYS = "월화수목금토일"
 STATUS_KO = {"sent": "전송됨", "pending": "대기 중", "dead": "실패(전송 불가)"}
 KIND_KO = {"new": "새 공지", "change": "변경", "reminder": "리마인더"}
@@ -117,11 +121,22 @@ def _notice_html(n: UpcomingNotice, css: Mapping[str, str], now: datetime) -> st
     )
 
 
-def _site_rows(ctx: WebContext, states: Mapping[str, SiteState], now: float) -> str:
+def _latest(*stamps: float | None) -> float | None:
+    return max((ts for ts in stamps if ts is not None), default=None)
+
+
+def _site_rows(
+    ctx: WebContext, states: Mapping[str, SiteState], heads: Mapping[str, HeadState], now: float
+) -> str:
+    """마지막 수집 is the latest attempt, sweep or head poll (a sweep's success is stamped at its end,
+    after its start): never older than 마지막 성공."""
     rows = []
     names = list(dict.fromkeys([*ctx.sites, *states]))
     for name in names:
         s = states.get(name) or SiteState(name)
+        h = heads.get(name) or HeadState(name)
+        success = _latest(s.last_success, h.last_success)
+        attempt = _latest(s.last_attempt, s.last_failure, h.last_attempt, success)
         look = ctx.looks.get(name) or SiteLook(name)
         if s.locked_until and s.locked_until > now:
             lock = f'<span class="warn">{_kst(s.locked_until)}까지 쉼</span>'
@@ -131,8 +146,8 @@ def _site_rows(ctx: WebContext, states: Mapping[str, SiteState], now: float) -> 
         warn = f'<span class="warn">{s.last_invalid}건</span>' if s.last_invalid else "0"
         error = escape(redact(s.last_error)[:160]) if s.last_error and s.failure_streak else ""
         rows.append(
-            f"<tr><th>{escape(look.name)}</th><td>{_ago(now, s.last_attempt)}</td>"
-            f"<td>{_ago(now, s.last_success)}</td><td>{streak}</td><td>{warn}</td><td>{lock}</td>"
+            f"<tr><th>{escape(look.name)}</th><td>{_ago(now, attempt)}</td>"
+            f"<td>{_ago(now, success)}</td><td>{streak}</td><td>{warn}</td><td>{lock}</td>"
             f'<td class="err wrap">{error}</td></tr>'
         )
     return "".join(rows)
@@ -155,10 +170,60 @@ def _alert_rows(ctx: WebContext, alerts: Sequence[RecentAlert]) -> str:
     return "".join(rows) or '<tr><td colspan="6">아직 보낸 알림이 없습니다</td></tr>'
 
 
+async def _health_line(ctx: WebContext, heads: Mapping[str, HeadState], now: float) -> tuple[str, str]:
+    """(css class, text): every site fine, or which site fails since when, by ``health``'s own rule."""
+    failing = []
+    for name in ctx.sites:
+        crawler = ctx.known.get(name)
+        if crawler is None:
+            continue
+        problems, _facts = await health.site_findings(ctx.settings, name, crawler, ctx.store, now)
+        if not problems:
+            continue
+        state = await ctx.store.site_state(name)
+        head = heads.get(name) or HeadState(name)
+        since = [st.last_success for st in (state, head) if st.failure_streak]
+        if not since:
+            when = ""
+        elif None in since:
+            when = " — 성공한 적 없음"
+        else:
+            first = min(ts for ts in since if ts is not None)
+            when = f" — {_kst(first)}({_ago(now, first)}) 이후 실패"
+        look = ctx.looks.get(name) or SiteLook(name)
+        problem = redact(problems[0])  # the whole error is in the site table below: one line here
+        problem = problem if len(problem) <= HEALTH_CUT else problem[: HEALTH_CUT - 1].rstrip() + "…"
+        failing.append(f"{look.name}: {problem}{when}")
+    if not failing:
+        return "ok", f"모든 사이트 정상 ({len(ctx.sites)}곳)"
+    return "bad", f"문제 있는 사이트 {len(failing)}곳 · " + " · ".join(failing)
+
+
+def _subscribe_links(settings: Settings) -> str:
+    """webcal:// links (the script makes them absolute and adds the token): all, per route, per keyword."""
+
+    def link(label: str, **query: str) -> str:
+        href = "/calendar.ics" + (f"?{urlencode(query)}" if query else "")
+        return f'<a class="keep-token webcal" href="{escape(href)}">{escape(label)}</a>'
+
+    routes = [link("전체")]
+    routes += [link(r.name, route=r.name) for r in settings.routes or ()]
+    words = dict.fromkeys(
+        w.strip()
+        for r in settings.routes or ()
+        for w in r.include
+        if not (len(w) >= 2 and w.startswith("/") and w.endswith("/"))
+    )
+    out = f"<div>경로: {' · '.join(routes)}</div>"
+    if words:
+        out += f"<div>키워드: {' · '.join(link(w, q=w) for w in words)}</div>"
+    return out
+
+
 async def render_page(ctx: WebContext) -> str:
     now_dt = ctx.clock.now()
     now = now_dt.timestamp()
-    notices = await upcoming(ctx.store, now=now_dt, looks=ctx.looks, routes=ctx.settings.effective_routes())
+    notices = await upcoming(ctx.store, now=now_dt, looks=ctx.looks, router=delivery_router(ctx.settings))
     sites_listed = list(dict.fromkeys([*ctx.sites, *(n.ticket.site for n in notices)]))
     css = {name: f"s-{i}" for i, name in enumerate(sites_listed)}
     looks = ctx.looks
@@ -193,6 +258,8 @@ async def render_page(ctx: WebContext) -> str:
     stats = await ctx.store.outbox_stats()
     oldest = "-" if stats.oldest_pending is None else _age(now - stats.oldest_pending)
     states = {s.site: s for s in await ctx.store.all_site_states()}
+    heads = {name: await ctx.store.head_state(name) for name in dict.fromkeys([*ctx.sites, *states])}
+    health_class, health_text = await _health_line(ctx, heads, now)
     # the ops lane's messages are the operator's, not a subscriber's alerts
     alerts = [a for a in await ctx.store.recent_alerts(RECENT_ALERTS) if a.route != OPS_ROUTE]
     nonce = secrets.token_urlsafe(16)
@@ -205,7 +272,10 @@ async def render_page(ctx: WebContext) -> str:
         generated=generated,
         total=len(notices),
         days="".join(days),
-        sites=_site_rows(ctx, states, now),
+        sites=_site_rows(ctx, states, heads, now),
+        health_class=health_class,
+        health=escape(health_text),
+        subscribe=_subscribe_links(ctx.settings),
         alerts=_alert_rows(ctx, alerts),
         pending=stats.pending,
         oldest=oldest,
@@ -254,15 +324,23 @@ padding:10px 12px;margin:6px 0}}.when{{font-weight:700;min-width:64px;font-varia
 background:var(--card)}}th,td{{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);
 vertical-align:top;white-space:nowrap}}td.wrap{{white-space:normal;min-width:14em}}.scroll{{overflow-x:auto}}.bad,.st-dead{{color:#e03131;font-weight:600}}
 .warn{{color:#e67700}}.st-pending{{color:#e67700}}.err{{color:var(--mute);max-width:260px}}
+.health{{margin:6px 0 0;padding:6px 10px;border-radius:8px;font-size:14px;font-weight:600;
+overflow-wrap:anywhere}}.health.ok{{background:#d3f9d8;color:#2b8a3e}}.health.bad{{background:#ffe3e3;
+color:#c92a2a}}.subscribe{{margin-top:6px}}.subscribe div{{margin-top:4px;overflow-wrap:anywhere}}
 .boxes{{display:flex;gap:8px;flex-wrap:wrap}}.box{{background:var(--card);border:1px solid var(--line);
 border-radius:10px;padding:8px 12px}}.box b{{font-size:18px;display:block}}
 {colors}
 </style></head>
 <body><header><h1>티켓 오픈 알림 현황</h1>
+<p id="health" class="health {health_class}" role="status">{health}</p>
 <div class="meta">갱신 <span id="generated">{generated}</span><span id="stale" class="warn"></span>
 · {refresh}초마다 자동 새로고침 ·
-<a class="keep-token" href="/calendar.ics">캘린더 구독(.ics)</a> ·
-<a class="keep-token" href="/api/upcoming.json">JSON</a></div></header>
+<a class="keep-token" href="/api/upcoming.json">JSON</a></div>
+<details class="subscribe meta"><summary>캘린더 구독 (휴대폰 캘린더에 추가)</summary>
+<label>알림 <select id="alarm"><option value="10">10분 전</option><option value="60">1시간 전</option>
+<option value="0">없음</option></select></label>{subscribe}
+<div>검색어로: <a class="keep-token webcal" id="sub-q" href="/calendar.ics">검색창에 입력한 말</a></div>
+</details></header>
 <main><div class="controls"><input id="q" type="search" placeholder="제목·공연장 검색 (예: 아이유콘서트)"
 autocomplete="off" aria-label="검색"><div class="chips" id="chips"><button type="button" class="chip"
 data-site="" aria-pressed="true">전체</button>{chips}</div>{route_select}</div>
@@ -305,16 +383,26 @@ data-site="" aria-pressed="true">전체</button>{chips}</div>{route_select}</div
   }}
   function keepToken() {{
     var token = new URLSearchParams(location.search).get("token");
-    if (!token) {{ return; }}
+    var alarm = document.getElementById("alarm").value;
+    var subQ = document.getElementById("sub-q");
+    var words = state.q.trim();
+    subQ.setAttribute("href", words ? "/calendar.ics?q=" + encodeURIComponent(words) : "/calendar.ics");
+    subQ.textContent = words || "검색창에 입력한 말";
     document.querySelectorAll("a.keep-token").forEach(function (a) {{
       var url = new URL(a.getAttribute("href"), location.href);
-      url.searchParams.set("token", token);
-      a.href = url.pathname + url.search;
+      if (token) {{ url.searchParams.set("token", token); }}
+      if (a.classList.contains("webcal")) {{
+        if (alarm !== "10") {{ url.searchParams.set("alarm", alarm); }}
+        a.href = "webcal://" + location.host + url.pathname + url.search;
+      }} else {{
+        a.href = url.pathname + url.search;
+      }}
     }});
   }}
   document.getElementById("q").addEventListener("input", function (e) {{
-    state.q = e.target.value; apply();
+    state.q = e.target.value; apply(); keepToken();
   }});
+  document.getElementById("alarm").addEventListener("change", keepToken);
   document.getElementById("chips").addEventListener("click", function (e) {{
     var chip = e.target.closest(".chip");
     if (!chip) {{ return; }}
@@ -335,6 +423,7 @@ data-site="" aria-pressed="true">전체</button>{chips}</div>{route_select}</div
       var live = doc.getElementById("live");
       if (!live) {{ return; }}
       document.getElementById("live").replaceWith(live);
+      document.getElementById("health").replaceWith(doc.getElementById("health"));
       document.getElementById("generated").textContent = doc.getElementById("generated").textContent;
       document.getElementById("stale").textContent = "";
       apply();

@@ -5,9 +5,10 @@ Filters, all of which must pass: ``sites``, ``categories`` (open/change), ``excl
 and genre) and ``exclude`` (none may match). Keywords are case-, width- (full-width ＢＴＳ = BTS)
 and space-insensitive ("아이유 콘서트" = "아이유콘서트").
 
-The catch-all (``discord_webhook_url``, route ``default``) receives every notice that no route in
-``routes`` takes; without routes it receives everything. Without any webhook (the dry run) the
-stdout notifier's lane is the catch-all: ``router_for`` is the one place that decides it.
+The catch-all (``discord_webhook_url``, route ``default``, "the main channel") receives every notice
+when ``main_receives`` is ``"all"`` (the default: routes add channels), or only what no route in
+``routes`` takes when it is ``"unrouted"``. Without any webhook (the dry run) the stdout notifier's
+lane is the catch-all: ``router_for`` is the one place that decides it.
 """
 
 from __future__ import annotations
@@ -62,10 +63,7 @@ class RouteSettings(Section):
     @field_validator("mention_role_ids")
     @classmethod
     def _role_ids(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if not re.fullmatch(r"\d{5,25}", str(value)):
-                raise ValueError(f"role id {value!r} is not a Discord snowflake (digits only)")
-        return [str(v) for v in values]
+        return check_role_ids(values)
 
     @field_validator("thread_id")
     @classmethod
@@ -96,6 +94,13 @@ class RouteSettings(Section):
                 except re.error as exc:
                     raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
         return values
+
+
+def check_role_ids(values: list[str]) -> list[str]:
+    for value in values:
+        if not re.fullmatch(r"\d{5,25}", str(value)):
+            raise ValueError(f"role id {value!r} is not a Discord snowflake (digits only)")
+    return [str(v) for v in values]
 
 
 def check_reminders(values: list[int]) -> list[int]:
@@ -179,25 +184,31 @@ class StdoutLane:
     reminders: tuple[int, ...] = ()
 
 
+MainReceives = Literal["all", "unrouted"]
+
+
 def route_verdicts(
     routes: Sequence[RouteSettings],
     ticket: Ticket,
     catch_all: Lane | None = None,
     *,
     only_reason: str | None = None,
+    main_receives: MainReceives = "all",
 ) -> list[Verdict]:
-    """Each route's decision on ``ticket``, then the catch-all's (it takes what no route took).
-    ``only_reason``: what the catch-all's verdict says when it is the only lane."""
+    """Each route's decision on ``ticket``, then the catch-all's: every notice (``main_receives``
+    "all") or what no route took ("unrouted"). ``only_reason``: its verdict when it is the only lane."""
     out = [Verdict(r.name, *explain_route(r, ticket)) for r in routes if r is not catch_all]
     if catch_all is not None:
         taken = [v.route for v in out if v.matched]
-        if taken:
-            reason = t("route.catch_all.taken", route=taken[0])
-        elif out:
-            reason = t("route.catch_all.matched_no_route")
-        else:
+        if not out:
             reason = only_reason or t("route.catch_all.only")
-        out.append(Verdict(catch_all.name, not taken, reason))
+        elif main_receives == "all":
+            reason = t("route.main.all_also", route=taken[0]) if taken else t("route.main.all")
+        elif taken:
+            reason = t("route.catch_all.taken", route=taken[0])
+        else:
+            reason = t("route.catch_all.matched_no_route")
+        out.append(Verdict(catch_all.name, main_receives == "all" or not taken, reason))
     return out
 
 
@@ -210,17 +221,25 @@ class Router:
         catch_all: Lane | None = None,
         *,
         only_reason: str | None = None,
+        main_receives: MainReceives = "all",
     ) -> None:
         self.routes = list(routes)
         self.catch_all = catch_all
         self.only_reason = only_reason
+        self.main_receives = main_receives
 
     @property
     def lanes(self) -> list[Lane]:
         return [*self.routes, *([self.catch_all] if self.catch_all else [])]
 
     def verdicts(self, ticket: Ticket) -> list[Verdict]:
-        return route_verdicts(self.routes, ticket, self.catch_all, only_reason=self.only_reason)
+        return route_verdicts(
+            self.routes,
+            ticket,
+            self.catch_all,
+            only_reason=self.only_reason,
+            main_receives=self.main_receives,
+        )
 
     def lanes_for(self, ticket: Ticket) -> list[str]:
         return [v.route for v in self.verdicts(ticket) if v.matched]
@@ -233,4 +252,9 @@ def router_for(settings: Settings) -> Router:
     """The configured routes and catch-all; with no webhook at all, the stdout lane takes everything."""
     if settings.dry_run:
         return Router([], StdoutLane(reminders=tuple(settings.reminders)), only_reason=t("route.dry_run"))
-    return Router(settings.routes or [], settings.catch_all())
+    return delivery_router(settings)
+
+
+def delivery_router(settings: Settings) -> Router:
+    """The configured webhooks only (no stdout lane): which routes take a notice, for the page and feeds."""
+    return Router(settings.routes or [], settings.catch_all(), main_receives=settings.main_receives)

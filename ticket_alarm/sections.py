@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Any, get_args
@@ -189,6 +190,16 @@ class HealthSettings(Section):
 class MetricsSettings(Section):
     port: int | None = Field(None, ge=1, le=65535, description="Prometheus /metrics port; unset: off")
     host: str = Field("127.0.0.1", description="address the metrics endpoint binds to")
+
+
+def is_loopback(host: str) -> bool:
+    """``web.host``/``metrics.host`` reachable from this machine only (127.0.0.1, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class WebSettings(Section):

@@ -17,7 +17,7 @@ from ticket_alarm import i18n
 from ticket_alarm.config import RouteSettings, Settings
 from ticket_alarm.errors import ConfigError
 from ticket_alarm.model import SEOUL, Ticket
-from ticket_alarm.routing import normalise, route_matches
+from ticket_alarm.routing import Router, normalise
 from ticket_alarm.store.api import Store as StoreProtocol
 from ticket_alarm.table import render
 
@@ -112,7 +112,7 @@ async def upcoming(
     *,
     now: datetime,
     looks: Mapping[str, SiteLook],
-    routes: Sequence[RouteSettings] = (),
+    router: Router | None = None,
     site: str | None = None,
     route: RouteSettings | None = None,
     days: float | None = None,
@@ -121,8 +121,11 @@ async def upcoming(
     """Notices with a sale at or after ``now`` (within ``days`` when given), earliest first.
 
     A notice whose time is not announced but whose day is (``open_date``) is listed on that day;
-    a notice with neither (추후 공지) is not upcoming.
+    a notice with neither (추후 공지) is not upcoming. ``router`` (``routing.delivery_router``) names
+    the routes that take each notice as deliveries do (the main channel by ``main_receives``); ``route``
+    keeps what that route takes.
     """
+    router = router or Router([])
     today = now.astimezone(SEOUL).date()
     until = now + timedelta(days=days) if days is not None else None
     needle = normalise(text) if text else ""
@@ -145,7 +148,8 @@ async def upcoming(
             next_at, day = None, ticket.open_date
         else:
             continue
-        if route is not None and not route_matches(route, ticket):
+        lanes = router.lanes_for(ticket)
+        if route is not None and route.name not in lanes:
             continue
         search = normalise("\x00".join((ticket.title, ticket.venue, ticket.genre)))
         if needle and needle not in search:
@@ -157,7 +161,7 @@ async def upcoming(
                 sales,
                 next_at,
                 day,
-                tuple(r.name for r in routes if route_matches(r, ticket)),
+                tuple(lanes),
                 search,
             )
         )
@@ -191,7 +195,8 @@ def render_text(notices: Sequence[UpcomingNotice]) -> str:
     rows = []
     for n in notices:
         t = n.ticket
-        when = n.next_at.astimezone(SEOUL).strftime("%Y-%m-%d %H:%M") if n.next_at else f"{n.day} --:--"
+        sale = next((s.name for s in n.sales if s.at == n.next_at), GENERAL_SALE)
+        when = f"{n.next_at.astimezone(SEOUL):%Y-%m-%d %H:%M} {sale}" if n.next_at else f"{n.day} --:--"
         presales = ", ".join(
             f"{s.name} {s.at.astimezone(SEOUL):%m-%d %H:%M}"
             for s in n.sales
@@ -199,6 +204,6 @@ def render_text(notices: Sequence[UpcomingNotice]) -> str:
         )
         badge = "[단독] " if t.exclusive else ""
         rows.append((when, n.look.name, badge + t.title, presales or "-", t.venue or "-"))
-    lines = render(tuple(i18n.t("upcoming.columns").split("|")), rows, limits=(None, 14, 46, 30, 24))
+    lines = render(tuple(i18n.t("upcoming.columns").split("|")), rows, limits=(None, 14, 40, 30, 24))
     lines.append(i18n.t("upcoming.footer", count=len(notices)))
     return "\n".join(lines)

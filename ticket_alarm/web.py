@@ -6,7 +6,8 @@ page request never blocks the loop) through the read-only queries of ``Store`` a
 Nothing here writes.
 
 - ``GET /`` — the page (``page.py``: Korean, no external assets, refreshes itself every 30 s);
-- ``GET /calendar.ics`` — RFC 5545 feed, ``?site=`` / ``?route=``;
+- ``GET /calendar.ics`` — RFC 5545 feed, ``?site=`` ``?route=`` ``?q=`` ``?days=``, ``?alarm=`` minutes
+  (0: none; default 10);
 - ``GET /api/upcoming.json`` — the same list as JSON, ``?site=`` ``?route=`` ``?days=`` ``?q=``;
 - ``GET /healthz`` — the ``health`` report as JSON, 200 for OK/WARNING, 503 otherwise (without
   ``web.token``: each check's name and state, not its detail);
@@ -25,6 +26,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -35,9 +37,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from ticket_alarm import health
 from ticket_alarm.errors import ConfigError, StoreError
-from ticket_alarm.ical import calendar
+from ticket_alarm.i18n import t
+from ticket_alarm.ical import ALARM_MINUTES, calendar
 from ticket_alarm.logs import redact
 from ticket_alarm.page import WebContext, render_page
+from ticket_alarm.routing import delivery_router
 from ticket_alarm.upcoming import check_site, document, find_route, upcoming
 
 SHUTDOWN_TIMEOUT = 1.0  # of the daemon's 10 s shutdown bound
@@ -141,9 +145,12 @@ async def _page(ctx: WebContext, _request: web.Request) -> web.Response:
 
 
 def _filters(ctx: WebContext, request: web.Request) -> dict[str, Any]:
-    site = request.query.get("site") or None
-    route_name = request.query.get("route") or None
-    days_text = request.query.get("days") or None
+    query = request.query
+    if any("\ufffd" in k or "\ufffd" in v for k, v in query.items()):  # bytes that are not UTF-8
+        raise ConfigError(t("web.bad_query"))
+    site = query.get("site") or None
+    route_name = query.get("route") or None
+    days_text = query.get("days") or None
     if site is not None:
         check_site(site, ctx.looks)
     route = find_route(ctx.settings, route_name) if route_name else None
@@ -154,20 +161,33 @@ def _filters(ctx: WebContext, request: web.Request) -> dict[str, Any]:
         except ValueError:
             days = -1.0
         if not 0 < days <= 3660:
-            raise ConfigError(f"days={days_text!r}: give a number of days between 1 and 3660.")
-    return {"site": site, "route": route, "days": days, "text": request.query.get("q") or None}
+            raise ConfigError(t("web.bad_days", days=days_text))
+    return {"site": site, "route": route, "days": days, "text": query.get("q") or None}
+
+
+def _alarm(request: web.Request) -> int:
+    text = request.query.get("alarm") or ""
+    if not text:
+        return ALARM_MINUTES
+    minutes = int(text) if text.isascii() and text.isdigit() else -1
+    if not 0 <= minutes <= 1440:
+        raise ConfigError(t("web.bad_alarm", alarm=text))
+    return minutes
 
 
 async def _calendar(ctx: WebContext, request: web.Request) -> web.Response:
     f = _filters(ctx, request)
+    alarm = _alarm(request)
     now = ctx.clock.now()
-    notices = await upcoming(ctx.store, now=now, looks=ctx.looks, routes=(), **f)
+    notices = await upcoming(ctx.store, now=now, looks=ctx.looks, router=delivery_router(ctx.settings), **f)
     name = "티켓 오픈 일정"
     if f["route"] is not None:
         name += f" · {f['route'].name}"
     elif f["site"] is not None:
         name += f" · {ctx.looks[f['site']].name}"
-    response = web.Response(body=calendar(notices, now, name=name), content_type="text/calendar")
+    if f["text"]:
+        name += f" · {f['text']}"
+    response = web.Response(body=calendar(notices, now, name=name, alarm=alarm), content_type="text/calendar")
     response.charset = "utf-8"
     response.headers["Content-Disposition"] = 'inline; filename="ticket-alarm.ics"'
     return response
@@ -176,7 +196,7 @@ async def _calendar(ctx: WebContext, request: web.Request) -> web.Response:
 async def _upcoming_json(ctx: WebContext, request: web.Request) -> web.Response:
     f = _filters(ctx, request)
     now = ctx.clock.now()
-    notices = await upcoming(ctx.store, now=now, looks=ctx.looks, routes=ctx.settings.effective_routes(), **f)
+    notices = await upcoming(ctx.store, now=now, looks=ctx.looks, router=delivery_router(ctx.settings), **f)
     doc = document(
         notices,
         now,
@@ -186,6 +206,26 @@ async def _upcoming_json(ctx: WebContext, request: web.Request) -> web.Response:
         text=f["text"],
     )
     return web.json_response(doc, dumps=lambda d: json.dumps(d, ensure_ascii=False))
+
+
+class _ServerLog(logging.Handler):
+    """aiohttp's own request errors: a request it cannot parse (unencoded Korean in the address,
+    ``?q=세븐틴`` typed into curl) is one line, not a traceback in the error log."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        reason = str(getattr(exc, "message", "") or exc or record.getMessage()).strip().splitlines()
+        if getattr(exc, "code", None) == 400:
+            logger.info("{}", t("web.rejected", reason=redact(reason[0] if reason else "?")))
+        elif record.levelno >= logging.WARNING:
+            logger.error(
+                "web: {}: {}", type(exc).__name__ if exc else "error", redact(" ".join(reason)[:300])
+            )
+
+
+SERVER_LOG = logging.getLogger("ticket_alarm.web.server")
+SERVER_LOG.handlers[:] = [_ServerLog()]
+SERVER_LOG.propagate = False
 
 
 async def _healthz(ctx: WebContext, _request: web.Request) -> web.Response:
@@ -231,7 +271,11 @@ async def serve_web(ctx: WebContext) -> AsyncIterator[web.AppRunner | None]:
         yield None
         return
     runner = web.AppRunner(
-        build_app(ctx), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
+        build_app(ctx),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        logger=SERVER_LOG,
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)
