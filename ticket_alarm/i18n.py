@@ -1145,6 +1145,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{url}의 {encoding} 본문이 깨졌습니다 ({error})",
         "corrupt {encoding} body from {url} ({error})",
     ),
+    # i20-net: a 304 that hid a changed page
+    "http.stale_304": (
+        "{site}: {url}이(가) 304(변경 없음)라고 답했지만 내용은 바뀌었습니다; "
+        "이 URL은 이제 조건부 요청 없이 가져옵니다",
+        "{site}: {url} answered 304 Not Modified while its content had changed; "
+        "this URL is now fetched without conditional headers",
+    ),
     # --- Melon's and YES24's own page checks (crawlers/melon.py, crawlers/yes24.py) -------------
     "melon.the_list": ("Melon 목록", "the Melon list"),
     "melon.no_list": (
