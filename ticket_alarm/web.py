@@ -11,6 +11,12 @@ Nothing here writes.
 - ``GET /healthz`` — the ``health`` report as JSON, 200 for OK/WARNING, 503 otherwise;
 - ``GET /metrics`` — the Prometheus metrics.
 
+The page never costs an alert: at most ``page_connections()`` connections are held (derived from the
+descriptor limit, so the crawlers, the outbox and the store keep theirs); beyond it the oldest one
+still waiting for its request is closed (or the new one, when none is); a request's headers must
+arrive within ``HEADER_TIMEOUT`` seconds, and a request line, header or header count over aiohttp's
+limits is a 400 with one WARNING line (``logs`` bridges aiohttp's logger, rate-limited).
+
 With ``web.token`` set every request needs it, as ``Authorization: Bearer …`` or ``?token=…``,
 compared in constant time. The token (like every secret) is never rendered: the page's links get
 it added by the browser from its own address bar. Access logging is off, so a ``?token=`` never
@@ -19,11 +25,14 @@ reaches a log.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
 import ipaddress
 import json
+import resource
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -40,6 +49,11 @@ from ticket_alarm.page import WebContext, render_page
 from ticket_alarm.upcoming import check_site, document, find_route, upcoming
 
 SHUTDOWN_TIMEOUT = 1.0  # of the daemon's 10 s shutdown bound
+HEADER_TIMEOUT = 10.0  # seconds for a request's headers to arrive (and for an idle keep-alive)
+MAX_PAGE_CONNECTIONS = 256
+# descriptors kept for everything but the page: crawler and Discord connections, the store, the logs
+RESERVED_FDS = 256
+LIMITS = {"max_line_size": 8190, "max_field_size": 8190, "max_headers": 100}  # beyond: a 400
 HEALTH_HTTP = {health.OK: 200, health.WARNING: 200}  # CRITICAL and UNKNOWN: 503
 
 
@@ -199,6 +213,99 @@ async def _metrics(ctx: WebContext, _request: web.Request) -> web.Response:
     return response
 
 
+def page_connections(soft_limit: int | None = None) -> int:
+    """How many page connections are held at once: half of what the descriptor limit leaves after
+    ``RESERVED_FDS`` (the other half covers the sockets accepted in one go only to be closed),
+    between 8 and ``MAX_PAGE_CONNECTIONS``. 1,024 descriptors: 256."""
+    if soft_limit is None:
+        soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft_limit == resource.RLIM_INFINITY:
+            soft_limit = 1 << 20
+    return max(8, min(MAX_PAGE_CONNECTIONS, (soft_limit - RESERVED_FDS) // 2))
+
+
+class _Gate:
+    """The page's connections, oldest first; ``admit`` makes room for a new one or refuses it."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.open: OrderedDict[_Capped, None] = OrderedDict()
+        self.refused = 0  # closed at once or to make room
+
+    def admit(self, conn: _Capped) -> bool:
+        if len(self.open) >= self.cap:
+            waiting = next((c for c in self.open if not c.asked), None)
+            if waiting is None:  # every one is being answered: the new one waits for a later try
+                self.refused += 1
+                return False
+            self.refused += 1
+            waiting.drop()
+        self.open[conn] = None
+        return True
+
+
+class _Capped(asyncio.Protocol):
+    """aiohttp's protocol behind the gate: a connection over the cap is closed at once."""
+
+    def __init__(self, inner: asyncio.Protocol, gate: _Gate) -> None:
+        self.inner = inner
+        self.gate = gate
+        self.asked = False  # a whole request head arrived (it is being answered, or was)
+        self._tail = b""
+        self.transport: asyncio.Transport | None = None
+        self.served = False  # aiohttp saw the connection
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if not self.gate.admit(self):
+            transport.abort()  # type: ignore[attr-defined]
+            return
+        self.served = True
+        self.inner.connection_made(transport)
+
+    def drop(self) -> None:
+        self.gate.open.pop(self, None)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        if not self.asked:
+            self.asked = b"\r\n\r\n" in self._tail + data
+            self._tail = data[-3:]
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gate.open.pop(self, None)
+        self.transport = None
+        if self.served:
+            self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
+class _CappedSite(web.TCPSite):
+    """``TCPSite`` whose connections go through a ``_Gate``."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, cap: int) -> None:
+        super().__init__(runner, host, port)
+        self.gate = _Gate(cap)
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _Capped(server(), self.gate), self._host, self._port, backlog=self._backlog
+        )
+
+
 def _loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -220,10 +327,15 @@ async def serve_web(ctx: WebContext) -> AsyncIterator[web.AppRunner | None]:
         yield None
         return
     runner = web.AppRunner(
-        build_app(ctx), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT
+        build_app(ctx),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        keepalive_timeout=HEADER_TIMEOUT,
+        **LIMITS,
     )
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    site = _CappedSite(runner, settings.host, settings.port, page_connections())
     try:
         await site.start()
     except OSError as exc:

@@ -13,15 +13,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import resource
+import socket
+import subprocess
+import sys
+import threading
 import time
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from loguru import logger
 
-from tests.conftest import DaemonProcess, stand_config, write_config
+from tests.conftest import DaemonProcess, child_env, stand_config, write_config
 from tests.reliability.conftest import (
     Report,
     assert_no_secrets,
@@ -33,6 +40,7 @@ from tests.reliability.conftest import (
 from tests.support.discord_standin import FakeDiscord
 from tests.support.server import LoopbackServer, Request, Response
 from tests.support.site_standin import FakeSite, TestStandNotices
+from tests.test_metrics import free_port
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import HttpSettings
 from ticket_alarm.http import PLAIN_AFTER_304, Fetcher
@@ -134,3 +142,186 @@ async def test_a_wrong_304_streak_is_checked_with_a_plain_request() -> None:
         logger.remove(sink)
         server.stop()
     assert len([ln for ln in lines if "304" in ln and "/list" in ln]) == 1, lines
+
+
+# --- 20.2 a connection flood on the page -------------------------------------------------------------
+
+FLOOD = 1200
+DAEMON_FDS = 1024  # the usual soft limit; the daemon gets it as its hard limit too, so it cannot raise it
+LOG_BOUND = 3_000_000  # bytes of daemon log over the whole scenario (before: ~7 MB a second)
+
+
+def _limit_fds() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (DAEMON_FDS, DAEMON_FDS))
+
+
+class _FdLimitedDaemon(DaemonProcess):
+    """The real daemon, started with ``RLIMIT_NOFILE`` 1,024 soft and hard."""
+
+    def __init__(self, config: Path, tmp_path: Path) -> None:
+        self.out_path = tmp_path / "daemon.out.log"
+        self.err_path = tmp_path / "daemon.err.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ticket_alarm", "run", "--config", str(config)],
+            stdout=self.out_path.open("wb"),
+            stderr=self.err_path.open("wb"),
+            env=child_env(),
+            cwd=str(tmp_path),
+            preexec_fn=_limit_fds,
+        )
+
+
+class _Flood:
+    """``FLOOD`` slow clients on the page: each sends half a request line and nothing more; one the
+    server closes is opened again (the pressure stays), until ``stop`` — bounded in time."""
+
+    def __init__(self, port: int, seconds: float) -> None:
+        self.port = port
+        self.deadline = time.monotonic() + seconds
+        self.socks: list[socket.socket] = []
+        self.opened = 0
+        self.failed = 0
+        self.closed_by_server = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._hold, daemon=True)
+
+    def _open(self) -> socket.socket | None:
+        s = socket.socket()
+        s.settimeout(1.0)
+        try:
+            s.connect(("127.0.0.1", self.port))
+            s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # ...and the rest never comes
+        except OSError:
+            s.close()
+            self.failed += 1
+            return None
+        s.setblocking(False)
+        self.opened += 1
+        return s
+
+    def start(self) -> _Flood:
+        for _ in range(FLOOD):
+            if time.monotonic() >= self.deadline:
+                break
+            s = self._open()
+            if s is not None:
+                self.socks.append(s)
+        self.thread.start()
+        return self
+
+    def _hold(self) -> None:
+        while not self.stopping.wait(0.5) and time.monotonic() < self.deadline:
+            for i, s in enumerate(self.socks):
+                if self.stopping.is_set() or time.monotonic() >= self.deadline:
+                    break
+                try:
+                    gone = s.recv(4096) == b""
+                except BlockingIOError:
+                    gone = False
+                except OSError:
+                    gone = True
+                if gone:
+                    self.closed_by_server += 1
+                    s.close()
+                    fresh = self._open()
+                    if fresh is not None:
+                        self.socks[i] = fresh
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=30)
+        for s in self.socks:
+            s.close()
+
+
+def _raw(port: int, data: bytes) -> bytes:
+    """Send ``data`` on a fresh connection; the server's answer (its status line on)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        with contextlib.suppress(OSError):  # the server may answer (and close) before all is sent
+            s.sendall(data)
+        chunks = []
+        with contextlib.suppress(OSError):
+            while chunk := s.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def test_a_connection_flood_on_the_page_costs_no_alert(
+    tmp_path: Path, site: FakeSite, notices: TestStandNotices, discord: FakeDiscord, report: Report
+) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = FLOOD + 200
+    if soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {needed}: this test cannot hold {FLOOD} sockets")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    started = time.monotonic()
+    webhook = discord.add_webhook()
+    notices.add(2, prefix="기존")
+    port = free_port()
+    config = stand_config(tmp_path, site, webhook, web={"port": port, "host": "127.0.0.1"})
+    d = _FdLimitedDaemon(write_config(tmp_path, config), tmp_path)
+    flood: _Flood | None = None
+    try:
+        d.wait_log("크롤링 완료: teststand", count=2)
+        d.wait_log("status page: http://127.0.0.1")
+        flood = _Flood(port, seconds=90).start()
+        flood_up = time.monotonic()
+        time.sleep(5)  # under the flood for a while first
+        ids = notices.add(1, prefix="신규")
+        t0 = time.monotonic()
+        d.wait_for(
+            lambda: set(delivered(discord)) >= set(ids),
+            ALERT_BOUND,
+            "the new notice alerted during the flood",
+        )
+        alert_took = time.monotonic() - t0
+        health_status = None
+        health_took = 0.0
+        for _ in range(5):  # bounded: a few tries a second apart
+            t0 = time.monotonic()
+            with contextlib.suppress(httpx.HTTPError):
+                health_status = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code
+                health_took = time.monotonic() - t0
+                break
+            time.sleep(1)
+        held = len(flood.socks)
+        flood.stop()
+        flood_seconds = time.monotonic() - flood_up
+        malformed = {
+            "1 MB header": b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 1_000_000 + b"\r\n\r\n",
+            "5,000 headers": b"GET / HTTP/1.1\r\nHost: x\r\n"
+            + b"".join(b"X-%d: y\r\n" % n for n in range(5000))
+            + b"\r\n",
+            "64 kB request line": b"GET /" + b"a" * 65_536 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        }
+        answers = {name: _raw(port, data)[:12] for name, data in malformed.items()}
+        d.wait_for(lambda: "Error handling request" in d.out() + d.err(), 10, "the 400s logged")
+        code, _ = d.terminate()
+    finally:
+        if flood is not None:
+            flood.stop()
+        d.cleanup()
+    log_bytes = d.out_path.stat().st_size + d.err_path.stat().st_size
+    counts = delivered(discord)
+    report.add(
+        "20.2 connection flood: 1,200 slow clients on web.port, daemon at 1,024 descriptors",
+        produced=len(ids),
+        delivered=sum(counts.values()),
+        lost=len(set(ids) - set(counts)),
+        duplicates=duplicates(counts),
+        seconds=time.monotonic() - started,
+        figures=f"{flood.opened} connections opened ({held} held at once by the client, "
+        f"{flood.closed_by_server} closed by the daemon, {flood.failed} failed) over {flood_seconds:.0f}s; "
+        f"alert {alert_took:.1f}s after the notice; /healthz {health_status} in {health_took:.2f}s; "
+        f"3 malformed requests: {sorted({a.decode('latin-1').strip() for a in answers.values()})}; "
+        f"log {log_bytes / 1000:.0f} kB",
+    )
+    assert counts == {i: 1 for i in ids}
+    assert health_status in (200, 503), "/healthz did not answer during the flood"
+    assert all(a.split(b" ")[1:2] == [b"400"] for a in answers.values()), answers
+    assert log_bytes < LOG_BOUND, f"the daemon wrote {log_bytes} bytes of log"
+    assert code == 0
+    outputs = {"stdout": d.out(), "stderr": d.err()}
+    assert_no_traceback(outputs)
+    assert_no_secrets(outputs, [token_of(webhook)])
