@@ -1679,6 +1679,21 @@ MESSAGES.update(
     }
 )
 
+# --- i20-net: log lines held back by the rate limit (logs.py RepeatLimiter) ---------------------------
+MESSAGES.update(
+    {
+        "logs.held": (
+            " (지난 {seconds:.0f}초 동안 같은 줄 {count}개 더, 생략됨)",
+            " (+{count} more like this in the last {seconds:.0f} s, held back)",
+        ),
+        "logs.held_summary": (
+            "지난 {seconds:.0f}초 동안 “{sample}” 같은 줄 {count}개가 생략되었습니다 (종류마다 1분에 한 줄)",
+            "{count} more like “{sample}” in the last {seconds:.0f} s "
+            "(held back: one line per kind per minute)",
+        ),
+    }
+)
+
 
 # --- argparse's own words ------------------------------------------------------------------------
 # argparse builds "usage:", "options", "show this help message and exit" and its error lines through

@@ -26,6 +26,8 @@ from typing import Any, TextIO
 
 from loguru import logger
 
+from ticket_alarm.i18n import t
+
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss} [{level}] {message}"
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
 _LEVELS = LEVELS
@@ -130,7 +132,7 @@ class RepeatLimiter:
             self._prune(now)
         self._kinds[key] = _Kind(now, 0, record["message"][:120], record["level"].name)
         if kind is not None and kind.held:
-            record["message"] += t_held(kind.held, now - kind.started)
+            record["message"] += t("logs.held", count=kind.held, seconds=now - kind.started)
         return True
 
     def reset(self) -> None:
@@ -150,20 +152,11 @@ class RepeatLimiter:
         for key, kind in list(self._kinds.items()):
             if everything or now - kind.started >= self.window:
                 if kind.held:
-                    logger.bind(repeat_summary=True).log(
-                        kind.level,
-                        "{} more like “{}”{}",
-                        kind.held,
-                        kind.sample,
-                        t_held(0, now - kind.started),
+                    text = t(
+                        "logs.held_summary", count=kind.held, sample=kind.sample, seconds=now - kind.started
                     )
+                    logger.bind(repeat_summary=True).log(kind.level, "{}", text)
                 del self._kinds[key]
-
-
-def t_held(count: int, seconds: float) -> str:
-    if count:
-        return f" (+{count} more like this in the last {seconds:.0f} s, held back)"
-    return f" in the last {seconds:.0f} s (held back: one line per kind per minute)"
 
 
 repeats = RepeatLimiter()

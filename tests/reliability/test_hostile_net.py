@@ -45,6 +45,7 @@ from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import HttpSettings
 from ticket_alarm.http import PLAIN_AFTER_304, Fetcher
 from ticket_alarm.store.memory import MemoryStore
+from ticket_alarm.web import HEADER_TIMEOUT
 
 pytestmark = pytest.mark.e2e
 
@@ -234,9 +235,10 @@ class _Flood:
             s.close()
 
 
-def _raw(port: int, data: bytes) -> bytes:
-    """Send ``data`` on a fresh connection; the server's answer (its status line on)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+def _raw(port: int, data: bytes, wait: float = 10.0) -> bytes:
+    """Send ``data`` on a fresh connection; the server's answer (its status line on), read until the
+    server closes the connection (at most ``wait`` seconds between two reads)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as s:
         with contextlib.suppress(OSError):  # the server may answer (and close) before all is sent
             s.sendall(data)
         chunks = []
@@ -296,6 +298,9 @@ def test_a_connection_flood_on_the_page_costs_no_alert(
             "64 kB request line": b"GET /" + b"a" * 65_536 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
         }
         answers = {name: _raw(port, data)[:12] for name, data in malformed.items()}
+        t0 = time.monotonic()  # one slow client alone: its headers never finish, the daemon hangs up
+        slow = _raw(port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n", wait=HEADER_TIMEOUT + 10)
+        slow_closed = time.monotonic() - t0
         d.wait_for(lambda: "Error handling request" in d.out() + d.err(), 10, "the 400s logged")
         code, _ = d.terminate()
     finally:
@@ -315,11 +320,12 @@ def test_a_connection_flood_on_the_page_costs_no_alert(
         f"{flood.closed_by_server} closed by the daemon, {flood.failed} failed) over {flood_seconds:.0f}s; "
         f"alert {alert_took:.1f}s after the notice; /healthz {health_status} in {health_took:.2f}s; "
         f"3 malformed requests: {sorted({a.decode('latin-1').strip() for a in answers.values()})}; "
-        f"log {log_bytes / 1000:.0f} kB",
+        f"a lone slow client closed after {slow_closed:.1f}s; log {log_bytes / 1000:.0f} kB",
     )
     assert counts == {i: 1 for i in ids}
     assert health_status in (200, 503), "/healthz did not answer during the flood"
     assert all(a.split(b" ")[1:2] == [b"400"] for a in answers.values()), answers
+    assert slow == b"" and slow_closed < HEADER_TIMEOUT + 5, (slow, slow_closed)  # before: held for an hour
     assert log_bytes < LOG_BOUND, f"the daemon wrote {log_bytes} bytes of log"
     assert code == 0
     outputs = {"stdout": d.out(), "stderr": d.err()}
