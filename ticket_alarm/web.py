@@ -234,6 +234,12 @@ class _Gate:
 
     def admit(self, conn: _Capped) -> bool:
         if len(self.open) >= self.cap:
+            # constant text: the log's rate limit holds a flood of these to one a minute, with a count
+            logger.warning(
+                "status page: {} connections held (the cap); the oldest waiting one is closed, "
+                "or the new one if none is waiting (a flood of connections? alerts go on)",
+                self.cap,
+            )
             waiting = next((c for c in self.open if not c.asked), None)
             if waiting is None:  # every one is being answered: the new one waits for a later try
                 self.refused += 1

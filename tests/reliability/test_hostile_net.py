@@ -257,6 +257,15 @@ def test_a_connection_flood_on_the_page_costs_no_alert(
         if hard != resource.RLIM_INFINITY and hard < needed:
             pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {needed}: this test cannot hold {FLOOD} sockets")
         resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    try:
+        _flood_scenario(tmp_path, site, notices, discord, report)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _flood_scenario(
+    tmp_path: Path, site: FakeSite, notices: TestStandNotices, discord: FakeDiscord, report: Report
+) -> None:
     started = time.monotonic()
     webhook = discord.add_webhook()
     notices.add(2, prefix="기존")
