@@ -315,6 +315,8 @@ def test_repeated_lines_are_held_to_one_per_kind_per_minute(streams: tuple[io.St
         for n in range(5):
             logger.info("크롤링 완료: teststand {}", n)
         logger.warning("web: another trouble")
+        for _ in range(3):  # the runbook counts these: never held
+            logger.warning("크롤링 실패: yes24 HTTP 503")
         now[0] += 61
         logger.warning("web: the same trouble")
         for _ in range(3):
@@ -327,6 +329,7 @@ def test_repeated_lines_are_held_to_one_per_kind_per_minute(streams: tuple[io.St
     assert warnings == [
         "web: the same trouble",
         "web: another trouble",
+        *["크롤링 실패: yes24 HTTP 503"] * 3,
         "web: the same trouble (+49 more like this in the last 61 s, held back)",
         "3 more like “web: the same trouble” in the last 61 s (held back: one line per kind per minute)",
     ]

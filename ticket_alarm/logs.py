@@ -89,6 +89,9 @@ SHORT_LINE = 300  # characters of a library's line (an aiohttp error quotes up t
 BRIDGED = ("apscheduler", "psycopg", "asyncio", "aiohttp")
 BRIDGED_LEVELS = {"aiohttp.server": "WARNING", "aiohttp.web": "WARNING"}
 REPEAT_WINDOW = 60.0
+# the runbook counts these lines; their pace is the schedule's (one per crawl, one per delivery attempt
+# with backoff), never an outsider's: they are never held back
+COUNTED = ("크롤링 실패", "알림 전송 실패")
 
 
 @dataclass
@@ -103,7 +106,8 @@ class RepeatLimiter:
     """One WARNING/ERROR line per kind per ``window`` seconds; the rest are counted, and the count goes
     out with the kind's next line (or from ``flush``, which the daemon calls every heartbeat). A kind
     is a library logger's template (``_ToLoguru``) or the exact text of one of our lines. INFO and
-    DEBUG lines are never held. ``clock`` is injectable (seconds, monotonic)."""
+    DEBUG lines, and the runbook's ``COUNTED`` lines, are never held. ``clock`` is injectable
+    (seconds, monotonic)."""
 
     MAX_KINDS = 1000
 
@@ -121,6 +125,8 @@ class RepeatLimiter:
 
     def _decide(self, record: dict[str, Any]) -> bool:
         if record["level"].no < _LEVELS["WARNING"] or record["extra"].get("repeat_summary"):
+            return True
+        if record["message"].startswith(COUNTED):
             return True
         key = str(record["extra"].get("repeat_kind") or record["message"])
         now = self.clock()
