@@ -642,7 +642,7 @@ def _date_of(response: FetchResponse, clock: Clock) -> datetime:
         when = parsedate_to_datetime(response.headers.get("date", ""))
     except (TypeError, ValueError):
         return clock.now()
-    return when if when.tzinfo is not None else clock.now()
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)  # "-0000": UTC, RFC 5322
 
 
 def _not_after(last_modified: str | None, limit: datetime) -> str | None:
@@ -655,7 +655,9 @@ def _not_after(last_modified: str | None, limit: datetime) -> str | None:
         when = parsedate_to_datetime(last_modified)
     except (TypeError, ValueError):
         return last_modified
-    if when.tzinfo is None or when <= limit:
+    if when.tzinfo is None:  # "-0000": UTC, zone unknown (RFC 5322)
+        when = when.replace(tzinfo=UTC)
+    if when <= limit:
         return last_modified
     return format_datetime(limit.astimezone(UTC), usegmt=True)
 
