@@ -172,7 +172,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     """One throwaway PostgreSQL server for the session (tests/support/postgres.py)."""
     reason = postgres_missing()
     if reason:
-        pytest.skip(reason)
+        pytest.fail(reason)
     server = PostgresServer().start()
     yield server
     server.stop()

@@ -39,7 +39,7 @@ def bench_env() -> dict[str, str]:
     return env
 
 
-def run_bench(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_bench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, *args],
         cwd=str(ROOT),

@@ -295,16 +295,22 @@ async def test_a_head_poll_due_during_a_sweep_goes_between_two_of_its_pages(
     await h.pipeline.run_site("yes24")
     live.post("yes24")
     sent.orders.clear()
+    sent.at.clear()
+    # The sweep's third page is held in flight until the head poll's request has left the gate: the
+    # order no longer depends on how fast this machine runs the sweep between two of its pages. A
+    # head poll queued behind the whole sweep would never get there (the bounded wait fails).
+    sent.hold_sweep_at = 3
     sweep = asyncio.create_task(h.pipeline.run_site("yes24"))
-    for _ in range(1000):  # bounded: real loopback HTTP, fake time
-        if sent.orders.count("sweep") >= 3:
-            break
-        await asyncio.sleep(0.002)
-    asked_before = len(sent.orders)
-    head = await h.pipeline.run_head("yes24")
+    try:
+        await asyncio.wait_for(sent.held.wait(), timeout=60)  # bounded: real loopback HTTP, fake time
+        head_poll = asyncio.create_task(h.pipeline.run_head("yes24"))
+        await asyncio.wait_for(sent.head_sent.wait(), timeout=60)
+    finally:
+        sent.release.set()
+    head = await head_poll
     await sweep
     assert head.new == 1 and sent.orders.count("sweep") == 12  # 201 notices: 11 pages and the empty one
-    assert sent.orders.index("head") <= asked_before + 1  # one sweep request ahead of it at most
+    assert sent.orders.index("head") == 3  # right after the page in flight, before the sweep's next
     assert all(b - a >= 2.0 - 1e-6 for a, b in zip(sent.at, sent.at[1:], strict=False))  # spacing shared
 
 
@@ -314,10 +320,20 @@ class Recording(httpx.AsyncBaseTransport):
         self.clock = clock
         self.orders: list[str] = []
         self.at: list[float] = []
+        self.hold_sweep_at: int | None = None  # hold that sweep request (1-based) until `release`
+        self.release = asyncio.Event()
+        self.head_sent = asyncio.Event()
+        self.held = asyncio.Event()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.orders.append("head" if b"order=1" in request.content else "sweep")
+        kind = "head" if b"order=1" in request.content else "sweep"
+        self.orders.append(kind)
         self.at.append(self.clock.monotonic())
+        if kind == "head":
+            self.head_sent.set()
+        elif self.orders.count("sweep") == self.hold_sweep_at:
+            self.held.set()
+            await self.release.wait()
         return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:

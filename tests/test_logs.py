@@ -200,23 +200,66 @@ def test_one_terminal_at_error_level_still_shows_warnings(streams: tuple[io.Stri
     assert text.count("page cap") == 1 and text.count("HTTP 503") == 1
 
 
-def test_pipe_and_file_keep_the_split(tmp_path: object, streams: tuple[io.StringIO, io.StringIO]) -> None:
-    """Supervisor's two log files: same as two separate files, not a terminal — the split stays."""
+def test_two_files_keep_the_split_one_file_or_pipe_does_not(
+    tmp_path: object, streams: tuple[io.StringIO, io.StringIO]
+) -> None:
+    """Supervisor's two log files keep the split; one file or one pipe for both (``> log 2>&1``,
+    ``2>&1 | tee``) is one place."""
     import os
     from pathlib import Path
 
-    from ticket_alarm.logs import same_terminal
+    from ticket_alarm.logs import same_destination
 
     base = Path(str(tmp_path))
     with (base / "out.log").open("w") as out, (base / "err.log").open("w") as err:
-        assert not same_terminal(out, err)
-        assert not same_terminal(out, out)  # one file twice is still no terminal
+        assert not same_destination(out, err)
+        assert same_destination(out, out)
+        with os.fdopen(os.dup(out.fileno()), "w") as dup:  # what a shell's 2>&1 hands the child
+            assert same_destination(out, dup)
     r, w = os.pipe()
+    r2, w2 = os.pipe()
     try:
-        with os.fdopen(w, "w") as pipe_out:
-            assert not same_terminal(pipe_out, pipe_out)
+        with (
+            os.fdopen(w, "w") as pipe_out,
+            os.fdopen(os.dup(w), "w") as pipe_err,
+            os.fdopen(w2, "w") as other,
+        ):
+            assert same_destination(pipe_out, pipe_err)
+            assert not same_destination(pipe_out, other)
     finally:
         os.close(r)
+        os.close(r2)
+    assert not same_destination(*streams)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("shared", ["file", "pipe"])
+def test_an_error_line_is_written_once_with_2_and_1(tmp_path: Path, site: FakeSite, shared: str) -> None:
+    """``once > run.log 2>&1`` and ``once 2>&1 | tee run.log``: each 크롤링 실패 line once."""
+    import subprocess
+    import sys
+
+    from tests.conftest import child_env, stand_config, write_config
+
+    dead = "http://127.0.0.1:9"  # discard port: connection refused at once
+    settings = stand_config(tmp_path, site, None)
+    settings["sites"]["teststand"]["base_url"] = dead
+    config = write_config(tmp_path, settings)
+    cmd = [sys.executable, "-m", "ticket_alarm", "once", "--wait", "5", "--config", str(config)]
+    if shared == "file":
+        with (tmp_path / "run.log").open("w") as log:
+            proc = subprocess.run(
+                cmd, cwd=tmp_path, env=child_env(), stdout=log, stderr=subprocess.STDOUT, timeout=120
+            )
+        text = (tmp_path / "run.log").read_text(encoding="utf-8")
+    else:
+        proc = subprocess.run(
+            cmd, cwd=tmp_path, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120
+        )
+        text = proc.stdout.decode("utf-8")
+    assert proc.returncode == 1, text
+    failed = [line for line in text.splitlines() if "크롤링 실패" in line and "teststand" in line]
+    assert len(failed) == 1, text
 
 
 def test_times_are_kst_whatever_the_machine_zone(streams: tuple[io.StringIO, io.StringIO]) -> None:

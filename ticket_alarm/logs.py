@@ -3,8 +3,8 @@
 Format: ``YYYY-MM-DD HH:MM:SS [LEVEL] message``, the time in KST (Asia/Seoul, like every other output
 of the tool, whatever the machine's time zone). stdout gets ``log_level`` and up, stderr WARNING and up
 (supervisor writes them to monitor.out.log and monitor.err.log). When stdout and stderr are one
-terminal, each line is written once (to stdout). With ``json_mode`` (``--json``) stdout is left to the
-one JSON document and every log line goes to stderr.
+terminal, file or pipe (``2>&1``), each line is written once (to stdout). With ``json_mode``
+(``--json``) stdout is left to the one JSON document and every log line goes to stderr.
 
 Repeated WARNING/ERROR lines are rate-limited (``RepeatLimiter``): one line per kind per minute, the
 next one saying how many were held back, so a flood (of connections, of malformed requests) cannot
@@ -182,13 +182,13 @@ def _patch(record: dict[str, Any]) -> None:
     record["time"] = record["time"].astimezone(KST)
 
 
-def same_terminal(out: TextIO, err: TextIO) -> bool:
-    """True when both streams are the same terminal (an operator's shell), not a pipe or a file."""
+def same_destination(out: TextIO, err: TextIO) -> bool:
+    """True when both streams write to one place: the same terminal (an operator's shell), the same
+    file (``> run.log 2>&1``) or the same pipe (``2>&1 | tee run.log``, a container's log). Two files
+    (supervisor's monitor.out.log and monitor.err.log) are two places."""
     try:
-        if not (out.isatty() and err.isatty()):
-            return False
         a, b = os.fstat(out.fileno()), os.fstat(err.fileno())
-    except (AttributeError, OSError, ValueError):
+    except (AttributeError, OSError, ValueError):  # StringIO & co.: no descriptor, two places
         return False
     return (a.st_dev, a.st_ino, a.st_rdev) == (b.st_dev, b.st_ino, b.st_rdev)
 
@@ -223,9 +223,9 @@ def setup_logging(
             err, level=level, filter=lambda r: r["level"].no >= threshold and repeats.admit(r), **common
         )
         return
-    if same_terminal(out, err):
-        # one terminal: what either stream would show, once (WARNING+ even when log_level is ERROR,
-        # as stderr would show it)
+    if same_destination(out, err):
+        # one terminal, file or pipe: what either stream would show, once (WARNING+ even when
+        # log_level is ERROR, as stderr would show it)
         shown = min(threshold, _LEVELS["WARNING"])
         logger.add(out, level=shown, filter=lambda r: r["level"].no >= shown and repeats.admit(r), **common)
         return

@@ -7,8 +7,9 @@ server), the port a free one, durability off (fsync, synchronous_commit: a test 
 survive a power cut, and it makes a fresh database cheap). Each test gets its own database
 (``CREATE DATABASE … TEMPLATE``), dropped after it; the server stops at the end of the session.
 
-When PostgreSQL is not installed (``.ci/run`` installs the Debian ``postgresql`` package), the
-tests that need it are skipped with a line saying so.
+When PostgreSQL is not installed (``scripts/test.sh``, the README's test command, installs the Debian
+``postgresql`` package), the tests that need it fail with a line saying so: a suite that passes by
+skipping the replicas proves nothing about them.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def find_bin_dir() -> Path | None:
 def missing_reason() -> str | None:
     """Why the PostgreSQL tests cannot run here, or None."""
     if find_bin_dir() is None:
-        return "PostgreSQL is not installed (no initdb/pg_ctl; `apt-get install postgresql`, as .ci/run does)"
+        return "PostgreSQL is not installed (no initdb/pg_ctl; `apt-get install postgresql`, as scripts/test.sh, the README's test command, does)"
     return None
 
 

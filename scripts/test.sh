@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The README's test command: sets up everything a fresh Debian machine with only Python 3.11+ and pip
+# lacks, then runs the whole suite in parallel and the linters. Safe to run again: what is already
+# there is not installed twice.
+#
+#   bash scripts/test.sh [pytest arguments…]      (TEST_WORKERS=N sets the pytest-xdist workers, default 4)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# 1. System packages the tests drive, installed only when missing (Debian, as root, non-interactive):
+#    chromium (the status page in a real browser), prometheus (promtool checks the alerting rules),
+#    postgresql (the tests start a throwaway server of their own: initdb + pg_ctl, which Debian keeps
+#    in /usr/lib/postgresql/*/bin) and a Korean font (the page's screenshot shows Hangul, not boxes).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+{ command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; } \
+    || missing+=(postgresql)
+{ command -v fc-list >/dev/null 2>&1 && fc-list :lang=ko | grep -q .; } || missing+=(fonts-nanum)
+if [ "${#missing[@]}" -gt 0 ]; then
+    as_root=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then
+            as_root=(sudo)
+        else
+            echo "scripts/test.sh: the tests need the Debian packages ${missing[*]}, and installing them" \
+                "needs root: run this script as root, or install them first (apt-get install -y" \
+                "${missing[*]}), then run it again." >&2
+            exit 2
+        fi
+    fi
+    echo "scripts/test.sh: installing ${missing[*]} (apt-get)" >&2
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        "${missing[@]}"
+fi
+
+# 2. The project in its own virtual environment, with the test extra.
+[ -x .venv/bin/python ] || python3 -m venv .venv
+# shellcheck disable=SC1091
+. .venv/bin/activate
+python -m pip install --quiet --upgrade pip
+python -m pip install --quiet -e '.[test]'
+
+# 3. The whole suite, in parallel (most of it waits on real daemons and timeouts, not on the CPU),
+#    then the linters.
+python -m pytest -n "${TEST_WORKERS:-4}" "$@"
+ruff check .
+ruff format --check .
