@@ -491,3 +491,17 @@ async def test_real_loopback_server_round_trip(clock: FakeClock, store: Store) -
         server.stop()
     assert json.loads(first.content) == {"ok": 1} and not first.from_cache
     assert json.loads(second.content) == {"ok": 1} and second.from_cache
+
+
+def test_a_validator_date_is_never_later_than_the_limit() -> None:
+    """Issue 20: a future Last-Modified (GMT or the zone-less ``-0000``) becomes the limit (the
+    response's Date, or now); a past one and one that does not parse pass as they came."""
+    from datetime import UTC, datetime
+
+    from ticket_alarm.http import _not_after
+
+    limit = datetime(2026, 12, 6, 3, 4, 5, tzinfo=UTC)
+    for future in ("Thu, 01 Jan 2099 00:00:00 GMT", "Thu, 01 Jan 2099 00:00:00 -0000"):
+        assert _not_after(future, limit) == "Sun, 06 Dec 2026 03:04:05 GMT"
+    assert _not_after("Mon, 02 Nov 2026 00:00:00 GMT", limit) == "Mon, 02 Nov 2026 00:00:00 GMT"
+    assert _not_after("garbage", limit) == "garbage" and _not_after(None, limit) is None

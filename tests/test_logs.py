@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 from loguru import logger
 
-from ticket_alarm.logs import Redactor, redact, setup_logging
+from ticket_alarm.logs import Redactor, redact, repeats, setup_logging
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -342,3 +342,70 @@ def test_memory_line_once_per_cycle_not_per_site(streams: tuple[io.StringIO, io.
         clock.advance(60)
         daemon._log_memory("interpark", 82.0)
     assert 4 + 3 <= len(memory_lines()) <= 4 + 5
+
+
+def test_repeated_lines_are_held_to_one_per_kind_per_minute(streams: tuple[io.StringIO, io.StringIO]) -> None:
+    """Issue 20: a flood must not fill the disk. One WARNING/ERROR line per kind per minute (the
+    injected clock), the next one carrying the count held back; INFO is never held."""
+    now = [100.0]
+    out, err = streams
+    setup_logging(stdout=out, stderr=err)
+    saved = repeats.clock
+    repeats.clock = lambda: now[0]
+    try:
+        for _ in range(50):
+            logger.warning("web: the same trouble")
+        for n in range(5):
+            logger.info("크롤링 완료: teststand {}", n)
+        logger.warning("web: another trouble")
+        for _ in range(3):  # the runbook counts these: never held
+            logger.warning("크롤링 실패: yes24 HTTP 503")
+        now[0] += 61
+        logger.warning("web: the same trouble")
+        for _ in range(3):
+            logger.warning("web: the same trouble")
+        now[0] += 61
+        repeats.flush()
+    finally:
+        repeats.clock = saved
+    warnings = [text for level, text in lines(err)]
+    assert warnings == [
+        "web: the same trouble",
+        "web: another trouble",
+        *["크롤링 실패: yes24 HTTP 503"] * 3,
+        "web: the same trouble (+49 more like this in the last 61 s, held back)",
+        "3 more like “web: the same trouble” in the last 61 s (held back: one line per kind per minute)",
+    ]
+    assert [text for level, text in lines(out) if level == "INFO"] == [
+        f"크롤링 완료: teststand {n}" for n in range(5)
+    ]
+
+
+def test_asyncio_and_aiohttp_errors_are_one_short_line(streams: tuple[io.StringIO, io.StringIO]) -> None:
+    """asyncio's 'socket.accept() out of system resource' and aiohttp's malformed-request error used to
+    print tracebacks (through the stdlib's last-resort handler): now one line each, kinds rate-limited."""
+    import logging
+
+    out, err = streams
+    setup_logging(stdout=out, stderr=err)
+    try:
+        raise OSError(24, "Too many open files")
+    except OSError as exc:
+        for _ in range(20):
+            logging.getLogger("asyncio").error(
+                "socket.accept() out of system resource\nsocket: <socket fd=6>", exc_info=exc
+            )
+    try:
+        raise ValueError("400, message: Got more than 8190 bytes when reading: " + "a" * 5000)
+    except ValueError as exc:
+        logging.getLogger("aiohttp.server").error("Error handling request from %s", "127.0.0.1", exc_info=exc)
+    text = err.getvalue()
+    assert "Traceback" not in text
+    got = lines(err)
+    assert len(got) == 2, got
+    assert got[0][0] == "ERROR" and got[0][1].startswith("asyncio: socket.accept() out of system resource\\n")
+    assert got[0][1].endswith("OSError: [Errno 24] Too many open files")
+    assert got[1][0] == "WARNING" and got[1][1].startswith(
+        "aiohttp.server: Error handling request from 127.0.0.1"
+    )
+    assert len(got[1][1]) < 400

@@ -7,7 +7,10 @@ tests run the real daemon on the stand-in site (and restart it) and the real CLI
 from __future__ import annotations
 
 import json
+import resource
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +32,14 @@ from ticket_alarm.routing import Router
 from ticket_alarm.store import HistoryRow, SiteState, Store, as_async
 from ticket_alarm.table import width
 from ticket_alarm.upcoming import SiteLook, sale_uid, upcoming
-from ticket_alarm.web import WebContext, build_app, render_page, token_ok
+from ticket_alarm.web import (
+    MAX_PAGE_CONNECTIONS,
+    WebContext,
+    build_app,
+    page_connections,
+    render_page,
+    token_ok,
+)
 
 NOW = datetime(2027, 1, 10, 3, 0, tzinfo=UTC)  # 12:00 KST
 LOOKS = {"teststand": SiteLook("테스트 티켓", 0x00AA88), "other": SiteLook("다른 티켓", 0x112233)}
@@ -487,3 +497,28 @@ async def test_store_failure_is_a_503_and_a_taken_port_leaves_the_daemon_running
     finally:
         logger.remove(sink)
         taken.close()
+
+
+def test_page_connection_cap_leaves_descriptors_for_crawls_and_the_daemon_raises_its_limit() -> None:
+    """Issue 20: the page holds at most half of what the descriptor limit leaves after the reserve,
+    and ``run`` raises its soft limit toward the hard one first (1,024 soft / 4,096 hard → 4,096)."""
+    assert (
+        page_connections(1024) == 256
+        and page_connections(600) == 172
+        and page_connections(300) == 22
+        and page_connections(260) == 8
+    )
+    assert page_connections(1 << 20) == MAX_PAGE_CONNECTIONS
+    script = (
+        "import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 4096)); "
+        "from ticket_alarm.daemon import raise_fd_limit; print(raise_fd_limit(), "
+        "resource.getrlimit(resource.RLIMIT_NOFILE)); "
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512)); print(raise_fd_limit())"
+    )
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        pytest.skip(f"the hard descriptor limit here is {hard}")
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split("\n")[:2] == ["(1024, 4096) (4096, 4096)", "(512, 512)"], done.stdout

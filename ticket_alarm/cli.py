@@ -31,7 +31,7 @@ from ticket_alarm.config import (
     load_config,
     resolve_config_path,
 )
-from ticket_alarm.daemon import Daemon
+from ticket_alarm.daemon import Daemon, raise_fd_limit
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.discord.render import (
     MAX_TITLE,
@@ -272,6 +272,7 @@ def _instance_lock(settings: Settings) -> Iterator[None]:
 
 async def _run(args: argparse.Namespace) -> int:
     settings, known, _ = _load(args)
+    raise_fd_limit()  # before the page sizes its connection cap from it
     sites = enabled_sites(settings, known)
     with _instance_lock(settings):
         async with (

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import random
+import resource
 import signal
 from collections.abc import Callable
 from datetime import timedelta
@@ -27,6 +28,7 @@ from ticket_alarm.delivery import Delivery
 from ticket_alarm.errors import StoreError
 from ticket_alarm.i18n import t
 from ticket_alarm.ops import HEAD_GAP_META, OpsWatch
+from ticket_alarm.logs import repeats
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
 from ticket_alarm.store import DB_NAME, as_async
@@ -80,6 +82,23 @@ def _mean_cadence(seconds: float) -> float:
 
 def _jitter(seconds: float) -> int:
     return int(seconds * 0.1)
+
+
+FD_TARGET = 65536  # the soft descriptor limit the daemon raises itself toward (never past the hard one)
+
+
+def raise_fd_limit(target: int = FD_TARGET) -> tuple[int, int]:
+    """Raise the soft RLIMIT_NOFILE toward the hard limit (1,024 is the usual soft default): a flood
+    of page connections must not take the descriptors crawls and deliveries need. Returns the
+    (before, after) soft limits; a refusal leaves the limit as it was."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = target if hard == resource.RLIM_INFINITY else min(target, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            logger.debug("descriptor limit raised from {} to {} (hard limit {})", soft, wanted, hard)
+            return soft, wanted
+    return soft, soft
 
 
 def rss_mb() -> float:
@@ -333,11 +352,13 @@ class Daemon:
         while not self.stop.is_set():
             await self.beat()
             await self.watch()
+            repeats.flush()  # the count of log lines held back (one line per kind per minute)
             if pruned_at is None or self.clock.monotonic() - pruned_at >= PRUNE_EVERY:
                 pruned_at = self.clock.monotonic()
                 await self.prune()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=HEARTBEAT_EVERY)
+        repeats.flush(everything=True)
 
     async def renew_sites(self) -> None:
         """Renew this replica's site leases (and its heartbeat); say when the set of sites changes."""

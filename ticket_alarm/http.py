@@ -6,7 +6,11 @@ Retry, throttling and conditional requests live here, never in a crawler:
 - tenacity retries with exponential backoff and jitter on timeouts, connection errors,
   429 and 5xx, honouring ``Retry-After``;
 - conditional GET: ETag / Last-Modified and the body are remembered (``ResponseCache``), so a
-  304 replays the last body — "unchanged", never "empty";
+  304 replays the last body — "unchanged", never "empty". A validator date is never later than the
+  response's own ``Date`` (or now): a ``Last-Modified`` in 2099 against a server answering 304 when
+  ``LM <= IMS`` would silence the URL for ever. A 304 streak longer than ``PLAIN_AFTER_304`` gets one
+  plain request; if that shows a body the validators called unchanged, the URL is fetched plain from
+  then on (one WARNING);
 - ``http.timeout`` bounds the whole request, connect to last byte (a site trickling one byte a
   second cannot hold a crawl past it);
 - redirects are followed by hand and only on the site's own host (or its ``base_url``): another
@@ -26,7 +30,8 @@ import re
 import zlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
@@ -44,6 +49,9 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 524})
 MAX_RETRY_AFTER = 120.0  # a longer Retry-After is not waited out inside one crawl
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# seconds of 304 answers for a URL after which the next request goes without validators (a server
+# whose 304 is wrong for ever would otherwise hide every new notice): a few extra requests an hour
+PLAIN_AFTER_304 = 600.0
 
 
 # --- the config sections this module owns (``http`` and ``proxy``) ---------------------------------
@@ -168,6 +176,8 @@ class Fetcher:
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
         self._host_locks: dict[str, asyncio.Lock] = {}
         self._host_next: dict[str, float] = {}
+        self._validated: dict[str, float] = {}  # cache key → clock.monotonic() its 304 streak began
+        self._unconditional: set[str] = set()  # cache keys whose 304 proved wrong: fetched plain
         mounts: dict[str, httpx.AsyncBaseTransport] | None = None
         if transport is None and proxy is not None and (proxy.http or proxy.https):
             mounts = {}
@@ -248,11 +258,13 @@ class Fetcher:
         cache_key = _cache_key(method, url, data) if (conditional and self.cache is not None) else None
         cached = await self.cache.cached_response(cache_key) if cache_key and self.cache else None
         send_headers = dict(headers or {})
-        if cached:
+        plain = cache_key is not None and cached is not None and self._wants_plain(cache_key)
+        if cached and not plain:
             if cached.etag:
                 send_headers["If-None-Match"] = cached.etag
-            if cached.last_modified:
-                send_headers["If-Modified-Since"] = cached.last_modified
+            since = _not_after(cached.last_modified, self.clock.now())
+            if since:
+                send_headers["If-Modified-Since"] = since
 
         async def attempt() -> FetchResponse:
             return await self._attempt(site, method, url, public_url, data, send_headers, cached, stats)
@@ -271,14 +283,30 @@ class Fetcher:
             response = await retrying(attempt)
         except _Retryable as exc:
             raise exc.error from None
+        if cache_key and response.from_cache:
+            self._validated.setdefault(cache_key, self.clock.monotonic())
         if cache_key and self.cache and not response.from_cache and response.status == 200:
+            self._validated.pop(cache_key, None)
             etag = response.headers.get("etag")
-            last_modified = response.headers.get("last-modified")
+            last_modified = _not_after(response.headers.get("last-modified"), _date_of(response, self.clock))
+            if plain and cached is not None and response.content != cached.body:
+                same = etag == cached.etag if etag else last_modified == cached.last_modified
+                if same and cache_key not in self._unconditional:  # the 304s hid this body
+                    self._unconditional.add(cache_key)
+                    logger.warning(t("http.stale_304", site=site, url=public_url))
             if etag or last_modified:
                 await self.cache.remember_response(
                     cache_key, etag, last_modified, response.content, self.clock.now().timestamp()
                 )
         return response
+
+    def _wants_plain(self, key: str) -> bool:
+        """Whether this request goes without validators: the URL's validators were caught wrong, or
+        its 304 streak has lasted ``PLAIN_AFTER_304`` seconds."""
+        if key in self._unconditional:
+            return True
+        since = self._validated.get(key)
+        return since is not None and self.clock.monotonic() - since >= PLAIN_AFTER_304
 
     async def _attempt(
         self,
@@ -606,6 +634,32 @@ def _cache_key(method: str, url: str, data: Mapping[str, str] | bytes | None) ->
     body = data.decode("utf-8", "replace") if isinstance(data, bytes) else sorted((data or {}).items())
     raw = f"{method} {url} {body}"
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _date_of(response: FetchResponse, clock: Clock) -> datetime:
+    """The response's own ``Date`` (the server's clock), or now when it has none or a bad one."""
+    try:
+        when = parsedate_to_datetime(response.headers.get("date", ""))
+    except (TypeError, ValueError):
+        return clock.now()
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)  # "-0000": UTC, RFC 5322
+
+
+def _not_after(last_modified: str | None, limit: datetime) -> str | None:
+    """``last_modified``, or ``limit`` as an HTTP date when it is later (RFC 9110 §8.8.2.1 has the
+    server replace a future ``Last-Modified`` with ``Date``; a server that did not must not get it
+    back as ``If-Modified-Since``). A date that does not parse is passed on as it came."""
+    if not last_modified:
+        return last_modified
+    try:
+        when = parsedate_to_datetime(last_modified)
+    except (TypeError, ValueError):
+        return last_modified
+    if when.tzinfo is None:  # "-0000": UTC, zone unknown (RFC 5322)
+        when = when.replace(tzinfo=UTC)
+    if when <= limit:
+        return last_modified
+    return format_datetime(limit.astimezone(UTC), usegmt=True)
 
 
 def _retry_after(headers: httpx.Headers, clock: Clock) -> float | None:

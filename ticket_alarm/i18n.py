@@ -1260,6 +1260,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{url}의 {encoding} 본문이 깨졌습니다 ({error})",
         "corrupt {encoding} body from {url} ({error})",
     ),
+    # i20-net: a 304 that hid a changed page
+    "http.stale_304": (
+        "{site}: {url}이(가) 304(변경 없음)라고 답했지만 내용은 바뀌었습니다; "
+        "이 URL은 이제 조건부 요청 없이 가져옵니다",
+        "{site}: {url} answered 304 Not Modified while its content had changed; "
+        "this URL is now fetched without conditional headers",
+    ),
     # --- Melon's and YES24's own page checks (crawlers/melon.py, crawlers/yes24.py) -------------
     "melon.the_list": ("Melon 목록", "the Melon list"),
     "melon.no_list": (
@@ -1796,6 +1803,21 @@ MESSAGES.update(
             "다시 쓸 수 있을 때까지 아무것도 보내지 않습니다 (그 묶음이 두 번 전송되지는 않습니다)",
             "store write failed after Discord answered ({what}): {error}; route {route} posts nothing "
             "until the store writes again (the batch is not sent twice)",
+        ),
+    }
+)
+
+# --- i20-net: log lines held back by the rate limit (logs.py RepeatLimiter) ---------------------------
+MESSAGES.update(
+    {
+        "logs.held": (
+            " (지난 {seconds:.0f}초 동안 같은 줄 {count}개 더, 생략됨)",
+            " (+{count} more like this in the last {seconds:.0f} s, held back)",
+        ),
+        "logs.held_summary": (
+            "지난 {seconds:.0f}초 동안 “{sample}” 같은 줄 {count}개가 생략되었습니다 (종류마다 1분에 한 줄)",
+            "{count} more like “{sample}” in the last {seconds:.0f} s "
+            "(held back: one line per kind per minute)",
         ),
     }
 )

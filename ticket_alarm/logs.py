@@ -5,6 +5,11 @@ of the tool, whatever the machine's time zone). stdout gets ``log_level`` and up
 (supervisor writes them to monitor.out.log and monitor.err.log). When stdout and stderr are one
 terminal, file or pipe (``2>&1``), each line is written once (to stdout). With ``json_mode``
 (``--json``) stdout is left to the one JSON document and every log line goes to stderr.
+
+Repeated WARNING/ERROR lines are rate-limited (``RepeatLimiter``): one line per kind per minute, the
+next one saying how many were held back, so a flood (of connections, of malformed requests) cannot
+fill the disk. asyncio's and aiohttp's loggers come through the same sinks as one short line each,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -13,11 +18,15 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import timedelta, timezone
 from typing import Any, TextIO
 
 from loguru import logger
+
+from ticket_alarm.i18n import t
 
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss} [{level}] {message}"
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
@@ -48,11 +57,115 @@ redact = Redactor()
 
 
 class _ToLoguru(logging.Handler):
-    """Libraries that log through the standard library (APScheduler) get our format and redaction."""
+    """Libraries that log through the standard library (APScheduler, psycopg, asyncio, aiohttp) get our
+    format and redaction, one short line each: an exception is named (type and message), never
+    printed as a traceback. The line's kind for ``RepeatLimiter`` is the logger and its template."""
+
+    def __init__(self, levels: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.levels = levels or {}  # logger name → the level its ERRORs are shown at
 
     def emit(self, record: logging.LogRecord) -> None:
         level = record.levelname if record.levelname in _LEVELS else "WARNING"
-        logger.opt(depth=6).log(level, "{}: {}", record.name, record.getMessage())
+        if level == "ERROR" and record.name in self.levels:
+            level = self.levels[record.name]
+        try:
+            text = record.getMessage()
+        except Exception:  # a library's own bad format arguments
+            text = str(record.msg)
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None:
+            text = f"{text}: {type(exc).__name__}: {exc}"
+        if len(text) > SHORT_LINE:
+            text = text[:SHORT_LINE] + "…"
+        kind = f"{record.name}: {str(record.msg)[:80]}"
+        logger.opt(depth=6).bind(repeat_kind=kind).log(level, "{}: {}", record.name, text)
+
+
+SHORT_LINE = 300  # characters of a library's line (an aiohttp error quotes up to 100 bytes of a header)
+# stdlib loggers shown through loguru: APScheduler, psycopg (the PostgreSQL pool's reconnect warnings),
+# asyncio ("socket.accept() out of system resource") and aiohttp (a malformed request: a 400 and one
+# WARNING line — someone else's mistake, not the daemon's error)
+BRIDGED = ("apscheduler", "psycopg", "asyncio", "aiohttp")
+BRIDGED_LEVELS = {"aiohttp.server": "WARNING", "aiohttp.web": "WARNING"}
+REPEAT_WINDOW = 60.0
+# the runbook counts these lines; their pace is the schedule's (one per crawl, one per delivery attempt
+# with backoff), never an outsider's: they are never held back
+COUNTED = ("크롤링 실패", "알림 전송 실패")
+
+
+@dataclass
+class _Kind:
+    started: float
+    held: int = 0
+    sample: str = ""
+    level: str = "WARNING"
+
+
+class RepeatLimiter:
+    """One WARNING/ERROR line per kind per ``window`` seconds; the rest are counted, and the count goes
+    out with the kind's next line (or from ``flush``, which the daemon calls every heartbeat). A kind
+    is a library logger's template (``_ToLoguru``) or the exact text of one of our lines. INFO and
+    DEBUG lines, and the runbook's ``COUNTED`` lines, are never held. ``clock`` is injectable
+    (seconds, monotonic)."""
+
+    MAX_KINDS = 1000
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, window: float = REPEAT_WINDOW) -> None:
+        self.clock = clock
+        self.window = window
+        self._kinds: dict[str, _Kind] = {}
+
+    def admit(self, record: dict[str, Any]) -> bool:
+        """The loguru filter: decided once per record, whichever sink asks first."""
+        extra = record["extra"]
+        if "_repeat" not in extra:
+            extra["_repeat"] = self._decide(record)
+        return bool(extra["_repeat"])
+
+    def _decide(self, record: dict[str, Any]) -> bool:
+        if record["level"].no < _LEVELS["WARNING"] or record["extra"].get("repeat_summary"):
+            return True
+        if record["message"].startswith(COUNTED):
+            return True
+        key = str(record["extra"].get("repeat_kind") or record["message"])
+        now = self.clock()
+        kind = self._kinds.get(key)
+        if kind is not None and now - kind.started < self.window:
+            kind.held += 1
+            return False
+        if len(self._kinds) >= self.MAX_KINDS:
+            self._prune(now)
+        self._kinds[key] = _Kind(now, 0, record["message"][:120], record["level"].name)
+        if kind is not None and kind.held:
+            record["message"] += t("logs.held", count=kind.held, seconds=now - kind.started)
+        return True
+
+    def reset(self) -> None:
+        self._kinds.clear()
+
+    def _prune(self, now: float) -> None:
+        for key, kind in list(self._kinds.items()):
+            if now - kind.started >= self.window and not kind.held:
+                del self._kinds[key]
+        if len(self._kinds) >= self.MAX_KINDS:  # a flood of distinct kinds: start counting afresh
+            self._kinds.clear()
+
+    def flush(self, everything: bool = False) -> None:
+        """One line for each kind whose window is over (``everything``: at a stop, every kind) with
+        lines still held back."""
+        now = self.clock()
+        for key, kind in list(self._kinds.items()):
+            if everything or now - kind.started >= self.window:
+                if kind.held:
+                    text = t(
+                        "logs.held_summary", count=kind.held, sample=kind.sample, seconds=now - kind.started
+                    )
+                    logger.bind(repeat_summary=True).log(kind.level, "{}", text)
+                del self._kinds[key]
+
+
+repeats = RepeatLimiter()
 
 
 # a newline (or any control character, or a bidi override) in scraped text or a config string would
@@ -92,29 +205,32 @@ def setup_logging(
     stderr: TextIO | None = None,
 ) -> None:
     redact.register(secrets)
+    repeats.reset()
     _current.update(json_mode=json_mode, stdout=stdout, stderr=stderr)
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     logger.remove()
     logger.configure(patcher=_patch)  # type: ignore[arg-type]
-    for name in ("apscheduler", "psycopg"):  # psycopg: the PostgreSQL pool's reconnect warnings
+    for name in BRIDGED:
         bridge = logging.getLogger(name)
-        bridge.handlers[:] = [_ToLoguru()]
+        bridge.handlers[:] = [_ToLoguru(BRIDGED_LEVELS)]
         bridge.setLevel(logging.WARNING)  # their INFO lines ("Added job …") are noise for the runbook
         bridge.propagate = False
     common: dict[str, Any] = {"format": LOG_FORMAT, "backtrace": False, "diagnose": False, "colorize": False}
     threshold = _LEVELS.get(level, 20)
     if json_mode:
-        logger.add(err, level=level, filter=lambda r: r["level"].no >= threshold, **common)
+        logger.add(
+            err, level=level, filter=lambda r: r["level"].no >= threshold and repeats.admit(r), **common
+        )
         return
     if same_destination(out, err):
         # one terminal, file or pipe: what either stream would show, once (WARNING+ even when
         # log_level is ERROR, as stderr would show it)
         shown = min(threshold, _LEVELS["WARNING"])
-        logger.add(out, level=shown, filter=lambda r: r["level"].no >= shown, **common)
+        logger.add(out, level=shown, filter=lambda r: r["level"].no >= shown and repeats.admit(r), **common)
         return
-    logger.add(out, level=level, filter=lambda r: r["level"].no >= threshold, **common)
-    logger.add(err, level="WARNING", **common)
+    logger.add(out, level=level, filter=lambda r: r["level"].no >= threshold and repeats.admit(r), **common)
+    logger.add(err, level="WARNING", filter=repeats.admit, **common)
 
 
 def apply_level(level: str) -> None:

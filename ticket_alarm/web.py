@@ -13,6 +13,12 @@ Nothing here writes.
   ``web.token``: each check's name and state, not its detail);
 - ``GET /metrics`` — the Prometheus metrics.
 
+The page never costs an alert: at most ``page_connections()`` connections are held (derived from the
+descriptor limit, so the crawlers, the outbox and the store keep theirs); beyond it the oldest one
+still waiting for its request is closed (or the new one, when none is); a request's headers must
+arrive within ``HEADER_TIMEOUT`` seconds, and a request line, header or header count over aiohttp's
+limits is a 400 with one WARNING line (``logs`` bridges aiohttp's logger, rate-limited).
+
 With ``web.token`` set every request needs it, as ``Authorization: Bearer …`` or ``?token=…``,
 compared in constant time. The token (like every secret) is never rendered: the page's links get
 it added by the browser from its own address bar. Access logging is off, so a ``?token=`` never
@@ -21,12 +27,15 @@ reaches a log.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
 import ipaddress
 import json
 import logging
+import resource
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -45,6 +54,11 @@ from ticket_alarm.routing import delivery_router
 from ticket_alarm.upcoming import check_site, document, find_route, upcoming
 
 SHUTDOWN_TIMEOUT = 1.0  # of the daemon's 10 s shutdown bound
+HEADER_TIMEOUT = 10.0  # seconds for a request's headers to arrive (and for an idle keep-alive)
+MAX_PAGE_CONNECTIONS = 256
+# descriptors kept for everything but the page: crawler and Discord connections, the store, the logs
+RESERVED_FDS = 256
+LIMITS = {"max_line_size": 8190, "max_field_size": 8190, "max_headers": 100}  # beyond: a 400
 HEALTH_HTTP = {health.OK: 200, health.WARNING: 200}  # CRITICAL and UNKNOWN: 503
 
 
@@ -215,10 +229,14 @@ class _ServerLog(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         exc = record.exc_info[1] if record.exc_info else None
         reason = str(getattr(exc, "message", "") or exc or record.getMessage()).strip().splitlines()
+        # someone else's mistake, not the daemon's: a WARNING, held to one line a minute by the log's
+        # repeat limit (a flood of bad requests must not fill the disk)
         if getattr(exc, "code", None) == 400:
-            logger.info("{}", t("web.rejected", reason=redact(reason[0] if reason else "?")))
+            logger.bind(repeat_kind="web.rejected").warning(
+                "{}", t("web.rejected", reason=redact(reason[0] if reason else "?")[:300])
+            )
         elif record.levelno >= logging.WARNING:
-            logger.error(
+            logger.bind(repeat_kind="web.error").error(
                 "web: {}: {}", type(exc).__name__ if exc else "error", redact(" ".join(reason)[:300])
             )
 
@@ -250,6 +268,105 @@ async def _metrics(ctx: WebContext, _request: web.Request) -> web.Response:
     return response
 
 
+def page_connections(soft_limit: int | None = None) -> int:
+    """How many page connections are held at once: half of what the descriptor limit leaves after
+    ``RESERVED_FDS`` (the other half covers the sockets accepted in one go only to be closed),
+    between 8 and ``MAX_PAGE_CONNECTIONS``. 1,024 descriptors: 256."""
+    if soft_limit is None:
+        soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft_limit == resource.RLIM_INFINITY:
+            soft_limit = 1 << 20
+    return max(8, min(MAX_PAGE_CONNECTIONS, (soft_limit - RESERVED_FDS) // 2))
+
+
+class _Gate:
+    """The page's connections, oldest first; ``admit`` makes room for a new one or refuses it."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.open: OrderedDict[_Capped, None] = OrderedDict()
+        self.refused = 0  # closed at once or to make room
+
+    def admit(self, conn: _Capped) -> bool:
+        if len(self.open) >= self.cap:
+            # constant text: the log's rate limit holds a flood of these to one a minute, with a count
+            logger.warning(
+                "status page: {} connections held (the cap); the oldest waiting one is closed, "
+                "or the new one if none is waiting (a flood of connections? alerts go on)",
+                self.cap,
+            )
+            waiting = next((c for c in self.open if not c.asked), None)
+            if waiting is None:  # every one is being answered: the new one waits for a later try
+                self.refused += 1
+                return False
+            self.refused += 1
+            waiting.drop()
+        self.open[conn] = None
+        return True
+
+
+class _Capped(asyncio.Protocol):
+    """aiohttp's protocol behind the gate: a connection over the cap is closed at once."""
+
+    def __init__(self, inner: asyncio.Protocol, gate: _Gate) -> None:
+        self.inner = inner
+        self.gate = gate
+        self.asked = False  # a whole request head arrived (it is being answered, or was)
+        self._tail = b""
+        self.transport: asyncio.Transport | None = None
+        self.served = False  # aiohttp saw the connection
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if not self.gate.admit(self):
+            transport.abort()  # type: ignore[attr-defined]
+            return
+        self.served = True
+        self.inner.connection_made(transport)
+
+    def drop(self) -> None:
+        self.gate.open.pop(self, None)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        if not self.asked:
+            self.asked = b"\r\n\r\n" in self._tail + data
+            self._tail = data[-3:]
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gate.open.pop(self, None)
+        self.transport = None
+        if self.served:
+            self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
+class _CappedSite(web.TCPSite):
+    """``TCPSite`` whose connections go through a ``_Gate``."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, cap: int) -> None:
+        super().__init__(runner, host, port)
+        self.gate = _Gate(cap)
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _Capped(server(), self.gate), self._host, self._port, backlog=self._backlog
+        )
+
+
 def _loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -276,9 +393,11 @@ async def serve_web(ctx: WebContext) -> AsyncIterator[web.AppRunner | None]:
         handle_signals=False,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
         logger=SERVER_LOG,
+        keepalive_timeout=HEADER_TIMEOUT,
+        **LIMITS,
     )
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    site = _CappedSite(runner, settings.host, settings.port, page_connections())
     try:
         await site.start()
     except OSError as exc:
