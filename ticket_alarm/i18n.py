@@ -564,9 +564,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     # i19-enrich: notices' second pages (ticket_alarm/notice_memo.py), one line per sweep
     "notice_pages.unreadable": (
-        "공지 페이지: {count}건을 읽지 못함 ({reasons}), {kept}; 그중 {waited}건은 재시도 대기 중",
-        "notice pages: {count} unreadable ({reasons}), {kept}; {waited} of them wait for their retry",
+        "공지 페이지: {count}건을 읽지 못함 ({reasons}), {kept}{waiting}",
+        "notice pages: {count} unreadable ({reasons}), {kept}{waiting}",
     ),
+    "notice_pages.waiting": ("; 그중 {waited}건은 재시도 대기 중", "; {waited} of them wait for their retry"),
     "notice_pages.shape": ("다른 형태의 페이지", "a page of another shape"),
     "notice_pages.unreachable": ("응답 없음", "no answer"),
     "notice_pages.kept_list_dates": (

@@ -145,4 +145,5 @@ class NoticeMemo:
             f"{error_text(code)} {n}" if len(self.unreadable) > 1 else error_text(code)
             for code, n in self.unreadable.most_common(3)
         )
-        return t("notice_pages.unreadable", count=total, reasons=reasons, kept=kept, waited=self.waited)
+        waiting = t("notice_pages.waiting", waited=self.waited) if self.waited else ""
+        return t("notice_pages.unreadable", count=total, reasons=reasons, kept=kept, waiting=waiting)
