@@ -201,7 +201,7 @@ def _cpu(run: Any) -> tuple[float, Any]:
 
 
 def run(quick: bool) -> list[Row]:
-    count, cycles = (120, 2) if quick else (440, 3)
+    count, cycles = (40, 1) if quick else (440, 3)
     missing = [name for name in ("bs4", "requests") if importlib.util.find_spec(name) is None]
     if missing:
         hint = f"{' and '.join(missing)} not installed: pip install -e .[bench]  (benchmark-only)"
