@@ -142,7 +142,7 @@ class NoticeMemo:
         if not total:
             return None
         reasons = ", ".join(
-            f"{error_text(code)} {n}" if len(self.unreadable) > 1 else error_text(code)
+            f"{error_text(code)}: {n}" if len(self.unreadable) > 1 else error_text(code)
             for code, n in self.unreadable.most_common(3)
         )
         waiting = t("notice_pages.waiting", waited=self.waited) if self.waited else ""
