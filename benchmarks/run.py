@@ -46,6 +46,7 @@ BENCHMARKS: dict[str, str] = {
     "head": "alert latency + requests/site/hour: sweeps every 300 s vs head polls every 30 s (virtual time)",
     "web": "status page server time with 10,000 notices in the history (≤ 100 ms)",
     "retention": "store size over 10,000 cycles: unchanged site, and one alert a cycle pruned (≤ 1.1×)",
+    "notices": "no-news once, Interpark notice pages: CPU per notice vs requests + BeautifulSoup (≤ 0.25×)",
     "postgres": "PostgreSQL store: 100-notice cycle at 1k vs 1M rows (≤ 2×), outbox claims by two replicas",
 }
 

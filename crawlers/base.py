@@ -17,6 +17,7 @@ the ticket model, the fetcher it receives and the errors it raises included.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -41,6 +42,7 @@ __all__ = [  # the whole API of a crawler plugin
     "INCOMPLETE",
     "MOVED_HINT",  # noqa: F822
     "SEOUL",
+    "UNREAD",
     "ApiChangedError",
     "Category",
     "Crawl",
@@ -67,19 +69,42 @@ __all__ = [  # the whole API of a crawler plugin
     "is_challenge",
     "load_json",
     "looks_like_html",
+    "mark_incomplete",
     "moved_hint",
     "paginate",
     "parse_count",
     "parse_saved",
     "require_ids",
+    "row_fingerprint",
+    "schedule_from_json",
+    "schedule_json",
     "seoul",
+    "unread_parts",
     "when_from",
 ]
 
 # ``Ticket.extra`` key a crawler sets when it could not read all of a notice this cycle (e.g. Melon's
-# notice page failed, so the open schedule is missing): the pipeline keeps what history holds for a
-# known notice instead of announcing the gap as a change.
+# notice page failed, so the open schedule is missing), with ``UNREAD``: the parts it lacks
+# (``model.CHANGE_FIELDS`` names, space separated; unset: the open time and the presales). For a known
+# notice the pipeline takes those parts from history and compares the rest: the gap is no change, what
+# was read is (``mark_incomplete`` sets both).
 INCOMPLETE = "incomplete"
+UNREAD = "unread"
+ENRICHED = ("open_at", "presales")  # what a second page adds to a list row, when a crawler does not say
+
+
+def mark_incomplete(ticket: Ticket, reason: str, unread: Sequence[str] = ENRICHED) -> Ticket:
+    """``ticket`` marked as read in part: ``reason`` (for the log) and the ``unread`` parts."""
+    return ticket.with_(extra={**ticket.extra, INCOMPLETE: reason, UNREAD: " ".join(unread)})
+
+
+def unread_parts(ticket: Ticket) -> tuple[str, ...]:
+    """The parts an incomplete ticket lacks (``()`` for a complete one)."""
+    if not ticket.extra.get(INCOMPLETE):
+        return ()
+    named = tuple(ticket.extra.get(UNREAD, "").split())
+    return named or ENRICHED
+
 
 # The shared hints, in the operator's language (ticket_alarm.i18n). They are read when an error is
 # raised, not when this module is imported, so TICKET_ALARM_LANG (or i18n.set_language) chosen at run
@@ -170,6 +195,35 @@ class Schedule:
     open_at: datetime | None
     open_date: date | None
     presales: tuple[Presale, ...]
+
+
+def row_fingerprint(ticket: Ticket) -> str:
+    """What a list row says, views left out: a changed row re-reads its second page."""
+    data = ticket.with_(views=None).to_json()
+    return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+
+
+def schedule_json(schedule: Schedule) -> dict[str, Any]:
+    """A schedule as JSON (what a crawler keeps of a notice page between sweeps)."""
+    return {
+        "open_at": schedule.open_at.isoformat() if schedule.open_at else None,
+        "open_date": schedule.open_date.isoformat() if schedule.open_date else None,
+        "presales": [p.to_json() for p in schedule.presales],
+    }
+
+
+def schedule_from_json(doc: Any) -> Schedule:
+    """``schedule_json`` read back; ``ValueError`` for anything else."""
+    try:
+        at = datetime.fromisoformat(doc["open_at"]) if doc.get("open_at") else None
+        day = date.fromisoformat(doc["open_date"]) if doc.get("open_date") else None
+        presales = tuple(
+            Presale(str(p["name"]), datetime.fromisoformat(p["at"]) if p.get("at") else None)
+            for p in doc.get("presales") or ()
+        )
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise ValueError(f"not a kept schedule: {exc}") from exc
+    return Schedule(at, day, presales)
 
 
 # --- shared page checks ---------------------------------------------------------------------------

@@ -19,8 +19,9 @@ Quirks handled here:
   HTML page where the API was expected, or items without ``noticeId``, is an ``ApiChangedError``.
 - Presales of notices with ``hasMultipleOpenDates`` or ``isToping`` are only on the notice page
   (``/contents/notice/detail/{id}``, ``__NEXT_DATA__`` → ``ticketDates[]``): the crawler reads it for
-  such notices when they are new or their list row changed (a per-notice cache), and a page that
-  cannot be read leaves the list's data in place (a warning, the ticket marked incomplete).
+  such notices when they are new or their list row changed (kept in the store: ``NoticeMemo``), and a
+  page that cannot be read leaves the list's data in place (its presales unread: the pipeline keeps
+  history's), is asked again after a back-off, and is counted in one WARNING line per sweep.
 
 Two sources (``sites.interpark.source``): ``interpark`` (this old API), ``nol`` (``crawlers.nol``),
 ``auto`` (default): the source in use first; when it answers 404/410, an HTML page instead of JSON
@@ -34,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import html
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -41,17 +43,18 @@ from urllib.parse import quote
 
 from crawlers import nol
 from crawlers.base import (
-    INCOMPLETE,
     Crawl,
     Crawler,
     Numbered,
-    Schedule,
     SiteSettings,
     changed_hint,
     load_json,
+    mark_incomplete,
     paginate,
     parse_count,
     require_ids,
+    schedule_from_json,
+    schedule_json,
 )
 from crawlers.interpark_notice import (
     apply_schedule,
@@ -65,6 +68,7 @@ from ticket_alarm.errors import ApiChangedError, CrawlError, FetchError, ParseEr
 from ticket_alarm.http import SiteFetcher, decode_text
 from ticket_alarm.i18n import t
 from ticket_alarm.model import Category, Ticket, clean_text
+from ticket_alarm.notice_memo import MemoryReads, NoticeMemo, error_text
 
 SITE = "interpark"
 BASE_URL = "https://tickets.interpark.com"
@@ -78,6 +82,7 @@ HEADERS = {
 }
 NOTICE_PAGE_HEADERS = {"Referer": f"{BASE_URL}/contents/notice", "Accept": "text/html,*/*;q=0.8"}
 EXCLUSIVE = "단독판매"
+PRESALES = ("presales",)  # what a row lacks when its notice page is unread: the list gives the rest
 
 # Formatting tags a title may carry; any other ``<...>`` (``<HOMECOMING>``) is title text and kept.
 _MARKUP = re.compile(r"</?(?:b|strong|em|i|u|s|span|font|mark|small|big|sup|sub)\b[^<>]*>|<br\s*/?>", re.I)
@@ -269,8 +274,8 @@ class InterparkCrawler(Crawler):
         self.mode = mode
         # the source read now: auto starts with the old API and moves when it is gone
         self.current: Source = "nol" if mode == "nol" else "interpark"
-        # notice id → (row fingerprint, its notice page's schedule)
-        self._schedules: dict[str, tuple[str, Schedule]] = {}
+        # the notice pages read, when no store keeps them (``fetch.memo`` unset: test-crawlers, tests)
+        self._reads = MemoryReads()
 
     async def crawl(self, fetch: SiteFetcher) -> Crawl:
         if self.mode != "auto":
@@ -352,34 +357,42 @@ class InterparkCrawler(Crawler):
         return crawl
 
     async def _read_notice_pages(self, fetch: SiteFetcher, crawl: Crawl) -> None:
-        """Fill presales from the notice page of rows that need it; cached until the row changes."""
+        """Fill presales from the notice page of rows that need it. What a page gave is kept (the
+        store's memo, ``fetch.memo``) until the row changes; a page that failed is asked again when the
+        row changes or its back-off ends, and keeps the list's dates (the presales come from history)."""
+        wanted = [(i, t, row_fingerprint(t)) for i, t in enumerate(crawl.tickets) if needs_notice_page(t)]
+        if not wanted:
+            return
+        memo = fetch.memo or NoticeMemo(SITE, self._reads, time.time)
+        await memo.load([ticket.id for _, ticket, _ in wanted])
         read = 0
-        for index, ticket in enumerate(crawl.tickets):
-            if not needs_notice_page(ticket):
-                continue
-            fingerprint = row_fingerprint(ticket)
-            cached = self._schedules.get(ticket.id)
-            if cached is not None and cached[0] == fingerprint:
-                crawl.tickets[index] = apply_schedule(ticket, cached[1])
+        for index, ticket, fingerprint in wanted:
+            kept = memo.kept(ticket.id, fingerprint)
+            if kept is not None:
+                with contextlib.suppress(ValueError):
+                    crawl.tickets[index] = apply_schedule(ticket, schedule_from_json(kept))
+                    continue
+            waiting = memo.waiting(ticket.id, fingerprint)
+            if waiting is not None:
+                crawl.tickets[index] = mark_incomplete(ticket, f"presales: {error_text(waiting)}", PRESALES)
                 continue
             url = NOTICE_URL.format(id=quote(ticket.id, safe=""))
             try:
                 response = await fetch.get(url, headers=NOTICE_PAGE_HEADERS)
                 schedule = parse_detail(response.content, response.url)
             except (FetchError, ParseError) as exc:
-                crawl.warnings.append(
-                    f"{ticket.id}: notice page unreadable ({exc.reason}); "
-                    "kept the list's dates, without its presales"
-                )
-                crawl.tickets[index] = ticket.with_(
-                    extra={**ticket.extra, INCOMPLETE: f"presales: {exc.reason}"}
-                )
+                memo.failed(ticket.id, fingerprint, exc)
+                crawl.tickets[index] = mark_incomplete(ticket, f"presales: {exc.reason}", PRESALES)
                 continue
             read += 1
-            self._schedules[ticket.id] = (fingerprint, schedule)
+            memo.read(ticket.id, fingerprint, schedule_json(schedule))
             crawl.tickets[index] = apply_schedule(ticket, schedule)
+        await memo.save()
         if read:
             crawl.notes.append(f"read {read} notice page(s) for presales")
+        summary = memo.summary(t("notice_pages.kept_list_dates"))
+        if summary:
+            crawl.warnings.append(summary)
 
 
 def list_params(offset: int) -> dict[str, str | int]:

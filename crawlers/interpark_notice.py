@@ -8,13 +8,19 @@ every other entry a presale under its own name. Pure functions; the crawler fetc
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import re
 from datetime import date, datetime
 
-from crawlers.base import Schedule, changed_hint, html_instead, looks_like_html, when_from
+from crawlers.base import (  # noqa: F401 - row_fingerprint: this module's name for it
+    Schedule,
+    changed_hint,
+    html_instead,
+    looks_like_html,
+    row_fingerprint,
+    when_from,
+)
 from ticket_alarm.errors import ParseError
 from ticket_alarm.http import decode_text
 from ticket_alarm.i18n import t
@@ -124,12 +130,6 @@ def apply_schedule(ticket: Ticket, schedule: Schedule) -> Ticket:
             open_at=schedule.open_at, open_date=schedule.open_date, presales=schedule.presales
         )
     return ticket.with_(presales=schedule.presales)
-
-
-def row_fingerprint(ticket: Ticket) -> str:
-    """What the list row says, views left out: a changed row re-reads its notice page."""
-    data = ticket.with_(views=None).to_json()
-    return hashlib.sha256(json.dumps(data, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 
 def _str(value: object) -> str:

@@ -20,6 +20,7 @@ Quirks handled here:
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, datetime
 from typing import ClassVar, NamedTuple
@@ -33,15 +34,20 @@ from crawlers.base import (
     Crawler,
     Numbered,
     Schedule,
+    SiteSettings,
     challenge_hint,
     is_challenge,
+    mark_incomplete,
     paginate,
     parse_count,
+    row_fingerprint,
+    schedule_json,
 )
 from ticket_alarm.errors import FetchError, ParseError, SiteLockedError
 from ticket_alarm.http import FetchResponse, SiteFetcher, decode_text
 from ticket_alarm.i18n import t
 from ticket_alarm.model import Category, Presale, Ticket, clean_text, seoul
+from ticket_alarm.notice_memo import MemoryReads, NoticeMemo, error_text
 
 SITE = "melon"
 PUBLIC_BASE = "https://ticket.melon.com"
@@ -327,15 +333,28 @@ class MelonCrawler(Crawler):
     color: ClassVar[int] = 0x00CD3C  # Melon green
     usual_minimum: ClassVar[int] = 10
 
+    def __init__(self, settings: SiteSettings | None = None) -> None:
+        super().__init__(settings)
+        self._reads = MemoryReads()  # failed notice pages, when no store keeps them (``fetch.memo``)
+
     async def crawl(self, fetch: SiteFetcher) -> Crawl:
         crawl = Crawl()
         async for _, tickets in paginate(
             self._list(fetch, "2"), PAGING, self.page_cap, crawl
         ):  # by open date
             crawl.add(tickets)
-        for index, ticket in enumerate(crawl.tickets):
-            if needs_detail(ticket):
-                crawl.tickets[index] = await self._with_detail(fetch, ticket, crawl)
+        wanted = [(i, t) for i, t in enumerate(crawl.tickets) if needs_detail(t) and t.id]
+        if wanted:
+            # a notice page that failed waits out its back-off (kept in the store); a read one is read
+            # again every sweep: its list row does not change when the schedule on it does
+            memo = fetch.memo or NoticeMemo(SITE, self._reads, time.time)
+            await memo.load([t.id for _, t in wanted])
+            for index, ticket in wanted:
+                crawl.tickets[index] = await self._with_detail(fetch, ticket, memo)
+            await memo.save()
+            summary = memo.summary(t("notice_pages.kept_schedule"))
+            if summary:
+                crawl.warnings.append(summary)
         return crawl
 
     def head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]]:
@@ -373,20 +392,26 @@ class MelonCrawler(Crawler):
             return ticket
         listed = ticket.with_(extra={k: v for k, v in ticket.extra.items() if k != INCOMPLETE})
         # a failed notice page comes back marked incomplete with the reason; the pipeline logs it
-        return await self._with_detail(fetch, listed, Crawl())
+        return await self._with_detail(fetch, listed, None)
 
-    async def _with_detail(self, fetch: SiteFetcher, ticket: Ticket, crawl: Crawl) -> Ticket:
-        """The ticket with its notice page's schedule; unchanged (open time unknown) when that fails."""
+    async def _with_detail(self, fetch: SiteFetcher, ticket: Ticket, memo: NoticeMemo | None) -> Ticket:
+        """The ticket with its notice page's schedule; marked incomplete (its schedule unread: the
+        pipeline keeps history's) when that fails or waits out its back-off."""
         if not ticket.id:
             return ticket
+        fingerprint = row_fingerprint(ticket)
+        waiting = memo.waiting(ticket.id, fingerprint) if memo else None
+        if waiting is not None:
+            return mark_incomplete(ticket, f"open schedule: {error_text(waiting)}")
         try:
             response = await self._get(fetch, DETAIL_URL, {"csoonId": ticket.id}, DETAIL_HEADERS)
             schedule = parse_detail(response.content, response.url)
         except (FetchError, ParseError) as exc:
-            crawl.warnings.append(
-                f"{ticket.id}: notice page unreadable ({exc.reason}); sent without its open schedule"
-            )
-            return ticket.with_(extra={**ticket.extra, INCOMPLETE: f"open schedule: {exc.reason}"})
+            if memo is not None:
+                memo.failed(ticket.id, fingerprint, exc)
+            return mark_incomplete(ticket, f"open schedule: {exc.reason}")
+        if memo is not None:
+            memo.read(ticket.id, fingerprint, schedule_json(schedule))
         return apply_schedule(ticket, schedule)
 
     async def _get(

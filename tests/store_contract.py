@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from ticket_alarm.errors import StoreError, StoreLockedError
+from ticket_alarm.model import identity_key
+from ticket_alarm.notice_memo import NoticeRead
 from ticket_alarm.store.api import (
     Cycle,
     Dead,
@@ -437,6 +439,33 @@ async def test_http_cache(store: Store) -> None:
     await store.remember_response("k", '"e2"', "Mon", b"new", 2.0)
     got = await store.cached_response("k")
     assert got is not None and (got.etag, got.last_modified, got.body) == ('"e2"', "Mon", b"new")
+
+
+async def test_notice_reads_are_kept_per_site_and_replaced(store: Store) -> None:
+    assert await store.notice_reads("interpark", ["7"]) == {}
+    first = NoticeRead("7", "fp1", '{"presales": []}')
+    await store.save_notice_reads("interpark", [first, NoticeRead("8", "fp8", None, "http:404", 1, 50.0)], 1)
+    failed = NoticeRead("7", "fp2", None, "shape", 2, 99.5)
+    await store.save_notice_reads("interpark", [failed], 2.0)
+    many = [str(n) for n in range(1200)]  # more ids than one statement's parameters
+    assert await store.notice_reads("interpark", [*many, "7", "8", "7"]) == {
+        "7": failed,
+        "8": NoticeRead("8", "fp8", None, "http:404", 1, 50.0),
+    }
+    assert await store.notice_reads("melon", ["7"]) == {}
+
+
+async def test_prune_takes_notice_reads_with_their_notice(store: Store) -> None:
+    now = 1000 * DAY
+    old, recent = now - 91 * DAY, now - 10 * DAY
+    listed = HistoryRow(identity_key("interpark", "1"), "d", "interpark", "1", "공연", {})
+    await store.commit_cycle(cycle(recent, site="interpark", history=[listed]))
+    reads = [NoticeRead(i, "fp", "{}") for i in ("1", "2")]
+    await store.save_notice_reads("interpark", reads, old)
+    await store.save_notice_reads("interpark", [NoticeRead("3", "fp", "{}")], recent)
+    result = await store.prune(now, 90)
+    assert result.notice_reads == 1 and result.total == 1  # "2": stored long ago, no longer listed
+    assert set(await store.notice_reads("interpark", ["1", "2", "3"])) == {"1", "3"}
 
 
 # --- maintenance -------------------------------------------------------------------------------

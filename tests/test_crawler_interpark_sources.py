@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawlers.base import INCOMPLETE
+from crawlers.base import INCOMPLETE, UNREAD
 from crawlers.interpark import InterparkCrawler, parse_detail, parse_notice_page
 from ticket_alarm.config import HttpSettings, SiteSettings
 from ticket_alarm.errors import ApiChangedError, CrawlError, FetchError, ParseError
@@ -211,7 +211,11 @@ async def test_an_unreadable_notice_page_keeps_the_list_data_with_a_warning() ->
     (ticket,) = crawl.tickets
     assert ticket.open_at == seoul(2026, 10, 6, 10) and ticket.presales == ()
     assert INCOMPLETE in ticket.extra and not ticket.problems()
-    assert len(crawl.warnings) == 1 and "10063: notice page unreadable" in crawl.warnings[0]
+    assert ticket.extra[UNREAD] == "presales"  # the list's open time was read: it is compared
+    assert crawl.warnings == [
+        "notice pages: 1 unreadable (a page of another shape), kept the list's dates "
+        "and the presales read before"
+    ]
 
 
 def test_a_changed_api_error_is_typed() -> None:

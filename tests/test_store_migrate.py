@@ -13,9 +13,11 @@ from tests.support.discord_standin import FakeDiscord
 from tests.support.legacy_outbox import legacy_payload, old_store_file, raw_payloads
 from tests.support.postgres import PASSWORD
 from tests.support.site_standin import FakeSite, TestStandNotices
+from ticket_alarm.notice_memo import NoticeRead
 from ticket_alarm.store import DB_NAME, InstanceLock
 from ticket_alarm.store.postgres.engine import PostgresStore
 from ticket_alarm.store.postgres.transfer import migrate_sqlite
+from ticket_alarm.store.sqlite.backend import SqliteStore
 from ticket_alarm.store.sqlite.export import export
 
 
@@ -41,6 +43,15 @@ def populate(tmp_path: Path, discord: FakeDiscord, site: FakeSite, notices: Test
     return config
 
 
+async def _keep_notice_read(path: Path, read: NoticeRead) -> None:
+    """A kept notice-page read, written as a sweep writes it (the stand-in site has no notice pages)."""
+    store = SqliteStore.open_file(path)
+    try:
+        await store.save_notice_reads("interpark", [read], 1.0)
+    finally:
+        await store.close()
+
+
 def sqlite_counts(path: Path) -> dict[str, int]:
     with export(path) as src:
         return {t: src.count(t) for t in src.tables()}
@@ -50,7 +61,10 @@ def test_store_migrate_copies_everything_then_refuses_a_non_empty_database(
     tmp_path: Path, discord: FakeDiscord, site: FakeSite, notices: TestStandNotices, pg_url: str
 ) -> None:
     config = populate(tmp_path, discord, site, notices)
+    kept = NoticeRead("10063", "fp", '{"presales": []}', None, 0, None)
+    asyncio.run(_keep_notice_read(tmp_path / "data" / DB_NAME, kept))
     source = sqlite_counts(tmp_path / "data" / DB_NAME)
+    assert source["notice_reads"] == 1
     assert source["history"] == 9 and source["outbox"] == 9 and source["site_state"] == 1
     assert source["legacy_keys"] == 2 and source["digest_log"] == 9
     assert source["reminders"] == 14  # 5 notices × (general sale + 팬클럽 선예매) + 4 general sales
@@ -74,6 +88,7 @@ def test_store_migrate_copies_everything_then_refuses_a_non_empty_database(
             assert state.initialized is True and state.last_success is not None
             reminders = await store.reminders([r.notice_key for r in rows])
             assert sorted({r.sale for r in reminders}) == ["", "팬클럽 선예매"] and len(reminders) == 14
+            assert await store.notice_reads("interpark", ["10063"]) == {"10063": kept}
         finally:
             await store.close()
 

@@ -339,11 +339,12 @@ class Daemon:
         if removed.total:
             logger.info(
                 "저장소 정리: {} sent alerts, {} digest-log lines, {} cached responses, {} settled "
-                "reminders older than {:g} days removed (retention_days)",
+                "reminders, {} notice-page reads older than {:g} days removed (retention_days)",
                 removed.outbox_sent,
                 removed.digest_log,
                 removed.http_cache,
                 removed.reminders,
+                removed.notice_reads,
                 self.settings.retention_days,
             )
 

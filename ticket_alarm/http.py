@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -44,6 +44,9 @@ from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.errors import FetchError
 from ticket_alarm.i18n import t
 from ticket_alarm.sections import Section
+
+if TYPE_CHECKING:
+    from ticket_alarm.notice_memo import NoticeMemo
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 524})
 MAX_RETRY_AFTER = 120.0  # a longer Retry-After is not waited out inside one crawl
@@ -565,6 +568,8 @@ class SiteFetcher:
         self.site = site
         self.base_url = base_url.rstrip("/") if base_url else None
         self.stats = FetchStats()
+        # kept reads of second pages (the pipeline's, over the store); None: the crawler keeps its own
+        self.memo: NoticeMemo | None = None
         self._public_hosts: set[str] = set()  # scheme://host of the public URLs rewritten to base_url
 
     def rewrite(self, url: str) -> str:

@@ -655,6 +655,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{label}이(가) 커서 {key!r}를 다시 보냈습니다: API가 바뀌었습니다 (페이지 넘김이 끝나지 않음)",
         "{label} repeated the cursor {key!r}: the API changed (paging would loop)",
     ),
+    # i19-enrich: notices' second pages (ticket_alarm/notice_memo.py), one line per sweep
+    "notice_pages.unreadable": (
+        "공지 페이지: {count}건을 읽지 못함 ({reasons}), {kept}{waiting}",
+        "notice pages: {count} unreadable ({reasons}), {kept}{waiting}",
+    ),
+    "notice_pages.waiting": ("; 그중 {waited}건은 재시도 대기 중", "; {waited} of them wait for their retry"),
+    "notice_pages.shape": ("다른 형태의 페이지", "a page of another shape"),
+    "notice_pages.unreachable": ("응답 없음", "no answer"),
+    "notice_pages.kept_list_dates": (
+        "목록의 날짜와 이전에 읽은 선예매를 유지",
+        "kept the list's dates and the presales read before",
+    ),
+    "notice_pages.kept_schedule": ("이전에 읽은 오픈 일정을 유지", "kept the open schedule read before"),
     # --- fetch hints (ticket_alarm/http.py) ---------------------------------------------------
     "http.hint.timeout": (
         "사이트가 느리거나 닿지 않습니다; http.timeout을 늘리세요",

@@ -15,13 +15,14 @@ from typing import Literal
 
 from loguru import logger
 
-from crawlers.base import INCOMPLETE, Crawl, Crawler, check_valid
+from crawlers.base import INCOMPLETE, UNREAD, Crawl, Crawler, check_valid, unread_parts
 from ticket_alarm.clock import Clock, age_text
 from ticket_alarm.config import Settings
 from ticket_alarm.errors import CrawlError, FetchError, SiteLockedError
 from ticket_alarm.http import Fetcher
 from ticket_alarm.i18n import t
 from ticket_alarm.model import Ticket, seoul_text
+from ticket_alarm.notice_memo import NoticeMemo
 from ticket_alarm.notify import Alert
 from ticket_alarm.reminders import plan_all
 from ticket_alarm.routing import Router, router_for
@@ -140,11 +141,14 @@ class Pipeline:
         self.on_enqueue = on_enqueue
         self._notes: dict[str, tuple[str, ...]] = {}  # per site: the crawl notes last logged
 
-    async def crawl_only(self, name: str) -> tuple[SiteResult, Crawl | None]:
-        """Fetch and parse one site; no store writes (used by ``test-crawlers``)."""
+    async def crawl_only(self, name: str, *, remember: bool = False) -> tuple[SiteResult, Crawl | None]:
+        """Fetch and parse one site; no store writes (used by ``test-crawlers``). ``remember``: the
+        second pages read (and failed) are kept in the store (a sweep)."""
         crawler = self.crawlers[name]
         result = SiteResult(site=name)
         fetch = self.fetcher.for_site(name, self.settings.site(name).base_url)
+        if remember:
+            fetch.memo = NoticeMemo(name, self.store, lambda: self.clock.now().timestamp())
         started = self.clock.monotonic()
         crawl: Crawl | None = None
         try:
@@ -216,7 +220,7 @@ class Pipeline:
             logger.info("크롤링 건너뜀: {} — {}", name, skipped.describe(now))
             return SiteResult(site=name, ok=True, skipped=skipped)
         state.last_attempt = now
-        result, crawl = await self.crawl_only(name)
+        result, crawl = await self.crawl_only(name, remember=True)
         if crawl is None:
             return await self._failed(crawler, state, result)
         # a head poll may have met the site's lock (423) while this sweep ran: the sweep keeps it
@@ -471,6 +475,8 @@ class Pipeline:
         result.held = len(held)
         for ticket in valid:
             previous = seen.get(ticket.key)
+            if previous is not None and ticket.extra.get(INCOMPLETE):  # read in part: the gap is no change
+                ticket = _unread_kept(ticket, Ticket.from_json(previous.ticket))
             if previous is None:
                 result.new += int(ticket.key not in held)  # held renumbered notices are not new ones
                 self._first_seen(
@@ -484,11 +490,6 @@ class Pipeline:
                     logger.info(
                         "{}: {} changed back before it was confirmed; no change alert", name, ticket.id
                     )
-            elif ticket.extra.get(INCOMPLETE):  # read in part this cycle: the gap is not a change
-                write.touched.append(ticket.key)
-                logger.info(
-                    "{}: {} read incompletely ({}); history kept", name, ticket.id, ticket.extra[INCOMPLETE]
-                )
             else:
                 result.changed += self._changed(crawler, ticket, previous, write, silent)
         result.first_run = silent
@@ -619,6 +620,23 @@ class Pipeline:
 
 def _legacy_note(result: SiteResult) -> str:
     return f" (이전 스크립트가 이미 알린 공지 {result.legacy}건: 알림 없이 기록)" if result.legacy else ""
+
+
+def _unread_kept(ticket: Ticket, before: Ticket) -> Ticket:
+    """A notice read in part, its unread parts taken from ``before`` (what history holds): what was
+    read is compared (and alerted when it changed), the gap is not. The marker goes: history keeps a
+    whole notice."""
+    unread = unread_parts(ticket)
+    kept: dict[str, object] = {}
+    if "presales" in unread:
+        kept["presales"] = before.presales
+    if "open_at" in unread:
+        kept.update(open_at=before.open_at, open_date=before.open_date)
+    for part in ("title", "venue", "category"):
+        if part in unread:
+            kept[part] = getattr(before, part)
+    extra = {k: v for k, v in ticket.extra.items() if k not in (INCOMPLETE, UNREAD)}
+    return ticket.with_(**kept, extra=extra)
 
 
 def _content_moved(ticket: Ticket, previous: Seen) -> bool:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ticket_alarm.http import CachedResponse
+from ticket_alarm.notice_memo import NoticeRead
 
 __all__ = [
     "CachedResponse",
@@ -37,6 +38,8 @@ __all__ = [
     "Maintenance",
     "MetaStore",
     "NewOutboxRow",
+    "NoticeRead",
+    "NoticeReadStore",
     "NoticeRow",
     "OutboxItem",
     "OutboxRow",
@@ -414,10 +417,11 @@ class PruneResult:
     digest_log: int = 0
     http_cache: int = 0
     reminders: int = 0
+    notice_reads: int = 0
 
     @property
     def total(self) -> int:
-        return self.outbox_sent + self.digest_log + self.http_cache + self.reminders
+        return self.outbox_sent + self.digest_log + self.http_cache + self.reminders + self.notice_reads
 
 
 # --- protocols --------------------------------------------------------------------------------
@@ -634,6 +638,19 @@ class HttpCacheStore(Protocol):
 
 
 @runtime_checkable
+class NoticeReadStore(Protocol):
+    """Notices' second pages as read (or failed) per list-row fingerprint (``notice_memo.NoticeMemo``)."""
+
+    async def notice_reads(self, site: str, ids: Sequence[str]) -> dict[str, NoticeRead]:
+        """The kept reads of these notice ids of ``site`` (absent: never read, or pruned)."""
+        ...
+
+    async def save_notice_reads(self, site: str, reads: Sequence[NoticeRead], now: float) -> None:
+        """Replace the kept read of each notice in ``reads`` (stored at ``now``)."""
+        ...
+
+
+@runtime_checkable
 class Maintenance(Protocol):
     async def migrate(self) -> int:
         """Bring the schema to the newest version (idempotent); the version now."""
@@ -655,7 +672,8 @@ class Maintenance(Protocol):
 
     async def prune(self, now: float, retention_days: float) -> PruneResult:
         """Remove sent outbox rows (sent_at), digest-log lines (at) and HTTP-cache entries (stored_at)
-        older than ``retention_days``, and reminders settled that long ago.
+        older than ``retention_days``, reminders settled that long ago, and kept notice-page reads
+        stored that long ago of notices no crawl has listed since (history's last_seen).
 
         History rows are never pruned (they are what keeps a notice from being alerted twice),
         nor pending or dead outbox rows, nor the digest log of a notice with a held change.
@@ -687,6 +705,7 @@ class Store(
     WebhookStore,
     MetaStore,
     HttpCacheStore,
+    NoticeReadStore,
     Maintenance,
     Protocol,
 ):

@@ -18,6 +18,8 @@ from typing import Any
 
 from ticket_alarm.errors import StoreError, StoreLockedError
 from ticket_alarm.http import CachedResponse
+from ticket_alarm.model import identity_key
+from ticket_alarm.notice_memo import NoticeRead
 from ticket_alarm.store.api import (
     HEARTBEAT_META,
     CommitResult,
@@ -67,6 +69,7 @@ class _Data:
     meta: dict[str, str] = field(default_factory=dict)
     cache: dict[str, tuple[CachedResponse, float]] = field(default_factory=dict)
     legacy: dict[str, _Legacy] = field(default_factory=dict)
+    notice_reads: dict[tuple[str, str], tuple[NoticeRead, float]] = field(default_factory=dict)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
@@ -515,6 +518,14 @@ class MemoryStore:
     ) -> None:
         self._d.cache[key] = (CachedResponse(etag, last_modified, bytes(body)), now)
 
+    async def notice_reads(self, site: str, ids: Sequence[str]) -> dict[str, NoticeRead]:
+        reads = self._d.notice_reads
+        return {i: reads[(site, i)][0] for i in ids if (site, i) in reads}
+
+    async def save_notice_reads(self, site: str, reads: Sequence[NoticeRead], now: float) -> None:
+        for read in reads:
+            self._d.notice_reads[(site, read.notice_id)] = (read, now)
+
     # --- maintenance ---------------------------------------------------------------------------
     async def migrate(self) -> int:
         return SCHEMA_VERSION
@@ -565,7 +576,15 @@ class MemoryStore:
         ]
         for k in done:
             del d.reminders[k]
-        return PruneResult(len(sent), before - len(d.digest_log), len(stale), len(done))
+        listed = {k for k, r in d.history.items() if r.last_seen >= cutoff}
+        gone = [
+            (site, i)
+            for (site, i), (_, at) in d.notice_reads.items()
+            if at < cutoff and identity_key(site, i) not in listed
+        ]
+        for k in gone:
+            del d.notice_reads[k]
+        return PruneResult(len(sent), before - len(d.digest_log), len(stale), len(done), len(gone))
 
 
 def _ascii_lower(text: str) -> str:

@@ -34,6 +34,8 @@ from psycopg_pool import AsyncConnectionPool
 from ticket_alarm.config import mask_store_url, store_url_secrets
 from ticket_alarm.errors import StoreError
 from ticket_alarm.i18n import MESSAGES, t
+from ticket_alarm.model import identity_key
+from ticket_alarm.notice_memo import NoticeRead
 from ticket_alarm.store.api import (
     HEARTBEAT_META,
     CachedResponse,
@@ -74,6 +76,7 @@ TABLES = (  # every table a backup, a restore and `store migrate` carry, parents
     "webhook_state",
     "meta",
     "legacy_keys",
+    "notice_reads",
 )
 CHUNK = 1000
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"  # Debian keeps pg_dump of each version there
@@ -330,7 +333,12 @@ class PostgresStore:
             rem = await conn.execute(
                 "DELETE FROM reminders WHERE status <> 'pending' AND updated_at < %s", (cutoff,)
             )
-            return PruneResult(sent.rowcount, log.rowcount, cache.rowcount, rem.rowcount)
+            reads = await conn.execute(
+                "DELETE FROM notice_reads n WHERE stored_at < %s AND NOT EXISTS (SELECT 1 FROM history h "
+                "WHERE h.key = n.notice_key AND h.last_seen >= %s)",
+                (cutoff, cutoff),
+            )
+            return PruneResult(sent.rowcount, log.rowcount, cache.rowcount, rem.rowcount, reads.rowcount)
 
     # --- history -----------------------------------------------------------------------
     async def seen(self, keys: Iterable[str]) -> dict[str, Seen]:
@@ -792,6 +800,31 @@ class PostgresStore:
                 (key, etag, last_modified, body, now),
             )
 
+    # --- notices' second pages (NoticeMemo) ----------------------------------------------
+    async def notice_reads(self, site: str, ids: Sequence[str]) -> dict[str, NoticeRead]:
+        rows = await self._rows(
+            "SELECT notice_id, fingerprint, payload, error, failures, retry_at FROM notice_reads "
+            "WHERE site=%s AND notice_id = ANY(%s)",
+            (site, list(dict.fromkeys(ids))),
+        )
+        return {r["notice_id"]: NoticeRead(**r) for r in rows}
+
+    async def save_notice_reads(self, site: str, reads: Sequence[NoticeRead], now: float) -> None:
+        if not reads:
+            return
+        async with self._tx() as conn, conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO notice_reads(site, notice_id, notice_key, fingerprint, payload, error, "
+                "failures, retry_at, stored_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (site, notice_id) DO UPDATE SET notice_key=excluded.notice_key, "
+                "fingerprint=excluded.fingerprint, payload=excluded.payload, error=excluded.error, "
+                "failures=excluded.failures, retry_at=excluded.retry_at, stored_at=excluded.stored_at",
+                [
+                    (site, r.notice_id, identity_key(site, r.notice_id), r.fingerprint, *_read_tail(r), now)
+                    for r in reads
+                ],
+            )
+
     # --- whole tables (store migrate, tests) ---------------------------------------------
     async def table_counts(self) -> dict[str, int]:
         return {t: int(await self._value(f"SELECT count(*) FROM {t}")) for t in TABLES}
@@ -908,3 +941,7 @@ def _run_tool(argv: list[str], env: dict[str, str], what: str, secrets: Sequence
             text = text.replace(secret, "****")
         tool = argv[0].rsplit("/", 1)[-1]
         raise StoreError(t("pg.tool_failed", what=what, error=f"{tool} exit {proc.returncode}: {text}"))
+
+
+def _read_tail(read: NoticeRead) -> tuple[str | None, str | None, int, float | None]:
+    return read.payload, read.error, read.failures, read.retry_at

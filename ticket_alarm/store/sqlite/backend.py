@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from ticket_alarm.errors import StoreError
 from ticket_alarm.http import CachedResponse
 from ticket_alarm.i18n import t
+from ticket_alarm.notice_memo import NoticeRead
 from ticket_alarm.store.api import (
     CommitResult,
     Cycle,
@@ -260,6 +261,12 @@ class SqliteStore:
         self, key: str, etag: str | None, last_modified: str | None, body: bytes, now: float
     ) -> None:
         await self._run(self.engine.remember_response, key, etag, last_modified, body, now)
+
+    async def notice_reads(self, site: str, ids: Sequence[str]) -> dict[str, NoticeRead]:
+        return await self._run(self.engine.notice_reads, site, list(ids))
+
+    async def save_notice_reads(self, site: str, reads: Sequence[NoticeRead], now: float) -> None:
+        await self._run(self.engine.save_notice_reads, site, list(reads), now)
 
     # --- maintenance ---------------------------------------------------------------------------
     async def migrate(self) -> int:

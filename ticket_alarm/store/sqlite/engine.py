@@ -21,6 +21,8 @@ from typing import Any
 from ticket_alarm.errors import StoreError, StoreLockedError
 from ticket_alarm.http import CachedResponse
 from ticket_alarm.i18n import t
+from ticket_alarm.model import identity_key
+from ticket_alarm.notice_memo import NoticeRead
 from ticket_alarm.store.api import (
     HEARTBEAT_META,
     CommitResult,
@@ -615,6 +617,32 @@ class SqliteEngine:
                 (key, etag, last_modified, body, now),
             )
 
+    # --- notices' second pages (NoticeMemo) ----------------------------------------
+    def notice_reads(self, site: str, ids: Sequence[str]) -> dict[str, NoticeRead]:
+        out: dict[str, NoticeRead] = {}
+        wanted = list(dict.fromkeys(ids))
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = self._query(
+                "SELECT notice_id, fingerprint, payload, error, failures, retry_at FROM notice_reads "
+                f"WHERE site=? AND notice_id IN ({','.join('?' * len(chunk))})",
+                (site, *chunk),
+            )
+            for r in rows:
+                out[r["notice_id"]] = NoticeRead(*tuple(r))
+        return out
+
+    def save_notice_reads(self, site: str, reads: Sequence[NoticeRead], now: float) -> None:
+        with self._tx() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO notice_reads(site, notice_id, notice_key, fingerprint, payload, "
+                "error, failures, retry_at, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (site, r.notice_id, identity_key(site, r.notice_id), r.fingerprint, *_read_tail(r), now)
+                    for r in reads
+                ],
+            )
+
     # --- meta --------------------------------------------------------------------
     def set_meta(self, key: str, value: str) -> None:
         with self._tx() as conn:
@@ -650,7 +678,12 @@ class SqliteEngine:
                 "DELETE FROM reminders WHERE status IN ('queued', 'skipped', 'cancelled') AND updated_at<?",
                 (cutoff,),
             ).rowcount
-        return PruneResult(sent, log, cache, rem)
+            reads = conn.execute(
+                "DELETE FROM notice_reads WHERE stored_at<? AND NOT EXISTS (SELECT 1 FROM history h "
+                "WHERE h.key = notice_reads.notice_key AND h.last_seen>=?)",
+                (cutoff, cutoff),
+            ).rowcount
+        return PruneResult(sent, log, cache, rem, reads)
 
     def restore_from(self, src: Path) -> None:
         """Replace this store's content with a backup copy's (SQLite's backup API, one step)."""
@@ -1025,3 +1058,7 @@ class StatusFile:
         except OSError:
             return None
         return None if text in ("", "ok") else text
+
+
+def _read_tail(read: NoticeRead) -> tuple[str | None, str | None, int, float | None]:
+    return read.payload, read.error, read.failures, read.retry_at

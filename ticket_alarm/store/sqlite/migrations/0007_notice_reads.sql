@@ -1,0 +1,16 @@
+-- 7: what a notice's second page gave (payload, JSON) or why it failed (error, failures, retry_at), per
+-- notice and the list row it was read for (fingerprint): a restart or a `once` reads no page again, a
+-- failed one waits out its back-off. notice_key is the history key: a row goes with its notice (prune).
+CREATE TABLE notice_reads(
+    site TEXT NOT NULL,
+    notice_id TEXT NOT NULL,
+    notice_key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    payload TEXT,
+    error TEXT,
+    failures INTEGER NOT NULL DEFAULT 0,
+    retry_at REAL,
+    stored_at REAL NOT NULL,
+    PRIMARY KEY (site, notice_id)
+);
+CREATE INDEX notice_reads_stored ON notice_reads(stored_at);
