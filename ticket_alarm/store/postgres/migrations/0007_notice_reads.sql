@@ -1,4 +1,4 @@
--- 7: (as SQLite's 6) what a notice's second page gave (payload, JSON) or why it failed (error, failures,
+-- 7: (as SQLite's 7) what a notice's second page gave (payload, JSON) or why it failed (error, failures,
 -- retry_at), per notice and the list row it was read for (fingerprint). notice_key is the history key: a
 -- row goes with its notice (prune).
 CREATE TABLE notice_reads(
