@@ -14,6 +14,12 @@ sweep at start, a second apart per site; every interval plus up to 10 % jitter; 
 New notices appear at random (seeded, the same moments for both designs, about one per site every
 ten minutes); latency is "the notice appears on the stand-in" → "the Discord stand-in accepts the
 message carrying it", both read on the virtual clock.
+
+Change latency (a second pair of runs): listed open dates move a week at seeded random moments, every
+other one on the head page (the newest notices), the others further down the list; latency is "the
+date moves on the stand-in" → "the Discord stand-in accepts the [변경] embed". The confirmation re-reads
+follow the daemon's (``Daemon.await_confirmation``): the next head poll for a change a head poll
+holds, the list again ``CONFIRM_DELAY`` after a sweep that holds one.
 """
 
 from __future__ import annotations
@@ -36,10 +42,10 @@ from crawlers.melon import MelonCrawler
 from crawlers.ticketlink import TicketlinkCrawler
 from crawlers.yes24 import Yes24Crawler
 from tests.support.discord_standin import FakeDiscord
-from tests.support.live_sites import LiveSites
+from tests.support.live_sites import PAGE_SIZES, LiveSites
 from tests.support.server import Request, Response
 from ticket_alarm.config import Settings
-from ticket_alarm.daemon import head_gap
+from ticket_alarm.daemon import CONFIRM_DELAY, head_gap
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.http import Fetcher
@@ -55,6 +61,9 @@ SPACING = 2.0  # http.min_request_interval, the default
 NEW_EVERY = 600.0  # mean seconds between two new notices of one site
 REQUEST_TARGET = 1.5  # ≤ 1.5× today's requests per site per hour
 SLACK = 10.0  # p100 latency ≤ head_interval + this many seconds
+MOVE_EVERY = 900.0  # change runs: mean seconds between two moved open dates on one site
+CHANGE_HEAD_SLACK = 30.0  # a change on the head page: announced within 2 × head_interval + this
+CHANGE_SWEEP_SLACK = 60.0  # elsewhere: within interval (+ its 10 % jitter) + this
 SETTLE_ROUNDS = 8  # loop turns without progress before the clock may move
 SETTLE_LIMIT = 30.0  # real seconds one step may take before the benchmark reports it as broken
 
@@ -161,6 +170,9 @@ class Outcome:
     latencies: dict[str, list[float]] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
     missing: int = 0
+    # change runs: latency of each moved open date, on the head page or further down the list
+    moved: dict[str, list[float]] = field(default_factory=lambda: {"head": [], "list": []})
+    rereads: int = 0  # confirmation re-reads of a list (sweeps)
 
     def per_hour(self, site: str) -> float:
         return self.requests[site] / self.hours
@@ -181,13 +193,33 @@ def arrivals(seconds: float, seed: int, sites: list[str]) -> list[tuple[float, s
     return sorted(out)
 
 
+def moves(seconds: float, seed: int, sites: list[str], every: float) -> list[tuple[float, str, bool]]:
+    """(virtual time, site, on the head page?) of every moved open date: a Poisson stream per site."""
+    rng = random.Random(seed)
+    out: list[tuple[float, str, bool]] = []
+    for site in sites:
+        at, on_head = 60.0 + rng.expovariate(1 / every), bool(rng.getrandbits(1))
+        while at < seconds - 900:  # each has time to be announced, even by the next sweep
+            out.append((at, site, on_head))
+            at, on_head = at + rng.expovariate(1 / every), not on_head
+    return sorted(out)
+
+
 async def simulate(
-    design: str, knobs: dict[str, Any], seconds: float, seed: int, tmp: Path, sizes: dict[str, int]
+    design: str,
+    knobs: dict[str, Any],
+    seconds: float,
+    seed: int,
+    tmp: Path,
+    sizes: dict[str, int],
+    *,
+    move: float = 0.0,  # > 0: open dates move, one a site every this many seconds on average
 ) -> Outcome:
     clock = SimClock()
     live = LiveSites(clock=clock.monotonic).start()
     discord = FakeDiscord(bucket_limit=50, bucket_window=1.0).start()
     accepted: dict[str, float] = {}  # embed url → virtual time the stand-in accepted it
+    changed: dict[str, float] = {}  # embed url → virtual time it accepted its first [변경] embed
     original: Callable[[Request], Response] = discord.server.handler
 
     def accept(req: Request) -> Response:
@@ -195,7 +227,11 @@ async def simulate(
         response = original(req)
         for message in discord.messages[before:]:
             for embed in message.payload.get("embeds", []):
-                accepted.setdefault(embed.get("url", ""), clock.monotonic())
+                url = embed.get("url", "")
+                if str(embed.get("title", "")).startswith("[변경]"):
+                    changed.setdefault(url, clock.monotonic())
+                else:
+                    accepted.setdefault(url, clock.monotonic())
         return response
 
     discord.server.handler = accept
@@ -226,6 +262,64 @@ async def simulate(
                 await delivery.drain(60.0)
 
         sweep_requests: dict[str, int] = {}
+        # the daemon's confirmation re-reads (Daemon.await_confirmation / reread), on the virtual clock
+        awaiting: dict[str, set[str]] = {site: set() for site in sizes}
+        rereads = {site: 0 for site in sizes}
+        sweeping: set[str] = set()
+        confirm_due: dict[str, float] = {}
+        outcome_rereads = 0
+
+        async def sweep(site: str, reread: bool = False) -> SiteResult | None:
+            nonlocal outcome_rereads
+            if site in sweeping:  # the daemon's crawl_site: one sweep of a site at a time
+                return None
+            if not reread:
+                rereads[site] = 0
+            sweeping.add(site)
+            try:
+                result = await pipeline.run_site(site)
+            finally:
+                sweeping.discard(site)
+            outcome_rereads += reread
+            await settle_holds(result)
+            return result
+
+        async def head_poll(site: str) -> SiteResult:
+            result = await pipeline.run_head(site)
+            if result.ok and not result.skipped:
+                rereads[site] = 0
+            await settle_holds(result)
+            return result
+
+        async def settle_holds(result: SiteResult) -> None:
+            site = result.site
+            if not result.ok or result.skipped:
+                return
+            if result.mode == SWEEP:
+                awaiting[site].clear()
+            awaiting[site].difference_update(result.settled)
+            awaiting[site].update(result.awaiting)
+            if not result.awaiting or rereads[site] >= settings.change_confirm_cycles:
+                return
+            head = settings.site_head_interval(site)
+            gap = head_gap(head, settings.site_interval(site), sweep_requests.get(site, 0)) if head else 0
+            delay = (
+                CONFIRM_DELAY if result.mode == SWEEP or not head else gap + int(gap * 0.1) + CONFIRM_DELAY
+            )
+            due = clock.monotonic() + delay
+            if confirm_due.get(site, float("inf")) <= due and confirm_due[site] > clock.monotonic():
+                return
+            confirm_due[site] = due
+            jobs.append(asyncio.create_task(reread_at(site, due)))
+
+        async def reread_at(site: str, due: float) -> None:
+            await clock.sleep(due - clock.monotonic())
+            if confirm_due.get(site) != due or not awaiting[site] or site in sweeping:
+                return  # replaced by an earlier one, or nothing waits, or a sweep reads it now
+            rereads[site] += 1
+            result = await sweep(site, reread=True)
+            if result is not None:
+                await deliver(result)
 
         async def every(period: Callable[[], float], first: float, run: Callable[[], Any]) -> None:
             """APScheduler's IntervalTrigger as the daemon sets it up: the next fire time is the last
@@ -235,6 +329,9 @@ async def simulate(
                 if due > clock.monotonic():
                     await clock.sleep(due - clock.monotonic())
                 result = await run()
+                if result is None:  # a re-read was sweeping: this run is skipped, as the daemon's
+                    due += period()
+                    continue
                 if result.mode == SWEEP and result.ok and not result.skipped:
                     sweep_requests[result.site] = result.requests
                 await deliver(result)
@@ -248,10 +345,24 @@ async def simulate(
                 await clock.sleep(at - clock.monotonic())
                 posted.append((site, live.post(site)))
 
-        jobs = [asyncio.create_task(poster())]
+        moved: list[tuple[str, str, float, bool]] = []  # (site, notice id, when, on the head page)
+
+        async def mover() -> None:
+            for at, site, on_head in moves(seconds, seed + 2, list(sizes), move):
+                await clock.sleep(at - clock.monotonic())
+                listed = sorted(live.notices[site], key=lambda n: -n.id)  # newest first
+                done = {notice_id for s, notice_id, _, _ in moved if s == site}
+                pool = listed[: PAGE_SIZES[site] // 2] if on_head else listed[PAGE_SIZES[site] * 2 :]
+                notice = next((n for n in pool if str(n.id) not in done), None)
+                if notice is None:
+                    continue
+                live.change(site, str(notice.id), open_at=notice.open_at + timedelta(days=7))
+                moved.append((site, str(notice.id), clock.monotonic(), on_head))
+
+        jobs = [asyncio.create_task(mover() if move else poster())]
         for index, site in enumerate(sizes):
             interval = settings.site_interval(site)
-            sweeps = every(lambda interval=interval: interval, index * 1.0, _bind(pipeline.run_site, site))
+            sweeps = every(lambda interval=interval: interval, index * 1.0, _bind(sweep, site))
             jobs.append(asyncio.create_task(sweeps))
             head = settings.site_head_interval(site)
             if head:
@@ -259,7 +370,7 @@ async def simulate(
                 def gap(site: str = site, head: float = head, interval: float = interval) -> float:
                     return head_gap(head, interval, sweep_requests.get(site, 0))
 
-                heads = every(gap, head + index * 1.0, _bind(pipeline.run_head, site))
+                heads = every(gap, head + index * 1.0, _bind(head_poll, site))
                 jobs.append(asyncio.create_task(heads))
         await clock.run_until(seconds)
         for job in jobs:
@@ -279,9 +390,64 @@ async def simulate(
             outcome.missing += 1
             continue
         outcome.latencies.setdefault(site, []).append(at - live.appeared[(site, notice_id)])
+    for site, notice_id, at, on_head in moved:
+        url = next((u for u in changed if u.endswith(f"{public[site]}{notice_id}")), None)
+        if url is None:
+            outcome.missing += 1
+            continue
+        outcome.moved["head" if on_head else "list"].append(changed[url] - at)
+    outcome.rereads = outcome_rereads
     for site in sizes:
         outcome.requests[site] = live.count(site)
     return outcome
+
+
+def _change_row(today: Outcome, heads: Outcome, seconds: float) -> Row:
+    """Moved open dates: latency to the [변경] embed, on the head page and further down the list."""
+    head_bound = 2 * float(HEADS["head_interval"]) + CHANGE_HEAD_SLACK
+    list_bound = float(HEADS["interval"]) * 1.1 + CHANGE_SWEEP_SLACK
+    today_bound = float(TODAY["interval"]) * 1.1 + CHANGE_SWEEP_SLACK
+    on_head, on_list = heads.moved["head"], heads.moved["list"]
+    old = today.moved["head"] + today.moved["list"]
+    ok = (
+        bool(on_head and on_list and old)
+        and max(on_head) <= head_bound
+        and max(on_list) <= list_bound
+        and max(old) <= today_bound
+        and today.missing + heads.missing == 0
+    )
+    return Row(
+        benchmark="head: change latency (a moved open date), today vs head polls",
+        measured=(
+            f"p50/p100 {_spread(old)} → head page {_spread(on_head)}, further down {_spread(on_list)} "
+            f"({len(on_head) + len(on_list)} moves, 3 sites, {seconds / 3600:.3g} h)"
+            if on_head and on_list and old
+            else "no moves measured"
+        ),
+        ratio=f"{max(on_head) / max(old):.2f}× (p100, head page)" if on_head and old else "—",
+        target=f"head page ≤ {head_bound:g} s, else ≤ {list_bound:g} s (today ≤ {today_bound:g} s)",
+        status=verdict(ok),
+        notes=[
+            f"head: a change is held, then confirmed by a re-read: the next head poll on the head page, "
+            f"the list read again {CONFIRM_DELAY:g} s after the sweep elsewhere ({heads.rereads} re-reads "
+            f"with head polls, {today.rereads} today); the bound elsewhere is interval + its 10 % jitter "
+            f"+ {CHANGE_SWEEP_SLACK:g} s"
+        ]
+        + (
+            [f"head: {today.missing + heads.missing} moves never announced"]
+            if today.missing + heads.missing
+            else []
+        ),
+        values={
+            "p50_today": percentile(old, 0.5) if old else None,
+            "p100_today": max(old) if old else None,
+            "p50_head_page": percentile(on_head, 0.5) if on_head else None,
+            "p100_head_page": max(on_head) if on_head else None,
+            "p50_list": percentile(on_list, 0.5) if on_list else None,
+            "p100_list": max(on_list) if on_list else None,
+            "rereads": heads.rereads,
+        },
+    )
 
 
 def _spread(values: list[float]) -> str:
@@ -305,6 +471,22 @@ def run(quick: bool) -> list[Row]:
             name = "short_" + design.replace(" ", "_")
             short = asyncio.run(simulate(name, knobs, seconds, 13, Path(tmp), SHORT_LIST))
             results["short " + design] = short
+        for design, knobs in (("today", TODAY), ("head polls", HEADS)):
+            # one site a run: each site is its own host, as the real ones are (one shared loopback
+            # host would make every sweep wait out the other sites' requests in the host gate);
+            # --quick: the three at once for 20 minutes, a move a site every 2.5 minutes (a smoke run)
+            say(f"  head: moved open dates, {design} …")
+            span, every = (1200.0, MOVE_EVERY / 6) if quick else (seconds, MOVE_EVERY)
+            moved = Outcome(design, span / 3600)
+            groups = [LIST_SIZES] if quick else [{site: size} for site, size in LIST_SIZES.items()]
+            for index, sizes in enumerate(groups):
+                name = f"moved_{design.replace(' ', '_')}_{index}"
+                one = asyncio.run(simulate(name, knobs, span, 14 + index, Path(tmp), sizes, move=every))
+                for where, values in one.moved.items():
+                    moved.moved[where] += values
+                moved.rereads += one.rereads
+                moved.missing += one.missing
+            results["moved " + design] = moved
     today, heads = results["today"], results["head polls"]
     rows: list[Row] = []
     lat_today, lat_heads = today.all_latencies(), heads.all_latencies()
@@ -339,6 +521,8 @@ def run(quick: bool) -> list[Row]:
             },
         )
     )
+    moved_today, moved_heads = results["moved today"], results["moved head polls"]
+    rows.append(_change_row(moved_today, moved_heads, moved_heads.hours * 3600))
     ratios = {site: heads.per_hour(site) / today.per_hour(site) for site in CRAWLERS}
     worst = max(ratios.values())
     rows.append(

@@ -23,7 +23,7 @@ EXPECTED_ROWS = {
     "parsers": ["parsers/interpark:", "parsers/yes24:", "parsers/melon:", "parsers/ticketlink:"],
     "cycle": ["cycle:"],
     "gzip": ["gzip:"],
-    "head": ["head: alert latency", "head: requests per site", "head: a short list"],
+    "head": ["head: alert latency", "head: change latency", "head: requests per site", "head: a short list"],
     "web": ["web:", "web/feeds:", "web/worst:"],
     "retention": [
         "retention: store size over 1,000 hourly cycles, unchanged",

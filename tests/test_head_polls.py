@@ -2,7 +2,7 @@
 
 The real YES24/Melon/Ticketlink crawlers, the real Fetcher, Pipeline and SQLite store, against a
 live loopback stand-in (``tests/support/live_sites.py``) whose lists the tests edit; time is a
-``FakeClock`` (spacing, Retry-After, cool-downs and the early-sweep gap), never a sleep.
+``FakeClock`` (spacing, Retry-After, cool-downs and change confirmations), never a sleep.
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ from tests.support.live_sites import LiveSites
 from tests.support.server import Response
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config import Settings
-from ticket_alarm.daemon import Daemon, head_gap
+from ticket_alarm.daemon import CONFIRM_DELAY, Daemon, head_gap
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.errors import SiteLockedError
 from ticket_alarm.http import Fetcher
+from ticket_alarm.model import Ticket
 from ticket_alarm.pipeline import HEAD, Pipeline, SiteResult, Skipped
 from ticket_alarm.store import Store, as_async
 
@@ -170,8 +171,8 @@ async def test_a_renumbering_met_by_a_head_poll_is_held_like_a_sweeps(
     assert sweep.new == 0 and sweep.queued == 0
 
 
-async def test_a_head_poll_never_decides_a_change_or_a_removal_but_asks_for_a_sweep(
-    store: Store, live: LiveSites, clock: FakeClock
+async def test_a_head_poll_holds_a_change_but_never_decides_a_removal(
+    store: Store, live: LiveSites, clock: FakeClock, logs: list[str]
 ) -> None:
     ids = live.fill("ticketlink", 20)
     h = Harness(store, live, clock)
@@ -182,10 +183,67 @@ async def test_a_head_poll_never_decides_a_change_or_a_removal_but_asks_for_a_sw
     live.notices["ticketlink"] = [n for n in live.notices["ticketlink"] if str(n.id) != ids[-2]]  # removed
     result = await h.pipeline.run_head("ticketlink")
     assert result.ok and result.new == 0 and result.queued == 0 and result.known_changed == 1
-    assert store.seen(before).keys() == before.keys()
-    assert store.seen(before)[next(iter(before))].digest == next(iter(before.values())).digest
-    assert store.seen(before)[next(iter(before))].pending_digest is None  # not even held: sweeps decide
-    assert h.alerted() == [] and store.history_count("ticketlink") == 20
+    assert result.awaiting == list(before) and result.changed == 0
+    after = store.seen(before)[next(iter(before))]
+    assert after.digest == next(iter(before.values())).digest  # history keeps the confirmed content
+    assert after.pending_digest is not None and after.pending_cycles == 1  # held: 변경 확인 대기
+    assert any("awaiting confirmation" in line and newest in line for line in logs)
+    assert h.alerted() == [] and store.history_count("ticketlink") == 20  # a removal: sweeps decide
+
+
+A, B, C = 0, 7, 14  # the notice's open date: as first seen, moved a week, moved two weeks
+
+
+@pytest.mark.parametrize(
+    ("reads", "confirm_cycles", "alerts"),
+    [
+        # (run, the open date it reads), …: how many [변경] alerts, by the sweep/head-poll rule
+        ([("head", B), ("head", B)], 1, 1),  # held by a head poll, confirmed by the next one
+        ([("sweep", B), ("head", B)], 1, 1),  # held by a sweep, confirmed by a head poll's re-read
+        ([("head", B), ("sweep", B)], 1, 1),  # held by a head poll, confirmed by a sweep
+        ([("sweep", B), ("sweep", B)], 1, 1),  # the re-read sweep (or the next one)
+        ([("head", B)], 1, 0),  # seen once: waits
+        ([("head", B), ("head", A)], 1, 0),  # A→B→A by re-read: nothing
+        ([("sweep", B), ("head", A)], 1, 0),
+        ([("head", B), ("sweep", A)], 1, 0),
+        ([("head", B), ("head", A), ("head", A)], 1, 0),  # and it stays quiet
+        ([("head", B), ("head", C)], 1, 0),  # a second move restarts the hold
+        ([("head", B), ("head", C), ("head", C)], 1, 1),
+        ([("head", B)], 0, 1),  # change_confirm_cycles 0: at once, by the head poll
+        ([("head", B), ("head", B)], 2, 0),
+        ([("head", B), ("head", B), ("sweep", B)], 2, 1),
+        ([("head", B), ("head", B), ("head", B), ("head", B)], 1, 1),  # once, never again
+    ],
+)
+async def test_a_held_change_is_confirmed_or_cleared_by_the_next_read_of_its_page(
+    store: Store,
+    live: LiveSites,
+    clock: FakeClock,
+    reads: list[tuple[str, int]],
+    confirm_cycles: int,
+    alerts: int,
+) -> None:
+    ids = live.fill("ticketlink", 20)
+    h = Harness(store, live, clock)
+    h.pipeline.settings = h.settings.model_copy(update={"change_confirm_cycles": confirm_cycles})
+    await h.pipeline.run_site("ticketlink")
+    newest = ids[-1]  # on the head page and on the open-date list
+    first = next(n for n in live.notices["ticketlink"] if str(n.id) == newest).open_at
+    for run, days in reads:
+        live.change("ticketlink", newest, open_at=first + timedelta(days=days))
+        clock.advance(30)
+        result = await (h.pipeline.run_head if run == "head" else h.pipeline.run_site)("ticketlink")
+        assert result.ok
+    changes = [url for kind, url in h.alerted() if kind == "change"]
+    assert len(changes) == alerts and all(url.endswith(newest) for url in changes)
+    assert [kind for kind, _ in h.alerted()] == ["change"] * alerts  # nothing else was sent
+    row = store.seen([_key(store, "ticketlink", newest)])[_key(store, "ticketlink", newest)]
+    if alerts:  # the confirmed value is history now (its reminders follow it)
+        confirmed = Ticket.from_json(row.ticket).open_at
+        assert confirmed is not None
+        assert confirmed.replace(tzinfo=None) == first + timedelta(days=reads[-1][1])
+    else:
+        assert row.ticket["open_at"] == store.seen([row.key])[row.key].ticket["open_at"]
 
 
 async def test_melon_423_on_a_head_poll_stops_sweeps_and_head_polls_for_the_cooldown(
@@ -409,51 +467,83 @@ def test_head_interval_config_defaults_and_per_site_switches() -> None:
     assert Settings(head_interval=0).site_head_interval("yes24") is None
 
 
-async def test_early_sweep_when_a_head_poll_sees_a_known_notice_change(
-    store: Store, clock: FakeClock
-) -> None:
-    settings = Settings(interval=600)
-    delivery = Delivery(store, [], clock)
-    daemon = Daemon(settings, store, None, delivery, clock, sites=["yes24"])  # type: ignore[arg-type]
-    changed = SiteResult(site="yes24", ok=True, mode=HEAD, known_changed=1)
-    assert daemon.wants_early_sweep(changed)  # no sweep yet in this process
-    assert not daemon.wants_early_sweep(SiteResult(site="yes24", ok=True, mode=HEAD))
-    daemon._sweep_started["yes24"] = clock.monotonic()
-    clock.advance(149)
-    assert not daemon.wants_early_sweep(changed)  # swept less than a quarter interval ago
-    clock.advance(1)
-    assert daemon.wants_early_sweep(changed)
-    daemon._sweeping.add("yes24")
-    assert not daemon.wants_early_sweep(changed)  # being swept right now
-
-
 def _key(store: Store, site: str, notice_id: str) -> str:
     from ticket_alarm.model import identity_key
 
     return identity_key(site, notice_id)
 
 
-async def test_an_early_sweep_is_scheduled_now_when_a_head_poll_sees_a_change(
-    store: Store, live: LiveSites, clock: FakeClock
+async def test_a_held_change_gets_a_prompt_re_read_not_the_next_sweep(
+    store: Store, live: LiveSites, clock: FakeClock, logs: list[str]
 ) -> None:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-    live.fill("ticketlink", 20)
+    ids = live.fill("ticketlink", 20)
     h = Harness(store, live, clock)
-    await h.pipeline.run_site("ticketlink")
     daemon = Daemon(h.settings, store, h.pipeline, Delivery(store, [], clock), clock, sites=["ticketlink"])
     scheduler = AsyncIOScheduler(timezone="UTC")
     daemon._schedule(scheduler)
     daemon._scheduler = scheduler
     assert {job.id for job in scheduler.get_jobs()} == {"crawl-ticketlink", "head-ticketlink"}
-    scheduler.modify_job("crawl-ticketlink", next_run_time=clock.now() + timedelta(seconds=600))
-    unchanged = await daemon.head_site("ticketlink")
-    assert unchanged is not None and unchanged.known_changed == 0
-    assert scheduler.get_job("crawl-ticketlink").next_run_time == clock.now() + timedelta(seconds=600)
-    live.change("ticketlink", str(live.notices["ticketlink"][-1].id), title="바뀐 제목 티켓오픈 안내")
-    changed = await daemon.head_site("ticketlink")
-    assert changed is not None and changed.known_changed == 1
-    assert scheduler.get_job("crawl-ticketlink").next_run_time == clock.now()
+    await daemon.crawl_site("ticketlink")
+    oldest = next(n for n in live.notices["ticketlink"] if str(n.id) == ids[0])  # not on the head page
+    live.change("ticketlink", ids[0], open_at=oldest.open_at + timedelta(days=7))
+    swept = await daemon.crawl_site("ticketlink")  # the sweep holds it
+    assert swept is not None and len(swept.awaiting) == 1 and h.alerted() == []
+    job = scheduler.get_job("confirm-ticketlink")
+    assert job is not None and job.next_run_time == clock.now() + timedelta(seconds=CONFIRM_DELAY)
+    assert any("(1 change(s) awaiting confirmation)" in line and "크롤링 완료" in line for line in logs)
+    head = await daemon.head_site("ticketlink")  # the head page does not show it: it still waits
+    assert head is not None and head.awaiting == [] and daemon._awaiting["ticketlink"]
+    clock.advance(CONFIRM_DELAY)
+    reread = await daemon.reread("ticketlink")  # the re-read confirms it
+    assert reread is not None and reread.changed == 1 and reread.awaiting == []
+    assert [kind for kind, _ in h.alerted()] == ["change"]
+    assert await daemon.reread("ticketlink") is None  # nothing waits: no request
+    # a notice whose content never holds: one re-read after a scheduled sweep, then it waits
+    for days in (14, 21):
+        live.change("ticketlink", ids[0], open_at=oldest.open_at + timedelta(days=days))
+        result = await (daemon.crawl_site if days == 14 else daemon.reread)("ticketlink")
+        assert result is not None and len(result.awaiting) == 1
+    scheduler.remove_job("confirm-ticketlink")
+    sweeps = live.count("ticketlink", "sweep")
+    live.change("ticketlink", ids[0], open_at=oldest.open_at + timedelta(days=28))
+    assert (await daemon.reread("ticketlink")) is not None
+    assert scheduler.get_job("confirm-ticketlink") is None  # no third re-read in a row
+    assert live.count("ticketlink", "sweep") > sweeps
+
+
+async def test_a_change_a_head_poll_holds_is_re_read_by_the_next_head_poll(
+    store: Store, live: LiveSites, clock: FakeClock, logs: list[str]
+) -> None:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    ids = live.fill("ticketlink", 20)
+    h = Harness(store, live, clock)
+    daemon = Daemon(h.settings, store, h.pipeline, Delivery(store, [], clock), clock, sites=["ticketlink"])
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    daemon._schedule(scheduler)
+    daemon._scheduler = scheduler
+    await daemon.crawl_site("ticketlink")
+    crawl_due = scheduler.get_job("crawl-ticketlink").next_run_time
+    live.change("ticketlink", ids[-1], title="제목이 바뀐 공연 티켓오픈 안내")
+    held = await daemon.head_site("ticketlink")
+    assert held is not None and held.known_changed == 1 and len(held.awaiting) == 1
+    assert scheduler.get_job("crawl-ticketlink").next_run_time == crawl_due  # no sweep moved
+    fallback = scheduler.get_job("confirm-ticketlink")  # if the notice leaves the head page
+    gap = daemon._head_gaps["ticketlink"]  # a two-page list: head polls paced to every 150 s
+    assert fallback.next_run_time == clock.now() + timedelta(seconds=gap + int(gap * 0.1) + CONFIRM_DELAY)
+    assert any("the next head poll re-reads them" in line for line in logs)
+    clock.advance(30)
+    confirmed = await daemon.head_site("ticketlink")
+    assert confirmed is not None and confirmed.changed == 1 and confirmed.queued == 1
+    assert [kind for kind, _ in h.alerted()] == ["change"]
+    sweeps = live.count("ticketlink", "sweep")
+    assert await daemon.reread("ticketlink") is None  # the fallback finds nothing waiting
+    assert live.count("ticketlink", "sweep") == sweeps
+    assert any(
+        line.endswith("changes: ticketlink 1 confirmed (re-read by a head poll, 0.0 s)") for line in logs
+    )
 
 
 def test_no_head_job_for_a_site_whose_head_polls_are_off(store: Store, clock: FakeClock) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, DaemonProcess, run_cli, write_config
+from tests.conftest import ROOT, DaemonProcess, child_env, run_cli, write_config
 from tests.support.discord_standin import FakeDiscord
 from tests.support.live_sites import LiveSites
 from tests.support.real_sites import SITES, RealSites
@@ -161,3 +162,89 @@ def test_test_crawlers_json_reports_the_head_page_apart_from_the_sweep(tmp_path:
         head = doc[site]["head"]
         assert head["status"] == "ok" and head["http_status"] == 200 and head["notices"] == newest, head
         assert head["newest"] and doc[site]["pages"] > 1  # the sweep read the whole list besides
+
+
+def _change_config(tmp_path: Path, webhook: str, live: LiveSites, interval: float, head: float) -> Path:
+    return write_config(
+        tmp_path,
+        {
+            "interval": interval,
+            "head_interval": head,
+            "change_confirm_cycles": 1,  # the default: a change is held until a re-read shows it again
+            "data_dir": str(tmp_path / "data"),
+            "discord_webhook_url": webhook,
+            "sites": {
+                "interpark": {"enabled": False},
+                "teststand": {"enabled": False},
+                "yes24": {"enabled": False},
+                "melon": {"enabled": False},
+                "ticketlink": {"base_url": live.base_url},
+            },
+            "http": {"min_request_interval": 0.1, "retries": 0, "timeout": 5},
+        },
+    )
+
+
+def _moved(live: LiveSites, notice_id: str) -> float:
+    """The notice's open date moves a week on the stand-in; when (time.monotonic())."""
+    notice = next(n for n in live.notices["ticketlink"] if str(n.id) == notice_id)
+    live.change("ticketlink", notice_id, open_at=notice.open_at + timedelta(days=7))
+    return time.monotonic()
+
+
+def test_a_moved_open_date_on_the_head_page_is_announced_within_two_head_polls(
+    tmp_path: Path, discord: FakeDiscord, live: LiveSites, daemons: list[DaemonProcess]
+) -> None:
+    """Issue 19 item 4: a head poll holds the change, the next head poll (the re-read of the page
+    that showed it) confirms it: 2 × head_interval + 30 s, not another sweep (an hour here)."""
+    webhook = discord.add_webhook()
+    ids = live.fill("ticketlink", 25)
+    head_interval = 1.0
+    config = _change_config(tmp_path, webhook, live, interval=3600, head=head_interval)
+    d = DaemonProcess(config, tmp_path, env=child_env(TICKET_ALARM_LANG="ko"))
+    daemons.append(d)
+    d.wait_log("첫 실행", timeout=60)
+    d.wait_for(lambda: live.count("ticketlink", "head") >= 1, timeout=20, what="a head poll")
+    sweeps = live.count("ticketlink", "sweep")
+    moved_at = _moved(live, ids[-1])  # the newest notice: on the head page
+    bound = 2 * head_interval + 30
+    d.wait_for(lambda: len(discord.embeds()) >= 1, timeout=bound, what="the [변경] alert within the bound")
+    latency = time.monotonic() - moved_at
+    assert latency <= bound
+    (embed,) = discord.embeds()
+    assert embed["title"].startswith("[변경] ") and embed["url"].endswith(f"/notice/{ids[-1]}")
+    assert any(f["name"] == "티켓 오픈 변경" for f in embed["fields"]), embed["fields"]
+    assert live.count("ticketlink", "sweep") == sweeps  # no sweep was needed
+    out = d.out()
+    assert "변경 확인 대기" in out  # the log says a change waits while it waits
+    assert out.index("변경 확인 대기") < out.index("변경: ticketlink 1건 확인")
+    code, _ = d.terminate()
+    assert code == 0
+    assert len(discord.embeds()) == 1  # announced once
+
+
+def test_a_moved_open_date_off_the_head_page_is_confirmed_by_a_prompt_re_read(
+    tmp_path: Path, discord: FakeDiscord, live: LiveSites, daemons: list[DaemonProcess]
+) -> None:
+    """The notice is not on the head page: the sweep that meets the change holds it and the list is
+    read again shortly after (not a whole interval later): within interval (+ its jitter) + 60 s."""
+    webhook = discord.add_webhook()
+    ids = live.fill("ticketlink", 25)
+    interval = 80.0  # long enough that waiting for a second sweep (before the fix) misses the bound
+    config = _change_config(tmp_path, webhook, live, interval=interval, head=1)
+    d = DaemonProcess(config, tmp_path, env=child_env(TICKET_ALARM_LANG="ko"))
+    daemons.append(d)
+    d.wait_log("첫 실행", timeout=60)
+    moved_at = _moved(live, ids[0])  # the oldest notice: page 2 in registration order
+    bound = interval + int(interval * 0.1) + 60  # the next sweep (with its jitter) + 60 s
+    d.wait_for(lambda: len(discord.embeds()) >= 1, timeout=bound, what="the [변경] alert within the bound")
+    latency = time.monotonic() - moved_at
+    assert latency <= bound
+    (embed,) = discord.embeds()
+    assert embed["title"].startswith("[변경] ") and embed["url"].endswith(f"/notice/{ids[0]}")
+    out = d.out()
+    assert "변경 확인 대기 1건" in out  # the sweep's 크롤링 완료 line counts the change that waits
+    assert "초 뒤 목록을 다시 읽어 확인합니다" in out
+    code, _ = d.terminate()
+    assert code == 0
+    assert len(discord.embeds()) == 1

@@ -53,7 +53,7 @@ SHOWN = {
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("promtool")
     if binary is None:
-        pytest.fail("promtool is not installed: apt-get install -y prometheus (scripts/test.sh, the README's test command, does it)")
+        pytest.fail("promtool is not installed: apt-get install -y prometheus (scripts/test.sh does it)")
     return subprocess.run([binary, *args], capture_output=True, text=True, timeout=60, cwd=str(PROMETHEUS))
 
 

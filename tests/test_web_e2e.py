@@ -29,7 +29,7 @@ CHROMIUM = find_chromium()
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
     if CHROMIUM is None:
-        pytest.fail("chromium is not installed: apt-get install -y chromium (scripts/test.sh, the README's test command, does it)")
+        pytest.fail("chromium is not installed: apt-get install -y chromium (scripts/test.sh does it)")
     chromium = Chromium(CHROMIUM, tmp_path_factory.mktemp("chromium") / "profile")
     yield chromium
     chromium.close()

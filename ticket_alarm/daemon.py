@@ -19,6 +19,7 @@ from datetime import timedelta
 
 import psutil
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
 
@@ -27,9 +28,9 @@ from ticket_alarm.config import Settings, mask_store_url
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.errors import StoreError
 from ticket_alarm.i18n import t
-from ticket_alarm.ops import HEAD_GAP_META, OpsWatch
 from ticket_alarm.logs import repeats
-from ticket_alarm.pipeline import Pipeline, SiteResult
+from ticket_alarm.ops import HEAD_GAP_META, OpsWatch
+from ticket_alarm.pipeline import SWEEP, Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
 from ticket_alarm.store import DB_NAME, as_async
 from ticket_alarm.store.api import Store
@@ -42,9 +43,10 @@ PRUNE_EVERY = 6 * 3600.0  # retention: old sent alerts, digest-log lines and HTT
 DUPLICATE_SIGNAL_WINDOW = 1.0  # a signal this soon after the first is the same stop, delivered twice
 EXIT_MEMORY = 3  # max_rss_mb exceeded: supervisor restarts the daemon
 EXIT_STORE = 2  # a store error in any loop stopped the daemon: supervisor restarts it
-# a head poll that sees a known notice's content change starts the site's sweep early, but never
-# sooner than this share of the sweep interval after the last sweep started
-EARLY_SWEEP_GAP = 0.25
+# a change held by a sweep is confirmed by reading the list again this many seconds after that sweep
+# (not by the next sweep, an interval later); one held by a head poll, by the next head poll — and by
+# a re-read this long after that one falls due, in case the notice left the head page meanwhile
+CONFIRM_DELAY = 10.0
 # politeness: sweeps + head polls of a site stay within this many times the requests per hour that a
 # sweep every POLITENESS_BASELINE seconds (the default before head polls) would make
 POLITENESS_FACTOR = 1.5
@@ -138,9 +140,10 @@ class Daemon:
         self.exit_code = 0  # EXIT_MEMORY when max_rss_mb stopped the daemon
         self._inflight: set[asyncio.Task[object]] = set()
         self._sweeping: set[str] = set()
-        self._sweep_started: dict[str, float] = {}  # clock.monotonic() of each site's last sweep start
         self._scheduler: AsyncIOScheduler | None = None
         self._head_gaps: dict[str, float] = {}  # seconds between head polls, per site, as scheduled
+        self._awaiting: dict[str, set[str]] = {}  # per site: keys of held changes waiting for a re-read
+        self._rereads: dict[str, int] = {}  # per site: confirmation re-reads since the last scheduled run
         self._crawled: set[str] = set()  # sites crawled since the last 메모리 사용량 line
         self._memory_logged_at: float | None = None
         # one policy for a store error in every loop: stop the daemon (exit EXIT_STORE), see store_failed
@@ -160,14 +163,18 @@ class Daemon:
             self.fatal = exc
         self.stop.set()
 
-    async def crawl_site(self, name: str) -> SiteResult | None:
+    async def crawl_site(self, name: str, *, reread: bool = False) -> SiteResult | None:
+        """One sweep of a site (``reread``: the one that confirms a held change, see ``reread``)."""
         if self.stop.is_set() or not self.replicas.owns(name):  # another replica crawls it
             return None
+        if name in self._sweeping:  # a re-read and the scheduled sweep met: one sweep reads for both
+            return None
+        if not reread:
+            self._rereads[name] = 0
         task = asyncio.current_task()
         if task is not None:
             self._inflight.add(task)
         self._sweeping.add(name)
-        self._sweep_started[name] = self.clock.monotonic()
         try:
             result = await self.pipeline.run_site(name)
         except StoreError as exc:
@@ -190,16 +197,18 @@ class Daemon:
         self._log_memory(name, rss)
         if self.on_result:
             self.on_result(result)
-        if result.ok and not result.skipped and self.pace_head_polls(name, result.requests):
-            try:
-                await self.store.set_meta(HEAD_GAP_META.format(site=name), f"{self._head_gaps[name]:g}")
-            except StoreError as exc:
-                self.store_failed(f"크롤링 실패: {name} head-poll gap not saved:", exc)
+        if result.ok and not result.skipped:
+            if self.pace_head_polls(name, result.requests):
+                try:
+                    await self.store.set_meta(HEAD_GAP_META.format(site=name), f"{self._head_gaps[name]:g}")
+                except StoreError as exc:
+                    self.store_failed(f"크롤링 실패: {name} head-poll gap not saved:", exc)
+            self.await_confirmation(result)
         self._check_memory(rss)
         return result
 
     async def head_site(self, name: str) -> SiteResult | None:
-        """One head poll of a site (the newest page); may start the site's sweep early."""
+        """One head poll of a site (the newest page); may hold, confirm or clear a change."""
         if self.stop.is_set() or not self.replicas.owns(name):
             return None
         task = asyncio.current_task()
@@ -222,25 +231,60 @@ class Daemon:
         await self.watch()
         if self.on_result:
             self.on_result(result)
-        if self.wants_early_sweep(result):
-            self._sweep_now(name, capped=result.capped)
+        if result.capped and name not in self._sweeping and not self.stop.is_set():
+            self._sweep_now(name)
+        if result.ok and not result.skipped:
+            self._rereads[name] = 0
+            self.await_confirmation(result)
         return result
 
-    def wants_early_sweep(self, result: SiteResult) -> bool:
-        """A head poll saw a known notice's content change: sweep now (the sweep decides), unless the
-        site is being swept, or was swept less than ``EARLY_SWEEP_GAP`` of its interval ago. A head
-        poll that stopped at its page cap (every row new) left new notices unread: sweep now whenever
-        the site is not being swept, or they wait up to a whole interval."""
+    def await_confirmation(self, result: SiteResult) -> None:
+        """After a sweep or head poll: the changes it holds are confirmed by a prompt re-read of the
+        page that showed them, not by the next sweep. A head poll's: the next head poll (about one
+        head gap), with a re-read of the list ``CONFIRM_DELAY`` after it falls due as the fallback; a
+        sweep's: the list read again ``CONFIRM_DELAY`` after it. At most ``change_confirm_cycles``
+        re-reads follow one scheduled run, so a page whose content never holds still costs a bounded
+        number of requests."""
         name = result.site
-        if name in self._sweeping or self.stop.is_set():
-            return False
-        if result.capped:
-            return True
-        if not result.known_changed:
-            return False
-        started = self._sweep_started.get(name)
-        gap = EARLY_SWEEP_GAP * self.settings.site_interval(name)
-        return started is None or self.clock.monotonic() - started >= gap
+        waiting = self._awaiting.setdefault(name, set())
+        if result.mode == SWEEP:
+            waiting.clear()  # a sweep reads the whole list: what it holds is all that waits
+        waiting.difference_update(result.settled)
+        waiting.update(result.awaiting)
+        if not result.awaiting or self._scheduler is None or self.stop.is_set():
+            return
+        if self._rereads.get(name, 0) >= self.settings.change_confirm_cycles:
+            return  # the next scheduled run reads them again
+        head = self._head_gaps.get(name) or self.settings.site_head_interval(name)
+        if result.mode == SWEEP or not head:
+            delay = CONFIRM_DELAY
+            logger.info("{}", t("change.wait_sweep", site=name, count=len(waiting), seconds=delay))
+        else:
+            delay = head + _jitter(head) + CONFIRM_DELAY
+            logger.info("{}", t("change.wait_head", site=name, count=len(waiting), seconds=delay))
+        due = self.clock.now() + timedelta(seconds=delay)
+        job = self._scheduler.get_job(f"confirm-{name}")
+        earlier = getattr(job, "next_run_time", None)  # a job not yet started has no attribute
+        if earlier is not None and earlier <= due:
+            return  # an earlier re-read is due already: it reads these too
+        self._scheduler.add_job(
+            self.reread,
+            DateTrigger(run_date=due),
+            next_run_time=due,
+            args=[name],
+            id=f"confirm-{name}",
+            name=f"confirm changes {name}",
+            replace_existing=True,
+            misfire_grace_time=max(1, int(delay)),
+        )
+
+    async def reread(self, name: str) -> SiteResult | None:
+        """The re-read that confirms (or clears) a site's held changes: its list, read again now —
+        unless nothing waits any more (a head poll confirmed them) or a sweep is reading it already."""
+        if not self._awaiting.get(name) or name in self._sweeping or self.stop.is_set():
+            return None
+        self._rereads[name] = self._rereads.get(name, 0) + 1
+        return await self.crawl_site(name, reread=True)
 
     def pace_head_polls(self, name: str, sweep_requests: int) -> bool:
         """After a sweep: keep the site's head polls within the politeness budget (``head_gap``);
@@ -276,11 +320,10 @@ class Daemon:
         # an iterator that is never started fetches nothing and needs no closing
         return crawler is not None and crawler.head_pages(self.pipeline.fetcher.for_site(name)) is not None
 
-    def _sweep_now(self, name: str, *, capped: bool = False) -> None:
-        if capped:
-            logger.info("{}: a head poll stopped at its page cap, every notice new; sweeping now", name)
-        else:
-            logger.info("{}: a head poll saw a known notice change; sweeping now", name)
+    def _sweep_now(self, name: str) -> None:
+        """A head poll stopped at its page cap (every row new) left new notices unread: sweep now, or
+        they wait up to a whole interval."""
+        logger.info("{}: a head poll stopped at its page cap, every notice new; sweeping now", name)
         if self._scheduler is not None:
             self._scheduler.modify_job(f"crawl-{name}", next_run_time=self.clock.now())
 

@@ -443,6 +443,27 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "web.host {host} is reachable beyond this machine and web.token is not set: anyone who reaches "
         "it sees the status page and the calendar. Set web.token or bind web.host to 127.0.0.1.",
     ),
+    # i19-change: a changed notice waits for a prompt re-read (변경 확인 대기), not the next sweep
+    "change.held": (
+        "{site}: 공지 {id} 내용이 바뀜 ({fields}) — 변경 확인 대기: 다시 읽어 같으면 변경 알림",
+        "{site}: notice {id} changed ({fields}) — awaiting confirmation: alerted once a re-read "
+        "shows it again",
+    ),
+    "change.awaiting_count": (" (변경 확인 대기 {count}건)", " ({count} change(s) awaiting confirmation)"),
+    "change.wait_head": (
+        "{site}: 변경 확인 대기 {count}건 — 다음 헤드 폴링이 다시 읽어 확인합니다 "
+        "(그 페이지에서 빠지면 {seconds:.0f}초 뒤 목록을 다시 읽음)",
+        "{site}: {count} change(s) awaiting confirmation — the next head poll re-reads them "
+        "(the list is re-read in {seconds:.0f} s if they leave its page)",
+    ),
+    "change.wait_sweep": (
+        "{site}: 변경 확인 대기 {count}건 — {seconds:.0f}초 뒤 목록을 다시 읽어 확인합니다",
+        "{site}: {count} change(s) awaiting confirmation — the list is re-read in {seconds:.0f} s to confirm",
+    ),
+    "change.head_confirmed": (
+        "변경: {site} {count}건 확인 (head poll 재확인, {seconds:.1f}초)",
+        "changes: {site} {count} confirmed (re-read by a head poll, {seconds:.1f} s)",
+    ),
     # --- history ------------------------------------------------------------------------------
     "history.cut": (
         "(최신 {limit}건만 표시; 더 있습니다: --limit을 늘리거나 검색어를 좁히세요)",

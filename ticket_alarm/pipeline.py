@@ -7,6 +7,7 @@ outcome, error included, comes back as a ``SiteResult``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,8 +96,10 @@ class SiteResult:
     sample: list[Ticket] = field(default_factory=list)
     mode: str = SWEEP
     requests: int = 0  # HTTP exchanges this run made (a sweep's count sets the head polls' budget)
-    # head polls only: known notices whose content differs from history (a sweep decides; may start early)
+    # head polls only: known notices listed with content history does not hold (held now, see ``awaiting``)
     known_changed: int = 0
+    awaiting: list[str] = field(default_factory=list)  # keys of changes held after this run (re-read next)
+    settled: list[str] = field(default_factory=list)  # keys whose held change this run confirmed or cleared
     parsed: list[Ticket] = field(default_factory=list)  # every notice the crawl parsed
     warnings: list[str] = field(default_factory=list)  # the crawl's partial failures
 
@@ -140,6 +143,9 @@ class Pipeline:
         self.router = router_for(settings)
         self.on_enqueue = on_enqueue
         self._notes: dict[str, tuple[str, ...]] = {}  # per site: the crawl notes last logged
+        # per site: held changes are read and written by one run at a time (a sweep and a head poll
+        # must not both confirm one change); only the store read → commit holds it, never HTTP
+        self._holds: dict[str, asyncio.Lock] = {}
 
     async def crawl_only(self, name: str, *, remember: bool = False) -> tuple[SiteResult, Crawl | None]:
         """Fetch and parse one site; no store writes (used by ``test-crawlers``). ``remember``: the
@@ -225,7 +231,8 @@ class Pipeline:
             return await self._failed(crawler, state, result)
         # a head poll may have met the site's lock (423) while this sweep ran: the sweep keeps it
         locked_meanwhile = (await self.store.site_state(name)).locked_until
-        await self._apply(crawler, state, crawl, result)
+        async with self._hold_lock(name):
+            await self._apply(crawler, state, crawl, result)
         if locked_meanwhile and locked_meanwhile > now:
             state.locked_until = locked_meanwhile
             await self.store.save_site_state(state)
@@ -243,7 +250,8 @@ class Pipeline:
                 if result.held
                 else ""
             )
-            + _legacy_note(result),
+            + _legacy_note(result)
+            + (t("change.awaiting_count", count=len(result.awaiting)) if result.awaiting else ""),
         )
         return result
 
@@ -277,6 +285,7 @@ class Pipeline:
         head.last_attempt = now
         started = self.clock.monotonic()
         fresh: dict[str, Ticket] = {}
+        known: list[Ticket] = []  # known notices listed with a new content, or with a change held
         try:
             try:
                 async for tickets in pages:
@@ -291,6 +300,9 @@ class Pipeline:
                             fresh.setdefault(ticket.key, ticket)
                         elif _content_moved(ticket, previous):
                             result.known_changed += 1
+                            known.append(ticket)
+                        elif previous.pending_digest is not None and not ticket.extra.get(INCOMPLETE):
+                            known.append(ticket)  # a re-read of a held change: confirms or clears it
                     whole_page_new = bool(valid) and not any(t.key in seen for t in valid)
                     if not whole_page_new or result.pages >= crawler.page_cap:
                         result.capped = whole_page_new
@@ -318,7 +330,43 @@ class Pipeline:
         result.status = fetch.stats.last_status
         result.requests = fetch.stats.requests
         await self._apply_head(crawler, head, tickets, result)
+        await self._head_changes(crawler, known, result)
         return result
+
+    async def _head_changes(self, crawler: Crawler, tickets: list[Ticket], result: SiteResult) -> None:
+        """Known notices a head poll lists with a new content, or with a change held: the sweep's rule
+        (``_changed``). A new content is held (변경 확인 대기); the next read that shows it again — the
+        next head poll, about one ``head_interval`` later — confirms and announces it; a read that
+        shows the old content again clears the hold (A→B→A: nothing sent)."""
+        if not tickets:
+            return
+        name = crawler.name
+        write = _CycleWrite()
+        async with self._hold_lock(name):
+            seen = await self.store.seen(t.key for t in tickets)  # as it stands: a sweep may have written
+            for ticket in {t.key: t for t in tickets}.values():
+                previous = seen.get(ticket.key)
+                if previous is None:
+                    continue
+                if previous.digest != ticket.digest:
+                    result.changed += self._changed(crawler, ticket, previous, write, silent=False)
+                elif previous.pending_digest is not None:
+                    self._reverted(crawler, ticket, write)
+            if not write.pending:
+                return
+            now = self.clock.now().timestamp()
+            queued = result.queued
+            await self._commit(name, now, write, await self.store.site_state(name), result)
+        result.queued = queued + len(write.outbox)
+        _tally(write, result)
+        if result.changed:
+            confirmed = t("change.head_confirmed", site=name, count=result.changed, seconds=result.seconds)
+            logger.info("{}", confirmed)
+        if write.outbox and self.on_enqueue:
+            self.on_enqueue()
+
+    def _hold_lock(self, name: str) -> asyncio.Lock:
+        return self._holds.setdefault(name, asyncio.Lock())
 
     async def _apply_head(
         self, crawler: Crawler, head: HeadState, tickets: list[Ticket], result: SiteResult
@@ -494,6 +542,7 @@ class Pipeline:
                 result.changed += self._changed(crawler, ticket, previous, write, silent)
         result.first_run = silent
         result.queued = len(write.outbox)
+        _tally(write, result)
         state.initialized = True
         state.last_success = now
         state.failure_streak = 0
@@ -602,6 +651,8 @@ class Pipeline:
         if cycles <= self.settings.change_confirm_cycles:
             if previous.pending_digest != digest:
                 write.events.append(DigestEvent(key, "pending", digest, data))
+                fields = ", ".join(ticket.changes_from(Ticket.from_json(previous.ticket))) or "-"
+                logger.info("{}", t("change.held", site=crawler.name, id=ticket.id, fields=fields))
             write.pending.append(PendingChange(key, digest, data, cycles))
             return 0
         before = Ticket.from_json(previous.ticket)
@@ -616,6 +667,18 @@ class Pipeline:
         alert = Alert("change", crawler.display_name, crawler.color, ticket, before=before).to_json()
         write.outbox += [NewOutboxRow(lane, "change", crawler.name, key, alert) for lane in lanes]
         return 1
+
+    def _reverted(self, crawler: Crawler, ticket: Ticket, write: _CycleWrite) -> None:
+        """A held change read back to the confirmed content (A→B→A): the hold ends, nothing is sent."""
+        write.pending.append(PendingChange(ticket.key, None, None, 0))
+        write.events.append(DigestEvent(ticket.key, "reverted", ticket.digest, ticket.to_json()))
+        logger.info("{}: {} changed back before it was confirmed; no change alert", crawler.name, ticket.id)
+
+
+def _tally(write: _CycleWrite, result: SiteResult) -> None:
+    """The run's held changes: still waiting (``awaiting``) or ended by it (``settled``)."""
+    result.awaiting += [p.key for p in write.pending if p.digest is not None]
+    result.settled += [p.key for p in write.pending if p.digest is None]
 
 
 def _legacy_note(result: SiteResult) -> str:
