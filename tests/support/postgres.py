@@ -43,7 +43,10 @@ def find_bin_dir() -> Path | None:
 def missing_reason() -> str | None:
     """Why the PostgreSQL tests cannot run here, or None."""
     if find_bin_dir() is None:
-        return "PostgreSQL is not installed (no initdb/pg_ctl; `apt-get install postgresql`, as scripts/test.sh does)"
+        return (
+            "PostgreSQL is not installed (no initdb/pg_ctl; `apt-get install postgresql`, "
+            "as scripts/test.sh does)"
+        )
     return None
 
 
