@@ -293,8 +293,12 @@ class InterparkCrawler(Crawler):
             ) from exc
         self.current = second
         crawl.warnings.append(
-            f"{SOURCE_NAMES[first]} answered {first_error.reason}; read {SOURCE_NAMES[second]} instead "
-            "(same notice ids, nothing is re-alerted), and from now on"
+            t(
+                "crawl.warn.source_switched",
+                first=SOURCE_NAMES[first],
+                reason=first_error.reason,
+                second=SOURCE_NAMES[second],
+            )
         )
         return crawl
 
@@ -325,7 +329,7 @@ class InterparkCrawler(Crawler):
         crawl = Crawl()
         async for page in nol.pages(fetch, "open", self.page_cap, crawl):
             crawl.add(page.tickets)
-        crawl.notes.append("source: NOL")
+        crawl.notes.append(t("crawl.note.nol"))
         return crawl
 
     async def _crawl_old(self, fetch: SiteFetcher) -> Crawl:
@@ -341,13 +345,11 @@ class InterparkCrawler(Crawler):
                 added = crawl.add(page.tickets)
                 members.extend(page.members)
                 if added == 0 and page.rows >= PAGE_SIZE:
-                    crawl.warnings.append(
-                        f"offset {offset}: a full page of notices already seen; stopped paging"
-                    )
+                    crawl.warnings.append(t("crawl.warn.full_page_seen", offset=offset))
                     break
         unlisted = crawl.add(members)
         if unlisted:
-            crawl.notes.append(f"{unlisted} group member(s) not listed as rows of their own")
+            crawl.notes.append(t("crawl.note.group_members", count=unlisted))
         await self._read_notice_pages(fetch, crawl)
         return crawl
 
@@ -367,10 +369,7 @@ class InterparkCrawler(Crawler):
                 response = await fetch.get(url, headers=NOTICE_PAGE_HEADERS)
                 schedule = parse_detail(response.content, response.url)
             except (FetchError, ParseError) as exc:
-                crawl.warnings.append(
-                    f"{ticket.id}: notice page unreadable ({exc.reason}); "
-                    "kept the list's dates, without its presales"
-                )
+                crawl.warnings.append(t("crawl.warn.presales_unread", id=ticket.id, reason=exc.reason))
                 crawl.tickets[index] = ticket.with_(
                     extra={**ticket.extra, INCOMPLETE: f"presales: {exc.reason}"}
                 )
@@ -379,7 +378,7 @@ class InterparkCrawler(Crawler):
             self._schedules[ticket.id] = (fingerprint, schedule)
             crawl.tickets[index] = apply_schedule(ticket, schedule)
         if read:
-            crawl.notes.append(f"read {read} notice page(s) for presales")
+            crawl.notes.append(t("crawl.note.notice_pages", count=read))
 
 
 def list_params(offset: int) -> dict[str, str | int]:

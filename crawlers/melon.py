@@ -383,9 +383,7 @@ class MelonCrawler(Crawler):
             response = await self._get(fetch, DETAIL_URL, {"csoonId": ticket.id}, DETAIL_HEADERS)
             schedule = parse_detail(response.content, response.url)
         except (FetchError, ParseError) as exc:
-            crawl.warnings.append(
-                f"{ticket.id}: notice page unreadable ({exc.reason}); sent without its open schedule"
-            )
+            crawl.warnings.append(t("crawl.warn.schedule_unread", id=ticket.id, reason=exc.reason))
             return ticket.with_(extra={**ticket.extra, INCOMPLETE: f"open schedule: {exc.reason}"})
         return apply_schedule(ticket, schedule)
 

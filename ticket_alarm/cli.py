@@ -275,12 +275,35 @@ async def _run(args: argparse.Namespace) -> int:
             return await daemon.run()
 
 
+ONCE_PROGRESS_EVERY = 10.0  # seconds between two progress lines of one site
+
+
+class _OnceProgress:
+    """``once``'s progress on stderr (stdout stays the log, or the one ``--json`` document): a line
+    when a site's first answer arrives, then at most one a site every ``ONCE_PROGRESS_EVERY`` s."""
+
+    def __init__(self, monotonic: Callable[[], float]) -> None:
+        self.monotonic = monotonic
+        self.said: dict[str, float] = {}
+
+    def __call__(self, site: str, pages: int, notices: int) -> None:
+        now = self.monotonic()
+        last = self.said.get(site)
+        if last is not None and now - last < ONCE_PROGRESS_EVERY:
+            return
+        self.said[site] = now
+        sys.stderr.write(i18n.t("once.progress", site=site, pages=pages, notices=notices) + "\n")
+        sys.stderr.flush()
+
+
 async def _once(args: argparse.Namespace) -> int:
     settings, known, _ = _load(args)
     with _instance_lock(settings):
         async with build_app(settings, known) as app:
             sites = enabled_sites(settings, known)
+            app.pipeline.on_progress = _OnceProgress(app.clock.monotonic)
             results: list[SiteResult] = await asyncio.gather(*(app.pipeline.run_site(s) for s in sites))
+            app.pipeline.on_progress = None
             await app.reminders.run_due()
             delivered = await app.delivery.drain(args.wait)
             crawled = sum(1 for r in results if r.skipped is None)
