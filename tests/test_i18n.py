@@ -74,8 +74,8 @@ def test_every_message_has_both_languages_with_the_same_fields(key: str) -> None
     # The daemon's log lines keep their grep phrases in English too (크롤링 실패, 새 공지:, 저장소 정리:
     # …), with the counts they carry ({count}건, {seconds}초).
     kept = re.sub(
-        r"단독판매|알림 전송 실패|알림 전송: 1건|메모리 사용량|추후 공지|크롤링 실패|새 공지:|저장소 정리( 실패)?:"
-        r"|알림 전송:|\{count\}건|\{seconds:\.1f\}초",
+        r"단독판매|알림 전송 실패|알림 전송: 1건|메모리 사용량|추후 공지|크롤링 실패|새 공지:"
+        r"|저장소 정리( 실패)?:|알림 전송:|\{count\}건|\{seconds:\.1f\}초",
         "",
         english,
     )
@@ -445,8 +445,7 @@ def test_an_unknown_site_is_said_in_korean_with_the_name_it_most_likely_meant(ko
     with pytest.raises(ConfigError) as typo:
         registry.get("melonn", known)
     assert str(typo.value) == (
-        "알 수 없는 사이트 'melonn'; 아는 사이트: interpark, melon, ticketlink, yes24. "
-        "혹시 `melon`?"
+        "알 수 없는 사이트 'melonn'; 아는 사이트: interpark, melon, ticketlink, yes24. 혹시 `melon`?"
     )
     i18n.set_language("en")
     with pytest.raises(ConfigError) as far:
@@ -538,7 +537,8 @@ def test_a_newer_schema_and_a_second_daemon_are_refused_in_korean(
     refused = run_cli("once", "--config", config, env=korean_env(), cwd=tmp_path)
     assert refused.returncode == 2, said(refused)
     assert (
-        f"스키마 버전 {i18n.josa(str(SCHEMA_VERSION + 1), '은')} 이 프로그램이 아는 버전({SCHEMA_VERSION})보다 새롭습니다; "
+        f"스키마 버전 {i18n.josa(str(SCHEMA_VERSION + 1), '은')} "
+        f"이 프로그램이 아는 버전({SCHEMA_VERSION})보다 새롭습니다; "
         "ticket-alarm을 업그레이드하거나 백업을 복원하세요." in refused.stderr
     ), refused.stderr
 
