@@ -6,6 +6,7 @@ that says what it is doing."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 import signal
@@ -261,3 +262,46 @@ def test_the_first_once_says_per_site_what_it_read_on_stderr(tmp_path: Path, rea
         lines = [line for line in result.stderr.splitlines() if line.startswith(f"once: {site} 읽는 중")]
         assert lines, result.stderr
         assert re.fullmatch(rf"once: {site} 읽는 중 — 페이지 \d+개 읽음, 공지 \d+건까지", lines[0])
+
+
+# --- the small things, through the real CLI ---------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_the_small_things_a_fan_meets_in_korean(
+    tmp_path: Path,
+    site: FakeSite,
+    notices: TestStandNotices,
+    discord: FakeDiscord,
+    daemons: list[DaemonProcess],
+) -> None:
+    env = child_env(**KO)
+    typo = run_cli("onec", env=env, cwd=tmp_path)
+    assert typo.returncode == 2 and "알 수 없는 명령 'onec'. 혹시 `once`?" in typo.stderr
+    notices.add(2, prefix="아이유 콘서트")
+    config = write_config(
+        tmp_path, stand_config(tmp_path, site, discord.add_webhook(), notify_on_first_run=True)
+    )
+    discord.fail(503, count=-1)  # Discord down: the alerts wait in the outbox
+    once = run_cli("once", "--wait", "0", "--config", str(config), cwd=tmp_path, env=env)
+    assert once.returncode == 1, once.stdout + once.stderr
+    empty = run_cli("history", "search", "없는공연", "--config", str(config), cwd=tmp_path, env=env)
+    assert empty.returncode == 1
+    assert empty.stdout.splitlines() == [line for line in empty.stdout.splitlines() if "[INFO]" in line]
+    assert "처음 발견" not in empty.stdout  # no table of headers alone: one line says it
+    assert "history search: '없는공연'에 맞는 공지가 없습니다" in empty.stdout
+    notice_id = json.loads(
+        run_cli(
+            "history", "--json", "search", "아이유", "--config", str(config), cwd=tmp_path, env=env
+        ).stdout
+    )[0]["id"]
+    text = run_cli("explain", "teststand", notice_id, "--config", str(config), cwd=tmp_path, env=env).stdout
+    assert "변경 기록:" in text and "처음 발견" in text and "대기열에 넣음" in text and "시도 " in text
+    assert english_sentences(text) == [], text
+    discord.clear_faults()
+    d = DaemonProcess(config, tmp_path, env=env)
+    daemons.append(d)
+    d.wait_log("ticket-alarm 시작")
+    assert "대기 알림 2건" in d.out()  # the start banner says what waits in the outbox
+    d.wait_for(lambda: len(discord.embeds()) == 2, what="the two waiting alerts")
+    assert d.terminate()[0] == 0

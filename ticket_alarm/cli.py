@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import difflib
 import json
 import os
 import sys
@@ -929,8 +930,29 @@ COMMANDS = {
 }
 
 
+def _command_typo(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """A mistyped command (``ticket-alarm onec``): argparse's usage error, with the command it most
+    likely meant (exit 2, as argparse's own errors)."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--config":
+            next(tokens, None)
+            continue
+        if token.startswith("-"):
+            continue
+        names = [n for a in parser._actions if isinstance(a, argparse._SubParsersAction) for n in a.choices]
+        if token in names:
+            return
+        close = difflib.get_close_matches(token, names, n=1, cutoff=0.6)
+        if close:
+            parser.error(i18n.t("cli.did_you_mean", command=token, close=close[0]))
+        return
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    _command_typo(parser, list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(argv)
     json_mode = bool(getattr(args, "json", False))
     setup_logging(json_mode=json_mode)
     try:

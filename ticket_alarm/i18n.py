@@ -361,6 +361,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "max_rss_mb {ceiling:g} MB is below the daemon's normal size (about {normal} MB): it would exit "
         "and be restarted after every crawl. Set it to 2–3× the 메모리 사용량 the log shows, or remove it.",
     ),
+    # i21-ko: a mistyped command
+    "cli.did_you_mean": (
+        "알 수 없는 명령 {command!r}. 혹시 `{close}`?",
+        "unknown command {command!r}. Did you mean `{close}`?",
+    ),
     "cli.explain.no_store": (
         "data_dir {data_dir}: 저장소가 아직 없습니다 (이 설정으로 크롤링한 적이 없음).",
         "data_dir {data_dir}: no store yet (nothing was crawled with this config).",
@@ -485,6 +490,48 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "첫 크롤링은 알림 없이 기록만 합니다 (notify_on_first_run으로 바꿀 수 있음)",
         "a first crawl fills history silently unless notify_on_first_run",
     ),
+    # i21-ko: explain's text (the --json document keeps its English keys and values)
+    "explain.text.link": ("  링크: {url}", "  link: {url}"),
+    "explain.text.open": (
+        "  오픈: {open} | 구분: {category}{extra}",
+        "  open: {open} | category: {category}{extra}",
+    ),
+    "explain.text.exclusive": (" | 단독판매", " | 단독판매"),
+    "explain.text.venue": (" | 장소: {venue}", " | venue: {venue}"),
+    "explain.text.seen": (
+        "  처음 발견 {first}, 마지막 발견 {last}, 다이제스트 {digest}",
+        "  first seen {first}, last seen {last}, digest {digest}",
+    ),
+    "explain.text.pending": (
+        "  확인을 기다리는 변경: 다이제스트 {digest}, {cycles}번 봄, 오픈 {open}",
+        "  change waiting for confirmation: digest {digest} seen {cycles} cycle(s), open {open}",
+    ),
+    "explain.text.digests": ("변경 기록:", "digest history:"),
+    "explain.text.open_at": ("오픈 {open}", "open {open}"),
+    "explain.text.routes": ("경로:", "routes:"),
+    "explain.text.matched": ("받음", "matched"),
+    "explain.text.skipped": ("안 받음", "skipped"),
+    "explain.text.sent": ("보낸 알림:", "sent:"),
+    "explain.text.nothing": ("  없음 ({why})", "  nothing ({why})"),
+    "explain.text.sent_at": ("{at}에 보냄, 메시지 {message}", "sent {at} message {message}"),
+    "explain.text.last_error": (" 마지막 오류: {error}", " last error: {error}"),
+    "explain.text.row": (
+        "  #{id} {kind} → {route} 대기열에 넣음 {queued}, {state}, 시도 {attempts}번{error}",
+        "  #{id} {kind} → {route} queued {queued}, {state}, attempts {attempts}{error}",
+    ),
+    "explain.text.reminders": ("리마인더:", "reminders:"),
+    "explain.text.due": ("예정 {due}", "due {due}"),
+    "explain.event.first": ("처음", "first"),
+    "explain.event.pending": ("변경 대기", "pending"),
+    "explain.event.confirmed": ("변경 확정", "confirmed"),
+    "explain.event.reverted": ("되돌아감", "reverted"),
+    "explain.status.pending": ("대기 중", "pending"),
+    "explain.status.sent": ("보냄", "sent"),
+    "explain.status.dead": ("보내지 못함", "dead"),
+    "explain.status.queued": ("대기열에 있음", "queued"),
+    "explain.kind.new": ("새 공지", "new"),
+    "explain.kind.change": ("변경", "change"),
+    "explain.kind.reminder": ("리마인더", "reminder"),
     # --- crawler hints and the shared page checks (crawlers/base.py, crawlers/*.py) -----------------
     "crawl.hint.challenge": (
         "봇 확인 페이지(JavaScript 요구나 캡차): 사이트가 이 서버의 IP를 막고 있을 수 있습니다; "
