@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import DaemonProcess, child_env, run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
 from tests.support.real_sites import SITES, RealSites
-from tests.support.server import Response
+from tests.support.server import Request, Response
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm import i18n
 from ticket_alarm.i18n import final_sound, josa
@@ -305,3 +305,38 @@ def test_the_small_things_a_fan_meets_in_korean(
     assert "대기 알림 2건" in d.out()  # the start banner says what waits in the outbox
     d.wait_for(lambda: len(discord.embeds()) == 2, what="the two waiting alerts")
     assert d.terminate()[0] == 0
+
+
+@pytest.mark.e2e
+def test_head_polls_fail_and_recover_in_korean_naming_the_url_really_requested(
+    tmp_path: Path, real_sites: RealSites, daemons: list[DaemonProcess]
+) -> None:
+    down = {"on": False}
+
+    def hook(req: Request) -> Response | None:
+        if down["on"] and req.path == "/help/getNoticeList":
+            return Response(200, b"<html><title>x</title>not the list</html>", {"Content-Type": "text/html"})
+        return None
+
+    real_sites.site.hook = hook
+    config = {
+        "interval": 600,  # one sweep; then head polls every second
+        "head_interval": 1,
+        "data_dir": str(tmp_path / "data"),
+        "sites": {"teststand": {"enabled": False}, **{n: {"enabled": n == "ticketlink"} for n in SITES}},
+        "http": {"min_request_interval": 0, "retries": 0, "timeout": 5},
+    }
+    config["sites"]["ticketlink"]["base_url"] = real_sites.base_url
+    d = DaemonProcess(write_config(tmp_path, config), tmp_path, env=child_env(**KO))
+    daemons.append(d)
+    d.wait_log("크롤링 완료: ticketlink")
+    down["on"] = True
+    d.wait_for(lambda: "ticketlink: 빠른 확인 실패: " in d.err(), what="a failed head poll")
+    line = next(x for x in d.err().splitlines() if "빠른 확인 실패" in x)
+    assert f"{real_sites.base_url}/help/getNoticeList" in line, line  # as a sweep names it
+    assert "ticketlink.co.kr" not in line  # not the public address the crawler asked for
+    down["on"] = False
+    d.wait_log("ticketlink: 빠른 확인이 ")  # … N번 실패한 뒤 다시 됩니다
+    assert d.terminate()[0] == 0
+    log = d.out() + d.err()
+    assert english_sentences(log) == [], "\n".join(english_sentences(log))

@@ -1621,6 +1621,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{site}: 빠른 확인이 또 실패 ({count}번 연속): {reason}",
         "{site}: head poll failed again ({count} in a row): {reason}",
     ),
+    "log.head_timed_out": ("빠른 확인 시간 초과", "head poll timed out"),
+    "log.crawl_timed_out": ("크롤링 시간 초과", "crawl timed out"),
+    "log.crawler_bug": ("크롤러 버그: {kind}: {error}", "crawler bug: {kind}: {error}"),
     "log.hint": (" (도움말: {hint})", " (hint: {hint})"),
     "log.crawl_failed": ("크롤링 실패: {site} {reason}{hint}", "크롤링 실패: {site} {reason}{hint}"),
     "log.crawl_locked": (

@@ -159,11 +159,11 @@ class Pipeline:
             result.hint = exc.hint
             result.failure = exc
         except TimeoutError:
-            result.error = "crawl timed out"
+            result.error = t("log.crawl_timed_out")
         except Exception as exc:  # a crawler bug must not stop the other sites (or `once`)
             logger.opt(exception=exc).debug("{} crawler raised", name)
-            result.error = f"crawler bug: {type(exc).__name__}: {exc}"
-            result.hint = "this is a bug in the crawler; please report it with the log"
+            result.error = t("log.crawler_bug", kind=type(exc).__name__, error=exc)
+            result.hint = t("crawl.hint.bug")
         finally:
             if token is not None:
                 CRAWL_PROGRESS.reset(token)
@@ -318,15 +318,16 @@ class Pipeline:
             tickets = [
                 await crawler.complete(fetch, t) if t.extra.get(INCOMPLETE) else t for t in fresh.values()
             ]
-        except CrawlError as exc:
-            return await self._head_failed(crawler, head, result, exc)
+        except CrawlError as exc:  # named as a sweep's: with base_url, the URL really requested
+            return await self._head_failed(crawler, head, result, exc, fetch.requested(exc.reason))
         except TimeoutError:
-            return await self._head_failed(crawler, head, result, CrawlError(name, "head poll timed out"))
+            timed_out = CrawlError(name, t("log.head_timed_out"))
+            return await self._head_failed(crawler, head, result, timed_out)
         except Exception as exc:  # a crawler bug must not stop the other sites
             logger.opt(exception=exc).debug("{} head_pages raised", name)
             bug = CrawlError(
                 name,
-                f"crawler bug: {type(exc).__name__}: {exc}",
+                t("log.crawler_bug", kind=type(exc).__name__, error=exc),
                 hint=t("crawl.hint.bug"),
             )
             return await self._head_failed(crawler, head, result, bug)
@@ -380,31 +381,37 @@ class Pipeline:
         await self.store.save_head_state(head)
 
     async def _head_failed(
-        self, crawler: Crawler, head: HeadState, result: SiteResult, exc: CrawlError
+        self,
+        crawler: Crawler,
+        head: HeadState,
+        result: SiteResult,
+        exc: CrawlError,
+        reason: str | None = None,
     ) -> SiteResult:
         now = self.clock.now().timestamp()
+        reason = reason or exc.reason
         result.ok = False
-        result.error = exc.reason
+        result.error = reason
         result.hint = exc.hint
         result.failure = exc
         head.failure_streak += 1
-        head.last_error = exc.reason
+        head.last_error = reason
         if isinstance(exc, SiteLockedError):  # Melon's 423: the cool-down stops sweeps and head polls alike
             state = await self.store.site_state(
                 crawler.name
             )  # as it stands now: a sweep may have saved since
             state.locked_until = now + crawler.settings.lock_cooldown
             await self.store.save_site_state(state)
-            logger.warning("{}", t("log.head_locked", site=crawler.name, reason=exc.reason))
+            logger.warning("{}", t("log.head_locked", site=crawler.name, reason=reason))
         elif isinstance(exc, FetchError) and exc.retry_after:
             head.paused_until = now + exc.retry_after
-            said = t("log.head_retry_after", site=crawler.name, reason=exc.reason, wait=exc.retry_after)
+            said = t("log.head_retry_after", site=crawler.name, reason=reason, wait=exc.retry_after)
             logger.warning("{}", said)
         elif head.failure_streak == 1:  # an outage would log every head_interval: once, then at DEBUG
             hint = t("log.hint", hint=exc.hint) if exc.hint else ""
-            logger.warning("{}", t("log.head_failed", site=crawler.name, reason=exc.reason, hint=hint))
+            logger.warning("{}", t("log.head_failed", site=crawler.name, reason=reason, hint=hint))
         else:
-            said = t("log.head_failed_again", site=crawler.name, count=head.failure_streak, reason=exc.reason)
+            said = t("log.head_failed_again", site=crawler.name, count=head.failure_streak, reason=reason)
             logger.debug("{}", said)
         await self.store.save_head_state(head)
         return result
