@@ -330,9 +330,14 @@ def test_help_is_korean_and_english_on_request() -> None:
     assert korean.stdout.startswith("사용법: ticket-alarm") and "\n옵션:\n" in korean.stdout
     assert "이 도움말을 보여 주고 끝냅니다" in korean.stdout and "usage:" not in korean.stdout
     assert english.stdout.startswith("usage: ticket-alarm") and "\noptions:\n" in english.stdout
-    wrong = run_cli("helth", env=korean_env())
-    assert wrong.returncode == 2 and "ticket-alarm: 오류: 인수 command: 잘못된 선택: 'helth'" in wrong.stderr
-    assert "invalid choice" in run_cli("helth").stderr
+    wrong = run_cli("zzzz", env=korean_env())  # nothing like a command: argparse's own line, in Korean
+    assert wrong.returncode == 2 and "ticket-alarm: 오류: 인수 command: 잘못된 선택: 'zzzz'" in wrong.stderr
+    assert "invalid choice" in run_cli("zzzz").stderr
+    typo = run_cli("helth", env=korean_env())
+    assert (
+        typo.returncode == 2 and "ticket-alarm: 오류: 알 수 없는 명령 'helth'. 혹시 `health`?" in typo.stderr
+    )
+    assert "unknown command 'helth'. Did you mean `health`?" in run_cli("helth").stderr
     missing = run_cli("outbox", env=korean_env())
     assert missing.returncode == 2 and "다음 인수가 필요합니다: action" in missing.stderr
 

@@ -680,6 +680,37 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{id}: 공지 페이지를 읽지 못했습니다 ({reason}); 오픈 일정 없이 보냅니다",
         "{id}: notice page unreadable ({reason}); sent without its open schedule",
     ),
+    # i21-ko: why a post to Discord failed (discord/webhook.py): the log's 알림 전송 실패 line and
+    # `outbox list`; the English words the runbook's table names stay in ( )
+    "discord.timeout": (
+        "{host}에서 {seconds:g}초 안에 답이 없음 (timeout after, {kind})",
+        "timeout after {seconds:g}s ({kind}) on {host}",
+    ),
+    "discord.connection": (
+        "{host}에 연결 실패 (connection failed, {kind})",
+        "connection failed ({kind}) to {host}",
+    ),
+    "discord.rate_limited": (
+        "429 요청 한도: {wait:g}초 기다림{what}",
+        "429 rate limited for {wait:g}s{what}",
+    ),
+    "discord.not_json_429": (
+        " (Discord의 JSON이 아님: Cloudflare나 프록시)",
+        " (not Discord's JSON: Cloudflare or a proxy)",
+    ),
+    "discord.redirect": (
+        "HTTP {status}: {where}(으)로 가라는 리다이렉트를 따르지 않았습니다 "
+        "(중간에 프록시가 있거나 웹훅 호스트가 틀렸나요?)",
+        "HTTP {status} redirect to {where} not followed (a proxy in the way, or a wrong webhook host?)",
+    ),
+    "discord.html_403": (
+        "HTML 403은 보통 Cloudflare가 이 IP를 막은 것이지 웹훅이 삭제된 것이 아닙니다",
+        "an HTML 403 is usually Cloudflare blocking this IP, not a deleted webhook",
+    ),
+    "discord.not_json": (
+        "Discord의 JSON이 아님: 프록시나 Cloudflare가 답했습니다",
+        "not Discord's JSON: a proxy or Cloudflare answered",
+    ),
     # --- fetch hints (ticket_alarm/http.py) ---------------------------------------------------
     "http.hint.timeout": (
         "사이트가 느리거나 닿지 않습니다; http.timeout을 늘리세요",
