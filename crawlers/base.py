@@ -23,6 +23,7 @@ import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, ClassVar, Generic, Literal, TypeVar
@@ -426,6 +427,10 @@ class Cursors(Paging[str | None, P]):
         )
 
 
+# who wants to hear about a crawl in progress (``Pipeline.on_progress``, for ``once``): set per site task
+CRAWL_PROGRESS: ContextVar[Callable[[Crawl], None] | None] = ContextVar("crawl_progress", default=None)
+
+
 async def paginate(
     request: Callable[[K], Awaitable[P]], paging: Paging[K, P], cap: int, crawl: Crawl | None = None
 ) -> AsyncIterator[tuple[K, P]]:
@@ -443,6 +448,9 @@ async def paginate(
         if crawl is not None:
             crawl.pages += 1
         yield key, page
+        report = CRAWL_PROGRESS.get()
+        if crawl is not None and report is not None:  # after the consumer took the page's notices
+            report(crawl)
         following = paging.next(key, page)
         if following is None:
             return

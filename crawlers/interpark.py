@@ -298,8 +298,12 @@ class InterparkCrawler(Crawler):
             ) from exc
         self.current = second
         crawl.warnings.append(
-            f"{SOURCE_NAMES[first]} answered {first_error.reason}; read {SOURCE_NAMES[second]} instead "
-            "(same notice ids, nothing is re-alerted), and from now on"
+            t(
+                "crawl.warn.source_switched",
+                first=SOURCE_NAMES[first],
+                reason=first_error.reason,
+                second=SOURCE_NAMES[second],
+            )
         )
         return crawl
 
@@ -330,7 +334,7 @@ class InterparkCrawler(Crawler):
         crawl = Crawl()
         async for page in nol.pages(fetch, "open", self.page_cap, crawl):
             crawl.add(page.tickets)
-        crawl.notes.append("source: NOL")
+        crawl.notes.append(t("crawl.note.nol"))
         return crawl
 
     async def _crawl_old(self, fetch: SiteFetcher) -> Crawl:
@@ -346,13 +350,11 @@ class InterparkCrawler(Crawler):
                 added = crawl.add(page.tickets)
                 members.extend(page.members)
                 if added == 0 and page.rows >= PAGE_SIZE:
-                    crawl.warnings.append(
-                        f"offset {offset}: a full page of notices already seen; stopped paging"
-                    )
+                    crawl.warnings.append(t("crawl.warn.full_page_seen", offset=offset))
                     break
         unlisted = crawl.add(members)
         if unlisted:
-            crawl.notes.append(f"{unlisted} group member(s) not listed as rows of their own")
+            crawl.notes.append(t("crawl.note.group_members", count=unlisted))
         await self._read_notice_pages(fetch, crawl)
         return crawl
 
@@ -389,7 +391,7 @@ class InterparkCrawler(Crawler):
             crawl.tickets[index] = apply_schedule(ticket, schedule)
         await memo.save()
         if read:
-            crawl.notes.append(f"read {read} notice page(s) for presales")
+            crawl.notes.append(t("crawl.note.notice_pages", count=read))
         summary = memo.summary(t("notice_pages.kept_list_dates"))
         if summary:
             crawl.warnings.append(summary)

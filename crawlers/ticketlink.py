@@ -337,12 +337,12 @@ class TicketlinkCrawler(Crawler):
         async for page, result in paginate(self._list(fetch, list_params), PAGING, self.page_cap, crawl):
             crawl.add(result.tickets)
             if result.skipped:
+                ids = ", ".join(i or "?" for i in result.skipped)
                 crawl.notes.append(
-                    f"page {page}: skipped {len(result.skipped)} notice(s) of other categories "
-                    f"(ids {', '.join(i or '?' for i in result.skipped)})"
+                    t("crawl.note.other_categories", page=page, count=len(result.skipped), ids=ids)
                 )
             if result.current_page is not None and result.current_page != page and result.items:
-                crawl.notes.append(f"asked for page {page}, the site answered page {result.current_page}")
+                crawl.notes.append(t("crawl.note.other_page", page=page, answered=result.current_page))
         return crawl
 
     def head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]]:

@@ -309,7 +309,7 @@ class Yes24Crawler(Crawler):
                 f"{notice_id or '?'} ({label or 'no category'})" for notice_id, label in result.skipped
             ]
         if skipped:
-            crawl.notes.append(f"{len(skipped)} rows that are not notices left out: {', '.join(skipped)}")
+            crawl.notes.append(t("crawl.note.not_notices", count=len(skipped), rows=", ".join(skipped)))
         return crawl
 
     def head_pages(self, fetch: SiteFetcher) -> AsyncIterator[list[Ticket]]:

@@ -118,7 +118,7 @@ async def test_changed_open_time_gives_exactly_one_change_embed(harness: Harness
     changes = harness.outbox("change")
     assert len(changes) == 1
     field = changes[0]["fields"][0]
-    assert field["name"] == "티켓 오픈 변경"
+    assert field["name"] == "티켓 오픈"
     before, after = int(OPEN_A.timestamp()), int(OPEN_B.timestamp())
     assert field["value"].index(f"<t:{before}:F>") < field["value"].index(f"<t:{after}:F>")
     assert changes[0]["title"].startswith("[변경] ")
@@ -151,7 +151,7 @@ async def test_presale_added_and_category_change_are_announced(tmp_path: Path, c
     await h.cycle(ticket("1", presales=(presale,)))
     await h.cycle(ticket("1", presales=(presale,), category="change"))
     changes = h.outbox("change")
-    assert [c["fields"][0]["name"] for c in changes] == ["선예매 변경", "구분 변경"]
+    assert [c["fields"][0]["name"] for c in changes] == ["선예매", "구분"]
     assert "팬클럽 선예매" in changes[0]["fields"][0]["value"]
     assert "변경/취소" in changes[1]["fields"][0]["value"]
     await h.close()
@@ -173,7 +173,8 @@ async def test_reminders_fire_at_their_offsets(harness: Harness, clock: FakeCloc
     assert await harness.reminders.run_due() == (1, 0)
     reminders = harness.outbox("reminder")
     assert [r["footer"]["text"].rsplit(" · ", 1)[-1] for r in reminders] == ["1시간 전 알림", "10분 전 알림"]
-    assert f"<t:{int(OPEN_A.timestamp())}:R>" in reminders[0]["description"]
+    # the lead once, then the clock time: not "1시간 전입니다 (1시간 후)"
+    assert reminders[0]["description"] == f"티켓 오픈 1시간 전입니다 (<t:{int(OPEN_A.timestamp())}:t>)."
     assert all(r["route"] == STDOUT_ROUTE for r in reminders)
     clock.advance(3600)
     assert await harness.reminders.run_due() == (0, 0)  # never repeated

@@ -770,5 +770,5 @@ def test_posting_time_reaches_the_alert_footer() -> None:
         "2027-11-25 11:40",
     ]
     embed = render_notice(tickets[0], "티켓링크", 1)
-    assert embed["footer"] == {"text": "게시 2027-11-26 15:25"}
+    assert embed["footer"] == {"text": "ticket-alarm · 게시 2027-11-26 15:25 · 새 공지"}
     assert [f["name"] for f in embed["fields"]][-2:] == ["장소", "예매"]  # venue and booking link

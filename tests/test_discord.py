@@ -32,6 +32,7 @@ from ticket_alarm.discord.render import (
     relative_text,
     render_change,
     render_notice,
+    render_reminder,
     render_test,
     valid_url,
 )
@@ -118,18 +119,18 @@ def test_render_notice_basics() -> None:
     assert embed["fields"][0]["name"] == "티켓 오픈"
     assert field(embed, "장소") == "KSPO DOME" and field(embed, "장르") == "콘서트"
     assert embed["thumbnail"] == {"url": POSTER}
-    assert "footer" not in embed  # no internal id; no posting time known for this notice
+    assert embed["footer"] == {"text": "ticket-alarm · 새 공지"}  # no internal id, no posting time known
     assert "판매" not in [f["name"] for f in embed["fields"]]
     assert_within_limits(embed)
 
 
 def test_site_name_once_and_posting_time_in_the_footer() -> None:
     embed = render_notice(ticket(extra={"posted": "2026.11.24"}), "멜론티켓", 1)
-    assert embed["footer"] == {"text": "게시 2026-11-24"}
+    assert embed["footer"] == {"text": "ticket-alarm · 게시 2026-11-24 · 새 공지"}
     assert json.dumps(embed, ensure_ascii=False).count("멜론티켓") == 1  # the author line only
     assert "11376" not in embed["footer"]["text"]
     interpark = render_notice(ticket(extra={"posted": "2027-11-26 18:00:00"}), "인터파크 티켓", 1)
-    assert interpark["footer"] == {"text": "게시 2027-11-26 18:00"}
+    assert interpark["footer"] == {"text": "ticket-alarm · 게시 2027-11-26 18:00 · 새 공지"}
 
 
 def test_open_time_unknown_says_tba() -> None:
@@ -158,10 +159,10 @@ def test_presales_come_first_each_by_its_own_name() -> None:
     embed = render_notice(ticket(presales=presales), "멜론티켓", 1)
     unix = int(seoul(2026, 11, 30, 20).timestamp())
     names = [f["name"] for f in embed["fields"]]
-    assert names[:5] == ["팬클럽 선예매(FC)", "멜론 멤버십 \\*선예매\\*", "선예매", "선예매", "일반예매"]
+    assert names[:5] == ["팬클럽 선예매(FC)", "멜론 멤버십 \\*선예매\\*", "선예매", "선예매", "일반 예매"]
     assert embed["fields"][0]["value"] == f"<t:{unix}:F> (<t:{unix}:R>)"
     assert embed["fields"][1]["value"] == TBA
-    assert field(embed, "일반예매") == f"<t:{OPEN_UNIX}:F> (<t:{OPEN_UNIX}:R>)"
+    assert field(embed, "일반 예매") == f"<t:{OPEN_UNIX}:F> (<t:{OPEN_UNIX}:R>)"
     # never "선예매 / 선예매:" — a field's value never repeats its name
     assert not any(f["value"].startswith(f["name"]) for f in embed["fields"])
     assert_within_limits(embed)
@@ -173,7 +174,7 @@ def test_many_presales_share_one_field_and_the_open_time_stays() -> None:
     names = [f["name"] for f in embed["fields"]]
     assert names[:5] == [f"{n}차 선예매" for n in range(5)]
     assert names[5] == "그 밖의 선예매 4건" and field(embed, "그 밖의 선예매 4건").count("\n") == 3
-    assert "일반예매" in names
+    assert "일반 예매" in names
 
 
 def test_exclusive_marker_and_booking_link() -> None:
@@ -213,11 +214,12 @@ def test_embed_text_reads_like_the_alert() -> None:
     assert text.splitlines() == [
         "[DRY RUN] 멜론티켓 | 아이유 콘서트 〈HEREH〉",
         "    팬클럽 선예매: 2026-11-30 (월) 20:00 KST (2일 후)",
-        "    일반예매: 2026-12-01 (화) 20:00 KST (3일 후)",
+        "    일반 예매: 2026-12-01 (화) 20:00 KST (3일 후)",
         "    장소: KSPO DOME",
         "    장르: 콘서트",
         "    예매: 예매 페이지 https://ticket.melon.com/performance/index.htm?prodId=1",
         f"    링크: {NOTICE_URL}",
+        "    (새 공지)",
     ]
 
 
@@ -260,19 +262,19 @@ def test_render_change_shows_before_and_after() -> None:
     assert after.changes_from(before) == ["open_at", "venue"]
     embed = render_change(before, after, "멜론티켓", 7)
     assert embed["title"] == "[변경] 아이유 콘서트 〈HEREH〉"
-    value = field(embed, "티켓 오픈 변경")
+    value = field(embed, "티켓 오픈")  # the field's own name, as in the notice's embed
     old, new = value.split("\n→ ")
     assert f"<t:{OPEN_UNIX}:F>" in old and f"<t:{int(later.timestamp())}:F>" in new
-    assert field(embed, "장소 변경") == "KSPO DOME\n→ 고척스카이돔"
+    assert field(embed, "장소") == "KSPO DOME\n→ 고척스카이돔"
     assert embed["url"] == NOTICE_URL
     assert_within_limits(embed)
 
 
 def test_render_change_to_tba_and_unchanged_time_still_shown() -> None:
     embed = render_change(ticket(), ticket(open_at=None), "멜론티켓", 7)
-    assert field(embed, "티켓 오픈 변경").endswith(f"→ {TBA}")
+    assert field(embed, "티켓 오픈").endswith(f"→ {TBA}")
     embed = render_change(ticket(), ticket(title="아이유 콘서트 추가 회차"), "멜론티켓", 7)
-    assert field(embed, "제목 변경") == "아이유 콘서트 〈HEREH〉\n→ 아이유 콘서트 추가 회차"
+    assert field(embed, "제목") == "아이유 콘서트 〈HEREH〉\n→ 아이유 콘서트 추가 회차"
     assert f"<t:{OPEN_UNIX}:F>" in field(embed, "티켓 오픈")
 
 
@@ -283,7 +285,7 @@ def test_presales_with_the_same_name_and_an_unknown_time() -> None:
     assert before.with_(presales=tuple(reversed(before.presales))).changes_from(before) == []
     assert after.changes_from(before) == ["presales"]
     embed = render_change(before, after, "멜론티켓", 1)
-    assert field(embed, "선예매 변경").count(TBA) == 2
+    assert field(embed, "선예매").count(TBA) == 2
     assert_within_limits(embed)
 
 
@@ -314,8 +316,8 @@ def test_huge_title_and_fields() -> None:
     assert_within_limits(embed)
     assert embed["title"].endswith("…") and len(embed["title"]) == 256
     names = [f["name"] for f in embed["fields"]]
-    assert "일반예매" in names  # the most important field survives 40 presales
-    assert names[-1] == "일반예매" or "그 밖의 선예매 35건" in names
+    assert "일반 예매" in names  # the most important field survives 40 presales
+    assert names[-1] == "일반 예매" or "그 밖의 선예매 35건" in names
 
 
 def test_fit_embed_with_everything_over_the_limits() -> None:
@@ -711,3 +713,24 @@ async def test_repeated_429s_wait_at_least_a_second_and_grow() -> None:
     assert (
         client.bucket_wait("https://discord.com/api/webhooks/999999999999999999/other_token_value") > 0
     )  # HTML 429: global
+
+
+def test_a_change_of_the_open_beside_presales_keeps_the_name_일반_예매() -> None:
+    presales = (Presale("팬클럽 선예매", seoul(2026, 11, 30, 20)),)
+    before = ticket(presales=presales)
+    after = ticket(presales=presales, open_at=seoul(2026, 12, 2, 20))
+    names = [f["name"] for f in render_change(before, after, "멜론티켓", 7)["fields"]]
+    assert names == ["일반 예매"]  # as the notice's own embed names it, not "티켓 오픈 변경"
+    unchanged = render_change(before, ticket(presales=presales, venue="고척스카이돔"), "멜론티켓", 7)
+    assert [f["name"] for f in unchanged["fields"]] == ["장소", "일반 예매"]
+
+
+def test_every_sites_embed_has_the_same_footer_and_says_what_kind_of_alert_it_is() -> None:
+    for extra in ({}, {"posted": "2026.11.24"}):
+        new = render_notice(ticket(extra=extra), "멜론티켓", 1)["footer"]["text"]
+        change = render_change(ticket(extra=extra), ticket(extra=extra, venue="x"), "멜론티켓", 1)
+        soon = render_reminder(ticket(extra=extra), "멜론티켓", 1, 60)["footer"]["text"]
+        assert new.startswith("ticket-alarm") and new.endswith(" · 새 공지")
+        assert change["footer"]["text"].startswith("ticket-alarm")
+        assert change["footer"]["text"].endswith(" · 변경 알림")
+        assert soon.startswith("ticket-alarm") and soon.endswith(" · 1시간 전 알림")

@@ -222,4 +222,4 @@ def test_runbook_and_readme_log_phrases_exist_in_the_code() -> None:
             assert f"`{phrase}`" in text, f"{doc}: {phrase}"
             assert f'"{phrase}' in SOURCES
     assert "deleted or its token is wrong" in SOURCES and "deleted or its token is wrong" in RUNBOOK
-    assert "printed (dry run" in SOURCES and "printed (dry run" in RUNBOOK
+    assert "건 출력 (시험 실행" in SOURCES and "건 출력 (시험 실행" in RUNBOOK

@@ -71,7 +71,14 @@ def test_every_message_has_both_languages_with_the_same_fields(key: str) -> None
     # English has no Korean but the words the logs and the runbook use in both languages
     # (send-test's 알림 전송 line keeps the log's own shape, "알림 전송: 1건 …", in English too; 추후 공지
     # is what an alert says of an open time it does not know, quoted as such by a custom site's warning)
-    kept = re.sub("단독판매|알림 전송 실패|알림 전송: 1건|메모리 사용량|추후 공지", "", english)
+    # The daemon's log lines keep their grep phrases in English too (크롤링 실패, 새 공지:, 저장소 정리:
+    # …), with the counts they carry ({count}건, {seconds}초).
+    kept = re.sub(
+        r"단독판매|알림 전송 실패|알림 전송: 1건|메모리 사용량|추후 공지|크롤링 실패|새 공지:"
+        r"|저장소 정리( 실패)?:|알림 전송:|\{count\}건|\{seconds:\.1f\}초",
+        "",
+        english,
+    )
     assert not HANGUL.search(kept), f"{key}: Korean left in the English text"
 
 
@@ -180,7 +187,7 @@ async def test_every_health_line_is_korean(
     assert "알림 전송 실패" in checks["outbox"].detail  # the phrase the runbook greps, in both languages
     assert report.lines()[0].startswith("CRITICAL 전체:")
     dry = await check(settings_for(tmp_path, discord_webhook_url=None), known, clock)
-    assert "드라이 런" in by_name(dry)["webhooks"].detail
+    assert "시험 실행" in by_name(dry)["webhooks"].detail
 
 
 def test_the_cli_speaks_korean_by_default_and_english_on_request(tmp_path: Path) -> None:
@@ -254,7 +261,7 @@ def test_test_crawlers_names_a_failing_site_and_its_hint_in_korean(tmp_path: Pat
     assert "사이트" in korean.stdout and "공지" in korean.stdout  # the column headers
     assert re.search(r"^teststand\s+실패\s+200", korean.stdout, re.M), korean.stdout
     assert "    힌트: API가 아니라 사이트의 HTML 페이지입니다" in korean.stdout
-    assert "헤드 폴링 teststand:" in korean.stdout
+    assert "빠른 확인 teststand:" in korean.stdout
     english = run_cli("test-crawlers", "teststand", "--config", str(config))
     assert re.search(r"^teststand\s+FAILED\s+200", english.stdout, re.M), english.stdout
     assert "    hint: this is the site's HTML page, not the API: the endpoint may" in english.stdout
@@ -280,7 +287,7 @@ def test_once_outbox_upcoming_backup_and_restore_speak_korean(
     assert "no upcoming opens in the history (with these filters)" in english_empty.stdout
     once = run_cli("once", "--config", config, env=ko, cwd=tmp_path)
     assert once.returncode == 0, said(once)
-    assert "once: 사이트 1개 크롤링, 알림 0건 출력 (드라이 런: 아무것도 보내지 않음)" in said(once)
+    assert "once: 사이트 1개 크롤링, 알림 0건 출력 (시험 실행: 아무것도 보내지 않음)" in said(once)
     assert "크롤링 완료: teststand" in said(once)  # the runbook's grep phrase, unchanged
     again = run_cli("once", "--config", config, cwd=tmp_path)
     assert "once: 1 sites crawled, 0 alerts printed (dry run: nothing sent)" in said(again)
@@ -323,9 +330,14 @@ def test_help_is_korean_and_english_on_request() -> None:
     assert korean.stdout.startswith("사용법: ticket-alarm") and "\n옵션:\n" in korean.stdout
     assert "이 도움말을 보여 주고 끝냅니다" in korean.stdout and "usage:" not in korean.stdout
     assert english.stdout.startswith("usage: ticket-alarm") and "\noptions:\n" in english.stdout
-    wrong = run_cli("helth", env=korean_env())
-    assert wrong.returncode == 2 and "ticket-alarm: 오류: 인수 command: 잘못된 선택: 'helth'" in wrong.stderr
-    assert "invalid choice" in run_cli("helth").stderr
+    wrong = run_cli("zzzz", env=korean_env())  # nothing like a command: argparse's own line, in Korean
+    assert wrong.returncode == 2 and "ticket-alarm: 오류: 인수 command: 잘못된 선택: 'zzzz'" in wrong.stderr
+    assert "invalid choice" in run_cli("zzzz").stderr
+    typo = run_cli("helth", env=korean_env())
+    assert (
+        typo.returncode == 2 and "ticket-alarm: 오류: 알 수 없는 명령 'helth'. 혹시 `health`?" in typo.stderr
+    )
+    assert "unknown command 'helth'. Did you mean `health`?" in run_cli("helth").stderr
     missing = run_cli("outbox", env=korean_env())
     assert missing.returncode == 2 and "다음 인수가 필요합니다: action" in missing.stderr
 
@@ -438,8 +450,7 @@ def test_an_unknown_site_is_said_in_korean_with_the_name_it_most_likely_meant(ko
     with pytest.raises(ConfigError) as typo:
         registry.get("melonn", known)
     assert str(typo.value) == (
-        "알 수 없는 사이트 'melonn'; 아는 사이트: interpark, melon, ticketlink, yes24. "
-        "혹시 `melon`? (did you mean `melon`?)"
+        "알 수 없는 사이트 'melonn'; 아는 사이트: interpark, melon, ticketlink, yes24. 혹시 `melon`?"
     )
     i18n.set_language("en")
     with pytest.raises(ConfigError) as far:
@@ -452,7 +463,7 @@ def test_a_broken_webhook_is_explained_in_korean_with_its_token_masked(korean: N
 
     url = "https://discord.com/api/webhooks/123456789012345678/SECRETTOKENabcdef"
     gone = broken_webhook_text("concerts", url, 404, "Unknown Webhook")
-    assert gone.startswith("route concerts 웹훅 ") and "404 응답 (Unknown Webhook)" in gone
+    assert gone.startswith("경로 concerts 웹훅 ") and "404 응답 (Unknown Webhook)" in gone
     assert "웹훅이 삭제되었거나 토큰이 틀렸습니다" in gone and "SECRETTOKEN" not in gone
     refused = broken_webhook_text("concerts", url, 403)
     assert "Discord가 이 웹훅을 거부했습니다" in refused and "thread_id" in refused
@@ -498,7 +509,7 @@ def test_a_data_dir_under_a_file_and_a_foreign_sqlite_file_are_refused_in_korean
     ), refused.stderr
     health = run_cli("health", "--no-probe", "--config", config, env=korean_env(), cwd=tmp_path)
     assert health.returncode == 2 and "CRITICAL store: " in health.stdout, health.stdout
-    assert "스키마 버전 0은(는) 이 프로그램이 아는 버전(1.." in health.stdout
+    assert "스키마 버전 0은 이 프로그램이 아는 버전(1.." in health.stdout
     english_health = run_cli("health", "--no-probe", "--config", config, cwd=tmp_path)
     assert "schema version 0 is not one this program knows (1.." in english_health.stdout
     assert not HANGUL.search(english_health.stdout)
@@ -511,7 +522,7 @@ def test_a_newer_schema_and_a_second_daemon_are_refused_in_korean(
     korean = run_cli("once", "--config", held, env=korean_env(), cwd=tmp_path)
     assert korean.returncode == 2, said(korean)
     assert (
-        f"다른 ticket-alarm 프로세스(pid {os.getpid()})가 data_dir {tmp_path / 'data'}을(를) 쓰고 있습니다; "
+        f"다른 ticket-alarm 프로세스(pid {os.getpid()})가 data_dir {tmp_path / 'data'}를 쓰고 있습니다; "
         "먼저 그 프로세스를 멈추거나(supervisorctl stop ticket-alarm:monitor)" in korean.stderr
     ), korean.stderr
     english = run_cli("once", "--config", held, cwd=tmp_path)
@@ -531,7 +542,8 @@ def test_a_newer_schema_and_a_second_daemon_are_refused_in_korean(
     refused = run_cli("once", "--config", config, env=korean_env(), cwd=tmp_path)
     assert refused.returncode == 2, said(refused)
     assert (
-        f"스키마 버전 {SCHEMA_VERSION + 1}은(는) 이 프로그램이 아는 버전({SCHEMA_VERSION})보다 새롭습니다; "
+        f"스키마 버전 {i18n.josa(str(SCHEMA_VERSION + 1), '은')} "
+        f"이 프로그램이 아는 버전({SCHEMA_VERSION})보다 새롭습니다; "
         "ticket-alarm을 업그레이드하거나 백업을 복원하세요." in refused.stderr
     ), refused.stderr
 
@@ -601,7 +613,7 @@ def test_a_custom_sites_unreadable_open_time_is_warned_in_korean(korean: None) -
 
     page = _fixture("hanbit_notice_page1.html").decode().replace("2027.11.20(토) 14:00", "곧 공개")
     [warning] = parse_html_page(page, _definition("hanbit"), HANBIT_LIST).warnings
-    assert "오픈 시각 '곧 공개'은(는) " in warning and "날짜가 아닙니다; 추후 공지로 보냅니다" in warning
+    assert "오픈 시각 '곧 공개'는 " in warning and "날짜가 아닙니다; 추후 공지로 보냅니다" in warning
     i18n.set_language("en")
     [english] = parse_html_page(page, _definition("hanbit"), HANBIT_LIST).warnings
     assert (

@@ -237,7 +237,7 @@ async def test_changed_open_time_queues_one_change_row(store: Store, site: Stand
     [(route, kind, title)] = h.outbox()
     assert (route, kind, title) == ("default", "change", "[변경] 공연 1")
     embed = rendered(store.outbox_list()[0])
-    [change] = [f for f in embed["fields"] if f["name"] == "티켓 오픈 변경"]
+    [change] = [f for f in embed["fields"] if f["name"] == "티켓 오픈" and "→" in f["value"]]
     before, after = change["value"].split("\n→ ")
     old_unix = int(datetime(2027, 3, 1, 20, tzinfo=SEOUL).timestamp())
     new_unix = int(datetime(2027, 3, 2, 18, tzinfo=SEOUL).timestamp())

@@ -154,7 +154,7 @@ def test_kill_9_of_the_active_replica_loses_nothing(
     print(f"kill -9 x{kills}: {wanted} notices, 0 lost, {duplicates} duplicates (bound {kills * BATCH})")
     assert duplicates <= kills * BATCH, (duplicates, kills)
     for d in running.values():
-        d.wait_log("ticket-alarm 시작")  # a replica restarted late must be up before SIGTERM
+        d.wait_log("ticket-alarm started")  # a replica restarted late must be up before SIGTERM
         code = d.terminate()[0]
         assert code == 0, (code, d.out()[-1500:], d.err()[-1500:])
 

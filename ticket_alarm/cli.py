@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import codecs
 import contextlib
+import difflib
 import json
 import os
 import sys
@@ -307,12 +308,35 @@ async def _run(args: argparse.Namespace) -> int:
             return await daemon.run()
 
 
+ONCE_PROGRESS_EVERY = 10.0  # seconds between two progress lines of one site
+
+
+class _OnceProgress:
+    """``once``'s progress on stderr (stdout stays the log, or the one ``--json`` document): a line
+    when a site's first answer arrives, then at most one a site every ``ONCE_PROGRESS_EVERY`` s."""
+
+    def __init__(self, monotonic: Callable[[], float]) -> None:
+        self.monotonic = monotonic
+        self.said: dict[str, float] = {}
+
+    def __call__(self, site: str, pages: int, notices: int) -> None:
+        now = self.monotonic()
+        last = self.said.get(site)
+        if last is not None and now - last < ONCE_PROGRESS_EVERY:
+            return
+        self.said[site] = now
+        sys.stderr.write(i18n.t("once.progress", site=site, pages=pages, notices=notices) + "\n")
+        sys.stderr.flush()
+
+
 async def _once(args: argparse.Namespace) -> int:
     settings, known, _ = _load(args)
     with _instance_lock(settings):
         async with build_app(settings, known) as app:
             sites = enabled_sites(settings, known)
+            app.pipeline.on_progress = _OnceProgress(app.clock.monotonic)
             results: list[SiteResult] = await asyncio.gather(*(app.pipeline.run_site(s) for s in sites))
+            app.pipeline.on_progress = None
             await app.reminders.run_due()
             delivered = await app.delivery.drain(args.wait)
             crawled = sum(1 for r in results if r.skipped is None)
@@ -961,11 +985,32 @@ def _survive_narrow_streams() -> None:
                 reconfigure(errors="ticket_alarm_escape")
 
 
+def _command_typo(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """A mistyped command (``ticket-alarm onec``): argparse's usage error, with the command it most
+    likely meant (exit 2, as argparse's own errors)."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--config":
+            next(tokens, None)
+            continue
+        if token.startswith("-"):
+            continue
+        names = [n for a in parser._actions if isinstance(a, argparse._SubParsersAction) for n in a.choices]
+        if token in names:
+            return
+        close = difflib.get_close_matches(token, names, n=1, cutoff=0.6)
+        if close:
+            parser.error(i18n.t("cli.did_you_mean", command=token, close=close[0]))
+        return
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _survive_narrow_streams()
     if problem := i18n.language_problem():  # before parsing: --help shows it too, as perl's locale warning
         print(problem, file=sys.stderr)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    _command_typo(parser, list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(argv)
     json_mode = bool(getattr(args, "json", False))
     setup_logging(json_mode=json_mode)
     try:

@@ -118,11 +118,8 @@ def check_store_url(value: str | None) -> str | None:
     no_control(value, "store_url")
     parts = urlsplit(value)
     if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
-        shown = mask_store_url(value) if parts.scheme else "(not a URL)"
-        raise ValueError(
-            f"expected postgresql://user:password@host:port/database (or no store_url for SQLite in "
-            f"data_dir), got {shown}"
-        )
+        shown = mask_store_url(value) if parts.scheme else t("config.not_a_url")
+        raise ValueError(t("config.store_url", shown=shown))
     return value
 
 
@@ -249,7 +246,7 @@ class Settings(BaseSettings):
         names = [r.name for r in routes or ()]
         for name in names:
             if names.count(name) > 1:
-                raise ValueError(f"route name {name!r} is used twice; each route needs its own name")
+                raise ValueError(t("config.route_twice", name=name))
         return routes
 
     @model_validator(mode="after")

@@ -159,7 +159,7 @@ class Daemon:
         and what is not written yet is crawled or delivered again. (The delivery lane's write after a
         post is the exception: it holds the accepted batch and retries only that write, see Delivery.)"""
         if self.fatal is None:
-            logger.error("{} store error: {}; stopping the daemon (exit {})", where, exc, EXIT_STORE)
+            logger.error("{}", t("log.store_error", where=where, error=exc, code=EXIT_STORE))
             self.fatal = exc
         self.stop.set()
 
@@ -181,11 +181,12 @@ class Daemon:
             self.store_failed(f"크롤링 실패: {name}", exc)
             return None
         except Exception as exc:  # a bug in one crawler must not stop the others
-            logger.error("크롤링 실패: {} unexpected {}: {}", name, type(exc).__name__, exc)
+            logger.error("{}", t("log.crawl_bug", site=name, kind=type(exc).__name__, error=exc))
             return None
         except asyncio.CancelledError:
-            # shutdown ran out of grace for this crawl; nothing was half-written (one transaction)
-            logger.warning("크롤링 실패: {} cancelled at shutdown after {:.0f}s of grace", name, CRAWL_GRACE)
+            # shutdown ran out of grace for this crawl; nothing was half-written (one transaction). Not a
+            # 크롤링 실패: the runbook's grep counts failures, and a Ctrl-C is none
+            logger.warning("{}", t("log.crawl_cancelled", site=name, grace=CRAWL_GRACE))
             return None
         finally:
             self._sweeping.discard(name)
@@ -217,13 +218,13 @@ class Daemon:
         try:
             result = await self.pipeline.run_head(name)
         except StoreError as exc:
-            self.store_failed(f"크롤링 실패: {name} head poll", exc)
+            self.store_failed(f"크롤링 실패: {name} {t('log.where.head')}", exc)
             return None
         except Exception as exc:  # a bug must not stop the other sites
-            logger.error("크롤링 실패: {} head poll unexpected {}: {}", name, type(exc).__name__, exc)
+            logger.error("{}", t("log.head_bug", site=name, kind=type(exc).__name__, error=exc))
             return None
         except asyncio.CancelledError:
-            logger.warning("{}: head poll cancelled at shutdown", name)
+            logger.warning("{}", t("log.head_cancelled", site=name))
             return None
         finally:
             if task is not None:
@@ -299,18 +300,18 @@ class Daemon:
             return False
         self._head_gaps[name] = gap
         if gap > configured:
-            logger.info(
-                "{}: head polls every {:.0f} s, not {:g}: a sweep takes {} requests, and sweeps + head "
-                "polls stay within {:g}× the requests of a sweep every {:g} s",
-                name,
-                gap,
-                configured,
-                sweep_requests,
-                POLITENESS_FACTOR,
-                POLITENESS_BASELINE,
+            said = t(
+                "log.head_paced",
+                site=name,
+                gap=gap,
+                configured=configured,
+                requests=sweep_requests,
+                factor=POLITENESS_FACTOR,
+                baseline=POLITENESS_BASELINE,
             )
+            logger.info("{}", said)
         else:
-            logger.info("{}: head polls every {:g} s again", name, gap)
+            logger.info("{}", t("log.head_pace_again", site=name, gap=gap))
         self._scheduler.reschedule_job(f"head-{name}", trigger=_head_trigger(gap))
         return True
 
@@ -323,7 +324,7 @@ class Daemon:
     def _sweep_now(self, name: str) -> None:
         """A head poll stopped at its page cap (every row new) left new notices unread: sweep now, or
         they wait up to a whole interval."""
-        logger.info("{}: a head poll stopped at its page cap, every notice new; sweeping now", name)
+        logger.info("{}", t("log.early_sweep", site=name))
         if self._scheduler is not None:
             self._scheduler.modify_job(f"crawl-{name}", next_run_time=self.clock.now())
 
@@ -336,7 +337,7 @@ class Daemon:
             self._crawled >= set(self.sites) or now - self._memory_logged_at >= self.settings.interval
         ):
             return
-        logger.info("메모리 사용량: {:.1f} MB (RSS) after {} site crawl(s)", rss, len(self._crawled))
+        logger.info("{}", t("log.memory", rss=rss, count=len(self._crawled)))
         self._crawled.clear()
         self._memory_logged_at = now
 
@@ -345,13 +346,7 @@ class Daemon:
         ceiling = self.settings.max_rss_mb
         if ceiling is None or rss <= ceiling or self.stop.is_set():
             return
-        logger.error(
-            "메모리 사용량 {:.1f} MB exceeds max_rss_mb {:g} MB: this cycle is finished and saved; "
-            "exiting with code {} so supervisor restarts the daemon with fresh memory",
-            rss,
-            ceiling,
-            EXIT_MEMORY,
-        )
+        logger.error("{}", t("log.memory_exceeded", rss=rss, ceiling=ceiling, code=EXIT_MEMORY))
         self.exit_code = EXIT_MEMORY
         self.stop.set()
 
@@ -359,7 +354,7 @@ class Daemon:
         try:
             await self.store.heartbeat(self.clock.now().timestamp())
         except StoreError as exc:
-            self.store_failed("heartbeat not written:", exc)
+            self.store_failed(t("log.where.heartbeat"), exc)
 
     async def watch(self) -> None:
         """Tell ``health.ops_webhook_url`` what changed (``OpsWatch``), through the outbox."""
@@ -377,19 +372,19 @@ class Daemon:
         try:
             removed = await self.store.prune(self.clock.now().timestamp(), self.settings.retention_days)
         except StoreError as exc:
-            self.store_failed("저장소 정리 실패:", exc)
+            self.store_failed(t("log.prune_failed"), exc)
             return
         if removed.total:
-            logger.info(
-                "저장소 정리: {} sent alerts, {} digest-log lines, {} cached responses, {} settled "
-                "reminders, {} notice-page reads older than {:g} days removed (retention_days)",
-                removed.outbox_sent,
-                removed.digest_log,
-                removed.http_cache,
-                removed.reminders,
-                removed.notice_reads,
-                self.settings.retention_days,
+            said = t(
+                "log.pruned",
+                sent=removed.outbox_sent,
+                digests=removed.digest_log,
+                cached=removed.http_cache,
+                reminders=removed.reminders,
+                pages=removed.notice_reads,
+                days=self.settings.retention_days,
             )
+            logger.info("{}", said)
 
     async def _heartbeat_loop(self) -> None:
         pruned_at: float | None = None
@@ -409,17 +404,18 @@ class Daemon:
         try:
             owned = await self.replicas.renew(self.sites)
         except StoreError as exc:  # the one policy; its leases lapse and another replica takes its sites
-            self.store_failed(f"replica {self.replicas.replica_id}: site leases not renewed:", exc)
+            self.store_failed(t("log.where.leases", replica=self.replicas.replica_id), exc)
             return
         if owned != self._owned and self.replicas.shared:
             gained, lost = sorted(owned - self._owned), sorted(self._owned - owned)
-            logger.info(
-                "replica {}: crawling {}{}{}",
-                self.replicas.replica_id,
-                ", ".join(sorted(owned)) or "no site (other replicas own them)",
-                f" (took over {', '.join(gained)})" if gained and self._owned else "",
-                f" (lost {', '.join(lost)})" if lost else "",
+            said = t(
+                "log.replica_sites",
+                replica=self.replicas.replica_id,
+                sites=", ".join(sorted(owned)) or t("log.replica_none"),
+                gained=t("log.replica_gained", sites=", ".join(gained)) if gained and self._owned else "",
+                lost=t("log.replica_lost", sites=", ".join(lost)) if lost else "",
             )
+            logger.info("{}", said)
             for name in gained:
                 if self._scheduler is not None and self._owned:  # a site taken over: crawl it now
                     with contextlib.suppress(Exception):
@@ -474,16 +470,11 @@ class Daemon:
             if first_signal is None:
                 first_signal = loop.time()
                 name = signal.Signals(signum).name
-                logger.info(
-                    "{} received: shutting down (finishing requests in flight){}",
-                    name,
-                    "; SIGHUP is a clean stop, supervisor starts the daemon again with the config re-read"
-                    if signum == signal.SIGHUP
-                    else "",
-                )
+                sighup = t("log.signal.sighup") if signum == signal.SIGHUP else ""
+                logger.info("{}", t("log.signal", signal=name, sighup=sighup))
                 self.stop.set()
             elif loop.time() - first_signal >= DUPLICATE_SIGNAL_WINDOW:
-                logger.warning("second signal: exiting now")
+                logger.warning("{}", t("log.second_signal"))
                 os._exit(1)
             # else: the same stop delivered twice (to the process and to its group, as `timeout` and
             # `kill -TERM -PGID` do) — not a second request to hurry
@@ -499,18 +490,21 @@ class Daemon:
         background = {lanes, heart, asyncio.create_task(self._lease_loop(), name="site-leases")}
         if self.reminders is not None:
             background.add(asyncio.create_task(self.reminders.run(self.stop), name="reminders"))
+        waiting = (await self.store.outbox_stats()).pending
         scheduler.start()
-        logger.info(
-            "ticket-alarm 시작: sites {} | {} | data {} | store {}",
-            ", ".join(self.sites) or "(none)",
-            "dry run (no webhook: alerts printed to stdout)"
+        banner = t(
+            "log.started",
+            sites=", ".join(self.sites) or t("log.no_sites"),
+            delivery=t("log.dry_run")
             if self.settings.dry_run
-            else f"{len(self.settings.effective_routes())} route(s)",
-            self.settings.data_dir,
-            mask_store_url(self.settings.store_url)
+            else t("health.config.routes", count=len(self.settings.effective_routes())),
+            pending=waiting,
+            data=self.settings.data_dir,
+            store=mask_store_url(self.settings.store_url)
             if self.settings.store_url
             else (self.settings.data_dir / DB_NAME).resolve(),
         )
+        logger.info("{}", banner)
         heads_off = [
             n for n in self.sites if self.settings.site_head_interval(n) is None and self._has_head(n)
         ]
@@ -539,9 +533,7 @@ class Daemon:
             with contextlib.suppress(StoreError):
                 await self.replicas.release()  # another replica takes the sites over at once
         stats = await self.store.outbox_stats()
-        logger.info(
-            "stopped: {} alerts still pending in the outbox (delivered on the next start)", stats.pending
-        )
+        logger.info("{}", t("log.stopped", pending=stats.pending))
         if self.fatal is not None:
             return EXIT_STORE
         return self.exit_code

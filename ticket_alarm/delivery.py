@@ -160,7 +160,7 @@ class Delivery:
             await asyncio.wait([renewer])
             self._held.pop(lane, None)
             if not renewer.cancelled() and renewer.exception() is not None:  # a bug: said, never silent
-                logger.error("route {}: lease renewal stopped by {!r}", lane, renewer.exception())
+                logger.error("{}", t("log.lease_bug", route=lane, error=repr(renewer.exception())))
 
     def _release(self, lane: str, ids: Iterable[int]) -> None:
         """Rows about to be settled: no longer expected to be held (a renewal may land before or after)."""
@@ -182,23 +182,13 @@ class Delivery:
             except StoreError as exc:  # the post goes on; the claim lapses CLAIM_LEASE after the last renewal
                 if "failed" not in said:
                     said.add("failed")
-                    logger.warning(
-                        "route {}: the claim on {} outbox row(s) being sent was not renewed: {}",
-                        lane,
-                        len(held),
-                        exc,
-                    )
+                    logger.warning("{}", t("log.claim_not_renewed", route=lane, count=len(held), error=exc))
                 continue
             if renewed < len(held) and "lost" not in said:
                 said.add("lost")
-                logger.warning(
-                    "route {}: {} of the {} outbox row(s) being sent were claimed by another process (this "
-                    "one's claim lapsed: stalled for over {:.0f}s?); they may be posted twice",
-                    lane,
-                    len(held) - renewed,
-                    len(held),
-                    CLAIM_LEASE,
-                )
+                lost = len(held) - renewed
+                said = t("log.claim_lost", route=lane, lost=lost, total=len(held), lease=CLAIM_LEASE)
+                logger.warning("{}", said)
 
     async def _settle(self, lane: str) -> bool:
         """Retry the store write a lane still owes; False while the store refuses it."""
@@ -212,7 +202,7 @@ class Delivery:
                 return False
             owed.pop(0)
         del self._unsettled[lane]
-        logger.info("route {}: the store writes again; delivery resumes", lane)
+        logger.info("{}", t("log.store_back", route=lane))
         if self.status is not None and not self._unsettled:
             self.status.write(None)
         return True
@@ -244,11 +234,11 @@ class Delivery:
                 notifier = self.notifiers.get(name)
                 if notifier is not None and prints.get(name) not in (None, notifier.fingerprint):
                     await self.store.clear_webhook_broken(name)
-                    logger.info("route {}: the webhook URL changed since it was marked broken; cleared", name)
+                    logger.info("{}", t("log.mark_cleared", route=name))
                 elif notifier is not None:
                     self._marked.add(name)
         except StoreError as exc:
-            logger.warning("route webhook marks not checked: {}", exc)
+            logger.warning("{}", t("log.marks_unchecked", error=exc))
 
     def _hold_wait(self, lane: str) -> float:
         return max(0.0, self._hold_until.get(lane, 0.0) - self.clock.now().timestamp())
@@ -277,12 +267,7 @@ class Delivery:
                     lane, lambda i=item.id, e=error, n=now: self.store.settle([i], Dead(e), n), "unreadable"
                 )
                 self.stats.dead += 1
-                logger.error(
-                    "알림 전송 실패: route {} outbox row #{} is not an alert ({}); kept as a dead letter",
-                    lane,
-                    item.id,
-                    exc,
-                )
+                logger.error("{}", t("log.unreadable_row", route=lane, row=item.id, error=exc))
         return out
 
     async def _send_batch(self, lane: str, items: list[OutboxItem]) -> int:
@@ -342,28 +327,21 @@ class Delivery:
                 await self._write(lane, lambda: self.store.clear_webhook_broken(lane), "webhook ok")
             self.stats.sent_alerts += len(ids)
             if notifier.verb == "printed":
-                logger.info(
-                    "알림 전송: {}건 printed (dry run: no webhook configured, nothing sent to Discord) — {}",
-                    len(ids),
-                    sent_summary(sent_batch),
-                )
+                logger.info("{}", t("log.printed", count=len(ids), summary=sent_summary(sent_batch)))
                 return len(ids)
             self.stats.sent_messages += 1
-            logger.info(
-                "알림 전송: {}건 (route {}, message {}) — {}",
-                len(ids),
-                lane,
-                outcome.message_id or "-",
-                sent_summary(sent_batch),
+            said = t(
+                "log.sent",
+                count=len(ids),
+                route=lane,
+                message=outcome.message_id or "-",
+                summary=sent_summary(sent_batch),
             )
+            logger.info("{}", said)
             return len(ids)
         if outcome.kind == "rate_limited":
             self.stats.rate_limited += 1
-            logger.warning(
-                "Discord rate limit on route {}: waiting {:.1f}s (not counted as a failure)",
-                lane,
-                outcome.retry_after or 0,
-            )
+            logger.warning("{}", t("log.rate_limited", route=lane, wait=outcome.retry_after or 0))
             return 0  # the bucket now holds the wait; the next execute sleeps it out
         if outcome.kind == "retry":
             attempts = max(i.attempts for i in batch) + 1
@@ -374,26 +352,13 @@ class Delivery:
             self._hold_until[lane] = now + delay
             await self.store.settle(ids, Retry(error, now + delay), now)
             self.stats.failures += 1
-            logger.warning(
-                "알림 전송 실패: route {} {} — {}건 retried in {:.0f}s (attempt {})",
-                lane,
-                error,
-                len(ids),
-                delay,
-                attempts,
-            )
+            said = t("log.retry", route=lane, error=error, count=len(ids), delay=delay, attempt=attempts)
+            logger.warning("{}", said)
             return 0
         if outcome.kind == "dead":
             await self._write(lane, lambda: self.store.settle(ids, Dead(error), now), "refused")
             self.stats.dead += len(ids)
-            logger.error(
-                "알림 전송 실패: route {} refused {}건 permanently ({}); kept as dead letters (resend them "
-                "with `ticket-alarm outbox retry-dead --route {}` once the cause is fixed)",
-                lane,
-                len(ids),
-                error,
-                lane,
-            )
+            logger.error("{}", t("log.dead", route=lane, count=len(ids), error=error))
             return 0
         # broken webhook
         self.stats.broken.add(lane)
@@ -401,10 +366,8 @@ class Delivery:
         await self.store.mark_webhook_broken(lane, error[:500], now, notifier.fingerprint)
         if lane not in self._broken_logged:
             self._broken_logged.add(lane)
-            logger.error(
-                "알림 전송 실패: {} Sending on this route is stopped; its pending alerts are kept.",
-                notifier.broken_text(Outcome(outcome.kind, outcome.status, error=error)),
-            )
+            text = notifier.broken_text(Outcome(outcome.kind, outcome.status, error=error))
+            logger.error("{}", t("log.broken", text=text))
         return 0
 
     # --- lanes ---------------------------------------------------------------------
@@ -429,16 +392,11 @@ class Delivery:
                 # owed after a post never gets here: _write holds the batch and retries only the write)
                 if self.on_store_error is None:
                     raise
-                self.on_store_error(f"알림 전송 실패: lane {lane}", exc)
+                self.on_store_error(t("log.where.lane", route=lane), exc)
                 return
             except Exception as exc:  # a bug must not kill the lane silently
-                logger.error(
-                    "알림 전송 실패: lane {} stopped by {}: {}; retrying in {}s",
-                    lane,
-                    type(exc).__name__,
-                    exc,
-                    IDLE_POLL,
-                )
+                said = t("log.lane_bug", route=lane, kind=type(exc).__name__, error=exc, wait=IDLE_POLL)
+                logger.error("{}", said)
                 await self._wait(stop, IDLE_POLL)
 
     async def _wait(self, stop: asyncio.Event, timeout: float) -> None:
@@ -455,7 +413,7 @@ class Delivery:
         if notifier is None:
             return
         if await notifier.probe():
-            logger.info("route {}: webhook answers again; resuming delivery", lane)
+            logger.info("{}", t("log.webhook_back", route=lane))
             self.stats.broken.discard(lane)
             self._broken_logged.discard(lane)
             self._marked.discard(lane)
@@ -469,12 +427,7 @@ class Delivery:
             if route not in self.lane_names  # dry-run rows left unprinted count too, once webhooks are set
         }
         for route, count in orphans.items():
-            logger.warning(
-                "알림 전송 실패: {} alerts wait on route {!r}, which is not in the config any more; they are "
-                "kept in the outbox — add the route back (same name) to deliver them",
-                count,
-                route,
-            )
+            logger.warning("{}", t("log.unrouted", count=count, route=route))
         return orphans
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ticket_alarm.config import Settings
-from ticket_alarm.i18n import t
+from ticket_alarm.i18n import MESSAGES, t
 from ticket_alarm.model import Ticket, identity_key, seoul_text
 from ticket_alarm.routing import router_for
 from ticket_alarm.store.api import Store as StoreProtocol
@@ -119,43 +119,79 @@ async def explain(
 
 
 def render_text(doc: dict[str, Any]) -> str:
+    """The document as the operator reads it, in the operator's language (``explain.text.*``)."""
+    extra = (t("explain.text.exclusive") if doc["exclusive"] else "") + (
+        t("explain.text.venue", venue=doc["venue"]) if doc["venue"] else ""
+    )
     lines = [
         f"{doc['site']} {doc['id']} — {doc['title']}",
-        f"  link: {doc['url']}",
-        f"  open: {doc['open']} | category: {doc['category']}{' | 단독판매' if doc['exclusive'] else ''}"
-        + (f" | venue: {doc['venue']}" if doc["venue"] else ""),
-        f"  first seen {doc['first_seen']}, last seen {doc['last_seen']}, digest {doc['digest'][:12]}",
+        t("explain.text.link", url=doc["url"]),
+        t("explain.text.open", open=doc["open"], category=doc["category"], extra=extra),
+        t(
+            "explain.text.seen",
+            first=doc["first_seen"],
+            last=doc["last_seen"],
+            digest=doc["digest"][:12],
+        ),
     ]
     pending = doc["pending_change"]
     if pending:
         lines.append(
-            f"  change waiting for confirmation: digest {pending['digest'][:12]} seen {pending['cycles']} "
-            f"cycle(s), open {pending['open']}"
+            t(
+                "explain.text.pending",
+                digest=pending["digest"][:12],
+                cycles=pending["cycles"],
+                open=pending["open"],
+            )
         )
-    lines.append("digest history:")
+    lines.append(t("explain.text.digests"))
     for e in doc["digests"]:
-        lines.append(f"  {e['at']}  {pad(e['event'], 9)} {e['digest'][:12]}  open {e['open']}  {e['title']}")
-    lines.append("routes:")
+        event = pad(_word("event", e["event"]), 9)
+        opens = t("explain.text.open_at", open=e["open"])
+        lines.append(f"  {e['at']}  {event} {e['digest'][:12]}  {opens}  {e['title']}")
+    lines.append(t("explain.text.routes"))
     for r in doc["routes"]:
-        lines.append(f"  {pad(r['route'], 16)} {'matched' if r['matched'] else 'skipped':<8} {r['reason']}")
-    lines.append("sent:")
+        verdict = t("explain.text.matched") if r["matched"] else t("explain.text.skipped")
+        lines.append(f"  {pad(r['route'], 16)} {pad(verdict, 8)} {r['reason']}")
+    lines.append(t("explain.text.sent"))
     if not doc["sent"]:
-        lines.append(f"  nothing ({doc['nothing_sent']})")
+        lines.append(t("explain.text.nothing", why=doc["nothing_sent"]))
     for o in doc["sent"]:
         state = (
-            f"sent {o['sent_at']} message {o['message_id'] or '-'}" if o["status"] == "sent" else o["status"]
+            t("explain.text.sent_at", at=o["sent_at"], message=o["message_id"] or "-")
+            if o["status"] == "sent"
+            else _word("status", o["status"])
         )
-        error = f" last error: {o['last_error'][:120]}" if o["last_error"] and o["status"] != "sent" else ""
+        error = (
+            t("explain.text.last_error", error=o["last_error"][:120])
+            if o["last_error"] and o["status"] != "sent"
+            else ""
+        )
         lines.append(
-            f"  #{o['id']} {pad(o['kind'], 8)} → {pad(o['route'], 12)} queued {o['queued_at']}, {state}, "
-            f"attempts {o['attempts']}{error}"
+            t(
+                "explain.text.row",
+                id=o["id"],
+                kind=pad(_word("kind", o["kind"]), 8),
+                route=pad(o["route"], 12),
+                queued=o["queued_at"],
+                state=state,
+                attempts=o["attempts"],
+                error=error,
+            )
         )
     if doc["reminders"]:
-        lines.append("reminders:")
+        lines.append(t("explain.text.reminders"))
         for r in doc["reminders"]:
             lead = pad(f"{r['minutes_before']}분 전", 8)
-            lines.append(f"  {pad(r['route'], 16)} {lead} due {r['due']}  {r['status']}")
+            due = t("explain.text.due", due=r["due"])
+            lines.append(f"  {pad(r['route'], 16)} {lead} {due}  {_word('status', r['status'])}")
     return "\n".join(lines)
+
+
+def _word(what: str, value: str) -> str:
+    """A stored word (an event, a status, a kind) in the operator's language; an unknown one as stored."""
+    key = f"explain.{what}.{value}"
+    return t(key) if key in MESSAGES else value
 
 
 def nothing_sent_reason(doc: dict[str, Any]) -> str:

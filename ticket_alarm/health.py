@@ -367,7 +367,7 @@ async def _head_facts(
             facts.append(t("health.head.off"))
         return
     if head.sweeps_only:
-        facts.append(t("health.head.none", why=head.sweeps_only))
+        facts.append(t("health.head.none", why=t("site.skipped_no_order")))  # the one reason stored
         return
     if head.last_success is not None:
         new = t("health.head.new", count=head.last_new) if head.last_new else ""

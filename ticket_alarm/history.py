@@ -354,7 +354,7 @@ async def command(args: argparse.Namespace, load: Loader) -> int:
         await store.close()
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
-    else:
+    elif rows:  # nothing found: the line below says so, no table of headers alone
         print(search_text(rows, args.limit if cut else None))
     if cut:
         logger.warning("{}", t("history.cut_log", limit=args.limit, text=text))

@@ -28,7 +28,7 @@ import json
 import random
 import re
 import zlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -153,6 +153,7 @@ class _Retryable(Exception):
 class FetchStats:
     requests: int = 0
     last_status: int | None = None
+    on_request: Callable[[], None] | None = None  # after each answered request (`once`'s progress line)
 
 
 class Fetcher:
@@ -365,6 +366,8 @@ class Fetcher:
         if stats is not None:
             stats.requests += 1
             stats.last_status = resp.status_code
+            if stats.on_request is not None:
+                stats.on_request()
         status = resp.status_code
         if status == 304 and cached is not None:
             return FetchResponse(public_url, 200, resp.headers, cached.body, elapsed, from_cache=True)
@@ -701,6 +704,24 @@ CHALLENGE_MARKERS = (
     "비정상적인 접근",
     "보안 확인",
     "보안문자",
+    # captcha widgets and robot checks (i21-ko)
+    "cf-turnstile",
+    "are you a robot",
+    "verify you are human",
+    "로봇이 아닙니다",
+    # JavaScript walls: a page that shows nothing but "turn JavaScript on" to a client without it. The
+    # site's own app shell ("You need to enable JavaScript to run this app.") is not one: it is the
+    # page the endpoint moved to, and keeps the moved hint
+    "please enable javascript",
+    "enable javascript and cookies",
+    "javascript is required",
+    "javascript를 켜",
+    "javascript를 활성화",
+    "javascript를 허용",
+    "자바스크립트를 켜",
+    "자바스크립트를 활성화",
+    "자바스크립트를 허용",
+    "자바스크립트를 사용",
 )
 
 

@@ -17,6 +17,8 @@ headers are one entry with ``|`` between the columns. The sections follow the co
 from __future__ import annotations
 
 import os
+import re
+import string
 
 LANG_ENV = "TICKET_ALARM_LANG"
 LANGUAGES = ("ko", "en")
@@ -35,7 +37,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{config} valid: {count} site(s) enabled ({sites}), {delivery}",
     ),
     "health.config.routes": ("경로 {count}개", "{count} route(s)"),
-    "health.config.dry_run": ("드라이 런 (웹훅 없음)", "dry run (no webhook)"),
+    "health.config.dry_run": ("시험 실행 (웹훅 없음)", "dry run (no webhook)"),
     "health.none": ("없음", "none"),
     "health.data_dir.missing": (
         "data_dir {data_dir} 폴더가 아직 없습니다: 이 설정으로 데몬이 실행된 적이 없습니다. 데몬을 시작하거나"
@@ -75,7 +77,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "health.daemon.ok": ("실행 중({who}), {beat}{rss}", "running ({who}), {beat}{rss}"),
     "health.site.not_crawled": ("아직 크롤링 전", "not crawled yet"),
-    "health.site.last_success": ("마지막 스윕 {age} 전", "last sweep {age} ago"),
+    "health.site.last_success": ("마지막 전체 확인 {age} 전", "last sweep {age} ago"),
     "health.site.storm": (
         "새 공지 {new}건 중 {held}건을 {age} 전 번호 변경으로 보고 보류했습니다"
         "(제목과 오픈 시각이 기존 공지와 같아 알림 없이 기록); 사이트를 확인하고 "
@@ -88,21 +90,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{problem} — 디스크 공간을 확보하거나 data_dir 마운트를 고치세요",
         "{problem} — free disk space / fix the data_dir mount",
     ),
-    "health.head.off": ("헤드 폴링 꺼짐", "head polls off"),
-    "health.head.none": ("헤드 폴링 없음 ({why})", "head polls: none ({why})"),
+    "health.head.off": ("빠른 확인 꺼짐", "head polls off"),
+    "health.head.none": ("빠른 확인 없음 ({why})", "head polls: none ({why})"),
     "health.head.new": (", 새 공지 {count}건", ", {count} new"),
-    "health.head.last": ("마지막 헤드 폴링 {age} 전{new}", "last head poll {age} ago{new}"),
-    "health.head.not_yet": ("아직 헤드 폴링 없음", "no head poll yet"),
+    "health.head.last": ("마지막 빠른 확인 {age} 전{new}", "last head poll {age} ago{new}"),
+    "health.head.not_yet": ("아직 빠른 확인 없음", "no head poll yet"),
     "health.head.paused": (
-        "Retry-After로 헤드 폴링 {left} 동안 멈춤",
+        "Retry-After로 빠른 확인 {left} 동안 멈춤",
         "head polls paused by Retry-After for {left}",
     ),
     "health.head.failing": (
-        "헤드 폴링 {count}회 연속 실패 (마지막 오류: {error}); 새 공지는 다음 스윕을 기다립니다",
+        "빠른 확인 {count}회 연속 실패 (마지막 오류: {error}); 새 공지는 다음 전체 확인을 기다립니다",
         "{count} failed head polls in a row (last error: {error}); new notices wait for the next sweep",
     ),
     "health.head.failures": (
-        "최근 헤드 폴링 실패 {count}회: {error}",
+        "최근 빠른 확인 실패 {count}회: {error}",
         "{count} recent head poll failure(s): {error}",
     ),
     "health.site.notices": ("공지 {count}건", "{count} notices"),
@@ -159,7 +161,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "health.dead.none": ("최근 24시간 동안 없음 (전체 {total}건)", "none in the last 24h ({total} in all)"),
     "health.webhooks.none": (
-        "웹훅이 설정되지 않음: 드라이 런이라 알림은 monitor.out.log에만 출력됩니다; "
+        "웹훅이 설정되지 않음: 시험 실행이라 알림은 monitor.out.log에만 출력됩니다; "
         "discord_webhook_url 또는 routes를 설정하세요",
         "no webhook configured: dry run, alerts are only printed to monitor.out.log; set "
         "discord_webhook_url or routes",
@@ -264,7 +266,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "ops.webhook.ok": ("경로 {route}의 웹훅이 다시 받습니다", "the webhook of route {route} accepts again"),
     # --- config -------------------------------------------------------------------------------
     "config.not_found": (
-        "{path}: 설정 파일이 없습니다 (config file not found). config.example.json을 {path}로 복사하세요 "
+        "{path}: 설정 파일이 없습니다. config.example.json을 {path}로 복사하세요 "
         "(또는 --config PATH / {env} 지정).",
         "{path}: config file not found. Copy config.example.json to {path} (or pass --config "
         "PATH / set {env}).",
@@ -302,18 +304,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "config table for every key and its type.",
     ),
     "config.unknown_key": ("알 수 없는 키 (unknown key)", "unknown key"),
-    "config.did_you_mean": ("; 혹시 `{key}`? (did you mean `{key}`?)", "; did you mean `{key}`?"),
+    "config.did_you_mean": ("; 혹시 `{key}`?", "; did you mean `{key}`?"),
     "config.webhook_shape": (
         "https://discord.com/api/webhooks/{{id}}/{{token}} 형태여야 합니다 "
         "(discordapp.com, canary./ptb. 호스트와 /api/v10/ 접두사도 됨; "
         "테스트용으로는 http://127.0.0.1:PORT의 같은 경로); "
-        "Discord에서 복사하세요: 채널 설정 → 연동 → 웹후크 → 웹후크 URL 복사",
+        "Discord에서 복사하세요: 채널 설정 → 연동 → 웹훅 → 웹훅 URL 복사",
         "expected https://discord.com/api/webhooks/{{id}}/{{token}} (discordapp.com, canary./ptb. hosts "
         "and an /api/v10/ prefix are accepted; for tests, the same path on http://127.0.0.1:PORT); "
         "copy it from Discord: channel settings → Integrations → Webhooks → Copy Webhook URL",
     ),
     "config.not_webhook": (
-        "Discord 웹훅 URL이 아닙니다 (not a Discord webhook URL); {shape}",
+        "Discord 웹훅 URL이 아닙니다; {shape}",
         "not a Discord webhook URL; {shape}",
     ),
     "config.catch_all_name": (
@@ -343,9 +345,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{source}: routes[{route}].sites: unknown site {site!r}; known sites: {known}.",
     ),
     "config.placeholder": (
-        "예시의 자리표시자일 뿐 실제 웹훅이 아닙니다 (the example's placeholder, not a real webhook): URL "
-        "전체를 내 웹훅으로 바꾸세요 (Discord: 채널 설정 → 연동 → 웹후크 → 새 웹후크 → 웹후크 URL 복사; "
-        "Integrations → Webhooks → New Webhook → Copy Webhook URL)",
+        "예시의 자리표시자일 뿐 실제 웹훅이 아닙니다: URL "
+        "전체를 내 웹훅으로 바꾸세요 (Discord: 채널 설정 → 연동 → 웹훅 → 새 웹훅 → 웹훅 URL 복사)",
         "this is the example's placeholder, not a real webhook: replace the whole URL with your own "
         "(Discord: channel settings → Integrations → Webhooks → New Webhook → Copy Webhook URL)",
     ),
@@ -354,10 +355,32 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "경로 이름 {name!r}은(는) health.ops_webhook_url의 운영자 알림에 쓰입니다; 경로 이름을 바꾸세요",
         "route name {name!r} is the lane of health.ops_webhook_url (ops messages); rename the route",
     ),
+    # i21-ko: the config checks that were English only
+    "config.web_token": (
+        "공백 없이 출력 가능한 문자 12개 이상을 쓰세요. 예: "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(24))'`의 출력",
+        "use at least 12 printable characters without spaces, e.g. the output of "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(24))'`",
+    ),
+    "config.control_char": (
+        "{what} {value!r}에 제어 문자 U+{code:04X}가 있습니다; 출력 가능한 문자만 쓰세요",
+        "{what} {value!r} contains the control character U+{code:04X}; use printable characters only",
+    ),
+    "config.store_url": (
+        "postgresql://user:password@host:port/database 꼴이어야 합니다 (SQLite를 data_dir에 두려면 "
+        "store_url을 비우세요), 받은 값: {shown}",
+        "expected postgresql://user:password@host:port/database (or no store_url for SQLite in "
+        "data_dir), got {shown}",
+    ),
+    "config.not_a_url": ("(URL 아님)", "(not a URL)"),
+    "config.route_twice": (
+        "경로 이름 {name!r}가 두 번 쓰였습니다; 경로마다 이름이 달라야 합니다",
+        "route name {name!r} is used twice; each route needs its own name",
+    ),
     # --- cli ----------------------------------------------------------------------------------
-    "cli.valid": ("{source}: 설정 정상 (configuration is valid)", "{source}: configuration is valid"),
+    "cli.valid": ("{source}: 설정 정상", "{source}: configuration is valid"),
     "cli.no_config_file": (
-        "설정 파일 없음: 기본값과 환경 변수 (no config file: defaults and environment)",
+        "설정 파일 없음: 기본값과 환경 변수",
         "no config file: defaults and environment",
     ),
     "cli.running_on_defaults": (
@@ -382,7 +405,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "every notice goes to discord_webhook_url",
     ),
     "cli.delivery.dry_run": (
-        "웹훅 없음: 드라이 런, 알림은 표준 출력에 찍힙니다",
+        "웹훅 없음: 시험 실행, 알림은 표준 출력에 찍힙니다",
         "no webhook configured: dry run, alerts are printed to stdout",
     ),
     "cli.max_rss_low": (
@@ -390,6 +413,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "재시작됩니다. 로그의 메모리 사용량의 2~3배로 두거나 지우세요.",
         "max_rss_mb {ceiling:g} MB is below the daemon's normal size (about {normal} MB): it would exit "
         "and be restarted after every crawl. Set it to 2–3× the 메모리 사용량 the log shows, or remove it.",
+    ),
+    # i21-ko: a mistyped command
+    "cli.did_you_mean": (
+        "알 수 없는 명령 {command!r}. 혹시 `{close}`?",
+        "unknown command {command!r}. Did you mean `{close}`?",
     ),
     "cli.explain.no_store": (
         "data_dir {data_dir}: 저장소가 아직 없습니다 (이 설정으로 크롤링한 적이 없음).",
@@ -404,15 +432,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "the site locked this client (HTTP 423){why}; crawls resume at {until} (in {left})",
     ),
     "site.skipped_retry_after": (
-        "사이트가 Retry-After로 기다리라고 했습니다{why}; {until}에 헤드 폴링 재개 ({left} 후)",
+        "사이트가 Retry-After로 기다리라고 했습니다{why}; {until}에 빠른 확인 재개 ({left} 후)",
         "the site asked to wait (Retry-After){why}; head polls resume at {until} (in {left})",
     ),
     "site.skipped_first_sweep": (
-        "첫 스윕이 기록을 채울 때까지 헤드 폴링을 기다립니다",
+        "첫 전체 확인이 기록을 채울 때까지 빠른 확인을 기다립니다",
         "head polls wait for the first sweep to fill history",
     ),
     "site.skipped_no_order": (
-        "등록순 목록이 없어 스윕만 합니다",
+        "등록순 목록이 없어 전체 확인만 합니다",
         "no registration order: swept only",
     ),
     # i19-ops: head polls off where the site could poll its newest page
@@ -451,7 +479,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "change.awaiting_count": (" (변경 확인 대기 {count}건)", " ({count} change(s) awaiting confirmation)"),
     "change.wait_head": (
-        "{site}: 변경 확인 대기 {count}건 — 다음 헤드 폴링이 다시 읽어 확인합니다 "
+        "{site}: 변경 확인 대기 {count}건 — 다음 빠른 확인이 다시 읽어 확인합니다 "
         "(그 페이지에서 빠지면 {seconds:.0f}초 뒤 목록을 다시 읽음)",
         "{site}: {count} change(s) awaiting confirmation — the next head poll re-reads them "
         "(the list is re-read in {seconds:.0f} s if they leave its page)",
@@ -461,7 +489,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{site}: {count} change(s) awaiting confirmation — the list is re-read in {seconds:.0f} s to confirm",
     ),
     "change.head_confirmed": (
-        "변경: {site} {count}건 확인 (head poll 재확인, {seconds:.1f}초)",
+        "변경: {site} {count}건 확인 (빠른 확인으로 재확인, {seconds:.1f}초)",
         "changes: {site} {count} confirmed (re-read by a head poll, {seconds:.1f} s)",
     ),
     # --- history ------------------------------------------------------------------------------
@@ -548,7 +576,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "route {route} takes it; the catch-all receives only what no route takes",
     ),
     "route.catch_all.matched_no_route": (
-        "어느 경로에도 맞지 않음 (matched no route): 나머지 웹훅 discord_webhook_url이 받습니다",
+        "어느 경로에도 맞지 않음: 나머지 웹훅 discord_webhook_url이 받습니다",
         "matched no route: the catch-all discord_webhook_url receives it",
     ),
     "route.catch_all.only": (
@@ -557,8 +585,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "route.dry_run": ("웹훅 없음: 출력만 함", "no webhook configured: printed"),
     "explain.matched_no_route": (
-        "어느 경로에도 맞지 않았고 (matched no route) 나머지 웹훅 discord_webhook_url도 없습니다; "
-        "위의 경로별 판정을 보세요",
+        "어느 경로에도 맞지 않았고 나머지 웹훅 discord_webhook_url도 없습니다; 위의 경로별 판정을 보세요",
         "matched no route, and no catch-all discord_webhook_url is set; see each route's verdict above",
     ),
     "explain.first_crawl": (
@@ -577,9 +604,52 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "route {route} takes it too; the main channel discord_webhook_url receives every notice "
         '(main_receives "all")',
     ),
+    # i21-ko: explain's text (the --json document keeps its English keys and values)
+    "explain.text.link": ("  링크: {url}", "  link: {url}"),
+    "explain.text.open": (
+        "  오픈: {open} | 구분: {category}{extra}",
+        "  open: {open} | category: {category}{extra}",
+    ),
+    "explain.text.exclusive": (" | 단독판매", " | 단독판매"),
+    "explain.text.venue": (" | 장소: {venue}", " | venue: {venue}"),
+    "explain.text.seen": (
+        "  처음 발견 {first}, 마지막 발견 {last}, 다이제스트 {digest}",
+        "  first seen {first}, last seen {last}, digest {digest}",
+    ),
+    "explain.text.pending": (
+        "  확인을 기다리는 변경: 다이제스트 {digest}, {cycles}번 봄, 오픈 {open}",
+        "  change waiting for confirmation: digest {digest} seen {cycles} cycle(s), open {open}",
+    ),
+    "explain.text.digests": ("변경 기록:", "digest history:"),
+    "explain.text.open_at": ("오픈 {open}", "open {open}"),
+    "explain.text.routes": ("경로:", "routes:"),
+    "explain.text.matched": ("받음", "matched"),
+    "explain.text.skipped": ("안 받음", "skipped"),
+    "explain.text.sent": ("보낸 알림:", "sent:"),
+    "explain.text.nothing": ("  없음 ({why})", "  nothing ({why})"),
+    "explain.text.sent_at": ("{at}에 보냄, 메시지 {message}", "sent {at} message {message}"),
+    "explain.text.last_error": (" 마지막 오류: {error}", " last error: {error}"),
+    "explain.text.row": (
+        "  #{id} {kind} → {route} 대기열에 넣음 {queued}, {state}, 시도 {attempts}번{error}",
+        "  #{id} {kind} → {route} queued {queued}, {state}, attempts {attempts}{error}",
+    ),
+    "explain.text.reminders": ("리마인더:", "reminders:"),
+    "explain.text.due": ("예정 {due}", "due {due}"),
+    "explain.event.first": ("처음", "first"),
+    "explain.event.pending": ("변경 대기", "pending"),
+    "explain.event.confirmed": ("변경 확정", "confirmed"),
+    "explain.event.reverted": ("되돌아감", "reverted"),
+    "explain.status.pending": ("대기 중", "pending"),
+    "explain.status.sent": ("보냄", "sent"),
+    "explain.status.dead": ("보내지 못함", "dead"),
+    "explain.status.queued": ("대기열에 있음", "queued"),
+    "explain.kind.new": ("새 공지", "new"),
+    "explain.kind.change": ("변경", "change"),
+    "explain.kind.reminder": ("리마인더", "reminder"),
     # --- crawler hints and the shared page checks (crawlers/base.py, crawlers/*.py) -----------------
     "crawl.hint.challenge": (
-        "봇 확인(챌린지) 페이지: 사이트가 이 IP를 막고 있을 수 있습니다; `proxy`를 써 보세요",
+        "봇 확인 페이지(JavaScript 요구나 캡차): 사이트가 이 서버의 IP를 막고 있을 수 있습니다; "
+        "설정의 `proxy`(proxy.http, proxy.https)에 다른 IP의 프록시를 넣어 보세요",
         "challenge page: the site may be blocking this IP; try `proxy`",
     ),
     "crawl.hint.moved": (
@@ -689,6 +759,85 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "kept the list's dates and the presales read before",
     ),
     "notice_pages.kept_schedule": ("이전에 읽은 오픈 일정을 유지", "kept the open schedule read before"),
+    # i21-ko: what a crawl notes in the log (once, when it changes) and warns about
+    "crawl.note.nol": ("출처: NOL", "source: NOL"),
+    "crawl.note.group_members": (
+        "그룹 공연 {count}건은 따로 된 줄 없이 그룹 안에만 있었습니다",
+        "{count} group member(s) not listed as rows of their own",
+    ),
+    "crawl.note.notice_pages": (
+        "선예매를 읽으려고 공지 페이지 {count}개를 읽었습니다",
+        "read {count} notice page(s) for presales",
+    ),
+    "crawl.note.not_notices": (
+        "공지가 아닌 줄 {count}개를 뺐습니다: {rows}",
+        "{count} rows that are not notices left out: {rows}",
+    ),
+    "crawl.note.other_categories": (
+        "{page}쪽: 다른 분류의 공지 {count}건을 건너뜀 (id {ids})",
+        "page {page}: skipped {count} notice(s) of other categories (ids {ids})",
+    ),
+    "crawl.note.other_page": (
+        "{page}쪽을 요청했는데 사이트가 {answered}쪽을 답했습니다",
+        "asked for page {page}, the site answered page {answered}",
+    ),
+    "crawl.note.repeats": (
+        "{page}쪽이 이미 본 공지를 되풀이합니다; 목록은 거기서 끝납니다",
+        "page {page} repeats notices already seen; the list ends there",
+    ),
+    "crawl.note.no_id_title": (
+        "id도 제목도 없는 항목 {count}개를 뺐습니다 (머리글이나 '글 없음' 줄)",
+        "{count} items without id and title left out (header or 'no posts' rows)",
+    ),
+    "crawl.warn.source_switched": (
+        "{first}이 {reason}로 답해 대신 {second}를 읽었습니다 (공지 번호가 같아 다시 알리는 것은 없음), "
+        "앞으로도 그렇게 읽습니다",
+        "{first} answered {reason}; read {second} instead (same notice ids, nothing is re-alerted), and "
+        "from now on",
+    ),
+    "crawl.warn.full_page_seen": (
+        "offset {offset}: 한 쪽 전체가 이미 본 공지라 페이지 넘김을 멈췄습니다",
+        "offset {offset}: a full page of notices already seen; stopped paging",
+    ),
+    "crawl.warn.presales_unread": (
+        "{id}: 공지 페이지를 읽지 못했습니다 ({reason}); 목록의 날짜만 두고 선예매 없이 보냅니다",
+        "{id}: notice page unreadable ({reason}); kept the list's dates, without its presales",
+    ),
+    "crawl.warn.schedule_unread": (
+        "{id}: 공지 페이지를 읽지 못했습니다 ({reason}); 오픈 일정 없이 보냅니다",
+        "{id}: notice page unreadable ({reason}); sent without its open schedule",
+    ),
+    # i21-ko: why a post to Discord failed (discord/webhook.py): the log's 알림 전송 실패 line and
+    # `outbox list`; the English words the runbook's table names stay in ( )
+    "discord.timeout": (
+        "{host}에서 {seconds:g}초 안에 답이 없음 (timeout after, {kind})",
+        "timeout after {seconds:g}s ({kind}) on {host}",
+    ),
+    "discord.connection": (
+        "{host}에 연결 실패 (connection failed, {kind})",
+        "connection failed ({kind}) to {host}",
+    ),
+    "discord.rate_limited": (
+        "429 요청 한도: {wait:g}초 기다림{what}",
+        "429 rate limited for {wait:g}s{what}",
+    ),
+    "discord.not_json_429": (
+        " (Discord의 JSON이 아님: Cloudflare나 프록시)",
+        " (not Discord's JSON: Cloudflare or a proxy)",
+    ),
+    "discord.redirect": (
+        "HTTP {status}: {where}(으)로 가라는 리다이렉트를 따르지 않았습니다 "
+        "(중간에 프록시가 있거나 웹훅 호스트가 틀렸나요?)",
+        "HTTP {status} redirect to {where} not followed (a proxy in the way, or a wrong webhook host?)",
+    ),
+    "discord.html_403": (
+        "HTML 403은 보통 Cloudflare가 이 IP를 막은 것이지 웹훅이 삭제된 것이 아닙니다",
+        "an HTML 403 is usually Cloudflare blocking this IP, not a deleted webhook",
+    ),
+    "discord.not_json": (
+        "Discord의 JSON이 아님: 프록시나 Cloudflare가 답했습니다",
+        "not Discord's JSON: a proxy or Cloudflare answered",
+    ),
     # --- fetch hints (ticket_alarm/http.py) ---------------------------------------------------
     "http.hint.timeout": (
         "사이트가 느리거나 닿지 않습니다; http.timeout을 늘리세요",
@@ -753,7 +902,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     # --- once (cli.py) ------------------------------------------------------------------------
     "once.dry_run": (
-        "once: 사이트 {crawled}개 크롤링, 알림 {delivered}건 출력 (드라이 런: 아무것도 보내지 않음)",
+        "once: 사이트 {crawled}개 크롤링, 알림 {delivered}건 출력 (시험 실행: 아무것도 보내지 않음)",
         "once: {crawled} sites crawled, {delivered} alerts printed (dry run: nothing sent)",
     ),
     "once.delivered": (
@@ -765,6 +914,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "다음 실행이 전송합니다",
         "알림 전송 실패: once: {count} alerts left undelivered ({routes}); they are kept in the outbox "
         "and the next run delivers them",
+    ),
+    # i21-ko: a line per site while `once` reads it (stderr)
+    "once.progress": (
+        "once: {site} 읽는 중 — 페이지 {pages}개 읽음, 공지 {notices}건까지",
+        "once: reading {site} — {pages} page(s) read, {notices} notice(s) so far",
     ),
     "once.route": ("경로 {route}: {count}건 — {why}", "route {route}: {count} — {why}"),
     "once.why.broken": ("웹훅이 고장 났습니다 ({error})", "the webhook is broken ({error})"),
@@ -789,7 +943,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "interrupted (SIGINT): {command} stopped; nothing was written",
     ),
     "notify.stdout": (
-        "표준 출력 (드라이 런: 웹훅이 설정되지 않아 Discord에는 아무것도 보내지 않음)",
+        "표준 출력 (시험 실행: 웹훅이 설정되지 않아 Discord에는 아무것도 보내지 않음)",
         "stdout (dry run: no webhook configured, nothing sent to Discord)",
     ),
     # --- send-test (cli.py) -------------------------------------------------------------------
@@ -828,9 +982,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "점검 중 {finished}/{total} 완료; 기다리는 사이트: {waiting}",
         "checking {finished}/{total} done; waiting for {waiting}",
     ),
-    "tc.head": ("헤드 폴링 {site}: {text}", "head poll {site}: {text}"),
+    "tc.head": ("빠른 확인 {site}: {text}", "head poll {site}: {text}"),
     "tc.head.none": (
-        "없음 (등록순 목록이 없어 스윕만 함)",
+        "없음 (등록순 목록이 없어 전체 확인만 함)",
         "none (no registration order: swept only)",
     ),
     "tc.head.failed": ("실패 {error}", "FAILED {error}"),
@@ -1430,6 +1584,273 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "history.columns.search": ("사이트|ID|처음 발견|오픈|제목", "SITE|ID|FIRST SEEN|OPENS|TITLE"),
     "history.total": ("합계", "total"),
     "history.imported_mark": (" (가져옴)", " (imported)"),
+    # --- the daemon's log (daemon.py, delivery.py, pipeline.py, web.py, logs.py) — i21-ko ------------
+    # one wording per event, Korean by default; the runbook's grep phrases open the lines they name
+    "log.started": (
+        "ticket-alarm 시작: 사이트 {sites} | {delivery} | 대기 알림 {pending}건 | 데이터 {data} | 저장소 "
+        "{store}",
+        "ticket-alarm started: sites {sites} | {delivery} | {pending} alert(s) waiting | data {data} | "
+        "store {store}",
+    ),
+    "log.no_sites": ("(없음)", "(none)"),
+    "log.dry_run": (
+        "시험 실행 (웹훅 없음: 알림은 표준 출력에 찍힘)",
+        "dry run (no webhook: alerts printed to stdout)",
+    ),
+    "log.stopped": (
+        "종료: 대기열(outbox)에 알림 {pending}건 남음 (다음 시작 때 전송)",
+        "stopped: {pending} alerts still pending in the outbox (delivered on the next start)",
+    ),
+    "log.signal": (
+        "{signal} 받음: 종료합니다 (진행 중인 요청은 마칩니다){sighup}",
+        "{signal} received: shutting down (finishing requests in flight){sighup}",
+    ),
+    "log.signal.sighup": (
+        "; SIGHUP은 깨끗한 종료이며, supervisor가 설정을 다시 읽어 데몬을 다시 시작합니다",
+        "; SIGHUP is a clean stop, supervisor starts the daemon again with the config re-read",
+    ),
+    "log.second_signal": ("두 번째 신호: 지금 바로 종료합니다", "second signal: exiting now"),
+    "log.store_error": (
+        "{where} 저장소 오류: {error}; 데몬을 멈춥니다 (종료 코드 {code})",
+        "{where} store error: {error}; stopping the daemon (exit {code})",
+    ),
+    "log.where.head": ("빠른 확인", "head poll"),
+    "log.where.heartbeat": ("하트비트를 쓰지 못함:", "heartbeat not written:"),
+    "log.where.leases": (
+        "복제본 {replica}: 사이트 임대를 갱신하지 못함:",
+        "replica {replica}: site leases not renewed:",
+    ),
+    "log.where.lane": ("알림 전송 실패: 경로 {route}", "알림 전송 실패: lane {route}"),
+    "log.crawl_bug": (
+        "크롤링 실패: {site} 예기치 않은 오류 {kind}: {error}",
+        "크롤링 실패: {site} unexpected {kind}: {error}",
+    ),
+    "log.head_bug": (
+        "크롤링 실패: {site} 빠른 확인 중 예기치 않은 오류 {kind}: {error}",
+        "크롤링 실패: {site} head poll unexpected {kind}: {error}",
+    ),
+    "log.crawl_cancelled": (
+        "{site}: 종료하느라 크롤링을 멈췄습니다 ({grace:.0f}초 기다린 뒤); 저장된 것은 그대로이고 다음 "
+        "시작 때 "
+        "다시 크롤링합니다",
+        "{site}: crawl cancelled at shutdown after {grace:.0f}s of grace; nothing half-written, the next "
+        "start crawls again",
+    ),
+    "log.head_cancelled": (
+        "{site}: 종료하느라 빠른 확인을 멈췄습니다",
+        "{site}: head poll cancelled at shutdown",
+    ),
+    "log.head_paced": (
+        "{site}: 빠른 확인을 {gap:.0f}초마다 합니다 ({configured:g}초 대신): 전체 확인 한 번이 요청 "
+        "{requests}개라, 전체 확인과 빠른 확인을 합쳐 {baseline:g}초마다 전체 확인하는 요청의 {factor:g}배 "
+        "안으로 맞춥니다",
+        "{site}: head polls every {gap:.0f} s, not {configured:g}: a sweep takes {requests} requests, and "
+        "sweeps + head polls stay within {factor:g}× the requests of a sweep every {baseline:g} s",
+    ),
+    "log.head_pace_again": (
+        "{site}: 빠른 확인을 다시 {gap:g}초마다 합니다",
+        "{site}: head polls every {gap:g} s again",
+    ),
+    "log.early_sweep": (
+        "{site}: 빠른 확인이 page_cap까지 모두 새 공지였습니다; 나머지를 읽으려고 지금 전체 확인합니다",
+        "{site}: a head poll stopped at its page cap, every notice new; sweeping now",
+    ),
+    "log.memory": (
+        "메모리 사용량: {rss:.1f} MB (RSS), 사이트 {count}곳 크롤링 뒤",
+        "메모리 사용량: {rss:.1f} MB (RSS) after {count} site crawl(s)",
+    ),
+    "log.memory_exceeded": (
+        "메모리 사용량 {rss:.1f} MB가 max_rss_mb {ceiling:g} MB를 넘었습니다: 이번 주기는 끝내고 "
+        "저장했습니다; "
+        "supervisor가 새 메모리로 다시 시작하도록 종료 코드 {code}로 끝냅니다",
+        "메모리 사용량 {rss:.1f} MB exceeds max_rss_mb {ceiling:g} MB: this cycle is finished and saved; "
+        "exiting with code {code} so supervisor restarts the daemon with fresh memory",
+    ),
+    "log.pruned": (
+        "저장소 정리: {days:g}일보다 오래된 보낸 알림 {sent}건, 변경 기록 {digests}줄, 캐시된 응답 "
+        "{cached}개, 끝난 리마인더 {reminders}건, 공지 페이지 기록 {pages}건을 지웠습니다 (retention_days)",
+        "저장소 정리: {sent} sent alerts, {digests} digest-log lines, {cached} cached responses, "
+        "{reminders} settled reminders, {pages} notice-page reads older than {days:g} days removed "
+        "(retention_days)",
+    ),
+    "log.prune_failed": ("저장소 정리 실패:", "저장소 정리 실패:"),
+    "log.replica_sites": (
+        "복제본 {replica}: {sites} 크롤링{gained}{lost}",
+        "replica {replica}: crawling {sites}{gained}{lost}",
+    ),
+    "log.replica_none": ("사이트 없음 (다른 복제본이 맡음)", "no site (other replicas own them)"),
+    "log.replica_gained": (" ({sites} 넘겨받음)", " (took over {sites})"),
+    "log.replica_lost": (" ({sites} 넘겨줌)", " (lost {sites})"),
+    "log.scheduler_busy": (
+        "{site}: 앞선 {what}이 아직 끝나지 않아 이번 차례는 건너뜁니다 (사이트가 느리게 답하는 중)",
+        "{site}: the previous {what} is still running, this turn is skipped (the site answers slowly)",
+    ),
+    "log.what.sweep": ("전체 확인", "sweep"),
+    "log.what.head": ("빠른 확인", "head poll"),
+    # delivery
+    "log.sent": (
+        "알림 전송: {count}건 (경로 {route}, 메시지 {message}) — {summary}",
+        "알림 전송: {count}건 (route {route}, message {message}) — {summary}",
+    ),
+    "log.printed": (
+        "알림 전송: {count}건 출력 (시험 실행: 웹훅이 없어 Discord에는 아무것도 보내지 않음) — {summary}",
+        "알림 전송: {count}건 printed (dry run: no webhook configured, nothing sent to Discord) — {summary}",
+    ),
+    "log.retry": (
+        "알림 전송 실패: 경로 {route} {error} — {count}건, {delay:.0f}초 뒤 다시 보냅니다 ({attempt}번째 "
+        "시도)",
+        "알림 전송 실패: route {route} {error} — {count}건 retried in {delay:.0f}s (attempt {attempt})",
+    ),
+    "log.dead": (
+        "알림 전송 실패: 경로 {route}에서 {count}건이 영구히 거절됐습니다 ({error}); 보내지 못한 알림으로 "
+        "보관합니다 (원인을 고친 뒤 `ticket-alarm outbox retry-dead --route {route}`로 다시 보내세요)",
+        "알림 전송 실패: route {route} refused {count}건 permanently ({error}); kept as dead letters "
+        "(resend them with `ticket-alarm outbox retry-dead --route {route}` once the cause is fixed)",
+    ),
+    "log.broken": (
+        "알림 전송 실패: {text} 이 경로로는 보내지 않습니다; 대기 중인 알림은 보관합니다.",
+        "알림 전송 실패: {text} Sending on this route is stopped; its pending alerts are kept.",
+    ),
+    "log.rate_limited": (
+        "경로 {route}: Discord 요청 한도, {wait:.1f}초 기다립니다 (실패로 세지 않음)",
+        "Discord rate limit on route {route}: waiting {wait:.1f}s (not counted as a failure)",
+    ),
+    "log.unreadable_row": (
+        "알림 전송 실패: 경로 {route} 대기열 행 #{row}은 알림이 아닙니다 ({error}); 보내지 못한 알림으로 "
+        "보관합니다",
+        "알림 전송 실패: route {route} outbox row #{row} is not an alert ({error}); kept as a dead letter",
+    ),
+    "log.lane_bug": (
+        "알림 전송 실패: 경로 {route}이 {kind} 때문에 멈췄습니다: {error}; {wait}초 뒤 다시 시도합니다",
+        "알림 전송 실패: lane {route} stopped by {kind}: {error}; retrying in {wait}s",
+    ),
+    "log.unrouted": (
+        "알림 전송 실패: 설정에 더 이상 없는 경로 {route!r}에 알림 {count}건이 기다립니다; 대기열에 "
+        "보관합니다 "
+        "— 같은 이름으로 경로를 다시 넣으면 전송됩니다",
+        "알림 전송 실패: {count} alerts wait on route {route!r}, which is not in the config any more; they "
+        "are kept in the outbox — add the route back (same name) to deliver them",
+    ),
+    "log.lease_bug": (
+        "경로 {route}: 임대 갱신이 {error}로 멈췄습니다",
+        "route {route}: lease renewal stopped by {error}",
+    ),
+    "log.claim_not_renewed": (
+        "경로 {route}: 보내는 중인 대기열 행 {count}개의 점유를 갱신하지 못했습니다: {error}",
+        "route {route}: the claim on {count} outbox row(s) being sent was not renewed: {error}",
+    ),
+    "log.claim_lost": (
+        "경로 {route}: 보내는 중인 대기열 행 {total}개 중 {lost}개를 다른 프로세스가 가져갔습니다 (이 "
+        "프로세스의 "
+        "점유가 {lease:.0f}초 넘게 멈춰 끝났나요?); 두 번 올라갈 수 있습니다",
+        "route {route}: {lost} of the {total} outbox row(s) being sent were claimed by another process (this "
+        "one's claim lapsed: stalled for over {lease:.0f}s?); they may be posted twice",
+    ),
+    "log.store_back": (
+        "경로 {route}: 저장소가 다시 써집니다; 전송을 이어 갑니다",
+        "route {route}: the store writes again; delivery resumes",
+    ),
+    "log.mark_cleared": (
+        "경로 {route}: 고장 표시 뒤 웹훅 URL이 바뀌어 표시를 지웠습니다",
+        "route {route}: the webhook URL changed since it was marked broken; cleared",
+    ),
+    "log.marks_unchecked": (
+        "경로들의 웹훅 고장 표시를 확인하지 못했습니다: {error}",
+        "route webhook marks not checked: {error}",
+    ),
+    "log.webhook_back": (
+        "경로 {route}: 웹훅이 다시 답합니다; 전송을 이어 갑니다",
+        "route {route}: webhook answers again; resuming delivery",
+    ),
+    # the web page
+    "log.web": ("상태 페이지: http://{host}:{port}/{token}", "status page: http://{host}:{port}/{token}"),
+    "log.web.token": (" (web.token 필요)", " (web.token required)"),
+    "log.web.bind_failed": (
+        "상태 페이지를 {host}:{port}에서 열지 못했습니다: {error}; 다른 web.port를 고르세요 (데몬은 계속 "
+        "돕니다)",
+        "status page not started on {host}:{port}: {error}; pick another web.port (the daemon runs on)",
+    ),
+    "log.web.open": (
+        "상태 페이지가 web.token 없이 {host}에 열려 있습니다: 이 주소에 닿는 누구나 봅니다; web.token을 "
+        "설정하거나 web.host를 127.0.0.1로 두세요",
+        "status page on {host} without web.token: anyone who can reach this address sees it; set "
+        "web.token or bind web.host to 127.0.0.1",
+    ),
+    "log.web.failed": ("상태 페이지: {path} 실패: {error}", "web: {path} failed: {error}"),
+    # the pipeline
+    "log.head_back": (
+        "{site}: 빠른 확인이 {count}번 실패한 뒤 다시 됩니다",
+        "{site}: head polls work again after {count} failure(s)",
+    ),
+    "log.head_new": (
+        "새 공지: {site} {count}건 (빠른 확인, {seconds:.1f}초){note}",
+        "새 공지: {site} {count}건 (head poll, {seconds:.1f}초){note}",
+    ),
+    "log.head_incomplete": (
+        "{site}: {id}을 일부만 읽었습니다 ({why}); 목록에 나온 대로 알립니다",
+        "{site}: {id} read incompletely ({why}); alerted as listed",
+    ),
+    "log.head_capped": (
+        "{site}: 빠른 확인 {pages}쪽의 공지가 쪽 수 한도까지 모두 새 공지였습니다; 다음 전체 확인이 이어 "
+        "읽습니다",
+        "{site}: every notice on {pages} head page(s) was new, up to the page cap; the next sweep reads on",
+    ),
+    "log.head_locked": (
+        "크롤링 실패: {site} {reason} (빠른 확인) — 사이트가 이 클라이언트를 잠갔습니다",
+        "크롤링 실패: {site} {reason} (head poll) — the site locked this client",
+    ),
+    "log.head_retry_after": (
+        "{site}: 빠른 확인에 {reason}와 Retry-After {wait:.0f}초가 왔습니다; 그때까지 빠른 확인을 멈춥니다",
+        "{site}: head poll answered {reason} with Retry-After {wait:.0f}s; head polls pause until then",
+    ),
+    "log.head_failed": ("{site}: 빠른 확인 실패: {reason}{hint}", "{site}: head poll failed: {reason}{hint}"),
+    "log.head_failed_again": (
+        "{site}: 빠른 확인이 또 실패 ({count}번 연속): {reason}",
+        "{site}: head poll failed again ({count} in a row): {reason}",
+    ),
+    "log.head_timed_out": ("빠른 확인 시간 초과", "head poll timed out"),
+    "log.crawl_timed_out": ("크롤링 시간 초과", "crawl timed out"),
+    "log.crawler_bug": ("크롤러 버그: {kind}: {error}", "crawler bug: {kind}: {error}"),
+    "log.hint": (" (도움말: {hint})", " (hint: {hint})"),
+    "log.crawl_failed": ("크롤링 실패: {site} {reason}{hint}", "크롤링 실패: {site} {reason}{hint}"),
+    "log.crawl_locked": (
+        "크롤링 실패: {site} {reason} — 사이트가 이 클라이언트를 잠갔습니다; {wait} 동안 건드리지 않습니다",
+        "크롤링 실패: {site} {reason} — the site locked this client; leaving it alone for {wait}",
+    ),
+    "log.minutes": ("{n:.0f}분", "{n:.0f} minutes"),
+    "log.seconds": ("{n:.0f}초", "{n:.0f} seconds"),
+    "log.invalid_notice": (
+        "{site}: 잘못된 공지를 건너뜀 (id {id!r}): {problems}",
+        "{site}: invalid notice skipped (id {id!r}): {problems}",
+    ),
+    "log.page_cap": (
+        "{site}: 목록이 끝나기 전에 쪽 수 한도({pages}쪽)에서 멈췄습니다; 사이트가 정말 그만큼 올린다면 "
+        "sites.{site}.page_cap을 늘리세요",
+        "{site}: stopped at the page cap ({pages} pages) before the list ended; raise sites.{site}.page_cap "
+        "if the site really lists that many",
+    ),
+    "log.changed_back": (
+        "{site}: {id}이 확정되기 전에 원래대로 돌아왔습니다; 변경 알림 없음",
+        "{site}: {id} changed back before it was confirmed; no change alert",
+    ),
+    "log.incomplete_kept": (
+        "{site}: {id}을 일부만 읽었습니다 ({why}); 기록은 그대로 둡니다",
+        "{site}: {id} read incompletely ({why}); history kept",
+    ),
+    "log.empty_streak": (
+        "{site}: {count}번 연속 공지가 0건입니다 (평소 {usual}건 이상); 페이지 모양이 바뀌었을 수 있습니다 — "
+        "`python -m ticket_alarm test-crawlers {site}`를 실행하세요",
+        "{site}: {count} cycles in a row with zero notices, although the site usually lists {usual} or "
+        "more; the page layout may have changed — run `python -m ticket_alarm test-crawlers {site}`",
+    ),
+    "log.storm": (
+        "{site}: 한 번에 새 공지 {new}건 중 {matched}건이 제목과 오픈 시각으로 아는 공지와 같습니다 "
+        "(사이트가 "
+        "번호를 바꿨나요?): 알리지 않고 기록만 합니다; 맞는 공지가 없는 {rest}건은 새 공지로 알립니다",
+        "{site}: {matched} of {new} new notices in one crawl match known notices by title and open time "
+        "(a renumbering or migration of the site's ids?): recorded silently, not announced; {rest} without "
+        "a match are alerted as new",
+    ),
 }
 
 
@@ -1458,9 +1879,115 @@ def set_language(lang: str | None) -> None:
 
 
 def t(key: str, /, **fields: object) -> str:
-    """The message ``key`` in the current language, with ``fields`` filled in."""
+    """The message ``key`` in the current language, with ``fields`` filled in. In Korean, a particle
+    written right after a field (``{route}가``, ``{name!r}를``) is fitted to the value (``josa``)."""
     korean, english = MESSAGES[key]
-    return (english if language() == "en" else korean).format(**fields)
+    if language() == "en":
+        return english.format(**fields)
+    return _fit_particles(korean, fields)
+
+
+# --- Korean particles (i21-ko) ----------------------------------------------------------------------
+# A particle's form depends on whether the word before it ends in a consonant (받침): 경로 멜론이,
+# 경로 default가. The final sound of what is shown is read so:
+#   - a Hangul syllable: its own final consonant (ㄹ matters for 으로/로);
+#   - a digit, read the Sino-Korean way: 0 영, 1 일, 3 삼, 6 육, 7 칠, 8 팔 end in a consonant (1, 7, 8
+#     in ㄹ); 2 이, 4 사, 5 오, 9 구 do not;
+#   - Latin letters: a word of one to three capitals is spelled out (BTS 비티에스, IU 아이유): it ends
+#     in a consonant when its last letter is L, M, N (엘 엠 엔) or R (알; ㄹ); any other word is read as a
+#     loanword, which ends in a consonant only after -ng (ㅇ), -m (ㅁ), -n (ㄴ) or -l (ㄹ): seventeen
+#     세븐틴이, default 디폴트가, melon 멜론이, ticketlink 티켓링크가;
+#   - quotes, brackets and other marks at the end are skipped; a value ending in anything else (or
+#     empty) keeps the paired form, 이(가).
+PARTICLES: dict[str, tuple[str, str]] = {
+    # either form (or the paired one) → (after a consonant, after a vowel)
+    "이": ("이", "가"),
+    "가": ("이", "가"),
+    "이(가)": ("이", "가"),
+    "을": ("을", "를"),
+    "를": ("을", "를"),
+    "을(를)": ("을", "를"),
+    "은": ("은", "는"),
+    "는": ("은", "는"),
+    "은(는)": ("은", "는"),
+    "과": ("과", "와"),
+    "와": ("과", "와"),
+    "과(와)": ("과", "와"),
+    "으로": ("으로", "로"),
+    "로": ("으로", "로"),
+    "(으)로": ("으로", "로"),
+}
+_PAIRED = {"이": "이(가)", "을": "을(를)", "은": "은(는)", "과": "과(와)", "으로": "(으)로"}
+_TRAILING_MARKS = "'\"`)]}>」』〉》.,!?…*"
+_CONSONANT_DIGITS = {"0": "ㅇ", "1": "ㄹ", "3": "ㅁ", "6": "ㄱ", "7": "ㄹ", "8": "ㄹ"}
+_CONSONANT_LETTERS = {"l": "ㄹ", "m": "ㅁ", "n": "ㄴ", "r": "ㄹ"}  # spelled-out capitals
+_HANGUL_FINALS = " ㄱㄲㄳㄴㄵㄶㄷㄹㄺㄻㄼㄽㄾㄿㅀㅁㅂㅄㅅㅆㅇㅈㅊㅋㅌㅍㅎ"
+
+
+def final_sound(word: str) -> str | None:
+    """The final consonant of ``word`` as read aloud in Korean (``""``: ends in a vowel; None: unknown)."""
+    text = word.rstrip().rstrip(_TRAILING_MARKS).rstrip()
+    if not text:
+        return None
+    last = text[-1]
+    if "가" <= last <= "힣":
+        return _HANGUL_FINALS[(ord(last) - 0xAC00) % 28].strip()
+    if last.isascii() and last.isdigit():
+        return _CONSONANT_DIGITS.get(last, "")
+    if not (last.isascii() and last.isalpha()):
+        return None
+    start = len(text)
+    while start > 0 and text[start - 1].isascii() and text[start - 1].isalpha():
+        start -= 1
+    latin = text[start:]
+    if latin.isupper() and len(latin) <= 3:
+        return _CONSONANT_LETTERS.get(last.lower(), "")
+    lower = latin.lower()
+    if lower.endswith("ng"):
+        return "ㅇ"
+    return {"m": "ㅁ", "n": "ㄴ", "l": "ㄹ"}.get(lower[-1], "")
+
+
+def josa(word: str, particle: str) -> str:
+    """``word`` with ``particle`` (either form: 이/가, 을/를, 은/는, 과/와, 으로/로) fitted to it."""
+    return word + particle_for(word, particle)
+
+
+def particle_for(word: str, particle: str) -> str:
+    after_consonant, after_vowel = PARTICLES[particle]
+    final = final_sound(word)
+    if final is None:
+        return _PAIRED[after_consonant]
+    if after_consonant == "으로":
+        return "으로" if final and final != "ㄹ" else "로"
+    return after_consonant if final else after_vowel
+
+
+# a particle right after a field, ended by anything but another Hangul syllable (이다, 은행: no particle)
+_PARTICLE_AFTER = re.compile(
+    r"^(이\(가\)|을\(를\)|은\(는\)|과\(와\)|\(으\)로|으로|이|가|을|를|은|는|과|와|로)(?![가-힣])"
+)
+
+
+def _fit_particles(template: str, fields: dict[str, object]) -> str:
+    out: list[str] = []
+    formatter = string.Formatter()
+    pending_value: str | None = None
+    for literal, name, spec, conversion in formatter.parse(template):
+        if pending_value is not None:
+            match = _PARTICLE_AFTER.match(literal)
+            if match and final_sound(pending_value) is not None:
+                literal = particle_for(pending_value, match.group(1)) + literal[match.end() :]
+        out.append(literal)
+        pending_value = None
+        if name is None:
+            continue
+        value, _ = formatter.get_field(name, (), fields)
+        value = formatter.convert_field(value, conversion)
+        text = formatter.format_field(value, formatter.vformat(spec or "", (), fields))
+        out.append(text)
+        pending_value = text
+    return "".join(out)
 
 
 # --- pydantic's checks of a config value (English: pydantic's own words, unchanged) ------------------
@@ -1548,19 +2075,19 @@ MESSAGES.update(
             "알 수 없는 사이트 {name}; 아는 사이트: {known}.{hint}",
             "unknown site {name}; known sites: {known}.{hint}",
         ),
-        "registry.did_you_mean": (" 혹시 `{site}`? (did you mean `{site}`?)", " Did you mean `{site}`?"),
+        "registry.did_you_mean": (" 혹시 `{site}`?", " Did you mean `{site}`?"),
         "registry.none": ("(없음)", "(none)"),
         # --- a webhook Discord will never take an alert on (once, send-test, health) ----------
         "webhook.broken.gone": (
-            "route {route} 웹훅 {url}: {answer} — 웹훅이 삭제되었거나 토큰이 틀렸습니다. Discord에서 "
-            "새 웹훅을 만들고(채널 설정 → 연동 → 웹후크 → 웹후크 URL 복사) 그 URL을 설정에 넣은 뒤 "
+            "경로 {route} 웹훅 {url}: {answer} — 웹훅이 삭제되었거나 토큰이 틀렸습니다. Discord에서 "
+            "새 웹훅을 만들고(채널 설정 → 연동 → 웹훅 → 웹훅 URL 복사) 그 URL을 설정에 넣은 뒤 "
             "다시 시작하세요.",
             "route {route} webhook {url} {answer} — the webhook was deleted or its token is wrong. Create "
             "a new webhook in Discord (channel settings → Integrations → Webhooks → Copy Webhook URL), put "
             "its URL in the config and restart.",
         ),
         "webhook.broken.refused": (
-            "route {route} 웹훅 {url}: {answer} — Discord가 이 웹훅을 거부했습니다. 웹훅 채널의 "
+            "경로 {route} 웹훅 {url}: {answer} — Discord가 이 웹훅을 거부했습니다. 웹훅 채널의 "
             "권한과 thread_id를 확인한 뒤 다시 시작하세요.",
             "route {route} webhook {url} {answer} — Discord refused this webhook. Check the webhook's "
             "channel permissions and thread_id, then restart.",

@@ -59,13 +59,20 @@ redact = Redactor()
 class _ToLoguru(logging.Handler):
     """Libraries that log through the standard library (APScheduler, psycopg, asyncio, aiohttp) get our
     format and redaction, one short line each: an exception is named (type and message), never
-    printed as a traceback. The line's kind for ``RepeatLimiter`` is the logger and its template."""
+    printed as a traceback. The line's kind for ``RepeatLimiter`` is the logger and its template.
+    APScheduler's words about our own jobs become one line in the log's language (``scheduler_line``)."""
 
     def __init__(self, levels: dict[str, str] | None = None) -> None:
         super().__init__()
         self.levels = levels or {}  # logger name → the level its ERRORs are shown at
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("apscheduler"):
+            said = scheduler_line(record.getMessage(), time.monotonic())
+            if said is not None:
+                if said:
+                    logger.opt(depth=6).log("INFO", "{}", said)
+                return
         level = record.levelname if record.levelname in _LEVELS else "WARNING"
         if level == "ERROR" and record.name in self.levels:
             level = self.levels[record.name]
@@ -166,6 +173,34 @@ class RepeatLimiter:
 
 
 repeats = RepeatLimiter()
+
+
+# APScheduler: 'Execution of job "head poll ticketlink (trigger: …, next run at: … UTC)" skipped:
+# maximum number of running instances reached (1)' — the previous run of that job is still going (a
+# slow site). Said once per job and BUSY_REPEAT seconds, in the log's language, at INFO: nothing is lost,
+# the turn is only skipped. The job names are the daemon's ("crawl SITE", "head poll SITE").
+_BUSY = re.compile(
+    r'^Execution of job "(crawl|head poll) (\S+) \(.*skipped: maximum number of running instances'
+)
+BUSY_REPEAT = 600.0
+_busy_said: dict[str, float] = {}
+
+
+def scheduler_line(message: str, now: float) -> str | None:
+    """APScheduler's ``message`` as our line (``""``: said recently, say nothing), None: not ours."""
+    from ticket_alarm.i18n import t  # the catalog imports nothing of ours; kept lazy for the CLI's start
+
+    match = _BUSY.match(message)
+    if match is None:
+        return None
+    job, site = match.groups()
+    key = f"{job} {site}"
+    said = _busy_said.get(key)
+    if said is not None and now - said < BUSY_REPEAT:
+        return ""
+    _busy_said[key] = now
+    what = t("log.what.sweep") if job == "crawl" else t("log.what.head")
+    return t("log.scheduler_busy", site=site, what=what)
 
 
 # a newline (or any control character, or a bidi override) in scraped text or a config string would

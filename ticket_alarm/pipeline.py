@@ -10,17 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from contextvars import Token
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
 from loguru import logger
 
-from crawlers.base import INCOMPLETE, UNREAD, Crawl, Crawler, check_valid, unread_parts
+from crawlers.base import CRAWL_PROGRESS, INCOMPLETE, UNREAD, Crawl, Crawler, check_valid, unread_parts
 from ticket_alarm.clock import Clock, age_text
 from ticket_alarm.config import Settings
 from ticket_alarm.errors import CrawlError, FetchError, SiteLockedError
-from ticket_alarm.http import Fetcher
+from ticket_alarm.http import Fetcher, SiteFetcher
 from ticket_alarm.i18n import t
 from ticket_alarm.model import Ticket, seoul_text
 from ticket_alarm.notice_memo import NoticeMemo
@@ -146,6 +147,8 @@ class Pipeline:
         # per site: held changes are read and written by one run at a time (a sweep and a head poll
         # must not both confirm one change); only the store read → commit holds it, never HTTP
         self._holds: dict[str, asyncio.Lock] = {}
+        # a sweep in progress: (site, requests answered, notices read so far), after each request/page
+        self.on_progress: Callable[[str, int, int], None] | None = None
 
     async def crawl_only(self, name: str, *, remember: bool = False) -> tuple[SiteResult, Crawl | None]:
         """Fetch and parse one site; no store writes (used by ``test-crawlers``). ``remember``: the
@@ -157,6 +160,7 @@ class Pipeline:
             fetch.memo = NoticeMemo(name, self.store, lambda: self.clock.now().timestamp())
         started = self.clock.monotonic()
         crawl: Crawl | None = None
+        token = self._watch(name, fetch)
         try:
             crawled = await crawler.crawl(fetch)
             check_valid(name, crawled.tickets)  # most notices invalid: the page changed, not "ok"
@@ -166,11 +170,14 @@ class Pipeline:
             result.hint = exc.hint
             result.failure = exc
         except TimeoutError:
-            result.error = "crawl timed out"
+            result.error = t("log.crawl_timed_out")
         except Exception as exc:  # a crawler bug must not stop the other sites (or `once`)
             logger.opt(exception=exc).debug("{} crawler raised", name)
-            result.error = f"crawler bug: {type(exc).__name__}: {exc}"
-            result.hint = "this is a bug in the crawler; please report it with the log"
+            result.error = t("log.crawler_bug", kind=type(exc).__name__, error=exc)
+            result.hint = t("crawl.hint.bug")
+        finally:
+            if token is not None:
+                CRAWL_PROGRESS.reset(token)
         result.seconds = self.clock.monotonic() - started
         result.status = fetch.stats.last_status
         result.requests = fetch.stats.requests
@@ -185,6 +192,20 @@ class Pipeline:
             result.parsed = list(crawl.tickets)
             result.warnings = list(crawl.warnings)
         return result, crawl
+
+    def _watch(self, name: str, fetch: SiteFetcher) -> Token[Callable[[Crawl], None] | None] | None:
+        """Report this sweep's progress to ``on_progress`` (its requests, the notices its pages held)."""
+        progress = self.on_progress
+        if progress is None:
+            return None
+        notices = [0]
+
+        def paged(crawl: Crawl) -> None:
+            notices[0] = len(crawl.tickets)
+            progress(name, fetch.stats.requests, notices[0])
+
+        fetch.stats.on_request = lambda: progress(name, fetch.stats.requests, notices[0])
+        return CRAWL_PROGRESS.set(paged)
 
     async def head_only(self, name: str) -> SiteResult | None:
         """Fetch and parse the first registration-order page; no store writes (``test-crawlers``).
@@ -314,15 +335,16 @@ class Pipeline:
             tickets = [
                 await crawler.complete(fetch, t) if t.extra.get(INCOMPLETE) else t for t in fresh.values()
             ]
-        except CrawlError as exc:
-            return await self._head_failed(crawler, head, result, exc)
+        except CrawlError as exc:  # named as a sweep's: with base_url, the URL really requested
+            return await self._head_failed(crawler, head, result, exc, fetch.requested(exc.reason))
         except TimeoutError:
-            return await self._head_failed(crawler, head, result, CrawlError(name, "head poll timed out"))
+            timed_out = CrawlError(name, t("log.head_timed_out"))
+            return await self._head_failed(crawler, head, result, timed_out)
         except Exception as exc:  # a crawler bug must not stop the other sites
             logger.opt(exception=exc).debug("{} head_pages raised", name)
             bug = CrawlError(
                 name,
-                f"crawler bug: {type(exc).__name__}: {exc}",
+                t("log.crawler_bug", kind=type(exc).__name__, error=exc),
                 hint=t("crawl.hint.bug"),
             )
             return await self._head_failed(crawler, head, result, bug)
@@ -386,22 +408,15 @@ class Pipeline:
                 continue
             if ticket.extra.get(INCOMPLETE):
                 logger.warning(
-                    "{}: {} read incompletely ({}); alerted as listed",
-                    name,
-                    ticket.id,
-                    ticket.extra[INCOMPLETE],
+                    "{}", t("log.head_incomplete", site=name, id=ticket.id, why=ticket.extra[INCOMPLETE])
                 )
             result.new += 1
             self._first_seen(crawler, ticket, write, silent=False)
         result.queued = len(write.outbox)
         if result.capped:
-            logger.warning(
-                "{}: every notice on {} head page(s) was new, up to the page cap; the next sweep reads on",
-                name,
-                result.pages,
-            )
+            logger.warning("{}", t("log.head_capped", site=name, pages=result.pages))
         if head.failure_streak:
-            logger.info("{}: head polls work again after {} failure(s)", name, head.failure_streak)
+            logger.info("{}", t("log.head_back", site=name, count=head.failure_streak))
         head.last_success = now
         head.failure_streak = 0
         head.last_error = None
@@ -410,55 +425,47 @@ class Pipeline:
         if write.history:
             # the site state is written back as it stands (a sweep in flight keeps its own)
             await self._commit(name, now, write, await self.store.site_state(name), result)
-            logger.info(
-                "새 공지: {} {}건 (head poll, {:.1f}초){}",
-                name,
-                result.new,
-                result.seconds,
-                _legacy_note(result),
+            said = t(
+                "log.head_new", site=name, count=result.new, seconds=result.seconds, note=_legacy_note(result)
             )
+            logger.info("{}", said)
             if write.outbox and self.on_enqueue:
                 self.on_enqueue()
         await self.store.save_head_state(head)
 
     async def _head_failed(
-        self, crawler: Crawler, head: HeadState, result: SiteResult, exc: CrawlError
+        self,
+        crawler: Crawler,
+        head: HeadState,
+        result: SiteResult,
+        exc: CrawlError,
+        reason: str | None = None,
     ) -> SiteResult:
         now = self.clock.now().timestamp()
+        reason = reason or exc.reason
         result.ok = False
-        result.error = exc.reason
+        result.error = reason
         result.hint = exc.hint
         result.failure = exc
         head.failure_streak += 1
-        head.last_error = exc.reason
+        head.last_error = reason
         if isinstance(exc, SiteLockedError):  # Melon's 423: the cool-down stops sweeps and head polls alike
             state = await self.store.site_state(
                 crawler.name
             )  # as it stands now: a sweep may have saved since
             state.locked_until = now + crawler.settings.lock_cooldown
             await self.store.save_site_state(state)
-            logger.warning(
-                "크롤링 실패: {} {} (head poll) — the site locked this client", crawler.name, exc.reason
-            )
+            logger.warning("{}", t("log.head_locked", site=crawler.name, reason=reason))
         elif isinstance(exc, FetchError) and exc.retry_after:
             head.paused_until = now + exc.retry_after
-            logger.warning(
-                "{}: head poll answered {} with Retry-After {:.0f}s; head polls pause until then",
-                crawler.name,
-                exc.reason,
-                exc.retry_after,
-            )
+            said = t("log.head_retry_after", site=crawler.name, reason=reason, wait=exc.retry_after)
+            logger.warning("{}", said)
         elif head.failure_streak == 1:  # an outage would log every head_interval: once, then at DEBUG
-            logger.warning(
-                "{}: head poll failed: {}{}",
-                crawler.name,
-                exc.reason,
-                f" (hint: {exc.hint})" if exc.hint else "",
-            )
+            hint = t("log.hint", hint=exc.hint) if exc.hint else ""
+            logger.warning("{}", t("log.head_failed", site=crawler.name, reason=reason, hint=hint))
         else:
-            logger.debug(
-                "{}: head poll failed again ({} in a row): {}", crawler.name, head.failure_streak, exc.reason
-            )
+            said = t("log.head_failed_again", site=crawler.name, count=head.failure_streak, reason=reason)
+            logger.debug("{}", said)
         await self.store.save_head_state(head)
         return result
 
@@ -470,19 +477,11 @@ class Pipeline:
         if isinstance(result.failure, SiteLockedError):
             cooldown = crawler.settings.lock_cooldown
             state.locked_until = now + cooldown
-            logger.warning(
-                "크롤링 실패: {} {} — the site locked this client; leaving it alone for {}",
-                crawler.name,
-                result.error,
-                f"{cooldown / 60:.0f} minutes" if cooldown >= 120 else f"{cooldown:.0f} seconds",
-            )
+            wait = t("log.minutes", n=cooldown / 60) if cooldown >= 120 else t("log.seconds", n=cooldown)
+            logger.warning("{}", t("log.crawl_locked", site=crawler.name, reason=result.error, wait=wait))
         else:
-            logger.error(
-                "크롤링 실패: {} {}{}",
-                crawler.name,
-                result.error,
-                f" (hint: {result.hint})" if result.hint else "",
-            )
+            hint = t("log.hint", hint=result.hint) if result.hint else ""
+            logger.error("{}", t("log.crawl_failed", site=crawler.name, reason=result.error, hint=hint))
         await self.store.save_site_state(state)
         return result
 
@@ -493,9 +492,8 @@ class Pipeline:
         for ticket in crawl.tickets:
             problems = ticket.problems()
             if problems:
-                logger.warning(
-                    "{}: invalid notice skipped (id {!r}): {}", name, ticket.id, "; ".join(problems)
-                )
+                said = t("log.invalid_notice", site=name, id=ticket.id, problems="; ".join(problems))
+                logger.warning("{}", said)
             else:
                 valid.append(ticket)
         if tuple(crawl.notes) != self._notes.get(name, ()):  # the same notes every cycle: said once
@@ -505,13 +503,7 @@ class Pipeline:
         for warning in crawl.warnings:
             logger.warning("{}: {}", name, warning)
         if crawl.capped:
-            logger.warning(
-                "{}: stopped at the page cap ({} pages) before the list ended; raise "
-                "sites.{}.page_cap if the site really lists that many",
-                name,
-                crawl.pages,
-                name,
-            )
+            logger.warning("{}", t("log.page_cap", site=name, pages=crawl.pages))
         seen = await self.store.seen(t.key for t in valid)
         silent = not state.initialized and not self.settings.notify_on_first_run
         write = _CycleWrite()
@@ -535,9 +527,7 @@ class Pipeline:
                 if previous.pending_digest is not None:  # A→B→A inside the hold: nothing to announce
                     write.pending.append(PendingChange(ticket.key, None, None, 0))
                     write.events.append(DigestEvent(ticket.key, "reverted", ticket.digest, ticket.to_json()))
-                    logger.info(
-                        "{}: {} changed back before it was confirmed; no change alert", name, ticket.id
-                    )
+                    logger.info("{}", t("log.changed_back", site=name, id=ticket.id))
             else:
                 result.changed += self._changed(crawler, ticket, previous, write, silent)
         result.first_run = silent
@@ -552,14 +542,8 @@ class Pipeline:
         state.last_invalid = result.invalid
         state.empty_streak = state.empty_streak + 1 if not valid else 0
         if state.empty_streak >= EMPTY_STREAK_WARNING and crawler.usual_minimum > 0:
-            logger.warning(
-                "{}: {} cycles in a row with zero notices, although the site usually lists {} or more; "
-                "the page layout may have changed — run `python -m ticket_alarm test-crawlers {}`",
-                name,
-                state.empty_streak,
-                crawler.usual_minimum,
-                name,
-            )
+            said = t("log.empty_streak", site=name, count=state.empty_streak, usual=crawler.usual_minimum)
+            logger.warning("{}", said)
         await self._commit(name, now, write, state, result)
         if write.outbox and self.on_enqueue:
             self.on_enqueue()
@@ -628,15 +612,10 @@ class Pipeline:
         if len(matched) * 2 <= len(new):
             return set()
         now = self.clock.now().timestamp()
-        logger.warning(
-            "{}: {} of {} new notices in one crawl match known notices by title and open time "
-            "(a renumbering or migration of the site's ids?): recorded silently, not announced; "
-            "{} without a match are alerted as new",
-            crawler.name,
-            len(matched),
-            len(new),
-            len(new) - len(matched),
+        said = t(
+            "log.storm", site=crawler.name, matched=len(matched), new=len(new), rest=len(new) - len(matched)
         )
+        logger.warning("{}", said)
         record = {"at": now, "held": len(matched), "new": len(new), "threshold": threshold}
         await self.store.set_meta(STORM_META.format(site=crawler.name), json.dumps(record))
         return {t.key for t in matched}

@@ -74,10 +74,7 @@ def no_control(value: str, what: str) -> str:
     """A config string that reaches log lines: control characters would forge or garble them."""
     match = _CONTROL.search(value)
     if match:
-        raise ValueError(
-            f"{what} {value!r} contains the control character U+{ord(match.group()):04X}; "
-            "use printable characters only"
-        )
+        raise ValueError(t("config.control_char", what=what, value=value, code=ord(match.group())))
     return value
 
 
@@ -213,8 +210,5 @@ class WebSettings(Section):
         if value is None or value.strip() == "":
             return None
         if len(value.strip()) < 12 or any(c.isspace() or not c.isprintable() for c in value.strip()):
-            raise ValueError(
-                "use at least 12 printable characters without spaces, e.g. the output of "
-                "`python -c 'import secrets; print(secrets.token_urlsafe(24))'`"
-            )
+            raise ValueError(t("config.web_token"))
         return value.strip()

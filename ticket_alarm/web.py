@@ -108,12 +108,13 @@ def build_app(ctx: WebContext) -> web.Application:
             except ConfigError as exc:  # a bad ?site= / ?route= / ?days=
                 response = _text(400, redact(str(exc)))
             except StoreError as exc:
-                logger.warning("web: {} failed: {}", request.path, redact(str(exc)))
+                logger.warning("{}", t("log.web.failed", path=request.path, error=redact(str(exc))))
                 response = _text(503, "store unavailable")
             except web.HTTPException:
                 raise  # 404/405 from the router: aiohttp answers them
             except Exception as exc:  # a bug in a handler: one ERROR line, a 500, never a traceback
-                logger.error("web: {} failed: {}: {}", request.path, type(exc).__name__, redact(str(exc)))
+                error = f"{type(exc).__name__}: {redact(str(exc))}"
+                logger.error("{}", t("log.web.failed", path=request.path, error=error))
                 response = _text(500, "internal error (see the daemon's log)")
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -401,27 +402,15 @@ async def serve_web(ctx: WebContext) -> AsyncIterator[web.AppRunner | None]:
     try:
         await site.start()
     except OSError as exc:
-        logger.error(
-            "status page not started on {}:{}: {}; pick another web.port (the daemon runs on)",
-            settings.host,
-            settings.port,
-            exc.strerror or exc,
-        )
+        error = exc.strerror or exc
+        logger.error("{}", t("log.web.bind_failed", host=settings.host, port=settings.port, error=error))
         await runner.cleanup()
         yield None
         return
     if settings.token is None and not _loopback(settings.host):
-        logger.warning(
-            "status page on {} without web.token: anyone who can reach this address sees it; "
-            "set web.token or bind web.host to 127.0.0.1",
-            settings.host,
-        )
-    logger.info(
-        "status page: http://{}:{}/{}",
-        settings.host,
-        settings.port,
-        " (web.token required)" if settings.token else "",
-    )
+        logger.warning("{}", t("log.web.open", host=settings.host))
+    token = t("log.web.token") if settings.token else ""
+    logger.info("{}", t("log.web", host=settings.host, port=settings.port, token=token))
     try:
         yield runner
     finally:

@@ -397,11 +397,11 @@ class GenericCrawler(Crawler):
                 crawl.warnings += result.warnings
                 skipped += result.skipped
                 if result.tickets and crawl.add(result.tickets) == 0:
-                    crawl.notes.append(f"page {page} repeats notices already seen; the list ends there")
+                    crawl.notes.append(t("crawl.note.repeats", page=page))
                     break
         crawl.capped = crawl.capped and limit < d.pages.max  # pages.max is the list's own end
         if skipped:
-            crawl.notes.append(f"{skipped} items without id and title left out (header or 'no posts' rows)")
+            crawl.notes.append(t("crawl.note.no_id_title", count=skipped))
         return crawl
 
 

@@ -94,7 +94,12 @@ def _presale_name(name: str) -> str:
 
 
 PRESALE = "선예매"
-GENERAL_SALE = "일반예매"  # the open time's field when presales come before it
+GENERAL_SALE = "일반 예매"  # the open time's field when presales come before it
+OPEN = "티켓 오픈"  # the open time's field otherwise
+# every alert's footer, whatever the site: ticket-alarm · when the site posted it · what kind of alert
+FOOTER = "ticket-alarm"
+NEW_LABEL = "새 공지"
+CHANGE_LABEL = "변경 알림"
 MAX_PRESALE_FIELDS = 6  # more presales than this share one last field, so the open time always fits
 
 
@@ -113,9 +118,13 @@ def _sale_fields(ticket: Ticket) -> list[dict[str, Any]]:
             for p in rest
         )
         fields.append({"name": f"그 밖의 {PRESALE} {len(rest)}건", "value": value, "inline": False})
-    name = GENERAL_SALE if presales else "티켓 오픈"
-    fields.append({"name": name, "value": open_time_text(ticket), "inline": False})
+    fields.append({"name": _open_name(ticket), "value": open_time_text(ticket), "inline": False})
     return fields
+
+
+def _open_name(ticket: Ticket) -> str:
+    """The open time's field name: 일반 예매 beside presales, 티켓 오픈 alone (the same in every embed)."""
+    return GENERAL_SALE if ticket.presales else OPEN
 
 
 def _title(ticket: Ticket, prefix: str = "") -> str:
@@ -138,7 +147,7 @@ def render_notice(ticket: Ticket, site_name: str, color: int) -> dict[str, Any]:
     if ticket.genre:
         fields.append({"name": "장르", "value": escape_markdown(clean(ticket.genre)), "inline": True})
     fields += _booking_field(ticket)
-    return _embed(ticket, _title(ticket), site_name, color, fields)
+    return _embed(ticket, _title(ticket), site_name, color, fields, footer_suffix=NEW_LABEL)
 
 
 def _booking_field(ticket: Ticket) -> list[dict[str, Any]]:
@@ -177,9 +186,7 @@ def _embed(
         "author": {"name": site_name},
         "fields": fields,
     }
-    footer = " · ".join(part for part in (posted_text(ticket), footer_suffix) if part)
-    if footer:
-        embed["footer"] = {"text": footer}
+    embed["footer"] = {"text": " · ".join(p for p in (FOOTER, posted_text(ticket), footer_suffix) if p)}
     if description:
         embed["description"] = description
     url = valid_url(ticket.url)
@@ -206,26 +213,29 @@ def describe_field(ticket: Ticket, name: str) -> str:
     if name == "presales":
         return _presales_text(ticket) or "없음"
     if name == "category":
-        return "변경/취소" if ticket.category == "change" else "티켓오픈"
+        return "변경/취소" if ticket.category == "change" else "티켓 오픈"
     value = getattr(ticket, name)
     return escape_markdown(clean(str(value))) if value else "없음"
 
 
 def render_change(before: Ticket, after: Ticket, site_name: str, color: int) -> dict[str, Any]:
-    """The "변경" embed: before → after for each field that matters."""
+    """The "[변경]" embed: before → after for each field that matters, each field under the name it
+    has in the notice's own embed (일반 예매 beside presales, not "티켓 오픈 변경")."""
     fields = []
     changes = after.changes_from(before)
     for name in changes or ["title"]:
         fields.append(
             {
-                "name": f"{CHANGE_LABELS[name]} 변경",
+                "name": _open_name(after) if name == "open_at" else CHANGE_LABELS[name],
                 "value": f"{describe_field(before, name)}\n→ {describe_field(after, name)}",
                 "inline": False,
             }
         )
     if "open_at" not in changes:
-        fields.append({"name": "티켓 오픈", "value": open_time_text(after), "inline": False})
-    return _embed(after, _title(after, prefix="[변경] "), site_name, color, fields)
+        fields.append({"name": _open_name(after), "value": open_time_text(after), "inline": False})
+    return _embed(
+        after, _title(after, prefix="[변경] "), site_name, color, fields, footer_suffix=CHANGE_LABEL
+    )
 
 
 def render_reminder(
@@ -246,7 +256,8 @@ def render_reminder(
         site_name,
         color,
         fields,
-        description=f"{escape_markdown(what)} {lead} 전입니다" + (f" (<t:{unix}:R>)." if unix else "."),
+        # the lead is said once; the stamp gives the clock time (<t:…:R> would say "10분 후" again)
+        description=f"{escape_markdown(what)} {lead} 전입니다" + (f" (<t:{unix}:t>)." if unix else "."),
         footer_suffix=f"{what} {lead} 전 알림" if sale else f"{lead} 전 알림",
         thumbnail=False,
     )
@@ -378,7 +389,8 @@ def embed_text(embed: dict[str, Any], now: datetime, *, tag: str = "[DRY RUN]") 
         lines.append(f"    {plain_text(str(f.get('name', '')), now)}: {value}")
     if embed.get("url"):
         lines.append(f"    링크: {embed['url']}")
-    footer = embed.get("footer", {}).get("text")
+    # the footer's own name is for Discord, where alerts of other bots sit beside ours
+    footer = embed.get("footer", {}).get("text", "").removeprefix(FOOTER).removeprefix(" · ")
     if footer:
         lines.append(f"    ({footer})")
     return "\n".join(lines) + "\n"

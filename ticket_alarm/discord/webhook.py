@@ -122,11 +122,10 @@ class WebhookClient:
             async with asyncio.timeout(self.timeout):  # the whole request: a trickling answer too
                 resp = await self.client.post(url, json=payload, params=params)
         except (TimeoutError, httpx.TimeoutException) as exc:
-            return Outcome(
-                "retry", error=f"timeout after {self.timeout:g}s ({type(exc).__name__}) on {_host(url)}"
-            )
+            error = t("discord.timeout", seconds=self.timeout, kind=type(exc).__name__, host=_host(url))
+            return Outcome("retry", error=error)
         except httpx.TransportError as exc:
-            return Outcome("retry", error=f"connection failed ({type(exc).__name__}) to {_host(url)}")
+            return Outcome("retry", error=t("discord.connection", kind=type(exc).__name__, host=_host(url)))
         self._update_bucket(url, resp.headers)
         return self._classify(url, resp)
 
@@ -155,25 +154,19 @@ class WebhookClient:
             bucket.reset_at = self.clock.monotonic() + wait
             if is_global:
                 self._global_until = self.clock.monotonic() + wait
-            what = "" if discord_error is not None else " (not Discord's JSON: Cloudflare or a proxy)"
-            return Outcome(
-                "rate_limited", status, error=f"429 rate limited for {wait:g}s{what}", retry_after=wait
-            )
+            what = "" if discord_error is not None else t("discord.not_json_429")
+            error = t("discord.rate_limited", wait=wait, what=what)
+            return Outcome("rate_limited", status, error=error, retry_after=wait)
         if 300 <= status < 400:
             where = scrub(resp.headers.get("location", "?")[:300], url)
             return Outcome(
                 "retry",
                 status,
-                error=f"HTTP {status} redirect to {where} not followed (a proxy in the way, or a wrong "
-                "webhook host?)",
+                error=t("discord.redirect", status=status, where=where),
             )
         if discord_error is None:
             # not Discord speaking: Cloudflare (an IP block answers HTML 403), a proxy, a captive portal
-            hint = (
-                "an HTML 403 is usually Cloudflare blocking this IP, not a deleted webhook"
-                if status == 403
-                else "not Discord's JSON: a proxy or Cloudflare answered"
-            )
+            hint = t("discord.html_403") if status == 403 else t("discord.not_json")
             return Outcome("retry", status, error=f"HTTP {status} ({hint}): {body_text[:200]}")
         if status in (401, 403, 404) or discord_error.get("code") in GONE_CODES:
             return Outcome("broken", status, error=f"HTTP {status}: {body_text}")
