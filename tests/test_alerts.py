@@ -237,7 +237,7 @@ async def test_each_presale_gets_its_own_reminder_at_its_time(tmp_path: Path, cl
     assert await h.reminders.run_due() == (1, 0)
     [presale] = h.outbox("reminder")
     assert presale["description"].startswith("팬클럽 선예매 10분 전입니다")
-    assert f"<t:{int(fanclub.at.timestamp())}:R>" in presale["description"]
+    assert f"<t:{int(fanclub.at.timestamp())}:t>" in presale["description"]
     assert presale["footer"]["text"].endswith("팬클럽 선예매 10분 전 알림")
     clock.advance(24 * 3600)  # 10 minutes before the general sale
     assert await h.reminders.run_due() == (1, 0)
@@ -441,6 +441,6 @@ def test_the_daemon_delivers_a_presale_reminder_at_its_time(
     [reminder] = discord.embeds()
     assert reminder["title"].startswith("[곧 티켓 오픈] ")
     assert reminder["description"].startswith("팬클럽 선예매 1분 전입니다")
-    assert f"<t:{int(presale_at.timestamp())}:R>" in reminder["description"]
+    assert f"<t:{int(presale_at.timestamp())}:t>" in reminder["description"]
     assert d.terminate()[0] == 0
     assert len(discord.embeds()) == 1  # the general sale (2027) is far off: nothing else
