@@ -71,7 +71,8 @@ def _answer(stand: InterparkStandin, notice_id: str, response: Response | None) 
 
 
 def _changed(embed: dict[str, Any]) -> list[str]:
-    return [f["name"] for f in embed["fields"] if f["name"].endswith(" 변경")]
+    """The fields a change embed shows as before → after (named as the notice's own embed names them)."""
+    return [f["name"] for f in embed["fields"] if "→" in f["value"]]
 
 
 def _kept_presales(tmp_path: Path, notice_id: str) -> list[str]:
@@ -100,7 +101,7 @@ def test_a_moved_open_time_is_alerted_while_the_notice_page_fails_keeping_the_pr
     d.wait_for(lambda: len(discord.embeds()) == 1, timeout=30, what="the change alert (page 404)")
     first = discord.embeds()[0]
     assert first["url"].endswith(notice_id)
-    assert _changed(first) == ["티켓 오픈 변경"]  # the open time; the unread presale is no "change"
+    assert _changed(first) == ["일반 예매"]  # the open time; the unread presale is no "change"
     assert "<t:1798714800" in json.dumps(first)  # 2026-12-31 20:00 KST, the list's new open time
     assert _kept_presales(tmp_path, notice_id) == ["팬클럽 선예매"]  # history keeps the one read before
     assert "notice pages: 1 unreadable (HTTP 404)" in d.err()
@@ -109,7 +110,7 @@ def test_a_moved_open_time_is_alerted_while_the_notice_page_fails_keeping_the_pr
     row["openDateStr"] = "2027-01-07 20:00:00"
     d.wait_for(lambda: len(discord.embeds()) == 2, timeout=30, what="the change alert (another shape)")
     second = discord.embeds()[1]
-    assert _changed(second) == ["티켓 오픈 변경"] and "<t:1799319600" in json.dumps(second)  # 2027-01-07
+    assert _changed(second) == ["일반 예매"] and "<t:1799319600" in json.dumps(second)  # 2027-01-07
     assert _kept_presales(tmp_path, notice_id) == ["팬클럽 선예매"]
     assert "unreadable (a page of another shape)" in d.err()
     runs = d.out().count("크롤링 완료: interpark")
