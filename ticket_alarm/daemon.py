@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import random
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import psutil
@@ -24,7 +25,8 @@ from loguru import logger
 from ticket_alarm.clock import Clock
 from ticket_alarm.config import Settings, mask_store_url
 from ticket_alarm.delivery import Delivery
-from ticket_alarm.errors import StoreError
+from ticket_alarm.errors import StoreError, StoreUnavailable
+from ticket_alarm.i18n import t
 from ticket_alarm.pipeline import Pipeline, SiteResult
 from ticket_alarm.reminders import Reminders
 from ticket_alarm.store import DB_NAME, as_async
@@ -37,7 +39,13 @@ HEARTBEAT_EVERY = 30.0
 PRUNE_EVERY = 6 * 3600.0  # retention: old sent alerts, digest-log lines and HTTP-cache entries go
 DUPLICATE_SIGNAL_WINDOW = 1.0  # a signal this soon after the first is the same stop, delivered twice
 EXIT_MEMORY = 3  # max_rss_mb exceeded: supervisor restarts the daemon
-EXIT_STORE = 2  # a store error in any loop stopped the daemon: supervisor restarts it
+# a store error in any loop stopped the daemon: supervisor and systemd restart it (exit 2 is kept for
+# what no restart fixes: a bad config, a wrong store_url password, a schema newer than this program)
+EXIT_STORE = 4
+# the store cannot be reached (StoreUnavailable): nothing is crawled, and the store is tried again after
+# STORE_RETRY_FIRST seconds, doubling up to STORE_RETRY_CAP, until it answers
+STORE_RETRY_FIRST = 1.0
+STORE_RETRY_CAP = 30.0
 # a head poll that sees a known notice's content change starts the site's sweep early, but never
 # sooner than this share of the sweep interval after the last sweep started
 EARLY_SWEEP_GAP = 0.25
@@ -112,6 +120,7 @@ class Daemon:
         self.on_result = on_result
         self.stop = asyncio.Event()
         self.fatal: BaseException | None = None
+        self._owed_waiter: asyncio.Future[None] | None = None
         self.exit_code = 0  # EXIT_MEMORY when max_rss_mb stopped the daemon
         self._inflight: set[asyncio.Task[object]] = set()
         self._sweeping: set[str] = set()
@@ -120,6 +129,8 @@ class Daemon:
         self._head_gaps: dict[str, float] = {}  # seconds between head polls, per site, as scheduled
         self._crawled: set[str] = set()  # sites crawled since the last 메모리 사용량 line
         self._memory_logged_at: float | None = None
+        self.store_down: float | None = None  # clock.monotonic() since the store cannot be reached
+        self._store_retry = STORE_RETRY_FIRST
         # one policy for a store error in every loop: stop the daemon (exit EXIT_STORE), see store_failed
         if delivery is not None:
             delivery.on_store_error = self.store_failed
@@ -127,18 +138,68 @@ class Daemon:
             reminders.on_store_error = self.store_failed
 
     def store_failed(self, where: str, exc: StoreError) -> None:
-        """THE store-error policy of every loop (crawl, head poll, delivery lane, reminders, heartbeat):
-        one ERROR line, then a clean stop with exit code EXIT_STORE; supervisor starts the daemon again
-        and the store is opened (and checked) afresh. Nothing is lost: every write is one transaction,
-        and what is not written yet is crawled or delivered again. (The delivery lane's write after a
-        post is the exception: it holds the accepted batch and retries only that write, see Delivery.)"""
+        """THE store-error policy of every loop (crawl, head poll, delivery lane, reminders, heartbeat).
+
+        A store that cannot be reached (``StoreUnavailable``: PostgreSQL down or restarting) is a wait:
+        said once, nothing is crawled, the loops try again with back-off and the heartbeat loop finds
+        the store back. Any other store error: one ERROR line, then a clean stop with exit code
+        EXIT_STORE; supervisor starts the daemon again and the store is opened (and checked) afresh —
+        but not while a delivery lane owes the write of a batch Discord accepted (a full disk): the
+        daemon crawls nothing more and stops once that write lands, so a restart cannot post it again.
+        Nothing is lost: every write is one transaction; what is not written yet is crawled or
+        delivered again."""
+        if isinstance(exc, StoreUnavailable):
+            self._store_unreachable(where, exc)
+            return
         if self.fatal is None:
             logger.error("{} store error: {}; stopping the daemon (exit {})", where, exc, EXIT_STORE)
             self.fatal = exc
+            if self._owes():
+                logger.warning("{}", t("daemon.stop_after_owed"))
+                self._owed_waiter = asyncio.ensure_future(self._stop_when_settled())
+                return
+        if self._owed_waiter is None or self._owed_waiter.done():
+            self.stop.set()
+
+    async def _stop_when_settled(self) -> None:
+        while self._owes() and not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=1.0)
         self.stop.set()
 
+    def _store_unreachable(self, where: str, exc: StoreError) -> None:
+        if self.store_down is not None:
+            return
+        self.store_down = self.clock.monotonic()
+        logger.warning("{}", t("daemon.store_unreachable", where=where, error=exc))
+        self._status(t("daemon.store_unreachable.status", error=exc))
+
+    def _store_back(self) -> None:
+        self._store_retry = STORE_RETRY_FIRST
+        if self.store_down is None:
+            return
+        seconds = self.clock.monotonic() - self.store_down
+        self.store_down = None
+        logger.info("{}", t("daemon.store_back", seconds=seconds))
+        if not self._owes():
+            self._status(None)
+
+    def _owes(self) -> bool:
+        owes = getattr(self.delivery, "owes", None)  # a Delivery; tests may give a stand-in
+        return bool(owes and owes())
+
+    def _status(self, problem: str | None) -> None:
+        """Told to ``health`` through the status file beside the store (delivery's, when it has one)."""
+        status = getattr(self.delivery, "status", None)
+        if status is not None:
+            status.write(problem)
+
+    def _paused(self) -> bool:
+        """Nothing is crawled while the store cannot record it, or once a store error stops the daemon."""
+        return self.stop.is_set() or self.store_down is not None or self.fatal is not None
+
     async def crawl_site(self, name: str) -> SiteResult | None:
-        if self.stop.is_set() or not self.replicas.owns(name):  # another replica crawls it
+        if self._paused() or not self.replicas.owns(name):  # another replica crawls it
             return None
         task = asyncio.current_task()
         if task is not None:
@@ -173,7 +234,7 @@ class Daemon:
 
     async def head_site(self, name: str) -> SiteResult | None:
         """One head poll of a site (the newest page); may start the site's sweep early."""
-        if self.stop.is_set() or not self.replicas.owns(name):
+        if self._paused() or not self.replicas.owns(name):
             return None
         task = asyncio.current_task()
         if task is not None:
@@ -278,6 +339,8 @@ class Daemon:
             await self.store.heartbeat(self.clock.now().timestamp())
         except StoreError as exc:
             self.store_failed("heartbeat not written:", exc)
+            return
+        self._store_back()
 
     async def prune(self) -> None:
         """Bounded growth: what is older than ``retention_days`` leaves the store (history never)."""
@@ -301,11 +364,16 @@ class Daemon:
         pruned_at: float | None = None
         while not self.stop.is_set():
             await self.beat()
-            if pruned_at is None or self.clock.monotonic() - pruned_at >= PRUNE_EVERY:
+            if self.store_down is None and (
+                pruned_at is None or self.clock.monotonic() - pruned_at >= PRUNE_EVERY
+            ):
                 pruned_at = self.clock.monotonic()
                 await self.prune()
+            wait = HEARTBEAT_EVERY
+            if self.store_down is not None:  # reconnect with back-off: the heartbeat is the probe
+                wait, self._store_retry = self._store_retry, min(STORE_RETRY_CAP, 2 * self._store_retry)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), timeout=HEARTBEAT_EVERY)
+                await asyncio.wait_for(self.stop.wait(), timeout=wait)
 
     async def renew_sites(self) -> None:
         """Renew this replica's site leases (and its heartbeat); say when the set of sites changes."""
@@ -314,6 +382,8 @@ class Daemon:
         except StoreError as exc:  # the one policy; its leases lapse and another replica takes its sites
             self.store_failed(f"replica {self.replicas.replica_id}: site leases not renewed:", exc)
             return
+        if self.replicas.shared:
+            self._store_back()
         if owned != self._owned and self.replicas.shared:
             gained, lost = sorted(owned - self._owned), sorted(self._owned - owned)
             logger.info(
@@ -436,13 +506,45 @@ class Daemon:
             await asyncio.gather(*background, return_exceptions=True)
             with contextlib.suppress(StoreError):
                 await self.replicas.release()  # another replica takes the sites over at once
-        stats = await self.store.outbox_stats()
-        logger.info(
-            "stopped: {} alerts still pending in the outbox (delivered on the next start)", stats.pending
-        )
+        pending: int | str = "?"
+        with contextlib.suppress(StoreError):  # a store that cannot be reached: the count is unknown
+            pending = (await self.store.outbox_stats()).pending
+        logger.info("stopped: {} alerts still pending in the outbox (delivered on the next start)", pending)
         if self.fatal is not None:
             return EXIT_STORE
         return self.exit_code
+
+
+async def open_waiting(open_store: Callable[[], Awaitable[None]]) -> None:
+    """Start even while the store cannot be reached: ``open_store`` is tried again with back-off
+    (said once) until it succeeds; any other store error (a wrong password, a newer schema) is raised
+    at once. A signal during the wait is a clean stop (SystemExit 0): nothing was started."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    delay, since = STORE_RETRY_FIRST, loop.time()
+    try:
+        for attempt in itertools.count():
+            try:
+                await open_store()
+            except StoreUnavailable as exc:
+                if attempt == 0:
+                    logger.warning("{}", t("daemon.store_unreachable", where="start:", error=exc))
+            else:
+                if attempt:
+                    logger.info("{}", t("daemon.store_back", seconds=loop.time() - since))
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            if stop.is_set():
+                logger.info("signal received while waiting for the store: stopped (exit 0)")
+                raise SystemExit(0)
+            delay = min(STORE_RETRY_CAP, 2 * delay)
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
 
 
 def _head_trigger(seconds: float) -> IntervalTrigger:

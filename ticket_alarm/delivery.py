@@ -51,6 +51,7 @@ BACKOFF_BASE = 2.0
 BACKOFF_CAP = 60.0
 BROKEN_RECHECK = 900.0
 IDLE_POLL = 5.0
+STORE_RETRY_CAP = 30.0  # a lane whose store reads fail (unreachable) tries again after 1, 2, 4 … 30 s
 
 
 @dataclass
@@ -108,6 +109,10 @@ class Delivery:
         self._stop: asyncio.Event | None = None
         # the daemon's store-error policy (Daemon.store_failed); without one (``once``) a lane raises it
         self.on_store_error: Callable[[str, StoreError], None] | None = None
+
+    def owes(self) -> bool:
+        """Whether a lane still owes the store write of a batch Discord accepted."""
+        return any(self._unsettled.values())
 
     def lane_owner(self, lane: str) -> str:
         """Who claims a lane's rows: the lane of this process (``owner``)."""
@@ -192,12 +197,7 @@ class Delivery:
             if renewed < len(held) and "lost" not in said:
                 said.add("lost")
                 logger.warning(
-                    "route {}: {} of the {} outbox row(s) being sent were claimed by another process (this "
-                    "one's claim lapsed: stalled for over {:.0f}s?); they may be posted twice",
-                    lane,
-                    len(held) - renewed,
-                    len(held),
-                    CLAIM_LEASE,
+                    "{}", t("delivery.claim_lost", route=lane, lost=len(held) - renewed, count=len(held))
                 )
 
     async def _settle(self, lane: str) -> bool:
@@ -293,12 +293,16 @@ class Delivery:
         count = max(1, notifier.fits([a for _, a in readable]))
         batch = readable[:count]
         outcome = await self._post(notifier, batch)
+        if outcome is None:
+            return 0
         if outcome.kind == "dead" and len(batch) > 1:
             # one bad alert must not take nine good ones with it: send them one by one
             sent = 0
             refused: list[tuple[tuple[OutboxItem, Alert], Outcome]] = []
             for item in batch:
                 single = await self._post(notifier, [item])
+                if single is None:  # fenced off: the rest are another owner's too (or claimed again)
+                    break
                 if single.kind == "dead":
                     refused.append((item, single))  # settled below: all refused alike is the lane's fault
                     continue
@@ -319,7 +323,24 @@ class Delivery:
             return sent
         return await self._apply(notifier, batch, outcome)
 
-    async def _post(self, notifier: Notifier, batch: list[tuple[OutboxItem, Alert]]) -> Outcome:
+    async def _fenced(self, lane: str, batch: list[tuple[OutboxItem, Alert]]) -> bool:
+        """The fence, checked in the store immediately before each post: this lane (its owner, unique
+        to the process) still holds every row of the batch — renewed here. A process frozen past its
+        claim (SIGSTOP, a VM pause, a partition) finds rows another owner took, and posts none of them;
+        the rows it still holds are claimed again by the next pass."""
+        ids = [item.id for item, _ in batch]
+        now = self.clock.now().timestamp()
+        held = await self.store.renew(ids, now, owner=self.lane_owner(lane), lease_seconds=CLAIM_LEASE)
+        if held == len(ids):
+            return True
+        self._release(lane, ids)
+        logger.warning("{}", t("delivery.fenced", route=lane, lost=len(ids) - held, count=len(ids)))
+        return False
+
+    async def _post(self, notifier: Notifier, batch: list[tuple[OutboxItem, Alert]]) -> Outcome | None:
+        """The notifier's answer, or None when the fence says the batch is not this lane's any more."""
+        if not await self._fenced(notifier.route, batch):
+            return None
         logger.debug("route {}: posting {} alert(s) to {}", notifier.route, len(batch), notifier.describe())
         return await notifier.send([a for _, a in batch])
 
@@ -410,6 +431,7 @@ class Delivery:
     # --- lanes ---------------------------------------------------------------------
     async def run_lane(self, lane: str, stop: asyncio.Event) -> None:
         self._stop = stop
+        retry = 1.0
         while not stop.is_set():
             try:
                 if lane in self.stats.broken:
@@ -421,6 +443,7 @@ class Delivery:
                 next_due = await self._next_due(lane)
                 now = self.clock.now().timestamp()
                 timeout = IDLE_POLL if next_due is None else min(IDLE_POLL, max(0.0, next_due - now))
+                retry = 1.0
                 if timeout > 0:
                     await self._wait(stop, timeout)
             except asyncio.CancelledError:
@@ -429,8 +452,9 @@ class Delivery:
                 # owed after a post never gets here: _write holds the batch and retries only the write)
                 if self.on_store_error is None:
                     raise
-                self.on_store_error(f"알림 전송 실패: lane {lane}", exc)
-                return
+                self.on_store_error(f"알림 전송 실패: lane {lane}", exc)  # a wait (unreachable), or a stop
+                await self._wait(stop, retry)
+                retry = min(STORE_RETRY_CAP, 2 * retry)
             except Exception as exc:  # a bug must not kill the lane silently
                 logger.error(
                     "알림 전송 실패: lane {} stopped by {}: {}; retrying in {}s",
@@ -478,7 +502,12 @@ class Delivery:
         return orphans
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.warn_unrouted()
+        try:
+            await self.warn_unrouted()
+        except StoreError as exc:  # only a warning's count: the lanes start anyway
+            if self.on_store_error is None:
+                raise
+            self.on_store_error("알림 전송 실패:", exc)
         lanes = [
             asyncio.create_task(self.run_lane(name, stop), name=f"lane-{name}") for name in self.lane_names
         ]
