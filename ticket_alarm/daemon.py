@@ -155,6 +155,7 @@ class Daemon:
             logger.error("{} store error: {}; stopping the daemon (exit {})", where, exc, EXIT_STORE)
             self.fatal = exc
             if self._owes():
+                self.delivery.halted = True  # lanes claim nothing new; the owed write is retried
                 logger.warning("{}", t("daemon.stop_after_owed"))
                 self._owed_waiter = asyncio.ensure_future(self._stop_when_settled())
                 return

@@ -90,6 +90,9 @@ class Delivery:
         # that lane until it succeeds, so an accepted batch is never posted twice
         self._unsettled: dict[str, list[Callable[[], None]]] = {}
         self._marks_checked = False
+        self._posting = 0  # batches being sent now (a post in flight, then its store write)
+        # set by the daemon when a store error stops it: lanes claim nothing new, owed writes go on
+        self.halted = False
         self.store = as_async(store)
         self.notifiers = {n.route: n for n in notifiers}
         self.clock = clock
@@ -111,8 +114,9 @@ class Delivery:
         self.on_store_error: Callable[[str, StoreError], None] | None = None
 
     def owes(self) -> bool:
-        """Whether a lane still owes the store write of a batch Discord accepted."""
-        return any(self._unsettled.values())
+        """Whether a lane still owes the store write of a batch Discord accepted, or has a post in
+        flight (whose write is yet to come)."""
+        return self._posting > 0 or any(self._unsettled.values())
 
     def lane_owner(self, lane: str) -> str:
         """Who claims a lane's rows: the lane of this process (``owner``)."""
@@ -139,7 +143,7 @@ class Delivery:
                 return delivered
             if deadline is not None and self.clock.monotonic() + self._bucket_wait(lane) > deadline:
                 return delivered
-            if self._hold_wait(lane) > 0:  # backing off after a failure: the next pass waits for it
+            if self._hold_wait(lane) > 0 or self.halted:  # backing off / stopping: claim nothing new
                 return delivered
             items = await self.store.claim(
                 lane,
@@ -158,9 +162,11 @@ class Delivery:
         """Send a claimed batch, renewing its lease every ``CLAIM_RENEW`` seconds until it is settled."""
         self._held[lane] = {i.id for i in items}
         renewer = asyncio.create_task(self._renew_lease(lane), name=f"lease-{lane}")
+        self._posting += 1
         try:
             return await self._send_batch(lane, items)
         finally:
+            self._posting -= 1
             renewer.cancel()
             await asyncio.wait([renewer])
             self._held.pop(lane, None)
@@ -339,6 +345,9 @@ class Delivery:
 
     async def _post(self, notifier: Notifier, batch: list[tuple[OutboxItem, Alert]]) -> Outcome | None:
         """The notifier's answer, or None when the fence says the batch is not this lane's any more."""
+        wait = notifier.wait()
+        if wait > 0:  # the rate limit first: the fence is checked after any wait, just before the post
+            await self.clock.sleep(wait)
         if not await self._fenced(notifier.route, batch):
             return None
         logger.debug("route {}: posting {} alert(s) to {}", notifier.route, len(batch), notifier.describe())

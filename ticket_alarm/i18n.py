@@ -1697,10 +1697,10 @@ MESSAGES.update(
             "the store is reachable again (after {seconds:.0f} s); crawling and delivery resume",
         ),
         "daemon.stop_after_owed": (
-            "Discord가 받은 묶음의 저장소 쓰기가 아직 남아 있어, 그 쓰기가 성공한 뒤에 멈춥니다 (그동안 "
-            "크롤링하지 않음): 재시작이 그 묶음을 다시 보내지 않도록",
-            "a batch Discord accepted still owes its store write: the daemon stops once that write lands "
-            "(crawling nothing meanwhile), so a restart cannot post the batch again",
+            "보내는 중이거나 Discord가 받은 묶음의 저장소 쓰기가 아직 남아 있어, 그 쓰기가 성공한 뒤에 "
+            "멈춥니다 (그동안 크롤링도 새 전송도 하지 않음): 재시작이 그 묶음을 다시 보내지 않도록",
+            "a batch being sent or accepted by Discord still owes its store write: the daemon stops once "
+            "that write lands (crawling and claiming nothing meanwhile), so a restart cannot post it again",
         ),
         "health.store.unreachable": (
             "{error} — 실행 중인 데몬은 멈추지 않고 기다리며 다시 연결합니다; PostgreSQL 서버를 확인하세요",
