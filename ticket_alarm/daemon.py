@@ -184,6 +184,10 @@ class Daemon:
         logger.info("{}", t("daemon.store_back", seconds=seconds))
         if not self._owes():
             self._status(None)
+        for name in self.sites:  # their crawls were skipped meanwhile: sweep them now
+            if self._scheduler is not None:
+                with contextlib.suppress(Exception):
+                    self._scheduler.modify_job(f"crawl-{name}", next_run_time=self.clock.now())
 
     def _owes(self) -> bool:
         owes = getattr(self.delivery, "owes", None)  # a Delivery; tests may give a stand-in
