@@ -318,7 +318,8 @@ def test_postgres_down_for_5_minutes_under_supervisord_loses_nothing(
             60,
             "the outage said (or a replica leaving RUNNING)",
         )
-        assert all(s == "RUNNING" for s, _ in programs(sv).values()), (programs(sv), sv.text()[-2000:])
+        now = programs(sv)
+        assert all(s == "RUNNING" for s, _ in now.values()), (now, sv.text()[-2000:])
         during = notices.add(3, prefix="장애 중")
         # a replica (re)started while the database is down starts, and stays up
         assert sv.ctl("restart", "ticket-alarm:replica-b", timeout=60).returncode == 0
