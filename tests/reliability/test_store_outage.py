@@ -300,14 +300,23 @@ def test_postgres_down_for_5_minutes_under_supervisord_loses_nothing(
     sv = Supervisor(render_kit(tmp_path, config), child_env())
     logs = tmp_path / "logs"
 
+    def both_running() -> bool:
+        states = programs(sv)  # one reading: two could straddle supervisord's start
+        return len(states) == 2 and all(s == "RUNNING" and pid for s, pid in states.values())
+
     def said() -> str:
         return "".join(p.read_text(errors="replace") for p in sorted(logs.glob("replica-*.log")))
 
     try:
-        sv.wait(lambda: all(s == "RUNNING" for s, _ in programs(sv).values()) and len(programs(sv)) == 2,
-                "both replicas RUNNING", timeout=60)  # fmt: skip
+        sv.wait(both_running, "both replicas RUNNING", timeout=60)
         wait_until(lambda: "크롤링 완료: teststand" in said(), 60, "the first crawl")
         before = dict(programs(sv))
+
+        def told() -> str:  # what to read when an assertion fails: supervisord's log, the replicas' errors
+            errs = "".join(p.read_text(errors="replace")[-1500:] for p in sorted(logs.glob("*.err.log")))
+            return sv.text()[-2000:] + "\n" + errs
+
+        assert all(s == "RUNNING" and pid for s, pid in before.values()), (before, told())
         pg.halt()
         down = time.monotonic()
         wait_until(
@@ -332,8 +341,8 @@ def test_postgres_down_for_5_minutes_under_supervisord_loses_nothing(
         assert "waits and reconnects" in checks["store"]["detail"], checks["store"]
         time.sleep(max(0.0, OUTAGE - (time.monotonic() - down)))
         states = programs(sv)
-        assert all(s == "RUNNING" for s, _ in states.values()), (states, sv.text()[-3000:])
-        assert states["replica-a"][1] == before["replica-a"][1], "replica-a was restarted"
+        assert all(s == "RUNNING" for s, _ in states.values()), (states, told())
+        assert states["replica-a"][1] == before["replica-a"][1], ("replica-a was restarted", told())
         pg.resume()
         back = time.monotonic()
         after = notices.add(3, prefix="장애 후")
