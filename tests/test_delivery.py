@@ -504,15 +504,21 @@ async def test_a_claim_lost_while_stalled_is_said(store: Store, logs: list[str])
     b, _ = stdout_lane(store, clock, "replica-b")
     assert await b.deliver_due("main") == 1
     await timer.tick()
-    assert any("claimed by another process" in line and "posted twice" in line for line in logs)
+    assert any("claimed by another process" in line and "does not post them" in line for line in logs)
     hanging.release.set()
     await sending
 
 
 class FailingRenew(Store):
-    """A real store whose lease renewals fail the way a full disk makes writes fail."""
+    """A real store whose lease renewals during a post fail the way a full disk makes writes fail (the
+    fence's renewal just before the post still succeeds)."""
+
+    fenced = 0
 
     def renew(self, ids: Any, now: float, **kwargs: Any) -> int:  # type: ignore[override]
+        if not self.fenced:
+            self.fenced += 1
+            return super().renew(ids, now, **kwargs)
         raise StoreError(f"{self.path}: write failed (disk I/O error).")
 
 

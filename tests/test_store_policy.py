@@ -49,9 +49,10 @@ async def test_reminders_store_error_in_next_due_reaches_the_policy(tmp_path: Pa
     store = FailingNextDue(tmp_path / "s.sqlite3")
     reminders = Reminders(store, {}, FakeClock())
     seen: list[tuple[str, StoreError]] = []
-    reminders.on_store_error = lambda where, exc: seen.append((where, exc))
     stop = asyncio.Event()
-    await asyncio.wait_for(reminders.run(stop), timeout=5)  # returns: it does not loop on a dead store
+    # the policy decides: the daemon's stops (sets stop) for this error; the loop then returns
+    reminders.on_store_error = lambda where, exc: (seen.append((where, exc)), stop.set())
+    await asyncio.wait_for(reminders.run(stop), timeout=5)
     assert len(seen) == 1 and isinstance(seen[0][1], StoreError) and "disk I/O" in str(seen[0][1])
     assert seen[0][0].startswith("리마인더 처리 실패")
     store.close()
@@ -71,13 +72,14 @@ async def test_delivery_lane_store_error_reaches_the_policy(tmp_path: Path) -> N
         notifier = DiscordNotifier("a", WEBHOOK, WebhookClient(http, clock))
         delivery = Delivery(store, [notifier], clock)
         seen: list[str] = []
-        delivery.on_store_error = lambda where, exc: seen.append(where)
-        await asyncio.wait_for(delivery.run_lane("a", asyncio.Event()), timeout=5)
+        stop = asyncio.Event()
+        delivery.on_store_error = lambda where, exc: (seen.append(where), stop.set())
+        await asyncio.wait_for(delivery.run_lane("a", stop), timeout=5)
     assert seen == ["알림 전송 실패: lane a"]
     store.close()
 
 
-async def test_daemon_store_failed_is_one_error_line_and_exit_2(tmp_path: Path, logs: list[str]) -> None:
+async def test_daemon_store_failed_is_one_error_line_and_exit_4(tmp_path: Path, logs: list[str]) -> None:
     from types import SimpleNamespace
 
     from ticket_alarm.config import Settings
@@ -96,9 +98,9 @@ async def test_daemon_store_failed_is_one_error_line_and_exit_2(tmp_path: Path, 
     assert delivery.on_store_error == daemon.store_failed == reminders.on_store_error
     daemon.store_failed("heartbeat not written:", StoreError("disk full"))
     daemon.store_failed("알림 전송 실패: lane a", StoreError("disk full again"))
-    assert daemon.stop.is_set() and EXIT_STORE == 2 and str(daemon.fatal) == "disk full"
+    assert daemon.stop.is_set() and EXIT_STORE == 4 and str(daemon.fatal) == "disk full"
     errors = [line for line in logs if line.startswith("[ERROR]")]
-    assert errors == ["[ERROR] heartbeat not written: store error: disk full; stopping the daemon (exit 2)"]
+    assert errors == ["[ERROR] heartbeat not written: store error: disk full; stopping the daemon (exit 4)"]
 
 
 async def test_daemon_prunes_after_retention_days_and_says_so(tmp_path: Path, logs: list[str]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.postgres import PASSWORD, PostgresServer
-from ticket_alarm.errors import StoreError
+from ticket_alarm.errors import StoreError, StoreUnavailable
 from ticket_alarm.store.api import (
     Cycle,
     DigestEvent,
@@ -118,6 +118,41 @@ async def test_a_wrong_password_or_a_dead_server_is_one_clear_error_without_the_
     with pytest.raises(StoreError) as err:
         await PostgresStore.open(closed, timeout=2)
     assert PASSWORD not in str(err.value) and "127.0.0.1:1" in str(err.value)
+
+
+async def test_a_server_that_cannot_be_reached_is_a_wait_and_a_wrong_password_is_not(pg_url: str) -> None:
+    """StoreUnavailable (the daemon waits and reconnects) only for what waiting fixes; a wrong password or
+    database stays a plain StoreError (exit 2: no restart fixes it)."""
+    with pytest.raises(StoreError) as err:
+        await PostgresStore.open(pg_url.replace(PASSWORD, "Wr0ng-" + PASSWORD), timeout=3)
+    assert not isinstance(err.value, StoreUnavailable)
+    with pytest.raises(StoreError) as err:
+        await PostgresStore.open(pg_url.rsplit("/", 1)[0] + "/no_such_db", timeout=3)
+    assert not isinstance(err.value, StoreUnavailable)
+    with pytest.raises(StoreUnavailable):
+        await PostgresStore.open(f"postgresql://u:{PASSWORD}@127.0.0.1:1/db", timeout=2)
+
+
+async def test_a_store_reconnects_after_the_server_restarts(
+    postgres_server: PostgresServer, pg_url: str
+) -> None:
+    """The server stops and starts again: calls meanwhile raise StoreUnavailable; afterwards the same store
+    works again (a fresh pool), with no restart of the process."""
+    store = await PostgresStore.open(pg_url, timeout=2)
+    try:
+        await store.heartbeat(1.0)
+        postgres_server.halt()
+        try:
+            with pytest.raises(StoreUnavailable):
+                await store.heartbeat(2.0)
+            with pytest.raises(StoreUnavailable):  # the reconnection is refused too: still a wait
+                await store.heartbeat(2.0)
+        finally:
+            postgres_server.resume()
+        await store.heartbeat(3.0)
+        assert await store.last_heartbeat() == 3.0
+    finally:
+        await store.close()
 
 
 async def test_readonly_open_of_a_database_no_daemon_used_is_refused(pg_url: str) -> None:

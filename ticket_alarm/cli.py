@@ -32,7 +32,7 @@ from ticket_alarm.config import (
     load_config,
     resolve_config_path,
 )
-from ticket_alarm.daemon import Daemon, raise_fd_limit
+from ticket_alarm.daemon import Daemon, open_waiting, raise_fd_limit
 from ticket_alarm.delivery import Delivery
 from ticket_alarm.discord.render import (
     MAX_TITLE,
@@ -101,6 +101,7 @@ async def build_app(
     *,
     clock: Clock | None = None,
     store: StoreProtocol | None = None,
+    wait: bool = False,
 ) -> AsyncIterator[App]:
     """Everything the daemon (and ``once``) runs on. ``store``: one the caller opened and closes
     (``test-crawlers``' throw-away diagnosis store); else the configured one, opened here.
@@ -120,8 +121,11 @@ async def build_app(
 
         writer = PostgresStore(settings.store_url, data_dir=settings.data_dir)
         try:
-            await writer._ensure_open()  # connect and migrate now: a wrong store_url fails at start
-            reader = await open_configured_store(settings, readonly=True)
+            # connect and migrate now: a wrong store_url fails at start; the daemon (wait) starts even
+            # while the server cannot be reached, and reconnects with back-off
+            await (open_waiting(writer._ensure_open) if wait else writer._ensure_open())
+            # the read-only handle connects (and checks the schema) on its first use
+            reader = PostgresStore(settings.store_url, readonly=True, data_dir=settings.data_dir)
         except BaseException:
             await writer.close()
             raise
@@ -277,7 +281,7 @@ async def _run(args: argparse.Namespace) -> int:
     sites = enabled_sites(settings, known)
     with _instance_lock(settings):
         async with (
-            build_app(settings, known) as app,
+            build_app(settings, known, wait=True) as app,
             serve_metrics(settings, app.reader, app.delivery, app.webhooks, sites=sites) as metrics,
             serve_web(WebContext(settings, app.reader, known, sites, metrics, app.clock)),
         ):

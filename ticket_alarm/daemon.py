@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import random
 import resource
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import psutil
@@ -26,7 +27,7 @@ from loguru import logger
 from ticket_alarm.clock import Clock
 from ticket_alarm.config import Settings, mask_store_url
 from ticket_alarm.delivery import Delivery
-from ticket_alarm.errors import StoreError
+from ticket_alarm.errors import StoreError, StoreUnavailable
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import repeats
 from ticket_alarm.ops import HEAD_GAP_META, OpsWatch
@@ -42,7 +43,13 @@ HEARTBEAT_EVERY = 30.0
 PRUNE_EVERY = 6 * 3600.0  # retention: old sent alerts, digest-log lines and HTTP-cache entries go
 DUPLICATE_SIGNAL_WINDOW = 1.0  # a signal this soon after the first is the same stop, delivered twice
 EXIT_MEMORY = 3  # max_rss_mb exceeded: supervisor restarts the daemon
-EXIT_STORE = 2  # a store error in any loop stopped the daemon: supervisor restarts it
+# a store error in any loop stopped the daemon: supervisor and systemd restart it (exit 2 is kept for
+# what no restart fixes: a bad config, a wrong store_url password, a schema newer than this program)
+EXIT_STORE = 4
+# the store cannot be reached (StoreUnavailable): nothing is crawled, and the store is tried again after
+# STORE_RETRY_FIRST seconds, doubling up to STORE_RETRY_CAP, until it answers
+STORE_RETRY_FIRST = 1.0
+STORE_RETRY_CAP = 30.0
 # a change held by a sweep is confirmed by reading the list again this many seconds after that sweep
 # (not by the next sweep, an interval later); one held by a head poll, by the next head poll — and by
 # a re-read this long after that one falls due, in case the notice left the head page meanwhile
@@ -137,6 +144,7 @@ class Daemon:
         self.on_result = on_result
         self.stop = asyncio.Event()
         self.fatal: BaseException | None = None
+        self._owed_waiter: asyncio.Future[None] | None = None
         self.exit_code = 0  # EXIT_MEMORY when max_rss_mb stopped the daemon
         self._inflight: set[asyncio.Task[object]] = set()
         self._sweeping: set[str] = set()
@@ -146,6 +154,8 @@ class Daemon:
         self._rereads: dict[str, int] = {}  # per site: confirmation re-reads since the last scheduled run
         self._crawled: set[str] = set()  # sites crawled since the last 메모리 사용량 line
         self._memory_logged_at: float | None = None
+        self.store_down: float | None = None  # clock.monotonic() since the store cannot be reached
+        self._store_retry = STORE_RETRY_FIRST
         # one policy for a store error in every loop: stop the daemon (exit EXIT_STORE), see store_failed
         if delivery is not None:
             delivery.on_store_error = self.store_failed
@@ -153,19 +163,74 @@ class Daemon:
             reminders.on_store_error = self.store_failed
 
     def store_failed(self, where: str, exc: StoreError) -> None:
-        """THE store-error policy of every loop (crawl, head poll, delivery lane, reminders, heartbeat):
-        one ERROR line, then a clean stop with exit code EXIT_STORE; supervisor starts the daemon again
-        and the store is opened (and checked) afresh. Nothing is lost: every write is one transaction,
-        and what is not written yet is crawled or delivered again. (The delivery lane's write after a
-        post is the exception: it holds the accepted batch and retries only that write, see Delivery.)"""
+        """THE store-error policy of every loop (crawl, head poll, delivery lane, reminders, heartbeat).
+
+        A store that cannot be reached (``StoreUnavailable``: PostgreSQL down or restarting) is a wait:
+        said once, nothing is crawled, the loops try again with back-off and the heartbeat loop finds
+        the store back. Any other store error: one ERROR line, then a clean stop with exit code
+        EXIT_STORE; supervisor starts the daemon again and the store is opened (and checked) afresh —
+        but not while a delivery lane owes the write of a batch Discord accepted (a full disk): the
+        daemon crawls nothing more and stops once that write lands, so a restart cannot post it again.
+        Nothing is lost: every write is one transaction; what is not written yet is crawled or
+        delivered again."""
+        if isinstance(exc, StoreUnavailable):
+            self._store_unreachable(where, exc)
+            return
         if self.fatal is None:
             logger.error("{}", t("log.store_error", where=where, error=exc, code=EXIT_STORE))
             self.fatal = exc
+            if self._owes():
+                self.delivery.halted = True  # lanes claim nothing new; the owed write is retried
+                logger.warning("{}", t("daemon.stop_after_owed"))
+                self._owed_waiter = asyncio.ensure_future(self._stop_when_settled())
+                return
+        if self._owed_waiter is None or self._owed_waiter.done():
+            self.stop.set()
+
+    async def _stop_when_settled(self) -> None:
+        while self._owes() and not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=1.0)
         self.stop.set()
+
+    def _store_unreachable(self, where: str, exc: StoreError) -> None:
+        if self.store_down is not None:
+            return
+        self.store_down = self.clock.monotonic()
+        logger.warning("{}", t("daemon.store_unreachable", where=where, error=exc))
+        self._status(t("daemon.store_unreachable.status", error=exc))
+
+    def _store_back(self) -> None:
+        self._store_retry = STORE_RETRY_FIRST
+        if self.store_down is None:
+            return
+        seconds = self.clock.monotonic() - self.store_down
+        self.store_down = None
+        logger.info("{}", t("daemon.store_back", seconds=seconds))
+        if not self._owes():
+            self._status(None)
+        for name in self.sites:  # their crawls were skipped meanwhile: sweep them now
+            if self._scheduler is not None:
+                with contextlib.suppress(Exception):
+                    self._scheduler.modify_job(f"crawl-{name}", next_run_time=self.clock.now())
+
+    def _owes(self) -> bool:
+        owes = getattr(self.delivery, "owes", None)  # a Delivery; tests may give a stand-in
+        return bool(owes and owes())
+
+    def _status(self, problem: str | None) -> None:
+        """Told to ``health`` through the status file beside the store (delivery's, when it has one)."""
+        status = getattr(self.delivery, "status", None)
+        if status is not None:
+            status.write(problem)
+
+    def _paused(self) -> bool:
+        """Nothing is crawled while the store cannot record it, or once a store error stops the daemon."""
+        return self.stop.is_set() or self.store_down is not None or self.fatal is not None
 
     async def crawl_site(self, name: str, *, reread: bool = False) -> SiteResult | None:
         """One sweep of a site (``reread``: the one that confirms a held change, see ``reread``)."""
-        if self.stop.is_set() or not self.replicas.owns(name):  # another replica crawls it
+        if self._paused() or not self.replicas.owns(name):  # another replica crawls it
             return None
         if name in self._sweeping:  # a re-read and the scheduled sweep met: one sweep reads for both
             return None
@@ -210,7 +275,7 @@ class Daemon:
 
     async def head_site(self, name: str) -> SiteResult | None:
         """One head poll of a site (the newest page); may hold, confirm or clear a change."""
-        if self.stop.is_set() or not self.replicas.owns(name):
+        if self._paused() or not self.replicas.owns(name):
             return None
         task = asyncio.current_task()
         if task is not None:
@@ -355,10 +420,12 @@ class Daemon:
             await self.store.heartbeat(self.clock.now().timestamp())
         except StoreError as exc:
             self.store_failed(t("log.where.heartbeat"), exc)
+            return
+        self._store_back()
 
     async def watch(self) -> None:
         """Tell ``health.ops_webhook_url`` what changed (``OpsWatch``), through the outbox."""
-        if self.ops is None or self.stop.is_set():
+        if self.ops is None or self._paused():
             return
         try:
             await self.ops.check(self.replicas.owns)
@@ -392,11 +459,16 @@ class Daemon:
             await self.beat()
             await self.watch()
             repeats.flush()  # the count of log lines held back (one line per kind per minute)
-            if pruned_at is None or self.clock.monotonic() - pruned_at >= PRUNE_EVERY:
+            if self.store_down is None and (
+                pruned_at is None or self.clock.monotonic() - pruned_at >= PRUNE_EVERY
+            ):
                 pruned_at = self.clock.monotonic()
                 await self.prune()
+            wait = HEARTBEAT_EVERY
+            if self.store_down is not None:  # reconnect with back-off: the heartbeat is the probe
+                wait, self._store_retry = self._store_retry, min(STORE_RETRY_CAP, 2 * self._store_retry)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), timeout=HEARTBEAT_EVERY)
+                await asyncio.wait_for(self.stop.wait(), timeout=wait)
         repeats.flush(everything=True)
 
     async def renew_sites(self) -> None:
@@ -406,6 +478,8 @@ class Daemon:
         except StoreError as exc:  # the one policy; its leases lapse and another replica takes its sites
             self.store_failed(t("log.where.leases", replica=self.replicas.replica_id), exc)
             return
+        if self.replicas.shared:
+            self._store_back()
         if owned != self._owned and self.replicas.shared:
             gained, lost = sorted(owned - self._owned), sorted(self._owned - owned)
             said = t(
@@ -532,11 +606,45 @@ class Daemon:
             await asyncio.gather(*background, return_exceptions=True)
             with contextlib.suppress(StoreError):
                 await self.replicas.release()  # another replica takes the sites over at once
-        stats = await self.store.outbox_stats()
-        logger.info("{}", t("log.stopped", pending=stats.pending))
+        pending: int | str = "?"
+        with contextlib.suppress(StoreError):  # a store that cannot be reached: the count is unknown
+            pending = (await self.store.outbox_stats()).pending
+        logger.info("{}", t("log.stopped", pending=pending))
         if self.fatal is not None:
             return EXIT_STORE
         return self.exit_code
+
+
+async def open_waiting(open_store: Callable[[], Awaitable[None]]) -> None:
+    """Start even while the store cannot be reached: ``open_store`` is tried again with back-off
+    (said once) until it succeeds; any other store error (a wrong password, a newer schema) is raised
+    at once. A signal during the wait is a clean stop (SystemExit 0): nothing was started."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    delay, since = STORE_RETRY_FIRST, loop.time()
+    try:
+        for attempt in itertools.count():
+            try:
+                await open_store()
+            except StoreUnavailable as exc:
+                if attempt == 0:
+                    logger.warning("{}", t("daemon.store_unreachable", where="start:", error=exc))
+            else:
+                if attempt:
+                    logger.info("{}", t("daemon.store_back", seconds=loop.time() - since))
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            if stop.is_set():
+                logger.info("signal received while waiting for the store: stopped (exit 0)")
+                raise SystemExit(0)
+            delay = min(STORE_RETRY_CAP, 2 * delay)
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
 
 
 def _head_trigger(seconds: float) -> IntervalTrigger:

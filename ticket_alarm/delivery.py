@@ -51,6 +51,7 @@ BACKOFF_BASE = 2.0
 BACKOFF_CAP = 60.0
 BROKEN_RECHECK = 900.0
 IDLE_POLL = 5.0
+STORE_RETRY_CAP = 30.0  # a lane whose store reads fail (unreachable) tries again after 1, 2, 4 … 30 s
 
 
 @dataclass
@@ -89,6 +90,9 @@ class Delivery:
         # that lane until it succeeds, so an accepted batch is never posted twice
         self._unsettled: dict[str, list[Callable[[], None]]] = {}
         self._marks_checked = False
+        self._posting = 0  # batches being sent now (a post in flight, then its store write)
+        # set by the daemon when a store error stops it: lanes claim nothing new, owed writes go on
+        self.halted = False
         self.store = as_async(store)
         self.notifiers = {n.route: n for n in notifiers}
         self.clock = clock
@@ -108,6 +112,11 @@ class Delivery:
         self._stop: asyncio.Event | None = None
         # the daemon's store-error policy (Daemon.store_failed); without one (``once``) a lane raises it
         self.on_store_error: Callable[[str, StoreError], None] | None = None
+
+    def owes(self) -> bool:
+        """Whether a lane still owes the store write of a batch Discord accepted, or has a post in
+        flight (whose write is yet to come)."""
+        return self._posting > 0 or any(self._unsettled.values())
 
     def lane_owner(self, lane: str) -> str:
         """Who claims a lane's rows: the lane of this process (``owner``)."""
@@ -134,7 +143,7 @@ class Delivery:
                 return delivered
             if deadline is not None and self.clock.monotonic() + self._bucket_wait(lane) > deadline:
                 return delivered
-            if self._hold_wait(lane) > 0:  # backing off after a failure: the next pass waits for it
+            if self._hold_wait(lane) > 0 or self.halted:  # backing off / stopping: claim nothing new
                 return delivered
             items = await self.store.claim(
                 lane,
@@ -153,9 +162,11 @@ class Delivery:
         """Send a claimed batch, renewing its lease every ``CLAIM_RENEW`` seconds until it is settled."""
         self._held[lane] = {i.id for i in items}
         renewer = asyncio.create_task(self._renew_lease(lane), name=f"lease-{lane}")
+        self._posting += 1
         try:
             return await self._send_batch(lane, items)
         finally:
+            self._posting -= 1
             renewer.cancel()
             await asyncio.wait([renewer])
             self._held.pop(lane, None)
@@ -186,9 +197,9 @@ class Delivery:
                 continue
             if renewed < len(held) and "lost" not in said:
                 said.add("lost")
-                lost = len(held) - renewed
-                said = t("log.claim_lost", route=lane, lost=lost, total=len(held), lease=CLAIM_LEASE)
-                logger.warning("{}", said)
+                logger.warning(
+                    "{}", t("delivery.claim_lost", route=lane, lost=len(held) - renewed, count=len(held))
+                )
 
     async def _settle(self, lane: str) -> bool:
         """Retry the store write a lane still owes; False while the store refuses it."""
@@ -278,12 +289,16 @@ class Delivery:
         count = max(1, notifier.fits([a for _, a in readable]))
         batch = readable[:count]
         outcome = await self._post(notifier, batch)
+        if outcome is None:
+            return 0
         if outcome.kind == "dead" and len(batch) > 1:
             # one bad alert must not take nine good ones with it: send them one by one
             sent = 0
             refused: list[tuple[tuple[OutboxItem, Alert], Outcome]] = []
             for item in batch:
                 single = await self._post(notifier, [item])
+                if single is None:  # fenced off: the rest are another owner's too (or claimed again)
+                    break
                 if single.kind == "dead":
                     refused.append((item, single))  # settled below: all refused alike is the lane's fault
                     continue
@@ -304,7 +319,27 @@ class Delivery:
             return sent
         return await self._apply(notifier, batch, outcome)
 
-    async def _post(self, notifier: Notifier, batch: list[tuple[OutboxItem, Alert]]) -> Outcome:
+    async def _fenced(self, lane: str, batch: list[tuple[OutboxItem, Alert]]) -> bool:
+        """The fence, checked in the store immediately before each post: this lane (its owner, unique
+        to the process) still holds every row of the batch — renewed here. A process frozen past its
+        claim (SIGSTOP, a VM pause, a partition) finds rows another owner took, and posts none of them;
+        the rows it still holds are claimed again by the next pass."""
+        ids = [item.id for item, _ in batch]
+        now = self.clock.now().timestamp()
+        held = await self.store.renew(ids, now, owner=self.lane_owner(lane), lease_seconds=CLAIM_LEASE)
+        if held == len(ids):
+            return True
+        self._release(lane, ids)
+        logger.warning("{}", t("delivery.fenced", route=lane, lost=len(ids) - held, count=len(ids)))
+        return False
+
+    async def _post(self, notifier: Notifier, batch: list[tuple[OutboxItem, Alert]]) -> Outcome | None:
+        """The notifier's answer, or None when the fence says the batch is not this lane's any more."""
+        wait = notifier.wait()
+        if wait > 0:  # the rate limit first: the fence is checked after any wait, just before the post
+            await self.clock.sleep(wait)
+        if not await self._fenced(notifier.route, batch):
+            return None
         logger.debug("route {}: posting {} alert(s) to {}", notifier.route, len(batch), notifier.describe())
         return await notifier.send([a for _, a in batch])
 
@@ -373,6 +408,7 @@ class Delivery:
     # --- lanes ---------------------------------------------------------------------
     async def run_lane(self, lane: str, stop: asyncio.Event) -> None:
         self._stop = stop
+        retry = 1.0
         while not stop.is_set():
             try:
                 if lane in self.stats.broken:
@@ -384,6 +420,7 @@ class Delivery:
                 next_due = await self._next_due(lane)
                 now = self.clock.now().timestamp()
                 timeout = IDLE_POLL if next_due is None else min(IDLE_POLL, max(0.0, next_due - now))
+                retry = 1.0
                 if timeout > 0:
                     await self._wait(stop, timeout)
             except asyncio.CancelledError:
@@ -392,8 +429,9 @@ class Delivery:
                 # owed after a post never gets here: _write holds the batch and retries only the write)
                 if self.on_store_error is None:
                     raise
-                self.on_store_error(t("log.where.lane", route=lane), exc)
-                return
+                self.on_store_error(t("log.where.lane", route=lane), exc)  # a wait (unreachable), or a stop
+                await self._wait(stop, retry)
+                retry = min(STORE_RETRY_CAP, 2 * retry)
             except Exception as exc:  # a bug must not kill the lane silently
                 said = t("log.lane_bug", route=lane, kind=type(exc).__name__, error=exc, wait=IDLE_POLL)
                 logger.error("{}", said)
@@ -431,7 +469,12 @@ class Delivery:
         return orphans
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.warn_unrouted()
+        try:
+            await self.warn_unrouted()
+        except StoreError as exc:  # only a warning's count: the lanes start anyway
+            if self.on_store_error is None:
+                raise
+            self.on_store_error("알림 전송 실패:", exc)
         lanes = [
             asyncio.create_task(self.run_lane(name, stop), name=f"lane-{name}") for name in self.lane_names
         ]

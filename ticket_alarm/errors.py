@@ -65,5 +65,11 @@ class StoreError(TicketAlarmError):
     """The SQLite store cannot be opened, read or written."""
 
 
+class StoreUnavailable(StoreError):
+    """The store cannot be reached now (PostgreSQL down, restarting, refusing connections): waiting
+    fixes it, a restart does not. The daemon keeps running, crawls nothing it cannot record, and
+    reconnects with back-off; a wrong password, a missing database or a newer schema is a StoreError."""
+
+
 class StoreLockedError(StoreError):
     """Another process holds the data directory's single-instance lock."""

@@ -37,7 +37,7 @@ from ticket_alarm.daemon import HEARTBEAT_EVERY
 from ticket_alarm.discord.render import message
 from ticket_alarm.discord.urls import mask_url, webhook_fingerprint
 from ticket_alarm.discord.webhook import WebhookClient, http_client
-from ticket_alarm.errors import TicketAlarmError
+from ticket_alarm.errors import StoreUnavailable, TicketAlarmError
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import redact, setup_logging
 from ticket_alarm.model import SEOUL
@@ -188,6 +188,10 @@ async def collect(
         return report
     try:
         store = await open_configured_store(settings, readonly=True)
+    except StoreUnavailable as exc:
+        report.add("store", CRITICAL, t("health.store.unreachable", error=exc))
+        _system_checks(report, settings, system)
+        return report
     except TicketAlarmError as exc:
         report.add("store", CRITICAL, str(exc))
         _system_checks(report, settings, system)

@@ -2365,6 +2365,43 @@ MESSAGES.update(
             "store write failed after Discord answered ({what}): {error}; route {route} posts nothing "
             "until the store writes again (the batch is not sent twice)",
         ),
+        # i20-pg: the fence before each post, a store that cannot be reached, the stop after an owed write
+        "delivery.claim_lost": (
+            "경로 {route}: 보내는 중인 대기열 행 {count}개 중 {lost}개를 다른 프로세스가 가져갔습니다 (이 "
+            "프로세스의 점유가 끝남: 멈춰 있었나요?); 이 프로세스는 그 행을 보내지 않습니다",
+            "route {route}: {lost} of the {count} outbox row(s) being sent were claimed by another process "
+            "(this one's claim lapsed: was it stalled?); this process does not post them",
+        ),
+        "delivery.fenced": (
+            "route {route}: 보내기 직전 확인에서 {count}개 중 {lost}개가 더 이상 이 프로세스의 것이 아닙니다 "
+            "(다른 프로세스가 가져감); 묶음을 보내지 않고 버립니다 — 그 행은 가진 쪽이 보냅니다",
+            "route {route}: checked just before the post, {lost} of the {count} row(s) are no longer this "
+            "process's (another one took them); the batch is dropped unposted — their holder posts them",
+        ),
+        "daemon.store_unreachable": (
+            "저장소에 연결할 수 없습니다 ({where} {error}); 데몬은 계속 실행되며, 기록할 수 없는 것은 "
+            "크롤링하지 않고, 저장소가 돌아올 때까지 간격을 늘려 가며 (최대 30초) 다시 연결합니다",
+            "the store cannot be reached ({where} {error}); the daemon keeps running, crawls nothing it "
+            "cannot record, and reconnects with back-off (up to 30 s) until the store is back",
+        ),
+        "daemon.store_unreachable.status": (
+            "저장소에 연결할 수 없음: {error}; 데몬이 기다리며 다시 연결합니다",
+            "the store cannot be reached: {error}; the daemon waits and reconnects",
+        ),
+        "daemon.store_back": (
+            "저장소에 다시 연결했습니다 ({seconds:.0f}초 만에); 크롤링과 전송을 다시 시작합니다",
+            "the store is reachable again (after {seconds:.0f} s); crawling and delivery resume",
+        ),
+        "daemon.stop_after_owed": (
+            "보내는 중이거나 Discord가 받은 묶음의 저장소 쓰기가 아직 남아 있어, 그 쓰기가 성공한 뒤에 "
+            "멈춥니다 (그동안 크롤링도 새 전송도 하지 않음): 재시작이 그 묶음을 다시 보내지 않도록",
+            "a batch being sent or accepted by Discord still owes its store write: the daemon stops once "
+            "that write lands (crawling and claiming nothing meanwhile), so a restart cannot post it again",
+        ),
+        "health.store.unreachable": (
+            "{error} — 실행 중인 데몬은 멈추지 않고 기다리며 다시 연결합니다; PostgreSQL 서버를 확인하세요",
+            "{error} — a running daemon does not stop: it waits and reconnects; check the PostgreSQL server",
+        ),
     }
 )
 

@@ -169,8 +169,7 @@ class Reminders:
             except StoreError as exc:
                 if self.on_store_error is None:
                     raise
-                self.on_store_error("리마인더 처리 실패:", exc)
-                return
+                self.on_store_error("리마인더 처리 실패:", exc)  # a wait (store unreachable) or a stop
             except Exception as exc:  # a bug must not end reminders silently
                 logger.error("리마인더 처리 실패: {}: {}", type(exc).__name__, exc)
             with contextlib.suppress(TimeoutError):

@@ -77,6 +77,7 @@ class PostgresServer:
         self.data = self.dir / "data"
         self.log = self.dir / "server.log"
         self.port = 0
+        self._options = ""
         self.started = False
 
     # --- running commands as the server's user -----------------------------------------
@@ -110,6 +111,7 @@ class PostgresServer:
                 "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
                 "-c shared_buffers=32MB -c log_min_messages=warning"
             )
+            self._options = options
             try:
                 self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
                 break
@@ -120,6 +122,14 @@ class PostgresServer:
         self.started = True
         self.sql(f"CREATE DATABASE {TEMPLATE}")
         return self
+
+    def halt(self) -> None:
+        """An outage: the server stops (fast: connections are cut) and refuses connections until
+        :meth:`resume` starts it again on the same port."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "30", "stop")
+
+    def resume(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", self._options, "-w", "start")
 
     def stop(self) -> None:
         if self.started:

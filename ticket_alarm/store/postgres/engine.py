@@ -32,7 +32,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from ticket_alarm.config import mask_store_url, store_url_secrets
-from ticket_alarm.errors import StoreError
+from ticket_alarm.errors import StoreError, StoreUnavailable
 from ticket_alarm.i18n import MESSAGES, t
 from ticket_alarm.model import identity_key
 from ticket_alarm.notice_memo import NoticeRead
@@ -80,6 +80,27 @@ TABLES = (  # every table a backup, a restore and `store migrate` carry, parents
 )
 CHUNK = 1000
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"  # Debian keeps pg_dump of each version there
+
+
+# what a server that is down, restarting or full of connections answers: waiting fixes it
+_WAIT_STATES = ("57P01", "57P02", "57P03", "53300")
+_WAIT_WORDS = ("starting up", "shutting down", "not yet accepting", "in recovery", "too many", "slots")
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether a driver error means "the server cannot be reached now" (a wait), not a wrong
+    password, a missing database or a bad URL (which no waiting fixes)."""
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        return True
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    if state:
+        return state.startswith("08") or state in _WAIT_STATES
+    text = str(exc)
+    if "FATAL:" in text:  # the server answered and refused: only its "not now" answers are a wait
+        return any(word in text for word in _WAIT_WORDS)
+    return "invalid" not in text  # refused, reset, timed out, a name not resolved; not a malformed URL
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -144,24 +165,31 @@ class PostgresStore:
         self.data_dir = data_dir
         self.timeout = timeout
         self._secrets = store_url_secrets(url)
-        self._pool = AsyncConnectionPool(
-            url,
-            min_size=min_size,
-            max_size=max_size,
-            open=False,
-            timeout=timeout,
-            kwargs={
-                "autocommit": True,
-                "row_factory": dict_row,
-                "connect_timeout": max(1, int(timeout)),
-                # a read-only handle (health, history, explain while the replicas run) cannot write
-                **({"options": "-c default_transaction_read_only=on"} if readonly else {}),
-            },
-            name="ticket-alarm",
-        )
+        self._sizes = (min_size, max_size)
+        self._pool = self._new_pool()
+        self._pool_used = False  # an opened pool cannot be opened again: a reconnection makes a new one
         self._ready = False
         self._opening: asyncio.Lock | None = None
         self._opener: asyncio.Task[Any] | None = None
+
+    def _new_pool(self) -> AsyncConnectionPool[Any]:
+        return AsyncConnectionPool(
+            self.url,
+            min_size=self._sizes[0],
+            max_size=self._sizes[1],
+            open=False,
+            timeout=self.timeout,
+            # a connection the server dropped (a restart) is found at checkout, not by the query
+            check=AsyncConnectionPool.check_connection,
+            kwargs={
+                "autocommit": True,
+                "row_factory": dict_row,
+                "connect_timeout": max(1, int(self.timeout)),
+                # a read-only handle (health, history, explain while the replicas run) cannot write
+                **({"options": "-c default_transaction_read_only=on"} if self.readonly else {}),
+            },
+            name="ticket-alarm",
+        )
 
     @classmethod
     async def open(cls, url: str, **options: Any) -> PostgresStore:
@@ -185,6 +213,11 @@ class PostgresStore:
                 self._opener = None
 
     async def _open_and_migrate(self) -> None:
+        if self._pool_used:  # reconnecting after the server went away: a fresh pool
+            with contextlib.suppress(Exception):
+                await self._pool.close(timeout=1.0)
+            self._pool = self._new_pool()
+        self._pool_used = True
         try:
             # one plain connection first: a wrong password or a missing database fails at once, with
             # the server's reason (the pool would retry until its timeout and only say it timed out)
@@ -193,7 +226,8 @@ class PostgresStore:
             await self._pool.open(wait=True, timeout=self.timeout)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             await self._pool.close()
-            raise StoreError(t("pg.cannot_connect", location=self.location, error=self._clean(exc))) from None
+            error = t("pg.cannot_connect", location=self.location, error=self._clean(exc))
+            raise (StoreUnavailable(error) if unreachable(exc) else StoreError(error)) from None
         try:
             if self.readonly:
                 version = await self.schema_version()
@@ -219,7 +253,11 @@ class PostgresStore:
         """``what``: the operation's English name (``_tx("lease renewal")``), said in the catalog's words."""
         key = "pg.op." + what.replace(" ", "_")
         said = t(key) if key in MESSAGES else what
-        return StoreError(t("pg.failed", location=self.location, what=said, error=self._clean(exc)))
+        text = t("pg.failed", location=self.location, what=said, error=self._clean(exc))
+        if unreachable(exc):
+            self._ready = False  # the next call reconnects (with a fresh pool) before it runs
+            return StoreUnavailable(text)
+        return StoreError(text)
 
     @contextlib.asynccontextmanager
     async def _tx(self, what: str = "write") -> AsyncIterator[psycopg.AsyncConnection[Any]]:
