@@ -76,10 +76,10 @@ def test_two_replicas_post_nothing_twice_and_one_owns_the_site(
     a = start(tmp_path, replica_config(tmp_path, site, webhook, pg_url, "a"), "a", daemons)
     b = start(tmp_path, replica_config(tmp_path, site, webhook, pg_url, "b"), "b", daemons)
     a.wait_for(
-        lambda: any("크롤링 완료: teststand" in d.out() for d in (a, b)), timeout=20, what="the first crawl"
+        lambda: any("크롤링 완료: teststand" in d.out() for d in (a, b)), timeout=60, what="the first crawl"
     )
     notices.add(25)
-    a.wait_for(lambda: len(discord.embeds()) >= 25, timeout=30, what="25 embeds")
+    a.wait_for(lambda: len(discord.embeds()) >= 25, timeout=90, what="25 embeds")
     time.sleep(1.5)  # both replicas had the time to post anything twice
     assert set(titles(discord).values()) == {1} and len(titles(discord)) == 25
     crawlers = [d for d in (a, b) if "크롤링 완료: teststand" in d.out()]
@@ -129,13 +129,13 @@ def test_kill_9_of_the_active_replica_loses_nothing(
     configs = {n: replica_config(tmp_path, site, webhook, pg_url, n) for n in ("a", "b")}
     running = {n: start(tmp_path, c, n, daemons) for n, c in configs.items()}
     running["a"].wait_for(
-        lambda: any("크롤링 완료: teststand" in d.out() for d in running.values()), timeout=20, what="a crawl"
+        lambda: any("크롤링 완료: teststand" in d.out() for d in running.values()), timeout=60, what="a crawl"
     )  # the first crawl fills the history silently: notices come after it
     wanted = 0
     kills = 0
     for round_ in range(3):
         live = {d.proc.pid for d in running.values()}
-        running["a"].wait_for(lambda live=live: owner_pid(pg_url) in live, timeout=10, what="a live owner")
+        running["a"].wait_for(lambda live=live: owner_pid(pg_url) in live, timeout=45, what="a live owner")
         notices.add(12)
         wanted += 12
         time.sleep(rng.uniform(0.3, 1.5))  # a random moment while they are crawled and posted
@@ -145,7 +145,7 @@ def test_kill_9_of_the_active_replica_loses_nothing(
         kills += 1
         running[victim] = start(tmp_path, configs[victim], f"{victim}{round_}", daemons)  # supervisor
     any_daemon = next(iter(running.values()))
-    any_daemon.wait_for(lambda: len(titles(discord)) >= wanted, timeout=40, what=f"{wanted} notices")
+    any_daemon.wait_for(lambda: len(titles(discord)) >= wanted, timeout=120, what=f"{wanted} notices")
     time.sleep(1.0)
     seen = titles(discord)
     assert len(seen) == wanted, "0 lost"
@@ -174,7 +174,7 @@ def test_store_migrate_then_the_daemon_on_postgres_realerts_nothing_and_delivers
     assert proc.returncode == 0, proc.stderr
     webhook = discord.add_webhook()  # the same webhook id: its token did not change
     d = start(tmp_path, replica_config(tmp_path, site, webhook, pg_url, "pg"), "pg", daemons)
-    d.wait_for(lambda: len(titles(discord)) == 9, timeout=30, what="the 4 pending alerts")
+    d.wait_for(lambda: len(titles(discord)) == 9, timeout=90, what="the 4 pending alerts")
     d.wait_log("크롤링 완료: teststand", count=2)
     assert set(titles(discord).values()) == {1}, "nothing re-alerted"
     assert d.terminate()[0] == 0
