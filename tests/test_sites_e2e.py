@@ -66,9 +66,9 @@ def test_four_sites_at_once_deliver_every_notice_with_links_and_times(
         for item in items:
             embed = by_url[item["url"]]
             assert embed["author"]["name"] == DISPLAY[site]
-            # presales come first, each under its own name; then the open: 일반예매 (or 티켓 오픈)
+            # presales come first, each under its own name; then the open: 일반 예매 (or 티켓 오픈)
             names = [f["name"] for f in embed["fields"]]
-            general = "일반예매" if item.get("presales") else "티켓 오픈"
+            general = "일반 예매" if item.get("presales") else "티켓 오픈"
             assert general in names, (site, item["id"], names)
             opening = embed["fields"][names.index(general)]["value"]
             assert names.index(general) == len(item.get("presales") or ()), (site, item["id"], names)

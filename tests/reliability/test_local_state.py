@@ -51,7 +51,7 @@ CONFIG_CASES: list[tuple[str, bytes, dict[str, str], list[str]]] = [
     ("malformed JSON", b'{\n  "interval": 5,,\n  "log_level": "INFO"\n}\n', {}, [":2:", "invalid JSON"]),
     ("trailing comma", b'{"interval": 5,}\n', {}, [":1:", "trailing commas"]),
     ("not an object", b"[1, 2]\n", {}, ["top level must be a JSON object"]),
-    ("not UTF-8", b'{"interval": "\xff\xfe"}', {}, ["cannot read the config file"]),
+    ("not UTF-8", b'{"interval": "\xff\xfe"}', {}, ["is not UTF-8", "save it again as UTF-8"]),
     ("unknown key", b'{"intervall": 5}', {}, ["intervall: unknown key"]),
     (
         "unknown nested key",
