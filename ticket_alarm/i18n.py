@@ -298,12 +298,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{path}: the top level must be a JSON object {{...}}, not {kind}.",
     ),
     "config.invalid": (
-        "{source}: 설정 오류 (invalid configuration): {problems}. 모든 키와 형식은 config.example.json과 "
+        "{source}: 설정 오류: {problems}. 모든 키와 형식은 config.example.json과 "
         "README의 설정 표를 보세요.",
         "{source}: invalid configuration: {problems}. See config.example.json and the README's "
         "config table for every key and its type.",
     ),
-    "config.unknown_key": ("알 수 없는 키 (unknown key)", "unknown key"),
+    "config.unknown_key": ("알 수 없는 키", "unknown key"),
     "config.did_you_mean": ("; 혹시 `{key}`?", "; did you mean `{key}`?"),
     "config.webhook_shape": (
         "https://discord.com/api/webhooks/{{id}}/{{token}} 형태여야 합니다 "
@@ -337,7 +337,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "config key (nested with __, e.g. TICKET_ALARM_HTTP__TIMEOUT). Fix its name or unset it.",
     ),
     "config.unknown_site": (
-        "{source}: sites.{site}: 알 수 없는 사이트 (unknown site); 아는 사이트: {known}.",
+        "{source}: sites.{site}: 알 수 없는 사이트; 아는 사이트: {known}.",
         "{source}: sites.{site}: unknown site; known sites: {known}.",
     ),
     "config.unknown_route_site": (
