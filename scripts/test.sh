@@ -10,13 +10,15 @@ cd "$(dirname "$0")/.."
 # 1. System packages the tests drive, installed only when missing (Debian, as root, non-interactive):
 #    chromium (the status page in a real browser), prometheus (promtool checks the alerting rules),
 #    postgresql (the tests start a throwaway server of their own: initdb + pg_ctl, which Debian keeps
-#    in /usr/lib/postgresql/*/bin) and a Korean font (the page's screenshot shows Hangul, not boxes).
+#    in /usr/lib/postgresql/*/bin), a Korean font (the page's screenshot shows Hangul, not boxes) and
+#    zsh (its completion script is checked with `zsh -n`).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 { command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; } \
     || missing+=(postgresql)
 { command -v fc-list >/dev/null 2>&1 && fc-list :lang=ko | grep -q .; } || missing+=(fonts-nanum)
+command -v zsh >/dev/null 2>&1 || missing+=(zsh)  # `zsh -n` checks the zsh completion script
 if [ "${#missing[@]}" -gt 0 ]; then
     as_root=()
     if [ "$(id -u)" -ne 0 ]; then
