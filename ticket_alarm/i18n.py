@@ -298,8 +298,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{path}: the top level must be a JSON object {{...}}, not {kind}.",
     ),
     "config.invalid": (
-        "{source}: 설정 오류: {problems}. 모든 키와 형식은 config.example.json과 "
-        "README의 설정 표를 보세요.",
+        "{source}: 설정 오류: {problems}. 모든 키와 형식은 config.example.json과 README의 설정 표를 보세요.",
         "{source}: invalid configuration: {problems}. See config.example.json and the README's "
         "config table for every key and its type.",
     ),
