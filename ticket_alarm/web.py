@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import resource
@@ -51,6 +50,7 @@ from ticket_alarm.ical import ALARM_MINUTES, calendar
 from ticket_alarm.logs import redact
 from ticket_alarm.page import WebContext, render_page
 from ticket_alarm.routing import delivery_router
+from ticket_alarm.sections import is_loopback
 from ticket_alarm.upcoming import check_site, document, find_route, upcoming
 
 SHUTDOWN_TIMEOUT = 1.0  # of the daemon's 10 s shutdown bound
@@ -368,15 +368,6 @@ class _CappedSite(web.TCPSite):
         )
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @contextlib.asynccontextmanager
 async def serve_web(ctx: WebContext) -> AsyncIterator[web.AppRunner | None]:
     """Serve the page while the block runs (nothing when ``web.port`` is unset).
@@ -407,7 +398,7 @@ async def serve_web(ctx: WebContext) -> AsyncIterator[web.AppRunner | None]:
         await runner.cleanup()
         yield None
         return
-    if settings.token is None and not _loopback(settings.host):
+    if settings.token is None and not is_loopback(settings.host):
         logger.warning("{}", t("log.web.open", host=settings.host))
     token = t("log.web.token") if settings.token else ""
     logger.info("{}", t("log.web", host=settings.host, port=settings.port, token=token))
