@@ -49,7 +49,7 @@ async def once_in_process(config: dict[str, Any]) -> tuple[float, int, int]:
     """(seconds, tickets, failed sites) of one once-cycle, wired by ``cli.build_app``."""
     from crawlers import registry
     from ticket_alarm.cli import build_app
-    from ticket_alarm.config import Settings
+    from ticket_alarm.config.settings import Settings
 
     settings = Settings(**config)
     if settings.effective_routes():

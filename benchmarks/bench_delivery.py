@@ -26,15 +26,16 @@ import httpx
 
 from benchmarks.bench_common import Row, say, verdict
 from benchmarks.bench_sites import FIXTURES
-from crawlers import interpark, melon, ticketlink, yes24
+from crawlers import melon, ticketlink, yes24
 from crawlers.base import Crawler
+from crawlers.interpark import site as interpark
 from tests.support.discord_standin import FakeDiscord
 from ticket_alarm.clock import SystemClock
-from ticket_alarm.delivery import MAX_BATCH_ROWS, Delivery
-from ticket_alarm.discord.render import batch_size, render_alert
-from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
-from ticket_alarm.model import Ticket
-from ticket_alarm.notify import Alert
+from ticket_alarm.core.model import Ticket
+from ticket_alarm.delivery.discord.render import batch_size, render_alert
+from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
+from ticket_alarm.delivery.notify import Alert
+from ticket_alarm.delivery.outbox import MAX_BATCH_ROWS, Delivery
 from ticket_alarm.store import NewOutboxRow, Store
 
 ROUTE = "default"

@@ -1,6 +1,6 @@
 """Gzip bomb: peak RSS of a fetch whose body is 200 MB of zeros in ~200 KB of gzip, vs before it.
 
-The fetch layer (``ticket_alarm.http``) decompresses gzip/deflate itself, streaming, never producing
+The fetch layer (``ticket_alarm.fetch.http``) decompresses gzip/deflate itself, streaming, never producing
 more than ``http.max_response_bytes`` + 1 bytes, so the bomb is refused at the 5 MB cap with a few MB
 of memory. (Before: httpx decoded each network chunk whole, 188 MB peak RSS.) Runs in a child process
 so its ``ru_maxrss`` (the peak) belongs to this fetch alone.
@@ -33,9 +33,9 @@ def peak_mb() -> float:
 
 async def fetch_bomb(megabytes: int) -> dict[str, float | str]:
     from tests.support.server import LoopbackServer, Response
-    from ticket_alarm.config import HttpSettings
+    from ticket_alarm.config.settings import HttpSettings
     from ticket_alarm.errors import FetchError
-    from ticket_alarm.http import Fetcher
+    from ticket_alarm.fetch.http import Fetcher
 
     body = bomb(megabytes)
     headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}

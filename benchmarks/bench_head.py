@@ -44,12 +44,12 @@ from crawlers.yes24 import Yes24Crawler
 from tests.support.discord_standin import FakeDiscord
 from tests.support.live_sites import PAGE_SIZES, LiveSites
 from tests.support.server import Request, Response
-from ticket_alarm.config import Settings
-from ticket_alarm.daemon import CONFIRM_DELAY, head_gap
-from ticket_alarm.delivery import Delivery
-from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
-from ticket_alarm.http import Fetcher
-from ticket_alarm.pipeline import SWEEP, Pipeline, SiteResult
+from ticket_alarm.config.settings import Settings
+from ticket_alarm.daemon.pipeline import SWEEP, Pipeline, SiteResult
+from ticket_alarm.daemon.scheduler import CONFIRM_DELAY, head_gap
+from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
+from ticket_alarm.delivery.outbox import Delivery
+from ticket_alarm.fetch.http import Fetcher
 from ticket_alarm.store.memory import MemoryStore
 
 CRAWLERS = {"yes24": Yes24Crawler, "melon": MelonCrawler, "ticketlink": TicketlinkCrawler}

@@ -34,10 +34,10 @@ import httpx
 from benchmarks.bench_common import Row, median, ms, percentile, say, verdict
 from crawlers.base import Crawl, Crawler
 from ticket_alarm.clock import SystemClock
-from ticket_alarm.config import HttpSettings, Settings
-from ticket_alarm.http import Fetcher, SiteFetcher
-from ticket_alarm.model import Presale, Ticket, identity_key, seoul
-from ticket_alarm.pipeline import Pipeline
+from ticket_alarm.config.settings import HttpSettings, Settings
+from ticket_alarm.core.model import Presale, Ticket, identity_key, seoul
+from ticket_alarm.daemon.pipeline import Pipeline
+from ticket_alarm.fetch.http import Fetcher, SiteFetcher
 from ticket_alarm.store import DB_NAME, HistoryRow, Seen, SiteState, Store
 
 SITE = "benchsite"

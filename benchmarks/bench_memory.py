@@ -44,12 +44,12 @@ def rss_mb() -> float:
 async def soak(cycles: int) -> dict[str, Any]:
     from crawlers import registry
     from ticket_alarm.clock import SystemClock
-    from ticket_alarm.config import HttpSettings, Settings
-    from ticket_alarm.delivery import Delivery
-    from ticket_alarm.discord.render import alert_text
-    from ticket_alarm.http import Fetcher
-    from ticket_alarm.notify import STDOUT_ROUTE, StdoutNotifier
-    from ticket_alarm.pipeline import Pipeline
+    from ticket_alarm.config.settings import HttpSettings, Settings
+    from ticket_alarm.daemon.pipeline import Pipeline
+    from ticket_alarm.delivery.discord.render import alert_text
+    from ticket_alarm.delivery.notify import STDOUT_ROUTE, StdoutNotifier
+    from ticket_alarm.delivery.outbox import Delivery
+    from ticket_alarm.fetch.http import Fetcher
     from ticket_alarm.store import Store
 
     logs = quiet_logging()

@@ -161,7 +161,7 @@ def _ticket_dates(data: Any) -> list[dict[str, Any]]:
 async def our_cycle(config: dict[str, Any]) -> int:
     from crawlers import registry
     from ticket_alarm.cli import build_app
-    from ticket_alarm.config import Settings
+    from ticket_alarm.config.settings import Settings
 
     settings = Settings(**config)
     known = {name: cls for name, cls in registry.discover().items() if settings.site(name).enabled}
@@ -275,7 +275,7 @@ async def _fill(config: dict[str, Any]) -> None:
     """The first run: history and the kept notice pages filled silently."""
     from crawlers import registry
     from ticket_alarm.cli import build_app
-    from ticket_alarm.config import Settings
+    from ticket_alarm.config.settings import Settings
 
     settings = Settings(**config)
     known = {name: cls for name, cls in registry.discover().items() if settings.site(name).enabled}

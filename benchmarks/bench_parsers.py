@@ -55,7 +55,9 @@ def run(quick: bool) -> list[Row]:
     rows = []
     for site in SITES:
         say(f"  parsers: {site}, {notices} notices, best of {runs} …")
-        crawler = importlib.import_module(f"crawlers.{site}")
+        crawler = importlib.import_module(
+            "crawlers.interpark.site" if site == "interpark" else f"crawlers.{site}"
+        )
         twin = importlib.import_module(f"benchmarks.parsers.{site}_bs4")
         synth = importlib.import_module(f"benchmarks.parsers.{site}_synth")
         page: bytes = synth.make_page(notices)

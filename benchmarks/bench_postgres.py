@@ -22,7 +22,7 @@ import time
 
 from benchmarks.bench_common import SKIPPED, Row, median, ms, say, verdict
 from tests.support.postgres import PostgresServer, missing_reason
-from ticket_alarm.model import identity_key
+from ticket_alarm.core.model import identity_key
 from ticket_alarm.store.api import Cycle, DigestEvent, HistoryRow, NewOutboxRow, Sent, SiteState
 from ticket_alarm.store.postgres.engine import PostgresStore
 

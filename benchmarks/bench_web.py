@@ -26,11 +26,11 @@ from aiohttp import web as aioweb
 from benchmarks.bench_common import Row, median, ms, say, verdict
 from crawlers import registry
 from ticket_alarm.clock import FakeClock
-from ticket_alarm.config import Settings
-from ticket_alarm.model import SEOUL, Presale, Ticket
+from ticket_alarm.config.settings import Settings
+from ticket_alarm.core.model import SEOUL, Presale, Ticket
 from ticket_alarm.store import HistoryRow, SiteState, Store
 from ticket_alarm.store.sqlite.backend import SqliteStore
-from ticket_alarm.web import WebContext, build_app
+from ticket_alarm.web.server import WebContext, build_app
 
 TARGET_MS = 100.0
 NOW = datetime(2027, 6, 1, 3, 0, tzinfo=UTC)
@@ -121,7 +121,7 @@ def measure(total: int, ahead: int, paths: list[str], runs: int) -> tuple[dict[s
 
 
 async def _page_bytes(store: Store) -> str:
-    from ticket_alarm.web import render_page
+    from ticket_alarm.web.server import render_page
 
     known = {name: registry.discover()[name] for name in SITES}
     reader = SqliteStore.open_reader(store.path)

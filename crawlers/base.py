@@ -31,11 +31,11 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
+from ticket_alarm.core.model import SEOUL, Category, Presale, Ticket, clean_text, seoul
+from ticket_alarm.core.sections import DAY, WEEK, Section
 from ticket_alarm.errors import ApiChangedError, CrawlError, FetchError, ParseError, SiteLockedError
-from ticket_alarm.http import FetchResponse, SiteFetcher, decode_text, is_challenge
+from ticket_alarm.fetch.http import FetchResponse, SiteFetcher, decode_text, is_challenge
 from ticket_alarm.i18n import t
-from ticket_alarm.model import SEOUL, Category, Presale, Ticket, clean_text, seoul
-from ticket_alarm.sections import DAY, WEEK, Section
 
 __all__ = [  # the whole API of a crawler plugin
     "CHALLENGE_HINT",  # noqa: F822 - module __getattr__: the hint in the language of the moment

@@ -43,11 +43,11 @@ from crawlers.base import (
     row_fingerprint,
     schedule_json,
 )
+from ticket_alarm.core.model import Category, Presale, Ticket, clean_text, seoul
+from ticket_alarm.core.notice_memo import MemoryReads, NoticeMemo, error_text
 from ticket_alarm.errors import FetchError, ParseError, SiteLockedError
-from ticket_alarm.http import FetchResponse, SiteFetcher, decode_text
+from ticket_alarm.fetch.http import FetchResponse, SiteFetcher, decode_text
 from ticket_alarm.i18n import t
-from ticket_alarm.model import Category, Presale, Ticket, clean_text, seoul
-from ticket_alarm.notice_memo import MemoryReads, NoticeMemo, error_text
 
 SITE = "melon"
 PUBLIC_BASE = "https://ticket.melon.com"

@@ -14,7 +14,7 @@ from ticket_alarm.errors import ConfigError
 from ticket_alarm.i18n import t
 
 ENTRY_POINT_GROUP = "ticket_alarm.crawlers"
-BUILTIN_MODULES = ("crawlers.interpark", "crawlers.yes24", "crawlers.melon", "crawlers.ticketlink")
+BUILTIN_MODULES = ("crawlers.interpark.site", "crawlers.yes24", "crawlers.melon", "crawlers.ticketlink")
 
 
 def _check(cls: object, origin: str) -> type[Crawler]:

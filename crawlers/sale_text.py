@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ticket_alarm.model import Presale, clean_text, seoul
+from ticket_alarm.core.model import Presale, clean_text, seoul
 
 # Block-level boundaries in the notice body become line breaks; every other tag is dropped.
 _BLOCK = re.compile(

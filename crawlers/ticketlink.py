@@ -39,10 +39,10 @@ from typing import Any, ClassVar
 
 from crawlers.base import Crawl, Crawler, Numbered, Schedule, load_json, paginate, parse_count, require_ids
 from crawlers.sale_text import parse_sales
+from ticket_alarm.core.model import SEOUL, Category, Ticket, clean_text
 from ticket_alarm.errors import ParseError
-from ticket_alarm.http import SiteFetcher
+from ticket_alarm.fetch.http import SiteFetcher
 from ticket_alarm.i18n import t
-from ticket_alarm.model import SEOUL, Category, Ticket, clean_text
 
 SITE = "ticketlink"
 BASE_URL = "https://www.ticketlink.co.kr"

@@ -45,10 +45,10 @@ from crawlers.base import (
     parse_count,
     when_from,
 )
+from ticket_alarm.core.model import Category, Presale, Ticket, clean_text
 from ticket_alarm.errors import ParseError
-from ticket_alarm.http import SiteFetcher, decode_text
+from ticket_alarm.fetch.http import SiteFetcher, decode_text
 from ticket_alarm.i18n import t
-from ticket_alarm.model import Category, Presale, Ticket, clean_text
 
 SITE = "yes24"
 BASE_URL = "https://ticket.yes24.com"

@@ -61,7 +61,7 @@ if [ -n "$PREFIX" ]; then
     mkdir -p "$PREFIX"
     PREFIX="$(cd "$PREFIX" && pwd)"
 fi
-[ -f "$APP_DIR/ticket_alarm/cli.py" ] || die "--app-dir $APP_DIR is not a ticket-alarm checkout"
+[ -f "$APP_DIR/ticket_alarm/__main__.py" ] || die "--app-dir $APP_DIR is not a ticket-alarm checkout"
 TEMPLATES="$APP_DIR/deploy"
 
 APP_HOME="$PREFIX/opt/ticket-alarm"

@@ -22,8 +22,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # the suite asserts the English messages; tests/test_i18n.py checks the Korean default
+    # the suite asserts the English messages; tests/unit/test_i18n.py checks the Korean default
     i18n.set_language("en")
+
+
+TIERS = ("unit", "contract", "cli", "e2e", "reliability")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test carries its tier's marker by the folder it lives in (``-m unit``, ``-m "not e2e"``)."""
+    tests_dir = Path(__file__).resolve().parent
+    for item in items:
+        parts = Path(str(item.path)).resolve().relative_to(tests_dir).parts
+        if parts and parts[0] in TIERS:
+            item.add_marker(getattr(pytest.mark, parts[0]))
 
 
 PLUGIN_DIR = Path(__file__).resolve().parent / "plugin"

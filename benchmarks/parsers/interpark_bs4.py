@@ -1,4 +1,4 @@
-"""Benchmark twin of ``crawlers.interpark.parse``: json for the list, BeautifulSoup for title markup.
+"""Benchmark twin of ``crawlers.interpark.site.parse``: json for the list, BeautifulSoup for title markup.
 
 Benchmark-only (bs4 is not a runtime dependency). Extracts the same fields as the crawler's parser
 for each row of one list page, as plain dicts.
@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from bs4 import BeautifulSoup
 
-from ticket_alarm.model import clean_text, seoul
+from ticket_alarm.core.model import clean_text, seoul
 
 SITE = "interpark"
 NOTICE_URL = "https://tickets.interpark.com/contents/notice/detail/{id}"

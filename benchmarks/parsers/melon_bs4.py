@@ -14,7 +14,7 @@ from urllib.parse import urljoin
 from bs4 import BeautifulSoup, Tag
 
 from crawlers.melon import DETAIL_MARKER, EXCLUSIVE_BADGE, LIST_PAGE, notice_url, parse_when
-from ticket_alarm.model import clean_text
+from ticket_alarm.core.model import clean_text
 
 SITE = "melon"
 _ID = re.compile(r"csoonId=(\d+)")

@@ -17,7 +17,7 @@ from bs4 import BeautifulSoup
 
 from crawlers.sale_text import parse_korean_datetime
 from crawlers.ticketlink import notice_category, parse_open_time
-from ticket_alarm.model import clean_text
+from ticket_alarm.core.model import clean_text
 
 SITE = "ticketlink"
 NOTICE_URL = "https://www.ticketlink.co.kr/help/notice/{id}"

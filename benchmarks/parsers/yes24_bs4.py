@@ -21,8 +21,8 @@ from crawlers.yes24 import (
     escape_stray_brackets,
     parse_datetime,
 )
-from ticket_alarm.http import decode_text
-from ticket_alarm.model import clean_text
+from ticket_alarm.core.model import clean_text
+from ticket_alarm.fetch.http import decode_text
 
 SITE = "yes24"
 _ID = re.compile(r"(?:^|[#?&;])id=(\d+)")

@@ -1,6 +1,7 @@
 """Custom sites: a crawler defined in the config only (``custom_sites``), no code.
 
-A definition (``ticket_alarm.config.CustomSiteSettings``) says where the list is (``url``, ``method``,
+A definition (``ticket_alarm.config.settings.CustomSiteSettings``) says where the list is
+(``url``, ``method``,
 ``form``, ``headers``, ``pages``), what it is (``format``: ``json`` or ``html``), where the items are
 (``items``) and where each field of an item is (``fields``). ``build_crawler`` turns a definition into
 a ``Crawler`` subclass that joins the registry like any built-in crawler; ``parse_json_items`` and
@@ -54,10 +55,10 @@ from crawlers.custom.definition import (
     squash,
 )
 from crawlers.custom.jsonpath import kind_of
+from ticket_alarm.core.model import Category, Ticket, clean_text
 from ticket_alarm.errors import ApiChangedError, ParseError
-from ticket_alarm.http import SiteFetcher, decode_text
+from ticket_alarm.fetch.http import SiteFetcher, decode_text
 from ticket_alarm.i18n import t
-from ticket_alarm.model import Category, Ticket, clean_text
 
 
 @dataclass

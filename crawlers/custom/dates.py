@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Final
 
-from ticket_alarm.model import SEOUL
+from ticket_alarm.core.model import SEOUL
 
 EPOCH_FORMATS: Final = ("epoch", "epoch_ms")
 

@@ -27,8 +27,8 @@ from selectolax.lexbor import LexborHTMLParser
 
 from crawlers.custom.dates import check_time_format
 from crawlers.custom.jsonpath import JsonPath, compile_json_path
+from ticket_alarm.core.sections import Section, describe_error, no_control
 from ticket_alarm.i18n import t
-from ticket_alarm.sections import Section, describe_error, no_control
 
 FIELD_NAMES: Final = (
     "id",

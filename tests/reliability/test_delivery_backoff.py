@@ -24,11 +24,11 @@ import pytest
 
 from tests.support.discord_standin import FakeDiscord
 from ticket_alarm.clock import FakeClock
-from ticket_alarm.config import RouteSettings
-from ticket_alarm.delivery import BACKOFF_BASE, BACKOFF_CAP, Delivery
-from ticket_alarm.discord.webhook import DiscordNotifier, WebhookClient
-from ticket_alarm.model import Ticket, seoul
-from ticket_alarm.notify import Alert
+from ticket_alarm.config.settings import RouteSettings
+from ticket_alarm.core.model import Ticket, seoul
+from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
+from ticket_alarm.delivery.notify import Alert
+from ticket_alarm.delivery.outbox import BACKOFF_BASE, BACKOFF_CAP, Delivery
 from ticket_alarm.store import NewOutboxRow, Store
 
 

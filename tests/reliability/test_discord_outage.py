@@ -29,7 +29,7 @@ from tests.reliability.conftest import (
 )
 from tests.support.discord_standin import FakeDiscord
 from tests.support.site_standin import FakeSite, TestStandNotices
-from ticket_alarm.delivery import BACKOFF_BASE, BACKOFF_CAP
+from ticket_alarm.delivery.outbox import BACKOFF_BASE, BACKOFF_CAP
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""Fuzzing what tests/test_discord.py and tests/test_crawler_*.py leave out.
+"""Fuzzing what tests/unit/test_discord.py and tests/unit/test_crawler_*.py leave out.
 
 - the whole way an alert travels: random Ticket → Alert (new / change / reminder) → the outbox's JSON
   round trip (stored with ensure_ascii=False, as store.py does) → render_alert → batch_size →
@@ -17,20 +17,21 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crawlers import interpark, melon, ticketlink, yes24
+from crawlers import melon, ticketlink, yes24
+from crawlers.interpark import site as interpark
 from tests.support.discord_standin import FakeDiscord
 from tests.support.real_sites import load_samples
 from tests.support.server import Request
-from ticket_alarm.discord.render import (
+from ticket_alarm.core.model import Presale, Ticket, seoul
+from ticket_alarm.delivery.discord.render import (
     MAX_EMBEDS,
     batch_size,
     message,
     render_alert,
     render_notice,
 )
+from ticket_alarm.delivery.notify import Alert
 from ticket_alarm.errors import ParseError
-from ticket_alarm.model import Presale, Ticket, seoul
-from ticket_alarm.notify import Alert
 
 _PIECES = [
     "@everyone",

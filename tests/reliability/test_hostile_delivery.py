@@ -40,7 +40,7 @@ from tests.reliability.conftest import (
 )
 from tests.support.discord_standin import FakeDiscord
 from tests.support.site_standin import FakeSite, TestStandNotices
-from ticket_alarm.discord.urls import webhook_fingerprint
+from ticket_alarm.delivery.discord.urls import webhook_fingerprint
 
 pytestmark = pytest.mark.e2e
 

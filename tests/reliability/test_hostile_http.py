@@ -26,11 +26,11 @@ from tests.reliability.conftest import Report
 from tests.support.server import LoopbackServer, Request, Response
 from tests.support.site_standin import FakeSite
 from ticket_alarm.clock import SystemClock
-from ticket_alarm.config import HttpSettings
-from ticket_alarm.discord.render import message
-from ticket_alarm.discord.webhook import WebhookClient
+from ticket_alarm.config.settings import HttpSettings
+from ticket_alarm.delivery.discord.render import message
+from ticket_alarm.delivery.discord.webhook import WebhookClient
 from ticket_alarm.errors import FetchError
-from ticket_alarm.http import Fetcher
+from ticket_alarm.fetch.http import Fetcher
 
 BODY = json.dumps({"items": [{"id": str(n)} for n in range(8)]}).encode()
 

@@ -40,12 +40,12 @@ from tests.reliability.conftest import (
 from tests.support.discord_standin import FakeDiscord
 from tests.support.server import LoopbackServer, Request, Response
 from tests.support.site_standin import FakeSite, TestStandNotices
-from tests.test_metrics import free_port
+from tests.unit.test_metrics import free_port
 from ticket_alarm.clock import FakeClock
-from ticket_alarm.config import HttpSettings
-from ticket_alarm.http import PLAIN_AFTER_304, Fetcher
+from ticket_alarm.config.settings import HttpSettings
+from ticket_alarm.fetch.http import PLAIN_AFTER_304, Fetcher
 from ticket_alarm.store.memory import MemoryStore
-from ticket_alarm.web import HEADER_TIMEOUT
+from ticket_alarm.web.server import HEADER_TIMEOUT
 
 pytestmark = pytest.mark.e2e
 

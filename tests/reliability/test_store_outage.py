@@ -29,6 +29,7 @@ from typing import IO, Any
 import pytest
 
 from tests.conftest import DaemonProcess, child_env, run_cli, stand_config, write_config
+from tests.e2e.test_deploy_supervisor import Supervisor
 from tests.reliability.conftest import (
     Report,
     assert_no_secrets,
@@ -41,7 +42,6 @@ from tests.reliability.conftest import (
 from tests.support.discord_standin import FakeDiscord
 from tests.support.postgres import PASSWORD, PostgresServer, missing_reason
 from tests.support.site_standin import FakeSite, TestStandNotices
-from tests.test_deploy_supervisor import Supervisor
 
 ROOT = Path(__file__).resolve().parents[2]
 KIT = ROOT / "deploy" / "postgres" / "ticket-alarm-replicas.conf"

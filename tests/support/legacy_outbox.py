@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ticket_alarm.notify import ALERT_VERSION
+from ticket_alarm.delivery.notify import ALERT_VERSION
 
 SCHEMA_BEFORE_ALERT_ROWS = 4
 

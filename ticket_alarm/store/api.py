@@ -1,10 +1,10 @@
 """The store's contract: async protocols and the typed rows that cross them.
 
 Every backend (``memory``, ``sqlite``, a server database later) implements :class:`Store` and
-passes ``tests/store_contract.py`` unchanged. Nothing here knows SQL: rows are frozen dataclasses,
+passes ``tests/contract/store_contract.py`` unchanged. Nothing here knows SQL: rows are frozen dataclasses,
 outbox payloads are opaque JSON objects (``dict``) the store keeps byte-for-byte and never reads,
 and the business rules (what is a change, when a reminder is due, which notices were announced by
-the old script) live in the pipeline and ``ticket_alarm.reminders``; the store only applies the
+the old script) live in the pipeline and ``ticket_alarm.daemon.reminders``; the store only applies the
 writes they decided, in one transaction per call.
 
 Errors: every method raises :class:`ticket_alarm.errors.StoreError` (never a driver exception)
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from ticket_alarm.http import CachedResponse
-from ticket_alarm.notice_memo import NoticeRead
+from ticket_alarm.core.notice_memo import NoticeRead
+from ticket_alarm.fetch.http import CachedResponse
 
 __all__ = [
     "CachedResponse",
@@ -196,7 +196,7 @@ class ReminderPlan:
     """Reminders wanted for a notice on a route: one per sale, the general sale at ``open_at`` and each
     presale of ``presales`` (name, time); a sale whose time is gone cancels its pending ones.
 
-    The pipeline states the plan; ``ticket_alarm.reminders.plan_reminders`` (pure) turns it and
+    The pipeline states the plan; ``ticket_alarm.daemon.reminders.plan_reminders`` (pure) turns it and
     the rows the store holds into the :class:`ReminderRow` writes a cycle commits.
     """
 

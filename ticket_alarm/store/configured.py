@@ -9,7 +9,7 @@ from ticket_alarm.store import open_store
 from ticket_alarm.store.api import Store
 
 if TYPE_CHECKING:
-    from ticket_alarm.config import Settings
+    from ticket_alarm.config.settings import Settings
 
 
 async def open_configured_store(settings: Settings, *, readonly: bool = False) -> Store:

@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ticket_alarm.core.model import identity_key
+from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.errors import StoreError, StoreLockedError
-from ticket_alarm.http import CachedResponse
-from ticket_alarm.model import identity_key
-from ticket_alarm.notice_memo import NoticeRead
+from ticket_alarm.fetch.http import CachedResponse
 from ticket_alarm.store.api import (
     HEARTBEAT_META,
     CommitResult,

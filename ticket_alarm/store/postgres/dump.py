@@ -14,11 +14,11 @@ from pathlib import Path
 
 from loguru import logger
 
-from ticket_alarm.backup import BackupError, _free_name, _write_private, default_dest, stamp
 from ticket_alarm.clock import SystemClock
-from ticket_alarm.config import Settings
+from ticket_alarm.config.settings import Settings
 from ticket_alarm.errors import StoreError
 from ticket_alarm.i18n import t
+from ticket_alarm.ops.backup import BackupError, _free_name, _write_private, default_dest, stamp
 from ticket_alarm.store.postgres.engine import PostgresStore
 from ticket_alarm.store.postgres.replicas import replica_rows
 

@@ -18,11 +18,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ticket_alarm.core.model import identity_key
+from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.errors import StoreError, StoreLockedError
-from ticket_alarm.http import CachedResponse
+from ticket_alarm.fetch.http import CachedResponse
 from ticket_alarm.i18n import t
-from ticket_alarm.model import identity_key
-from ticket_alarm.notice_memo import NoticeRead
 from ticket_alarm.store.api import (
     HEARTBEAT_META,
     CommitResult,
@@ -805,7 +805,7 @@ class SqliteEngine:
             )
         ]
 
-    # --- read-only queries of the status page and `upcoming` (ticket_alarm/upcoming.py, web.py) ----
+    # --- read-only queries of the status page and `upcoming` (ticket_alarm/web/upcoming.py, web.py) ----
     def upcoming_rows(self, since_day: str) -> list[UpcomingRow]:
         """History rows with a sale (open or presale) or an open date on/after ``since_day`` (YYYY-MM-DD).
 

@@ -1,0 +1,260 @@
+"""Route matching: which notices a route wants.
+
+Filters, all of which must pass: ``sites``, ``categories`` (open/change), ``exclusive_only``,
+``genres`` (keywords against the genre), ``include`` (any keyword or /regex/ against title, venue
+and genre) and ``exclude`` (none may match). Keywords are case-, width- (full-width ＢＴＳ = BTS)
+and space-insensitive ("아이유 콘서트" = "아이유콘서트").
+
+The catch-all (``discord_webhook_url``, route ``default``, "the main channel") receives every notice
+when ``main_receives`` is ``"all"`` (the default: routes add channels), or only what no route in
+``routes`` takes when it is ``"unrouted"``. Without any webhook (the dry run) the stdout notifier's
+lane is the catch-all: ``router_for`` is the one place that decides it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from pydantic import Field, field_validator
+
+from ticket_alarm.core.model import Ticket
+from ticket_alarm.core.sections import Section, check_webhook, no_control
+from ticket_alarm.delivery.notify import STDOUT_ROUTE
+from ticket_alarm.i18n import t
+
+if TYPE_CHECKING:
+    from ticket_alarm.config.settings import Settings
+
+# --- the config section this module owns (``routes``) ------------------------------------------
+
+
+class RouteSettings(Section):
+    name: str = Field(min_length=1, max_length=64)
+    webhook_url: str
+    sites: list[str] | None = Field(None, description="only these sites; default all")
+    include: list[str] = Field(default_factory=list, description="keywords or /regex/; any must match")
+    exclude: list[str] = Field(default_factory=list, description="keywords or /regex/; none may match")
+    genres: list[str] | None = Field(
+        None, description="only notices whose genre matches one of these keywords"
+    )
+    exclusive_only: bool = Field(False, description="only 단독판매 notices")
+    categories: list[Literal["open", "change"]] | None = Field(None, description="open and/or change notices")
+    mention_role_ids: list[str] = Field(default_factory=list, description="role ids pinged in each message")
+    thread_id: str | None = Field(None, description="post into this forum/thread id")
+    reminders: list[int] = Field(default_factory=list, description="minutes before open_at to remind")
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, value: str) -> str:
+        return no_control(value, "route name")
+
+    @field_validator("sites")
+    @classmethod
+    def _printable_sites(cls, values: list[str] | None) -> list[str] | None:
+        for value in values or ():
+            no_control(value, "site name")
+        return values
+
+    @field_validator("mention_role_ids")
+    @classmethod
+    def _role_ids(cls, values: list[str]) -> list[str]:
+        return check_role_ids(values)
+
+    @field_validator("thread_id")
+    @classmethod
+    def _thread_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{5,25}", str(value)):
+            raise ValueError(f"thread_id {value!r} is not a Discord snowflake (digits only)")
+        return value
+
+    @field_validator("reminders")
+    @classmethod
+    def _reminders(cls, values: list[int]) -> list[int]:
+        return check_reminders(values)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_shape(cls, value: str) -> str:
+        return check_webhook(value)
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _patterns(cls, values: list[str]) -> list[str]:
+        for pattern in values:
+            if not pattern.strip():
+                raise ValueError("empty keyword; remove it")
+            if len(pattern) >= 2 and pattern.startswith("/") and pattern.endswith("/"):
+                try:
+                    re.compile(pattern[1:-1])
+                except re.error as exc:
+                    raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+        return values
+
+
+def check_role_ids(values: list[str]) -> list[str]:
+    for value in values:
+        if not re.fullmatch(r"\d{5,25}", str(value)):
+            raise ValueError(f"role id {value!r} is not a Discord snowflake (digits only)")
+    return [str(v) for v in values]
+
+
+def check_reminders(values: list[int]) -> list[int]:
+    for minutes in values:
+        if not 1 <= minutes <= 10080:
+            raise ValueError(f"reminder offset {minutes} is not between 1 and 10080 minutes (a week)")
+    if len(set(values)) != len(values):
+        raise ValueError("reminder offsets repeat")
+    return sorted(values, reverse=True)
+
+
+def normalise(text: str) -> str:
+    """Case-, width- and spacing-insensitive form: NFKC (full-width → half-width), casefold, no spaces."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).casefold()
+
+
+@lru_cache(maxsize=512)
+def _compile(pattern: str) -> re.Pattern[str] | str:
+    if len(pattern) >= 2 and pattern.startswith("/") and pattern.endswith("/"):
+        return re.compile(pattern[1:-1], re.IGNORECASE)
+    return normalise(pattern)
+
+
+def keyword_matches(pattern: str, text: str) -> bool:
+    compiled = _compile(pattern)
+    if isinstance(compiled, str):
+        return compiled in normalise(text)
+    return compiled.search(unicodedata.normalize("NFKC", text)) is not None
+
+
+def explain_route(route: RouteSettings, ticket: Ticket) -> tuple[bool, str]:
+    """Whether ``route`` takes ``ticket``, and the reason in words (for ``explain``)."""
+    if route.sites is not None and ticket.site not in route.sites:
+        return False, t("route.site", site=ticket.site, sites=route.sites)
+    if route.categories is not None and ticket.category not in route.categories:
+        return False, t("route.category", category=ticket.category, categories=route.categories)
+    if route.exclusive_only and not ticket.exclusive:
+        return False, t("route.exclusive")
+    if route.genres is not None and not any(keyword_matches(g, ticket.genre) for g in route.genres):
+        return False, t("route.genre", genre=ticket.genre or t("route.no_genre"), genres=route.genres)
+    # NUL, not a space: normalise() drops spaces, and "BT" + "S 아레나" must not match "BTS"
+    haystack = "\x00".join((ticket.title, ticket.venue, ticket.genre))
+    if route.include:
+        hits = [p for p in route.include if keyword_matches(p, haystack)]
+        if not hits:
+            return False, t("route.no_include", include=route.include)
+    else:
+        hits = []
+    blocked = [p for p in route.exclude if keyword_matches(p, haystack)]
+    if blocked:
+        return False, t("route.excluded", keyword=blocked[0])
+    return True, t("route.included", keyword=hits[0]) if hits else t("route.no_filter")
+
+
+def route_matches(route: RouteSettings, ticket: Ticket) -> bool:
+    return explain_route(route, ticket)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    route: str
+    matched: bool
+    reason: str
+
+
+class Lane(Protocol):
+    """What the router needs of a catch-all: its name and its reminders (a route, or the stdout lane)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def reminders(self) -> Sequence[int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StdoutLane:
+    """The dry run's lane: every notice, printed by the stdout notifier, with ``reminders``."""
+
+    name: str = STDOUT_ROUTE
+    reminders: tuple[int, ...] = ()
+
+
+MainReceives = Literal["all", "unrouted"]
+
+
+def route_verdicts(
+    routes: Sequence[RouteSettings],
+    ticket: Ticket,
+    catch_all: Lane | None = None,
+    *,
+    only_reason: str | None = None,
+    main_receives: MainReceives = "all",
+) -> list[Verdict]:
+    """Each route's decision on ``ticket``, then the catch-all's: every notice (``main_receives``
+    "all") or what no route took ("unrouted"). ``only_reason``: its verdict when it is the only lane."""
+    out = [Verdict(r.name, *explain_route(r, ticket)) for r in routes if r is not catch_all]
+    if catch_all is not None:
+        taken = [v.route for v in out if v.matched]
+        if not out:
+            reason = only_reason or t("route.catch_all.only")
+        elif main_receives == "all":
+            reason = t("route.main.all_also", route=taken[0]) if taken else t("route.main.all")
+        elif taken:
+            reason = t("route.catch_all.taken", route=taken[0])
+        else:
+            reason = t("route.catch_all.matched_no_route")
+        out.append(Verdict(catch_all.name, main_receives == "all" or not taken, reason))
+    return out
+
+
+class Router:
+    """Which lanes (routes) a ticket goes to, and which reminders each lane wants."""
+
+    def __init__(
+        self,
+        routes: Sequence[RouteSettings],
+        catch_all: Lane | None = None,
+        *,
+        only_reason: str | None = None,
+        main_receives: MainReceives = "all",
+    ) -> None:
+        self.routes = list(routes)
+        self.catch_all = catch_all
+        self.only_reason = only_reason
+        self.main_receives = main_receives
+
+    @property
+    def lanes(self) -> list[Lane]:
+        return [*self.routes, *([self.catch_all] if self.catch_all else [])]
+
+    def verdicts(self, ticket: Ticket) -> list[Verdict]:
+        return route_verdicts(
+            self.routes,
+            ticket,
+            self.catch_all,
+            only_reason=self.only_reason,
+            main_receives=self.main_receives,
+        )
+
+    def lanes_for(self, ticket: Ticket) -> list[str]:
+        return [v.route for v in self.verdicts(ticket) if v.matched]
+
+    def reminders_for(self, lane: str) -> tuple[int, ...]:
+        return next((tuple(r.reminders) for r in self.lanes if r.name == lane), ())
+
+
+def router_for(settings: Settings) -> Router:
+    """The configured routes and catch-all; with no webhook at all, the stdout lane takes everything."""
+    if settings.dry_run:
+        return Router([], StdoutLane(reminders=tuple(settings.reminders)), only_reason=t("route.dry_run"))
+    return delivery_router(settings)
+
+
+def delivery_router(settings: Settings) -> Router:
+    """The configured webhooks only (no stdout lane): which routes take a notice, for the page and feeds."""
+    return Router(settings.routes or [], settings.catch_all(), main_receives=settings.main_receives)

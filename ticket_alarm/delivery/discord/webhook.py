@@ -1,0 +1,266 @@
+"""The Discord webhook client and the route's notifier.
+
+``WebhookClient`` posts payloads, keeping one rate-limit bucket per webhook (and Discord's global
+one) so it waits instead of drawing 429s, and classifies every answer into an ``Outcome``:
+
+- 2xx: sent (the message id kept);
+- 429: rate limited — wait ``retry_after`` (at least 1 s, doubling while 429s repeat), never counted
+  as a failure; Cloudflare's HTML 429 (an IP ban) holds every webhook;
+- 5xx, timeouts, redirects, any answer that is not Discord's JSON (Cloudflare's HTML 400/403, a
+  proxy's page): retry (the drainer backs the lane off);
+- Discord's JSON 401/404 (codes 10015, 50027) and a JSON 403: broken — the webhook is gone;
+- Discord's JSON 400 (50035 and kin): dead — this payload is refused (the drainer splits batches).
+
+``DiscordNotifier`` is a route's ``Notifier``: it renders Alerts to embeds at send time, fits them
+into messages (≤ 10 embeds, ≤ 6000 characters) and puts ``allowed_mentions`` on every payload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from ticket_alarm.clock import Clock
+from ticket_alarm.delivery.discord.render import batch_size, message, render_alert
+from ticket_alarm.delivery.discord.urls import mask_url, parse_webhook, scrub, webhook_fingerprint
+from ticket_alarm.delivery.notify import Alert, Outcome
+from ticket_alarm.i18n import t
+
+if TYPE_CHECKING:
+    from ticket_alarm.config.settings import RouteSettings
+
+
+def http_client(*, proxy: str | None, timeout: float, user_agent: str) -> httpx.AsyncClient:
+    """The HTTP client for Discord: through ``proxy.discord`` when set, never the environment's proxy."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout),
+        headers={"User-Agent": user_agent},
+        trust_env=False,
+        proxy=proxy or None,
+    )
+
+
+@dataclass
+class _Bucket:
+    remaining: int | None = None
+    reset_at: float = 0.0  # monotonic
+    strikes: int = 0  # consecutive 429s: each waits at least RATE_LIMIT_FLOOR × 2^(strikes-1)
+
+
+REQUEST_TIMEOUT = 15.0  # one whole webhook request, connect to last byte
+RATE_LIMIT_FLOOR = 1.0  # a 429 saying retry_after 0 still waits this long, doubling while they repeat
+RATE_LIMIT_CAP = 60.0
+GONE_CODES = frozenset({10015, 50027})  # Unknown Webhook, Invalid Webhook Token
+
+
+def _json_error(resp: httpx.Response) -> dict[str, Any] | None:
+    """Discord's own JSON error body (``{"code": …, "message": …}``), or None for anything else
+    (Cloudflare's HTML, a proxy's page, an empty body)."""
+    if "json" not in resp.headers.get("content-type", ""):
+        return None
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) and ("code" in body or "message" in body) else None
+
+
+class WebhookClient:
+    """Posts to webhooks, tracking Discord's rate-limit buckets so it waits instead of hitting 429s."""
+
+    def __init__(self, client: httpx.AsyncClient, clock: Clock, *, timeout: float = REQUEST_TIMEOUT) -> None:
+        self.client = client
+        self.clock = clock
+        self.timeout = timeout
+        self._buckets: dict[str, _Bucket] = {}
+        self._global_until = 0.0
+        self.rate_limited = 0  # 429s received, for metrics and tests
+
+    def _bucket(self, url: str) -> _Bucket:
+        parsed = parse_webhook(url)
+        key = parsed[0] if parsed else url
+        return self._buckets.setdefault(key, _Bucket())
+
+    def bucket_wait(self, url: str) -> float:
+        """Seconds the next ``execute`` on ``url`` would wait for its rate-limit bucket (0: none)."""
+        bucket = self._bucket(url)
+        now = self.clock.monotonic()
+        wait = max(0.0, self._global_until - now)
+        if bucket.remaining is not None and bucket.remaining <= 0:
+            wait = max(wait, bucket.reset_at - now)
+        return wait
+
+    async def wait_for_bucket(self, url: str) -> None:
+        wait = self.bucket_wait(url)
+        if wait > 0:
+            await self.clock.sleep(wait)
+            self._bucket(url).remaining = None
+
+    def _update_bucket(self, url: str, headers: httpx.Headers) -> None:
+        bucket = self._bucket(url)
+        remaining = headers.get("x-ratelimit-remaining")
+        reset_after = headers.get("x-ratelimit-reset-after")
+        try:
+            if remaining is not None:
+                bucket.remaining = int(remaining)
+            if reset_after is not None:
+                bucket.reset_at = self.clock.monotonic() + float(reset_after)
+        except ValueError:
+            pass
+
+    async def execute(self, url: str, payload: dict[str, Any], *, thread_id: str | None = None) -> Outcome:
+        await self.wait_for_bucket(url)
+        params = {"wait": "true"}
+        if thread_id:
+            params["thread_id"] = thread_id
+        try:
+            async with asyncio.timeout(self.timeout):  # the whole request: a trickling answer too
+                resp = await self.client.post(url, json=payload, params=params)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            error = t("discord.timeout", seconds=self.timeout, kind=type(exc).__name__, host=_host(url))
+            return Outcome("retry", error=error)
+        except httpx.TransportError as exc:
+            return Outcome("retry", error=t("discord.connection", kind=type(exc).__name__, host=_host(url)))
+        self._update_bucket(url, resp.headers)
+        return self._classify(url, resp)
+
+    def _classify(self, url: str, resp: httpx.Response) -> Outcome:
+        status = resp.status_code
+        bucket = self._bucket(url)
+        if 200 <= status < 300:
+            bucket.strikes = 0
+            message_id = None
+            try:
+                body = resp.json()
+                message_id = str(body.get("id")) if isinstance(body, dict) and body.get("id") else None
+            except ValueError:
+                pass
+            return Outcome("sent", status, message_id=message_id)
+        discord_error = _json_error(resp)
+        body_text = scrub(resp.text[:1000], url)
+        if status == 429:
+            self.rate_limited += 1
+            retry_after, is_global = _parse_429(resp)
+            if discord_error is None:  # Cloudflare's HTML 429 ("error code: 1015") bans the IP: every lane
+                is_global = True
+            bucket.strikes += 1
+            wait = max(retry_after, min(RATE_LIMIT_CAP, RATE_LIMIT_FLOOR * 2 ** (bucket.strikes - 1)))
+            bucket.remaining = 0
+            bucket.reset_at = self.clock.monotonic() + wait
+            if is_global:
+                self._global_until = self.clock.monotonic() + wait
+            what = "" if discord_error is not None else t("discord.not_json_429")
+            error = t("discord.rate_limited", wait=wait, what=what)
+            return Outcome("rate_limited", status, error=error, retry_after=wait)
+        if 300 <= status < 400:
+            where = scrub(resp.headers.get("location", "?")[:300], url)
+            return Outcome(
+                "retry",
+                status,
+                error=t("discord.redirect", status=status, where=where),
+            )
+        if discord_error is None:
+            # not Discord speaking: Cloudflare (an IP block answers HTML 403), a proxy, a captive portal
+            hint = t("discord.html_403") if status == 403 else t("discord.not_json")
+            return Outcome("retry", status, error=f"HTTP {status} ({hint}): {body_text[:200]}")
+        if status in (401, 403, 404) or discord_error.get("code") in GONE_CODES:
+            return Outcome("broken", status, error=f"HTTP {status}: {body_text}")
+        if status >= 500:
+            return Outcome("retry", status, error=f"HTTP {status}: {body_text[:200]}")
+        return Outcome("dead", status, error=f"HTTP {status}: {body_text}")
+
+    async def probe(self, url: str) -> int | None:
+        """GET the webhook (never posts): 200 valid, 401/404 deleted; None when unreachable."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                resp = await self.client.get(url)
+        except (TimeoutError, httpx.HTTPError):
+            return None
+        return resp.status_code
+
+
+def _host(url: str) -> str:
+    """The host:port a webhook URL points at (never its token)."""
+    return urlsplit(url).netloc or "the webhook host"
+
+
+def _parse_429(resp: httpx.Response) -> tuple[float, bool]:
+    retry_after = None
+    is_global = resp.headers.get("x-ratelimit-global", "").lower() == "true"
+    try:
+        body = resp.json()
+        if isinstance(body, dict):
+            retry_after = float(body.get("retry_after")) if body.get("retry_after") is not None else None
+            is_global = is_global or bool(body.get("global"))
+    except (ValueError, TypeError):
+        pass
+    if retry_after is None:
+        header = resp.headers.get("retry-after")
+        try:
+            retry_after = float(header) if header else None
+        except ValueError:
+            retry_after = None
+    return (max(0.0, retry_after if retry_after is not None else 1.0), is_global)
+
+
+class DiscordNotifier:
+    """A route's Discord webhook as a ``Notifier``: Alerts rendered to embeds when they are sent."""
+
+    verb = "sent"
+
+    def __init__(
+        self,
+        route: str,
+        webhook_url: str,
+        client: WebhookClient,
+        *,
+        role_ids: Sequence[str] = (),
+        thread_id: str | None = None,
+    ) -> None:
+        self.route = route
+        self.webhook_url = webhook_url
+        self.client = client
+        self.role_ids = tuple(role_ids)
+        self.thread_id = thread_id
+        self.fingerprint: str | None = webhook_fingerprint(webhook_url)
+
+    @classmethod
+    def for_route(cls, route: RouteSettings, client: WebhookClient) -> DiscordNotifier:
+        return cls(
+            route.name, route.webhook_url, client, role_ids=route.mention_role_ids, thread_id=route.thread_id
+        )
+
+    def fits(self, alerts: Sequence[Alert]) -> int:
+        return batch_size([render_alert(a) for a in alerts])
+
+    def wait(self) -> float:
+        return self.client.bucket_wait(self.webhook_url)
+
+    async def send(self, alerts: Sequence[Alert]) -> Outcome:
+        payload = message([render_alert(a) for a in alerts], role_ids=self.role_ids)
+        return await self.client.execute(self.webhook_url, payload, thread_id=self.thread_id)
+
+    async def probe(self) -> bool | None:
+        status = await self.client.probe(self.webhook_url)
+        return None if status is None else status == 200
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self.webhook_url)
+
+    def describe(self) -> str:
+        return f"webhook {mask_url(self.webhook_url)}"
+
+    def broken_text(self, outcome: Outcome) -> str:
+        return broken_webhook_text(self.route, self.webhook_url, outcome.status, outcome.error[:300])
+
+
+def broken_webhook_text(route: str, webhook_url: str, status: int | None, error: str = "") -> str:
+    """Why a webhook that answers 401/403/404 will never take an alert, and what to do (once, send-test)."""
+    answer = t("webhook.broken.answer", status=status) + (f" ({error})" if error else "")
+    key = "webhook.broken.gone" if status in (401, 404) else "webhook.broken.refused"
+    return t(key, route=route, url=mask_url(webhook_url), answer=answer)
