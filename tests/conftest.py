@@ -1,24 +1,33 @@
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+import inspect
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.support import inprocess
+from tests.support.browser import Chromium, find_chromium
+from tests.support.deploy import Supervisor
 from tests.support.discord_standin import FakeDiscord
 from tests.support.postgres import PostgresServer
 from tests.support.postgres import missing_reason as postgres_missing
+from tests.support.processes import PLUGIN_DIR, ROOT, DaemonProcess, child_env, run_cli
 from tests.support.site_standin import FakeSite, TestStandNotices
+from tests.support.stand import REAL_SITES, stand_config, write_config
 from ticket_alarm import i18n
 
-ROOT = Path(__file__).resolve().parent.parent
+# the shared helpers live in tests/support/; these names stay importable from here too
+__all__ = [
+    "PLUGIN_DIR",
+    "REAL_SITES",
+    "ROOT",
+    "DaemonProcess",
+    "child_env",
+    "run_cli",
+    "stand_config",
+    "write_config",
+]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -29,17 +38,46 @@ def pytest_configure(config: pytest.Config) -> None:
 TIERS = ("unit", "contract", "cli", "e2e", "reliability")
 
 
+# what starts a process: a test whose source says one of these carries the ``e2e`` marker wherever it lives
+STARTS_A_PROCESS = ("run_cli(", "DaemonProcess(", "Supervisor(", "subprocess.", "Popen(", "create_subprocess")
+# the long poles (a minute or more each, measured with --durations): started first, so
+# that with pytest-xdist they run beside the many short tests instead of after them
+LONG_POLES = (
+    "tests/reliability/test_store_outage.py",
+    "tests/reliability/test_crash_safety.py",
+    "tests/e2e/test_benchmarks_smoke.py",
+    "tests/e2e/test_replicas.py",
+    "tests/e2e/test_deploy_supervisor.py",
+    "tests/reliability/test_discord_outage.py",
+)
+
+
+def _starts_a_process(item: pytest.Item) -> bool:
+    function = getattr(item, "function", None)
+    try:
+        source = inspect.getsource(function) if function is not None else ""
+    except (OSError, TypeError):
+        return False
+    return any(phrase in source for phrase in STARTS_A_PROCESS)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each test carries its tier's marker by the folder it lives in (``-m unit``, ``-m "not e2e"``)."""
+    """Each test carries its tier's marker by the folder it lives in (``-m unit``, ``-m "not e2e"``),
+    and ``e2e`` as well when it starts a process (the CLI, the daemon, supervisord…); the long poles
+    are moved to the front of the run."""
     tests_dir = Path(__file__).resolve().parent
     for item in items:
         parts = Path(str(item.path)).resolve().relative_to(tests_dir).parts
         if parts and parts[0] in TIERS:
             item.add_marker(getattr(pytest.mark, parts[0]))
+        if item.get_closest_marker("e2e") is None and _starts_a_process(item):
+            item.add_marker(pytest.mark.e2e)
 
+    def rank(item: pytest.Item) -> int:
+        path = Path(str(item.path)).resolve().relative_to(tests_dir.parent).as_posix()
+        return LONG_POLES.index(path) if path in LONG_POLES else len(LONG_POLES)
 
-PLUGIN_DIR = Path(__file__).resolve().parent / "plugin"
-REAL_SITES = ("interpark", "yes24", "melon", "ticketlink")
+    items.sort(key=rank)  # stable: the order inside a file and among the others is kept
 
 
 @pytest.fixture
@@ -69,93 +107,26 @@ def plugin_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(PLUGIN_DIR))
 
 
-def stand_config(tmp_path: Path, site: FakeSite, webhook: str | None, **overrides: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "interval": 1,
-        "data_dir": str(tmp_path / "data"),
-        "sites": {name: {"enabled": False} for name in REAL_SITES},
-        "http": {"min_request_interval": 0, "retries": 1, "backoff": 0.05, "timeout": 5},
-    }
-    config["sites"]["teststand"] = {"base_url": site.base_url}
-    if webhook:
-        config["discord_webhook_url"] = webhook
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(config.get(key), dict):
-            config[key] = {**config[key], **value}
-        else:
-            config[key] = value
-    return config
+clean_env = pytest.fixture(inprocess.clean_env)
 
 
-def write_config(tmp_path: Path, config: dict[str, Any], name: str = "config.json") -> Path:
-    path = tmp_path / name
-    path.write_text(json.dumps(config, ensure_ascii=False, indent=1), encoding="utf-8")
-    return path
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    """One headless Chromium for the session (each xdist worker has its own); a page per test."""
+    chromium_path = find_chromium()
+    if chromium_path is None:
+        pytest.fail("chromium is not installed: apt-get install -y chromium (scripts/test.sh does it)")
+    chromium = Chromium(chromium_path, tmp_path_factory.mktemp("chromium") / "profile")
+    yield chromium
+    chromium.close()
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TICKET_ALARM_", "DISCORD_WEBHOOK"))}
-    env["PYTHONPATH"] = os.pathsep.join([str(PLUGIN_DIR), str(ROOT)])
-    env["PYTHONUNBUFFERED"] = "1"
-    env[i18n.LANG_ENV] = "en"  # pass TICKET_ALARM_LANG="ko" in extra for the Korean default
-    env.update(extra)
-    return env
-
-
-class DaemonProcess:
-    """The real daemon (``python -m ticket_alarm run``) as a child process, output in files."""
-
-    def __init__(
-        self, config: Path, tmp_path: Path, tag: str = "daemon", *args: str, env: dict[str, str] | None = None
-    ):
-        self.out_path = tmp_path / f"{tag}.out.log"
-        self.err_path = tmp_path / f"{tag}.err.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ticket_alarm", "run", "--config", str(config), *args],
-            stdout=self.out_path.open("wb"),
-            stderr=self.err_path.open("wb"),
-            env=env or child_env(),
-            cwd=str(tmp_path),
-        )
-
-    def out(self) -> str:
-        return self.out_path.read_text(encoding="utf-8", errors="replace")
-
-    def err(self) -> str:
-        return self.err_path.read_text(encoding="utf-8", errors="replace")
-
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"daemon exited ({self.proc.returncode}) while waiting for {what}:\n"
-                    f"{self.out()[-3000:]}\n{self.err()[-3000:]}"
-                )
-            time.sleep(0.05)
-        raise AssertionError(
-            f"timed out after {timeout}s waiting for {what}:\n{self.out()[-3000:]}\n{self.err()[-2000:]}"
-        )
-
-    def wait_log(self, phrase: str, count: int = 1, timeout: float = 30.0) -> None:
-        self.wait_for(lambda: self.out().count(phrase) >= count, timeout, f"{count}x {phrase!r} in stdout")
-
-    def terminate(self, timeout: float = 15.0) -> tuple[int, float]:
-        started = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=timeout)
-        return code, time.monotonic() - started
-
-    def kill9(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def cleanup(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+@pytest.fixture
+def supervisors() -> Iterator[list[Supervisor]]:
+    started: list[Supervisor] = []
+    yield started
+    for s in started:
+        s.close()
 
 
 @pytest.fixture
@@ -164,19 +135,6 @@ def daemons() -> Iterator[list[DaemonProcess]]:
     yield started
     for d in started:
         d.cleanup()
-
-
-def run_cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ticket_alarm", *args],
-        capture_output=True,
-        text=True,
-        env=env or child_env(),
-        cwd=str(cwd or ROOT),
-        timeout=timeout,
-    )
 
 
 @pytest.fixture(scope="session")

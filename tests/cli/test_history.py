@@ -15,6 +15,8 @@ import pytest
 from crawlers import registry
 from tests.conftest import run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
+from tests.support.fan import add_fan_notices, fan_config
+from tests.support.inprocess import run_main
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm.core.model import identity_key
 from ticket_alarm.ops.history import HistoryImportError, parse_legacy
@@ -178,3 +180,50 @@ def test_import_before_the_first_run_and_unknown_sites(tmp_path: Path) -> None:
     assert {(r[1], r[2]) for r in rows} == {("record", "티켓베이"), ("hash", None)}
     found = run_cli("history", "search", "다른", "--config", str(config), cwd=tmp_path)
     assert found.returncode == 0 and "(imported)" in found.stdout
+
+
+@pytest.mark.usefixtures("clean_env")  # tests/support/inprocess.py
+def test_history_search_folds_spaces_says_when_cut_and_shows_the_open_time(
+    tmp_path: Path,
+    site: FakeSite,
+    notices: TestStandNotices,
+    plugin_on_path: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    notices.add(3, prefix="아이유 콘서트")
+    notices.add(1, prefix="뮤지컬", open_at=None)
+    path = write_config(tmp_path, stand_config(tmp_path, site, None))
+    assert run_main(capsys, "once", "--config", str(path))[0] == 0
+    code, out, err = run_main(capsys, "history", "search", "아이유콘서트", "--config", str(path))
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if line.startswith("teststand")]
+    assert len(rows) == 3 and all("2027-12-01 20:00 KST" in r and "아이유 콘서트" in r for r in rows)
+    assert "OPENS" in out and "more match" not in out
+    code, out, err = run_main(
+        capsys, "history", "search", "아이유 콘 서트", "--limit", "2", "--config", str(path)
+    )
+    assert code == 0 and len([line for line in out.splitlines() if line.startswith("teststand")]) == 2
+    assert "(the newest 2 shown; more match: raise --limit or narrow TEXT)" in out
+    assert "[WARNING] history search: more than 2 notices match" in err
+    code, out, err = run_main(capsys, "history", "--json", "search", "뮤지컬", "--config", str(path))
+    hits = json.loads(out)
+    assert code == 0 and [h["open_at"] for h in hits] == [None] and "more than" not in err
+    code, out, _ = run_main(capsys, "history", "search", "뮤지컬", "--config", str(path))
+    assert "추후 공지" in out
+
+
+@pytest.mark.usefixtures("clean_env")  # tests/support/inprocess.py
+def test_history_search_takes_the_korean_and_the_english_name(
+    tmp_path: Path, site: FakeSite, notices: TestStandNotices, discord: FakeDiscord
+) -> None:
+    ids = add_fan_notices(notices)
+    config = write_config(tmp_path, fan_config(tmp_path, site, discord))
+    assert run_cli("once", "--config", str(config), cwd=tmp_path).returncode == 0
+    both = run_cli(
+        "history", "search", "세븐틴", "SEVENTEEN", "--json", "--config", str(config), cwd=tmp_path
+    )
+    assert both.returncode == 0, both.stderr
+    assert sorted(r["id"] for r in json.loads(both.stdout)) == sorted([ids["ko"], ids["en"]])
+    # one quoted argument stays one keyword, spaces folded as in routes
+    phrase = run_cli("history", "search", "뮤지컬레 베카", "--config", str(config), cwd=tmp_path)
+    assert phrase.returncode == 0 and "뮤지컬 레베카" in phrase.stdout and "세븐틴" not in phrase.stdout

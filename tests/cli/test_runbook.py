@@ -27,8 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, child_env
-from tests.e2e.test_deploy_supervisor import Supervisor, install, installed_config, read
-from tests.e2e.test_deploy_supervisor import supervisors as supervisors  # the fixture
+from tests.support.deploy import Supervisor, install, installed_config, read
 from tests.support.discord_standin import FakeDiscord
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm.cli import build_parser

@@ -7,6 +7,7 @@ tests run the real daemon on the stand-in site (and restart it) and the real CLI
 from __future__ import annotations
 
 import json
+import re
 import resource
 import socket
 import subprocess
@@ -21,9 +22,10 @@ import pytest
 from aiohttp import web
 from icalendar import Calendar
 
+from crawlers.registry import discover
 from tests.conftest import DaemonProcess, run_cli, stand_config, write_config
+from tests.support.ports import free_port
 from tests.support.site_standin import FakeSite, TestStandNotices
-from tests.unit.test_metrics import free_port
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.routes import Router
 from ticket_alarm.config.settings import RouteSettings, Settings
@@ -522,3 +524,26 @@ def test_page_connection_cap_leaves_descriptors_for_crawls_and_the_daemon_raises
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.split("\n")[:2] == ["(1024, 4096) (4096, 4096)", "(512, 512)"], done.stdout
+
+
+@pytest.mark.usefixtures("clean_env")  # tests/support/inprocess.py
+async def test_the_site_table_never_shows_the_last_attempt_older_than_the_last_success(
+    tmp_path: Path,
+) -> None:
+    now = datetime(2027, 1, 10, 3, 0, tzinfo=UTC)
+    store = Store.open_dir(tmp_path / "data")
+    try:
+        # a sweep is stamped when it starts (attempt) and when it ends (success), four minutes later
+        store.save_site_state(
+            SiteState("melon", True, last_attempt=now.timestamp() - 600, last_success=now.timestamp() - 360)
+        )
+        known = {"melon": discover()["melon"]}
+        settings = Settings(data_dir=tmp_path / "data", interval=600)
+        html = await render_page(
+            WebContext(settings, as_async(store), known, ["melon"], None, FakeClock(now))
+        )
+    finally:
+        store.close()
+    row = html[html.index('<tbody id="sites">') :].split("</tr>", 1)[0]
+    assert re.findall(r"<td>([^<]*)</td>", row)[:2] == ["6분 전", "6분 전"]
+    assert 'class="health ok"' in html and "모든 사이트 정상 (1곳)" in html

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks.bench_delivery import bucket_bound
 from benchmarks.run import BENCHMARKS
 
@@ -51,23 +53,28 @@ def run_bench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[s
     )
 
 
-def test_quick_run_reports_a_row_for_every_benchmark(tmp_path: Path) -> None:
-    out = tmp_path / "rows.json"
-    proc = run_bench("-m", "benchmarks.run", "--quick", "--json", str(out))
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+def test_the_smoke_test_knows_every_benchmark() -> None:
     assert set(EXPECTED_ROWS) == set(BENCHMARKS)
+
+
+@pytest.mark.parametrize("benchmark", list(EXPECTED_ROWS))
+def test_quick_run_reports_a_row_for_every_benchmark(tmp_path: Path, benchmark: str) -> None:
+    """One benchmark per test (``--quick --only NAME``): the same rows and checks as one run of them all,
+    but the eleven runs spread over the xdist workers instead of making one 3-minute test."""
+    out = tmp_path / "rows.json"
+    proc = run_bench("-m", "benchmarks.run", "--quick", "--only", benchmark, "--json", str(out))
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     rows = json.loads(out.read_text(encoding="utf-8"))["rows"]
     names = [row["benchmark"] for row in rows]
-    for benchmark, prefixes in EXPECTED_ROWS.items():
-        for prefix in prefixes:
-            matching = [row for row in rows if row["benchmark"].startswith(prefix)]
-            assert len(matching) == 1, f"{benchmark}: expected one row starting {prefix!r}, got {names}"
-            row = matching[0]
-            optional = benchmark in ("parsers", "notices")  # they need the bench extra
-            allowed = {"PASS", "FAIL", "INFO"} | ({"SKIPPED"} if optional else set())
-            assert row["status"] in allowed, row
-            assert row["measured"].strip(), row
-            assert row["benchmark"] in proc.stdout  # the printed table carries the row
+    for prefix in EXPECTED_ROWS[benchmark]:
+        matching = [row for row in rows if row["benchmark"].startswith(prefix)]
+        assert len(matching) == 1, f"{benchmark}: expected one row starting {prefix!r}, got {names}"
+        row = matching[0]
+        optional = benchmark in ("parsers", "notices")  # they need the bench extra
+        allowed = {"PASS", "FAIL", "INFO"} | ({"SKIPPED"} if optional else set())
+        assert row["status"] in allowed, row
+        assert row["measured"].strip(), row
+        assert row["benchmark"] in proc.stdout  # the printed table carries the row
     assert "benchmark" in proc.stdout and "status" in proc.stdout and "target" in proc.stdout
 
 

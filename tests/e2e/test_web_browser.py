@@ -7,32 +7,27 @@ test's temp dir, and any JavaScript error in the console fails the test.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
-from tests.conftest import DaemonProcess, write_config
-from tests.support.browser import Chromium, Page, find_chromium
+from tests.conftest import DaemonProcess, child_env, write_config
+from tests.support.browser import Chromium, Page
 from tests.support.discord_standin import FakeDiscord
+from tests.support.fan import FAN_TOKEN, add_fan_notices, fan_config
+from tests.support.ports import free_port
 from tests.support.real_sites import SITES, RealSites, expected
-from tests.unit.test_metrics import free_port
+from tests.support.server import Response
+from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm.config.routes import normalise
 
 pytestmark = pytest.mark.e2e
 TOKEN = "page-token-0123456789abcdef"
-CHROMIUM = find_chromium()
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
-    if CHROMIUM is None:
-        pytest.fail("chromium is not installed: apt-get install -y chromium (scripts/test.sh does it)")
-    chromium = Chromium(CHROMIUM, tmp_path_factory.mktemp("chromium") / "profile")
-    yield chromium
-    chromium.close()
 
 
 @pytest.fixture
@@ -150,3 +145,109 @@ async def test_the_page_lists_filters_and_searches_upcoming_opens_in_chromium(
     code, seconds = d.terminate()
     assert code == 0 and seconds < 10
     assert TOKEN not in d.out() + d.err()
+
+
+def raw_get(port: int, target: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def events(ics: str) -> list[str]:
+    return ics.split("BEGIN:VEVENT")[1:]
+
+
+@pytest.mark.usefixtures("clean_env")  # tests/support/inprocess.py
+async def test_the_calendar_a_phone_subscribes_to_and_the_page_tells_health_first(
+    tmp_path: Path,
+    browser: Chromium,
+    site: FakeSite,
+    notices: TestStandNotices,
+    discord: FakeDiscord,
+    daemons: list[DaemonProcess],
+) -> None:
+    add_fan_notices(notices)
+    port = free_port()
+    config = fan_config(
+        tmp_path, site, discord, web={"port": port, "token": FAN_TOKEN}, health={"failure_streak_warn": 2}
+    )
+    d = DaemonProcess(write_config(tmp_path, config), tmp_path, env=child_env(TICKET_ALARM_LANG="ko"))
+    daemons.append(d)
+    d.wait_log("크롤링 완료: teststand", timeout=60)
+    base = f"http://127.0.0.1:{port}"
+
+    def get(path: str) -> httpx.Response:
+        sep = "&" if "?" in path else "?"
+        return httpx.get(f"{base}{path}{sep}token={FAN_TOKEN}", timeout=10)
+
+    # ?alarm= sets the reminder: 10 minutes by default, 60, or none
+    assert all("TRIGGER:-PT10M" in e for e in events(get("/calendar.ics").text))
+    assert all("TRIGGER:-PT1H" in e for e in events(get("/calendar.ics?alarm=60").text))
+    no_alarm = get("/calendar.ics?alarm=0").text
+    assert len(events(no_alarm)) == 3 and "BEGIN:VALARM" not in no_alarm
+    bad = get("/calendar.ics?alarm=soon")
+    assert bad.status_code == 400 and bad.text.count("\n") == 1 and "alarm='soon'" in bad.text
+    # per route and per keyword (?q=, URL-encoded Korean)
+    assert len(events(get("/calendar.ics?route=seventeen").text)) == 2
+    assert len(events(get(f"/calendar.ics?q={quote('세븐틴')}").text)) == 1
+    # an address with Korean not URL-encoded (curl, a hand-typed link): a 400, one log line, no traceback
+    answer = raw_get(port, f"/calendar.ics?token={FAN_TOKEN}&q=".encode() + "세븐틴".encode())
+    assert answer.startswith(b"HTTP/1.") and b" 400 " in answer.split(b"\r\n", 1)[0]
+    broken = raw_get(port, f"/calendar.ics?token={FAN_TOKEN}&q=%EC%84".encode())
+    assert b" 400 " in broken.split(b"\r\n", 1)[0] and "URL 인코딩".encode() in broken
+    d.wait_log("읽을 수 없는 요청을 400으로 거절함")
+
+    async with Page.open(browser) as page:
+        await page.phone(width=412, height=915)
+        await page.goto(f"{base}/?token={FAN_TOKEN}")
+        line = await page.eval(
+            "(function(){var h=document.getElementById('health'),r=h.getBoundingClientRect();"
+            "return {text:h.textContent,cls:h.className,top:r.top,bottom:r.bottom,right:r.right,"
+            "h:window.innerHeight,w:window.innerWidth,y:window.scrollY};})()"
+        )
+        assert line["text"] == "모든 사이트 정상 (1곳)" and "ok" in line["cls"]
+        assert (
+            line["y"] == 0 and line["top"] >= 0 and line["bottom"] <= line["h"] and line["right"] <= line["w"]
+        )
+        assert await page.eval("document.documentElement.scrollWidth <= window.innerWidth")
+        links = await page.eval(
+            "Array.from(document.querySelectorAll('a.webcal')).map(function(a){return a.href;})"
+        )
+        host = f"webcal://127.0.0.1:{port}/calendar.ics"
+        assert f"{host}?token={FAN_TOKEN}" in links  # all notices
+        assert f"{host}?route=seventeen&token={FAN_TOKEN}" in links
+        assert f"{host}?q={quote('세븐틴')}&token={FAN_TOKEN}" in links
+        assert f"{host}?q=SEVENTEEN&token={FAN_TOKEN}" in links
+        await page.eval(
+            "(function(){var s=document.getElementById('alarm');s.value='60';"
+            "s.dispatchEvent(new Event('change'));})()"
+        )
+        links = await page.eval(
+            "Array.from(document.querySelectorAll('a.webcal')).map(function(a){return a.href;})"
+        )
+        assert f"{host}?route=seventeen&token={FAN_TOKEN}&alarm=60" in links
+        await page.type("#q", "레베카")
+        assert await page.eval("document.getElementById('sub-q').href") == (
+            f"{host}?q={quote('레베카')}&token={FAN_TOKEN}&alarm=60"
+        )
+
+        # the site goes down: sweeps fail, and the page's first line says so (health's own rule)
+        site.hook = lambda req: Response(500, b"down")
+        d.wait_log("크롤링 실패: teststand", count=2, timeout=60)
+        await page.goto(f"{base}/?token={FAN_TOKEN}")
+        line = await page.eval(
+            "(function(){var h=document.getElementById('health'),r=h.getBoundingClientRect();"
+            "return {text:h.textContent,cls:h.className,bottom:r.bottom,right:r.right,"
+            "h:window.innerHeight,w:window.innerWidth};})()"
+        )
+        assert "bad" in line["cls"] and line["text"].startswith("문제 있는 사이트 1곳 · 테스트 티켓: ")
+        assert "연속" in line["text"] and "이후 실패" in line["text"], line["text"]
+        assert line["bottom"] <= line["h"] and line["right"] <= line["w"]
+        await page.screenshot(tmp_path / "health-line-412.png")
+        assert page.errors == [], page.errors
+    assert d.terminate()[0] == 0
+    assert "Traceback" not in d.out() + d.err()
+    assert FAN_TOKEN not in d.out() + d.err()

@@ -24,8 +24,8 @@ import pytest
 from tests.conftest import DaemonProcess, child_env, run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
 from tests.support.live_sites import FIRST_OPEN, LiveNotice, LiveSites
+from tests.support.ports import free_port
 from tests.support.site_standin import FakeSite, TestStandNotices
-from tests.unit.test_metrics import free_port
 
 pytestmark = pytest.mark.e2e  # every test runs the real CLI or the real daemon
 FIXTURES = Path(__file__).parents[1] / "fixtures"

@@ -38,9 +38,9 @@ from tests.reliability.conftest import (
     token_of,
 )
 from tests.support.discord_standin import FakeDiscord
+from tests.support.ports import free_port
 from tests.support.server import LoopbackServer, Request, Response
 from tests.support.site_standin import FakeSite, TestStandNotices
-from tests.unit.test_metrics import free_port
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import HttpSettings
 from ticket_alarm.fetch.http import PLAIN_AFTER_304, Fetcher

@@ -4,9 +4,10 @@
   stop (and be restarted to post the batch again) while the lane owes the batch's write;
 - a replica frozen (SIGSTOP) past its claim while it holds a batch: the other replica posts the batch,
   and the frozen one, on SIGCONT, must post none of it (the fence before each post);
-- PostgreSQL stopped for 5 minutes under the real supervisord with the shipped replica kit
-  (deploy/postgres/ticket-alarm-replicas.conf): both replicas keep running, a replica restarted during
-  the outage starts, and every notice of the outage and after it is delivered once. The one long test.
+- PostgreSQL stopped under the real supervisord with the shipped replica kit
+  (deploy/postgres/ticket-alarm-replicas.conf) for longer than every back-off and lease involved: both
+  replicas keep running, a replica restarted during the outage starts, and every notice of the outage
+  and after it is delivered once. The one long test (OUTAGE below says why 75 s stands for 5 minutes).
 
 All loopback: the stand-in site, the strict stand-in Discord, a throwaway PostgreSQL (initdb + pg_ctl).
 """
@@ -29,7 +30,6 @@ from typing import IO, Any
 import pytest
 
 from tests.conftest import DaemonProcess, child_env, run_cli, stand_config, write_config
-from tests.e2e.test_deploy_supervisor import Supervisor
 from tests.reliability.conftest import (
     Report,
     assert_no_secrets,
@@ -39,13 +39,22 @@ from tests.reliability.conftest import (
     token_of,
     wait_until,
 )
+from tests.support.deploy import Supervisor
 from tests.support.discord_standin import FakeDiscord
 from tests.support.postgres import PASSWORD, PostgresServer, missing_reason
 from tests.support.site_standin import FakeSite, TestStandNotices
 
 ROOT = Path(__file__).resolve().parents[2]
 KIT = ROOT / "deploy" / "postgres" / "ticket-alarm-replicas.conf"
-OUTAGE = 300.0  # seconds PostgreSQL is down (issue 20: a 5-minute outage)
+# Seconds PostgreSQL is down. Issue 20 asked for 5 minutes; what the test asserts (both replicas RUNNING,
+# replica-a never restarted, one "cannot be reached" line per process, nothing lost or posted twice) does
+# not depend on the length once the outage outlasts everything that could still change: the daemon's
+# store back-off (1, 2, 4, 8, 16 s, then 30 s at its cap: 31 s to reach the cap, 61 s to wait there
+# once), supervisord's give-up window (startretries=5 with startsecs=5: what made both replicas FATAL
+# before issue 20 came within ~30 s), the replica lease (3 s here) and an outbox claim (30 s). 75 s
+# outlasts all of them; after that the daemon only repeats the same 30-s wait. STORE_OUTAGE_SECONDS=300
+# runs the issue's 5 minutes.
+OUTAGE = float(os.environ.get("STORE_OUTAGE_SECONDS", "75"))
 
 
 def pg_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
@@ -277,15 +286,16 @@ def programs(sv: Supervisor) -> dict[str, tuple[str, int | None]]:
     return {name: (state, int(pid) if pid else None) for name, state, pid in found}
 
 
-def test_postgres_down_for_5_minutes_under_supervisord_loses_nothing(
+def test_postgres_down_past_every_back_off_under_supervisord_loses_nothing(
     tmp_path: Path,
     site: FakeSite,
     notices: TestStandNotices,
     report: Report,
     pg: PostgresServer,
 ) -> None:
-    """The shipped replica kit under the real supervisord; PostgreSQL stopped for 5 minutes. Before issue
-    20 each replica exited 2 at every start attempt and supervisord gave up on both (FATAL)."""
+    """The shipped replica kit under the real supervisord; PostgreSQL stopped for OUTAGE seconds (past
+    the 30-s back-off cap, see OUTAGE). Before issue 20 each replica exited 2 at every start attempt and
+    supervisord gave up on both (FATAL)."""
     started = time.monotonic()
     discord = FakeDiscord(bucket_limit=100, bucket_window=1.0).start()
     url = pg.url(pg.create_database())
@@ -356,7 +366,7 @@ def test_postgres_down_for_5_minutes_under_supervisord_loses_nothing(
         states = programs(sv)
         text = said()
         report.add(
-            "14.1 PostgreSQL down 5 min under supervisord (replica kit)",
+            f"14.1 PostgreSQL down {OUTAGE:.0f} s under supervisord (replica kit)",
             produced=len(wanted),
             delivered=sum(1 for i in wanted if counts[i]),
             lost=len(set(wanted) - set(counts)),

@@ -10,7 +10,6 @@ import json
 import logging
 import re
 import signal
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 
 from tests.conftest import DaemonProcess, child_env, run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
+from tests.support.ports import free_port
 from tests.support.real_sites import SITES, RealSites
 from tests.support.server import Request, Response
 from tests.support.site_standin import FakeSite, TestStandNotices
@@ -79,12 +79,6 @@ def test_the_filter_finds_english_and_passes_korean() -> None:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def real_sites() -> Iterator[RealSites]:
     sites = RealSites().start()
@@ -107,7 +101,7 @@ def test_a_full_daemon_run_in_korean_has_no_english_sentence(
         "discord_webhook_url": webhook,
         "sites": {"teststand": {"enabled": False}, **{n: {"base_url": real_sites.base_url} for n in SITES}},
         "http": {"min_request_interval": 0, "retries": 0, "timeout": 5},
-        "web": {"port": _free_port()},
+        "web": {"port": free_port()},
     }
     path = write_config(tmp_path, config)
     d = DaemonProcess(path, tmp_path, env=child_env(TICKET_ALARM_LANG="ko"))
