@@ -45,7 +45,9 @@ python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e '.[test]'
 
 # 3. The whole suite, in parallel (most of it waits on real daemons and timeouts, not on the CPU),
-#    then the linters.
-python -m pytest -n "${TEST_WORKERS:-4}" "$@"
+#    then the linters. `--maxschedchunk 1`: pytest-xdist hands each worker two tests at the start and one
+#    more as each ends, so the long poles (put first by tests/conftest.py) start at once on different
+#    workers instead of queueing in the first worker's batch.
+python -m pytest -n "${TEST_WORKERS:-4}" --dist load --maxschedchunk 1 "$@"
 ruff check .
 ruff format --check .

@@ -74,10 +74,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
     def rank(item: pytest.Item) -> int:
-        path = Path(str(item.path)).resolve().relative_to(tests_dir.parent).as_posix()
-        return LONG_POLES.index(path) if path in LONG_POLES else len(LONG_POLES)
+        nodeid = item.nodeid.replace("\\", "/")
+        return next((i for i, pole in enumerate(LONG_POLES) if nodeid.startswith(pole)), -1)
 
-    items.sort(key=rank)  # stable: the order inside a file and among the others is kept
+    # the long poles first, longest first, each followed by one short test: run with `--maxschedchunk 1`
+    # (scripts/test.sh), pytest-xdist hands every worker two tests at the start and one more as each ends,
+    # so the poles start at once on different workers instead of queueing on the first one
+    poles = sorted((item for item in items if rank(item) >= 0), key=rank)
+    others = [item for item in items if rank(item) < 0]
+    paired = [x for pair in zip(poles, others, strict=False) for x in pair]
+    items[:] = paired + poles[len(paired) // 2 :] + others[len(paired) // 2 :]
 
 
 @pytest.fixture
