@@ -12,13 +12,12 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.processes import ROOT, child_env
+from tests.support.processes import ROOT, child_env, wait_while_running
 from tests.support.site_standin import FakeSite
 from tests.support.stand import stand_config, write_config
 
@@ -161,16 +160,15 @@ files = {include}
         return (match[1], int(match[2]) if match[2] else None)
 
     def wait(self, predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"supervisord exited ({self.proc.returncode}) waiting for {what}:\n{self.text()}"
-                )
-            time.sleep(0.1)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}:\n{self.text()}")
+        wait_while_running(
+            self.proc,
+            predicate,
+            timeout,
+            what,
+            exited=lambda: f"supervisord exited ({self.proc.returncode}) waiting for {what}:\n{self.text()}",
+            told=self.text,
+            poll=0.1,
+        )
 
     def wait_state(self, state: str, timeout: float = 30) -> int | None:
         self.wait(lambda: self.status()[0] == state, f"ticket-alarm:monitor {state}", timeout)

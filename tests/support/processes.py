@@ -27,6 +27,28 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def wait_while_running(
+    proc: subprocess.Popen[bytes],
+    predicate: Callable[[], bool],
+    timeout: float,
+    what: str,
+    *,
+    exited: Callable[[], str],
+    told: Callable[[], str],
+    poll: float,
+) -> None:
+    """Poll ``predicate`` until it holds; fail at once with ``exited()`` if ``proc`` ends first, and with
+    ``told()`` (what the process said) after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(exited())
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}:\n{told()}")
+
+
 class DaemonProcess:
     """The real daemon (``python -m ticket_alarm run``) as a child process, output in files."""
 
@@ -50,18 +72,17 @@ class DaemonProcess:
         return self.err_path.read_text(encoding="utf-8", errors="replace")
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"daemon exited ({self.proc.returncode}) while waiting for {what}:\n"
-                    f"{self.out()[-3000:]}\n{self.err()[-3000:]}"
-                )
-            time.sleep(0.05)
-        raise AssertionError(
-            f"timed out after {timeout}s waiting for {what}:\n{self.out()[-3000:]}\n{self.err()[-2000:]}"
+        wait_while_running(
+            self.proc,
+            predicate,
+            timeout,
+            what,
+            exited=lambda: (
+                f"daemon exited ({self.proc.returncode}) while waiting for {what}:\n"
+                f"{self.out()[-3000:]}\n{self.err()[-3000:]}"
+            ),
+            told=lambda: f"{self.out()[-3000:]}\n{self.err()[-2000:]}",
+            poll=0.05,
         )
 
     def wait_log(self, phrase: str, count: int = 1, timeout: float = 30.0) -> None:
