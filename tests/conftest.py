@@ -43,12 +43,16 @@ STARTS_A_PROCESS = ("run_cli(", "DaemonProcess(", "Supervisor(", "subprocess.", 
 # the long poles (a minute or more each, measured with --durations): started first, so
 # that with pytest-xdist they run beside the many short tests instead of after them
 LONG_POLES = (
+    "tests/cli/test_runbook.py::test_every_offline_command_of_the_runbook_works",
     "tests/reliability/test_store_outage.py",
-    "tests/reliability/test_crash_safety.py",
-    "tests/e2e/test_benchmarks_smoke.py",
-    "tests/e2e/test_replicas.py",
-    "tests/e2e/test_deploy_supervisor.py",
     "tests/reliability/test_discord_outage.py",
+    "tests/reliability/test_site_faults.py",
+    "tests/reliability/test_crash_safety.py",
+    "tests/cli/test_korean.py::test_the_small_things_a_fan_meets_in_korean",
+    "tests/e2e/test_deploy_supervisor.py::test_supervisor_runs_restarts_and_stops_the_daemon_gracefully",
+    "tests/e2e/test_replicas.py",
+    "tests/e2e/test_benchmarks_smoke.py",
+    "tests/e2e/test_web_browser.py",
 )
 
 
