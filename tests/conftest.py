@@ -40,19 +40,25 @@ TIERS = ("unit", "contract", "cli", "e2e", "reliability")
 
 # what starts a process: a test whose source says one of these carries the ``e2e`` marker wherever it lives
 STARTS_A_PROCESS = ("run_cli(", "DaemonProcess(", "Supervisor(", "subprocess.", "Popen(", "create_subprocess")
-# the long poles (a minute or more each, measured with --durations): started first, so
-# that with pytest-xdist they run beside the many short tests instead of after them
+# the long poles, longest first (`--durations=60` of tests/e2e tests/reliability tests/cli, -n 4, on a
+# loaded 2-core machine): started first, so that with pytest-xdist they run beside the many short tests
+# instead of after them
 LONG_POLES = (
+    "tests/reliability/test_crash_safety.py",
+    "tests/reliability/test_local_state.py::test_bad_config_is_one_clear_error_and_exit_2",
+    "tests/reliability/test_secrets.py",
     "tests/cli/test_runbook.py::test_every_offline_command_of_the_runbook_works",
+    "tests/reliability/test_hostile_delivery.py::test_non_discord_refusals_are_lane_failures_and_dead_letters",
     "tests/reliability/test_store_outage.py",
+    "tests/cli/test_health.py::test_health_against_the_real_daemon_with_notify",
+    "tests/cli/test_history.py::test_stats_and_search_on_a_crawled_store",
+    "tests/e2e/test_replicas.py",
+    "tests/reliability/test_fuzz.py::test_any_ticket_renders_to_a_payload_discord_accepts",
     "tests/reliability/test_discord_outage.py",
     "tests/reliability/test_site_faults.py",
-    "tests/reliability/test_crash_safety.py",
     "tests/cli/test_korean.py::test_the_small_things_a_fan_meets_in_korean",
     "tests/e2e/test_deploy_supervisor.py::test_supervisor_runs_restarts_and_stops_the_daemon_gracefully",
-    "tests/e2e/test_replicas.py",
     "tests/e2e/test_benchmarks_smoke.py",
-    "tests/e2e/test_web_browser.py",
 )
 
 
