@@ -50,7 +50,7 @@ async def soak(cycles: int) -> dict[str, Any]:
     from ticket_alarm.delivery.notify import STDOUT_ROUTE, StdoutNotifier
     from ticket_alarm.delivery.outbox import Delivery
     from ticket_alarm.fetch.http import Fetcher
-    from ticket_alarm.store import Store
+    from ticket_alarm.store import Store, as_async
 
     logs = quiet_logging()
     samples: list[tuple[int, float]] = []
@@ -62,7 +62,7 @@ async def soak(cycles: int) -> dict[str, Any]:
         clock = SystemClock()
         store = Store.open_dir(settings.data_dir)
         sites = FixtureSites(etags=True)
-        fetcher = Fetcher(settings.http, cache=store, transport=sites.mock_transport(), clock=clock)
+        fetcher = Fetcher(settings.http, cache=as_async(store), transport=sites.mock_transport(), clock=clock)
         known = registry.discover(include_plugins=False)
         crawlers = {name: known[name](settings.site(name)) for name in SITES}
         out = io.StringIO()

@@ -34,7 +34,9 @@ from pydantic import Field, field_validator
 from ticket_alarm.core.model import SEOUL, Category, Presale, Ticket, clean_text, seoul
 from ticket_alarm.core.sections import DAY, WEEK, Section
 from ticket_alarm.errors import ApiChangedError, CrawlError, FetchError, ParseError, SiteLockedError
-from ticket_alarm.fetch.http import FetchResponse, SiteFetcher, decode_text, is_challenge
+from ticket_alarm.fetch.decode import decode_text
+from ticket_alarm.fetch.http import FetchResponse, SiteFetcher
+from ticket_alarm.fetch.status import is_challenge
 from ticket_alarm.i18n import t
 
 __all__ = [  # the whole API of a crawler plugin

@@ -46,7 +46,8 @@ from crawlers.base import (
 from ticket_alarm.core.model import Category, Presale, Ticket, clean_text, seoul
 from ticket_alarm.core.notice_memo import MemoryReads, NoticeMemo, error_text
 from ticket_alarm.errors import FetchError, ParseError, SiteLockedError
-from ticket_alarm.fetch.http import FetchResponse, SiteFetcher, decode_text
+from ticket_alarm.fetch.decode import decode_text
+from ticket_alarm.fetch.http import FetchResponse, SiteFetcher
 from ticket_alarm.i18n import t
 
 SITE = "melon"

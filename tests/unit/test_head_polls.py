@@ -86,7 +86,7 @@ class Harness:
             http={"min_request_interval": spacing, "retries": 0, "timeout": 5},
             sites={name: {"base_url": live.base_url, **site} for name in CRAWLERS},
         )
-        self.fetcher = Fetcher(self.settings.http, cache=store, clock=clock)
+        self.fetcher = Fetcher(self.settings.http, cache=as_async(store), clock=clock)
         crawlers = {name: cls(self.settings.site(name)) for name, cls in CRAWLERS.items()}
         self.pipeline = Pipeline(self.settings, store, self.fetcher, crawlers, clock)  # type: ignore[arg-type]
 
@@ -348,7 +348,7 @@ async def test_a_head_poll_due_during_a_sweep_goes_between_two_of_its_pages(
     live.fill("yes24", 200)  # ten pages
     h = Harness(store, live, clock, spacing=2.0)
     sent = Recording(clock)  # the order requests leave the fetch layer's gate (fake time: no real wait)
-    h.fetcher = Fetcher(h.settings.http, cache=store, clock=clock, transport=sent)
+    h.fetcher = Fetcher(h.settings.http, cache=as_async(store), clock=clock, transport=sent)
     h.pipeline.fetcher = h.fetcher
     await h.pipeline.run_site("yes24")
     live.post("yes24")

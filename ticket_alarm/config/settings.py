@@ -52,7 +52,7 @@ from ticket_alarm.core.sections import (
     webhook_fingerprint,
 )
 from ticket_alarm.errors import ConfigError
-from ticket_alarm.fetch.http import DEFAULT_USER_AGENT, HttpSettings, ProxySettings
+from ticket_alarm.fetch.settings import DEFAULT_USER_AGENT, HttpSettings, ProxySettings
 from ticket_alarm.i18n import LANG_ENV, t
 
 # config.py owns no section: it composes the sections their parts own (see ticket_alarm/core/sections.py)

@@ -1,7 +1,7 @@
 """What every config section shares, and the sections of the operator surfaces.
 
 Each part of ticket-alarm owns its section of the config beside its code (``HttpSettings`` and
-``ProxySettings`` in ``ticket_alarm.fetch.http``, ``SiteSettings`` in ``crawlers.base``, ``RouteSettings`` in
+``ProxySettings`` in ``ticket_alarm.fetch.settings``, ``SiteSettings`` in ``crawlers.base``, ``RouteSettings`` in
 ``ticket_alarm.config.routes``, ``CustomSiteSettings`` in ``crawlers.custom.definition``);
 ``ticket_alarm.config.settings`` only composes them. This module sits below all of them: the strict
 base model, the printable-string check, the Discord webhook URL shape (parse, mask, fingerprint, check)

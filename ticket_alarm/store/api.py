@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ticket_alarm.core.notice_memo import NoticeRead
-from ticket_alarm.fetch.http import CachedResponse
+from ticket_alarm.fetch.conditional import CachedResponse
 
 __all__ = [
     "CachedResponse",

@@ -19,7 +19,7 @@ from typing import Any
 from ticket_alarm.core.model import identity_key
 from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.errors import StoreError, StoreLockedError
-from ticket_alarm.fetch.http import CachedResponse
+from ticket_alarm.fetch.conditional import CachedResponse
 from ticket_alarm.store.api import (
     HEARTBEAT_META,
     CommitResult,
