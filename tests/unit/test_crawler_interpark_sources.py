@@ -241,7 +241,8 @@ def test_notice_page_parser_gives_a_schedule_or_a_typed_error(raw: bytes | str) 
 
 
 def test_source_is_an_interpark_key_with_three_values(tmp_path: Path) -> None:
-    from ticket_alarm.config.settings import Settings, check_site_names, load_config
+    from ticket_alarm.config.load import check_site_names, load_config
+    from ticket_alarm.config.settings import Settings
     from ticket_alarm.errors import ConfigError
 
     known = ["interpark", "melon", "ticketlink", "yes24"]

@@ -29,7 +29,7 @@ from tests.support.server import Response
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm import i18n
 from ticket_alarm.clock import FakeClock
-from ticket_alarm.config.settings import load_config
+from ticket_alarm.config.load import load_config
 from ticket_alarm.errors import ConfigError
 from ticket_alarm.store import DB_NAME, SCHEMA_VERSION, InstanceLock, NewOutboxRow, SiteState, Store
 

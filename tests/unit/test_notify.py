@@ -22,6 +22,7 @@ from tests.support.discord_standin import FakeDiscord
 from tests.support.legacy_outbox import is_legacy_payload, legacy_payload, old_store_file, raw_payloads
 from tests.support.site_standin import FakeSite
 from ticket_alarm.clock import FakeClock
+from ticket_alarm.config.routes import STDOUT_ROUTE
 from ticket_alarm.core.model import CHANGE_FIELDS, Presale, Ticket, seoul
 from ticket_alarm.delivery.discord.render import (
     alert_text,
@@ -31,7 +32,7 @@ from ticket_alarm.delivery.discord.render import (
     render_reminder,
 )
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
-from ticket_alarm.delivery.notify import STDOUT_ROUTE, Alert, AlertFormatError, StdoutNotifier
+from ticket_alarm.delivery.notify import Alert, AlertFormatError, StdoutNotifier
 from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.store import DB_NAME, SCHEMA_VERSION, NewOutboxRow, Store
 

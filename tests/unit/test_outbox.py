@@ -19,11 +19,12 @@ from loguru import logger
 from tests.support.discord_standin import FakeDiscord, Fault
 from tests.support.legacy_outbox import legacy_payload
 from ticket_alarm.clock import FakeClock, SystemClock
+from ticket_alarm.config.routes import STDOUT_ROUTE
 from ticket_alarm.config.settings import RouteSettings
 from ticket_alarm.core.model import Ticket, seoul
 from ticket_alarm.delivery.discord.render import alert_text, render_notice
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
-from ticket_alarm.delivery.notify import STDOUT_ROUTE, Alert, Outcome, StdoutNotifier
+from ticket_alarm.delivery.notify import Alert, Outcome, StdoutNotifier
 from ticket_alarm.delivery.outbox import CLAIM_LEASE, CLAIM_RENEW, Delivery
 from ticket_alarm.errors import StoreError
 from ticket_alarm.store import NewOutboxRow, Store

@@ -23,19 +23,12 @@ from crawlers.base import Crawler, Schedule, parse_saved
 from ticket_alarm import __version__, i18n
 from ticket_alarm.cli import completion
 from ticket_alarm.clock import Clock, SystemClock
+from ticket_alarm.config.environ import CONFIG_ENV
+from ticket_alarm.config.load import check_site_names, load_config, resolve_config_path
 from ticket_alarm.config.routes import delivery_router
-from ticket_alarm.config.settings import (
-    CONFIG_ENV,
-    DAEMON_NORMAL_RSS_MB,
-    OPS_ROUTE,
-    RouteSettings,
-    Settings,
-    check_site_names,
-    load_config,
-    resolve_config_path,
-)
+from ticket_alarm.config.settings import DAEMON_NORMAL_RSS_MB, OPS_ROUTE, RouteSettings, Settings
+from ticket_alarm.config.surfaces import is_loopback
 from ticket_alarm.core.model import Ticket, seoul_text
-from ticket_alarm.core.sections import is_loopback
 from ticket_alarm.daemon.pipeline import Pipeline, SiteResult
 from ticket_alarm.daemon.reminders import Reminders
 from ticket_alarm.daemon.scheduler import Daemon, open_waiting, raise_fd_limit

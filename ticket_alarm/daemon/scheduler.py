@@ -25,7 +25,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
 
 from ticket_alarm.clock import Clock
-from ticket_alarm.config.settings import Settings, mask_store_url
+from ticket_alarm.config.settings import Settings
+from ticket_alarm.core.urls import mask_store_url
 from ticket_alarm.daemon.pipeline import SWEEP, Pipeline, SiteResult
 from ticket_alarm.daemon.reminders import Reminders
 from ticket_alarm.daemon.watch import HEAD_GAP_META, OpsWatch

@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol, TextIO
 
 from ticket_alarm import i18n
 from ticket_alarm.clock import Clock
+from ticket_alarm.config.routes import STDOUT_ROUTE
 from ticket_alarm.core.model import Ticket
 from ticket_alarm.errors import TicketAlarmError
 
@@ -29,7 +30,6 @@ AlertKind = Literal["new", "change", "reminder", "legacy", "ops"]
 ALERT_KINDS: tuple[AlertKind, ...] = ("new", "change", "reminder", "legacy", "ops")
 EMBED_KINDS = ("legacy", "ops")  # Alerts that carry their embed: an older version's, an ops state change
 ALERT_VERSION = 1  # the ``alert`` key of a payload: Alert-shaped (an old Discord-embed row had none)
-STDOUT_ROUTE = "dry-run"  # the lane of the stdout notifier (the dry run: no webhook configured)
 
 
 class AlertFormatError(TicketAlarmError):

@@ -44,7 +44,7 @@ from loguru import logger
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ticket_alarm.config.routes import delivery_router
-from ticket_alarm.core.sections import is_loopback
+from ticket_alarm.config.surfaces import is_loopback
 from ticket_alarm.errors import ConfigError, StoreError
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import redact

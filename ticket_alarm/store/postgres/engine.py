@@ -31,9 +31,9 @@ import psycopg_pool
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from ticket_alarm.config.settings import mask_store_url, store_url_secrets
 from ticket_alarm.core.model import identity_key
 from ticket_alarm.core.notice_memo import NoticeRead
+from ticket_alarm.core.urls import mask_store_url, store_url_secrets
 from ticket_alarm.errors import StoreError, StoreUnavailable
 from ticket_alarm.i18n import MESSAGES, t
 from ticket_alarm.store.api import (

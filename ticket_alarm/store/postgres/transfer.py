@@ -22,7 +22,8 @@ from typing import Any
 import psycopg
 from loguru import logger
 
-from ticket_alarm.config.settings import Settings, check_store_url, mask_store_url
+from ticket_alarm.config.settings import Settings
+from ticket_alarm.core.urls import check_store_url, mask_store_url
 from ticket_alarm.errors import ConfigError, StoreError
 from ticket_alarm.i18n import t
 from ticket_alarm.store.postgres.engine import TABLES, PostgresStore, migrations
@@ -135,7 +136,7 @@ async def command(
         raise ConfigError(f"store migrate --to: {exc}") from None
     if url is None:
         raise ConfigError(t("migrate.no_url"))
-    from ticket_alarm.config.settings import store_url_secrets
+    from ticket_alarm.core.urls import store_url_secrets
     from ticket_alarm.logs import redact
 
     redact.register(store_url_secrets(url))
