@@ -26,10 +26,11 @@ from loguru import logger
 
 from ticket_alarm.clock import Clock
 from ticket_alarm.config.settings import Settings
+from ticket_alarm.core.head_gap import head_gap_key
 from ticket_alarm.core.urls import mask_store_url
 from ticket_alarm.daemon.pipeline import SWEEP, Pipeline, SiteResult
 from ticket_alarm.daemon.reminders import Reminders
-from ticket_alarm.daemon.watch import HEAD_GAP_META, OpsWatch
+from ticket_alarm.daemon.watch import OpsWatch
 from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.errors import StoreError, StoreUnavailable
 from ticket_alarm.i18n import t
@@ -267,7 +268,7 @@ class Daemon:
         if result.ok and not result.skipped:
             if self.pace_head_polls(name, result.requests):
                 try:
-                    await self.store.set_meta(HEAD_GAP_META.format(site=name), f"{self._head_gaps[name]:g}")
+                    await self.store.set_meta(head_gap_key(name), f"{self._head_gaps[name]:g}")
                 except StoreError as exc:
                     self.store_failed(f"크롤링 실패: {name} head-poll gap not saved:", exc)
             self.await_confirmation(result)

@@ -33,10 +33,10 @@ from crawlers.base import Crawler
 from ticket_alarm import __version__
 from ticket_alarm.clock import Clock, SystemClock, age_text
 from ticket_alarm.config.settings import Settings
+from ticket_alarm.core.head_gap import head_gap_key, paced_gap, stuck_after
 from ticket_alarm.core.model import SEOUL
 from ticket_alarm.daemon.pipeline import STORM_META
 from ticket_alarm.daemon.scheduler import HEARTBEAT_EVERY
-from ticket_alarm.daemon.watch import HEAD_GAP_META
 from ticket_alarm.delivery.discord.render import message
 from ticket_alarm.delivery.discord.urls import mask_url, webhook_fingerprint
 from ticket_alarm.delivery.discord.webhook import WebhookClient, http_client
@@ -376,12 +376,11 @@ async def _head_facts(
     if head.last_success is not None:
         new = t("health.head.new", count=head.last_new) if head.last_new else ""
         facts.append(t("health.head.last", age=age_text(now - head.last_success), new=new))
-        paced = await store.get_meta(HEAD_GAP_META.format(site=name))  # the daemon's politeness stretch
-        with contextlib.suppress(TypeError, ValueError):
-            every = max(every, float(paced or every))
-        if now - head.last_success > 3 * every:
+        paced = await store.get_meta(head_gap_key(name))  # the daemon's politeness stretch
+        limit = stuck_after(paced_gap(every, paced))
+        if now - head.last_success > limit:
             problems.append(
-                t("health.head.stuck", age=age_text(now - head.last_success), limit=age_text(3 * every))
+                t("health.head.stuck", age=age_text(now - head.last_success), limit=age_text(limit))
             )
     elif head.last_attempt is None:
         facts.append(t("health.head.not_yet"))
