@@ -55,6 +55,19 @@ class FetchResponse:
     from_cache: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One request as the fetcher sends it: ``url`` really requested (``base_url`` applied), the
+    public one it stands for (errors and links name that one)."""
+
+    site: str
+    method: str
+    url: str
+    public_url: str
+    data: Mapping[str, str] | bytes | None
+    headers: Mapping[str, str]
+
+
 @dataclass
 class FetchStats:
     requests: int = 0
@@ -136,9 +149,8 @@ class Fetcher:
         request = await self._conditional.prepare(method, url, data, headers, conditional)
 
         async def attempt() -> FetchResponse:
-            return await self._attempt(
-                site, method, url, public_url, data, request.headers, request.cached, stats
-            )
+            sent = _Request(site, method, url, public_url, data, request.headers)
+            return await self._attempt(sent, request.cached, stats)
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.retries + 1),
@@ -158,23 +170,16 @@ class Fetcher:
         return response
 
     async def _attempt(
-        self,
-        site: str,
-        method: str,
-        url: str,
-        public_url: str,
-        data: Mapping[str, str] | bytes | None,
-        headers: Mapping[str, str],
-        cached: CachedResponse | None,
-        stats: FetchStats | None,
+        self, request: _Request, cached: CachedResponse | None, stats: FetchStats | None
     ) -> FetchResponse:
+        site, method, url, public_url = request.site, request.method, request.url, request.public_url
         host = urlsplit(url).netloc
         async with self._gate(host):
             started = self.clock.monotonic()
             try:
                 # the whole request, connect to last byte: httpx's own timeouts are per read
                 async with asyncio.timeout(self.settings.timeout):
-                    resp, content = await self._follow(site, method, url, public_url, data, headers)
+                    resp, content = await self._follow(request)
             except (TimeoutError, httpx.TimeoutException) as exc:
                 raise Retryable(
                     FetchError(
@@ -231,16 +236,16 @@ class Fetcher:
             raise Retryable(error)
         raise error
 
-    async def _follow(
-        self,
-        site: str,
-        method: str,
-        url: str,
-        public_url: str,
-        data: Mapping[str, str] | bytes | None,
-        headers: Mapping[str, str],
-    ) -> tuple[httpx.Response, bytes]:
+    async def _follow(self, request: _Request) -> tuple[httpx.Response, bytes]:
         """Send, following redirects on the site's own hosts only (the request's and the public one)."""
+        site, method, url, public_url, data = (
+            request.site,
+            request.method,
+            request.url,
+            request.public_url,
+            request.data,
+        )
+        headers = request.headers
         own = urlsplit(url)
         public = urlsplit(public_url)
         allowed = {own.netloc.lower(), public.netloc.lower()}
