@@ -88,10 +88,10 @@ class ConditionalGets:
 
     async def settle(self, request: Validated, response: FetchResponse, site: str, public_url: str) -> None:
         """Remember the answer's validators and body; catch a 304 streak that hid a new body."""
-        key, cached = request.key, request.cached
+        key, cached, cache = request.key, request.cached, self.cache
         if key and response.from_cache:
             self._validated.setdefault(key, self.clock.monotonic())
-        if not (key and self.cache and not response.from_cache and response.status == 200):
+        if not key or cache is None or response.from_cache or response.status != 200:
             return
         self._validated.pop(key, None)
         etag = response.headers.get("etag")
@@ -102,7 +102,7 @@ class ConditionalGets:
                 self._unconditional.add(key)
                 logger.warning(t("http.stale_304", site=site, url=public_url))
         if etag or last_modified:
-            await self.cache.remember_response(
+            await cache.remember_response(
                 key, etag, last_modified, response.content, self.clock.now().timestamp()
             )
 
