@@ -22,11 +22,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta, timezone
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from loguru import logger
 
 from ticket_alarm.i18n import t
+
+if TYPE_CHECKING:
+    from loguru import Record  # only in loguru's stubs
 
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss} [{level}] {message}"
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
@@ -123,14 +126,14 @@ class RepeatLimiter:
         self.window = window
         self._kinds: dict[str, _Kind] = {}
 
-    def admit(self, record: dict[str, Any]) -> bool:
+    def admit(self, record: Record) -> bool:
         """The loguru filter: decided once per record, whichever sink asks first."""
         extra = record["extra"]
         if "_repeat" not in extra:
             extra["_repeat"] = self._decide(record)
         return bool(extra["_repeat"])
 
-    def _decide(self, record: dict[str, Any]) -> bool:
+    def _decide(self, record: Record) -> bool:
         if record["level"].no < _LEVELS["WARNING"] or record["extra"].get("repeat_summary"):
             return True
         if record["message"].startswith(COUNTED):
