@@ -32,13 +32,13 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 from loguru import logger
 from pydantic import Field, field_validator
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, Future, RetryCallState, retry_if_exception, stop_after_attempt
 
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.core.sections import Section
@@ -279,12 +279,17 @@ class Fetcher:
             retry=retry_if_exception(lambda e: isinstance(e, _Retryable)),
             sleep=self.clock.sleep,
             reraise=True,
+            # tenacity sets the outcome of the failed attempt before it calls before_sleep
             before_sleep=lambda s: logger.debug(
-                "{} 재시도 {}/{}: {}", site, s.attempt_number, self.settings.retries, s.outcome.exception()
+                "{} 재시도 {}/{}: {}",
+                site,
+                s.attempt_number,
+                self.settings.retries,
+                cast(Future, s.outcome).exception(),
             ),
         )
         try:
-            response = await retrying(attempt)
+            response: FetchResponse = await retrying(attempt)
         except _Retryable as exc:
             raise exc.error from None
         if cache_key and response.from_cache:
