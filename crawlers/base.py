@@ -22,7 +22,7 @@ import json
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -435,7 +435,7 @@ CRAWL_PROGRESS: ContextVar[Callable[[Crawl], None] | None] = ContextVar("crawl_p
 
 async def paginate(
     request: Callable[[K], Awaitable[P]], paging: Paging[K, P], cap: int, crawl: Crawl | None = None
-) -> AsyncIterator[tuple[K, P]]:
+) -> AsyncGenerator[tuple[K, P], None]:
     """Every page of a list, lazily, in the order ``paging`` declares, ``cap`` pages at most.
 
     ``request(key)`` fetches and parses one page. Each ``(key, page)`` is yielded before the stop rule

@@ -45,7 +45,8 @@ python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e '.[test]'
 
 # 3. The whole suite, in parallel (most of it waits on real daemons and timeouts, not on the CPU),
-#    then the linters.
+#    then the type check (mypy with the pydantic plugin, configured in pyproject.toml) and the linters.
 python -m pytest -n "${TEST_WORKERS:-4}" "$@"
+python -m mypy
 ruff check .
 ruff format --check .

@@ -22,11 +22,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta, timezone
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from loguru import logger
 
 from ticket_alarm.i18n import t
+
+if TYPE_CHECKING:
+    from loguru import Record  # only in loguru's stubs
 
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss} [{level}] {message}"
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
@@ -125,14 +128,14 @@ class RepeatLimiter:
         self.window = window
         self._kinds: dict[str, _Kind] = {}
 
-    def admit(self, record: dict[str, Any]) -> bool:
+    def admit(self, record: Record) -> bool:
         """The loguru filter: decided once per record, whichever sink asks first."""
         extra = record["extra"]
         if "_repeat" not in extra:
             extra["_repeat"] = self._decide(record)
         return bool(extra["_repeat"])
 
-    def _decide(self, record: dict[str, Any]) -> bool:
+    def _decide(self, record: Record) -> bool:
         extra = record["extra"]
         window = extra.get("repeat_window")
         if window is None and (
@@ -151,7 +154,12 @@ class RepeatLimiter:
             self._prune(now)
         quiet = window is not None
         self._kinds[key] = _Kind(
-            now, window if quiet else self.window, 0, record["message"][:120], record["level"].name, quiet
+            now,
+            float(window) if window is not None else self.window,
+            0,
+            record["message"][:120],
+            record["level"].name,
+            quiet,
         )
         if kind is not None and kind.held and not kind.quiet:
             record["message"] += t("logs.held", count=kind.held, seconds=now - kind.started)

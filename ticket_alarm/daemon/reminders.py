@@ -65,6 +65,7 @@ def plan_reminders(plan: ReminderPlan, stored: Iterable[ReminderRow], now: float
     sales = sales_of(plan)
     wanted = {(sale, offset) for sale in sales for offset in plan.offsets}
     out: list[ReminderRow] = []
+    row: ReminderRow | None
     for key, row in sorted(mine.items()):
         if row.status == "pending" and key not in wanted:
             out.append(replace(row, status="cancelled", updated_at=now))

@@ -595,14 +595,14 @@ class Daemon:
             scheduler.pause()
             inflight = [t for t in self._inflight if not t.done()]
             if inflight:
-                _done, pending = await asyncio.wait(inflight, timeout=CRAWL_GRACE)
-                for task in pending:
+                _done, late = await asyncio.wait(inflight, timeout=CRAWL_GRACE)
+                for task in late:
                     task.cancel()
-                if pending:
-                    await asyncio.wait(pending, timeout=1.0)
+                if late:
+                    await asyncio.wait(late, timeout=1.0)
             scheduler.shutdown(wait=False)
             remaining = max(0.5, SHUTDOWN_BOUND - 1.5 - (loop.time() - started))
-            _done, pending_tasks = await asyncio.wait(background, timeout=remaining)
+            _finished, pending_tasks = await asyncio.wait(background, timeout=remaining)
             for task in pending_tasks:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)

@@ -171,7 +171,7 @@ class OpsWatch:
 
     def _row(self, finding: Finding, now: float) -> NewOutboxRow:
         title = t("ops.title.bad" if finding.bad else "ops.title.ok", subject=finding.subject)
-        embed = {
+        embed: dict[str, Any] = {
             "title": title[:256],
             "description": finding.detail[:3900],
             "color": BAD_COLOR if finding.bad else GOOD_COLOR,

@@ -141,9 +141,13 @@ class Notifier(Protocol):
     dead letters and broken lanes; the notifier owns rendering, batch limits and its rate limits."""
 
     route: str
-    # identifies the destination (never a secret); a broken mark made for another one is stale.
-    # None: a destination that never breaks (stdout)
-    fingerprint: str | None
+
+    @property
+    def fingerprint(self) -> str | None:
+        """Identifies the destination (never a secret); a broken mark made for another one is stale.
+        None: a destination that never breaks (stdout). Read-only, so a class fixing it to None fits."""
+        ...
+
     # how the 알림 전송 line names a delivery: "sent" for a real destination, "printed" for stdout
     verb: str
 

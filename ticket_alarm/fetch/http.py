@@ -22,12 +22,12 @@ import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import httpx
 from loguru import logger
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, Future, RetryCallState, retry_if_exception, stop_after_attempt
 
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.errors import FetchError
@@ -158,12 +158,17 @@ class Fetcher:
             retry=retry_if_exception(lambda e: isinstance(e, Retryable)),
             sleep=self.clock.sleep,
             reraise=True,
+            # tenacity sets the outcome of the failed attempt before it calls before_sleep
             before_sleep=lambda s: logger.debug(
-                "{} 재시도 {}/{}: {}", site, s.attempt_number, self.settings.retries, s.outcome.exception()
+                "{} 재시도 {}/{}: {}",
+                site,
+                s.attempt_number,
+                self.settings.retries,
+                cast(Future, s.outcome).exception(),
             ),
         )
         try:
-            response = await retrying(attempt)
+            response: FetchResponse = await retrying(attempt)
         except Retryable as exc:
             raise exc.error from None
         await self._conditional.settle(request, response, site, public_url)

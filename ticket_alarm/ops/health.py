@@ -444,6 +444,7 @@ async def _webhook_checks(
             WARNING,
             t("health.webhooks.none"),
         )
+    targets: list[tuple[str, str | None, str]]
     targets = [(f"webhook:{r.name}", r.name, r.webhook_url) for r in routes]
     if settings.health.ops_webhook_url:
         targets.append(("webhook:ops", None, settings.health.ops_webhook_url))

@@ -58,7 +58,7 @@ HEADER_TIMEOUT = 10.0  # seconds for a request's headers to arrive (and for an i
 MAX_PAGE_CONNECTIONS = 256
 # descriptors kept for everything but the page: crawler and Discord connections, the store, the logs
 RESERVED_FDS = 256
-LIMITS = {"max_line_size": 8190, "max_field_size": 8190, "max_headers": 100}  # beyond: a 400
+LIMITS: dict[str, Any] = {"max_line_size": 8190, "max_field_size": 8190, "max_headers": 100}  # beyond: a 400
 HEALTH_HTTP = {health.OK: 200, health.WARNING: 200}  # CRITICAL and UNKNOWN: 503
 
 

@@ -195,7 +195,7 @@ def _parse_429(resp: httpx.Response) -> tuple[float, bool]:
     try:
         body = resp.json()
         if isinstance(body, dict):
-            retry_after = float(body.get("retry_after")) if body.get("retry_after") is not None else None
+            retry_after = float(given) if (given := body.get("retry_after")) is not None else None
             is_global = is_global or bool(body.get("global"))
     except (ValueError, TypeError):
         pass

@@ -86,8 +86,8 @@ async def _copy(src: SqliteExport, store: PostgresStore) -> dict[str, int]:
                     f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
                 )
             cur2 = await conn.execute(f"SELECT count(*) AS n FROM {table}")
-            row = await cur2.fetchone()
-            stored = int(row["n"]) if row else -1
+            counted = await cur2.fetchone()
+            stored = int(counted["n"]) if counted else -1
             expected = src.count(table)
             if not stored == n == expected:
                 raise StoreError(

@@ -61,7 +61,8 @@ STATUS_NAME = "ticket-alarm.status"
 def _load_migrations() -> list[str]:
     """``migrations/NNNN_name.sql`` in number order; step N brings user_version from N-1 to N."""
     files = sorted(
-        f for f in resources.files(__package__).joinpath("migrations").iterdir() if f.name.endswith(".sql")
+        (f for f in resources.files(__package__).joinpath("migrations").iterdir() if f.name.endswith(".sql")),
+        key=lambda f: f.name,  # a Traversable has no order of its own (a zipped install's has none)
     )
     return [f.read_text(encoding="utf-8") for f in files]
 
