@@ -30,7 +30,7 @@ from ticket_alarm.delivery.discord.render import (
     render_alert,
     render_notice,
 )
-from ticket_alarm.delivery.notify import Alert
+from ticket_alarm.delivery.notify import Alert, Changed, NewNotice, Reminder
 from ticket_alarm.errors import ParseError
 
 _PIECES = [
@@ -121,9 +121,9 @@ def test_any_ticket_renders_to_a_payload_discord_accepts(
     batch: list[Ticket], roles: list[str], color: int, minutes: int
 ) -> None:
     name = "멜론티켓 @everyone <@&999999999999999999>"
-    alerts = [Alert("new", name, color, t) for t in batch]
-    alerts += [Alert("change", name, color, t, before=batch[0]) for t in batch[1:4]]
-    alerts += [Alert("reminder", name, color, t, offset_min=minutes) for t in batch[:3]]
+    alerts = [NewNotice(name, color, t) for t in batch]
+    alerts += [Changed(name, color, t, before=batch[0]) for t in batch[1:4]]
+    alerts += [Reminder(name, color, t, offset_min=minutes) for t in batch[:3]]
     # the outbox stores each Alert as JSON text and reads it back; the notifier renders it at send time.
     # Only valid tickets reach the outbox (the pipeline drops what `problems()` refuses, lone surrogates
     # included, which UTF-8 cannot store); the renderer must cope with every ticket anyway.

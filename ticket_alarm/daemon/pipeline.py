@@ -24,7 +24,7 @@ from ticket_alarm.config.settings import Settings
 from ticket_alarm.core.model import Ticket, seoul_text
 from ticket_alarm.core.notice_memo import NoticeMemo
 from ticket_alarm.daemon.reminders import plan_all
-from ticket_alarm.delivery.notify import Alert
+from ticket_alarm.core.alert import Changed, NewNotice
 from ticket_alarm.errors import CrawlError, FetchError, SiteLockedError
 from ticket_alarm.fetch.http import Fetcher, SiteFetcher
 from ticket_alarm.i18n import t
@@ -592,7 +592,7 @@ class Pipeline:
         write.events.append(DigestEvent(ticket.key, "first", ticket.digest, data))
         lanes = self.router.lanes_for(ticket)
         if not silent:
-            alert = Alert("new", crawler.display_name, crawler.color, ticket).to_json()
+            alert = NewNotice(crawler.display_name, crawler.color, ticket).to_json()
             write.outbox += [NewOutboxRow(lane, "new", crawler.name, ticket.key, alert) for lane in lanes]
         if remind:  # a notice held as renumbered keeps the reminders of its known twin
             write.plan_reminders(ticket, lanes, self.router)
@@ -643,7 +643,7 @@ class Pipeline:
             write.plan_reminders(ticket, lanes, self.router)
         if not ticket.changes_from(before) or silent:
             return 0
-        alert = Alert("change", crawler.display_name, crawler.color, ticket, before=before).to_json()
+        alert = Changed(crawler.display_name, crawler.color, ticket, before).to_json()
         write.outbox += [NewOutboxRow(lane, "change", crawler.name, key, alert) for lane in lanes]
         return 1
 
