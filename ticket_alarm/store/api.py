@@ -21,12 +21,15 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.core.rows import (
     DigestEvent,
+    DigestEventKind,
     HistoryRow,
     NewOutboxRow,
     PendingChange,
     ReminderPlan,
     ReminderRow,
+    ReminderStatus,
     Seen,
+    reminder_key,
 )
 from ticket_alarm.fetch.http import CachedResponse
 
@@ -36,6 +39,7 @@ __all__ = [
     "Cycle",
     "Dead",
     "DigestEvent",
+    "DigestEventKind",
     "DigestLogRow",
     "DueReminder",
     "HeadState",
@@ -59,6 +63,7 @@ __all__ = [
     "RecentAlert",
     "ReminderPlan",
     "ReminderRow",
+    "ReminderStatus",
     "ReminderStore",
     "Retry",
     "SearchHit",
@@ -71,6 +76,7 @@ __all__ = [
     "Store",
     "UpcomingRow",
     "WebhookStore",
+    "reminder_key",
 ]
 
 OutboxStatus = Literal["pending", "sent", "dead"]
