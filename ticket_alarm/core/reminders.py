@@ -57,8 +57,8 @@ def plan_reminders(plan: ReminderPlan, stored: Iterable[ReminderRow], now: float
     for sale, open_at in sales.items():
         for offset in plan.offsets:
             due = open_at - offset * 60
-            row = mine.get((sale, offset))
-            if row is None:
+            existing = mine.get((sale, offset))
+            if existing is None:
                 if due > now:
                     out.append(
                         ReminderRow(
@@ -73,9 +73,9 @@ def plan_reminders(plan: ReminderPlan, stored: Iterable[ReminderRow], now: float
                             sale=sale,
                         )
                     )
-            elif row.open_at != open_at:
+            elif existing.open_at != open_at:
                 status = "pending" if due > now else "skipped"
-                out.append(replace(row, open_at=open_at, due_at=due, status=status, updated_at=now))
+                out.append(replace(existing, open_at=open_at, due_at=due, status=status, updated_at=now))
     return out
 
 

@@ -89,7 +89,7 @@ class Daemon(Upkeep):
         self.fatal: BaseException | None = None
         self._owed_waiter: asyncio.Future[None] | None = None
         self.exit_code = 0  # EXIT_MEMORY when max_rss_mb stopped the daemon
-        self._inflight: set[asyncio.Task[object]] = set()
+        self._inflight: set[asyncio.Future[SiteResult]] = set()  # sweeps and head polls running
         self._sweeping: set[str] = set()
         self._scheduler: AsyncIOScheduler | None = None
         self._head_gaps: dict[str, float] = {}  # seconds between head polls, per site, as scheduled
@@ -362,14 +362,14 @@ class Daemon(Upkeep):
             scheduler.pause()
             inflight = [t for t in self._inflight if not t.done()]
             if inflight:
-                _done, pending = await asyncio.wait(inflight, timeout=CRAWL_GRACE)
-                for task in pending:
-                    task.cancel()
-                if pending:
-                    await asyncio.wait(pending, timeout=1.0)
+                _done, late = await asyncio.wait(inflight, timeout=CRAWL_GRACE)
+                for crawl in late:
+                    crawl.cancel()
+                if late:
+                    await asyncio.wait(late, timeout=1.0)
             scheduler.shutdown(wait=False)
             remaining = max(0.5, SHUTDOWN_BOUND - 1.5 - (loop.time() - started))
-            _done, pending_tasks = await asyncio.wait(background, timeout=remaining)
+            _stopped, pending_tasks = await asyncio.wait(background, timeout=remaining)
             for task in pending_tasks:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)

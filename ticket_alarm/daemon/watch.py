@@ -175,12 +175,13 @@ class OpsWatch:
 
     def _row(self, finding: Finding, now: float) -> NewOutboxRow:
         title = t("ops.title.bad" if finding.bad else "ops.title.ok", subject=finding.subject)
+        color = BAD_COLOR if finding.bad else GOOD_COLOR
         embed = {
             "title": title[:256],
             "description": finding.detail[:3900],
-            "color": BAD_COLOR if finding.bad else GOOD_COLOR,
+            "color": color,
             "footer": {"text": f"{socket.gethostname()} · ticket-alarm {__version__}"},
         }
-        alert = OpsAlert("ticket-alarm", embed["color"], embed=embed).to_json()
+        alert = OpsAlert("ticket-alarm", color, embed=embed).to_json()
         site = finding.subject.split(":", 1)[1] if finding.subject.startswith(("site:", "head:")) else ""
         return NewOutboxRow(OPS_ROUTE, "ops", site, finding.subject, alert)
