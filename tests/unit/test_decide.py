@@ -83,7 +83,14 @@ READ_IN_PART = A.with_(incomplete=Incomplete("presales: timeout", ("presales",))
 RENAMED_IN_PART = READ_IN_PART.with_(title="공연 1 (추가 회차)")
 CRAWLED = [A, C, *RENUMBERED, notice("1"), notice("3")]
 
-NEW: dict[str, Any] = {"history": [], "touched": [], "outbox": [], "pending": [], "events": [], "reminders": []}
+NEW: dict[str, Any] = {
+    "history": [],
+    "touched": [],
+    "outbox": [],
+    "pending": [],
+    "events": [],
+    "reminders": [],
+}
 NEW |= {"counts": (0, 0, 0, 0), "first_run": False}
 
 CASES: dict[str, tuple[Case, dict[str, Any]]] = {

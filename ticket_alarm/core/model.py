@@ -113,7 +113,15 @@ class Ticket:
             out.append("open_at has no timezone")
         if self.category not in ("open", "change"):
             out.append(f"unknown category {self.category!r}")
-        texts: tuple[str, ...] = (self.id, self.title, self.url, self.venue, self.genre, self.image_url, self.booking_url)
+        texts: tuple[str, ...] = (
+            self.id,
+            self.title,
+            self.url,
+            self.venue,
+            self.genre,
+            self.image_url,
+            self.booking_url,
+        )
         texts += tuple(p.name for p in self.presales)
         if any(isinstance(t, str) and _SURROGATES.search(t) for t in texts):
             out.append("text with a broken character (lone UTF-16 surrogate); clean it with clean_text")
