@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextvars import Token
 
 from loguru import logger
@@ -35,6 +35,7 @@ from ticket_alarm.core.decide import (
 from ticket_alarm.core.model import Ticket
 from ticket_alarm.core.notice_memo import NoticeMemo
 from ticket_alarm.core.reminders import plan_all
+from ticket_alarm.core.validate import Checked, validate
 from ticket_alarm.daemon.results import SiteResult, Skipped
 from ticket_alarm.errors import CrawlError, FetchError, SiteLockedError
 from ticket_alarm.fetch.http import Fetcher, SiteFetcher
@@ -46,8 +47,6 @@ __all__ = ["EMPTY_STREAK_WARNING", "HEAD", "STORM_META", "SWEEP", "Pipeline", "S
 
 EMPTY_STREAK_WARNING = 3
 STORM_META = "storm:{site}"  # meta key: the last renumbering storm held on a site (health shows it)
-
-Checked = list[tuple[Ticket, list[str]]]  # each notice a crawl read, with its problems (validated once)
 
 
 def crawl_failure(name: str, exc: Exception, timed_out: str) -> CrawlError:
@@ -61,14 +60,6 @@ def crawl_failure(name: str, exc: Exception, timed_out: str) -> CrawlError:
     return CrawlError(
         name, t("log.crawler_bug", kind=type(exc).__name__, error=exc), hint=t("crawl.hint.bug")
     )
-
-
-def checked(tickets: Sequence[Ticket]) -> Checked:
-    return [(ticket, ticket.problems()) for ticket in tickets]
-
-
-def valid_of(notices: Checked) -> list[Ticket]:
-    return [ticket for ticket, problems in notices if not problems]
 
 
 class Pipeline:
@@ -116,12 +107,12 @@ class Pipeline:
             fetch.memo = NoticeMemo(name, self.store, lambda: self.clock.now().timestamp())
         started = self.clock.monotonic()
         crawl: Crawl | None = None
-        notices: Checked = []
+        notices = Checked()
         token = self._watch(name, fetch)
         try:
             crawled = await crawler.crawl(fetch)
-            notices = checked(crawled.tickets)
-            check_valid(name, crawled.tickets, [p for _, p in notices])  # most invalid: the page changed
+            notices = validate(crawled.tickets)
+            check_valid(name, crawled.tickets, notices.problems)  # most invalid: the page changed
             crawl = crawled
         except Exception as exc:
             failure = crawl_failure(name, exc, "log.crawl_timed_out")
@@ -133,7 +124,7 @@ class Pipeline:
         result.status = fetch.stats.last_status
         result.requests = fetch.stats.requests
         if crawl is not None:
-            valid = valid_of(notices)
+            valid = notices.valid
             result.ok = True
             result.items = len(valid)
             result.invalid = len(crawl.tickets) - len(valid)
@@ -170,7 +161,7 @@ class Pipeline:
         started = self.clock.monotonic()
         try:
             async for tickets in pages:
-                valid = valid_of(checked(tickets))
+                valid = validate(tickets).valid
                 result.ok, result.pages, result.items = True, 1, len(valid)
                 result.invalid, result.sample = len(tickets) - len(valid), valid[:3]
                 break
@@ -227,10 +218,9 @@ class Pipeline:
         return result
 
     def _say_crawl(self, name: str, crawl: Crawl, notices: Checked) -> None:
-        for ticket, problems in notices:
-            if problems:
-                said = t("log.invalid_notice", site=name, id=ticket.id, problems="; ".join(problems))
-                logger.warning("{}", said)
+        for ticket, problems in notices.invalid:
+            said = t("log.invalid_notice", site=name, id=ticket.id, problems="; ".join(problems))
+            logger.warning("{}", said)
         if tuple(crawl.notes) != self._notes.get(name, ()):  # the same notes every cycle: said once
             self._notes[name] = tuple(crawl.notes)
             for note in crawl.notes:
@@ -243,7 +233,7 @@ class Pipeline:
     async def _sweep(self, crawler: Crawler, state: SiteState, notices: Checked, result: SiteResult) -> None:
         name = crawler.name
         now = self.clock.now().timestamp()
-        valid = valid_of(notices)
+        valid = notices.valid
         decision = await self._decide(
             SWEEP, crawler, valid, await self._snapshot(crawler, valid, state.initialized)
         )
@@ -316,7 +306,7 @@ class Pipeline:
             try:
                 async for tickets in pages:
                     result.pages += 1
-                    valid = valid_of(checked(tickets))
+                    valid = validate(tickets).valid
                     result.items += len(valid)
                     result.invalid += len(tickets) - len(valid)
                     seen = await self.store.seen(t.key for t in valid)
