@@ -93,6 +93,23 @@ NEW: dict[str, Any] = {
 }
 NEW |= {"counts": (0, 0, 0, 0), "first_run": False}
 
+ALERTED = NEW | {  # notice 2 never seen: recorded, alerted on both lanes, reminded on one
+    "history": ["2"],
+    "outbox": [("alerts", "new", "2"), ("archive", "new", "2")],
+    "events": [("2", "first")],
+    "reminders": [("2", "alerts", (60,))],
+    "counts": (1, 0, 0, 0),
+}
+
+CONFIRMED = NEW | {  # notice 1's held change confirmed: history overwritten, the hold ended, alerted
+    "history": ["1"],
+    "touched": ["1"],
+    "outbox": [("alerts", "change", "1"), ("archive", "change", "1")],
+    "pending": [("1", 0)],
+    "events": [("1", "confirmed")],
+    "counts": (0, 1, 0, 0),
+}
+
 CASES: dict[str, tuple[Case, dict[str, Any]]] = {
     "first sweep: recorded silently, reminders planned": (
         Case(SWEEP, [A], initialized=False),
@@ -107,15 +124,7 @@ CASES: dict[str, tuple[Case, dict[str, Any]]] = {
     ),
     "new notice: alerted on every lane": (
         Case(SWEEP, [A, C], seen=[known(A)]),
-        NEW
-        | {
-            "history": ["2"],
-            "touched": ["1"],
-            "outbox": [("alerts", "new", "2"), ("archive", "new", "2")],
-            "events": [("2", "first")],
-            "reminders": [("2", "alerts", (60,))],
-            "counts": (1, 0, 0, 0),
-        },
+        ALERTED | {"touched": ["1"]},  # a sweep marks the known one met again
     ),
     "changed content: held, not sent": (
         Case(SWEEP, [B], seen=[known(A)]),
@@ -123,15 +132,7 @@ CASES: dict[str, tuple[Case, dict[str, Any]]] = {
     ),
     "held change read again: confirmed and sent": (
         Case(SWEEP, [B], seen=[known(A, pending=B)]),
-        NEW
-        | {
-            "history": ["1"],
-            "touched": ["1"],
-            "outbox": [("alerts", "change", "1"), ("archive", "change", "1")],
-            "pending": [("1", 0)],
-            "events": [("1", "confirmed")],
-            "counts": (0, 1, 0, 0),
-        },
+        CONFIRMED,
     ),
     "A→B→A: the hold ends, nothing is sent": (
         Case(SWEEP, [A], seen=[known(A, pending=B)]),
@@ -139,16 +140,7 @@ CASES: dict[str, tuple[Case, dict[str, Any]]] = {
     ),
     "a moved open time is confirmed with its reminders re-planned": (
         Case(SWEEP, [LATER], seen=[known(A, pending=LATER)]),
-        NEW
-        | {
-            "history": ["1"],
-            "touched": ["1"],
-            "outbox": [("alerts", "change", "1"), ("archive", "change", "1")],
-            "pending": [("1", 0)],
-            "events": [("1", "confirmed")],
-            "reminders": [("1", "alerts", (60,))],
-            "counts": (0, 1, 0, 0),
-        },
+        CONFIRMED | {"reminders": [("1", "alerts", (60,))]},
     ),
     "renumbering storm: matched new ids recorded silently": (
         Case(SWEEP, [*RENUMBERED, notice("3", "전혀 새 공연")], contents=tuple(RENUMBERED)),
@@ -192,14 +184,7 @@ CASES: dict[str, tuple[Case, dict[str, Any]]] = {
     ),
     "head poll: never-seen notice alerted, unchanged one not touched": (
         Case(HEAD, [C, A], seen=[known(A)]),
-        NEW
-        | {
-            "history": ["2"],
-            "outbox": [("alerts", "new", "2"), ("archive", "new", "2")],
-            "events": [("2", "first")],
-            "reminders": [("2", "alerts", (60,))],
-            "counts": (1, 0, 0, 0),
-        },
+        ALERTED,
     ),
     "head poll: a change is held like a sweep's": (
         Case(HEAD, [B], seen=[known(A)]),
