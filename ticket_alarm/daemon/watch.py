@@ -21,7 +21,7 @@ from ticket_alarm import __version__
 from ticket_alarm.clock import Clock, age_text
 from ticket_alarm.config.settings import OPS_ROUTE, Settings
 from ticket_alarm.core.head_gap import head_gap_key, paced_gap, stuck_after
-from ticket_alarm.delivery.notify import Alert
+from ticket_alarm.delivery.notify import OpsAlert
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import redact
 from ticket_alarm.store import as_async
@@ -171,12 +171,13 @@ class OpsWatch:
 
     def _row(self, finding: Finding, now: float) -> NewOutboxRow:
         title = t("ops.title.bad" if finding.bad else "ops.title.ok", subject=finding.subject)
+        color = BAD_COLOR if finding.bad else GOOD_COLOR
         embed: dict[str, Any] = {
             "title": title[:256],
             "description": finding.detail[:3900],
-            "color": BAD_COLOR if finding.bad else GOOD_COLOR,
+            "color": color,
             "footer": {"text": f"{socket.gethostname()} · ticket-alarm {__version__}"},
         }
-        alert = Alert("ops", "ticket-alarm", embed["color"], embed=embed).to_json()
+        alert = OpsAlert("ticket-alarm", color, embed=embed).to_json()
         site = finding.subject.split(":", 1)[1] if finding.subject.startswith(("site:", "head:")) else ""
         return NewOutboxRow(OPS_ROUTE, "ops", site, finding.subject, alert)
