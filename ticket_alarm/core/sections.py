@@ -23,14 +23,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ticket_alarm.i18n import MESSAGES, language, t
+from ticket_alarm.i18n import Language, has, language, t
 
 _WEBHOOK_RE = re.compile(
     r"^(?:https://(?:(?:canary|ptb)\.)?discord(?:app)?\.com"
     r"|http://(?:127(?:\.\d{1,3}){3}|localhost|\[::1\])(?::\d{1,5})?)"
     r"/api/(?:v\d{1,2}/)?webhooks/(?P<id>\d{5,25})/(?P<token>[A-Za-z0-9_\-]{10,100})/?$"
 )
-WEBHOOK_SHAPE = MESSAGES["config.webhook_shape"][1].format()  # English; errors use t(...)
+WEBHOOK_SHAPE = Language.load("en").t("config.webhook_shape")  # English; errors use t(...)
 
 
 # the tokens config.example.json and the README show: a webhook URL holding one was copied, not made
@@ -108,7 +108,7 @@ def pydantic_text(error: Mapping[str, Any], message: str) -> str:
     unchanged; Korean comes from the catalog by the error's type, with its ``ctx`` (``ge``, ``expected``,
     …). A type the catalog does not know keeps pydantic's text rather than losing it."""
     key = f"pydantic.{error.get('type', '')}"
-    if language() == "en" or key not in MESSAGES:
+    if language() == "en" or not has(key):
         return message
     try:
         ctx = {
