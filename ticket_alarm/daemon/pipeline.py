@@ -244,7 +244,7 @@ class Pipeline:
         now = self.clock.now().timestamp()
         if state.locked_until and state.locked_until > now:
             skipped = Skipped(state.locked_until, state.last_error)
-            logger.info("크롤링 건너뜀: {} — {}", name, skipped.describe(now))
+            logger.info("{}", t("log.crawl_skipped", site=name, why=skipped.describe(now)))
             return SiteResult(site=name, ok=True, skipped=skipped)
         state.last_attempt = now
         result, crawl = await self.crawl_only(name, remember=True)
@@ -257,23 +257,19 @@ class Pipeline:
         if locked_meanwhile and locked_meanwhile > now:
             state.locked_until = locked_meanwhile
             await self.store.save_site_state(state)
-        logger.info(
-            "크롤링 완료: {} 공지 {}건, 새 공지 {}건, 변경 {}건, {:.1f}초{}",
-            name,
-            result.items,
-            result.new,
-            result.changed,
-            result.seconds,
+        notes = (
             (
-                " (첫 실행: 알림 없이 기록)"
+                t("log.crawled.first_run")
                 if result.first_run
-                else f" (번호만 바뀐 공지 {result.held}건: 알림 없이 기록)"
+                else t("log.crawled.held", count=result.held)
                 if result.held
                 else ""
             )
             + _legacy_note(result)
-            + (t("change.awaiting_count", count=len(result.awaiting)) if result.awaiting else ""),
+            + (t("change.awaiting_count", count=len(result.awaiting)) if result.awaiting else "")
         )
+        counts = {"items": result.items, "new": result.new, "changed": result.changed}
+        logger.info("{}", t("log.crawled", site=name, **counts, seconds=result.seconds, notes=notes))
         return result
 
     async def run_head(self, name: str) -> SiteResult:
@@ -651,7 +647,7 @@ class Pipeline:
         """A held change read back to the confirmed content (A→B→A): the hold ends, nothing is sent."""
         write.pending.append(PendingChange(ticket.key, None, None, 0))
         write.events.append(DigestEvent(ticket.key, "reverted", ticket.digest, ticket.to_json()))
-        logger.info("{}: {} changed back before it was confirmed; no change alert", crawler.name, ticket.id)
+        logger.info("{}", t("log.change_reverted", site=crawler.name, id=ticket.id))
 
 
 def _tally(write: _CycleWrite, result: SiteResult) -> None:

@@ -243,7 +243,7 @@ class Daemon:
         try:
             result = await self.pipeline.run_site(name)
         except StoreError as exc:
-            self.store_failed(f"크롤링 실패: {name}", exc)
+            self.store_failed(t("log.where.crawl", site=name), exc)
             return None
         except Exception as exc:  # a bug in one crawler must not stop the others
             logger.error("{}", t("log.crawl_bug", site=name, kind=type(exc).__name__, error=exc))
@@ -268,7 +268,7 @@ class Daemon:
                 try:
                     await self.store.set_meta(HEAD_GAP_META.format(site=name), f"{self._head_gaps[name]:g}")
                 except StoreError as exc:
-                    self.store_failed(f"크롤링 실패: {name} head-poll gap not saved:", exc)
+                    self.store_failed(t("log.where.head_gap", site=name), exc)
             self.await_confirmation(result)
         self._check_memory(rss)
         return result
@@ -283,7 +283,7 @@ class Daemon:
         try:
             result = await self.pipeline.run_head(name)
         except StoreError as exc:
-            self.store_failed(f"크롤링 실패: {name} {t('log.where.head')}", exc)
+            self.store_failed(t("log.where.crawl_head", site=name), exc)
             return None
         except Exception as exc:  # a bug must not stop the other sites
             logger.error("{}", t("log.head_bug", site=name, kind=type(exc).__name__, error=exc))
@@ -430,9 +430,9 @@ class Daemon:
         try:
             await self.ops.check(self.replicas.owns)
         except StoreError as exc:
-            self.store_failed("ops state not written:", exc)
+            self.store_failed(t("log.where.ops"), exc)
         except Exception as exc:  # a bug here must not stop the crawls
-            logger.error("ops check failed: {}: {}", type(exc).__name__, exc)
+            logger.error("{}", t("log.ops_bug", kind=type(exc).__name__, error=exc))
 
     async def prune(self) -> None:
         """Bounded growth: what is older than ``retention_days`` leaves the store (history never)."""
@@ -639,7 +639,7 @@ async def open_waiting(open_store: Callable[[], Awaitable[None]]) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
             if stop.is_set():
-                logger.info("signal received while waiting for the store: stopped (exit 0)")
+                logger.info("{}", t("log.stopped_waiting"))
                 raise SystemExit(0)
             delay = min(STORE_RETRY_CAP, 2 * delay)
     finally:
