@@ -52,7 +52,7 @@ def dict_entries(path: Path) -> list[tuple[str, str, str, list[str]]]:
             if not (isinstance(key, ast.Constant) and isinstance(value, ast.Tuple) and len(value.elts) == 2):
                 continue
             korean, english = (ast.literal_eval(v) for v in value.elts)
-            found.append((key.value, korean, english, _comments_above(lines, key.lineno)))
+            found.append((str(key.value), korean, english, _comments_above(lines, key.lineno)))
     return found
 
 
