@@ -43,7 +43,8 @@ BUILT_IN = ("interpark", "yes24", "melon", "ticketlink")
 SOURCES = "\n".join(
     p.read_text(encoding="utf-8")
     for folder in ("ticket_alarm", "crawlers")
-    for p in (ROOT / folder).rglob("*.py")
+    for pattern in ("*.py", "*.po")  # the messages are in the gettext catalogs
+    for p in (ROOT / folder).rglob(pattern)
 )
 
 

@@ -17,7 +17,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict
 
-from ticket_alarm.i18n import MESSAGES, language, t
+from ticket_alarm.i18n import has, language, t
 
 DAY = 86400.0
 WEEK = 7 * DAY
@@ -54,7 +54,7 @@ def pydantic_text(error: Mapping[str, Any], message: str) -> str:
     unchanged; Korean comes from the catalog by the error's type, with its ``ctx`` (``ge``, ``expected``,
     …). A type the catalog does not know keeps pydantic's text rather than losing it."""
     key = f"pydantic.{error.get('type', '')}"
-    if language() == "en" or key not in MESSAGES:
+    if language() == "en" or not has(key):
         return message
     try:
         ctx = {

@@ -14,14 +14,14 @@ import re
 from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 from ticket_alarm.core.sections import no_control
-from ticket_alarm.i18n import MESSAGES, t
+from ticket_alarm.i18n import Language, t
 
 _WEBHOOK_RE = re.compile(
     r"^(?:https://(?:(?:canary|ptb)\.)?discord(?:app)?\.com"
     r"|http://(?:127(?:\.\d{1,3}){3}|localhost|\[::1\])(?::\d{1,5})?)"
     r"/api/(?:v\d{1,2}/)?webhooks/(?P<id>\d{5,25})/(?P<token>[A-Za-z0-9_\-]{10,100})/?$"
 )
-WEBHOOK_SHAPE = MESSAGES["config.webhook_shape"][1].format()  # English; errors use t(...)
+WEBHOOK_SHAPE = Language.load("en").t("config.webhook_shape")  # English; errors use t(...)
 
 
 # the tokens config.example.json and the README show: a webhook URL holding one was copied, not made

@@ -184,7 +184,7 @@ class Pipeline:
         now = self.clock.now().timestamp()
         if state.locked_until and state.locked_until > now:
             skipped = Skipped(state.locked_until, state.last_error)
-            logger.info("크롤링 건너뜀: {} — {}", name, skipped.describe(now))
+            logger.info("{}", t("log.crawl_skipped", site=name, why=skipped.describe(now)))
             return SiteResult(site=name, ok=True, skipped=skipped)
         state.last_attempt = now
         result, crawl, notices = await self._read(name, remember=True)
@@ -198,23 +198,19 @@ class Pipeline:
         if locked_meanwhile and locked_meanwhile > now:
             state.locked_until = locked_meanwhile
             await self.store.save_site_state(state)
-        logger.info(
-            "크롤링 완료: {} 공지 {}건, 새 공지 {}건, 변경 {}건, {:.1f}초{}",
-            name,
-            result.items,
-            result.new,
-            result.changed,
-            result.seconds,
+        notes = (
             (
-                " (첫 실행: 알림 없이 기록)"
+                t("log.crawled.first_run")
                 if result.first_run
-                else f" (번호만 바뀐 공지 {result.held}건: 알림 없이 기록)"
+                else t("log.crawled.held", count=result.held)
                 if result.held
                 else ""
             )
             + result.legacy_note()
             + (t("change.awaiting_count", count=len(result.awaiting)) if result.awaiting else ""),
         )
+        counts = {"items": result.items, "new": result.new, "changed": result.changed}
+        logger.info("{}", t("log.crawled", site=name, **counts, seconds=result.seconds, notes=notes))
         return result
 
     def _say_crawl(self, name: str, crawl: Crawl, notices: Checked) -> None:

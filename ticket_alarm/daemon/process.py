@@ -72,7 +72,7 @@ async def open_waiting(open_store: Callable[[], Awaitable[None]]) -> None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
             if stop.is_set():
-                logger.info("signal received while waiting for the store: stopped (exit 0)")
+                logger.info("{}", t("log.stopped_waiting"))
                 raise SystemExit(0)
             delay = min(STORE_RETRY_CAP, 2 * delay)
     finally:

@@ -18,6 +18,7 @@ from ticket_alarm.core.alert import Reminder
 from ticket_alarm.core.model import Ticket
 from ticket_alarm.core.reminders import plan_all, plan_reminders, sale_names, sales_of
 from ticket_alarm.errors import StoreError
+from ticket_alarm.i18n import t
 from ticket_alarm.store import as_async
 from ticket_alarm.store.api import NewOutboxRow, Store
 
@@ -56,14 +57,15 @@ class Reminders:
             row = await self.store.notice(reminder.notice_key)
             if row is None or now >= reminder.open_at:
                 skipped.append(reminder.id)
-                logger.info(
-                    "리마인더 건너뜀: {} {}{}분 전 알림 (route {}) — its open time passed while the daemon "
-                    "was down; not sent late",
-                    reminder.site,
-                    f"{reminder.sale} " if reminder.sale else "",
-                    reminder.offset_min,
-                    reminder.route,
+                sale = f"{reminder.sale} " if reminder.sale else ""
+                said = t(
+                    "log.reminder_late",
+                    site=reminder.site,
+                    sale=sale,
+                    offset=reminder.offset_min,
+                    route=reminder.route,
                 )
+                logger.info("{}", said)
                 continue
             ticket = Ticket.from_json(row.ticket)
             crawler = self.crawlers.get(reminder.site)
@@ -74,7 +76,7 @@ class Reminders:
             queued.append(reminder.id)
         await self.store.settle_reminders(now, queued=queued, skipped=skipped, outbox=outbox)
         if queued:
-            logger.info("리마인더 {}건 대기열에 추가", len(queued))
+            logger.info("{}", t("log.reminders_queued", count=len(queued)))
             if self.on_enqueue:
                 self.on_enqueue()
         return len(queued), len(skipped)
@@ -90,8 +92,8 @@ class Reminders:
             except StoreError as exc:
                 if self.on_store_error is None:
                     raise
-                self.on_store_error("리마인더 처리 실패:", exc)  # a wait (store unreachable) or a stop
+                self.on_store_error(t("log.where.reminders"), exc)  # a wait (store unreachable) or a stop
             except Exception as exc:  # a bug must not end reminders silently
-                logger.error("리마인더 처리 실패: {}: {}", type(exc).__name__, exc)
+                logger.error("{}", t("log.reminder_bug", kind=type(exc).__name__, error=exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)

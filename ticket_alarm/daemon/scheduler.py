@@ -120,7 +120,7 @@ class Daemon(Upkeep):
             # shutdown ran out of grace for this crawl; nothing was half-written (one transaction). Not a
             # 크롤링 실패: the runbook's grep counts failures, and a Ctrl-C is none
             cancelled = t("log.crawl_cancelled", site=name, grace=CRAWL_GRACE)
-            result = await self._run(self.pipeline.run_site(name), f"크롤링 실패: {name}", cancelled)
+            result = await self._run(self.pipeline.run_site(name), t("log.where.crawl", site=name), cancelled)
         finally:
             self._sweeping.discard(name)
         if result is None:
@@ -136,7 +136,7 @@ class Daemon(Upkeep):
                 try:
                     await self.store.set_meta(head_gap_key(name), f"{self._head_gaps[name]:g}")
                 except StoreError as exc:
-                    self.store_failed(f"크롤링 실패: {name} head-poll gap not saved:", exc)
+                    self.store_failed(t("log.where.head_gap", site=name), exc)
             self.await_confirmation(result)
         self._check_memory(rss)
         return result
@@ -145,7 +145,7 @@ class Daemon(Upkeep):
         """One head poll of a site (the newest page); may hold, confirm or clear a change."""
         if self._paused() or not self.replicas.owns(name):
             return None
-        where = f"크롤링 실패: {name} {t('log.where.head')}"
+        where = t("log.where.crawl_head", site=name)
         result = await self._run(self.pipeline.run_head(name), where, t("log.head_cancelled", site=name))
         if result is None:
             return None

@@ -126,9 +126,9 @@ class Upkeep:
         try:
             await self.ops.check(self.replicas.owns)
         except StoreError as exc:
-            self.store_failed("ops state not written:", exc)
+            self.store_failed(t("log.where.ops"), exc)
         except Exception as exc:  # a bug here must not stop the crawls
-            logger.error("ops check failed: {}: {}", type(exc).__name__, exc)
+            logger.error("{}", t("log.ops_bug", kind=type(exc).__name__, error=exc))
 
     async def prune(self) -> None:
         """Bounded growth: what is older than ``retention_days`` leaves the store (history never)."""

@@ -230,7 +230,7 @@ class Delivery:
             self._unsettled[lane] = [write]
             self.stats.store_errors += 1
             problem = t("delivery.write_failed", what=what, error=exc, route=lane)
-            logger.error("알림 전송 실패: {}", problem)
+            logger.error("{}", t("log.write_failed", problem=problem))
             if self.status is not None:
                 self.status.write(problem)
 
@@ -475,7 +475,7 @@ class Delivery:
         except StoreError as exc:  # only a warning's count: the lanes start anyway
             if self.on_store_error is None:
                 raise
-            self.on_store_error("알림 전송 실패:", exc)
+            self.on_store_error(t("log.where.delivery"), exc)
         lanes = [
             asyncio.create_task(self.run_lane(name, stop), name=f"lane-{name}") for name in self.lane_names
         ]

@@ -9,7 +9,7 @@ from typing import Any
 from ticket_alarm.config.routes import router_for
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.core.model import Ticket, identity_key, seoul_text
-from ticket_alarm.i18n import MESSAGES, t
+from ticket_alarm.i18n import has, t
 from ticket_alarm.i18n.table import pad
 from ticket_alarm.store.api import Store as StoreProtocol
 
@@ -191,7 +191,7 @@ def render_text(doc: dict[str, Any]) -> str:
 def _word(what: str, value: str) -> str:
     """A stored word (an event, a status, a kind) in the operator's language; an unknown one as stored."""
     key = f"explain.{what}.{value}"
-    return t(key) if key in MESSAGES else value
+    return t(key) if has(key) else value
 
 
 def nothing_sent_reason(doc: dict[str, Any]) -> str:
