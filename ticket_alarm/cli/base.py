@@ -65,13 +65,16 @@ def with_store(settings: Settings, call: Callable[[Store], Awaitable[T]], *, rea
     return asyncio.run(run())
 
 
-def after_action() -> argparse.ArgumentParser:
-    """--config/--json accepted after a sub-command's action too (SUPPRESS: an absent one keeps the
-    value given before it)."""
+def add_actions(parser: argparse.ArgumentParser) -> Callable[[str, str], argparse.ArgumentParser]:
+    """A command with actions (``history stats``, ``outbox list``): ``--json`` on the command, and a
+    function adding one action (name, help key) that takes --config/--json after it too (SUPPRESS: an
+    absent one keeps the value given before it)."""
+    add_json(parser)
+    actions = parser.add_subparsers(dest="action", required=True)
     after = argparse.ArgumentParser(add_help=False)
     after.add_argument("--config", default=argparse.SUPPRESS, help=t("help.config_short"))
     after.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=t("help.json_short"))
-    return after
+    return lambda name, key: actions.add_parser(name, parents=[after], help=t(key))
 
 
 def add_json(parser: argparse.ArgumentParser, key: str = "help.json") -> None:

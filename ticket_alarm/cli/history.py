@@ -12,7 +12,7 @@ from pathlib import Path
 from loguru import logger
 
 from ticket_alarm import app
-from ticket_alarm.cli.base import EXIT_FAIL, EXIT_OK, add_json, after_action, load
+from ticket_alarm.cli.base import EXIT_FAIL, EXIT_OK, add_actions, load
 from ticket_alarm.i18n import t
 from ticket_alarm.ops import history
 
@@ -21,14 +21,12 @@ HELP = "help.history"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_json(parser)
-    actions = parser.add_subparsers(dest="action", required=True)
-    after = after_action()
-    actions.add_parser("stats", parents=[after], help=t("help.history.stats"))
-    search = actions.add_parser("search", parents=[after], help=t("help.history.search"))
+    action = add_actions(parser)
+    action("stats", "help.history.stats")
+    search = action("search", "help.history.search")
     search.add_argument("text", metavar="WORD", nargs="+")
     search.add_argument("--limit", type=int, default=50)
-    imported = actions.add_parser("import", parents=[after], help=t("help.history.import"))
+    imported = action("import", "help.history.import")
     imported.add_argument("file", metavar="FILE")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from loguru import logger
 
-from ticket_alarm.cli.base import EXIT_FAIL, EXIT_OK, add_json, after_action, load, need_store, with_store
+from ticket_alarm.cli.base import EXIT_FAIL, EXIT_OK, add_actions, load, need_store, with_store
 from ticket_alarm.clock import SystemClock
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.core.model import SEOUL
@@ -28,14 +28,12 @@ HELP = "help.outbox"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_json(parser)
-    actions = parser.add_subparsers(dest="action", required=True)
-    after = after_action()
-    listed = actions.add_parser("list", parents=[after], help=t("help.outbox.list"))
+    action = add_actions(parser)
+    listed = action("list", "help.outbox.list")
     listed.add_argument("--status", choices=["pending", "sent", "dead"], help=t("help.outbox.status"))
     listed.add_argument("--route", help=t("help.only_route"))
     listed.add_argument("--since", help=t("help.outbox.since"))
-    retry = actions.add_parser("retry-dead", parents=[after], help=t("help.outbox.retry_dead"))
+    retry = action("retry-dead", "help.outbox.retry_dead")
     retry.add_argument("--route", help=t("help.only_route"))
     retry.add_argument("--since", help=t("help.outbox.retry_since"))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ def _when(epoch: float | None) -> str | None:
     return seoul_text(datetime.fromtimestamp(epoch, UTC)) if epoch else None
 
 
-def open_text(ticket: dict[str, Any]) -> str:
+def open_text(ticket: Mapping[str, Any]) -> str:
     if ticket.get("open_at"):
         return seoul_text(datetime.fromisoformat(ticket["open_at"]))
     if ticket.get("open_date"):

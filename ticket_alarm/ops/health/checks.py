@@ -248,7 +248,9 @@ async def _webhook_checks(
             WARNING,
             t("health.webhooks.none"),
         )
-    targets = [(f"webhook:{r.name}", r.name, r.webhook_url) for r in routes]
+    targets: list[tuple[str, str | None, str]] = [
+        (f"webhook:{r.name}", r.name, r.webhook_url) for r in routes
+    ]
     if settings.health.ops_webhook_url:
         targets.append(("webhook:ops", None, settings.health.ops_webhook_url))
     statuses: list[int | str | None] = ["skipped"] * len(targets)
