@@ -8,7 +8,7 @@ Public surface:
 - ``open_store(settings, readonly=...)``: the configured async store (SQLite file or PostgreSQL);
 - ``build_app(settings, known, ...)``: everything the daemon and ``once`` run on, as an ``App``;
 - ``notifiers_for(settings, webhooks, clock)``: one notifier per route, stdout in a dry run, the ops lane;
-- ``alert_router(settings)`` / ``page_router(settings)``: which routes take a notice;
+- ``page_router(settings)``: which routes take a notice, for listings and feeds;
 - ``discord_webhooks(settings, clock, ...)``: a Discord webhook client for one-shot commands;
 - ``instance_lock(settings)``: the data_dir's single-instance lock;
 - ``build_daemon(app, known, sites, metrics)``: the daemon over a built app.
@@ -30,7 +30,7 @@ from crawlers import registry
 from crawlers.base import Crawler
 from ticket_alarm import __version__
 from ticket_alarm.clock import Clock, SystemClock
-from ticket_alarm.config.routes import Router, delivery_router, router_for
+from ticket_alarm.config.routes import Router, delivery_router
 from ticket_alarm.config.settings import (
     CONFIG_ENV,
     OPS_ROUTE,
@@ -91,11 +91,6 @@ def load(config: str | None, environ: Mapping[str, str] | None = None) -> Loaded
 async def open_store(settings: Settings, *, readonly: bool = False) -> Store:
     """The configured async store, opened (``readonly``: no lock, nothing created or written)."""
     return await open_configured_store(settings, readonly=readonly)
-
-
-def alert_router(settings: Settings) -> Router:
-    """The router alerts are enqueued by: the routes, the catch-all, the stdout lane in a dry run."""
-    return router_for(settings)
 
 
 def page_router(settings: Settings) -> Router:
