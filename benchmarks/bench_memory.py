@@ -1,6 +1,6 @@
 """Memory: RSS after N in-process crawl cycles vs after 10.
 
-Real objects, wired as ``cli.build_app`` wires them: a ``Store`` in a temp dir (also the fetch
+Real objects, wired as ``app.build_app`` wires them: a ``Store`` in a temp dir (also the fetch
 layer's ETag cache), a ``Fetcher`` on ``httpx.MockTransport`` serving the four sites' fixture pages
 (``bench_sites.FixtureSites``, with ETags and a fresh notice id on each site's first page every
 cycle, plus a title that toggles on the JSON sites: history grows, new and change alerts flow),
