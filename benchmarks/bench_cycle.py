@@ -5,7 +5,7 @@ pages of ``tests/fixtures/<site>/``, with ETags) takes the place of the sites th
 ``base_url``; ``http.min_request_interval`` is 0, so the time is our own work plus loopback HTTP.
 
 Measured three ways:
-- in process, cold: ``cli.build_app`` on a fresh data dir, then what ``once`` does — every enabled
+- in process, cold: ``app.build_app`` on a fresh data dir, then what ``once`` does — every enabled
   site's ``Pipeline.run_site`` gathered, then ``Delivery.drain`` (first run: history filled silently);
 - in process, warm: the same on the filled store (nothing new; 304s from the ETag cache);
 - the real command, ``python -m ticket_alarm once --config …`` in a child process (cold), wall time
@@ -46,9 +46,9 @@ def site_config(base_url: str, data_dir: Path) -> dict[str, Any]:
 
 
 async def once_in_process(config: dict[str, Any]) -> tuple[float, int, int]:
-    """(seconds, tickets, failed sites) of one once-cycle, wired by ``cli.build_app``."""
+    """(seconds, tickets, failed sites) of one once-cycle, wired by ``app.build_app``."""
     from crawlers import registry
-    from ticket_alarm.cli import build_app
+    from ticket_alarm.app import build_app
     from ticket_alarm.config.settings import Settings
 
     settings = Settings(**config)

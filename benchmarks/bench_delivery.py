@@ -34,7 +34,7 @@ from ticket_alarm.clock import SystemClock
 from ticket_alarm.core.model import Ticket
 from ticket_alarm.delivery.discord.render import batch_size, render_alert
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
-from ticket_alarm.delivery.notify import Alert
+from ticket_alarm.delivery.notify import Alert, NewNotice
 from ticket_alarm.delivery.outbox import MAX_BATCH_ROWS, Delivery
 from ticket_alarm.store import NewOutboxRow, Store
 
@@ -67,7 +67,7 @@ def outbox_rows(count: int) -> list[NewOutboxRow]:
     for n in range(count):
         crawler, ticket = pool[n % len(pool)]
         ticket = ticket.with_(id=f"{ticket.id}-{n}") if n >= len(pool) else ticket
-        alert = Alert("new", crawler.display_name, crawler.color, ticket).to_json()
+        alert = NewNotice(crawler.display_name, crawler.color, ticket).to_json()
         rows.append(NewOutboxRow(ROUTE, "new", crawler.name, ticket.key, alert))
     return rows
 

@@ -1,6 +1,6 @@
 """Memory: RSS after N in-process crawl cycles vs after 10.
 
-Real objects, wired as ``cli.build_app`` wires them: a ``Store`` in a temp dir (also the fetch
+Real objects, wired as ``app.build_app`` wires them: a ``Store`` in a temp dir (also the fetch
 layer's ETag cache), a ``Fetcher`` on ``httpx.MockTransport`` serving the four sites' fixture pages
 (``bench_sites.FixtureSites``, with ETags and a fresh notice id on each site's first page every
 cycle, plus a title that toggles on the JSON sites: history grows, new and change alerts flow),
@@ -50,7 +50,7 @@ async def soak(cycles: int) -> dict[str, Any]:
     from ticket_alarm.delivery.notify import STDOUT_ROUTE, StdoutNotifier
     from ticket_alarm.delivery.outbox import Delivery
     from ticket_alarm.fetch.http import Fetcher
-    from ticket_alarm.store import Store
+    from ticket_alarm.store import Store, as_async
 
     logs = quiet_logging()
     samples: list[tuple[int, float]] = []
@@ -62,7 +62,7 @@ async def soak(cycles: int) -> dict[str, Any]:
         clock = SystemClock()
         store = Store.open_dir(settings.data_dir)
         sites = FixtureSites(etags=True)
-        fetcher = Fetcher(settings.http, cache=store, transport=sites.mock_transport(), clock=clock)
+        fetcher = Fetcher(settings.http, cache=as_async(store), transport=sites.mock_transport(), clock=clock)
         known = registry.discover(include_plugins=False)
         crawlers = {name: known[name](settings.site(name)) for name in SITES}
         out = io.StringIO()

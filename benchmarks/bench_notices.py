@@ -5,7 +5,7 @@ counted) serves N notices on the old API (``offset`` paging, 50 a page, ETags an
 with ``hasMultipleOpenDates``: its presales are on its notice page (the reconstructed ``__NEXT_DATA__``
 shape of ``tests/support/real_sites.notice_page`` inside about 40 KB of page, as the site's pages are).
 
-- ours: ``cli.build_app`` on a filled store, then what ``once`` does for the site (``run_site`` +
+- ours: ``app.build_app`` on a filled store, then what ``once`` does for the site (``run_site`` +
   ``Delivery.drain``): the list pages are conditional requests, no notice page is asked again (kept
   in the store), nothing is new;
 - seed-style: what the original script did each run: ``requests`` for each list page and each notice
@@ -160,7 +160,7 @@ def _ticket_dates(data: Any) -> list[dict[str, Any]]:
 
 async def our_cycle(config: dict[str, Any]) -> int:
     from crawlers import registry
-    from ticket_alarm.cli import build_app
+    from ticket_alarm.app import build_app
     from ticket_alarm.config.settings import Settings
 
     settings = Settings(**config)
@@ -274,7 +274,7 @@ def run(quick: bool) -> list[Row]:
 async def _fill(config: dict[str, Any]) -> None:
     """The first run: history and the kept notice pages filled silently."""
     from crawlers import registry
-    from ticket_alarm.cli import build_app
+    from ticket_alarm.app import build_app
     from ticket_alarm.config.settings import Settings
 
     settings = Settings(**config)

@@ -83,7 +83,7 @@ async def _time_paths(store: Store, paths: list[str], runs: int) -> dict[str, li
         ]
     )
     known = {name: registry.discover()[name] for name in SITES}
-    reader = SqliteStore.open_reader(store.path)  # what the daemon's page reads through (cli.build_app)
+    reader = SqliteStore.open_reader(store.path)  # what the daemon's page reads through (app.build_app)
     ctx = WebContext(settings, reader, known, list(SITES), None, FakeClock(NOW))
     runner = aioweb.AppRunner(build_app(ctx), access_log=None)
     await runner.setup()

@@ -22,7 +22,7 @@ import json
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -31,19 +31,19 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from ticket_alarm.core.model import SEOUL, Category, Presale, Ticket, clean_text, seoul
+from ticket_alarm.core.model import SEOUL, Category, Incomplete, Presale, Ticket, clean_text, seoul
 from ticket_alarm.core.sections import DAY, WEEK, Section
 from ticket_alarm.errors import ApiChangedError, CrawlError, FetchError, ParseError, SiteLockedError
-from ticket_alarm.fetch.http import FetchResponse, SiteFetcher, decode_text, is_challenge
+from ticket_alarm.fetch.decode import decode_text
+from ticket_alarm.fetch.http import FetchResponse, SiteFetcher
+from ticket_alarm.fetch.status import is_challenge
 from ticket_alarm.i18n import t
 
 __all__ = [  # the whole API of a crawler plugin
     "CHALLENGE_HINT",  # noqa: F822 - module __getattr__: the hint in the language of the moment
     "CHANGED_HINT",  # noqa: F822
-    "INCOMPLETE",
     "MOVED_HINT",  # noqa: F822
     "SEOUL",
-    "UNREAD",
     "ApiChangedError",
     "Category",
     "Crawl",
@@ -84,27 +84,16 @@ __all__ = [  # the whole API of a crawler plugin
     "when_from",
 ]
 
-# ``Ticket.extra`` key a crawler sets when it could not read all of a notice this cycle (e.g. Melon's
-# notice page failed, so the open schedule is missing), with ``UNREAD``: the parts it lacks
-# (``model.CHANGE_FIELDS`` names, space separated; unset: the open time and the presales). For a known
-# notice the pipeline takes those parts from history and compares the rest: the gap is no change, what
-# was read is (``mark_incomplete`` sets both).
-INCOMPLETE = "incomplete"
-UNREAD = "unread"
-ENRICHED = ("open_at", "presales")  # what a second page adds to a list row, when a crawler does not say
 
-
-def mark_incomplete(ticket: Ticket, reason: str, unread: Sequence[str] = ENRICHED) -> Ticket:
-    """``ticket`` marked as read in part: ``reason`` (for the log) and the ``unread`` parts."""
-    return ticket.with_(extra={**ticket.extra, INCOMPLETE: reason, UNREAD: " ".join(unread)})
+def mark_incomplete(ticket: Ticket, reason: str, unread: Sequence[str] = ()) -> Ticket:
+    """``ticket`` marked as read in part (``Ticket.incomplete``): ``reason`` (for the log) and the
+    ``unread`` parts (``model.CHANGE_FIELDS`` names; none given: the open time and the presales)."""
+    return ticket.with_(incomplete=Incomplete(reason, tuple(unread)))
 
 
 def unread_parts(ticket: Ticket) -> tuple[str, ...]:
     """The parts an incomplete ticket lacks (``()`` for a complete one)."""
-    if not ticket.extra.get(INCOMPLETE):
-        return ()
-    named = tuple(ticket.extra.get(UNREAD, "").split())
-    return named or ENRICHED
+    return ticket.incomplete.unread if ticket.incomplete else ()
 
 
 # The shared hints, in the operator's language (ticket_alarm.i18n). They are read when an error is
@@ -327,16 +316,18 @@ def require_ids(site: str, items: Sequence[object], id_field: str, where: str) -
     )
 
 
-def check_valid(site: str, tickets: Sequence[Ticket]) -> None:
-    """Most notices of a crawl failing validation is a changed page, not a list: a typed error."""
+def check_valid(site: str, tickets: Sequence[Ticket], problems: Sequence[list[str]] | None = None) -> None:
+    """Most notices of a crawl failing validation is a changed page, not a list: a typed error.
+    ``problems``: each ticket's ``problems()`` when the caller has them already (validated once)."""
     if not tickets:
         return
-    bad = [ticket for ticket in tickets if ticket.problems()]
+    found = problems if problems is not None else [ticket.problems() for ticket in tickets]
+    bad = [p for p in found if p]
     if len(bad) * 2 > len(tickets):
-        problems = sorted({p for ticket in bad for p in ticket.problems()})
+        named = sorted({p for ps in bad for p in ps})
         raise ParseError(
             site,
-            t("crawl.mostly_invalid", bad=len(bad), total=len(tickets), problems="; ".join(problems)[:200]),
+            t("crawl.mostly_invalid", bad=len(bad), total=len(tickets), problems="; ".join(named)[:200]),
             hint=changed_hint(),
         )
 
@@ -433,7 +424,7 @@ CRAWL_PROGRESS: ContextVar[Callable[[Crawl], None] | None] = ContextVar("crawl_p
 
 async def paginate(
     request: Callable[[K], Awaitable[P]], paging: Paging[K, P], cap: int, crawl: Crawl | None = None
-) -> AsyncIterator[tuple[K, P]]:
+) -> AsyncGenerator[tuple[K, P], None]:
     """Every page of a list, lazily, in the order ``paging`` declares, ``cap`` pages at most.
 
     ``request(key)`` fetches and parses one page. Each ``(key, page)`` is yielded before the stop rule
@@ -488,7 +479,7 @@ class Crawler(ABC):
         return None
 
     async def complete(self, fetch: SiteFetcher, ticket: Ticket) -> Ticket:
-        """A never-seen notice a head page listed only in part (``extra[INCOMPLETE]`` set), read whole.
+        """A never-seen notice a head page listed only in part (``incomplete`` set), read whole.
 
         The head poll calls it for new notices only, before alerting them (Melon reads the notice page
         of a row with several open dates). Default: the notice as listed."""

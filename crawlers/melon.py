@@ -29,7 +29,6 @@ from urllib.parse import urljoin
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawlers.base import (
-    INCOMPLETE,
     Crawl,
     Crawler,
     Numbered,
@@ -46,7 +45,8 @@ from crawlers.base import (
 from ticket_alarm.core.model import Category, Presale, Ticket, clean_text, seoul
 from ticket_alarm.core.notice_memo import MemoryReads, NoticeMemo, error_text
 from ticket_alarm.errors import FetchError, ParseError, SiteLockedError
-from ticket_alarm.fetch.http import FetchResponse, SiteFetcher, decode_text
+from ticket_alarm.fetch.decode import decode_text
+from ticket_alarm.fetch.http import FetchResponse, SiteFetcher
 from ticket_alarm.i18n import t
 
 SITE = "melon"
@@ -365,9 +365,7 @@ class MelonCrawler(Crawler):
         marked incomplete: only a never-seen one is read whole (``complete``), not every poll."""
         async for _, tickets in paginate(self._list(fetch, "0"), PAGING, self.page_cap):  # newest first
             yield [
-                ticket.with_(extra={**ticket.extra, INCOMPLETE: HEAD_INCOMPLETE})
-                if needs_detail(ticket)
-                else ticket
+                mark_incomplete(ticket, HEAD_INCOMPLETE) if needs_detail(ticket) else ticket
                 for ticket in tickets
             ]
 
@@ -388,9 +386,9 @@ class MelonCrawler(Crawler):
         return request
 
     async def complete(self, fetch: SiteFetcher, ticket: Ticket) -> Ticket:
-        if ticket.extra.get(INCOMPLETE) != HEAD_INCOMPLETE:
+        if ticket.incomplete is None or ticket.incomplete.why != HEAD_INCOMPLETE:
             return ticket
-        listed = ticket.with_(extra={k: v for k, v in ticket.extra.items() if k != INCOMPLETE})
+        listed = ticket.with_(incomplete=None)
         # a failed notice page comes back marked incomplete with the reason; the pipeline logs it
         return await self._with_detail(fetch, listed, None)
 

@@ -47,7 +47,8 @@ from crawlers.base import (
 )
 from ticket_alarm.core.model import Category, Presale, Ticket, clean_text
 from ticket_alarm.errors import ParseError
-from ticket_alarm.fetch.http import SiteFetcher, decode_text
+from ticket_alarm.fetch.decode import decode_text
+from ticket_alarm.fetch.http import SiteFetcher
 from ticket_alarm.i18n import t
 
 SITE = "yes24"

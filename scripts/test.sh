@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 # 1. System packages the tests drive, installed only when missing (Debian, as root, non-interactive):
 #    chromium (the status page in a real browser), prometheus (promtool checks the alerting rules),
 #    postgresql (the tests start a throwaway server of their own: initdb + pg_ctl, which Debian keeps
-#    in /usr/lib/postgresql/*/bin), a Korean font (the page's screenshot shows Hangul, not boxes) and
-#    zsh (its completion script is checked with `zsh -n`).
+#    in /usr/lib/postgresql/*/bin), a Korean font (the page's screenshot shows Hangul, not boxes),
+#    zsh (its completion script is checked with `zsh -n`) and gettext (msgfmt checks the catalogs).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
@@ -19,6 +19,7 @@ command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
     || missing+=(postgresql)
 { command -v fc-list >/dev/null 2>&1 && fc-list :lang=ko | grep -q .; } || missing+=(fonts-nanum)
 command -v zsh >/dev/null 2>&1 || missing+=(zsh)  # `zsh -n` checks the zsh completion script
+command -v msgfmt >/dev/null 2>&1 || missing+=(gettext)  # msgfmt --check-format checks the catalogs
 if [ "${#missing[@]}" -gt 0 ]; then
     as_root=()
     if [ "$(id -u)" -ne 0 ]; then
@@ -45,9 +46,11 @@ python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e '.[test]'
 
 # 3. The whole suite, in parallel (most of it waits on real daemons and timeouts, not on the CPU),
-#    then the linters. `--maxschedchunk 1`: pytest-xdist hands each worker two tests at the start and one
-#    more as each ends, so the long poles (put first by tests/conftest.py) start at once on different
-#    workers instead of queueing in the first worker's batch.
+#    then the type check (mypy with the pydantic plugin, configured in pyproject.toml) and the linters.
+#    `--maxschedchunk 1`: pytest-xdist hands each worker two tests at the start and one more as each
+#    ends, so the long poles (put first by tests/conftest.py) start at once on different workers
+#    instead of queueing in the first worker's batch.
 python -m pytest -n "${TEST_WORKERS:-4}" --dist load --maxschedchunk 1 "$@"
+python -m mypy
 ruff check .
 ruff format --check .

@@ -22,11 +22,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta, timezone
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from loguru import logger
 
 from ticket_alarm.i18n import t
+
+if TYPE_CHECKING:
+    from loguru import Record  # only in loguru's stubs
 
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss} [{level}] {message}"
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
@@ -68,10 +71,9 @@ class _ToLoguru(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.name.startswith("apscheduler"):
-            said = scheduler_line(record.getMessage(), time.monotonic())
-            if said is not None:
-                if said:
-                    logger.opt(depth=6).log("INFO", "{}", said)
+            said = scheduler_line(record.getMessage())
+            if said is not None:  # one of our jobs, busy: said once a job per BUSY_REPEAT seconds
+                logger.opt(depth=6).bind(repeat_kind=said, repeat_window=BUSY_REPEAT).log("INFO", "{}", said)
                 return
         level = record.levelname if record.levelname in _LEVELS else "WARNING"
         if level == "ERROR" and record.name in self.levels:
@@ -104,17 +106,20 @@ COUNTED = ("크롤링 실패", "알림 전송 실패")
 @dataclass
 class _Kind:
     started: float
+    window: float
     held: int = 0
     sample: str = ""
     level: str = "WARNING"
+    quiet: bool = False  # its own window (``repeat_window``): held lines are dropped, never counted aloud
 
 
 class RepeatLimiter:
     """One WARNING/ERROR line per kind per ``window`` seconds; the rest are counted, and the count goes
     out with the kind's next line (or from ``flush``, which the daemon calls every heartbeat). A kind
     is a library logger's template (``_ToLoguru``) or the exact text of one of our lines. INFO and
-    DEBUG lines, and the runbook's ``COUNTED`` lines, are never held. ``clock`` is injectable
-    (seconds, monotonic)."""
+    DEBUG lines, and the runbook's ``COUNTED`` lines, are never held — but a line of any level that
+    carries its own ``repeat_window`` is said once per kind and window, the rest dropped quietly.
+    ``clock`` is injectable (seconds, monotonic)."""
 
     MAX_KINDS = 1000
 
@@ -123,28 +128,40 @@ class RepeatLimiter:
         self.window = window
         self._kinds: dict[str, _Kind] = {}
 
-    def admit(self, record: dict[str, Any]) -> bool:
+    def admit(self, record: Record) -> bool:
         """The loguru filter: decided once per record, whichever sink asks first."""
         extra = record["extra"]
         if "_repeat" not in extra:
             extra["_repeat"] = self._decide(record)
         return bool(extra["_repeat"])
 
-    def _decide(self, record: dict[str, Any]) -> bool:
-        if record["level"].no < _LEVELS["WARNING"] or record["extra"].get("repeat_summary"):
+    def _decide(self, record: Record) -> bool:
+        extra = record["extra"]
+        window = extra.get("repeat_window")
+        if window is None and (
+            record["level"].no < _LEVELS["WARNING"]
+            or extra.get("repeat_summary")
+            or record["message"].startswith(COUNTED)
+        ):
             return True
-        if record["message"].startswith(COUNTED):
-            return True
-        key = str(record["extra"].get("repeat_kind") or record["message"])
+        key = str(extra.get("repeat_kind") or record["message"])
         now = self.clock()
         kind = self._kinds.get(key)
-        if kind is not None and now - kind.started < self.window:
+        if kind is not None and now - kind.started < kind.window:
             kind.held += 1
             return False
         if len(self._kinds) >= self.MAX_KINDS:
             self._prune(now)
-        self._kinds[key] = _Kind(now, 0, record["message"][:120], record["level"].name)
-        if kind is not None and kind.held:
+        quiet = window is not None
+        self._kinds[key] = _Kind(
+            now,
+            float(window) if window is not None else self.window,
+            0,
+            record["message"][:120],
+            record["level"].name,
+            quiet,
+        )
+        if kind is not None and kind.held and not kind.quiet:
             record["message"] += t("logs.held", count=kind.held, seconds=now - kind.started)
         return True
 
@@ -153,7 +170,7 @@ class RepeatLimiter:
 
     def _prune(self, now: float) -> None:
         for key, kind in list(self._kinds.items()):
-            if now - kind.started >= self.window and not kind.held:
+            if now - kind.started >= kind.window and (kind.quiet or not kind.held):
                 del self._kinds[key]
         if len(self._kinds) >= self.MAX_KINDS:  # a flood of distinct kinds: start counting afresh
             self._kinds.clear()
@@ -163,8 +180,8 @@ class RepeatLimiter:
         lines still held back."""
         now = self.clock()
         for key, kind in list(self._kinds.items()):
-            if everything or now - kind.started >= self.window:
-                if kind.held:
+            if everything or now - kind.started >= kind.window:
+                if kind.held and not kind.quiet:
                     text = t(
                         "logs.held_summary", count=kind.held, sample=kind.sample, seconds=now - kind.started
                     )
@@ -177,28 +194,21 @@ repeats = RepeatLimiter()
 
 # APScheduler: 'Execution of job "head poll ticketlink (trigger: …, next run at: … UTC)" skipped:
 # maximum number of running instances reached (1)' — the previous run of that job is still going (a
-# slow site). Said once per job and BUSY_REPEAT seconds, in the log's language, at INFO: nothing is lost,
-# the turn is only skipped. The job names are the daemon's ("crawl SITE", "head poll SITE").
+# slow site). Said once per job and BUSY_REPEAT seconds (``RepeatLimiter``, the line's own window), in
+# the log's language, at INFO: nothing is lost, the turn is only skipped. The job names are the
+# daemon's ("crawl SITE", "head poll SITE").
 _BUSY = re.compile(
     r'^Execution of job "(crawl|head poll) (\S+) \(.*skipped: maximum number of running instances'
 )
 BUSY_REPEAT = 600.0
-_busy_said: dict[str, float] = {}
 
 
-def scheduler_line(message: str, now: float) -> str | None:
-    """APScheduler's ``message`` as our line (``""``: said recently, say nothing), None: not ours."""
-    from ticket_alarm.i18n import t  # the catalog imports nothing of ours; kept lazy for the CLI's start
-
+def scheduler_line(message: str) -> str | None:
+    """APScheduler's ``message`` as our line, or None: not about one of our jobs."""
     match = _BUSY.match(message)
     if match is None:
         return None
     job, site = match.groups()
-    key = f"{job} {site}"
-    said = _busy_said.get(key)
-    if said is not None and now - said < BUSY_REPEAT:
-        return ""
-    _busy_said[key] = now
     what = t("log.what.sweep") if job == "crawl" else t("log.what.head")
     return t("log.scheduler_busy", site=site, what=what)
 

@@ -22,7 +22,7 @@ from crawlers.yes24 import (
     parse_datetime,
 )
 from ticket_alarm.core.model import clean_text
-from ticket_alarm.fetch.http import decode_text
+from ticket_alarm.fetch.decode import decode_text
 
 SITE = "yes24"
 _ID = re.compile(r"(?:^|[#?&;])id=(\d+)")

@@ -57,7 +57,8 @@ from crawlers.custom.definition import (
 from crawlers.custom.jsonpath import kind_of
 from ticket_alarm.core.model import Category, Ticket, clean_text
 from ticket_alarm.errors import ApiChangedError, ParseError
-from ticket_alarm.fetch.http import SiteFetcher, decode_text
+from ticket_alarm.fetch.decode import decode_text
+from ticket_alarm.fetch.http import SiteFetcher
 from ticket_alarm.i18n import t
 
 

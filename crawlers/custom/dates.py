@@ -101,3 +101,4 @@ def strptime_any(text: str, formats: Sequence[str]) -> tuple[datetime | None, da
         if not any(d in fmt for d in _TIME_DIRECTIVES):
             return None, parsed.date()
         return _seoul(parsed), None
+    return None

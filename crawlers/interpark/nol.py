@@ -51,7 +51,7 @@ Sort = Literal["open", "register"]
 
 def request_body(sort: Sort, cursor: str | None = None) -> dict[str, str]:
     """The JSON body of one page; both sorts share it (``open`` sweeps, ``register`` head polls)."""
-    body = {"sort": sort}
+    body: dict[str, str] = {"sort": sort}
     if cursor is not None:
         body["cursor"] = cursor
     return body

@@ -23,7 +23,7 @@ from crawlers.base import (  # noqa: F401 - row_fingerprint: this module's name 
 )
 from ticket_alarm.core.model import Presale, Ticket, clean_text
 from ticket_alarm.errors import ParseError
-from ticket_alarm.fetch.http import decode_text
+from ticket_alarm.fetch.decode import decode_text
 from ticket_alarm.i18n import t
 
 SITE = "interpark"

@@ -66,7 +66,8 @@ from crawlers.interpark.notice import (
 from ticket_alarm.core.model import Category, Ticket, clean_text
 from ticket_alarm.core.notice_memo import MemoryReads, NoticeMemo, error_text
 from ticket_alarm.errors import ApiChangedError, CrawlError, FetchError, ParseError
-from ticket_alarm.fetch.http import SiteFetcher, decode_text
+from ticket_alarm.fetch.decode import decode_text
+from ticket_alarm.fetch.http import SiteFetcher
 from ticket_alarm.i18n import t
 
 SITE = "interpark"

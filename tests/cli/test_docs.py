@@ -43,7 +43,8 @@ BUILT_IN = ("interpark", "yes24", "melon", "ticketlink")
 SOURCES = "\n".join(
     p.read_text(encoding="utf-8")
     for folder in ("ticket_alarm", "crawlers")
-    for p in (ROOT / folder).rglob("*.py")
+    for pattern in ("*.py", "*.po")  # the messages are in the gettext catalogs
+    for p in (ROOT / folder).rglob(pattern)
 )
 
 
@@ -184,8 +185,10 @@ def test_readme_points_at_the_architecture_notes() -> None:
 
 
 def _health_check_names() -> set[str]:
-    text = (ROOT / "ticket_alarm" / "ops" / "health.py").read_text(encoding="utf-8")
+    package = ROOT / "ticket_alarm" / "ops" / "health"
+    text = "\n".join(p.read_text(encoding="utf-8") for p in sorted(package.glob("*.py")))
     names = set(re.findall(r'report\.add\(\s*f?"([^"{]+)', text))
+    names |= set(re.findall(r'\bunknown\("([^"]+)"', text))
     names |= set(re.findall(r'_dir_check\(report, "([^"]+)"', text))
     names |= {f"{m}:" for m in re.findall(r'f"(webhook|site):\{', text)}
     names |= set(re.findall(r'\("(webhook:[a-z]+)"', text))

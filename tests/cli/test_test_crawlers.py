@@ -241,7 +241,7 @@ def test_sites_are_checked_at_once_and_each_line_prints_as_it_finishes(
 
 
 def test_progress_line_redraws_in_place_on_a_terminal_only(capsys: pytest.CaptureFixture[str]) -> None:
-    from ticket_alarm.cli import _Progress
+    from ticket_alarm.cli.test_crawlers import _Progress
 
     progress = _Progress(["interpark", "melon"], enabled=True)
     progress.show()

@@ -97,8 +97,8 @@ async def test_the_health_check_lists_every_replica_and_warns_when_one_is_left(
 async def test_a_replicas_delivery_claims_as_its_replica_and_a_sqlite_daemon_as_its_host(
     pg_url: str, tmp_path: Path
 ) -> None:
-    """The wiring (cli.build_app): the owner of claimed outbox rows is the process's identity."""
-    from ticket_alarm.cli import build_app
+    """The wiring (app.build_app): the owner of claimed outbox rows is the process's identity."""
+    from ticket_alarm.app import build_app
     from ticket_alarm.config.settings import Settings
 
     async with build_app(Settings(store_url=pg_url, data_dir=tmp_path / "pg"), {}) as app:

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import child_env, run_cli, write_config
-from ticket_alarm.config.settings import Settings, load_config, mask_store_url, store_url_secrets
+from ticket_alarm.config.load import load_config
+from ticket_alarm.config.settings import Settings
+from ticket_alarm.core.urls import mask_store_url, store_url_secrets
 
 PASSWORD = "db-pass-Zq81x"
 URL = f"postgresql://alarm:{PASSWORD}@db.internal:5432/ticket_alarm"

@@ -27,7 +27,7 @@ from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import RouteSettings
 from ticket_alarm.core.model import Ticket, seoul
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
-from ticket_alarm.delivery.notify import Alert
+from ticket_alarm.delivery.notify import NewNotice
 from ticket_alarm.delivery.outbox import BACKOFF_BASE, BACKOFF_CAP, Delivery
 from ticket_alarm.store import NewOutboxRow, Store
 
@@ -54,7 +54,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 def _embed(n: int) -> dict[str, Any]:
     ticket = Ticket("melon", str(n), f"공연 {n}", f"https://ticket.melon.com/n/{n}", seoul(2026, 12, 1, 20))
-    return Alert("new", "멜론티켓", 0x00CD3C, ticket).to_json()
+    return NewNotice("멜론티켓", 0x00CD3C, ticket).to_json()
 
 
 def _enqueue(store: Store, n: int, now: float) -> None:

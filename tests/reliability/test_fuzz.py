@@ -30,7 +30,7 @@ from ticket_alarm.delivery.discord.render import (
     render_alert,
     render_notice,
 )
-from ticket_alarm.delivery.notify import Alert
+from ticket_alarm.delivery.notify import Alert, Changed, NewNotice, Reminder
 from ticket_alarm.errors import ParseError
 
 _PIECES = [
@@ -121,14 +121,15 @@ def test_any_ticket_renders_to_a_payload_discord_accepts(
     batch: list[Ticket], roles: list[str], color: int, minutes: int
 ) -> None:
     name = "멜론티켓 @everyone <@&999999999999999999>"
-    alerts = [Alert("new", name, color, t) for t in batch]
-    alerts += [Alert("change", name, color, t, before=batch[0]) for t in batch[1:4]]
-    alerts += [Alert("reminder", name, color, t, offset_min=minutes) for t in batch[:3]]
+    alerts: list[Alert] = [NewNotice(name, color, t) for t in batch]
+    alerts += [Changed(name, color, t, before=batch[0]) for t in batch[1:4]]
+    alerts += [Reminder(name, color, t, offset_min=minutes) for t in batch[:3]]
     # the outbox stores each Alert as JSON text and reads it back; the notifier renders it at send time.
     # Only valid tickets reach the outbox (the pipeline drops what `problems()` refuses, lone surrogates
     # included, which UTF-8 cannot store); the renderer must cope with every ticket anyway.
     for alert in alerts:
-        if not any(t.problems() for t in (alert.ticket, alert.before) if t is not None):
+        read = (getattr(alert, "ticket", None), getattr(alert, "before", None))
+        if not any(t.problems() for t in read if t is not None):
             text = json.dumps(alert.to_json(), ensure_ascii=False).encode("utf-8").decode("utf-8")
             assert Alert.from_json(json.loads(text)) == alert
     stored = [render_alert(a) for a in alerts]

@@ -43,7 +43,8 @@ from tests.support.server import LoopbackServer, Request, Response
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import HttpSettings
-from ticket_alarm.fetch.http import PLAIN_AFTER_304, Fetcher
+from ticket_alarm.fetch.conditional import PLAIN_AFTER_304
+from ticket_alarm.fetch.http import Fetcher
 from ticket_alarm.store.memory import MemoryStore
 from ticket_alarm.web.server import HEADER_TIMEOUT
 

@@ -16,14 +16,14 @@ from tests.conftest import DaemonProcess, run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm.clock import FakeClock
-from ticket_alarm.config.routes import explain_route, route_matches
+from ticket_alarm.config.routes import STDOUT_ROUTE, explain_route, route_matches
 from ticket_alarm.config.settings import RouteSettings, Settings
 from ticket_alarm.core.model import SEOUL, Presale, Ticket, seoul
 from ticket_alarm.daemon.pipeline import Pipeline
 from ticket_alarm.daemon.reminders import Reminders
 from ticket_alarm.delivery.discord.render import render_alert
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
-from ticket_alarm.delivery.notify import STDOUT_ROUTE, Alert
+from ticket_alarm.delivery.notify import Alert
 from ticket_alarm.fetch.http import Fetcher, SiteFetcher
 from ticket_alarm.ops.explain import explain, render_text
 from ticket_alarm.store import Store, as_async

@@ -14,15 +14,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import child_env, run_cli
-from ticket_alarm.config.settings import (
-    CONFIG_ENV,
-    Settings,
-    check_site_names,
-    load_config,
-    mask_url,
-    parse_webhook,
-    resolve_config_path,
-)
+from ticket_alarm.config.environ import CONFIG_ENV
+from ticket_alarm.config.load import check_site_names, load_config, resolve_config_path
+from ticket_alarm.config.settings import Settings
+from ticket_alarm.core.urls import mask_url, parse_webhook
 from ticket_alarm.errors import ConfigError
 
 TOKEN = "SeCrEtToKeN_abcdefghijklmnopqrstuvwxyz-0123456789"

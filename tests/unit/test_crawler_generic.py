@@ -33,13 +33,8 @@ from tests.conftest import ROOT, DaemonProcess, run_cli, stand_config, write_con
 from tests.support.discord_standin import FakeDiscord
 from tests.support.server import Request, Response
 from tests.support.site_standin import FakeSite
-from ticket_alarm.config.settings import (
-    CustomSiteSettings,
-    HttpSettings,
-    Settings,
-    check_site_names,
-    load_config,
-)
+from ticket_alarm.config.load import check_site_names, load_config
+from ticket_alarm.config.settings import CustomSiteSettings, HttpSettings, Settings
 from ticket_alarm.core.model import Ticket, seoul
 from ticket_alarm.errors import ConfigError, ParseError
 from ticket_alarm.fetch.http import Fetcher

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawlers.base import INCOMPLETE, UNREAD
 from crawlers.interpark.site import InterparkCrawler, parse_detail, parse_notice_page
 from ticket_alarm.config.settings import HttpSettings, SiteSettings
 from ticket_alarm.core.model import Presale, seoul
@@ -210,8 +209,8 @@ async def test_an_unreadable_notice_page_keeps_the_list_data_with_a_warning() ->
     crawl = await crawl_with(InterparkCrawler(SiteSettings(source="interpark")), sites)
     (ticket,) = crawl.tickets
     assert ticket.open_at == seoul(2026, 10, 6, 10) and ticket.presales == ()
-    assert INCOMPLETE in ticket.extra and not ticket.problems()
-    assert ticket.extra[UNREAD] == "presales"  # the list's open time was read: it is compared
+    assert ticket.incomplete is not None and not ticket.problems()
+    assert ticket.incomplete.unread == ("presales",)  # the list's open time was read: it is compared
     assert crawl.warnings == [
         "notice pages: 1 unreadable (a page of another shape), kept the list's dates "
         "and the presales read before"
@@ -241,7 +240,8 @@ def test_notice_page_parser_gives_a_schedule_or_a_typed_error(raw: bytes | str) 
 
 
 def test_source_is_an_interpark_key_with_three_values(tmp_path: Path) -> None:
-    from ticket_alarm.config.settings import Settings, check_site_names, load_config
+    from ticket_alarm.config.load import check_site_names, load_config
+    from ticket_alarm.config.settings import Settings
     from ticket_alarm.errors import ConfigError
 
     known = ["interpark", "melon", "ticketlink", "yes24"]

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crawlers.base import INCOMPLETE, Crawl
+from crawlers.base import Crawl
 from crawlers.melon import (
     CRAWLER,
     MelonCrawler,
@@ -24,7 +24,7 @@ from crawlers.melon import (
     parse_when,
 )
 from ticket_alarm.config.settings import HttpSettings, SiteSettings
-from ticket_alarm.core.model import Ticket, seoul
+from ticket_alarm.core.model import Incomplete, Ticket, seoul
 from ticket_alarm.errors import FetchError, ParseError, SiteLockedError
 from ticket_alarm.fetch.http import Fetcher
 
@@ -492,7 +492,8 @@ async def test_failed_detail_keeps_the_row_with_unknown_open_time(failure: httpx
     assert by_id["11376"].open_at is None and by_id["11376"].presales == ()
     assert not by_id["11376"].problems()
     assert by_id["11475"].open_at == seoul(2027, 12, 17, 18, 0)  # the other detail still worked
-    assert "11376" in by_id["11376"].extra[INCOMPLETE]  # named per notice at DEBUG, not a WARNING each
+    # named per notice at DEBUG, not a WARNING each
+    assert "11376" in (by_id["11376"].incomplete or Incomplete("")).why
     assert len(crawl.warnings) == 1 and crawl.warnings[0].startswith("notice pages: 1 unreadable (")
 
 

@@ -19,7 +19,6 @@ import httpx
 import pytest
 from loguru import logger
 
-from crawlers.base import INCOMPLETE
 from crawlers.melon import MelonCrawler
 from crawlers.ticketlink import TicketlinkCrawler
 from crawlers.yes24 import Yes24Crawler
@@ -86,7 +85,7 @@ class Harness:
             http={"min_request_interval": spacing, "retries": 0, "timeout": 5},
             sites={name: {"base_url": live.base_url, **site} for name in CRAWLERS},
         )
-        self.fetcher = Fetcher(self.settings.http, cache=store, clock=clock)
+        self.fetcher = Fetcher(self.settings.http, cache=as_async(store), clock=clock)
         crawlers = {name: cls(self.settings.site(name)) for name, cls in CRAWLERS.items()}
         self.pipeline = Pipeline(self.settings, store, self.fetcher, crawlers, clock)  # type: ignore[arg-type]
 
@@ -348,7 +347,7 @@ async def test_a_head_poll_due_during_a_sweep_goes_between_two_of_its_pages(
     live.fill("yes24", 200)  # ten pages
     h = Harness(store, live, clock, spacing=2.0)
     sent = Recording(clock)  # the order requests leave the fetch layer's gate (fake time: no real wait)
-    h.fetcher = Fetcher(h.settings.http, cache=store, clock=clock, transport=sent)
+    h.fetcher = Fetcher(h.settings.http, cache=as_async(store), clock=clock, transport=sent)
     h.pipeline.fetcher = h.fetcher
     await h.pipeline.run_site("yes24")
     live.post("yes24")
@@ -416,10 +415,10 @@ async def test_melon_reads_the_notice_page_of_a_new_head_row_only(store: Store, 
     crawler = MelonCrawler(settings.site("melon"))
     listed = [t async for t in _first(crawler.head_pages(fetcher.for_site("melon")))]
     row = next(t for t in listed if t.id == "11376")
-    assert row.extra.get(INCOMPLETE) and row.open_at is None
+    assert row.incomplete and row.open_at is None
     assert all("orderType=0" in a for a in asked)
     whole = await crawler.complete(fetcher.for_site("melon"), row)
-    assert whole.open_at is not None and not whole.extra.get(INCOMPLETE)
+    assert whole.open_at is not None and whole.incomplete is None
     expected = json.loads((FIXTURES / "melon" / "expected.json").read_text(encoding="utf-8"))
     item = next(i for i in expected["items"] if i["id"] == "11376")
     assert whole.open_at.isoformat().startswith(item["open_at"][:16])
@@ -431,7 +430,7 @@ async def test_melon_reads_the_notice_page_of_a_new_head_row_only(store: Store, 
     asked.clear()
     result = await pipeline.run_head("melon")
     assert result.new == len(listed) and sum("detail.htm" in a for a in asked) == sum(
-        1 for t in listed if t.extra.get(INCOMPLETE)
+        1 for t in listed if t.incomplete
     )
     asked.clear()
     assert (await pipeline.run_head("melon")).new == 0

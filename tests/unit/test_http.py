@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,10 @@ from tests.support.server import LoopbackServer, Request, Response
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import HttpSettings
 from ticket_alarm.errors import FetchError
-from ticket_alarm.fetch.http import MAX_RETRY_AFTER, Fetcher, decode_text
-from ticket_alarm.store import Store
+from ticket_alarm.fetch.decode import decode_text
+from ticket_alarm.fetch.http import Fetcher
+from ticket_alarm.fetch.status import MAX_RETRY_AFTER
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 PUBLIC = "https://tickets.example.kr"
 SEED = 1234
@@ -38,10 +40,10 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "store.sqlite3")
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = SqliteStore.open_file(tmp_path / "store.sqlite3")
     yield s
-    s.close()
+    await s.close()
 
 
 class Recorder:
@@ -62,7 +64,7 @@ class Recorder:
 
 
 def make_fetcher(
-    handler: Handler, clock: FakeClock, *, cache: Store | None = None, **overrides: Any
+    handler: Handler, clock: FakeClock, *, cache: SqliteStore | None = None, **overrides: Any
 ) -> Fetcher:
     return Fetcher(
         settings(**overrides),
@@ -215,7 +217,7 @@ async def test_a_challenge_body_on_403_or_429_gets_the_challenge_hint(clock: Fak
 # --- conditional GET -------------------------------------------------------------------------------
 
 
-async def test_conditional_get_replays_the_stored_body_on_304(clock: FakeClock, store: Store) -> None:
+async def test_conditional_get_replays_the_stored_body_on_304(clock: FakeClock, store: SqliteStore) -> None:
     body = json.dumps({"items": [1, 2, 3]}).encode()
     lm = "Sun, 01 Nov 2026 00:00:00 GMT"
 
@@ -240,20 +242,20 @@ async def test_conditional_get_replays_the_stored_body_on_304(clock: FakeClock, 
 
 async def test_validators_survive_a_restart(tmp_path: Path, clock: FakeClock) -> None:
     path = tmp_path / "store.sqlite3"
-    store = Store(path)
+    store = SqliteStore.open_file(path)
     async with make_fetcher(Recorder(ok(b"[7]", ETag='"e"')), clock, cache=store) as fetcher:
         await fetcher.for_site("s").get(f"{PUBLIC}/list")
-    store.close()
-    store = Store(path)
+    await store.close()
+    store = SqliteStore.open_file(path)
     recorder = Recorder(httpx.Response(304))
     async with make_fetcher(recorder, clock, cache=store) as fetcher:
         response = await fetcher.for_site("s").get(f"{PUBLIC}/list")
-    store.close()
+    await store.close()
     assert recorder.requests[0].headers["if-none-match"] == '"e"'
     assert response.from_cache and response.content == b"[7]"
 
 
-async def test_only_last_modified_is_remembered_too(clock: FakeClock, store: Store) -> None:
+async def test_only_last_modified_is_remembered_too(clock: FakeClock, store: SqliteStore) -> None:
     lm = "Sat, 31 Oct 2026 12:00:00 GMT"
     recorder = Recorder(ok(b"[1]", **{"Last-Modified": lm}), httpx.Response(304))
     async with make_fetcher(recorder, clock, cache=store) as fetcher:
@@ -264,7 +266,7 @@ async def test_only_last_modified_is_remembered_too(clock: FakeClock, store: Sto
     assert response.from_cache and response.content == b"[1]"
 
 
-async def test_new_body_replaces_the_cached_one(clock: FakeClock, store: Store) -> None:
+async def test_new_body_replaces_the_cached_one(clock: FakeClock, store: SqliteStore) -> None:
     recorder = Recorder(ok(b"[1]", ETag='"a"'), ok(b"[2]", ETag='"b"'), httpx.Response(304))
     async with make_fetcher(recorder, clock, cache=store) as fetcher:
         site = fetcher.for_site("s")
@@ -275,7 +277,7 @@ async def test_new_body_replaces_the_cached_one(clock: FakeClock, store: Store) 
     assert third.content == b"[2]"
 
 
-async def test_unconditional_and_uncacheable_requests(clock: FakeClock, store: Store) -> None:
+async def test_unconditional_and_uncacheable_requests(clock: FakeClock, store: SqliteStore) -> None:
     recorder = Recorder(ok(b"[1]", ETag='"a"'), ok(b"[2]"), ok(b"[3]"))
     async with make_fetcher(recorder, clock, cache=store) as fetcher:
         site = fetcher.for_site("s")
@@ -287,7 +289,7 @@ async def test_unconditional_and_uncacheable_requests(clock: FakeClock, store: S
     assert recorder.requests[2].method == "POST" and recorder.requests[2].content == b"page=1"
 
 
-async def test_different_params_are_cached_separately(clock: FakeClock, store: Store) -> None:
+async def test_different_params_are_cached_separately(clock: FakeClock, store: SqliteStore) -> None:
     recorder = Recorder(ok(b"[1]", ETag='"p1"'), ok(b"[2]", ETag='"p2"'), httpx.Response(304))
     async with make_fetcher(recorder, clock, cache=store) as fetcher:
         site = fetcher.for_site("s")
@@ -475,7 +477,7 @@ async def test_timeout_against_a_real_loopback_server(clock: FakeClock) -> None:
     assert info.value.url == f"{PUBLIC}/api/list"  # the public URL, not the stand-in's
 
 
-async def test_real_loopback_server_round_trip(clock: FakeClock, store: Store) -> None:
+async def test_real_loopback_server_round_trip(clock: FakeClock, store: SqliteStore) -> None:
     def handle(req: Request) -> Response:
         if req.headers.get("if-none-match") == '"r1"':
             return Response(304, b"", {"ETag": '"r1"'})
@@ -498,7 +500,7 @@ def test_a_validator_date_is_never_later_than_the_limit() -> None:
     response's Date, or now); a past one and one that does not parse pass as they came."""
     from datetime import UTC, datetime
 
-    from ticket_alarm.fetch.http import _not_after
+    from ticket_alarm.fetch.conditional import not_after as _not_after
 
     limit = datetime(2026, 12, 6, 3, 4, 5, tzinfo=UTC)
     for future in ("Thu, 01 Jan 2099 00:00:00 GMT", "Thu, 01 Jan 2099 00:00:00 -0000"):

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import sqlite3
-import string
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,8 +28,11 @@ from tests.support.server import Response
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm import i18n
 from ticket_alarm.clock import FakeClock
-from ticket_alarm.config.settings import load_config
+from ticket_alarm.config.load import load_config
 from ticket_alarm.errors import ConfigError
+from ticket_alarm.i18n import LANGUAGES, Language
+from ticket_alarm.i18n.catalog import LOCALE_DIR, brace_fields, mo_entries
+from ticket_alarm.i18n.po import read_po
 from ticket_alarm.store import DB_NAME, SCHEMA_VERSION, InstanceLock, NewOutboxRow, SiteState, Store
 
 HANGUL = re.compile(r"[가-힣]")
@@ -59,39 +61,108 @@ def korean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     i18n.set_language("en")
 
 
-def fields(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+# --- the catalog check: one for all the entries ---------------------------------------------------
+CATALOGS = sorted(LOCALE_DIR.glob("*/LC_MESSAGES/*.po"))
+# the words the logs and the runbook use in both languages, so English may carry them: the grep phrases
+# (크롤링 실패, 알림 전송 실패, 메모리 사용량, …) with the counts they carry ({count}건, {seconds}초);
+# send-test's 알림 전송 line keeps the log's own shape, "알림 전송: 1건 …"; 추후 공지 is what an alert
+# says of an open time it does not know, quoted as such by a custom site's warning
+KEPT_IN_ENGLISH = re.compile(
+    r"단독판매|알림 전송 실패|알림 전송: 1건|메모리 사용량|추후 공지|크롤링 (실패|완료|건너뜀)|새 공지:"
+    r"|저장소 정리( 실패)?:|알림 전송:|리마인더 (처리 실패|건너뜀)|\{count\}건|\{seconds:\.1f\}초"
+    r"|\{offset\}분 전 알림"
+)
+# the sweep's 크롤링 완료 line and the reminders' queue line are the same in both languages, word for word
+SAME_IN_BOTH = {"log.crawled", "log.crawled.first_run", "log.crawled.held", "log.reminders_queued"}
 
 
-@pytest.mark.parametrize("key", sorted(i18n.MESSAGES))
-def test_every_message_has_both_languages_with_the_same_fields(key: str) -> None:
-    korean, english = i18n.MESSAGES[key]
-    assert fields(korean) == fields(english), key
-    assert HANGUL.search(korean) or key in {"health.daemon.pid"}, f"{key}: the Korean text is not Korean"
-    # English has no Korean but the words the logs and the runbook use in both languages
-    # (send-test's 알림 전송 line keeps the log's own shape, "알림 전송: 1건 …", in English too; 추후 공지
-    # is what an alert says of an open time it does not know, quoted as such by a custom site's warning)
-    # The daemon's log lines keep their grep phrases in English too (크롤링 실패, 새 공지:, 저장소 정리:
-    # …), with the counts they carry ({count}건, {seconds}초).
-    kept = re.sub(
-        r"단독판매|알림 전송 실패|알림 전송: 1건|메모리 사용량|추후 공지|크롤링 실패|새 공지:"
-        r"|저장소 정리( 실패)?:|알림 전송:|\{count\}건|\{seconds:\.1f\}초",
-        "",
-        english,
-    )
-    assert not HANGUL.search(kept), f"{key}: Korean left in the English text"
+def test_there_are_catalogs_for_korean_english_and_argparse() -> None:
+    assert {str(p.relative_to(LOCALE_DIR)) for p in CATALOGS} == {
+        "ko/LC_MESSAGES/ticket_alarm.po",
+        "en/LC_MESSAGES/ticket_alarm.po",
+        "ko/LC_MESSAGES/argparse.po",
+    }
+
+
+@pytest.mark.skipif(shutil.which("msgfmt") is None, reason="msgfmt (Debian: gettext) is not installed")
+def test_msgfmt_checks_every_catalog_and_the_compiled_ones_are_up_to_date(tmp_path: Path) -> None:
+    """``msgfmt --check-format`` holds each translation to its msgid's fields (the English text's
+    {fields}, argparse's %-fields); the committed .mo is what the .po compiles to."""
+    for po in CATALOGS:
+        fresh = tmp_path / po.with_suffix(".mo").name
+        done = subprocess.run(
+            ["msgfmt", "--check-format", "-o", str(fresh), str(po)], capture_output=True, text=True
+        )
+        assert done.returncode == 0, f"{po}:\n{done.stderr}"
+        assert mo_entries(fresh) == mo_entries(po.with_suffix(".mo")), (
+            f"{po.with_suffix('.mo').name} is older than its .po: run python scripts/catalog.py compile"
+        )
+
+
+def test_korean_and_english_have_the_same_entries_every_one_translated() -> None:
+    korean, english = (read_po(LOCALE_DIR / lang / "LC_MESSAGES" / "ticket_alarm.po") for lang in LANGUAGES)
+    assert [(e.context, e.msgid) for e in korean] == [(e.context, e.msgid) for e in english]
+    problems = []
+    for ko, en in zip(korean[1:], english[1:], strict=True):  # [0]: the header
+        key = ko.context
+        if not (key and ko.msgstr and en.msgstr):
+            problems.append(f"{key or ko.msgid!r}: no key or an empty text")
+        if brace_fields(en.msgid) and "python-brace-format" not in ko.flags + en.flags:
+            problems.append(f"{key}: fields but no python-brace-format flag (msgfmt would not check them)")
+        if not HANGUL.search(ko.msgstr) and key not in {"health.daemon.pid"}:
+            problems.append(f"{key}: the Korean text is not Korean")
+        if en.msgstr != en.msgid or (
+            key not in SAME_IN_BOTH and HANGUL.search(KEPT_IN_ENGLISH.sub("", en.msgstr))
+        ):
+            problems.append(f"{key}: the English text is not the msgid, or has Korean left in it")
+    assert not problems, "\n".join(problems)
+
+
+def keys_used(root: Path) -> dict[str, str]:
+    """key → where, for every ``t("key", …)`` / ``i18n.t("key", …)`` with a literal key under ``root``."""
+    used = {}
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)):
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name == "t" and isinstance(node.args[0].value, str):
+                used[node.args[0].value] = f"{path.relative_to(root.parent)}:{node.lineno}"
+    return used
+
+
+def test_every_key_the_code_says_is_in_the_catalogs() -> None:
+    root = Path(__file__).resolve().parents[2]
+    used = keys_used(root / "ticket_alarm") | keys_used(root / "crawlers")
+    assert len(used) > 400  # the scan finds the calls
+    for lang in LANGUAGES:
+        known = Language.load(lang).messages
+        missing = sorted(f"{where}: {key}" for key, where in used.items() if key not in known)
+        assert not missing, f"not in the {lang} catalog:\n" + "\n".join(missing)
+
+
+# --- the language: chosen once, carried as a value ----------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
     [(None, "ko"), ("", "ko"), ("ko", "ko"), ("en", "en"), ("EN", "en"), ("en_US.UTF-8", "en")],
 )
-def test_the_language_follows_ticket_alarm_lang(
-    monkeypatch: pytest.MonkeyPatch, korean: None, value: str | None, expected: str
+def test_the_language_is_the_one_ticket_alarm_lang_names(value: str | None, expected: str) -> None:
+    environ = {} if value is None else {i18n.LANG_ENV: value}
+    assert Language.from_env(environ).code == expected
+
+
+def test_the_language_is_chosen_once_not_read_on_every_message(
+    korean: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if value is not None:
-        monkeypatch.setenv(i18n.LANG_ENV, value)
-    assert i18n.language() == expected
+    assert i18n.t("health.none") == "없음"
+    monkeypatch.setenv(i18n.LANG_ENV, "en")  # after start-up: no effect on the installed language
+    assert i18n.t("health.none") == "없음" and i18n.language() == "ko"
+    assert Language.load("en").t("health.none") == "none"  # a value of its own, whatever is installed
+    i18n.set_language(None)  # read again only when asked
+    assert i18n.t("health.none") == "none"
 
 
 def test_an_unknown_message_key_is_a_bug_not_a_blank() -> None:
@@ -348,11 +419,11 @@ def test_every_argparse_word_the_catalog_translates_is_one_argparse_says() -> No
     import inspect
 
     source = inspect.getsource(argparse)
-    for msgid in [*i18n.ARGPARSE_KO, *i18n.ARGPARSE_KO_PLURAL]:
+    entries = read_po(LOCALE_DIR / "ko" / "LC_MESSAGES" / "argparse.po")[1:]
+    assert len(entries) > 15
+    for entry in entries:
+        msgid = entry.msgid
         assert repr(msgid) in source or repr(msgid).replace("'", '"') in source, msgid
-        korean = i18n.ARGPARSE_KO.get(msgid) or i18n.ARGPARSE_KO_PLURAL[msgid]
-        fields = re.compile(r"%\(\w+\)[rs]|%[rs]")
-        assert sorted(fields.findall(korean)) == sorted(fields.findall(msgid)), msgid
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh"])
@@ -389,10 +460,14 @@ def test_no_message_literal_is_left_in_the_converted_commands() -> None:
         "ticket_alarm/web/upcoming.py",
         "ticket_alarm/store/postgres/transfer.py",
         "crawlers/base.py",
-        "ticket_alarm/cli/__init__.py",
+        *(f"ticket_alarm/cli/{p.name}" for p in sorted((root / "ticket_alarm" / "cli").glob("*.py"))),
+        "ticket_alarm/app.py",
         "ticket_alarm/ops/history.py",
         "ticket_alarm/store/postgres/dump.py",
         "ticket_alarm/fetch/http.py",
+        "ticket_alarm/fetch/conditional.py",
+        "ticket_alarm/fetch/decode.py",
+        "ticket_alarm/fetch/status.py",
         "crawlers/registry.py",
         "ticket_alarm/store/__init__.py",
         "ticket_alarm/store/sqlite/engine.py",
@@ -631,4 +706,4 @@ def test_every_postgresql_operation_has_its_korean_name() -> None:
         named |= set(re.findall(r'_tx\("([a-z ]+)"\)|_error\("([a-z ]+)"', path.read_text(encoding="utf-8")))
     operations = {name for pair in named for name in pair if name} | {"write"}  # _tx()'s default
     assert operations >= {"read", "write", "lease renewal", "replica heartbeat", "store migrate"}
-    assert not {op for op in operations if "pg.op." + op.replace(" ", "_") not in i18n.MESSAGES}
+    assert not {op for op in operations if not i18n.has("pg.op." + op.replace(" ", "_"))}

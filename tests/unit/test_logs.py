@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 from loguru import logger
 
-from ticket_alarm.logs import Redactor, redact, repeats, setup_logging
+from ticket_alarm.logs import BUSY_REPEAT, Redactor, redact, repeats, setup_logging
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -409,3 +409,33 @@ def test_asyncio_and_aiohttp_errors_are_one_short_line(streams: tuple[io.StringI
         "aiohttp.server: Error handling request from 127.0.0.1"
     )
     assert len(got[1][1]) < 400
+
+
+def test_a_line_with_its_own_window_is_said_once_per_window_never_counted(
+    streams: tuple[io.StringIO, io.StringIO],
+) -> None:
+    """APScheduler's busy line goes through the same limiter with its own window (``BUSY_REPEAT``, ten
+    minutes): said once a job per window, even past the minute of the other kinds; the lines held in
+    between are dropped quietly, with no count and no summary line."""
+    import logging
+
+    now = [100.0]
+    out, err = streams
+    setup_logging(stdout=out, stderr=err)
+    saved = repeats.clock
+    repeats.clock = lambda: now[0]
+    busy = logging.getLogger("apscheduler.executors.default")
+    text = 'Execution of job "crawl melon (trigger: x)" skipped: maximum number of running instances'
+    try:
+        busy.warning(text)
+        now[0] += 120  # past the minute of the other kinds, inside the ten minutes
+        busy.warning(text)
+        repeats.flush()
+        now[0] += BUSY_REPEAT
+        repeats.flush()  # the window is over: the held line is not summarised
+        busy.warning(text)
+    finally:
+        repeats.clock = saved
+    said = [text for _level, text in lines(out)]
+    assert len(said) == 2 and said[0] == said[1] and said[0].startswith("melon: "), said
+    assert "held back" not in out.getvalue() and err.getvalue() == ""

@@ -22,6 +22,7 @@ from tests.support.discord_standin import FakeDiscord
 from tests.support.legacy_outbox import is_legacy_payload, legacy_payload, old_store_file, raw_payloads
 from tests.support.site_standin import FakeSite
 from ticket_alarm.clock import FakeClock
+from ticket_alarm.config.routes import STDOUT_ROUTE
 from ticket_alarm.core.model import CHANGE_FIELDS, Presale, Ticket, seoul
 from ticket_alarm.delivery.discord.render import (
     alert_text,
@@ -31,7 +32,14 @@ from ticket_alarm.delivery.discord.render import (
     render_reminder,
 )
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
-from ticket_alarm.delivery.notify import STDOUT_ROUTE, Alert, AlertFormatError, StdoutNotifier
+from ticket_alarm.delivery.notify import (
+    Alert,
+    AlertFormatError,
+    Changed,
+    NewNotice,
+    Reminder,
+    StdoutNotifier,
+)
 from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.store import DB_NAME, SCHEMA_VERSION, NewOutboxRow, Store
 
@@ -93,9 +101,9 @@ def test_what_is_not_content_is_never_a_change_and_the_digest_agrees() -> None:
 @pytest.mark.parametrize(
     "alert",
     [
-        Alert("new", "멜론티켓", MELON, ticket()),
-        Alert("change", "멜론티켓", MELON, ticket(venue="고척스카이돔"), before=ticket()),
-        Alert("reminder", "멜론티켓", MELON, ticket(), offset_min=60),
+        NewNotice("멜론티켓", MELON, ticket()),
+        Changed("멜론티켓", MELON, ticket(venue="고척스카이돔"), before=ticket()),
+        Reminder("멜론티켓", MELON, ticket(), offset_min=60),
     ],
     ids=["new", "change", "reminder"],
 )
@@ -271,7 +279,7 @@ def _seed_store(path: Path, now: float, *, also: Sequence[Any] = ()) -> list[dic
     old_store_file(path, [r["payload"] for r in rows] + list(also), now=now)
     store = Store(path)
     try:
-        fresh = Alert("new", "멜론티켓", MELON, ticket(id="2", title="새 형식 공연")).to_json()
+        fresh = NewNotice("멜론티켓", MELON, ticket(id="2", title="새 형식 공연")).to_json()
         store.enqueue([NewOutboxRow("default", "new", "melon", "k2", fresh)], now)
     finally:
         store.close()
@@ -322,7 +330,7 @@ async def test_an_unreadable_row_becomes_a_dead_letter_and_the_rest_goes_out(tmp
     store = Store(tmp_path / DB_NAME)
     out = io.StringIO()
     try:
-        good = Alert("new", "멜론티켓", MELON, ticket()).to_json()
+        good = NewNotice("멜론티켓", MELON, ticket()).to_json()
         bad = {"alert": 1, "kind": "new", "site_name": "멜론티켓", "color": 1}  # no ticket
         store.enqueue(
             [NewOutboxRow(STDOUT_ROUTE, "new", "melon", f"k{i}", p) for i, p in enumerate([bad, good])], 1
@@ -360,11 +368,11 @@ async def test_the_dry_run_is_a_notifier_printing_every_kind(tmp_path: Path) -> 
     clock = FakeClock(seoul(2027, 2, 27, 19))
     out = io.StringIO()
     notifier = StdoutNotifier(alert_text, clock, out=out)
-    assert notifier.route == STDOUT_ROUTE and notifier.fits([Alert("new", "s", 1, ticket())] * 30) == 30
+    assert notifier.route == STDOUT_ROUTE and notifier.fits([NewNotice("s", 1, ticket())] * 30) == 30
     alerts = [
-        Alert("new", "멜론티켓", MELON, ticket()),
-        Alert("change", "멜론티켓", MELON, ticket(venue="고척스카이돔"), before=ticket()),
-        Alert("reminder", "멜론티켓", MELON, ticket(), offset_min=60),
+        NewNotice("멜론티켓", MELON, ticket()),
+        Changed("멜론티켓", MELON, ticket(venue="고척스카이돔"), before=ticket()),
+        Reminder("멜론티켓", MELON, ticket(), offset_min=60),
         Alert.from_json(legacy_payload(legacy_rows()[0]["payload"])),
     ]
     assert (await notifier.send(alerts)).kind == "sent"

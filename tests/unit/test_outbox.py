@@ -19,11 +19,12 @@ from loguru import logger
 from tests.support.discord_standin import FakeDiscord, Fault
 from tests.support.legacy_outbox import legacy_payload
 from ticket_alarm.clock import FakeClock, SystemClock
+from ticket_alarm.config.routes import STDOUT_ROUTE
 from ticket_alarm.config.settings import RouteSettings
 from ticket_alarm.core.model import Ticket, seoul
 from ticket_alarm.delivery.discord.render import alert_text, render_notice
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
-from ticket_alarm.delivery.notify import STDOUT_ROUTE, Alert, Outcome, StdoutNotifier
+from ticket_alarm.delivery.notify import NewNotice, Outcome, StdoutNotifier
 from ticket_alarm.delivery.outbox import CLAIM_LEASE, CLAIM_RENEW, Delivery
 from ticket_alarm.errors import StoreError
 from ticket_alarm.store import NewOutboxRow, Store
@@ -77,7 +78,7 @@ def logs() -> Iterator[list[str]]:
 def embed(n: int, **changes: Any) -> dict[str, Any]:
     """The outbox payload of a new-notice Alert (``changes`` apply to its ticket)."""
     ticket = Ticket("melon", str(n), f"공연 {n}", f"https://ticket.melon.com/n/{n}", seoul(2026, 12, 1, 20))
-    return Alert("new", "멜론티켓", 0x00CD3C, ticket.with_(**changes)).to_json()
+    return NewNotice("멜론티켓", 0x00CD3C, ticket.with_(**changes)).to_json()
 
 
 def legacy_embed(n: int, **changes: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from ticket_alarm.delivery.discord.render import render_alert
 from ticket_alarm.delivery.notify import Alert
 from ticket_alarm.errors import FetchError, SiteLockedError
 from ticket_alarm.fetch.http import Fetcher, SiteFetcher
-from ticket_alarm.store import LegacyKey, Store
+from ticket_alarm.store import LegacyKey, Store, as_async
 
 SITE = "stand"
 PUBLIC = "https://tickets.stand.example"
@@ -138,7 +138,7 @@ class Harness:
         )
         self.fetcher = Fetcher(
             HttpSettings(min_request_interval=0, retries=0),
-            cache=store,
+            cache=as_async(store),
             transport=httpx.MockTransport(site.handler),
             clock=self.clock,
         )

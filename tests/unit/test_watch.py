@@ -121,7 +121,7 @@ def test_the_daemon_reports_a_site_down_past_the_threshold_once_and_once_on_reco
 def test_a_route_may_not_take_the_ops_lanes_name_while_ops_webhook_url_is_set(tmp_path: Path) -> None:
     import pytest
 
-    from ticket_alarm.config.settings import load_config
+    from ticket_alarm.config.load import load_config
     from ticket_alarm.errors import ConfigError
 
     route = {"name": "ops", "webhook_url": FAN}

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import shlex
 
+NAME = "completion"
+HELP = "help.completion"
 SHELLS = ("bash", "zsh")
 BUILTIN_SITES = ("interpark", "yes24", "melon", "ticketlink")
 _SITE_ARGS = {"SITE"}
@@ -42,6 +44,16 @@ def _table(parser: argparse.ArgumentParser) -> tuple[dict[str, list[str]], list[
 
     walk(parser, "")
     return table, sorted(valued)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("shell", choices=SHELLS, metavar="{bash,zsh}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """The script for the whole command line (``args.parser``: the parser that read ``args``)."""
+    print(script(args.parser, args.shell), end="")
+    return 0
 
 
 def script(parser: argparse.ArgumentParser, shell: str) -> str:

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from pydantic import Field, field_validator
 
 from ticket_alarm.core.model import Ticket
-from ticket_alarm.core.sections import Section, check_webhook, no_control
-from ticket_alarm.delivery.notify import STDOUT_ROUTE
+from ticket_alarm.core.sections import Section, no_control
+from ticket_alarm.core.urls import check_webhook
 from ticket_alarm.i18n import t
 
 if TYPE_CHECKING:
@@ -174,6 +174,9 @@ class Lane(Protocol):
 
     @property
     def reminders(self) -> Sequence[int]: ...
+
+
+STDOUT_ROUTE = "dry-run"  # the lane of the stdout notifier (the dry run: no webhook configured)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,74 +1,41 @@
-"""Configuration: a JSON file plus environment overrides (pydantic-settings).
-
-Precedence, highest first: environment (``TICKET_ALARM_<KEY>``, nested with ``__``, e.g.
-``TICKET_ALARM_HTTP__TIMEOUT=10``; and plain ``DISCORD_WEBHOOK_URL``), then the JSON file,
-then the defaults below. Unknown keys are an error, never ignored.
+"""The config model: ``Settings`` composes the sections their parts own (see
+``ticket_alarm/core/sections.py``) and derives what the daemon asks of them (effective routes, a
+site's intervals, the secrets to redact, the masked view ``check-config`` prints). Unknown keys are an
+error, never ignored. Reading a file and the environment into it: ``ticket_alarm.config.load``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import re
-import shlex
 from collections.abc import Mapping
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    SettingsError,
-)
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from crawlers.base import Crawler, SiteSettings, head_off_value
-from crawlers.custom.definition import (
-    CUSTOM_EMPTY_TEXT,
-    CUSTOM_TBA_WORDS,
-    CustomFieldSettings,
-    CustomPagesSettings,
-    CustomSiteSettings,
-)
+from crawlers.custom.definition import CustomSiteSettings
+from ticket_alarm.config.environ import ENVIRON, EnvironSource
 from ticket_alarm.config.routes import MainReceives, RouteSettings, check_reminders, check_role_ids
-from ticket_alarm.core.sections import (
-    DAY,
-    WEBHOOK_SHAPE,
-    WEEK,
-    HealthSettings,
-    MetricsSettings,
-    WebSettings,
+from ticket_alarm.config.surfaces import HealthSettings, MetricsSettings, WebSettings
+from ticket_alarm.core.sections import DAY, no_control
+from ticket_alarm.core.urls import (
+    check_store_url,
     check_webhook,
-    describe_error,
+    mask_store_url,
     mask_url,
-    no_control,
     parse_webhook,
-    suggest,
-    webhook_fingerprint,
+    store_url_secrets,
 )
-from ticket_alarm.errors import ConfigError
-from ticket_alarm.fetch.http import DEFAULT_USER_AGENT, HttpSettings, ProxySettings
-from ticket_alarm.i18n import LANG_ENV, t
+from ticket_alarm.fetch.settings import HttpSettings, ProxySettings
+from ticket_alarm.i18n import t
 
-# config.py owns no section: it composes the sections their parts own (see ticket_alarm/core/sections.py)
+# the sections Settings is made of, for a reader of the whole model (the docs' tests walk them)
 __all__ = [
     "CATCH_ALL_ROUTE",
-    "CONFIG_ENV",
-    "CUSTOM_EMPTY_TEXT",
-    "CUSTOM_TBA_WORDS",
     "DAEMON_NORMAL_RSS_MB",
-    "DAY",
-    "DEFAULT_CONFIG_PATH",
-    "DEFAULT_USER_AGENT",
-    "WEBHOOK_SHAPE",
-    "WEEK",
-    "CustomFieldSettings",
-    "CustomPagesSettings",
+    "OPS_ROUTE",
     "CustomSiteSettings",
     "HealthSettings",
     "HttpSettings",
@@ -78,71 +45,13 @@ __all__ = [
     "Settings",
     "SiteSettings",
     "WebSettings",
-    "check_site_names",
-    "load_config",
-    "mask_url",
-    "parse_webhook",
-    "resolve_config_path",
-    "webhook_fingerprint",
 ]
 
-DEFAULT_CONFIG_PATH = "config.json"
-CONFIG_ENV = "TICKET_ALARM_CONFIG"
 CATCH_ALL_ROUTE = "default"
 OPS_ROUTE = "ops"  # the lane of health.ops_webhook_url: ops messages, never a subscriber's route
 # RSS of an idle-to-busy daemon: 54 MB measured after 8 cycles against one stand-in site (python 3.11);
 # a max_rss_mb below it restarts the daemon after every crawl (check-config warns)
 DAEMON_NORMAL_RSS_MB = 60
-
-
-# the environment of the load_config call under way (Settings reads it through _EnvironSource)
-_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("ticket_alarm_environ", default=None)
-
-
-class _EnvironSource(EnvSettingsSource):
-    """pydantic-settings' environment source over a given mapping, never ``os.environ`` itself."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        self._environ = environ  # read by _load_env_vars, which the parent's __init__ calls
-        super().__init__(settings_cls)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return {name.lower(): value for name, value in self._environ.items()}  # case-insensitive
-
-
-def check_store_url(value: str | None) -> str | None:
-    """``store_url``: None/empty (SQLite in data_dir) or ``postgresql://user:password@host:port/db``."""
-    if value is None or value.strip() == "":
-        return None
-    value = value.strip()
-    no_control(value, "store_url")
-    parts = urlsplit(value)
-    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
-        shown = mask_store_url(value) if parts.scheme else t("config.not_a_url")
-        raise ValueError(t("config.store_url", shown=shown))
-    return value
-
-
-def store_url_secrets(url: str | None) -> list[str]:
-    """The password of a store URL, as written and decoded (userinfo or a ``password=`` parameter)."""
-    if not url:
-        return []
-    parts = urlsplit(url)
-    found = [parts.password or ""] + [v for k, v in parse_qsl(parts.query) if k == "password"]
-    out: list[str] = []
-    for secret in found:
-        out += [secret, unquote(secret), quote(unquote(secret), safe="")]
-    return sorted({s for s in out if s}, key=len, reverse=True)
-
-
-def mask_store_url(url: str | None) -> str | None:
-    """The store URL with its password replaced by ``****`` (the user, host and database stay)."""
-    if not url:
-        return url
-    masked = url
-    for secret in store_url_secrets(url):
-        masked = masked.replace(f":{secret}@", ":****@").replace(f"password={secret}", "password=****")
-    return masked
 
 
 class Settings(BaseSettings):
@@ -268,8 +177,8 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment load_config was given overrides the file (which arrives as init kwargs);
         # Settings(...) built directly reads no environment at all.
-        environ = _ENVIRON.get()
-        return (_EnvironSource(settings_cls, environ if environ is not None else {}), init_settings)
+        environ = ENVIRON.get()
+        return (EnvironSource(settings_cls, environ if environ is not None else {}), init_settings)
 
     # --- derived -----------------------------------------------------------------
     def site(self, name: str) -> SiteSettings:
@@ -353,170 +262,3 @@ class Settings(BaseSettings):
         if data["web"].get("token"):
             data["web"]["token"] = "****"
         return data
-
-
-def resolve_config_path(cli_path: str | None, environ: Mapping[str, str] | None = None) -> Path:
-    environ = os.environ if environ is None else environ
-    return Path(cli_path or environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
-
-
-def _encoding_of(raw: bytes) -> str | None:
-    """The encoding a config that is not UTF-8 was saved in (as iconv names it), or None if unknown:
-    Windows editors save UTF-16 ("Unicode") or CP949 (Korean "ANSI")."""
-    if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
-        return "UTF-32"
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "UTF-16"
-    if b"\x00" in raw[:64]:  # JSON's ASCII punctuation, every other byte NUL: UTF-16 without a BOM
-        return "UTF-16LE" if raw[1:2] == b"\x00" else "UTF-16BE"
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        with contextlib.suppress(UnicodeDecodeError):
-            if re.search("[\uac00-\ud7a3]", raw.decode("cp949")):  # Korean text, not Latin-1 by chance
-                return "CP949"
-        return None
-    return "UTF-8"
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(t("config.not_found", path=path, env=CONFIG_ENV)) from None
-    except OSError as exc:
-        raise ConfigError(t("config.unreadable", path=path, reason=exc)) from exc
-    encoding = _encoding_of(raw)
-    if encoding != "UTF-8":
-        converted = path.with_name(f"{path.stem}.utf8{path.suffix}")
-        if encoding is None:
-            raise ConfigError(t("config.not_utf8", path=path))
-        command = f"iconv -f {encoding} -t UTF-8 {shlex.quote(str(path))} > {shlex.quote(str(converted))}"
-        raise ConfigError(t("config.encoding", path=path, encoding=encoding, command=command))
-    text = raw.decode("utf-8-sig")
-    try:
-        data = json.loads(text)
-    except RecursionError:
-        raise ConfigError(
-            f"{path}: the JSON is nested too deeply to be a ticket-alarm config; fix the file "
-            "(see config.example.json for its shape)."
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            t("config.bad_json", path=path, line=exc.lineno, column=exc.colno, reason=exc.msg)
-        ) from None
-    if not isinstance(data, dict):
-        raise ConfigError(t("config.not_object", path=path, kind=type(data).__name__))
-    if "DISCORD_WEBHOOK_URL" in data:
-        legacy = data.pop("DISCORD_WEBHOOK_URL")
-        if data.get("discord_webhook_url") not in (None, legacy):
-            raise ConfigError(t("config.legacy_conflict", path=path))
-        data["discord_webhook_url"] = legacy
-    return data
-
-
-def _describe(error: Mapping[str, Any], data: Mapping[str, Any] | None = None) -> str:
-    parts = [str(p) for p in error.get("loc", ())]
-    routes = (data or {}).get("routes")
-    if len(parts) >= 2 and parts[0] == "routes" and isinstance(routes, list):
-        # name the route as check_site_names does: routes[concerts].include, not routes.1.include
-        index = error["loc"][1]
-        route = routes[index] if isinstance(index, int) and 0 <= index < len(routes) else None
-        if isinstance(route, dict) and isinstance(route.get("name"), str) and route["name"]:
-            parts[:2] = [f"routes[{route['name']}]"]
-    return describe_error(error, Settings, ".".join(parts) or "(top level)")
-
-
-def load_config(path: Path | None, environ: Mapping[str, str]) -> Settings:
-    """Read ``path`` (if given) and ``environ`` (the CLI passes ``os.environ``) into validated
-    settings, or raise ConfigError. Everything is validated once, custom sites compiled included."""
-    data: dict[str, Any] = {}
-    source = "environment"
-    if path is not None:
-        data = _read_json(path)
-        source = str(path)
-    _check_env_keys(environ)
-    token = _ENVIRON.set(environ)
-    try:
-        settings = Settings(**data)
-    except ValidationError as exc:
-        problems = "; ".join(_describe(e, data) for e in exc.errors())
-        raise ConfigError(t("config.invalid", source=source, problems=problems)) from None
-    except SettingsError as exc:  # an environment value that is not valid JSON for a nested key
-        raise ConfigError(_env_problem(exc, environ)) from None
-    except RecursionError:
-        raise ConfigError(
-            f"{source}: a value is nested too deeply to be a ticket-alarm config; fix it "
-            "(see config.example.json for its shape)."
-        ) from None
-    finally:
-        _ENVIRON.reset(token)
-    base = Path(os.path.realpath(path)).parent if path is not None else Path.cwd()
-    # relative paths are relative to the config file's folder, never the current directory: `run
-    # --config /x/config.json` from elsewhere must open the daemon's store, not a new empty one. The
-    # folder of the file itself, not of a symlink to it: two paths to one config are one data_dir
-    # (one instance lock), never two daemons on two stores
-    settings.data_dir = _absolute(settings.data_dir, base)
-    if settings.log_dir is not None:
-        settings.log_dir = _absolute(settings.log_dir, base)
-    return settings
-
-
-def _absolute(path: Path, base: Path) -> Path:
-    path = path.expanduser()
-    return Path(os.path.abspath(path if path.is_absolute() else base / path))
-
-
-def _env_problem(exc: SettingsError, environ: Mapping[str, str]) -> str:
-    """Name the variable pydantic-settings could not parse (its message names only the field)."""
-    match = re.search(r'field "([^"]+)"', str(exc))
-    field_name = match.group(1) if match else ""
-    prefix = "TICKET_ALARM_"
-    names = [n for n in sorted(environ) if n.upper() == f"{prefix}{field_name}".upper()] or [
-        n for n in sorted(environ) if n.upper().startswith(prefix) and field_name
-    ]
-    variable = names[0] if names else f"{prefix}{field_name.upper() or '<KEY>'}"
-    return (
-        f"environment variable {variable}: its value is not valid JSON for the key {field_name or '?'!r} "
-        f"(nested keys and lists are read as JSON, e.g. {prefix}HTTP='{{\"timeout\": 10}}' or "
-        f"{prefix}REMINDERS='[60, 10]'; a single nested key can be set as {prefix}HTTP__TIMEOUT=10). "
-        "Fix or unset it."
-    )
-
-
-def _check_env_keys(environ: Mapping[str, str]) -> None:
-    """A misspelt TICKET_ALARM_* override is an error too (pydantic-settings would ignore it)."""
-    prefix = "TICKET_ALARM_"
-    known = set(Settings.model_fields) | {v.removeprefix(prefix).lower() for v in (CONFIG_ENV, LANG_ENV)}
-    for name in sorted(environ):
-        if name.upper().startswith(prefix):
-            key = name[len(prefix) :].split("__", 1)[0].lower()
-            if key not in known:
-                raise ConfigError(
-                    t("config.env_unknown", name=name, key=key, suggestion=suggest(key, sorted(known)))
-                )
-
-
-def check_site_names(settings: Settings, known: list[str], source: str) -> None:
-    unknown = sorted(set(settings.sites) - set(known))
-    if unknown:
-        raise ConfigError(
-            t("config.unknown_site", source=source, site=unknown[0], known=", ".join(sorted(known)))
-        )
-    for name, site in settings.sites.items():
-        if site.source is not None and name != "interpark":
-            raise ConfigError(
-                f"{source}: sites.{name}.source: only interpark has a second source (NOL); remove this key."
-            )
-    for route in settings.routes or ():
-        for name in route.sites or ():
-            if name not in known:
-                raise ConfigError(
-                    t(
-                        "config.unknown_route_site",
-                        source=source,
-                        route=route.name,
-                        site=name,
-                        known=", ".join(sorted(known)),
-                    )
-                )

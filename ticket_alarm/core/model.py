@@ -46,6 +46,26 @@ class Presale:
         return {"name": self.name, "at": self.at.isoformat() if self.at else None}
 
 
+# what a second page adds to a list row (the open time and the presales): the parts an incomplete read
+# lacks when its crawler does not say
+ENRICHED: tuple[str, ...] = ("open_at", "presales")
+
+
+@dataclass(frozen=True, slots=True)
+class Incomplete:
+    """A notice read in part this cycle (e.g. Melon's notice page failed, so the open schedule is
+    missing): ``why`` (for the log) and the ``parts`` it lacks (``CHANGE_FIELDS`` names; empty: the
+    open time and the presales). For a known notice the decision takes those parts from history and
+    compares the rest: the gap is no change, what was read is."""
+
+    why: str
+    parts: tuple[str, ...] = ()
+
+    @property
+    def unread(self) -> tuple[str, ...]:
+        return self.parts or ENRICHED
+
+
 @dataclass(frozen=True, slots=True)
 class Ticket:
     """One notice as a site lists it. Identity is ``(site, id)``."""
@@ -66,6 +86,9 @@ class Ticket:
     # The open *date* when the site gives a day but says the time is not announced yet.
     open_date: date | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # set by the crawler for a notice it could read only in part this cycle; never stored (history
+    # keeps a whole notice)
+    incomplete: Incomplete | None = field(default=None, compare=False, hash=False)
 
     @property
     def key(self) -> str:
@@ -90,7 +113,15 @@ class Ticket:
             out.append("open_at has no timezone")
         if self.category not in ("open", "change"):
             out.append(f"unknown category {self.category!r}")
-        texts = (self.id, self.title, self.url, self.venue, self.genre, self.image_url, self.booking_url)
+        texts: tuple[str, ...] = (
+            self.id,
+            self.title,
+            self.url,
+            self.venue,
+            self.genre,
+            self.image_url,
+            self.booking_url,
+        )
         texts += tuple(p.name for p in self.presales)
         if any(isinstance(t, str) and _SURROGATES.search(t) for t in texts):
             out.append("text with a broken character (lone UTF-16 surrogate); clean it with clean_text")
@@ -98,6 +129,7 @@ class Ticket:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["incomplete"]
         data["open_at"] = self.open_at.isoformat() if self.open_at else None
         data["open_date"] = self.open_date.isoformat() if self.open_date else None
         data["presales"] = [p.to_json() for p in self.presales]

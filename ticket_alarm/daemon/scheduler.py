@@ -10,111 +10,56 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import os
 import random
-import resource
-import signal
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-import psutil
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
 
 from ticket_alarm.clock import Clock
-from ticket_alarm.config.settings import Settings, mask_store_url
-from ticket_alarm.daemon.pipeline import SWEEP, Pipeline, SiteResult
+from ticket_alarm.config.settings import Settings
+from ticket_alarm.core.head_gap import head_gap_key
+from ticket_alarm.core.urls import mask_store_url
+from ticket_alarm.daemon.pipeline import Pipeline
+from ticket_alarm.daemon.process import (
+    STORE_RETRY_FIRST,
+    open_waiting,
+    raise_fd_limit,
+    rss_mb,
+    stop_on_signals,
+)
 from ticket_alarm.daemon.reminders import Reminders
-from ticket_alarm.daemon.watch import HEAD_GAP_META, OpsWatch
+from ticket_alarm.daemon.results import SWEEP, SiteResult
+from ticket_alarm.daemon.timers import (
+    CONFIRM_DELAY,
+    DEFAULT_HEAD_INTERVAL,
+    POLITENESS_BASELINE,
+    POLITENESS_FACTOR,
+    head_gap,
+    head_trigger,
+    jitter,
+    sweep_trigger,
+)
+from ticket_alarm.daemon.upkeep import EXIT_STORE, HEARTBEAT_EVERY, Upkeep
+from ticket_alarm.daemon.watch import OpsWatch
 from ticket_alarm.delivery.outbox import Delivery
-from ticket_alarm.errors import StoreError, StoreUnavailable
+from ticket_alarm.errors import StoreError
 from ticket_alarm.i18n import t
-from ticket_alarm.logs import repeats
 from ticket_alarm.store import DB_NAME, as_async
 from ticket_alarm.store.api import Store
 from ticket_alarm.store.replicas import Replicas, Solo
 
 SHUTDOWN_BOUND = 10.0
 CRAWL_GRACE = 5.0  # of the bound: how long a crawl in flight may take to finish
-HEARTBEAT_EVERY = 30.0
-PRUNE_EVERY = 6 * 3600.0  # retention: old sent alerts, digest-log lines and HTTP-cache entries go
-DUPLICATE_SIGNAL_WINDOW = 1.0  # a signal this soon after the first is the same stop, delivered twice
 EXIT_MEMORY = 3  # max_rss_mb exceeded: supervisor restarts the daemon
-# a store error in any loop stopped the daemon: supervisor and systemd restart it (exit 2 is kept for
-# what no restart fixes: a bad config, a wrong store_url password, a schema newer than this program)
-EXIT_STORE = 4
-# the store cannot be reached (StoreUnavailable): nothing is crawled, and the store is tried again after
-# STORE_RETRY_FIRST seconds, doubling up to STORE_RETRY_CAP, until it answers
-STORE_RETRY_FIRST = 1.0
-STORE_RETRY_CAP = 30.0
-# a change held by a sweep is confirmed by reading the list again this many seconds after that sweep
-# (not by the next sweep, an interval later); one held by a head poll, by the next head poll — and by
-# a re-read this long after that one falls due, in case the notice left the head page meanwhile
-CONFIRM_DELAY = 10.0
-# politeness: sweeps + head polls of a site stay within this many times the requests per hour that a
-# sweep every POLITENESS_BASELINE seconds (the default before head polls) would make
-POLITENESS_FACTOR = 1.5
-POLITENESS_BASELINE = 300.0
-# only the default head_interval is paced; any other value is the operator's choice, taken as given
-DEFAULT_HEAD_INTERVAL: float = Settings.model_fields["head_interval"].default
+
+__all__ = ["CONFIRM_DELAY", "EXIT_MEMORY", "EXIT_STORE", "HEARTBEAT_EVERY", "Daemon", "head_gap"]
+__all__ += ["open_waiting", "raise_fd_limit"]
 
 
-def head_gap(head_interval: float, interval: float, sweep_requests: int) -> float:
-    """Seconds between two head polls of a site whose sweep takes ``sweep_requests`` requests: the
-    configured ``head_interval``, stretched when sweeps + head polls (one request each) would make more
-    than ``POLITENESS_FACTOR`` × the requests of a sweep every ``POLITENESS_BASELINE`` seconds (a short
-    list: seven pages → every 43 s). Cadences are counted as the triggers keep them: interval plus
-    half its jitter on average. Sweeps that alone use the budget leave one head poll per sweep."""
-    if sweep_requests <= 0:
-        return head_interval
-    budget = sweep_requests * (
-        POLITENESS_FACTOR / _mean_cadence(POLITENESS_BASELINE) - 1 / _mean_cadence(interval)
-    )
-    if budget <= 0:
-        return max(head_interval, interval)
-    wanted = 1 / budget  # mean seconds between head polls the budget allows
-    gap = wanted / 1.05
-    for _ in range(100):  # the jitter is rounded down to whole seconds: nudge up until it fits
-        if _mean_cadence(gap) >= wanted:
-            break
-        gap += 0.05
-    return max(head_interval, gap)
-
-
-def _mean_cadence(seconds: float) -> float:
-    """Mean seconds between two runs of a job on ``_trigger(seconds)`` (jitter: uniform 0…10 %)."""
-    return seconds + _jitter(seconds) / 2
-
-
-def _jitter(seconds: float) -> int:
-    return int(seconds * 0.1)
-
-
-FD_TARGET = 65536  # the soft descriptor limit the daemon raises itself toward (never past the hard one)
-
-
-def raise_fd_limit(target: int = FD_TARGET) -> tuple[int, int]:
-    """Raise the soft RLIMIT_NOFILE toward the hard limit (1,024 is the usual soft default): a flood
-    of page connections must not take the descriptors crawls and deliveries need. Returns the
-    (before, after) soft limits; a refusal leaves the limit as it was."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = target if hard == resource.RLIM_INFINITY else min(target, hard)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-            logger.debug("descriptor limit raised from {} to {} (hard limit {})", soft, wanted, hard)
-            return soft, wanted
-    return soft, soft
-
-
-def rss_mb() -> float:
-    return psutil.Process(os.getpid()).memory_info().rss / (1024 * 1024)
-
-
-class Daemon:
+class Daemon(Upkeep):
     def __init__(
         self,
         settings: Settings,
@@ -146,7 +91,7 @@ class Daemon:
         self.fatal: BaseException | None = None
         self._owed_waiter: asyncio.Future[None] | None = None
         self.exit_code = 0  # EXIT_MEMORY when max_rss_mb stopped the daemon
-        self._inflight: set[asyncio.Task[object]] = set()
+        self._inflight: set[asyncio.Future[SiteResult]] = set()  # sweeps and head polls running
         self._sweeping: set[str] = set()
         self._scheduler: AsyncIOScheduler | None = None
         self._head_gaps: dict[str, float] = {}  # seconds between head polls, per site, as scheduled
@@ -162,72 +107,6 @@ class Daemon:
         if reminders is not None:
             reminders.on_store_error = self.store_failed
 
-    def store_failed(self, where: str, exc: StoreError) -> None:
-        """THE store-error policy of every loop (crawl, head poll, delivery lane, reminders, heartbeat).
-
-        A store that cannot be reached (``StoreUnavailable``: PostgreSQL down or restarting) is a wait:
-        said once, nothing is crawled, the loops try again with back-off and the heartbeat loop finds
-        the store back. Any other store error: one ERROR line, then a clean stop with exit code
-        EXIT_STORE; supervisor starts the daemon again and the store is opened (and checked) afresh —
-        but not while a delivery lane owes the write of a batch Discord accepted (a full disk): the
-        daemon crawls nothing more and stops once that write lands, so a restart cannot post it again.
-        Nothing is lost: every write is one transaction; what is not written yet is crawled or
-        delivered again."""
-        if isinstance(exc, StoreUnavailable):
-            self._store_unreachable(where, exc)
-            return
-        if self.fatal is None:
-            logger.error("{}", t("log.store_error", where=where, error=exc, code=EXIT_STORE))
-            self.fatal = exc
-            if self._owes():
-                self.delivery.halted = True  # lanes claim nothing new; the owed write is retried
-                logger.warning("{}", t("daemon.stop_after_owed"))
-                self._owed_waiter = asyncio.ensure_future(self._stop_when_settled())
-                return
-        if self._owed_waiter is None or self._owed_waiter.done():
-            self.stop.set()
-
-    async def _stop_when_settled(self) -> None:
-        while self._owes() and not self.stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), timeout=1.0)
-        self.stop.set()
-
-    def _store_unreachable(self, where: str, exc: StoreError) -> None:
-        if self.store_down is not None:
-            return
-        self.store_down = self.clock.monotonic()
-        logger.warning("{}", t("daemon.store_unreachable", where=where, error=exc))
-        self._status(t("daemon.store_unreachable.status", error=exc))
-
-    def _store_back(self) -> None:
-        self._store_retry = STORE_RETRY_FIRST
-        if self.store_down is None:
-            return
-        seconds = self.clock.monotonic() - self.store_down
-        self.store_down = None
-        logger.info("{}", t("daemon.store_back", seconds=seconds))
-        if not self._owes():
-            self._status(None)
-        for name in self.sites:  # their crawls were skipped meanwhile: sweep them now
-            if self._scheduler is not None:
-                with contextlib.suppress(Exception):
-                    self._scheduler.modify_job(f"crawl-{name}", next_run_time=self.clock.now())
-
-    def _owes(self) -> bool:
-        owes = getattr(self.delivery, "owes", None)  # a Delivery; tests may give a stand-in
-        return bool(owes and owes())
-
-    def _status(self, problem: str | None) -> None:
-        """Told to ``health`` through the status file beside the store (delivery's, when it has one)."""
-        status = getattr(self.delivery, "status", None)
-        if status is not None:
-            status.write(problem)
-
-    def _paused(self) -> bool:
-        """Nothing is crawled while the store cannot record it, or once a store error stops the daemon."""
-        return self.stop.is_set() or self.store_down is not None or self.fatal is not None
-
     async def crawl_site(self, name: str, *, reread: bool = False) -> SiteResult | None:
         """One sweep of a site (``reread``: the one that confirms a held change, see ``reread``)."""
         if self._paused() or not self.replicas.owns(name):  # another replica crawls it
@@ -236,27 +115,16 @@ class Daemon:
             return None
         if not reread:
             self._rereads[name] = 0
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight.add(task)
         self._sweeping.add(name)
         try:
-            result = await self.pipeline.run_site(name)
-        except StoreError as exc:
-            self.store_failed(f"크롤링 실패: {name}", exc)
-            return None
-        except Exception as exc:  # a bug in one crawler must not stop the others
-            logger.error("{}", t("log.crawl_bug", site=name, kind=type(exc).__name__, error=exc))
-            return None
-        except asyncio.CancelledError:
             # shutdown ran out of grace for this crawl; nothing was half-written (one transaction). Not a
             # 크롤링 실패: the runbook's grep counts failures, and a Ctrl-C is none
-            logger.warning("{}", t("log.crawl_cancelled", site=name, grace=CRAWL_GRACE))
-            return None
+            cancelled = t("log.crawl_cancelled", site=name, grace=CRAWL_GRACE)
+            result = await self._run(self.pipeline.run_site(name), t("log.where.crawl", site=name), cancelled)
         finally:
             self._sweeping.discard(name)
-            if task is not None:
-                self._inflight.discard(task)
+        if result is None:
+            return None
         await self.beat()
         await self.watch()
         rss = rss_mb()
@@ -266,9 +134,9 @@ class Daemon:
         if result.ok and not result.skipped:
             if self.pace_head_polls(name, result.requests):
                 try:
-                    await self.store.set_meta(HEAD_GAP_META.format(site=name), f"{self._head_gaps[name]:g}")
+                    await self.store.set_meta(head_gap_key(name), f"{self._head_gaps[name]:g}")
                 except StoreError as exc:
-                    self.store_failed(f"크롤링 실패: {name} head-poll gap not saved:", exc)
+                    self.store_failed(t("log.where.head_gap", site=name), exc)
             self.await_confirmation(result)
         self._check_memory(rss)
         return result
@@ -277,23 +145,10 @@ class Daemon:
         """One head poll of a site (the newest page); may hold, confirm or clear a change."""
         if self._paused() or not self.replicas.owns(name):
             return None
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight.add(task)
-        try:
-            result = await self.pipeline.run_head(name)
-        except StoreError as exc:
-            self.store_failed(f"크롤링 실패: {name} {t('log.where.head')}", exc)
+        where = t("log.where.crawl_head", site=name)
+        result = await self._run(self.pipeline.run_head(name), where, t("log.head_cancelled", site=name))
+        if result is None:
             return None
-        except Exception as exc:  # a bug must not stop the other sites
-            logger.error("{}", t("log.head_bug", site=name, kind=type(exc).__name__, error=exc))
-            return None
-        except asyncio.CancelledError:
-            logger.warning("{}", t("log.head_cancelled", site=name))
-            return None
-        finally:
-            if task is not None:
-                self._inflight.discard(task)
         await self.watch()
         if self.on_result:
             self.on_result(result)
@@ -303,6 +158,27 @@ class Daemon:
             self._rereads[name] = 0
             self.await_confirmation(result)
         return result
+
+    async def _run(self, run: Awaitable[SiteResult], where: str, cancelled: str) -> SiteResult | None:
+        """A sweep or head poll as a task of its own, which shutdown may cancel when its grace runs
+        out (said with ``cancelled``). A cancellation of the caller itself is never caught: it
+        propagates. The pipeline turns site trouble (and crawler bugs) into the result; a store
+        error is the daemon's one store policy (``store_failed``)."""
+        crawl = asyncio.ensure_future(run)
+        self._inflight.add(crawl)
+        try:
+            return await crawl
+        except StoreError as exc:
+            self.store_failed(where, exc)
+            return None
+        except asyncio.CancelledError:
+            caller = asyncio.current_task()
+            if not crawl.cancelled() or (caller is not None and caller.cancelling()):
+                raise
+            logger.warning("{}", cancelled)  # shutdown cancelled the crawl, not its caller
+            return None
+        finally:
+            self._inflight.discard(crawl)
 
     def await_confirmation(self, result: SiteResult) -> None:
         """After a sweep or head poll: the changes it holds are confirmed by a prompt re-read of the
@@ -326,7 +202,7 @@ class Daemon:
             delay = CONFIRM_DELAY
             logger.info("{}", t("change.wait_sweep", site=name, count=len(waiting), seconds=delay))
         else:
-            delay = head + _jitter(head) + CONFIRM_DELAY
+            delay = head + jitter(head) + CONFIRM_DELAY
             logger.info("{}", t("change.wait_head", site=name, count=len(waiting), seconds=delay))
         due = self.clock.now() + timedelta(seconds=delay)
         job = self._scheduler.get_job(f"confirm-{name}")
@@ -377,7 +253,7 @@ class Daemon:
             logger.info("{}", said)
         else:
             logger.info("{}", t("log.head_pace_again", site=name, gap=gap))
-        self._scheduler.reschedule_job(f"head-{name}", trigger=_head_trigger(gap))
+        self._scheduler.reschedule_job(f"head-{name}", trigger=head_trigger(gap))
         return True
 
     def _has_head(self, name: str) -> bool:
@@ -415,101 +291,13 @@ class Daemon:
         self.exit_code = EXIT_MEMORY
         self.stop.set()
 
-    async def beat(self) -> None:
-        try:
-            await self.store.heartbeat(self.clock.now().timestamp())
-        except StoreError as exc:
-            self.store_failed(t("log.where.heartbeat"), exc)
-            return
-        self._store_back()
-
-    async def watch(self) -> None:
-        """Tell ``health.ops_webhook_url`` what changed (``OpsWatch``), through the outbox."""
-        if self.ops is None or self._paused():
-            return
-        try:
-            await self.ops.check(self.replicas.owns)
-        except StoreError as exc:
-            self.store_failed("ops state not written:", exc)
-        except Exception as exc:  # a bug here must not stop the crawls
-            logger.error("ops check failed: {}: {}", type(exc).__name__, exc)
-
-    async def prune(self) -> None:
-        """Bounded growth: what is older than ``retention_days`` leaves the store (history never)."""
-        try:
-            removed = await self.store.prune(self.clock.now().timestamp(), self.settings.retention_days)
-        except StoreError as exc:
-            self.store_failed(t("log.prune_failed"), exc)
-            return
-        if removed.total:
-            said = t(
-                "log.pruned",
-                sent=removed.outbox_sent,
-                digests=removed.digest_log,
-                cached=removed.http_cache,
-                reminders=removed.reminders,
-                pages=removed.notice_reads,
-                days=self.settings.retention_days,
-            )
-            logger.info("{}", said)
-
-    async def _heartbeat_loop(self) -> None:
-        pruned_at: float | None = None
-        while not self.stop.is_set():
-            await self.beat()
-            await self.watch()
-            repeats.flush()  # the count of log lines held back (one line per kind per minute)
-            if self.store_down is None and (
-                pruned_at is None or self.clock.monotonic() - pruned_at >= PRUNE_EVERY
-            ):
-                pruned_at = self.clock.monotonic()
-                await self.prune()
-            wait = HEARTBEAT_EVERY
-            if self.store_down is not None:  # reconnect with back-off: the heartbeat is the probe
-                wait, self._store_retry = self._store_retry, min(STORE_RETRY_CAP, 2 * self._store_retry)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), timeout=wait)
-        repeats.flush(everything=True)
-
-    async def renew_sites(self) -> None:
-        """Renew this replica's site leases (and its heartbeat); say when the set of sites changes."""
-        try:
-            owned = await self.replicas.renew(self.sites)
-        except StoreError as exc:  # the one policy; its leases lapse and another replica takes its sites
-            self.store_failed(t("log.where.leases", replica=self.replicas.replica_id), exc)
-            return
-        if self.replicas.shared:
-            self._store_back()
-        if owned != self._owned and self.replicas.shared:
-            gained, lost = sorted(owned - self._owned), sorted(self._owned - owned)
-            said = t(
-                "log.replica_sites",
-                replica=self.replicas.replica_id,
-                sites=", ".join(sorted(owned)) or t("log.replica_none"),
-                gained=t("log.replica_gained", sites=", ".join(gained)) if gained and self._owned else "",
-                lost=t("log.replica_lost", sites=", ".join(lost)) if lost else "",
-            )
-            logger.info("{}", said)
-            for name in gained:
-                if self._scheduler is not None and self._owned:  # a site taken over: crawl it now
-                    with contextlib.suppress(Exception):
-                        self._scheduler.modify_job(f"crawl-{name}", next_run_time=self.clock.now())
-        self._owned = owned
-
-    async def _lease_loop(self) -> None:
-        while not self.stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), timeout=self.replicas.renew_every)
-            if not self.stop.is_set():
-                await self.renew_sites()
-
     def _schedule(self, scheduler: AsyncIOScheduler) -> None:
         now = self.clock.now()
         for index, name in enumerate(self.sites):
             interval = self.settings.site_interval(name)
             scheduler.add_job(
                 self.crawl_site,
-                IntervalTrigger(seconds=interval, jitter=max(1, int(interval * 0.1))),
+                sweep_trigger(interval),
                 args=[name],
                 id=f"crawl-{name}",
                 name=f"crawl {name}",
@@ -524,7 +312,7 @@ class Daemon:
                 continue
             scheduler.add_job(
                 self.head_site,
-                _head_trigger(head),
+                head_trigger(head),
                 args=[name],
                 id=f"head-{name}",
                 name=f"head poll {name}",
@@ -537,24 +325,7 @@ class Daemon:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        first_signal: float | None = None
-
-        def on_signal(signum: int) -> None:
-            nonlocal first_signal
-            if first_signal is None:
-                first_signal = loop.time()
-                name = signal.Signals(signum).name
-                sighup = t("log.signal.sighup") if signum == signal.SIGHUP else ""
-                logger.info("{}", t("log.signal", signal=name, sighup=sighup))
-                self.stop.set()
-            elif loop.time() - first_signal >= DUPLICATE_SIGNAL_WINDOW:
-                logger.warning("{}", t("log.second_signal"))
-                os._exit(1)
-            # else: the same stop delivered twice (to the process and to its group, as `timeout` and
-            # `kill -TERM -PGID` do) — not a second request to hurry
-
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.add_signal_handler(sig, on_signal, sig)
+        stop_on_signals(loop, self.stop)
         scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
         self._scheduler = scheduler
         self._schedule(scheduler)
@@ -593,14 +364,14 @@ class Daemon:
             scheduler.pause()
             inflight = [t for t in self._inflight if not t.done()]
             if inflight:
-                _done, pending = await asyncio.wait(inflight, timeout=CRAWL_GRACE)
-                for task in pending:
-                    task.cancel()
-                if pending:
-                    await asyncio.wait(pending, timeout=1.0)
+                _done, late = await asyncio.wait(inflight, timeout=CRAWL_GRACE)
+                for crawl in late:
+                    crawl.cancel()
+                if late:
+                    await asyncio.wait(late, timeout=1.0)
             scheduler.shutdown(wait=False)
             remaining = max(0.5, SHUTDOWN_BOUND - 1.5 - (loop.time() - started))
-            _done, pending_tasks = await asyncio.wait(background, timeout=remaining)
+            _stopped, pending_tasks = await asyncio.wait(background, timeout=remaining)
             for task in pending_tasks:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -613,39 +384,3 @@ class Daemon:
         if self.fatal is not None:
             return EXIT_STORE
         return self.exit_code
-
-
-async def open_waiting(open_store: Callable[[], Awaitable[None]]) -> None:
-    """Start even while the store cannot be reached: ``open_store`` is tried again with back-off
-    (said once) until it succeeds; any other store error (a wrong password, a newer schema) is raised
-    at once. A signal during the wait is a clean stop (SystemExit 0): nothing was started."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-    for sig in signals:
-        loop.add_signal_handler(sig, stop.set)
-    delay, since = STORE_RETRY_FIRST, loop.time()
-    try:
-        for attempt in itertools.count():
-            try:
-                await open_store()
-            except StoreUnavailable as exc:
-                if attempt == 0:
-                    logger.warning("{}", t("daemon.store_unreachable", where="start:", error=exc))
-            else:
-                if attempt:
-                    logger.info("{}", t("daemon.store_back", seconds=loop.time() - since))
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            if stop.is_set():
-                logger.info("signal received while waiting for the store: stopped (exit 0)")
-                raise SystemExit(0)
-            delay = min(STORE_RETRY_CAP, 2 * delay)
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
-
-
-def _head_trigger(seconds: float) -> IntervalTrigger:
-    return IntervalTrigger(seconds=seconds, jitter=_jitter(seconds) or None)

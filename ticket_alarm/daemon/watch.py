@@ -9,7 +9,6 @@ well again. What was told is kept in the store's meta (``OPS_META``), so a resta
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
 from collections.abc import Callable, Sequence
@@ -21,15 +20,14 @@ from loguru import logger
 from ticket_alarm import __version__
 from ticket_alarm.clock import Clock, age_text
 from ticket_alarm.config.settings import OPS_ROUTE, Settings
-from ticket_alarm.delivery.notify import Alert
+from ticket_alarm.core.head_gap import head_gap_key, paced_gap, stuck_after
+from ticket_alarm.delivery.notify import OpsAlert
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import redact
 from ticket_alarm.store import as_async
 from ticket_alarm.store.api import NewOutboxRow, Store
 
 OPS_META = "ops_state"  # JSON: subject → {"bad": bool, "since": float}
-HEAD_GAP_META = "head_gap:{site}"  # written by the daemon: a site's head-poll gap as paced
-HEAD_STUCK_FACTOR = 3  # head polls not succeeding for this many gaps: stuck
 BAD_COLOR, GOOD_COLOR = 0xE74C3C, 0x2ECC71
 
 
@@ -156,11 +154,9 @@ class OpsWatch:
     async def _head(self, name: str, now: float) -> Finding:
         subject = f"head:{name}"
         head = await self.store.head_state(name)
-        every = self.settings.site_head_interval(name) or 0.0
-        paced = await self.store.get_meta(HEAD_GAP_META.format(site=name))
-        with contextlib.suppress(ValueError):
-            every = max(every, float(paced or every))
-        limit = HEAD_STUCK_FACTOR * every
+        paced = await self.store.get_meta(head_gap_key(name))
+        every = paced_gap(self.settings.site_head_interval(name) or 0.0, paced)
+        limit = stuck_after(every)
         stuck = now - max(head.last_success or 0.0, self.started_at) > limit
         if head.last_attempt is not None and every and stuck:
             detail = t(
@@ -175,12 +171,13 @@ class OpsWatch:
 
     def _row(self, finding: Finding, now: float) -> NewOutboxRow:
         title = t("ops.title.bad" if finding.bad else "ops.title.ok", subject=finding.subject)
-        embed = {
+        color = BAD_COLOR if finding.bad else GOOD_COLOR
+        embed: dict[str, Any] = {
             "title": title[:256],
             "description": finding.detail[:3900],
-            "color": BAD_COLOR if finding.bad else GOOD_COLOR,
+            "color": color,
             "footer": {"text": f"{socket.gethostname()} · ticket-alarm {__version__}"},
         }
-        alert = Alert("ops", "ticket-alarm", embed["color"], embed=embed).to_json()
+        alert = OpsAlert("ticket-alarm", color, embed=embed).to_json()
         site = finding.subject.split(":", 1)[1] if finding.subject.startswith(("site:", "head:")) else ""
         return NewOutboxRow(OPS_ROUTE, "ops", site, finding.subject, alert)

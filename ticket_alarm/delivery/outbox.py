@@ -32,6 +32,7 @@ killed mid-post (kill -9) leaves its batch to another owner at most 30 s after i
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -88,7 +89,7 @@ class Delivery:
         self.status = status  # where a store write error is told to `health` (the store cannot hold it)
         # lane → the store write still owed after a post (mark_sent/mark_dead): nothing else is posted on
         # that lane until it succeeds, so an accepted batch is never posted twice
-        self._unsettled: dict[str, list[Callable[[], None]]] = {}
+        self._unsettled: dict[str, list[Callable[[], Awaitable[object]]]] = {}
         self._marks_checked = False
         self._posting = 0  # batches being sent now (a post in flight, then its store write)
         # set by the daemon when a store error stops it: lanes claim nothing new, owed writes go on
@@ -229,7 +230,7 @@ class Delivery:
             self._unsettled[lane] = [write]
             self.stats.store_errors += 1
             problem = t("delivery.write_failed", what=what, error=exc, route=lane)
-            logger.error("알림 전송 실패: {}", problem)
+            logger.error("{}", t("log.write_failed", problem=problem))
             if self.status is not None:
                 self.status.write(problem)
 
@@ -275,7 +276,7 @@ class Delivery:
                 now = self.clock.now().timestamp()
                 self._release(lane, [item.id])
                 await self._write(
-                    lane, lambda i=item.id, e=error, n=now: self.store.settle([i], Dead(e), n), "unreadable"
+                    lane, functools.partial(self.store.settle, [item.id], Dead(error), now), "unreadable"
                 )
                 self.stats.dead += 1
                 logger.error("{}", t("log.unreadable_row", route=lane, row=item.id, error=exc))
@@ -474,7 +475,7 @@ class Delivery:
         except StoreError as exc:  # only a warning's count: the lanes start anyway
             if self.on_store_error is None:
                 raise
-            self.on_store_error("알림 전송 실패:", exc)
+            self.on_store_error(t("log.where.delivery"), exc)
         lanes = [
             asyncio.create_task(self.run_lane(name, stop), name=f"lane-{name}") for name in self.lane_names
         ]

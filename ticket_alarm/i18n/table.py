@@ -55,7 +55,7 @@ def render(
     """
     count = len(header)
     limited = [limits[i] if i < len(limits) else None for i in range(count)]
-    cells = [[cut(str(c), limited[i]) if limited[i] else str(c) for i, c in enumerate(row)] for row in rows]
+    cells = [[cut(str(c), lim) if (lim := limited[i]) else str(c) for i, c in enumerate(row)] for row in rows]
     widths = [max([width(header[i])] + [width(r[i]) for r in cells]) for i in range(count)]
     lines = []
     for row in [list(header), *cells]:

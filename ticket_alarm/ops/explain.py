@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ticket_alarm.config.routes import router_for
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.core.model import Ticket, identity_key, seoul_text
-from ticket_alarm.i18n import MESSAGES, t
+from ticket_alarm.i18n import has, t
 from ticket_alarm.i18n.table import pad
 from ticket_alarm.store.api import Store as StoreProtocol
 
@@ -18,7 +18,7 @@ def _when(epoch: float | None) -> str | None:
     return seoul_text(datetime.fromtimestamp(epoch, UTC)) if epoch else None
 
 
-def open_text(ticket: dict[str, Any]) -> str:
+def open_text(ticket: Mapping[str, Any]) -> str:
     if ticket.get("open_at"):
         return seoul_text(datetime.fromisoformat(ticket["open_at"]))
     if ticket.get("open_date"):
@@ -191,7 +191,7 @@ def render_text(doc: dict[str, Any]) -> str:
 def _word(what: str, value: str) -> str:
     """A stored word (an event, a status, a kind) in the operator's language; an unknown one as stored."""
     key = f"explain.{what}.{value}"
-    return t(key) if key in MESSAGES else value
+    return t(key) if has(key) else value
 
 
 def nothing_sent_reason(doc: dict[str, Any]) -> str:

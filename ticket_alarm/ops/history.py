@@ -16,28 +16,23 @@ the history row is written from the live crawl as usual (so later changes are an
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from loguru import logger
-
 from crawlers.base import Crawler
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config.routes import normalise
-from ticket_alarm.config.settings import Settings
 from ticket_alarm.core.model import SEOUL, identity_key
 from ticket_alarm.errors import TicketAlarmError
 from ticket_alarm.i18n import t, table
 from ticket_alarm.ops.explain import open_text
 from ticket_alarm.store import LegacyKey
 from ticket_alarm.store.api import Store as StoreProtocol
-from ticket_alarm.store.configured import open_configured_store
 
 SITE_FIELDS = ("site", "source", "platform", "vendor")
 ID_FIELDS = ("id", "notice_id", "noticeId", "notice_no", "no")
@@ -58,10 +53,6 @@ def when(ts: float | None) -> str:
 
 
 # --- stats / search -------------------------------------------------------------------------
-
-
-async def open_store(settings: Settings) -> StoreProtocol:
-    return await open_configured_store(settings, readonly=True)
 
 
 async def stats(store: StoreProtocol) -> dict[str, Any]:
@@ -287,18 +278,18 @@ def read_legacy(path: Path, known: Mapping[str, type[Crawler]]) -> list[LegacyKe
         raise HistoryImportError(t("history.import.bad_entry", problem=exc)) from None
 
 
-async def import_file(
-    settings: Settings, path: Path, known: Mapping[str, type[Crawler]], *, clock: Clock | None = None
+async def import_keys(
+    store: StoreProtocol,
+    keys: Sequence[LegacyKey],
+    known: Mapping[str, type[Crawler]],
+    *,
+    clock: Clock | None = None,
 ) -> ImportSummary:
-    keys = read_legacy(path, known)
+    """The old history's entries (``read_legacy``) into ``store``, in ONE transaction."""
     clock = clock or SystemClock()
     unknown = Counter(k.site for k in keys if k.site is not None and k.site not in known)
     unique = list({k.key: k for k in keys}.values())
-    store = await open_configured_store(settings)
-    try:
-        added, already = await store.import_legacy(unique, clock.now().timestamp())
-    finally:
-        await store.close()
+    added, already = await store.import_legacy(unique, clock.now().timestamp())
     return ImportSummary(
         records=sum(1 for k in unique if k.source == "record"),
         hashes=sum(1 for k in unique if k.source == "hash"),
@@ -306,57 +297,3 @@ async def import_file(
         known=already,
         unknown_sites=dict(unknown),
     )
-
-
-# --- the command ----------------------------------------------------------------------------
-
-Loader = Callable[[argparse.Namespace], tuple[Settings, dict[str, type[Crawler]], Path]]
-
-
-async def command(args: argparse.Namespace, load: Loader) -> int:
-    """``history stats|search TEXT|import FILE``.
-
-    stats: 0. search: 0 found, 1 nothing found (like grep). import: 0 imported, 1 refused.
-    """
-    settings, known, _path = load(args)
-    if args.action == "import":
-        summary = await import_file(settings, Path(args.file), known)
-        logger.info(
-            "{}",
-            t(
-                "history.import.summary",
-                total=summary.records + summary.hashes,
-                records=summary.records,
-                hashes=summary.hashes,
-                added=summary.added,
-                known=summary.known,
-            ),
-        )
-        if summary.unknown_sites:
-            sites = ", ".join(f"{name} ({count})" for name, count in sorted(summary.unknown_sites.items()))
-            logger.warning("{}", t("history.import.unknown_sites", sites=sites))
-        print(
-            json.dumps(asdict(summary), ensure_ascii=False)
-            if args.json
-            else t("history.imported", added=summary.added, known=summary.known)
-        )
-        return 0
-    store = await open_store(settings)
-    try:
-        if args.action == "stats":
-            doc = await stats(store)
-            print(json.dumps(doc, ensure_ascii=False, indent=1) if args.json else stats_text(doc))
-            return 0
-        rows, cut = await search(store, args.text, args.limit)
-        text = " ".join(args.text)
-    finally:
-        await store.close()
-    if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=1))
-    elif rows:  # nothing found: the line below says so, no table of headers alone
-        print(search_text(rows, args.limit if cut else None))
-    if cut:
-        logger.warning("{}", t("history.cut_log", limit=args.limit, text=text))
-    if not rows:
-        logger.info("{}", t("history.nothing", text=text))
-    return 0 if rows else 1

@@ -29,6 +29,7 @@ from ticket_alarm.daemon.pipeline import HEAD, SiteResult
 from ticket_alarm.delivery.discord.webhook import WebhookClient
 from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.errors import StoreError
+from ticket_alarm.i18n import t
 from ticket_alarm.store.api import HeadState, OutboxStats, SiteState
 from ticket_alarm.store.api import Store as StoreProtocol
 
@@ -248,7 +249,7 @@ class Metrics:
             try:
                 status, body, ctype = "200 OK", await self.render(), CONTENT_TYPE_LATEST
             except StoreError as exc:
-                logger.warning("metrics: scrape failed: {}", exc)
+                logger.warning("{}", t("log.metrics_scrape_failed", error=exc))
                 status, body, ctype = "500 Internal Server Error", b"store unavailable\n", "text/plain"
         header = (
             f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
@@ -296,15 +297,10 @@ async def serve_metrics(
     try:
         server = await asyncio.start_server(metrics.handle, host, port, limit=MAX_REQUEST_BYTES)
     except OSError as exc:
-        logger.error(
-            "metrics endpoint not started on {}:{}: {}; pick another metrics.port (the daemon runs on)",
-            host,
-            port,
-            exc.strerror or exc,
-        )
+        logger.error("{}", t("log.metrics_not_started", host=host, port=port, error=exc.strerror or exc))
         yield metrics
         return
-    logger.info("metrics: http://{}:{}/metrics", host, port)
+    logger.info("{}", t("log.metrics_serving", host=host, port=port))
     try:
         yield metrics
     finally:

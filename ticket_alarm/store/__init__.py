@@ -14,7 +14,7 @@ from ticket_alarm.errors import StoreError
 from ticket_alarm.i18n import t
 from ticket_alarm.store.api import *  # noqa: F403
 from ticket_alarm.store.api import Store as StoreProtocol
-from ticket_alarm.store.sqlite.engine import (  # noqa: F401
+from ticket_alarm.store.sqlite.engine import (  # type: ignore[assignment]  # noqa: F401  (Store: below)
     DB_NAME,
     LOCK_NAME,
     SCHEMA_VERSION,
@@ -22,7 +22,7 @@ from ticket_alarm.store.sqlite.engine import (  # noqa: F401
     InstanceLock,
     SqliteEngine,
     StatusFile,
-    Store,
+    Store,  # the synchronous engine's old name shadows api's protocol on purpose; goes with as_async
 )
 
 SERVER_BACKENDS = {"postgres": "ticket_alarm.store.postgres", "postgresql": "ticket_alarm.store.postgres"}
@@ -38,8 +38,8 @@ def as_async(store: StoreProtocol | SqliteEngine) -> StoreProtocol:
 
     wrapped = getattr(store, "_async", None)
     if wrapped is None:
-        wrapped = store._async = SqliteStore.over(store)
-    return wrapped  # type: ignore[no-any-return]
+        wrapped = store._async = SqliteStore.over(store)  # type: ignore[attr-defined]  # goes with it
+    return wrapped
 
 
 def open_store(

@@ -19,7 +19,19 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ticket_alarm.core.notice_memo import NoticeRead
-from ticket_alarm.fetch.http import CachedResponse
+from ticket_alarm.core.rows import (
+    DigestEvent,
+    DigestEventKind,
+    HistoryRow,
+    NewOutboxRow,
+    PendingChange,
+    ReminderPlan,
+    ReminderRow,
+    ReminderStatus,
+    Seen,
+    reminder_key,
+)
+from ticket_alarm.fetch.conditional import CachedResponse
 
 __all__ = [
     "CachedResponse",
@@ -27,6 +39,7 @@ __all__ = [
     "Cycle",
     "Dead",
     "DigestEvent",
+    "DigestEventKind",
     "DigestLogRow",
     "DueReminder",
     "HeadState",
@@ -50,6 +63,7 @@ __all__ = [
     "RecentAlert",
     "ReminderPlan",
     "ReminderRow",
+    "ReminderStatus",
     "ReminderStore",
     "Retry",
     "SearchHit",
@@ -62,40 +76,16 @@ __all__ = [
     "Store",
     "UpcomingRow",
     "WebhookStore",
+    "reminder_key",
 ]
 
 OutboxStatus = Literal["pending", "sent", "dead"]
-ReminderStatus = Literal["pending", "queued", "skipped", "cancelled"]
-DigestEventKind = Literal["first", "pending", "confirmed", "reverted"]
 
 HEARTBEAT_META = "heartbeat"
 DEFAULT_RETENTION_DAYS = 90
 
 
 # --- history ---------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """What the store knows of a notice the crawl met again (the pipeline's diff input)."""
-
-    key: str
-    digest: str
-    ticket: dict[str, Any]
-    pending_digest: str | None = None  # a change seen but not confirmed yet
-    pending_cycles: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryRow:
-    """A notice to insert (first seen) or overwrite (a confirmed change); ``ticket`` is Ticket.to_json()."""
-
-    key: str
-    digest: str
-    site: str
-    notice_id: str
-    title: str
-    ticket: dict[str, Any]
-
-
 @dataclass(frozen=True, slots=True)
 class NoticeRow:
     """One history row as stored (``explain``, reminders, ``send-test --sample``)."""
@@ -111,26 +101,6 @@ class NoticeRow:
     pending_digest: str | None = None
     pending_ticket: dict[str, Any] | None = None
     pending_cycles: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class PendingChange:
-    """Set (digest given) or clear (digest None) the unconfirmed change of a history row."""
-
-    key: str
-    digest: str | None
-    ticket: dict[str, Any] | None
-    cycles: int
-
-
-@dataclass(frozen=True, slots=True)
-class DigestEvent:
-    """One line of the digest log (``explain`` shows them); the store stamps it with the cycle's time."""
-
-    key: str
-    event: str  # DigestEventKind: first | pending | confirmed | reverted
-    digest: str
-    ticket: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,43 +162,6 @@ class LegacyKey:
 
 # --- reminders -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class ReminderPlan:
-    """Reminders wanted for a notice on a route: one per sale, the general sale at ``open_at`` and each
-    presale of ``presales`` (name, time); a sale whose time is gone cancels its pending ones.
-
-    The pipeline states the plan; ``ticket_alarm.daemon.reminders.plan_reminders`` (pure) turns it and
-    the rows the store holds into the :class:`ReminderRow` writes a cycle commits.
-    """
-
-    notice_key: str
-    site: str
-    route: str
-    offsets: tuple[int, ...]
-    open_at: float | None
-    presales: tuple[tuple[str, float], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ReminderRow:
-    """A reminder as stored, and as written: the store upserts on (notice_key, route, sale, offset_min).
-
-    ``sale`` names the sale(s) it reminds of (``reminders.sale_names``): "" the general sale, else the
-    names of the sales opening at ``open_at``. ``id`` is 0 for a row not stored yet; the store ignores it.
-    """
-
-    notice_key: str
-    site: str
-    route: str
-    offset_min: int
-    open_at: float
-    due_at: float
-    status: str  # ReminderStatus
-    updated_at: float
-    id: int = 0
-    sale: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class DueReminder:
     id: int
     notice_key: str
@@ -241,17 +174,6 @@ class DueReminder:
 
 
 # --- outbox ----------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class NewOutboxRow:
-    """A message to deliver. ``payload`` is an opaque JSON object: the store never looks inside."""
-
-    route: str
-    kind: str
-    site: str
-    notice_key: str | None
-    payload: dict[str, Any]
-
-
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
     """A claimed (or pending) outbox row, ready to send."""
@@ -719,11 +641,6 @@ class Store(
         ...
 
     async def close(self) -> None: ...
-
-
-def reminder_key(row: ReminderRow) -> tuple[str, str, str, int]:
-    """The identity of a reminder row (what a write upserts on)."""
-    return (row.notice_key, row.route, row.sale, row.offset_min)
 
 
 ReminderIndex = Mapping[tuple[str, str, str, int], ReminderRow]

@@ -19,7 +19,7 @@ from typing import Any
 from ticket_alarm.core.model import identity_key
 from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.errors import StoreError, StoreLockedError
-from ticket_alarm.fetch.http import CachedResponse
+from ticket_alarm.fetch.conditional import CachedResponse
 from ticket_alarm.store.api import (
     HEARTBEAT_META,
     CommitResult,
@@ -155,9 +155,9 @@ class MemoryStore:
         d.history = history
         d.digest_log += [replace(e, id=next(d.ids)) for e in events]
         for r in cycle.reminders:
-            key = reminder_key(r)
-            old_id = d.reminders[key].id if key in d.reminders else next(d.ids)
-            d.reminders[key] = replace(r, id=old_id)
+            rkey = reminder_key(r)
+            old_id = d.reminders[rkey].id if rkey in d.reminders else next(d.ids)
+            d.reminders[rkey] = replace(r, id=old_id)
         ids = self._insert(cycle.outbox, now)
         for key in cycle.legacy_matched:
             if key in d.legacy and d.legacy[key].matched_at is None:
@@ -318,7 +318,7 @@ class MemoryStore:
     async def claim(
         self, route: str, now: float, *, owner: str, lease_seconds: float, limit: int = 50
     ) -> list[OutboxItem]:
-        out = []
+        out: list[OutboxItem] = []
         for i in sorted(self._d.outbox):
             r = self._d.outbox[i]
             if len(out) >= limit:
@@ -359,7 +359,7 @@ class MemoryStore:
             r = self._d.outbox.get(i)
             if r is None:
                 continue
-            free = {"lease_owner": None, "lease_until": None}
+            free: dict[str, Any] = {"lease_owner": None, "lease_until": None}
             if isinstance(outcome, Sent):
                 if r.status != "pending":
                     continue
@@ -574,16 +574,16 @@ class MemoryStore:
             for k, r in d.reminders.items()
             if r.status in ("queued", "skipped", "cancelled") and r.updated_at < cutoff
         ]
-        for k in done:
-            del d.reminders[k]
+        for rkey in done:
+            del d.reminders[rkey]
         listed = {k for k, r in d.history.items() if r.last_seen >= cutoff}
         gone = [
             (site, i)
             for (site, i), (_, at) in d.notice_reads.items()
             if at < cutoff and identity_key(site, i) not in listed
         ]
-        for k in gone:
-            del d.notice_reads[k]
+        for nkey in gone:
+            del d.notice_reads[nkey]
         return PruneResult(len(sent), before - len(d.digest_log), len(stale), len(done), len(gone))
 
 

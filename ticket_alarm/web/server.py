@@ -44,7 +44,7 @@ from loguru import logger
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ticket_alarm.config.routes import delivery_router
-from ticket_alarm.core.sections import is_loopback
+from ticket_alarm.config.surfaces import is_loopback
 from ticket_alarm.errors import ConfigError, StoreError
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import redact
@@ -58,7 +58,7 @@ HEADER_TIMEOUT = 10.0  # seconds for a request's headers to arrive (and for an i
 MAX_PAGE_CONNECTIONS = 256
 # descriptors kept for everything but the page: crawler and Discord connections, the store, the logs
 RESERVED_FDS = 256
-LIMITS = {"max_line_size": 8190, "max_field_size": 8190, "max_headers": 100}  # beyond: a 400
+LIMITS: dict[str, Any] = {"max_line_size": 8190, "max_field_size": 8190, "max_headers": 100}  # beyond: a 400
 HEALTH_HTTP = {health.OK: 200, health.WARNING: 200}  # CRITICAL and UNKNOWN: 503
 
 

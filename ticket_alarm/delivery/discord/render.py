@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ticket_alarm.core.model import SEOUL, Ticket
-from ticket_alarm.delivery.notify import Alert
+from ticket_alarm.delivery.notify import Alert, Changed, LegacyAlert, NewNotice, OpsAlert, Reminder
 
 MAX_EMBEDS = 10
 MAX_TOTAL = 6000
@@ -398,17 +398,16 @@ def embed_text(embed: dict[str, Any], now: datetime, *, tag: str = "[DRY RUN]") 
 
 def render_alert(alert: Alert) -> dict[str, Any]:
     """The embed of one Alert (a legacy one's: the embed an older version rendered, as it is)."""
-    if alert.kind in ("legacy", "ops"):
-        assert alert.embed is not None
-        return dict(alert.embed)
-    assert alert.ticket is not None
-    if alert.kind == "change":
-        assert alert.before is not None
-        return render_change(alert.before, alert.ticket, alert.site_name, alert.color)
-    if alert.kind == "reminder":
-        assert alert.offset_min is not None
-        return render_reminder(alert.ticket, alert.site_name, alert.color, alert.offset_min, alert.sale)
-    return render_notice(alert.ticket, alert.site_name, alert.color)
+    match alert:
+        case LegacyAlert(embed=embed) | OpsAlert(embed=embed):
+            return dict(embed)
+        case Changed():
+            return render_change(alert.before, alert.ticket, alert.site_name, alert.color)
+        case Reminder():
+            return render_reminder(alert.ticket, alert.site_name, alert.color, alert.offset_min, alert.sale)
+        case NewNotice():
+            return render_notice(alert.ticket, alert.site_name, alert.color)
+    raise TypeError(f"not an alert: {alert!r}")
 
 
 def alert_text(alert: Alert, now: datetime) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ticket_alarm.core.sections import mask_url, parse_webhook, webhook_fingerprint
+from ticket_alarm.core.urls import mask_url, parse_webhook, webhook_fingerprint
 
 __all__ = ["mask_url", "parse_webhook", "scrub", "webhook_fingerprint"]
 

@@ -195,7 +195,7 @@ def _parse_429(resp: httpx.Response) -> tuple[float, bool]:
     try:
         body = resp.json()
         if isinstance(body, dict):
-            retry_after = float(body.get("retry_after")) if body.get("retry_after") is not None else None
+            retry_after = float(given) if (given := body.get("retry_after")) is not None else None
             is_global = is_global or bool(body.get("global"))
     except (ValueError, TypeError):
         pass
@@ -228,6 +228,8 @@ class DiscordNotifier:
         self.role_ids = tuple(role_ids)
         self.thread_id = thread_id
         self.fingerprint: str | None = webhook_fingerprint(webhook_url)
+        # the embeds ``fits`` rendered to size the batch, kept for ``send``: an alert is rendered once
+        self._rendered: list[tuple[Alert, dict[str, Any]]] = []
 
     @classmethod
     def for_route(cls, route: RouteSettings, client: WebhookClient) -> DiscordNotifier:
@@ -236,13 +238,19 @@ class DiscordNotifier:
         )
 
     def fits(self, alerts: Sequence[Alert]) -> int:
-        return batch_size([render_alert(a) for a in alerts])
+        self._rendered = [(a, render_alert(a)) for a in alerts]
+        return batch_size([embed for _, embed in self._rendered])
+
+    def _embeds(self, alerts: Sequence[Alert]) -> list[dict[str, Any]]:
+        """The alerts' embeds: the ones ``fits`` rendered (the same Alert objects), else rendered now."""
+        kept = {id(alert): embed for alert, embed in self._rendered}
+        return [kept[id(a)] if id(a) in kept else render_alert(a) for a in alerts]
 
     def wait(self) -> float:
         return self.client.bucket_wait(self.webhook_url)
 
     async def send(self, alerts: Sequence[Alert]) -> Outcome:
-        payload = message([render_alert(a) for a in alerts], role_ids=self.role_ids)
+        payload = message(self._embeds(alerts), role_ids=self.role_ids)
         return await self.client.execute(self.webhook_url, payload, thread_id=self.thread_id)
 
     async def probe(self) -> bool | None:

@@ -31,11 +31,11 @@ import psycopg_pool
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from ticket_alarm.config.settings import mask_store_url, store_url_secrets
 from ticket_alarm.core.model import identity_key
 from ticket_alarm.core.notice_memo import NoticeRead
+from ticket_alarm.core.urls import mask_store_url, store_url_secrets
 from ticket_alarm.errors import StoreError, StoreUnavailable
-from ticket_alarm.i18n import MESSAGES, t
+from ticket_alarm.i18n import has, t
 from ticket_alarm.store.api import (
     HEARTBEAT_META,
     CachedResponse,
@@ -252,7 +252,7 @@ class PostgresStore:
     def _error(self, what: str, exc: BaseException) -> StoreError:
         """``what``: the operation's English name (``_tx("lease renewal")``), said in the catalog's words."""
         key = "pg.op." + what.replace(" ", "_")
-        said = t(key) if key in MESSAGES else what
+        said = t(key) if has(key) else what
         text = t("pg.failed", location=self.location, what=said, error=self._clean(exc))
         if unreachable(exc):
             self._ready = False  # the next call reconnects (with a fresh pool) before it runs

@@ -22,7 +22,8 @@ from typing import Any
 import psycopg
 from loguru import logger
 
-from ticket_alarm.config.settings import Settings, check_store_url, mask_store_url
+from ticket_alarm.config.settings import Settings
+from ticket_alarm.core.urls import check_store_url, mask_store_url
 from ticket_alarm.errors import ConfigError, StoreError
 from ticket_alarm.i18n import t
 from ticket_alarm.store.postgres.engine import TABLES, PostgresStore, migrations
@@ -85,8 +86,8 @@ async def _copy(src: SqliteExport, store: PostgresStore) -> dict[str, int]:
                     f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
                 )
             cur2 = await conn.execute(f"SELECT count(*) AS n FROM {table}")
-            row = await cur2.fetchone()
-            stored = int(row["n"]) if row else -1
+            counted = await cur2.fetchone()
+            stored = int(counted["n"]) if counted else -1
             expected = src.count(table)
             if not stored == n == expected:
                 raise StoreError(
@@ -135,7 +136,7 @@ async def command(
         raise ConfigError(f"store migrate --to: {exc}") from None
     if url is None:
         raise ConfigError(t("migrate.no_url"))
-    from ticket_alarm.config.settings import store_url_secrets
+    from ticket_alarm.core.urls import store_url_secrets
     from ticket_alarm.logs import redact
 
     redact.register(store_url_secrets(url))

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.errors import StoreError
-from ticket_alarm.fetch.http import CachedResponse
+from ticket_alarm.fetch.conditional import CachedResponse
 from ticket_alarm.i18n import t
 from ticket_alarm.store.api import (
     CommitResult,

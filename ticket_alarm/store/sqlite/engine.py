@@ -21,7 +21,7 @@ from typing import Any
 from ticket_alarm.core.model import identity_key
 from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.errors import StoreError, StoreLockedError
-from ticket_alarm.fetch.http import CachedResponse
+from ticket_alarm.fetch.conditional import CachedResponse
 from ticket_alarm.i18n import t
 from ticket_alarm.store.api import (
     HEARTBEAT_META,
@@ -61,7 +61,8 @@ STATUS_NAME = "ticket-alarm.status"
 def _load_migrations() -> list[str]:
     """``migrations/NNNN_name.sql`` in number order; step N brings user_version from N-1 to N."""
     files = sorted(
-        f for f in resources.files(__package__).joinpath("migrations").iterdir() if f.name.endswith(".sql")
+        (f for f in resources.files(__package__).joinpath("migrations").iterdir() if f.name.endswith(".sql")),
+        key=lambda f: f.name,  # a Traversable has no order of its own (a zipped install's has none)
     )
     return [f.read_text(encoding="utf-8") for f in files]
 

@@ -1,0 +1,20 @@
+"""``restore ARCHIVE``: the store back from a backup (PostgreSQL: pg_restore). 0 restored, 1 refused."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from ticket_alarm.cli.base import loader
+from ticket_alarm.ops import backup
+
+NAME = "restore"
+HELP = "help.restore"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("archive", metavar="ARCHIVE")
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(backup.restore_command(args, loader))
