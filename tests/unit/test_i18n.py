@@ -391,7 +391,7 @@ def test_no_message_literal_is_left_in_the_converted_commands() -> None:
         "crawlers/base.py",
         "ticket_alarm/cli/__init__.py",
         "ticket_alarm/ops/history.py",
-        "ticket_alarm/store/postgres/dump.py",
+        "ticket_alarm/store/files.py",
         "ticket_alarm/fetch/http.py",
         "crawlers/registry.py",
         "ticket_alarm/store/__init__.py",

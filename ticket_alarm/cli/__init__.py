@@ -949,11 +949,12 @@ async def _health(args: argparse.Namespace) -> int:
 
 
 async def _backup(args: argparse.Namespace) -> int:
-    return await backup.backup_command(args, _load)
+    settings, _known, config_path = _load(args)
+    return await backup.backup_command(settings, config_path, dest=args.dest, keep=args.keep)
 
 
 async def _restore(args: argparse.Namespace) -> int:
-    return await backup.restore_command(args, _load)
+    return await backup.restore_command(_load(args)[0], args.archive)
 
 
 async def _history(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -54,6 +54,7 @@ from ticket_alarm.core.sections import (
 from ticket_alarm.errors import ConfigError
 from ticket_alarm.fetch.http import DEFAULT_USER_AGENT, HttpSettings, ProxySettings
 from ticket_alarm.i18n import LANG_ENV, t
+from ticket_alarm.store.urls import mask_store_url, store_url_secrets
 
 # config.py owns no section: it composes the sections their parts own (see ticket_alarm/core/sections.py)
 __all__ = [
@@ -121,28 +122,6 @@ def check_store_url(value: str | None) -> str | None:
         shown = mask_store_url(value) if parts.scheme else t("config.not_a_url")
         raise ValueError(t("config.store_url", shown=shown))
     return value
-
-
-def store_url_secrets(url: str | None) -> list[str]:
-    """The password of a store URL, as written and decoded (userinfo or a ``password=`` parameter)."""
-    if not url:
-        return []
-    parts = urlsplit(url)
-    found = [parts.password or ""] + [v for k, v in parse_qsl(parts.query) if k == "password"]
-    out: list[str] = []
-    for secret in found:
-        out += [secret, unquote(secret), quote(unquote(secret), safe="")]
-    return sorted({s for s in out if s}, key=len, reverse=True)
-
-
-def mask_store_url(url: str | None) -> str | None:
-    """The store URL with its password replaced by ``****`` (the user, host and database stay)."""
-    if not url:
-        return url
-    masked = url
-    for secret in store_url_secrets(url):
-        masked = masked.replace(f":{secret}@", ":****@").replace(f"password={secret}", "password=****")
-    return masked
 
 
 class Settings(BaseSettings):

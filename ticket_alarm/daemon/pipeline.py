@@ -38,7 +38,6 @@ from ticket_alarm.store import (
     ReminderPlan,
     Seen,
     SiteState,
-    as_async,
 )
 from ticket_alarm.store.api import Store
 
@@ -137,7 +136,7 @@ class Pipeline:
         on_enqueue: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.store = as_async(store)
+        self.store = store
         self.fetcher = fetcher
         self.crawlers = crawlers
         self.clock = clock

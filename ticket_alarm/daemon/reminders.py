@@ -19,7 +19,6 @@ from ticket_alarm.clock import Clock
 from ticket_alarm.core.model import Ticket
 from ticket_alarm.delivery.notify import Alert
 from ticket_alarm.errors import StoreError
-from ticket_alarm.store import as_async
 from ticket_alarm.store.api import NewOutboxRow, ReminderPlan, ReminderRow, Store, reminder_key
 
 IDLE_CHECK = 30.0
@@ -113,7 +112,7 @@ class Reminders:
         *,
         on_enqueue: Callable[[], None] | None = None,
     ) -> None:
-        self.store = as_async(store)
+        self.store = store
         self.crawlers = crawlers
         self.clock = clock
         self.on_enqueue = on_enqueue

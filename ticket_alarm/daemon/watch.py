@@ -24,7 +24,6 @@ from ticket_alarm.config.settings import OPS_ROUTE, Settings
 from ticket_alarm.delivery.notify import Alert
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import redact
-from ticket_alarm.store import as_async
 from ticket_alarm.store.api import NewOutboxRow, Store
 
 OPS_META = "ops_state"  # JSON: subject → {"bad": bool, "since": float}
@@ -55,7 +54,7 @@ class OpsWatch:
         on_enqueue: Any = None,
     ) -> None:
         self.settings = settings
-        self.store = as_async(store)
+        self.store = store
         self.clock = clock
         self.sites = list(sites)
         self.heads = set(heads)  # sites whose head polls are on (and whose crawler has an order)

@@ -170,10 +170,6 @@ class Fetcher:
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
-        if cache is not None:  # a synchronous SQLite engine is served through its async store
-            from ticket_alarm.store import as_async
-
-            cache = as_async(cache)  # type: ignore[arg-type]
         self.cache = cache
         self.clock = clock or SystemClock()
         self.rng = rng or random.Random()

@@ -20,11 +20,11 @@ from ticket_alarm.core.model import identity_key
 from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.errors import StoreError, StoreLockedError
 from ticket_alarm.fetch.http import CachedResponse
+from ticket_alarm.store import policy
 from ticket_alarm.store.api import (
     HEARTBEAT_META,
     CommitResult,
     Cycle,
-    Dead,
     DigestLogRow,
     DueReminder,
     HeadState,
@@ -37,10 +37,8 @@ from ticket_alarm.store.api import (
     PruneResult,
     RecentAlert,
     ReminderRow,
-    Retry,
     SearchHit,
     Seen,
-    Sent,
     Settlement,
     SiteHistory,
     SiteState,
@@ -323,12 +321,8 @@ class MemoryStore:
             r = self._d.outbox[i]
             if len(out) >= limit:
                 break
-            if (
-                r.route == route
-                and r.status == "pending"
-                and r.next_attempt_at <= now
-                and (r.lease_until is None or r.lease_until <= now or r.lease_owner == owner)
-            ):
+            due = policy.claimable(r, now=now, owner=owner)
+            if r.route == route and due:
                 self._d.outbox[i] = replace(r, lease_owner=owner, lease_until=now + lease_seconds)
                 out.append(
                     OutboxItem(
@@ -354,33 +348,13 @@ class MemoryStore:
         return renewed
 
     async def settle(self, ids: Sequence[int], outcome: Settlement, now: float) -> int:
+        move = policy.settlement(outcome, now)
         changed = 0
         for i in ids:
             r = self._d.outbox.get(i)
-            if r is None:
+            if r is None or (move.only_pending and r.status != "pending"):
                 continue
-            free = {"lease_owner": None, "lease_until": None}
-            if isinstance(outcome, Sent):
-                if r.status != "pending":
-                    continue
-                r = replace(
-                    r, status="sent", sent_at=now, message_id=outcome.message_id, last_error=None, **free
-                )
-            elif isinstance(outcome, Retry):
-                r = replace(
-                    r,
-                    attempts=r.attempts + (1 if outcome.count else 0),
-                    last_error=outcome.error[:2000],
-                    next_attempt_at=outcome.next_attempt_at,
-                    **free,
-                )
-            elif isinstance(outcome, Dead):
-                r = replace(
-                    r, status="dead", attempts=r.attempts + 1, last_error=outcome.error[:4000], **free
-                )
-            else:  # pragma: no cover - the type union is closed
-                raise TypeError(f"unknown settlement {outcome!r}")
-            self._d.outbox[i] = r
+            self._d.outbox[i] = replace(r, attempts=r.attempts + move.attempts, **move.columns)
             changed += 1
         return changed
 
@@ -445,7 +419,7 @@ class MemoryStore:
                 and (route is None or r.route == route)
                 and (since is None or r.created_at >= since)
             ):
-                self._d.outbox[i] = replace(r, status="pending", attempts=0, next_attempt_at=now)
+                self._d.outbox[i] = replace(r, **policy.revived(now))
                 n += 1
         return n
 
@@ -554,7 +528,7 @@ class MemoryStore:
         self._d = data
 
     async def prune(self, now: float, retention_days: float) -> PruneResult:
-        cutoff = now - retention_days * 86400
+        cutoff = policy.cutoff(now, retention_days)
         d = self._d
         sent = [
             i
@@ -572,7 +546,7 @@ class MemoryStore:
         done = [
             k
             for k, r in d.reminders.items()
-            if r.status in ("queued", "skipped", "cancelled") and r.updated_at < cutoff
+            if r.status in policy.PRUNABLE_REMINDERS and r.updated_at < cutoff
         ]
         for k in done:
             del d.reminders[k]

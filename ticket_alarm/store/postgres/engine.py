@@ -31,17 +31,16 @@ import psycopg_pool
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from ticket_alarm.config.settings import mask_store_url, store_url_secrets
 from ticket_alarm.core.model import identity_key
 from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.errors import StoreError, StoreUnavailable
 from ticket_alarm.i18n import MESSAGES, t
+from ticket_alarm.store import policy
 from ticket_alarm.store.api import (
     HEARTBEAT_META,
     CachedResponse,
     CommitResult,
     Cycle,
-    Dead,
     DigestLogRow,
     DueReminder,
     HeadState,
@@ -54,15 +53,17 @@ from ticket_alarm.store.api import (
     PruneResult,
     RecentAlert,
     ReminderRow,
-    Retry,
     SearchHit,
     Seen,
-    Sent,
     Settlement,
     SiteHistory,
     SiteState,
     UpcomingRow,
 )
+from ticket_alarm.store.files import InstanceLock
+from ticket_alarm.store.sql import queries as Q
+from ticket_alarm.store.sql.dialect import POSTGRES as PG
+from ticket_alarm.store.urls import mask_store_url, store_url_secrets
 
 MIGRATIONS_PACKAGE = "ticket_alarm.store.postgres.migrations"
 MIGRATION_LOCK = 0x7A11_0001  # pg_advisory_xact_lock key: replicas starting together migrate once
@@ -285,8 +286,6 @@ class PostgresStore:
 
     def lease(self) -> Any:
         """Replicas share the database; the single-instance lease stays per data_dir (one per replica)."""
-        from ticket_alarm.store import InstanceLock
-
         if self.data_dir is None:
             raise StoreError(t("pg.no_data_dir", location=self.location))
         return InstanceLock(self.data_dir)
@@ -359,24 +358,10 @@ class PostgresStore:
         )  # fmt: skip
 
     async def prune(self, now: float, retention_days: float) -> PruneResult:
-        cutoff = now - retention_days * 86400
+        cutoff = policy.cutoff(now, retention_days)
         async with self._tx("prune") as conn:
-            sent = await conn.execute("DELETE FROM outbox WHERE status='sent' AND sent_at < %s", (cutoff,))
-            log = await conn.execute(
-                "DELETE FROM digest_log d WHERE at < %s AND NOT EXISTS (SELECT 1 FROM history h "
-                "WHERE h.key = d.key AND h.pending_digest IS NOT NULL)",
-                (cutoff,),
-            )
-            cache = await conn.execute("DELETE FROM http_cache WHERE stored_at < %s", (cutoff,))
-            rem = await conn.execute(
-                "DELETE FROM reminders WHERE status <> 'pending' AND updated_at < %s", (cutoff,)
-            )
-            reads = await conn.execute(
-                "DELETE FROM notice_reads n WHERE stored_at < %s AND NOT EXISTS (SELECT 1 FROM history h "
-                "WHERE h.key = n.notice_key AND h.last_seen >= %s)",
-                (cutoff, cutoff),
-            )
-            return PruneResult(sent.rowcount, log.rowcount, cache.rowcount, rem.rowcount, reads.rowcount)
+            done = [(await conn.execute(PG.sql(sql), (cutoff,) * n)).rowcount for sql, n in Q.PRUNE]
+        return PruneResult(*done)
 
     # --- history -----------------------------------------------------------------------
     async def seen(self, keys: Iterable[str]) -> dict[str, Seen]:
@@ -424,13 +409,13 @@ class PostgresStore:
                 )
             for p in cycle.pending:
                 await conn.execute(
-                    "UPDATE history SET pending_digest=%s, pending_ticket=%s, pending_cycles=%s WHERE key=%s",
+                    PG.sql(Q.SET_PENDING),
                     (p.digest, _json(p.ticket) if p.ticket else None, p.cycles, p.key),
                 )
             events = [e for e in cycle.events if not (e.key in lost and e.event == "first")]
             async with conn.cursor() as cur:
                 await cur.executemany(
-                    "INSERT INTO digest_log(key, event, digest, ticket, at) VALUES (%s, %s, %s, %s, %s)",
+                    PG.sql(Q.INSERT_EVENT),
                     [(e.key, e.event, e.digest, _json(e.ticket), now) for e in events],
                 )
             for r in cycle.reminders:
@@ -455,11 +440,11 @@ class PostgresStore:
         )
 
     async def notice(self, key: str) -> NoticeRow | None:
-        rows = await self._rows("SELECT * FROM history WHERE key=%s", (key,))
+        rows = await self._rows(PG.sql(Q.NOTICE), (key,))
         return _notice(rows[0]) if rows else None
 
     async def notice_events(self, key: str) -> list[DigestLogRow]:
-        rows = await self._rows("SELECT * FROM digest_log WHERE key=%s ORDER BY id", (key,))
+        rows = await self._rows(PG.sql(Q.NOTICE_EVENTS), (key,))
         return [
             DigestLogRow(r["id"], r["key"], r["event"], r["digest"], json.loads(r["ticket"]), r["at"])
             for r in rows
@@ -479,14 +464,11 @@ class PostgresStore:
 
     async def history_count(self, site: str | None = None) -> int:
         if site is None:
-            return int(await self._value("SELECT count(*) FROM history"))
-        return int(await self._value("SELECT count(*) FROM history WHERE site=%s", (site,)))
+            return int(await self._value(Q.HISTORY_COUNT))
+        return int(await self._value(PG.sql(Q.HISTORY_COUNT_SITE), (site,)))
 
     async def history_by_site(self) -> list[SiteHistory]:
-        rows = await self._rows(
-            "SELECT site, count(*) AS n, min(first_seen) AS first_seen, max(first_seen) AS newest, "
-            "max(last_seen) AS last_seen FROM history GROUP BY site ORDER BY site"
-        )
+        rows = await self._rows(Q.HISTORY_BY_SITE)
         return [
             SiteHistory(r["site"], int(r["n"]), r["first_seen"], r["newest"], r["last_seen"]) for r in rows
         ]
@@ -549,7 +531,7 @@ class PostgresStore:
         return out
 
     async def legacy_counts(self) -> tuple[int, int]:
-        rows = await self._rows("SELECT count(*) AS n, count(matched_at) AS m FROM legacy_keys")
+        rows = await self._rows(Q.LEGACY_COUNTS)
         return (int(rows[0]["n"]), int(rows[0]["m"]))
 
     async def import_legacy(self, keys: Sequence[LegacyKey], now: float) -> tuple[int, int]:
@@ -575,15 +557,11 @@ class PostgresStore:
         return [ReminderRow(**r) for r in rows]
 
     async def due_reminders(self, now: float, limit: int = 200) -> list[DueReminder]:
-        rows = await self._rows(
-            "SELECT id, notice_key, site, route, offset_min, open_at, due_at, sale FROM reminders "
-            "WHERE status='pending' AND due_at<=%s ORDER BY due_at, id LIMIT %s",
-            (now, limit),
-        )
+        rows = await self._rows(PG.sql(Q.DUE_REMINDERS), (now, limit))
         return [DueReminder(**r) for r in rows]
 
     async def next_reminder_due(self) -> float | None:
-        value = await self._value("SELECT min(due_at) FROM reminders WHERE status='pending'")
+        value = await self._value(Q.NEXT_REMINDER_DUE)
         return None if value is None else float(value)
 
     async def settle_reminders(
@@ -647,113 +625,53 @@ class PostgresStore:
         )
 
     async def renew(self, ids: Sequence[int], now: float, *, owner: str, lease_seconds: float) -> int:
-        ids = list(ids)
         if not ids:
             return 0
         async with self._tx("lease renewal") as conn:
-            cur = await conn.execute(
-                "UPDATE outbox SET lease_until=%s WHERE id = ANY(%s) AND status='pending' AND lease_owner=%s",
-                (now + lease_seconds, ids, owner),
-            )
-            return cur.rowcount
+            return (await conn.execute(*Q.renew(PG, ids, now + lease_seconds, owner))).rowcount
 
     async def settle(self, ids: Sequence[int], outcome: Settlement, now: float) -> int:
-        ids = list(ids)
         if not ids:
             return 0
         async with self._tx() as conn:
-            if isinstance(outcome, Sent):
-                cur = await conn.execute(
-                    "UPDATE outbox SET status='sent', sent_at=%s, message_id=%s, last_error=NULL, "
-                    "lease_owner=NULL, lease_until=NULL WHERE id = ANY(%s) AND status='pending'",
-                    (now, outcome.message_id, ids),
-                )
-            elif isinstance(outcome, Retry):
-                cur = await conn.execute(
-                    "UPDATE outbox SET attempts=attempts+%s, last_error=%s, next_attempt_at=%s, "
-                    "lease_owner=NULL, lease_until=NULL WHERE id = ANY(%s)",
-                    (1 if outcome.count else 0, outcome.error[:2000], outcome.next_attempt_at, ids),
-                )
-            elif isinstance(outcome, Dead):
-                cur = await conn.execute(
-                    "UPDATE outbox SET status='dead', attempts=attempts+1, last_error=%s, "
-                    "lease_owner=NULL, lease_until=NULL WHERE id = ANY(%s)",
-                    (outcome.error[:4000], ids),
-                )
-            else:  # pragma: no cover - Settlement is a closed union
-                raise TypeError(f"unknown settlement {outcome!r}")
-            return cur.rowcount
+            return (await conn.execute(*Q.settle(PG, ids, policy.settlement(outcome, now)))).rowcount
 
     async def next_due(self, route: str) -> float | None:
-        value = await self._value(
-            "SELECT min(next_attempt_at) FROM outbox WHERE route=%s AND status='pending'",
-            (route,),
-        )
+        value = await self._value(PG.sql(Q.NEXT_DUE), (route,))
         return None if value is None else float(value)
 
     async def outbox_stats(self) -> OutboxStats:
         stats = OutboxStats()
-        for r in await self._rows("SELECT status, count(*) AS n FROM outbox GROUP BY status"):
+        for r in await self._rows(Q.OUTBOX_BY_STATUS):
             setattr(stats, r["status"], int(r["n"]))
-        oldest = await self._value("SELECT min(created_at) FROM outbox WHERE status='pending'")
+        oldest = await self._value(Q.OLDEST_PENDING)
         stats.oldest_pending = None if oldest is None else float(oldest)
-        for r in await self._rows(
-            "SELECT route, count(*) AS n FROM outbox WHERE status='pending' GROUP BY route ORDER BY route"
-        ):
+        for r in await self._rows(PG.sql(Q.PENDING_BY_ROUTE)):
             stats.by_route[r["route"]] = int(r["n"])
         return stats
 
     async def outbox_list(
         self, *, status: str | None = None, route: str | None = None, since: float | None = None
     ) -> list[OutboxRow]:
-        sql = "SELECT * FROM outbox WHERE TRUE"
-        params: list[Any] = []
-        for column, value in (("status", status), ("route", route)):
-            if value is not None:
-                sql += f" AND {column}=%s"
-                params.append(value)
-        if since is not None:
-            sql += " AND created_at>=%s"
-            params.append(since)
-        return [_outbox_row(r) for r in await self._rows(sql + " ORDER BY id", params)]
+        return [_outbox_row(r) for r in await self._rows(*Q.outbox_list(PG, status, route, since))]
 
     async def notice_outbox(self, key: str) -> list[OutboxRow]:
-        return [
-            _outbox_row(r)
-            for r in await self._rows("SELECT * FROM outbox WHERE notice_key=%s ORDER BY id", (key,))
-        ]
+        return [_outbox_row(r) for r in await self._rows(PG.sql(Q.NOTICE_OUTBOX), (key,))]
 
     async def recent_alerts(self, limit: int = 20) -> list[RecentAlert]:
-        rows = await self._rows(
-            "SELECT o.id, o.route, o.kind, o.site, o.status, o.created_at, o.sent_at, o.attempts, "
-            "o.last_error, h.title, h.notice_id FROM outbox o LEFT JOIN history h ON h.key = o.notice_key "
-            "ORDER BY o.id DESC LIMIT %s",
-            (limit,),
-        )
-        return [RecentAlert(**r) for r in rows]
+        return [RecentAlert(**r) for r in await self._rows(PG.sql(Q.RECENT_ALERTS), (limit,))]
 
     async def retry_dead(self, *, route: str | None, since: float | None, now: float) -> int:
-        sql = (
-            "UPDATE outbox SET status='pending', attempts=0, next_attempt_at=%s, lease_owner=NULL, "
-            "lease_until=NULL WHERE status='dead'"
-        )
-        params: list[Any] = [now]
-        if route is not None:
-            sql += " AND route=%s"
-            params.append(route)
-        if since is not None:
-            sql += " AND created_at>=%s"
-            params.append(since)
         async with self._tx() as conn:
-            return (await conn.execute(sql, params)).rowcount
+            return (await conn.execute(*Q.retry_dead(PG, route, since, now))).rowcount
 
     # --- site state --------------------------------------------------------------------
     async def site_state(self, site: str) -> SiteState:
-        rows = await self._rows("SELECT * FROM site_state WHERE site=%s", (site,))
+        rows = await self._rows(PG.sql(Q.SITE_STATE), (site,))
         return SiteState(**rows[0]) if rows else SiteState(site)
 
     async def all_site_states(self) -> list[SiteState]:
-        return [SiteState(**r) for r in await self._rows("SELECT * FROM site_state ORDER BY site")]
+        return [SiteState(**r) for r in await self._rows(Q.ALL_SITE_STATES)]
 
     async def save_site_state(self, state: SiteState) -> None:
         async with self._tx() as conn:
@@ -778,36 +696,30 @@ class PostgresStore:
         self, route: str, reason: str, now: float, fingerprint: str | None = None
     ) -> None:
         async with self._tx() as conn:
-            await conn.execute(
-                "INSERT INTO webhook_state(route, broken_reason, broken_at) VALUES (%s, %s, %s) "
-                "ON CONFLICT (route) DO UPDATE SET broken_reason=excluded.broken_reason, "
-                "broken_at=excluded.broken_at",
-                (route, reason, now),
-            )
-            await conn.execute("DELETE FROM meta WHERE key=%s", (f"webhook_url:{route}",))
+            await conn.execute(PG.sql(Q.UPSERT_WEBHOOK), (route, reason, now))
+            await conn.execute(PG.sql(Q.DELETE_META), (Q.WEBHOOK_URL_META + route,))
             if fingerprint:
-                await _set_meta(conn, f"webhook_url:{route}", fingerprint)
+                await conn.execute(PG.sql(Q.SET_META), (Q.WEBHOOK_URL_META + route, fingerprint))
 
     async def clear_webhook_broken(self, route: str) -> None:
         async with self._tx() as conn:
-            await conn.execute("DELETE FROM webhook_state WHERE route=%s", (route,))
-            await conn.execute("DELETE FROM meta WHERE key=%s", (f"webhook_url:{route}",))
+            await conn.execute(PG.sql(Q.CLEAR_WEBHOOK), (route,))
+            await conn.execute(PG.sql(Q.DELETE_META), (Q.WEBHOOK_URL_META + route,))
 
     async def broken_webhooks(self) -> dict[str, str]:
-        rows = await self._rows("SELECT route, broken_reason FROM webhook_state ORDER BY route")
-        return {r["route"]: r["broken_reason"] for r in rows}
+        return {r["route"]: r["broken_reason"] for r in await self._rows(Q.BROKEN_WEBHOOKS)}
 
     async def broken_webhook_fingerprints(self) -> dict[str, str]:
-        rows = await self._rows("SELECT key, value FROM meta WHERE key LIKE 'webhook\\_url:%%'")
-        return {r["key"].removeprefix("webhook_url:"): r["value"] for r in rows}
+        rows = await self._rows(PG.sql(Q.WEBHOOK_FINGERPRINTS))
+        return {r["key"].removeprefix(Q.WEBHOOK_URL_META): r["value"] for r in rows}
 
     # --- meta --------------------------------------------------------------------------
     async def get_meta(self, key: str) -> str | None:
-        return await self._value("SELECT value FROM meta WHERE key=%s", (key,))
+        return await self._value(PG.sql(Q.GET_META), (key,))
 
     async def set_meta(self, key: str, value: str) -> None:
         async with self._tx() as conn:
-            await _set_meta(conn, key, value)
+            await conn.execute(PG.sql(Q.SET_META), (key, value))
 
     async def heartbeat(self, now: float) -> None:
         await self.set_meta(HEARTBEAT_META, repr(float(now)))
@@ -821,7 +733,7 @@ class PostgresStore:
 
     # --- HTTP cache --------------------------------------------------------------------
     async def cached_response(self, key: str) -> CachedResponse | None:
-        rows = await self._rows("SELECT etag, last_modified, body FROM http_cache WHERE key=%s", (key,))
+        rows = await self._rows(PG.sql(Q.CACHED_RESPONSE), (key,))
         if not rows:
             return None
         return CachedResponse(rows[0]["etag"], rows[0]["last_modified"], bytes(rows[0]["body"]))
@@ -830,33 +742,20 @@ class PostgresStore:
         self, key: str, etag: str | None, last_modified: str | None, body: bytes, now: float
     ) -> None:
         async with self._tx() as conn:
-            await conn.execute(
-                "INSERT INTO http_cache(key, etag, last_modified, body, stored_at) "
-                "VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT (key) DO UPDATE SET etag=excluded.etag, last_modified=excluded.last_modified, "
-                "body=excluded.body, stored_at=excluded.stored_at",
-                (key, etag, last_modified, body, now),
-            )
+            await conn.execute(PG.sql(Q.REMEMBER_RESPONSE), (key, etag, last_modified, body, now))
 
     # --- notices' second pages (NoticeMemo) ----------------------------------------------
     async def notice_reads(self, site: str, ids: Sequence[str]) -> dict[str, NoticeRead]:
-        rows = await self._rows(
-            "SELECT notice_id, fingerprint, payload, error, failures, retry_at FROM notice_reads "
-            "WHERE site=%s AND notice_id = ANY(%s)",
-            (site, list(dict.fromkeys(ids))),
-        )
-        return {r["notice_id"]: NoticeRead(**r) for r in rows}
+        where, params = PG.among("notice_id", list(dict.fromkeys(ids)))
+        sql = PG.sql(f"SELECT {Q.NOTICE_READ_COLUMNS} FROM notice_reads WHERE site=? AND {where}")
+        return {r["notice_id"]: NoticeRead(**r) for r in await self._rows(sql, (site, *params))}
 
     async def save_notice_reads(self, site: str, reads: Sequence[NoticeRead], now: float) -> None:
         if not reads:
             return
         async with self._tx() as conn, conn.cursor() as cur:
             await cur.executemany(
-                "INSERT INTO notice_reads(site, notice_id, notice_key, fingerprint, payload, error, "
-                "failures, retry_at, stored_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (site, notice_id) DO UPDATE SET notice_key=excluded.notice_key, "
-                "fingerprint=excluded.fingerprint, payload=excluded.payload, error=excluded.error, "
-                "failures=excluded.failures, retry_at=excluded.retry_at, stored_at=excluded.stored_at",
+                PG.sql(Q.SAVE_NOTICE_READ),
                 [
                     (site, r.notice_id, identity_key(site, r.notice_id), r.fingerprint, *_read_tail(r), now)
                     for r in reads
@@ -899,9 +798,7 @@ async def _insert_outbox(
     ids: list[int] = []
     for o in rows:
         cur = await conn.execute(
-            "INSERT INTO outbox(route, kind, site, notice_key, payload, created_at, next_attempt_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            (o.route, o.kind, o.site, o.notice_key, _json(o.payload), now, now),
+            PG.sql(Q.INSERT_OUTBOX), (o.route, o.kind, o.site, o.notice_key, _json(o.payload), now, now)
         )
         row = await cur.fetchone()
         assert row is not None
@@ -910,30 +807,11 @@ async def _insert_outbox(
 
 
 async def _upsert_reminder(conn: psycopg.AsyncConnection[Any], r: ReminderRow) -> None:
-    await conn.execute(
-        "INSERT INTO reminders(notice_key, site, route, sale, offset_min, open_at, due_at, status, "
-        "updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (notice_key, route, sale, "
-        "offset_min) DO UPDATE SET site=excluded.site, open_at=excluded.open_at, due_at=excluded.due_at, "
-        "status=excluded.status, updated_at=excluded.updated_at",
-        (r.notice_key, r.site, r.route, r.sale, r.offset_min, r.open_at, r.due_at, r.status, r.updated_at),
-    )
+    await conn.execute(PG.sql(Q.UPSERT_REMINDER), [getattr(r, c) for c in Q.REMINDER_COLUMNS])
 
 
 async def _save_state(conn: psycopg.AsyncConnection[Any], s: SiteState) -> None:
-    values = asdict(s)
-    columns = list(values)
-    await conn.execute(
-        f"INSERT INTO site_state({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT (site) DO UPDATE SET {', '.join(f'{c}=excluded.{c}' for c in columns if c != 'site')}",
-        [values[c] for c in columns],
-    )
-
-
-async def _set_meta(conn: psycopg.AsyncConnection[Any], key: str, value: str) -> None:
-    await conn.execute(
-        "INSERT INTO meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value=excluded.value",
-        (key, value),
-    )
+    await conn.execute(PG.sql(Q.UPSERT_SITE_STATE), Q.site_state_params(s))
 
 
 def _notice(r: dict[str, Any]) -> NoticeRow:

@@ -39,7 +39,8 @@ from ticket_alarm.store.api import (
     SiteState,
     UpcomingRow,
 )
-from ticket_alarm.store.sqlite.engine import DB_NAME, SCHEMA_VERSION, InstanceLock, SqliteEngine
+from ticket_alarm.store.files import InstanceLock
+from ticket_alarm.store.sqlite.engine import DB_NAME, SCHEMA_VERSION, SqliteEngine
 
 T = TypeVar("T")
 
@@ -288,4 +289,4 @@ class SqliteStore:
         return await self._run(self.engine.prune, now, retention_days)
 
 
-__all__ = ["DB_NAME", "SCHEMA_VERSION", "InstanceLock", "SqliteEngine", "SqliteStore"]
+__all__ = ["DB_NAME", "SCHEMA_VERSION", "SqliteStore"]
