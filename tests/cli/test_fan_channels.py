@@ -30,7 +30,8 @@ from tests.support.site_standin import FakeSite, TestStandNotices
 from tests.unit.test_metrics import free_port
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import Settings
-from ticket_alarm.store import SiteState, Store, as_async
+from ticket_alarm.store import SiteState
+from ticket_alarm.store.sqlite.backend import SqliteStore
 from ticket_alarm.web.server import WebContext, render_page
 
 MAIN_ID, ROUTE_ID = "111111111111111111", "222222222222222222"
@@ -303,19 +304,17 @@ async def test_the_site_table_never_shows_the_last_attempt_older_than_the_last_s
     tmp_path: Path,
 ) -> None:
     now = datetime(2027, 1, 10, 3, 0, tzinfo=UTC)
-    store = Store.open_dir(tmp_path / "data")
+    store = SqliteStore.open_dir(tmp_path / "data")
     try:
         # a sweep is stamped when it starts (attempt) and when it ends (success), four minutes later
-        store.save_site_state(
+        await store.save_site_state(
             SiteState("melon", True, last_attempt=now.timestamp() - 600, last_success=now.timestamp() - 360)
         )
         known = {"melon": discover()["melon"]}
         settings = Settings(data_dir=tmp_path / "data", interval=600)
-        html = await render_page(
-            WebContext(settings, as_async(store), known, ["melon"], None, FakeClock(now))
-        )
+        html = await render_page(WebContext(settings, store, known, ["melon"], None, FakeClock(now)))
     finally:
-        store.close()
+        await store.close()
     row = html[html.index('<tbody id="sites">') :].split("</tr>", 1)[0]
     assert re.findall(r"<td>([^<]*)</td>", row)[:2] == ["6분 전", "6분 전"]
     assert 'class="health ok"' in html and "모든 사이트 정상 (1곳)" in html

@@ -32,7 +32,8 @@ from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.routes import Router, Verdict, route_verdicts
 from ticket_alarm.config.settings import DAEMON_NORMAL_RSS_MB, RouteSettings, Settings
 from ticket_alarm.ops.explain import explain, render_text
-from ticket_alarm.store import SiteState, Store, as_async
+from ticket_alarm.store import SiteState
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 WEBHOOK = "https://discord.com/api/webhooks/111111111111111111/tokenAAAAAAAAAAAAAAAAAAAAAAAA"
 ROUTE_HOOK = "https://discord.com/api/webhooks/222222222222222222/tokenBBBBBBBBBBBBBBBBBBBBBBBB"
@@ -95,7 +96,7 @@ async def test_unmatched_notices_reach_the_catch_all_and_explain_says_why(tmp_pa
             ("default", "뮤지컬 레베카 오픈"),
             ("iu", "아이유 콘서트 오픈"),
         ]
-        doc = await explain(as_async(h.store), settings, "fake", "1")
+        doc = await explain(h.store, settings, "fake", "1")
         assert doc is not None
         assert [(r["route"], r["matched"]) for r in doc["routes"]] == [("iu", True), ("default", False)]
         assert "route iu takes it" in doc["routes"][1]["reason"]
@@ -110,7 +111,7 @@ async def test_with_routes_only_explain_names_matched_no_route(tmp_path: Path) -
     try:
         await h.cycle(ticket("2", title="뮤지컬 레베카 오픈"))
         assert h.outbox() == []
-        doc = await explain(as_async(h.store), settings, "fake", "2")
+        doc = await explain(h.store, settings, "fake", "2")
         assert doc is not None and doc["nothing_sent"] is not None
         text = render_text(doc)
         assert "nothing (matched no route" in text and "first crawl" not in text
@@ -159,7 +160,7 @@ def test_a_copied_example_config_is_refused_with_the_how_to(tmp_path: Path) -> N
 # --- 3: a locked site prints why and until when ------------------------------------------------
 
 
-def test_once_says_a_locked_site_was_skipped_and_until_when(
+async def test_once_says_a_locked_site_was_skipped_and_until_when(
     tmp_path: Path,
     site: FakeSite,
     notices: TestStandNotices,
@@ -169,11 +170,11 @@ def test_once_says_a_locked_site_was_skipped_and_until_when(
     notices.add(2)
     path = write_config(tmp_path, stand_config(tmp_path, site, None))
     until = datetime.now(UTC).timestamp() + 3000
-    store = Store.open_dir(tmp_path / "data")
-    store.save_site_state(
+    store = SqliteStore.open_dir(tmp_path / "data")
+    await store.save_site_state(
         SiteState("teststand", True, failure_streak=1, last_error="HTTP 423", locked_until=until)
     )
-    store.close()
+    await store.close()
     code, out, _err = run_main(capsys, "once", "--config", str(path))
     assert code == 0
     skipped = [line for line in out.splitlines() if "크롤링 건너뜀: teststand" in line]

@@ -33,8 +33,8 @@ from ticket_alarm.daemon.scheduler import CONFIRM_DELAY, Daemon, head_gap
 from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.errors import SiteLockedError
 from ticket_alarm.fetch.http import Fetcher
-from ticket_alarm.store.sqlite.backend import SqliteStore
 from ticket_alarm.store import Store
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 WEBHOOK = "https://discord.com/api/webhooks/111111111111111111/tokenAAAAAAAAAAAAAAAAAAAAAAAA"

@@ -16,7 +16,7 @@ import sqlite3
 import string
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,15 +32,17 @@ from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import load_config
 from ticket_alarm.errors import ConfigError
 from ticket_alarm.store import DB_NAME, SCHEMA_VERSION, InstanceLock, NewOutboxRow, SiteState, Store
+from ticket_alarm.store.api import Dead
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 HANGUL = re.compile(r"[가-힣]")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open_dir(tmp_path / "data")
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = SqliteStore.open_dir(tmp_path / "data")
     yield s
-    s.close()
+    await s.close()
 
 
 @pytest.fixture
@@ -161,16 +163,20 @@ async def test_every_health_line_is_korean(
     known: dict[str, type[Crawler]] = registry.discover(include_plugins=False)
     healthy(store, clock)
     now = clock.now().timestamp()
-    store.enqueue([NewOutboxRow("default", "new", "interpark", "k1", {"title": "a"})], now - 2401)
-    store.enqueue([NewOutboxRow("default", "new", "interpark", "k2", {"title": "b"})], now - 10)
-    store.mark_dead([store.outbox_list(status="pending")[-1].id], "HTTP 400: Invalid Form Body")
+    await store.enqueue([NewOutboxRow("default", "new", "interpark", "k1", {"title": "a"})], now - 2401)
+    await store.enqueue([NewOutboxRow("default", "new", "interpark", "k2", {"title": "b"})], now - 10)
+    await store.settle(
+        [(await store.outbox_list(status="pending"))[-1].id], Dead("HTTP 400: Invalid Form Body"), 0.0
+    )
     settings = settings_for(
         tmp_path,
         sites={"interpark": {"enabled": True}, "yes24": {"enabled": True}, "melon": {"enabled": True}},
         health={"outbox_age_warn": 600},
     )
-    store.save_site_state(SiteState("yes24", False, now, None, now, failure_streak=1, last_error="HTTP 503"))
-    store.save_site_state(
+    await store.save_site_state(
+        SiteState("yes24", False, now, None, now, failure_streak=1, last_error="HTTP 503")
+    )
+    await store.save_site_state(
         SiteState("melon", True, now, now - 60, now, failure_streak=1, locked_until=now + 1800)
     )
     for probe_status in (200, 404, None, 500):
@@ -532,7 +538,7 @@ def test_a_newer_schema_and_a_second_daemon_are_refused_in_korean(
         "stop it first (supervisorctl stop ticket-alarm:monitor) or use another data_dir." in english.stderr
     ), english.stderr
     newer_dir = tmp_path / "newer"
-    Store.open_dir(newer_dir).close()
+    SqliteStore.open_dir(newer_dir).close_sync()
     conn = sqlite3.connect(newer_dir / DB_NAME)
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     conn.commit()

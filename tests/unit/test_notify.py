@@ -33,8 +33,8 @@ from ticket_alarm.delivery.discord.render import (
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.delivery.notify import STDOUT_ROUTE, Alert, AlertFormatError, StdoutNotifier
 from ticket_alarm.delivery.outbox import Delivery
+from ticket_alarm.store import DB_NAME, SCHEMA_VERSION, NewOutboxRow
 from ticket_alarm.store.sqlite.backend import SqliteStore
-from ticket_alarm.store import DB_NAME, SCHEMA_VERSION, NewOutboxRow, Store
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "outbox" / "legacy_rows.json"
 MELON = 0x00CD3C

@@ -26,8 +26,8 @@ from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.delivery.notify import STDOUT_ROUTE, Alert, Outcome, StdoutNotifier
 from ticket_alarm.delivery.outbox import CLAIM_LEASE, CLAIM_RENEW, Delivery
 from ticket_alarm.errors import StoreError
-from ticket_alarm.store.sqlite.backend import SqliteStore
 from ticket_alarm.store import NewOutboxRow, Store
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 WEBHOOK_ID = "123456789012345678"
 OTHER_ID = "223456789012345678"

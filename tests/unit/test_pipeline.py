@@ -22,8 +22,8 @@ from ticket_alarm.delivery.discord.render import render_alert
 from ticket_alarm.delivery.notify import Alert
 from ticket_alarm.errors import FetchError, SiteLockedError
 from ticket_alarm.fetch.http import Fetcher, SiteFetcher
-from ticket_alarm.store.sqlite.backend import SqliteStore
 from ticket_alarm.store import LegacyKey, Store
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 SITE = "stand"
 PUBLIC = "https://tickets.stand.example"

@@ -59,7 +59,7 @@ class SqliteStore:
         self.path = self.engine.path
         self.location = str(self.engine.path)
         self.readonly = readonly
-        self._owns_engine = True
+        self._closed = False
 
     @classmethod
     def open_dir(cls, data_dir: Path) -> SqliteStore:
@@ -70,14 +70,6 @@ class SqliteStore:
     def open_file(cls, path: Path) -> SqliteStore:
         """Open (creating and migrating) one SQLite file for writing (tests, benchmarks)."""
         return cls(lambda: SqliteEngine(path), path.parent, readonly=False)
-
-    @classmethod
-    def over(cls, engine: SqliteEngine) -> SqliteStore:
-        """The async store on an engine someone else opened (and closes): tests and benchmarks that
-        also read it synchronously between awaits (``ticket_alarm.store.as_async``)."""
-        store = cls(lambda: engine, engine.path.parent, readonly=False)
-        store._owns_engine = False
-        return store
 
     @classmethod
     def open_readonly(cls, path: Path) -> SqliteStore:
@@ -102,17 +94,22 @@ class SqliteStore:
         return InstanceLock(self.data_dir)
 
     async def close(self) -> None:
+        """Close the file (a second close does nothing)."""
+        if self._closed:
+            return
+        self._closed = True
         try:
-            if self._owns_engine:
-                await self._run(self.engine.close)
+            await self._run(self.engine.close)
         finally:
             self._pool.shutdown(wait=True)
 
     def close_sync(self) -> None:
         """Close from synchronous code (no event loop running)."""
+        if self._closed:
+            return
+        self._closed = True
         try:
-            if self._owns_engine:
-                self._pool.submit(self.engine.close).result()
+            self._pool.submit(self.engine.close).result()
         finally:
             self._pool.shutdown(wait=True)
 
