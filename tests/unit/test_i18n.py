@@ -581,7 +581,7 @@ def test_the_stores_other_errors_are_korean_when_raised(korean: None, tmp_path: 
     from ticket_alarm.store import open_store
     from ticket_alarm.store.postgres.replicas import replicas_check
     from ticket_alarm.store.replicas import ReplicaRow
-    from ticket_alarm.store.sqlite.engine import verify_copy
+    from ticket_alarm.store.sqlite.connection import verify_copy
 
     with pytest.raises(StoreError) as scheme:
         open_store("mysql://h/db")

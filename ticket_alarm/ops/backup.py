@@ -41,7 +41,7 @@ from ticket_alarm.errors import StoreError, StoreLockedError, TicketAlarmError
 from ticket_alarm.i18n import t
 from ticket_alarm.store import DB_NAME, InstanceLock, open_store
 from ticket_alarm.store.configured import open_configured_store
-from ticket_alarm.store.sqlite.engine import verify_copy
+from ticket_alarm.store.sqlite.connection import verify_copy
 
 MANIFEST = "manifest.json"
 ARCHIVE_RE = re.compile(r"^data_\d{8}_\d{6}(?:-\d+)?\.tar\.gz$")

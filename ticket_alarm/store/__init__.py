@@ -15,7 +15,7 @@ from ticket_alarm.i18n import t
 from ticket_alarm.store.api import *  # noqa: F403
 from ticket_alarm.store.api import Store as StoreProtocol
 from ticket_alarm.store.files import LOCK_NAME, STATUS_NAME, InstanceLock, StatusFile  # noqa: F401
-from ticket_alarm.store.sqlite.engine import DB_NAME, SCHEMA_VERSION  # noqa: F401
+from ticket_alarm.store.sqlite.connection import DB_NAME, SCHEMA_VERSION  # noqa: F401
 
 SERVER_BACKENDS = {"postgres": "ticket_alarm.store.postgres", "postgresql": "ticket_alarm.store.postgres"}
 

@@ -26,7 +26,7 @@ from ticket_alarm.config.settings import Settings, check_store_url, mask_store_u
 from ticket_alarm.errors import ConfigError, StoreError
 from ticket_alarm.i18n import t
 from ticket_alarm.store.postgres.engine import TABLES, PostgresStore, migrations
-from ticket_alarm.store.sqlite.export import SqliteExport, export
+from ticket_alarm.store.sqlite.connection import SqliteExport, export
 
 EXIT_OK, EXIT_REFUSED = 0, 1
 LEGACY_OUTBOX_STEP = 5  # the schema step (SQLite's and PostgreSQL's) that rewrote Discord-embed outbox rows

@@ -40,7 +40,8 @@ from ticket_alarm.store.api import (
     UpcomingRow,
 )
 from ticket_alarm.store.files import InstanceLock
-from ticket_alarm.store.sqlite.engine import DB_NAME, SCHEMA_VERSION, SqliteEngine
+from ticket_alarm.store.sqlite.connection import DB_NAME, SCHEMA_VERSION
+from ticket_alarm.store.sqlite.engine import SqliteEngine
 
 T = TypeVar("T")
 

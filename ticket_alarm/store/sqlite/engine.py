@@ -14,7 +14,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ from ticket_alarm.store.api import (
     HEARTBEAT_META,
     CommitResult,
     Cycle,
-    Dead,
     DigestEvent,
     DigestLogRow,
     DueReminder,
@@ -44,10 +42,8 @@ from ticket_alarm.store.api import (
     PruneResult,
     RecentAlert,
     ReminderRow,
-    Retry,
     SearchHit,
     Seen,
-    Sent,
     Settlement,
     SiteHistory,
     SiteState,
@@ -55,20 +51,15 @@ from ticket_alarm.store.api import (
 )
 from ticket_alarm.store.sql import queries as Q
 from ticket_alarm.store.sql.dialect import SQLITE
-
-DB_NAME = "ticket-alarm.sqlite3"
-
-
-def _load_migrations() -> list[str]:
-    """``migrations/NNNN_name.sql`` in number order; step N brings user_version from N-1 to N."""
-    files = sorted(
-        f for f in resources.files(__package__).joinpath("migrations").iterdir() if f.name.endswith(".sql")
-    )
-    return [f.read_text(encoding="utf-8") for f in files]
-
-
-_MIGRATIONS: list[str] = _load_migrations()
-SCHEMA_VERSION = len(_MIGRATIONS)
+from ticket_alarm.store.sqlite.connection import (
+    DB_NAME,
+    _transaction,
+    backup_to,
+    connect,
+    connect_reader,
+    connect_readonly,
+    restore_from,
+)
 
 
 class SqliteEngine:
@@ -76,7 +67,7 @@ class SqliteEngine:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._conn = self._open(path)
+        self._conn = connect(path)
 
     # --- opening -----------------------------------------------------------------
     @classmethod
@@ -91,49 +82,27 @@ class SqliteEngine:
             raise StoreError(t("store.data_dir.not_writable", data_dir=data_dir))
         return cls(data_dir / DB_NAME)
 
-    def _open(self, path: Path) -> sqlite3.Connection:
-        existed = path.exists() and path.stat().st_size > 0
-        try:
-            # check_same_thread off: SqliteStore moves the engine to its worker thread (one user at a time)
-            conn = sqlite3.connect(path, isolation_level=None, timeout=10.0, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreError(t("store.cannot_open", path=path, error=exc)) from exc
-        try:
-            self._prepare(conn, path, existed)
-        except BaseException:
-            conn.close()  # a refused or unreadable file must not stay open (and locked) behind the error
-            raise
-        return conn
+    @classmethod
+    def over(cls, path: Path, conn: sqlite3.Connection) -> SqliteEngine:
+        engine = cls.__new__(cls)
+        engine.path, engine._conn = path, conn
+        return engine
 
-    @staticmethod
-    def _prepare(conn: sqlite3.Connection, path: Path, existed: bool) -> None:
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if existed and version == 0:
-                tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-                if tables:
-                    raise StoreError(t("store.not_ours", path=path))
-            if existed:  # a damaged file can still open and answer some lookups: it would forget
-                check = conn.execute("PRAGMA quick_check").fetchone()[0]  # notices and re-alert them
-                if check != "ok":
-                    raise sqlite3.DatabaseError(f"quick_check: {str(check)[:200]}")
-            if version > SCHEMA_VERSION:
-                raise StoreError(t("store.schema_newer", path=path, version=version, known=SCHEMA_VERSION))
-            for number in range(version, SCHEMA_VERSION):
-                try:
-                    conn.executescript(
-                        f"BEGIN IMMEDIATE;{_MIGRATIONS[number]};PRAGMA user_version={number + 1};COMMIT;"
-                    )
-                except sqlite3.Error:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(t("store.unreadable", path=path, error=exc)) from exc
+    @classmethod
+    def open_readonly(cls, path: Path) -> SqliteEngine:
+        """An existing store, read only: no lock, no migration, no file created."""
+        return cls.over(path, connect_readonly(path))
+
+    @classmethod
+    def open_reader(cls, path: Path) -> SqliteEngine:
+        """A second, read-only connection on a file another connection of this process writes."""
+        return cls.over(path, connect_reader(path))
+
+    def backup_to(self, dest: Path) -> None:
+        backup_to(self._conn, self.path, dest)
+
+    def restore_from(self, src: Path) -> None:
+        restore_from(self._conn, self.path, src)
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -411,17 +380,6 @@ class SqliteEngine:
         row = self._query(Q.NEXT_DUE, (route,))[0][0]
         return None if row is None else float(row)
 
-    def mark_sent(self, ids: Sequence[int], now: float, message_id: str | None) -> None:
-        self.settle(ids, Sent(message_id), now)
-
-    def mark_retry(
-        self, ids: Sequence[int], error: str, next_attempt_at: float, *, count: bool = True
-    ) -> None:
-        self.settle(ids, Retry(error, next_attempt_at, count), 0.0)
-
-    def mark_dead(self, ids: Sequence[int], error: str) -> None:
-        self.settle(ids, Dead(error), 0.0)
-
     def outbox_stats(self) -> OutboxStats:
         stats = OutboxStats()
         for row in self._query(Q.OUTBOX_BY_STATUS):
@@ -557,79 +515,8 @@ class SqliteEngine:
         with self._tx() as conn:
             return PruneResult(*(conn.execute(sql, (cutoff,) * n).rowcount for sql, n in Q.PRUNE))
 
-    def restore_from(self, src: Path) -> None:
-        """Replace this store's content with a backup copy's (SQLite's backup API, one step)."""
-        try:
-            source = sqlite3.connect(f"{src.resolve().as_uri()}?mode=ro", uri=True)
-            try:
-                source.backup(self._conn)
-            finally:
-                source.close()
-        except sqlite3.Error as exc:
-            raise StoreError(t("store.restore_failed", path=self.path, src=src, error=exc)) from exc
-
-    # --- read-only access, backup and history tools (health, backup, history commands) -------
-    @classmethod
-    def open_readonly(cls, path: Path) -> SqliteEngine:
-        """Open an existing store for reading: no lock, no migration, no file created.
-
-        Without a ``-wal`` file the database is opened ``immutable`` (nobody is writing, and a
-        read-only WAL open would create ``-wal``/``-shm`` files owned by whoever runs the check).
-        """
-        if not path.is_file():
-            raise StoreError(t("store.none_yet", path=path))
-        wal = path.with_name(path.name + "-wal")
-        uri = path.resolve().as_uri() + ("?mode=ro" if wal.exists() else "?mode=ro&immutable=1")
-        try:
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10.0, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.Error as exc:
-            raise StoreError(t("store.unreadable_readonly", path=path, error=exc)) from exc
-        if not 1 <= version <= SCHEMA_VERSION:
-            conn.close()
-            raise StoreError(t("store.schema_unknown", path=path, version=version, known=SCHEMA_VERSION))
-        store = cls.__new__(cls)
-        store.path = path
-        store._conn = conn
-        return store
-
-    @classmethod
-    def open_reader(cls, path: Path) -> SqliteEngine:
-        """A second, read-only connection to a store another connection (of this process) writes:
-        WAL readers never wait for the writer, so the status page and /metrics read (through
-        ``SqliteStore.open_reader``, on its own worker thread) while SqliteStore writes on its."""
-        try:
-            conn = sqlite3.connect(
-                path.resolve().as_uri() + "?mode=ro",
-                uri=True,
-                isolation_level=None,
-                timeout=10.0,
-                check_same_thread=False,
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA user_version").fetchone()
-        except sqlite3.Error as exc:
-            raise StoreError(t("store.cannot_read", path=path, error=exc)) from exc
-        store = cls.__new__(cls)
-        store.path = path
-        store._conn = conn
-        return store
-
     def schema_version(self) -> int:
         return int(self._query("PRAGMA user_version")[0][0])
-
-    def backup_to(self, dest: Path) -> None:
-        """A consistent copy through SQLite's online backup API (writers may go on meanwhile)."""
-        try:
-            target = sqlite3.connect(dest)
-            try:
-                self._conn.backup(target)
-                target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
-            finally:
-                target.close()
-        except sqlite3.Error as exc:
-            raise StoreError(t("store.backup_failed", path=self.path, dest=dest, error=exc)) from exc
 
     def has_table(self, name: str) -> bool:
         return bool(self._query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)))
@@ -755,54 +642,6 @@ def _outbox_row(r: sqlite3.Row) -> OutboxRow:
         r["lease_owner"] if "lease_owner" in keys else None,
         r["lease_until"] if "lease_until" in keys else None,
     )
-
-
-@contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (autocommit connection)."""
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        # SQLite may have rolled back already (RAISE(ROLLBACK), SQLITE_FULL); a failed COMMIT leaves the
-        # transaction open, and every later write would silently join it and never be committed
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-def verify_copy(path: Path, *, what: str) -> tuple[int, int]:
-    """(schema version, history rows) of a store file (a backup being restored), read only.
-
-    StoreError naming ``what`` when it fails its integrity check, has a schema this program does
-    not know, lacks the store's tables, or is not SQLite at all.
-    """
-    try:
-        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
-        try:
-            check = conn.execute("PRAGMA integrity_check").fetchall()
-            if [tuple(r) for r in check] != [("ok",)]:
-                problems = "; ".join(str(r[0]) for r in check[:3])
-                raise StoreError(t("store.copy.integrity", what=what, problems=problems))
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            if not 1 <= version <= SCHEMA_VERSION:
-                raise StoreError(
-                    t("store.copy.schema_unknown", what=what, version=version, known=SCHEMA_VERSION)
-                )
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            missing = {"history", "outbox", "site_state"} - tables
-            if missing:
-                raise StoreError(t("store.copy.not_ours", what=what, tables=", ".join(sorted(missing))))
-            rows = int(conn.execute("SELECT count(*) FROM history").fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(t("store.copy.not_sqlite", what=what, error=exc)) from exc
-    return version, rows
 
 
 def _read_tail(read: NoticeRead) -> tuple[str | None, str | None, int, float | None]:
