@@ -191,7 +191,7 @@ async def served(store: Store, tmp_path: Path) -> AsyncIterator[Served]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    (await web.SockSite(runner, sock)).start()
+    await web.SockSite(runner, sock).start()
     yield Served(f"http://127.0.0.1:{port}")
     await runner.cleanup()
 

@@ -107,7 +107,7 @@ async def test_transient_failures_are_retried_with_backoff_and_jitter(
 ) -> None:
     recorder = Recorder(failure, failure, ok(b"[1]"))
     async with make_fetcher(recorder, clock) as fetcher:
-        response = (await fetcher.for_site("s")).get(f"{PUBLIC}/list")
+        response = await fetcher.for_site("s").get(f"{PUBLIC}/list")
     assert response.status == 200 and response.content == b"[1]"
     assert len(recorder.requests) == 3
     assert clock.slept == pytest.approx(expected_backoff(2))
@@ -132,7 +132,7 @@ async def test_timeouts_exhausted_say_timeout(clock: FakeClock) -> None:
     recorder = Recorder(httpx.ReadTimeout("slow"))
     async with make_fetcher(recorder, clock, retries=2, timeout=3) as fetcher:
         with pytest.raises(FetchError, match=r"timeout after 3s \(ReadTimeout\)") as info:
-            (await fetcher.for_site("s")).get(f"{PUBLIC}/list")
+            await fetcher.for_site("s").get(f"{PUBLIC}/list")
     assert len(recorder.requests) == 3 and info.value.status is None
     assert "http.timeout" in (info.value.hint or "")
 
@@ -141,21 +141,21 @@ async def test_zero_retries_means_one_attempt(clock: FakeClock) -> None:
     recorder = Recorder(httpx.ConnectError("refused"))
     async with make_fetcher(recorder, clock, retries=0) as fetcher:
         with pytest.raises(FetchError, match="connection failed: ConnectError"):
-            (await fetcher.for_site("s")).get(f"{PUBLIC}/list")
+            await fetcher.for_site("s").get(f"{PUBLIC}/list")
     assert len(recorder.requests) == 1 and clock.slept == []
 
 
 async def test_retry_after_seconds_is_honoured(clock: FakeClock) -> None:
     recorder = Recorder(httpx.Response(429, headers={"Retry-After": "7"}), ok())
     async with make_fetcher(recorder, clock) as fetcher:
-        (await fetcher.for_site("s")).get(f"{PUBLIC}/list")
+        await fetcher.for_site("s").get(f"{PUBLIC}/list")
     assert clock.slept == [7.0]
 
 
 async def test_retry_after_shorter_than_backoff_keeps_the_backoff(clock: FakeClock) -> None:
     recorder = Recorder(httpx.Response(503, headers={"Retry-After": "0"}), ok())
     async with make_fetcher(recorder, clock) as fetcher:
-        (await fetcher.for_site("s")).get(f"{PUBLIC}/list")
+        await fetcher.for_site("s").get(f"{PUBLIC}/list")
     assert clock.slept == pytest.approx(expected_backoff(1))
 
 
@@ -166,14 +166,14 @@ async def test_retry_after_http_date_is_honoured(clock: FakeClock) -> None:
     date = format_datetime(datetime.fromtimestamp(when, UTC), usegmt=True)
     recorder = Recorder(httpx.Response(503, headers={"Retry-After": date}), ok())
     async with make_fetcher(recorder, clock) as fetcher:
-        (await fetcher.for_site("s")).get(f"{PUBLIC}/list")
+        await fetcher.for_site("s").get(f"{PUBLIC}/list")
     assert clock.slept == pytest.approx([30.0])
 
 
 async def test_unparseable_retry_after_falls_back_to_backoff(clock: FakeClock) -> None:
     recorder = Recorder(httpx.Response(429, headers={"Retry-After": "soon-ish"}), ok())
     async with make_fetcher(recorder, clock) as fetcher:
-        (await fetcher.for_site("s")).get(f"{PUBLIC}/list")
+        await fetcher.for_site("s").get(f"{PUBLIC}/list")
     assert clock.slept == pytest.approx(expected_backoff(1))
 
 
@@ -182,7 +182,7 @@ async def test_retry_after_above_the_cap_is_not_waited(clock: FakeClock, status:
     recorder = Recorder(httpx.Response(status, headers={"Retry-After": str(int(MAX_RETRY_AFTER) + 3600)}))
     async with make_fetcher(recorder, clock) as fetcher:
         with pytest.raises(FetchError) as info:
-            (await fetcher.for_site("s")).get(f"{PUBLIC}/list")
+            await fetcher.for_site("s").get(f"{PUBLIC}/list")
     assert len(recorder.requests) == 1 and clock.slept == []
     assert info.value.status == status and info.value.retry_after == MAX_RETRY_AFTER + 3600
 
@@ -192,7 +192,7 @@ async def test_client_errors_are_not_retried(clock: FakeClock, status: int, hint
     recorder = Recorder(httpx.Response(status, text="nope"))
     async with make_fetcher(recorder, clock) as fetcher:
         with pytest.raises(FetchError) as info:
-            (await fetcher.for_site("s")).get(f"{PUBLIC}/list")
+            await fetcher.for_site("s").get(f"{PUBLIC}/list")
     assert len(recorder.requests) == 1 and clock.slept == []
     assert info.value.status == status and f"HTTP {status}" in str(info.value)
     assert hint in (info.value.hint or "")
@@ -204,12 +204,12 @@ async def test_a_challenge_body_on_403_or_429_gets_the_challenge_hint(clock: Fak
     recorder = Recorder(httpx.Response(status, text=page))
     async with make_fetcher(recorder, clock, retries=0) as fetcher:
         with pytest.raises(FetchError) as info:
-            (await fetcher.for_site("s")).get(f"{PUBLIC}/list")
+            await fetcher.for_site("s").get(f"{PUBLIC}/list")
     assert "challenge page" in (info.value.hint or "") and f"HTTP {status}" in (info.value.hint or "")
     plain = Recorder(httpx.Response(status, text='{"error": "forbidden"}'))
     async with make_fetcher(plain, clock, retries=0) as fetcher:
         with pytest.raises(FetchError) as info:
-            (await fetcher.for_site("s")).get(f"{PUBLIC}/list")
+            await fetcher.for_site("s").get(f"{PUBLIC}/list")
     assert "challenge" not in (info.value.hint or "")
 
 
@@ -243,12 +243,12 @@ async def test_validators_survive_a_restart(tmp_path: Path, clock: FakeClock) ->
     path = tmp_path / "store.sqlite3"
     store = SqliteStore.open_file(path)
     async with make_fetcher(Recorder(ok(b"[7]", ETag='"e"')), clock, cache=store) as fetcher:
-        (await fetcher.for_site("s")).get(f"{PUBLIC}/list")
+        await fetcher.for_site("s").get(f"{PUBLIC}/list")
     await store.close()
     store = SqliteStore.open_file(path)
     recorder = Recorder(httpx.Response(304))
     async with make_fetcher(recorder, clock, cache=store) as fetcher:
-        response = (await fetcher.for_site("s")).get(f"{PUBLIC}/list")
+        response = await fetcher.for_site("s").get(f"{PUBLIC}/list")
     await store.close()
     assert recorder.requests[0].headers["if-none-match"] == '"e"'
     assert response.from_cache and response.content == b"[7]"
@@ -258,8 +258,8 @@ async def test_only_last_modified_is_remembered_too(clock: FakeClock, store: Sto
     lm = "Sat, 31 Oct 2026 12:00:00 GMT"
     recorder = Recorder(ok(b"[1]", **{"Last-Modified": lm}), httpx.Response(304))
     async with make_fetcher(recorder, clock, cache=store) as fetcher:
-        (await fetcher.for_site("s")).get(f"{PUBLIC}/list")
-        response = (await fetcher.for_site("s")).get(f"{PUBLIC}/list")
+        await fetcher.for_site("s").get(f"{PUBLIC}/list")
+        response = await fetcher.for_site("s").get(f"{PUBLIC}/list")
     assert recorder.requests[1].headers["if-modified-since"] == lm
     assert "if-none-match" not in recorder.requests[1].headers
     assert response.from_cache and response.content == b"[1]"
@@ -306,7 +306,7 @@ async def test_declared_content_length_over_the_limit(clock: FakeClock) -> None:
     recorder = Recorder(ok(b"x" * 20_001))
     async with make_fetcher(recorder, clock, max_response_bytes=20_000) as fetcher:
         with pytest.raises(FetchError, match="20,001 bytes exceeds the 20,000-byte limit") as info:
-            (await fetcher.for_site("s")).get(f"{PUBLIC}/list")
+            await fetcher.for_site("s").get(f"{PUBLIC}/list")
     assert len(recorder.requests) == 1 and "max_response_bytes" in (info.value.hint or "")
 
 
@@ -321,14 +321,14 @@ async def test_streamed_body_over_the_limit(clock: FakeClock) -> None:
     recorder = Recorder(lambda request: httpx.Response(200, content=chunks()))
     async with make_fetcher(recorder, clock, max_response_bytes=10_000) as fetcher:
         with pytest.raises(FetchError, match="exceeds the 10,000-byte limit"):
-            (await fetcher.for_site("s")).get(f"{PUBLIC}/list")
+            await fetcher.for_site("s").get(f"{PUBLIC}/list")
     assert "content-length" not in recorder.requests[0].headers
     assert len(sent) < 100  # stopped reading early
 
 
 async def test_body_at_the_limit_is_accepted(clock: FakeClock) -> None:
     async with make_fetcher(Recorder(ok(b"z" * 10_000)), clock, max_response_bytes=10_000) as fetcher:
-        response = (await fetcher.for_site("s")).get(f"{PUBLIC}/list")
+        response = await fetcher.for_site("s").get(f"{PUBLIC}/list")
     assert len(response.content) == 10_000
 
 
@@ -373,7 +373,7 @@ async def test_requests_go_to_base_url_but_report_the_public_url(clock: FakeCloc
 async def test_user_agent_and_language_are_sent(clock: FakeClock) -> None:
     recorder = Recorder(ok())
     async with make_fetcher(recorder, clock, user_agent="UA/1") as fetcher:
-        (await fetcher.for_site("s")).get(f"{PUBLIC}/x", headers={"X-Requested-With": "XMLHttpRequest"})
+        await fetcher.for_site("s").get(f"{PUBLIC}/x", headers={"X-Requested-With": "XMLHttpRequest"})
     headers = recorder.requests[0].headers
     assert headers["user-agent"] == "UA/1" and headers["accept-language"].startswith("ko-KR")
     assert headers["x-requested-with"] == "XMLHttpRequest"
@@ -437,7 +437,7 @@ async def test_retries_are_spaced_too(clock: FakeClock) -> None:
         return answers.pop(0)
 
     async with make_fetcher(handler, clock, min_request_interval=5, backoff=0) as fetcher:
-        (await fetcher.for_site("s")).get(f"{PUBLIC}/x")
+        await fetcher.for_site("s").get(f"{PUBLIC}/x")
     assert starts[1] - starts[0] >= 5
 
 

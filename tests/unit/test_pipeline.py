@@ -197,7 +197,7 @@ async def test_new_notice_goes_to_every_matching_route(store: Store, site: Stand
     site.add("3", "뮤지컬 〈레베카〉")
     result = await h.run()
     assert result.new == 2 and result.queued == 3 and not result.first_run
-    assert sorted(await h.outbox()) == [
+    assert sortedawait h.outbox() == [
         ("all", "new", "뮤지컬 〈레베카〉"),
         ("all", "new", "아이유 콘서트 〈HEREH〉"),
         ("iu", "new", "아이유 콘서트 〈HEREH〉"),
@@ -222,7 +222,7 @@ async def test_unchanged_notices_queue_nothing(store: Store, site: StandSite) ->
     for _ in range(3):
         result = await h.run()
         assert result.ok and result.new == 0 and result.changed == 0 and result.queued == 0
-    assert len(await h.outbox()) == 1 and await store.history_count() == 1
+    assert lenawait h.outbox() == 1 and await store.history_count() == 1
 
 
 # --- changes --------------------------------------------------------------------------------------------
@@ -323,7 +323,7 @@ async def test_lone_surrogate_in_a_title_is_recorded_and_queued(store: Store, si
     result = await h.run()
     assert result.ok and result.queued == 1
     assert await store.seen([Ticket(SITE, "1", "x", PUBLIC).key])  # written to the history
-    assert (await h.outbox())[0][2] == "아이유 콘서트"
+    assert await h.outbox()[0][2] == "아이유 콘서트"
 
 
 async def test_crawl_error_is_a_failed_result(store: Store, site: StandSite, logs: list[str]) -> None:

@@ -83,7 +83,7 @@ async def test_explain_aligns_korean_route_names_and_shows_a_sent_reminder_as_se
         pipeline = Pipeline(settings, store, fetcher, {"fake": crawler}, clock)
         assert (await pipeline.run_site("fake")).ok
         clock.advance((OPEN_A - clock.now()).total_seconds() - 60 * 60)
-        assert (await Reminders(store, {"fake": crawler}, clock)).run_due() == (1, 0)
+        assert await Reminders(store, {"fake": crawler}, clock).run_due() == (1, 0)
         doc = await explain(store, settings, "fake", "1")
         assert doc is not None and [r["status"] for r in doc["reminders"]] == ["queued"]
         reminder = next(r for r in await store.outbox_list() if r.kind == "reminder")

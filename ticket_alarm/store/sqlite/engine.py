@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,26 +28,20 @@ from ticket_alarm.store.api import (
     CommitResult,
     Cycle,
     DigestEvent,
-    DigestLogRow,
     DueReminder,
     HeadState,
     HistoryRow,
     LegacyKey,
     NewOutboxRow,
-    NoticeRow,
     OutboxItem,
     OutboxRow,
     OutboxStats,
     PendingChange,
     PruneResult,
-    RecentAlert,
     ReminderRow,
-    SearchHit,
     Seen,
     Settlement,
-    SiteHistory,
     SiteState,
-    UpcomingRow,
 )
 from ticket_alarm.store.sql import queries as Q
 from ticket_alarm.store.sql.dialect import SQLITE
@@ -60,9 +54,10 @@ from ticket_alarm.store.sqlite.connection import (
     connect_readonly,
     restore_from,
 )
+from ticket_alarm.store.sqlite.reads import SqliteReads, _outbox_row
 
 
-class SqliteEngine:
+class SqliteEngine(SqliteReads):
     """The synchronous SQLite store: one connection, used from one thread only (``SqliteStore``'s worker)."""
 
     def __init__(self, path: Path) -> None:
@@ -119,12 +114,6 @@ class SqliteEngine:
                 yield self._conn
         except sqlite3.Error as exc:
             raise StoreError(t("store.write_failed", path=self.path, error=exc)) from exc
-
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        try:
-            return self._conn.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(t("store.read_failed", path=self.path, error=exc)) from exc
 
     # --- history -----------------------------------------------------------------
     def seen(self, keys: Iterable[str]) -> dict[str, Seen]:
@@ -268,65 +257,6 @@ class SqliteEngine:
             for status, group in (("queued", queued), ("skipped", skipped)):
                 conn.executemany(Q.SET_REMINDER_STATUS, [(status, now, i) for i in group])
         return ids
-
-    def notice(self, key: str) -> NoticeRow | None:
-        rows = self._query(Q.NOTICE, (key,))
-        if not rows:
-            return None
-        r = rows[0]
-        pending = r["pending_ticket"]
-        return NoticeRow(
-            r["key"],
-            r["digest"],
-            r["site"],
-            r["notice_id"],
-            r["title"],
-            json.loads(r["ticket"]),
-            r["first_seen"],
-            r["last_seen"],
-            r["pending_digest"],
-            json.loads(pending) if pending else None,
-            r["pending_cycles"],
-        )
-
-    def notice_events(self, key: str) -> list[DigestLogRow]:
-        return [
-            DigestLogRow(r["id"], r["key"], r["event"], r["digest"], json.loads(r["ticket"]), r["at"])
-            for r in self._query(Q.NOTICE_EVENTS, (key,))
-        ]
-
-    def notice_outbox(self, key: str) -> list[OutboxRow]:
-        return [_outbox_row(r) for r in self._query(Q.NOTICE_OUTBOX, (key,))]
-
-    def legacy_keys(self, keys: Iterable[str]) -> set[str]:
-        keys = list(keys)
-        out: set[str] = set()
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            rows = self._query(
-                f"SELECT key FROM legacy_keys WHERE key IN ({','.join('?' * len(chunk))})", chunk
-            )
-            out.update(r[0] for r in rows)
-        return out
-
-    def known_contents(self, site: str) -> set[tuple[str, str | None]]:
-        """(title, open_at ISO or None) of every notice in a site's history (the storm check)."""
-        rows = self._query(
-            "SELECT title, json_extract(ticket, '$.open_at') FROM history WHERE site=?", (site,)
-        )
-        return {(row[0], row[1]) for row in rows}
-
-    def newest_notice(self, site: str) -> dict[str, Any] | None:
-        """The ticket JSON of the notice of ``site`` seen first most recently (``send-test --sample``)."""
-        rows = self._query(
-            "SELECT ticket FROM history WHERE site=? ORDER BY first_seen DESC, rowid DESC LIMIT 1", (site,)
-        )
-        return json.loads(rows[0]["ticket"]) if rows else None
-
-    def history_count(self, site: str | None = None) -> int:
-        if site is None:
-            return int(self._query(Q.HISTORY_COUNT)[0][0])
-        return int(self._query(Q.HISTORY_COUNT_SITE, (site,))[0][0])
 
     # --- outbox ------------------------------------------------------------------
     def enqueue(self, rows: Sequence[NewOutboxRow], now: float) -> tuple[int, ...]:
@@ -518,74 +448,7 @@ class SqliteEngine:
     def schema_version(self) -> int:
         return int(self._query("PRAGMA user_version")[0][0])
 
-    def has_table(self, name: str) -> bool:
-        return bool(self._query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)))
-
-    def history_by_site(self) -> list[SiteHistory]:
-        """Per site: rows, the first and the newest first_seen, the latest last_seen."""
-        return [SiteHistory(*r) for r in self._query(Q.HISTORY_BY_SITE)]
-
-    def search_history(
-        self, text: str, limit: int = 50, fold: Callable[[str], str] | None = None
-    ) -> list[SearchHit]:
-        """History rows (and imported legacy records) whose title contains ``text``, newest first.
-
-        With ``fold`` (e.g. routing.normalise), title and text are compared in that folded form.
-        """
-        if fold is not None:
-            self._conn.create_function("ta_fold", 1, lambda v: fold(v) if v is not None else None)
-            where, params_text = "instr(ta_fold(title), ?) > 0", fold(text)
-        else:
-            where = "title LIKE ? ESCAPE '\\'"
-            params_text = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        legacy = ""
-        params: list[Any] = [params_text]
-        if self.has_table("legacy_keys"):
-            legacy = (
-                " UNION ALL SELECT coalesce(site, '?'), coalesce(notice_id, '?'), title, "
-                f"coalesce(seen_at, imported_at), 'imported', NULL, NULL FROM legacy_keys WHERE {where} "
-                "AND key NOT IN (SELECT key FROM history)"
-            )
-            params.append(params_text)
-        return [
-            SearchHit(*r)
-            for r in self._query(
-                "SELECT site, notice_id, title, first_seen, 'history' AS origin, "
-                "json_extract(ticket, '$.open_at') AS open_at, "
-                "json_extract(ticket, '$.open_date') AS open_date "
-                f"FROM history WHERE {where}{legacy} ORDER BY 4 DESC, 1, 2 LIMIT ?",
-                [*params, limit],
-            )
-        ]
-
     # --- read-only queries of the status page and `upcoming` (ticket_alarm/web/upcoming.py, web.py) ----
-    def upcoming_rows(self, since_day: str) -> list[UpcomingRow]:
-        """History rows with a sale (open or presale) or an open date on/after ``since_day`` (YYYY-MM-DD).
-
-        The day compares with the leading date of the stored ISO strings, so callers pass a day
-        before the one they want (a margin for UTC offsets) and filter exact times themselves.
-        """
-        rows = self._query(
-            "SELECT site, notice_id, ticket, first_seen, last_seen FROM history WHERE "
-            "substr(json_extract(ticket, '$.open_at'), 1, 10) >= ? "
-            "OR substr(json_extract(ticket, '$.open_date'), 1, 10) >= ? "
-            "OR EXISTS (SELECT 1 FROM json_each(history.ticket, '$.presales') "
-            "WHERE substr(json_extract(json_each.value, '$.at'), 1, 10) >= ?)",
-            (since_day, since_day, since_day),
-        )
-        return [UpcomingRow(r[0], r[1], json.loads(r[2]), r[3], r[4]) for r in rows]
-
-    def recent_alerts(self, limit: int = 20) -> list[RecentAlert]:
-        """The newest outbox rows with the notice's title (None for messages without a notice)."""
-        return [RecentAlert(*r) for r in self._query(Q.RECENT_ALERTS, (limit,))]
-
-    def legacy_counts(self) -> tuple[int, int]:
-        """(imported legacy keys, of which a crawl has met since)."""
-        if not self.has_table("legacy_keys"):
-            return (0, 0)
-        row = self._query(Q.LEGACY_COUNTS)[0]
-        return (int(row[0]), int(row[1]))
-
     def import_legacy(self, keys: Sequence[LegacyKey], now: float) -> tuple[int, int]:
         """One transaction: store legacy keys. Returns (added, already known: in history or imported)."""
         with self._tx() as conn:
@@ -621,27 +484,6 @@ def _reminder_params(r: ReminderRow) -> tuple[Any, ...]:
 def _site_state(row: sqlite3.Row) -> SiteState:
     values = dict(row)
     return SiteState(**{**values, "initialized": bool(values["initialized"])})
-
-
-def _outbox_row(r: sqlite3.Row) -> OutboxRow:
-    keys = r.keys()
-    return OutboxRow(
-        r["id"],
-        r["route"],
-        r["kind"],
-        r["site"],
-        r["notice_key"],
-        json.loads(r["payload"]),
-        r["status"],
-        r["created_at"],
-        r["attempts"],
-        r["next_attempt_at"],
-        r["last_error"],
-        r["sent_at"],
-        r["message_id"],
-        r["lease_owner"] if "lease_owner" in keys else None,
-        r["lease_until"] if "lease_until" in keys else None,
-    )
 
 
 def _read_tail(read: NoticeRead) -> tuple[str | None, str | None, int, float | None]:
