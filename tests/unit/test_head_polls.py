@@ -129,7 +129,7 @@ async def test_head_poll_alerts_a_new_notice_once_and_the_sweep_then_changes_not
     assert (await h.pipeline.run_head(site)).new == 0
     sweep = await h.pipeline.run_site(site)
     assert sweep.ok and sweep.new == 0 and sweep.changed == 0 and sweep.queued == 0
-    assert lenawait h.alerted() == 1
+    assert len(await h.alerted()) == 1
     head = await store.head_state(site)
     assert head.last_success == clock.now().timestamp() and head.failure_streak == 0
 

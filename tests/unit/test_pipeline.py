@@ -197,7 +197,7 @@ async def test_new_notice_goes_to_every_matching_route(store: Store, site: Stand
     site.add("3", "뮤지컬 〈레베카〉")
     result = await h.run()
     assert result.new == 2 and result.queued == 3 and not result.first_run
-    assert sortedawait h.outbox() == [
+    assert sorted(await h.outbox()) == [
         ("all", "new", "뮤지컬 〈레베카〉"),
         ("all", "new", "아이유 콘서트 〈HEREH〉"),
         ("iu", "new", "아이유 콘서트 〈HEREH〉"),
@@ -222,7 +222,7 @@ async def test_unchanged_notices_queue_nothing(store: Store, site: StandSite) ->
     for _ in range(3):
         result = await h.run()
         assert result.ok and result.new == 0 and result.changed == 0 and result.queued == 0
-    assert lenawait h.outbox() == 1 and await store.history_count() == 1
+    assert len(await h.outbox()) == 1 and await store.history_count() == 1
 
 
 # --- changes --------------------------------------------------------------------------------------------
