@@ -941,7 +941,7 @@ def build_parser() -> argparse.ArgumentParser:
 async def _store(args: argparse.Namespace) -> int:
     from ticket_alarm.store.postgres import transfer
 
-    return await transfer.command(args, _load)
+    return await transfer.command(_load(args)[0].data_dir, args.to)
 
 
 async def _health(args: argparse.Namespace) -> int:

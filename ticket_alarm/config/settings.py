@@ -54,7 +54,7 @@ from ticket_alarm.core.sections import (
 from ticket_alarm.errors import ConfigError
 from ticket_alarm.fetch.http import DEFAULT_USER_AGENT, HttpSettings, ProxySettings
 from ticket_alarm.i18n import LANG_ENV, t
-from ticket_alarm.store.urls import mask_store_url, store_url_secrets
+from ticket_alarm.store.urls import check_store_url, mask_store_url, store_url_secrets
 
 # config.py owns no section: it composes the sections their parts own (see ticket_alarm/core/sections.py)
 __all__ = [
@@ -109,19 +109,6 @@ class _EnvironSource(EnvSettingsSource):
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
         return {name.lower(): value for name, value in self._environ.items()}  # case-insensitive
-
-
-def check_store_url(value: str | None) -> str | None:
-    """``store_url``: None/empty (SQLite in data_dir) or ``postgresql://user:password@host:port/db``."""
-    if value is None or value.strip() == "":
-        return None
-    value = value.strip()
-    no_control(value, "store_url")
-    parts = urlsplit(value)
-    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
-        shown = mask_store_url(value) if parts.scheme else t("config.not_a_url")
-        raise ValueError(t("config.store_url", shown=shown))
-    return value
 
 
 class Settings(BaseSettings):

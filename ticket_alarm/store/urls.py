@@ -1,8 +1,12 @@
-"""A store URL's password: every spelling of it (to scrub from errors and logs) and the URL masked."""
+"""A store URL: checked (``store_url``), its password in every spelling (to scrub from errors and logs),
+and the URL masked."""
 
 from __future__ import annotations
 
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from ticket_alarm.core.sections import no_control
+from ticket_alarm.i18n import t
 
 
 def store_url_secrets(url: str | None) -> list[str]:
@@ -25,3 +29,16 @@ def mask_store_url(url: str | None) -> str | None:
     for secret in store_url_secrets(url):
         masked = masked.replace(f":{secret}@", ":****@").replace(f"password={secret}", "password=****")
     return masked
+
+
+def check_store_url(value: str | None) -> str | None:
+    """``store_url``: None/empty (SQLite in data_dir) or ``postgresql://user:password@host:port/db``."""
+    if value is None or value.strip() == "":
+        return None
+    value = value.strip()
+    no_control(value, "store_url")
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+        shown = mask_store_url(value) if parts.scheme else t("config.not_a_url")
+        raise ValueError(t("config.store_url", shown=shown))
+    return value
