@@ -8,6 +8,7 @@ stand-in site; the few a user meets as a process (a copied example config) run `
 
 from __future__ import annotations
 
+import asyncio
 import configparser
 import getpass
 import grp
@@ -92,7 +93,7 @@ async def test_unmatched_notices_reach_the_catch_all_and_explain_says_why(tmp_pa
     h = Harness(tmp_path / "a", settings, clock)
     try:
         await h.cycle(ticket("1", title="아이유 콘서트 오픈"), ticket("2", title="뮤지컬 레베카 오픈"))
-        assert sorted((e["route"], e["title"]) for e in h.outbox()) == [
+        assert sorted((e["route"], e["title"]) for e in await h.outbox()) == [
             ("default", "뮤지컬 레베카 오픈"),
             ("iu", "아이유 콘서트 오픈"),
         ]
@@ -110,7 +111,7 @@ async def test_with_routes_only_explain_names_matched_no_route(tmp_path: Path) -
     h = Harness(tmp_path / "b", settings, clock)
     try:
         await h.cycle(ticket("2", title="뮤지컬 레베카 오픈"))
-        assert h.outbox() == []
+        assert await h.outbox() == []
         doc = await explain(h.store, settings, "fake", "2")
         assert doc is not None and doc["nothing_sent"] is not None
         text = render_text(doc)
@@ -160,7 +161,7 @@ def test_a_copied_example_config_is_refused_with_the_how_to(tmp_path: Path) -> N
 # --- 3: a locked site prints why and until when ------------------------------------------------
 
 
-async def test_once_says_a_locked_site_was_skipped_and_until_when(
+def test_once_says_a_locked_site_was_skipped_and_until_when(
     tmp_path: Path,
     site: FakeSite,
     notices: TestStandNotices,
@@ -170,11 +171,15 @@ async def test_once_says_a_locked_site_was_skipped_and_until_when(
     notices.add(2)
     path = write_config(tmp_path, stand_config(tmp_path, site, None))
     until = datetime.now(UTC).timestamp() + 3000
-    store = SqliteStore.open_dir(tmp_path / "data")
-    await store.save_site_state(
-        SiteState("teststand", True, failure_streak=1, last_error="HTTP 423", locked_until=until)
-    )
-    await store.close()
+
+    async def lock_the_site() -> None:
+        store = SqliteStore.open_dir(tmp_path / "data")
+        await store.save_site_state(
+            SiteState("teststand", True, failure_streak=1, last_error="HTTP 423", locked_until=until)
+        )
+        await store.close()
+
+    asyncio.run(lock_the_site())  # the command below runs its own event loop
     code, out, _err = run_main(capsys, "once", "--config", str(path))
     assert code == 0
     skipped = [line for line in out.splitlines() if "크롤링 건너뜀: teststand" in line]

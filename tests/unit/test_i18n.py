@@ -161,7 +161,7 @@ async def test_every_health_line_is_korean(
 ) -> None:
     clock = FakeClock()
     known: dict[str, type[Crawler]] = registry.discover(include_plugins=False)
-    healthy(store, clock)
+    await healthy(store, clock)
     now = clock.now().timestamp()
     await store.enqueue([NewOutboxRow("default", "new", "interpark", "k1", {"title": "a"})], now - 2401)
     await store.enqueue([NewOutboxRow("default", "new", "interpark", "k2", {"title": "b"})], now - 10)
@@ -592,7 +592,7 @@ def test_the_stores_other_errors_are_korean_when_raised(korean: None, tmp_path: 
         verify_copy(junk, what="백업 파일")
     assert "백업 파일: 읽을 수 있는 SQLite 데이터베이스가 아닙니다 (" in str(copy.value)
     with pytest.raises(StoreError) as missing:
-        Store.open_readonly(tmp_path / "none" / DB_NAME)
+        SqliteStore.open_readonly(tmp_path / "none" / DB_NAME)
     assert "아직 저장소가 없습니다 (데몬이 처음 시작할 때 만듭니다)" in str(missing.value)
     with pytest.raises(AlertFormatError) as alert:
         Alert.from_json({"kind": "new"})

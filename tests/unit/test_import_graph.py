@@ -140,7 +140,6 @@ def test_importing_the_config_in_a_fresh_interpreter_pulls_in_no_component_above
         "ticket_alarm.daemon.pipeline",
         "ticket_alarm.delivery.outbox",
         "ticket_alarm.delivery.discord",
-        "ticket_alarm.store",
         "ticket_alarm.cli",
         "crawlers.custom.crawler",
         "crawlers.registry",

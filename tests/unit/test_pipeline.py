@@ -323,7 +323,7 @@ async def test_lone_surrogate_in_a_title_is_recorded_and_queued(store: Store, si
     result = await h.run()
     assert result.ok and result.queued == 1
     assert await store.seen([Ticket(SITE, "1", "x", PUBLIC).key])  # written to the history
-    assert await h.outbox()[0][2] == "아이유 콘서트"
+    assert (await h.outbox())[0][2] == "아이유 콘서트"
 
 
 async def test_crawl_error_is_a_failed_result(store: Store, site: StandSite, logs: list[str]) -> None:

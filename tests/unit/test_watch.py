@@ -60,7 +60,7 @@ async def test_a_site_failing_past_the_threshold_is_told_once_and_once_on_recove
     await store.save_head_state(HeadState("melon", last_attempt=now + 700, last_success=now + 700))
     assert await restarted.check() == 1
     assert [s for _, s, _ in await ops_rows(store)] == ["site:melon", "site:melon"]
-    assert await ops_rows(store)[1][2] == "ticket-alarm recovered: site:melon"
+    assert (await ops_rows(store))[1][2] == "ticket-alarm recovered: site:melon"
     assert await restarted.check() == 0
     assert json.loads(await store.get_meta(OPS_META) or "{}") == {}
     # a failure that heals before the threshold is never told
@@ -72,9 +72,9 @@ async def test_a_site_failing_past_the_threshold_is_told_once_and_once_on_recove
     # head polls stuck for 3 × head_interval (a Retry-After pause), a broken webhook: told at once
     clock.advance(200)  # the last head poll success was 171 s ago: over 3 × 30 s
     assert await restarted.check() == 1
-    assert await ops_rows(store)[-1][1] == "head:melon"
+    assert (await ops_rows(store))[-1][1] == "head:melon"
     await store.mark_webhook_broken("default", "HTTP 404 Unknown Webhook", clock.now().timestamp())
-    assert await restarted.check() == 1 and await ops_rows(store)[-1][1] == "webhook:default"
+    assert await restarted.check() == 1 and (await ops_rows(store))[-1][1] == "webhook:default"
     assert all(r.route == "ops" for r in await store.outbox_list())  # never on a subscriber's route
     await store.close()
 
