@@ -93,7 +93,7 @@ async def test_reopening_keeps_data(path: Path) -> None:
         assert len(await store.outbox_list(status="pending")) == 1
         assert (await store.site_state("melon")).initialized
         assert await store.get_meta("k") == "v" and await store.get_meta("nope") is None
-        assert store.check()
+        assert await store.check()
     finally:
         await store.close()
     assert user_version(path) == SCHEMA_VERSION
