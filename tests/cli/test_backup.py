@@ -16,7 +16,8 @@ from tests.conftest import DaemonProcess, run_cli, stand_config, write_config
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.ops.backup import BackupError, prune, restore
-from ticket_alarm.store import DB_NAME, SCHEMA_VERSION, Store
+from ticket_alarm.store import DB_NAME, SCHEMA_VERSION
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 
 def rows(db: Path) -> int:
@@ -94,9 +95,9 @@ def test_backup_while_running_then_restore_after_stop(
     assert d2.terminate()[0] == 0
 
 
-def _store_with_rows(data_dir: Path) -> Path:
-    store = Store.open_dir(data_dir)
-    store.close()
+async def _store_with_rows(data_dir: Path) -> Path:
+    store = SqliteStore.open_dir(data_dir)
+    await store.close()
     conn = sqlite3.connect(data_dir / DB_NAME)
     conn.execute(
         "INSERT INTO history(key, digest, site, notice_id, title, ticket, first_seen, last_seen) "
@@ -116,9 +117,9 @@ def _tar(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def test_restore_refuses_bad_archives_and_touches_nothing(tmp_path: Path) -> None:
+async def test_restore_refuses_bad_archives_and_touches_nothing(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"data_dir": str(tmp_path / "data")})
-    live = _store_with_rows(tmp_path / "data")
+    live = await _store_with_rows(tmp_path / "data")
     done = run_cli("backup", "--config", str(config), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     good = archive_of(done.stdout)
@@ -153,7 +154,7 @@ def test_restore_refuses_bad_archives_and_touches_nothing(tmp_path: Path) -> Non
             assert "Traceback" not in refused.stderr and "nothing was changed" in refused.stderr.lower()
         else:
             with pytest.raises(BackupError, match=re.escape(phrase)):
-                restore(settings, archive)
+                await restore(settings, archive)
         assert digest(live) == before
         assert sorted(p.name for p in live.parent.iterdir() if "before-restore" in p.name) == []
     assert not (tmp_path.parent / "evil").exists()
@@ -180,9 +181,9 @@ def test_keep_prunes_the_oldest(tmp_path: Path) -> None:
     assert left == sorted([*names[3:5], *names[8:], "notes.txt", "data_latest.tar.gz"])
 
 
-def test_backup_keep_via_cli(tmp_path: Path) -> None:
+async def test_backup_keep_via_cli(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"data_dir": str(tmp_path / "data")})
-    _store_with_rows(tmp_path / "data")
+    await _store_with_rows(tmp_path / "data")
     dest = tmp_path / "b"
     dest.mkdir()
     for i in range(3):

@@ -18,7 +18,6 @@ from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.routes import Router, Verdict, route_verdicts
 from ticket_alarm.config.settings import RouteSettings, Settings
 from ticket_alarm.ops.explain import explain, render_text
-from ticket_alarm.store import as_async
 
 pytestmark = pytest.mark.usefixtures("clean_env")  # tests/support/inprocess.py
 
@@ -52,11 +51,11 @@ async def test_unmatched_notices_reach_the_catch_all_and_explain_says_why(tmp_pa
     h = Harness(tmp_path / "a", settings, clock)
     try:
         await h.cycle(ticket("1", title="아이유 콘서트 오픈"), ticket("2", title="뮤지컬 레베카 오픈"))
-        assert sorted((e["route"], e["title"]) for e in h.outbox()) == [
+        assert sorted((e["route"], e["title"]) for e in await h.outbox()) == [
             ("default", "뮤지컬 레베카 오픈"),
             ("iu", "아이유 콘서트 오픈"),
         ]
-        doc = await explain(as_async(h.store), settings, "fake", "1")
+        doc = await explain(h.store, settings, "fake", "1")
         assert doc is not None
         assert [(r["route"], r["matched"]) for r in doc["routes"]] == [("iu", True), ("default", False)]
         assert "route iu takes it" in doc["routes"][1]["reason"]
@@ -70,8 +69,8 @@ async def test_with_routes_only_explain_names_matched_no_route(tmp_path: Path) -
     h = Harness(tmp_path / "b", settings, clock)
     try:
         await h.cycle(ticket("2", title="뮤지컬 레베카 오픈"))
-        assert h.outbox() == []
-        doc = await explain(as_async(h.store), settings, "fake", "2")
+        assert await h.outbox() == []
+        doc = await explain(h.store, settings, "fake", "2")
         assert doc is not None and doc["nothing_sent"] is not None
         text = render_text(doc)
         assert "nothing (matched no route" in text and "first crawl" not in text

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.ops import health
 from ticket_alarm.store import DB_NAME, InstanceLock, NewOutboxRow, SiteState, Store
+from ticket_alarm.store.api import Dead
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 HEALTH_CHECK = ROOT / "deploy" / "health_check.sh"
 OPS_ID = "223456789012345678"
@@ -69,10 +71,10 @@ def settings_for(tmp_path: Path, **extra: Any) -> Settings:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open_dir(tmp_path / "data")
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = SqliteStore.open_dir(tmp_path / "data")
     yield s
-    s.close()
+    await s.close()
 
 
 @pytest.fixture
@@ -83,10 +85,10 @@ def lock(tmp_path: Path) -> Iterator[InstanceLock]:
     held.release()
 
 
-def healthy(store: Store, clock: FakeClock) -> None:
+async def healthy(store: Store, clock: FakeClock) -> None:
     now = clock.now().timestamp()
-    store.set_meta("heartbeat", f"{now - 20:.3f}")
-    store.save_site_state(
+    await store.set_meta("heartbeat", f"{now - 20:.3f}")
+    await store.save_site_state(
         SiteState("interpark", initialized=True, last_attempt=now - 60, last_success=now - 60, last_count=120)
     )
 
@@ -111,7 +113,7 @@ def by_name(report: health.Report) -> dict[str, health.Check]:
 async def test_healthy_setup_is_ok(
     tmp_path: Path, store: Store, lock: InstanceLock, known: Any, clock: FakeClock
 ) -> None:
-    healthy(store, clock)
+    await healthy(store, clock)
     report = await check(settings_for(tmp_path), known, clock)
     assert report.status == "OK", report.lines()
     assert report.exit_code == 0
@@ -137,17 +139,17 @@ async def test_healthy_setup_is_ok(
 async def test_daemon_not_running_or_hung_is_critical(
     tmp_path: Path, store: Store, known: Any, clock: FakeClock
 ) -> None:
-    healthy(store, clock)
+    await healthy(store, clock)
     report = await check(settings_for(tmp_path), known, clock)
     assert report.status == "CRITICAL"
     assert by_name(report)["daemon"].detail.startswith("not running")
     held = InstanceLock(tmp_path / "data")
     held.acquire()
     try:
-        store.set_meta("heartbeat", f"{clock.now().timestamp() - 601:.3f}")  # 2 × interval 300 = 600 s
+        await store.set_meta("heartbeat", f"{clock.now().timestamp() - 601:.3f}")  # 2 × interval 300 = 600 s
         report = await check(settings_for(tmp_path), known, clock)
         assert by_name(report)["daemon"].status == "CRITICAL" and "hung" in by_name(report)["daemon"].detail
-        store.set_meta("heartbeat", f"{clock.now().timestamp() - 599:.3f}")
+        await store.set_meta("heartbeat", f"{clock.now().timestamp() - 599:.3f}")
         assert by_name(await check(settings_for(tmp_path), known, clock))["daemon"].status == "OK"
     finally:
         held.release()
@@ -156,7 +158,7 @@ async def test_daemon_not_running_or_hung_is_critical(
 async def test_site_problems_are_warnings(
     tmp_path: Path, store: Store, lock: InstanceLock, known: Any, clock: FakeClock
 ) -> None:
-    healthy(store, clock)
+    await healthy(store, clock)
     now = clock.now().timestamp()
     settings = settings_for(tmp_path, health={"failure_streak_warn": 3})
     cases = [
@@ -197,7 +199,7 @@ async def test_site_problems_are_warnings(
         ),
     ]
     for state, status, phrase in cases:
-        store.save_site_state(state)
+        await store.save_site_state(state)
         site = by_name(await check(settings, known, clock))["site:interpark"]
         assert (site.status, phrase in site.detail) == (status, True), (state, site)
 
@@ -205,15 +207,17 @@ async def test_site_problems_are_warnings(
 async def test_a_renumbering_storm_is_a_warning_for_a_day(
     tmp_path: Path, store: Store, lock: InstanceLock, known: Any, clock: FakeClock
 ) -> None:
-    healthy(store, clock)
+    await healthy(store, clock)
     settings = settings_for(tmp_path)
     now = clock.now().timestamp()
     assert by_name(await check(settings, known, clock))["site:interpark"].status == "OK"
-    store.set_meta("storm:interpark", json.dumps({"at": now - 600, "held": 140, "new": 141, "threshold": 30}))
+    await store.set_meta(
+        "storm:interpark", json.dumps({"at": now - 600, "held": 140, "new": 141, "threshold": 30})
+    )
     site = by_name(await check(settings, known, clock))["site:interpark"]
     assert site.status == "WARNING" and "140 of 141 new notices held 10m ago as a renumbering" in site.detail
     clock.advance(25 * 3600)
-    healthy(store, clock)
+    await healthy(store, clock)
     assert by_name(await check(settings, known, clock))["site:interpark"].status == "OK"
 
 
@@ -222,9 +226,9 @@ async def test_empty_streak_is_fine_for_a_site_that_may_list_nothing(
 ) -> None:
     known = registry.discover()
     assert known["teststand"].usual_minimum == 0
-    healthy(store, clock)
+    await healthy(store, clock)
     now = clock.now().timestamp()
-    store.save_site_state(SiteState("teststand", True, now, now - 60, empty_streak=9, last_count=0))
+    await store.save_site_state(SiteState("teststand", True, now, now - 60, empty_streak=9, last_count=0))
     settings = settings_for(tmp_path, sites={"teststand": {"enabled": True}, "interpark": {"enabled": False}})
     assert by_name(await check(settings, known, clock))["site:teststand"].status == "OK"
 
@@ -232,23 +236,23 @@ async def test_empty_streak_is_fine_for_a_site_that_may_list_nothing(
 async def test_outbox_age_dead_letters_and_broken_webhook(
     tmp_path: Path, store: Store, lock: InstanceLock, known: Any, clock: FakeClock
 ) -> None:
-    healthy(store, clock)
+    await healthy(store, clock)
     now = clock.now().timestamp()
     settings = settings_for(tmp_path, health={"outbox_age_warn": 600})
-    store.enqueue([NewOutboxRow("default", "new", "interpark", "k1", {"title": "a"})], now - 601)
+    await store.enqueue([NewOutboxRow("default", "new", "interpark", "k1", {"title": "a"})], now - 601)
     assert by_name(await check(settings, known, clock))["outbox"].status == "WARNING"
-    store.enqueue([NewOutboxRow("default", "new", "interpark", "k0", {"title": "b"})], now - 2401)
+    await store.enqueue([NewOutboxRow("default", "new", "interpark", "k0", {"title": "b"})], now - 2401)
     outbox = by_name(await check(settings, known, clock))["outbox"]
     assert outbox.status == "CRITICAL" and "2 alert(s) pending, the oldest for 40m" in outbox.detail
-    store.enqueue([NewOutboxRow("default", "new", "interpark", "k2", {"title": "c"})], now - 10)
-    dead_id = store.outbox_list(status="pending")[-1].id
-    store.mark_dead([dead_id], "HTTP 400: Invalid Form Body")
+    await store.enqueue([NewOutboxRow("default", "new", "interpark", "k2", {"title": "c"})], now - 10)
+    dead_id = (await store.outbox_list(status="pending"))[-1].id
+    await store.settle([dead_id], Dead("HTTP 400: Invalid Form Body"), 0.0)
     dead = by_name(await check(settings, known, clock))["dead_letters"]
     assert dead.status == "WARNING" and "Invalid Form Body" in dead.detail
     clock.advance(25 * 3600)  # an old dead letter is history, not an alarm
-    store.set_meta("heartbeat", f"{clock.now().timestamp():.3f}")
+    await store.set_meta("heartbeat", f"{clock.now().timestamp():.3f}")
     assert by_name(await check(settings, known, clock))["dead_letters"].status == "OK"
-    store.mark_webhook_broken("default", "HTTP 404: Unknown Webhook", now)
+    await store.mark_webhook_broken("default", "HTTP 404: Unknown Webhook", now)
     hook = by_name(await check(settings, known, clock))["webhook:default"]
     assert hook.status == "CRITICAL" and "404" in hook.detail
 
@@ -256,7 +260,7 @@ async def test_outbox_age_dead_letters_and_broken_webhook(
 async def test_webhook_probe_answers(
     tmp_path: Path, store: Store, lock: InstanceLock, known: Any, clock: FakeClock
 ) -> None:
-    healthy(store, clock)
+    await healthy(store, clock)
     settings = settings_for(tmp_path)
     for status, expected in (
         (200, "OK"),
@@ -274,7 +278,7 @@ async def test_webhook_probe_answers(
 async def test_machine_thresholds(
     tmp_path: Path, store: Store, lock: InstanceLock, known: Any, clock: FakeClock
 ) -> None:
-    healthy(store, clock)
+    await healthy(store, clock)
     settings = settings_for(tmp_path, log_dir=str(tmp_path / "logs"))
     (tmp_path / "logs").mkdir()
     report = await check(settings, known, clock, system=FakeMachine(cpu=95, memory=90, disk=90))
@@ -305,9 +309,9 @@ async def test_no_data_dir_is_unknown_and_nothing_is_created(
 async def test_the_check_writes_nothing_into_the_data_dir(
     tmp_path: Path, known: Any, clock: FakeClock
 ) -> None:
-    store = Store.open_dir(tmp_path / "data")
-    healthy(store, clock)
-    store.close()  # no daemon: no -wal file; a read-only WAL open must not create one
+    store = SqliteStore.open_dir(tmp_path / "data")
+    await healthy(store, clock)
+    await store.close()  # no daemon: no -wal file; a read-only WAL open must not create one
     before = sorted(p.name for p in (tmp_path / "data").iterdir())
     report = await check(settings_for(tmp_path), known, clock)
     assert by_name(report)["daemon"].status == "CRITICAL"
@@ -481,13 +485,13 @@ async def test_head_polls_off_or_not_succeeding_for_three_head_intervals_are_war
 ) -> None:
     from ticket_alarm.store import HeadState
 
-    healthy(store, clock)
+    await healthy(store, clock)
     now = clock.now().timestamp()
     sites = {
         "yes24": {"enabled": True},
         **{s: {"enabled": False} for s in ("interpark", "melon", "ticketlink")},
     }
-    store.save_site_state(SiteState("yes24", True, now - 60, now - 60, last_count=40))
+    await store.save_site_state(SiteState("yes24", True, now - 60, now - 60, last_count=40))
     # off said explicitly for a site that can poll its newest page: new notices wait for the sweep
     for off in (0, False):
         sites["yes24"]["head_interval"] = off
@@ -495,17 +499,17 @@ async def test_head_polls_off_or_not_succeeding_for_three_head_intervals_are_war
         assert site.status == "WARNING" and site.detail.startswith("head polls off: new notices wait"), site
     # a site's null (config.example.json) takes the top-level 30 s: on, and OK while they succeed
     sites["yes24"]["head_interval"] = None
-    store.save_head_state(HeadState("yes24", last_attempt=now - 10, last_success=now - 89))
+    await store.save_head_state(HeadState("yes24", last_attempt=now - 10, last_success=now - 89))
     site = by_name(await check(settings_for(tmp_path, sites=sites), known, clock))["site:yes24"]
     assert site.status == "OK" and "last head poll 89s ago" in site.detail, site
     # a 429 with Retry-After 120: paused, no failure streak, yet nothing succeeded for over 3 × 30 s
-    store.save_head_state(
+    await store.save_head_state(
         HeadState("yes24", last_attempt=now - 91, last_success=now - 91, paused_until=now + 29)
     )
     site = by_name(await check(settings_for(tmp_path, sites=sites), known, clock))["site:yes24"]
     assert site.status == "WARNING" and "head polls have not succeeded for 2m" in site.detail, site
     # the daemon stretched the gap for politeness (it says so in meta): 3 × that gap is the limit
-    store.set_meta("head_gap:yes24", "45")
+    await store.set_meta("head_gap:yes24", "45")
     assert (
         by_name(await check(settings_for(tmp_path, sites=sites), known, clock))["site:yes24"].status == "OK"
     )

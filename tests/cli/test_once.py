@@ -4,6 +4,7 @@ process against the stand-in site."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from tests.support.inprocess import run_main
 from tests.support.ports import free_port
 from tests.support.server import Response
 from tests.support.site_standin import FakeSite, TestStandNotices
-from ticket_alarm.store import SiteState, Store
+from ticket_alarm.store import SiteState
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 
 @pytest.mark.usefixtures("clean_env")  # tests/support/inprocess.py
@@ -28,11 +30,15 @@ def test_once_says_a_locked_site_was_skipped_and_until_when(
     notices.add(2)
     path = write_config(tmp_path, stand_config(tmp_path, site, None))
     until = datetime.now(UTC).timestamp() + 3000
-    store = Store.open_dir(tmp_path / "data")
-    store.save_site_state(
-        SiteState("teststand", True, failure_streak=1, last_error="HTTP 423", locked_until=until)
-    )
-    store.close()
+
+    async def lock_the_site() -> None:
+        store = SqliteStore.open_dir(tmp_path / "data")
+        await store.save_site_state(
+            SiteState("teststand", True, failure_streak=1, last_error="HTTP 423", locked_until=until)
+        )
+        await store.close()
+
+    asyncio.run(lock_the_site())  # the command below runs its own event loop
     code, out, _err = run_main(capsys, "once", "--config", str(path))
     assert code == 0
     skipped = [line for line in out.splitlines() if "크롤링 건너뜀: teststand" in line]

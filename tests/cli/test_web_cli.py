@@ -12,7 +12,7 @@ import resource
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,9 @@ from ticket_alarm.config.routes import Router
 from ticket_alarm.config.settings import RouteSettings, Settings
 from ticket_alarm.core.model import SEOUL, Presale, Ticket, seoul
 from ticket_alarm.i18n.table import width
-from ticket_alarm.store import HistoryRow, SiteState, Store, as_async
+from ticket_alarm.store import Cycle, HistoryRow, SiteState, Store
+from ticket_alarm.store.api import Dead, Sent
+from ticket_alarm.store.sqlite.backend import SqliteStore
 from ticket_alarm.web.ical import calendar
 from ticket_alarm.web.server import (
     MAX_PAGE_CONNECTIONS,
@@ -61,12 +63,14 @@ def notice(notice_id: str, site: str = "teststand", **fields: Any) -> Ticket:
     return base.with_(**fields)
 
 
-def seed(store: Store, tickets: list[Ticket], now: datetime = NOW) -> None:
+async def seed(store: Store, tickets: list[Ticket], now: datetime = NOW) -> None:
     for site in {t.site for t in tickets}:
         rows = [
             HistoryRow(t.key, t.digest, site, t.id, t.title, t.to_json()) for t in tickets if t.site == site
         ]
-        store.record(site, now.timestamp(), history=rows, touched=[], outbox=[], state=SiteState(site, True))
+        await store.commit_cycle(
+            Cycle(site, now.timestamp(), history=rows, touched=[], outbox=[], state=SiteState(site, True))
+        )
 
 
 SAMPLE = [
@@ -86,11 +90,11 @@ SAMPLE = [
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open_dir(tmp_path / "data")
-    seed(s, SAMPLE)
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = SqliteStore.open_dir(tmp_path / "data")
+    await seed(s, SAMPLE)
     yield s
-    s.close()
+    await s.close()
 
 
 def ids(notices: list[Any]) -> list[str]:
@@ -101,7 +105,7 @@ def ids(notices: list[Any]) -> list[str]:
 
 
 async def test_upcoming_lists_sales_ahead_in_time_order_and_filters(store: Store) -> None:
-    reader = as_async(store)  # the engine seeds, the async store reads
+    reader = store  # the engine seeds, the async store reads
     assert ids(await upcoming(reader, now=NOW, looks=LOOKS)) == [
         "b",
         "dayonly",
@@ -130,7 +134,7 @@ async def test_upcoming_lists_sales_ahead_in_time_order_and_filters(store: Store
 
 
 async def test_calendar_has_one_event_per_sale_with_stable_uids_kst_times_and_alarm(store: Store) -> None:
-    reader = as_async(store)  # the engine seeds, the async store reads
+    reader = store  # the engine seeds, the async store reads
     notices = await upcoming(reader, now=NOW, looks=LOOKS)
     cal = Calendar.from_ical(calendar(notices, NOW))
     events = list(cal.walk("VEVENT"))
@@ -152,7 +156,7 @@ async def test_calendar_has_one_event_per_sale_with_stable_uids_kst_times_and_al
     assert not [u for u in by_uid if u.startswith(notice("tba").key[:32])]
     # a moved open time: the same UID, a new start
     moved = notice("a", open_at=seoul(2027, 1, 21, 19, 0), presales=SAMPLE[0].presales)
-    seed(store, [moved], NOW + timedelta(hours=1))
+    await seed(store, [moved], NOW + timedelta(hours=1))
     again = {
         str(e["UID"]): e
         for e in Calendar.from_ical(calendar(await upcoming(reader, now=NOW, looks=LOOKS), NOW)).walk(
@@ -183,7 +187,7 @@ async def served(store: Store, tmp_path: Path) -> AsyncIterator[Served]:
     from crawlers.registry import discover
 
     known = {name: cls for name, cls in discover().items() if name in ("interpark", "melon")}
-    ctx = WebContext(settings, as_async(store), known, ["interpark", "melon"], None, FakeClock(NOW))
+    ctx = WebContext(settings, store, known, ["interpark", "melon"], None, FakeClock(NOW))
     runner = web.AppRunner(build_app(ctx), access_log=None)
     await runner.setup()
     sock = socket.socket()
@@ -305,14 +309,14 @@ def test_daemon_serves_a_calendar_stable_across_restarts_and_moves_a_changed_ope
 # --- the `upcoming` command and display-width tables -------------------------------------------------
 
 
-def test_upcoming_command_table_json_filters_and_bad_names(tmp_path: Path) -> None:
+async def test_upcoming_command_table_json_filters_and_bad_names(tmp_path: Path) -> None:
     # the stand-in site's plugin is on the CLI's PYTHONPATH (child_env), so `teststand` is a known site
     config_path = write_config(tmp_path, {"data_dir": str(tmp_path / "data")})
-    store = Store.open_dir(tmp_path / "data")
+    store = SqliteStore.open_dir(tmp_path / "data")
     now = datetime.now(UTC)
     soon, later = now + timedelta(days=2), now + timedelta(days=40)
     try:
-        seed(
+        await seed(
             store,
             [
                 notice("k1", title="아이유 콘서트 티켓 오픈", open_at=soon.astimezone(SEOUL)),
@@ -321,7 +325,7 @@ def test_upcoming_command_table_json_filters_and_bad_names(tmp_path: Path) -> No
             now,
         )
     finally:
-        store.close()
+        await store.close()
     table = run_cli("upcoming", "--config", str(config_path), cwd=tmp_path)
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
@@ -396,9 +400,9 @@ def test_token_compare_takes_as_long_whatever_the_first_wrong_character() -> Non
 
 
 async def test_page_escapes_scraped_text_and_drops_non_http_links(tmp_path: Path) -> None:
-    store = Store.open_dir(tmp_path / "data")
+    store = SqliteStore.open_dir(tmp_path / "data")
     try:
-        seed(
+        await seed(
             store,
             [
                 notice(
@@ -410,11 +414,9 @@ async def test_page_escapes_scraped_text_and_drops_non_http_links(tmp_path: Path
             ],
         )
         settings = Settings(data_dir=tmp_path / "data")
-        html = await render_page(
-            WebContext(settings, as_async(store), {}, ["teststand"], None, FakeClock(NOW))
-        )
+        html = await render_page(WebContext(settings, store, {}, ["teststand"], None, FakeClock(NOW)))
     finally:
-        store.close()
+        await store.close()
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &quot;공연&quot; &amp; &lt;b&gt;" in html
     assert "<img src=x" not in html and "javascript:" not in html
     assert html.count("<script") == 1  # the page's own, with its nonce
@@ -424,10 +426,10 @@ async def test_page_shows_site_status_outbox_and_recent_alerts(tmp_path: Path) -
     from ticket_alarm.store import NewOutboxRow
 
     now = NOW.timestamp()
-    store = Store.open_dir(tmp_path / "data")
+    store = SqliteStore.open_dir(tmp_path / "data")
     try:
-        seed(store, [notice("s1")])
-        store.save_site_state(
+        await seed(store, [notice("s1")])
+        await store.save_site_state(
             SiteState(
                 "melon",
                 True,
@@ -439,23 +441,21 @@ async def test_page_shows_site_status_outbox_and_recent_alerts(tmp_path: Path) -
                 locked_until=now + 1800,
             )
         )
-        store.enqueue(
+        await store.enqueue(
             [NewOutboxRow("콘서트", "new", "teststand", notice("s1").key, {"title": "t"}) for _ in range(3)],
             now - 600,
         )
-        first, second, _third = (r.id for r in store.outbox_list())
-        store.mark_sent([first], now - 500, "m1")
-        store.mark_dead([second], "HTTP 400")
+        first, second, _third = (r.id for r in await store.outbox_list())
+        await store.settle([first], Sent("m1"), now - 500)
+        await store.settle([second], Dead("HTTP 400"), 0.0)
         from crawlers.registry import discover
 
         known = {"melon": discover()["melon"]}
         html = await render_page(
-            WebContext(
-                Settings(data_dir=tmp_path / "data"), as_async(store), known, ["melon"], None, FakeClock(NOW)
-            )
+            WebContext(Settings(data_dir=tmp_path / "data"), store, known, ["melon"], None, FakeClock(NOW))
         )
     finally:
-        store.close()
+        await store.close()
     status = html[html.index("사이트 상태") : html.index("알림 대기열")]
     assert "멜론티켓" in status and "30초 전" in status and "2시간 0분 전" in status
     assert "3회" in status and "2건" in status and "12:30까지 쉼" in status and "HTTP 423 Locked" in status
@@ -477,20 +477,20 @@ async def test_store_failure_is_a_503_and_a_taken_port_leaves_the_daemon_running
     taken.bind(("127.0.0.1", 0))
     taken.listen()
     port = taken.getsockname()[1]
-    store = Store.open_dir(tmp_path / "data")
+    store = SqliteStore.open_dir(tmp_path / "data")
     try:
         busy = Settings(data_dir=tmp_path / "data", web={"port": port})
-        async with serve_web(WebContext(busy, as_async(store), {}, [], None, FakeClock(NOW))) as runner:
+        async with serve_web(WebContext(busy, store, {}, [], None, FakeClock(NOW))) as runner:
             assert runner is None
         assert any("status page not started" in line and "web.port" in line for line in lines), lines
 
         free = Settings(data_dir=tmp_path / "data", web={"port": free_port()})
-        async with serve_web(WebContext(free, as_async(store), {}, [], None, FakeClock(NOW))) as runner:
+        async with serve_web(WebContext(free, store, {}, [], None, FakeClock(NOW))) as runner:
             assert runner is not None
             base = f"http://127.0.0.1:{free.web.port}"
             async with httpx.AsyncClient(base_url=base, timeout=10) as client:
                 assert (await client.get("/")).status_code == 200
-                store.close()  # the store goes away under the page
+                await store.close()  # the store goes away under the page
                 broken = await client.get("/")
                 assert broken.status_code == 503 and "store unavailable" in broken.text
                 assert (await client.get("/nosuch")).status_code == 404
@@ -531,19 +531,17 @@ async def test_the_site_table_never_shows_the_last_attempt_older_than_the_last_s
     tmp_path: Path,
 ) -> None:
     now = datetime(2027, 1, 10, 3, 0, tzinfo=UTC)
-    store = Store.open_dir(tmp_path / "data")
+    store = SqliteStore.open_dir(tmp_path / "data")
     try:
         # a sweep is stamped when it starts (attempt) and when it ends (success), four minutes later
-        store.save_site_state(
+        await store.save_site_state(
             SiteState("melon", True, last_attempt=now.timestamp() - 600, last_success=now.timestamp() - 360)
         )
         known = {"melon": discover()["melon"]}
         settings = Settings(data_dir=tmp_path / "data", interval=600)
-        html = await render_page(
-            WebContext(settings, as_async(store), known, ["melon"], None, FakeClock(now))
-        )
+        html = await render_page(WebContext(settings, store, known, ["melon"], None, FakeClock(now)))
     finally:
-        store.close()
+        await store.close()
     row = html[html.index('<tbody id="sites">') :].split("</tr>", 1)[0]
     assert re.findall(r"<td>([^<]*)</td>", row)[:2] == ["6분 전", "6분 전"]
     assert 'class="health ok"' in html and "모든 사이트 정상 (1곳)" in html

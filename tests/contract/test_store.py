@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,12 +18,14 @@ from ticket_alarm.errors import StoreError, StoreLockedError
 from ticket_alarm.store import (
     DB_NAME,
     SCHEMA_VERSION,
+    Cycle,
     HistoryRow,
     InstanceLock,
     NewOutboxRow,
     SiteState,
     Store,
 )
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 
 @pytest.fixture
@@ -32,10 +34,10 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(path: Path) -> Iterator[Store]:
-    s = Store(path)
+async def store(path: Path) -> AsyncIterator[Store]:
+    s = SqliteStore.open_file(path)
     yield s
-    s.close()
+    await s.close()
 
 
 def hist(n: int, site: str = "melon", digest: str = "d1") -> HistoryRow:
@@ -59,10 +61,10 @@ def user_version(path: Path) -> int:
 # --- opening ---------------------------------------------------------------------------------------
 
 
-def test_migrations_from_an_empty_file(path: Path) -> None:
+async def test_migrations_from_an_empty_file(path: Path) -> None:
     path.touch()
-    store = Store(path)
-    store.close()
+    store = SqliteStore.open_file(path)
+    await store.close()
     assert user_version(path) == SCHEMA_VERSION >= 1
     conn = sqlite3.connect(path)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -71,27 +73,29 @@ def test_migrations_from_an_empty_file(path: Path) -> None:
     assert {"history", "outbox", "site_state", "http_cache", "webhook_state", "meta"} <= tables
 
 
-def test_open_dir_creates_the_directory(tmp_path: Path) -> None:
-    store = Store.open_dir(tmp_path / "a" / "b")
-    store.close()
+async def test_open_dir_creates_the_directory(tmp_path: Path) -> None:
+    store = SqliteStore.open_dir(tmp_path / "a" / "b")
+    await store.close()
     assert (tmp_path / "a" / "b" / DB_NAME).exists()
 
 
-def test_reopening_keeps_data(path: Path) -> None:
-    store = Store(path)
-    store.record("melon", 10.0, history=[hist(1)], touched=[], outbox=[row()], state=SiteState("melon", True))
-    store.set_meta("k", "v")
-    store.close()
-    store = Store(path)
+async def test_reopening_keeps_data(path: Path) -> None:
+    store = SqliteStore.open_file(path)
+    await store.commit_cycle(
+        Cycle("melon", 10.0, history=[hist(1)], touched=[], outbox=[row()], state=SiteState("melon", True))
+    )
+    await store.set_meta("k", "v")
+    await store.close()
+    store = SqliteStore.open_file(path)
     try:
-        assert store.history_count() == 1 and store.history_count("melon") == 1
-        assert store.history_count("yes24") == 0
-        assert len(store.outbox_list(status="pending")) == 1
-        assert store.site_state("melon").initialized
-        assert store.get_meta("k") == "v" and store.get_meta("nope") is None
-        assert store.integrity_ok()
+        assert await store.history_count() == 1 and await store.history_count("melon") == 1
+        assert await store.history_count("yes24") == 0
+        assert len(await store.outbox_list(status="pending")) == 1
+        assert (await store.site_state("melon")).initialized
+        assert await store.get_meta("k") == "v" and await store.get_meta("nope") is None
+        assert await store.check()
     finally:
-        store.close()
+        await store.close()
     assert user_version(path) == SCHEMA_VERSION
 
 
@@ -103,23 +107,25 @@ def test_reopening_keeps_data(path: Path) -> None:
 def test_garbage_file_is_refused_and_left_untouched(path: Path, content: bytes) -> None:
     path.write_bytes(content)
     with pytest.raises(StoreError) as info:
-        Store(path)
+        SqliteStore.open_file(path)
     message = str(info.value)
     assert str(path) in message and "NOT recreated" in message and "backup" in message
     assert path.read_bytes() == content
 
 
-def test_truncated_database_is_refused_and_left_untouched(path: Path) -> None:
-    store = Store(path)
+async def test_truncated_database_is_refused_and_left_untouched(path: Path) -> None:
+    store = SqliteStore.open_file(path)
     rows = [hist(n) for n in range(400)]
-    store.record("melon", 1.0, history=rows, touched=[], outbox=[], state=SiteState("melon"))
-    store.close()
+    await store.commit_cycle(
+        Cycle("melon", 1.0, history=rows, touched=[], outbox=[], state=SiteState("melon"))
+    )
+    await store.close()
     data = path.read_bytes()
     assert len(data) > 50_000
     truncated = data[: len(data) // 2]
     path.write_bytes(truncated)
     with pytest.raises(StoreError, match="NOT recreated"):
-        Store(path)
+        SqliteStore.open_file(path)
     assert path.read_bytes() == truncated
 
 
@@ -130,7 +136,7 @@ def test_foreign_sqlite_database_is_refused(path: Path) -> None:
     conn.commit()
     conn.close()
     with pytest.raises(StoreError, match="not written by ticket-alarm") as info:
-        Store(path)
+        SqliteStore.open_file(path)
     assert str(path) in str(info.value)
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT body FROM notes").fetchall() == [("keep me",)]
@@ -140,13 +146,13 @@ def test_foreign_sqlite_database_is_refused(path: Path) -> None:
 
 
 def test_newer_schema_is_refused(path: Path) -> None:
-    Store(path).close()
+    SqliteStore.open_file(path).close_sync()
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     conn.commit()
     conn.close()
     with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 1} is newer") as info:
-        Store(path)
+        SqliteStore.open_file(path)
     assert "upgrade ticket-alarm" in str(info.value)
     assert user_version(path) == SCHEMA_VERSION + 1
 
@@ -156,7 +162,7 @@ def test_path_under_a_regular_file_is_a_store_error(tmp_path: Path) -> None:
     blocker.write_text("I am a file")
     data_dir = blocker / "data"
     with pytest.raises(StoreError) as info:
-        Store.open_dir(data_dir)
+        SqliteStore.open_dir(data_dir)
     message = str(info.value)
     assert f"data_dir {data_dir}" in message and "cannot create it" in message
     assert blocker.read_text() == "I am a file"
@@ -169,7 +175,7 @@ def test_unwritable_data_dir_is_a_store_error(tmp_path: Path) -> None:
     data_dir.chmod(0o500)
     try:
         with pytest.raises(StoreError, match="not writable") as info:
-            Store.open_dir(data_dir)
+            SqliteStore.open_dir(data_dir)
         assert str(data_dir) in str(info.value)
     finally:
         data_dir.chmod(0o700)
@@ -184,54 +190,60 @@ def _add_sql(path: Path, sql: str) -> None:
     conn.close()
 
 
-def test_record_rolls_back_on_a_constraint_failure(path: Path) -> None:
-    Store(path).close()
+async def test_record_rolls_back_on_a_constraint_failure(path: Path) -> None:
+    SqliteStore.open_file(path).close_sync()
     _add_sql(
         path,
         "CREATE TRIGGER no_bad BEFORE INSERT ON outbox WHEN NEW.kind = 'bad' "
         "BEGIN SELECT RAISE(ABORT, 'bad kind refused'); END;",
     )
-    store = Store(path)
+    store = SqliteStore.open_file(path)
     try:
         with pytest.raises(StoreError, match="bad kind refused") as info:
-            store.record("melon", 5.0, history=[hist(1)], touched=[], outbox=[row(kind="bad")],
-                         state=SiteState("melon", initialized=True))  # fmt: skip
+            bad = Cycle(
+                "melon", 5.0, SiteState("melon", initialized=True), [hist(1)], outbox=[row(kind="bad")]
+            )
+            await store.commit_cycle(bad)
         assert "write failed" in str(info.value)
-        assert store.history_count() == 0 and not store.site_state("melon").initialized
-        store.record("melon", 6.0, history=[hist(2)], touched=[], outbox=[row()], state=SiteState("melon"))
+        assert await store.history_count() == 0 and not (await store.site_state("melon")).initialized
+        await store.commit_cycle(
+            Cycle("melon", 6.0, history=[hist(2)], touched=[], outbox=[row()], state=SiteState("melon"))
+        )
     finally:
-        store.close()
-    store = Store(path)
-    assert store.history_count() == 1 and store.outbox_stats().pending == 1
-    store.close()
+        await store.close()
+    store = SqliteStore.open_file(path)
+    assert await store.history_count() == 1 and (await store.outbox_stats()).pending == 1
+    await store.close()
 
 
-def test_record_error_that_already_rolled_back_keeps_its_reason(path: Path) -> None:
+async def test_record_error_that_already_rolled_back_keeps_its_reason(path: Path) -> None:
     """RAISE(ROLLBACK) ends the transaction inside SQLite; the store must report the real reason."""
-    Store(path).close()
+    SqliteStore.open_file(path).close_sync()
     _add_sql(
         path,
         "CREATE TRIGGER no_bad BEFORE INSERT ON outbox WHEN NEW.kind = 'bad' "
         "BEGIN SELECT RAISE(ROLLBACK, 'rolled back by trigger'); END;",
     )
-    store = Store(path)
+    store = SqliteStore.open_file(path)
     try:
         with pytest.raises(StoreError, match="rolled back by trigger"):
-            store.record("melon", 5.0, history=[hist(1)], touched=[], outbox=[row(kind="bad")],
-                         state=SiteState("melon"))  # fmt: skip
-        assert store.history_count() == 0
-        store.record("melon", 6.0, history=[hist(2)], touched=[], outbox=[], state=SiteState("melon"))
+            bad = Cycle("melon", 5.0, SiteState("melon"), [hist(1)], outbox=[row(kind="bad")])
+            await store.commit_cycle(bad)
+        assert await store.history_count() == 0
+        await store.commit_cycle(
+            Cycle("melon", 6.0, history=[hist(2)], touched=[], outbox=[], state=SiteState("melon"))
+        )
     finally:
-        store.close()
-    store = Store(path)
-    assert store.history_count() == 1
-    store.close()
+        await store.close()
+    store = SqliteStore.open_file(path)
+    assert await store.history_count() == 1
+    await store.close()
 
 
-def test_record_failing_at_commit_leaves_no_open_transaction(path: Path) -> None:
+async def test_record_failing_at_commit_leaves_no_open_transaction(path: Path) -> None:
     """A COMMIT that fails (here: a deferred foreign key) must not leave the connection mid-transaction,
     or every later write would silently join it and never be committed."""
-    Store(path).close()
+    SqliteStore.open_file(path).close_sync()
     _add_sql(
         path,
         "CREATE TABLE parent(id INTEGER PRIMARY KEY);"
@@ -239,19 +251,23 @@ def test_record_failing_at_commit_leaves_no_open_transaction(path: Path) -> None
         "CREATE TRIGGER dangling AFTER INSERT ON history WHEN NEW.notice_id = 'dangling' "
         "BEGIN INSERT INTO child(pid) VALUES (999); END;",
     )
-    store = Store(path)
+    store = SqliteStore.open_file(path)
     try:
         bad = HistoryRow("kd", "d", "melon", "dangling", "t", {})
         with pytest.raises(StoreError, match="FOREIGN KEY"):
-            store.record("melon", 5.0, history=[bad], touched=[], outbox=[row()], state=SiteState("melon"))
-        assert store.history_count() == 0
-        assert store.outbox_stats().pending == 0
-        store.record("melon", 6.0, history=[hist(2)], touched=[], outbox=[row()], state=SiteState("melon"))
+            await store.commit_cycle(
+                Cycle("melon", 5.0, history=[bad], touched=[], outbox=[row()], state=SiteState("melon"))
+            )
+        assert await store.history_count() == 0
+        assert (await store.outbox_stats()).pending == 0
+        await store.commit_cycle(
+            Cycle("melon", 6.0, history=[hist(2)], touched=[], outbox=[row()], state=SiteState("melon"))
+        )
     finally:
-        store.close()
-    store = Store(path)  # a fresh connection sees only what was committed
-    assert store.history_count() == 1 and store.outbox_stats().pending == 1
-    store.close()
+        await store.close()
+    store = SqliteStore.open_file(path)  # a fresh connection sees only what was committed
+    assert await store.history_count() == 1 and (await store.outbox_stats()).pending == 1
+    await store.close()
 
 
 # --- outbox -------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from ticket_alarm.store import DB_NAME, InstanceLock
 from ticket_alarm.store.postgres.engine import PostgresStore
 from ticket_alarm.store.postgres.transfer import migrate_sqlite
 from ticket_alarm.store.sqlite.backend import SqliteStore
-from ticket_alarm.store.sqlite.export import export
+from ticket_alarm.store.sqlite.connection import export
 
 
 def populate(tmp_path: Path, discord: FakeDiscord, site: FakeSite, notices: TestStandNotices) -> Path:

@@ -19,7 +19,8 @@ from ticket_alarm.daemon.reminders import Reminders
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.errors import StoreError
-from ticket_alarm.store import SqliteEngine
+from ticket_alarm.store.api import Sent
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 
 @pytest.fixture
@@ -33,20 +34,20 @@ def logs() -> Iterator[list[str]]:
 WEBHOOK = "https://discord.com/api/webhooks/111111111111111111/tokenAAAAAAAAAAAAAAAAAAAAAAAA"
 
 
-class FailingNextDue(SqliteEngine):
+class FailingNextDue(SqliteStore):
     """A real store whose one read fails the way a full/unreadable disk makes it fail."""
 
-    def next_reminder_due(self) -> float | None:
+    async def next_reminder_due(self) -> float | None:
         raise StoreError(f"{self.path}: read failed (disk I/O error).")
 
 
-class FailingPending(SqliteEngine):
-    def claim(self, route: str, now: float, **kwargs: object) -> list:  # type: ignore[override]
+class FailingPending(SqliteStore):
+    async def claim(self, route: str, now: float, **kwargs: object) -> list:  # type: ignore[override]
         raise StoreError(f"{self.path}: read failed (disk I/O error).")
 
 
 async def test_reminders_store_error_in_next_due_reaches_the_policy(tmp_path: Path) -> None:
-    store = FailingNextDue(tmp_path / "s.sqlite3")
+    store = FailingNextDue.open_file(tmp_path / "s.sqlite3")
     reminders = Reminders(store, {}, FakeClock())
     seen: list[tuple[str, StoreError]] = []
     stop = asyncio.Event()
@@ -55,18 +56,18 @@ async def test_reminders_store_error_in_next_due_reaches_the_policy(tmp_path: Pa
     await asyncio.wait_for(reminders.run(stop), timeout=5)
     assert len(seen) == 1 and isinstance(seen[0][1], StoreError) and "disk I/O" in str(seen[0][1])
     assert seen[0][0].startswith("리마인더 처리 실패")
-    store.close()
+    await store.close()
 
 
 async def test_reminders_store_error_without_a_policy_is_raised_not_swallowed(tmp_path: Path) -> None:
-    store = FailingNextDue(tmp_path / "s.sqlite3")
+    store = FailingNextDue.open_file(tmp_path / "s.sqlite3")
     with pytest.raises(StoreError):
         await asyncio.wait_for(Reminders(store, {}, FakeClock()).run(asyncio.Event()), timeout=5)
-    store.close()
+    await store.close()
 
 
 async def test_delivery_lane_store_error_reaches_the_policy(tmp_path: Path) -> None:
-    store = FailingPending(tmp_path / "s.sqlite3")
+    store = FailingPending.open_file(tmp_path / "s.sqlite3")
     clock = FakeClock()
     async with httpx.AsyncClient() as http:  # never used: the lane fails at its claim, before any post
         notifier = DiscordNotifier("a", WEBHOOK, WebhookClient(http, clock))
@@ -76,7 +77,7 @@ async def test_delivery_lane_store_error_reaches_the_policy(tmp_path: Path) -> N
         delivery.on_store_error = lambda where, exc: (seen.append(where), stop.set())
         await asyncio.wait_for(delivery.run_lane("a", stop), timeout=5)
     assert seen == ["알림 전송 실패: lane a"]
-    store.close()
+    await store.close()
 
 
 async def test_daemon_store_failed_is_one_error_line_and_exit_4(tmp_path: Path, logs: list[str]) -> None:
@@ -112,12 +113,12 @@ async def test_daemon_prunes_after_retention_days_and_says_so(tmp_path: Path, lo
 
     clock = FakeClock()
     now = clock.now().timestamp()
-    store = SqliteEngine(tmp_path / "s.sqlite3")
-    old, recent = store.enqueue(
+    store = SqliteStore.open_file(tmp_path / "s.sqlite3")
+    old, recent = await store.enqueue(
         [NewOutboxRow("a", "new", "melon", None, {"title": "t"})] * 2, now - 40 * 86400
     )
-    store.mark_sent([old], now - 31 * 86400, "m1")
-    store.mark_sent([recent], now - 29 * 86400, "m2")
+    await store.settle([old], Sent("m1"), now - 31 * 86400)
+    await store.settle([recent], Sent("m2"), now - 29 * 86400)
     daemon = Daemon(
         Settings(data_dir=tmp_path, retention_days=30),
         store,
@@ -127,9 +128,9 @@ async def test_daemon_prunes_after_retention_days_and_says_so(tmp_path: Path, lo
         sites=[],
     )
     await daemon.prune()
-    assert [r.id for r in store.outbox_list()] == [recent]
+    assert [r.id for r in await store.outbox_list()] == [recent]
     assert any("저장소 정리: 1 sent alerts" in line and "30 days" in line for line in logs), logs
-    store._conn.close()  # the file's connection is gone: every call is a StoreError now
+    await store.close()  # the store is gone: every call is a StoreError now
     await daemon.prune()  # handled by the one policy
     assert daemon.stop.is_set() and isinstance(daemon.fatal, StoreError)
-    store.close()
+    await store.close()

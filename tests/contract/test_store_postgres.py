@@ -184,7 +184,9 @@ async def test_backup_without_pg_dump_says_what_to_install(
     store = await PostgresStore.open(pg_url)
     try:
         monkeypatch.setenv("PATH", str(tmp_path))
-        monkeypatch.setattr("ticket_alarm.store.postgres.engine.PG_BIN_GLOB", str(tmp_path / "none/*/bin"))
+        monkeypatch.setattr(
+            "ticket_alarm.store.postgres.connection.PG_BIN_GLOB", str(tmp_path / "none/*/bin")
+        )
         with pytest.raises(StoreError, match=r"pg_dump` is not installed.*postgresql-client"):
             await store.backup(tmp_path / "x.dump")
     finally:

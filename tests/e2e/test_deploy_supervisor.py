@@ -34,7 +34,7 @@ from tests.support.discord_standin import FakeDiscord
 from tests.support.processes import child_env
 from tests.support.server import Response
 from tests.support.site_standin import FakeSite, TestStandNotices
-from ticket_alarm.store import Store
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 pytestmark = pytest.mark.e2e
 
@@ -205,7 +205,7 @@ def test_cron_and_logrotate_files(tmp_path: Path) -> None:
     assert "%" not in read(where.cron)  # cron would turn % into a newline
     assert read(where.cron).endswith("\n")  # cron ignores a last line without newline
     # the backup job works as written (run by sh, as cron would, minus the schedule and user fields)
-    Store.open_dir(where.data_dir).close()
+    SqliteStore.open_dir(where.data_dir).close_sync()
     done = subprocess.run(
         ["sh", "-c", " ".join(backup_job[6:])], capture_output=True, text=True, env=child_env(), timeout=60
     )

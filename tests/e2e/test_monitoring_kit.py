@@ -18,7 +18,8 @@ from ticket_alarm.config.settings import RouteSettings
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.ops.metrics import Metrics
-from ticket_alarm.store import SiteState, Store, as_async
+from ticket_alarm.store import SiteState
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -60,14 +61,14 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 async def exported(tmp_path: Path) -> set[str]:
     """Every sample name the daemon's /metrics has, with every optional family switched on."""
     clock = FakeClock()
-    store = Store.open_dir(tmp_path / "data")
+    store = SqliteStore.open_dir(tmp_path / "data")
     try:
         route = RouteSettings(
             name="main", webhook_url="http://127.0.0.1:9/api/webhooks/123456789012345678/tokentokentoken"
         )
         webhooks = WebhookClient(httpx.AsyncClient(), clock)
         metrics = Metrics(
-            as_async(store),
+            store,
             Delivery(store, [DiscordNotifier.for_route(route, webhooks)], clock),
             webhooks,
             sites=["melon"],
@@ -76,10 +77,10 @@ async def exported(tmp_path: Path) -> set[str]:
             intervals={"melon": 300.0},
             max_rss_mb=512,
         )
-        store.save_site_state(SiteState("melon", True, 1.0, 1.0))
+        await store.save_site_state(SiteState("melon", True, 1.0, 1.0))
         text = (await metrics.render()).decode()
     finally:
-        store.close()
+        await store.close()
     return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
 
 

@@ -30,13 +30,14 @@ from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.delivery.notify import NewNotice
 from ticket_alarm.delivery.outbox import BACKOFF_BASE, BACKOFF_CAP, Delivery
 from ticket_alarm.store import NewOutboxRow, Store
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "store.sqlite3")
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = SqliteStore.open_file(tmp_path / "store.sqlite3")
     yield s
-    s.close()
+    await s.close()
 
 
 @pytest.fixture
@@ -57,8 +58,8 @@ def _embed(n: int) -> dict[str, Any]:
     return NewNotice("멜론티켓", 0x00CD3C, ticket).to_json()
 
 
-def _enqueue(store: Store, n: int, now: float) -> None:
-    store.enqueue([NewOutboxRow("default", "new", "melon", f"k{n}", _embed(n))], now)
+async def _enqueue(store: Store, n: int, now: float) -> None:
+    await store.enqueue([NewOutboxRow("default", "new", "melon", f"k{n}", _embed(n))], now)
 
 
 async def test_an_outage_costs_one_request_per_backoff_step(
@@ -71,16 +72,16 @@ async def test_an_outage_costs_one_request_per_backoff_step(
     )
     discord.fail(503, count=-1)
     for n in range(20):  # an alert every 3 s for 60 s, the lane passing after each
-        _enqueue(store, n, clock.now().timestamp())
+        await _enqueue(store, n, clock.now().timestamp())
         await delivery.deliver_due("default")
         clock.advance(3.0)
     posts = len(discord.requests)
     assert posts <= 2 + math.log2(60 / BACKOFF_BASE), f"{posts} requests during a 60-s outage"
-    assert store.outbox_stats().pending == 20
+    assert (await store.outbox_stats()).pending == 20
     discord.clear_faults()
     clock.advance(BACKOFF_CAP * 1.25)  # the longest the lane can be holding
     await delivery.deliver_due("default")
-    assert store.outbox_stats().pending == 0
+    assert (await store.outbox_stats()).pending == 0
     titles = [e["title"] for e in discord.embeds()]
     assert titles == [f"공연 {n}" for n in range(20)], "after recovery the backlog goes out oldest first"
 
@@ -92,7 +93,7 @@ async def test_no_request_starts_once_stopping(store: Store, http: httpx.AsyncCl
         route = RouteSettings(name="default", webhook_url=slow.add_webhook())
         delivery = Delivery(store, [DiscordNotifier.for_route(route, WebhookClient(http, clock))], clock)
         for n in range(25):
-            _enqueue(store, n, clock.now().timestamp())
+            await _enqueue(store, n, clock.now().timestamp())
         stop = asyncio.Event()
         lanes = asyncio.create_task(delivery.run(stop))
         deadline = time.monotonic() + 5
@@ -102,7 +103,7 @@ async def test_no_request_starts_once_stopping(store: Store, http: httpx.AsyncCl
         stop.set()  # SIGTERM while the first message waits for its answer
         await asyncio.wait_for(lanes, timeout=5)
         assert len(slow.messages) == 1, "a request started after the stop"
-        stats = store.outbox_stats()
+        stats = await store.outbox_stats()
         assert (stats.sent, stats.pending) == (10, 15), "the message in flight finished and was marked sent"
     finally:
         threading.Thread(target=slow.stop, daemon=True).start()

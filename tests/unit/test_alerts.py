@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +25,7 @@ from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.delivery.notify import Alert
 from ticket_alarm.fetch.http import Fetcher, SiteFetcher
 from ticket_alarm.ops.explain import explain, render_text
-from ticket_alarm.store import Store, as_async
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 OPEN_A = seoul(2026, 12, 1, 20, 0)
 OPEN_B = seoul(2026, 12, 3, 20, 0)
@@ -68,7 +67,7 @@ class Harness:
     def __init__(self, tmp_path: Path, settings: Settings, clock: FakeClock) -> None:
         self.settings = settings
         self.clock = clock
-        self.store = Store.open_dir(tmp_path / "data")
+        self.store = SqliteStore.open_dir(tmp_path / "data")
         self.fetcher = Fetcher(settings.http, transport=httpx.MockTransport(lambda r: httpx.Response(500)))
         self.crawler = ListCrawler()
         self.crawler.tickets = []
@@ -80,16 +79,16 @@ class Harness:
         result = await self.pipeline.run_site("fake")
         assert result.ok, result.error
 
-    def outbox(self, kind: str | None = None) -> list[dict[str, Any]]:
+    async def outbox(self, kind: str | None = None) -> list[dict[str, Any]]:
         return [
             {"kind": r.kind, "route": r.route, **_rendered(r.payload)}
-            for r in self.store.outbox_list()
+            for r in await self.store.outbox_list()
             if kind in (None, r.kind)
         ]
 
     async def close(self) -> None:
         await self.fetcher.aclose()
-        self.store.close()
+        await self.store.close()
 
 
 @pytest.fixture
@@ -110,12 +109,12 @@ async def harness(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Harness]:
 async def test_changed_open_time_gives_exactly_one_change_embed(harness: Harness) -> None:
     await harness.cycle(ticket("1"))  # first run: silent
     await harness.cycle(ticket("1"), ticket("2"))
-    assert [e["kind"] for e in harness.outbox()] == ["new"]
+    assert [e["kind"] for e in await harness.outbox()] == ["new"]
     await harness.cycle(ticket("1", open_at=OPEN_B), ticket("2"))  # held for one confirming cycle
-    assert harness.outbox("change") == []
+    assert await harness.outbox("change") == []
     await harness.cycle(ticket("1", open_at=OPEN_B), ticket("2"))
     await harness.cycle(ticket("1", open_at=OPEN_B), ticket("2"))
-    changes = harness.outbox("change")
+    changes = await harness.outbox("change")
     assert len(changes) == 1
     field = changes[0]["fields"][0]
     assert field["name"] == "티켓 오픈"
@@ -131,8 +130,8 @@ async def test_flip_flop_is_reported_once(harness: Harness) -> None:
     await harness.cycle(ticket("1", open_at=OPEN_B))  # B for one cycle …
     await harness.cycle(ticket("1"))  # … and back to A: not a change worth a message
     await harness.cycle(ticket("1"))
-    assert [e["kind"] for e in harness.outbox()] == ["new"]
-    events = [e.event for e in harness.store.notice_events(ticket("1").key)]
+    assert [e["kind"] for e in await harness.outbox()] == ["new"]
+    events = [e.event for e in await harness.store.notice_events(ticket("1").key)]
     assert events == ["first", "pending", "reverted"]
 
 
@@ -141,7 +140,7 @@ async def test_views_and_poster_changes_are_not_changes(harness: Harness) -> Non
     await harness.cycle(ticket("1", views=10, image_url="https://img.example/a.jpg"))
     for views in (20, 30, 40):
         await harness.cycle(ticket("1", views=views, image_url=f"https://img.example/{views}.jpg"))
-    assert [e["kind"] for e in harness.outbox()] == ["new"]
+    assert [e["kind"] for e in await harness.outbox()] == ["new"]
 
 
 async def test_presale_added_and_category_change_are_announced(tmp_path: Path, clock: FakeClock) -> None:
@@ -150,7 +149,7 @@ async def test_presale_added_and_category_change_are_announced(tmp_path: Path, c
     presale = Presale("팬클럽 선예매", seoul(2026, 11, 30, 20, 0))
     await h.cycle(ticket("1", presales=(presale,)))
     await h.cycle(ticket("1", presales=(presale,), category="change"))
-    changes = h.outbox("change")
+    changes = await h.outbox("change")
     assert [c["fields"][0]["name"] for c in changes] == ["선예매", "구분"]
     assert "팬클럽 선예매" in changes[0]["fields"][0]["value"]
     assert "변경/취소" in changes[1]["fields"][0]["value"]
@@ -171,7 +170,7 @@ async def test_reminders_fire_at_their_offsets(harness: Harness, clock: FakeCloc
     assert await harness.reminders.run_due() == (0, 0)
     clock.advance(60)
     assert await harness.reminders.run_due() == (1, 0)
-    reminders = harness.outbox("reminder")
+    reminders = await harness.outbox("reminder")
     assert [r["footer"]["text"].rsplit(" · ", 1)[-1] for r in reminders] == ["1시간 전 알림", "10분 전 알림"]
     # the lead once, then the clock time: not "1시간 전입니다 (1시간 후)"
     assert reminders[0]["description"] == f"티켓 오픈 1시간 전입니다 (<t:{int(OPEN_A.timestamp())}:t>)."
@@ -186,13 +185,13 @@ async def test_reminders_survive_a_restart_and_move_with_the_open_time(
     await harness.cycle(ticket("1"))
     await harness.cycle(ticket("1", open_at=OPEN_B))
     await harness.cycle(ticket("1", open_at=OPEN_B))  # confirmed: the reminders move to B
-    harness.store.close()
+    await harness.store.close()
     restarted = Harness(tmp_path, Settings(reminders=[60, 10]), clock)  # same SQLite file
     clock.advance((OPEN_A - clock.now()).total_seconds() - 30 * 60)
     assert await restarted.reminders.run_due() == (0, 0), "the old open time must not fire"
     clock.advance((OPEN_B - clock.now()).total_seconds() - 60 * 60)
     assert await restarted.reminders.run_due() == (1, 0)
-    rows = {r.offset_min: r.status for r in restarted.store.reminders([ticket("1").key])}
+    rows = {r.offset_min: r.status for r in await restarted.store.reminders([ticket("1").key])}
     assert rows == {60: "queued", 10: "pending"}
     await restarted.close()
 
@@ -205,7 +204,7 @@ async def test_reminder_missed_while_down_is_skipped_not_sent_late(
     assert await harness.reminders.run_due() == (1, 0)
     clock.advance(2 * 3600)  # down past the open: the 10-minute one is pointless now
     assert await harness.reminders.run_due() == (0, 1)
-    assert [r.status for r in harness.store.reminders([ticket("1").key])] == ["queued", "skipped"]
+    assert [r.status for r in await harness.store.reminders([ticket("1").key])] == ["queued", "skipped"]
 
 
 async def test_notice_first_seen_inside_the_window_gets_no_belated_reminder(
@@ -214,7 +213,7 @@ async def test_notice_first_seen_inside_the_window_gets_no_belated_reminder(
     soon = clock.now() + timedelta(minutes=30)
     await harness.cycle()
     await harness.cycle(ticket("9", open_at=soon))
-    offsets = [r.offset_min for r in harness.store.reminders([ticket("9").key])]
+    offsets = [r.offset_min for r in await harness.store.reminders([ticket("9").key])]
     assert offsets == [10]
 
 
@@ -222,7 +221,7 @@ async def test_tba_open_time_cancels_pending_reminders(tmp_path: Path, clock: Fa
     h = Harness(tmp_path, Settings(reminders=[60], change_confirm_cycles=0), clock)
     await h.cycle(ticket("1"))
     await h.cycle(ticket("1", open_at=None))
-    assert [r.status for r in h.store.reminders([ticket("1").key])] == ["cancelled"]
+    assert [r.status for r in await h.store.reminders([ticket("1").key])] == ["cancelled"]
     await h.close()
 
 
@@ -235,13 +234,13 @@ async def test_each_presale_gets_its_own_reminder_at_its_time(tmp_path: Path, cl
     assert await h.reminders.run_due() == (0, 0)
     clock.advance(60)  # 10 minutes before the presale
     assert await h.reminders.run_due() == (1, 0)
-    [presale] = h.outbox("reminder")
+    [presale] = await h.outbox("reminder")
     assert presale["description"].startswith("팬클럽 선예매 10분 전입니다")
     assert f"<t:{int(fanclub.at.timestamp())}:t>" in presale["description"]
     assert presale["footer"]["text"].endswith("팬클럽 선예매 10분 전 알림")
     clock.advance(24 * 3600)  # 10 minutes before the general sale
     assert await h.reminders.run_due() == (1, 0)
-    general = h.outbox("reminder")[1]
+    general = (await h.outbox("reminder"))[1]
     assert general["description"].startswith("티켓 오픈 10분 전입니다")
     assert general["footer"]["text"].rsplit(" · ", 1)[-1] == "10분 전 알림"
     # a later presale moves its own reminder; a presale gone cancels its own, never the general one
@@ -250,14 +249,14 @@ async def test_each_presale_gets_its_own_reminder_at_its_time(tmp_path: Path, cl
     await h.cycle(ticket("2", presales=(fanclub, second)))
     moved = Presale("일반 선예매", OPEN_A - timedelta(hours=3))
     await h.cycle(ticket("2", presales=(fanclub, moved)))
-    rows = {(r.sale, r.status, r.open_at) for r in h.store.reminders([ticket("2").key])}
+    rows = {(r.sale, r.status, r.open_at) for r in await h.store.reminders([ticket("2").key])}
     assert rows == {
         ("", "pending", OPEN_A.timestamp()),
         ("팬클럽 선예매", "pending", fanclub.at.timestamp()),
         ("일반 선예매", "pending", moved.at.timestamp()),
     }
     await h.cycle(ticket("2", presales=(moved,)))
-    status = {r.sale: r.status for r in h.store.reminders([ticket("2").key])}
+    status = {r.sale: r.status for r in await h.store.reminders([ticket("2").key])}
     assert status == {"": "pending", "팬클럽 선예매": "cancelled", "일반 선예매": "pending"}
     await h.close()
 
@@ -270,15 +269,15 @@ async def test_sales_sharing_a_time_get_one_reminder_naming_both(tmp_path: Path,
         Presale("멜론 선예매", OPEN_A),
     )
     await h.cycle(ticket("1", presales=same))
-    assert [r.sale for r in h.store.reminders([ticket("1").key])] == [" · 팬클럽 선예매 · 멜론 선예매"]
+    assert [r.sale for r in await h.store.reminders([ticket("1").key])] == [" · 팬클럽 선예매 · 멜론 선예매"]
     clock.advance((OPEN_A - clock.now()).total_seconds() - 10 * 60)
     assert await h.reminders.run_due() == (1, 0)
-    [reminder] = h.outbox("reminder")
+    [reminder] = await h.outbox("reminder")
     assert reminder["description"].startswith("티켓 오픈 · 팬클럽 선예매 · 멜론 선예매 10분 전입니다")
     await h.close()
 
 
-def test_reminder_rows_of_the_previous_schema_stay_the_general_sales(
+async def test_reminder_rows_of_the_previous_schema_stay_the_general_sales(
     tmp_path: Path, clock: FakeClock
 ) -> None:
     """A store written before reminders were per sale: its rows become the general sale's, keep their
@@ -302,14 +301,14 @@ def test_reminder_rows_of_the_previous_schema_stay_the_general_sales(
     )
     conn.close()
     h = Harness(tmp_path, Settings(reminders=[60, 10]), clock)
-    rows = h.store.reminders([key])
+    rows = await h.store.reminders([key])
     assert [(r.sale, r.offset_min, r.status) for r in rows] == [("", 60, "pending"), ("", 10, "queued")]
-    asyncio.run(h.cycle(ticket("1")))
-    assert [(r.sale, r.offset_min, r.status) for r in h.store.reminders([key])] == [
+    await h.cycle(ticket("1"))
+    assert [(r.sale, r.offset_min, r.status) for r in await h.store.reminders([key])] == [
         ("", 60, "pending"),
         ("", 10, "queued"),
     ]
-    asyncio.run(h.close())
+    await h.close()
 
 
 # --- routes ------------------------------------------------------------------------------------
@@ -406,7 +405,7 @@ async def test_explain_shows_history_routes_and_deliveries(harness: Harness) -> 
     await harness.cycle()
     await harness.cycle(ticket("1"))
     await harness.cycle(ticket("1", open_at=OPEN_B))
-    doc = await explain(as_async(harness.store), harness.settings, "fake", "1")
+    doc = await explain(harness.store, harness.settings, "fake", "1")
     assert doc is not None
     assert [d["event"] for d in doc["digests"]] == ["first", "pending"]
     assert doc["pending_change"]["cycles"] == 1
@@ -417,7 +416,7 @@ async def test_explain_shows_history_routes_and_deliveries(harness: Harness) -> 
     assert [r["minutes_before"] for r in doc["reminders"]] == [60, 10]
     text = render_text(doc)
     assert "change waiting for confirmation" in text and "공연 1 티켓 오픈 안내" in text
-    assert await explain(as_async(harness.store), harness.settings, "fake", "404") is None
+    assert await explain(harness.store, harness.settings, "fake", "404") is None
 
 
 def test_the_daemon_delivers_a_presale_reminder_at_its_time(

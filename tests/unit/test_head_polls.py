@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,8 @@ from ticket_alarm.daemon.scheduler import CONFIRM_DELAY, Daemon, head_gap
 from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.errors import SiteLockedError
 from ticket_alarm.fetch.http import Fetcher
-from ticket_alarm.store import Store, as_async
+from ticket_alarm.store import Store
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 WEBHOOK = "https://discord.com/api/webhooks/111111111111111111/tokenAAAAAAAAAAAAAAAAAAAAAAAA"
@@ -69,10 +70,10 @@ def live(clock: FakeClock) -> Iterator[LiveSites]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "store.sqlite3")
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = SqliteStore.open_file(tmp_path / "store.sqlite3")
     yield s
-    s.close()
+    await s.close()
 
 
 class Harness:
@@ -85,13 +86,13 @@ class Harness:
             http={"min_request_interval": spacing, "retries": 0, "timeout": 5},
             sites={name: {"base_url": live.base_url, **site} for name in CRAWLERS},
         )
-        self.fetcher = Fetcher(self.settings.http, cache=as_async(store), clock=clock)
+        self.fetcher = Fetcher(self.settings.http, cache=store, clock=clock)
         crawlers = {name: cls(self.settings.site(name)) for name, cls in CRAWLERS.items()}
         self.pipeline = Pipeline(self.settings, store, self.fetcher, crawlers, clock)  # type: ignore[arg-type]
 
-    def alerted(self) -> list[tuple[str, str]]:
+    async def alerted(self) -> list[tuple[str, str]]:
         """(kind, embed url) of every outbox row."""
-        return [(r.kind, r.payload["ticket"]["url"]) for r in self.store.outbox_list()]
+        return [(r.kind, r.payload["ticket"]["url"]) for r in await self.store.outbox_list()]
 
 
 async def test_no_head_poll_alerts_before_the_first_sweep_filled_history(
@@ -101,11 +102,11 @@ async def test_no_head_poll_alerts_before_the_first_sweep_filled_history(
     h = Harness(store, live, clock)
     result = await h.pipeline.run_head("yes24")
     assert result.mode == HEAD and result.ok and result.skipped == Skipped(None, None, "first_sweep")
-    assert live.count("yes24") == 0 and h.alerted() == []
+    assert live.count("yes24") == 0 and await h.alerted() == []
     sweep = await h.pipeline.run_site("yes24")
-    assert sweep.first_run and sweep.new == 30 and h.alerted() == []  # silent, as before
+    assert sweep.first_run and sweep.new == 30 and await h.alerted() == []  # silent, as before
     again = await h.pipeline.run_head("yes24")
-    assert again.ok and not again.skipped and again.new == 0 and h.alerted() == []
+    assert again.ok and not again.skipped and again.new == 0 and await h.alerted() == []
 
 
 @pytest.mark.parametrize("site", list(CRAWLERS))
@@ -120,15 +121,15 @@ async def test_head_poll_alerts_a_new_notice_once_and_the_sweep_then_changes_not
     result = await h.pipeline.run_head(site)
     assert result.ok and result.new == 1 and result.queued == 1 and result.pages == 1
     assert live.count(site, "head") == 1 and live.count(site, "sweep") == sweep_requests
-    [(kind, url)] = h.alerted()
+    [(kind, url)] = await h.alerted()
     assert kind == "new" and url.endswith(new_id)
     assert any("새 공지: " + site in line and "head poll" in line for line in logs)
     # the same identity: the next head poll and the next sweep find nothing to announce
     assert (await h.pipeline.run_head(site)).new == 0
     sweep = await h.pipeline.run_site(site)
     assert sweep.ok and sweep.new == 0 and sweep.changed == 0 and sweep.queued == 0
-    assert len(h.alerted()) == 1
-    head = store.head_state(site)
+    assert len(await h.alerted()) == 1
+    head = await store.head_state(site)
     assert head.last_success == clock.now().timestamp() and head.failure_streak == 0
 
 
@@ -141,7 +142,7 @@ async def test_a_whole_new_head_page_reads_the_next_page_up_to_the_page_cap(
     posted = [live.post("yes24") for _ in range(25)]  # more than a page (20) at once
     result = await h.pipeline.run_head("yes24")
     assert result.pages == 2 and result.new == 25 and not result.capped
-    assert {url.rsplit("=", 1)[1] for _, url in h.alerted()} == set(posted)
+    assert {url.rsplit("=", 1)[1] for _, url in await h.alerted()} == set(posted)
 
     capped = Harness(store, live, clock, page_cap=1)
     more = [live.post("yes24") for _ in range(22)]
@@ -150,7 +151,7 @@ async def test_a_whole_new_head_page_reads_the_next_page_up_to_the_page_cap(
     sweep = await capped.pipeline.run_site("yes24")  # the sweep (page_cap 1 here too) …
     full = await h.pipeline.run_site("yes24")  # … and a full one find the other two
     assert sweep.new + full.new == 2
-    assert {url.rsplit("=", 1)[1] for _, url in h.alerted()} == set(posted) | set(more)
+    assert {url.rsplit("=", 1)[1] for _, url in await h.alerted()} == set(posted) | set(more)
 
 
 async def test_a_renumbering_met_by_a_head_poll_is_held_like_a_sweeps(
@@ -164,8 +165,8 @@ async def test_a_renumbering_met_by_a_head_poll_is_held_like_a_sweeps(
     real = live.post("yes24", title="진짜 새 공연 티켓오픈 안내")
     result = await h.pipeline.run_head("yes24")
     assert result.ok and result.pages == 3 and result.held == 45 and result.new == 1
-    assert [url.rsplit("=", 1)[1] for _, url in h.alerted()] == [real]
-    assert store.history_count("yes24") == 91  # the renumbered ids are recorded, silently
+    assert [url.rsplit("=", 1)[1] for _, url in await h.alerted()] == [real]
+    assert await store.history_count("yes24") == 91  # the renumbered ids are recorded, silently
     sweep = await h.pipeline.run_site("yes24")
     assert sweep.new == 0 and sweep.queued == 0
 
@@ -177,17 +178,19 @@ async def test_a_head_poll_holds_a_change_but_never_decides_a_removal(
     h = Harness(store, live, clock)
     await h.pipeline.run_site("ticketlink")
     newest = ids[-1]
-    before = store.seen([_key(store, "ticketlink", newest)])
+    before = await store.seen([_key(store, "ticketlink", newest)])
     live.change("ticketlink", newest, title="제목이 바뀐 공연 티켓오픈 안내")
     live.notices["ticketlink"] = [n for n in live.notices["ticketlink"] if str(n.id) != ids[-2]]  # removed
     result = await h.pipeline.run_head("ticketlink")
     assert result.ok and result.new == 0 and result.queued == 0 and result.known_changed == 1
     assert result.awaiting == list(before) and result.changed == 0
-    after = store.seen(before)[next(iter(before))]
+    after = (await store.seen(before))[next(iter(before))]
     assert after.digest == next(iter(before.values())).digest  # history keeps the confirmed content
     assert after.pending_digest is not None and after.pending_cycles == 1  # held: 변경 확인 대기
     assert any("awaiting confirmation" in line and newest in line for line in logs)
-    assert h.alerted() == [] and store.history_count("ticketlink") == 20  # a removal: sweeps decide
+    assert (
+        await h.alerted() == [] and await store.history_count("ticketlink") == 20
+    )  # a removal: sweeps decide
 
 
 A, B, C = 0, 7, 14  # the notice's open date: as first seen, moved a week, moved two weeks
@@ -233,16 +236,16 @@ async def test_a_held_change_is_confirmed_or_cleared_by_the_next_read_of_its_pag
         clock.advance(30)
         result = await (h.pipeline.run_head if run == "head" else h.pipeline.run_site)("ticketlink")
         assert result.ok
-    changes = [url for kind, url in h.alerted() if kind == "change"]
+    changes = [url for kind, url in await h.alerted() if kind == "change"]
     assert len(changes) == alerts and all(url.endswith(newest) for url in changes)
-    assert [kind for kind, _ in h.alerted()] == ["change"] * alerts  # nothing else was sent
-    row = store.seen([_key(store, "ticketlink", newest)])[_key(store, "ticketlink", newest)]
+    assert [kind for kind, _ in await h.alerted()] == ["change"] * alerts  # nothing else was sent
+    row = (await store.seen([_key(store, "ticketlink", newest)]))[_key(store, "ticketlink", newest)]
     if alerts:  # the confirmed value is history now (its reminders follow it)
         confirmed = Ticket.from_json(row.ticket).open_at
         assert confirmed is not None
         assert confirmed.replace(tzinfo=None) == first + timedelta(days=reads[-1][1])
     else:
-        assert row.ticket["open_at"] == store.seen([row.key])[row.key].ticket["open_at"]
+        assert row.ticket["open_at"] == (await store.seen([row.key]))[row.key].ticket["open_at"]
 
 
 async def test_melon_423_on_a_head_poll_stops_sweeps_and_head_polls_for_the_cooldown(
@@ -279,7 +282,7 @@ async def test_a_423_met_by_a_head_poll_during_a_sweep_outlives_that_sweep(
     assert isinstance((await h.pipeline.run_head("melon")).failure, SiteLockedError)
     swept = await sweep
     assert swept.ok and live.count("melon", "sweep") == 14  # its other pages were answered
-    locked = store.site_state("melon").locked_until
+    locked = (await store.site_state("melon")).locked_until
     assert locked is not None and locked > clock.now().timestamp()
     assert (await h.pipeline.run_site("melon")).skipped is not None
 
@@ -312,7 +315,9 @@ async def test_retry_after_pauses_head_polls_and_conditional_get_applies(
     assert second.ok and second.items == first.items and live.requests[-1].status == 304
     live.answer_once("ticketlink", "head", Response(429, b"slow down", {"Retry-After": "600"}))
     paused = await h.pipeline.run_head("ticketlink")
-    assert not paused.ok and store.head_state("ticketlink").paused_until == clock.now().timestamp() + 600
+    assert (
+        not paused.ok and (await store.head_state("ticketlink")).paused_until == clock.now().timestamp() + 600
+    )
     asked = live.count("ticketlink", "head")
     clock.advance(300)
     assert (await h.pipeline.run_head("ticketlink")).skipped == Skipped(
@@ -322,7 +327,7 @@ async def test_retry_after_pauses_head_polls_and_conditional_get_applies(
     clock.advance(301)
     live.post("ticketlink")
     back = await h.pipeline.run_head("ticketlink")
-    assert back.ok and back.new == 1 and store.head_state("ticketlink").paused_until is None
+    assert back.ok and back.new == 1 and (await store.head_state("ticketlink")).paused_until is None
 
 
 async def test_failing_head_polls_warn_once_then_quietly_and_are_counted(
@@ -335,8 +340,8 @@ async def test_failing_head_polls_warn_once_then_quietly_and_are_counted(
     for _ in range(3):
         assert not (await h.pipeline.run_head("yes24")).ok
     assert sum("[WARNING] yes24: head poll failed" in line for line in logs) == 1
-    assert store.head_state("yes24").failure_streak == 3
-    assert store.site_state("yes24").failure_streak == 0  # the sweeps' record is their own
+    assert (await store.head_state("yes24")).failure_streak == 3
+    assert (await store.site_state("yes24")).failure_streak == 0  # the sweeps' record is their own
     assert (await h.pipeline.run_head("yes24")).ok
     assert any("head polls work again after 3 failure(s)" in line for line in logs)
 
@@ -347,7 +352,7 @@ async def test_a_head_poll_due_during_a_sweep_goes_between_two_of_its_pages(
     live.fill("yes24", 200)  # ten pages
     h = Harness(store, live, clock, spacing=2.0)
     sent = Recording(clock)  # the order requests leave the fetch layer's gate (fake time: no real wait)
-    h.fetcher = Fetcher(h.settings.http, cache=as_async(store), clock=clock, transport=sent)
+    h.fetcher = Fetcher(h.settings.http, cache=store, clock=clock, transport=sent)
     h.pipeline.fetcher = h.fetcher
     await h.pipeline.run_site("yes24")
     live.post("yes24")
@@ -424,9 +429,9 @@ async def test_melon_reads_the_notice_page_of_a_new_head_row_only(store: Store, 
     assert whole.open_at.isoformat().startswith(item["open_at"][:16])
 
     pipeline = Pipeline(settings, store, fetcher, {"melon": crawler}, clock)
-    state = store.site_state("melon")
+    state = await store.site_state("melon")
     state.initialized = True
-    store.save_site_state(state)
+    await store.save_site_state(state)
     asked.clear()
     result = await pipeline.run_head("melon")
     assert result.new == len(listed) and sum("detail.htm" in a for a in asked) == sum(
@@ -488,7 +493,7 @@ async def test_a_held_change_gets_a_prompt_re_read_not_the_next_sweep(
     oldest = next(n for n in live.notices["ticketlink"] if str(n.id) == ids[0])  # not on the head page
     live.change("ticketlink", ids[0], open_at=oldest.open_at + timedelta(days=7))
     swept = await daemon.crawl_site("ticketlink")  # the sweep holds it
-    assert swept is not None and len(swept.awaiting) == 1 and h.alerted() == []
+    assert swept is not None and len(swept.awaiting) == 1 and await h.alerted() == []
     job = scheduler.get_job("confirm-ticketlink")
     assert job is not None and job.next_run_time == clock.now() + timedelta(seconds=CONFIRM_DELAY)
     assert any("(1 change(s) awaiting confirmation)" in line and "크롤링 완료" in line for line in logs)
@@ -497,7 +502,7 @@ async def test_a_held_change_gets_a_prompt_re_read_not_the_next_sweep(
     clock.advance(CONFIRM_DELAY)
     reread = await daemon.reread("ticketlink")  # the re-read confirms it
     assert reread is not None and reread.changed == 1 and reread.awaiting == []
-    assert [kind for kind, _ in h.alerted()] == ["change"]
+    assert [kind for kind, _ in await h.alerted()] == ["change"]
     assert await daemon.reread("ticketlink") is None  # nothing waits: no request
     # a notice whose content never holds: one re-read after a scheduled sweep, then it waits
     for days in (14, 21):
@@ -536,7 +541,7 @@ async def test_a_change_a_head_poll_holds_is_re_read_by_the_next_head_poll(
     clock.advance(30)
     confirmed = await daemon.head_site("ticketlink")
     assert confirmed is not None and confirmed.changed == 1 and confirmed.queued == 1
-    assert [kind for kind, _ in h.alerted()] == ["change"]
+    assert [kind for kind, _ in await h.alerted()] == ["change"]
     sweeps = live.count("ticketlink", "sweep")
     assert await daemon.reread("ticketlink") is None  # the fallback finds nothing waiting
     assert live.count("ticketlink", "sweep") == sweeps
@@ -561,19 +566,21 @@ async def test_health_and_metrics_tell_head_polls_from_sweeps(tmp_path: Path, cl
     from ticket_alarm.ops.metrics import Metrics
     from ticket_alarm.store import HeadState, SiteState
 
-    store = Store.open_dir(tmp_path / "data")
+    store = SqliteStore.open_dir(tmp_path / "data")
     now = clock.now().timestamp()
     try:
-        store.set_meta("heartbeat", f"{now - 5:.3f}")
+        await store.set_meta("heartbeat", f"{now - 5:.3f}")
         for site in ("yes24", "melon", "interpark"):
-            store.save_site_state(
+            await store.save_site_state(
                 SiteState(site, initialized=True, last_attempt=now - 200, last_success=now - 200)
             )
-        store.save_head_state(HeadState("yes24", last_attempt=now - 10, last_success=now - 10, last_new=2))
-        store.save_head_state(
+        await store.save_head_state(
+            HeadState("yes24", last_attempt=now - 10, last_success=now - 10, last_new=2)
+        )
+        await store.save_head_state(
             HeadState("melon", last_attempt=now - 5, failure_streak=3, last_error="HTTP 500")
         )
-        store.save_head_state(HeadState("interpark", sweeps_only="no registration order: swept only"))
+        await store.save_head_state(HeadState("interpark", sweeps_only="no registration order: swept only"))
         settings = Settings(
             data_dir=str(tmp_path / "data"),
             sites={"ticketlink": {"enabled": False}},
@@ -605,9 +612,7 @@ async def test_health_and_metrics_tell_head_polls_from_sweeps(tmp_path: Path, cl
         assert "3 failed head polls in a row (last error: HTTP 500)" in checks["site:melon"].detail
         assert "head polls: none (no registration order: swept only)" in checks["site:interpark"].detail
 
-        metrics = Metrics(
-            as_async(store), Delivery(store, [], clock), None, sites=["yes24", "melon"], clock=clock
-        )
+        metrics = Metrics(store, Delivery(store, [], clock), None, sites=["yes24", "melon"], clock=clock)
         metrics.on_result(SiteResult("yes24", ok=True, mode=HEAD, new=2))
         metrics.on_result(SiteResult("melon", ok=False, mode=HEAD, error="HTTP 500"))
         metrics.on_result(SiteResult("yes24", ok=True, mode=HEAD, skipped=Skipped(None, None, "first_sweep")))
@@ -621,7 +626,7 @@ async def test_health_and_metrics_tell_head_polls_from_sweeps(tmp_path: Path, cl
         assert 'ticket_alarm_last_head_poll_timestamp_seconds{site="melon"}' not in text  # never succeeded
         assert 'ticket_alarm_head_poll_failure_streak{site="melon"} 3.0' in text
     finally:
-        store.close()
+        await store.close()
 
 
 def test_head_gap_keeps_sweeps_and_head_polls_within_one_and_a_half_times_the_old_requests() -> None:

@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,15 +34,17 @@ from ticket_alarm.i18n import LANGUAGES, Language
 from ticket_alarm.i18n.catalog import LOCALE_DIR, brace_fields, mo_entries
 from ticket_alarm.i18n.po import read_po
 from ticket_alarm.store import DB_NAME, SCHEMA_VERSION, InstanceLock, NewOutboxRow, SiteState, Store
+from ticket_alarm.store.api import Dead
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 HANGUL = re.compile(r"[가-힣]")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open_dir(tmp_path / "data")
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = SqliteStore.open_dir(tmp_path / "data")
     yield s
-    s.close()
+    await s.close()
 
 
 @pytest.fixture
@@ -230,18 +232,22 @@ async def test_every_health_line_is_korean(
 ) -> None:
     clock = FakeClock()
     known: dict[str, type[Crawler]] = registry.discover(include_plugins=False)
-    healthy(store, clock)
+    await healthy(store, clock)
     now = clock.now().timestamp()
-    store.enqueue([NewOutboxRow("default", "new", "interpark", "k1", {"title": "a"})], now - 2401)
-    store.enqueue([NewOutboxRow("default", "new", "interpark", "k2", {"title": "b"})], now - 10)
-    store.mark_dead([store.outbox_list(status="pending")[-1].id], "HTTP 400: Invalid Form Body")
+    await store.enqueue([NewOutboxRow("default", "new", "interpark", "k1", {"title": "a"})], now - 2401)
+    await store.enqueue([NewOutboxRow("default", "new", "interpark", "k2", {"title": "b"})], now - 10)
+    await store.settle(
+        [(await store.outbox_list(status="pending"))[-1].id], Dead("HTTP 400: Invalid Form Body"), 0.0
+    )
     settings = settings_for(
         tmp_path,
         sites={"interpark": {"enabled": True}, "yes24": {"enabled": True}, "melon": {"enabled": True}},
         health={"outbox_age_warn": 600},
     )
-    store.save_site_state(SiteState("yes24", False, now, None, now, failure_streak=1, last_error="HTTP 503"))
-    store.save_site_state(
+    await store.save_site_state(
+        SiteState("yes24", False, now, None, now, failure_streak=1, last_error="HTTP 503")
+    )
+    await store.save_site_state(
         SiteState("melon", True, now, now - 60, now, failure_streak=1, locked_until=now + 1800)
     )
     for probe_status in (200, 404, None, 500):
@@ -463,7 +469,7 @@ def test_no_message_literal_is_left_in_the_converted_commands() -> None:
         *(f"ticket_alarm/cli/{p.name}" for p in sorted((root / "ticket_alarm" / "cli").glob("*.py"))),
         "ticket_alarm/app.py",
         "ticket_alarm/ops/history.py",
-        "ticket_alarm/store/postgres/dump.py",
+        "ticket_alarm/store/files.py",
         "ticket_alarm/fetch/http.py",
         "ticket_alarm/fetch/conditional.py",
         "ticket_alarm/fetch/decode.py",
@@ -607,7 +613,7 @@ def test_a_newer_schema_and_a_second_daemon_are_refused_in_korean(
         "stop it first (supervisorctl stop ticket-alarm:monitor) or use another data_dir." in english.stderr
     ), english.stderr
     newer_dir = tmp_path / "newer"
-    Store.open_dir(newer_dir).close()
+    SqliteStore.open_dir(newer_dir).close_sync()
     conn = sqlite3.connect(newer_dir / DB_NAME)
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     conn.commit()
@@ -650,7 +656,7 @@ def test_the_stores_other_errors_are_korean_when_raised(korean: None, tmp_path: 
     from ticket_alarm.store import open_store
     from ticket_alarm.store.postgres.replicas import replicas_check
     from ticket_alarm.store.replicas import ReplicaRow
-    from ticket_alarm.store.sqlite.engine import verify_copy
+    from ticket_alarm.store.sqlite.connection import verify_copy
 
     with pytest.raises(StoreError) as scheme:
         open_store("mysql://h/db")
@@ -661,7 +667,7 @@ def test_the_stores_other_errors_are_korean_when_raised(korean: None, tmp_path: 
         verify_copy(junk, what="백업 파일")
     assert "백업 파일: 읽을 수 있는 SQLite 데이터베이스가 아닙니다 (" in str(copy.value)
     with pytest.raises(StoreError) as missing:
-        Store.open_readonly(tmp_path / "none" / DB_NAME)
+        SqliteStore.open_readonly(tmp_path / "none" / DB_NAME)
     assert "아직 저장소가 없습니다 (데몬이 처음 시작할 때 만듭니다)" in str(missing.value)
     with pytest.raises(AlertFormatError) as alert:
         Alert.from_json({"kind": "new"})

@@ -18,7 +18,9 @@ from ticket_alarm.daemon.pipeline import SiteResult, Skipped
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.ops.metrics import Metrics
-from ticket_alarm.store import NewOutboxRow, SiteState, Store, as_async
+from ticket_alarm.store import NewOutboxRow, SiteState
+from ticket_alarm.store.api import Dead
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -42,7 +44,7 @@ def free_port() -> int:
 async def test_collector_reads_the_store_and_the_stats_objects(tmp_path: Path) -> None:
     clock = FakeClock()
     now = clock.now().timestamp()
-    store = Store.open_dir(tmp_path / "data")
+    store = SqliteStore.open_dir(tmp_path / "data")
     try:
         route = RouteSettings(
             name="main", webhook_url="http://127.0.0.1:9/api/webhooks/123456789012345678/tokentokentoken"
@@ -50,7 +52,7 @@ async def test_collector_reads_the_store_and_the_stats_objects(tmp_path: Path) -
         webhooks = WebhookClient(httpx.AsyncClient(), clock)
         delivery = Delivery(store, [DiscordNotifier.for_route(route, webhooks)], clock)
         metrics = Metrics(
-            as_async(store),
+            store,
             delivery,
             webhooks,
             sites=["melon", "yes24"],
@@ -65,12 +67,12 @@ async def test_collector_reads_the_store_and_the_stats_objects(tmp_path: Path) -
         metrics.on_result(SiteResult("melon", ok=True, items=41, new=1))
         metrics.on_result(SiteResult("melon", ok=False, error="HTTP 500"))
         metrics.on_result(SiteResult("yes24", ok=True, skipped=Skipped(now + 60, None)))  # not a crawl
-        store.save_site_state(SiteState("melon", True, now, now - 30, failure_streak=1))
-        store.enqueue(
+        await store.save_site_state(SiteState("melon", True, now, now - 30, failure_streak=1))
+        await store.enqueue(
             [NewOutboxRow("main", "new", "melon", f"k{i}", {"title": "t"}) for i in range(3)], now - 90
         )
-        store.mark_dead([store.outbox_list(status="pending")[0].id], "HTTP 400")
-        store.mark_webhook_broken("main", "HTTP 404", now)
+        await store.settle([(await store.outbox_list(status="pending"))[0].id], Dead("HTTP 400"), 0.0)
+        await store.mark_webhook_broken("main", "HTTP 404", now)
         delivery.stats.sent_alerts, delivery.stats.sent_messages, delivery.stats.failures = 25, 3, 2
         webhooks.rate_limited = 4
         text = (await metrics.render()).decode()
@@ -96,7 +98,7 @@ async def test_collector_reads_the_store_and_the_stats_objects(tmp_path: Path) -
 
         assert REGISTRY.get_sample_value("ticket_alarm_crawls_total", {"site": "melon"}) is None
     finally:
-        store.close()
+        await store.close()
 
 
 def test_real_daemon_serves_metrics(

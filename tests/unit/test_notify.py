@@ -41,7 +41,8 @@ from ticket_alarm.delivery.notify import (
     StdoutNotifier,
 )
 from ticket_alarm.delivery.outbox import Delivery
-from ticket_alarm.store import DB_NAME, SCHEMA_VERSION, NewOutboxRow, Store
+from ticket_alarm.store import DB_NAME, SCHEMA_VERSION, NewOutboxRow
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "outbox" / "legacy_rows.json"
 MELON = 0x00CD3C
@@ -225,7 +226,7 @@ def test_schema_step_5_rewrites_old_embed_rows_in_place_exactly_as_the_reference
     embeds = old_embeds()
     written = [json.dumps(p, ensure_ascii=False) if not isinstance(p, str) else p for p in NOT_EMBEDS]
     ids = old_store_file(db, [*embeds, *NOT_EMBEDS])
-    Store(db).close()  # the current code opens it: steps 5.. run
+    SqliteStore.open_file(db).close_sync()  # the current code opens it: steps 5.. run
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 5
     conn.close()
@@ -272,17 +273,17 @@ async def test_postgres_schema_step_5_rewrites_old_embed_rows_exactly_as_the_ref
     assert len(raw) == len(ids)
 
 
-def _seed_store(path: Path, now: float, *, also: Sequence[Any] = ()) -> list[dict[str, Any]]:
+async def _seed_store(path: Path, now: float, *, also: Sequence[Any] = ()) -> list[dict[str, Any]]:
     """A store file at schema 4 holding the outbox rows an older version wrote (embeds, then ``also``),
     opened by the current code (which rewrites them), then one new-style row."""
     rows = legacy_rows()
     old_store_file(path, [r["payload"] for r in rows] + list(also), now=now)
-    store = Store(path)
+    store = SqliteStore.open_file(path)
     try:
         fresh = NewNotice("멜론티켓", MELON, ticket(id="2", title="새 형식 공연")).to_json()
-        store.enqueue([NewOutboxRow("default", "new", "melon", "k2", fresh)], now)
+        await store.enqueue([NewOutboxRow("default", "new", "melon", "k2", fresh)], now)
     finally:
-        store.close()
+        await store.close()
     return rows
 
 
@@ -301,20 +302,20 @@ async def test_a_store_file_with_old_rows_delivers_them_as_they_were_rendered(
     stored (keys in order), and a row that is no embed is kept as a dead letter named by its id."""
     clock = FakeClock()
     db = tmp_path / DB_NAME
-    rows = _seed_store(db, clock.now().timestamp(), also=[{"no": "title"}, [1, 2]])
-    store = Store(db)
+    rows = await _seed_store(db, clock.now().timestamp(), also=[{"no": "title"}, [1, 2]])
+    store = SqliteStore.open_file(db)
     try:
         async with httpx.AsyncClient(timeout=5.0) as http:
             notifier = DiscordNotifier("default", fake_discord.add_webhook(), WebhookClient(http, clock))
             delivery = Delivery(store, [notifier], clock, rng=random.Random(3))
             assert await delivery.drain(timeout=5) == 4
-        assert store.outbox_stats().pending == 0 and len(store.outbox_list(status="sent")) == 4
-        dead = store.outbox_list(status="dead")
+        assert (await store.outbox_stats()).pending == 0 and len(await store.outbox_list(status="sent")) == 4
+        dead = await store.outbox_list(status="dead")
         assert [(d.id, d.payload) for d in dead] == [(4, {"no": "title"}), (5, [1, 2])]  # kept as they were
         assert "no 'alert' key" in (dead[0].last_error or "") and "JSON object" in (dead[1].last_error or "")
         assert delivery.stats.dead == 2
     finally:
-        store.close()
+        await store.close()
     embeds = fake_discord.embeds()
     assert embeds[:3] == [r["payload"] for r in rows]  # posted as-is, one message, oldest first
     assert [json.dumps(e, ensure_ascii=False) for e in embeds[:3]] == [
@@ -327,34 +328,34 @@ async def test_a_store_file_with_old_rows_delivers_them_as_they_were_rendered(
 
 async def test_an_unreadable_row_becomes_a_dead_letter_and_the_rest_goes_out(tmp_path: Path) -> None:
     clock = FakeClock()
-    store = Store(tmp_path / DB_NAME)
+    store = SqliteStore.open_file(tmp_path / DB_NAME)
     out = io.StringIO()
     try:
         good = NewNotice("멜론티켓", MELON, ticket()).to_json()
         bad = {"alert": 1, "kind": "new", "site_name": "멜론티켓", "color": 1}  # no ticket
-        store.enqueue(
+        await store.enqueue(
             [NewOutboxRow(STDOUT_ROUTE, "new", "melon", f"k{i}", p) for i, p in enumerate([bad, good])], 1
         )
         delivery = Delivery(store, [StdoutNotifier(alert_text, clock, out=out)], clock)
         assert await delivery.drain(timeout=5) == 1
-        [dead] = store.outbox_list(status="dead")
+        [dead] = await store.outbox_list(status="dead")
         assert "unreadable outbox payload" in (dead.last_error or "") and "carries its ticket" in (
             dead.last_error or ""
         )
-        assert len(store.outbox_list(status="sent")) == 1 and delivery.stats.dead == 1
+        assert len(await store.outbox_list(status="sent")) == 1 and delivery.stats.dead == 1
     finally:
-        store.close()
+        await store.close()
     assert out.getvalue().count("[DRY RUN] 멜론티켓 | 아이유 콘서트") == 1
 
 
-def test_once_delivers_old_rows_left_in_the_data_dir(
+async def test_once_delivers_old_rows_left_in_the_data_dir(
     tmp_path: Path, site: FakeSite, discord: FakeDiscord
 ) -> None:
     """The real command on a data_dir an older version left alerts in: they go out unchanged."""
     url = discord.add_webhook()
     config = write_config(tmp_path, stand_config(tmp_path, site, url))
     (tmp_path / "data").mkdir()
-    rows = _seed_store(tmp_path / "data" / DB_NAME, 0.0)
+    rows = await _seed_store(tmp_path / "data" / DB_NAME, 0.0)
     result = run_cli("once", "--config", str(config), cwd=tmp_path, timeout=60)
     assert result.returncode == 0, result.stderr
     assert discord.embeds()[:3] == [r["payload"] for r in rows]

@@ -28,16 +28,17 @@ from ticket_alarm.delivery.notify import NewNotice, Outcome, StdoutNotifier
 from ticket_alarm.delivery.outbox import CLAIM_LEASE, CLAIM_RENEW, Delivery
 from ticket_alarm.errors import StoreError
 from ticket_alarm.store import NewOutboxRow, Store
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 WEBHOOK_ID = "123456789012345678"
 OTHER_ID = "223456789012345678"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "store.sqlite3")
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = SqliteStore.open_file(tmp_path / "store.sqlite3")
     yield s
-    s.close()
+    await s.close()
 
 
 def _stop_in_background(fake: FakeDiscord) -> None:
@@ -88,8 +89,10 @@ def legacy_embed(n: int, **changes: Any) -> dict[str, Any]:
     return legacy_payload({**render_notice(ticket, "멜론티켓", 0x00CD3C), **changes})
 
 
-def enqueue(store: Store, route: str, payloads: list[dict[str, Any]], now: float) -> None:
-    store.enqueue([NewOutboxRow(route, "new", "melon", f"k{i}", p) for i, p in enumerate(payloads)], now)
+async def enqueue(store: Store, route: str, payloads: list[dict[str, Any]], now: float) -> None:
+    await store.enqueue(
+        [NewOutboxRow(route, "new", "melon", f"k{i}", p) for i, p in enumerate(payloads)], now
+    )
 
 
 def make(
@@ -116,13 +119,13 @@ async def test_batches_of_ten(
 ) -> None:
     clock = FakeClock()
     route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
-    enqueue(store, "main", [embed(n) for n in range(23)], clock.now().timestamp())
+    await enqueue(store, "main", [embed(n) for n in range(23)], clock.now().timestamp())
     delivery = make(store, http, [route], clock)
     assert await delivery.deliver_due("main") == 23
     assert [len(m.payload["embeds"]) for m in roomy.messages] == [10, 10, 3]
     assert titles(roomy) == [f"공연 {n}" for n in range(23)]  # oldest first
     assert all(m.payload["allowed_mentions"]["parse"] == [] for m in roomy.messages)
-    sent = store.outbox_list(status="sent")
+    sent = await store.outbox_list(status="sent")
     assert len(sent) == 23 and {r.message_id for r in sent} == {m.message_id for m in roomy.messages}
     assert delivery.stats.sent_messages == 3 and delivery.stats.sent_alerts == 23
     # each 알림 전송 line names what it sent: site + title, the first three, the rest counted
@@ -139,15 +142,15 @@ async def test_one_invalid_embed_is_dead_lettered_and_nine_delivered(
     route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
     payloads = [embed(n) for n in range(10)]
     payloads[4] = legacy_embed(4, title="x" * 300)  # an old row, posted as it is: bypasses fit_embed
-    enqueue(store, "main", payloads, clock.now().timestamp())
+    await enqueue(store, "main", payloads, clock.now().timestamp())
     delivery = make(store, http, [route], clock)
     assert await delivery.deliver_due("main") == 9
     assert titles(roomy) == [f"공연 {n}" for n in range(10) if n != 4]
     assert posts(roomy) == [400] + [200] * 4 + [400] + [200] * 5  # the batch, then one by one
-    dead = store.outbox_list(status="dead")
+    dead = await store.outbox_list(status="dead")
     assert len(dead) == 1 and dead[0].notice_key == "k4"
     assert "HTTP 400" in dead[0].last_error and "title longer than 256" in dead[0].last_error
-    assert store.outbox_stats().pending == 0 and delivery.stats.dead == 1
+    assert (await store.outbox_stats()).pending == 0 and delivery.stats.dead == 1
     errors = [line for line in logs if line.startswith("[ERROR]")]
     assert len(errors) == 1 and "title longer than 256" in errors[0] and "dead letter" in errors[0]
 
@@ -158,18 +161,18 @@ async def test_503_reschedules_with_backoff_then_delivers(
     clock = FakeClock()
     route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
     now = clock.now().timestamp()
-    enqueue(store, "main", [embed(1), embed(2)], now)
+    await enqueue(store, "main", [embed(1), embed(2)], now)
     roomy.fail(503, count=2)
     delivery = make(store, http, [route], clock)
     assert await delivery.deliver_due("main") == 0
-    rows = store.outbox_list(status="pending")
+    rows = await store.outbox_list(status="pending")
     assert [r.attempts for r in rows] == [1, 1]
     first_delay = rows[0].next_attempt_at - now
     assert 2.0 <= first_delay <= 2.5  # base 2 s, up to +25 % jitter
     assert "HTTP 503" in rows[0].last_error
     assert await delivery.drain(timeout=60) == 2
     assert posts(roomy) == [503, 503, 200]
-    sent = store.outbox_list(status="sent")
+    sent = await store.outbox_list(status="sent")
     assert [r.attempts for r in sent] == [2, 2]
     waits = [s for s in clock.slept if s > 0.001]  # (sub-microsecond catch-up sleeps aside)
     assert len(waits) == 2 and 2.0 <= waits[0] <= 2.5 and 4.0 <= waits[1] <= 5.0  # exponential
@@ -182,7 +185,7 @@ async def test_429_waits_and_retries_without_counting_an_attempt(
 ) -> None:
     clock = FakeClock()
     route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
-    enqueue(store, "main", [embed(1)], clock.now().timestamp())
+    await enqueue(store, "main", [embed(1)], clock.now().timestamp())
     roomy.faults.append(
         Fault(status=429, body={"message": "rate limited", "retry_after": 3.5, "global": False})
     )
@@ -190,7 +193,7 @@ async def test_429_waits_and_retries_without_counting_an_attempt(
     assert await delivery.deliver_due("main") == 1
     assert posts(roomy) == [429, 200]
     assert clock.slept == [3.5]
-    [row] = store.outbox_list(status="sent")
+    [row] = await store.outbox_list(status="sent")
     assert row.attempts == 0
     assert delivery.stats.rate_limited == 1 and delivery.stats.failures == 0
 
@@ -203,15 +206,15 @@ async def test_404_stops_the_lane_and_keeps_the_rows(
     token = url.rsplit("/", 1)[1]
     roomy.delete_webhook(WEBHOOK_ID)
     route = RouteSettings(name="main", webhook_url=url)
-    enqueue(store, "main", [embed(n) for n in range(3)], clock.now().timestamp())
+    await enqueue(store, "main", [embed(n) for n in range(3)], clock.now().timestamp())
     delivery = make(store, http, [route], clock)
     assert await delivery.deliver_due("main") == 0
-    enqueue(store, "main", [embed(9)], clock.now().timestamp())
+    await enqueue(store, "main", [embed(9)], clock.now().timestamp())
     assert await delivery.deliver_due("main") == 0
     assert await delivery.drain(timeout=30) == 0
     assert posts(roomy) == [404]  # exactly one POST: no hammering a deleted webhook
-    assert store.outbox_stats().pending == 4 and store.outbox_stats().dead == 0
-    assert "main" in delivery.stats.broken and "main" in store.broken_webhooks()
+    assert (await store.outbox_stats()).pending == 4 and (await store.outbox_stats()).dead == 0
+    assert "main" in delivery.stats.broken and "main" in await store.broken_webhooks()
     errors = [line for line in logs if line.startswith("[ERROR]")]
     assert len(errors) == 1
     assert "route main" in errors[0] and "404" in errors[0] and "/api/webhooks/" in errors[0]
@@ -221,7 +224,7 @@ async def test_404_stops_the_lane_and_keeps_the_rows(
 async def test_401_is_broken_too(store: Store, roomy: FakeDiscord, http: httpx.AsyncClient) -> None:
     clock = FakeClock()
     route = RouteSettings(name="main", webhook_url=roomy.add_webhook(WEBHOOK_ID) + "wrong")
-    enqueue(store, "main", [embed(1)], clock.now().timestamp())
+    await enqueue(store, "main", [embed(1)], clock.now().timestamp())
     delivery = make(store, http, [route], clock)
     assert await delivery.deliver_due("main") == 0
     assert posts(roomy) == [401] and "main" in delivery.stats.broken
@@ -230,12 +233,12 @@ async def test_401_is_broken_too(store: Store, roomy: FakeDiscord, http: httpx.A
 async def test_timeout_is_retried_later(store: Store, roomy: FakeDiscord) -> None:
     clock = FakeClock()
     route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
-    enqueue(store, "main", [embed(1)], clock.now().timestamp())
+    await enqueue(store, "main", [embed(1)], clock.now().timestamp())
     roomy.fail(hang=True)
     async with httpx.AsyncClient(timeout=0.3) as short:
         delivery = make(store, short, [route], clock)
         assert await delivery.deliver_due("main") == 0
-        [row] = store.outbox_list(status="pending")
+        [row] = await store.outbox_list(status="pending")
         assert row.attempts == 1 and "timeout" in row.last_error
         assert await delivery.drain(timeout=30) == 1
     assert titles(roomy) == ["공연 1"]
@@ -246,14 +249,14 @@ async def test_drain_respects_its_timeout_on_a_failing_webhook(
 ) -> None:
     clock = FakeClock()
     route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
-    enqueue(store, "main", [embed(1)], clock.now().timestamp())
+    await enqueue(store, "main", [embed(1)], clock.now().timestamp())
     roomy.fail(503, count=-1)
     delivery = make(store, http, [route], clock)
     started = clock.monotonic()
     assert await delivery.drain(timeout=30) == 0
     assert clock.monotonic() - started <= 30
     assert 3 <= len(roomy.requests) <= 6
-    [row] = store.outbox_list(status="pending")
+    [row] = await store.outbox_list(status="pending")
     assert row.attempts == len(roomy.requests)
 
 
@@ -262,13 +265,13 @@ async def test_drain_respects_its_timeout_on_a_long_rate_limit(
 ) -> None:
     clock = FakeClock()
     route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
-    enqueue(store, "main", [embed(1)], clock.now().timestamp())
+    await enqueue(store, "main", [embed(1)], clock.now().timestamp())
     roomy.faults.append(Fault(status=429, body={"message": "slow down", "retry_after": 600, "global": True}))
     delivery = make(store, http, [route], clock)
     started = clock.monotonic()
     assert await delivery.drain(timeout=30) == 0
     assert clock.monotonic() - started <= 30  # a 10-minute wait is left for the next run
-    [row] = store.outbox_list(status="pending")
+    [row] = await store.outbox_list(status="pending")
     assert row.attempts == 0
 
 
@@ -277,7 +280,7 @@ async def test_drain_waits_out_a_short_rate_limit(
 ) -> None:
     clock = FakeClock()
     route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
-    enqueue(store, "main", [embed(1)], clock.now().timestamp())
+    await enqueue(store, "main", [embed(1)], clock.now().timestamp())
     roomy.faults.append(Fault(status=429, body={"message": "slow down", "retry_after": 5, "global": False}))
     delivery = make(store, http, [route], clock)
     assert await delivery.drain(timeout=30) == 1
@@ -292,20 +295,22 @@ async def test_rate_limit_inside_a_split_batch(
     route = RouteSettings(name="main", webhook_url=roomy.add_webhook())
     payloads = [embed(n) for n in range(4)]
     payloads[0] = legacy_embed(0, title="x" * 300)
-    enqueue(store, "main", payloads, clock.now().timestamp())
+    await enqueue(store, "main", payloads, clock.now().timestamp())
     delivery = make(store, http, [route], clock)
     await delivery.deliver_due("main")  # first pass: the bad one is dead, three delivered
     assert posts(roomy) == [400, 400, 200, 200, 200]
     roomy.requests.clear()
     roomy.messages.clear()
-    enqueue(store, "main", [legacy_embed(10, title="y" * 300), embed(11), embed(12)], clock.now().timestamp())
+    await enqueue(
+        store, "main", [legacy_embed(10, title="y" * 300), embed(11), embed(12)], clock.now().timestamp()
+    )
     roomy.faults.append(Fault(status=400, body={"message": "Invalid Form Body", "code": 50035}))
     roomy.faults.append(Fault(status=400, body={"message": "Invalid Form Body", "code": 50035}))
     roomy.faults.append(Fault(status=429, body={"message": "slow down", "retry_after": 2, "global": False}))
     assert await delivery.drain(timeout=30) == 2
     assert posts(roomy)[:3] == [400, 400, 429]
     assert titles(roomy) == ["공연 11", "공연 12"]
-    assert len(store.outbox_list(status="dead")) == 2 and store.outbox_stats().pending == 0
+    assert len(await store.outbox_list(status="dead")) == 2 and (await store.outbox_stats()).pending == 0
 
 
 async def test_dry_run_prints_and_marks_sent(store: Store, logs: list[str]) -> None:
@@ -313,14 +318,14 @@ async def test_dry_run_prints_and_marks_sent(store: Store, logs: list[str]) -> N
     out = io.StringIO()
     delivery = Delivery(store, [StdoutNotifier(alert_text, clock, out=out)], clock)
     assert delivery.lane_names == [STDOUT_ROUTE]
-    enqueue(store, STDOUT_ROUTE, [embed(1), embed(2)], clock.now().timestamp())
+    await enqueue(store, STDOUT_ROUTE, [embed(1), embed(2)], clock.now().timestamp())
     assert await delivery.drain(timeout=5) == 2
     text = out.getvalue()
     assert text.count("[DRY RUN]") == 2
     assert "[DRY RUN] 멜론티켓 | 공연 1" in text and "링크: https://ticket.melon.com/n/1" in text
     # readable: a KST time and how far off it is, no Discord markup
     assert "티켓 오픈: 2026-12-01 (화) 20:00 KST (30일 후)" in text and "<t:" not in text
-    assert len(store.outbox_list(status="sent")) == 2 and store.outbox_stats().pending == 0
+    assert len(await store.outbox_list(status="sent")) == 2 and (await store.outbox_stats()).pending == 0
     assert any("dry run" in line and "printed" in line and "「공연 2」" in line for line in logs)
 
 
@@ -335,15 +340,15 @@ async def test_a_broken_route_does_not_stop_another(
     bad = RouteSettings(name="bad", webhook_url=discord.add_webhook(OTHER_ID))
     discord.delete_webhook(OTHER_ID)
     now = time.time()
-    enqueue(store, "good", [embed(n) for n in range(3)], now)
-    enqueue(store, "bad", [embed(n) for n in range(10, 13)], now)
+    await enqueue(store, "good", [embed(n) for n in range(3)], now)
+    await enqueue(store, "bad", [embed(n) for n in range(10, 13)], now)
     delivery = make(store, http, [good, bad], clock)
     stop = asyncio.Event()
     runner = asyncio.create_task(delivery.run(stop))
     try:
         await _until(lambda: len(discord.embeds(WEBHOOK_ID)) == 3 and "bad" in delivery.stats.broken)
-        enqueue(store, "good", [embed(n) for n in range(3, 5)], time.time())
-        enqueue(store, "bad", [embed(13)], time.time())
+        await enqueue(store, "good", [embed(n) for n in range(3, 5)], time.time())
+        await enqueue(store, "bad", [embed(13)], time.time())
         delivery.notify()
         await _until(lambda: len(discord.embeds(WEBHOOK_ID)) == 5)
     finally:
@@ -352,7 +357,7 @@ async def test_a_broken_route_does_not_stop_another(
     assert titles(discord, WEBHOOK_ID) == [f"공연 {n}" for n in range(5)]
     assert discord.embeds(OTHER_ID) == []
     assert [s for _, s in discord.requests].count(404) == 1
-    assert store.outbox_stats().by_route == {"bad": 4}
+    assert (await store.outbox_stats()).by_route == {"bad": 4}
     errors = [line for line in logs if line.startswith("[ERROR]")]
     assert len(errors) == 1 and "route bad" in errors[0]
 
@@ -363,14 +368,14 @@ async def test_recheck_resumes_a_repaired_webhook(
     clock = FakeClock()
     route = RouteSettings(name="main", webhook_url=roomy.add_webhook(WEBHOOK_ID))
     roomy.delete_webhook(WEBHOOK_ID)
-    enqueue(store, "main", [embed(1)], clock.now().timestamp())
+    await enqueue(store, "main", [embed(1)], clock.now().timestamp())
     delivery = make(store, http, [route], clock)
     await delivery.deliver_due("main")
     await delivery._recheck("main")
     assert "main" in delivery.stats.broken  # still deleted: stays stopped
     roomy.deleted.clear()
     await delivery._recheck("main")
-    assert "main" not in delivery.stats.broken and store.broken_webhooks() == {}
+    assert "main" not in delivery.stats.broken and await store.broken_webhooks() == {}
     assert await delivery.deliver_due("main") == 1
 
 
@@ -386,8 +391,8 @@ async def test_alerts_of_a_removed_route_are_kept_and_named(
     store: Store, discord: FakeDiscord, http: httpx.AsyncClient, logs: list[str]
 ) -> None:
     clock = FakeClock()
-    enqueue(store, "old-route", [embed(1), embed(2)], clock.now().timestamp())
-    enqueue(store, STDOUT_ROUTE, [embed(3)], clock.now().timestamp())  # left unprinted by a dry run
+    await enqueue(store, "old-route", [embed(1), embed(2)], clock.now().timestamp())
+    await enqueue(store, STDOUT_ROUTE, [embed(3)], clock.now().timestamp())  # left unprinted by a dry run
     route = RouteSettings(name="current", webhook_url=discord.add_webhook(WEBHOOK_ID))
     delivery = make(store, http, [route], clock)
     assert await delivery.drain(timeout=5) == 0
@@ -396,7 +401,7 @@ async def test_alerts_of_a_removed_route_are_kept_and_named(
         line for line in logs if line.startswith("[WARNING]") and "not in the config any more" in line
     ]
     assert any("2 alerts wait on route 'old-route'" in line for line in warnings)
-    assert store.outbox_stats().pending == 3  # kept, not dropped
+    assert (await store.outbox_stats()).pending == 3  # kept, not dropped
 
 
 # --- claims: a short lease, renewed while a batch is in flight --------------------------------------------
@@ -452,7 +457,7 @@ async def test_a_claim_renewed_while_the_post_is_in_flight_stays_its_owners_and_
     store: Store,
 ) -> None:
     clock = FakeClock()
-    enqueue(store, "main", [embed(n) for n in range(3)], clock.now().timestamp())
+    await enqueue(store, "main", [embed(n) for n in range(3)], clock.now().timestamp())
     hanging, timer = HangingNotifier(clock), RenewTimer()
     a = Delivery(store, [hanging], clock, owner="host-a", renew_timer=timer)
     b, out = stdout_lane(store, clock, "replica-b")
@@ -463,7 +468,7 @@ async def test_a_claim_renewed_while_the_post_is_in_flight_stays_its_owners_and_
         await timer.tick()
         assert await b.deliver_due("main") == 0  # renewed: still host-a's
     assert set(timer.periods) == {CLAIM_RENEW}
-    assert {r.lease_owner for r in store.outbox_list(status="pending")} == {"main@host-a"}
+    assert {r.lease_owner for r in await store.outbox_list(status="pending")} == {"main@host-a"}
 
     sending.cancel()  # host-a dies mid-post (kill -9): nothing settled, nothing renewed any more
     with pytest.raises(asyncio.CancelledError):
@@ -472,13 +477,13 @@ async def test_a_claim_renewed_while_the_post_is_in_flight_stays_its_owners_and_
     assert await b.deliver_due("main") == 0  # not before the lease lapses
     clock.advance(0.5)
     assert await b.deliver_due("main") == 3  # 30 s after the last renewal, not 120
-    assert out.getvalue().count("[DRY RUN]") == 3 and len(store.outbox_list(status="sent")) == 3
+    assert out.getvalue().count("[DRY RUN]") == 3 and len(await store.outbox_list(status="sent")) == 3
 
 
 async def test_the_same_owner_takes_its_rows_back_at_once_after_a_restart(store: Store) -> None:
     """SQLite: the owner is the host (one daemon per data_dir), the same after a restart."""
     clock = FakeClock()
-    enqueue(store, "main", [embed(n) for n in range(2)], clock.now().timestamp())
+    await enqueue(store, "main", [embed(n) for n in range(2)], clock.now().timestamp())
     hanging = HangingNotifier(clock)
     dead = Delivery(store, [hanging], clock, renew_timer=RenewTimer())
     assert dead.owner == socket.gethostname()
@@ -496,7 +501,7 @@ async def test_the_same_owner_takes_its_rows_back_at_once_after_a_restart(store:
 
 async def test_a_claim_lost_while_stalled_is_said(store: Store, logs: list[str]) -> None:
     clock = FakeClock()
-    enqueue(store, "main", [embed(1)], clock.now().timestamp())
+    await enqueue(store, "main", [embed(1)], clock.now().timestamp())
     hanging, timer = HangingNotifier(clock), RenewTimer()
     a = Delivery(store, [hanging], clock, owner="host-a", renew_timer=timer)
     sending = asyncio.create_task(a.deliver_due("main"))
@@ -510,24 +515,24 @@ async def test_a_claim_lost_while_stalled_is_said(store: Store, logs: list[str])
     await sending
 
 
-class FailingRenew(Store):
+class FailingRenew(SqliteStore):
     """A real store whose lease renewals during a post fail the way a full disk makes writes fail (the
     fence's renewal just before the post still succeeds)."""
 
     fenced = 0
 
-    def renew(self, ids: Any, now: float, **kwargs: Any) -> int:  # type: ignore[override]
+    async def renew(self, ids: Any, now: float, **kwargs: Any) -> int:
         if not self.fenced:
             self.fenced += 1
-            return super().renew(ids, now, **kwargs)
+            return await super().renew(ids, now, **kwargs)
         raise StoreError(f"{self.path}: write failed (disk I/O error).")
 
 
 async def test_a_failed_renewal_is_said_and_the_post_goes_on(tmp_path: Path, logs: list[str]) -> None:
-    store = FailingRenew(tmp_path / "store.sqlite3")
+    store = FailingRenew.open_file(tmp_path / "store.sqlite3")
     try:
         clock = FakeClock()
-        enqueue(store, "main", [embed(1), embed(2)], clock.now().timestamp())
+        await enqueue(store, "main", [embed(1), embed(2)], clock.now().timestamp())
         hanging, timer = HangingNotifier(clock), RenewTimer()
         a = Delivery(store, [hanging], clock, owner="host-a", renew_timer=timer)
         sending = asyncio.create_task(a.deliver_due("main"))
@@ -536,18 +541,18 @@ async def test_a_failed_renewal_is_said_and_the_post_goes_on(tmp_path: Path, log
         assert any("not renewed" in line and "disk I/O error" in line for line in logs)
         hanging.release.set()
         assert await sending == 2  # the post was not stopped by it
-        assert len(store.outbox_list(status="sent")) == 2
+        assert len(await store.outbox_list(status="sent")) == 2
     finally:
-        store.close()
+        await store.close()
 
 
 # --- a write owed after the post: said where health reads it, in the operator's language ------------
 
 
-class FailingSettle(Store):
+class FailingSettle(SqliteStore):
     """A real store that takes the claim but refuses the write after the post (a disk that just filled)."""
 
-    def settle(self, ids: Any, outcome: Any, now: float) -> int:  # type: ignore[override]
+    async def settle(self, ids: Any, outcome: Any, now: float) -> int:
         raise StoreError(f"{self.path}: write failed (database or disk is full).")
 
 
@@ -566,9 +571,9 @@ async def test_a_write_owed_after_the_post_is_left_for_health_in_the_operators_l
 
     i18n.set_language(lang)
     try:
-        store = FailingSettle(tmp_path / "store.sqlite3")
+        store = FailingSettle.open_file(tmp_path / "store.sqlite3")
         clock = FakeClock()
-        enqueue(store, "main", [embed(1)], clock.now().timestamp())
+        await enqueue(store, "main", [embed(1)], clock.now().timestamp())
         status = StatusFile(tmp_path)
         status.prepare()
         out = io.StringIO()
@@ -580,6 +585,6 @@ async def test_a_write_owed_after_the_post_is_left_for_health_in_the_operators_l
         problem = StatusFile.read(tmp_path)
         assert problem is not None and said in problem and "database or disk is full" in problem
         assert any(line.startswith("[ERROR] 알림 전송 실패: ") and said in line for line in logs)
-        store.close()
+        await store.close()
     finally:
         i18n.set_language("en")

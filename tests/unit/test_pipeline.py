@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,7 +22,8 @@ from ticket_alarm.delivery.discord.render import render_alert
 from ticket_alarm.delivery.notify import Alert
 from ticket_alarm.errors import FetchError, SiteLockedError
 from ticket_alarm.fetch.http import Fetcher, SiteFetcher
-from ticket_alarm.store import LegacyKey, Store, as_async
+from ticket_alarm.store import LegacyKey, Store
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 SITE = "stand"
 PUBLIC = "https://tickets.stand.example"
@@ -109,10 +110,10 @@ def logs() -> Iterator[list[str]]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(tmp_path / "store.sqlite3")
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = SqliteStore.open_file(tmp_path / "store.sqlite3")
     yield s
-    s.close()
+    await s.close()
 
 
 @pytest.fixture
@@ -138,7 +139,7 @@ class Harness:
         )
         self.fetcher = Fetcher(
             HttpSettings(min_request_interval=0, retries=0),
-            cache=as_async(store),
+            cache=store,
             transport=httpx.MockTransport(site.handler),
             clock=self.clock,
         )
@@ -156,9 +157,9 @@ class Harness:
         self.clock.advance(60)
         return result
 
-    def outbox(self) -> list[tuple[str, str, str]]:
+    async def outbox(self) -> list[tuple[str, str, str]]:
         """(route, kind, embed title) of every outbox row."""
-        return [(r.route, r.kind, rendered(r)["title"]) for r in self.store.outbox_list()]
+        return [(r.route, r.kind, rendered(r)["title"]) for r in await self.store.outbox_list()]
 
 
 # --- first run and new notices ---------------------------------------------------------------------------
@@ -170,8 +171,8 @@ async def test_first_run_is_silent(store: Store, site: StandSite, logs: list[str
     h = Harness(store, site, discord_webhook_url=WEBHOOK_A)
     result = await h.run()
     assert result.ok and result.first_run and result.new == 2 and result.queued == 0
-    assert h.outbox() == [] and store.history_count(SITE) == 2 and h.enqueued == 0
-    assert store.site_state(SITE).initialized
+    assert await h.outbox() == [] and await store.history_count(SITE) == 2 and h.enqueued == 0
+    assert (await store.site_state(SITE)).initialized
     assert any(line.startswith("[INFO] 크롤링 완료: stand") and "첫 실행" in line for line in logs)
 
 
@@ -180,7 +181,7 @@ async def test_notify_on_first_run(store: Store, site: StandSite) -> None:
     h = Harness(store, site, discord_webhook_url=WEBHOOK_A, notify_on_first_run=True)
     result = await h.run()
     assert not result.first_run and result.queued == 1
-    assert h.outbox() == [("default", "new", "공연 1")] and h.enqueued == 1
+    assert await h.outbox() == [("default", "new", "공연 1")] and h.enqueued == 1
 
 
 async def test_new_notice_goes_to_every_matching_route(store: Store, site: StandSite) -> None:
@@ -196,12 +197,12 @@ async def test_new_notice_goes_to_every_matching_route(store: Store, site: Stand
     site.add("3", "뮤지컬 〈레베카〉")
     result = await h.run()
     assert result.new == 2 and result.queued == 3 and not result.first_run
-    assert sorted(h.outbox()) == [
+    assert sorted(await h.outbox()) == [
         ("all", "new", "뮤지컬 〈레베카〉"),
         ("all", "new", "아이유 콘서트 〈HEREH〉"),
         ("iu", "new", "아이유 콘서트 〈HEREH〉"),
     ]
-    payload = rendered(store.outbox_list()[0])
+    payload = rendered((await store.outbox_list())[0])
     assert payload["url"].startswith(f"{PUBLIC}/notice/") and payload["author"]["name"] == "스탠드 티켓"
     assert payload["color"] == 0x123456
     assert h.enqueued == 1
@@ -211,7 +212,7 @@ async def test_dry_run_lane_without_webhooks(store: Store, site: StandSite) -> N
     h = Harness(store, site, notify_on_first_run=True)
     site.add("1", "공연 1")
     await h.run()
-    assert h.outbox() == [("dry-run", "new", "공연 1")]
+    assert await h.outbox() == [("dry-run", "new", "공연 1")]
 
 
 async def test_unchanged_notices_queue_nothing(store: Store, site: StandSite) -> None:
@@ -221,7 +222,7 @@ async def test_unchanged_notices_queue_nothing(store: Store, site: StandSite) ->
     for _ in range(3):
         result = await h.run()
         assert result.ok and result.new == 0 and result.changed == 0 and result.queued == 0
-    assert len(h.outbox()) == 1 and store.history_count() == 1
+    assert len(await h.outbox()) == 1 and await store.history_count() == 1
 
 
 # --- changes --------------------------------------------------------------------------------------------
@@ -234,9 +235,9 @@ async def test_changed_open_time_queues_one_change_row(store: Store, site: Stand
     site.update("1", open_at="2027-03-02T18:00:00")
     result = await h.run()
     assert result.changed == 1 and result.new == 0 and result.queued == 1
-    [(route, kind, title)] = h.outbox()
+    [(route, kind, title)] = await h.outbox()
     assert (route, kind, title) == ("default", "change", "[변경] 공연 1")
-    embed = rendered(store.outbox_list()[0])
+    embed = rendered((await store.outbox_list())[0])
     [change] = [f for f in embed["fields"] if f["name"] == "티켓 오픈" and "→" in f["value"]]
     before, after = change["value"].split("\n→ ")
     old_unix = int(datetime(2027, 3, 1, 20, tzinfo=SEOUL).timestamp())
@@ -253,7 +254,7 @@ async def test_change_is_held_for_confirmation_by_default(store: Store, site: St
     site.update("1", open_at="2027-03-02T18:00:00")
     assert (await h.run()).queued == 0  # seen once: held
     result = await h.run()  # seen again: confirmed
-    assert result.changed == 1 and [k for _, k, _ in h.outbox()] == ["change"]
+    assert result.changed == 1 and [k for _, k, _ in await h.outbox()] == ["change"]
     assert (await h.run()).queued == 0
 
 
@@ -266,7 +267,7 @@ async def test_change_reverted_inside_the_hold_is_not_announced(store: Store, si
     site.update("1", open_at="2027-03-01T20:00:00")
     await h.run()
     await h.run()
-    assert h.outbox() == []
+    assert await h.outbox() == []
 
 
 async def test_views_and_poster_changes_are_not_announced(store: Store, site: StandSite) -> None:
@@ -275,7 +276,7 @@ async def test_views_and_poster_changes_are_not_announced(store: Store, site: St
     await h.run()
     site.update("1", views=99_999, image="https://cdn.stand.example/b.jpg")
     result = await h.run()
-    assert result.changed == 0 and result.queued == 0 and h.outbox() == []
+    assert result.changed == 0 and result.queued == 0 and await h.outbox() == []
 
 
 # --- invalid notices and failures ---------------------------------------------------------------------
@@ -292,8 +293,8 @@ async def test_invalid_tickets_are_counted_logged_and_not_queued(
     site.add("3", "링크가 이상한 공연", url="javascript:alert(1)")
     result = await h.run()
     assert result.ok and result.items == 3 and result.invalid == 2 and result.queued == 3
-    assert [row[2] for row in h.outbox()] == ["좋은 공연", "또 좋은 공연", "세 번째 공연"]
-    assert store.history_count() == 3 and store.site_state(SITE).last_invalid == 2
+    assert [row[2] for row in await h.outbox()] == ["좋은 공연", "또 좋은 공연", "세 번째 공연"]
+    assert await store.history_count() == 3 and (await store.site_state(SITE)).last_invalid == 2
     warnings = [line for line in logs if line.startswith("[WARNING]") and "invalid notice skipped" in line]
     assert len(warnings) == 2
     assert any("'2'" in w and "no title" in w for w in warnings)
@@ -309,9 +310,9 @@ async def test_most_notices_invalid_is_a_failed_crawl_not_ok(
     h = Harness(store, site, discord_webhook_url=WEBHOOK_A, notify_on_first_run=True)
     result = await h.run()
     assert not result.ok and result.error and "2 of 3 notices fail validation" in result.error
-    assert store.site_state(SITE).failure_streak == 1 and store.history_count() == 0
+    assert (await store.site_state(SITE)).failure_streak == 1 and await store.history_count() == 0
     await h.run()
-    assert store.site_state(SITE).failure_streak == 2
+    assert (await store.site_state(SITE)).failure_streak == 2
     assert any("크롤링 실패" in line for line in logs)
 
 
@@ -321,8 +322,8 @@ async def test_lone_surrogate_in_a_title_is_recorded_and_queued(store: Store, si
     site.items.append(json.loads('{"id": "1", "title": "아이유 \\ud83c 콘서트", "open_at": null}'))
     result = await h.run()
     assert result.ok and result.queued == 1
-    assert store.seen([Ticket(SITE, "1", "x", PUBLIC).key])  # written to the history
-    assert h.outbox()[0][2] == "아이유 콘서트"
+    assert await store.seen([Ticket(SITE, "1", "x", PUBLIC).key])  # written to the history
+    assert (await h.outbox())[0][2] == "아이유 콘서트"
 
 
 async def test_crawl_error_is_a_failed_result(store: Store, site: StandSite, logs: list[str]) -> None:
@@ -334,15 +335,17 @@ async def test_crawl_error_is_a_failed_result(store: Store, site: StandSite, log
     second = await h.run()
     assert not first.ok and not second.ok
     assert first.status == 503 and "HTTP 503" in (first.error or "")
-    state = store.site_state(SITE)
+    state = await store.site_state(SITE)
     assert state.failure_streak == 2 and "HTTP 503" in (state.last_error or "") and state.last_failure
     errors = [line for line in logs if line.startswith("[ERROR]")]
     assert len(errors) == 2 and all("크롤링 실패: stand" in e and "HTTP 503" in e for e in errors)
-    assert store.history_count() == 1  # nothing forgotten
+    assert await store.history_count() == 1  # nothing forgotten
     site.status = 200
     recovered = await h.run()
     assert recovered.ok and recovered.new == 0 and recovered.queued == 0  # no re-alert after the outage
-    assert store.site_state(SITE).failure_streak == 0 and store.site_state(SITE).last_error is None
+    assert (await store.site_state(SITE)).failure_streak == 0 and (
+        await store.site_state(SITE)
+    ).last_error is None
 
 
 async def test_parse_error_is_a_failed_result(store: Store, site: StandSite, logs: list[str]) -> None:
@@ -367,7 +370,7 @@ async def test_a_crawler_bug_is_a_failed_result_not_a_crash(
     assert not result.ok and (result.error or "").startswith("crawler bug: KeyError")
     assert result.hint and "bug in the crawler" in result.hint
     assert any("크롤링 실패: stand crawler bug: KeyError" in line for line in logs)
-    assert store.site_state(SITE).failure_streak == 1 and store.history_count() == 1
+    assert (await store.site_state(SITE)).failure_streak == 1 and await store.history_count() == 1
 
 
 async def test_locked_site_is_left_alone_until_the_cooldown_passes(
@@ -379,7 +382,7 @@ async def test_locked_site_is_left_alone_until_the_cooldown_passes(
     started = h.clock.now().timestamp()
     result = await h.pipeline.run_site(SITE)
     assert not result.ok and isinstance(result.failure, SiteLockedError) and result.skipped is None
-    state = store.site_state(SITE)
+    state = await store.site_state(SITE)
     assert state.locked_until == started + 600
     assert any(line.startswith("[WARNING] 크롤링 실패: stand") and "10 minutes" in line for line in logs)
     site.status = 200
@@ -393,7 +396,7 @@ async def test_locked_site_is_left_alone_until_the_cooldown_passes(
     h.clock.advance(2)
     resumed = await h.pipeline.run_site(SITE)
     assert resumed.ok and resumed.skipped is None and site.requests == requests + 1
-    assert store.site_state(SITE).locked_until is None
+    assert (await store.site_state(SITE)).locked_until is None
 
 
 async def test_zero_notices_three_cycles_in_a_row_warns(
@@ -409,7 +412,7 @@ async def test_zero_notices_three_cycles_in_a_row_warns(
     assert "test-crawlers stand" in warnings[0]
     site.add("1", "공연 1")
     await h.run()
-    assert store.site_state(SITE).empty_streak == 0
+    assert (await store.site_state(SITE)).empty_streak == 0
 
 
 async def test_page_cap_warns(store: Store, site: StandSite, logs: list[str]) -> None:
@@ -426,19 +429,19 @@ async def test_page_cap_warns(store: Store, site: StandSite, logs: list[str]) ->
 async def test_history_survives_a_failing_crawl_and_a_restart(tmp_path: Path, site: StandSite) -> None:
     path = tmp_path / "store.sqlite3"
     site.add("1", "공연 1")
-    store = Store(path)
+    store = SqliteStore.open_file(path)
     h = Harness(store, site, discord_webhook_url=WEBHOOK_A)
     await h.run()
     site.status = 500
     await h.run()
-    store.close()
-    store = Store(path)
+    await store.close()
+    store = SqliteStore.open_file(path)
     site.status = 200
     site.add("2", "공연 2")
     h = Harness(store, site, discord_webhook_url=WEBHOOK_A)
     result = await h.run()
-    assert result.new == 1 and h.outbox() == [("default", "new", "공연 2")]
-    store.close()
+    assert result.new == 1 and await h.outbox() == [("default", "new", "공연 2")]
+    await store.close()
 
 
 async def test_crawl_only_writes_nothing(store: Store, site: StandSite) -> None:
@@ -446,7 +449,9 @@ async def test_crawl_only_writes_nothing(store: Store, site: StandSite) -> None:
     h = Harness(store, site, discord_webhook_url=WEBHOOK_A)
     result, crawl = await h.pipeline.crawl_only(SITE)
     assert result.ok and crawl is not None and result.items == 1 and result.sample[0].title == "공연 1"
-    assert store.history_count() == 0 and store.site_state(SITE) == type(store.site_state(SITE))(SITE)
+    assert await store.history_count() == 0 and await store.site_state(SITE) == type(
+        await store.site_state(SITE)
+    )(SITE)
 
 
 def test_site_settings_reach_the_crawler(store: Store, site: StandSite) -> None:
@@ -482,11 +487,11 @@ async def test_renumbering_every_id_is_held_silently_and_a_real_new_notice_still
     result = await h.run()
     assert result.ok and result.new == 1 and result.held == 40 and result.queued == 1
     assert any("새 공지 1건" in line and "번호만 바뀐 공지 40건" in line for line in logs)
-    assert h.outbox() == [("default", "new", "진짜 새 공연")]
-    assert store.history_count() == 81  # the renumbered ones are recorded, not lost
+    assert await h.outbox() == [("default", "new", "진짜 새 공연")]
+    assert await store.history_count() == 81  # the renumbered ones are recorded, not lost
     storms = [line for line in logs if line.startswith("[WARNING]") and "40 of 41 new notices" in line]
     assert len(storms) == 1
-    assert json.loads(store.get_meta(f"storm:{SITE}") or "{}")["held"] == 40
+    assert json.loads(await store.get_meta(f"storm:{SITE}") or "{}")["held"] == 40
     assert (await h.run()).queued == 0  # the next crawl: all known, nothing more
 
 
@@ -497,7 +502,7 @@ async def test_many_new_notices_that_match_nothing_all_alert(store: Store, site:
     for n in range(2, 12):  # ten new notices at once, none a known one renumbered
         site.add(str(n), f"새 공연 {n}")
     result = await h.run()
-    assert result.held == 0 and result.queued == 10 and store.get_meta(f"storm:{SITE}") is None
+    assert result.held == 0 and result.queued == 10 and await store.get_meta(f"storm:{SITE}") is None
 
 
 async def test_at_the_threshold_renumbered_notices_are_not_held(store: Store, site: StandSite) -> None:
@@ -543,12 +548,12 @@ async def test_legacy_notices_are_recorded_not_alerted_and_counted(
     site.add("1", "기존 공연")
     h = Harness(store, site, discord_webhook_url=WEBHOOK_A)
     await h.run()
-    store.import_legacy([LegacyKey(identity_key(SITE, "2"), "record", SITE, "2", "옛 공연")], 1.0)
+    await store.import_legacy([LegacyKey(identity_key(SITE, "2"), "record", SITE, "2", "옛 공연")], 1.0)
     site.add("2", "옛 공연")
     site.add("3", "새 공연")
     result = await h.run()
     assert (result.new, result.legacy, result.queued) == (1, 1, 1)
-    assert h.outbox() == [("default", "new", "새 공연")]
-    assert store.history_count(SITE) == 3 and store.legacy_counts() == (1, 1)  # recorded, and met
+    assert await h.outbox() == [("default", "new", "새 공연")]
+    assert await store.history_count(SITE) == 3 and await store.legacy_counts() == (1, 1)  # recorded, and met
     line = [line for line in logs if line.startswith("[INFO] 크롤링 완료: stand")][-1]
     assert "새 공지 1건" in line and "이전 스크립트가 이미 알린 공지 1건" in line, line

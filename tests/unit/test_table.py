@@ -16,7 +16,8 @@ from ticket_alarm.fetch.http import Fetcher
 from ticket_alarm.i18n.table import cut, pad, render, width
 from ticket_alarm.ops.explain import explain, render_text
 from ticket_alarm.ops.history import search_text, stats_text
-from ticket_alarm.store import Store, as_async
+from ticket_alarm.store.api import Sent
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 WEBHOOK = "http://127.0.0.1:9/api/webhooks/123456789012345678/{}"
 
@@ -74,7 +75,7 @@ async def test_explain_aligns_korean_route_names_and_shows_a_sent_reminder_as_se
         ],
         notify_on_first_run=True,
     )
-    store = Store.open_dir(tmp_path / "data")
+    store = SqliteStore.open_dir(tmp_path / "data")
     fetcher = Fetcher(settings.http, transport=httpx.MockTransport(lambda r: httpx.Response(500)))
     crawler = ListCrawler()
     crawler.tickets = [ticket("1")]
@@ -83,11 +84,11 @@ async def test_explain_aligns_korean_route_names_and_shows_a_sent_reminder_as_se
         assert (await pipeline.run_site("fake")).ok
         clock.advance((OPEN_A - clock.now()).total_seconds() - 60 * 60)
         assert await Reminders(store, {"fake": crawler}, clock).run_due() == (1, 0)
-        doc = await explain(as_async(store), settings, "fake", "1")
+        doc = await explain(store, settings, "fake", "1")
         assert doc is not None and [r["status"] for r in doc["reminders"]] == ["queued"]
-        reminder = next(r for r in store.outbox_list() if r.kind == "reminder")
-        store.mark_sent([reminder.id], clock.now().timestamp(), "m-1")
-        doc = await explain(as_async(store), settings, "fake", "1")
+        reminder = next(r for r in await store.outbox_list() if r.kind == "reminder")
+        await store.settle([reminder.id], Sent("m-1"), clock.now().timestamp())
+        doc = await explain(store, settings, "fake", "1")
         assert doc is not None and [r["status"] for r in doc["reminders"]] == ["sent"]
         text = render_text(doc)
         route_lines = [line for line in text.splitlines() if "matched" in line or "skipped" in line]
@@ -100,4 +101,4 @@ async def test_explain_aligns_korean_route_names_and_shows_a_sent_reminder_as_se
         assert "콘서트알림" in reminder_line and reminder_line.endswith("sent")
     finally:
         await fetcher.aclose()
-        store.close()
+        await store.close()

@@ -15,19 +15,20 @@ from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.daemon.watch import OPS_META, OpsWatch
 from ticket_alarm.store import HeadState, SiteState, Store
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 OPS_ID = "223456789012345678"
 FAN = "http://127.0.0.1:9/api/webhooks/123456789012345678/tokenTOKENtoken"
 OPS = f"http://127.0.0.1:9/api/webhooks/{OPS_ID}/opsTOKENopsTOKEN"
 
 
-def ops_rows(store: Store) -> list[tuple[str, str, str]]:
-    return [(r.route, r.notice_key, r.payload["title"]) for r in store.outbox_list() if r.kind == "ops"]
+async def ops_rows(store: Store) -> list[tuple[str, str, str]]:
+    return [(r.route, r.notice_key, r.payload["title"]) for r in await store.outbox_list() if r.kind == "ops"]
 
 
 async def test_a_site_failing_past_the_threshold_is_told_once_and_once_on_recovery(tmp_path: Path) -> None:
     clock = FakeClock()
-    store = Store.open_dir(tmp_path / "data")
+    store = SqliteStore.open_dir(tmp_path / "data")
     settings = Settings(
         data_dir=str(tmp_path / "data"),
         discord_webhook_url=FAN,
@@ -36,46 +37,46 @@ async def test_a_site_failing_past_the_threshold_is_told_once_and_once_on_recove
     )
     watch = OpsWatch(settings, store, clock, sites=["melon"], heads=["melon"])
     now = clock.now().timestamp()
-    store.save_site_state(SiteState("melon", True, now, now, failure_streak=0))
-    store.save_head_state(HeadState("melon", last_attempt=now, last_success=now))
+    await store.save_site_state(SiteState("melon", True, now, now, failure_streak=0))
+    await store.save_head_state(HeadState("melon", last_attempt=now, last_success=now))
     assert await watch.check() == 0
     failing = SiteState("melon", True, now, now - 1, now, failure_streak=1, last_error="HTTP 503")
-    store.save_site_state(failing)
+    await store.save_site_state(failing)
     clock.advance(599)
-    store.save_head_state(HeadState("melon", last_attempt=now + 599, last_success=now + 590))
+    await store.save_head_state(HeadState("melon", last_attempt=now + 599, last_success=now + 590))
     assert await watch.check() == 0  # failing for 599 s: under site_failing_after (600)
     clock.advance(2)
-    store.save_site_state(SiteState("melon", True, now + 601, now - 1, now + 601, 5, "HTTP 503"))
+    await store.save_site_state(SiteState("melon", True, now + 601, now - 1, now + 601, 5, "HTTP 503"))
     assert await watch.check() == 1
-    [(route, subject, title)] = ops_rows(store)
+    [(route, subject, title)] = await ops_rows(store)
     assert (route, subject, title) == ("ops", "site:melon", "ticket-alarm problem: site:melon")
-    description = store.outbox_list()[0].payload["embed"]["description"]
+    description = (await store.outbox_list())[0].payload["embed"]["description"]
     assert "melon has been failing for 10m (5 failed crawls in a row, last error: HTTP 503)" in description
     clock.advance(60)
     assert await watch.check() == 0  # told already
     restarted = OpsWatch(settings, store, clock, sites=["melon"], heads=["melon"])
     assert await restarted.check() == 0  # a restart repeats nothing (the store's meta keeps it)
-    store.save_site_state(SiteState("melon", True, now + 700, now + 700, now + 601, 0))
-    store.save_head_state(HeadState("melon", last_attempt=now + 700, last_success=now + 700))
+    await store.save_site_state(SiteState("melon", True, now + 700, now + 700, now + 601, 0))
+    await store.save_head_state(HeadState("melon", last_attempt=now + 700, last_success=now + 700))
     assert await restarted.check() == 1
-    assert [s for _, s, _ in ops_rows(store)] == ["site:melon", "site:melon"]
-    assert ops_rows(store)[1][2] == "ticket-alarm recovered: site:melon"
+    assert [s for _, s, _ in await ops_rows(store)] == ["site:melon", "site:melon"]
+    assert (await ops_rows(store))[1][2] == "ticket-alarm recovered: site:melon"
     assert await restarted.check() == 0
-    assert json.loads(store.get_meta(OPS_META) or "{}") == {}
+    assert json.loads(await store.get_meta(OPS_META) or "{}") == {}
     # a failure that heals before the threshold is never told
-    store.save_site_state(SiteState("melon", True, now + 710, now + 700, now + 710, 1, "HTTP 503"))
+    await store.save_site_state(SiteState("melon", True, now + 710, now + 700, now + 710, 1, "HTTP 503"))
     clock.advance(10)
     assert await restarted.check() == 0
-    store.save_site_state(SiteState("melon", True, now + 720, now + 720, now + 710, 0))
-    assert await restarted.check() == 0 and len(ops_rows(store)) == 2
+    await store.save_site_state(SiteState("melon", True, now + 720, now + 720, now + 710, 0))
+    assert await restarted.check() == 0 and len(await ops_rows(store)) == 2
     # head polls stuck for 3 × head_interval (a Retry-After pause), a broken webhook: told at once
     clock.advance(200)  # the last head poll success was 171 s ago: over 3 × 30 s
     assert await restarted.check() == 1
-    assert ops_rows(store)[-1][1] == "head:melon"
-    store.mark_webhook_broken("default", "HTTP 404 Unknown Webhook", clock.now().timestamp())
-    assert await restarted.check() == 1 and ops_rows(store)[-1][1] == "webhook:default"
-    assert all(r.route == "ops" for r in store.outbox_list())  # never on a subscriber's route
-    store.close()
+    assert (await ops_rows(store))[-1][1] == "head:melon"
+    await store.mark_webhook_broken("default", "HTTP 404 Unknown Webhook", clock.now().timestamp())
+    assert await restarted.check() == 1 and (await ops_rows(store))[-1][1] == "webhook:default"
+    assert all(r.route == "ops" for r in await store.outbox_list())  # never on a subscriber's route
+    await store.close()
 
 
 def test_the_daemon_reports_a_site_down_past_the_threshold_once_and_once_on_recovery(

@@ -20,4 +20,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(backup.backup_command(args, loader))
+    settings, _known, config_path = loader(args)
+    return asyncio.run(backup.backup_command(settings, config_path, dest=args.dest, keep=args.keep))

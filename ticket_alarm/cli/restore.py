@@ -17,4 +17,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(backup.restore_command(args, loader))
+    return asyncio.run(backup.restore_command(loader(args)[0], args.archive))

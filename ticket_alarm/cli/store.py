@@ -23,4 +23,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ticket_alarm.store.postgres import transfer  # psycopg: loaded by this command only
 
-    return asyncio.run(transfer.command(args, loader))
+    return asyncio.run(transfer.command(loader(args)[0].data_dir, args.to))

@@ -40,7 +40,11 @@ from ticket_alarm.daemon.results import SiteResult, Skipped
 from ticket_alarm.errors import CrawlError, FetchError, SiteLockedError
 from ticket_alarm.fetch.http import Fetcher, SiteFetcher
 from ticket_alarm.i18n import t
-from ticket_alarm.store import Cycle, HeadState, SiteState, as_async
+from ticket_alarm.store import (
+    Cycle,
+    HeadState,
+    SiteState,
+)
 from ticket_alarm.store.api import Store
 
 __all__ = ["EMPTY_STREAK_WARNING", "HEAD", "STORM_META", "SWEEP", "Pipeline", "SiteResult", "Skipped"]
@@ -74,7 +78,7 @@ class Pipeline:
         on_enqueue: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.store = as_async(store)
+        self.store = store
         self.fetcher = fetcher
         self.crawlers = crawlers
         self.clock = clock

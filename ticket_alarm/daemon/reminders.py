@@ -19,7 +19,6 @@ from ticket_alarm.core.model import Ticket
 from ticket_alarm.core.reminders import plan_all, plan_reminders, sale_names, sales_of
 from ticket_alarm.errors import StoreError
 from ticket_alarm.i18n import t
-from ticket_alarm.store import as_async
 from ticket_alarm.store.api import NewOutboxRow, Store
 
 __all__ = ["Reminders", "plan_all", "plan_reminders", "sale_names", "sales_of"]
@@ -37,7 +36,7 @@ class Reminders:
         *,
         on_enqueue: Callable[[], None] | None = None,
     ) -> None:
-        self.store = as_async(store)
+        self.store = store
         self.crawlers = crawlers
         self.clock = clock
         self.on_enqueue = on_enqueue

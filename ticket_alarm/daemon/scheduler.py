@@ -47,7 +47,7 @@ from ticket_alarm.daemon.watch import OpsWatch
 from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.errors import StoreError
 from ticket_alarm.i18n import t
-from ticket_alarm.store import DB_NAME, as_async
+from ticket_alarm.store import DB_NAME
 from ticket_alarm.store.api import Store
 from ticket_alarm.store.replicas import Replicas, Solo
 
@@ -80,7 +80,7 @@ class Daemon(Upkeep):
         self.replicas: Replicas = replicas or Solo(settings.data_dir)
         self._owned: set[str] = set()
         self.settings = settings
-        self.store = as_async(store) if store is not None else store
+        self.store = store
         self.pipeline = pipeline
         self.delivery = delivery
         self.clock = clock

@@ -24,7 +24,6 @@ from ticket_alarm.core.head_gap import head_gap_key, paced_gap, stuck_after
 from ticket_alarm.delivery.notify import OpsAlert
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import redact
-from ticket_alarm.store import as_async
 from ticket_alarm.store.api import NewOutboxRow, Store
 
 OPS_META = "ops_state"  # JSON: subject → {"bad": bool, "since": float}
@@ -53,7 +52,7 @@ class OpsWatch:
         on_enqueue: Any = None,
     ) -> None:
         self.settings = settings
-        self.store = as_async(store)
+        self.store = store
         self.clock = clock
         self.sites = list(sites)
         self.heads = set(heads)  # sites whose head polls are on (and whose crawler has an order)

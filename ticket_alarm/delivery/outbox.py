@@ -45,7 +45,7 @@ from ticket_alarm.delivery.notify import Alert, AlertFormatError, Notifier, Outc
 from ticket_alarm.errors import StoreError
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import redact
-from ticket_alarm.store import OutboxItem, StatusFile, as_async
+from ticket_alarm.store import OutboxItem, StatusFile
 from ticket_alarm.store.api import Dead, Retry, Sent, Store
 
 BACKOFF_BASE = 2.0
@@ -94,7 +94,7 @@ class Delivery:
         self._posting = 0  # batches being sent now (a post in flight, then its store write)
         # set by the daemon when a store error stops it: lanes claim nothing new, owed writes go on
         self.halted = False
-        self.store = as_async(store)
+        self.store = store
         self.notifiers = {n.route: n for n in notifiers}
         self.clock = clock
         self.rng = rng or random.Random()

@@ -5,7 +5,12 @@ lock: the daemon keeps running) → ``data_YYYYMMDD_HHMMSS.tar.gz`` holding the 
 manifest, plus the config file copied as ``config_YYYYMMDD_HHMMSS.json``; both files mode 600
 (the config holds webhook tokens). ``--keep N`` deletes all but the newest N of each.
 
-restore: refused while the daemon runs. The archive is verified first (tar readable to the end,
+On PostgreSQL (``store_url``) the same two commands run ``pg_dump``/``pg_restore`` (custom format):
+``data_YYYYMMDD_HHMMSS.dump`` (one consistent snapshot; the replicas go on) beside the config copy;
+a restore replaces every table in one transaction, refused while a replica is alive. Without the
+PostgreSQL client tools installed, both say what to install (exit 1).
+
+restore (SQLite): refused while the daemon runs. The archive is verified first (tar readable to the end,
 holds the database, ``PRAGMA integrity_check`` ok on the extracted copy, schema version known);
 only then is the current database moved aside (renamed with a timestamp, never deleted) and the
 copy put in its place.
@@ -13,7 +18,6 @@ copy put in its place.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -22,12 +26,11 @@ import re
 import shutil
 import tarfile
 import tempfile
+import time
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from loguru import logger
 
@@ -37,10 +40,12 @@ from ticket_alarm.config.settings import Settings
 from ticket_alarm.errors import StoreError, StoreLockedError, TicketAlarmError
 from ticket_alarm.i18n import t
 from ticket_alarm.store import DB_NAME, InstanceLock, open_store
-from ticket_alarm.store.sqlite.engine import verify_copy
+from ticket_alarm.store.configured import open_configured_store
+from ticket_alarm.store.sqlite.connection import verify_copy
 
 MANIFEST = "manifest.json"
 ARCHIVE_RE = re.compile(r"^data_\d{8}_\d{6}(?:-\d+)?\.tar\.gz$")
+DUMP_RE = re.compile(r"^data_\d{8}_\d{6}(?:-\d+)?\.dump$")  # PostgreSQL's pg_dump files
 CONFIG_RE = re.compile(r"^config_\d{8}_\d{6}(?:-\d+)?\.json$")
 _CHUNK = 1024 * 1024
 
@@ -53,8 +58,9 @@ class BackupError(TicketAlarmError):
 class BackupResult:
     archive: Path
     config: Path | None
-    history_rows: int
+    history_rows: int | None  # None: a pg_dump file (counted by nobody)
     removed: list[Path]
+    seconds: float = 0.0
 
 
 @dataclass
@@ -157,15 +163,52 @@ async def make_backup(
     return BackupResult(archive, config_copy, rows, removed)
 
 
-def prune(dest: Path, keep: int) -> list[Path]:
+def prune(dest: Path, keep: int, archives: re.Pattern[str] = ARCHIVE_RE) -> list[Path]:
     """Delete all but the newest ``keep`` archives and config copies (by the timestamp in the name)."""
     removed: list[Path] = []
-    for pattern in (ARCHIVE_RE, CONFIG_RE):
+    for pattern in (archives, CONFIG_RE):
         files = sorted(p for p in dest.iterdir() if pattern.match(p.name) and p.is_file())
         for old in files[: max(0, len(files) - keep)]:
             old.unlink()
             removed.append(old)
     return removed
+
+
+async def backup(
+    settings: Settings,
+    config_path: Path | None,
+    dest: Path | None = None,
+    *,
+    keep: int | None = None,
+    clock: Clock | None = None,
+) -> BackupResult:
+    """A backup of the store ``settings`` name: the SQLite archive, or a pg_dump file (``store_url``)."""
+    if keep is not None and keep < 1:
+        raise BackupError(t("backup.keep", keep=keep))
+    if not settings.store_url:
+        return await make_backup(settings, config_path, dest, keep=keep, clock=clock)
+    started = time.monotonic()
+    dest = dest or default_dest(settings)
+    try:
+        dest.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise BackupError(t("backup.dest_create", dest=dest, reason=exc.strerror)) from None
+    ts = stamp((clock or SystemClock()).now())
+    target = _free_name(dest, "data", ts, ".dump")
+    store = await open_configured_store(settings, readonly=True)
+    try:
+        await store.backup(target)
+    except StoreError as exc:
+        target.unlink(missing_ok=True)
+        raise BackupError(str(exc)) from None
+    finally:
+        await store.close()
+    copy = None
+    if config_path is not None and config_path.is_file():
+        copy = _free_name(dest, "config", ts, ".json")
+        _write_private(copy, config_path.read_bytes())
+    removed = prune(dest, keep, DUMP_RE) if keep else []
+    return BackupResult(target, copy, None, removed, time.monotonic() - started)
 
 
 # --- restore --------------------------------------------------------------------------------
@@ -211,7 +254,35 @@ def verify_archive(archive: Path, workdir: Path) -> tuple[Path, int, int]:
     return target, version, rows
 
 
-def restore(settings: Settings, archive: Path, *, clock: Clock | None = None) -> RestoreResult:
+async def restore(settings: Settings, archive: Path, *, clock: Clock | None = None) -> RestoreResult | None:
+    """Put a backup back: the SQLite archive (the result says what was kept aside), or a pg_dump file
+    into the PostgreSQL of ``store_url`` (None), refused while a replica is alive."""
+    if not settings.store_url:
+        return restore_archive(settings, archive, clock=clock)
+    from ticket_alarm.store.postgres import PostgresStore
+    from ticket_alarm.store.postgres.replicas import replica_rows
+
+    if not archive.is_file():
+        raise BackupError(t("dump.no_file", dump=archive))
+    store = await PostgresStore.open(settings.store_url)
+    try:
+        alive = [r for r in await replica_rows(store, alive_within=settings.replica_lease) if r.alive]
+        if alive:
+            names = ", ".join(r.name for r in alive)
+            raise BackupError(
+                t("dump.replicas_running", location=store.location, count=len(alive), names=names)
+            )
+        try:
+            await store.restore(archive)
+        except StoreError as exc:
+            raise BackupError(str(exc)) from None
+    finally:
+        await store.close()
+    return None
+
+
+def restore_archive(settings: Settings, archive: Path, *, clock: Clock | None = None) -> RestoreResult:
+    """The SQLite restore: verify the archive, move the current files aside, put the copy in place."""
     clock = clock or SystemClock()
     data_dir = settings.data_dir
     try:
@@ -256,53 +327,42 @@ def _running(pid: int, data_dir: Path) -> str:
     return t("restore.running", who=who, data_dir=data_dir)
 
 
-# --- the commands ---------------------------------------------------------------------------
-
-Loader = Callable[[argparse.Namespace], tuple[Settings, dict[str, Any], Path]]
+# --- the commands (``ticket_alarm.cli`` parses the arguments) ----------------------------------
 
 
-async def backup_command(args: argparse.Namespace, load: Loader) -> int:
+async def backup_command(settings: Settings, config_path: Path, *, dest: str | None, keep: int | None) -> int:
     """``backup [--dest DIR] [--keep N]``: 0 written."""
-    settings, _known, config_path = load(args)
-    if settings.store_url:  # PostgreSQL: pg_dump
-        from ticket_alarm.store.postgres import dump
-
-        return await dump.backup_command(args, settings, config_path)
-    if args.keep is not None and args.keep < 1:
-        raise BackupError(t("backup.keep", keep=args.keep))
-    dest = Path(args.dest) if args.dest else None
-    result = await make_backup(settings, config_path if config_path.is_file() else None, dest, keep=args.keep)
+    config = config_path if config_path.is_file() else None
+    result = await backup(settings, config, Path(dest) if dest else None, keep=keep)
     print(result.archive)
     if result.config:
         print(result.config)
-    logger.info(
-        "{}",
-        t(
-            "backup.written",
-            archive=result.archive,
-            rows=result.history_rows,
-            config=t("backup.config_copied", config=result.config) if result.config else "",
-            removed=t("backup.removed", count=len(result.removed)) if result.removed else "",
-        ),
-    )
+    config_said = t("backup.config_copied", config=result.config) if result.config else ""
+    removed = t("backup.removed", count=len(result.removed)) if result.removed else ""
+    if result.history_rows is None:
+        said = t(
+            "dump.written", target=result.archive, seconds=result.seconds, config=config_said, removed=removed
+        )
+    else:
+        rows = result.history_rows
+        said = t("backup.written", archive=result.archive, rows=rows, config=config_said, removed=removed)
+    logger.info("{}", said)
     return 0
 
 
-async def restore_command(args: argparse.Namespace, load: Loader) -> int:
-    """``restore ARCHIVE``: 0 restored; 1 refused (daemon running, archive unusable)."""
-    settings, _known, _path = load(args)
-    if settings.store_url:  # PostgreSQL: pg_restore
-        from ticket_alarm.store.postgres import dump
-
-        return await dump.restore_command(args, settings)
-    result = restore(settings, Path(args.archive))
+async def restore_command(settings: Settings, archive: str) -> int:
+    """``restore ARCHIVE``: 0 restored; 1 refused (daemon or replicas running, archive unusable)."""
+    result = await restore(settings, Path(archive))
+    if result is None:
+        logger.info("{}", t("dump.restored", archive=archive))
+        return 0
     kept = ", ".join(str(p) for p in result.kept_aside) or t("restore.nothing_kept")
     logger.info(
         "{}",
         t(
             "restore.done",
             restored=result.restored,
-            archive=args.archive,
+            archive=archive,
             schema=result.schema_version,
             rows=result.history_rows,
             kept=kept,

@@ -14,32 +14,10 @@ from ticket_alarm.errors import StoreError
 from ticket_alarm.i18n import t
 from ticket_alarm.store.api import *  # noqa: F403
 from ticket_alarm.store.api import Store as StoreProtocol
-from ticket_alarm.store.sqlite.engine import (  # type: ignore[assignment]  # noqa: F401  (Store: below)
-    DB_NAME,
-    LOCK_NAME,
-    SCHEMA_VERSION,
-    STATUS_NAME,
-    InstanceLock,
-    SqliteEngine,
-    StatusFile,
-    Store,  # the synchronous engine's old name shadows api's protocol on purpose; goes with as_async
-)
+from ticket_alarm.store.files import LOCK_NAME, STATUS_NAME, InstanceLock, StatusFile  # noqa: F401
+from ticket_alarm.store.sqlite.connection import DB_NAME, SCHEMA_VERSION  # noqa: F401
 
 SERVER_BACKENDS = {"postgres": "ticket_alarm.store.postgres", "postgresql": "ticket_alarm.store.postgres"}
-
-
-def as_async(store: StoreProtocol | SqliteEngine) -> StoreProtocol:
-    """The async store for ``store``: itself, or, for a synchronous SQLite engine (tests, benchmarks
-    and tools that also read it directly between awaits), ONE SqliteStore over it, shared by every
-    caller, so the connection is only ever used by that store's worker thread while a call runs."""
-    if not isinstance(store, SqliteEngine):
-        return store
-    from ticket_alarm.store.sqlite.backend import SqliteStore
-
-    wrapped = getattr(store, "_async", None)
-    if wrapped is None:
-        wrapped = store._async = SqliteStore.over(store)  # type: ignore[attr-defined]  # goes with it
-    return wrapped
 
 
 def open_store(

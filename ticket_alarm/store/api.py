@@ -13,10 +13,9 @@ when the backend cannot read or write; the message names the store location and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.core.rows import (
@@ -32,6 +31,32 @@ from ticket_alarm.core.rows import (
     reminder_key,
 )
 from ticket_alarm.fetch.conditional import CachedResponse
+from ticket_alarm.store.rows import (  # noqa: F401
+    DEFAULT_RETENTION_DAYS,
+    HEARTBEAT_META,
+    CommitResult,
+    Cycle,
+    Dead,
+    DigestLogRow,
+    DueReminder,
+    HeadState,
+    LegacyKey,
+    NoticeRow,
+    OutboxItem,
+    OutboxRow,
+    OutboxStats,
+    OutboxStatus,
+    PruneResult,
+    RecentAlert,
+    ReminderIndex,
+    Retry,
+    SearchHit,
+    Sent,
+    Settlement,
+    SiteHistory,
+    SiteState,
+    UpcomingRow,
+)
 
 __all__ = [
     "CachedResponse",
@@ -78,272 +103,6 @@ __all__ = [
     "WebhookStore",
     "reminder_key",
 ]
-
-OutboxStatus = Literal["pending", "sent", "dead"]
-
-HEARTBEAT_META = "heartbeat"
-DEFAULT_RETENTION_DAYS = 90
-
-
-# --- history ---------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class NoticeRow:
-    """One history row as stored (``explain``, reminders, ``send-test --sample``)."""
-
-    key: str
-    digest: str
-    site: str
-    notice_id: str
-    title: str
-    ticket: dict[str, Any]
-    first_seen: float
-    last_seen: float
-    pending_digest: str | None = None
-    pending_ticket: dict[str, Any] | None = None
-    pending_cycles: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class DigestLogRow:
-    id: int
-    key: str
-    event: str
-    digest: str
-    ticket: dict[str, Any]
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class SiteHistory:
-    """Per site: rows, the first and the newest first_seen, the latest last_seen (``history stats``)."""
-
-    site: str
-    n: int
-    first_seen: float
-    newest: float
-    last_seen: float
-
-
-@dataclass(frozen=True, slots=True)
-class SearchHit:
-    """A history row or an imported legacy record whose title matched (``history search``)."""
-
-    site: str
-    notice_id: str
-    title: str
-    first_seen: float
-    origin: str  # 'history' | 'imported'
-    open_at: str | None = None
-    open_date: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class UpcomingRow:
-    """A history row with a sale or open date on/after the asked day (``upcoming``, status page)."""
-
-    site: str
-    notice_id: str
-    ticket: dict[str, Any]
-    first_seen: float
-    last_seen: float
-
-
-@dataclass(frozen=True, slots=True)
-class LegacyKey:
-    """One entry of the old script's history: an opaque hash, or a record with site and id."""
-
-    key: str
-    source: str  # 'hash' | 'record'
-    site: str | None = None
-    notice_id: str | None = None
-    title: str | None = None
-    seen_at: float | None = None
-
-
-# --- reminders -------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class DueReminder:
-    id: int
-    notice_key: str
-    site: str
-    route: str
-    offset_min: int
-    open_at: float
-    due_at: float
-    sale: str = ""
-
-
-# --- outbox ----------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    """A claimed (or pending) outbox row, ready to send."""
-
-    id: int
-    route: str
-    kind: str
-    site: str
-    notice_key: str | None
-    payload: dict[str, Any]
-    attempts: int
-    created_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    """One outbox row with its delivery record (``outbox list``, ``explain``, health)."""
-
-    id: int
-    route: str
-    kind: str
-    site: str
-    notice_key: str | None
-    payload: dict[str, Any]
-    status: str  # OutboxStatus
-    created_at: float
-    attempts: int
-    next_attempt_at: float
-    last_error: str | None = None
-    sent_at: float | None = None
-    message_id: str | None = None
-    lease_owner: str | None = None
-    lease_until: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RecentAlert:
-    """The newest outbox rows with their notice's title (status page); title None without a notice."""
-
-    id: int
-    route: str
-    kind: str
-    site: str
-    status: str
-    created_at: float
-    sent_at: float | None
-    attempts: int
-    last_error: str | None
-    title: str | None
-    notice_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """Settle: delivered. ``message_id`` is what the notifier returned (Discord message id), if any."""
-
-    message_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Retry:
-    """Settle: try again at ``next_attempt_at``; ``count`` False for a retry that is not the row's fault."""
-
-    error: str
-    next_attempt_at: float
-    count: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Dead:
-    """Settle: a dead letter (``outbox retry-dead`` queues it again)."""
-
-    error: str
-
-
-Settlement = Sent | Retry | Dead
-
-
-@dataclass
-class OutboxStats:
-    pending: int = 0
-    dead: int = 0
-    sent: int = 0
-    oldest_pending: float | None = None
-    by_route: dict[str, int] = field(default_factory=dict)
-
-
-# --- per-site state (mutable values the caller edits, then saves) ------------------------------
-@dataclass
-class SiteState:
-    site: str
-    initialized: bool = False
-    last_attempt: float | None = None
-    last_success: float | None = None
-    last_failure: float | None = None
-    failure_streak: int = 0
-    last_error: str | None = None
-    empty_streak: int = 0
-    last_count: int | None = None
-    last_invalid: int = 0
-    locked_until: float | None = None
-
-
-@dataclass
-class HeadState:
-    """A site's head polls (the newest page, registration order)."""
-
-    site: str
-    last_attempt: float | None = None
-    last_success: float | None = None
-    failure_streak: int = 0
-    last_error: str | None = None
-    last_new: int = 0  # never-seen notices the last successful head poll alerted
-    paused_until: float | None = None  # a Retry-After longer than one request may wait
-    sweeps_only: str | None = None  # set when the site (its current source) has no registration order
-
-    @property
-    def meta_key(self) -> str:
-        return f"head:{self.site}"
-
-
-# --- one crawl cycle --------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Cycle:
-    """Everything one crawl of one site writes, committed in ONE transaction by ``commit_cycle``.
-
-    ``history``: rows to insert or overwrite (first seen: first_seen = last_seen = ``now``);
-    ``touched``: keys met again (last_seen = ``now``); ``pending``: held changes set or cleared;
-    ``events``: digest-log lines; ``reminders``: reminder rows to upsert (already planned);
-    ``outbox``: messages to queue; ``legacy_matched``: legacy keys a crawl met for the first time
-    (their matched_at becomes ``now``); ``state``: the site's state after the crawl.
-    """
-
-    site: str
-    now: float
-    state: SiteState
-    history: Sequence[HistoryRow] = ()
-    touched: Sequence[str] = ()
-    outbox: Sequence[NewOutboxRow] = ()
-    pending: Sequence[PendingChange] = ()
-    events: Sequence[DigestEvent] = ()
-    reminders: Sequence[ReminderRow] = ()
-    legacy_matched: Sequence[str] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class CommitResult:
-    """What ``commit_cycle`` wrote: the counts the pipeline logs, and the new outbox ids in order."""
-
-    history_written: int
-    touched: int
-    outbox_ids: tuple[int, ...]
-    events: int
-    reminders: int
-    legacy_matched: int
-
-
-@dataclass(frozen=True, slots=True)
-class PruneResult:
-    """Rows removed by ``Maintenance.prune`` (older than the retention)."""
-
-    outbox_sent: int = 0
-    digest_log: int = 0
-    http_cache: int = 0
-    reminders: int = 0
-    notice_reads: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.outbox_sent + self.digest_log + self.http_cache + self.reminders + self.notice_reads
 
 
 # --- protocols --------------------------------------------------------------------------------
@@ -641,6 +400,3 @@ class Store(
         ...
 
     async def close(self) -> None: ...
-
-
-ReminderIndex = Mapping[tuple[str, str, str, int], ReminderRow]

@@ -11,20 +11,19 @@ import copy
 import itertools
 import json
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
 
 from ticket_alarm.core.model import identity_key
 from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.errors import StoreError, StoreLockedError
 from ticket_alarm.fetch.conditional import CachedResponse
+from ticket_alarm.store import policy
 from ticket_alarm.store.api import (
     HEARTBEAT_META,
     CommitResult,
     Cycle,
-    Dead,
     DigestLogRow,
     DueReminder,
     HeadState,
@@ -35,42 +34,15 @@ from ticket_alarm.store.api import (
     OutboxRow,
     OutboxStats,
     PruneResult,
-    RecentAlert,
     ReminderRow,
-    Retry,
-    SearchHit,
     Seen,
-    Sent,
     Settlement,
-    SiteHistory,
     SiteState,
-    UpcomingRow,
     reminder_key,
 )
+from ticket_alarm.store.memory_reads import MemoryReads, _Data, _Legacy
 
 SCHEMA_VERSION = 1
-
-
-@dataclass
-class _Legacy:
-    key: LegacyKey
-    imported_at: float
-    matched_at: float | None = None
-
-
-@dataclass
-class _Data:
-    history: dict[str, NoticeRow] = field(default_factory=dict)
-    digest_log: list[DigestLogRow] = field(default_factory=list)
-    reminders: dict[tuple[str, str, str, int], ReminderRow] = field(default_factory=dict)
-    outbox: dict[int, OutboxRow] = field(default_factory=dict)
-    site_state: dict[str, SiteState] = field(default_factory=dict)
-    webhooks: dict[str, tuple[str, float]] = field(default_factory=dict)
-    meta: dict[str, str] = field(default_factory=dict)
-    cache: dict[str, tuple[CachedResponse, float]] = field(default_factory=dict)
-    legacy: dict[str, _Legacy] = field(default_factory=dict)
-    notice_reads: dict[tuple[str, str], tuple[NoticeRead, float]] = field(default_factory=dict)
-    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
 _LEASES: dict[str, threading.Lock] = {}  # name → lock: one process-wide lease per memory store name
@@ -95,7 +67,7 @@ class MemoryLease:
             self._held = False
 
 
-class MemoryStore:
+class MemoryStore(MemoryReads):
     """``api.Store`` in memory."""
 
     _names = itertools.count(1)
@@ -172,95 +144,6 @@ class MemoryStore:
             len(cycle.legacy_matched),
         )
 
-    async def notice(self, key: str) -> NoticeRow | None:
-        row = self._d.history.get(key)
-        return copy.deepcopy(row) if row else None
-
-    async def notice_events(self, key: str) -> list[DigestLogRow]:
-        return [copy.deepcopy(e) for e in self._d.digest_log if e.key == key]
-
-    async def known_contents(self, site: str) -> set[tuple[str, str | None]]:
-        return {(r.title, r.ticket.get("open_at")) for r in self._d.history.values() if r.site == site}
-
-    async def newest_notice(self, site: str) -> dict[str, Any] | None:
-        rows = [r for r in self._d.history.values() if r.site == site]
-        if not rows:
-            return None
-        order = {k: i for i, k in enumerate(self._d.history)}
-        return copy.deepcopy(max(rows, key=lambda r: (r.first_seen, order[r.key])).ticket)
-
-    async def history_count(self, site: str | None = None) -> int:
-        return sum(1 for r in self._d.history.values() if site is None or r.site == site)
-
-    async def history_by_site(self) -> list[SiteHistory]:
-        out = []
-        for site in sorted({r.site for r in self._d.history.values()}):
-            rows = [r for r in self._d.history.values() if r.site == site]
-            out.append(
-                SiteHistory(
-                    site,
-                    len(rows),
-                    min(r.first_seen for r in rows),
-                    max(r.first_seen for r in rows),
-                    max(r.last_seen for r in rows),
-                )
-            )
-        return out
-
-    async def search_history(
-        self, text: str, limit: int = 50, fold: Callable[[str], str] | None = None
-    ) -> list[SearchHit]:
-        def match(title: str | None) -> bool:
-            if title is None:
-                return False
-            if fold is not None:
-                return fold(text) in fold(title)
-            return _ascii_lower(text) in _ascii_lower(title)
-
-        hits = [
-            SearchHit(
-                r.site,
-                r.notice_id,
-                r.title,
-                r.first_seen,
-                "history",
-                r.ticket.get("open_at"),
-                r.ticket.get("open_date"),
-            )
-            for r in self._d.history.values()
-            if match(r.title)
-        ]
-        for item in self._d.legacy.values():
-            k = item.key
-            if k.key not in self._d.history and match(k.title):
-                seen = k.seen_at if k.seen_at is not None else item.imported_at
-                hits.append(SearchHit(k.site or "?", k.notice_id or "?", k.title or "", seen, "imported"))
-        hits.sort(key=lambda h: (-h.first_seen, h.site, h.notice_id))
-        return hits[:limit]
-
-    async def upcoming_rows(self, since_day: str) -> list[UpcomingRow]:
-        def later(value: Any) -> bool:
-            return isinstance(value, str) and value[:10] >= since_day
-
-        out = []
-        for r in self._d.history.values():
-            t = r.ticket
-            presales = t.get("presales") or []
-            if (
-                later(t.get("open_at"))
-                or later(t.get("open_date"))
-                or any(isinstance(p, dict) and later(p.get("at")) for p in presales)
-            ):
-                out.append(UpcomingRow(r.site, r.notice_id, copy.deepcopy(t), r.first_seen, r.last_seen))
-        return out
-
-    async def legacy_keys(self, keys: Iterable[str]) -> set[str]:
-        return {k for k in keys if k in self._d.legacy}
-
-    async def legacy_counts(self) -> tuple[int, int]:
-        items = self._d.legacy.values()
-        return len(items), sum(1 for i in items if i.matched_at is not None)
-
     async def import_legacy(self, keys: Sequence[LegacyKey], now: float) -> tuple[int, int]:
         added = 0
         for k in keys:
@@ -323,12 +206,8 @@ class MemoryStore:
             r = self._d.outbox[i]
             if len(out) >= limit:
                 break
-            if (
-                r.route == route
-                and r.status == "pending"
-                and r.next_attempt_at <= now
-                and (r.lease_until is None or r.lease_until <= now or r.lease_owner == owner)
-            ):
+            due = policy.claimable(r, now=now, owner=owner)
+            if r.route == route and due:
                 self._d.outbox[i] = replace(r, lease_owner=owner, lease_until=now + lease_seconds)
                 out.append(
                     OutboxItem(
@@ -354,33 +233,13 @@ class MemoryStore:
         return renewed
 
     async def settle(self, ids: Sequence[int], outcome: Settlement, now: float) -> int:
+        move = policy.settlement(outcome, now)
         changed = 0
         for i in ids:
             r = self._d.outbox.get(i)
-            if r is None:
+            if r is None or (move.only_pending and r.status != "pending"):
                 continue
-            free: dict[str, Any] = {"lease_owner": None, "lease_until": None}
-            if isinstance(outcome, Sent):
-                if r.status != "pending":
-                    continue
-                r = replace(
-                    r, status="sent", sent_at=now, message_id=outcome.message_id, last_error=None, **free
-                )
-            elif isinstance(outcome, Retry):
-                r = replace(
-                    r,
-                    attempts=r.attempts + (1 if outcome.count else 0),
-                    last_error=outcome.error[:2000],
-                    next_attempt_at=outcome.next_attempt_at,
-                    **free,
-                )
-            elif isinstance(outcome, Dead):
-                r = replace(
-                    r, status="dead", attempts=r.attempts + 1, last_error=outcome.error[:4000], **free
-                )
-            else:  # pragma: no cover - the type union is closed
-                raise TypeError(f"unknown settlement {outcome!r}")
-            self._d.outbox[i] = r
+            self._d.outbox[i] = replace(r, attempts=r.attempts + move.attempts, **move.columns)
             changed += 1
         return changed
 
@@ -412,31 +271,6 @@ class MemoryStore:
             and (since is None or r.created_at >= since)
         ]
 
-    async def notice_outbox(self, key: str) -> list[OutboxRow]:
-        return [copy.deepcopy(r) for _, r in sorted(self._d.outbox.items()) if r.notice_key == key]
-
-    async def recent_alerts(self, limit: int = 20) -> list[RecentAlert]:
-        out = []
-        for i in sorted(self._d.outbox, reverse=True)[:limit]:
-            r = self._d.outbox[i]
-            h = self._d.history.get(r.notice_key) if r.notice_key else None
-            out.append(
-                RecentAlert(
-                    r.id,
-                    r.route,
-                    r.kind,
-                    r.site,
-                    r.status,
-                    r.created_at,
-                    r.sent_at,
-                    r.attempts,
-                    r.last_error,
-                    h.title if h else None,
-                    h.notice_id if h else None,
-                )
-            )
-        return out
-
     async def retry_dead(self, *, route: str | None, since: float | None, now: float) -> int:
         n = 0
         for i, r in list(self._d.outbox.items()):
@@ -445,7 +279,7 @@ class MemoryStore:
                 and (route is None or r.route == route)
                 and (since is None or r.created_at >= since)
             ):
-                self._d.outbox[i] = replace(r, status="pending", attempts=0, next_attempt_at=now)
+                self._d.outbox[i] = replace(r, **policy.revived(now))
                 n += 1
         return n
 
@@ -554,7 +388,7 @@ class MemoryStore:
         self._d = data
 
     async def prune(self, now: float, retention_days: float) -> PruneResult:
-        cutoff = now - retention_days * 86400
+        cutoff = policy.cutoff(now, retention_days)
         d = self._d
         sent = [
             i
@@ -572,7 +406,7 @@ class MemoryStore:
         done = [
             k
             for k, r in d.reminders.items()
-            if r.status in ("queued", "skipped", "cancelled") and r.updated_at < cutoff
+            if r.status in policy.PRUNABLE_REMINDERS and r.updated_at < cutoff
         ]
         for rkey in done:
             del d.reminders[rkey]
@@ -585,13 +419,6 @@ class MemoryStore:
         for nkey in gone:
             del d.notice_reads[nkey]
         return PruneResult(len(sent), before - len(d.digest_log), len(stale), len(done), len(gone))
-
-
-def _ascii_lower(text: str) -> str:
-    return text.translate(_ASCII_LOWER)
-
-
-_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 
 
 def _check_json(rows: Sequence[NewOutboxRow]) -> None:

@@ -14,7 +14,6 @@ PostgreSQL's step 5 in the same transaction, so they arrive as legacy Alerts lik
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,11 @@ from typing import Any
 import psycopg
 from loguru import logger
 
-from ticket_alarm.config.settings import Settings
-from ticket_alarm.core.urls import check_store_url, mask_store_url
+from ticket_alarm.core.urls import check_store_url, mask_store_url, store_url_secrets
 from ticket_alarm.errors import ConfigError, StoreError
 from ticket_alarm.i18n import t
 from ticket_alarm.store.postgres.engine import TABLES, PostgresStore, migrations
-from ticket_alarm.store.sqlite.export import SqliteExport, export
+from ticket_alarm.store.sqlite.connection import SqliteExport, export
 
 EXIT_OK, EXIT_REFUSED = 0, 1
 LEGACY_OUTBOX_STEP = 5  # the schema step (SQLite's and PostgreSQL's) that rewrote Discord-embed outbox rows
@@ -125,30 +123,24 @@ def _converter(data_type: str) -> Callable[[Any], Any]:
     return lambda v: v
 
 
-async def command(
-    args: argparse.Namespace, load: Callable[[argparse.Namespace], tuple[Settings, Any, Path]]
-) -> int:
-    """``store migrate --to URL``: exit 0 copied, 1 refused (not empty, unknown store)."""
-    settings, _known, _path = load(args)
+async def command(data_dir: Path, to: str | None) -> int:
+    """``store migrate --to URL`` (the CLI parses it): exit 0 copied, 1 refused (not empty, unknown store)."""
     try:
-        url = check_store_url(args.to)
+        url = check_store_url(to)
     except ValueError as exc:
         raise ConfigError(f"store migrate --to: {exc}") from None
     if url is None:
         raise ConfigError(t("migrate.no_url"))
-    from ticket_alarm.core.urls import store_url_secrets
     from ticket_alarm.logs import redact
 
     redact.register(store_url_secrets(url))
     from ticket_alarm.store import DB_NAME, InstanceLock
 
-    source = settings.data_dir / DB_NAME
+    source = data_dir / DB_NAME
     try:
-        holder = InstanceLock.held_by_other(settings.data_dir)
+        holder = InstanceLock.held_by_other(data_dir)
         if holder is not None:  # it would go on writing the SQLite file after the copy: alerts lost
-            raise MigrationRefused(
-                t("migrate.running", pid=holder if holder > 0 else "?", data_dir=settings.data_dir)
-            )
+            raise MigrationRefused(t("migrate.running", pid=holder if holder > 0 else "?", data_dir=data_dir))
         copied = await migrate_sqlite(source, url)
     except MigrationRefused as exc:
         logger.error("{}", redact(str(exc)))

@@ -39,7 +39,9 @@ from ticket_alarm.store.api import (
     SiteState,
     UpcomingRow,
 )
-from ticket_alarm.store.sqlite.engine import DB_NAME, SCHEMA_VERSION, InstanceLock, SqliteEngine
+from ticket_alarm.store.files import InstanceLock
+from ticket_alarm.store.sqlite.connection import DB_NAME, SCHEMA_VERSION
+from ticket_alarm.store.sqlite.engine import SqliteEngine
 
 T = TypeVar("T")
 
@@ -58,7 +60,7 @@ class SqliteStore:
         self.path = self.engine.path
         self.location = str(self.engine.path)
         self.readonly = readonly
-        self._owns_engine = True
+        self._closed = False
 
     @classmethod
     def open_dir(cls, data_dir: Path) -> SqliteStore:
@@ -69,14 +71,6 @@ class SqliteStore:
     def open_file(cls, path: Path) -> SqliteStore:
         """Open (creating and migrating) one SQLite file for writing (tests, benchmarks)."""
         return cls(lambda: SqliteEngine(path), path.parent, readonly=False)
-
-    @classmethod
-    def over(cls, engine: SqliteEngine) -> SqliteStore:
-        """The async store on an engine someone else opened (and closes): tests and benchmarks that
-        also read it synchronously between awaits (``ticket_alarm.store.as_async``)."""
-        store = cls(lambda: engine, engine.path.parent, readonly=False)
-        store._owns_engine = False
-        return store
 
     @classmethod
     def open_readonly(cls, path: Path) -> SqliteStore:
@@ -101,17 +95,22 @@ class SqliteStore:
         return InstanceLock(self.data_dir)
 
     async def close(self) -> None:
+        """Close the file (a second close does nothing)."""
+        if self._closed:
+            return
+        self._closed = True
         try:
-            if self._owns_engine:
-                await self._run(self.engine.close)
+            await self._run(self.engine.close)
         finally:
             self._pool.shutdown(wait=True)
 
     def close_sync(self) -> None:
         """Close from synchronous code (no event loop running)."""
+        if self._closed:
+            return
+        self._closed = True
         try:
-            if self._owns_engine:
-                self._pool.submit(self.engine.close).result()
+            self._pool.submit(self.engine.close).result()
         finally:
             self._pool.shutdown(wait=True)
 
@@ -288,4 +287,4 @@ class SqliteStore:
         return await self._run(self.engine.prune, now, retention_days)
 
 
-__all__ = ["DB_NAME", "SCHEMA_VERSION", "InstanceLock", "SqliteEngine", "SqliteStore"]
+__all__ = ["DB_NAME", "SCHEMA_VERSION", "SqliteStore"]

@@ -8,75 +8,61 @@ pending / mark-sent / site state) so a server database could implement it later.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ticket_alarm.core.model import identity_key
 from ticket_alarm.core.notice_memo import NoticeRead
-from ticket_alarm.errors import StoreError, StoreLockedError
+from ticket_alarm.errors import StoreError
 from ticket_alarm.fetch.conditional import CachedResponse
 from ticket_alarm.i18n import t
+from ticket_alarm.store import policy
 from ticket_alarm.store.api import (
     HEARTBEAT_META,
     CommitResult,
     Cycle,
-    Dead,
     DigestEvent,
-    DigestLogRow,
     DueReminder,
     HeadState,
     HistoryRow,
     LegacyKey,
     NewOutboxRow,
-    NoticeRow,
     OutboxItem,
     OutboxRow,
     OutboxStats,
     PendingChange,
     PruneResult,
-    RecentAlert,
     ReminderRow,
-    Retry,
-    SearchHit,
     Seen,
-    Sent,
     Settlement,
-    SiteHistory,
     SiteState,
-    UpcomingRow,
 )
-
-DB_NAME = "ticket-alarm.sqlite3"
-LOCK_NAME = "ticket-alarm.lock"
-STATUS_NAME = "ticket-alarm.status"
-
-
-def _load_migrations() -> list[str]:
-    """``migrations/NNNN_name.sql`` in number order; step N brings user_version from N-1 to N."""
-    files = sorted(
-        (f for f in resources.files(__package__).joinpath("migrations").iterdir() if f.name.endswith(".sql")),
-        key=lambda f: f.name,  # a Traversable has no order of its own (a zipped install's has none)
-    )
-    return [f.read_text(encoding="utf-8") for f in files]
-
-
-_MIGRATIONS: list[str] = _load_migrations()
-SCHEMA_VERSION = len(_MIGRATIONS)
+from ticket_alarm.store.sql import queries as Q
+from ticket_alarm.store.sql.dialect import SQLITE
+from ticket_alarm.store.sqlite.connection import (
+    DB_NAME,
+    _transaction,
+    backup_to,
+    connect,
+    connect_reader,
+    connect_readonly,
+    restore_from,
+)
+from ticket_alarm.store.sqlite.reads import SqliteReads, _outbox_row
 
 
-class SqliteEngine:
+class SqliteEngine(SqliteReads):
     """The synchronous SQLite store: one connection, used from one thread only (``SqliteStore``'s worker)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._conn = self._open(path)
+        self._conn = connect(path)
 
     # --- opening -----------------------------------------------------------------
     @classmethod
@@ -91,54 +77,29 @@ class SqliteEngine:
             raise StoreError(t("store.data_dir.not_writable", data_dir=data_dir))
         return cls(data_dir / DB_NAME)
 
-    def _open(self, path: Path) -> sqlite3.Connection:
-        existed = path.exists() and path.stat().st_size > 0
-        try:
-            # check_same_thread off: SqliteStore moves the engine to its worker thread (one user at a time)
-            conn = sqlite3.connect(path, isolation_level=None, timeout=10.0, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreError(t("store.cannot_open", path=path, error=exc)) from exc
-        try:
-            self._prepare(conn, path, existed)
-        except BaseException:
-            conn.close()  # a refused or unreadable file must not stay open (and locked) behind the error
-            raise
-        return conn
+    @classmethod
+    def over(cls, path: Path, conn: sqlite3.Connection) -> SqliteEngine:
+        engine = cls.__new__(cls)
+        engine.path, engine._conn = path, conn
+        return engine
 
-    @staticmethod
-    def _prepare(conn: sqlite3.Connection, path: Path, existed: bool) -> None:
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if existed and version == 0:
-                tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-                if tables:
-                    raise StoreError(t("store.not_ours", path=path))
-            if existed:  # a damaged file can still open and answer some lookups: it would forget
-                check = conn.execute("PRAGMA quick_check").fetchone()[0]  # notices and re-alert them
-                if check != "ok":
-                    raise sqlite3.DatabaseError(f"quick_check: {str(check)[:200]}")
-            if version > SCHEMA_VERSION:
-                raise StoreError(t("store.schema_newer", path=path, version=version, known=SCHEMA_VERSION))
-            for number in range(version, SCHEMA_VERSION):
-                try:
-                    conn.executescript(
-                        f"BEGIN IMMEDIATE;{_MIGRATIONS[number]};PRAGMA user_version={number + 1};COMMIT;"
-                    )
-                except sqlite3.Error:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(t("store.unreadable", path=path, error=exc)) from exc
+    @classmethod
+    def open_readonly(cls, path: Path) -> SqliteEngine:
+        """An existing store, read only: no lock, no migration, no file created."""
+        return cls.over(path, connect_readonly(path))
+
+    @classmethod
+    def open_reader(cls, path: Path) -> SqliteEngine:
+        """A second, read-only connection on a file another connection of this process writes."""
+        return cls.over(path, connect_reader(path))
+
+    def backup_to(self, dest: Path) -> None:
+        backup_to(self._conn, self.path, dest)
+
+    def restore_from(self, src: Path) -> None:
+        restore_from(self._conn, self.path, src)
 
     def close(self) -> None:
-        wrapped = getattr(self, "_async", None)  # store.as_async's worker over this engine
-        if wrapped is not None:
-            wrapped._pool.shutdown(wait=True)
         with contextlib.suppress(sqlite3.Error):
             self._conn.execute("PRAGMA optimize")
         self._conn.close()
@@ -153,12 +114,6 @@ class SqliteEngine:
                 yield self._conn
         except sqlite3.Error as exc:
             raise StoreError(t("store.write_failed", path=self.path, error=exc)) from exc
-
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        try:
-            return self._conn.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(t("store.read_failed", path=self.path, error=exc)) from exc
 
     # --- history -----------------------------------------------------------------
     def seen(self, keys: Iterable[str]) -> dict[str, Seen]:
@@ -199,7 +154,7 @@ class SqliteEngine:
         """One transaction: history, last_seen, alerts, held changes, reminders and the site state."""
         with self._tx() as conn:
             conn.executemany(
-                "UPDATE history SET pending_digest=?, pending_ticket=?, pending_cycles=? WHERE key=?",
+                Q.SET_PENDING,
                 [
                     (
                         p.digest,
@@ -211,29 +166,10 @@ class SqliteEngine:
                 ],
             )
             conn.executemany(
-                "INSERT INTO digest_log(key, event, digest, ticket, at) VALUES (?, ?, ?, ?, ?)",
+                Q.INSERT_EVENT,
                 [(e.key, e.event, e.digest, json.dumps(e.ticket, ensure_ascii=False), now) for e in events],
             )
-            conn.executemany(
-                "INSERT INTO reminders(notice_key, site, route, sale, offset_min, open_at, due_at, status, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(notice_key, route, sale, "
-                "offset_min) DO UPDATE SET open_at=excluded.open_at, due_at=excluded.due_at, "
-                "status=excluded.status, updated_at=excluded.updated_at",
-                [
-                    (
-                        r.notice_key,
-                        r.site,
-                        r.route,
-                        r.sale,
-                        r.offset_min,
-                        r.open_at,
-                        r.due_at,
-                        r.status,
-                        r.updated_at,
-                    )
-                    for r in reminders
-                ],
-            )
+            conn.executemany(Q.UPSERT_REMINDER, [_reminder_params(r) for r in reminders])
             conn.executemany(
                 "INSERT INTO history(key, digest, site, notice_id, title, ticket, first_seen, last_seen) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET digest=excluded.digest, "
@@ -263,7 +199,7 @@ class SqliteEngine:
                 "UPDATE legacy_keys SET matched_at=? WHERE key=? AND matched_at IS NULL",
                 [(now, k) for k in legacy_matched],
             )
-            self._save_state(conn, state)
+            conn.execute(Q.UPSERT_SITE_STATE, Q.site_state_params(state))
         return CommitResult(len(history), len(touched), ids, len(events), len(reminders), len(legacy_matched))
 
     def commit_cycle(self, cycle: Cycle) -> CommitResult:
@@ -305,15 +241,11 @@ class SqliteEngine:
         return sorted(out, key=lambda r: (r.notice_key, r.route, r.sale, -r.offset_min))
 
     def due_reminders(self, now: float, limit: int = 200) -> list[DueReminder]:
-        rows = self._query(
-            "SELECT id, notice_key, site, route, offset_min, open_at, due_at, sale FROM reminders "
-            "WHERE status='pending' AND due_at<=? ORDER BY due_at, id LIMIT ?",
-            (now, limit),
-        )
+        rows = self._query(Q.DUE_REMINDERS, (now, limit))
         return [DueReminder(**dict(r)) for r in rows]
 
     def next_reminder_due(self) -> float | None:
-        value = self._query("SELECT min(due_at) FROM reminders WHERE status='pending'")[0][0]
+        value = self._query(Q.NEXT_REMINDER_DUE)[0][0]
         return None if value is None else float(value)
 
     def settle_reminders(
@@ -322,74 +254,9 @@ class SqliteEngine:
         """One transaction: enqueue the reminder messages and mark their rows queued/skipped."""
         with self._tx() as conn:
             ids = _insert_outbox(conn, outbox, now)
-            conn.executemany(
-                "UPDATE reminders SET status='queued', updated_at=? WHERE id=?", [(now, i) for i in queued]
-            )
-            conn.executemany(
-                "UPDATE reminders SET status='skipped', updated_at=? WHERE id=?", [(now, i) for i in skipped]
-            )
+            for status, group in (("queued", queued), ("skipped", skipped)):
+                conn.executemany(Q.SET_REMINDER_STATUS, [(status, now, i) for i in group])
         return ids
-
-    def notice(self, key: str) -> NoticeRow | None:
-        rows = self._query("SELECT * FROM history WHERE key=?", (key,))
-        if not rows:
-            return None
-        r = rows[0]
-        pending = r["pending_ticket"]
-        return NoticeRow(
-            r["key"],
-            r["digest"],
-            r["site"],
-            r["notice_id"],
-            r["title"],
-            json.loads(r["ticket"]),
-            r["first_seen"],
-            r["last_seen"],
-            r["pending_digest"],
-            json.loads(pending) if pending else None,
-            r["pending_cycles"],
-        )
-
-    def notice_events(self, key: str) -> list[DigestLogRow]:
-        return [
-            DigestLogRow(r["id"], r["key"], r["event"], r["digest"], json.loads(r["ticket"]), r["at"])
-            for r in self._query("SELECT * FROM digest_log WHERE key=? ORDER BY id", (key,))
-        ]
-
-    def notice_outbox(self, key: str) -> list[OutboxRow]:
-        return [
-            _outbox_row(r) for r in self._query("SELECT * FROM outbox WHERE notice_key=? ORDER BY id", (key,))
-        ]
-
-    def legacy_keys(self, keys: Iterable[str]) -> set[str]:
-        keys = list(keys)
-        out: set[str] = set()
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            rows = self._query(
-                f"SELECT key FROM legacy_keys WHERE key IN ({','.join('?' * len(chunk))})", chunk
-            )
-            out.update(r[0] for r in rows)
-        return out
-
-    def known_contents(self, site: str) -> set[tuple[str, str | None]]:
-        """(title, open_at ISO or None) of every notice in a site's history (the storm check)."""
-        rows = self._query(
-            "SELECT title, json_extract(ticket, '$.open_at') FROM history WHERE site=?", (site,)
-        )
-        return {(row[0], row[1]) for row in rows}
-
-    def newest_notice(self, site: str) -> dict[str, Any] | None:
-        """The ticket JSON of the notice of ``site`` seen first most recently (``send-test --sample``)."""
-        rows = self._query(
-            "SELECT ticket FROM history WHERE site=? ORDER BY first_seen DESC, rowid DESC LIMIT 1", (site,)
-        )
-        return json.loads(rows[0]["ticket"]) if rows else None
-
-    def history_count(self, site: str | None = None) -> int:
-        if site is None:
-            return int(self._query("SELECT count(*) FROM history")[0][0])
-        return int(self._query("SELECT count(*) FROM history WHERE site=?", (site,))[0][0])
 
     # --- outbox ------------------------------------------------------------------
     def enqueue(self, rows: Sequence[NewOutboxRow], now: float) -> tuple[int, ...]:
@@ -427,69 +294,29 @@ class SqliteEngine:
 
     def renew(self, ids: Sequence[int], now: float, *, owner: str, lease_seconds: float) -> int:
         """Extend ``owner``'s lease on those of ``ids`` it still holds (pending); how many."""
+        if not ids:
+            return 0
         with self._tx() as conn:
-            before = conn.total_changes
-            conn.executemany(
-                "UPDATE outbox SET lease_until=? WHERE id=? AND status='pending' AND lease_owner=?",
-                [(now + lease_seconds, i, owner) for i in set(ids)],
-            )
-            return conn.total_changes - before
+            return conn.execute(*Q.renew(SQLITE, ids, now + lease_seconds, owner)).rowcount
 
     def settle(self, ids: Sequence[int], outcome: Settlement, now: float) -> int:
+        if not ids:
+            return 0
+        sql, params = Q.settle(SQLITE, ids, policy.settlement(outcome, now))
         with self._tx() as conn:
-            before = conn.total_changes
-            if isinstance(outcome, Sent):
-                conn.executemany(
-                    "UPDATE outbox SET status='sent', sent_at=?, message_id=?, last_error=NULL, "
-                    "lease_owner=NULL, lease_until=NULL WHERE id=? AND status='pending'",
-                    [(now, outcome.message_id, i) for i in ids],
-                )
-            elif isinstance(outcome, Retry):
-                conn.executemany(
-                    "UPDATE outbox SET attempts=attempts+?, last_error=?, next_attempt_at=?, "
-                    "lease_owner=NULL, lease_until=NULL WHERE id=?",
-                    [
-                        (1 if outcome.count else 0, outcome.error[:2000], outcome.next_attempt_at, i)
-                        for i in ids
-                    ],
-                )
-            elif isinstance(outcome, Dead):
-                conn.executemany(
-                    "UPDATE outbox SET status='dead', attempts=attempts+1, last_error=?, "
-                    "lease_owner=NULL, lease_until=NULL WHERE id=?",
-                    [(outcome.error[:4000], i) for i in ids],
-                )
-            else:  # pragma: no cover - the type union is closed
-                raise TypeError(f"unknown settlement {outcome!r}")
-            return conn.total_changes - before
+            return conn.execute(sql, params).rowcount
 
     def next_due(self, route: str) -> float | None:
-        row = self._query(
-            "SELECT min(next_attempt_at) FROM outbox WHERE route=? AND status='pending'",
-            (route,),
-        )[0][0]
+        row = self._query(Q.NEXT_DUE, (route,))[0][0]
         return None if row is None else float(row)
-
-    def mark_sent(self, ids: Sequence[int], now: float, message_id: str | None) -> None:
-        self.settle(ids, Sent(message_id), now)
-
-    def mark_retry(
-        self, ids: Sequence[int], error: str, next_attempt_at: float, *, count: bool = True
-    ) -> None:
-        self.settle(ids, Retry(error, next_attempt_at, count), 0.0)
-
-    def mark_dead(self, ids: Sequence[int], error: str) -> None:
-        self.settle(ids, Dead(error), 0.0)
 
     def outbox_stats(self) -> OutboxStats:
         stats = OutboxStats()
-        for row in self._query("SELECT status, count(*) AS n FROM outbox GROUP BY status"):
+        for row in self._query(Q.OUTBOX_BY_STATUS):
             setattr(stats, row["status"], int(row["n"]))
-        row = self._query("SELECT min(created_at) FROM outbox WHERE status='pending'")[0]
+        row = self._query(Q.OLDEST_PENDING)[0]
         stats.oldest_pending = None if row[0] is None else float(row[0])
-        for row in self._query(
-            "SELECT route, count(*) AS n FROM outbox WHERE status='pending' GROUP BY route"
-        ):
+        for row in self._query(Q.PENDING_BY_ROUTE):
             stats.by_route[row["route"]] = int(row["n"])
         return stats
 
@@ -497,66 +324,24 @@ class SqliteEngine:
         self, *, status: str | None = None, route: str | None = None, since: float | None = None
     ) -> list[OutboxRow]:
         """Outbox rows, oldest first (``outbox list``, health)."""
-        sql = "SELECT * FROM outbox WHERE 1=1"
-        params: list[Any] = []
-        for column, value in (("status", status), ("route", route)):
-            if value is not None:
-                sql += f" AND {column}=?"
-                params.append(value)
-        if since is not None:
-            sql += " AND created_at>=?"
-            params.append(since)
-        return [_outbox_row(r) for r in self._query(sql + " ORDER BY id", params)]
+        return [_outbox_row(r) for r in self._query(*Q.outbox_list(SQLITE, status, route, since))]
 
     def retry_dead(self, *, route: str | None, since: float | None, now: float) -> int:
         """Queue dead letters again (``outbox retry-dead``): pending, due now, attempts reset."""
-        sql = "UPDATE outbox SET status='pending', attempts=0, next_attempt_at=? WHERE status='dead'"
-        params: list[Any] = [now]
-        if route is not None:
-            sql += " AND route=?"
-            params.append(route)
-        if since is not None:
-            sql += " AND created_at>=?"
-            params.append(since)
         with self._tx() as conn:
-            return conn.execute(sql, params).rowcount
+            return conn.execute(*Q.retry_dead(SQLITE, route, since, now)).rowcount
 
     # --- site state --------------------------------------------------------------
     def site_state(self, site: str) -> SiteState:
-        rows = self._query("SELECT * FROM site_state WHERE site=?", (site,))
-        if not rows:
-            return SiteState(site)
-        row = dict(rows[0])
-        row["initialized"] = bool(row["initialized"])
-        return SiteState(**row)
+        rows = self._query(Q.SITE_STATE, (site,))
+        return _site_state(rows[0]) if rows else SiteState(site)
 
     def all_site_states(self) -> list[SiteState]:
-        return [self.site_state(r[0]) for r in self._query("SELECT site FROM site_state ORDER BY site")]
+        return [_site_state(r) for r in self._query(Q.ALL_SITE_STATES)]
 
     def save_site_state(self, state: SiteState) -> None:
         with self._tx() as conn:
-            self._save_state(conn, state)
-
-    @staticmethod
-    def _save_state(conn: sqlite3.Connection, s: SiteState) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO site_state(site, initialized, last_attempt, last_success, last_failure, "
-            "failure_streak, last_error, empty_streak, last_count, last_invalid, locked_until) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                s.site,
-                int(s.initialized),
-                s.last_attempt,
-                s.last_success,
-                s.last_failure,
-                s.failure_streak,
-                s.last_error,
-                s.empty_streak,
-                s.last_count,
-                s.last_invalid,
-                s.locked_until,
-            ),
-        )
+            conn.execute(Q.UPSERT_SITE_STATE, Q.site_state_params(state))
 
     def head_state(self, site: str) -> HeadState:
         raw = self.get_meta(HeadState(site).meta_key)
@@ -578,32 +363,27 @@ class SqliteEngine:
     ) -> None:
         """``fingerprint`` (config.webhook_fingerprint of the URL) lets a changed URL clear the mark."""
         with self._tx() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO webhook_state(route, broken_reason, broken_at) VALUES (?, ?, ?)",
-                (route, reason, now),
-            )
-            conn.execute("DELETE FROM meta WHERE key=?", (f"webhook_url:{route}",))
+            conn.execute(Q.UPSERT_WEBHOOK, (route, reason, now))
+            conn.execute(Q.DELETE_META, (Q.WEBHOOK_URL_META + route,))
             if fingerprint:
-                conn.execute(
-                    "INSERT INTO meta(key, value) VALUES (?, ?)", (f"webhook_url:{route}", fingerprint)
-                )
+                conn.execute(Q.SET_META, (Q.WEBHOOK_URL_META + route, fingerprint))
 
     def clear_webhook_broken(self, route: str) -> None:
         with self._tx() as conn:
-            conn.execute("DELETE FROM webhook_state WHERE route=?", (route,))
-            conn.execute("DELETE FROM meta WHERE key=?", (f"webhook_url:{route}",))
+            conn.execute(Q.CLEAR_WEBHOOK, (route,))
+            conn.execute(Q.DELETE_META, (Q.WEBHOOK_URL_META + route,))
 
     def broken_webhook_fingerprints(self) -> dict[str, str]:
         """Route → fingerprint of the URL that was marked broken (marks written before it: absent)."""
-        rows = self._query("SELECT key, value FROM meta WHERE key LIKE 'webhook_url:%'")
-        return {r["key"].removeprefix("webhook_url:"): r["value"] for r in rows}
+        rows = self._query(Q.WEBHOOK_FINGERPRINTS)
+        return {r["key"].removeprefix(Q.WEBHOOK_URL_META): r["value"] for r in rows}
 
     def broken_webhooks(self) -> dict[str, str]:
-        return {r["route"]: r["broken_reason"] for r in self._query("SELECT * FROM webhook_state")}
+        return {r["route"]: r["broken_reason"] for r in self._query(Q.BROKEN_WEBHOOKS)}
 
     # --- HTTP validators (ResponseCache) -------------------------------------------
     def cached_response(self, key: str) -> CachedResponse | None:
-        rows = self._query("SELECT etag, last_modified, body FROM http_cache WHERE key=?", (key,))
+        rows = self._query(Q.CACHED_RESPONSE, (key,))
         if not rows:
             return None
         return CachedResponse(rows[0]["etag"], rows[0]["last_modified"], bytes(rows[0]["body"]))
@@ -613,9 +393,7 @@ class SqliteEngine:
     ) -> None:
         with self._tx() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO http_cache(key, etag, last_modified, body, stored_at) "
-                "VALUES (?, ?, ?, ?, coalesce(?, strftime('%s','now')))",
-                (key, etag, last_modified, body, now),
+                Q.REMEMBER_RESPONSE, (key, etag, last_modified, body, time.time() if now is None else now)
             )
 
     # --- notices' second pages (NoticeMemo) ----------------------------------------
@@ -623,11 +401,9 @@ class SqliteEngine:
         out: dict[str, NoticeRead] = {}
         wanted = list(dict.fromkeys(ids))
         for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
+            where, params = SQLITE.among("notice_id", wanted[start : start + 500])
             rows = self._query(
-                "SELECT notice_id, fingerprint, payload, error, failures, retry_at FROM notice_reads "
-                f"WHERE site=? AND notice_id IN ({','.join('?' * len(chunk))})",
-                (site, *chunk),
+                f"SELECT {Q.NOTICE_READ_COLUMNS} FROM notice_reads WHERE site=? AND {where}", (site, *params)
             )
             for r in rows:
                 out[r["notice_id"]] = NoticeRead(*tuple(r))
@@ -636,8 +412,7 @@ class SqliteEngine:
     def save_notice_reads(self, site: str, reads: Sequence[NoticeRead], now: float) -> None:
         with self._tx() as conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO notice_reads(site, notice_id, notice_key, fingerprint, payload, "
-                "error, failures, retry_at, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                Q.SAVE_NOTICE_READ,
                 [
                     (site, r.notice_id, identity_key(site, r.notice_id), r.fingerprint, *_read_tail(r), now)
                     for r in reads
@@ -647,10 +422,10 @@ class SqliteEngine:
     # --- meta --------------------------------------------------------------------
     def set_meta(self, key: str, value: str) -> None:
         with self._tx() as conn:
-            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+            conn.execute(Q.SET_META, (key, value))
 
     def get_meta(self, key: str) -> str | None:
-        rows = self._query("SELECT value FROM meta WHERE key=?", (key,))
+        rows = self._query(Q.GET_META, (key,))
         return rows[0][0] if rows else None
 
     def heartbeat(self, now: float) -> None:
@@ -666,183 +441,14 @@ class SqliteEngine:
     # --- maintenance ---------------------------------------------------------------
     def prune(self, now: float, retention_days: float) -> PruneResult:
         """Rows older than the retention (see api.Maintenance.prune); one transaction."""
-        cutoff = now - retention_days * 86400
+        cutoff = policy.cutoff(now, retention_days)
         with self._tx() as conn:
-            sent = conn.execute("DELETE FROM outbox WHERE status='sent' AND sent_at<?", (cutoff,)).rowcount
-            log = conn.execute(
-                "DELETE FROM digest_log WHERE at<? AND key NOT IN "
-                "(SELECT key FROM history WHERE pending_digest IS NOT NULL)",
-                (cutoff,),
-            ).rowcount
-            cache = conn.execute("DELETE FROM http_cache WHERE stored_at<?", (cutoff,)).rowcount
-            rem = conn.execute(
-                "DELETE FROM reminders WHERE status IN ('queued', 'skipped', 'cancelled') AND updated_at<?",
-                (cutoff,),
-            ).rowcount
-            reads = conn.execute(
-                "DELETE FROM notice_reads WHERE stored_at<? AND NOT EXISTS (SELECT 1 FROM history h "
-                "WHERE h.key = notice_reads.notice_key AND h.last_seen>=?)",
-                (cutoff, cutoff),
-            ).rowcount
-        return PruneResult(sent, log, cache, rem, reads)
-
-    def restore_from(self, src: Path) -> None:
-        """Replace this store's content with a backup copy's (SQLite's backup API, one step)."""
-        try:
-            source = sqlite3.connect(f"{src.resolve().as_uri()}?mode=ro", uri=True)
-            try:
-                source.backup(self._conn)
-            finally:
-                source.close()
-        except sqlite3.Error as exc:
-            raise StoreError(t("store.restore_failed", path=self.path, src=src, error=exc)) from exc
-
-    # --- read-only access, backup and history tools (health, backup, history commands) -------
-    @classmethod
-    def open_readonly(cls, path: Path) -> SqliteEngine:
-        """Open an existing store for reading: no lock, no migration, no file created.
-
-        Without a ``-wal`` file the database is opened ``immutable`` (nobody is writing, and a
-        read-only WAL open would create ``-wal``/``-shm`` files owned by whoever runs the check).
-        """
-        if not path.is_file():
-            raise StoreError(t("store.none_yet", path=path))
-        wal = path.with_name(path.name + "-wal")
-        uri = path.resolve().as_uri() + ("?mode=ro" if wal.exists() else "?mode=ro&immutable=1")
-        try:
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10.0, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.Error as exc:
-            raise StoreError(t("store.unreadable_readonly", path=path, error=exc)) from exc
-        if not 1 <= version <= SCHEMA_VERSION:
-            conn.close()
-            raise StoreError(t("store.schema_unknown", path=path, version=version, known=SCHEMA_VERSION))
-        store = cls.__new__(cls)
-        store.path = path
-        store._conn = conn
-        return store
-
-    @classmethod
-    def open_reader(cls, path: Path) -> SqliteEngine:
-        """A second, read-only connection to a store another connection (of this process) writes:
-        WAL readers never wait for the writer, so the status page and /metrics read (through
-        ``SqliteStore.open_reader``, on its own worker thread) while SqliteStore writes on its."""
-        try:
-            conn = sqlite3.connect(
-                path.resolve().as_uri() + "?mode=ro",
-                uri=True,
-                isolation_level=None,
-                timeout=10.0,
-                check_same_thread=False,
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA user_version").fetchone()
-        except sqlite3.Error as exc:
-            raise StoreError(t("store.cannot_read", path=path, error=exc)) from exc
-        store = cls.__new__(cls)
-        store.path = path
-        store._conn = conn
-        return store
+            return PruneResult(*(conn.execute(sql, (cutoff,) * n).rowcount for sql, n in Q.PRUNE))
 
     def schema_version(self) -> int:
         return int(self._query("PRAGMA user_version")[0][0])
 
-    def backup_to(self, dest: Path) -> None:
-        """A consistent copy through SQLite's online backup API (writers may go on meanwhile)."""
-        try:
-            target = sqlite3.connect(dest)
-            try:
-                self._conn.backup(target)
-                target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
-            finally:
-                target.close()
-        except sqlite3.Error as exc:
-            raise StoreError(t("store.backup_failed", path=self.path, dest=dest, error=exc)) from exc
-
-    def has_table(self, name: str) -> bool:
-        return bool(self._query("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)))
-
-    def history_by_site(self) -> list[SiteHistory]:
-        """Per site: rows, the first and the newest first_seen, the latest last_seen."""
-        return [
-            SiteHistory(*r)
-            for r in self._query(
-                "SELECT site, count(*) AS n, min(first_seen) AS first_seen, max(first_seen) AS newest, "
-                "max(last_seen) AS last_seen FROM history GROUP BY site ORDER BY site"
-            )
-        ]
-
-    def search_history(
-        self, text: str, limit: int = 50, fold: Callable[[str], str] | None = None
-    ) -> list[SearchHit]:
-        """History rows (and imported legacy records) whose title contains ``text``, newest first.
-
-        With ``fold`` (e.g. routing.normalise), title and text are compared in that folded form.
-        """
-        if fold is not None:
-            self._conn.create_function("ta_fold", 1, lambda v: fold(v) if v is not None else None)
-            where, params_text = "instr(ta_fold(title), ?) > 0", fold(text)
-        else:
-            where = "title LIKE ? ESCAPE '\\'"
-            params_text = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        legacy = ""
-        params: list[Any] = [params_text]
-        if self.has_table("legacy_keys"):
-            legacy = (
-                " UNION ALL SELECT coalesce(site, '?'), coalesce(notice_id, '?'), title, "
-                f"coalesce(seen_at, imported_at), 'imported', NULL, NULL FROM legacy_keys WHERE {where} "
-                "AND key NOT IN (SELECT key FROM history)"
-            )
-            params.append(params_text)
-        return [
-            SearchHit(*r)
-            for r in self._query(
-                "SELECT site, notice_id, title, first_seen, 'history' AS origin, "
-                "json_extract(ticket, '$.open_at') AS open_at, "
-                "json_extract(ticket, '$.open_date') AS open_date "
-                f"FROM history WHERE {where}{legacy} ORDER BY 4 DESC, 1, 2 LIMIT ?",
-                [*params, limit],
-            )
-        ]
-
     # --- read-only queries of the status page and `upcoming` (ticket_alarm/web/upcoming.py, web.py) ----
-    def upcoming_rows(self, since_day: str) -> list[UpcomingRow]:
-        """History rows with a sale (open or presale) or an open date on/after ``since_day`` (YYYY-MM-DD).
-
-        The day compares with the leading date of the stored ISO strings, so callers pass a day
-        before the one they want (a margin for UTC offsets) and filter exact times themselves.
-        """
-        rows = self._query(
-            "SELECT site, notice_id, ticket, first_seen, last_seen FROM history WHERE "
-            "substr(json_extract(ticket, '$.open_at'), 1, 10) >= ? "
-            "OR substr(json_extract(ticket, '$.open_date'), 1, 10) >= ? "
-            "OR EXISTS (SELECT 1 FROM json_each(history.ticket, '$.presales') "
-            "WHERE substr(json_extract(json_each.value, '$.at'), 1, 10) >= ?)",
-            (since_day, since_day, since_day),
-        )
-        return [UpcomingRow(r[0], r[1], json.loads(r[2]), r[3], r[4]) for r in rows]
-
-    def recent_alerts(self, limit: int = 20) -> list[RecentAlert]:
-        """The newest outbox rows with the notice's title (None for messages without a notice)."""
-        return [
-            RecentAlert(*r)
-            for r in self._query(
-                "SELECT o.id, o.route, o.kind, o.site, o.status, o.created_at, o.sent_at, o.attempts, "
-                "o.last_error, h.title, h.notice_id FROM outbox o "
-                "LEFT JOIN history h ON h.key = o.notice_key "
-                "ORDER BY o.id DESC LIMIT ?",
-                (limit,),
-            )
-        ]
-
-    def legacy_counts(self) -> tuple[int, int]:
-        """(imported legacy keys, of which a crawl has met since)."""
-        if not self.has_table("legacy_keys"):
-            return (0, 0)
-        row = self._query("SELECT count(*), count(matched_at) FROM legacy_keys")[0]
-        return (int(row[0]), int(row[1]))
-
     def import_legacy(self, keys: Sequence[LegacyKey], now: float) -> tuple[int, int]:
         """One transaction: store legacy keys. Returns (added, already known: in history or imported)."""
         with self._tx() as conn:
@@ -864,201 +470,20 @@ def _insert_outbox(conn: sqlite3.Connection, rows: Sequence[NewOutboxRow], now: 
             payload = json.dumps(o.payload, ensure_ascii=False)
         except (TypeError, ValueError) as exc:  # rolled back by the transaction around us
             raise StoreError(t("store.payload_not_json", route=o.route, error=exc)) from exc
-        cur = conn.execute(
-            "INSERT INTO outbox(route, kind, site, notice_key, payload, created_at, next_attempt_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (o.route, o.kind, o.site, o.notice_key, payload, now, now),
-        )
-        ids.append(int(cur.lastrowid or 0))
+        row = conn.execute(
+            Q.INSERT_OUTBOX, (o.route, o.kind, o.site, o.notice_key, payload, now, now)
+        ).fetchone()
+        ids.append(int(row[0]))
     return tuple(ids)
 
 
-def _outbox_row(r: sqlite3.Row) -> OutboxRow:
-    keys = r.keys()
-    return OutboxRow(
-        r["id"],
-        r["route"],
-        r["kind"],
-        r["site"],
-        r["notice_key"],
-        json.loads(r["payload"]),
-        r["status"],
-        r["created_at"],
-        r["attempts"],
-        r["next_attempt_at"],
-        r["last_error"],
-        r["sent_at"],
-        r["message_id"],
-        r["lease_owner"] if "lease_owner" in keys else None,
-        r["lease_until"] if "lease_until" in keys else None,
-    )
+def _reminder_params(r: ReminderRow) -> tuple[Any, ...]:
+    return tuple(getattr(r, c) for c in Q.REMINDER_COLUMNS)
 
 
-@contextlib.contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (autocommit connection)."""
-    if conn.in_transaction:
-        yield
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        # SQLite may have rolled back already (RAISE(ROLLBACK), SQLITE_FULL); a failed COMMIT leaves the
-        # transaction open, and every later write would silently join it and never be committed
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-def verify_copy(path: Path, *, what: str) -> tuple[int, int]:
-    """(schema version, history rows) of a store file (a backup being restored), read only.
-
-    StoreError naming ``what`` when it fails its integrity check, has a schema this program does
-    not know, lacks the store's tables, or is not SQLite at all.
-    """
-    try:
-        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
-        try:
-            check = conn.execute("PRAGMA integrity_check").fetchall()
-            if [tuple(r) for r in check] != [("ok",)]:
-                problems = "; ".join(str(r[0]) for r in check[:3])
-                raise StoreError(t("store.copy.integrity", what=what, problems=problems))
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            if not 1 <= version <= SCHEMA_VERSION:
-                raise StoreError(
-                    t("store.copy.schema_unknown", what=what, version=version, known=SCHEMA_VERSION)
-                )
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            missing = {"history", "outbox", "site_state"} - tables
-            if missing:
-                raise StoreError(t("store.copy.not_ours", what=what, tables=", ".join(sorted(missing))))
-            rows = int(conn.execute("SELECT count(*) FROM history").fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(t("store.copy.not_sqlite", what=what, error=exc)) from exc
-    return version, rows
-
-
-Store = SqliteEngine  # the synchronous engine under its old name, for callers not moved to the protocol yet
-
-
-class InstanceLock:
-    """An exclusive ``flock`` on the data directory itself; released when the process dies.
-
-    The lock is taken on the directory (its inode), not on a file in it, so deleting
-    ``ticket-alarm.lock`` can never let a second daemon onto the same store. That file only tells
-    operators the holder's pid; the kernel's lock table (``/proc/locks``) names it when it is gone.
-    """
-
-    def __init__(self, data_dir: Path) -> None:
-        self.dir = data_dir
-        self.path = data_dir / LOCK_NAME
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError as exc:  # a read-only or full disk, a file in the way, no permission
-            raise StoreError(t("store.lock.cannot_create", data_dir=self.dir, reason=exc.strerror)) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _lock_holder(fd, self.path)
-            os.close(fd)
-            raise StoreLockedError(t("store.lock.held", pid=holder or "?", data_dir=self.dir)) from None
-        try:
-            pid_fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.write(pid_fd, f"{os.getpid()}\n".encode())
-            finally:
-                os.close(pid_fd)
-        except OSError as exc:
-            os.close(fd)
-            raise StoreError(
-                t("store.lock.cannot_write", data_dir=self.dir, name=LOCK_NAME, reason=exc.strerror)
-            ) from None
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                self.path.unlink()
-            os.close(self._fd)
-            self._fd = None
-
-    @staticmethod
-    def held_by_other(data_dir: Path) -> int | None:
-        """The pid holding the lock (-1: unknown), or None when nobody holds it (the health check)."""
-        if not data_dir.is_dir():
-            return None
-        fd = os.open(data_dir, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return _lock_holder(fd, data_dir / LOCK_NAME) or -1
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            return None
-        finally:
-            os.close(fd)
-
-
-def _lock_holder(fd: int, pid_file: Path) -> int | None:
-    """Who holds the flock on ``fd``'s inode: the kernel's lock table first, then the pid file."""
-    info = os.fstat(fd)
-    inode = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/locks").read_text().splitlines():
-            parts = line.split()  # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"
-            if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5] == inode and parts[4].isdigit():
-                return int(parts[4])
-    with contextlib.suppress(OSError, ValueError):
-        text = pid_file.read_text().strip()
-        return int(text) if text.isdigit() else None
-    return None
-
-
-class StatusFile:
-    """What the daemon cannot write into its store, told to ``health`` beside it.
-
-    Allocated once at start (``STATUS_SIZE`` bytes) and then only overwritten in place, so it can
-    still be written when the disk is full — exactly when the store cannot.
-    """
-
-    SIZE = 4096
-
-    def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / STATUS_NAME
-
-    def prepare(self) -> None:
-        with contextlib.suppress(OSError):
-            self.path.write_bytes(b"ok\n".ljust(self.SIZE, b" "))
-
-    def write(self, problem: str | None) -> None:
-        """``problem`` (one line), or None once the store writes again. Never raises."""
-        data = (problem or "ok").replace("\n", " ").encode()[: self.SIZE - 1] + b"\n"
-        with contextlib.suppress(OSError):
-            fd = os.open(self.path, os.O_WRONLY)
-            try:
-                os.pwrite(fd, data.ljust(self.SIZE, b" "), 0)
-            finally:
-                os.close(fd)
-
-    def clear(self) -> None:
-        with contextlib.suppress(OSError):
-            self.path.unlink()
-
-    @staticmethod
-    def read(data_dir: Path) -> str | None:
-        try:
-            text = (data_dir / STATUS_NAME).read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
-            return None
-        return None if text in ("", "ok") else text
+def _site_state(row: sqlite3.Row) -> SiteState:
+    values = dict(row)
+    return SiteState(**{**values, "initialized": bool(values["initialized"])})
 
 
 def _read_tail(read: NoticeRead) -> tuple[str | None, str | None, int, float | None]:

@@ -1,0 +1,1 @@
+"""SQL written once for SQLite and PostgreSQL: ``dialect`` (what differs) and ``queries`` (each statement)."""
