@@ -1,6 +1,6 @@
 """Delivery of N queued notices to the stand-in Discord, against its 5-requests-per-2-s bucket.
 
-Real parts: a ``Store`` in a temp dir (N "new" outbox rows on route ``default``, Alerts of
+Real parts: the async ``SqliteStore`` in a temp dir (N "new" outbox rows on route ``default``, Alerts of
 the four sites' fixture notices, rendered at send time), ``Delivery.drain`` with the
 real ``WebhookClient`` on an ``httpx.AsyncClient`` and the real ``SystemClock``, posting over real
 sockets to ``tests.support.discord_standin.FakeDiscord`` on 127.0.0.1.
@@ -36,7 +36,8 @@ from ticket_alarm.delivery.discord.render import batch_size, render_alert
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.delivery.notify import Alert, NewNotice
 from ticket_alarm.delivery.outbox import MAX_BATCH_ROWS, Delivery
-from ticket_alarm.store import NewOutboxRow, Store
+from ticket_alarm.store import NewOutboxRow, OutboxStats
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 ROUTE = "default"
 BUCKET_LIMIT = 5
@@ -88,14 +89,24 @@ def bucket_bound(messages: int, limit: int = BUCKET_LIMIT, window: float = BUCKE
     return (math.ceil(messages / limit) - 1) * window if messages else 0.0
 
 
-async def _deliver(store: Store, url: str) -> tuple[float, Delivery, WebhookClient]:
-    clock = SystemClock()
-    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), trust_env=False) as client:
-        webhooks = WebhookClient(client, clock)
-        delivery = Delivery(store, [DiscordNotifier(ROUTE, url, webhooks)], clock)
-        started = time.monotonic()
-        await delivery.drain(TIMEOUT)
-        return time.monotonic() - started, delivery, webhooks
+async def _deliver(
+    data_dir: Path, rows: list[NewOutboxRow], url: str, announce: str
+) -> tuple[float, Delivery, WebhookClient, OutboxStats]:
+    """Queue ``rows`` in a fresh store, then time ``drain`` until every row is sent."""
+    store = SqliteStore.open_dir(data_dir)
+    try:
+        await store.enqueue(rows, time.time())
+        say(announce)
+        clock = SystemClock()
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), trust_env=False) as client:
+            webhooks = WebhookClient(client, clock)
+            delivery = Delivery(store, [DiscordNotifier(ROUTE, url, webhooks)], clock)
+            started = time.monotonic()
+            await delivery.drain(TIMEOUT)
+            elapsed = time.monotonic() - started
+        return elapsed, delivery, webhooks, await store.outbox_stats()
+    finally:
+        await store.close()
 
 
 def run(quick: bool) -> list[Row]:
@@ -107,14 +118,8 @@ def run(quick: bool) -> list[Row]:
     try:
         url = discord.add_webhook()
         with tempfile.TemporaryDirectory(prefix="ta-bench-delivery-") as tmp:
-            store = Store.open_dir(Path(tmp))
-            try:
-                store.enqueue(rows, time.time())
-                say(f"  delivery: {count} notices → {messages} messages, bound {bound:.1f} s …")
-                elapsed, delivery, webhooks = asyncio.run(_deliver(store, url))
-                stats = store.outbox_stats()
-            finally:
-                store.close()
+            announce = f"  delivery: {count} notices → {messages} messages, bound {bound:.1f} s …"
+            elapsed, delivery, webhooks, stats = asyncio.run(_deliver(Path(tmp), rows, url, announce))
         posts = [at for at, _status in discord.requests]
         delivered = len(discord.embeds())
         sent_messages = len(discord.messages)

@@ -3,16 +3,17 @@
 What is timed: ``Pipeline.run_site`` — the real per-site cycle — for a small benchmark crawler
 (``benchsite``) that fetches one JSON page through the real ``Fetcher`` on ``httpx.MockTransport``
 and returns 100 tickets: 90 already in the history unchanged (touched) and 10 new ones (history
-rows + outbox rows + rendered embeds). So one cycle is: ``Store.seen`` (100 keys), 10 embeds
-rendered, ``Store.record`` (10 inserts, 90 ``last_seen`` bumps, 10 outbox rows, site state) in
-one transaction, plus the constant fetch/parse/log cost.
+rows + outbox rows + rendered embeds). So one cycle is: ``seen`` (100 keys), 10 embeds
+rendered, ``commit_cycle`` (10 inserts, 90 ``last_seen`` bumps, 10 outbox rows, site state) in
+one transaction, plus the constant fetch/parse/log cost, all on the async ``SqliteStore``.
 
-How the big history is filled: the store is created by ``Store`` (the real migrations), then the
-rows are bulk-inserted with ``executemany`` on that schema from a second connection with
+How the big history is filled: the store is created by ``SqliteStore`` (the real migrations), then
+the rows are bulk-inserted with ``executemany`` on that schema from a second connection with
 ``journal_mode=OFF`` (test data, no crash safety needed), pre-serialised ticket JSON of realistic
 size (a real YES24 ticket, ~370 bytes). The 90 notices the crawler serves are then written through
-``Store.record`` from the real ``Ticket``s, so their digests match what the pipeline computes. The
-store is reopened with ``Store`` (WAL, the project's pragmas) before anything is timed.
+``SqliteStore.commit_cycle`` from the real ``Ticket``s, so their digests match what the pipeline
+computes. The store is reopened with ``SqliteStore`` (WAL, the project's pragmas) before anything
+is timed.
 
 The two stores are timed alternately (1k, 1M, 1k, 1M …) so drift hits both alike.
 """
@@ -27,7 +28,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import httpx
 
@@ -38,7 +39,8 @@ from ticket_alarm.config.settings import HttpSettings, Settings
 from ticket_alarm.core.model import Presale, Ticket, identity_key, seoul
 from ticket_alarm.daemon.pipeline import Pipeline
 from ticket_alarm.fetch.http import Fetcher, SiteFetcher
-from ticket_alarm.store import DB_NAME, HistoryRow, Seen, SiteState, Store
+from ticket_alarm.store import DB_NAME, CommitResult, Cycle, HistoryRow, Seen, SiteState
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 SITE = "benchsite"
 LIST_URL = "https://bench.invalid/notices"
@@ -108,7 +110,7 @@ class CyclePages:
 def fill(data_dir: Path, rows: int) -> float:
     """A store holding ``rows`` history rows (see the module docstring); returns seconds taken."""
     started = time.perf_counter()
-    Store.open_dir(data_dir).close()  # the real schema, through the real migrations
+    SqliteStore.open_dir(data_dir).close_sync()  # the real schema, through the real migrations
     template = make_ticket(0).to_json()
     head, tail = json.dumps(template, ensure_ascii=False).split('"id": "0"', 1)
     conn = sqlite3.connect(data_dir / DB_NAME, isolation_level=None)
@@ -117,7 +119,7 @@ def fill(data_dir: Path, rows: int) -> float:
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA cache_size=-262144")
         base_time = 1.7e9
-        filler_start = KNOWN  # ids 0..89 are the served notices, written below via Store.record
+        filler_start = KNOWN  # ids 0..89 are the served notices, written below via commit_cycle
         for start in range(filler_start, filler_start + rows - KNOWN, FILL_BATCH):
             stop = min(start + FILL_BATCH, filler_start + rows - KNOWN)
             batch = []
@@ -145,41 +147,47 @@ def fill(data_dir: Path, rows: int) -> float:
             conn.execute("COMMIT")
     finally:
         conn.close()
-    store = Store.open_dir(data_dir)
-    try:
-        known = [make_ticket(n) for n in range(KNOWN)]
-        store.record(
-            SITE,
-            time.time(),
-            history=[HistoryRow(t.key, t.digest, SITE, t.id, t.title, t.to_json()) for t in known],
-            touched=[],
-            outbox=[],
-            state=SiteState(SITE, initialized=True),
-        )
-        count = store.history_count()
-    finally:
-        store.close()
+    count = asyncio.run(_write_known(data_dir))
     if count != rows:
         raise AssertionError(f"filled {count} history rows, expected {rows}")
     return time.perf_counter() - started
 
 
-class TimedStore(Store):
-    """The real Store, also adding up the time spent in the two calls ``Pipeline._apply`` makes."""
+async def _write_known(data_dir: Path) -> int:
+    """Write the 90 notices the crawler serves through the real store; the history count after."""
+    store = SqliteStore.open_dir(data_dir)
+    try:
+        known = [make_ticket(n) for n in range(KNOWN)]
+        await store.commit_cycle(
+            Cycle(
+                SITE,
+                time.time(),
+                SiteState(SITE, initialized=True),
+                history=[HistoryRow(t.key, t.digest, SITE, t.id, t.title, t.to_json()) for t in known],
+            )
+        )
+        return await store.history_count()
+    finally:
+        await store.close()
+
+
+class TimedStore(SqliteStore):
+    """The real SqliteStore, also adding up the time spent in the two calls the pipeline's cycle
+    makes: ``seen`` and ``commit_cycle`` (awaited: the worker thread's time as the pipeline waits it)."""
 
     spent = 0.0
 
-    def seen(self, keys: Iterable[str]) -> dict[str, Seen]:
+    async def seen(self, keys: Iterable[str]) -> dict[str, Seen]:
         started = time.perf_counter()
         try:
-            return super().seen(keys)
+            return await super().seen(keys)
         finally:
             self.spent += time.perf_counter() - started
 
-    def record(self, site: str, now: float, **rows: Any) -> None:
+    async def commit_cycle(self, cycle: Cycle) -> CommitResult:
         started = time.perf_counter()
         try:
-            super().record(site, now, **rows)
+            return await super().commit_cycle(cycle)
         finally:
             self.spent += time.perf_counter() - started
 
@@ -189,7 +197,9 @@ class Bench:
 
     def __init__(self, data_dir: Path, rows: int, cycles: int) -> None:
         self.rows = rows
-        self.store = TimedStore.open_dir(data_dir)
+        store = TimedStore.open_dir(data_dir)  # the classmethod builds a TimedStore
+        assert isinstance(store, TimedStore)
+        self.store = store
         self.pages = CyclePages(first_new_id=10 * rows, cycles=cycles)
         settings = Settings(data_dir=data_dir, http=HttpSettings(min_request_interval=0, retries=0))
         if settings.effective_routes():
@@ -214,7 +224,7 @@ class Bench:
 
     async def close(self) -> None:
         await self.fetcher.aclose()
-        self.store.close()
+        await self.store.close()
 
 
 async def _measure(small: Bench, big: Bench, cycles: int, warmup: int) -> None:
@@ -257,7 +267,7 @@ def run(quick: bool) -> list[Row]:
             target=f"≤ {TARGET:g}×",
             status=verdict(ratio <= TARGET),
             notes=[
-                f"history: store share (Store.seen + Store.record) 1k {ms(s_small)}, {label} {ms(s_big)} "
+                f"history: store share (seen + commit_cycle) 1k {ms(s_small)}, {label} {ms(s_big)} "
                 f"→ {s_big / s_small:.2f}×",
                 f"history: p90 1k {ms(percentile(small.times, 0.9))}, "
                 f"{label} {ms(percentile(big.times, 0.9))}; "

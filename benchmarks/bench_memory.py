@@ -1,7 +1,7 @@
 """Memory: RSS after N in-process crawl cycles vs after 10.
 
-Real objects, wired as ``app.build_app`` wires them: a ``Store`` in a temp dir (also the fetch
-layer's ETag cache), a ``Fetcher`` on ``httpx.MockTransport`` serving the four sites' fixture pages
+Real objects, wired as ``app.build_app`` wires them: the async ``SqliteStore`` in a temp dir (also
+the fetch layer's ETag cache), a ``Fetcher`` on ``httpx.MockTransport`` serving the four sites' fixture pages
 (``bench_sites.FixtureSites``, with ETags and a fresh notice id on each site's first page every
 cycle, plus a title that toggles on the JSON sites: history grows, new and change alerts flow),
 the four real crawlers, ``Pipeline`` and a dry-run ``Delivery`` printing into an ``io.StringIO``
@@ -50,7 +50,7 @@ async def soak(cycles: int) -> dict[str, Any]:
     from ticket_alarm.delivery.notify import STDOUT_ROUTE, StdoutNotifier
     from ticket_alarm.delivery.outbox import Delivery
     from ticket_alarm.fetch.http import Fetcher
-    from ticket_alarm.store import Store, as_async
+    from ticket_alarm.store.sqlite.backend import SqliteStore
 
     logs = quiet_logging()
     samples: list[tuple[int, float]] = []
@@ -60,9 +60,9 @@ async def soak(cycles: int) -> dict[str, Any]:
         if settings.effective_routes():
             raise AssertionError("the memory benchmark must run in dry-run mode")
         clock = SystemClock()
-        store = Store.open_dir(settings.data_dir)
+        store = SqliteStore.open_dir(settings.data_dir)
         sites = FixtureSites(etags=True)
-        fetcher = Fetcher(settings.http, cache=as_async(store), transport=sites.mock_transport(), clock=clock)
+        fetcher = Fetcher(settings.http, cache=store, transport=sites.mock_transport(), clock=clock)
         known = registry.discover(include_plugins=False)
         crawlers = {name: known[name](settings.site(name)) for name in SITES}
         out = io.StringIO()
@@ -84,10 +84,10 @@ async def soak(cycles: int) -> dict[str, Any]:
                 out.truncate()
                 if cycle in (BASELINE_CYCLE, cycles) or cycle % step == 0:
                     samples.append((cycle, rss_mb()))
-            history = store.history_count()
+            history = await store.history_count()
         finally:
             await fetcher.aclose()
-            store.close()
+            await store.close()
         seconds = time.perf_counter() - started
     readings = dict(samples)
     return {

@@ -1,12 +1,13 @@
 """Store size over 10,000 cycles: an unchanged site, and one alert a cycle pruned after retention_days.
 
-What runs: the real SQLite engine (``ticket_alarm.store.sqlite.engine``, WAL, the migrations)
-with the writes the daemon makes for one site each cycle — ``record`` of a 100-notice list met
-again (100 ``last_seen`` bumps + the site state), the list page's HTTP-cache entry, the heartbeat
-— on a virtual clock one hour per cycle (10,000 cycles ≈ 416 days, so the 90-day retention is
-crossed), with ``prune`` every 6 virtual hours as the daemon runs it. The second scenario adds
-one delivered alert per cycle (an outbox row marked sent + a digest-log line): without pruning it
-grows without bound; with it the size levels off once rows older than 90 days go.
+What runs: the async SQLite store (``ticket_alarm.store.sqlite.backend.SqliteStore``: the engine on its
+worker thread, WAL, the migrations) with the writes the daemon makes for one site each cycle —
+``commit_cycle`` of a 100-notice list met again (100 ``last_seen`` bumps + the site state), the list
+page's HTTP-cache entry, the heartbeat — on a virtual clock one hour per cycle (10,000 cycles ≈ 416
+days, so the 90-day retention is crossed), with ``prune`` every 6 virtual hours as the daemon runs it.
+The second scenario adds one delivered alert per cycle (an outbox row settled ``Sent`` + a digest-log
+line): without pruning it grows without bound; with it the size levels off once rows older than 90
+days go.
 
 Measured: the file size (main + WAL after a checkpoint) at the half-way point and at the end;
 target: the end ≤ 1.1× the half-way size (flat).
@@ -14,12 +15,21 @@ target: the end ≤ 1.1× the half-way size (flat).
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from pathlib import Path
 
 from benchmarks.bench_common import Row, say, verdict
-from ticket_alarm.store.api import DEFAULT_RETENTION_DAYS, DigestEvent, HistoryRow, NewOutboxRow, SiteState
-from ticket_alarm.store.sqlite.engine import SqliteEngine
+from ticket_alarm.store.api import (
+    DEFAULT_RETENTION_DAYS,
+    Cycle,
+    DigestEvent,
+    HistoryRow,
+    NewOutboxRow,
+    Sent,
+    SiteState,
+)
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 SITE = "benchsite"
 NOTICES = 100
@@ -28,15 +38,20 @@ PRUNE_EVERY_CYCLES = 6
 TARGET = 1.1
 
 
-def _size(engine: SqliteEngine) -> int:
+def _checkpointed_size(store: SqliteStore) -> int:
+    engine = store.engine
     engine._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     wal = engine.path.with_name(engine.path.name + "-wal")
     return engine.path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
 
 
-def soak(path: Path, cycles: int, *, alert_each_cycle: bool) -> tuple[int, int, int]:
-    """(size after the first cycle, at half-way, at the end) in bytes."""
-    engine = SqliteEngine(path)
+async def _size(store: SqliteStore) -> int:
+    # on the store's worker thread, where its connection lives (between two store calls)
+    return await store._run(_checkpointed_size, store)
+
+
+async def _soak(path: Path, cycles: int, *, alert_each_cycle: bool) -> tuple[int, int, int]:
+    store = SqliteStore.open_file(path)
     try:
         now = 1_800_000_000.0
         keys = [f"{SITE}:{n}" for n in range(NOTICES)]
@@ -46,40 +61,46 @@ def soak(path: Path, cycles: int, *, alert_each_cycle: bool) -> tuple[int, int, 
             "open_at": None,
             "url": "x" * 60,
         }
-        engine.record(
-            SITE,
-            now,
-            history=[HistoryRow(k, "d", SITE, k, ticket["title"], ticket) for k in keys],
-            touched=[],
-            outbox=[],
-            state=SiteState(SITE, initialized=True),
+        await store.commit_cycle(
+            Cycle(
+                SITE,
+                now,
+                SiteState(SITE, initialized=True),
+                history=[HistoryRow(k, "d", SITE, k, ticket["title"], ticket) for k in keys],
+            )
         )
-        sizes = [_size(engine)]
+        sizes = [await _size(store)]
         page = b"<html>" + b"x" * 40_000 + b"</html>"
         for cycle in range(1, cycles + 1):
             now += HOUR
             outbox = [NewOutboxRow("a", "change", SITE, keys[0], {"title": "t", "embed": "y" * 600})]
-            result = engine.record(
-                SITE,
-                now,
-                history=[],
-                touched=keys,
-                outbox=outbox if alert_each_cycle else [],
-                events=[DigestEvent(keys[0], "confirmed", "d", ticket)] if alert_each_cycle else [],
-                state=SiteState(SITE, initialized=True, last_success=now, last_count=NOTICES),
+            result = await store.commit_cycle(
+                Cycle(
+                    SITE,
+                    now,
+                    SiteState(SITE, initialized=True, last_success=now, last_count=NOTICES),
+                    touched=keys,
+                    outbox=outbox if alert_each_cycle else (),
+                    events=[DigestEvent(keys[0], "confirmed", "d", ticket)] if alert_each_cycle else (),
+                )
             )
             if result.outbox_ids:
-                engine.mark_sent(result.outbox_ids, now + 1, "m")
-            engine.remember_response("GET https://bench.invalid/list", '"etag"', None, page, now)
-            engine.heartbeat(now)
+                await store.settle(result.outbox_ids, Sent("m"), now + 1)
+            await store.remember_response("GET https://bench.invalid/list", '"etag"', None, page, now)
+            await store.heartbeat(now)
             if cycle % PRUNE_EVERY_CYCLES == 0:
-                engine.prune(now, DEFAULT_RETENTION_DAYS)
+                await store.prune(now, DEFAULT_RETENTION_DAYS)
             if cycle == cycles // 2:
-                sizes.append(_size(engine))
-        sizes.append(_size(engine))
+                sizes.append(await _size(store))
+        sizes.append(await _size(store))
         return sizes[0], sizes[1], sizes[2]
     finally:
-        engine.close()
+        await store.close()
+
+
+def soak(path: Path, cycles: int, *, alert_each_cycle: bool) -> tuple[int, int, int]:
+    """(size after the first cycle, at half-way, at the end) in bytes."""
+    return asyncio.run(_soak(path, cycles, alert_each_cycle=alert_each_cycle))
 
 
 def run(quick: bool) -> list[Row]:

@@ -5,7 +5,7 @@ on a real SQLite store, from the request leaving the client to the last byte of 
 figure is the server's time for the page (query, route matching for three keyword routes, HTML)
 plus the loopback transfer. Median of the runs; target ≤ 100 ms.
 
-Two histories of 10,000 notices (real ``Ticket`` JSON, written through ``Store.record``):
+Two histories of 10,000 notices (real ``Ticket`` JSON, written through ``SqliteStore.commit_cycle``):
 - *typical*: 9,500 notices whose opens passed and 500 ahead (the four real sites list ~400 at once);
 - *worst*: all 10,000 ahead (an info row: every notice rendered into one page).
 ``/calendar.ics`` and ``/api/upcoming.json`` on the typical history are info rows.
@@ -28,7 +28,7 @@ from crawlers import registry
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.core.model import SEOUL, Presale, Ticket
-from ticket_alarm.store import HistoryRow, SiteState, Store
+from ticket_alarm.store import Cycle, HistoryRow, SiteState
 from ticket_alarm.store.sqlite.backend import SqliteStore
 from ticket_alarm.web.server import WebContext, build_app
 
@@ -56,7 +56,7 @@ def make_ticket(n: int, ahead: bool) -> Ticket:
     )
 
 
-def fill(store: Store, total: int, ahead: int) -> None:
+async def fill(store: SqliteStore, total: int, ahead: int) -> None:
     for site in SITES:
         rows = []
         for n in range(total):
@@ -64,17 +64,11 @@ def fill(store: Store, total: int, ahead: int) -> None:
                 continue
             t = make_ticket(n, ahead=n >= total - ahead)
             rows.append(HistoryRow(t.key, t.digest, site, t.id, t.title, t.to_json()))
-        store.record(
-            site,
-            NOW.timestamp(),
-            history=rows,
-            touched=[],
-            outbox=[],
-            state=SiteState(site, True, NOW.timestamp(), NOW.timestamp()),
-        )
+        now = NOW.timestamp()
+        await store.commit_cycle(Cycle(site, now, SiteState(site, True, now, now), history=rows))
 
 
-async def _time_paths(store: Store, paths: list[str], runs: int) -> dict[str, list[float]]:
+async def _time_paths(store: SqliteStore, paths: list[str], runs: int) -> dict[str, list[float]]:
     settings = Settings(
         routes=[
             {"name": "concerts", "webhook_url": WEBHOOK.format("a" * 20), "include": ["콘서트"]},
@@ -108,19 +102,25 @@ async def _time_paths(store: Store, paths: list[str], runs: int) -> dict[str, li
     return out
 
 
-def measure(total: int, ahead: int, paths: list[str], runs: int) -> tuple[dict[str, list[float]], int]:
-    with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
-        store = Store.open_dir(Path(tmp) / "data")
-        try:
-            fill(store, total, ahead)
-            timings = asyncio.run(_time_paths(store, paths, runs))
-            size = len(asyncio.run(_page_bytes(store)))
-        finally:
-            store.close()
+async def _measure(
+    data_dir: Path, total: int, ahead: int, paths: list[str], runs: int
+) -> tuple[dict[str, list[float]], int]:
+    store = SqliteStore.open_dir(data_dir)
+    try:
+        await fill(store, total, ahead)
+        timings = await _time_paths(store, paths, runs)
+        size = len(await _page_bytes(store))
+    finally:
+        await store.close()
     return timings, size
 
 
-async def _page_bytes(store: Store) -> str:
+def measure(total: int, ahead: int, paths: list[str], runs: int) -> tuple[dict[str, list[float]], int]:
+    with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
+        return asyncio.run(_measure(Path(tmp) / "data", total, ahead, paths, runs))
+
+
+async def _page_bytes(store: SqliteStore) -> str:
     from ticket_alarm.web.server import render_page
 
     known = {name: registry.discover()[name] for name in SITES}

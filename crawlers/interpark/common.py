@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from urllib.parse import quote
 
 from ticket_alarm.core.model import Category, clean_text
 
@@ -40,3 +41,16 @@ def notice_id_text(value: object) -> str:
     if isinstance(value, str):
         return clean_text(value)
     return ""
+
+
+NOTICE_URL = "https://tickets.interpark.com/contents/notice/detail/{id}"  # both sources' notices live here
+
+
+def notice_url(notice_id: str) -> str:
+    """The public notice page of a notice id (the old API's and NOL's ids are the same notices)."""
+    return NOTICE_URL.format(id=quote(notice_id, safe=""))
+
+
+def booking_url(template: str, code: str) -> str:
+    """The booking page of a goods code in ``template`` (each source has its own), or "" without one."""
+    return template.format(code=quote(code, safe="")) if code else ""

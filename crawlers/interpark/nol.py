@@ -23,10 +23,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import quote
 
 from crawlers.base import Crawl, Cursors, changed_hint, load_json, paginate, parse_count, require_ids
-from crawlers.interpark.common import category_of, clean_title, notice_id_text
+from crawlers.interpark.common import (
+    booking_url,
+    category_of,
+    clean_title,
+    notice_id_text,
+    notice_url,
+)
 from crawlers.sale_text import parse_presales as text_presales
 from ticket_alarm.core.model import Presale, Ticket, clean_text, seoul
 from ticket_alarm.errors import ApiChangedError, ParseError
@@ -37,7 +42,6 @@ SITE = "interpark"  # NOL is a source of the interpark site, not a site of its o
 NOL_BASE = "https://nol.yanolja.com"
 UPCOMING_URL = f"{NOL_BASE}/ticket/display/api/upcoming"
 BOOKING_URL = f"{NOL_BASE}/ticket/products/{{code}}"
-NOTICE_URL = "https://tickets.interpark.com/contents/notice/detail/{id}"
 HEADERS = {
     "Referer": f"{NOL_BASE}/ticket/display/upcoming",
     "Accept": "application/json, text/plain, */*",
@@ -124,7 +128,7 @@ def notice_ticket(item: dict[str, Any]) -> Ticket:
         site=SITE,
         id=notice_id,
         title=title,
-        url=NOTICE_URL.format(id=quote(notice_id, safe="")),
+        url=notice_url(notice_id),
         open_at=open_at,
         category=category_of(open_type, title),  # the old API's rule: a switch changes no category
         exclusive=clean_text(_str(item.get("goods_seat_type_name"))) == EXCLUSIVE,
@@ -132,7 +136,7 @@ def notice_ticket(item: dict[str, Any]) -> Ticket:
         venue=clean_text(_str(item.get("venue_name"))),
         genre=clean_text(_str(item.get("goods_genre_name"))),
         image_url=image.strip() if image.strip().startswith(("https://", "http://")) else "",
-        booking_url=BOOKING_URL.format(code=quote(code, safe="")) if code else "",
+        booking_url=booking_url(BOOKING_URL, code),
         views=parse_count(item.get("view_count")),
         extra={k: v for k, v in extra.items() if v},
     )

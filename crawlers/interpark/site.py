@@ -37,7 +37,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
-from urllib.parse import quote
 
 from crawlers.base import (
     Crawl,
@@ -54,7 +53,13 @@ from crawlers.base import (
     schedule_json,
 )
 from crawlers.interpark import nol
-from crawlers.interpark.common import category_of, clean_title, notice_id_text
+from crawlers.interpark.common import (
+    booking_url,
+    category_of,
+    clean_title,
+    notice_id_text,
+    notice_url,
+)
 from crawlers.interpark.notice import (
     apply_schedule,
     needs_notice_page,
@@ -73,7 +78,6 @@ from ticket_alarm.i18n import t
 SITE = "interpark"
 BASE_URL = "https://tickets.interpark.com"
 LIST_URL = f"{BASE_URL}/contents/api/open-notice/notice-list"
-NOTICE_URL = f"{BASE_URL}/contents/notice/detail/{{id}}"
 BOOKING_URL = f"{BASE_URL}/goods/{{code}}"
 PAGE_SIZE = 50
 HEADERS = {
@@ -171,7 +175,7 @@ def notice_ticket(item: dict[str, Any]) -> Ticket:
         site=SITE,
         id=notice_id,
         title=title,
-        url=NOTICE_URL.format(id=quote(notice_id, safe="")),
+        url=notice_url(notice_id),
         open_at=open_at,
         open_date=open_date,
         category=_category(item, title),
@@ -179,7 +183,7 @@ def notice_ticket(item: dict[str, Any]) -> Ticket:
         venue=clean_text(_str(item.get("venueName"))),
         genre=clean_text(_str(item.get("goodsGenreStr"))),
         image_url=_image(_str(item.get("posterImageUrl"))),
-        booking_url=BOOKING_URL.format(code=quote(code, safe="")) if code else "",
+        booking_url=booking_url(BOOKING_URL, code),
         views=parse_count(item.get("viewCount")),
         extra={k: v for k, v in extra.items() if v},
     )
@@ -344,7 +348,7 @@ class InterparkCrawler(Crawler):
             if waiting is not None:
                 crawl.tickets[index] = mark_incomplete(ticket, f"presales: {error_text(waiting)}", PRESALES)
                 continue
-            url = NOTICE_URL.format(id=quote(ticket.id, safe=""))
+            url = notice_url(ticket.id)
             try:
                 response = await fetch.get(url, headers=NOTICE_PAGE_HEADERS)
                 schedule = parse_detail(response.content, response.url)

@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Literal
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 from loguru import logger
 
@@ -295,33 +297,15 @@ class Daemon(Upkeep):
         now = self.clock.now()
         for index, name in enumerate(self.sites):
             interval = self.settings.site_interval(name)
-            scheduler.add_job(
-                self.crawl_site,
-                sweep_trigger(interval),
-                args=[name],
-                id=f"crawl-{name}",
-                name=f"crawl {name}",
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=int(interval),
-                # first crawls right away, a second apart so they do not all start at once
-                next_run_time=now + timedelta(seconds=index * 1.0),
-            )
+            # first crawls right away, a second apart so they do not all start at once
+            first = now + timedelta(seconds=index * 1.0)
+            _add_job(scheduler, self.crawl_site, sweep_trigger(interval), name, "crawl", interval, first)
             head = self.settings.site_head_interval(name)
             if head is None:
                 continue
-            scheduler.add_job(
-                self.head_site,
-                head_trigger(head),
-                args=[name],
-                id=f"head-{name}",
-                name=f"head poll {name}",
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=max(1, int(head)),
-                # head polls wait for the first sweep (it fills history); the first one after it alerts
-                next_run_time=now + timedelta(seconds=head + index * 1.0),
-            )
+            # head polls wait for the first sweep (it fills history); the first one after it alerts
+            first = now + timedelta(seconds=head + index * 1.0)
+            _add_job(scheduler, self.head_site, head_trigger(head), name, "head", head, first)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -384,3 +368,26 @@ class Daemon(Upkeep):
         if self.fatal is not None:
             return EXIT_STORE
         return self.exit_code
+
+
+def _add_job(
+    scheduler: AsyncIOScheduler,
+    job: Callable[[str], Awaitable[object]],
+    trigger: BaseTrigger,
+    site: str,
+    kind: Literal["crawl", "head"],
+    every: float,
+    first: datetime,
+) -> None:
+    """One site's sweep or head-poll job: never two at once, a missed run coalesced into one."""
+    scheduler.add_job(
+        job,
+        trigger,
+        args=[site],
+        id=f"{kind}-{site}",
+        name=f"crawl {site}" if kind == "crawl" else f"head poll {site}",  # the names scheduler_line reads
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=max(1, int(every)),
+        next_run_time=first,
+    )

@@ -42,6 +42,7 @@ from loguru import logger
 
 from ticket_alarm.clock import Clock
 from ticket_alarm.delivery.notify import Alert, AlertFormatError, Notifier, Outcome
+from ticket_alarm.delivery.summary import sent_summary
 from ticket_alarm.errors import StoreError
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import redact
@@ -511,19 +512,3 @@ MAX_BATCH_ROWS = 10
 # process identity) takes its own rows back at once, e.g. a SQLite daemon restarted on its host
 CLAIM_LEASE = 30.0
 CLAIM_RENEW = CLAIM_LEASE / 3  # two renewals may fail (a slow store) before the claim lapses
-
-
-SUMMARY_TITLES = 3  # notices named in one 알림 전송 line; the rest are counted
-SUMMARY_TITLE_CHARS = 30
-
-
-def sent_summary(items: Sequence[tuple[OutboxItem, Alert]]) -> str:
-    """``melon 「아이유 콘서트…」, yes24 「…」 외 2건``: which notices a 알림 전송 line is about."""
-    names = []
-    for item, alert in items[:SUMMARY_TITLES]:
-        title = " ".join(alert.title.split())
-        if len(title) > SUMMARY_TITLE_CHARS:
-            title = title[: SUMMARY_TITLE_CHARS - 1].rstrip() + "…"
-        names.append(f"{item.site} 「{title}」")
-    more = len(items) - SUMMARY_TITLES
-    return ", ".join(names) + (f" 외 {more}건" if more > 0 else "")

@@ -15,11 +15,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import ticket_alarm.store.policy as policy  # the module, not the package (store/__init__ imports us)
 from ticket_alarm.core.model import identity_key
 from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.errors import StoreError, StoreLockedError
 from ticket_alarm.fetch.conditional import CachedResponse
-from ticket_alarm.store import policy
 from ticket_alarm.store.api import (
     HEARTBEAT_META,
     CommitResult,

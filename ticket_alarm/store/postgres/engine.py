@@ -17,11 +17,11 @@ from typing import Any
 
 import psycopg
 
+import ticket_alarm.store.policy as policy  # the module, not the package (store/__init__ imports us)
 from ticket_alarm.core.model import identity_key
 from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.errors import StoreError
 from ticket_alarm.i18n import t
-from ticket_alarm.store import policy
 from ticket_alarm.store.api import (
     HEARTBEAT_META,
     CachedResponse,
@@ -220,22 +220,7 @@ class PostgresStore(PostgresReads):
                 {"route": route, "now": now, "limit": limit, "owner": owner, "until": now + lease_seconds},
             )
             rows = await cur.fetchall()
-        return sorted(
-            (
-                OutboxItem(
-                    r["id"],
-                    r["route"],
-                    r["kind"],
-                    r["site"],
-                    r["notice_key"],
-                    json.loads(r["payload"]),
-                    r["attempts"],
-                    r["created_at"],
-                )
-                for r in rows
-            ),
-            key=lambda item: item.id,
-        )
+        return sorted((Q.outbox_item(r) for r in rows), key=lambda item: item.id)
 
     async def renew(self, ids: Sequence[int], now: float, *, owner: str, lease_seconds: float) -> int:
         if not ids:
@@ -266,10 +251,10 @@ class PostgresStore(PostgresReads):
     async def outbox_list(
         self, *, status: str | None = None, route: str | None = None, since: float | None = None
     ) -> list[OutboxRow]:
-        return [_outbox_row(r) for r in await self._rows(*Q.outbox_list(PG, status, route, since))]
+        return [Q.outbox_row(r) for r in await self._rows(*Q.outbox_list(PG, status, route, since))]
 
     async def notice_outbox(self, key: str) -> list[OutboxRow]:
-        return [_outbox_row(r) for r in await self._rows(PG.sql(Q.NOTICE_OUTBOX), (key,))]
+        return [Q.outbox_row(r) for r in await self._rows(PG.sql(Q.NOTICE_OUTBOX), (key,))]
 
     async def recent_alerts(self, limit: int = 20) -> list[RecentAlert]:
         return [RecentAlert(**r) for r in await self._rows(PG.sql(Q.RECENT_ALERTS), (limit,))]
@@ -405,10 +390,6 @@ async def _upsert_reminder(conn: psycopg.AsyncConnection[Any], r: ReminderRow) -
 
 async def _save_state(conn: psycopg.AsyncConnection[Any], s: SiteState) -> None:
     await conn.execute(PG.sql(Q.UPSERT_SITE_STATE), Q.site_state_params(s))
-
-
-def _outbox_row(r: dict[str, Any]) -> OutboxRow:
-    return OutboxRow(**{**r, "payload": json.loads(r["payload"])})
 
 
 def _read_tail(read: NoticeRead) -> tuple[str | None, str | None, int, float | None]:

@@ -7,11 +7,12 @@ LOCKED``) stay in their backend.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Protocol
 
-from ticket_alarm.store.api import SiteState
+from ticket_alarm.store.api import OutboxItem, OutboxRow, SiteState
 from ticket_alarm.store.policy import PRUNABLE_REMINDERS, Transition, revived
 from ticket_alarm.store.sql.dialect import Dialect
 
@@ -180,3 +181,50 @@ PRUNE: tuple[tuple[str, int], ...] = (  # (statement, how many times it takes th
         2,
     ),
 )
+
+
+# --- rows read back (sqlite3.Row and psycopg's dict rows both index by column name) -------------
+
+
+class Columns(Protocol):
+    """A row read back: ``sqlite3.Row`` or psycopg's ``dict_row``."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+    def keys(self) -> Iterable[str]: ...
+
+
+def outbox_item(r: Columns) -> OutboxItem:
+    """A claimed outbox row as the drainer gets it."""
+    return OutboxItem(
+        r["id"],
+        r["route"],
+        r["kind"],
+        r["site"],
+        r["notice_key"],
+        json.loads(r["payload"]),
+        r["attempts"],
+        r["created_at"],
+    )
+
+
+def outbox_row(r: Columns) -> OutboxRow:
+    """An outbox row as ``outbox list`` and ``explain`` show it; the lease columns where selected."""
+    keys = set(r.keys())
+    return OutboxRow(
+        r["id"],
+        r["route"],
+        r["kind"],
+        r["site"],
+        r["notice_key"],
+        json.loads(r["payload"]),
+        r["status"],
+        r["created_at"],
+        r["attempts"],
+        r["next_attempt_at"],
+        r["last_error"],
+        r["sent_at"],
+        r["message_id"],
+        r["lease_owner"] if "lease_owner" in keys else None,
+        r["lease_until"] if "lease_until" in keys else None,
+    )

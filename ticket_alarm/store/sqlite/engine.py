@@ -17,12 +17,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import ticket_alarm.store.policy as policy  # the module, not the package (store/__init__ imports us)
 from ticket_alarm.core.model import identity_key
 from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.errors import StoreError
 from ticket_alarm.fetch.conditional import CachedResponse
 from ticket_alarm.i18n import t
-from ticket_alarm.store import policy
 from ticket_alarm.store.api import (
     HEARTBEAT_META,
     CommitResult,
@@ -54,7 +54,7 @@ from ticket_alarm.store.sqlite.connection import (
     connect_readonly,
     restore_from,
 )
-from ticket_alarm.store.sqlite.reads import SqliteReads, _outbox_row
+from ticket_alarm.store.sqlite.reads import SqliteReads
 
 
 class SqliteEngine(SqliteReads):
@@ -278,19 +278,7 @@ class SqliteEngine(SqliteReads):
                 "UPDATE outbox SET lease_owner=?, lease_until=? WHERE id=?",
                 [(owner, now + lease_seconds, r["id"]) for r in rows],
             )
-        return [
-            OutboxItem(
-                r["id"],
-                r["route"],
-                r["kind"],
-                r["site"],
-                r["notice_key"],
-                json.loads(r["payload"]),
-                r["attempts"],
-                r["created_at"],
-            )
-            for r in rows
-        ]
+        return [Q.outbox_item(r) for r in rows]
 
     def renew(self, ids: Sequence[int], now: float, *, owner: str, lease_seconds: float) -> int:
         """Extend ``owner``'s lease on those of ``ids`` it still holds (pending); how many."""
@@ -324,7 +312,7 @@ class SqliteEngine(SqliteReads):
         self, *, status: str | None = None, route: str | None = None, since: float | None = None
     ) -> list[OutboxRow]:
         """Outbox rows, oldest first (``outbox list``, health)."""
-        return [_outbox_row(r) for r in self._query(*Q.outbox_list(SQLITE, status, route, since))]
+        return [Q.outbox_row(r) for r in self._query(*Q.outbox_list(SQLITE, status, route, since))]
 
     def retry_dead(self, *, route: str | None, since: float | None, now: float) -> int:
         """Queue dead letters again (``outbox retry-dead``): pending, due now, attempts reset."""

@@ -61,7 +61,7 @@ class SqliteReads:
         ]
 
     def notice_outbox(self, key: str) -> list[OutboxRow]:
-        return [_outbox_row(r) for r in self._query(Q.NOTICE_OUTBOX, (key,))]
+        return [Q.outbox_row(r) for r in self._query(Q.NOTICE_OUTBOX, (key,))]
 
     def legacy_keys(self, keys: Iterable[str]) -> set[str]:
         keys = list(keys)
@@ -159,24 +159,3 @@ class SqliteReads:
             return (0, 0)
         row = self._query(Q.LEGACY_COUNTS)[0]
         return (int(row[0]), int(row[1]))
-
-
-def _outbox_row(r: sqlite3.Row) -> OutboxRow:
-    keys = r.keys()
-    return OutboxRow(
-        r["id"],
-        r["route"],
-        r["kind"],
-        r["site"],
-        r["notice_key"],
-        json.loads(r["payload"]),
-        r["status"],
-        r["created_at"],
-        r["attempts"],
-        r["next_attempt_at"],
-        r["last_error"],
-        r["sent_at"],
-        r["message_id"],
-        r["lease_owner"] if "lease_owner" in keys else None,
-        r["lease_until"] if "lease_until" in keys else None,
-    )
