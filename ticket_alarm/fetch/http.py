@@ -348,15 +348,7 @@ class SiteFetcher:
     ) -> FetchResponse:
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
-        return await self.fetcher.request(
-            self.site,
-            "GET",
-            self.rewrite(url),
-            public_url=url,
-            headers=headers,
-            conditional=conditional,
-            stats=self.stats,
-        )
+        return await self._send("GET", url, None, headers, conditional)
 
     async def post(
         self,
@@ -371,13 +363,25 @@ class SiteFetcher:
         if json_body is not None:
             payload = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
             headers = {**(headers or {}), "Content-Type": "application/json"}
+        return await self._send("POST", url, payload, headers, False)
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        data: Mapping[str, str] | bytes | None,
+        headers: Mapping[str, str] | None,
+        conditional: bool,
+    ) -> FetchResponse:
+        """One request of this site: to ``base_url`` where the config moves it, logged and cached under
+        the public URL, counted in the crawl's stats."""
         return await self.fetcher.request(
             self.site,
-            "POST",
+            method,
             self.rewrite(url),
             public_url=url,
-            data=payload,
+            data=data,
             headers=headers,
-            conditional=False,
+            conditional=conditional,
             stats=self.stats,
         )

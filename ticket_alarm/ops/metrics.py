@@ -64,35 +64,20 @@ class _LiveCollector(Collector):
         if snap is None:  # the registry describing itself (auto_describe): no scrape yet
             return
         now = m.clock.now().timestamp()
-        last_success = GaugeMetricFamily(
-            f"{PREFIX}_last_success_timestamp_seconds",
+        yield from _per_site(
+            "last_success_timestamp_seconds",
             "Unix time of the last successful crawl of a site",
-            labels=["site"],
+            "failure_streak",
+            "Consecutive failed crawls of a site",
+            [(state.site, state.last_success, state.failure_streak) for state in snap.states],
         )
-        failure_streak = GaugeMetricFamily(
-            f"{PREFIX}_failure_streak", "Consecutive failed crawls of a site", labels=["site"]
-        )
-        for state in snap.states:
-            if state.last_success is not None:
-                last_success.add_metric([state.site], state.last_success)
-            failure_streak.add_metric([state.site], state.failure_streak)
-        yield last_success
-        yield failure_streak
-        last_head = GaugeMetricFamily(
-            f"{PREFIX}_last_head_poll_timestamp_seconds",
+        yield from _per_site(
+            "last_head_poll_timestamp_seconds",
             "Unix time of the last successful head poll (newest page) of a site",
-            labels=["site"],
+            "head_poll_failure_streak",
+            "Consecutive failed head polls of a site",
+            [(site, snap.heads[site].last_success, snap.heads[site].failure_streak) for site in m.sites],
         )
-        head_streak = GaugeMetricFamily(
-            f"{PREFIX}_head_poll_failure_streak", "Consecutive failed head polls of a site", labels=["site"]
-        )
-        for site in m.sites:
-            head = snap.heads[site]
-            if head.last_success is not None:
-                last_head.add_metric([site], head.last_success)
-            head_streak.add_metric([site], head.failure_streak)
-        yield last_head
-        yield head_streak
         stats = snap.outbox
         yield GaugeMetricFamily(
             f"{PREFIX}_outbox_pending", "Alerts waiting in the outbox", value=stats.pending
@@ -307,3 +292,21 @@ async def serve_metrics(
         server.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.wait_closed(), 1.0)
+
+
+def _per_site(
+    success: str,
+    success_help: str,
+    streak: str,
+    streak_help: str,
+    rows: Sequence[tuple[str, float | None, int]],
+) -> Iterator[Metric]:
+    """A site's last success (when there is one) and its failure streak, as two labelled gauges."""
+    last = GaugeMetricFamily(f"{PREFIX}_{success}", success_help, labels=["site"])
+    failures = GaugeMetricFamily(f"{PREFIX}_{streak}", streak_help, labels=["site"])
+    for site, last_success, failure_streak in rows:
+        if last_success is not None:
+            last.add_metric([site], last_success)
+        failures.add_metric([site], failure_streak)
+    yield last
+    yield failures

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any, Protocol
 
 from ticket_alarm.store.api import OutboxItem, OutboxRow, SiteState
@@ -196,35 +196,17 @@ class Columns(Protocol):
 
 def outbox_item(r: Columns) -> OutboxItem:
     """A claimed outbox row as the drainer gets it."""
-    return OutboxItem(
-        r["id"],
-        r["route"],
-        r["kind"],
-        r["site"],
-        r["notice_key"],
-        json.loads(r["payload"]),
-        r["attempts"],
-        r["created_at"],
-    )
+    return OutboxItem(**_outbox_columns(OutboxItem, r))
 
 
 def outbox_row(r: Columns) -> OutboxRow:
     """An outbox row as ``outbox list`` and ``explain`` show it; the lease columns where selected."""
+    return OutboxRow(**_outbox_columns(OutboxRow, r))
+
+
+def _outbox_columns(cls: type[OutboxItem] | type[OutboxRow], r: Columns) -> dict[str, Any]:
+    """The row's columns that ``cls`` has (a missing one takes its default), the payload decoded."""
     keys = set(r.keys())
-    return OutboxRow(
-        r["id"],
-        r["route"],
-        r["kind"],
-        r["site"],
-        r["notice_key"],
-        json.loads(r["payload"]),
-        r["status"],
-        r["created_at"],
-        r["attempts"],
-        r["next_attempt_at"],
-        r["last_error"],
-        r["sent_at"],
-        r["message_id"],
-        r["lease_owner"] if "lease_owner" in keys else None,
-        r["lease_until"] if "lease_until" in keys else None,
-    )
+    out = {f.name: r[f.name] for f in fields(cls) if f.name in keys}
+    out["payload"] = json.loads(r["payload"])
+    return out
