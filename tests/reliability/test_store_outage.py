@@ -211,6 +211,14 @@ def test_a_frozen_replica_posts_nothing_another_replica_owns(
         a.wait_log("크롤링 완료: teststand", timeout=30)
         first = notices.add(10, prefix="첫 묶음")
         wait_until(lambda: set(first) <= set(delivered(discord)), 30, "the first batch")
+        # and recorded as sent: until A writes that, its pending, leased rows are the FIRST batch, and
+        # freezing A between Discord's answer and that write is another scenario (a post no store can
+        # fence: the crash-safety suite's), which a loaded machine would otherwise pick here by chance
+        wait_until(
+            lambda: pg_rows(url, "SELECT count(*) FROM outbox WHERE status='sent'")[0][0] >= len(first),
+            30,
+            "A recording the first batch as sent",
+        )
         second = notices.add(10, prefix="둘째 묶음")
 
         def a_holds_the_batch() -> bool:
