@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -553,22 +552,33 @@ class CliRun:
         return self.proc.stdout + self.proc.stderr
 
 
-@pytest.fixture(scope="module")
-def cli(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliRun]:
-    jobs: dict[str, tuple[Path, Future[subprocess.CompletedProcess[str]]]] = {}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for case, (command, data, extra_env, explicit) in CLI_CASES.items():
-            folder = tmp_path_factory.mktemp(case)
+class CliRuns:
+    """Each case's command run once, when a test first asks for it: under xdist a module's tests are
+    spread over the workers, and running every case up front ran all of them in every worker."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp = tmp_path_factory
+        self._runs: dict[str, CliRun] = {}
+
+    def __getitem__(self, case: str) -> CliRun:
+        if case not in self._runs:
+            command, data, extra_env, explicit = CLI_CASES[case]
+            folder = self._tmp.mktemp(case)
             path = cli_config(folder, data) if data is not None else folder / "missing-config.json"
             env = {k: (str(folder / v) if k == "TICKET_ALARM_CONFIG" else v) for k, v in extra_env.items()}
             if k := env.get("TICKET_ALARM_CONFIG"):
                 path = Path(k)
             args = [command, "--config", str(path)] if explicit else [command]
-            jobs[case] = (path, pool.submit(run_cli, *args, env=child_env(**env), cwd=folder, timeout=60))
-        return {case: CliRun(path, future.result()) for case, (path, future) in jobs.items()}
+            self._runs[case] = CliRun(path, run_cli(*args, env=child_env(**env), cwd=folder, timeout=60))
+        return self._runs[case]
 
 
-def test_check_config_valid_exits_0_and_masks(cli: dict[str, CliRun]) -> None:
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory: pytest.TempPathFactory) -> CliRuns:
+    return CliRuns(tmp_path_factory)
+
+
+def test_check_config_valid_exits_0_and_masks(cli: CliRuns) -> None:
     run = cli["valid"]
     assert run.proc.returncode == 0, run.proc.stderr
     shown = json.loads(run.proc.stdout[: run.proc.stdout.rindex("}") + 1])
@@ -579,7 +589,7 @@ def test_check_config_valid_exits_0_and_masks(cli: dict[str, CliRun]) -> None:
 
 
 @pytest.mark.parametrize("case", sorted(CLI_ERRORS))
-def test_check_config_errors_exit_2_without_leaking(cli: dict[str, CliRun], case: str) -> None:
+def test_check_config_errors_exit_2_without_leaking(cli: CliRuns, case: str) -> None:
     _, phrase, other = CLI_ERRORS[case]
     run = cli[case]
     assert run.proc.returncode == 2, (run.proc.stdout, run.proc.stderr)
@@ -589,32 +599,32 @@ def test_check_config_errors_exit_2_without_leaking(cli: dict[str, CliRun], case
     assert TOKEN not in run.output and OTHER_TOKEN not in run.output
 
 
-def test_check_config_env_webhook_is_masked(cli: dict[str, CliRun]) -> None:
+def test_check_config_env_webhook_is_masked(cli: CliRuns) -> None:
     run = cli["env_webhook"]
     assert run.proc.returncode == 0, run.proc.stderr
     assert "/123456789012345678/****" in run.proc.stdout
     assert TOKEN not in run.output
 
 
-def test_check_config_env_override_bad_value_exits_2(cli: dict[str, CliRun]) -> None:
+def test_check_config_env_override_bad_value_exits_2(cli: CliRuns) -> None:
     run = cli["env_bad_value"]
     assert run.proc.returncode == 2
     assert "http.retries:" in run.proc.stderr and TOKEN not in run.output
 
 
-def test_missing_explicit_config_exits_2_naming_the_file(cli: dict[str, CliRun]) -> None:
+def test_missing_explicit_config_exits_2_naming_the_file(cli: CliRuns) -> None:
     run = cli["missing_explicit"]
     assert run.proc.returncode == 2
     assert f"{run.path}: config file not found" in run.proc.stderr
 
 
-def test_missing_config_from_env_var_exits_2(cli: dict[str, CliRun]) -> None:
+def test_missing_config_from_env_var_exits_2(cli: CliRuns) -> None:
     run = cli["missing_from_env"]
     assert run.proc.returncode == 2
     assert f"{run.path}: config file not found" in run.proc.stderr
 
 
-def test_run_with_a_config_error_exits_2(cli: dict[str, CliRun]) -> None:
+def test_run_with_a_config_error_exits_2(cli: CliRuns) -> None:
     run = cli["run_bad_webhook"]
     assert run.proc.returncode == 2, (run.proc.stdout, run.proc.stderr)
     assert "discord_webhook_url: not a Discord webhook URL" in run.proc.stderr
