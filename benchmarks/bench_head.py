@@ -45,8 +45,9 @@ from tests.support.discord_standin import FakeDiscord
 from tests.support.live_sites import PAGE_SIZES, LiveSites
 from tests.support.server import Request, Response
 from ticket_alarm.config.settings import Settings
-from ticket_alarm.daemon.pipeline import SWEEP, Pipeline, SiteResult
-from ticket_alarm.daemon.scheduler import CONFIRM_DELAY, head_gap
+from ticket_alarm.daemon.pipeline import Pipeline
+from ticket_alarm.daemon.results import SWEEP, SiteResult
+from ticket_alarm.daemon.timers import CONFIRM_DELAY, head_gap
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.fetch.http import Fetcher

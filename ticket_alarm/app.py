@@ -35,8 +35,9 @@ from ticket_alarm.config.load import check_site_names, load_config, resolve_conf
 from ticket_alarm.config.routes import Router, delivery_router
 from ticket_alarm.config.settings import OPS_ROUTE, RouteSettings, Settings
 from ticket_alarm.daemon.pipeline import Pipeline
+from ticket_alarm.daemon.process import open_waiting
 from ticket_alarm.daemon.reminders import Reminders
-from ticket_alarm.daemon.scheduler import Daemon, open_waiting
+from ticket_alarm.daemon.scheduler import Daemon
 from ticket_alarm.daemon.watch import OpsWatch
 from ticket_alarm.delivery.discord.render import alert_text
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient, http_client

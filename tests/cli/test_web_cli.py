@@ -513,7 +513,7 @@ def test_page_connection_cap_leaves_descriptors_for_crawls_and_the_daemon_raises
     assert page_connections(1 << 20) == MAX_PAGE_CONNECTIONS
     script = (
         "import resource; resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 4096)); "
-        "from ticket_alarm.daemon.scheduler import raise_fd_limit; print(raise_fd_limit(), "
+        "from ticket_alarm.daemon.process import raise_fd_limit; print(raise_fd_limit(), "
         "resource.getrlimit(resource.RLIMIT_NOFILE)); "
         "resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512)); print(raise_fd_limit())"
     )

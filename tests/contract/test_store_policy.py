@@ -84,7 +84,8 @@ async def test_daemon_store_failed_is_one_error_line_and_exit_4(tmp_path: Path, 
     from types import SimpleNamespace
 
     from ticket_alarm.config.settings import Settings
-    from ticket_alarm.daemon.scheduler import EXIT_STORE, Daemon
+    from ticket_alarm.daemon.scheduler import Daemon
+    from ticket_alarm.daemon.upkeep import EXIT_STORE
 
     delivery, reminders = SimpleNamespace(), SimpleNamespace()
     daemon = Daemon(

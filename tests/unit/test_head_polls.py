@@ -27,8 +27,10 @@ from tests.support.server import Response
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.core.model import Ticket
-from ticket_alarm.daemon.pipeline import HEAD, Pipeline, SiteResult, Skipped
-from ticket_alarm.daemon.scheduler import CONFIRM_DELAY, Daemon, head_gap
+from ticket_alarm.daemon.pipeline import Pipeline
+from ticket_alarm.daemon.results import HEAD, SiteResult, Skipped
+from ticket_alarm.daemon.scheduler import Daemon
+from ticket_alarm.daemon.timers import CONFIRM_DELAY, head_gap
 from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.errors import SiteLockedError
 from ticket_alarm.fetch.http import Fetcher

@@ -14,7 +14,7 @@ from tests.support.discord_standin import FakeDiscord
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import RouteSettings
-from ticket_alarm.daemon.pipeline import SiteResult, Skipped
+from ticket_alarm.daemon.results import SiteResult, Skipped
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.ops.metrics import Metrics

@@ -17,7 +17,8 @@ from crawlers.base import Crawl, Crawler, load_json
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import HttpSettings, Settings, SiteSettings
 from ticket_alarm.core.model import SEOUL, Ticket, clean_text, identity_key
-from ticket_alarm.daemon.pipeline import Pipeline, Skipped
+from ticket_alarm.daemon.pipeline import Pipeline
+from ticket_alarm.daemon.results import Skipped
 from ticket_alarm.delivery.discord.render import render_alert
 from ticket_alarm.delivery.notify import Alert
 from ticket_alarm.errors import FetchError, SiteLockedError

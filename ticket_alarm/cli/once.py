@@ -12,7 +12,7 @@ from loguru import logger
 
 from ticket_alarm import app
 from ticket_alarm.cli.base import EXIT_FAIL, EXIT_OK, load
-from ticket_alarm.daemon.pipeline import SiteResult
+from ticket_alarm.daemon.results import SiteResult
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import redact
 from ticket_alarm.ops.health import enabled_sites

@@ -7,7 +7,7 @@ import asyncio
 
 from ticket_alarm import app
 from ticket_alarm.cli.base import load
-from ticket_alarm.daemon.scheduler import raise_fd_limit
+from ticket_alarm.daemon.process import raise_fd_limit
 from ticket_alarm.ops.health import enabled_sites
 from ticket_alarm.ops.metrics import serve_metrics
 from ticket_alarm.web.server import WebContext, serve_web

@@ -18,7 +18,7 @@ from crawlers.base import Crawler, Schedule, parse_saved
 from ticket_alarm import app, i18n
 from ticket_alarm.cli.base import EXIT_FAIL, EXIT_OK, add_json, load
 from ticket_alarm.core.model import Ticket, seoul_text
-from ticket_alarm.daemon.pipeline import SiteResult
+from ticket_alarm.daemon.results import SiteResult
 from ticket_alarm.errors import ConfigError, CrawlError
 from ticket_alarm.i18n.table import cut, pad
 from ticket_alarm.logs import redact

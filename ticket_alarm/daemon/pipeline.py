@@ -47,8 +47,6 @@ from ticket_alarm.store import (
 )
 from ticket_alarm.store.api import Store
 
-__all__ = ["EMPTY_STREAK_WARNING", "HEAD", "STORM_META", "SWEEP", "Pipeline", "SiteResult", "Skipped"]
-
 EMPTY_STREAK_WARNING = 3
 STORM_META = "storm:{site}"  # meta key: the last renumbering storm held on a site (health shows it)
 

@@ -16,12 +16,9 @@ from crawlers.base import Crawler
 from ticket_alarm.clock import Clock
 from ticket_alarm.core.alert import Reminder
 from ticket_alarm.core.model import Ticket
-from ticket_alarm.core.reminders import plan_all, plan_reminders, sale_names, sales_of
 from ticket_alarm.errors import StoreError
 from ticket_alarm.i18n import t
 from ticket_alarm.store.api import NewOutboxRow, Store
-
-__all__ = ["Reminders", "plan_all", "plan_reminders", "sale_names", "sales_of"]
 
 IDLE_CHECK = 30.0
 FALLBACK_COLOR = 0x808080

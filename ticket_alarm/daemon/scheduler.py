@@ -27,8 +27,6 @@ from ticket_alarm.core.urls import mask_store_url
 from ticket_alarm.daemon.pipeline import Pipeline
 from ticket_alarm.daemon.process import (
     STORE_RETRY_FIRST,
-    open_waiting,
-    raise_fd_limit,
     rss_mb,
     stop_on_signals,
 )
@@ -44,7 +42,7 @@ from ticket_alarm.daemon.timers import (
     jitter,
     sweep_trigger,
 )
-from ticket_alarm.daemon.upkeep import EXIT_STORE, HEARTBEAT_EVERY, Upkeep
+from ticket_alarm.daemon.upkeep import EXIT_STORE, Upkeep
 from ticket_alarm.daemon.watch import OpsWatch
 from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.errors import StoreError
@@ -56,9 +54,6 @@ from ticket_alarm.store.replicas import Replicas, Solo
 SHUTDOWN_BOUND = 10.0
 CRAWL_GRACE = 5.0  # of the bound: how long a crawl in flight may take to finish
 EXIT_MEMORY = 3  # max_rss_mb exceeded: supervisor restarts the daemon
-
-__all__ = ["CONFIRM_DELAY", "EXIT_MEMORY", "EXIT_STORE", "HEARTBEAT_EVERY", "Daemon", "head_gap"]
-__all__ += ["open_waiting", "raise_fd_limit"]
 
 
 class Daemon(Upkeep):

@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config.settings import Settings
-from ticket_alarm.daemon.pipeline import HEAD, SiteResult
+from ticket_alarm.daemon.results import HEAD, SiteResult
 from ticket_alarm.delivery.discord.webhook import WebhookClient
 from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.errors import StoreError

@@ -19,7 +19,7 @@ from loguru import logger
 from crawlers.base import Crawler
 from ticket_alarm.clock import Clock, SystemClock, age_text
 from ticket_alarm.config.settings import Settings
-from ticket_alarm.daemon.scheduler import HEARTBEAT_EVERY
+from ticket_alarm.daemon.upkeep import HEARTBEAT_EVERY
 from ticket_alarm.delivery.discord.urls import mask_url, webhook_fingerprint
 from ticket_alarm.errors import StoreUnavailable, TicketAlarmError
 from ticket_alarm.i18n import t
