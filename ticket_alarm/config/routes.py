@@ -32,6 +32,49 @@ if TYPE_CHECKING:
 
 # --- the config section this module owns (``routes``) ------------------------------------------
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DestinationKind = Literal["discord", "ntfy", "telegram"]
+
+
+class NtfyPriorities(Section):
+    """ntfy priority (1 min … 5 max) by what an alert is; a route may override any of them."""
+
+    reminder: int = Field(5, ge=1, le=5, description="a reminder before an open")
+    urgent: int = Field(4, ge=1, le=5, description="a new presale, or an open within 24 hours")
+    notice: int = Field(3, ge=1, le=5, description="a new notice or a change")
+    digest: int = Field(2, ge=1, le=5, description="a digest")
+
+
+class TelegramSettings(Section):
+    """A Telegram chat reached through a bot: the token is a secret (it sits in the Bot API's URL path)."""
+
+    bot_token: str
+    chat_id: str
+    api_base: str = Field("https://api.telegram.org", description="the Bot API server (tests: a stand-in)")
+
+
+class QuietHours(Section):
+    """A window (KST unless ``tz``; may cross midnight; ``days`` the days it starts on) in which the
+    route's alerts wait in the outbox (``mode`` "hold") or arrive without a notification ("silent")."""
+
+    model_config = Section.model_config | {"populate_by_name": True}
+
+    start: str = Field(alias="from", description="HH:MM the window opens")
+    end: str = Field(alias="to", description="HH:MM the window closes")
+    tz: str = "Asia/Seoul"
+    days: list[Weekday] | None = None
+    urgent_within: str = Field("12h", description="an open or presale this close passes at once")
+    mode: Literal["hold", "silent"] = "hold"
+
+
+class DigestSettings(Section):
+    """One message per period instead of one per alert."""
+
+    every: Literal["day", "week"]
+    at: str = "09:00"
+    weekday: Weekday = "mon"
+    tz: str = "Asia/Seoul"
+
 
 class RouteSettings(Section):
     name: str = Field(min_length=1, max_length=64)
@@ -47,6 +90,12 @@ class RouteSettings(Section):
     mention_role_ids: list[str] = Field(default_factory=list, description="role ids pinged in each message")
     thread_id: str | None = Field(None, description="post into this forum/thread id")
     reminders: list[int] = Field(default_factory=list, description="minutes before open_at to remind")
+    ntfy_url: str | None = Field(None, description="publish to this ntfy topic URL")
+    ntfy_token: str | None = Field(None, description="ntfy access token (sent as a Bearer header)")
+    ntfy_priority: NtfyPriorities = Field(default_factory=NtfyPriorities)
+    telegram: TelegramSettings | None = None
+    quiet_hours: QuietHours | None = None
+    digest: DigestSettings | None = None
 
     @field_validator("name")
     @classmethod
@@ -94,6 +143,27 @@ class RouteSettings(Section):
                 except re.error as exc:
                     raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
         return values
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """One destination of a route, and the outbox lane its alerts wait in: the Discord webhook keeps
+    the route's name (rows written before other notifiers existed), the others ``NAME/ntfy`` and
+    ``NAME/telegram``."""
+
+    lane: str
+    kind: DestinationKind
+    route: RouteSettings
+
+
+def destinations(route: RouteSettings) -> list[Destination]:
+    """Every destination ``route`` names, Discord first."""
+    out = [Destination(route.name, "discord", route)] if route.webhook_url else []
+    if route.ntfy_url:
+        out.append(Destination(f"{route.name}/ntfy", "ntfy", route))
+    if route.telegram is not None:
+        out.append(Destination(f"{route.name}/telegram", "telegram", route))
+    return out
 
 
 def check_role_ids(values: list[str]) -> list[str]:

@@ -47,6 +47,7 @@ __all__ = [
     "AlertFormatError",
     "AlertKind",
     "AnyAlert",
+    "Capabilities",
     "Changed",
     "LegacyAlert",
     "NewNotice",
@@ -76,11 +77,28 @@ class Outcome:
     retry_after: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a notifier can do; routing, quiet hours, digests and the outbox ask this, never the class.
+
+    ``edit``: a sent message can be edited in place; ``thread``: replies go in a thread of the first
+    message; ``silent``: it can deliver without a notification; ``priority``: alerts carry a priority;
+    ``max_batch``: alerts per send at most; ``max_chars``: characters per message at most."""
+
+    edit: bool = False
+    thread: bool = False
+    silent: bool = False
+    priority: bool = False
+    max_batch: int = 1
+    max_chars: int = 4096
+
+
 class Notifier(Protocol):
     """Delivers the alerts of one route. The drainer (``delivery``) owns batching order, backoff,
     dead letters and broken lanes; the notifier owns rendering, batch limits and its rate limits."""
 
     route: str
+    capabilities: Capabilities
 
     @property
     def fingerprint(self) -> str | None:
@@ -123,6 +141,7 @@ class StdoutNotifier:
 
     fingerprint = None
     verb = "printed"
+    capabilities = Capabilities(max_batch=1_000_000, max_chars=1_000_000)
 
     def __init__(
         self,

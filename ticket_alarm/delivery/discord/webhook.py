@@ -28,7 +28,7 @@ import httpx
 from ticket_alarm.clock import Clock
 from ticket_alarm.delivery.discord.render import batch_size, message, render_alert
 from ticket_alarm.delivery.discord.urls import mask_url, parse_webhook, scrub, webhook_fingerprint
-from ticket_alarm.delivery.notify import Alert, Outcome
+from ticket_alarm.delivery.notify import Alert, Capabilities, Outcome
 from ticket_alarm.i18n import t
 
 if TYPE_CHECKING:
@@ -212,6 +212,8 @@ class DiscordNotifier:
     """A route's Discord webhook as a ``Notifier``: Alerts rendered to embeds when they are sent."""
 
     verb = "sent"
+    # edits and threads arrive with the living-alert work; silent is SUPPRESS_NOTIFICATIONS
+    capabilities = Capabilities(silent=True, max_batch=10, max_chars=6000)
 
     def __init__(
         self,
