@@ -68,3 +68,6 @@ def here(
 
     yield run
     next(cleaning, None)
+
+
+Here = Callable[..., Ran]  # the `here` fixture's type: here("once", "--config", c, lang="ko") -> Ran

@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ from crawlers import registry
 from crawlers.base import Crawler
 from tests.cli.test_health import FakeMachine, by_name, check, healthy, settings_for
 from tests.conftest import child_env, run_cli, stand_config, write_config
-from tests.support.inprocess import Ran
+from tests.support.inprocess import Here, Ran
 from tests.support.server import Response
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm import i18n
@@ -38,7 +38,6 @@ from ticket_alarm.store import DB_NAME, SCHEMA_VERSION, InstanceLock, NewOutboxR
 from ticket_alarm.store.api import Dead
 from ticket_alarm.store.sqlite.backend import SqliteStore
 
-Here = Callable[..., Ran]  # the `here` fixture: the CLI in this process
 HANGUL = re.compile(r"[가-힣]")
 
 
