@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +17,10 @@ from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.routes import RouteSettings, TelegramSettings, destinations
 from ticket_alarm.core.model import Presale, Ticket, seoul
 from ticket_alarm.delivery.notify import Changed, NewNotice, OpsAlert, Outcome, Reminder
+from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.delivery.telegram import TelegramNotifier, fit_html, mask_token
+from ticket_alarm.store import NewOutboxRow
+from ticket_alarm.store.sqlite.backend import SqliteStore
 
 SECRET = "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 BOOKING = "https://tickets.interpark.com/goods/26001234"
@@ -61,7 +66,8 @@ def telegram(clock: FakeClock) -> Iterator[FakeTelegram]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
+    """A client like the daemon's: never the environment's proxy (the stand-in is on loopback)."""
+    async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
         yield client
 
 
@@ -417,3 +423,43 @@ async def test_for_destination_builds_the_lane_and_hides_the_token(
     assert mask_token(token) == "bot123…:****" and mask_token(token) in n.describe()
     assert_no_secret(n)
     assert (await n.send([notice()])).kind == "sent" and await n.probe() is True
+
+
+# --- through the real drainer and store -------------------------------------------------------------
+
+
+async def test_a_telegram_lane_delivers_each_alert_once_at_the_chats_pace(
+    tmp_path: Path, telegram: FakeTelegram, http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    telegram.add_chat(-4242, "group")
+    n = notifier(telegram, http, clock, chat=-4242)
+    store = SqliteStore.open_file(tmp_path / "store.sqlite3")
+    alerts = [notice(id=str(i), title=HOSTILE[i % 3]) for i in range(3)]
+    rows = [NewOutboxRow(n.route, "new", "interpark", f"k{i}", a.to_json()) for i, a in enumerate(alerts)]
+    await store.enqueue(rows, clock.now().timestamp())
+    telegram.fail(429, description="Too Many Requests: retry after 5", parameters={"retry_after": 5})
+    delivery = Delivery(store, [n], clock, rng=random.Random(7))
+    assert await delivery.deliver_due(n.route) == 3
+    assert [s for _, s in telegram.requests] == [429, 200, 200, 200]
+    assert clock.slept == [5.0, 1.0, 1.0]  # the 429's wait, then one message a second
+    assert [t.split("\n")[0] for t in telegram.texts()] == [a.ticket.title for a in alerts]
+    sent = await store.outbox_list(status="sent")
+    assert sorted(r.message_id or "" for r in sent) == ["1", "2", "3"]
+    assert delivery.stats.rate_limited == 1 and delivery.stats.failures == 0
+    await store.close()
+
+
+async def test_a_blocked_chat_stops_the_lane_keeps_its_alerts_and_stores_no_token(
+    tmp_path: Path, telegram: FakeTelegram, http: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    telegram.add_chat(4242).blocked = True
+    n = notifier(telegram, http, clock)
+    store = SqliteStore.open_file(tmp_path / "store.sqlite3")
+    await store.enqueue([NewOutboxRow(n.route, "new", "interpark", "k", notice().to_json())], 0)
+    delivery = Delivery(store, [n], clock, rng=random.Random(7))
+    assert await delivery.deliver_due(n.route) == 0
+    assert n.route in delivery.stats.broken and (await store.outbox_stats()).pending == 1
+    broken = await store.broken_webhooks()
+    assert "blocked" in broken[n.route]
+    assert_no_secret(n, *broken.values())
+    await store.close()

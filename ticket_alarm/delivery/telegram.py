@@ -33,6 +33,7 @@ import httpx
 
 from ticket_alarm.clock import Clock
 from ticket_alarm.config.routes import Destination
+from ticket_alarm.delivery.answers import json_object
 from ticket_alarm.delivery.discord.render import (
     ELLIPSIS,
     FOOTER,
@@ -315,13 +316,8 @@ def _one(alerts: Sequence[Alert]) -> Alert:
 
 def _api_answer(resp: httpx.Response) -> dict[str, Any] | None:
     """The Bot API's JSON answer (``{"ok": …}``), or None for anything else."""
-    if "json" not in resp.headers.get("content-type", ""):
-        return None
-    try:
-        body = resp.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) and isinstance(body.get("ok"), bool) else None
+    body = json_object(resp)
+    return body if body is not None and isinstance(body.get("ok"), bool) else None
 
 
 def _seconds(*given: object) -> float:

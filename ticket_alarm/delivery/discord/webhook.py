@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ticket_alarm.clock import Clock
+from ticket_alarm.delivery.answers import json_object
 from ticket_alarm.delivery.discord.render import batch_size, message, render_alert
 from ticket_alarm.delivery.discord.urls import mask_url, parse_webhook, scrub, webhook_fingerprint
 from ticket_alarm.delivery.notify import Alert, Capabilities, Outcome
@@ -52,13 +53,8 @@ GONE_CODES = frozenset({10015, 50027})  # Unknown Webhook, Invalid Webhook Token
 def _json_error(resp: httpx.Response) -> dict[str, Any] | None:
     """Discord's own JSON error body (``{"code": …, "message": …}``), or None for anything else
     (Cloudflare's HTML, a proxy's page, an empty body)."""
-    if "json" not in resp.headers.get("content-type", ""):
-        return None
-    try:
-        body = resp.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) and ("code" in body or "message" in body) else None
+    body = json_object(resp)
+    return body if body is not None and ("code" in body or "message" in body) else None
 
 
 class WebhookClient:
