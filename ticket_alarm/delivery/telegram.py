@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -61,7 +61,7 @@ _GONE = re.compile(
     r"|need administrator rights|CHAT_WRITE_FORBIDDEN|bot is not a member",
     re.IGNORECASE,
 )
-_TOKEN = re.compile(r"(\d{3,})(\d*):[A-Za-z0-9_-]{20,}")
+_TOKEN = re.compile(r"(\d{3})\d*:[A-Za-z0-9_-]{20,}")
 _MIGRATED = re.compile(r"migrate_to_chat_id (-?\d+)")
 
 Segment = tuple[str, str]  # plain text, and the tag it is shown in ("b", "i"; "" none)
@@ -215,9 +215,9 @@ class TelegramNotifier:
         params = self._params(alert, silent)
         return await self._call("sendMessage", params)
 
-    async def edit(self, message_id: str, alerts: Sequence[Alert], *, silent: bool = False) -> Outcome:
+    async def edit(self, message_id: str, alerts: Sequence[Alert]) -> Outcome:
         """Rewrite a sent message (``editMessageText``); an edit to the same text counts as done."""
-        params = self._params(_one(alerts), silent) | {"message_id": int(message_id)}
+        params = self._params(_one(alerts), False) | {"message_id": int(message_id)}
         params.pop("disable_notification")  # an edit never notifies
         outcome = await self._call("editMessageText", params)
         if outcome.kind == "sent":
@@ -286,8 +286,11 @@ class TelegramNotifier:
         return False if outcome.kind == "broken" else None
 
     def scrub(self, text: str) -> str:
-        text = text.replace(self._token, mask_token(self._token)) if self._token else text
-        return _TOKEN.sub(lambda m: f"{m[1][:3]}…:****", text)
+        secret = self._token.partition(":")[2]
+        for shown in (self._token, quote(self._token, safe=""), secret):
+            if len(shown) >= 8:  # the token as it is, URL-quoted (a proxy's page), its secret half alone
+                text = text.replace(shown, mask_token(self._token) if shown != secret else "****")
+        return _TOKEN.sub(lambda m: f"{m[1]}…:****", text)
 
     def describe(self) -> str:
         return t("telegram.describe", chat=self.chat_id, bot=mask_token(self._token))
