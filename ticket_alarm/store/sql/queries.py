@@ -68,10 +68,7 @@ REMINDER_COLUMNS = (
 )
 REMINDERS = "SELECT * FROM reminders WHERE {among}"
 UPSERT_REMINDER = upsert("reminders", REMINDER_COLUMNS, ("notice_key", "route", "sale", "offset_min"))
-DUE_REMINDERS = (
-    "SELECT id, notice_key, site, route, offset_min, open_at, due_at, sale FROM reminders "
-    "WHERE status='pending' AND due_at<=? ORDER BY due_at, id LIMIT ?"
-)
+DUE_REMINDERS = "SELECT * FROM reminders WHERE status='pending' AND due_at<=? ORDER BY due_at, id LIMIT ?"
 SET_REMINDER_STATUS = "UPDATE reminders SET status=?, updated_at=? WHERE {among}"
 
 

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.fetch.conditional import CachedResponse
 from ticket_alarm.store import api
+from ticket_alarm.store.meta import MetaRecords
 from ticket_alarm.store.sql import queries as Q
 from ticket_alarm.store.sql.dialect import Dialect
 from ticket_alarm.store.sql.queries import Columns
@@ -35,7 +36,7 @@ class Txn(Protocol):
 Body = Callable[[Txn], Coroutine[Any, Any, T]]
 
 
-class SqlReads:
+class SqlReads(MetaRecords):
     """Reads of ``api.Store`` for a SQL backend (the writes: ``ticket_alarm.store.sql.store.SqlStore``)."""
 
     dialect: ClassVar[Dialect]
@@ -90,7 +91,7 @@ class SqlReads:
 
     async def notice_events(self, key: str) -> list[api.DigestLogRow]:
         return [
-            api.DigestLogRow(r["id"], r["key"], r["event"], r["digest"], json.loads(r["ticket"]), r["at"])
+            api.DigestLogRow(**{**dict(r), "ticket": json.loads(r["ticket"])})
             for r in await self._select(Q.NOTICE_EVENTS, (key,))
         ]
 
@@ -147,7 +148,7 @@ class SqlReads:
         return sorted(rows, key=lambda r: (r.notice_key, r.route, r.sale, -r.offset_min))
 
     async def due_reminders(self, now: float, limit: int = 200) -> list[api.DueReminder]:
-        return [api.DueReminder(**dict(r)) for r in await self._select(Q.DUE_REMINDERS, (now, limit))]
+        return [api.ReminderRow(**dict(r)) for r in await self._select(Q.DUE_REMINDERS, (now, limit))]
 
     async def next_reminder_due(self) -> float | None:
         value = await self._scalar(Q.NEXT_REMINDER_DUE)
@@ -189,21 +190,6 @@ class SqlReads:
     async def all_site_states(self) -> list[api.SiteState]:
         return [_site_state(r) for r in await self._select(Q.ALL_SITE_STATES)]
 
-    async def head_state(self, site: str) -> api.HeadState:
-        raw = await self.get_meta(api.HeadState(site).meta_key)
-        if not raw:
-            return api.HeadState(site)
-        try:
-            data = json.loads(raw)
-            fields = api.HeadState.__dataclass_fields__
-            return api.HeadState(site, **{k: v for k, v in data.items() if k in fields})
-        except (
-            ValueError,
-            TypeError,
-            AttributeError,
-        ):  # unreadable: start over (it only describes past polls)
-            return api.HeadState(site)
-
     async def broken_webhooks(self) -> dict[str, str]:
         return {r["route"]: r["broken_reason"] for r in await self._select(Q.BROKEN_WEBHOOKS)}
 
@@ -215,13 +201,6 @@ class SqlReads:
     async def get_meta(self, key: str) -> str | None:
         value: str | None = await self._scalar(Q.GET_META, (key,))
         return value
-
-    async def last_heartbeat(self) -> float | None:
-        raw = await self.get_meta(api.HEARTBEAT_META)
-        try:
-            return float(raw) if raw else None
-        except ValueError:
-            return None
 
     async def cached_response(self, key: str) -> CachedResponse | None:
         rows = await self._select(Q.CACHED_RESPONSE, (key,))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
 from typing import Any
 
 import ticket_alarm.store.policy as policy  # the module, not the package (store/__init__ imports us)
@@ -144,10 +143,6 @@ class SqlStore(SqlReads):
     async def save_site_state(self, state: api.SiteState) -> None:
         await self._interact("write", lambda tx: tx.execute(Q.UPSERT_SITE_STATE, Q.site_state_params(state)))
 
-    async def save_head_state(self, state: api.HeadState) -> None:
-        data = {k: v for k, v in asdict(state).items() if k != "site"}
-        await self.set_meta(state.meta_key, json.dumps(data))
-
     async def mark_webhook_broken(
         self, route: str, reason: str, now: float, fingerprint: str | None = None
     ) -> None:
@@ -170,9 +165,6 @@ class SqlStore(SqlReads):
 
     async def set_meta(self, key: str, value: str) -> None:
         await self._interact("write", lambda tx: tx.execute(Q.SET_META, (key, value)))
-
-    async def heartbeat(self, now: float) -> None:
-        await self.set_meta(api.HEARTBEAT_META, f"{now:.3f}")
 
     async def remember_response(
         self, key: str, etag: str | None, last_modified: str | None, body: bytes, now: float
