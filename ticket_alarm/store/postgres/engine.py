@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from ticket_alarm.store import api
+import ticket_alarm.store.api as api  # the module, not the package (store/__init__ imports us)
 from ticket_alarm.store.postgres.connection import (  # noqa: F401 (TABLES, SCHEMA_VERSION, migrations: the package's names)
     SCHEMA_VERSION,
     TABLES,

@@ -8,9 +8,9 @@ import json
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar
 
+import ticket_alarm.store.api as api  # the module, not the package (store/__init__ imports us)
 from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.fetch.conditional import CachedResponse
-from ticket_alarm.store import api
 from ticket_alarm.store.meta import MetaRecords
 from ticket_alarm.store.sql import queries as Q
 from ticket_alarm.store.sql.dialect import Dialect

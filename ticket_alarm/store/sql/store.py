@@ -14,12 +14,12 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import ticket_alarm.store.api as api  # the module, not the package (store/__init__ imports us)
 import ticket_alarm.store.policy as policy  # the module, not the package (store/__init__ imports us)
 from ticket_alarm.core.model import identity_key
 from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.errors import StoreError
 from ticket_alarm.i18n import t
-from ticket_alarm.store import api
 from ticket_alarm.store.sql import queries as Q
 from ticket_alarm.store.sql.reads import SqlReads, Txn
 

@@ -21,9 +21,9 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import ticket_alarm.store.api as api  # the module, not the package (store/__init__ imports us)
 from ticket_alarm.errors import StoreError
 from ticket_alarm.i18n import t
-from ticket_alarm.store import api
 from ticket_alarm.store.files import InstanceLock
 from ticket_alarm.store.sql.dialect import SQLITE
 from ticket_alarm.store.sql.queries import Columns
