@@ -478,7 +478,7 @@ def test_no_message_literal_is_left_in_the_converted_commands() -> None:
         "ticket_alarm/fetch/status.py",
         "crawlers/registry.py",
         "ticket_alarm/store/__init__.py",
-        "ticket_alarm/store/sqlite/engine.py",
+        "ticket_alarm/store/sql/store.py",
         "ticket_alarm/store/sqlite/backend.py",
         "ticket_alarm/store/postgres/engine.py",
         "ticket_alarm/store/postgres/replicas.py",
