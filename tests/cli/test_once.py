@@ -5,17 +5,23 @@ process against the stand-in site."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, stand_config, write_config
+from tests.conftest import child_env, run_cli, stand_config, write_config
+from tests.reliability.conftest import wait_until
 from tests.support.inprocess import run_main
 from tests.support.ports import free_port
 from tests.support.server import Response
 from tests.support.site_standin import FakeSite, TestStandNotices
-from ticket_alarm.store import SiteState
+from ticket_alarm.store import DB_NAME, NewOutboxRow, SiteState
+from ticket_alarm.store.postgres import PostgresStore
 from ticket_alarm.store.sqlite.backend import SqliteStore
 
 
@@ -89,3 +95,39 @@ def test_errors_name_the_url_really_requested_and_the_host(
     result = run_cli("once", "--config", str(write_config(tmp_path, closed, "closed.json")), cwd=tmp_path)
     assert result.returncode == 1
     assert f"connection failed: ConnectError to 127.0.0.1:{port}" in result.stdout
+
+
+def test_ctrl_c_counts_the_alerts_waiting_in_the_postgresql_store(
+    tmp_path: Path, site: FakeSite, pg_url: str
+) -> None:
+    """The line Ctrl-C leaves reads the store the config names: on PostgreSQL, not data_dir's SQLite
+    file (there is none), which left the count as "?"."""
+
+    async def two_waiting() -> None:
+        store = await PostgresStore.open(pg_url)
+        rows = [NewOutboxRow("default", "new", "teststand", f"k{n}", {"title": "t"}) for n in range(2)]
+        await store.enqueue(rows, time.time())
+        await store.close()
+
+    asyncio.run(two_waiting())
+    config = write_config(tmp_path, stand_config(tmp_path, site, None, store_url=pg_url))
+    site.hook = lambda req: Response(200, b"{}", delay=20)  # the crawl hangs: Ctrl-C comes before delivery
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ticket_alarm", "once", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+        cwd=str(tmp_path),
+    )
+    try:
+        wait_until(lambda: len(site.log) > 0, 30, "the crawl's request")
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted (SIGINT)" in err and "2 alerts wait in the outbox" in err, err[-2000:]
+    assert not (tmp_path / "data" / DB_NAME).exists()  # nothing was looked for (or made) in data_dir
