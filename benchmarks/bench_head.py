@@ -252,14 +252,8 @@ async def simulate(
         fetcher = Fetcher(settings.http, cache=store, transport=CountingTransport(clock), clock=clock)
         discord_http = httpx.AsyncClient(transport=CountingTransport(clock), timeout=10.0, trust_env=False)
         crawlers = {site: CRAWLERS[site](settings.site(site)) for site in sizes}
-        pipeline = Pipeline(
-            settings,
-            store,
-            fetcher,
-            crawlers,
-            clock,
-            router=app.router(settings),  # type: ignore[arg-type]
-        )
+        router = app.router(settings)
+        pipeline = Pipeline(settings, store, fetcher, crawlers, clock, router=router)  # type: ignore[arg-type]
         delivery = Delivery(
             store, [DiscordNotifier("default", url, WebhookClient(discord_http, clock))], clock
         )

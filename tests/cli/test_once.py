@@ -5,19 +5,16 @@ process against the stand-in site."""
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import child_env, run_cli, stand_config, write_config
-from tests.reliability.conftest import wait_until
+from tests.conftest import run_cli, stand_config, write_config
 from tests.support.inprocess import run_main
 from tests.support.ports import free_port
+from tests.support.processes import run_cli_interrupted
 from tests.support.server import Response
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm.store import DB_NAME, NewOutboxRow, SiteState
@@ -112,22 +109,10 @@ def test_ctrl_c_counts_the_alerts_waiting_in_the_postgresql_store(
     asyncio.run(two_waiting())
     config = write_config(tmp_path, stand_config(tmp_path, site, None, store_url=pg_url))
     site.hook = lambda req: Response(200, b"{}", delay=20)  # the crawl hangs: Ctrl-C comes before delivery
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ticket_alarm", "once", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env(),
-        cwd=str(tmp_path),
+    done, _seconds = run_cli_interrupted(
+        "once", "--config", str(config), cwd=tmp_path, started=lambda: len(site.log) > 0
     )
-    try:
-        wait_until(lambda: len(site.log) > 0, 30, "the crawl's request")
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130, err[-2000:]
-    assert "interrupted (SIGINT)" in err and "2 alerts wait in the outbox" in err, err[-2000:]
+    assert done.returncode == 130, done.stderr[-2000:]
+    assert "interrupted (SIGINT)" in done.stderr, done.stderr[-2000:]
+    assert "2 alerts wait in the outbox" in done.stderr, done.stderr[-2000:]
     assert not (tmp_path / "data" / DB_NAME).exists()  # nothing was looked for (or made) in data_dir

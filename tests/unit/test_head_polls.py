@@ -91,14 +91,8 @@ class Harness:
         )
         self.fetcher = Fetcher(self.settings.http, cache=store, clock=clock)
         crawlers = {name: cls(self.settings.site(name)) for name, cls in CRAWLERS.items()}
-        self.pipeline = Pipeline(
-            self.settings,
-            store,
-            self.fetcher,
-            crawlers,
-            clock,
-            router=app.router(self.settings),  # type: ignore[arg-type]
-        )
+        router = app.router(self.settings)
+        self.pipeline = Pipeline(self.settings, store, self.fetcher, crawlers, clock, router=router)  # type: ignore[arg-type]
 
     async def alerted(self) -> list[tuple[str, str]]:
         """(kind, embed url) of every outbox row."""
@@ -697,14 +691,8 @@ async def test_a_site_without_registration_order_is_never_paced(store: Store, cl
         "interpark": InterparkCrawler(settings.site("interpark")),
         "yes24": Yes24Crawler(settings.site("yes24")),
     }
-    pipeline = Pipeline(
-        settings,
-        store,
-        fetcher,
-        crawlers,
-        clock,
-        router=app.router(settings),  # type: ignore[arg-type]
-    )
+    router = app.router(settings)
+    pipeline = Pipeline(settings, store, fetcher, crawlers, clock, router=router)  # type: ignore[arg-type]
     daemon = Daemon(settings, store, pipeline, Delivery(store, [], clock), clock, sites=list(crawlers))
     assert not daemon._has_head("interpark") and daemon._has_head("yes24")
     await fetcher.aclose()
