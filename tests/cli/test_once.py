@@ -107,8 +107,11 @@ def test_ctrl_c_counts_the_alerts_waiting_in_the_postgresql_store(
         await store.close()
 
     asyncio.run(two_waiting())
-    config = write_config(tmp_path, stand_config(tmp_path, site, None, store_url=pg_url))
-    site.hook = lambda req: Response(200, b"{}", delay=20)  # the crawl hangs: Ctrl-C comes before delivery
+    # the crawl hangs past any wait for the signal (a loaded machine): Ctrl-C comes before delivery
+    config = write_config(
+        tmp_path, stand_config(tmp_path, site, None, store_url=pg_url, http={"timeout": 300})
+    )
+    site.hook = lambda req: Response(200, b"{}", delay=300)
     done, _seconds = run_cli_interrupted(
         "once", "--config", str(config), cwd=tmp_path, started=lambda: len(site.log) > 0
     )
