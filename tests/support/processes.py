@@ -117,12 +117,9 @@ def run_cli(
     )
 
 
-def run_cli_interrupted(
-    *args: str, cwd: Path, started: Callable[[], bool], timeout: float = 30
-) -> tuple[subprocess.CompletedProcess[str], float]:
-    """``python -m ticket_alarm ARGS`` sent SIGINT (Ctrl-C) once ``started()`` holds: what it did, and
-    the seconds from the signal to its exit."""
-    proc = subprocess.Popen(
+def start_cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """``python -m ticket_alarm ARGS`` started, its stdout and stderr pipes read as text."""
+    return subprocess.Popen(
         [sys.executable, "-m", "ticket_alarm", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -130,6 +127,14 @@ def run_cli_interrupted(
         env=child_env(),
         cwd=str(cwd),
     )
+
+
+def run_cli_interrupted(
+    *args: str, cwd: Path, started: Callable[[], bool], timeout: float = 30
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """``python -m ticket_alarm ARGS`` sent SIGINT (Ctrl-C) once ``started()`` holds: what it did, and
+    the seconds from the signal to its exit."""
+    proc = start_cli(*args, cwd=cwd)
     try:
         wait_while_running(
             proc,
