@@ -32,7 +32,7 @@ from ticket_alarm import __version__
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config.environ import CONFIG_ENV
 from ticket_alarm.config.load import check_site_names, load_config, resolve_config_path
-from ticket_alarm.config.routes import Router, delivery_router
+from ticket_alarm.config.routes import Router, delivery_router, destinations
 from ticket_alarm.config.settings import OPS_ROUTE, RouteSettings, Settings
 from ticket_alarm.daemon.pipeline import Pipeline
 from ticket_alarm.daemon.process import open_waiting
@@ -164,9 +164,9 @@ async def build_app(
         status.prepare()
     replicas = _replicas(settings, writer) if own_store else None
     owner = replicas.replica_id if replicas is not None else None  # None: this host (SQLite)
-    delivery = Delivery(
-        store_api, notifiers_for(settings, webhooks, clock), clock, status=status, owner=owner
-    )
+    notifiers = notifiers_for(settings, webhooks, clock)
+    lanes = {d.lane: d.route for route in settings.effective_routes() for d in destinations(route)}
+    delivery = Delivery(store_api, notifiers, clock, status=status, owner=owner, routes=lanes)
     pipeline = Pipeline(settings, store_api, fetcher, crawlers, clock, on_enqueue=delivery.notify)
     reminders = Reminders(store_api, crawlers, clock, on_enqueue=delivery.notify)
     try:
