@@ -17,7 +17,7 @@ from ticket_alarm.core.model import SEOUL, Ticket
 
 WEEKDAYS_KO = "월화수목금토일"
 UPCOMING_DAYS = 7
-MAX_UPCOMING = 30  # more opens than this end in "외 N건": a digest stays one message where it can
+MAX_UPCOMING = 20  # more opens than this end in "외 N건": a digest stays one message where it can
 CHANGE_LABELS = {
     "title": "제목",
     "open_at": "티켓 오픈",

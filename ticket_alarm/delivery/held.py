@@ -31,6 +31,8 @@ from ticket_alarm.store.api import Retry, Store
 
 HELD_CLAIM = 500  # a lane with holds claims this many rows at once: a night's alerts make one digest
 DIGEST_COLOR = 0x5865F2
+MAX_DESCRIPTION = 4000  # a digest is one message: Discord's embed description holds 4096
+_SPECIAL = set("\\*_~`|>[]()#-&<\"'")
 Pair = tuple[OutboxItem, Alert]
 
 
@@ -137,7 +139,7 @@ class Holds:
         now = self.clock.now()
         period = await self._due_period(lane, route) if route.digest is not None else None
         upcoming = await self._upcoming(route, now) if period is not None else ()
-        batch = due[: _fitting([a for _, a in due], caps, now)]
+        batch = due[: _fitting([a for _, a in due], caps, now, upcoming)]
         if not batch and not upcoming:
             return None
         digest = Digest(
@@ -163,17 +165,39 @@ class Holds:
         )
 
 
-def _fitting(alerts: Sequence[Alert], caps: Capabilities | None, now: datetime) -> int:
-    """How many of ``alerts`` (at least one) one digest message holds: its plain text within half the
-    notifier's characters (markup and links take the rest), and one embed's description for Discord."""
+def _marked_up(text: str) -> str:
+    """A string at its longest once a notifier escapes it (a backslash, or an HTML entity)."""
+    return text + "".join(5 * c for c in text if c in _SPECIAL)
+
+
+def _linked(text: str, url: str) -> str:
+    return f'<a href="{url}">{text}</a>'  # the longer of the markups (Discord's is [text](url))
+
+
+def _size(lines: list[str]) -> int:
+    return sum(len(line) + 1 for line in lines)
+
+
+def _fitting(
+    alerts: Sequence[Alert], caps: Capabilities | None, now: datetime, upcoming: tuple[Ticket, ...]
+) -> int:
+    """How many of ``alerts`` (at least one) one digest message holds: each line as long as a notifier's
+    markup makes it (links, escapes), with the coming week's opens, within the notifier's characters
+    (and one embed's description for Discord)."""
     if caps is None:
         return len(alerts)
-    budget = min(caps.max_chars, 4000) // 2 - 100  # the heading and the section titles
+    probe = Digest("", 0, "quiet", now.timestamp(), (), upcoming)
+    budget = (
+        min(caps.max_chars, MAX_DESCRIPTION)
+        - 200
+        - _size(digest_lines(probe, now, esc=_marked_up, link=_linked))
+    )
     count, used = 0, 0
     for alert in alerts:
         if not isinstance(alert, NewNotice | Changed):
             break
-        used += len(digest_lines(Digest("", 0, "quiet", now.timestamp(), (alert,)), now)[-1]) + 1
+        one = Digest("", 0, "quiet", now.timestamp(), (alert,))
+        used += _size(digest_lines(one, now, esc=_marked_up, link=_linked)[-1:])
         if count and used > budget:
             break
         count += 1
