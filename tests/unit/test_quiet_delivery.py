@@ -16,11 +16,13 @@ import pytest
 from tests.support.discord_standin import FakeDiscord
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.routes import RouteSettings
+from ticket_alarm.config.settings import Settings
 from ticket_alarm.core.alert import Digest, NewNotice
-from ticket_alarm.core.model import Presale, Ticket, seoul
+from ticket_alarm.core.model import Presale, Ticket, identity_key, seoul
 from ticket_alarm.delivery.digest import digest_lines
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.delivery.outbox import Delivery
+from ticket_alarm.ops.explain import explain, render_text
 from ticket_alarm.store import NewOutboxRow, Store
 from ticket_alarm.store.api import Cycle, HistoryRow, SiteState
 from ticket_alarm.store.sqlite.backend import SqliteStore
@@ -65,10 +67,13 @@ def ticket(n: int, open_at: datetime | None = FAR, *presales: datetime, title: s
     )
 
 
+def key(t: Ticket) -> str:
+    return identity_key(t.site, t.id)
+
+
 async def enqueue(store: Store, clock: FakeClock, *tickets: Ticket, route: str = "r") -> None:
     rows = [
-        NewOutboxRow(route, "new", "melon", f"k{t.id}", NewNotice("멜론티켓", 1, t).to_json())
-        for t in tickets
+        NewOutboxRow(route, "new", "melon", key(t), NewNotice("멜론티켓", 1, t).to_json()) for t in tickets
     ]
     await store.enqueue(rows, clock.now().timestamp())
 
@@ -106,13 +111,18 @@ async def test_a_quiet_window_holds_a_notice_lets_an_urgent_presale_through_and_
     assert titles(discord) == ["공연 3"]  # the presale at 10:00 is within 12 hours
     assert "flags" not in discord.messages[0].payload  # hold mode never silences what passes
     held = await store.outbox_list(status="pending")
-    assert [r.notice_key for r in held] == ["k1", "k2", "k4"]
+    assert [r.notice_key for r in held] == [key(ticket(n)) for n in (1, 2, 4)]
     assert {r.next_attempt_at for r in held} == {kst(8, 8).timestamp()}  # the hold is in the store
     assert {r.attempts for r in held} == {0}
     assert all(
         "until 12/8 (화) 08:00" in (r.last_error or "") or "12/8 (화) 08:00까지" in (r.last_error or "")
         for r in held
     )
+
+    await remember(store, clock, ticket(1))  # explain and outbox list say it is held, and until when
+    doc = await explain(store, Settings(), "melon", "1")
+    assert doc is not None and doc["sent"][0]["held_until"] == "2026-12-08 08:00 KST"
+    assert "(held)" in render_text(doc) or "(보류)" in render_text(doc)
 
     move(clock, kst(8, 7, 59))
     restarted, _ = delivery(store, http, clock, route)  # a restart in the window: still held
@@ -166,7 +176,7 @@ async def test_silent_mode_delivers_at_once_without_a_notification_unless_urgent
 
 async def remember(store: Store, clock: FakeClock, *tickets: Ticket) -> None:
     """Notices in the history, as a crawl would have written them (the upcoming opens come from here)."""
-    rows = [HistoryRow(f"k{t.id}", "d", t.site, t.id, t.title, t.to_json()) for t in tickets]
+    rows = [HistoryRow(key(t), "d", t.site, t.id, t.title, t.to_json()) for t in tickets]
     await store.commit_cycle(Cycle("melon", clock.now().timestamp(), SiteState("melon"), history=rows))
 
 
