@@ -4,16 +4,14 @@ Discord on 127.0.0.1 and an injected clock; a "restart" is a new Delivery over t
 from __future__ import annotations
 
 import random
-import threading
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.discord_standin import FakeDiscord
+from tests.unit import test_outbox
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.routes import RouteSettings
 from ticket_alarm.config.settings import Settings
@@ -25,7 +23,6 @@ from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.ops.explain import explain, render_text
 from ticket_alarm.store import NewOutboxRow, Store
 from ticket_alarm.store.api import Cycle, HistoryRow, SiteState
-from ticket_alarm.store.sqlite.backend import SqliteStore
 
 
 def kst(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
@@ -36,24 +33,13 @@ def kst(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
 FAR = kst(30, 20)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = SqliteStore.open_file(tmp_path / "store.sqlite3")
-    yield s
-    await s.close()
+store, http, roomy = test_outbox.store, test_outbox.http, test_outbox.roomy  # its fixtures, shared
 
 
 @pytest.fixture
-def discord() -> Iterator[FakeDiscord]:
-    fake = FakeDiscord(bucket_limit=1000).start()
-    yield fake
-    threading.Thread(target=fake.stop, daemon=True).start()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
+def discord(roomy: FakeDiscord) -> FakeDiscord:
+    """test_outbox's stand-in with a bucket fake-clock tests never meet."""
+    return roomy
 
 
 def ticket(n: int, open_at: datetime | None = FAR, *presales: datetime, title: str = "") -> Ticket:

@@ -55,15 +55,25 @@ class TelegramSettings(Section):
     api_base: str = Field("https://api.telegram.org", description="the Bot API server (tests: a stand-in)")
 
 
-class QuietHours(Section):
+class Zoned(Section):
+    """A section with times of day: in ``tz``, an IANA time zone (KST unless given)."""
+
+    tz: str = "Asia/Seoul"
+
+    @field_validator("tz")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return check_tz(value)
+
+
+class QuietHours(Zoned):
     """A window (KST unless ``tz``; may cross midnight; ``days`` the days it starts on) in which the
     route's alerts wait in the outbox (``mode`` "hold") or arrive without a notification ("silent")."""
 
-    model_config = Section.model_config | {"populate_by_name": True}
+    model_config = Zoned.model_config | {"populate_by_name": True}
 
     start: str = Field(alias="from", description="HH:MM the window opens")
     end: str = Field(alias="to", description="HH:MM the window closes")
-    tz: str = "Asia/Seoul"
     days: list[Weekday] | None = None
     urgent_within: str = Field("12h", description="an open or presale this close passes at once")
     mode: Literal["hold", "silent"] = "hold"
@@ -72,11 +82,6 @@ class QuietHours(Section):
     @classmethod
     def _clock(cls, value: str) -> str:
         return check_hhmm(value, "quiet_hours")
-
-    @field_validator("tz")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        return check_tz(value)
 
     @field_validator("urgent_within")
     @classmethod
@@ -94,23 +99,17 @@ class QuietHours(Section):
         return self
 
 
-class DigestSettings(Section):
+class DigestSettings(Zoned):
     """One message per period instead of one per alert."""
 
     every: Literal["day", "week"]
     at: str = "09:00"
     weekday: Weekday = "mon"
-    tz: str = "Asia/Seoul"
 
     @field_validator("at")
     @classmethod
     def _clock(cls, value: str) -> str:
         return check_hhmm(value, "digest")
-
-    @field_validator("tz")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        return check_tz(value)
 
 
 class RouteSettings(Section):
