@@ -397,7 +397,8 @@ def render_digest(digest: Digest) -> dict[str, Any]:
 
 
 def _md_link(text: str, url: str) -> str:
-    return f"[{text}]({url})" if valid_url(url) else text
+    """``[text](url)``; a parenthesis in the URL encoded, so a scraped address cannot end the link."""
+    return f"[{text}]({url.replace('(', '%28').replace(')', '%29')})" if valid_url(url) else text
 
 
 def render_alert(alert: Alert) -> dict[str, Any]:
