@@ -15,7 +15,7 @@ from tests.unit import test_outbox
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.routes import RouteSettings
 from ticket_alarm.config.settings import Settings
-from ticket_alarm.core.alert import Digest, NewNotice
+from ticket_alarm.core.alert import Changed, Digest, NewNotice
 from ticket_alarm.core.model import Presale, Ticket, identity_key, seoul
 from ticket_alarm.delivery.digest import digest_lines
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
@@ -229,3 +229,13 @@ def test_the_plain_digest_reads_as_a_fan_reads_it() -> None:
         "• 20:00 공연 2",
     ]
     assert NewNotice.from_json(digest.to_json()) == digest
+    before = ticket(4, kst(9, 20))
+    changed = Changed("멜론티켓", 1, before.with_(open_at=kst(11, 20), venue="올림픽홀"), before)
+    day = Digest("r", 1, "day", now.timestamp(), (changed,))
+    assert digest_lines(day, now) == [
+        "📅 오늘의 티켓 오픈",
+        "",
+        "[변경 1건]",
+        "• 멜론티켓 | 공연 4 — 티켓 오픈, 장소 변경 (오픈 12/11 (금) 20:00)",
+    ]
+    assert NewNotice.from_json(day.to_json()) == day

@@ -347,7 +347,7 @@ class Delivery:
             return None
         logger.debug("route {}: posting {} alert(s) to {}", notifier.route, len(batch), notifier.describe())
         alerts = alerts or [a for _, a in batch]
-        if self.holds.silent(notifier.route, alerts):  # quiet hours, mode "silent": no notification
+        if self.holds.silent(notifier.route, alerts) and notifier.capabilities.silent:  # quiet hours "silent"
             return await notifier.send(alerts, silent=True)
         return await notifier.send(alerts)
 
