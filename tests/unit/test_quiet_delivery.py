@@ -4,6 +4,7 @@ Discord on 127.0.0.1 and an injected clock; a "restart" is a new Delivery over t
 from __future__ import annotations
 
 import random
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from tests.support.discord_standin import FakeDiscord
+from tests.support.telegram_standin import FakeTelegram
 from tests.unit import test_outbox
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.routes import RouteSettings
@@ -20,6 +22,7 @@ from ticket_alarm.core.model import Presale, Ticket, identity_key, seoul
 from ticket_alarm.delivery.digest import digest_lines
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.delivery.outbox import Delivery
+from ticket_alarm.delivery.telegram import TelegramNotifier
 from ticket_alarm.ops.explain import explain, render_text
 from ticket_alarm.store import NewOutboxRow, Store
 from ticket_alarm.store.api import Cycle, HistoryRow, SiteState
@@ -239,3 +242,21 @@ def test_the_plain_digest_reads_as_a_fan_reads_it() -> None:
         "• 멜론티켓 | 공연 4 — 티켓 오픈, 장소 변경 (오픈 12/11 (금) 20:00)",
     ]
     assert NewNotice.from_json(day.to_json()) == day
+
+
+async def test_telegram_reads_a_digest_as_its_lines_every_scraped_string_escaped() -> None:
+    clock = FakeClock(kst(8, 8))
+    fake = FakeTelegram(clock=clock.monotonic).start()
+    try:
+        fake.add_chat(4242)
+        async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
+            n = TelegramNotifier("r/telegram", fake.add_bot(), "4242", client, clock, api_base=fake.api_base)
+            hostile = ticket(1, title="R&B <b>굵게</b> & </i>")
+            digest = Digest("r", 1, "quiet", clock.now().timestamp(), (NewNotice("멜론티켓", 1, hostile),))
+            assert (await n.send([digest], silent=True)).kind == "sent"
+        [sent] = fake.messages
+        assert sent.html.startswith("<b>📅 조용한 시간 동안 온 알림</b>")
+        assert "• 멜론티켓 | R&B <b>굵게</b> & </i> — 오픈 12/30 (수) 20:00" in sent.text
+        assert sent.params["disable_notification"] is True
+    finally:
+        threading.Thread(target=fake.stop, daemon=True).start()
