@@ -33,10 +33,10 @@ from loguru import logger
 from crawlers import registry
 from crawlers.base import Crawler
 from ticket_alarm import __version__
-from ticket_alarm.clock import Clock, SystemClock
+from ticket_alarm.clock import Clock, ShiftedClock, SystemClock, process_clock
 from ticket_alarm.config.environ import CONFIG_ENV
 from ticket_alarm.config.load import check_site_names, load_config, resolve_config_path
-from ticket_alarm.config.routes import Router, delivery_router, router_for
+from ticket_alarm.config.routes import Router, delivery_router, destinations, router_for
 from ticket_alarm.config.settings import OPS_ROUTE, RouteSettings, Settings
 from ticket_alarm.daemon.pipeline import Pipeline
 from ticket_alarm.daemon.process import open_waiting
@@ -145,7 +145,7 @@ async def build_app(
     read-only ``PostgresStore`` (its own small pool, a read-only session): page traffic can never
     take the connections the pipeline and the delivery lanes need, and can never write.
     """
-    clock = clock or SystemClock()
+    clock = clock or process_clock(os.environ)
     own_store = store is None
     writer: Any
     reader: Store
@@ -182,9 +182,9 @@ async def build_app(
         status.prepare()
     replicas = _replicas(settings, writer) if own_store else None
     owner = replicas.replica_id if replicas is not None else None  # None: this host (SQLite)
-    delivery = Delivery(
-        store_api, notifiers_for(settings, webhooks, clock), clock, status=status, owner=owner
-    )
+    notifiers = notifiers_for(settings, webhooks, clock)
+    lanes = {d.lane: d.route for route in settings.effective_routes() for d in destinations(route)}
+    delivery = Delivery(store_api, notifiers, clock, status=status, owner=owner, routes=lanes)
     pipeline = Pipeline(
         settings, store_api, fetcher, crawlers, clock, router=router(settings), on_enqueue=delivery.notify
     )
@@ -235,12 +235,14 @@ def build_daemon(app: App, known: Known, sites: list[str], *, on_result: Any = N
         if settings.site_head_interval(n) is not None and known[n].head_pages is not Crawler.head_pages
     ]
     ops = OpsWatch(settings, app.store, app.clock, sites=sites, heads=heads, on_enqueue=app.delivery.notify)
+    # APScheduler runs on real time: a shifted clock (tests) moves what the alerts see, not when jobs run
+    jobs = SystemClock() if isinstance(app.clock, ShiftedClock) else app.clock
     return Daemon(
         settings,
         app.store,
         app.pipeline,
         app.delivery,
-        app.clock,
+        jobs,
         sites=sites,
         reminders=app.reminders,
         on_result=on_result,
