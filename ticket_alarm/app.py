@@ -25,7 +25,7 @@ import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from loguru import logger
@@ -38,15 +38,9 @@ from ticket_alarm.config.environ import CONFIG_ENV
 from ticket_alarm.config.load import check_site_names, load_config, resolve_config_path
 from ticket_alarm.config.routes import Router, delivery_router, destinations, router_for
 from ticket_alarm.config.settings import OPS_ROUTE, RouteSettings, Settings
-from ticket_alarm.daemon.pipeline import Pipeline
-from ticket_alarm.daemon.process import open_waiting
-from ticket_alarm.daemon.reminders import Reminders
-from ticket_alarm.daemon.scheduler import Daemon
-from ticket_alarm.daemon.watch import OpsWatch
 from ticket_alarm.delivery.discord.render import alert_text
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient, http_client
 from ticket_alarm.delivery.notify import Notifier, StdoutNotifier
-from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.fetch.http import Fetcher
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import apply_level, redact
@@ -56,7 +50,14 @@ from ticket_alarm.store import InstanceLock, StatusFile
 from ticket_alarm.store.api import Store
 from ticket_alarm.store.configured import open_configured_store
 from ticket_alarm.store.sqlite.backend import SqliteStore
-from ticket_alarm.web.page import WebContext
+
+if TYPE_CHECKING:  # the daemon, the drainer and the page load when they are built (`--help`,
+    # `check-config` and the store commands never need them: tests/cli/test_completion.py)
+    from ticket_alarm.daemon.pipeline import Pipeline
+    from ticket_alarm.daemon.reminders import Reminders
+    from ticket_alarm.daemon.scheduler import Daemon
+    from ticket_alarm.delivery.outbox import Delivery
+    from ticket_alarm.web.page import WebContext
 
 USER_AGENT = f"ticket-alarm/{__version__} (+https://github.com/ticket-alarm)"
 
@@ -145,6 +146,11 @@ async def build_app(
     read-only ``PostgresStore`` (its own small pool, a read-only session): page traffic can never
     take the connections the pipeline and the delivery lanes need, and can never write.
     """
+    from ticket_alarm.daemon.pipeline import Pipeline
+    from ticket_alarm.daemon.process import open_waiting
+    from ticket_alarm.daemon.reminders import Reminders
+    from ticket_alarm.delivery.outbox import Delivery
+
     clock = clock or process_clock(os.environ)
     own_store = store is None
     writer: Any
@@ -228,6 +234,9 @@ def notifiers_for(settings: Settings, webhooks: WebhookClient, clock: Clock) -> 
 
 def build_daemon(app: App, known: Known, sites: list[str], *, on_result: Any = None) -> Daemon:
     """The daemon over a built app: its sites, reminders, replicas and the ops watch."""
+    from ticket_alarm.daemon.scheduler import Daemon
+    from ticket_alarm.daemon.watch import OpsWatch
+
     settings = app.settings
     heads = [
         n
@@ -260,6 +269,8 @@ def web_context(
     clock: Clock,
 ) -> WebContext:
     """The status page's context: the read-only store, the listing router, /healthz's store opener."""
+    from ticket_alarm.web.page import WebContext
+
     router, opener = page_router(settings), store_opener(settings, readonly=True)
     return WebContext(settings, reader, known, sites, metrics, clock, router=router, open_store=opener)
 
