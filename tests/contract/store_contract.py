@@ -27,6 +27,7 @@ from ticket_alarm.store.api import (
     LegacyKey,
     NewOutboxRow,
     PendingChange,
+    Post,
     ReminderRow,
     Retry,
     Sent,
@@ -538,3 +539,41 @@ async def test_lease_is_exclusive(store: Store, second: Store) -> None:
     again = second.lease()
     again.acquire()  # free once released
     again.release()
+
+
+async def test_a_sent_message_records_its_posts_with_the_settle(store: Store) -> None:
+    a, b, c = await store.enqueue([msg(key="melon:1"), msg(key="melon:2"), msg(key=None)], 10.0)
+    first = Post("a", a, "m1", 0, "melon:1", {"alert": "new", "n": 1}, thread_id="t1")
+    second = Post("a", b, "m1", 1, "melon:2", {"alert": "new", "n": 2}, thread_id="t1")
+    assert await store.settle([a, b, c], Sent("m1", (first, second)), 20.0) == 3
+    assert await store.posts("a", notice_keys=["melon:1"]) == [replace(first, posted_at=20.0)]
+    assert [p.embed_index for p in await store.posts("a", message_ids=["m1"])] == [0, 1]
+    assert await store.posts("b", message_ids=["m1"]) == []  # per route
+    assert await store.posts("a") == [] and await store.posts("a", outbox_ids=[c]) == []
+    # an edit of the message is a post of its own row; the same row settled again replaces its post
+    (edit,) = await store.enqueue([msg(key="melon:1", kind="change")], 30.0)
+    edited = Post("a", edit, "m1", 0, "melon:1", {"alert": "change", "n": 3}, thread_id="t1")
+    await store.settle([edit], Sent("m1", (edited,)), 31.0)
+    await store.settle([edit], Sent("m1", (replace(edited, alert={"n": 4}),)), 32.0)
+    newest = await store.posts("a", notice_keys=["melon:1"], outbox_ids=[b])
+    assert [(p.outbox_id, p.alert, p.posted_at) for p in newest] == [
+        (a, {"alert": "new", "n": 1}, 20.0),
+        (b, {"alert": "new", "n": 2}, 20.0),
+        (edit, {"n": 4}, 32.0),
+    ]
+
+
+async def test_posts_are_not_written_when_the_settle_fails(store: Store) -> None:
+    (a,) = await store.enqueue([msg()], 10.0)
+    bad = Post("a", a, "m1", 0, "melon:1", {"x": {1, 2}})  # not JSON: the whole settle refused
+    with pytest.raises((StoreError, TypeError)):
+        await store.settle([a], Sent("m1", (bad,)), 11.0)
+    assert await store.posts("a", outbox_ids=[a]) == []
+
+
+async def test_posts_alone_are_recorded(store: Store) -> None:
+    (a,) = await store.enqueue([msg(kind="change")], 10.0)  # edited, its short note still owed
+    post = Post("a", a, "m1", 0, "melon:1", {"alert": "change"})
+    assert await store.settle([], Sent("m1", (post,)), 11.0) == 0
+    assert await store.posts("a", outbox_ids=[a]) == [replace(post, posted_at=11.0)]
+    assert (await store.outbox_list())[0].status == "pending"

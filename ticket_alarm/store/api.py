@@ -46,6 +46,7 @@ from ticket_alarm.store.rows import (  # noqa: F401
     OutboxRow,
     OutboxStats,
     OutboxStatus,
+    Post,
     PruneResult,
     RecentAlert,
     ReminderIndex,
@@ -84,6 +85,7 @@ __all__ = [
     "OutboxStats",
     "OutboxStore",
     "PendingChange",
+    "Post",
     "PruneResult",
     "RecentAlert",
     "ReminderPlan",
@@ -222,7 +224,8 @@ class OutboxStore(Protocol):
     async def settle(self, ids: Sequence[int], outcome: Settlement, now: float) -> int:
         """Record a delivery outcome for rows (and release their lease); the number of rows changed.
 
-        ``Sent``: status sent, sent_at ``now``, last_error cleared (only rows still pending).
+        ``Sent``: status sent, sent_at ``now``, last_error cleared (only rows still pending); its
+        ``posts`` written (replacing those of the same route and outbox id) in the same transaction.
         ``Retry``: attempts += 1 (unless ``count`` is False), last_error, next_attempt_at.
         ``Dead``: status dead, attempts += 1, last_error.
         Errors are stored truncated (Retry 2,000, Dead 4,000 characters).
@@ -231,6 +234,17 @@ class OutboxStore(Protocol):
 
     async def next_due(self, route: str) -> float | None:
         """The earliest next_attempt_at of a pending row of ``route`` (leases not considered)."""
+        ...
+
+    async def posts(
+        self,
+        route: str,
+        *,
+        notice_keys: Iterable[str] = (),
+        message_ids: Iterable[str] = (),
+        outbox_ids: Iterable[int] = (),
+    ) -> list[Post]:
+        """The posts of ``route`` of any of those notices, messages or outbox rows, by outbox id."""
         ...
 
     async def outbox_stats(self) -> OutboxStats: ...

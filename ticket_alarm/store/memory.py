@@ -31,9 +31,11 @@ from ticket_alarm.store.api import (
     OutboxItem,
     OutboxRow,
     OutboxStats,
+    Post,
     PruneResult,
     ReminderRow,
     Seen,
+    Sent,
     Settlement,
     SiteState,
     reminder_key,
@@ -241,6 +243,9 @@ class MemoryStore(MemoryReads, MetaRecords):
 
     async def settle(self, ids: Sequence[int], outcome: Settlement, now: float) -> int:
         move = policy.settlement(outcome, now)
+        posts = outcome.posts if isinstance(outcome, Sent) else ()
+        for post in posts:  # JSON, as the SQL backends store it: refused before anything is written
+            _check_json([NewOutboxRow(post.route, "post", "", post.notice_key, post.alert)])
         changed = 0
         for i in ids:
             r = self._d.outbox.get(i)
@@ -248,7 +253,24 @@ class MemoryStore(MemoryReads, MetaRecords):
                 continue
             self._d.outbox[i] = replace(r, attempts=r.attempts + move.attempts, **move.columns)
             changed += 1
+        for post in posts:
+            self._d.posts[(post.route, post.outbox_id)] = replace(copy.deepcopy(post), posted_at=now)
         return changed
+
+    async def posts(
+        self,
+        route: str,
+        *,
+        notice_keys: Iterable[str] = (),
+        message_ids: Iterable[str] = (),
+        outbox_ids: Iterable[int] = (),
+    ) -> list[Post]:
+        keys, messages, ids = set(notice_keys), set(message_ids), set(outbox_ids)
+        return [
+            copy.deepcopy(p)
+            for (r, _), p in sorted(self._d.posts.items())
+            if r == route and (p.notice_key in keys or p.message_id in messages or p.outbox_id in ids)
+        ]
 
     async def next_due(self, route: str) -> float | None:
         due = [

@@ -16,6 +16,7 @@ from ticket_alarm.store.api import (
     LegacyKey,
     NoticeRow,
     OutboxRow,
+    Post,
     RecentAlert,
     ReminderRow,
     SearchHit,
@@ -44,6 +45,7 @@ class _Data:
     cache: dict[str, tuple[CachedResponse, float]] = field(default_factory=dict)
     legacy: dict[str, _Legacy] = field(default_factory=dict)
     notice_reads: dict[tuple[str, str], tuple[NoticeRead, float]] = field(default_factory=dict)
+    posts: dict[tuple[str, int], Post] = field(default_factory=dict)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 

@@ -141,10 +141,29 @@ class RecentAlert:
 
 
 @dataclass(frozen=True, slots=True)
+class Post:
+    """One alert a lane delivered in a message that can be edited (table ``posts``, schema step 9):
+    the message (and thread) carrying it, its embed, its notice, and the alert (JSON) as it was sent.
+    An edit of the message is a Post too, of the edit's own outbox row: the newest per embed is what
+    the message shows."""
+
+    route: str
+    outbox_id: int
+    message_id: str
+    embed_index: int
+    notice_key: str | None
+    alert: dict[str, Any]
+    thread_id: str | None = None
+    posted_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Sent:
-    """Settle: delivered. ``message_id`` is what the notifier returned (Discord message id), if any."""
+    """Settle: delivered. ``message_id`` is what the notifier returned (Discord message id), if any;
+    ``posts`` are recorded in the same transaction (their ``posted_at`` is the settle's ``now``)."""
 
     message_id: str | None = None
+    posts: tuple[Post, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

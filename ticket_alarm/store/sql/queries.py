@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, fields
 from typing import Any, Protocol
 
-from ticket_alarm.store.api import OutboxItem, OutboxRow, SiteState
+from ticket_alarm.store.api import OutboxItem, OutboxRow, Post, SiteState
 from ticket_alarm.store.policy import PRUNABLE_REMINDERS, Transition, revived
 from ticket_alarm.store.sql.dialect import Dialect
 
@@ -115,6 +115,45 @@ def claimable(d: Dialect, route: str, now: float, owner: str, limit: int) -> tup
 
 
 LEASE = "UPDATE outbox SET lease_owner=?, lease_until=? WHERE {among}"
+POST_COLUMNS = (
+    "route",
+    "outbox_id",
+    "message_id",
+    "thread_id",
+    "embed_index",
+    "notice_key",
+    "alert",
+    "posted_at",
+)
+UPSERT_POST = upsert("posts", POST_COLUMNS, ("route", "outbox_id"))
+
+
+def post_params(post: Post, alert: str, now: float) -> list[Any]:
+    """A post's row: ``alert`` is its alert as JSON text."""
+    values = {**asdict(post), "alert": alert, "posted_at": now}
+    return [values[c] for c in POST_COLUMNS]
+
+
+def posts(
+    d: Dialect, route: str, notice_keys: Sequence[str], message_ids: Sequence[str], outbox_ids: Sequence[int]
+) -> tuple[str, list[Any]]:
+    """The posts of ``route`` of any of those notices, messages or outbox rows, by outbox id."""
+    conditions, params = [], []
+    for column, values in (
+        ("notice_key", notice_keys),
+        ("message_id", message_ids),
+        ("outbox_id", outbox_ids),
+    ):
+        if values:
+            where, more = d.among(column, list(values))
+            conditions.append(where)
+            params += more
+    wanted = " OR ".join(conditions) or "1=0"
+    return f"SELECT * FROM posts WHERE route=? AND ({wanted}) ORDER BY outbox_id", [route, *params]
+
+
+def post_row(r: Columns) -> Post:
+    return Post(**{**{c: r[c] for c in POST_COLUMNS}, "alert": json.loads(r["alert"])})
 
 
 def renew(d: Dialect, ids: Sequence[int], until: float, owner: str) -> tuple[str, list[Any]]:

@@ -159,6 +159,17 @@ class SqlReads(MetaRecords):
         value = await self._scalar(Q.NEXT_DUE, (route,))
         return None if value is None else float(value)
 
+    async def posts(
+        self,
+        route: str,
+        *,
+        notice_keys: Iterable[str] = (),
+        message_ids: Iterable[str] = (),
+        outbox_ids: Iterable[int] = (),
+    ) -> list[api.Post]:
+        keys, messages, ids = list(notice_keys), list(message_ids), list(outbox_ids)
+        return [Q.post_row(r) for r in await self._select(*Q.posts(self.dialect, route, keys, messages, ids))]
+
     async def outbox_stats(self) -> api.OutboxStats:
         stats = api.OutboxStats()
         for r in await self._select(Q.OUTBOX_BY_STATUS):

@@ -129,10 +129,22 @@ class SqlStore(SqlReads):
         return await self._interact("lease renewal", lambda tx: tx.execute(sql, params))
 
     async def settle(self, ids: Sequence[int], outcome: api.Settlement, now: float) -> int:
-        if not ids:
+        posts = (
+            [Q.post_params(p, _json(p.alert), now) for p in outcome.posts]
+            if isinstance(outcome, api.Sent)
+            else []
+        )
+        if not ids and not posts:
             return 0
-        sql, params = Q.settle(self.dialect, ids, policy.settlement(outcome, now))
-        return await self._interact("write", lambda tx: tx.execute(sql, params))
+        sql, params = Q.settle(self.dialect, ids, policy.settlement(outcome, now)) if ids else ("", [])
+
+        async def body(tx: Txn) -> int:
+            changed = await tx.execute(sql, params) if ids else 0
+            if posts:  # the message that carries them, written with the rows it settles
+                await tx.executemany(Q.UPSERT_POST, posts)
+            return changed
+
+        return await self._interact("write", body)
 
     async def retry_dead(self, *, route: str | None, since: float | None, now: float) -> int:
         """Queue dead letters again (``outbox retry-dead``): pending, due now, attempts reset."""
