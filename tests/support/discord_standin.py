@@ -32,7 +32,7 @@ LIMITS = {
     "embeds": 10,
     "content": 2000,
 }
-_PATH = re.compile(r"^/api/(?:v\d+/)?webhooks/(\d+)/([A-Za-z0-9_\-]+)/?$")
+_PATH = re.compile(r"^/api/(?:v\d+/)?webhooks/(\d+)/([A-Za-z0-9_\-]+)(?:/messages/(\d+))?/?$")
 _MASS = re.compile(r"@(everyone|here)")
 _ROLE = re.compile(r"<@&(\d+)>")
 _USER = re.compile(r"<@!?(\d+)>")
@@ -45,6 +45,9 @@ class Accepted:
     payload: dict[str, Any]
     at: float
     answered_at: float = 0.0  # when its response leaves (``at`` + ``delay``): in flight until then
+    thread_id: str | None = None  # the thread it was posted in (a forum post's own id: its thread's)
+    edits: list[dict[str, Any]] = field(default_factory=list)  # every PATCH's payload, in order
+    deleted: bool = False
 
 
 @dataclass
@@ -86,6 +89,8 @@ class FakeDiscord:
         self.mention_violations: list[str] = []  # @everyone/@here that would fire
         self.fired_mentions: list[str] = []  # role/user pings that would fire
         self.faults: list[Fault] = []
+        self.forums: set[str] = set()  # webhook ids whose channel is a forum
+        self.threads: dict[str, dict[str, Any]] = {}  # thread id → {"name", "applied_tags", "deleted"}
         self.invalid_requests: list[tuple[str, int]] = []  # 401/404s: Discord bans after 10,000 in 10 min
         self.count_429 = 0
         self._windows: dict[str, tuple[float, int]] = {}
@@ -156,6 +161,35 @@ class FakeDiscord:
     def delete_webhook(self, webhook_id: str) -> None:
         self.deleted.add(webhook_id)
 
+    def make_forum(self, webhook_id: str) -> None:
+        """The webhook's channel is a forum: a POST must name a new thread or an existing one."""
+        self.forums.add(webhook_id)
+
+    def delete_message(self, message_id: str) -> None:
+        with self.lock:
+            self.message(message_id).deleted = True
+
+    def delete_thread(self, thread_id: str) -> None:
+        with self.lock:
+            self.threads[thread_id]["deleted"] = True
+
+    def message(self, message_id: str) -> Accepted:
+        return next(m for m in self.messages if m.message_id == message_id)
+
+    def shown(self, message_id: str) -> dict[str, Any]:
+        """A message as Discord shows it now: its post with every edit applied."""
+        m = self.message(message_id)
+        return {
+            k: v for payload in (m.payload, *m.edits) for k, v in payload.items() if not k.startswith("_")
+        }
+
+    def patches(self) -> list[tuple[str, dict[str, Any]]]:
+        """(message id, payload) of every accepted PATCH, in order."""
+        with self.lock:
+            return sorted(
+                ((m.message_id, e) for m in self.messages for e in m.edits), key=lambda x: x[1]["_at"]
+            )
+
     def embeds(self, webhook_id: str | None = None) -> list[dict[str, Any]]:
         with self.lock:
             return [
@@ -167,20 +201,47 @@ class FakeDiscord:
         match = _PATH.match(req.path)
         if not match:
             return _json(404, {"message": "404: Not Found", "code": 0})
-        webhook_id, token = match.groups()
+        webhook_id, token, message_id = match.groups()
         if webhook_id in self.deleted or self.webhooks.get(webhook_id) != token:
             status, body = 404, {"message": "Unknown Webhook", "code": 10015}
             if self.webhooks.get(webhook_id) is not None and webhook_id not in self.deleted:
                 status, body = 401, {"message": "Invalid Webhook Token", "code": 50027}
             with self.lock:
                 self.invalid_requests.append((req.method, status))
-                if req.method == "POST":
+                if req.method in ("POST", "PATCH"):
                     self.requests.append((time.monotonic(), status))
             return _json(status, body)
+        if message_id is not None:
+            return self._message(req, webhook_id, message_id)
         if req.method == "GET":
             return _json(200, {"id": webhook_id, "type": 1, "name": "stand-in"})
         if req.method != "POST":
             return _json(405, {"message": "405: Method Not Allowed", "code": 0})
+        return self._write(req, webhook_id, None)
+
+    def _message(self, req: Request, webhook_id: str, message_id: str) -> Response:
+        """GET, PATCH or DELETE ``/messages/{id}``: 404 code 10008 for a message this webhook did not
+        post, one deleted, or one asked for outside its thread (``?thread_id=``, as Discord)."""
+        with self.lock:
+            found = [m for m in self.messages if m.message_id == message_id and m.webhook_id == webhook_id]
+            m = found[0] if found else None
+            thread = req.q("thread_id") or None
+            if m is None or m.deleted or m.thread_id != thread:
+                self.invalid_requests.append((req.method, 404))
+                if req.method == "PATCH":
+                    self.requests.append((time.monotonic(), 404))
+                return _json(404, {"message": "Unknown Message", "code": 10008})
+            if req.method == "GET":
+                return _json(200, {"id": message_id, "webhook_id": webhook_id, **self.shown(message_id)})
+            if req.method == "DELETE":
+                m.deleted = True
+                return Response(204, b"")
+        if req.method != "PATCH":
+            return _json(405, {"message": "405: Method Not Allowed", "code": 0})
+        return self._write(req, webhook_id, m)
+
+    def _write(self, req: Request, webhook_id: str, edited: Accepted | None) -> Response:
+        """A POST (``edited`` None) or a PATCH of ``edited``: the same faults, bucket and validation."""
         now = time.monotonic()
         with self.lock:
             fault = self._take_fault(now)
@@ -214,8 +275,27 @@ class FakeDiscord:
                 self.requests.append((now, 400))
                 self.rejections.append((400, problem))
                 return _json(400, {"code": 50035, "message": "Invalid Form Body", "errors": problem}, headers)
+            if edited is not None:
+                edited.edits.append({**payload, "_at": now})
+                self.requests.append((now, 200))
+                return _json(
+                    200,
+                    {"id": edited.message_id, "webhook_id": webhook_id, **self.shown(edited.message_id)},
+                    headers,
+                )
+            refused, thread_id = self._thread(req, webhook_id, payload)
+            if refused is not None:
+                self.requests.append((now, refused.status))
+                return refused
             message_id = str(next(self._ids))
-            self.messages.append(Accepted(message_id, webhook_id, payload, now, now + self.delay))
+            thread_id = message_id if thread_id == "new" else thread_id
+            if payload.get("thread_name") and webhook_id in self.forums:
+                self.threads[message_id] = {
+                    "name": payload["thread_name"],
+                    "applied_tags": list(payload.get("applied_tags") or []),
+                    "deleted": False,
+                }
+            self.messages.append(Accepted(message_id, webhook_id, payload, now, now + self.delay, thread_id))
             self.requests.append((now, 200))
         if req.q("wait").lower() == "true":
             response = _json(200, {"id": message_id, "webhook_id": webhook_id, **payload}, headers)
@@ -223,6 +303,31 @@ class FakeDiscord:
             response = Response(204, b"", headers)
         response.delay = self.delay
         return response
+
+    def _thread(
+        self, req: Request, webhook_id: str, payload: dict[str, Any]
+    ) -> tuple[Response | None, str | None]:
+        """Where a POST goes: (a refusal, None) or (None, the thread id; "new" for a new forum thread)."""
+        thread_id = req.q("thread_id") or None
+        if webhook_id not in self.forums:
+            return None, thread_id
+        if thread_id is not None:
+            thread = self.threads.get(thread_id)
+            if thread is None or thread["deleted"]:
+                return _json(404, {"message": "Unknown Channel", "code": 10003}), None
+            return None, thread_id
+        name = payload.get("thread_name")
+        if not isinstance(name, str) or not name.strip():
+            self.rejections.append((400, "forum post without thread_name or thread_id"))
+            body = {
+                "message": "Webhooks posted to forum channels must have a thread_name or thread_id",
+                "code": 220001,
+            }
+            return _json(400, body), None
+        if len(name) > 100:
+            self.rejections.append((400, "thread_name longer than 100"))
+            return _json(400, {"code": 50035, "message": "Invalid Form Body", "errors": "thread_name"}), None
+        return None, "new"
 
     def _take_fault(self, now: float) -> Fault | None:
         self.faults[:] = [f for f in self.faults if f.until is None or f.until > now]

@@ -125,6 +125,11 @@ class RouteSettings(Section):
     categories: list[Literal["open", "change"]] | None = Field(None, description="open and/or change notices")
     mention_role_ids: list[str] = Field(default_factory=list, description="role ids pinged in each message")
     thread_id: str | None = Field(None, description="post into this forum/thread id")
+    on_change: Literal["edit+post", "edit", "post"] = Field(
+        "edit+post", description="a change edits the posted alert (and posts a short note), or only posts"
+    )
+    forum: bool = Field(False, description="the webhook's channel is a forum: one thread per notice")
+    applied_tags: list[str] = Field(default_factory=list, description="forum tag ids for each new thread")
     reminders: list[int] = Field(default_factory=list, description="minutes before open_at to remind")
     ntfy_url: str | None = Field(None, description="publish to this ntfy topic URL")
     ntfy_token: str | None = Field(None, description="ntfy access token (sent as a Bearer header)")

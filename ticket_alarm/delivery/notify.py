@@ -63,20 +63,23 @@ __all__ = [
 
 # --- notifiers ---------------------------------------------------------------------------
 
-OutcomeKind = Literal["sent", "retry", "rate_limited", "dead", "broken"]
+OutcomeKind = Literal["sent", "retry", "rate_limited", "dead", "broken", "gone"]
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """How a notifier's send went: ``sent``; ``retry`` (transient: back off the lane); ``rate_limited``
     (the notifier waits it out, not a failure); ``dead`` (this batch refused for good); ``broken``
-    (the destination is gone: stop the lane until it answers again)."""
+    (the destination is gone: stop the lane until it answers again); ``gone`` (the message or thread
+    an edit or a reply went to was deleted: the alert is posted afresh). ``thread_id``: the thread the
+    message went to, where it went to one."""
 
     kind: OutcomeKind
     status: int | None = None
     message_id: str | None = None
     error: str = ""
     retry_after: float | None = None
+    thread_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,23 @@ class Notifier(Protocol):
 
     def broken_text(self, outcome: Outcome) -> str:
         """Why a broken destination takes no alert, and what to do."""
+        ...
+
+
+class Editor(Protocol):
+    """A notifier whose ``capabilities.edit`` is set: it rewrites a message it sent."""
+
+    async def edit(
+        self,
+        message_id: str,
+        alerts: Sequence[Alert],
+        *,
+        thread_id: str | None = None,
+        changed_at: Sequence[float | None] = (),
+    ) -> Outcome:
+        """Rewrite message ``message_id`` (in ``thread_id``) to carry ``alerts``, each as it is now; a
+        ``Changed`` one shows what it replaced and when (``changed_at``, per alert). ``gone``: there is
+        no such message (or thread) any more."""
         ...
 
 

@@ -42,6 +42,7 @@ from loguru import logger
 
 from ticket_alarm.clock import Clock
 from ticket_alarm.config.routes import RouteSettings
+from ticket_alarm.delivery.edits import Edits
 from ticket_alarm.delivery.held import Bundle, Holds
 from ticket_alarm.delivery.lease import renew_lease
 from ticket_alarm.delivery.notify import Alert, AlertFormatError, Notifier, Outcome
@@ -101,6 +102,7 @@ class Delivery:
         self.halted = False
         self.store = store
         self.holds = Holds(store, clock, routes or {})  # each lane's quiet hours and digest
+        self.edits = Edits(self, routes or {})  # each lane's posts edited in place (on_change)
         self.notifiers = {n.route: n for n in notifiers}
         self.clock = clock
         self.rng = rng or random.Random()
@@ -278,8 +280,10 @@ class Delivery:
         readable, bundle = await self.holds.sort(lane, alerts, notifier.capabilities, self._release)
         if bundle is not None:
             return await self._send_bundle(notifier, bundle)
-        if not readable:
-            return 0
+        rest, edited = await self.edits.take(notifier, readable)  # a change edits its posted message
+        return edited + (await self._send_posts(notifier, rest) if rest else 0)  # None: the lane stops
+
+    async def _send_posts(self, notifier: Notifier, readable: list[tuple[OutboxItem, Alert]]) -> int:
         count = max(1, notifier.fits([a for _, a in readable]))
         batch = readable[:count]
         outcome = await self._post(notifier, batch)
@@ -301,13 +305,8 @@ class Delivery:
                     break  # the rest stay due: the next pass waits for the bucket/backoff (or its deadline)
             if len(refused) == len(batch) and len({o.status for _, o in refused}) == 1:
                 # every single refused the same way: not ten bad embeds but a bad path to Discord
-                first = refused[0][1]
-                lane_failure = Outcome(
-                    "retry",
-                    first.status,
-                    error=f"every alert of the batch refused alike: {first.error[:300]}",
-                )
-                return await self._apply(notifier, batch, lane_failure)
+                error = f"every alert of the batch refused alike: {refused[0][1].error[:300]}"
+                return await self._apply(notifier, batch, Outcome("retry", refused[0][1].status, error=error))
             for item, single in refused:
                 await self._apply(notifier, [item], single)
             return sent
@@ -319,6 +318,7 @@ class Delivery:
         if outcome is not None and outcome.kind == "sent" and bundle.period is not None:
             period = bundle.period
             await self._write(notifier.route, lambda: self.holds.settled(notifier.route, period), "digest")
+        self.edits.unrecorded.update(item.id for item, _ in bundle.batch)  # the message is the digest
         return 0 if outcome is None else await self._apply(notifier, bundle.batch, outcome)
 
     async def _fenced(self, lane: str, batch: list[tuple[OutboxItem, Alert]]) -> bool:
@@ -363,8 +363,8 @@ class Delivery:
         if outcome.kind == "sent":
             self._hold_until.pop(lane, None)
             self._lane_failures.pop(lane, None)
-            message_id = outcome.message_id
-            await self._write(lane, lambda: self.store.settle(ids, Sent(message_id), now), "sent")
+            sent = Sent(outcome.message_id, self.edits.posts(notifier, sent_batch, outcome))
+            await self._write(lane, lambda: self.store.settle(ids, sent, now), "sent")
             if lane in self._marked:  # the webhook works: its broken mark is stale
                 self._marked.discard(lane)
                 await self._write(lane, lambda: self.store.clear_webhook_broken(lane), "webhook ok")

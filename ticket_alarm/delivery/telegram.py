@@ -220,8 +220,16 @@ class TelegramNotifier:
         params = self._params(alert, silent)
         return await self._call("sendMessage", params)
 
-    async def edit(self, message_id: str, alerts: Sequence[Alert]) -> Outcome:
-        """Rewrite a sent message (``editMessageText``); an edit to the same text counts as done."""
+    async def edit(
+        self,
+        message_id: str,
+        alerts: Sequence[Alert],
+        *,
+        thread_id: str | None = None,
+        changed_at: Sequence[float | None] = (),
+    ) -> Outcome:
+        """Rewrite a sent message (``editMessageText``); an edit to the same text counts as done (a
+        chat has no threads; a change's text says before → after, so ``changed_at`` is not needed)."""
         params = self._params(_one(alerts), False) | {"message_id": int(message_id)}
         params.pop("disable_notification")  # an edit never notifies
         outcome = await self._call("editMessageText", params)

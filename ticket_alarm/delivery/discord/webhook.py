@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -26,6 +27,7 @@ import httpx
 
 from ticket_alarm.clock import Clock
 from ticket_alarm.delivery.answers import json_object
+from ticket_alarm.delivery.discord.living import living_embeds
 from ticket_alarm.delivery.discord.render import batch_size, message, render_alert
 from ticket_alarm.delivery.discord.urls import mask_url, parse_webhook, scrub, webhook_fingerprint
 from ticket_alarm.delivery.notify import Alert, Capabilities, Outcome
@@ -48,6 +50,7 @@ def http_client(*, proxy: str | None, timeout: float, user_agent: str) -> httpx.
 
 REQUEST_TIMEOUT = 15.0  # one whole webhook request, connect to last byte
 GONE_CODES = frozenset({10015, 50027})  # Unknown Webhook, Invalid Webhook Token
+MESSAGE_GONE_CODES = frozenset({10008, 10003})  # Unknown Message, Unknown Channel (a deleted thread)
 
 
 def _json_error(resp: httpx.Response) -> dict[str, Any] | None:
@@ -99,13 +102,31 @@ class WebhookClient:
             pass
 
     async def execute(self, url: str, payload: dict[str, Any], *, thread_id: str | None = None) -> Outcome:
+        """POST a message (``?wait=true``: Discord answers with it, so its id is kept)."""
+        return await self._request("POST", url, "", payload, {"wait": "true"}, thread_id)
+
+    async def edit_message(
+        self, url: str, message_id: str, payload: dict[str, Any], *, thread_id: str | None = None
+    ) -> Outcome:
+        """PATCH a message the webhook posted, in the same bucket as its posts; ``gone`` when Discord
+        knows no such message (10008) or thread (10003) any more."""
+        return await self._request("PATCH", url, f"/messages/{message_id}", payload, {}, thread_id)
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        payload: dict[str, Any],
+        params: dict[str, str],
+        thread_id: str | None,
+    ) -> Outcome:
         await self.wait_for_bucket(url)
-        params = {"wait": "true"}
         if thread_id:
-            params["thread_id"] = thread_id
+            params = {**params, "thread_id": thread_id}
         try:
             async with asyncio.timeout(self.timeout):  # the whole request: a trickling answer too
-                resp = await self.client.post(url, json=payload, params=params)
+                resp = await self.client.request(method, url + path, json=payload, params=params)
         except (TimeoutError, httpx.TimeoutException) as exc:
             error = t("discord.timeout", seconds=self.timeout, kind=type(exc).__name__, host=_host(url))
             return Outcome("retry", error=error)
@@ -150,6 +171,8 @@ class WebhookClient:
             # not Discord speaking: Cloudflare (an IP block answers HTML 403), a proxy, a captive portal
             hint = t("discord.html_403") if status == 403 else t("discord.not_json")
             return Outcome("retry", status, error=f"HTTP {status} ({hint}): {body_text[:200]}")
+        if status == 404 and discord_error.get("code") in MESSAGE_GONE_CODES:
+            return Outcome("gone", status, error=f"HTTP {status}: {body_text}")
         if status in (401, 403, 404) or discord_error.get("code") in GONE_CODES:
             return Outcome("broken", status, error=f"HTTP {status}: {body_text}")
         if status >= 500:
@@ -197,8 +220,8 @@ class DiscordNotifier:
     """A route's Discord webhook as a ``Notifier``: Alerts rendered to embeds when they are sent."""
 
     verb = "sent"
-    # edits and threads arrive with the living-alert work; silent is SUPPRESS_NOTIFICATIONS
-    capabilities = Capabilities(silent=True, max_batch=10, max_chars=6000)
+    # edit: PATCH of a posted message (the living alert); silent is SUPPRESS_NOTIFICATIONS
+    capabilities = Capabilities(edit=True, silent=True, max_batch=10, max_chars=6000)
 
     def __init__(
         self,
@@ -240,7 +263,27 @@ class DiscordNotifier:
         payload = message(self._embeds(alerts), role_ids=self.role_ids)
         if silent:
             payload["flags"] = SUPPRESS_NOTIFICATIONS
-        return await self.client.execute(self.webhook_url, payload, thread_id=self.thread_id)
+        outcome = await self.client.execute(self.webhook_url, payload, thread_id=self.thread_id)
+        return replace(outcome, thread_id=self.thread_id) if self.thread_id else outcome
+
+    async def edit(
+        self,
+        message_id: str,
+        alerts: Sequence[Alert],
+        *,
+        thread_id: str | None = None,
+        changed_at: Sequence[float | None] = (),
+    ) -> Outcome:
+        """The message re-rendered whole (``living``), ``allowed_mentions`` repeated (nobody): Discord
+        parses an edited message's mentions again, so scraped text could ping otherwise."""
+        embeds = living_embeds(alerts, changed_at, now=self.client.clock.now().timestamp())
+        payload = message(embeds)  # no content: the post's role pings stay as they are, nobody pinged again
+        outcome = await self.client.edit_message(self.webhook_url, message_id, payload, thread_id=thread_id)
+        return (
+            replace(outcome, message_id=message_id, thread_id=thread_id)
+            if outcome.kind == "sent"
+            else outcome
+        )
 
     async def probe(self) -> bool | None:
         status = await self.client.probe(self.webhook_url)

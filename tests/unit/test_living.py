@@ -1,0 +1,223 @@
+"""The living alert: a change edits the posted message in place (delivery/edits.py, discord/living.py),
+against the real SQLite store and the strict stand-in Discord on 127.0.0.1."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+import pytest
+
+from tests.support.discord_standin import FakeDiscord
+from tests.unit.test_outbox import _stop_in_background
+from ticket_alarm.clock import FakeClock
+from ticket_alarm.config.settings import RouteSettings
+from ticket_alarm.core.model import Presale, Ticket, seoul
+from ticket_alarm.delivery.discord.living import opened, render_living
+from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
+from ticket_alarm.delivery.edits import coalesce
+from ticket_alarm.delivery.notify import Changed, NewNotice, Reminder
+from ticket_alarm.delivery.outbox import Delivery
+from ticket_alarm.store import NewOutboxRow, OutboxItem, Store
+from ticket_alarm.store.api import Post
+from ticket_alarm.store.sqlite.backend import SqliteStore
+
+SITE, COLOR = "멜론티켓", 0x00CD3C
+
+
+def ticket(n: int, **changes: Any) -> Ticket:
+    base = Ticket("melon", str(n), f"공연 {n}", f"https://ticket.melon.com/n/{n}", seoul(2026, 12, 24, 20))
+    return base.with_(**changes)
+
+
+def new(n: int) -> NewNotice:
+    return NewNotice(SITE, COLOR, ticket(n))
+
+
+def change(n: int, before: Ticket, **changes: Any) -> Changed:
+    return Changed(SITE, COLOR, ticket(n, **changes), before)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = SqliteStore.open_file(tmp_path / "store.sqlite3")
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+def discord() -> Iterator[FakeDiscord]:
+    fake = FakeDiscord(bucket_limit=1000).start()
+    yield fake
+    _stop_in_background(fake)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        yield client
+
+
+def lane(store: Store, http: httpx.AsyncClient, route: RouteSettings, clock: FakeClock) -> Delivery:
+    notifier = DiscordNotifier.for_route(route, WebhookClient(http, clock))
+    return Delivery(store, [notifier], clock, rng=random.Random(7), routes={route.name: route})
+
+
+async def enqueue(store: Store, clock: FakeClock, *alerts: NewNotice | Changed | Reminder) -> tuple[int, ...]:
+    rows = [NewOutboxRow("main", a.kind, "melon", f"melon:{a.ticket.id}", a.to_json()) for a in alerts]
+    return await store.enqueue(rows, clock.now().timestamp())
+
+
+# --- rendering and coalescing ----------------------------------------------------------------------
+
+
+def test_an_edited_alert_strikes_the_replaced_value_and_says_when() -> None:
+    later = seoul(2026, 12, 24, 21)
+    embed = render_living(change(1, ticket(1), open_at=later), 1_700_000_000.0)
+    assert embed["title"] == "공연 1"  # the notice's own embed, not a "[변경]" one
+    open_line = embed["description"].splitlines()[0]
+    before, after = open_line.split(" → ")
+    assert f"~~<t:{int(seoul(2026, 12, 24, 20).timestamp())}:F>" in before and before.endswith("~~")
+    assert f"<t:{int(later.timestamp())}:F>" in after
+    assert "변경 <t:1700000000:f>" in embed["description"]
+    assert embed["footer"]["text"].endswith("수정됨")
+    assert "description" not in render_living(new(1))  # an unchanged alert renders as it was posted
+
+
+def test_after_every_sale_the_alert_says_it_opened() -> None:
+    t = ticket(1, presales=(Presale("팬클럽 선예매", seoul(2026, 12, 23, 20)),))
+    assert not opened(t, seoul(2026, 12, 24, 19).timestamp())
+    assert opened(t, seoul(2026, 12, 24, 20).timestamp())
+    assert not opened(ticket(1, open_at=None), seoul(2030, 1, 1).timestamp())  # no sale time: never
+    embed = render_living(NewNotice(SITE, COLOR, t), now=seoul(2026, 12, 25).timestamp())
+    assert embed["description"] == "**오픈됨 · 12/24 20:00**"
+
+
+def test_changes_of_a_posted_notice_coalesce_and_others_are_left_to_post() -> None:
+    def item(i: int, key: str) -> OutboxItem:
+        return OutboxItem("main", "change", "melon", key, {}, id=i, attempts=0, created_at=float(i))
+
+    posted = Post("main", 1, "m1", 0, "k1", new(1).to_json())
+    reminded = Post("main", 2, "m2", 0, "k2", Reminder(SITE, COLOR, ticket(2), 10).to_json())
+    rows = [
+        (item(i, key), change(1, ticket(1), title=f"v{i}")) for i, key in ((7, "k1"), (5, "k1"), (6, "k2"))
+    ]
+    groups = coalesce(rows, [posted, reminded])
+    assert list(groups) == ["k1"]  # k2's only post is a reminder: its change is posted, as today
+    target, group = groups["k1"]
+    assert target == posted and [i.id for i, _ in group] == [5, 7]
+
+
+# --- through the drainer ---------------------------------------------------------------------------
+
+
+async def test_three_changes_are_one_edit_of_the_whole_message_and_one_short_post(
+    store: Store, discord: FakeDiscord, http: httpx.AsyncClient
+) -> None:
+    clock = FakeClock()
+    route = RouteSettings(
+        name="main", webhook_url=discord.add_webhook(), mention_role_ids=["123456789012345678"]
+    )
+    delivery = lane(store, http, route, clock)
+    await enqueue(store, clock, new(1), new(2))
+    assert await delivery.deliver_due("main") == 2
+    (original,) = discord.messages
+    later = seoul(2026, 12, 24, 21)
+    await enqueue(
+        store,
+        clock,
+        change(1, ticket(1), open_at=seoul(2026, 12, 24, 20, 30)),
+        change(1, ticket(1, open_at=seoul(2026, 12, 24, 20, 30)), open_at=later, venue="KSPO DOME"),
+        change(
+            1,
+            ticket(1, open_at=later, venue="KSPO DOME"),
+            open_at=later,
+            venue="KSPO DOME",
+            title="공연 1 추가",
+        ),
+    )
+    assert await delivery.deliver_due("main") == 3
+    ((message_id, patch),) = discord.patches()  # three changes, one PATCH of the newest state
+    assert message_id == original.message_id
+    assert patch["allowed_mentions"] == {"parse": []} and "content" not in patch  # nobody pinged again
+    first, second = patch["embeds"]  # the whole message, each alert as it is now
+    assert first["title"] == "공연 1 추가" and "~~공연 1~~ → 공연 1 추가" in first["description"]
+    assert second == original.payload["embeds"][1]
+    assert len(discord.messages) == 2  # and one short change message, posted
+    assert discord.messages[1].payload["embeds"][0]["title"].startswith("[변경]")
+    assert {r.status for r in await store.outbox_list()} == {"sent"}
+    # a fourth change edits the same message again, striking what the last edit showed
+    await enqueue(
+        store,
+        clock,
+        change(1, ticket(1, open_at=later, venue="KSPO DOME", title="공연 1 추가"), title="공연 1!"),
+    )
+    await delivery.deliver_due("main")
+    assert [m for m, _ in discord.patches()] == [original.message_id] * 2
+    assert "~~공연 1 추가~~ → 공연 1!" in discord.shown(original.message_id)["embeds"][0]["description"]
+
+
+async def test_on_change_edit_only_edits_and_post_only_posts(
+    store: Store, discord: FakeDiscord, http: httpx.AsyncClient
+) -> None:
+    clock = FakeClock()
+    modes: list[tuple[Literal["edit", "post"], int, int]] = [("edit", 1, 1), ("post", 0, 2)]
+    for mode, patches, messages in modes:
+        discord.messages.clear()
+        route = RouteSettings(name="main", webhook_url=discord.add_webhook(), on_change=mode)
+        delivery = lane(store, http, route, clock)
+        n = 10 if mode == "edit" else 20
+        await enqueue(store, clock, new(n))
+        await delivery.deliver_due("main")
+        await enqueue(store, clock, change(n, ticket(n), title="바뀐 제목"))
+        await delivery.deliver_due("main")
+        assert (len(discord.patches()), len(discord.messages)) == (patches, messages), mode
+
+
+async def test_a_deleted_message_is_posted_afresh_and_then_edited(
+    store: Store, discord: FakeDiscord, http: httpx.AsyncClient
+) -> None:
+    clock = FakeClock()
+    route = RouteSettings(name="main", webhook_url=discord.add_webhook(), on_change="edit")
+    delivery = lane(store, http, route, clock)
+    await enqueue(store, clock, new(1))
+    await delivery.deliver_due("main")
+    discord.delete_message(discord.messages[0].message_id)
+    await enqueue(store, clock, change(1, ticket(1), title="v2"))
+    await delivery.deliver_due("main")
+    assert discord.patches() == [] and len(discord.messages) == 2  # 10008: posted afresh
+    await enqueue(store, clock, change(1, ticket(1, title="v2"), title="v3"))
+    await delivery.deliver_due("main")
+    assert [m for m, _ in discord.patches()] == [discord.messages[1].message_id]
+    assert {r.status for r in await store.outbox_list()} == {"sent"}
+
+
+async def test_an_edit_accepted_but_not_recorded_is_applied_again_never_posted_twice(
+    store: Store, discord: FakeDiscord, http: httpx.AsyncClient
+) -> None:
+    clock = FakeClock()
+    route = RouteSettings(name="main", webhook_url=discord.add_webhook())
+    await enqueue(store, clock, new(1))
+    await lane(store, http, route, clock).deliver_due("main")
+    await enqueue(store, clock, change(1, ticket(1), title="v2"))
+    # the process dies after Discord accepted the PATCH, before its record: the write never lands
+    dying = lane(store, http, route, clock)
+
+    async def killed(*args: Any, **kwargs: Any) -> None:
+        raise SystemExit("kill -9")
+
+    dying._write = killed  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        await dying.deliver_due("main")
+    assert len(discord.patches()) == 1 and len(discord.messages) == 1
+    clock.advance(60)  # the dead process's lease lapses
+    restarted = lane(store, http, route, clock)
+    restarted.owner = "another"
+    await restarted.deliver_due("main")
+    (first, again) = (p for _, p in discord.patches())
+    assert {k: v for k, v in first.items() if k != "_at"} == {k: v for k, v in again.items() if k != "_at"}
+    assert len(discord.messages) == 2  # the original and one short change message, nothing else
+    assert {r.status for r in await store.outbox_list()} == {"sent"}
