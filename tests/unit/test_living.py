@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import httpx
 import pytest
+from loguru import logger
 
 from tests.support.discord_standin import FakeDiscord
 from tests.unit.test_outbox import _stop_in_background
@@ -221,3 +222,54 @@ async def test_an_edit_accepted_but_not_recorded_is_applied_again_never_posted_t
     assert {k: v for k, v in first.items() if k != "_at"} == {k: v for k, v in again.items() if k != "_at"}
     assert len(discord.messages) == 2  # the original and one short change message, nothing else
     assert {r.status for r in await store.outbox_list()} == {"sent"}
+
+
+# --- forum channels --------------------------------------------------------------------------------
+
+FORUM_ID = "323456789012345678"
+
+
+async def test_a_forum_route_gets_a_thread_per_notice_with_its_updates_inside(
+    store: Store, discord: FakeDiscord, http: httpx.AsyncClient
+) -> None:
+    clock = FakeClock()
+    webhook = discord.add_webhook(FORUM_ID)
+    discord.make_forum(FORUM_ID)
+    route = RouteSettings(name="main", webhook_url=webhook, forum=True, applied_tags=["1111111"])
+    delivery = lane(store, http, route, clock)
+    long_title = ticket(2, title="가" * 150)
+    await enqueue(store, clock, new(1), NewNotice(SITE, COLOR, long_title))
+    assert await delivery.deliver_due("main") == 2
+    first, second = discord.messages
+    assert (first.thread_id, second.thread_id) == (first.message_id, second.message_id)  # a thread each
+    assert discord.threads[first.message_id]["applied_tags"] == ["1111111"]
+    assert len(discord.threads[second.message_id]["name"]) == 100  # the title, cut to Discord's limit
+    await enqueue(
+        store, clock, change(1, ticket(1), title="공연 1 연기"), Reminder(SITE, COLOR, ticket(1), 10)
+    )
+    await delivery.deliver_due("main")
+    assert [m for m, _ in discord.patches()] == [first.message_id]  # the starter message edited
+    change_note, reminder = discord.messages[2:]
+    assert change_note.thread_id == reminder.thread_id == first.message_id  # both inside its thread
+    assert len(discord.threads) == 2
+
+
+async def test_a_forum_is_detected_from_discords_refusal_and_said(
+    store: Store, discord: FakeDiscord, http: httpx.AsyncClient
+) -> None:
+    clock = FakeClock()
+    webhook = discord.add_webhook(FORUM_ID)
+    discord.make_forum(FORUM_ID)
+    route = RouteSettings(name="main", webhook_url=webhook)  # forum not set
+    delivery = lane(store, http, route, clock)
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="ERROR", format="{message}")
+    try:
+        await enqueue(store, clock, new(1))
+        assert await delivery.deliver_due("main") == 1
+    finally:
+        logger.remove(sink)
+    assert discord.rejections == [(400, "forum post without thread_name or thread_id")]
+    (posted,) = discord.messages
+    assert posted.thread_id == posted.message_id
+    assert any('"forum": true' in line for line in lines)

@@ -140,6 +140,16 @@ class Edits:
             if item.id not in skip
         )
 
+    async def aim(self, notifier: Notifier, batch: Sequence[Row]) -> None:
+        """A forum route (one notice a send): the send goes into the notice's thread when it has one."""
+        aim = getattr(notifier, "aim", None)
+        if aim is None or not getattr(notifier, "forum", False) or not batch:
+            return
+        key = batch[0][0].notice_key
+        posts = await self.lanes.store.posts(notifier.route, notice_keys=[key]) if key else []
+        threads = [p.thread_id for p in posts if p.thread_id]
+        aim(threads[-1] if threads else None)
+
     async def take(self, notifier: Notifier, readable: list[Row]) -> tuple[list[Row] | None, int]:
         """Edit what the batch's changes edit: (the rows left to post, oldest first — None when the lane
         must stop this pass: rate limited, backing off, broken or fenced off; the alerts edits settled)."""

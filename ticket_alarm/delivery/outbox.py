@@ -286,6 +286,7 @@ class Delivery:
     async def _send_posts(self, notifier: Notifier, readable: list[tuple[OutboxItem, Alert]]) -> int:
         count = max(1, notifier.fits([a for _, a in readable]))
         batch = readable[:count]
+        await self.edits.aim(notifier, batch)  # a forum: into the notice's thread, if it has one
         outcome = await self._post(notifier, batch)
         if outcome is None:
             return 0

@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
+from loguru import logger
 
 from ticket_alarm.clock import Clock
 from ticket_alarm.delivery.answers import json_object
 from ticket_alarm.delivery.discord.living import living_embeds
-from ticket_alarm.delivery.discord.render import batch_size, message, render_alert
+from ticket_alarm.delivery.discord.render import batch_size, clean, message, render_alert, truncate
 from ticket_alarm.delivery.discord.urls import mask_url, parse_webhook, scrub, webhook_fingerprint
 from ticket_alarm.delivery.notify import Alert, Capabilities, Outcome
 from ticket_alarm.delivery.pace import Bucket
@@ -214,6 +215,10 @@ def _parse_429(resp: httpx.Response) -> tuple[float, bool]:
 
 
 SUPPRESS_NOTIFICATIONS = 1 << 12  # a message flag: delivered without a push or desktop notification
+THREAD_NAME_MAX = 100  # characters of a forum thread's name
+# a forum channel refuses a post without a thread: "must have a thread_name or thread_id" (220001),
+# "webhooks can only create threads in forum channels" (220003)
+FORUM_CODES = (220001, 220003)
 
 
 class DiscordNotifier:
@@ -231,12 +236,18 @@ class DiscordNotifier:
         *,
         role_ids: Sequence[str] = (),
         thread_id: str | None = None,
+        forum: bool = False,
+        applied_tags: Sequence[str] = (),
     ) -> None:
         self.route = route
         self.webhook_url = webhook_url
         self.client = client
         self.role_ids = tuple(role_ids)
         self.thread_id = thread_id
+        # a forum channel: each notice its own thread (``thread_name``), its later alerts in it (``aim``)
+        self.forum = forum
+        self.applied_tags = list(applied_tags)
+        self._aimed: str | None = None  # the thread the next send goes to (set by the drainer)
         self.fingerprint: str | None = webhook_fingerprint(webhook_url)
         # the embeds ``fits`` rendered to size the batch, kept for ``send``: an alert is rendered once
         self._rendered: list[tuple[Alert, dict[str, Any]]] = []
@@ -244,12 +255,24 @@ class DiscordNotifier:
     @classmethod
     def for_route(cls, route: RouteSettings, client: WebhookClient) -> DiscordNotifier:
         return cls(
-            route.name, route.webhook_url, client, role_ids=route.mention_role_ids, thread_id=route.thread_id
+            route.name,
+            route.webhook_url,
+            client,
+            role_ids=route.mention_role_ids,
+            thread_id=route.thread_id,
+            forum=route.forum,
+            applied_tags=route.applied_tags,
         )
 
     def fits(self, alerts: Sequence[Alert]) -> int:
-        self._rendered = [(a, render_alert(a)) for a in alerts]
+        self._rendered = [
+            (a, render_alert(a)) for a in (alerts[:1] if self.forum else alerts)
+        ]  # forum: a thread each
         return batch_size([embed for _, embed in self._rendered])
+
+    def aim(self, thread_id: str | None) -> None:
+        """The next ``send`` goes into ``thread_id`` (a forum notice's own thread), once."""
+        self._aimed = thread_id
 
     def _embeds(self, alerts: Sequence[Alert]) -> list[dict[str, Any]]:
         """The alerts' embeds: the ones ``fits`` rendered (the same Alert objects), else rendered now."""
@@ -263,8 +286,28 @@ class DiscordNotifier:
         payload = message(self._embeds(alerts), role_ids=self.role_ids)
         if silent:
             payload["flags"] = SUPPRESS_NOTIFICATIONS
-        outcome = await self.client.execute(self.webhook_url, payload, thread_id=self.thread_id)
-        return replace(outcome, thread_id=self.thread_id) if self.thread_id else outcome
+        aimed, self._aimed = self._aimed, None
+        outcome = await self._execute(payload, alerts, aimed or self.thread_id)
+        if outcome.kind == "gone" and self.forum and aimed:  # the notice's thread was deleted: a new one
+            outcome = await self._execute(payload, alerts, None)
+        if outcome.kind == "dead" and not self.forum and any(f"{c}" in outcome.error for c in FORUM_CODES):
+            logger.error("{}", t("log.forum_needed", route=self.route, error=outcome.error[:200]))
+            self.forum = True  # told once; meanwhile this route posts as the forum wants
+            outcome = await self._execute(payload, alerts, None)
+        return outcome
+
+    async def _execute(self, payload: dict[str, Any], alerts: Sequence[Alert], thread: str | None) -> Outcome:
+        """Post into ``thread``; on a forum without one, a new thread named by the notice (its id is the
+        starter message's)."""
+        if self.forum and not thread:
+            name = truncate(clean(alerts[0].title), THREAD_NAME_MAX) or "ticket-alarm"
+            payload = {**payload, "thread_name": name}
+            if self.applied_tags:
+                payload["applied_tags"] = self.applied_tags
+        outcome = await self.client.execute(self.webhook_url, payload, thread_id=thread)
+        if outcome.kind == "sent" and (thread or self.forum):
+            return replace(outcome, thread_id=thread or outcome.message_id)
+        return outcome
 
     async def edit(
         self,

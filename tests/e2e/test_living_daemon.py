@@ -1,0 +1,87 @@
+"""The living alert through the real daemon: a change edits the posted message in place (issue 23)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DaemonProcess, stand_config, write_config
+from tests.support.discord_standin import FakeDiscord
+from tests.support.site_standin import FakeSite, TestStandNotices
+from ticket_alarm.store import open_store
+
+pytestmark = pytest.mark.e2e
+
+
+def _pending_changes(tmp_path: Path, n: int) -> bool:
+    """Whether ``n`` change alerts wait in the daemon's outbox."""
+    store = open_store(tmp_path / "data", readonly=True)
+    try:
+        return sum(r.kind == "change" for r in asyncio.run(store.outbox_list(status="pending"))) == n
+    finally:
+        asyncio.run(store.close())
+
+
+def test_a_change_edits_the_original_and_three_quick_ones_are_one_edit(
+    tmp_path: Path,
+    discord: FakeDiscord,
+    site: FakeSite,
+    notices: TestStandNotices,
+    daemons: list[DaemonProcess],
+) -> None:
+    webhook = discord.add_webhook()
+    notices.add(1, prefix="기존")
+    config = write_config(tmp_path, stand_config(tmp_path, site, webhook, change_confirm_cycles=0))
+    d = DaemonProcess(config, tmp_path)
+    daemons.append(d)
+    d.wait_log("크롤링 완료: teststand")
+    (notice,) = notices.add(1, prefix="신규")
+    d.wait_for(lambda: len(discord.messages) == 1, what="the new notice posted")
+    original = discord.messages[0].message_id
+    notices.update(notice, open_at="2027-12-01T21:00:00")
+    d.wait_for(lambda: len(discord.messages) == 2, what="the short change message")
+    assert [m for m, _ in discord.patches()] == [original]  # the original edited, before the short post
+    assert "~~<t:1827658800:F>" in discord.shown(original)["embeds"][0]["description"]  # 20:00 struck
+    assert discord.messages[1].payload["embeds"][0]["title"].startswith("[변경]")
+
+    # three changes while Discord answers 503: when it is back, one PATCH of the newest state
+    discord.fail(503, count=-1)
+    for n, hour in enumerate((22, 23, 19), start=1):
+        notices.update(notice, open_at=f"2027-12-01T{hour}:00:00")
+        d.wait_for(functools.partial(_pending_changes, tmp_path, n), what=f"{n} pending change(s)")
+    discord.clear_faults()
+    d.wait_for(lambda: len(discord.messages) == 3, timeout=90, what="the second short change message")
+    assert [m for m, _ in discord.patches()] == [original] * 2
+    newest = discord.shown(original)["embeds"][0]
+    assert "<t:1827655200:F>" in newest["fields"][0]["value"]  # 19:00, the newest state
+    assert len(discord.messages) == 3  # nothing posted twice
+    assert d.terminate()[0] == 0
+
+
+def test_a_forum_route_gets_one_thread_per_notice_with_its_updates_inside(
+    tmp_path: Path,
+    discord: FakeDiscord,
+    site: FakeSite,
+    notices: TestStandNotices,
+    daemons: list[DaemonProcess],
+) -> None:
+    forum_id = "423456789012345678"
+    forum = discord.add_webhook(forum_id)
+    discord.make_forum(forum_id)
+    routes = [{"name": "forum", "webhook_url": forum, "forum": True}]
+    config = stand_config(tmp_path, site, None, change_confirm_cycles=0, routes=routes)
+    d = DaemonProcess(write_config(tmp_path, config), tmp_path)
+    daemons.append(d)
+    d.wait_log("크롤링 완료: teststand")
+    first, _ = notices.add(2, prefix="신규")
+    d.wait_for(lambda: len(discord.threads) == 2, what="a thread per notice")
+    notices.update(first, open_at="2027-12-01T21:00:00")
+    d.wait_for(lambda: len(discord.messages) == 3, what="the change message")
+    starter = next(m for m in discord.messages if m.payload["embeds"][0]["url"].endswith(f"/{first}"))
+    assert [m for m, _ in discord.patches()] == [starter.message_id]  # the starter message edited
+    assert discord.messages[2].thread_id == starter.message_id  # the change inside its thread
+    assert len(discord.threads) == 2 and discord.rejections == []
+    assert d.terminate()[0] == 0
