@@ -577,3 +577,15 @@ async def test_posts_alone_are_recorded(store: Store) -> None:
     assert await store.settle([], Sent("m1", (post,)), 11.0) == 0
     assert await store.posts("a", outbox_ids=[a]) == [replace(post, posted_at=11.0)]
     assert (await store.outbox_list())[0].status == "pending"
+
+
+async def test_prune_lets_old_posts_go(store: Store) -> None:
+    now = 1000 * DAY
+    old_row, new_row = await store.enqueue([msg(), msg()], now - 91 * DAY)
+    await store.settle(
+        [old_row], Sent("m1", (Post("a", old_row, "m1", 0, "melon:1", {"n": 1}),)), now - 91 * DAY
+    )
+    await store.settle([new_row], Sent("m2", (Post("a", new_row, "m2", 0, "melon:1", {"n": 2}),)), now - DAY)
+    result = await store.prune(now, 90)
+    assert (result.outbox_sent, result.posts, result.total) == (1, 1, 2)
+    assert [p.message_id for p in await store.posts("a", notice_keys=["melon:1"])] == ["m2"]

@@ -424,7 +424,12 @@ class MemoryStore(MemoryReads, MetaRecords):
         ]
         for nkey in gone:
             del d.notice_reads[nkey]
-        return PruneResult(len(sent), before - len(d.digest_log), len(stale), len(done), len(gone))
+        old_posts = [k for k, p in d.posts.items() if p.posted_at < cutoff]
+        for pkey in old_posts:
+            del d.posts[pkey]
+        return PruneResult(
+            len(sent), before - len(d.digest_log), len(stale), len(done), len(gone), len(old_posts)
+        )
 
 
 def _check_json(rows: Sequence[NewOutboxRow]) -> None:

@@ -273,10 +273,11 @@ class PruneResult:
     http_cache: int = 0
     reminders: int = 0
     notice_reads: int = 0
+    posts: int = 0  # messages' posts: a change after the retention posts anew instead of editing
 
     @property
     def total(self) -> int:
-        return self.outbox_sent + self.digest_log + self.http_cache + self.reminders + self.notice_reads
+        return sum(getattr(self, f) for f in self.__dataclass_fields__)
 
 
 ReminderIndex = Mapping[tuple[str, str, str, int], ReminderRow]

@@ -281,6 +281,7 @@ PRUNE: tuple[tuple[str, int], ...] = (  # (statement, how many times it takes th
         "WHERE h.key = notice_reads.notice_key AND h.last_seen>=?)",
         2,
     ),
+    ("DELETE FROM posts WHERE posted_at<?", 1),
 )
 
 
