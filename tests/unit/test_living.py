@@ -3,6 +3,7 @@ against the real SQLite store and the strict stand-in Discord on 127.0.0.1."""
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,9 +19,10 @@ from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import RouteSettings
 from ticket_alarm.core.model import Presale, Ticket, seoul
 from ticket_alarm.delivery.discord.living import opened, render_living
+from ticket_alarm.delivery.discord.render import alert_text
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient
 from ticket_alarm.delivery.edits import coalesce
-from ticket_alarm.delivery.notify import Changed, NewNotice, Reminder
+from ticket_alarm.delivery.notify import Changed, NewNotice, Reminder, StdoutNotifier
 from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.store import NewOutboxRow, OutboxItem, Store
 from ticket_alarm.store.api import Post
@@ -273,3 +275,19 @@ async def test_a_forum_is_detected_from_discords_refusal_and_said(
     (posted,) = discord.messages
     assert posted.thread_id == posted.message_id
     assert any('"forum": true' in line for line in lines)
+
+
+async def test_the_dry_run_prints_an_edit_as_an_edit(store: Store) -> None:
+    clock = FakeClock()
+    out = io.StringIO()
+    printer = StdoutNotifier(alert_text, clock, out=out, route="main")
+    delivery = Delivery(store, [printer], clock)
+    await enqueue(store, clock, new(1))
+    await delivery.deliver_due("main")
+    (printed,) = await store.posts("main", notice_keys=["melon:1"])
+    await enqueue(store, clock, change(1, ticket(1), title="공연 1 연기"))
+    await delivery.deliver_due("main")
+    text = out.getvalue()
+    edit_line = next(line for line in text.splitlines() if printed.message_id in line)
+    assert edit_line.startswith("[DRY RUN]") and text.count(printed.message_id) == 1  # said as an edit
+    assert text.count("| [변경] 공연 1 연기") == 2  # the edited alert as it reads now, then the short message

@@ -15,6 +15,7 @@ stdout notifier prints). Nothing converts at read time: a payload without the ``
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -165,7 +166,8 @@ class StdoutNotifier:
 
     fingerprint = None
     verb = "printed"
-    capabilities = Capabilities(max_batch=1_000_000, max_chars=1_000_000)
+    # edit: a change of a printed notice is printed as an edit of it (the message id: a printed one's)
+    capabilities = Capabilities(edit=True, max_batch=1_000_000, max_chars=1_000_000)
 
     def __init__(
         self,
@@ -192,7 +194,25 @@ class StdoutNotifier:
         for alert in alerts:
             out.write(self.render(alert, now))
         out.flush()
-        return Outcome("sent")
+        return Outcome("sent", message_id=f"printed-{uuid.uuid4().hex[:12]}")
+
+    async def edit(
+        self,
+        message_id: str,
+        alerts: Sequence[Alert],
+        *,
+        thread_id: str | None = None,
+        changed_at: Sequence[float | None] = (),
+    ) -> Outcome:
+        """An edit printed as one: which printed message it rewrites, and the changed alerts as now."""
+        out = self.out or sys.stdout
+        now = self.clock.now()
+        out.write(i18n.t("notify.stdout_edit", message=message_id) + "\n")
+        for alert in alerts:
+            if isinstance(alert, Changed):
+                out.write(self.render(alert, now))
+        out.flush()
+        return Outcome("sent", message_id=message_id)
 
     async def probe(self) -> bool | None:
         return True
