@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import DaemonProcess, stand_config, write_config
+from tests.conftest import DaemonProcess, run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm.store import open_store
@@ -59,6 +60,13 @@ def test_a_change_edits_the_original_and_three_quick_ones_are_one_edit(
     assert "<t:1827655200:F>" in newest["fields"][0]["value"]  # 19:00, the newest state
     assert len(discord.messages) == 3  # nothing posted twice
     assert d.terminate()[0] == 0
+    listed = json.loads(run_cli("outbox", "--json", "list", "--config", str(config)).stdout)
+    assert [r["edit_of"] for r in listed if r["kind"] == "change"] == [
+        original
+    ] * 4  # outbox list shows edits
+    assert [r["edit_of"] for r in listed if r["kind"] == "new"] == [None]
+    text = run_cli("outbox", "list", "--config", str(config)).stdout
+    assert sum(" edit " in line for line in text.splitlines()) == 4
 
 
 def test_a_forum_route_gets_one_thread_per_notice_with_its_updates_inside(

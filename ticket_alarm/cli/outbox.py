@@ -21,7 +21,7 @@ from ticket_alarm.errors import ConfigError
 from ticket_alarm.i18n import t
 from ticket_alarm.i18n.table import pad
 from ticket_alarm.logs import redact
-from ticket_alarm.store import OutboxRow
+from ticket_alarm.store import OutboxRow, Store
 
 NAME = "outbox"
 HELP = "help.outbox"
@@ -63,8 +63,14 @@ def retry_dead(settings: Settings, *, route: str | None, since: float | None) ->
 def list_rows(
     settings: Settings, *, status: str | None, route: str | None, since: float | None, as_json: bool
 ) -> int:
-    listed = with_store(settings, lambda store: store.outbox_list(status=status, route=route, since=since))
-    rows = [_outbox_item(r) for r in listed]
+    async def read(store: Store) -> tuple[list[OutboxRow], dict[int, str]]:
+        from ticket_alarm.delivery.edits import edits_of  # a change row that edited a message in place
+
+        listed = await store.outbox_list(status=status, route=route, since=since)
+        return listed, await edits_of(store, listed)
+
+    listed, edits = with_store(settings, read)
+    rows = [{**_outbox_item(r), "edit_of": edits.get(r.id)} for r in listed]
     for row in rows:  # rows written before masking existed must not leak a token either
         row["last_error"] = redact(scrub(row["last_error"])) if row["last_error"] else None
     if as_json:
@@ -78,7 +84,8 @@ def list_rows(
     for r in rows:
         when = seoul_text_ts(r["created_at"])
         print(
-            f"{r['id']:>6} {r['status']:<8} {r['route'][:16]:<16} {r['kind']:<8} {r['site'][:12]:<12} "
+            f"{r['id']:>6} {r['status']:<8} {r['route'][:16]:<16} {'edit' if r['edit_of'] else r['kind']:<8} "
+            f"{r['site'][:12]:<12} "
             f"{when:<16} {r['attempts']:>3} {r['title'][:60]}"
         )
         if r["last_error"]:

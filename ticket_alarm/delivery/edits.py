@@ -31,7 +31,7 @@ from ticket_alarm.clock import Clock
 from ticket_alarm.config.routes import RouteSettings
 from ticket_alarm.delivery.notify import Alert, AlertFormatError, Changed, Editor, Notifier, Outcome
 from ticket_alarm.i18n import t
-from ticket_alarm.store import OutboxItem
+from ticket_alarm.store import OutboxItem, OutboxRow
 from ticket_alarm.store.api import Post, Sent, Store
 
 Row = tuple[OutboxItem, Alert]
@@ -103,6 +103,19 @@ def message_alerts(
         at = state[i].alert.get("changed_at")
         times.append(float(at) if isinstance(at, int | float) else None)
     return alerts, times
+
+
+async def edits_of(store: Store, rows: Sequence[OutboxRow]) -> dict[int, str]:
+    """Outbox row id → the message it edited in place (``outbox list``): a change row whose post is in
+    a message an earlier row posted."""
+    out: dict[int, str] = {}
+    for route in {r.route for r in rows if r.kind == "change"}:
+        ids = [r.id for r in rows if r.route == route and r.kind == "change"]
+        own = await store.posts(route, outbox_ids=ids)
+        messages = await store.posts(route, message_ids={p.message_id for p in own})
+        first = {p.message_id: p.outbox_id for p in reversed(messages)}  # by outbox id: the first wins
+        out |= {p.outbox_id: p.message_id for p in own if first[p.message_id] < p.outbox_id}
+    return out
 
 
 class Edits:
