@@ -33,6 +33,7 @@ LIMITS = {
     "content": 2000,
 }
 _PATH = re.compile(r"^/api/(?:v\d+/)?webhooks/(\d+)/([A-Za-z0-9_\-]+)(?:/messages/(\d+))?/?$")
+GUILD_ID, CHANNEL_ID = "900000000000000001", "900000000000000002"  # where every stand-in webhook posts
 _MASS = re.compile(r"@(everyone|here)")
 _ROLE = re.compile(r"<@&(\d+)>")
 _USER = re.compile(r"<@!?(\d+)>")
@@ -214,7 +215,8 @@ class FakeDiscord:
         if message_id is not None:
             return self._message(req, webhook_id, message_id)
         if req.method == "GET":
-            return _json(200, {"id": webhook_id, "type": 1, "name": "stand-in"})
+            body = {"id": webhook_id, "type": 1, "name": "stand-in", "guild_id": GUILD_ID}
+            return _json(200, {**body, "channel_id": CHANNEL_ID})
         if req.method != "POST":
             return _json(405, {"message": "405: Method Not Allowed", "code": 0})
         return self._write(req, webhook_id, None)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from loguru import logger
 
-from tests.support.discord_standin import FakeDiscord
+from tests.support.discord_standin import CHANNEL_ID, GUILD_ID, FakeDiscord
 from tests.unit.test_outbox import _stop_in_background
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import RouteSettings
@@ -150,7 +150,10 @@ async def test_three_changes_are_one_edit_of_the_whole_message_and_one_short_pos
     assert first["title"] == "공연 1 추가" and "~~공연 1~~ → 공연 1 추가" in first["description"]
     assert second == original.payload["embeds"][1]
     assert len(discord.messages) == 2  # and one short change message, posted
-    assert discord.messages[1].payload["embeds"][0]["title"].startswith("[변경]")
+    note = discord.messages[1].payload["embeds"][0]
+    assert note["title"].startswith("[변경]")
+    link = f"https://discord.com/channels/{GUILD_ID}/{CHANNEL_ID}/{original.message_id}"
+    assert note["fields"][-1] == {"name": "원래 알림", "value": f"[보기]({link})"}  # links to the original
     assert {r.status for r in await store.outbox_list()} == {"sent"}
     # a fourth change edits the same message again, striking what the last edit showed
     await enqueue(
@@ -253,6 +256,8 @@ async def test_a_forum_route_gets_a_thread_per_notice_with_its_updates_inside(
     assert [m for m, _ in discord.patches()] == [first.message_id]  # the starter message edited
     change_note, reminder = discord.messages[2:]
     assert change_note.thread_id == reminder.thread_id == first.message_id  # both inside its thread
+    link = f"https://discord.com/channels/{GUILD_ID}/{first.message_id}/{first.message_id}"
+    assert change_note.payload["embeds"][0]["fields"][-1]["value"] == f"[보기]({link})"
     assert len(discord.threads) == 2
 
 

@@ -126,6 +126,7 @@ class Edits:
         self.routes = dict(routes)
         # rows whose message records no post: a change's short message (its edit landed), a digest's rows
         self.unrecorded: set[int] = set()
+        self.links: dict[int, Post] = {}  # a short change message's row → the post it links to
         self._records: tuple[Post, ...] = ()  # the posts the edit in flight records when it lands
 
     def mode(self, notifier: Notifier) -> str:
@@ -137,6 +138,8 @@ class Edits:
         """What a sent message records: each alert's post (none for a short change message)."""
         skip = self.unrecorded & {item.id for item, _ in sent}
         self.unrecorded -= skip  # settled with this message: not needed any more
+        for item, _ in sent:
+            self.links.pop(item.id, None)
         if not outcome.message_id or not notifier.capabilities.edit:
             return ()
         return tuple(
@@ -154,14 +157,17 @@ class Edits:
         )
 
     async def aim(self, notifier: Notifier, batch: Sequence[Row]) -> None:
-        """A forum route (one notice a send): the send goes into the notice's thread when it has one."""
+        """Before a send: a short change message links to the message it edited; on a forum route (one
+        notice a send) the send goes into the notice's thread when it has one."""
         aim = getattr(notifier, "aim", None)
-        if aim is None or not getattr(notifier, "forum", False) or not batch:
+        if aim is None or not batch:
             return
+        links = {id(a): (p.message_id, p.thread_id) for i, a in batch if (p := self.links.get(i.id))}
         key = batch[0][0].notice_key
-        posts = await self.lanes.store.posts(notifier.route, notice_keys=[key]) if key else []
+        forum = getattr(notifier, "forum", False)
+        posts = await self.lanes.store.posts(notifier.route, notice_keys=[key]) if key and forum else []
         threads = [p.thread_id for p in posts if p.thread_id]
-        aim(threads[-1] if threads else None)
+        aim(threads[-1] if threads else None, links)
 
     async def take(self, notifier: Notifier, readable: list[Row]) -> tuple[list[Row] | None, int]:
         """Edit what the batch's changes edit: (the rows left to post, oldest first — None when the lane
@@ -180,7 +186,7 @@ class Edits:
         for target, rows in coalesce(changes, found).values():
             taken |= {item.id for item, _ in rows}
             if rows[-1][0].id in done:  # edited before a restart: only its short message is owed
-                rest += self._followup(mode, rows[-1])
+                rest += self._followup(mode, rows[-1], target)
                 continue
             outcome = await self._edit(notifier, target, rows)
             if outcome is None:
@@ -202,14 +208,16 @@ class Edits:
                 "log.edited", route=lane, message=target.message_id, count=len(rows), title=rows[-1][1].title
             )
             logger.info("{}", said)
-            rest += self._followup(mode, rows[-1])
+            rest += self._followup(mode, rows[-1], target)
         rest += [(i, a) for i, a in readable if i.id not in taken]
         return sorted(rest, key=lambda row: row[0].id), edited
 
-    def _followup(self, mode: str, row: Row) -> list[Row]:
+    def _followup(self, mode: str, row: Row, target: Post) -> list[Row]:
+        """The short change message owed after an edit (``edit+post``): it links to ``target``'s message."""
         if mode != "edit+post":
             return []
         self.unrecorded.add(row[0].id)
+        self.links[row[0].id] = target
         return [row]
 
     async def _settle(self, lane: str, rows: Sequence[Row], target: Post, posts: tuple[Post, ...]) -> None:

@@ -180,6 +180,15 @@ class WebhookClient:
             return Outcome("retry", status, error=f"HTTP {status}: {body_text[:200]}")
         return Outcome("dead", status, error=f"HTTP {status}: {body_text}")
 
+    async def info(self, url: str) -> dict[str, Any] | None:
+        """The webhook's own description (GET, never posts): its guild and channel; None when unknown."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                resp = await self.client.get(url)
+        except (TimeoutError, httpx.HTTPError):
+            return None
+        return json_object(resp) if resp.status_code == 200 else None
+
     async def probe(self, url: str) -> int | None:
         """GET the webhook (never posts): 200 valid, 401/404 deleted; None when unreachable."""
         try:
@@ -248,6 +257,8 @@ class DiscordNotifier:
         self.forum = forum
         self.applied_tags = list(applied_tags)
         self._aimed: str | None = None  # the thread the next send goes to (set by the drainer)
+        self._links: dict[int, tuple[str, str | None]] = {}  # id(alert) → (message, thread) it changed
+        self._place: tuple[str, str] | None = None  # (guild, channel) of the webhook, asked once
         self.fingerprint: str | None = webhook_fingerprint(webhook_url)
         # the embeds ``fits`` rendered to size the batch, kept for ``send``: an alert is rendered once
         self._rendered: list[tuple[Alert, dict[str, Any]]] = []
@@ -270,9 +281,33 @@ class DiscordNotifier:
         ]  # forum: a thread each
         return batch_size([embed for _, embed in self._rendered])
 
-    def aim(self, thread_id: str | None) -> None:
-        """The next ``send`` goes into ``thread_id`` (a forum notice's own thread), once."""
-        self._aimed = thread_id
+    def aim(self, thread_id: str | None, links: dict[int, tuple[str, str | None]] | None = None) -> None:
+        """The next ``send`` goes into ``thread_id`` (a forum notice's own thread), once; ``links``:
+        id(alert) → (message, thread) of the living alert a short change message links to."""
+        self._aimed, self._links = thread_id, dict(links or {})
+
+    async def _linked(self, alerts: Sequence[Alert], embeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A short change message's embed with a link to the message it edited (where Discord says
+        the webhook's guild and channel)."""
+        links, self._links = self._links, {}
+        if not links:
+            return embeds
+        if self._place is None and (info := await self.client.info(self.webhook_url)):
+            guild, channel = info.get("guild_id"), info.get("channel_id")
+            self._place = (str(guild), str(channel)) if guild and channel else None
+        if self._place is None:
+            return embeds
+        out = []
+        for alert, embed in zip(alerts, embeds, strict=True):
+            if id(alert) in links:
+                message_id, thread = links[id(alert)]
+                url = f"https://discord.com/channels/{self._place[0]}/{thread or self._place[1]}/{message_id}"
+                embed = {
+                    **embed,
+                    "fields": [*embed.get("fields", []), {"name": "원래 알림", "value": f"[보기]({url})"}],
+                }
+            out.append(embed)
+        return out
 
     def _embeds(self, alerts: Sequence[Alert]) -> list[dict[str, Any]]:
         """The alerts' embeds: the ones ``fits`` rendered (the same Alert objects), else rendered now."""
@@ -283,7 +318,7 @@ class DiscordNotifier:
         return self.client.bucket_wait(self.webhook_url)
 
     async def send(self, alerts: Sequence[Alert], *, silent: bool = False) -> Outcome:
-        payload = message(self._embeds(alerts), role_ids=self.role_ids)
+        payload = message(await self._linked(alerts, self._embeds(alerts)), role_ids=self.role_ids)
         if silent:
             payload["flags"] = SUPPRESS_NOTIFICATIONS
         aimed, self._aimed = self._aimed, None
