@@ -550,6 +550,8 @@ async def test_a_sent_message_records_its_posts_with_the_settle(store: Store) ->
     assert [p.embed_index for p in await store.posts("a", message_ids=["m1"])] == [0, 1]
     assert await store.posts("b", message_ids=["m1"]) == []  # per route
     assert await store.posts("a") == [] and await store.posts("a", outbox_ids=[c]) == []
+    assert [p.outbox_id for p in await store.posts("a", since=20.0)] == [a, b]
+    assert await store.posts("a", since=20.5) == []
     # an edit of the message is a post of its own row; the same row settled again replaces its post
     (edit,) = await store.enqueue([msg(key="melon:1", kind="change")], 30.0)
     edited = Post("a", edit, "m1", 0, "melon:1", {"alert": "change", "n": 3}, thread_id="t1")

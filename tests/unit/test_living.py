@@ -296,3 +296,31 @@ async def test_the_dry_run_prints_an_edit_as_an_edit(store: Store) -> None:
     edit_line = next(line for line in text.splitlines() if printed.message_id in line)
     assert edit_line.startswith("[DRY RUN]") and text.count(printed.message_id) == 1  # said as an edit
     assert text.count("| [변경] 공연 1 연기") == 2  # the edited alert as it reads now, then the short message
+
+
+async def test_once_every_sale_passed_the_message_says_so_once_and_is_never_edited_again(
+    store: Store, discord: FakeDiscord, http: httpx.AsyncClient
+) -> None:
+    clock = FakeClock()
+    route = RouteSettings(name="main", webhook_url=discord.add_webhook())
+    delivery = lane(store, http, route, clock)
+    await enqueue(store, clock, new(1), new(2))
+    await enqueue(store, clock, NewNotice(SITE, COLOR, ticket(3, open_at=seoul(2027, 1, 10, 20))))
+    await delivery.deliver_due("main")
+    (message,) = discord.messages[:1]
+    await delivery.deliver_due("main")
+    assert discord.patches() == []  # before the open: nothing to say
+    clock.advance(seoul(2026, 12, 24, 20, 1).timestamp() - clock.now().timestamp())
+    await delivery.deliver_due("main")
+    ((edited, patch),) = discord.patches()
+    assert edited == message.message_id
+    assert [e.get("description") for e in patch["embeds"]] == ["**오픈됨 · 12/24 20:00**"] * 2 + [None]
+    for _ in range(3):  # looked at again each minute: said once
+        clock.advance(61)
+        await delivery.deliver_due("main")
+    assert len(discord.patches()) == 1
+    await enqueue(store, clock, change(1, ticket(1), title="공연 1 추가 회차"))
+    await delivery.deliver_due("main")
+    assert len(discord.patches()) == 1 and discord.messages[-1].payload["embeds"][0]["title"].startswith(
+        "[변경]"
+    )

@@ -29,6 +29,7 @@ from loguru import logger
 
 from ticket_alarm.clock import Clock
 from ticket_alarm.config.routes import RouteSettings
+from ticket_alarm.delivery.discord.living import opened
 from ticket_alarm.delivery.notify import Alert, AlertFormatError, Changed, Editor, Notifier, Outcome
 from ticket_alarm.i18n import t
 from ticket_alarm.store import OutboxItem, OutboxRow
@@ -36,6 +37,9 @@ from ticket_alarm.store.api import Post, Sent, Store
 
 Row = tuple[OutboxItem, Alert]
 LIVING_KINDS = ("new", "change")  # the posts a change may edit (a reminder's message stays as it is)
+OPEN_CHECK = 60.0  # seconds between two looks for notices whose sales all passed (per lane)
+OPEN_LOOKBACK = 60 * 86400.0  # the posts looked at: those of the last 60 days
+OPENED_META = "opened:"  # meta key prefix of a message embed already edited to say its notice opened
 
 
 class Lane(Protocol):
@@ -84,15 +88,23 @@ def edited(shown: Post, newest: Changed) -> Changed:
     return Changed(newest.site_name, newest.color, newest.ticket, before)
 
 
+def _opened(post: Post, now: float) -> bool:
+    try:
+        ticket = getattr(Alert.from_json(post.alert), "ticket", None)
+    except AlertFormatError:
+        return False
+    return ticket is not None and opened(ticket, now)
+
+
 def message_alerts(
-    state: Mapping[int, Post], index: int, alert: Changed, changed_at: float
+    state: Mapping[int, Post], index: int, alert: Changed | None, changed_at: float
 ) -> tuple[list[Alert], list[float | None]]:
     """The alerts of an edited message, in embed order, embed ``index`` replaced by ``alert``; an
     unreadable post is left out (the rest of the message still edits)."""
     alerts: list[Alert] = []
     times: list[float | None] = []
     for i in sorted(state):
-        if i == index:
+        if i == index and alert is not None:
             alerts.append(alert)
             times.append(changed_at)
             continue
@@ -127,6 +139,8 @@ class Edits:
         # rows whose message records no post: a change's short message (its edit landed), a digest's rows
         self.unrecorded: set[int] = set()
         self.links: dict[int, Post] = {}  # a short change message's row → the post it links to
+        self._open_checked: dict[str, float] = {}  # lane → when after_open last looked
+        self._opened: set[str] = set()  # meta marks known set (asked once per process)
         self._records: tuple[Post, ...] = ()  # the posts the edit in flight records when it lands
 
     def mode(self, notifier: Notifier) -> str:
@@ -155,6 +169,41 @@ class Edits:
             for index, (item, alert) in enumerate(sent)
             if item.id not in skip
         )
+
+    async def after_open(self, notifier: Notifier) -> None:
+        """Messages whose notices' sales have all passed are edited once to say so (``오픈됨 · 12/24
+        20:00``, rendered by the notifier); a meta mark per message embed: never edited for it again.
+        Checked at most every ``OPEN_CHECK`` seconds per lane, over the posts of ``OPEN_LOOKBACK``."""
+        now = self.lanes.clock.now().timestamp()
+        lane = notifier.route
+        if (
+            not getattr(notifier, "says_opened", False)
+            or now < self._open_checked.get(lane, 0.0) + OPEN_CHECK
+        ):
+            return
+        self._open_checked[lane] = now
+        store = self.lanes.store
+        recent = await store.posts(lane, since=now - OPEN_LOOKBACK)
+        for message_id in dict.fromkeys(p.message_id for p in recent):
+            state = newest_per_embed([p for p in recent if p.message_id == message_id])
+            due = [
+                f"{OPENED_META}{lane}:{message_id}:{i}"
+                for i, p in state.items()
+                if p.alert.get("kind") in LIVING_KINDS and _opened(p, now)
+            ]
+            due = [key for key in due if key not in self._opened and await store.get_meta(key) is None]
+            if not due:
+                continue
+            alerts, times = message_alerts(state, -1, None, 0.0)
+            thread = next(iter(state.values())).thread_id
+            outcome = await cast(Editor, notifier).edit(
+                message_id, alerts, thread_id=thread, changed_at=times
+            )
+            if outcome.kind in ("sent", "gone"):  # a deleted message says nothing any more either
+                for key in due:
+                    await store.set_meta(key, str(now))
+                    self._opened.add(key)
+                logger.info("{}", t("log.edited_opened", route=lane, message=message_id))
 
     async def aim(self, notifier: Notifier, batch: Sequence[Row]) -> None:
         """Before a send: a short change message links to the message it edited; on a forum route (one
@@ -185,6 +234,9 @@ class Edits:
         rest: list[Row] = []
         for target, rows in coalesce(changes, found).values():
             taken |= {item.id for item, _ in rows}
+            if await self._has_opened(lane, target):  # said it opened: never edited again, posted
+                taken -= {item.id for item, _ in rows}
+                continue
             if rows[-1][0].id in done:  # edited before a restart: only its short message is owed
                 rest += self._followup(mode, rows[-1], target)
                 continue
@@ -211,6 +263,10 @@ class Edits:
             rest += self._followup(mode, rows[-1], target)
         rest += [(i, a) for i, a in readable if i.id not in taken]
         return sorted(rest, key=lambda row: row[0].id), edited
+
+    async def _has_opened(self, lane: str, target: Post) -> bool:
+        key = f"{OPENED_META}{lane}:{target.message_id}:{target.embed_index}"
+        return key in self._opened or await self.lanes.store.get_meta(key) is not None
 
     def _followup(self, mode: str, row: Row, target: Post) -> list[Row]:
         """The short change message owed after an edit (``edit+post``): it links to ``target``'s message."""

@@ -162,6 +162,7 @@ class Delivery:
                 limit=self.holds.claim_limit(lane, MAX_BATCH_ROWS),
             )
             if not items:  # a digest route's period may still owe the coming week's opens
+                await self.edits.after_open(self.notifiers[lane])  # and a posted notice may have opened
                 idle = await self.holds.idle_digest(lane)
                 return delivered + (await self._send_bundle(self.notifiers[lane], idle) if idle else 0)
             # rows rescheduled for backoff drop out of the next `pending`; rate-limited ones stay due
@@ -253,8 +254,7 @@ class Delivery:
         return None if next_due is None else max(next_due, self._hold_until.get(lane, 0.0))
 
     def _bucket_wait(self, lane: str) -> float:
-        notifier = self.notifiers.get(lane)
-        return 0.0 if notifier is None else notifier.wait()
+        return 0.0 if (notifier := self.notifiers.get(lane)) is None else notifier.wait()
 
     async def _alerts(self, lane: str, items: list[OutboxItem]) -> list[tuple[OutboxItem, Alert]]:
         """The rows' Alerts (a legacy embed row read as a legacy Alert); a row that is neither becomes

@@ -243,8 +243,10 @@ class OutboxStore(Protocol):
         notice_keys: Iterable[str] = (),
         message_ids: Iterable[str] = (),
         outbox_ids: Iterable[int] = (),
+        since: float | None = None,
     ) -> list[Post]:
-        """The posts of ``route`` of any of those notices, messages or outbox rows, by outbox id."""
+        """The posts of ``route`` of any of those notices, messages or outbox rows, or posted at or
+        after ``since``, by outbox id."""
         ...
 
     async def outbox_stats(self) -> OutboxStats: ...

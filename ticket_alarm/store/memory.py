@@ -264,12 +264,19 @@ class MemoryStore(MemoryReads, MetaRecords):
         notice_keys: Iterable[str] = (),
         message_ids: Iterable[str] = (),
         outbox_ids: Iterable[int] = (),
+        since: float | None = None,
     ) -> list[Post]:
         keys, messages, ids = set(notice_keys), set(message_ids), set(outbox_ids)
         return [
             copy.deepcopy(p)
             for (r, _), p in sorted(self._d.posts.items())
-            if r == route and (p.notice_key in keys or p.message_id in messages or p.outbox_id in ids)
+            if r == route
+            and (
+                p.notice_key in keys
+                or p.message_id in messages
+                or p.outbox_id in ids
+                or (since is not None and p.posted_at >= since)
+            )
         ]
 
     async def next_due(self, route: str) -> float | None:

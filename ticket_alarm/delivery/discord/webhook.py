@@ -234,6 +234,7 @@ class DiscordNotifier:
     """A route's Discord webhook as a ``Notifier``: Alerts rendered to embeds when they are sent."""
 
     verb = "sent"
+    says_opened = True  # an edit renders each notice as it is now: once every sale passed, it says so
     # edit: PATCH of a posted message (the living alert); silent is SUPPRESS_NOTIFICATIONS
     capabilities = Capabilities(edit=True, silent=True, max_batch=10, max_chars=6000)
 

@@ -135,10 +135,17 @@ def post_params(post: Post, alert: str, now: float) -> list[Any]:
 
 
 def posts(
-    d: Dialect, route: str, notice_keys: Sequence[str], message_ids: Sequence[str], outbox_ids: Sequence[int]
+    d: Dialect,
+    route: str,
+    notice_keys: Sequence[str],
+    message_ids: Sequence[str],
+    outbox_ids: Sequence[int],
+    since: float | None = None,
 ) -> tuple[str, list[Any]]:
-    """The posts of ``route`` of any of those notices, messages or outbox rows, by outbox id."""
-    conditions, params = [], []
+    """The posts of ``route`` of any of those notices, messages or outbox rows (or posted at or after
+    ``since``), by outbox id."""
+    conditions: list[str] = ["posted_at>=?"] if since is not None else []
+    params: list[Any] = [since] if since is not None else []
     for column, values in (
         ("notice_key", notice_keys),
         ("message_id", message_ids),

@@ -166,9 +166,11 @@ class SqlReads(MetaRecords):
         notice_keys: Iterable[str] = (),
         message_ids: Iterable[str] = (),
         outbox_ids: Iterable[int] = (),
+        since: float | None = None,
     ) -> list[api.Post]:
         keys, messages, ids = list(notice_keys), list(message_ids), list(outbox_ids)
-        return [Q.post_row(r) for r in await self._select(*Q.posts(self.dialect, route, keys, messages, ids))]
+        sql, params = Q.posts(self.dialect, route, keys, messages, ids, since)
+        return [Q.post_row(r) for r in await self._select(sql, params)]
 
     async def outbox_stats(self) -> api.OutboxStats:
         stats = api.OutboxStats()

@@ -14,3 +14,4 @@ CREATE TABLE posts(
 );
 CREATE INDEX posts_notice ON posts(route, notice_key);
 CREATE INDEX posts_message ON posts(route, message_id);
+CREATE INDEX posts_posted ON posts(route, posted_at);
