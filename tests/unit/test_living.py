@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import random
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -14,7 +12,7 @@ import pytest
 from loguru import logger
 
 from tests.support.discord_standin import CHANNEL_ID, GUILD_ID, FakeDiscord
-from tests.unit.test_outbox import _stop_in_background
+from tests.unit import test_outbox
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import RouteSettings
 from ticket_alarm.core.model import Presale, Ticket, seoul
@@ -26,7 +24,6 @@ from ticket_alarm.delivery.notify import Changed, NewNotice, Reminder, StdoutNot
 from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.store import NewOutboxRow, OutboxItem, Store
 from ticket_alarm.store.api import Post
-from ticket_alarm.store.sqlite.backend import SqliteStore
 
 SITE, COLOR = "멜론티켓", 0x00CD3C
 
@@ -44,24 +41,14 @@ def change(n: int, before: Ticket, **changes: Any) -> Changed:
     return Changed(SITE, COLOR, ticket(n, **changes), before)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = SqliteStore.open_file(tmp_path / "store.sqlite3")
-    yield s
-    await s.close()
+# test_outbox's fixtures: the SQLite store, the HTTP client, a stand-in Discord with a roomy bucket
+store, http, roomy = test_outbox.store, test_outbox.http, test_outbox.roomy
 
 
 @pytest.fixture
-def discord() -> Iterator[FakeDiscord]:
-    fake = FakeDiscord(bucket_limit=1000).start()
-    yield fake
-    _stop_in_background(fake)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
+def discord(roomy: FakeDiscord) -> FakeDiscord:
+    """test_outbox's stand-in with a roomy bucket (fake-clock tests never meet its real-time window)."""
+    return roomy
 
 
 def lane(store: Store, http: httpx.AsyncClient, route: RouteSettings, clock: FakeClock) -> Delivery:
