@@ -93,3 +93,32 @@ def test_a_forum_route_gets_one_thread_per_notice_with_its_updates_inside(
     assert discord.messages[2].thread_id == starter.message_id  # the change inside its thread
     assert len(discord.threads) == 2 and discord.rejections == []
     assert d.terminate()[0] == 0
+
+
+def test_kill_9_between_an_accepted_edit_and_its_record_applies_the_same_state_again(
+    tmp_path: Path,
+    discord: FakeDiscord,
+    site: FakeSite,
+    notices: TestStandNotices,
+    daemons: list[DaemonProcess],
+) -> None:
+    webhook = discord.add_webhook()
+    config = write_config(tmp_path, stand_config(tmp_path, site, webhook, change_confirm_cycles=0))
+    d = DaemonProcess(config, tmp_path)
+    daemons.append(d)
+    d.wait_log("크롤링 완료: teststand")
+    (notice,) = notices.add(1, prefix="신규")
+    d.wait_for(lambda: len(discord.messages) == 1, what="the new notice posted")
+    discord.delay = 30.0  # Discord applies what it accepts but answers late: the daemon cannot record it
+    notices.update(notice, open_at="2027-12-01T21:00:00")
+    d.wait_for(lambda: len(discord.patches()) == 1, what="the edit accepted")
+    d.kill9()
+    discord.delay = 0.0
+    d2 = DaemonProcess(config, tmp_path, "daemon2")
+    daemons.append(d2)
+    d2.wait_for(lambda: len(discord.messages) == 2, timeout=60, what="the short change message")
+    first, again = (p for _, p in discord.patches())
+    assert first["embeds"] == again["embeds"]  # the same state applied again
+    d2.wait_log("크롤링 완료: teststand", count=3)
+    assert len(discord.messages) == 2  # the original and one short change message: never posted twice
+    assert d2.terminate()[0] == 0

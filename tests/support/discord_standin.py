@@ -280,11 +280,12 @@ class FakeDiscord:
             if edited is not None:
                 edited.edits.append({**payload, "_at": now})
                 self.requests.append((now, 200))
-                return _json(
-                    200,
-                    {"id": edited.message_id, "webhook_id": webhook_id, **self.shown(edited.message_id)},
-                    headers,
-                )
+                body = {"id": edited.message_id, "webhook_id": webhook_id, **self.shown(edited.message_id)}
+                answer = _json(200, body, headers)
+                answer.delay = (
+                    self.delay
+                )  # an accepted edit is in flight too (a kill now leaves it unrecorded)
+                return answer
             refused, thread_id = self._thread(req, webhook_id, payload)
             if refused is not None:
                 self.requests.append((now, refused.status))
