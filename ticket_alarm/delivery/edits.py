@@ -194,6 +194,7 @@ class Edits:
             due = [key for key in due if key not in self._opened and await store.get_meta(key) is None]
             if not due:
                 continue
+            state = newest_per_embed(await store.posts(lane, message_ids=[message_id]))  # all of it
             alerts, times = message_alerts(state, -1, None, 0.0)
             thread = next(iter(state.values())).thread_id
             outcome = await cast(Editor, notifier).edit(
