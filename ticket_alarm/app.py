@@ -7,7 +7,8 @@ Public surface:
 - ``load(config)``: the settings (file or defaults, environment on top) and the known crawlers;
 - ``open_store(settings, readonly=...)``: the configured async store (SQLite file or PostgreSQL);
 - ``build_app(settings, known, ...)``: everything the daemon and ``once`` run on, as an ``App``;
-- ``notifiers_for(settings, webhooks, clock)``: one notifier per route, stdout in a dry run, the ops lane;
+- ``notifiers_for(settings, webhooks, clock)``: one notifier per destination, stdout in a dry run, the
+  ops lane; ``notifier_for(dest, webhooks, clock)``: the notifier of one destination;
 - ``page_router(settings)``: which routes take a notice, for listings and feeds;
 - ``discord_webhooks(settings, clock, ...)``: a Discord webhook client for one-shot commands;
 - ``instance_lock(settings)``: the data_dir's single-instance lock;
@@ -32,7 +33,7 @@ from ticket_alarm import __version__
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config.environ import CONFIG_ENV
 from ticket_alarm.config.load import check_site_names, load_config, resolve_config_path
-from ticket_alarm.config.routes import Router, delivery_router
+from ticket_alarm.config.routes import Destination, Router, delivery_router
 from ticket_alarm.config.settings import OPS_ROUTE, RouteSettings, Settings
 from ticket_alarm.daemon.pipeline import Pipeline
 from ticket_alarm.daemon.process import open_waiting
@@ -42,6 +43,7 @@ from ticket_alarm.daemon.watch import OpsWatch
 from ticket_alarm.delivery.discord.render import alert_text
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient, http_client
 from ticket_alarm.delivery.notify import Notifier, StdoutNotifier
+from ticket_alarm.delivery.ntfy import NtfyNotifier
 from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.fetch.http import Fetcher
 from ticket_alarm.i18n import t
@@ -194,16 +196,26 @@ async def build_app(
 
 
 def notifiers_for(settings: Settings, webhooks: WebhookClient, clock: Clock) -> list[Notifier]:
-    """One notifier per route (its Discord webhook); with no webhook at all, the stdout notifier; and
-    the ops lane (``health.ops_webhook_url``) apart from them all."""
-    routes = settings.effective_routes()
+    """One notifier per destination (a lane each: a route's Discord webhook, its ntfy topic); with no
+    destination at all, the stdout notifier; and the ops lane (``health.ops_webhook_url``) apart."""
+    dests = settings.destinations()
     ops: list[Notifier] = []
     if settings.health.ops_webhook_url:
         lane = RouteSettings(name=OPS_ROUTE, webhook_url=settings.health.ops_webhook_url)
         ops.append(DiscordNotifier.for_route(lane, webhooks))
-    if not routes:
+    if not dests:
         return [StdoutNotifier(alert_text, clock), *ops]
-    return [*(DiscordNotifier.for_route(route, webhooks) for route in routes), *ops]
+    # Telegram's notifier arrives with its own branch (i24-telegram): its lanes wait until then
+    return [*(notifier_for(dest, webhooks, clock) for dest in dests if dest.kind != "telegram"), *ops]
+
+
+def notifier_for(dest: Destination, webhooks: WebhookClient, clock: Clock) -> Notifier:
+    """The notifier of one destination; every one shares the delivery HTTP client (``proxy.discord``)."""
+    if dest.kind == "ntfy":
+        return NtfyNotifier.for_destination(dest, webhooks.client, clock)
+    if dest.kind == "discord":
+        return DiscordNotifier.for_destination(dest, webhooks)
+    raise ValueError(f"no notifier for a {dest.kind} destination")
 
 
 def build_daemon(app: App, known: Known, sites: list[str], *, on_result: Any = None) -> Daemon:

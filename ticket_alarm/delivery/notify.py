@@ -117,7 +117,9 @@ class Notifier(Protocol):
         """Seconds the next ``send`` would wait for its rate limit (0: none)."""
         ...
 
-    async def send(self, alerts: Sequence[Alert]) -> Outcome: ...
+    async def send(self, alerts: Sequence[Alert], *, silent: bool = False) -> Outcome:
+        """Deliver ``alerts`` in one message; ``silent``: without a notification (the alert says so)."""
+        ...
 
     async def probe(self) -> bool | None:
         """Whether a broken destination answers again (None: unreachable, ask later)."""
@@ -162,7 +164,7 @@ class StdoutNotifier:
     def wait(self) -> float:
         return 0.0
 
-    async def send(self, alerts: Sequence[Alert]) -> Outcome:
+    async def send(self, alerts: Sequence[Alert], *, silent: bool = False) -> Outcome:
         out = self.out or sys.stdout
         now = self.clock.now()
         for alert in alerts:

@@ -148,7 +148,7 @@ async def upcoming(
             next_at, day = None, ticket.open_date
         else:
             continue
-        lanes = router.lanes_for(ticket)
+        lanes = router.routes_for(ticket)  # the routes that take it (a route's every destination alike)
         if route is not None and route.name not in lanes:
             continue
         search = normalise("\x00".join((ticket.title, ticket.venue, ticket.genre)))

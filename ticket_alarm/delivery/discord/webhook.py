@@ -32,6 +32,7 @@ from ticket_alarm.delivery.notify import Alert, Capabilities, Outcome
 from ticket_alarm.i18n import t
 
 if TYPE_CHECKING:
+    from ticket_alarm.config.routes import Destination
     from ticket_alarm.config.settings import RouteSettings
 
 
@@ -56,6 +57,7 @@ REQUEST_TIMEOUT = 15.0  # one whole webhook request, connect to last byte
 RATE_LIMIT_FLOOR = 1.0  # a 429 saying retry_after 0 still waits this long, doubling while they repeat
 RATE_LIMIT_CAP = 60.0
 GONE_CODES = frozenset({10015, 50027})  # Unknown Webhook, Invalid Webhook Token
+SUPPRESS_NOTIFICATIONS = 1 << 12  # message flag: delivered without a push or a desktop notification
 
 
 def _json_error(resp: httpx.Response) -> dict[str, Any] | None:
@@ -234,10 +236,21 @@ class DiscordNotifier:
         self._rendered: list[tuple[Alert, dict[str, Any]]] = []
 
     @classmethod
-    def for_route(cls, route: RouteSettings, client: WebhookClient) -> DiscordNotifier:
+    def for_route(
+        cls, route: RouteSettings, client: WebhookClient, *, lane: str | None = None
+    ) -> DiscordNotifier:
+        assert route.webhook_url is not None, "a Discord destination has a webhook_url"
         return cls(
-            route.name, route.webhook_url, client, role_ids=route.mention_role_ids, thread_id=route.thread_id
+            lane or route.name,
+            route.webhook_url,
+            client,
+            role_ids=route.mention_role_ids,
+            thread_id=route.thread_id,
         )
+
+    @classmethod
+    def for_destination(cls, dest: Destination, client: WebhookClient) -> DiscordNotifier:
+        return cls.for_route(dest.route, client, lane=dest.lane)
 
     def fits(self, alerts: Sequence[Alert]) -> int:
         self._rendered = [(a, render_alert(a)) for a in alerts]
@@ -251,8 +264,10 @@ class DiscordNotifier:
     def wait(self) -> float:
         return self.client.bucket_wait(self.webhook_url)
 
-    async def send(self, alerts: Sequence[Alert]) -> Outcome:
+    async def send(self, alerts: Sequence[Alert], *, silent: bool = False) -> Outcome:
         payload = message(self._embeds(alerts), role_ids=self.role_ids)
+        if silent:
+            payload["flags"] = SUPPRESS_NOTIFICATIONS
         return await self.client.execute(self.webhook_url, payload, thread_id=self.thread_id)
 
     async def probe(self) -> bool | None:

@@ -21,6 +21,7 @@ from ticket_alarm.clock import Clock, SystemClock, age_text
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.daemon.upkeep import HEARTBEAT_EVERY
 from ticket_alarm.delivery.discord.urls import mask_url, webhook_fingerprint
+from ticket_alarm.delivery.ntfy import ntfy_fingerprint
 from ticket_alarm.errors import StoreUnavailable, TicketAlarmError
 from ticket_alarm.i18n import t
 from ticket_alarm.ops.health.report import (
@@ -235,42 +236,43 @@ async def _outbox_checks(report: Report, settings: Settings, store: StoreProtoco
 async def _webhook_checks(
     report: Report, settings: Settings, store: StoreProtocol, probe: Probe | None
 ) -> None:
-    routes = settings.effective_routes()
+    """One check per destination: a Discord webhook is probed (GET); an ntfy topic is not (its read
+    check needs a read permission a publishing token may lack): its lane's broken mark says it."""
+    dests = settings.destinations()
     broken = await store.broken_webhooks()
-    marked_urls = await store.broken_webhook_fingerprints()
-    for route_settings in routes:  # a mark for an earlier URL is stale: the fix was a new URL
-        mark_url = marked_urls.get(route_settings.name)
-        if mark_url is not None and mark_url != webhook_fingerprint(route_settings.webhook_url):
-            broken.pop(route_settings.name, None)
-    if not routes:
-        report.add(
-            "webhooks",
-            WARNING,
-            t("health.webhooks.none"),
-        )
-    targets: list[tuple[str, str | None, str]] = [
-        (f"webhook:{r.name}", r.name, r.webhook_url) for r in routes
-    ]
+    marked = await store.broken_webhook_fingerprints()
+    if not dests:
+        report.add("webhooks", WARNING, t("health.webhooks.none"))
+    # (check, lane, url shown, the url a probe GETs or None, the fingerprint a live mark carries)
+    targets: list[tuple[str, str | None, str, str | None, str]] = []
+    for dest in dests:
+        route = dest.route
+        if dest.kind == "discord" and route.webhook_url:
+            url = route.webhook_url
+            targets.append((f"webhook:{dest.lane}", dest.lane, url, url, webhook_fingerprint(url)))
+        elif dest.kind == "ntfy" and route.ntfy_url:
+            print_ = ntfy_fingerprint(route.ntfy_url, route.ntfy_token)
+            targets.append((f"ntfy:{route.name}", dest.lane, route.ntfy_url, None, print_))
     if settings.health.ops_webhook_url:
-        targets.append(("webhook:ops", None, settings.health.ops_webhook_url))
-    statuses: list[int | str | None] = ["skipped"] * len(targets)
-    if probe is not None and targets:
-        statuses = list(await asyncio.gather(*(probe(url) for _, _, url in targets)))
-    for (check, route, url), status in zip(targets, statuses, strict=True):
-        shown = mask_url(url)
-        mark = broken.get(route) if route is not None else None
+        url = settings.health.ops_webhook_url
+        targets.append(("webhook:ops", None, url, url, webhook_fingerprint(url)))
+    probed = [target for target in targets if target[3] is not None]
+    statuses: dict[str, int | str | None] = {check: "skipped" for check, *_ in targets}
+    if probe is not None and probed:
+        answers = await asyncio.gather(*(probe(url) for _, _, _, url, _ in probed if url))
+        statuses.update({check: status for (check, *_), status in zip(probed, answers, strict=True)})
+    for check, lane, url, probe_url, fingerprint in targets:
+        shown = str(mask_url(url))
+        status = statuses[check]
+        # a mark for an earlier URL or token is stale: the fix was a new one
+        mark = broken.get(lane) if lane is not None and marked.get(lane) in (None, fingerprint) else None
         if status in (401, 403, 404):
-            report.add(
-                check,
-                CRITICAL,
-                t("health.webhook.gone", url=shown, status=status),
-            )
+            report.add(check, CRITICAL, t("health.webhook.gone", url=shown, status=status))
         elif mark is not None:
-            report.add(
-                check,
-                CRITICAL,
-                t("health.webhook.broken", reason=mark[:200]),
-            )
+            key = "health.webhook.broken" if probe_url is not None else "health.ntfy.broken"
+            report.add(check, CRITICAL, t(key, reason=mark[:200]))
+        elif probe_url is None:
+            report.add(check, OK, t("health.ntfy.ok", url=shown))
         elif status == "skipped":
             report.add(check, OK, t("health.webhook.not_probed", url=shown))
         elif status is None:
