@@ -257,6 +257,30 @@ async def test_outbox_age_dead_letters_and_broken_webhook(
     assert hook.status == "CRITICAL" and "404" in hook.detail
 
 
+async def test_a_broken_ntfy_topic_is_critical_until_its_token_or_url_changes(
+    tmp_path: Path, store: Store, lock: InstanceLock, known: Any, clock: FakeClock
+) -> None:
+    from ticket_alarm.delivery.ntfy import ntfy_fingerprint
+
+    await healthy(store, clock)
+    url, token = "https://ntfy.sh/iu-alerts", "tk_abcdefghijklmnopqrstuvwxyz012"
+    settings = settings_for(tmp_path, routes=[{"name": "iu", "ntfy_url": url, "ntfy_token": token}])
+    probed: list[str] = []
+
+    async def probe(target: str) -> int | None:
+        probed.append(target)
+        return 200
+
+    topic = by_name(await health.collect(settings, known, clock=clock, system=FakeMachine(), probe=probe))
+    assert topic["ntfy:iu"].status == "OK" and url not in probed  # never probed: no publish, no read
+    print_ = ntfy_fingerprint(url, token)
+    await store.mark_webhook_broken("iu/ntfy", "HTTP 403: forbidden", clock.now().timestamp(), print_)
+    broken = by_name(await check(settings, known, clock))["ntfy:iu"]
+    assert broken.status == "CRITICAL" and "403" in broken.detail and token not in broken.detail
+    fixed = settings_for(tmp_path, routes=[{"name": "iu", "ntfy_url": url, "ntfy_token": token[:-1] + "3"}])
+    assert by_name(await check(fixed, known, clock))["ntfy:iu"].status == "OK"  # a new token: a stale mark
+
+
 async def test_webhook_probe_answers(
     tmp_path: Path, store: Store, lock: InstanceLock, known: Any, clock: FakeClock
 ) -> None:

@@ -80,3 +80,33 @@ def test_proxy_discord_password_is_a_secret() -> None:
     settings = Settings(proxy={"discord": "http://bot:Disc0rdPr0xyPass@127.0.0.1:3128"})
     assert "Disc0rdPr0xyPass" in settings.secrets()
     assert settings.masked()["proxy"]["discord"] == "http://bot:****@127.0.0.1:3128"
+
+
+def test_send_test_reaches_every_destination_of_every_route(
+    tmp_path: Path, site: FakeSite, discord: FakeDiscord
+) -> None:
+    from tests.support.ntfy_standin import FakeNtfy
+
+    ntfy = FakeNtfy().start()
+    try:
+        ntfy.protect("locked", "tk_abcdefghijklmnopqrstuvwxyz012")
+        routes = [
+            {"name": "fans", "webhook_url": discord.add_webhook(), "ntfy_url": ntfy.topic_url("fans")},
+            {"name": "phone", "ntfy_url": ntfy.topic_url("phone")},
+        ]
+        config = write_config(tmp_path, stand_config(tmp_path, site, None, routes=routes))
+        result = run_cli("send-test", "--config", str(config), cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert len(discord.messages) == 1 and [m.topic for m in ntfy.messages] == ["fans", "phone"]
+        assert ntfy.published()[0]["title"] == "ticket-alarm 테스트 알림"
+        assert all(
+            f"send-test, route {lane}" in result.stdout for lane in ("fans,", "fans/ntfy,", "phone/ntfy,")
+        )
+
+        locked = [{"name": "locked", "ntfy_url": ntfy.topic_url("locked")}]  # no token: ntfy says 403
+        config = write_config(tmp_path, stand_config(tmp_path, site, None, routes=locked), name="locked.json")
+        refused = run_cli("send-test", "--config", str(config), cwd=tmp_path)
+        assert refused.returncode == 1 and "route locked/ntfy ntfy topic" in refused.stdout + refused.stderr
+        assert "answered 403" in refused.stdout + refused.stderr
+    finally:
+        ntfy.stop()
