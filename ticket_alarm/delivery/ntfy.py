@@ -29,6 +29,7 @@ import httpx
 from ticket_alarm.clock import Clock
 from ticket_alarm.core.urls import parse_ntfy
 from ticket_alarm.delivery.discord.render import ELLIPSIS, truncate
+from ticket_alarm.delivery.discord.webhook import broken_answer, json_object
 from ticket_alarm.delivery.notify import Alert, Capabilities, Changed, NewNotice, OpsAlert, Outcome, Reminder
 from ticket_alarm.delivery.text import alert_lines, alert_link, alert_title
 from ticket_alarm.i18n import t
@@ -208,7 +209,7 @@ class NtfyNotifier:
 
     def _classify(self, resp: httpx.Response) -> Outcome:
         status = resp.status_code
-        answer = _ntfy_json(resp)
+        answer = json_object(resp)  # ntfy's own JSON: a message, or {"code", "http", "error"}
         text = self.scrub(resp.text[:300])
         if status == 200:
             self.pace.ok()
@@ -248,19 +249,7 @@ class NtfyNotifier:
 
 def broken_ntfy_text(route: str, url: str, status: int | None, error: str = "") -> str:
     """Why an ntfy topic that answers 401/403/404 takes no alert, and what to do (once, send-test)."""
-    answer = t("webhook.broken.answer", status=status) + (f" ({error})" if error else "")
-    return t("ntfy.broken", route=route, url=url, answer=answer)
-
-
-def _ntfy_json(resp: httpx.Response) -> dict[str, Any] | None:
-    """ntfy's own JSON (a message, or ``{"code", "http", "error"}``), or None for anything else."""
-    if "json" not in resp.headers.get("content-type", ""):
-        return None
-    try:
-        body = resp.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
+    return t("ntfy.broken", route=route, url=url, answer=broken_answer(status, error))
 
 
 def _retry_after(resp: httpx.Response) -> float | None:

@@ -60,16 +60,22 @@ GONE_CODES = frozenset({10015, 50027})  # Unknown Webhook, Invalid Webhook Token
 SUPPRESS_NOTIFICATIONS = 1 << 12  # message flag: delivered without a push or a desktop notification
 
 
-def _json_error(resp: httpx.Response) -> dict[str, Any] | None:
-    """Discord's own JSON error body (``{"code": …, "message": …}``), or None for anything else
-    (Cloudflare's HTML, a proxy's page, an empty body)."""
+def json_object(resp: httpx.Response) -> dict[str, Any] | None:
+    """The answer's JSON object, or None for anything else (Cloudflare's HTML, a proxy's page, an empty
+    body): a service speaking for itself, as every notifier tells it from what stands in its way."""
     if "json" not in resp.headers.get("content-type", ""):
         return None
     try:
         body = resp.json()
     except ValueError:
         return None
-    return body if isinstance(body, dict) and ("code" in body or "message" in body) else None
+    return body if isinstance(body, dict) else None
+
+
+def _json_error(resp: httpx.Response) -> dict[str, Any] | None:
+    """Discord's own JSON error body (``{"code": …, "message": …}``), or None for anything else."""
+    body = json_object(resp)
+    return body if body is not None and ("code" in body or "message" in body) else None
 
 
 class WebhookClient:
@@ -286,6 +292,11 @@ class DiscordNotifier:
 
 def broken_webhook_text(route: str, webhook_url: str, status: int | None, error: str = "") -> str:
     """Why a webhook that answers 401/403/404 will never take an alert, and what to do (once, send-test)."""
-    answer = t("webhook.broken.answer", status=status) + (f" ({error})" if error else "")
+    answer = broken_answer(status, error)
     key = "webhook.broken.gone" if status in (401, 404) else "webhook.broken.refused"
     return t(key, route=route, url=mask_url(webhook_url), answer=answer)
+
+
+def broken_answer(status: int | None, error: str = "") -> str:
+    """``answered 404 (Unknown Webhook)``: what a broken destination said, for its explanation."""
+    return t("webhook.broken.answer", status=status) + (f" ({error})" if error else "")
