@@ -39,10 +39,9 @@ TARGET = 1.1
 
 
 def _checkpointed_size(store: SqliteStore) -> int:
-    engine = store.engine
-    engine._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    wal = engine.path.with_name(engine.path.name + "-wal")
-    return engine.path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+    store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    wal = store.path.with_name(store.path.name + "-wal")
+    return store.path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
 
 
 async def _size(store: SqliteStore) -> int:

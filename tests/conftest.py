@@ -124,6 +124,7 @@ def plugin_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 clean_env = pytest.fixture(inprocess.clean_env)
+here = pytest.fixture(inprocess.here)  # the CLI in this process: here("once", "--config", c, lang="ko")
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DaemonProcess, run_cli, stand_config, write_config
+from tests.support.inprocess import Here
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.ops.backup import BackupError, prune, restore
@@ -42,14 +43,14 @@ def stand(tmp_path: Path, site: FakeSite) -> Path:
 
 
 def test_backup_while_running_then_restore_after_stop(
-    tmp_path: Path, stand: Path, notices: TestStandNotices, daemons: list[DaemonProcess]
+    here: Here, tmp_path: Path, stand: Path, notices: TestStandNotices, daemons: list[DaemonProcess]
 ) -> None:
     notices.add(12)
     d = DaemonProcess(stand, tmp_path)
     daemons.append(d)
     d.wait_log("크롤링 완료: teststand", count=2)
     dest = tmp_path / "backups"
-    done = run_cli("backup", "--dest", str(dest), "--config", str(stand), cwd=tmp_path)
+    done = here("backup", "--dest", str(dest), "--config", str(stand))
     assert done.returncode == 0, done.stderr
     archive = archive_of(done.stdout)
     assert re.fullmatch(r"data_\d{8}_\d{6}\.tar\.gz", archive.name) and archive.parent == dest
@@ -72,7 +73,7 @@ def test_backup_while_running_then_restore_after_stop(
 
     # restore is refused while the daemon runs; nothing is touched
     live = tmp_path / "data" / DB_NAME
-    refused = run_cli("restore", str(archive), "--config", str(stand), cwd=tmp_path)
+    refused = here("restore", str(archive), "--config", str(stand))
     assert refused.returncode == 1, refused.stderr
     assert "the daemon is running" in refused.stderr and f"pid {d.proc.pid}" in refused.stderr
     assert "supervisorctl stop ticket-alarm:monitor" in refused.stderr
@@ -81,7 +82,7 @@ def test_backup_while_running_then_restore_after_stop(
     notices.add(5, prefix="나중")  # the live store moves past the backup
     d.wait_for(lambda: rows(live) == 17, what="17 history rows")
     assert d.terminate()[0] == 0
-    done = run_cli("restore", str(archive), "--config", str(stand), cwd=tmp_path)
+    done = here("restore", str(archive), "--config", str(stand))
     assert done.returncode == 0, done.stderr
     assert rows(live) == 12
     aside = list((tmp_path / "data").glob(f"{DB_NAME}.before-restore-*"))
@@ -162,9 +163,9 @@ async def test_restore_refuses_bad_archives_and_touches_nothing(tmp_path: Path) 
     assert restored.returncode == 0, restored.stderr
 
 
-def test_backup_without_a_store_fails_clearly(tmp_path: Path) -> None:
+def test_backup_without_a_store_fails_clearly(here: Here, tmp_path: Path) -> None:
     config = write_config(tmp_path, {"data_dir": str(tmp_path / "nothing")})
-    done = run_cli("backup", "--config", str(config), cwd=tmp_path)
+    done = here("backup", "--config", str(config))
     assert done.returncode == 1 and "no store to back up" in done.stderr
     assert not (tmp_path / "nothing").exists()
 

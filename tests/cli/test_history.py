@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from crawlers import registry
-from tests.conftest import run_cli, stand_config, write_config
+from tests.conftest import stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
 from tests.support.fan import add_fan_notices, fan_config
-from tests.support.inprocess import run_main
+from tests.support.inprocess import Here, run_main
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm.core.model import identity_key
 from ticket_alarm.ops.history import HistoryImportError, parse_legacy
@@ -47,31 +47,31 @@ def known() -> Mapping[str, Any]:
 
 
 def test_stats_and_search_on_a_crawled_store(
-    tmp_path: Path, site: FakeSite, notices: TestStandNotices
+    here: Here, tmp_path: Path, site: FakeSite, notices: TestStandNotices
 ) -> None:
     notices.add(3, prefix="뮤지컬 〈레미제라블〉")
     notices.add(2, prefix="콘서트 100%_완판")
     config = write_config(tmp_path, stand_config(tmp_path, site, None))
-    assert run_cli("once", "--config", str(config), cwd=tmp_path).returncode == 0
-    stats = run_cli("history", "--json", "stats", "--config", str(config), cwd=tmp_path)
+    assert here("once", "--config", str(config)).returncode == 0
+    stats = here("history", "--json", "stats", "--config", str(config))
     assert stats.returncode == 0, stats.stderr
     doc = json.loads(stats.stdout)
     assert doc["total"] == 5 and doc["sites"][0]["site"] == "teststand" and doc["sites"][0]["rows"] == 5
     assert doc["outbox"] == {"pending": 0, "sent": 0, "dead": 0}  # the first run is silent
-    text = run_cli("history", "stats", "--config", str(config), cwd=tmp_path)
+    text = here("history", "stats", "--config", str(config))
     assert "teststand" in text.stdout and "KST" in text.stdout and "outbox: pending 0" in text.stdout
 
-    found = run_cli("history", "search", "레미제라블", "--config", str(config), cwd=tmp_path)
+    found = here("history", "search", "레미제라블", "--config", str(config))
     assert found.returncode == 0
     assert found.stdout.count("teststand") == 3 and "뮤지컬 〈레미제라블〉 1 티켓 오픈 안내" in found.stdout
-    literal = run_cli("history", "--json", "search", "100%_", "--config", str(config), cwd=tmp_path)
+    literal = here("history", "--json", "search", "100%_", "--config", str(config))
     hits = json.loads(literal.stdout)
     assert {h["id"] for h in hits} == {"4", "5"} and all(h["first_seen"] for h in hits)
-    wildcard = run_cli("history", "search", "0%_완", "--config", str(config), cwd=tmp_path)
+    wildcard = here("history", "search", "0%_완", "--config", str(config))
     assert wildcard.returncode == 0
-    as_wildcard = run_cli("history", "search", "1%판", "--config", str(config), cwd=tmp_path)
+    as_wildcard = here("history", "search", "1%판", "--config", str(config))
     assert as_wildcard.returncode == 1  # % and _ are literal characters, never LIKE wildcards
-    missing = run_cli("history", "search", "없는공연", "--config", str(config), cwd=tmp_path)
+    missing = here("history", "search", "없는공연", "--config", str(config))
     assert missing.returncode == 1 and "nothing matches" in missing.stdout
 
 
@@ -118,7 +118,7 @@ def test_parse_every_legacy_shape(known: Mapping[str, Any]) -> None:
 
 
 def test_import_then_the_daemon_never_realerts_legacy_notices(
-    tmp_path: Path, discord: FakeDiscord, site: FakeSite, notices: TestStandNotices
+    here: Here, tmp_path: Path, discord: FakeDiscord, site: FakeSite, notices: TestStandNotices
 ) -> None:
     webhook = discord.add_webhook()
     notices.add(5)
@@ -131,26 +131,26 @@ def test_import_then_the_daemon_never_realerts_legacy_notices(
         ],
     )
     config = write_config(tmp_path, stand_config(tmp_path, site, webhook, notify_on_first_run=True))
-    done = run_cli("history", "import", str(legacy), "--config", str(config), cwd=tmp_path)
+    done = here("history", "import", str(legacy), "--config", str(config))
     assert done.returncode == 0, done.stderr
     assert "imported: 3 added, 0 already known" in done.stdout
-    again = run_cli("history", "import", str(legacy), "--config", str(config), cwd=tmp_path)
+    again = here("history", "import", str(legacy), "--config", str(config))
     assert "imported: 0 added, 3 already known" in again.stdout  # idempotent
 
-    assert run_cli("once", "--config", str(config), cwd=tmp_path).returncode == 0
+    assert here("once", "--config", str(config)).returncode == 0
     sent = sorted(e["url"].rsplit("/", 1)[1] for e in discord.embeds())
     assert sent == ["1", "4", "5"]  # 2 and 3 were alerted by the old script
-    stats = json.loads(run_cli("history", "--json", "stats", "--config", str(config), cwd=tmp_path).stdout)
+    stats = json.loads(here("history", "--json", "stats", "--config", str(config)).stdout)
     assert stats["legacy_keys"] == {"imported": 3, "matched": 2} and stats["total"] == 5
 
     # a change to an imported notice is announced like any other (only "new" is suppressed)
     notices.update("2", title="공연 2 티켓 오픈 안내 (일정 변경)", open_at="2027-12-02T20:00:00")
     for _ in range(2):  # a change may wait one confirming cycle
-        assert run_cli("once", "--config", str(config), cwd=tmp_path).returncode == 0
+        assert here("once", "--config", str(config)).returncode == 0
     assert any(e["url"].endswith("/2") for e in discord.embeds()[3:])
 
 
-def test_corrupt_files_write_nothing(tmp_path: Path) -> None:
+def test_corrupt_files_write_nothing(here: Here, tmp_path: Path) -> None:
     config = write_config(tmp_path, {"data_dir": str(tmp_path / "data")})
     good_then_bad = write_json(tmp_path / "mixed.json", ["aaaa1111", {"site": "melon", "id": "1"}, 3.5])
     truncated = tmp_path / "truncated.json"
@@ -160,7 +160,7 @@ def test_corrupt_files_write_nothing(tmp_path: Path) -> None:
         (good_then_bad, "entry [2]: a key must be a string"),
         (tmp_path / "absent.json", "no such file"),
     ]:
-        done = run_cli("history", "import", str(path), "--config", str(config), cwd=tmp_path)
+        done = here("history", "import", str(path), "--config", str(config))
         assert done.returncode == 1, done.stderr
         assert phrase in done.stderr and "nothing imported" in done.stderr.lower()
         assert "Traceback" not in done.stderr
@@ -168,17 +168,17 @@ def test_corrupt_files_write_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "data").exists()  # not even the store was created
 
 
-def test_import_before_the_first_run_and_unknown_sites(tmp_path: Path) -> None:
+def test_import_before_the_first_run_and_unknown_sites(here: Here, tmp_path: Path) -> None:
     config = write_config(tmp_path, {"data_dir": str(tmp_path / "data")})
     legacy = write_json(
         tmp_path / "h.json", {"x1": {"site": "티켓베이", "id": "7", "title": "다른 사이트"}, "x2": 1700000000}
     )
-    done = run_cli("history", "import", str(legacy), "--config", str(config), cwd=tmp_path)
+    done = here("history", "import", str(legacy), "--config", str(config))
     assert done.returncode == 0, done.stderr
     assert "티켓베이 (1)" in done.stderr and "[WARNING]" in done.stderr  # kept, and said so
     rows = legacy_rows(tmp_path / "data")
     assert {(r[1], r[2]) for r in rows} == {("record", "티켓베이"), ("hash", None)}
-    found = run_cli("history", "search", "다른", "--config", str(config), cwd=tmp_path)
+    found = here("history", "search", "다른", "--config", str(config))
     assert found.returncode == 0 and "(imported)" in found.stdout
 
 
@@ -214,16 +214,14 @@ def test_history_search_folds_spaces_says_when_cut_and_shows_the_open_time(
 
 @pytest.mark.usefixtures("clean_env")  # tests/support/inprocess.py
 def test_history_search_takes_the_korean_and_the_english_name(
-    tmp_path: Path, site: FakeSite, notices: TestStandNotices, discord: FakeDiscord
+    here: Here, tmp_path: Path, site: FakeSite, notices: TestStandNotices, discord: FakeDiscord
 ) -> None:
     ids = add_fan_notices(notices)
     config = write_config(tmp_path, fan_config(tmp_path, site, discord))
-    assert run_cli("once", "--config", str(config), cwd=tmp_path).returncode == 0
-    both = run_cli(
-        "history", "search", "세븐틴", "SEVENTEEN", "--json", "--config", str(config), cwd=tmp_path
-    )
+    assert here("once", "--config", str(config)).returncode == 0
+    both = here("history", "search", "세븐틴", "SEVENTEEN", "--json", "--config", str(config))
     assert both.returncode == 0, both.stderr
     assert sorted(r["id"] for r in json.loads(both.stdout)) == sorted([ids["ko"], ids["en"]])
     # one quoted argument stays one keyword, spaces folded as in routes
-    phrase = run_cli("history", "search", "뮤지컬레 베카", "--config", str(config), cwd=tmp_path)
+    phrase = here("history", "search", "뮤지컬레 베카", "--config", str(config))
     assert phrase.returncode == 0 and "뮤지컬 레베카" in phrase.stdout and "세븐틴" not in phrase.stdout

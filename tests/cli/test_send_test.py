@@ -6,27 +6,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import run_cli, stand_config, write_config
+from tests.conftest import stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
+from tests.support.inprocess import Here
 from tests.support.ports import free_port
 from tests.support.site_standin import FakeSite, TestStandNotices
 
 
 def test_send_test_sample_posts_the_newest_notice_as_its_alert(
-    tmp_path: Path, site: FakeSite, notices: TestStandNotices, discord: FakeDiscord
+    here: Here, tmp_path: Path, site: FakeSite, notices: TestStandNotices, discord: FakeDiscord
 ) -> None:
     webhook = discord.add_webhook()
     config = write_config(tmp_path, stand_config(tmp_path, site, webhook))
     # before any crawl: one clear paragraph, exit 2
-    early = run_cli("send-test", "--sample", "teststand", "--config", str(config), cwd=tmp_path)
+    early = here("send-test", "--sample", "teststand", "--config", str(config))
     assert early.returncode == 2 and "Traceback" not in early.stderr
     assert "run `once` first" in early.stdout + early.stderr
     notices.add(3, prefix="기존")
-    assert run_cli("once", "--config", str(config), cwd=tmp_path).returncode == 0  # silent first run
+    assert here("once", "--config", str(config)).returncode == 0  # silent first run
     notices.add(1, prefix="최신")
-    assert run_cli("once", "--config", str(config), cwd=tmp_path).returncode == 0
+    assert here("once", "--config", str(config)).returncode == 0
     before = len(discord.embeds())
-    result = run_cli("send-test", "--sample", "teststand", "--config", str(config), cwd=tmp_path)
+    result = here("send-test", "--sample", "teststand", "--config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     embeds = discord.embeds()[before:]
     assert len(embeds) == 1
@@ -37,17 +38,17 @@ def test_send_test_sample_posts_the_newest_notice_as_its_alert(
     assert any(f["name"] == "티켓 오픈" and "<t:" in f["value"] for f in embed["fields"])
     assert "알림 전송: 1건 (send-test" in result.stdout
 
-    unknown = run_cli("send-test", "--sample", "nosuchsite", "--config", str(config), cwd=tmp_path)
+    unknown = here("send-test", "--sample", "nosuchsite", "--config", str(config))
     assert unknown.returncode == 2 and "nosuchsite" in unknown.stdout + unknown.stderr
 
 
 def test_send_test_explains_a_401_like_once_does(
-    tmp_path: Path, site: FakeSite, discord: FakeDiscord
+    here: Here, tmp_path: Path, site: FakeSite, discord: FakeDiscord
 ) -> None:
     good = discord.add_webhook()
     wrong_token = good.rsplit("/", 1)[0] + "/not-the-token-of-this-webhook-0123456789"
     config = write_config(tmp_path, stand_config(tmp_path, site, wrong_token))
-    result = run_cli("send-test", "--config", str(config), cwd=tmp_path)
+    result = here("send-test", "--config", str(config))
     assert result.returncode == 1
     text = result.stdout + result.stderr
     assert "answered 401" in text and "deleted or its token is wrong" in text
@@ -55,19 +56,17 @@ def test_send_test_explains_a_401_like_once_does(
     assert "not-the-token-of-this-webhook" not in text  # the token itself is masked
 
 
-def test_proxy_discord_carries_the_webhook_traffic(tmp_path: Path, site: FakeSite) -> None:
+def test_proxy_discord_carries_the_webhook_traffic(here: Here, tmp_path: Path, site: FakeSite) -> None:
     """proxy.discord: the webhook's own host is unreachable; only the proxy gets the message through."""
     proxy = FakeDiscord().start()  # answers absolute-form requests for its webhooks: a forwarding proxy
     try:
         through = proxy.add_webhook()
         unreachable = through.replace(proxy.server.base_url, f"http://127.0.0.1:{free_port()}")
         direct = write_config(tmp_path, stand_config(tmp_path, site, unreachable))
-        failed = run_cli("send-test", "--config", str(direct), cwd=tmp_path)
+        failed = here("send-test", "--config", str(direct))
         assert failed.returncode == 1 and "connection failed" in failed.stdout + failed.stderr
         config = stand_config(tmp_path, site, unreachable, proxy={"discord": proxy.server.base_url})
-        proxied = run_cli(
-            "send-test", "--config", str(write_config(tmp_path, config, "p.json")), cwd=tmp_path
-        )
+        proxied = here("send-test", "--config", str(write_config(tmp_path, config, "p.json")))
         assert proxied.returncode == 0, proxied.stdout + proxied.stderr
         assert [e["title"] for e in proxy.embeds()] == ["ticket-alarm 테스트 알림"]
     finally:
@@ -83,7 +82,7 @@ def test_proxy_discord_password_is_a_secret() -> None:
 
 
 def test_send_test_reaches_every_destination_of_every_route(
-    tmp_path: Path, site: FakeSite, discord: FakeDiscord
+    here: Here, tmp_path: Path, site: FakeSite, discord: FakeDiscord
 ) -> None:
     from tests.support.ntfy_standin import FakeNtfy
 
@@ -95,17 +94,16 @@ def test_send_test_reaches_every_destination_of_every_route(
             {"name": "phone", "ntfy_url": ntfy.topic_url("phone")},
         ]
         config = write_config(tmp_path, stand_config(tmp_path, site, None, routes=routes))
-        result = run_cli("send-test", "--config", str(config), cwd=tmp_path)
+        result = here("send-test", "--config", str(config))
         assert result.returncode == 0, result.stdout + result.stderr
         assert len(discord.messages) == 1 and [m.topic for m in ntfy.messages] == ["fans", "phone"]
         assert ntfy.published()[0]["title"] == "ticket-alarm 테스트 알림"
-        assert all(
-            f"send-test, route {lane}" in result.stdout for lane in ("fans,", "fans/ntfy,", "phone/ntfy,")
-        )
+        lanes = ("fans,", "fans/ntfy,", "phone/ntfy,")
+        assert all(f"send-test, route {lane}" in result.stdout for lane in lanes), result.stdout
 
         locked = [{"name": "locked", "ntfy_url": ntfy.topic_url("locked")}]  # no token: ntfy says 403
         config = write_config(tmp_path, stand_config(tmp_path, site, None, routes=locked), name="locked.json")
-        refused = run_cli("send-test", "--config", str(config), cwd=tmp_path)
+        refused = here("send-test", "--config", str(config))
         assert refused.returncode == 1 and "route locked/ntfy ntfy topic" in refused.stdout + refused.stderr
         assert "answered 403" in refused.stdout + refused.stderr
     finally:

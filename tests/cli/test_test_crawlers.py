@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_cli, write_config
+from tests.conftest import child_env, run_cli, write_config
 from tests.support.real_sites import FIXTURES, SITES, RealSites, expected
 from tests.support.server import Response
 from tests.support.site_standin import FakeSite
@@ -199,12 +199,19 @@ def test_file_on_melon_detail_as_json_has_the_schedule(tmp_path: Path) -> None:
 def test_sites_are_checked_at_once_and_each_line_prints_as_it_finishes(
     tmp_path: Path, real_sites: RealSites
 ) -> None:
-    import time
+    import subprocess
+    import sys
+    import threading
 
     slow = FakeSite()
+    # Interpark (asked first) answers only once the child has PRINTED Ticketlink's and YES24's lines:
+    # checked one after the other, or printed only at the end, they never would be (bounded: after
+    # 60 s it answers anyway and the test fails on what it saw)
+    others_printed = threading.Event()
+    overlapped: list[bool] = []
 
     def late_empty_list(req: Any) -> Response:
-        time.sleep(2.0)
+        overlapped.append(others_printed.wait(timeout=60))
         return Response(200, b"[]", {"Content-Type": "application/json"})
 
     slow.routes["/contents/api/open-notice/notice-list"] = late_empty_list
@@ -215,29 +222,49 @@ def test_sites_are_checked_at_once_and_each_line_prints_as_it_finishes(
         {"Content-Type": "application/json"},
     )
     slow.start()
+    lines: list[str] = []
     try:
         config = _config(
             tmp_path,
             {"interpark": slow.base_url, "ticketlink": slow.base_url, "yes24": real_sites.base_url},
         )
-        started = time.monotonic()
-        result = run_cli(
-            "test-crawlers", "interpark", "ticketlink", "yes24", "--config", str(config), cwd=tmp_path
+        argv = ["test-crawlers", "interpark", "ticketlink", "yes24", "--config", str(config)]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ticket_alarm", *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+            cwd=tmp_path,
         )
-        elapsed = time.monotonic() - started
+
+        def read() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line)
+                firsts = {row.split()[0] for row in lines if row.split()}
+                if {"ticketlink", "yes24"} <= firsts:
+                    others_printed.set()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            returncode = proc.wait(timeout=120)
+        finally:
+            proc.kill()
+        reader.join(timeout=10)
+        assert proc.stderr is not None
+        stderr = proc.stderr.read()
     finally:
         slow.stop()
-    assert result.returncode == 1  # the changed Ticketlink API is a failure, not "ok, 0 notices"
-    rows = [
-        line.split()[0] for line in result.stdout.splitlines() if line.split() and line.split()[0] in SITES
-    ]
-    assert rows[-1] == "interpark", result.stdout  # asked first, slowest: printed last
-    assert (
-        "ticketlink   FAILED" in result.stdout and "items have no noticeId: the API changed" in result.stdout
-    )
-    assert "interpark    ok" in result.stdout and "yes24        ok" in result.stdout
-    assert "checking" not in result.stderr  # the progress line is for a terminal only
-    assert elapsed < 12
+    stdout = "".join(lines)
+    assert returncode == 1  # the changed Ticketlink API is a failure, not "ok, 0 notices"
+    assert overlapped and all(overlapped), stdout  # the others were printed while Interpark waited
+    rows = [line.split()[0] for line in stdout.splitlines() if line.split() and line.split()[0] in SITES]
+    assert rows[-1] == "interpark", stdout  # asked first, slowest: printed last
+    assert "ticketlink   FAILED" in stdout and "items have no noticeId: the API changed" in stdout
+    assert "interpark    ok" in stdout and "yes24        ok" in stdout
+    assert "checking" not in stderr  # the progress line is for a terminal only
 
 
 def test_progress_line_redraws_in_place_on_a_terminal_only(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,6 +6,7 @@ tests run the real daemon on the stand-in site (and restart it) and the real CLI
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import resource
@@ -24,6 +25,7 @@ from icalendar import Calendar
 
 from crawlers.registry import discover
 from tests.conftest import DaemonProcess, run_cli, stand_config, write_config
+from tests.support.inprocess import Here
 from tests.support.ports import free_port
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm.clock import FakeClock
@@ -309,24 +311,28 @@ def test_daemon_serves_a_calendar_stable_across_restarts_and_moves_a_changed_ope
 # --- the `upcoming` command and display-width tables -------------------------------------------------
 
 
-async def test_upcoming_command_table_json_filters_and_bad_names(tmp_path: Path) -> None:
+def test_upcoming_command_table_json_filters_and_bad_names(here: Here, tmp_path: Path) -> None:
     # the stand-in site's plugin is on the CLI's PYTHONPATH (child_env), so `teststand` is a known site
     config_path = write_config(tmp_path, {"data_dir": str(tmp_path / "data")})
-    store = SqliteStore.open_dir(tmp_path / "data")
     now = datetime.now(UTC)
     soon, later = now + timedelta(days=2), now + timedelta(days=40)
-    try:
-        await seed(
-            store,
-            [
-                notice("k1", title="아이유 콘서트 티켓 오픈", open_at=soon.astimezone(SEOUL)),
-                notice("k2", title="Rock Festival 2027", open_at=later.astimezone(SEOUL), venue="잠실"),
-            ],
-            now,
-        )
-    finally:
-        await store.close()
-    table = run_cli("upcoming", "--config", str(config_path), cwd=tmp_path)
+
+    async def seeded() -> None:
+        store = SqliteStore.open_dir(tmp_path / "data")
+        try:
+            await seed(
+                store,
+                [
+                    notice("k1", title="아이유 콘서트 티켓 오픈", open_at=soon.astimezone(SEOUL)),
+                    notice("k2", title="Rock Festival 2027", open_at=later.astimezone(SEOUL), venue="잠실"),
+                ],
+                now,
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(seeded())
+    table = here("upcoming", "--config", str(config_path))
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     assert lines[0].startswith("NEXT SALE (KST)") and "2 upcoming open(s)" in lines[-1]
@@ -338,22 +344,22 @@ async def test_upcoming_command_table_json_filters_and_bad_names(tmp_path: Path)
         width(line[: line.index(key)]) for line, key in zip(rows, ("TITLE", "아이유", "Rock"), strict=True)
     }
     assert len(titles) == 1
-    doc = json.loads(run_cli("upcoming", "--json", "--days", "7", "--config", str(config_path)).stdout)
+    doc = json.loads(here("upcoming", "--json", "--days", "7", "--config", str(config_path)).stdout)
     assert [n["id"] for n in doc["notices"]] == ["k1"] and doc["filters"]["days"] == 7
     assert (
-        json.loads(run_cli("upcoming", "--json", "--site", "teststand", "--config", str(config_path)).stdout)[
+        json.loads(here("upcoming", "--json", "--site", "teststand", "--config", str(config_path)).stdout)[
             "count"
         ]
         == 2
     )
-    bad = run_cli("upcoming", "--site", "nosuch", "--config", str(config_path))
+    bad = here("upcoming", "--site", "nosuch", "--config", str(config_path))
     assert bad.returncode == 2 and "nosuch" in bad.stderr and "Traceback" not in bad.stderr
-    bad_route = run_cli("upcoming", "--route", "concerts", "--config", str(config_path))
+    bad_route = here("upcoming", "--route", "concerts", "--config", str(config_path))
     assert bad_route.returncode == 2 and "concerts" in bad_route.stderr
-    bad_days = run_cli("upcoming", "--days", "-3", "--config", str(config_path))
+    bad_days = here("upcoming", "--days", "-3", "--config", str(config_path))
     assert bad_days.returncode == 2 and "-3" in bad_days.stderr
     fresh = write_config(tmp_path, {"data_dir": str(tmp_path / "never-crawled")}, "fresh.json")
-    empty = run_cli("upcoming", "--config", str(fresh))
+    empty = here("upcoming", "--config", str(fresh))
     assert empty.returncode == 0 and "no upcoming opens" in empty.stdout and "no store yet" in empty.stderr
     assert not (tmp_path / "never-crawled").exists()  # a read-only command creates nothing
 

@@ -217,11 +217,18 @@ def test_exit_codes_tell_undelivered_alerts_sigint_and_sighup(
     figures.append("503 for the whole wait: exit 1")
     # Ctrl-C while a crawl hangs: exit 130, one line saying what was kept
     outputs = {"once 401": broken.stdout + broken.stderr, "once 503": down.stdout + down.stderr}
+    # the hanging request outlasts any wait for the signal: on a loaded machine a 5-s http.timeout could
+    # end the crawl (exit 1) before SIGINT arrives (the server's delay ends when the test stops it)
+    patient = write_config(
+        tmp_path,
+        stand_config(tmp_path, site, good, notify_on_first_run=True, http={"timeout": 300}),
+        "patient.json",
+    )
     for command in (["once"], ["test-crawlers"]):
         seen = len(site.log)
-        site.hook = lambda req: Response(200, b"{}", delay=20)
+        site.hook = lambda req: Response(200, b"{}", delay=300)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ticket_alarm", *command, "--config", str(config)],
+            [sys.executable, "-m", "ticket_alarm", *command, "--config", str(patient)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

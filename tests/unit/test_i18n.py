@@ -24,6 +24,7 @@ from crawlers import registry
 from crawlers.base import Crawler
 from tests.cli.test_health import FakeMachine, by_name, check, healthy, settings_for
 from tests.conftest import child_env, run_cli, stand_config, write_config
+from tests.support.inprocess import Here, Ran
 from tests.support.server import Response
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm import i18n
@@ -330,92 +331,93 @@ def test_crawler_hints_are_resolved_when_raised_not_at_import(korean: None) -> N
         base.NO_SUCH_HINT  # noqa: B018 - the module __getattr__ still refuses unknown names
 
 
-def test_test_crawlers_names_a_failing_site_and_its_hint_in_korean(tmp_path: Path, site: FakeSite) -> None:
+def test_test_crawlers_names_a_failing_site_and_its_hint_in_korean(
+    here: Here, tmp_path: Path, site: FakeSite
+) -> None:
     site.routes["/api/notices"] = lambda _req: Response(200, b"<html><title>maintenance</title></html>")
     config = write_config(tmp_path, stand_config(tmp_path, site, None))
-    korean = run_cli("test-crawlers", "teststand", "--config", str(config), env=korean_env())
+    korean = here("test-crawlers", "teststand", "--config", str(config), lang="ko")
     assert korean.returncode == 1, korean.stderr
     assert "사이트" in korean.stdout and "공지" in korean.stdout  # the column headers
     assert re.search(r"^teststand\s+실패\s+200", korean.stdout, re.M), korean.stdout
     assert "    힌트: API가 아니라 사이트의 HTML 페이지입니다" in korean.stdout
     assert "빠른 확인 teststand:" in korean.stdout
-    english = run_cli("test-crawlers", "teststand", "--config", str(config))
+    english = here("test-crawlers", "teststand", "--config", str(config))
     assert re.search(r"^teststand\s+FAILED\s+200", english.stdout, re.M), english.stdout
     assert "    hint: this is the site's HTML page, not the API: the endpoint may" in english.stdout
     assert "head poll teststand:" in english.stdout
     assert not HANGUL.search(english.stdout)
 
 
-def said(result: subprocess.CompletedProcess[str]) -> str:
+def said(result: subprocess.CompletedProcess[str] | Ran) -> str:
     """What a command printed and logged (the log lines go to stdout, --json's to stderr)."""
     return result.stdout + result.stderr
 
 
 def test_once_outbox_upcoming_backup_and_restore_speak_korean(
-    tmp_path: Path, site: FakeSite, notices: TestStandNotices
+    here: Here, tmp_path: Path, site: FakeSite, notices: TestStandNotices
 ) -> None:
     notices.add(3)
     config = str(write_config(tmp_path, stand_config(tmp_path, site, None)))
-    ko = korean_env()
-    empty = run_cli("upcoming", "--config", config, env=ko, cwd=tmp_path)
+    empty = here("upcoming", "--config", config, lang="ko")
     assert empty.returncode == 0 and "기록에 다가오는 오픈이 없습니다" in empty.stdout
     assert "저장소가 아직 없습니다" in said(empty)
-    english_empty = run_cli("upcoming", "--config", config, cwd=tmp_path)
+    english_empty = here("upcoming", "--config", config)
     assert "no upcoming opens in the history (with these filters)" in english_empty.stdout
-    once = run_cli("once", "--config", config, env=ko, cwd=tmp_path)
+    once = here("once", "--config", config, lang="ko")
     assert once.returncode == 0, said(once)
     assert "once: 사이트 1개 크롤링, 알림 0건 출력 (시험 실행: 아무것도 보내지 않음)" in said(once)
     assert "크롤링 완료: teststand" in said(once)  # the runbook's grep phrase, unchanged
-    again = run_cli("once", "--config", config, cwd=tmp_path)
+    again = here("once", "--config", config)
     assert "once: 1 sites crawled, 0 alerts printed (dry run: nothing sent)" in said(again)
-    outbox = run_cli("outbox", "list", "--config", config, env=ko, cwd=tmp_path)
+    outbox = here("outbox", "list", "--config", config, lang="ko")
     header = r"\s+ID 상태\s+경로\s+종류\s+사이트\s+생성\s+시도 제목 / 오류$"
     assert re.match(header, outbox.stdout), outbox.stdout
-    english_outbox = run_cli("outbox", "list", "--config", config, cwd=tmp_path)
+    english_outbox = here("outbox", "list", "--config", config)
     assert re.match(
         r"\s+ID STATUS\s+ROUTE\s+KIND\s+SITE\s+CREATED\s+ATT TITLE / ERROR$", english_outbox.stdout
     )
-    retry = run_cli("outbox", "retry-dead", "--route", "x", "--config", config, env=ko, cwd=tmp_path)
+    retry = here("outbox", "retry-dead", "--route", "x", "--config", config, lang="ko")
     assert retry.returncode == 1 and "실패(dead)한 알림이 없습니다 (경로 x)" in said(retry)
     dest = tmp_path / "backups"
-    backup = run_cli("backup", "--dest", str(dest), "--config", config, env=ko, cwd=tmp_path)
+    backup = here("backup", "--dest", str(dest), "--config", config, lang="ko")
     assert backup.returncode == 0, said(backup)
     assert re.search(r"backup: \S+\.tar\.gz 씀 \(기록 3행\), 설정 파일을", said(backup)), said(backup)
     archive = next(line for line in backup.stdout.splitlines() if line.endswith(".tar.gz"))
-    restore = run_cli("restore", archive, "--config", config, env=ko, cwd=tmp_path)
+    restore = here("restore", archive, "--config", config, lang="ko")
     assert (
         restore.returncode == 0 and "복원함 (스키마" in said(restore) and "데몬을 시작하세요" in said(restore)
     )
-    missing = run_cli("restore", str(tmp_path / "none.tar.gz"), "--config", config, env=ko, cwd=tmp_path)
+    missing = here("restore", str(tmp_path / "none.tar.gz"), "--config", config, lang="ko")
     assert missing.returncode == 1 and "그런 백업 파일이 없습니다" in said(missing)
-    english = run_cli("backup", "--dest", str(dest), "--config", config, cwd=tmp_path)
+    english = here("backup", "--dest", str(dest), "--config", config)
     assert re.search(r"backup: \S+\.tar\.gz written \(3 history rows\), config copied to", said(english))
     for out in (said(english_empty), english_outbox.stdout, said(english)):
         assert not HANGUL.search(out), out
 
 
-def test_help_is_korean_and_english_on_request() -> None:
-    korean = run_cli("--help", env=korean_env())
+def test_help_is_korean_and_english_on_request(here: Here) -> None:
+    korean = here("--help", lang="ko")
     assert korean.returncode == 0 and "티켓 오픈 공지를 지켜보고" in korean.stdout
     assert "SIGTERM/SIGINT까지 데몬을 실행합니다" in korean.stdout and "test-crawlers" in korean.stdout
-    once = run_cli("once", "--help", env=korean_env())
+    once = here("once", "--help", lang="ko")
     assert "전송이 요청 한도와 재시도 대기를 기다려 줄 시간 (기본값 120)" in once.stdout
-    english = run_cli("--help")
+    english = here("--help")
     assert "Watch Korean ticketing sites for ticket-open notices" in english.stdout
     assert not HANGUL.search(english.stdout)
     # argparse's own words too: its usage line, its section titles and its error lines
     assert korean.stdout.startswith("사용법: ticket-alarm") and "\n옵션:\n" in korean.stdout
     assert "이 도움말을 보여 주고 끝냅니다" in korean.stdout and "usage:" not in korean.stdout
     assert english.stdout.startswith("usage: ticket-alarm") and "\noptions:\n" in english.stdout
-    wrong = run_cli("zzzz", env=korean_env())  # nothing like a command: argparse's own line, in Korean
+    wrong = here("zzzz", lang="ko")  # nothing like a command: argparse's own line, in Korean
     assert wrong.returncode == 2 and "ticket-alarm: 오류: 인수 command: 잘못된 선택: 'zzzz'" in wrong.stderr
-    assert "invalid choice" in run_cli("zzzz").stderr
-    typo = run_cli("helth", env=korean_env())
+    assert "invalid choice" in here("zzzz").stderr
+    typo = here("helth", lang="ko")
     assert (
         typo.returncode == 2 and "ticket-alarm: 오류: 알 수 없는 명령 'helth'. 혹시 `health`?" in typo.stderr
     )
-    assert "unknown command 'helth'. Did you mean `health`?" in run_cli("helth").stderr
-    missing = run_cli("outbox", env=korean_env())
+    assert "unknown command 'helth'. Did you mean `health`?" in here("helth").stderr
+    missing = here("outbox", lang="ko")
     assert missing.returncode == 2 and "다음 인수가 필요합니다: action" in missing.stderr
 
 
@@ -476,7 +478,7 @@ def test_no_message_literal_is_left_in_the_converted_commands() -> None:
         "ticket_alarm/fetch/status.py",
         "crawlers/registry.py",
         "ticket_alarm/store/__init__.py",
-        "ticket_alarm/store/sqlite/engine.py",
+        "ticket_alarm/store/sql/store.py",
         "ticket_alarm/store/sqlite/backend.py",
         "ticket_alarm/store/postgres/engine.py",
         "ticket_alarm/store/postgres/replicas.py",
@@ -559,16 +561,16 @@ def test_a_broken_webhook_is_explained_in_korean_with_its_token_masked(korean: N
 
 
 def test_a_data_dir_under_a_file_and_a_foreign_sqlite_file_are_refused_in_korean(
-    tmp_path: Path, site: FakeSite
+    here: Here, tmp_path: Path, site: FakeSite
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     under = str(write_config(tmp_path, stand_config(tmp_path, site, None, data_dir=str(blocker / "data"))))
-    korean = run_cli("once", "--config", under, env=korean_env(), cwd=tmp_path)
+    korean = here("once", "--config", under, lang="ko")
     assert korean.returncode == 2, said(korean)
     assert f"data_dir {blocker / 'data'}: 폴더를 만들거나 잠글 수 없습니다" in korean.stderr, korean.stderr
     assert "data_dir을 다른 곳으로 지정하세요" in korean.stderr and "Traceback" not in said(korean)
-    english = run_cli("once", "--config", under, cwd=tmp_path)
+    english = here("once", "--config", under)
     assert english.returncode == 2
     assert f"data_dir {blocker / 'data'}: cannot create it or lock it (Not a directory); make it a " in (
         english.stderr
@@ -583,31 +585,31 @@ def test_a_data_dir_under_a_file_and_a_foreign_sqlite_file_are_refused_in_korean
     config = str(
         write_config(tmp_path, stand_config(tmp_path, site, None, data_dir=str(foreign_dir)), "foreign.json")
     )
-    refused = run_cli("once", "--config", config, env=korean_env(), cwd=tmp_path)
+    refused = here("once", "--config", config, lang="ko")
     assert refused.returncode == 2, said(refused)
     assert (
         f"{foreign_dir / DB_NAME}: ticket-alarm이 만든 SQLite 파일이 아닙니다 (스키마 버전 없음); "
         "data_dir을 새 폴더로 지정하세요." in refused.stderr
     ), refused.stderr
-    health = run_cli("health", "--no-probe", "--config", config, env=korean_env(), cwd=tmp_path)
+    health = here("health", "--no-probe", "--config", config, lang="ko")
     assert health.returncode == 2 and "CRITICAL store: " in health.stdout, health.stdout
     assert "스키마 버전 0은 이 프로그램이 아는 버전(1.." in health.stdout
-    english_health = run_cli("health", "--no-probe", "--config", config, cwd=tmp_path)
+    english_health = here("health", "--no-probe", "--config", config)
     assert "schema version 0 is not one this program knows (1.." in english_health.stdout
     assert not HANGUL.search(english_health.stdout)
 
 
 def test_a_newer_schema_and_a_second_daemon_are_refused_in_korean(
-    tmp_path: Path, site: FakeSite, lock: InstanceLock
+    here: Here, tmp_path: Path, site: FakeSite, lock: InstanceLock
 ) -> None:
     held = str(write_config(tmp_path, stand_config(tmp_path, site, None, data_dir=str(tmp_path / "data"))))
-    korean = run_cli("once", "--config", held, env=korean_env(), cwd=tmp_path)
+    korean = here("once", "--config", held, lang="ko")
     assert korean.returncode == 2, said(korean)
     assert (
         f"다른 ticket-alarm 프로세스(pid {os.getpid()})가 data_dir {tmp_path / 'data'}를 쓰고 있습니다; "
         "먼저 그 프로세스를 멈추거나(supervisorctl stop ticket-alarm:monitor)" in korean.stderr
     ), korean.stderr
-    english = run_cli("once", "--config", held, cwd=tmp_path)
+    english = here("once", "--config", held)
     assert (
         f"another ticket-alarm process (pid {os.getpid()}) is using data_dir {tmp_path / 'data'}; "
         "stop it first (supervisorctl stop ticket-alarm:monitor) or use another data_dir." in english.stderr
@@ -621,7 +623,7 @@ def test_a_newer_schema_and_a_second_daemon_are_refused_in_korean(
     config = str(
         write_config(tmp_path, stand_config(tmp_path, site, None, data_dir=str(newer_dir)), "new.json")
     )
-    refused = run_cli("once", "--config", config, env=korean_env(), cwd=tmp_path)
+    refused = here("once", "--config", config, lang="ko")
     assert refused.returncode == 2, said(refused)
     assert (
         f"스키마 버전 {i18n.josa(str(SCHEMA_VERSION + 1), '은')} "
@@ -631,17 +633,17 @@ def test_a_newer_schema_and_a_second_daemon_are_refused_in_korean(
 
 
 def test_a_wrong_postgresql_password_is_said_in_korean_and_stays_masked(
-    tmp_path: Path, site: FakeSite, pg_url: str
+    here: Here, tmp_path: Path, site: FakeSite, pg_url: str
 ) -> None:
     from tests.support.postgres import PASSWORD
 
     wrong = pg_url.replace(PASSWORD, "Wr0ng-" + PASSWORD)
     config = str(write_config(tmp_path, stand_config(tmp_path, site, None, store_url=wrong)))
-    korean = run_cli("once", "--config", config, env=korean_env(), cwd=tmp_path)
+    korean = here("once", "--config", config, lang="ko")
     assert korean.returncode == 2, said(korean)
     assert ": PostgreSQL에 연결할 수 없습니다 (" in korean.stderr, korean.stderr
     assert "store_url(호스트, 포트, 사용자, 비밀번호, 데이터베이스)" in korean.stderr
-    english = run_cli("once", "--config", config, cwd=tmp_path)
+    english = here("once", "--config", config)
     assert (
         "cannot connect to PostgreSQL" in english.stderr and "check store_url (host, port" in english.stderr
     )

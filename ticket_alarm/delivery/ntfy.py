@@ -28,8 +28,9 @@ import httpx
 
 from ticket_alarm.clock import Clock
 from ticket_alarm.core.urls import parse_ntfy
+from ticket_alarm.delivery.answers import json_object
 from ticket_alarm.delivery.discord.render import ELLIPSIS, truncate
-from ticket_alarm.delivery.discord.webhook import broken_answer, json_object
+from ticket_alarm.delivery.discord.webhook import broken_answer
 from ticket_alarm.delivery.notify import Alert, Capabilities, Changed, NewNotice, OpsAlert, Outcome, Reminder
 from ticket_alarm.delivery.text import alert_lines, alert_link, alert_title
 from ticket_alarm.i18n import t

@@ -12,7 +12,7 @@ import itertools
 import json
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import ticket_alarm.store.policy as policy  # the module, not the package (store/__init__ imports us)
@@ -21,12 +21,10 @@ from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.errors import StoreError, StoreLockedError
 from ticket_alarm.fetch.conditional import CachedResponse
 from ticket_alarm.store.api import (
-    HEARTBEAT_META,
     CommitResult,
     Cycle,
     DigestLogRow,
     DueReminder,
-    HeadState,
     LegacyKey,
     NewOutboxRow,
     NoticeRow,
@@ -41,6 +39,7 @@ from ticket_alarm.store.api import (
     reminder_key,
 )
 from ticket_alarm.store.memory_reads import MemoryReads, _Data, _Legacy
+from ticket_alarm.store.meta import MetaRecords
 
 SCHEMA_VERSION = 1
 
@@ -67,7 +66,7 @@ class MemoryLease:
             self._held = False
 
 
-class MemoryStore(MemoryReads):
+class MemoryStore(MemoryReads, MetaRecords):
     """``api.Store`` in memory."""
 
     _names = itertools.count(1)
@@ -108,7 +107,8 @@ class MemoryStore(MemoryReads):
                     pending_cycles=p.cycles,
                 )
         events = [
-            DigestLogRow(0, e.key, e.event, e.digest, copy.deepcopy(e.ticket), now) for e in cycle.events
+            DigestLogRow(e.key, e.event, e.digest, copy.deepcopy(e.ticket), id=0, at=now)
+            for e in cycle.events
         ]
         for h in cycle.history:
             old = history.get(h.key)
@@ -163,10 +163,7 @@ class MemoryStore(MemoryReads):
             (r for r in self._d.reminders.values() if r.status == "pending" and r.due_at <= now),
             key=lambda r: (r.due_at, r.id),
         )
-        return [
-            DueReminder(r.id, r.notice_key, r.site, r.route, r.offset_min, r.open_at, r.due_at, r.sale)
-            for r in rows[:limit]
-        ]
+        return rows[:limit]
 
     async def next_reminder_due(self) -> float | None:
         due = [r.due_at for r in self._d.reminders.values() if r.status == "pending"]
@@ -188,8 +185,18 @@ class MemoryStore(MemoryReads):
         ids = []
         for o in rows:
             i = next(self._d.ids)
+            payload = copy.deepcopy(o.payload)
             self._d.outbox[i] = OutboxRow(
-                i, o.route, o.kind, o.site, o.notice_key, copy.deepcopy(o.payload), "pending", now, 0, now
+                o.route,
+                o.kind,
+                o.site,
+                o.notice_key,
+                payload,
+                id=i,
+                attempts=0,
+                created_at=now,
+                status="pending",
+                next_attempt_at=now,
             )
             ids.append(i)
         return tuple(ids)
@@ -211,14 +218,14 @@ class MemoryStore(MemoryReads):
                 self._d.outbox[i] = replace(r, lease_owner=owner, lease_until=now + lease_seconds)
                 out.append(
                     OutboxItem(
-                        r.id,
                         r.route,
                         r.kind,
                         r.site,
                         r.notice_key,
                         copy.deepcopy(r.payload),
-                        r.attempts,
-                        r.created_at,
+                        id=r.id,
+                        attempts=r.attempts,
+                        created_at=r.created_at,
                     )
                 )
         return out
@@ -294,19 +301,6 @@ class MemoryStore(MemoryReads):
     async def save_site_state(self, state: SiteState) -> None:
         self._d.site_state[state.site] = copy.copy(state)
 
-    async def head_state(self, site: str) -> HeadState:
-        raw = self._d.meta.get(HeadState(site).meta_key)
-        if not raw:
-            return HeadState(site)
-        try:
-            data = json.loads(raw)
-            return HeadState(site, **{k: v for k, v in data.items() if k in HeadState.__dataclass_fields__})
-        except (ValueError, TypeError):
-            return HeadState(site)
-
-    async def save_head_state(self, state: HeadState) -> None:
-        self._d.meta[state.meta_key] = json.dumps({k: v for k, v in asdict(state).items() if k != "site"})
-
     # --- webhooks, meta, HTTP cache ------------------------------------------------------------
     async def mark_webhook_broken(
         self, route: str, reason: str, now: float, fingerprint: str | None = None
@@ -332,16 +326,6 @@ class MemoryStore(MemoryReads):
 
     async def set_meta(self, key: str, value: str) -> None:
         self._d.meta[key] = value
-
-    async def heartbeat(self, now: float) -> None:
-        self._d.meta[HEARTBEAT_META] = f"{now:.3f}"
-
-    async def last_heartbeat(self) -> float | None:
-        raw = self._d.meta.get(HEARTBEAT_META)
-        try:
-            return float(raw) if raw else None
-        except ValueError:
-            return None
 
     async def cached_response(self, key: str) -> CachedResponse | None:
         item = self._d.cache.get(key)

@@ -25,15 +25,10 @@ DEFAULT_RETENTION_DAYS = 90
 
 
 @dataclass(frozen=True, slots=True)
-class NoticeRow:
-    """One history row as stored (``explain``, reminders, ``send-test --sample``)."""
+class NoticeRow(HistoryRow):
+    """One history row as stored (``explain``, reminders, ``send-test --sample``): what a cycle wrote
+    (``HistoryRow``), when it was first and last seen, and the change it holds back, if any."""
 
-    key: str
-    digest: str
-    site: str
-    notice_id: str
-    title: str
-    ticket: dict[str, Any]
     first_seen: float
     last_seen: float
     pending_digest: str | None = None
@@ -42,12 +37,10 @@ class NoticeRow:
 
 
 @dataclass(frozen=True, slots=True)
-class DigestLogRow:
+class DigestLogRow(DigestEvent):
+    """A digest-log line as stored: its event, its row id and the cycle's time (``explain``)."""
+
     id: int
-    key: str
-    event: str
-    digest: str
-    ticket: dict[str, Any]
     at: float
 
 
@@ -101,48 +94,27 @@ class LegacyKey:
 # --- reminders -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class DueReminder:
-    id: int
-    notice_key: str
-    site: str
-    route: str
-    offset_min: int
-    open_at: float
-    due_at: float
-    sale: str = ""
+DueReminder = ReminderRow
+"""A pending reminder whose time has come (``due_reminders``): the stored row, id set."""
 
 
 # --- outbox ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class OutboxItem:
-    """A claimed (or pending) outbox row, ready to send."""
+class OutboxItem(NewOutboxRow):
+    """A claimed (or pending) outbox row, ready to send: the message queued, its id and attempts so far."""
 
     id: int
-    route: str
-    kind: str
-    site: str
-    notice_key: str | None
-    payload: dict[str, Any]
     attempts: int
     created_at: float
 
 
 @dataclass(frozen=True, slots=True)
-class OutboxRow:
+class OutboxRow(OutboxItem):
     """One outbox row with its delivery record (``outbox list``, ``explain``, health)."""
 
-    id: int
-    route: str
-    kind: str
-    site: str
-    notice_key: str | None
-    payload: dict[str, Any]
     status: str  # OutboxStatus
-    created_at: float
-    attempts: int
     next_attempt_at: float
     last_error: str | None = None
     sent_at: float | None = None

@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from ticket_alarm.clock import Clock
+from ticket_alarm.delivery.answers import json_object
 from ticket_alarm.delivery.discord.render import batch_size, message, render_alert
 from ticket_alarm.delivery.discord.urls import mask_url, parse_webhook, scrub, webhook_fingerprint
 from ticket_alarm.delivery.notify import Alert, Capabilities, Outcome
+from ticket_alarm.delivery.pace import Bucket
 from ticket_alarm.i18n import t
 
 if TYPE_CHECKING:
@@ -46,34 +47,14 @@ def http_client(*, proxy: str | None, timeout: float, user_agent: str) -> httpx.
     )
 
 
-@dataclass
-class _Bucket:
-    remaining: int | None = None
-    reset_at: float = 0.0  # monotonic
-    strikes: int = 0  # consecutive 429s: each waits at least RATE_LIMIT_FLOOR × 2^(strikes-1)
-
-
 REQUEST_TIMEOUT = 15.0  # one whole webhook request, connect to last byte
-RATE_LIMIT_FLOOR = 1.0  # a 429 saying retry_after 0 still waits this long, doubling while they repeat
-RATE_LIMIT_CAP = 60.0
 GONE_CODES = frozenset({10015, 50027})  # Unknown Webhook, Invalid Webhook Token
 SUPPRESS_NOTIFICATIONS = 1 << 12  # message flag: delivered without a push or a desktop notification
 
 
-def json_object(resp: httpx.Response) -> dict[str, Any] | None:
-    """The answer's JSON object, or None for anything else (Cloudflare's HTML, a proxy's page, an empty
-    body): a service speaking for itself, as every notifier tells it from what stands in its way."""
-    if "json" not in resp.headers.get("content-type", ""):
-        return None
-    try:
-        body = resp.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
 def _json_error(resp: httpx.Response) -> dict[str, Any] | None:
-    """Discord's own JSON error body (``{"code": …, "message": …}``), or None for anything else."""
+    """Discord's own JSON error body (``{"code": …, "message": …}``), or None for anything else
+    (Cloudflare's HTML, a proxy's page, an empty body)."""
     body = json_object(resp)
     return body if body is not None and ("code" in body or "message" in body) else None
 
@@ -85,23 +66,21 @@ class WebhookClient:
         self.client = client
         self.clock = clock
         self.timeout = timeout
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: dict[str, Bucket] = {}
         self._global_until = 0.0
         self.rate_limited = 0  # 429s received, for metrics and tests
 
-    def _bucket(self, url: str) -> _Bucket:
+    def _bucket(self, url: str) -> Bucket:
         parsed = parse_webhook(url)
         key = parsed[0] if parsed else url
-        return self._buckets.setdefault(key, _Bucket())
+        return self._buckets.setdefault(key, Bucket())
 
     def bucket_wait(self, url: str) -> float:
         """Seconds the next ``execute`` on ``url`` would wait for its rate-limit bucket (0: none)."""
         bucket = self._bucket(url)
         now = self.clock.monotonic()
         wait = max(0.0, self._global_until - now)
-        if bucket.remaining is not None and bucket.remaining <= 0:
-            wait = max(wait, bucket.reset_at - now)
-        return wait
+        return max(wait, bucket.wait(now))
 
     async def wait_for_bucket(self, url: str) -> None:
         wait = self.bucket_wait(url)
@@ -156,10 +135,7 @@ class WebhookClient:
             retry_after, is_global = _parse_429(resp)
             if discord_error is None:  # Cloudflare's HTML 429 ("error code: 1015") bans the IP: every lane
                 is_global = True
-            bucket.strikes += 1
-            wait = max(retry_after, min(RATE_LIMIT_CAP, RATE_LIMIT_FLOOR * 2 ** (bucket.strikes - 1)))
-            bucket.remaining = 0
-            bucket.reset_at = self.clock.monotonic() + wait
+            wait = bucket.hold(retry_after, self.clock.monotonic())
             if is_global:
                 self._global_until = self.clock.monotonic() + wait
             what = "" if discord_error is not None else t("discord.not_json_429")

@@ -1,8 +1,9 @@
-"""Every statement both SQL backends run, written once (``?`` placeholders; ``Dialect.sql`` adapts them).
+"""Every statement both SQL backends run, written once (``?`` placeholders, adapted by the backend
+through its ``Dialect``); :mod:`ticket_alarm.store.sql.store` runs them.
 
 A rule of the store lives in :mod:`ticket_alarm.store.policy`; the statements here only spell it.
-Queries whose SQL genuinely differs (JSON paths, the race-free history upsert, ``FOR UPDATE SKIP
-LOCKED``) stay in their backend.
+What an engine spells differently (a list parameter, JSON paths, row locks) comes from the
+``Dialect`` a function here is given.
 """
 
 from __future__ import annotations
@@ -27,6 +28,20 @@ def upsert(table: str, columns: Sequence[str], keys: Sequence[str]) -> str:
 
 
 # --- history ------------------------------------------------------------------------------------
+SEEN = "SELECT key, digest, ticket, pending_digest, pending_cycles FROM history WHERE {among}"
+UPSERT_HISTORY = (  # first seen: both times now; met again with a new digest: the live data, not first_seen
+    "INSERT INTO history(key, digest, site, notice_id, title, ticket, first_seen, last_seen) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET digest=excluded.digest, "
+    "title=excluded.title, ticket=excluded.ticket, last_seen=excluded.last_seen"
+)
+TOUCH_HISTORY = "UPDATE history SET last_seen=? WHERE {among}"
+MATCH_LEGACY = "UPDATE legacy_keys SET matched_at=? WHERE {among} AND matched_at IS NULL"
+IMPORT_LEGACY = (
+    "INSERT INTO legacy_keys(key, source, site, notice_id, title, seen_at, imported_at) "
+    "SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM history WHERE key=?) "
+    "ON CONFLICT (key) DO NOTHING"
+)
+LEGACY_KEYS = "SELECT key FROM legacy_keys WHERE {among}"
 NOTICE = "SELECT * FROM history WHERE key=?"
 NOTICE_EVENTS = "SELECT * FROM digest_log WHERE key=? ORDER BY id"
 HISTORY_COUNT = "SELECT count(*) AS n FROM history"
@@ -51,12 +66,18 @@ REMINDER_COLUMNS = (
     "status",
     "updated_at",
 )
+REMINDERS = "SELECT * FROM reminders WHERE {among}"
 UPSERT_REMINDER = upsert("reminders", REMINDER_COLUMNS, ("notice_key", "route", "sale", "offset_min"))
-DUE_REMINDERS = (
-    "SELECT id, notice_key, site, route, offset_min, open_at, due_at, sale FROM reminders "
-    "WHERE status='pending' AND due_at<=? ORDER BY due_at, id LIMIT ?"
-)
-SET_REMINDER_STATUS = "UPDATE reminders SET status=?, updated_at=? WHERE id=?"
+DUE_REMINDERS = "SELECT * FROM reminders WHERE status='pending' AND due_at<=? ORDER BY due_at, id LIMIT ?"
+SET_REMINDER_STATUS = "UPDATE reminders SET status=?, updated_at=? WHERE {among}"
+
+
+def pending_reminders(d: Dialect, ids: Sequence[int]) -> tuple[str, list[Any]]:
+    """The ids among ``ids`` still pending, locked for the rest of the transaction."""
+    where, params = d.among("id", ids)
+    return f"SELECT id FROM reminders WHERE {where} AND status='pending'{d.lock_rows}", params
+
+
 NEXT_REMINDER_DUE = "SELECT min(due_at) AS due FROM reminders WHERE status='pending'"
 
 # --- outbox -------------------------------------------------------------------------------------
@@ -78,10 +99,23 @@ RECENT_ALERTS = (
 )
 
 
+def claimable(d: Dialect, route: str, now: float, owner: str, limit: int) -> tuple[str, list[Any]]:
+    """Due pending rows of ``route`` not leased to someone else (``policy.claimable``), oldest first."""
+    return (
+        "SELECT id, route, kind, site, notice_key, payload, attempts, created_at FROM outbox "
+        "WHERE route=? AND status='pending' AND next_attempt_at<=? "
+        f"AND (lease_until IS NULL OR lease_until<=? OR lease_owner=?) ORDER BY id LIMIT ?{d.claim_rows}",
+        [route, now, now, owner, limit],
+    )
+
+
+LEASE = "UPDATE outbox SET lease_owner=?, lease_until=? WHERE {among}"
+
+
 def renew(d: Dialect, ids: Sequence[int], until: float, owner: str) -> tuple[str, list[Any]]:
     """Extend ``owner``'s lease to ``until`` on those of ``ids`` it still holds (pending)."""
     where, id_params = d.among("id", sorted(set(ids)))
-    return d.sql(f"UPDATE outbox SET lease_until=? WHERE {where} AND status='pending' AND lease_owner=?"), [
+    return f"UPDATE outbox SET lease_until=? WHERE {where} AND status='pending' AND lease_owner=?", [
         until,
         *id_params,
         owner,
@@ -95,7 +129,7 @@ def settle(d: Dialect, ids: Sequence[int], move: Transition) -> tuple[str, list[
     sql = f"UPDATE outbox SET {', '.join(sets)} WHERE {where}"
     if move.only_pending:
         sql += " AND status='pending'"
-    return d.sql(sql), [*move.columns.values(), move.attempts, *id_params]
+    return sql, [*move.columns.values(), move.attempts, *id_params]
 
 
 def _filters(route: str | None, since: float | None, status: str | None = None) -> tuple[str, list[Any]]:
@@ -111,18 +145,16 @@ def _filters(route: str | None, since: float | None, status: str | None = None) 
     return sql, params
 
 
-def retry_dead(d: Dialect, route: str | None, since: float | None, now: float) -> tuple[str, list[Any]]:
+def retry_dead(route: str | None, since: float | None, now: float) -> tuple[str, list[Any]]:
     columns = revived(now)
     where, params = _filters(route, since)
     sets = ", ".join(f"{c}=?" for c in columns)
-    return d.sql(f"UPDATE outbox SET {sets} WHERE status='dead'{where}"), [*columns.values(), *params]
+    return f"UPDATE outbox SET {sets} WHERE status='dead'{where}", [*columns.values(), *params]
 
 
-def outbox_list(
-    d: Dialect, status: str | None, route: str | None, since: float | None
-) -> tuple[str, list[Any]]:
+def outbox_list(status: str | None, route: str | None, since: float | None) -> tuple[str, list[Any]]:
     where, params = _filters(route, since, status)
-    return d.sql(f"SELECT * FROM outbox WHERE 1=1{where} ORDER BY id"), params
+    return f"SELECT * FROM outbox WHERE 1=1{where} ORDER BY id", params
 
 
 # --- site state, webhooks, meta, HTTP cache, notice reads ------------------------------------------
@@ -162,7 +194,32 @@ SAVE_NOTICE_READ = upsert(
     ),
     ("site", "notice_id"),
 )
-NOTICE_READ_COLUMNS = "notice_id, fingerprint, payload, error, failures, retry_at"
+NOTICE_READS = (
+    "SELECT notice_id, fingerprint, payload, error, failures, retry_at FROM notice_reads "
+    "WHERE site=? AND {among}"
+)
+
+
+def newest_notice(d: Dialect) -> str:
+    """The ticket of a site's notice seen first most recently (of one instant: the one stored last)."""
+    return (
+        f"SELECT ticket FROM history WHERE site=? ORDER BY first_seen DESC, {d.insertion_order} DESC LIMIT 1"
+    )
+
+
+def known_contents(d: Dialect) -> str:
+    return f"SELECT title, {d.json_text('ticket', 'open_at')} AS open_at FROM history WHERE site=?"
+
+
+def upcoming(d: Dialect) -> str:
+    """History rows with a sale (open or presale) or an open date on/after the day (three parameters)."""
+    day = "substr({}, 1, 10) >= ?"
+    return (
+        "SELECT site, notice_id, ticket, first_seen, last_seen FROM history WHERE "
+        f"{day.format(d.json_text('ticket', 'open_at'))} OR {day.format(d.json_text('ticket', 'open_date'))} "
+        f"OR {d.any_member('history.ticket', 'presales', 'at', day)}"
+    )
+
 
 # --- maintenance: what a retention lets go (policy.cutoff), in PruneResult's order -------------------
 _DONE = ", ".join(f"'{s}'" for s in PRUNABLE_REMINDERS)

@@ -1,98 +1,203 @@
-"""The async SQLite store: the sync engine (``engine.py``) behind ONE dedicated worker thread.
+"""The async SQLite store: the shared SQL store (``store/sql/``) on one file, behind ONE worker thread.
 
-Every call runs on that thread (the connection never leaves it), so SQLite's busy wait (up to
+Every statement runs on that thread (the connection never leaves it), so SQLite's busy wait (up to
 10 s while another connection writes) and the fsyncs of a commit never block the event loop.
-Calls are serialised in submission order: two coroutines never interleave inside a transaction.
+Calls are serialised in submission order: two coroutines never interleave inside a transaction,
+because a whole transaction body runs on the thread in one go (:func:`run_to_end`).
+
+What stays here because SQLite genuinely differs: opening the file, ``BEGIN IMMEDIATE`` on the
+thread, ``search_history`` (it folds titles with a Python function registered on the connection),
+and the file's own upkeep (integrity check, online backup and restore, ``PRAGMA optimize``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+import os
+import sqlite3
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ticket_alarm.core.notice_memo import NoticeRead
+import ticket_alarm.store.api as api  # the module, not the package (store/__init__ imports us)
 from ticket_alarm.errors import StoreError
-from ticket_alarm.fetch.conditional import CachedResponse
 from ticket_alarm.i18n import t
-from ticket_alarm.store.api import (
-    CommitResult,
-    Cycle,
-    DigestLogRow,
-    DueReminder,
-    HeadState,
-    LegacyKey,
-    NewOutboxRow,
-    NoticeRow,
-    OutboxItem,
-    OutboxRow,
-    OutboxStats,
-    PruneResult,
-    RecentAlert,
-    ReminderRow,
-    SearchHit,
-    Seen,
-    Settlement,
-    SiteHistory,
-    SiteState,
-    UpcomingRow,
-)
 from ticket_alarm.store.files import InstanceLock
-from ticket_alarm.store.sqlite.connection import DB_NAME, SCHEMA_VERSION
-from ticket_alarm.store.sqlite.engine import SqliteEngine
+from ticket_alarm.store.sql.dialect import SQLITE
+from ticket_alarm.store.sql.queries import Columns
+from ticket_alarm.store.sql.reads import Body
+from ticket_alarm.store.sql.store import SqlStore
+from ticket_alarm.store.sqlite.connection import (
+    DB_NAME,
+    SCHEMA_VERSION,
+    _transaction,
+    backup_to,
+    connect,
+    connect_reader,
+    connect_readonly,
+    restore_from,
+)
 
 T = TypeVar("T")
 
 
-class SqliteStore:
+def run_to_end(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends — a transaction body whose every await is a SQLite call made
+    in place (:class:`SqliteTxn`) — to its end, on this thread."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    coro.close()
+    raise RuntimeError("a SQLite transaction body awaited something other than its statements")
+
+
+class SqliteTxn:
+    """``sql.reads.Txn`` on the connection, on the worker thread (the awaits never suspend)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._conn.execute(sql, params).rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, rows)
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Columns]:
+        return list(self._conn.execute(sql, params).fetchall())
+
+
+def _writable(data_dir: Path) -> Path:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(t("store.data_dir.cannot_create", data_dir=data_dir, reason=exc.strerror)) from exc
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        raise StoreError(t("store.data_dir.not_writable", data_dir=data_dir))
+    return data_dir / DB_NAME
+
+
+class SqliteStore(SqlStore):
     """``api.Store`` on one SQLite file. Open with :meth:`open_dir` / :meth:`open_readonly`."""
 
-    def __init__(self, opener: Callable[[], SqliteEngine], data_dir: Path, *, readonly: bool) -> None:
+    dialect = SQLITE
+
+    def __init__(self, opener: Callable[[], sqlite3.Connection], path: Path, *, readonly: bool) -> None:
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="store")
         try:
-            self.engine: SqliteEngine = self._pool.submit(opener).result()
+            self._conn: sqlite3.Connection = self._pool.submit(opener).result()
         except BaseException:
             self._pool.shutdown(wait=False)
             raise
-        self.data_dir = data_dir
-        self.path = self.engine.path
-        self.location = str(self.engine.path)
+        self.data_dir = path.parent
+        self.path = path
+        self.location = str(path)
         self.readonly = readonly
         self._closed = False
 
     @classmethod
     def open_dir(cls, data_dir: Path) -> SqliteStore:
         """Open (creating and migrating) ``data_dir``'s store for writing; takes no lease."""
-        return cls(lambda: SqliteEngine.open_dir(data_dir), data_dir, readonly=False)
+        path = data_dir / DB_NAME
+        return cls(lambda: connect(_writable(data_dir)), path, readonly=False)
 
     @classmethod
     def open_file(cls, path: Path) -> SqliteStore:
         """Open (creating and migrating) one SQLite file for writing (tests, benchmarks)."""
-        return cls(lambda: SqliteEngine(path), path.parent, readonly=False)
+        return cls(lambda: connect(path), path, readonly=False)
 
     @classmethod
     def open_readonly(cls, path: Path) -> SqliteStore:
         """An existing store, read only: no lease, no migration, no file created (health, history)."""
-        return cls(lambda: SqliteEngine.open_readonly(path), path.parent, readonly=True)
+        return cls(lambda: connect_readonly(path), path, readonly=True)
 
     @classmethod
     def open_reader(cls, path: Path) -> SqliteStore:
         """A second, read-only store on a file this process writes through another SqliteStore (the
         status page and /metrics): WAL readers never wait for the writer, and its own worker thread
         keeps a page request's reads off the event loop."""
-        return cls(lambda: SqliteEngine.open_reader(path), path.parent, readonly=True)
+        return cls(lambda: connect_reader(path), path, readonly=True)
 
-    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    # --- the worker thread --------------------------------------------------------------------
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         try:
-            future = self._pool.submit(fn, *args, **kwargs)
-        except RuntimeError:  # the worker was shut down: this store (or the engine under it) was closed
+            future = self._pool.submit(fn, *args)
+        except RuntimeError:  # the worker was shut down: this store was closed
             raise StoreError(t("store.closed", location=self.location)) from None
         return await asyncio.wrap_future(future)
 
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Columns]:
+        try:
+            return list(self._conn.execute(sql, params).fetchall())
+        except sqlite3.Error as exc:
+            raise StoreError(t("store.read_failed", path=self.path, error=exc)) from exc
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with _transaction(self._conn):
+                yield self._conn
+        except sqlite3.Error as exc:
+            raise StoreError(t("store.write_failed", path=self.path, error=exc)) from exc
+
+    def _transact(self, body: Body[T]) -> T:
+        with self._tx() as conn:  # BEGIN IMMEDIATE: a second process waits, then sees what we wrote
+            return run_to_end(body(SqliteTxn(conn)))
+
+    async def _select(self, sql: str, params: Sequence[Any] = ()) -> list[Columns]:
+        return await self._run(self._query, sql, params)
+
+    async def _interact(self, what: str, body: Body[T]) -> T:
+        return await self._run(self._transact, body)
+
+    # --- what SQLite does its own way ---------------------------------------------------------
+    async def search_history(
+        self, text: str, limit: int = 50, fold: Callable[[str], str] | None = None
+    ) -> list[api.SearchHit]:
+        """History rows (and imported legacy records) whose title contains ``text``, newest first.
+
+        With ``fold`` (e.g. routing.normalise), title and text are compared in that folded form (a
+        function registered on the connection, so SQLite filters and orders)."""
+        legacy = await self._has_table("legacy_keys")
+        return await self._run(self._search, text, limit, fold, legacy)
+
+    def _search(
+        self, text: str, limit: int, fold: Callable[[str], str] | None, legacy: bool
+    ) -> list[api.SearchHit]:
+        if fold is not None:
+            self._conn.create_function("ta_fold", 1, lambda v: fold(v) if v is not None else None)
+            where, param = "instr(ta_fold(title), ?) > 0", fold(text)
+        else:
+            where = "title LIKE ? ESCAPE '\\'"
+            param = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        union = ""
+        if legacy:
+            union = (
+                " UNION ALL SELECT coalesce(site, '?'), coalesce(notice_id, '?'), title, "
+                f"coalesce(seen_at, imported_at), 'imported', NULL, NULL FROM legacy_keys WHERE {where} "
+                "AND key NOT IN (SELECT key FROM history)"
+            )
+        sql = (
+            "SELECT site, notice_id, title, first_seen, 'history' AS origin, "
+            f"{self.dialect.json_text('ticket', 'open_at')} AS open_at, "
+            f"{self.dialect.json_text('ticket', 'open_date')} AS open_date "
+            f"FROM history WHERE {where}{union} ORDER BY 4 DESC, 1, 2 LIMIT ?"
+        )
+        params = [param, param, limit] if legacy else [param, limit]
+        return [api.SearchHit(**dict(r)) for r in self._query(sql, params)]
+
+    # --- the file -----------------------------------------------------------------------------
     def lease(self) -> InstanceLock:
         return InstanceLock(self.data_dir)
+
+    def _close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("PRAGMA optimize")
+        self._conn.close()
 
     async def close(self) -> None:
         """Close the file (a second close does nothing)."""
@@ -100,7 +205,7 @@ class SqliteStore:
             return
         self._closed = True
         try:
-            await self._run(self.engine.close)
+            await self._run(self._close)
         finally:
             self._pool.shutdown(wait=True)
 
@@ -110,181 +215,24 @@ class SqliteStore:
             return
         self._closed = True
         try:
-            self._pool.submit(self.engine.close).result()
+            self._pool.submit(self._close).result()
         finally:
             self._pool.shutdown(wait=True)
 
-    # --- history -----------------------------------------------------------------------------
-    async def seen(self, keys: Iterable[str]) -> dict[str, Seen]:
-        return await self._run(self.engine.seen, list(keys))
-
-    async def commit_cycle(self, cycle: Cycle) -> CommitResult:
-        return await self._run(self.engine.commit_cycle, cycle)
-
-    async def notice(self, key: str) -> NoticeRow | None:
-        return await self._run(self.engine.notice, key)
-
-    async def notice_events(self, key: str) -> list[DigestLogRow]:
-        return await self._run(self.engine.notice_events, key)
-
-    async def known_contents(self, site: str) -> set[tuple[str, str | None]]:
-        return await self._run(self.engine.known_contents, site)
-
-    async def newest_notice(self, site: str) -> dict[str, Any] | None:
-        return await self._run(self.engine.newest_notice, site)
-
-    async def history_count(self, site: str | None = None) -> int:
-        return await self._run(self.engine.history_count, site)
-
-    async def history_by_site(self) -> list[SiteHistory]:
-        return await self._run(self.engine.history_by_site)
-
-    async def search_history(
-        self, text: str, limit: int = 50, fold: Callable[[str], str] | None = None
-    ) -> list[SearchHit]:
-        return await self._run(self.engine.search_history, text, limit, fold)
-
-    async def upcoming_rows(self, since_day: str) -> list[UpcomingRow]:
-        return await self._run(self.engine.upcoming_rows, since_day)
-
-    async def legacy_keys(self, keys: Iterable[str]) -> set[str]:
-        return await self._run(self.engine.legacy_keys, list(keys))
-
-    async def legacy_counts(self) -> tuple[int, int]:
-        return await self._run(self.engine.legacy_counts)
-
-    async def import_legacy(self, keys: Sequence[LegacyKey], now: float) -> tuple[int, int]:
-        return await self._run(self.engine.import_legacy, keys, now)
-
-    # --- reminders ---------------------------------------------------------------------------
-    async def reminders(self, notice_keys: Iterable[str]) -> list[ReminderRow]:
-        return await self._run(self.engine.reminders, list(notice_keys))
-
-    async def due_reminders(self, now: float, limit: int = 200) -> list[DueReminder]:
-        return await self._run(self.engine.due_reminders, now, limit)
-
-    async def next_reminder_due(self) -> float | None:
-        return await self._run(self.engine.next_reminder_due)
-
-    async def settle_reminders(
-        self, now: float, *, queued: Sequence[int], skipped: Sequence[int], outbox: Sequence[NewOutboxRow]
-    ) -> tuple[int, ...]:
-        return await self._run(
-            self.engine.settle_reminders, now, queued=queued, skipped=skipped, outbox=outbox
-        )
-
-    # --- outbox ------------------------------------------------------------------------------
-    async def enqueue(self, rows: Sequence[NewOutboxRow], now: float) -> tuple[int, ...]:
-        return await self._run(self.engine.enqueue, rows, now)
-
-    async def claim(
-        self, route: str, now: float, *, owner: str, lease_seconds: float, limit: int = 50
-    ) -> list[OutboxItem]:
-        return await self._run(
-            self.engine.claim, route, now, owner=owner, lease_seconds=lease_seconds, limit=limit
-        )
-
-    async def renew(self, ids: Sequence[int], now: float, *, owner: str, lease_seconds: float) -> int:
-        return await self._run(self.engine.renew, list(ids), now, owner=owner, lease_seconds=lease_seconds)
-
-    async def settle(self, ids: Sequence[int], outcome: Settlement, now: float) -> int:
-        return await self._run(self.engine.settle, ids, outcome, now)
-
-    async def next_due(self, route: str) -> float | None:
-        return await self._run(self.engine.next_due, route)
-
-    async def outbox_stats(self) -> OutboxStats:
-        return await self._run(self.engine.outbox_stats)
-
-    async def outbox_list(
-        self, *, status: str | None = None, route: str | None = None, since: float | None = None
-    ) -> list[OutboxRow]:
-        return await self._run(self.engine.outbox_list, status=status, route=route, since=since)
-
-    async def notice_outbox(self, key: str) -> list[OutboxRow]:
-        return await self._run(self.engine.notice_outbox, key)
-
-    async def recent_alerts(self, limit: int = 20) -> list[RecentAlert]:
-        return await self._run(self.engine.recent_alerts, limit)
-
-    async def retry_dead(self, *, route: str | None, since: float | None, now: float) -> int:
-        return await self._run(self.engine.retry_dead, route=route, since=since, now=now)
-
-    # --- site state --------------------------------------------------------------------------
-    async def site_state(self, site: str) -> SiteState:
-        return await self._run(self.engine.site_state, site)
-
-    async def all_site_states(self) -> list[SiteState]:
-        return await self._run(self.engine.all_site_states)
-
-    async def save_site_state(self, state: SiteState) -> None:
-        await self._run(self.engine.save_site_state, state)
-
-    async def head_state(self, site: str) -> HeadState:
-        return await self._run(self.engine.head_state, site)
-
-    async def save_head_state(self, state: HeadState) -> None:
-        await self._run(self.engine.save_head_state, state)
-
-    # --- webhooks, meta, HTTP cache ------------------------------------------------------------
-    async def mark_webhook_broken(
-        self, route: str, reason: str, now: float, fingerprint: str | None = None
-    ) -> None:
-        await self._run(self.engine.mark_webhook_broken, route, reason, now, fingerprint)
-
-    async def clear_webhook_broken(self, route: str) -> None:
-        await self._run(self.engine.clear_webhook_broken, route)
-
-    async def broken_webhooks(self) -> dict[str, str]:
-        return await self._run(self.engine.broken_webhooks)
-
-    async def broken_webhook_fingerprints(self) -> dict[str, str]:
-        return await self._run(self.engine.broken_webhook_fingerprints)
-
-    async def get_meta(self, key: str) -> str | None:
-        return await self._run(self.engine.get_meta, key)
-
-    async def set_meta(self, key: str, value: str) -> None:
-        await self._run(self.engine.set_meta, key, value)
-
-    async def heartbeat(self, now: float) -> None:
-        await self._run(self.engine.heartbeat, now)
-
-    async def last_heartbeat(self) -> float | None:
-        return await self._run(self.engine.last_heartbeat)
-
-    async def cached_response(self, key: str) -> CachedResponse | None:
-        return await self._run(self.engine.cached_response, key)
-
-    async def remember_response(
-        self, key: str, etag: str | None, last_modified: str | None, body: bytes, now: float
-    ) -> None:
-        await self._run(self.engine.remember_response, key, etag, last_modified, body, now)
-
-    async def notice_reads(self, site: str, ids: Sequence[str]) -> dict[str, NoticeRead]:
-        return await self._run(self.engine.notice_reads, site, list(ids))
-
-    async def save_notice_reads(self, site: str, reads: Sequence[NoticeRead], now: float) -> None:
-        await self._run(self.engine.save_notice_reads, site, list(reads), now)
-
-    # --- maintenance ---------------------------------------------------------------------------
     async def migrate(self) -> int:
-        return await self._run(self.engine.schema_version)  # opening migrated it already
+        return await self.schema_version()  # opening migrated it already
 
     async def schema_version(self) -> int:
-        return await self._run(self.engine.schema_version)
+        return int(await self._scalar("PRAGMA user_version"))
 
     async def check(self) -> bool:
-        return await self._run(self.engine.integrity_ok)
+        return bool(await self._scalar("PRAGMA integrity_check") == "ok")
 
     async def backup(self, dest: Path) -> None:
-        await self._run(self.engine.backup_to, dest)
+        await self._run(backup_to, self._conn, self.path, dest)
 
     async def restore(self, src: Path) -> None:
-        await self._run(self.engine.restore_from, src)
-
-    async def prune(self, now: float, retention_days: float) -> PruneResult:
-        return await self._run(self.engine.prune, now, retention_days)
+        await self._run(restore_from, self._conn, self.path, src)
 
 
 __all__ = ["DB_NAME", "SCHEMA_VERSION", "SqliteStore"]
