@@ -205,8 +205,7 @@ def notifiers_for(settings: Settings, webhooks: WebhookClient, clock: Clock) -> 
         ops.append(DiscordNotifier.for_route(lane, webhooks))
     if not dests:
         return [StdoutNotifier(alert_text, clock), *ops]
-    # Telegram's notifier arrives with its own branch (i24-telegram): its lanes wait until then
-    return [*(notifier_for(dest, webhooks, clock) for dest in dests if dest.kind != "telegram"), *ops]
+    return [*(notifier_for(dest, webhooks, clock) for dest in dests), *ops]
 
 
 def notifier_for(dest: Destination, webhooks: WebhookClient, clock: Clock) -> Notifier:
@@ -215,6 +214,10 @@ def notifier_for(dest: Destination, webhooks: WebhookClient, clock: Clock) -> No
         return NtfyNotifier.for_destination(dest, webhooks.client, clock)
     if dest.kind == "discord":
         return DiscordNotifier.for_destination(dest, webhooks)
+    if dest.kind == "telegram":  # imported only when a route has a telegram section
+        from ticket_alarm.delivery.telegram import TelegramNotifier
+
+        return TelegramNotifier.for_destination(dest, webhooks.client, clock)
     raise ValueError(f"no notifier for a {dest.kind} destination")
 
 

@@ -1,5 +1,5 @@
 """``send-test [--sample SITE]``: post one test message to every destination of every route (a Discord
-webhook gets the embed, an ntfy topic its text). 0 delivered, 1 not."""
+webhook gets the embed, an ntfy topic or a Telegram chat its text). 0 delivered, 1 not."""
 
 from __future__ import annotations
 
@@ -55,8 +55,6 @@ async def send_test(loaded: app.Loaded, *, sample: str | None) -> int:
     ok = True
     async with app.discord_webhooks(settings, clock) as webhooks:
         for dest in dests:
-            if dest.kind == "telegram":  # its notifier arrives with its own branch (i24-telegram)
-                continue
             notifier = app.notifier_for(dest, webhooks, clock)
             for _attempt in range(5):
                 outcome = await _send(dest, notifier, webhooks, embed)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from loguru import logger
 
 from crawlers.base import Crawler
 from ticket_alarm.clock import Clock, SystemClock, age_text
+from ticket_alarm.config.routes import Destination
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.daemon.upkeep import HEARTBEAT_EVERY
 from ticket_alarm.delivery.discord.urls import mask_url, webhook_fingerprint
@@ -236,43 +238,40 @@ async def _outbox_checks(report: Report, settings: Settings, store: StoreProtoco
 async def _webhook_checks(
     report: Report, settings: Settings, store: StoreProtocol, probe: Probe | None
 ) -> None:
-    """One check per destination: a Discord webhook is probed (GET); an ntfy topic is not (its read
-    check needs a read permission a publishing token may lack): its lane's broken mark says it."""
+    """One check per destination: a Discord webhook is probed (GET); an ntfy topic or a Telegram chat is
+    not (ntfy's read check needs a permission a publishing token may lack; the bot token sits in
+    Telegram's URL): its lane's broken mark says it."""
     dests = settings.destinations()
     broken = await store.broken_webhooks()
     marked = await store.broken_webhook_fingerprints()
     if not dests:
         report.add("webhooks", WARNING, t("health.webhooks.none"))
-    # (check, lane, url shown, the url a probe GETs or None, the fingerprint a live mark carries)
-    targets: list[tuple[str, str | None, str, str | None, str]] = []
-    for dest in dests:
-        route = dest.route
-        if dest.kind == "discord" and route.webhook_url:
-            url = route.webhook_url
-            targets.append((f"webhook:{dest.lane}", dest.lane, url, url, webhook_fingerprint(url)))
-        elif dest.kind == "ntfy" and route.ntfy_url:
-            print_ = ntfy_fingerprint(route.ntfy_url, route.ntfy_token)
-            targets.append((f"ntfy:{route.name}", dest.lane, route.ntfy_url, None, print_))
+    targets = [target for dest in dests if (target := _target(dest)) is not None]
     if settings.health.ops_webhook_url:
         url = settings.health.ops_webhook_url
-        targets.append(("webhook:ops", None, url, url, webhook_fingerprint(url)))
-    probed = [target for target in targets if target[3] is not None]
-    statuses: dict[str, int | str | None] = {check: "skipped" for check, *_ in targets}
+        targets.append(_Target("webhook:ops", None, "discord", url, url, webhook_fingerprint(url)))
+    probed = [target for target in targets if target.probe_url is not None]
+    statuses: dict[str, int | str | None] = {target.check: "skipped" for target in targets}
     if probe is not None and probed:
-        answers = await asyncio.gather(*(probe(url) for _, _, _, url, _ in probed if url))
-        statuses.update({check: status for (check, *_), status in zip(probed, answers, strict=True)})
-    for check, lane, url, probe_url, fingerprint in targets:
-        shown = str(mask_url(url))
-        status = statuses[check]
+        answers = await asyncio.gather(*(probe(target.probe_url or "") for target in probed))
+        statuses.update({target.check: status for target, status in zip(probed, answers, strict=True)})
+    for target in targets:
+        check, lane, shown, status = (
+            target.check,
+            target.lane,
+            str(mask_url(target.shown)),
+            statuses[target.check],
+        )
         # a mark for an earlier URL or token is stale: the fix was a new one
-        mark = broken.get(lane) if lane is not None and marked.get(lane) in (None, fingerprint) else None
+        live = lane is not None and marked.get(lane) in (None, target.fingerprint)
+        mark = broken.get(lane) if live and lane is not None else None
         if status in (401, 403, 404):
             report.add(check, CRITICAL, t("health.webhook.gone", url=shown, status=status))
         elif mark is not None:
-            key = "health.webhook.broken" if probe_url is not None else "health.ntfy.broken"
+            key = "health.webhook.broken" if target.kind == "discord" else f"health.{target.kind}.broken"
             report.add(check, CRITICAL, t(key, reason=mark[:200]))
-        elif probe_url is None:
-            report.add(check, OK, t("health.ntfy.ok", url=shown))
+        elif target.probe_url is None:
+            report.add(check, OK, t(f"health.{target.kind}.ok", url=shown))
         elif status == "skipped":
             report.add(check, OK, t("health.webhook.not_probed", url=shown))
         elif status is None:
@@ -281,6 +280,37 @@ async def _webhook_checks(
             report.add(check, OK, t("health.webhook.ok", url=shown))
         else:
             report.add(check, WARNING, t("health.webhook.status", url=shown, status=status))
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """One destination as ``health`` checks it: the URL a probe GETs (None: judged by its broken mark)
+    and the fingerprint a live mark carries."""
+
+    check: str
+    lane: str | None
+    kind: str
+    shown: str
+    probe_url: str | None
+    fingerprint: str
+
+
+def _target(dest: Destination) -> _Target | None:
+    route = dest.route
+    if dest.kind == "discord" and route.webhook_url:
+        url = route.webhook_url
+        return _Target(f"webhook:{dest.lane}", dest.lane, "discord", url, url, webhook_fingerprint(url))
+    if dest.kind == "ntfy" and route.ntfy_url:
+        print_ = ntfy_fingerprint(route.ntfy_url, route.ntfy_token)
+        return _Target(f"ntfy:{route.name}", dest.lane, "ntfy", route.ntfy_url, None, print_)
+    if dest.kind == "telegram" and route.telegram is not None:
+        from ticket_alarm.delivery.telegram import mask_token, telegram_fingerprint
+
+        tg = route.telegram
+        shown = f"{tg.chat_id} ({mask_token(tg.bot_token)})"
+        print_ = telegram_fingerprint(tg.api_base, tg.bot_token, tg.chat_id)
+        return _Target(f"telegram:{route.name}", dest.lane, "telegram", shown, None, print_)
+    return None
 
 
 def _system_checks(report: Report, settings: Settings, system: System) -> None:
