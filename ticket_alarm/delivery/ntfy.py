@@ -13,7 +13,7 @@ Answers, as the drainer reads them (``notify.Outcome``):
 - any other 4xx: dead.
 
 ntfy.sh lets a visitor burst 60 requests and then 1 per 5 s: each lane keeps that pace itself
-(``Pace``), so it waits instead of drawing 429s.
+(``pace.Allowance``), so it waits instead of drawing 429s.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from ticket_alarm.delivery.answers import json_object
 from ticket_alarm.delivery.discord.render import ELLIPSIS, truncate
 from ticket_alarm.delivery.discord.webhook import broken_answer
 from ticket_alarm.delivery.notify import Alert, Capabilities, Changed, NewNotice, OpsAlert, Outcome, Reminder
+from ticket_alarm.delivery.pace import Allowance, Bucket
 from ticket_alarm.delivery.text import alert_lines, alert_link, alert_title
 from ticket_alarm.i18n import t
 
@@ -48,43 +49,6 @@ RATE_LIMIT_CAP = 300.0
 SILENT_PRIORITY = 1  # "min": no sound, no vibration, no pop-over
 URGENT_WITHIN = timedelta(hours=24)
 TAGS = {"new": "ticket", "change": "warning", "reminder": "alarm_clock", "ops": "rotating_light"}
-
-
-class Pace:
-    """A token bucket (``BURST`` sends, one more every ``REFILL_SECONDS``) and the hold a 429 leaves."""
-
-    def __init__(self, clock: Clock, *, burst: int = BURST, refill: float = REFILL_SECONDS) -> None:
-        self.clock = clock
-        self.burst = burst
-        self.refill = refill
-        self.tokens = float(burst)
-        self.at = clock.monotonic()
-        self.hold_until = 0.0
-        self.strikes = 0
-
-    def _fill(self) -> None:
-        now = self.clock.monotonic()
-        self.tokens = min(float(self.burst), self.tokens + (now - self.at) / self.refill)
-        self.at = now
-
-    def wait(self) -> float:
-        self._fill()
-        now = self.clock.monotonic()
-        return max(self.hold_until - now, (1.0 - self.tokens) * self.refill, 0.0)
-
-    def take(self) -> None:
-        self._fill()
-        self.tokens -= 1.0
-
-    def limited(self, retry_after: float | None) -> float:
-        """A 429: hold the lane ``RATE_LIMIT_FLOOR`` × 2^(strikes-1) s (or the server's longer word)."""
-        self.strikes += 1
-        wait = max(retry_after or 0.0, min(RATE_LIMIT_CAP, RATE_LIMIT_FLOOR * 2 ** (self.strikes - 1)))
-        self.hold_until = self.clock.monotonic() + wait
-        return wait
-
-    def ok(self) -> None:
-        self.strikes = 0
 
 
 def priority_of(alert: Alert, priorities: NtfyPriorities, now: datetime, *, silent: bool = False) -> int:
@@ -150,7 +114,8 @@ class NtfyNotifier:
         self.priorities = priorities
         self.token = token
         self.timeout = timeout
-        self.pace = Pace(clock)
+        self.allowance = Allowance(BURST, REFILL_SECONDS, clock.monotonic())  # ntfy.sh's visitor limit
+        self.bucket = Bucket()  # the hold a 429 leaves
         self.fingerprint: str | None = ntfy_fingerprint(url, token)
 
     @classmethod
@@ -165,7 +130,8 @@ class NtfyNotifier:
         return 1
 
     def wait(self) -> float:
-        return self.pace.wait()
+        now = self.clock.monotonic()
+        return max(self.bucket.wait(now), self.allowance.wait(now))
 
     def payload(self, alert: Alert, *, silent: bool = False) -> dict[str, Any]:
         """The JSON ntfy publishes: title, plain-text message, a tap to the booking page, tags, priority."""
@@ -190,10 +156,10 @@ class NtfyNotifier:
 
     async def publish(self, body: dict[str, Any]) -> Outcome:
         """POST one message (waiting for the pace first) and classify the answer."""
-        wait = self.pace.wait()
+        wait = self.wait()
         if wait > 0:
             await self.clock.sleep(wait)
-        self.pace.take()
+        self.allowance.take(self.clock.monotonic())
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
             async with asyncio.timeout(self.timeout):
@@ -213,10 +179,12 @@ class NtfyNotifier:
         answer = json_object(resp)  # ntfy's own JSON: a message, or {"code", "http", "error"}
         text = self.scrub(resp.text[:300])
         if status == 200:
-            self.pace.ok()
+            self.bucket.strikes = 0
             return Outcome("sent", status, message_id=str((answer or {}).get("id") or "") or None)
         if status == 429:
-            wait = self.pace.limited(_retry_after(resp))
+            # ntfy names no wait: 10 s, doubling while 429s repeat (a proxy's longer Retry-After wins)
+            floor = min(RATE_LIMIT_CAP, RATE_LIMIT_FLOOR * 2**self.bucket.strikes)
+            wait = self.bucket.hold(max(floor, _retry_after(resp) or 0.0), self.clock.monotonic())
             return Outcome("rate_limited", status, error=t("ntfy.rate_limited", wait=wait), retry_after=wait)
         if status == 413:
             return Outcome("dead", status, error=f"HTTP 413: {text}")
