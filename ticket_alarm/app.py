@@ -6,18 +6,22 @@ Public surface:
 
 - ``load(config)``: the settings (file or defaults, environment on top) and the known crawlers;
 - ``open_store(settings, readonly=...)``: the configured async store (SQLite file or PostgreSQL);
+- ``store_opener(settings, readonly=...)``: the same, opened when a check asks (``health``, ``backup``);
+- ``router(settings)``: which lanes take a notice (the stdout lane in a dry run): the pipeline, ``explain``;
 - ``build_app(settings, known, ...)``: everything the daemon and ``once`` run on, as an ``App``;
 - ``notifiers_for(settings, webhooks, clock)``: one notifier per destination, stdout in a dry run, the
   ops lane; ``notifier_for(dest, webhooks, clock)``: the notifier of one destination;
 - ``page_router(settings)``: which routes take a notice, for listings and feeds;
 - ``discord_webhooks(settings, clock, ...)``: a Discord webhook client for one-shot commands;
 - ``instance_lock(settings)``: the data_dir's single-instance lock;
-- ``build_daemon(app, known, sites, metrics)``: the daemon over a built app.
+- ``build_daemon(app, known, sites, metrics)``: the daemon over a built app;
+- ``web_context(settings, reader, known, sites, metrics, clock)``: what the status page reads.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
@@ -33,7 +37,7 @@ from ticket_alarm import __version__
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config.environ import CONFIG_ENV
 from ticket_alarm.config.load import check_site_names, load_config, resolve_config_path
-from ticket_alarm.config.routes import Destination, Router, delivery_router
+from ticket_alarm.config.routes import Destination, Router, delivery_router, router_for
 from ticket_alarm.config.settings import OPS_ROUTE, RouteSettings, Settings
 from ticket_alarm.daemon.pipeline import Pipeline
 from ticket_alarm.daemon.process import open_waiting
@@ -48,10 +52,13 @@ from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.fetch.http import Fetcher
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import apply_level, redact
+from ticket_alarm.ops.health import StoreOpener
+from ticket_alarm.ops.metrics import Metrics
 from ticket_alarm.store import InstanceLock, StatusFile
 from ticket_alarm.store.api import Store
 from ticket_alarm.store.configured import open_configured_store
 from ticket_alarm.store.sqlite.backend import SqliteStore
+from ticket_alarm.web.page import WebContext
 
 USER_AGENT = f"ticket-alarm/{__version__} (+https://github.com/ticket-alarm)"
 
@@ -88,6 +95,17 @@ def load(config: str | None, environ: Mapping[str, str] | None = None) -> Loaded
 async def open_store(settings: Settings, *, readonly: bool = False) -> Store:
     """The configured async store, opened (``readonly``: no lock, nothing created or written)."""
     return await open_configured_store(settings, readonly=readonly)
+
+
+def store_opener(settings: Settings, *, readonly: bool = False) -> StoreOpener:
+    """``open_store`` for a part that opens the store itself, after its own checks (``health``,
+    ``backup``, ``restore``, the page's /healthz): what it opens is decided here."""
+    return functools.partial(open_store, settings, readonly=readonly)
+
+
+def router(settings: Settings) -> Router:
+    """Which lanes take a notice: the routes and catch-all, or the stdout lane in a dry run."""
+    return router_for(settings)
 
 
 def page_router(settings: Settings) -> Router:
@@ -169,7 +187,9 @@ async def build_app(
     delivery = Delivery(
         store_api, notifiers_for(settings, webhooks, clock), clock, status=status, owner=owner
     )
-    pipeline = Pipeline(settings, store_api, fetcher, crawlers, clock, on_enqueue=delivery.notify)
+    pipeline = Pipeline(
+        settings, store_api, fetcher, crawlers, clock, router=router(settings), on_enqueue=delivery.notify
+    )
     reminders = Reminders(store_api, crawlers, clock, on_enqueue=delivery.notify)
     try:
         yield App(
@@ -242,6 +262,19 @@ def build_daemon(app: App, known: Known, sites: list[str], *, on_result: Any = N
         replicas=app.replicas,
         ops=ops,
     )
+
+
+def web_context(
+    settings: Settings,
+    reader: Store,
+    known: Mapping[str, type[Crawler]],
+    sites: list[str],
+    metrics: Metrics | None,
+    clock: Clock,
+) -> WebContext:
+    """The status page's context: the read-only store, the listing router, /healthz's store opener."""
+    router, opener = page_router(settings), store_opener(settings, readonly=True)
+    return WebContext(settings, reader, known, sites, metrics, clock, router=router, open_store=opener)
 
 
 @contextlib.asynccontextmanager

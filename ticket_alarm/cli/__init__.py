@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from loguru import logger
 
-from ticket_alarm import __version__, i18n
+from ticket_alarm import __version__, app, i18n
 from ticket_alarm.cli import (
     backup,
     check_config,
@@ -36,7 +36,6 @@ from ticket_alarm.config.environ import CONFIG_ENV
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.errors import ConfigError, StoreError, TicketAlarmError
 from ticket_alarm.logs import redact, setup_logging
-from ticket_alarm.store import open_store
 
 COMMANDS: tuple[Command, ...] = (
     run,
@@ -137,8 +136,8 @@ def _command_typo(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
 
 
 async def _pending_alerts(settings: Settings) -> int:
-    """The alerts waiting in data_dir's SQLite store (read only: nothing is created)."""
-    store = open_store(settings.data_dir, readonly=True)
+    """The alerts waiting in the configured store, SQLite or PostgreSQL (read only: nothing created)."""
+    store = await app.open_store(settings, readonly=True)
     try:
         return (await store.outbox_stats()).pending
     finally:

@@ -9,6 +9,7 @@ import json
 from loguru import logger
 
 from crawlers import registry
+from ticket_alarm import app
 from ticket_alarm.cli.base import EXIT_FAIL, EXIT_OK, add_json, load, need_store, with_store
 from ticket_alarm.delivery.discord.urls import scrub
 from ticket_alarm.i18n import t
@@ -30,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     settings, site, notice_id = loaded.settings, str(args.site), str(args.id)
     registry.get(site, loaded.known)
     need_store(settings)
-    doc = with_store(settings, lambda store: explain(store, settings, site, notice_id), readonly=False)
+    router = app.router(settings)
+    doc = with_store(settings, lambda store: explain(store, router, site, notice_id), readonly=False)
     if doc is None:
         logger.error("{}", t("cli.explain.not_found", site=site, id=notice_id, data_dir=settings.data_dir))
         return EXIT_FAIL

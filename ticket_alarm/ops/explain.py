@@ -6,8 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ticket_alarm.config.routes import router_for
-from ticket_alarm.config.settings import Settings
+from ticket_alarm.config.routes import Router
 from ticket_alarm.core.model import Ticket, identity_key, seoul_text
 from ticket_alarm.i18n import has, t
 from ticket_alarm.i18n.table import pad
@@ -42,10 +41,9 @@ def _reminder_status(reminder: Any, outbox: Sequence[Any]) -> str:
     return "queued"
 
 
-async def explain(
-    store: StoreProtocol, settings: Settings, site: str, notice_id: str
-) -> dict[str, Any] | None:
-    """Everything known about one notice, or None when the history has never seen it."""
+async def explain(store: StoreProtocol, router: Router, site: str, notice_id: str) -> dict[str, Any] | None:
+    """Everything known about one notice, or None when the history has never seen it; ``router``
+    (the daemon's: ``app.router``) says which routes take it and why."""
     key = identity_key(site, notice_id)
     row = await store.notice(key)
     if row is None:
@@ -54,8 +52,7 @@ async def explain(
     ticket = Ticket.from_json(ticket_data)
     outbox = await store.notice_outbox(key)
     decisions = [
-        {"route": v.route, "matched": v.matched, "reason": v.reason}
-        for v in router_for(settings).verdicts(ticket)
+        {"route": v.route, "matched": v.matched, "reason": v.reason} for v in router.verdicts(ticket)
     ]
     doc: dict[str, Any] = {
         "site": site,
