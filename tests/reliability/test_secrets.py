@@ -30,6 +30,7 @@ from tests.reliability.conftest import (
 from tests.support.discord_standin import FakeDiscord
 from tests.support.ntfy_standin import FakeNtfy
 from tests.support.site_standin import FakeSite, TestStandNotices
+from tests.support.telegram_standin import FakeTelegram
 
 pytestmark = pytest.mark.e2e
 
@@ -56,7 +57,10 @@ def test_no_token_or_proxy_password_in_any_output(
     proxy = f"http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{_closed_port()}"
     ntfy = FakeNtfy().start()
     ntfy.protect("main-alerts", NTFY_TOKEN)
-    telegram = {"bot_token": BOT_TOKEN, "chat_id": "@ticket_alarm_test"}
+    bots = FakeTelegram().start()
+    bot_id, _, bot_secret = BOT_TOKEN.partition(":")
+    bots.add_bot(int(bot_id), bot_secret)
+    telegram = {"bot_token": BOT_TOKEN, "chat_id": bots.add_chat().id, "api_base": bots.api_base}
     routes = [
         {
             "name": "main",
@@ -138,7 +142,9 @@ def test_no_token_or_proxy_password_in_any_output(
     assert len(ntfy.messages) >= 2 + 2 and {m.authorization for m in ntfy.messages} == {
         f"Bearer {NTFY_TOKEN}"
     }
+    assert len(bots.texts()) >= 2  # send-test reached the chat, from both configs
     ntfy.stop()
+    bots.stop()
     failures = [k for k, v in outputs.items() if "proxied" in k and "test-crawlers" in k and "FAILED" in v]
     assert failures, "test-crawlers through the dead proxy should print its failure"
     stored = {
