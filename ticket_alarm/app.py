@@ -26,7 +26,7 @@ import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from loguru import logger
@@ -34,21 +34,14 @@ from loguru import logger
 from crawlers import registry
 from crawlers.base import Crawler
 from ticket_alarm import __version__
-from ticket_alarm.clock import Clock, SystemClock
+from ticket_alarm.clock import Clock, ShiftedClock, SystemClock, process_clock
 from ticket_alarm.config.environ import CONFIG_ENV
 from ticket_alarm.config.load import check_site_names, load_config, resolve_config_path
 from ticket_alarm.config.routes import Destination, Router, delivery_router, router_for
 from ticket_alarm.config.settings import OPS_ROUTE, RouteSettings, Settings
-from ticket_alarm.daemon.pipeline import Pipeline
-from ticket_alarm.daemon.process import open_waiting
-from ticket_alarm.daemon.reminders import Reminders
-from ticket_alarm.daemon.scheduler import Daemon
-from ticket_alarm.daemon.watch import OpsWatch
 from ticket_alarm.delivery.discord.render import alert_text
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient, http_client
 from ticket_alarm.delivery.notify import Notifier, StdoutNotifier
-from ticket_alarm.delivery.ntfy import NtfyNotifier
-from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.fetch.http import Fetcher
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import apply_level, redact
@@ -58,7 +51,14 @@ from ticket_alarm.store import InstanceLock, StatusFile
 from ticket_alarm.store.api import Store
 from ticket_alarm.store.configured import open_configured_store
 from ticket_alarm.store.sqlite.backend import SqliteStore
-from ticket_alarm.web.page import WebContext
+
+if TYPE_CHECKING:  # the daemon, the drainer and the page load when they are built (`--help`,
+    # `check-config` and the store commands never need them: tests/cli/test_completion.py)
+    from ticket_alarm.daemon.pipeline import Pipeline
+    from ticket_alarm.daemon.reminders import Reminders
+    from ticket_alarm.daemon.scheduler import Daemon
+    from ticket_alarm.delivery.outbox import Delivery
+    from ticket_alarm.web.page import WebContext
 
 USER_AGENT = f"ticket-alarm/{__version__} (+https://github.com/ticket-alarm)"
 
@@ -147,7 +147,12 @@ async def build_app(
     read-only ``PostgresStore`` (its own small pool, a read-only session): page traffic can never
     take the connections the pipeline and the delivery lanes need, and can never write.
     """
-    clock = clock or SystemClock()
+    from ticket_alarm.daemon.pipeline import Pipeline
+    from ticket_alarm.daemon.process import open_waiting
+    from ticket_alarm.daemon.reminders import Reminders
+    from ticket_alarm.delivery.outbox import Delivery
+
+    clock = clock or process_clock(os.environ)
     own_store = store is None
     writer: Any
     reader: Store
@@ -184,9 +189,9 @@ async def build_app(
         status.prepare()
     replicas = _replicas(settings, writer) if own_store else None
     owner = replicas.replica_id if replicas is not None else None  # None: this host (SQLite)
-    delivery = Delivery(
-        store_api, notifiers_for(settings, webhooks, clock), clock, status=status, owner=owner
-    )
+    notifiers = notifiers_for(settings, webhooks, clock)
+    lanes = {d.lane: d.route for d in settings.destinations()}
+    delivery = Delivery(store_api, notifiers, clock, status=status, owner=owner, routes=lanes)
     pipeline = Pipeline(
         settings, store_api, fetcher, crawlers, clock, router=router(settings), on_enqueue=delivery.notify
     )
@@ -230,11 +235,13 @@ def notifiers_for(settings: Settings, webhooks: WebhookClient, clock: Clock) -> 
 
 def notifier_for(dest: Destination, webhooks: WebhookClient, clock: Clock) -> Notifier:
     """The notifier of one destination; every one shares the delivery HTTP client (``proxy.discord``)."""
-    if dest.kind == "ntfy":
-        return NtfyNotifier.for_destination(dest, webhooks.client, clock)
     if dest.kind == "discord":
         return DiscordNotifier.for_destination(dest, webhooks)
-    if dest.kind == "telegram":  # imported only when a route has a telegram section
+    if dest.kind == "ntfy":  # ntfy and Telegram are imported only when a route has one
+        from ticket_alarm.delivery.ntfy import NtfyNotifier
+
+        return NtfyNotifier.for_destination(dest, webhooks.client, clock)
+    if dest.kind == "telegram":
         from ticket_alarm.delivery.telegram import TelegramNotifier
 
         return TelegramNotifier.for_destination(dest, webhooks.client, clock)
@@ -243,6 +250,9 @@ def notifier_for(dest: Destination, webhooks: WebhookClient, clock: Clock) -> No
 
 def build_daemon(app: App, known: Known, sites: list[str], *, on_result: Any = None) -> Daemon:
     """The daemon over a built app: its sites, reminders, replicas and the ops watch."""
+    from ticket_alarm.daemon.scheduler import Daemon
+    from ticket_alarm.daemon.watch import OpsWatch
+
     settings = app.settings
     heads = [
         n
@@ -250,12 +260,14 @@ def build_daemon(app: App, known: Known, sites: list[str], *, on_result: Any = N
         if settings.site_head_interval(n) is not None and known[n].head_pages is not Crawler.head_pages
     ]
     ops = OpsWatch(settings, app.store, app.clock, sites=sites, heads=heads, on_enqueue=app.delivery.notify)
+    # APScheduler runs on real time: a shifted clock (tests) moves what the alerts see, not when jobs run
+    jobs = SystemClock() if isinstance(app.clock, ShiftedClock) else app.clock
     return Daemon(
         settings,
         app.store,
         app.pipeline,
         app.delivery,
-        app.clock,
+        jobs,
         sites=sites,
         reminders=app.reminders,
         on_result=on_result,
@@ -273,6 +285,8 @@ def web_context(
     clock: Clock,
 ) -> WebContext:
     """The status page's context: the read-only store, the listing router, /healthz's store opener."""
+    from ticket_alarm.web.page import WebContext
+
     router, opener = page_router(settings), store_opener(settings, readonly=True)
     return WebContext(settings, reader, known, sites, metrics, clock, router=router, open_store=opener)
 

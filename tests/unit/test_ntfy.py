@@ -199,3 +199,23 @@ def test_alert_text_is_the_embed_read_as_plain_text() -> None:
     assert not any("<t:" in line or "](" in line or "\\" in line for line in lines)  # no Discord markup
     assert not any(BOOKING in line for line in lines) and alert_link(alert) == BOOKING  # the link goes apart
     assert alert_link(new(notice(booking_url=None))) == "https://tickets.interpark.com/notice/1"
+
+
+async def test_a_digest_is_one_plain_message_at_the_digest_priority(
+    ntfy: FakeNtfy, http: httpx.AsyncClient
+) -> None:
+    from ticket_alarm.delivery.notify import Digest
+
+    digest = Digest(
+        site_name="",
+        color=0,
+        period="week",
+        at=NOW.timestamp(),
+        items=(new(notice()),),
+        upcoming=(notice(hours=30),),
+    )
+    assert (await notifier(ntfy, http).send([digest])).kind == "sent"
+    body = ntfy.published()[0]
+    assert body["title"] == "이번 주 티켓 오픈" and body["priority"] == 2 and body["tags"] == ["calendar"]
+    assert "[새 공지 1건]" in body["message"] and "아이유 콘서트 *HER* [서울]" in body["message"]
+    assert "📅" not in body["message"] and "click" not in body  # the title is the heading; no one link

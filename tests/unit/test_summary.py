@@ -17,7 +17,16 @@ def batch(count: int) -> list[tuple[OutboxItem, Alert]]:
     out: list[tuple[OutboxItem, Alert]] = []
     for n in range(count):
         ticket = Ticket("melon", str(n), f"공연 {n}", f"https://ticket.melon.com/{n}", seoul(2027, 3, 1, 20))
-        item = OutboxItem(n, "main", "new", "melon", ticket.key, {}, 0, 0.0)
+        item = OutboxItem(
+            id=n,
+            route="main",
+            kind="new",
+            site="melon",
+            notice_key=ticket.key,
+            payload={},
+            attempts=0,
+            created_at=0.0,
+        )
         out.append((item, NewNotice("멜론티켓", 0x00CD3C, ticket)))
     return out
 

@@ -31,7 +31,16 @@ from ticket_alarm.core.urls import parse_ntfy
 from ticket_alarm.delivery.answers import json_object
 from ticket_alarm.delivery.discord.render import ELLIPSIS, truncate
 from ticket_alarm.delivery.discord.webhook import broken_answer
-from ticket_alarm.delivery.notify import Alert, Capabilities, Changed, NewNotice, OpsAlert, Outcome, Reminder
+from ticket_alarm.delivery.notify import (
+    Alert,
+    Capabilities,
+    Changed,
+    Digest,
+    NewNotice,
+    OpsAlert,
+    Outcome,
+    Reminder,
+)
 from ticket_alarm.delivery.pace import Allowance, Bucket
 from ticket_alarm.delivery.text import alert_lines, alert_link, alert_title
 from ticket_alarm.i18n import t
@@ -48,7 +57,13 @@ RATE_LIMIT_FLOOR = 10.0  # a 429 waits this long, doubling while they repeat
 RATE_LIMIT_CAP = 300.0
 SILENT_PRIORITY = 1  # "min": no sound, no vibration, no pop-over
 URGENT_WITHIN = timedelta(hours=24)
-TAGS = {"new": "ticket", "change": "warning", "reminder": "alarm_clock", "ops": "rotating_light"}
+TAGS = {
+    "new": "ticket",
+    "change": "warning",
+    "reminder": "alarm_clock",
+    "ops": "rotating_light",
+    "digest": "calendar",
+}
 
 
 def priority_of(alert: Alert, priorities: NtfyPriorities, now: datetime, *, silent: bool = False) -> int:
@@ -59,6 +74,8 @@ def priority_of(alert: Alert, priorities: NtfyPriorities, now: datetime, *, sile
     match alert:
         case Reminder():
             return priorities.reminder
+        case Digest():
+            return priorities.digest
         case NewNotice(ticket=ticket) | Changed(ticket=ticket):
             times = [ticket.open_at, *(p.at for p in ticket.presales)]
             soon = any(at is not None and now <= at <= now + URGENT_WITHIN for at in times)

@@ -11,6 +11,7 @@ from ticket_alarm.core.model import Ticket, identity_key, seoul_text
 from ticket_alarm.i18n import has, t
 from ticket_alarm.i18n.table import pad
 from ticket_alarm.store.api import Store as StoreProtocol
+from ticket_alarm.store.policy import held
 
 
 def _when(epoch: float | None) -> str | None:
@@ -98,6 +99,8 @@ async def explain(store: StoreProtocol, router: Router, site: str, notice_id: st
                 "message_id": o.message_id,
                 "attempts": o.attempts,
                 "last_error": o.last_error,
+                # held for quiet hours or a digest (the note says why): when it goes out
+                "held_until": _when(o.next_attempt_at) if held(o, datetime.now(UTC).timestamp()) else None,
             }
             for o in outbox
         ],
@@ -160,7 +163,10 @@ def render_text(doc: dict[str, Any]) -> str:
             else _word("status", o["status"])
         )
         error = (
-            t("explain.text.last_error", error=o["last_error"][:120])
+            t(
+                "explain.text.held" if o.get("held_until") else "explain.text.last_error",
+                error=o["last_error"][:120],
+            )
             if o["last_error"] and o["status"] != "sent"
             else ""
         )

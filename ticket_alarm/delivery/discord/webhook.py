@@ -192,6 +192,9 @@ def _parse_429(resp: httpx.Response) -> tuple[float, bool]:
     return (max(0.0, retry_after if retry_after is not None else 1.0), is_global)
 
 
+SUPPRESS_NOTIFICATIONS = 1 << 12  # a message flag: delivered without a push or desktop notification
+
+
 class DiscordNotifier:
     """A route's Discord webhook as a ``Notifier``: Alerts rendered to embeds when they are sent."""
 
