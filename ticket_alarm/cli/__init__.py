@@ -27,6 +27,7 @@ from ticket_alarm.cli import (
     restore,
     run,
     send_test,
+    show,
     store,
     test_crawlers,
     upcoming,
@@ -52,6 +53,7 @@ COMMANDS: tuple[Command, ...] = (
     restore,
     history,
     outbox,
+    show,
     store,
 )
 

@@ -37,6 +37,7 @@ from ticket_alarm.core.notice_memo import NoticeMemo
 from ticket_alarm.core.reminders import plan_all
 from ticket_alarm.core.validate import Checked, validate
 from ticket_alarm.daemon.results import SiteResult, Skipped
+from ticket_alarm.daemon.shows import link_new
 from ticket_alarm.errors import CrawlError, FetchError, SiteLockedError
 from ticket_alarm.fetch.http import Fetcher, SiteFetcher
 from ticket_alarm.i18n import t
@@ -455,6 +456,7 @@ class Pipeline:
                 events=decision.events,
                 reminders=plan_all(decision.reminders, stored, now),
                 legacy_matched=decision.legacy_matched,
+                shows=await link_new(self.store, decision, now),
             )
         )
         if decision.outbox and self.on_enqueue:
