@@ -55,6 +55,9 @@ def test_merge_split_and_explain(tmp_path: Path, here: Here) -> None:
     split = here("show", "split", "yes24:17017", "--config", config, lang="ko")
     assert split.returncode == 0 and "interpark:12036의 공연에서 떼어" in split.stdout
     assert here("show", "split", "yes24:17017", "--config", config).returncode == 1  # alone already
+    done = here("show", "merge", "interpark:12036", "yes24:17017", "--json", "--config", config)
+    assert json.loads(done.stdout.splitlines()[-1]) == {"show": "interpark:12036", "moved": 1}
+    assert here("show", "split", "yes24:17017", "--config", config).returncode == 0
     part = json.loads(here("explain", "yes24", "17017", "--json", "--config", config).stdout)["show"]
     assert part["why"][0]["merged"] is False and part["why"][0]["reason"].startswith("set by hand")
     assert here("show", "merge", "yes24:17017", "melon:1", "--config", config).returncode == 1

@@ -1,10 +1,12 @@
-"""``show merge KEY KEY | split KEY`` (KEY: ``SITE:ID``): correct how notices of different vendors were
-grouped into shows; later crawls keep the correction. merge: 0 merged (or one show already), 1 a notice
-never seen. split: 0 split, 1 never seen or alone already. 2: a KEY not SITE:ID, no store."""
+"""``show [--json] merge KEY KEY | split KEY`` (KEY: ``SITE:ID``): correct how notices of different
+vendors were grouped into shows; later crawls keep the correction. merge: 0 merged (or one show
+already), 1 a notice never seen. split: 0 split, 1 never seen or alone already. 2: a KEY not SITE:ID,
+no store."""
 
 from __future__ import annotations
 
 import argparse
+import json
 
 from loguru import logger
 
@@ -39,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
             return _not_found(named)
         said = t("show.merged", count=moved, other=named[1], into=named[0]) if moved else None
         logger.info("{}", said or t("show.already", a=named[0], b=named[1]))
+        _say(args, {"show": named[0], "moved": moved})
         return EXIT_OK
     left = with_store(settings, lambda store: shows.split(store, keys[0], now), readonly=False)
     if left is None:
@@ -47,7 +50,14 @@ def run(args: argparse.Namespace) -> int:
         logger.info("{}", t("show.alone", key=named[0]))
         return EXIT_FAIL
     logger.info("{}", t("show.split_done", key=named[0], show=left))
+    _say(args, {"show": named[0], "left": left})
     return EXIT_OK
+
+
+def _say(args: argparse.Namespace, doc: dict[str, object]) -> None:
+    """``--json``: what was done, as one document on stdout."""
+    if args.json:
+        print(json.dumps(doc, ensure_ascii=False))
 
 
 def _not_found(named: list[str]) -> int:
