@@ -28,7 +28,7 @@ def test_history_show_lists_the_show(tmp_path: Path, here: Here) -> None:
     config = _config(tmp_path)
     ran = here("history", "show", "ticketlink:63666", "--config", config)
     assert ran.returncode == 0, ran.stderr
-    assert "show interpark:12050" in ran.stdout and "(2 notices)" in ran.stdout
+    assert "show interpark:12050" in ran.stdout and "notices: 2" in ran.stdout
     assert "ticketlink" in ran.stdout and "2027-12-10 14:00 KST" in ran.stdout
     doc = json.loads(here("history", "show", "interpark:12050", "--json", "--config", config).stdout)
     assert [(n["site"], n["id"]) for n in doc["notices"]] == [("interpark", "12050"), ("ticketlink", "63666")]
@@ -42,7 +42,7 @@ def test_merge_split_and_explain(tmp_path: Path, here: Here) -> None:
     config = _config(tmp_path)
     explained = here("explain", "yes24", "17017", "--config", config)
     assert explained.returncode == 0, explained.stderr
-    assert "Show: yes24:17017 (1 notices)" in explained.stdout
+    assert "Show: yes24:17017 · notices: 1" in explained.stdout
     assert "interpark:12036" in explained.stdout and "round or region markers differ" in explained.stdout
     merged = here("show", "merge", "interpark:12036", "yes24:17017", "--config", config)
     assert merged.returncode == 0 and "now in the show of interpark:12036" in merged.stdout
