@@ -4,6 +4,7 @@ stay through later crawls. Notices are real ones from the sites' fixtures."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,3 +135,16 @@ async def test_splitting_the_first_notice_keeps_the_rest_together(vendors: Vendo
     assert await shows.split(vendors.store, identity_key("melon", "11623"), 5.0) == "interpark:12504"
     assert await vendors.show("yes24", "1") == ["interpark:12504", "yes24:1"]
     assert await vendors.show("melon", "11623") == ["melon:11623"]
+
+
+async def test_two_vendors_crawled_at_once_still_meet(tmp_path: Path) -> None:
+    """A daemon's first sweep reads every site at once: the show's second vendor must still see the first."""
+    v = Vendors(tmp_path / "data")
+    try:
+        await asyncio.gather(
+            v.crawl("interpark", real("interpark", "12171")),
+            v.crawl("ticketlink", real("ticketlink", "63760")),
+        )
+        assert len(await v.show("interpark", "12171")) == 2
+    finally:
+        await v.close()
