@@ -44,6 +44,7 @@ from crawlers.yes24 import Yes24Crawler
 from tests.support.discord_standin import FakeDiscord
 from tests.support.live_sites import PAGE_SIZES, LiveSites
 from tests.support.server import Request, Response
+from ticket_alarm import app
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.daemon.pipeline import Pipeline
 from ticket_alarm.daemon.results import SWEEP, SiteResult
@@ -251,7 +252,8 @@ async def simulate(
         fetcher = Fetcher(settings.http, cache=store, transport=CountingTransport(clock), clock=clock)
         discord_http = httpx.AsyncClient(transport=CountingTransport(clock), timeout=10.0, trust_env=False)
         crawlers = {site: CRAWLERS[site](settings.site(site)) for site in sizes}
-        pipeline = Pipeline(settings, store, fetcher, crawlers, clock)  # type: ignore[arg-type]
+        router = app.router(settings)
+        pipeline = Pipeline(settings, store, fetcher, crawlers, clock, router=router)  # type: ignore[arg-type]
         delivery = Delivery(
             store, [DiscordNotifier("default", url, WebhookClient(discord_http, clock))], clock
         )

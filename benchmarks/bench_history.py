@@ -34,6 +34,7 @@ import httpx
 
 from benchmarks.bench_common import Row, median, ms, percentile, say, verdict
 from crawlers.base import Crawl, Crawler
+from ticket_alarm import app
 from ticket_alarm.clock import SystemClock
 from ticket_alarm.config.settings import HttpSettings, Settings
 from ticket_alarm.core.model import Presale, Ticket, identity_key, seoul
@@ -205,7 +206,14 @@ class Bench:
         if settings.effective_routes():
             raise AssertionError("the benchmark must not see a webhook (dry run expected)")
         self.fetcher = Fetcher(settings.http, transport=httpx.MockTransport(self.pages.handler))
-        self.pipeline = Pipeline(settings, self.store, self.fetcher, {SITE: BenchCrawler()}, SystemClock())
+        self.pipeline = Pipeline(
+            settings,
+            self.store,
+            self.fetcher,
+            {SITE: BenchCrawler()},
+            SystemClock(),
+            router=app.router(settings),
+        )
         self.times: list[float] = []
         self.store_times: list[float] = []
 

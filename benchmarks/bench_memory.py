@@ -43,6 +43,7 @@ def rss_mb() -> float:
 
 async def soak(cycles: int) -> dict[str, Any]:
     from crawlers import registry
+    from ticket_alarm import app
     from ticket_alarm.clock import SystemClock
     from ticket_alarm.config.settings import HttpSettings, Settings
     from ticket_alarm.daemon.pipeline import Pipeline
@@ -67,7 +68,9 @@ async def soak(cycles: int) -> dict[str, Any]:
         crawlers = {name: known[name](settings.site(name)) for name in SITES}
         out = io.StringIO()
         delivery = Delivery(store, [StdoutNotifier(alert_text, clock, out=out)], clock)
-        pipeline = Pipeline(settings, store, fetcher, crawlers, clock, on_enqueue=delivery.notify)
+        pipeline = Pipeline(
+            settings, store, fetcher, crawlers, clock, router=app.router(settings), on_enqueue=delivery.notify
+        )
         started = time.perf_counter()
         try:
             step = max(1, cycles // 10)

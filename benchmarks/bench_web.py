@@ -25,12 +25,13 @@ from aiohttp import web as aioweb
 
 from benchmarks.bench_common import Row, median, ms, say, verdict
 from crawlers import registry
+from ticket_alarm import app
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.core.model import SEOUL, Presale, Ticket
 from ticket_alarm.store import Cycle, HistoryRow, SiteState
 from ticket_alarm.store.sqlite.backend import SqliteStore
-from ticket_alarm.web.server import WebContext, build_app
+from ticket_alarm.web.server import build_app
 
 TARGET_MS = 100.0
 NOW = datetime(2027, 6, 1, 3, 0, tzinfo=UTC)
@@ -78,7 +79,7 @@ async def _time_paths(store: SqliteStore, paths: list[str], runs: int) -> dict[s
     )
     known = {name: registry.discover()[name] for name in SITES}
     reader = SqliteStore.open_reader(store.path)  # what the daemon's page reads through (app.build_app)
-    ctx = WebContext(settings, reader, known, list(SITES), None, FakeClock(NOW))
+    ctx = app.web_context(settings, reader, known, list(SITES), None, FakeClock(NOW))
     runner = aioweb.AppRunner(build_app(ctx), access_log=None)
     await runner.setup()
     sock = socket.socket()
@@ -126,7 +127,8 @@ async def _page_bytes(store: SqliteStore) -> str:
     known = {name: registry.discover()[name] for name in SITES}
     reader = SqliteStore.open_reader(store.path)
     try:
-        return await render_page(WebContext(Settings(), reader, known, list(SITES), None, FakeClock(NOW)))
+        ctx = app.web_context(Settings(), reader, known, list(SITES), None, FakeClock(NOW))
+        return await render_page(ctx)
     finally:
         await reader.close()
 

@@ -6,22 +6,26 @@ Public surface:
 
 - ``load(config)``: the settings (file or defaults, environment on top) and the known crawlers;
 - ``open_store(settings, readonly=...)``: the configured async store (SQLite file or PostgreSQL);
+- ``store_opener(settings, readonly=...)``: the same, opened when a check asks (``health``, ``backup``);
+- ``router(settings)``: which lanes take a notice (the stdout lane in a dry run): the pipeline, ``explain``;
 - ``build_app(settings, known, ...)``: everything the daemon and ``once`` run on, as an ``App``;
 - ``notifiers_for(settings, webhooks, clock)``: one notifier per route, stdout in a dry run, the ops lane;
 - ``page_router(settings)``: which routes take a notice, for listings and feeds;
 - ``discord_webhooks(settings, clock, ...)``: a Discord webhook client for one-shot commands;
 - ``instance_lock(settings)``: the data_dir's single-instance lock;
-- ``build_daemon(app, known, sites, metrics)``: the daemon over a built app.
+- ``build_daemon(app, known, sites, metrics)``: the daemon over a built app;
+- ``web_context(settings, reader, known, sites, metrics, clock)``: what the status page reads.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from loguru import logger
@@ -29,27 +33,31 @@ from loguru import logger
 from crawlers import registry
 from crawlers.base import Crawler
 from ticket_alarm import __version__
-from ticket_alarm.clock import Clock, SystemClock
+from ticket_alarm.clock import Clock, ShiftedClock, SystemClock, process_clock
 from ticket_alarm.config.environ import CONFIG_ENV
 from ticket_alarm.config.load import check_site_names, load_config, resolve_config_path
-from ticket_alarm.config.routes import Router, delivery_router
+from ticket_alarm.config.routes import Router, delivery_router, destinations, router_for
 from ticket_alarm.config.settings import OPS_ROUTE, RouteSettings, Settings
-from ticket_alarm.daemon.pipeline import Pipeline
-from ticket_alarm.daemon.process import open_waiting
-from ticket_alarm.daemon.reminders import Reminders
-from ticket_alarm.daemon.scheduler import Daemon
-from ticket_alarm.daemon.watch import OpsWatch
 from ticket_alarm.delivery.discord.render import alert_text
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient, http_client
 from ticket_alarm.delivery.notify import Notifier, StdoutNotifier
-from ticket_alarm.delivery.outbox import Delivery
 from ticket_alarm.fetch.http import Fetcher
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import apply_level, redact
+from ticket_alarm.ops.health import StoreOpener
+from ticket_alarm.ops.metrics import Metrics
 from ticket_alarm.store import InstanceLock, StatusFile
 from ticket_alarm.store.api import Store
 from ticket_alarm.store.configured import open_configured_store
 from ticket_alarm.store.sqlite.backend import SqliteStore
+
+if TYPE_CHECKING:  # the daemon, the drainer and the page load when they are built (`--help`,
+    # `check-config` and the store commands never need them: tests/cli/test_completion.py)
+    from ticket_alarm.daemon.pipeline import Pipeline
+    from ticket_alarm.daemon.reminders import Reminders
+    from ticket_alarm.daemon.scheduler import Daemon
+    from ticket_alarm.delivery.outbox import Delivery
+    from ticket_alarm.web.page import WebContext
 
 USER_AGENT = f"ticket-alarm/{__version__} (+https://github.com/ticket-alarm)"
 
@@ -86,6 +94,17 @@ def load(config: str | None, environ: Mapping[str, str] | None = None) -> Loaded
 async def open_store(settings: Settings, *, readonly: bool = False) -> Store:
     """The configured async store, opened (``readonly``: no lock, nothing created or written)."""
     return await open_configured_store(settings, readonly=readonly)
+
+
+def store_opener(settings: Settings, *, readonly: bool = False) -> StoreOpener:
+    """``open_store`` for a part that opens the store itself, after its own checks (``health``,
+    ``backup``, ``restore``, the page's /healthz): what it opens is decided here."""
+    return functools.partial(open_store, settings, readonly=readonly)
+
+
+def router(settings: Settings) -> Router:
+    """Which lanes take a notice: the routes and catch-all, or the stdout lane in a dry run."""
+    return router_for(settings)
 
 
 def page_router(settings: Settings) -> Router:
@@ -127,7 +146,12 @@ async def build_app(
     read-only ``PostgresStore`` (its own small pool, a read-only session): page traffic can never
     take the connections the pipeline and the delivery lanes need, and can never write.
     """
-    clock = clock or SystemClock()
+    from ticket_alarm.daemon.pipeline import Pipeline
+    from ticket_alarm.daemon.process import open_waiting
+    from ticket_alarm.daemon.reminders import Reminders
+    from ticket_alarm.delivery.outbox import Delivery
+
+    clock = clock or process_clock(os.environ)
     own_store = store is None
     writer: Any
     reader: Store
@@ -164,10 +188,12 @@ async def build_app(
         status.prepare()
     replicas = _replicas(settings, writer) if own_store else None
     owner = replicas.replica_id if replicas is not None else None  # None: this host (SQLite)
-    delivery = Delivery(
-        store_api, notifiers_for(settings, webhooks, clock), clock, status=status, owner=owner
+    notifiers = notifiers_for(settings, webhooks, clock)
+    lanes = {d.lane: d.route for route in settings.effective_routes() for d in destinations(route)}
+    delivery = Delivery(store_api, notifiers, clock, status=status, owner=owner, routes=lanes)
+    pipeline = Pipeline(
+        settings, store_api, fetcher, crawlers, clock, router=router(settings), on_enqueue=delivery.notify
     )
-    pipeline = Pipeline(settings, store_api, fetcher, crawlers, clock, on_enqueue=delivery.notify)
     reminders = Reminders(store_api, crawlers, clock, on_enqueue=delivery.notify)
     try:
         yield App(
@@ -208,6 +234,9 @@ def notifiers_for(settings: Settings, webhooks: WebhookClient, clock: Clock) -> 
 
 def build_daemon(app: App, known: Known, sites: list[str], *, on_result: Any = None) -> Daemon:
     """The daemon over a built app: its sites, reminders, replicas and the ops watch."""
+    from ticket_alarm.daemon.scheduler import Daemon
+    from ticket_alarm.daemon.watch import OpsWatch
+
     settings = app.settings
     heads = [
         n
@@ -215,18 +244,35 @@ def build_daemon(app: App, known: Known, sites: list[str], *, on_result: Any = N
         if settings.site_head_interval(n) is not None and known[n].head_pages is not Crawler.head_pages
     ]
     ops = OpsWatch(settings, app.store, app.clock, sites=sites, heads=heads, on_enqueue=app.delivery.notify)
+    # APScheduler runs on real time: a shifted clock (tests) moves what the alerts see, not when jobs run
+    jobs = SystemClock() if isinstance(app.clock, ShiftedClock) else app.clock
     return Daemon(
         settings,
         app.store,
         app.pipeline,
         app.delivery,
-        app.clock,
+        jobs,
         sites=sites,
         reminders=app.reminders,
         on_result=on_result,
         replicas=app.replicas,
         ops=ops,
     )
+
+
+def web_context(
+    settings: Settings,
+    reader: Store,
+    known: Mapping[str, type[Crawler]],
+    sites: list[str],
+    metrics: Metrics | None,
+    clock: Clock,
+) -> WebContext:
+    """The status page's context: the read-only store, the listing router, /healthz's store opener."""
+    from ticket_alarm.web.page import WebContext
+
+    router, opener = page_router(settings), store_opener(settings, readonly=True)
+    return WebContext(settings, reader, known, sites, metrics, clock, router=router, open_store=opener)
 
 
 @contextlib.asynccontextmanager

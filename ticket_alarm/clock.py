@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -26,6 +27,31 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+
+CLOCK_ENV = "TICKET_ALARM_CLOCK_FILE"  # tests of the real daemon: a file of seconds added to the time
+
+
+class ShiftedClock(SystemClock):
+    """The system clock moved by the seconds a file holds, read at every call: an end-to-end test
+    takes the real daemon through quiet hours and digest hours without waiting for them (``monotonic``
+    and ``sleep`` stay real). A missing or unreadable file moves nothing."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def now(self) -> datetime:
+        try:
+            with open(self.path, encoding="ascii") as f:
+                return super().now() + timedelta(seconds=float(f.read().strip() or 0))
+        except (OSError, ValueError):
+            return super().now()
+
+
+def process_clock(environ: Mapping[str, str]) -> Clock:
+    """The daemon's clock: the system's, shifted only when ``TICKET_ALARM_CLOCK_FILE`` names a file."""
+    path = environ.get(CLOCK_ENV)
+    return ShiftedClock(path) if path else SystemClock()
 
 
 class FakeClock:

@@ -24,21 +24,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from crawlers.base import Crawl, Cursors, changed_hint, load_json, paginate, parse_count, require_ids
-from crawlers.interpark.common import (
-    booking_url,
-    category_of,
-    clean_title,
-    notice_id_text,
-    notice_url,
-)
+from crawlers.base import Crawl, Cursors, changed_hint, load_json, paginate, require_ids
+from crawlers.interpark.common import SITE, SourceKeys, category_of, clean_title, notice_id_text
+from crawlers.interpark.common import text as _str
 from crawlers.sale_text import parse_presales as text_presales
 from ticket_alarm.core.model import Presale, Ticket, clean_text, seoul
 from ticket_alarm.errors import ApiChangedError, ParseError
 from ticket_alarm.fetch.http import SiteFetcher
 from ticket_alarm.i18n import t
 
-SITE = "interpark"  # NOL is a source of the interpark site, not a site of its own
 NOL_BASE = "https://nol.yanolja.com"
 UPCOMING_URL = f"{NOL_BASE}/ticket/display/api/upcoming"
 BOOKING_URL = f"{NOL_BASE}/ticket/products/{{code}}"
@@ -47,7 +41,7 @@ HEADERS = {
     "Accept": "application/json, text/plain, */*",
 }
 GENERAL_SALE = 1
-EXCLUSIVE = "단독판매"
+SOURCE = SourceKeys("goods_seat_type_name", "venue_name", "goods_genre_name", "view_count", BOOKING_URL)
 
 PLACEHOLDER_BEFORE = 2000  # no ticket opened before this year: an earlier date is an empty value
 Sort = Literal["open", "register"]
@@ -124,22 +118,13 @@ def notice_ticket(item: dict[str, Any]) -> Ticket:
         "posted": clean_text(_str(item.get("created_at"))),
     }
     image = _str(item.get("open_notice_poster_image_url")) or _str(item.get("goods_poster_image_url"))
-    return Ticket(
-        site=SITE,
-        id=notice_id,
-        title=title,
-        url=notice_url(notice_id),
-        open_at=open_at,
-        category=category_of(open_type, title),  # the old API's rule: a switch changes no category
-        exclusive=clean_text(_str(item.get("goods_seat_type_name"))) == EXCLUSIVE,
-        presales=presales,
-        venue=clean_text(_str(item.get("venue_name"))),
-        genre=clean_text(_str(item.get("goods_genre_name"))),
-        image_url=image.strip() if image.strip().startswith(("https://", "http://")) else "",
-        booking_url=booking_url(BOOKING_URL, code),
-        views=parse_count(item.get("view_count")),
-        extra={k: v for k, v in extra.items() if v},
-    )
+    read = {
+        "open_at": open_at,
+        "category": category_of(open_type, title),  # the old API's rule: a switch changes no category
+        "presales": presales,
+        "image_url": image.strip() if image.strip().startswith(("https://", "http://")) else "",
+    }
+    return SOURCE.ticket(item, notice_id, title, code, extra, read)
 
 
 def ticket_dates(dates: object) -> tuple[datetime | None, tuple[Presale, ...]]:
@@ -185,10 +170,6 @@ def parse_nol_time(value: object) -> datetime | None:
         return seoul(moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
     except ValueError:
         return None
-
-
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _num(value: object) -> str:

@@ -47,19 +47,13 @@ from crawlers.base import (
     load_json,
     mark_incomplete,
     paginate,
-    parse_count,
     require_ids,
     schedule_from_json,
     schedule_json,
 )
 from crawlers.interpark import nol
-from crawlers.interpark.common import (
-    booking_url,
-    category_of,
-    clean_title,
-    notice_id_text,
-    notice_url,
-)
+from crawlers.interpark.common import SITE, SourceKeys, category_of, clean_title, notice_id_text, notice_url
+from crawlers.interpark.common import text as _str
 from crawlers.interpark.notice import (
     apply_schedule,
     needs_notice_page,
@@ -75,17 +69,16 @@ from ticket_alarm.fetch.decode import decode_text
 from ticket_alarm.fetch.http import SiteFetcher
 from ticket_alarm.i18n import t
 
-SITE = "interpark"
 BASE_URL = "https://tickets.interpark.com"
 LIST_URL = f"{BASE_URL}/contents/api/open-notice/notice-list"
 BOOKING_URL = f"{BASE_URL}/goods/{{code}}"
 PAGE_SIZE = 50
+SOURCE = SourceKeys("goodsSeatTypeStr", "venueName", "goodsGenreStr", "viewCount", BOOKING_URL)
 HEADERS = {
     "Referer": f"{BASE_URL}/contents/notice",
     "Accept": "application/json, text/plain, */*",
 }
 NOTICE_PAGE_HEADERS = {"Referer": f"{BASE_URL}/contents/notice", "Accept": "text/html,*/*;q=0.8"}
-EXCLUSIVE = "단독판매"
 PRESALES = ("presales",)  # what a row lacks when its notice page is unread: the list gives the rest
 
 
@@ -171,30 +164,17 @@ def notice_ticket(item: dict[str, Any]) -> Ticket:
         extra["toping"] = "true"  # membership (토핑) presale; its time is only on the detail page
     if item.get("isHot") is True:
         extra["hot"] = "true"
-    return Ticket(
-        site=SITE,
-        id=notice_id,
-        title=title,
-        url=notice_url(notice_id),
-        open_at=open_at,
-        open_date=open_date,
-        category=_category(item, title),
-        exclusive=clean_text(_str(item.get("goodsSeatTypeStr"))) == EXCLUSIVE,
-        venue=clean_text(_str(item.get("venueName"))),
-        genre=clean_text(_str(item.get("goodsGenreStr"))),
-        image_url=_image(_str(item.get("posterImageUrl"))),
-        booking_url=booking_url(BOOKING_URL, code),
-        views=parse_count(item.get("viewCount")),
-        extra={k: v for k, v in extra.items() if v},
-    )
+    read = {
+        "open_at": open_at,
+        "open_date": open_date,
+        "category": _category(item, title),
+        "image_url": _image(_str(item.get("posterImageUrl"))),
+    }
+    return SOURCE.ticket(item, notice_id, title, code, extra, read)
 
 
 def _category(item: dict[str, Any], title: str) -> Category:
     return category_of(_str(item.get("openTypeStr")), title)
-
-
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _image(url: str) -> str:

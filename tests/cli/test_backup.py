@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import DaemonProcess, run_cli, stand_config, write_config
 from tests.support.inprocess import Here
 from tests.support.site_standin import FakeSite, TestStandNotices
+from ticket_alarm import app
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.ops.backup import BackupError, prune, restore
 from ticket_alarm.store import DB_NAME, SCHEMA_VERSION
@@ -155,7 +156,7 @@ async def test_restore_refuses_bad_archives_and_touches_nothing(tmp_path: Path) 
             assert "Traceback" not in refused.stderr and "nothing was changed" in refused.stderr.lower()
         else:
             with pytest.raises(BackupError, match=re.escape(phrase)):
-                await restore(settings, archive)
+                await restore(settings, archive, open_store=app.store_opener(settings))
         assert digest(live) == before
         assert sorted(p.name for p in live.parent.iterdir() if "before-restore" in p.name) == []
     assert not (tmp_path.parent / "evil").exists()

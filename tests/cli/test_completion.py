@@ -58,3 +58,39 @@ def test_completion_for_an_unknown_shell_is_a_usage_error(capsys: pytest.Capture
     with pytest.raises(SystemExit) as exc:
         cli.main(["completion", "fish"])
     assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+# --- the parser lists every command and imports only the one that runs ---------------------------
+
+
+def test_every_command_module_is_listed_under_its_name_and_help_key() -> None:
+    package = Path(cli.__file__).parent
+    modules = {p.stem for p in package.glob("*.py")} - {"__init__", "__main__", "base"}
+    assert set(cli.COMMAND_MODULES) == modules
+    for module in cli.COMMAND_MODULES:
+        loaded = cli.command(module)
+        assert (cli.command_name(module), f"help.{module}") == (loaded.NAME, loaded.HELP), module
+
+
+def test_help_and_check_config_load_neither_the_daemon_nor_the_web_server(tmp_path: Path) -> None:
+    import json
+    import sys
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"data_dir": str(tmp_path / "data")}), encoding="utf-8")
+    code = (
+        "import contextlib, io, sys\n"
+        "from ticket_alarm import cli\n"
+        "for argv in (['--help'], ['check-config', '--config', sys.argv[1]], ['once', '--help']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "        cli.main(argv)\n"
+        "    heavy = ('ticket_alarm.daemon.scheduler', 'ticket_alarm.web.server', 'aiohttp', 'psycopg')\n"
+        "    heavy = sorted(m for m in heavy if m in sys.modules)\n"
+        "    print(argv[0], heavy)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(config)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines == ["--help []", "check-config []", "once []"], run.stdout  # `once` loads them as it runs

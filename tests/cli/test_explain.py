@@ -14,6 +14,7 @@ from tests.support.fan import add_fan_notices, fan_config
 from tests.support.site_standin import FakeSite, TestStandNotices
 from tests.support.stand import WEBHOOK, iu_route
 from tests.unit.test_alerts import Harness, ticket
+from ticket_alarm import app
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.routes import Router, Verdict, route_verdicts
 from ticket_alarm.config.settings import RouteSettings, Settings
@@ -55,7 +56,7 @@ async def test_unmatched_notices_reach_the_catch_all_and_explain_says_why(tmp_pa
             ("default", "뮤지컬 레베카 오픈"),
             ("iu", "아이유 콘서트 오픈"),
         ]
-        doc = await explain(h.store, settings, "fake", "1")
+        doc = await explain(h.store, app.router(settings), "fake", "1")
         assert doc is not None
         assert [(r["route"], r["matched"]) for r in doc["routes"]] == [("iu", True), ("default", False)]
         assert "route iu takes it" in doc["routes"][1]["reason"]
@@ -70,7 +71,7 @@ async def test_with_routes_only_explain_names_matched_no_route(tmp_path: Path) -
     try:
         await h.cycle(ticket("2", title="뮤지컬 레베카 오픈"))
         assert await h.outbox() == []
-        doc = await explain(h.store, settings, "fake", "2")
+        doc = await explain(h.store, app.router(settings), "fake", "2")
         assert doc is not None and doc["nothing_sent"] is not None
         text = render_text(doc)
         assert "nothing (matched no route" in text and "first crawl" not in text

@@ -18,6 +18,7 @@ from crawlers.base import Crawler
 from tests.conftest import ROOT, DaemonProcess, child_env, run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
 from tests.support.site_standin import FakeSite, TestStandNotices
+from ticket_alarm import app
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.ops import health
@@ -102,7 +103,13 @@ async def check(
         return probe_status
 
     return await health.collect(
-        settings, known, clock=clock, system=kw.pop("system", FakeMachine()), probe=probe, **kw
+        settings,
+        known,
+        open_store=app.store_opener(settings, readonly=True),
+        clock=clock,
+        system=kw.pop("system", FakeMachine()),
+        probe=probe,
+        **kw,
     )
 
 

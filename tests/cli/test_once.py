@@ -5,6 +5,7 @@ process against the stand-in site."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,9 +14,11 @@ import pytest
 from tests.conftest import run_cli, stand_config, write_config
 from tests.support.inprocess import run_main
 from tests.support.ports import free_port
+from tests.support.processes import run_cli_interrupted
 from tests.support.server import Response
 from tests.support.site_standin import FakeSite, TestStandNotices
-from ticket_alarm.store import SiteState
+from ticket_alarm.store import DB_NAME, NewOutboxRow, SiteState
+from ticket_alarm.store.postgres import PostgresStore
 from ticket_alarm.store.sqlite.backend import SqliteStore
 
 
@@ -89,3 +92,30 @@ def test_errors_name_the_url_really_requested_and_the_host(
     result = run_cli("once", "--config", str(write_config(tmp_path, closed, "closed.json")), cwd=tmp_path)
     assert result.returncode == 1
     assert f"connection failed: ConnectError to 127.0.0.1:{port}" in result.stdout
+
+
+def test_ctrl_c_counts_the_alerts_waiting_in_the_postgresql_store(
+    tmp_path: Path, site: FakeSite, pg_url: str
+) -> None:
+    """The line Ctrl-C leaves reads the store the config names: on PostgreSQL, not data_dir's SQLite
+    file (there is none), which left the count as "?"."""
+
+    async def two_waiting() -> None:
+        store = await PostgresStore.open(pg_url)
+        rows = [NewOutboxRow("default", "new", "teststand", f"k{n}", {"title": "t"}) for n in range(2)]
+        await store.enqueue(rows, time.time())
+        await store.close()
+
+    asyncio.run(two_waiting())
+    # the crawl hangs past any wait for the signal (a loaded machine): Ctrl-C comes before delivery
+    config = write_config(
+        tmp_path, stand_config(tmp_path, site, None, store_url=pg_url, http={"timeout": 300})
+    )
+    site.hook = lambda req: Response(200, b"{}", delay=300)
+    done, _seconds = run_cli_interrupted(
+        "once", "--config", str(config), cwd=tmp_path, started=lambda: len(site.log) > 0
+    )
+    assert done.returncode == 130, done.stderr[-2000:]
+    assert "interrupted (SIGINT)" in done.stderr, done.stderr[-2000:]
+    assert "2 alerts wait in the outbox" in done.stderr, done.stderr[-2000:]
+    assert not (tmp_path / "data" / DB_NAME).exists()  # nothing was looked for (or made) in data_dir

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import child_env, run_cli, write_config
+from tests.conftest import run_cli, write_config
+from tests.support.processes import start_cli
 from tests.support.real_sites import FIXTURES, SITES, RealSites, expected
 from tests.support.server import Response
 from tests.support.site_standin import FakeSite
@@ -199,8 +200,6 @@ def test_file_on_melon_detail_as_json_has_the_schedule(tmp_path: Path) -> None:
 def test_sites_are_checked_at_once_and_each_line_prints_as_it_finishes(
     tmp_path: Path, real_sites: RealSites
 ) -> None:
-    import subprocess
-    import sys
     import threading
 
     slow = FakeSite()
@@ -229,14 +228,7 @@ def test_sites_are_checked_at_once_and_each_line_prints_as_it_finishes(
             {"interpark": slow.base_url, "ticketlink": slow.base_url, "yes24": real_sites.base_url},
         )
         argv = ["test-crawlers", "interpark", "ticketlink", "yes24", "--config", str(config)]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ticket_alarm", *argv],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=child_env(),
-            cwd=tmp_path,
-        )
+        proc = start_cli(*argv, cwd=tmp_path)
 
         def read() -> None:
             assert proc.stdout is not None

@@ -28,6 +28,7 @@ from tests.conftest import DaemonProcess, run_cli, stand_config, write_config
 from tests.support.inprocess import Here
 from tests.support.ports import free_port
 from tests.support.site_standin import FakeSite, TestStandNotices
+from ticket_alarm import app
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.routes import Router
 from ticket_alarm.config.settings import RouteSettings, Settings
@@ -39,7 +40,6 @@ from ticket_alarm.store.sqlite.backend import SqliteStore
 from ticket_alarm.web.ical import calendar
 from ticket_alarm.web.server import (
     MAX_PAGE_CONNECTIONS,
-    WebContext,
     build_app,
     page_connections,
     render_page,
@@ -189,7 +189,7 @@ async def served(store: Store, tmp_path: Path) -> AsyncIterator[Served]:
     from crawlers.registry import discover
 
     known = {name: cls for name, cls in discover().items() if name in ("interpark", "melon")}
-    ctx = WebContext(settings, store, known, ["interpark", "melon"], None, FakeClock(NOW))
+    ctx = app.web_context(settings, store, known, ["interpark", "melon"], None, FakeClock(NOW))
     runner = web.AppRunner(build_app(ctx), access_log=None)
     await runner.setup()
     sock = socket.socket()
@@ -420,7 +420,7 @@ async def test_page_escapes_scraped_text_and_drops_non_http_links(tmp_path: Path
             ],
         )
         settings = Settings(data_dir=tmp_path / "data")
-        html = await render_page(WebContext(settings, store, {}, ["teststand"], None, FakeClock(NOW)))
+        html = await render_page(app.web_context(settings, store, {}, ["teststand"], None, FakeClock(NOW)))
     finally:
         await store.close()
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &quot;공연&quot; &amp; &lt;b&gt;" in html
@@ -457,9 +457,8 @@ async def test_page_shows_site_status_outbox_and_recent_alerts(tmp_path: Path) -
         from crawlers.registry import discover
 
         known = {"melon": discover()["melon"]}
-        html = await render_page(
-            WebContext(Settings(data_dir=tmp_path / "data"), store, known, ["melon"], None, FakeClock(NOW))
-        )
+        settings = Settings(data_dir=tmp_path / "data")
+        html = await render_page(app.web_context(settings, store, known, ["melon"], None, FakeClock(NOW)))
     finally:
         await store.close()
     status = html[html.index("사이트 상태") : html.index("알림 대기열")]
@@ -486,12 +485,12 @@ async def test_store_failure_is_a_503_and_a_taken_port_leaves_the_daemon_running
     store = SqliteStore.open_dir(tmp_path / "data")
     try:
         busy = Settings(data_dir=tmp_path / "data", web={"port": port})
-        async with serve_web(WebContext(busy, store, {}, [], None, FakeClock(NOW))) as runner:
+        async with serve_web(app.web_context(busy, store, {}, [], None, FakeClock(NOW))) as runner:
             assert runner is None
         assert any("status page not started" in line and "web.port" in line for line in lines), lines
 
         free = Settings(data_dir=tmp_path / "data", web={"port": free_port()})
-        async with serve_web(WebContext(free, store, {}, [], None, FakeClock(NOW))) as runner:
+        async with serve_web(app.web_context(free, store, {}, [], None, FakeClock(NOW))) as runner:
             assert runner is not None
             base = f"http://127.0.0.1:{free.web.port}"
             async with httpx.AsyncClient(base_url=base, timeout=10) as client:
@@ -545,7 +544,7 @@ async def test_the_site_table_never_shows_the_last_attempt_older_than_the_last_s
         )
         known = {"melon": discover()["melon"]}
         settings = Settings(data_dir=tmp_path / "data", interval=600)
-        html = await render_page(WebContext(settings, store, known, ["melon"], None, FakeClock(now)))
+        html = await render_page(app.web_context(settings, store, known, ["melon"], None, FakeClock(now)))
     finally:
         await store.close()
     row = html[html.index('<tbody id="sites">') :].split("</tr>", 1)[0]

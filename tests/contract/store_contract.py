@@ -361,6 +361,20 @@ async def test_outbox_reads(store: Store) -> None:
     assert await store.claim("a", 9.0, owner="x", lease_seconds=1) == []  # not due yet
 
 
+async def test_a_row_held_on_purpose_is_not_late(store: Store) -> None:
+    """Quiet hours park a row (a Retry that counts no attempt) until the window ends: health and the
+    age metric must not call the outbox stuck overnight; a row backing off still counts."""
+    held, backing_off = await store.enqueue([msg(), msg()], 10.0)
+    await store.settle([held], Retry("held for quiet hours", 40_000.0, count=False), 10.0)
+    assert (await store.outbox_stats()).oldest_pending == 10.0
+    await store.settle([backing_off], Retry("HTTP 503", 70.0), 10.0)
+    await store.enqueue([msg()], 50.0)
+    stats = await store.outbox_stats()
+    assert (stats.pending, stats.oldest_pending) == (3, 10.0)
+    await store.settle([backing_off], Sent(), 60.0)
+    assert (await store.outbox_stats()).oldest_pending == 50.0
+
+
 async def test_empty_outbox_and_retries_move_next_due(store: Store) -> None:
     stats = await store.outbox_stats()
     assert (stats.pending, stats.sent, stats.dead, stats.oldest_pending, stats.by_route) == (

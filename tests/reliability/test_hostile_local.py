@@ -32,9 +32,9 @@ from tests.reliability.conftest import (
     delivered,
     duplicates,
     token_of,
-    wait_until,
 )
 from tests.support.discord_standin import FakeDiscord
+from tests.support.processes import run_cli_interrupted
 from tests.support.server import Response
 from tests.support.site_standin import FakeSite, TestStandNotices
 
@@ -227,28 +227,15 @@ def test_exit_codes_tell_undelivered_alerts_sigint_and_sighup(
     for command in (["once"], ["test-crawlers"]):
         seen = len(site.log)
         site.hook = lambda req: Response(200, b"{}", delay=300)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ticket_alarm", *command, "--config", str(patient)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=child_env(),
-            cwd=str(tmp_path),
+        done, seconds = run_cli_interrupted(
+            *command, "--config", str(patient), cwd=tmp_path, started=lambda seen=seen: len(site.log) > seen
         )
-        try:
-            wait_until(lambda seen=seen: len(site.log) > seen, 30, f"{command[0]}'s request")
-            sent = time.monotonic()
-            proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
         site.hook = None
+        out, err = done.stdout, done.stderr
         outputs[f"{command[0]} SIGINT"] = out + err
-        assert proc.returncode == 130, (command, proc.returncode, err[-2000:])
+        assert done.returncode == 130, (command, done.returncode, err[-2000:])
         assert err.count("interrupted (SIGINT)") == 1, err
-        figures.append(f"{command[0]} SIGINT: exit 130 in {time.monotonic() - sent:.1f}s")
+        figures.append(f"{command[0]} SIGINT: exit 130 in {seconds:.1f}s")
     # SIGHUP: logged, a clean stop
     d = DaemonProcess(config, tmp_path, "hup")
     try:

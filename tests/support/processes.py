@@ -28,7 +28,7 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 def wait_while_running(
-    proc: subprocess.Popen[bytes],
+    proc: subprocess.Popen[bytes] | subprocess.Popen[str],
     predicate: Callable[[], bool],
     timeout: float,
     what: str,
@@ -115,3 +115,41 @@ def run_cli(
         cwd=str(cwd or ROOT),
         timeout=timeout,
     )
+
+
+def start_cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """``python -m ticket_alarm ARGS`` started, its stdout and stderr pipes read as text."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ticket_alarm", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+        cwd=str(cwd),
+    )
+
+
+def run_cli_interrupted(
+    *args: str, cwd: Path, started: Callable[[], bool], timeout: float = 30
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """``python -m ticket_alarm ARGS`` sent SIGINT (Ctrl-C) once ``started()`` holds: what it did, and
+    the seconds from the signal to its exit."""
+    proc = start_cli(*args, cwd=cwd)
+    try:
+        wait_while_running(
+            proc,
+            started,
+            timeout,
+            "the command to get going",
+            exited=lambda: f"exited {proc.returncode} before the signal",
+            told=lambda: "",
+            poll=0.05,
+        )
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), time.monotonic() - sent

@@ -14,6 +14,7 @@ from crawlers.base import Crawl, Crawler
 from tests.conftest import DaemonProcess, run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
 from tests.support.site_standin import FakeSite, TestStandNotices
+from ticket_alarm import app
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.routes import STDOUT_ROUTE, explain_route, route_matches
 from ticket_alarm.config.settings import RouteSettings, Settings
@@ -71,7 +72,9 @@ class Harness:
         self.fetcher = Fetcher(settings.http, transport=httpx.MockTransport(lambda r: httpx.Response(500)))
         self.crawler = ListCrawler()
         self.crawler.tickets = []
-        self.pipeline = Pipeline(settings, self.store, self.fetcher, {"fake": self.crawler}, clock)
+        self.pipeline = Pipeline(
+            settings, self.store, self.fetcher, {"fake": self.crawler}, clock, router=app.router(settings)
+        )
         self.reminders = Reminders(self.store, {"fake": self.crawler}, clock)
 
     async def cycle(self, *tickets: Ticket) -> None:
@@ -405,7 +408,7 @@ async def test_explain_shows_history_routes_and_deliveries(harness: Harness) -> 
     await harness.cycle()
     await harness.cycle(ticket("1"))
     await harness.cycle(ticket("1", open_at=OPEN_B))
-    doc = await explain(harness.store, harness.settings, "fake", "1")
+    doc = await explain(harness.store, app.router(harness.settings), "fake", "1")
     assert doc is not None
     assert [d["event"] for d in doc["digests"]] == ["first", "pending"]
     assert doc["pending_change"]["cycles"] == 1
@@ -416,7 +419,7 @@ async def test_explain_shows_history_routes_and_deliveries(harness: Harness) -> 
     assert [r["minutes_before"] for r in doc["reminders"]] == [60, 10]
     text = render_text(doc)
     assert "change waiting for confirmation" in text and "공연 1 티켓 오픈 안내" in text
-    assert await explain(harness.store, harness.settings, "fake", "404") is None
+    assert await explain(harness.store, app.router(harness.settings), "fake", "404") is None
 
 
 def test_the_daemon_delivers_a_presale_reminder_at_its_time(

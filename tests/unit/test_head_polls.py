@@ -24,6 +24,7 @@ from crawlers.ticketlink import TicketlinkCrawler
 from crawlers.yes24 import Yes24Crawler
 from tests.support.live_sites import LiveSites
 from tests.support.server import Response
+from ticket_alarm import app
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.core.model import Ticket
@@ -90,7 +91,8 @@ class Harness:
         )
         self.fetcher = Fetcher(self.settings.http, cache=store, clock=clock)
         crawlers = {name: cls(self.settings.site(name)) for name, cls in CRAWLERS.items()}
-        self.pipeline = Pipeline(self.settings, store, self.fetcher, crawlers, clock)  # type: ignore[arg-type]
+        router = app.router(self.settings)
+        self.pipeline = Pipeline(self.settings, store, self.fetcher, crawlers, clock, router=router)  # type: ignore[arg-type]
 
     async def alerted(self) -> list[tuple[str, str]]:
         """(kind, embed url) of every outbox row."""
@@ -430,7 +432,7 @@ async def test_melon_reads_the_notice_page_of_a_new_head_row_only(store: Store, 
     item = next(i for i in expected["items"] if i["id"] == "11376")
     assert whole.open_at.isoformat().startswith(item["open_at"][:16])
 
-    pipeline = Pipeline(settings, store, fetcher, {"melon": crawler}, clock)
+    pipeline = Pipeline(settings, store, fetcher, {"melon": crawler}, clock, router=app.router(settings))
     state = await store.site_state("melon")
     state.initialized = True
     await store.save_site_state(state)
@@ -606,7 +608,10 @@ async def test_health_and_metrics_tell_head_polls_from_sweeps(tmp_path: Path, cl
                 return 40.0
 
         known = registry.discover(include_plugins=False)
-        report = await health.collect(settings, known, clock=clock, system=Machine(), probe=probe)
+        opener = app.store_opener(settings, readonly=True)
+        report = await health.collect(
+            settings, known, open_store=opener, clock=clock, system=Machine(), probe=probe
+        )
         checks = {c.name: c for c in report.checks}
         assert checks["site:yes24"].status == "OK"
         assert checks["site:yes24"].detail == "last sweep 3m ago, last head poll 10s ago, 2 new"
@@ -686,7 +691,8 @@ async def test_a_site_without_registration_order_is_never_paced(store: Store, cl
         "interpark": InterparkCrawler(settings.site("interpark")),
         "yes24": Yes24Crawler(settings.site("yes24")),
     }
-    pipeline = Pipeline(settings, store, fetcher, crawlers, clock)  # type: ignore[arg-type]
+    router = app.router(settings)
+    pipeline = Pipeline(settings, store, fetcher, crawlers, clock, router=router)  # type: ignore[arg-type]
     daemon = Daemon(settings, store, pipeline, Delivery(store, [], clock), clock, sites=list(crawlers))
     assert not daemon._has_head("interpark") and daemon._has_head("yes24")
     await fetcher.aclose()

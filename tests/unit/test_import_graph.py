@@ -282,57 +282,53 @@ def test_every_module_imports_first_in_a_fresh_interpreter() -> None:
     assert result.stdout.strip() == "", result.stdout
 
 
-# --- readers await the async store: the synchronous SQLite engine stays inside the store ----------
+# --- the store is reached through its async protocol: sqlite3 lives in the SQLite backend only -----
 
-ENGINE_NAMES = {"SqliteEngine", "Store"}  # ticket_alarm.store.Store is the engine (api.Store: the protocol)
-ENGINE_MODULES = {
-    "ticket_alarm.store",
-    "ticket_alarm.store.sqlite",
-    "ticket_alarm.store.sqlite.engine",
-    "ticket_alarm.store.sqlite.backend",
-}
+SQLITE_BACKEND = "ticket_alarm.store.sqlite"
 
 
-def _engine_imports(path: Path) -> list[str]:
-    """Where a module names the synchronous SQLite engine (``from … import SqliteEngine/Store``, or
-    the engine module itself imported whole), as ``line: statement`` texts."""
+def _sqlite3_imports(path: Path) -> list[str]:
+    """Where a module imports ``sqlite3`` (at any depth, whole or by name), as ``line: statement``."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module in ENGINE_MODULES and not node.level:
-            for alias in node.names:
-                if alias.name in ENGINE_NAMES:
-                    found.append(f"{node.lineno}: from {node.module} import {alias.name}")
+        if (
+            isinstance(node, ast.ImportFrom)
+            and not node.level
+            and (node.module or "").split(".")[0] == "sqlite3"
+        ):
+            found.append(f"{node.lineno}: from {node.module} import ...")
         elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name == "ticket_alarm.store.sqlite.engine":
-                    found.append(f"{node.lineno}: import {alias.name}")
+            found += [
+                f"{node.lineno}: import {a.name}" for a in node.names if a.name.split(".")[0] == "sqlite3"
+            ]
     return found
 
 
-def test_no_module_outside_the_store_uses_the_synchronous_engine() -> None:
+def test_sqlite3_is_imported_only_by_the_sqlite_backend() -> None:
     """health, history, explain, upcoming, backup, metrics, the page and the CLI await the async
-    ``Store`` protocol; only ``ticket_alarm.store`` itself knows the engine behind SQLite."""
+    ``Store`` protocol; only ``store/sqlite/`` knows SQLite (and there is no synchronous engine)."""
     offenders = {
         name: hits
         for name, path in _modules().items()
-        if not (name == "ticket_alarm.store" or name.startswith("ticket_alarm.store."))
-        and (hits := _engine_imports(path))
+        if not (name == SQLITE_BACKEND or name.startswith(SQLITE_BACKEND + "."))
+        and (hits := _sqlite3_imports(path))
     }
     assert offenders == {}, offenders
+    assert not (ROOT / "ticket_alarm" / "store" / "sqlite" / "engine.py").exists()  # the sync engine went
     assert not (ROOT / "ticket_alarm" / "store" / "postgres" / "bridge.py").exists()  # the sync bridge went
 
 
-def test_the_engine_check_sees_each_way_of_naming_it(tmp_path: Path) -> None:
+def test_the_sqlite3_check_sees_each_way_of_importing_it(tmp_path: Path) -> None:
     module = tmp_path / "reader.py"
     module.write_text(
-        "from ticket_alarm.store import DB_NAME, Store\n"
-        "from ticket_alarm.store.api import Store as StoreProtocol\n"  # the protocol: fine
-        "def f():\n    from ticket_alarm.store.sqlite.engine import SqliteEngine\n"
-        "import ticket_alarm.store.sqlite.engine\n",
+        "from ticket_alarm.store import DB_NAME\n"
+        "import sqlite3\n"
+        "def f():\n    from sqlite3 import connect\n"
+        "import sqlite3.dbapi2 as d\n",
         encoding="utf-8",
     )
-    assert _engine_imports(module) == [
-        "1: from ticket_alarm.store import Store",
-        "5: import ticket_alarm.store.sqlite.engine",
-        "4: from ticket_alarm.store.sqlite.engine import SqliteEngine",
+    assert sorted(_sqlite3_imports(module)) == [
+        "2: import sqlite3",
+        "4: from sqlite3 import ...",
+        "5: import sqlite3.dbapi2",
     ]

@@ -131,7 +131,7 @@ async def test_batches_of_ten(
     # each 알림 전송 line names what it sent: site + title, the first three, the rest counted
     sent_lines = [line for line in logs if line.startswith("[INFO] 알림 전송:")]
     assert len(sent_lines) == 3
-    assert sent_lines[0].endswith("melon 「공연 0」, melon 「공연 1」, melon 「공연 2」 외 7건")
+    assert sent_lines[0].endswith("melon 「공연 0」, melon 「공연 1」, melon 「공연 2」 and 7 more")
     assert sent_lines[2].endswith("melon 「공연 20」, melon 「공연 21」, melon 「공연 22」")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from loguru import logger
 
 from crawlers.base import Crawl, Crawler, load_json
+from ticket_alarm import app
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import HttpSettings, Settings, SiteSettings
 from ticket_alarm.core.model import SEOUL, Ticket, clean_text, identity_key
@@ -147,7 +149,13 @@ class Harness:
         self.crawler = StandCrawler(self.settings.site(SITE))
         self.enqueued = 0
         self.pipeline = Pipeline(
-            self.settings, store, self.fetcher, {SITE: self.crawler}, self.clock, on_enqueue=self._on_enqueue
+            self.settings,
+            store,
+            self.fetcher,
+            {SITE: self.crawler},
+            self.clock,
+            router=app.router(self.settings),
+            on_enqueue=self._on_enqueue,
         )
 
     def _on_enqueue(self) -> None:
@@ -558,3 +566,16 @@ async def test_legacy_notices_are_recorded_not_alerted_and_counted(
     assert await store.history_count(SITE) == 3 and await store.legacy_counts() == (1, 1)  # recorded, and met
     line = [line for line in logs if line.startswith("[INFO] 크롤링 완료: stand")][-1]
     assert "새 공지 1건" in line and "이전 스크립트가 이미 알린 공지 1건" in line, line
+
+
+async def test_the_crawl_line_ends_with_its_seconds_or_its_notes(
+    store: Store, site: StandSite, logs: list[str]
+) -> None:
+    site.add("1", "공연 1")
+    h = Harness(store, site, discord_webhook_url=WEBHOOK_A)
+    await h.run()  # the first run: its note
+    await h.run()  # nothing to say: the line ends with the seconds
+    crawled = [line for line in logs if line.startswith("[INFO] 크롤링 완료: stand")]
+    assert len(crawled) == 2, logs
+    assert re.search(r"\d초 \(.*\)$", crawled[0]) and "첫 실행" in crawled[0], crawled[0]
+    assert re.search(r"\d초$", crawled[1]), crawled[1]  # never a tuple such as "('',)"

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 
 from tests.unit.test_alerts import OPEN_A, ListCrawler, ticket
+from ticket_alarm import app
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import RouteSettings, Settings
 from ticket_alarm.daemon.pipeline import Pipeline
@@ -80,15 +81,15 @@ async def test_explain_aligns_korean_route_names_and_shows_a_sent_reminder_as_se
     crawler = ListCrawler()
     crawler.tickets = [ticket("1")]
     try:
-        pipeline = Pipeline(settings, store, fetcher, {"fake": crawler}, clock)
+        pipeline = Pipeline(settings, store, fetcher, {"fake": crawler}, clock, router=app.router(settings))
         assert (await pipeline.run_site("fake")).ok
         clock.advance((OPEN_A - clock.now()).total_seconds() - 60 * 60)
         assert await Reminders(store, {"fake": crawler}, clock).run_due() == (1, 0)
-        doc = await explain(store, settings, "fake", "1")
+        doc = await explain(store, app.router(settings), "fake", "1")
         assert doc is not None and [r["status"] for r in doc["reminders"]] == ["queued"]
         reminder = next(r for r in await store.outbox_list() if r.kind == "reminder")
         await store.settle([reminder.id], Sent("m-1"), clock.now().timestamp())
-        doc = await explain(store, settings, "fake", "1")
+        doc = await explain(store, app.router(settings), "fake", "1")
         assert doc is not None and [r["status"] for r in doc["reminders"]] == ["sent"]
         text = render_text(doc)
         route_lines = [line for line in text.splitlines() if "matched" in line or "skipped" in line]

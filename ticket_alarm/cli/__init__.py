@@ -9,56 +9,59 @@ import asyncio
 import codecs
 import contextlib
 import difflib
+import importlib
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
 
 from loguru import logger
 
 from ticket_alarm import __version__, i18n
-from ticket_alarm.cli import (
-    backup,
-    check_config,
-    completion,
-    explain,
-    health,
-    history,
-    once,
-    outbox,
-    restore,
-    run,
-    send_test,
-    show,
-    store,
-    test_crawlers,
-    upcoming,
-)
 from ticket_alarm.cli.base import EXIT_CONFIG, EXIT_FAIL, EXIT_INTERRUPTED, Command, load
 from ticket_alarm.config.environ import CONFIG_ENV
-from ticket_alarm.config.settings import Settings
 from ticket_alarm.errors import ConfigError, StoreError, TicketAlarmError
 from ticket_alarm.logs import redact, setup_logging
-from ticket_alarm.store import open_store
 
-COMMANDS: tuple[Command, ...] = (
-    run,
-    once,
-    test_crawlers,
-    check_config,
-    completion,
-    send_test,
-    explain,
-    health,
-    upcoming,
-    backup,
-    restore,
-    history,
-    outbox,
-    show,
-    store,
+if TYPE_CHECKING:
+    from ticket_alarm.config.settings import Settings
+
+# The command modules, in --help's order. Module ``check_config`` is the command ``check-config``
+# with the help text ``help.check_config`` (tests/cli/test_completion.py holds every module to it), so
+# the parser can list every command without importing one: only the command that runs is imported,
+# with what it needs (``--help`` and ``check-config`` never load the daemon, the web server or the
+# PostgreSQL driver). The whole parser (completion, the docs' tests) imports them all.
+COMMAND_MODULES = (
+    "run",
+    "once",
+    "test_crawlers",
+    "check_config",
+    "completion",
+    "send_test",
+    "explain",
+    "health",
+    "upcoming",
+    "backup",
+    "restore",
+    "history",
+    "outbox",
+    "show",
+    "store",
 )
+ALL = "*"  # build_parser's ``chosen``: every command with its arguments
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_name(module: str) -> str:
+    return module.replace("_", "-")
+
+
+def command(module: str) -> Command:
+    """The command module ``module`` (imported now, if it was not)."""
+    return cast(Command, importlib.import_module(f"ticket_alarm.cli.{module}"))
+
+
+def build_parser(chosen: str | None = ALL) -> argparse.ArgumentParser:
+    """The parser: every command listed; the arguments (and the module) of ``chosen`` only — a
+    command name, None for none (``--help``), or ``ALL``."""
     i18n.localize_argparse()  # "usage:", "options" and argparse's error lines in the operator's language
     parser = argparse.ArgumentParser(prog="ticket-alarm", description=i18n.t("help.description"))
     parser.add_argument("--version", action="version", version=f"ticket-alarm {__version__}")
@@ -66,21 +69,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help=config_help)  # before the command: ticket-alarm --config x run
     parser.set_defaults(parser=parser)  # `completion` walks it
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in COMMANDS:
-        p = sub.add_parser(command.NAME, help=i18n.t(command.HELP))
+    for module in COMMAND_MODULES:
+        name = command_name(module)
+        p = sub.add_parser(name, help=i18n.t(f"help.{module}"))
+        if chosen not in (ALL, name):
+            continue
         # SUPPRESS: an absent --config after the command keeps the one given before it
         p.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
-        command.add_arguments(p)
-        p.set_defaults(run=command.run)
+        loaded = command(module)
+        loaded.add_arguments(p)
+        p.set_defaults(run=loaded.run)
     return parser
+
+
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names (the first word that is not an option or --config's value), if any;
+    ``completion`` walks the whole parser."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--config":
+            next(tokens, None)
+        elif not token.startswith("-"):
+            return ALL if token == "completion" else token
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     _survive_narrow_streams()
     if problem := i18n.language_problem():  # before parsing: --help shows it too, as perl's locale warning
         print(problem, file=sys.stderr)
-    parser = build_parser()
-    _command_typo(parser, list(sys.argv[1:] if argv is None else argv))
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_chosen(words))
+    _command_typo(parser, words)
     args = parser.parse_args(argv)
     setup_logging(json_mode=bool(getattr(args, "json", False)))
     try:
@@ -139,8 +159,10 @@ def _command_typo(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
 
 
 async def _pending_alerts(settings: Settings) -> int:
-    """The alerts waiting in data_dir's SQLite store (read only: nothing is created)."""
-    store = open_store(settings.data_dir, readonly=True)
+    """The alerts waiting in the configured store, SQLite or PostgreSQL (read only: nothing created)."""
+    from ticket_alarm import app
+
+    store = await app.open_store(settings, readonly=True)
     try:
         return (await store.outbox_stats()).pending
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from ticket_alarm import app
 from ticket_alarm.cli.base import loader
 from ticket_alarm.i18n import t
 from ticket_alarm.ops import backup
@@ -21,4 +22,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings, _known, config_path = loader(args)
-    return asyncio.run(backup.backup_command(settings, config_path, dest=args.dest, keep=args.keep))
+    opener = app.store_opener(settings, readonly=True)  # no lock, nothing written: the daemon may run
+    return asyncio.run(backup.backup_command(settings, config_path, opener, dest=args.dest, keep=args.keep))

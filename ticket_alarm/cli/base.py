@@ -9,14 +9,16 @@ import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from ticket_alarm import app
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.errors import ConfigError
 from ticket_alarm.i18n import t
 from ticket_alarm.store import DB_NAME
 from ticket_alarm.store.api import Store
+
+if TYPE_CHECKING:
+    from ticket_alarm import app
 
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
@@ -36,6 +38,8 @@ class Command(Protocol):
 
 def load(args: argparse.Namespace) -> app.Loaded:
     """The configuration ``--config`` names (given before or after the command)."""
+    from ticket_alarm import app  # here: the parser is built without the wiring (cli/__init__.py)
+
     return app.load(args.config)
 
 
@@ -56,6 +60,8 @@ def with_store(settings: Settings, call: Callable[[Store], Awaitable[T]], *, rea
     an event loop of its own (``readonly``: no lock, nothing written; the daemon may run)."""
 
     async def run() -> T:
+        from ticket_alarm import app
+
         store = await app.open_store(settings, readonly=readonly)
         try:
             return await call(store)

@@ -10,6 +10,7 @@ from typing import Any
 from loguru import logger
 
 from crawlers import registry
+from ticket_alarm import app
 from ticket_alarm.cli.base import EXIT_FAIL, EXIT_OK, add_json, load, need_store, with_store
 from ticket_alarm.core.model import identity_key
 from ticket_alarm.delivery.discord.urls import scrub
@@ -34,9 +35,10 @@ def run(args: argparse.Namespace) -> int:
     settings, site, notice_id = loaded.settings, str(args.site), str(args.id)
     registry.get(site, loaded.known)
     need_store(settings)
+    router = app.router(settings)
 
     async def read(store: Store) -> dict[str, Any] | None:
-        doc = await explain(store, settings, site, notice_id)
+        doc = await explain(store, router, site, notice_id)
         if doc is not None:
             doc["show"] = await explain_show(store, identity_key(site, notice_id))
         return doc

@@ -47,6 +47,7 @@ async def check(loaded: app.Loaded, *, as_json: bool, probe: bool, notify: bool)
         report = await health.run_checks(
             settings,
             loaded.known,
+            open_store=app.store_opener(settings, readonly=True),
             config_name=str(loaded.path),
             clock=clock,
             probe=webhooks.probe if probe else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from ticket_alarm import app
 from ticket_alarm.cli.base import loader
 from ticket_alarm.ops import backup
 
@@ -17,4 +18,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(backup.restore_command(loader(args)[0], args.archive))
+    settings = loader(args)[0]
+    return asyncio.run(backup.restore_command(settings, args.archive, app.store_opener(settings)))

@@ -10,7 +10,7 @@ from ticket_alarm.cli.base import load
 from ticket_alarm.daemon.process import raise_fd_limit
 from ticket_alarm.ops.health import enabled_sites
 from ticket_alarm.ops.metrics import serve_metrics
-from ticket_alarm.web.server import WebContext, serve_web
+from ticket_alarm.web.server import serve_web
 
 NAME = "run"
 HELP = "help.run"
@@ -32,7 +32,7 @@ async def daemon(loaded: app.Loaded) -> int:
         async with (
             app.build_app(settings, known, wait=True) as built,
             serve_metrics(settings, built.reader, built.delivery, built.webhooks, sites=sites) as metrics,
-            serve_web(WebContext(settings, built.reader, known, sites, metrics, built.clock)),
+            serve_web(app.web_context(settings, built.reader, known, sites, metrics, built.clock)),
         ):
             on_result = metrics.on_result if metrics else None
             return await app.build_daemon(built, known, sites, on_result=on_result).run()

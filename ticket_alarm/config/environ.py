@@ -11,6 +11,7 @@ from contextvars import ContextVar
 
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsError
 
+from ticket_alarm.clock import CLOCK_ENV
 from ticket_alarm.core.sections import suggest
 from ticket_alarm.errors import ConfigError
 from ticket_alarm.i18n import LANG_ENV, t
@@ -36,7 +37,7 @@ class EnvironSource(EnvSettingsSource):
 def check_env_keys(environ: Mapping[str, str], fields: Set[str]) -> None:
     """A misspelt TICKET_ALARM_* override is an error too (pydantic-settings would ignore it)."""
     prefix = PREFIX
-    known = set(fields) | {v.removeprefix(prefix).lower() for v in (CONFIG_ENV, LANG_ENV)}
+    known = set(fields) | {v.removeprefix(prefix).lower() for v in (CONFIG_ENV, LANG_ENV, CLOCK_ENV)}
     for name in sorted(environ):
         if name.upper().startswith(prefix):
             key = name[len(prefix) :].split("__", 1)[0].lower()

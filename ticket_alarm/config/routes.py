@@ -17,10 +17,12 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import time
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ticket_alarm.core.model import Ticket
 from ticket_alarm.core.sections import Section, no_control
@@ -53,27 +55,61 @@ class TelegramSettings(Section):
     api_base: str = Field("https://api.telegram.org", description="the Bot API server (tests: a stand-in)")
 
 
-class QuietHours(Section):
+class Zoned(Section):
+    """A section with times of day: in ``tz``, an IANA time zone (KST unless given)."""
+
+    tz: str = "Asia/Seoul"
+
+    @field_validator("tz")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return check_tz(value)
+
+
+class QuietHours(Zoned):
     """A window (KST unless ``tz``; may cross midnight; ``days`` the days it starts on) in which the
     route's alerts wait in the outbox (``mode`` "hold") or arrive without a notification ("silent")."""
 
-    model_config = Section.model_config | {"populate_by_name": True}
+    model_config = Zoned.model_config | {"populate_by_name": True}
 
     start: str = Field(alias="from", description="HH:MM the window opens")
     end: str = Field(alias="to", description="HH:MM the window closes")
-    tz: str = "Asia/Seoul"
     days: list[Weekday] | None = None
     urgent_within: str = Field("12h", description="an open or presale this close passes at once")
     mode: Literal["hold", "silent"] = "hold"
 
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        return check_hhmm(value, "quiet_hours")
 
-class DigestSettings(Section):
+    @field_validator("urgent_within")
+    @classmethod
+    def _span(cls, value: str) -> str:
+        try:
+            span_seconds(value)
+        except ValueError:
+            raise ValueError(t("config.quiet.span", value=value)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError(t("config.quiet.empty", value=self.start))
+        return self
+
+
+class DigestSettings(Zoned):
     """One message per period instead of one per alert."""
 
     every: Literal["day", "week"]
     at: str = "09:00"
     weekday: Weekday = "mon"
-    tz: str = "Asia/Seoul"
+
+    @field_validator("at")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        return check_hhmm(value, "digest")
 
 
 class RouteSettings(Section):
@@ -164,6 +200,38 @@ def destinations(route: RouteSettings) -> list[Destination]:
     if route.telegram is not None:
         out.append(Destination(f"{route.name}/telegram", "telegram", route))
     return out
+
+
+def hhmm(text: str) -> time:
+    """``"23:00"`` as a time; ValueError unless HH:MM with HH < 24 and MM < 60."""
+    match = re.fullmatch(r"(\d{2}):(\d{2})", text)
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ValueError(text)
+    return time(int(match[1]), int(match[2]))
+
+
+def span_seconds(text: str) -> int:
+    """``30m``, ``12h``, ``2d`` in seconds; ValueError otherwise."""
+    match = re.fullmatch(r"(\d{1,4})([mhd])", text.strip())
+    if not match:
+        raise ValueError(text)
+    return int(match[1]) * {"m": 60, "h": 3600, "d": 86400}[match[2]]
+
+
+def check_hhmm(value: str, section: str) -> str:
+    try:
+        hhmm(value)
+    except ValueError:
+        raise ValueError(t("config.quiet.clock", section=section, value=value)) from None
+    return value
+
+
+def check_tz(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(t("config.quiet.tz", value=value)) from None
+    return value
 
 
 def check_role_ids(values: list[str]) -> list[str]:

@@ -3,9 +3,11 @@
 ``NewNotice`` (a notice never seen before), ``Changed`` (a confirmed change; ``before`` as it read at
 the last alert), ``Reminder`` (``offset_min`` before the open of ``sale``), ``OpsAlert`` (the daemon's
 ops message, an embed) and ``LegacyAlert`` (the Discord embed an older version left in the outbox,
-rewritten in place by the store's schema step 5). Each carries the site's display name and colour so a
-notifier renders it without knowing any site. ``Alert.from_json`` reads every payload the outbox holds
-(``to_json``'s shape, one ``kind`` key naming the class); anything else is ``AlertFormatError``.
+rewritten in place by the store's schema step 5); ``Digest`` (many alerts as one message: the ones
+quiet hours held, or a route's day/week with the coming week's opens). Each carries the site's display
+name and colour so a notifier renders it without knowing any site. ``Alert.from_json`` reads every
+payload the outbox holds (``to_json``'s shape, one ``kind`` key naming the class); anything else is
+``AlertFormatError``.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from ticket_alarm import i18n
 from ticket_alarm.core.model import Ticket
 from ticket_alarm.errors import TicketAlarmError
 
-AlertKind = Literal["new", "change", "reminder", "legacy", "ops"]
-ALERT_KINDS: tuple[AlertKind, ...] = ("new", "change", "reminder", "legacy", "ops")
+AlertKind = Literal["new", "change", "reminder", "legacy", "ops", "digest"]
+ALERT_KINDS: tuple[AlertKind, ...] = ("new", "change", "reminder", "legacy", "ops", "digest")
+DigestKind = Literal["quiet", "day", "week"]
 EMBED_KINDS = ("legacy", "ops")  # Alerts that carry their embed: an older version's, an ops state change
 ALERT_VERSION = 1  # the ``alert`` key of a payload: Alert-shaped (an old Discord-embed row had none)
 
@@ -132,7 +135,35 @@ class LegacyAlert(Alert):
     embed: dict[str, Any]
 
 
-AnyAlert = NewNotice | Changed | Reminder | OpsAlert | LegacyAlert
+@dataclass(frozen=True, slots=True)
+class Digest(Alert):
+    """Many alerts as one message: ``period`` "quiet" (what a quiet window held), "day" or "week" (a
+    route's digest); ``items`` the period's alerts, ``upcoming`` the notices opening in the next 7 days,
+    ``at`` the digest's time (a timestamp)."""
+
+    kind: ClassVar[AlertKind] = "digest"
+    period: DigestKind
+    at: float
+    items: tuple[NewNotice | Changed | Reminder, ...] = ()
+    upcoming: tuple[Ticket, ...] = ()
+
+    @property
+    def title(self) -> str:
+        return {"quiet": "조용한 시간 동안 온 알림", "day": "오늘의 티켓 오픈", "week": "이번 주 티켓 오픈"}[
+            self.period
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **Alert.to_json(self),
+            "period": self.period,
+            "at": self.at,
+            "items": [item.to_json() for item in self.items],
+            "upcoming": [ticket.to_json() for ticket in self.upcoming],
+        }
+
+
+AnyAlert = NewNotice | Changed | Reminder | OpsAlert | LegacyAlert | Digest
 
 
 def _read(data: dict[str, Any]) -> AnyAlert:
@@ -140,6 +171,15 @@ def _read(data: dict[str, Any]) -> AnyAlert:
     name, color = str(data.get("site_name") or ""), int(data.get("color") or 0)
     if kind not in ALERT_KINDS:
         raise AlertFormatError(i18n.t("alert.unknown_kind", kind=kind))
+    if kind == "digest":
+        items = tuple(_read(item) for item in data["items"])
+        if any(not isinstance(item, NewNotice | Changed | Reminder) for item in items):
+            raise AlertFormatError(i18n.t("alert.unknown_kind", kind="digest item"))
+        upcoming = tuple(Ticket.from_json(t) for t in data["upcoming"])
+        period = data["period"]
+        if period not in ("quiet", "day", "week"):
+            raise AlertFormatError(i18n.t("alert.unknown_kind", kind=f"digest {period}"))
+        return Digest(name, color, period, float(data["at"]), items, upcoming)  # type: ignore[arg-type]
     if kind in EMBED_KINDS:
         embed = data.get("embed")
         if not isinstance(embed, dict):

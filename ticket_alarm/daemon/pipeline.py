@@ -4,7 +4,8 @@ The rules are ``core.decide`` (pure); this module reads what they need from the 
 decided and writes it in one store transaction. It knows no site: it gets a crawler (name, display
 name, colour, ``crawl``). One failing site never stops another: every outcome, error included, comes
 back as a ``SiteResult``; a crawler's own bug is turned into a ``CrawlError`` in one place
-(``crawl_failure``). Cancellation is never caught here.
+(``reading.crawl_failure``, with the reading half: fetch, parse, validate). Cancellation is never
+caught here.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from contextvars import Token
 
 from loguru import logger
 
-from crawlers.base import CRAWL_PROGRESS, Crawl, Crawler, check_valid
+from crawlers.base import Crawl, Crawler
 from ticket_alarm.clock import Clock
-from ticket_alarm.config.routes import router_for
+from ticket_alarm.config.routes import Router
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.core.decide import (
     HEAD,
@@ -36,6 +36,7 @@ from ticket_alarm.core.model import Ticket
 from ticket_alarm.core.notice_memo import NoticeMemo
 from ticket_alarm.core.reminders import plan_all
 from ticket_alarm.core.validate import Checked, validate
+from ticket_alarm.daemon.reading import Progress, close_pages, crawl_failure, read_head, read_site
 from ticket_alarm.daemon.results import SiteResult, Skipped
 from ticket_alarm.daemon.shows import link_new
 from ticket_alarm.errors import CrawlError, FetchError, SiteLockedError
@@ -52,19 +53,6 @@ EMPTY_STREAK_WARNING = 3
 STORM_META = "storm:{site}"  # meta key: the last renumbering storm held on a site (health shows it)
 
 
-def crawl_failure(name: str, exc: Exception, timed_out: str) -> CrawlError:
-    """THE place a crawl's exception becomes a failure: a ``CrawlError`` as it is, a timeout as
-    ``timed_out``, anything else as a crawler bug (it must not stop the other sites, or ``once``)."""
-    if isinstance(exc, CrawlError):
-        return exc
-    if isinstance(exc, TimeoutError):
-        return CrawlError(name, t(timed_out))
-    logger.opt(exception=exc).debug("{} crawler raised", name)
-    return CrawlError(
-        name, t("log.crawler_bug", kind=type(exc).__name__, error=exc), hint=t("crawl.hint.bug")
-    )
-
-
 class Pipeline:
     def __init__(
         self,
@@ -74,6 +62,7 @@ class Pipeline:
         crawlers: dict[str, Crawler],
         clock: Clock,
         *,
+        router: Router,
         on_enqueue: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
@@ -81,7 +70,7 @@ class Pipeline:
         self.fetcher = fetcher
         self.crawlers = crawlers
         self.clock = clock
-        self.router = router_for(settings)
+        self.router = router  # which lanes take a notice (the composition root's)
         self.on_enqueue = on_enqueue
         self._notes: dict[str, tuple[str, ...]] = {}  # per site: the crawl notes last logged
         # per site: held changes are read and written by one run at a time (a sweep and a head poll
@@ -89,7 +78,7 @@ class Pipeline:
         self._holds: dict[str, asyncio.Lock] = {}
         self._linking = asyncio.Lock()  # shows: the lookup of a cycle's new notices → its commit
         # a sweep in progress: (site, requests answered, notices read so far), after each request/page
-        self.on_progress: Callable[[str, int, int], None] | None = None
+        self.on_progress: Progress | None = None
 
     @property
     def rules(self) -> Rules:
@@ -104,80 +93,18 @@ class Pipeline:
         return result, crawl
 
     async def _read(self, name: str, *, remember: bool) -> tuple[SiteResult, Crawl | None, Checked]:
-        crawler = self.crawlers[name]
-        result = SiteResult(site=name)
-        fetch = self.fetcher.for_site(name, self.settings.site(name).base_url)
+        fetch = self._fetch(name)
         if remember:
             fetch.memo = NoticeMemo(name, self.store, lambda: self.clock.now().timestamp())
-        started = self.clock.monotonic()
-        crawl: Crawl | None = None
-        notices = Checked()
-        token = self._watch(name, fetch)
-        try:
-            crawled = await crawler.crawl(fetch)
-            notices = validate(crawled.tickets)
-            check_valid(name, crawled.tickets, notices.problems)  # most invalid: the page changed
-            crawl = crawled
-        except Exception as exc:
-            failure = crawl_failure(name, exc, "log.crawl_timed_out")
-            result.fail(failure, fetch.requested(failure.reason))  # with base_url: the URL requested
-        finally:
-            if token is not None:
-                CRAWL_PROGRESS.reset(token)
-        result.seconds = self.clock.monotonic() - started
-        result.status = fetch.stats.last_status
-        result.requests = fetch.stats.requests
-        if crawl is not None:
-            valid = notices.valid
-            result.ok = True
-            result.items = len(valid)
-            result.invalid = len(crawl.tickets) - len(valid)
-            result.pages = crawl.pages
-            result.capped = crawl.capped
-            result.sample = valid[:3]
-            result.parsed = list(crawl.tickets)
-            result.warnings = list(crawl.warnings)
-        return result, crawl, notices
-
-    def _watch(self, name: str, fetch: SiteFetcher) -> Token[Callable[[Crawl], None] | None] | None:
-        """Report this sweep's progress to ``on_progress`` (its requests, the notices its pages held)."""
-        progress = self.on_progress
-        if progress is None:
-            return None
-        notices = [0]
-
-        def paged(crawl: Crawl) -> None:
-            notices[0] = len(crawl.tickets)
-            progress(name, fetch.stats.requests, notices[0])
-
-        fetch.stats.on_request = lambda: progress(name, fetch.stats.requests, notices[0])
-        return CRAWL_PROGRESS.set(paged)
+        return await read_site(name, self.crawlers[name], fetch, self.clock, self.on_progress)
 
     async def head_only(self, name: str) -> SiteResult | None:
         """Fetch and parse the first registration-order page; no store writes (``test-crawlers``).
         None when the crawler (its current source) has no registration order."""
-        crawler = self.crawlers[name]
-        fetch = self.fetcher.for_site(name, self.settings.site(name).base_url)
-        pages = crawler.head_pages(fetch)
-        if pages is None:
-            return None
-        result = SiteResult(site=name, mode=HEAD)
-        started = self.clock.monotonic()
-        try:
-            async for tickets in pages:
-                valid = validate(tickets).valid
-                result.ok, result.pages, result.items = True, 1, len(valid)
-                result.invalid, result.sample = len(tickets) - len(valid), valid[:3]
-                break
-            else:
-                result.ok = True  # the list is empty
-        except Exception as exc:
-            result.fail(crawl_failure(name, exc, "log.head_timed_out"))
-        finally:
-            await _close(pages)
-        result.seconds = self.clock.monotonic() - started
-        result.status = fetch.stats.last_status
-        return result
+        return await read_head(name, self.crawlers[name], self._fetch(name), self.clock)
+
+    def _fetch(self, name: str) -> SiteFetcher:
+        return self.fetcher.for_site(name, self.settings.site(name).base_url)
 
     # --- a sweep -------------------------------------------------------------------------------
 
@@ -202,17 +129,12 @@ class Pipeline:
         if locked_meanwhile and locked_meanwhile > now:
             state.locked_until = locked_meanwhile
             await self.store.save_site_state(state)
-        notes = (
-            (
-                t("log.crawled.first_run")
-                if result.first_run
-                else t("log.crawled.held", count=result.held)
-                if result.held
-                else ""
-            )
-            + result.legacy_note()
-            + (t("change.awaiting_count", count=len(result.awaiting)) if result.awaiting else ""),
-        )
+        if result.first_run:
+            note = t("log.crawled.first_run")
+        else:
+            note = t("log.crawled.held", count=result.held) if result.held else ""
+        awaiting = t("change.awaiting_count", count=len(result.awaiting)) if result.awaiting else ""
+        notes = note + result.legacy_note() + awaiting  # text: a tuple here printed "('',)" in every line
         counts = {"items": result.items, "new": result.new, "changed": result.changed}
         logger.info("{}", t("log.crawled", site=name, **counts, seconds=result.seconds, notes=notes))
         return result
@@ -289,7 +211,7 @@ class Pipeline:
         if head.paused_until and head.paused_until > now:
             result.skipped = Skipped(head.paused_until, None, "retry_after")
             return result
-        fetch = self.fetcher.for_site(name, self.settings.site(name).base_url)
+        fetch = self._fetch(name)
         pages = crawler.head_pages(fetch)
         if pages is None:
             result.skipped = Skipped(None, None, "no_order")
@@ -322,7 +244,7 @@ class Pipeline:
                         result.capped = whole_page_new
                         break
             finally:
-                await _close(pages)
+                await close_pages(pages)
             completed = [await crawler.complete(fetch, t) if t.incomplete else t for t in fresh.values()]
         except Exception as exc:
             failure = crawl_failure(name, exc, "log.head_timed_out")
@@ -467,9 +389,3 @@ class Pipeline:
 
 def _site(crawler: Crawler) -> Site:
     return Site(crawler.name, crawler.display_name, crawler.color, crawler.settings.storm_threshold)
-
-
-async def _close(pages: object) -> None:
-    aclose = getattr(pages, "aclose", None)
-    if aclose is not None:
-        await aclose()

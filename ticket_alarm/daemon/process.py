@@ -92,7 +92,7 @@ def raise_fd_limit(target: int = FD_TARGET) -> tuple[int, int]:
     if soft != resource.RLIM_INFINITY and soft < wanted:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-            logger.debug("descriptor limit raised from {} to {} (hard limit {})", soft, wanted, hard)
+            logger.debug("{}", t("log.fd_raised", before=soft, after=wanted, hard=hard))
             return soft, wanted
     return soft, soft
 

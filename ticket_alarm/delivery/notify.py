@@ -1,7 +1,7 @@
 """Alerts and the notifiers that deliver them.
 
-An ``Alert`` (``core.alert``: ``NewNotice | Changed | Reminder | OpsAlert | LegacyAlert``) is what the
-outbox holds: what happened to which notice, with the site's display name and colour, so a notifier
+An ``Alert`` (``core.alert``: ``NewNotice | Changed | Reminder | OpsAlert | LegacyAlert | Digest``) is
+what the outbox holds: what happened to which notice, with the site's display name and colour, so a notifier
 renders it without knowing any site. Rendering happens at send time, by the route's notifier (Discord embeds,
 plain text for the dry run); the batch limits are the notifier's too.
 
@@ -32,6 +32,7 @@ from ticket_alarm.core.alert import (
     AlertKind,
     AnyAlert,
     Changed,
+    Digest,
     LegacyAlert,
     NewNotice,
     OpsAlert,
@@ -49,6 +50,7 @@ __all__ = [
     "AnyAlert",
     "Capabilities",
     "Changed",
+    "Digest",
     "LegacyAlert",
     "NewNotice",
     "Notifier",
@@ -117,7 +119,9 @@ class Notifier(Protocol):
         """Seconds the next ``send`` would wait for its rate limit (0: none)."""
         ...
 
-    async def send(self, alerts: Sequence[Alert]) -> Outcome: ...
+    async def send(self, alerts: Sequence[Alert], *, silent: bool = False) -> Outcome:
+        """Deliver ``alerts`` as one message (``silent``: without a notification, where it can)."""
+        ...
 
     async def probe(self) -> bool | None:
         """Whether a broken destination answers again (None: unreachable, ask later)."""
@@ -162,7 +166,7 @@ class StdoutNotifier:
     def wait(self) -> float:
         return 0.0
 
-    async def send(self, alerts: Sequence[Alert]) -> Outcome:
+    async def send(self, alerts: Sequence[Alert], *, silent: bool = False) -> Outcome:
         out = self.out or sys.stdout
         now = self.clock.now()
         for alert in alerts:

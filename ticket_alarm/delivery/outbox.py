@@ -35,12 +35,15 @@ import asyncio
 import functools
 import random
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from loguru import logger
 
 from ticket_alarm.clock import Clock
+from ticket_alarm.config.routes import RouteSettings
+from ticket_alarm.delivery.held import Bundle, Holds
+from ticket_alarm.delivery.lease import renew_lease
 from ticket_alarm.delivery.notify import Alert, AlertFormatError, Notifier, Outcome
 from ticket_alarm.delivery.summary import sent_summary
 from ticket_alarm.errors import StoreError
@@ -80,6 +83,7 @@ class Delivery:
         status: StatusFile | None = None,
         owner: str | None = None,
         renew_timer: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        routes: Mapping[str, RouteSettings] | None = None,
     ) -> None:
         # who this process is to the store's claims: the host (SQLite), the replica id (PostgreSQL)
         self.owner = owner or socket.gethostname()
@@ -96,6 +100,7 @@ class Delivery:
         # set by the daemon when a store error stops it: lanes claim nothing new, owed writes go on
         self.halted = False
         self.store = store
+        self.holds = Holds(store, clock, routes or {})  # each lane's quiet hours and digest
         self.notifiers = {n.route: n for n in notifiers}
         self.clock = clock
         self.rng = rng or random.Random()
@@ -152,10 +157,11 @@ class Delivery:
                 self.clock.now().timestamp(),
                 owner=self.lane_owner(lane),
                 lease_seconds=CLAIM_LEASE,
-                limit=MAX_BATCH_ROWS,
+                limit=self.holds.claim_limit(lane, MAX_BATCH_ROWS),
             )
-            if not items:
-                return delivered
+            if not items:  # a digest route's period may still owe the coming week's opens
+                idle = await self.holds.idle_digest(lane)
+                return delivered + (await self._send_bundle(self.notifiers[lane], idle) if idle else 0)
             # rows rescheduled for backoff drop out of the next `pending`; rate-limited ones stay due
             # and the next execute waits for the bucket first
             delivered += await self._holding(lane, items)
@@ -163,7 +169,14 @@ class Delivery:
     async def _holding(self, lane: str, items: list[OutboxItem]) -> int:
         """Send a claimed batch, renewing its lease every ``CLAIM_RENEW`` seconds until it is settled."""
         self._held[lane] = {i.id for i in items}
-        renewer = asyncio.create_task(self._renew_lease(lane), name=f"lease-{lane}")
+
+        def held() -> set[int]:
+            return self._held.get(lane, set())
+
+        renew = renew_lease(
+            self.store, self.clock, lane, self.lane_owner(lane), held, self.renew_timer, CLAIM_LEASE
+        )
+        renewer = asyncio.create_task(renew, name=f"lease-{lane}")
         self._posting += 1
         try:
             return await self._send_batch(lane, items)
@@ -178,30 +191,6 @@ class Delivery:
     def _release(self, lane: str, ids: Iterable[int]) -> None:
         """Rows about to be settled: no longer expected to be held (a renewal may land before or after)."""
         self._held.get(lane, set()).difference_update(ids)
-
-    async def _renew_lease(self, lane: str) -> None:
-        """Every ``CLAIM_RENEW`` seconds, the lease of what is still held; a problem is said once a batch."""
-        owner = self.lane_owner(lane)
-        said: set[str] = set()
-        while True:
-            await self.renew_timer(CLAIM_RENEW)
-            held = set(self._held.get(lane, ()))
-            if not held:
-                continue
-            try:
-                renewed = await self.store.renew(
-                    sorted(held), self.clock.now().timestamp(), owner=owner, lease_seconds=CLAIM_LEASE
-                )
-            except StoreError as exc:  # the post goes on; the claim lapses CLAIM_LEASE after the last renewal
-                if "failed" not in said:
-                    said.add("failed")
-                    logger.warning("{}", t("log.claim_not_renewed", route=lane, count=len(held), error=exc))
-                continue
-            if renewed < len(held) and "lost" not in said:
-                said.add("lost")
-                logger.warning(
-                    "{}", t("delivery.claim_lost", route=lane, lost=len(held) - renewed, count=len(held))
-                )
 
     async def _settle(self, lane: str) -> bool:
         """Retry the store write a lane still owes; False while the store refuses it."""
@@ -285,7 +274,10 @@ class Delivery:
 
     async def _send_batch(self, lane: str, items: list[OutboxItem]) -> int:
         notifier = self.notifiers[lane]
-        readable = await self._alerts(lane, items)
+        alerts = await self._alerts(lane, items)
+        readable, bundle = await self.holds.sort(lane, alerts, notifier.capabilities, self._release)
+        if bundle is not None:
+            return await self._send_bundle(notifier, bundle)
         if not readable:
             return 0
         count = max(1, notifier.fits([a for _, a in readable]))
@@ -321,6 +313,14 @@ class Delivery:
             return sent
         return await self._apply(notifier, batch, outcome)
 
+    async def _send_bundle(self, notifier: Notifier, bundle: Bundle) -> int:
+        """A digest: one send settles its rows; the period it completes is recorded after it."""
+        outcome = await self._post(notifier, bundle.batch, [bundle.digest])
+        if outcome is not None and outcome.kind == "sent" and bundle.period is not None:
+            period = bundle.period
+            await self._write(notifier.route, lambda: self.holds.settled(notifier.route, period), "digest")
+        return 0 if outcome is None else await self._apply(notifier, bundle.batch, outcome)
+
     async def _fenced(self, lane: str, batch: list[tuple[OutboxItem, Alert]]) -> bool:
         """The fence, checked in the store immediately before each post: this lane (its owner, unique
         to the process) still holds every row of the batch — renewed here. A process frozen past its
@@ -335,15 +335,21 @@ class Delivery:
         logger.warning("{}", t("delivery.fenced", route=lane, lost=len(ids) - held, count=len(ids)))
         return False
 
-    async def _post(self, notifier: Notifier, batch: list[tuple[OutboxItem, Alert]]) -> Outcome | None:
-        """The notifier's answer, or None when the fence says the batch is not this lane's any more."""
+    async def _post(
+        self, notifier: Notifier, batch: list[tuple[OutboxItem, Alert]], alerts: list[Alert] | None = None
+    ) -> Outcome | None:
+        """The notifier's answer (``alerts``: what is sent for the batch, a digest), or None when the fence
+        says the batch is not this lane's any more."""
         wait = notifier.wait()
         if wait > 0:  # the rate limit first: the fence is checked after any wait, just before the post
             await self.clock.sleep(wait)
         if not await self._fenced(notifier.route, batch):
             return None
         logger.debug("route {}: posting {} alert(s) to {}", notifier.route, len(batch), notifier.describe())
-        return await notifier.send([a for _, a in batch])
+        alerts = alerts or [a for _, a in batch]
+        if self.holds.silent(notifier.route, alerts) and notifier.capabilities.silent:  # quiet hours "silent"
+            return await notifier.send(alerts, silent=True)
+        return await notifier.send(alerts)
 
     async def _apply(
         self, notifier: Notifier, sent_batch: list[tuple[OutboxItem, Alert]], outcome: Outcome
@@ -367,21 +373,15 @@ class Delivery:
                 logger.info("{}", t("log.printed", count=len(ids), summary=sent_summary(sent_batch)))
                 return len(ids)
             self.stats.sent_messages += 1
-            said = t(
-                "log.sent",
-                count=len(ids),
-                route=lane,
-                message=outcome.message_id or "-",
-                summary=sent_summary(sent_batch),
-            )
-            logger.info("{}", said)
+            summary, message = sent_summary(sent_batch), outcome.message_id or "-"
+            logger.info("{}", t("log.sent", count=len(ids), route=lane, message=message, summary=summary))
             return len(ids)
         if outcome.kind == "rate_limited":
             self.stats.rate_limited += 1
             logger.warning("{}", t("log.rate_limited", route=lane, wait=outcome.retry_after or 0))
             return 0  # the bucket now holds the wait; the next execute sleeps it out
         if outcome.kind == "retry":
-            attempts = max(i.attempts for i in batch) + 1
+            attempts = max((i.attempts for i in batch), default=0) + 1
             failures = self._lane_failures.get(lane, 0) + 1
             self._lane_failures[lane] = failures
             delay = min(self.backoff_cap, self.backoff_base * 2 ** (max(attempts, failures) - 1))

@@ -34,6 +34,7 @@ import httpx
 from ticket_alarm.clock import Clock
 from ticket_alarm.config.routes import Destination
 from ticket_alarm.delivery.answers import json_object
+from ticket_alarm.delivery.digest import digest_lines
 from ticket_alarm.delivery.discord.render import (
     ELLIPSIS,
     FOOTER,
@@ -42,7 +43,7 @@ from ticket_alarm.delivery.discord.render import (
     render_alert,
     valid_url,
 )
-from ticket_alarm.delivery.notify import Alert, Capabilities, Outcome
+from ticket_alarm.delivery.notify import Alert, Capabilities, Digest, Outcome
 from ticket_alarm.delivery.pace import Pace
 from ticket_alarm.i18n import t
 
@@ -75,7 +76,11 @@ def utf16_len(text: str) -> int:
 
 
 def alert_segments(alert: Alert, now: datetime) -> list[Segment]:
-    """The alert as plain-text pieces: the title (bold), the site, one line per field, the footer."""
+    """The alert as plain-text pieces: the title (bold), the site, one line per field, the footer; a
+    digest as its heading (bold) and its lines."""
+    if isinstance(alert, Digest):
+        heading, *lines = digest_lines(alert, now)
+        return [(heading, "b"), ("\n".join(lines), "")]
     embed = render_alert(alert)
     pieces: list[Segment] = [(plain_text(str(embed.get("title") or ""), now), "b")]
     site = clean(embed.get("author", {}).get("name"))

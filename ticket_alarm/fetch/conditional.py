@@ -47,6 +47,18 @@ class ResponseCache(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A request as a crawler asks for it: method, URL, body, headers, and whether it may go
+    conditional (carry the validators the cache holds for it)."""
+
+    method: str
+    url: str
+    data: Mapping[str, str] | bytes | None = None
+    headers: Mapping[str, str] | None = None
+    conditional: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Validated:
     """One request's conditional part: its cache key (None: not cached), what the cache held, whether
     it goes plain (without validators), and the headers to send."""
@@ -66,17 +78,11 @@ class ConditionalGets:
         self._validated: dict[str, float] = {}  # cache key → clock.monotonic() its 304 streak began
         self._unconditional: set[str] = set()  # cache keys whose 304 proved wrong: fetched plain
 
-    async def prepare(
-        self,
-        method: str,
-        url: str,
-        data: Mapping[str, str] | bytes | None,
-        headers: Mapping[str, str] | None,
-        conditional: bool,
-    ) -> Validated:
-        key = cache_key(method, url, data) if (conditional and self.cache is not None) else None
+    async def prepare(self, request: Outgoing) -> Validated:
+        conditional = request.conditional and self.cache is not None
+        key = cache_key(request.method, request.url, request.data) if conditional else None
         cached = await self.cache.cached_response(key) if key and self.cache else None
-        send = dict(headers or {})
+        send = dict(request.headers or {})
         plain = key is not None and cached is not None and self._wants_plain(key)
         if cached and not plain:
             if cached.etag:

@@ -21,7 +21,7 @@ import json
 import random
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
@@ -31,7 +31,7 @@ from tenacity import AsyncRetrying, Future, RetryCallState, retry_if_exception, 
 
 from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.errors import FetchError
-from ticket_alarm.fetch.conditional import CachedResponse, ConditionalGets, ResponseCache
+from ticket_alarm.fetch.conditional import CachedResponse, ConditionalGets, Outgoing, ResponseCache
 from ticket_alarm.fetch.decode import read_capped
 from ticket_alarm.fetch.gate import HostGate
 from ticket_alarm.fetch.settings import HttpSettings, ProxySettings
@@ -135,21 +135,14 @@ class Fetcher:
         return min(delay, MAX_RETRY_AFTER)
 
     async def request(
-        self,
-        site: str,
-        method: str,
-        url: str,
-        *,
-        public_url: str,
-        data: Mapping[str, str] | bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        conditional: bool = True,
-        stats: FetchStats | None = None,
+        self, site: str, outgoing: Outgoing, *, public_url: str, stats: FetchStats | None = None
     ) -> FetchResponse:
-        request = await self._conditional.prepare(method, url, data, headers, conditional)
+        """One request of ``site`` (its URL as sent: ``base_url`` applied), with retries; errors and
+        the cache name ``public_url``."""
+        request = await self._conditional.prepare(outgoing)
 
         async def attempt() -> FetchResponse:
-            sent = _Request(site, method, url, public_url, data, request.headers)
+            sent = _Request(site, outgoing.method, outgoing.url, public_url, outgoing.data, request.headers)
             return await self._attempt(sent, request.cached, stats)
 
         retrying = AsyncRetrying(
@@ -160,11 +153,14 @@ class Fetcher:
             reraise=True,
             # tenacity sets the outcome of the failed attempt before it calls before_sleep
             before_sleep=lambda s: logger.debug(
-                "{} 재시도 {}/{}: {}",
-                site,
-                s.attempt_number,
-                self.settings.retries,
-                cast(Future, s.outcome).exception(),
+                "{}",
+                t(
+                    "log.http_retry",
+                    site=site,
+                    attempt=s.attempt_number,
+                    retries=self.settings.retries,
+                    error=cast(Future, s.outcome).exception(),
+                ),
             ),
         )
         try:
@@ -348,7 +344,7 @@ class SiteFetcher:
     ) -> FetchResponse:
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
-        return await self._send("GET", url, None, headers, conditional)
+        return await self._send(Outgoing("GET", url, headers=headers, conditional=conditional))
 
     async def post(
         self,
@@ -363,25 +359,10 @@ class SiteFetcher:
         if json_body is not None:
             payload = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
             headers = {**(headers or {}), "Content-Type": "application/json"}
-        return await self._send("POST", url, payload, headers, False)
+        return await self._send(Outgoing("POST", url, payload, headers))
 
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        data: Mapping[str, str] | bytes | None,
-        headers: Mapping[str, str] | None,
-        conditional: bool,
-    ) -> FetchResponse:
+    async def _send(self, request: Outgoing) -> FetchResponse:
         """One request of this site: to ``base_url`` where the config moves it, logged and cached under
         the public URL, counted in the crawl's stats."""
-        return await self.fetcher.request(
-            self.site,
-            method,
-            self.rewrite(url),
-            public_url=url,
-            data=data,
-            headers=headers,
-            conditional=conditional,
-            stats=self.stats,
-        )
+        moved = replace(request, url=self.rewrite(request.url))
+        return await self.fetcher.request(self.site, moved, public_url=request.url, stats=self.stats)

@@ -1,7 +1,8 @@
 """``backup`` and ``restore``: consistent copies of the store, safe to take while the daemon runs.
 
-backup: SQLite's online backup API on a read-only async store (``Maintenance.backup``; no instance
-lock: the daemon keeps running) → ``data_YYYYMMDD_HHMMSS.tar.gz`` holding the database and a small
+backup: SQLite's online backup API on a read-only async store (``Maintenance.backup``, opened
+through the composition root's opener; no instance lock: the daemon keeps running) →
+``data_YYYYMMDD_HHMMSS.tar.gz`` holding the database and a small
 manifest, plus the config file copied as ``config_YYYYMMDD_HHMMSS.json``; both files mode 600
 (the config holds webhook tokens). ``--keep N`` deletes all but the newest N of each.
 
@@ -31,6 +32,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from loguru import logger
 
@@ -39,8 +41,9 @@ from ticket_alarm.clock import Clock, SystemClock
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.errors import StoreError, StoreLockedError, TicketAlarmError
 from ticket_alarm.i18n import t
-from ticket_alarm.store import DB_NAME, InstanceLock, open_store
-from ticket_alarm.store.configured import open_configured_store
+from ticket_alarm.ops.health.report import StoreOpener
+from ticket_alarm.store import DB_NAME, InstanceLock
+from ticket_alarm.store.api import Store
 from ticket_alarm.store.sqlite.connection import verify_copy
 
 MANIFEST = "manifest.json"
@@ -98,28 +101,52 @@ def _write_private(path: Path, data: bytes) -> None:
         os.fsync(out.fileno())
 
 
-async def make_backup(
+async def backup(
     settings: Settings,
     config_path: Path | None,
     dest: Path | None = None,
     *,
+    open_store: StoreOpener,
     keep: int | None = None,
     clock: Clock | None = None,
 ) -> BackupResult:
-    clock = clock or SystemClock()
+    """A backup of the store ``settings`` name, read through ``open_store`` (the composition root's
+    read-only opener): the SQLite archive, or a pg_dump file (``store_url``)."""
+    if keep is not None and keep < 1:
+        raise BackupError(t("backup.keep", keep=keep))
     db = settings.data_dir / DB_NAME
-    if not db.is_file():
+    if not settings.store_url and not db.is_file():
         raise BackupError(t("backup.no_store", db=db))
-    dest = dest or default_dest(settings)
+    started = time.monotonic()
+    dest = _destination(dest or default_dest(settings))
+    now = (clock or SystemClock()).now()
+    ts = stamp(now)
+    store = await open_store()
+    try:
+        if settings.store_url:
+            target, rows = await _dump(store, dest, ts), None
+        else:
+            target, rows = await _archive(store, db, dest, now, ts)
+    finally:
+        await store.close()
+    copy = _copy_config(config_path, dest, ts, target)
+    removed = prune(dest, keep, DUMP_RE if settings.store_url else ARCHIVE_RE) if keep else []
+    return BackupResult(target, copy, rows, removed, time.monotonic() - started)
+
+
+def _destination(dest: Path) -> Path:
+    """The backup folder, made (mode 700) when missing, and checked writable before anything is read."""
     try:
         dest.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise BackupError(t("backup.dest_create", dest=dest, reason=exc.strerror)) from exc
     if not os.access(dest, os.W_OK | os.X_OK):
         raise BackupError(t("backup.dest_unwritable", dest=dest))
-    now = clock.now()
-    ts = stamp(now)
-    store = open_store(db, readonly=True)
+    return dest
+
+
+async def _archive(store: Store, db: Path, dest: Path, now: datetime, ts: str) -> tuple[Path, int]:
+    """SQLite: the online copy, checked, with its manifest in a ``.tar.gz`` (mode 600); (archive, rows)."""
     try:
         with tempfile.TemporaryDirectory(dir=dest, prefix=".backup-") as tmp:
             copy = Path(tmp) / DB_NAME
@@ -146,21 +173,33 @@ async def make_backup(
             os.replace(partial, archive)
     except OSError as exc:
         raise BackupError(t("backup.failed", dest=dest, reason=exc.strerror or exc)) from exc
-    finally:
-        await store.close()
-    config_copy: Path | None = None
-    if config_path is not None and config_path.is_file():
-        config_copy = _free_name(dest, "config", ts, ".json")
-        try:
-            _write_private(config_copy, config_path.read_bytes())
-        except OSError as exc:
-            raise BackupError(
-                t("backup.config_failed", archive=archive, config=config_path, reason=exc.strerror)
-            ) from exc
-    else:
+    return archive, rows
+
+
+async def _dump(store: Store, dest: Path, ts: str) -> Path:
+    """PostgreSQL: a pg_dump file (custom format); nothing left behind when it fails."""
+    target = _free_name(dest, "data", ts, ".dump")
+    try:
+        await store.backup(target)
+    except StoreError as exc:
+        target.unlink(missing_ok=True)
+        raise BackupError(str(exc)) from None
+    return target
+
+
+def _copy_config(config_path: Path | None, dest: Path, ts: str, archive: Path) -> Path | None:
+    """The config file beside the backup (mode 600: it holds webhook tokens); None without one."""
+    if config_path is None or not config_path.is_file():
         logger.warning("{}", t("backup.no_config"))
-    removed = prune(dest, keep) if keep else []
-    return BackupResult(archive, config_copy, rows, removed)
+        return None
+    copy = _free_name(dest, "config", ts, ".json")
+    try:
+        _write_private(copy, config_path.read_bytes())
+    except OSError as exc:
+        raise BackupError(
+            t("backup.config_failed", archive=archive, config=config_path, reason=exc.strerror)
+        ) from exc
+    return copy
 
 
 def prune(dest: Path, keep: int, archives: re.Pattern[str] = ARCHIVE_RE) -> list[Path]:
@@ -172,43 +211,6 @@ def prune(dest: Path, keep: int, archives: re.Pattern[str] = ARCHIVE_RE) -> list
             old.unlink()
             removed.append(old)
     return removed
-
-
-async def backup(
-    settings: Settings,
-    config_path: Path | None,
-    dest: Path | None = None,
-    *,
-    keep: int | None = None,
-    clock: Clock | None = None,
-) -> BackupResult:
-    """A backup of the store ``settings`` name: the SQLite archive, or a pg_dump file (``store_url``)."""
-    if keep is not None and keep < 1:
-        raise BackupError(t("backup.keep", keep=keep))
-    if not settings.store_url:
-        return await make_backup(settings, config_path, dest, keep=keep, clock=clock)
-    started = time.monotonic()
-    dest = dest or default_dest(settings)
-    try:
-        dest.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise BackupError(t("backup.dest_create", dest=dest, reason=exc.strerror)) from None
-    ts = stamp((clock or SystemClock()).now())
-    target = _free_name(dest, "data", ts, ".dump")
-    store = await open_configured_store(settings, readonly=True)
-    try:
-        await store.backup(target)
-    except StoreError as exc:
-        target.unlink(missing_ok=True)
-        raise BackupError(str(exc)) from None
-    finally:
-        await store.close()
-    copy = None
-    if config_path is not None and config_path.is_file():
-        copy = _free_name(dest, "config", ts, ".json")
-        _write_private(copy, config_path.read_bytes())
-    removed = prune(dest, keep, DUMP_RE) if keep else []
-    return BackupResult(target, copy, None, removed, time.monotonic() - started)
 
 
 # --- restore --------------------------------------------------------------------------------
@@ -254,17 +256,19 @@ def verify_archive(archive: Path, workdir: Path) -> tuple[Path, int, int]:
     return target, version, rows
 
 
-async def restore(settings: Settings, archive: Path, *, clock: Clock | None = None) -> RestoreResult | None:
+async def restore(
+    settings: Settings, archive: Path, *, open_store: StoreOpener, clock: Clock | None = None
+) -> RestoreResult | None:
     """Put a backup back: the SQLite archive (the result says what was kept aside), or a pg_dump file
-    into the PostgreSQL of ``store_url`` (None), refused while a replica is alive."""
+    into the PostgreSQL of ``store_url`` (None), opened through ``open_store`` (the composition root's),
+    refused while a replica is alive."""
     if not settings.store_url:
         return restore_archive(settings, archive, clock=clock)
-    from ticket_alarm.store.postgres import PostgresStore
     from ticket_alarm.store.postgres.replicas import replica_rows
 
     if not archive.is_file():
         raise BackupError(t("dump.no_file", dump=archive))
-    store = await PostgresStore.open(settings.store_url)
+    store: Any = await open_store()  # PostgreSQL (store_url): its replicas are read below
     try:
         alive = [r for r in await replica_rows(store, alive_within=settings.replica_lease) if r.alive]
         if alive:
@@ -330,10 +334,12 @@ def _running(pid: int, data_dir: Path) -> str:
 # --- the commands (``ticket_alarm.cli`` parses the arguments) ----------------------------------
 
 
-async def backup_command(settings: Settings, config_path: Path, *, dest: str | None, keep: int | None) -> int:
+async def backup_command(
+    settings: Settings, config_path: Path, open_store: StoreOpener, *, dest: str | None, keep: int | None
+) -> int:
     """``backup [--dest DIR] [--keep N]``: 0 written."""
     config = config_path if config_path.is_file() else None
-    result = await backup(settings, config, Path(dest) if dest else None, keep=keep)
+    result = await backup(settings, config, Path(dest) if dest else None, open_store=open_store, keep=keep)
     print(result.archive)
     if result.config:
         print(result.config)
@@ -350,9 +356,9 @@ async def backup_command(settings: Settings, config_path: Path, *, dest: str | N
     return 0
 
 
-async def restore_command(settings: Settings, archive: str) -> int:
+async def restore_command(settings: Settings, archive: str, open_store: StoreOpener) -> int:
     """``restore ARCHIVE``: 0 restored; 1 refused (daemon or replicas running, archive unusable)."""
-    result = await restore(settings, Path(archive))
+    result = await restore(settings, Path(archive), open_store=open_store)
     if result is None:
         logger.info("{}", t("dump.restored", archive=archive))
         return 0

@@ -6,12 +6,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ticket_alarm.config.routes import router_for
-from ticket_alarm.config.settings import Settings
+from ticket_alarm.config.routes import Router
 from ticket_alarm.core.model import Ticket, identity_key, seoul_text
 from ticket_alarm.i18n import has, t
 from ticket_alarm.i18n.table import pad
 from ticket_alarm.store.api import Store as StoreProtocol
+from ticket_alarm.store.policy import held
 
 
 def _when(epoch: float | None) -> str | None:
@@ -42,10 +42,9 @@ def _reminder_status(reminder: Any, outbox: Sequence[Any]) -> str:
     return "queued"
 
 
-async def explain(
-    store: StoreProtocol, settings: Settings, site: str, notice_id: str
-) -> dict[str, Any] | None:
-    """Everything known about one notice, or None when the history has never seen it."""
+async def explain(store: StoreProtocol, router: Router, site: str, notice_id: str) -> dict[str, Any] | None:
+    """Everything known about one notice, or None when the history has never seen it; ``router``
+    (the daemon's: ``app.router``) says which routes take it and why."""
     key = identity_key(site, notice_id)
     row = await store.notice(key)
     if row is None:
@@ -54,8 +53,7 @@ async def explain(
     ticket = Ticket.from_json(ticket_data)
     outbox = await store.notice_outbox(key)
     decisions = [
-        {"route": v.route, "matched": v.matched, "reason": v.reason}
-        for v in router_for(settings).verdicts(ticket)
+        {"route": v.route, "matched": v.matched, "reason": v.reason} for v in router.verdicts(ticket)
     ]
     doc: dict[str, Any] = {
         "site": site,
@@ -101,6 +99,8 @@ async def explain(
                 "message_id": o.message_id,
                 "attempts": o.attempts,
                 "last_error": o.last_error,
+                # held for quiet hours or a digest (the note says why): when it goes out
+                "held_until": _when(o.next_attempt_at) if held(o, datetime.now(UTC).timestamp()) else None,
             }
             for o in outbox
         ],
@@ -163,7 +163,10 @@ def render_text(doc: dict[str, Any]) -> str:
             else _word("status", o["status"])
         )
         error = (
-            t("explain.text.last_error", error=o["last_error"][:120])
+            t(
+                "explain.text.held" if o.get("held_until") else "explain.text.last_error",
+                error=o["last_error"][:120],
+            )
             if o["last_error"] and o["status"] != "sent"
             else ""
         )

@@ -264,7 +264,7 @@ class MemoryStore(MemoryReads, MemoryShows, MetaRecords):
         for r in self._d.outbox.values():
             setattr(stats, r.status, getattr(stats, r.status) + 1)
             if r.status == "pending":
-                pending.append(r.created_at)
+                pending += [r.created_at] if policy.late(r) else []
                 stats.by_route[r.route] = stats.by_route.get(r.route, 0) + 1
         stats.oldest_pending = min(pending) if pending else None
         return stats

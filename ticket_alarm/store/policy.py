@@ -45,6 +45,17 @@ def revived(now: float) -> dict[str, Any]:
     return {"status": "pending", "attempts": 0, "next_attempt_at": now, **FREE_LEASE}
 
 
+def late(row: OutboxRow) -> bool:
+    """Whether a pending row counts toward the outbox's age (``OLDEST_PENDING``): not when it was held
+    on purpose (quiet hours, a digest: parked without an attempt, due after it was written)."""
+    return row.attempts > 0 or row.next_attempt_at <= row.created_at
+
+
+def held(row: OutboxRow, now: float) -> bool:
+    """Whether a pending row waits on purpose (quiet hours, a digest) rather than for a retry."""
+    return row.status == "pending" and not late(row) and row.next_attempt_at > now
+
+
 def claimable(row: OutboxRow, *, now: float, owner: str) -> bool:
     """Whether ``owner`` may claim ``row`` now: pending, due, and not leased to someone else."""
     free = row.lease_until is None or row.lease_until <= now or row.lease_owner == owner

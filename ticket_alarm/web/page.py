@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from crawlers.base import Crawler
 from ticket_alarm.clock import KOREAN_AGE_UNITS, Clock, SystemClock, age_text
-from ticket_alarm.config.routes import delivery_router
+from ticket_alarm.config.routes import Router
 from ticket_alarm.config.settings import OPS_ROUTE, Settings
 from ticket_alarm.core.model import SEOUL
 from ticket_alarm.logs import redact
@@ -46,6 +46,8 @@ class WebContext:
     sites: Sequence[str]  # enabled, in crawl order
     metrics: Metrics | None = None
     clock: Clock = field(default_factory=SystemClock)
+    router: Router = field(kw_only=True)  # which routes take a notice (``app.page_router``)
+    open_store: health.StoreOpener = field(kw_only=True)  # /healthz's own read-only store (``app``'s)
 
     @property
     def looks(self) -> dict[str, SiteLook]:
@@ -243,7 +245,7 @@ def _subscribe_links(settings: Settings) -> str:
 async def render_page(ctx: WebContext) -> str:
     now_dt = ctx.clock.now()
     now = now_dt.timestamp()
-    notices = await upcoming(ctx.store, now=now_dt, looks=ctx.looks, router=delivery_router(ctx.settings))
+    notices = await upcoming(ctx.store, now=now_dt, looks=ctx.looks, router=ctx.router)
     sites_listed = list(dict.fromkeys([*ctx.sites, *(n.ticket.site for n in notices)]))
     css = {name: f"s-{i}" for i, name in enumerate(sites_listed)}
     looks = ctx.looks

@@ -43,7 +43,6 @@ from aiohttp import web
 from loguru import logger
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from ticket_alarm.config.routes import delivery_router
 from ticket_alarm.config.surfaces import is_loopback
 from ticket_alarm.errors import ConfigError, StoreError
 from ticket_alarm.i18n import t
@@ -194,7 +193,7 @@ async def _calendar(ctx: WebContext, request: web.Request) -> web.Response:
     f = _filters(ctx, request)
     alarm = _alarm(request)
     now = ctx.clock.now()
-    notices = await upcoming(ctx.store, now=now, looks=ctx.looks, router=delivery_router(ctx.settings), **f)
+    notices = await upcoming(ctx.store, now=now, looks=ctx.looks, router=ctx.router, **f)
     name = "티켓 오픈 일정"
     if f["route"] is not None:
         name += f" · {f['route'].name}"
@@ -211,7 +210,7 @@ async def _calendar(ctx: WebContext, request: web.Request) -> web.Response:
 async def _upcoming_json(ctx: WebContext, request: web.Request) -> web.Response:
     f = _filters(ctx, request)
     now = ctx.clock.now()
-    notices = await upcoming(ctx.store, now=now, looks=ctx.looks, router=delivery_router(ctx.settings), **f)
+    notices = await upcoming(ctx.store, now=now, looks=ctx.looks, router=ctx.router, **f)
     doc = document(
         notices,
         now,
@@ -249,7 +248,12 @@ SERVER_LOG.propagate = False
 
 async def _healthz(ctx: WebContext, _request: web.Request) -> web.Response:
     report = await health.collect(
-        ctx.settings, dict(ctx.known), config_name="config", clock=ctx.clock, system=_LoopSystem()
+        ctx.settings,
+        dict(ctx.known),
+        open_store=ctx.open_store,
+        config_name="config",
+        clock=ctx.clock,
+        system=_LoopSystem(),
     )
     doc = report.to_json()
     if ctx.settings.web.token is None:  # anyone may ask: each check's state, not its detail (the data
@@ -291,11 +295,7 @@ class _Gate:
     def admit(self, conn: _Capped) -> bool:
         if len(self.open) >= self.cap:
             # constant text: the log's rate limit holds a flood of these to one a minute, with a count
-            logger.warning(
-                "status page: {} connections held (the cap); the oldest waiting one is closed, "
-                "or the new one if none is waiting (a flood of connections? alerts go on)",
-                self.cap,
-            )
+            logger.warning("{}", t("log.web.connections_capped", cap=self.cap))
             waiting = next((c for c in self.open if not c.asked), None)
             if waiting is None:  # every one is being answered: the new one waits for a later try
                 self.refused += 1

@@ -123,7 +123,7 @@ async def upcoming(
     """Notices with a sale at or after ``now`` (within ``days`` when given), earliest first.
 
     A notice whose time is not announced but whose day is (``open_date``) is listed on that day;
-    a notice with neither (추후 공지) is not upcoming. ``router`` (``routing.delivery_router``) names
+    a notice with neither (추후 공지) is not upcoming. ``router`` (``app.page_router``) names
     the routes that take each notice as deliveries do (the main channel by ``main_receives``); ``route``
     keeps what that route takes.
     """

@@ -16,7 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ticket_alarm.core.model import SEOUL, Ticket
-from ticket_alarm.delivery.notify import Alert, Changed, LegacyAlert, NewNotice, OpsAlert, Reminder
+from ticket_alarm.delivery.digest import CHANGE_LABELS, digest_lines
+from ticket_alarm.delivery.notify import Alert, Changed, Digest, LegacyAlert, NewNotice, OpsAlert, Reminder
 
 MAX_EMBEDS = 10
 MAX_TOTAL = 6000
@@ -196,15 +197,6 @@ def _embed(
     if image:
         embed["thumbnail"] = {"url": image}
     return fit_embed(embed)
-
-
-CHANGE_LABELS = {
-    "title": "제목",
-    "open_at": "티켓 오픈",
-    "presales": "선예매",
-    "venue": "장소",
-    "category": "구분",
-}
 
 
 def describe_field(ticket: Ticket, name: str) -> str:
@@ -396,9 +388,24 @@ def embed_text(embed: dict[str, Any], now: datetime, *, tag: str = "[DRY RUN]") 
     return "\n".join(lines) + "\n"
 
 
+def render_digest(digest: Digest) -> dict[str, Any]:
+    """A digest as one embed: its lines as the description (scraped text escaped, titles linked)."""
+    now = datetime.fromtimestamp(digest.at, UTC)
+    lines = digest_lines(digest, now, esc=lambda s: escape_markdown(clean(s)), link=_md_link, heading=False)
+    embed = {"title": digest.title, "description": "\n".join(lines).strip() or "-", "color": digest.color}
+    return fit_embed({**embed, "footer": {"text": FOOTER}})
+
+
+def _md_link(text: str, url: str) -> str:
+    """``[text](url)``; a parenthesis in the URL encoded, so a scraped address cannot end the link."""
+    return f"[{text}]({url.replace('(', '%28').replace(')', '%29')})" if valid_url(url) else text
+
+
 def render_alert(alert: Alert) -> dict[str, Any]:
     """The embed of one Alert (a legacy one's: the embed an older version rendered, as it is)."""
     match alert:
+        case Digest():
+            return render_digest(alert)
         case LegacyAlert(embed=embed) | OpsAlert(embed=embed):
             return dict(embed)
         case Changed():

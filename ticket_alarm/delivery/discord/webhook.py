@@ -190,6 +190,9 @@ def _parse_429(resp: httpx.Response) -> tuple[float, bool]:
     return (max(0.0, retry_after if retry_after is not None else 1.0), is_global)
 
 
+SUPPRESS_NOTIFICATIONS = 1 << 12  # a message flag: delivered without a push or desktop notification
+
+
 class DiscordNotifier:
     """A route's Discord webhook as a ``Notifier``: Alerts rendered to embeds when they are sent."""
 
@@ -233,8 +236,10 @@ class DiscordNotifier:
     def wait(self) -> float:
         return self.client.bucket_wait(self.webhook_url)
 
-    async def send(self, alerts: Sequence[Alert]) -> Outcome:
+    async def send(self, alerts: Sequence[Alert], *, silent: bool = False) -> Outcome:
         payload = message(self._embeds(alerts), role_ids=self.role_ids)
+        if silent:
+            payload["flags"] = SUPPRESS_NOTIFICATIONS
         return await self.client.execute(self.webhook_url, payload, thread_id=self.thread_id)
 
     async def probe(self) -> bool | None:

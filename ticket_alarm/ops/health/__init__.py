@@ -17,6 +17,7 @@ from ticket_alarm.ops.health.report import (
     Probe,
     PsutilSystem,
     Report,
+    StoreOpener,
     System,
     enabled_sites,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "Probe",
     "PsutilSystem",
     "Report",
+    "StoreOpener",
     "System",
     "collect",
     "enabled_sites",

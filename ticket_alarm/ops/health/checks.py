@@ -1,7 +1,8 @@
 """The checks of the companion health check (``python -m ticket_alarm health``): Nagios-style, read-only.
 
-It opens the async store read-only (``open_configured_store(readonly=True)``: no instance lock, no
-migration, no file created) and awaits it; it never creates the data directory. Subscribers'
+It opens the store with the opener it is given (the composition root's read-only one: no instance
+lock, no migration, no file created) once the data directory is there, and awaits it; it never
+creates the data directory. Subscribers'
 webhooks are only ever probed with a GET, never posted to.
 """
 
@@ -12,7 +13,7 @@ import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -37,7 +38,9 @@ from ticket_alarm.ops.health.report import (
 from ticket_alarm.ops.health.sites import site_findings
 from ticket_alarm.store import DB_NAME, InstanceLock, StatusFile
 from ticket_alarm.store.api import Store as StoreProtocol
-from ticket_alarm.store.configured import open_configured_store
+
+if TYPE_CHECKING:
+    from ticket_alarm.ops.health.report import StoreOpener
 
 OUTBOX_CRITICAL_FACTOR = 4  # oldest pending alert older than 4 × outbox_age_warn: CRITICAL
 DEAD_LETTER_WINDOW = 24 * 3600.0  # dead letters younger than this make a WARNING
@@ -56,15 +59,18 @@ async def run_checks(
     settings: Settings,
     known: dict[str, type[Crawler]],
     *,
+    open_store: StoreOpener,
     config_name: str,
     clock: Clock,
     probe: Probe | None,
 ) -> Report:
     """``collect``, where any failure to check at all is an UNKNOWN report, never a traceback."""
     try:
-        return await collect(settings, known, config_name=config_name, clock=clock, probe=probe)
+        return await collect(
+            settings, known, open_store=open_store, config_name=config_name, clock=clock, probe=probe
+        )
     except Exception as exc:  # a check must never end in a traceback: that is UNKNOWN
-        logger.error("health check failed: {}: {}", type(exc).__name__, exc)
+        logger.error("{}", t("log.health_failed", kind=type(exc).__name__, error=exc))
         return unknown("health", t("health.failed", error=f"{type(exc).__name__}: {exc}"))
 
 
@@ -72,12 +78,14 @@ async def collect(
     settings: Settings,
     known: dict[str, type[Crawler]],
     *,
+    open_store: StoreOpener,
     config_name: str = "config",
     clock: Clock | None = None,
     system: System | None = None,
     probe: Probe | None = None,
 ) -> Report:
-    """Run every check. ``probe`` GETs a webhook URL (None: webhooks are not probed)."""
+    """Run every check. ``open_store`` opens the store read-only (the caller's, not decided here);
+    ``probe`` GETs a webhook URL (None: webhooks are not probed)."""
     clock = clock or SystemClock()
     system = system or PsutilSystem()
     now = clock.now().timestamp()
@@ -112,7 +120,7 @@ async def collect(
         )
         return report
     try:
-        store = await open_configured_store(settings, readonly=True)
+        store = await open_store()
     except StoreUnavailable as exc:
         report.add("store", CRITICAL, t("health.store.unreachable", error=exc))
         _system_checks(report, settings, system)

@@ -16,6 +16,7 @@ from crawlers.base import Crawler
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import redact
+from ticket_alarm.store.api import Store
 
 OK, WARNING, CRITICAL, UNKNOWN = "OK", "WARNING", "CRITICAL", "UNKNOWN"
 EXIT_CODES = {OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3}
@@ -93,6 +94,9 @@ class PsutilSystem:
 
 
 Probe = Callable[[str], Awaitable[int | None]]
+# opens the configured store when a check (or a backup) is ready to read it; the composition root
+# (``app.store_opener``) decides which store that is, the caller closes what it gets
+StoreOpener = Callable[[], Awaitable[Store]]
 
 
 def enabled_sites(settings: Settings, known: dict[str, type[Crawler]]) -> list[str]:

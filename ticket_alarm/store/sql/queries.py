@@ -87,7 +87,12 @@ INSERT_OUTBOX = (
 )
 NEXT_DUE = "SELECT min(next_attempt_at) AS due FROM outbox WHERE route=? AND status='pending'"
 OUTBOX_BY_STATUS = "SELECT status, count(*) AS n FROM outbox GROUP BY status"
-OLDEST_PENDING = "SELECT min(created_at) AS oldest FROM outbox WHERE status='pending'"
+# the oldest row that is late: a row held on purpose (quiet hours, a digest: parked by a Retry that
+# counts no attempt, due later than it was written) is not (``policy.late``)
+OLDEST_PENDING = (
+    "SELECT min(created_at) AS oldest FROM outbox "
+    "WHERE status='pending' AND (attempts > 0 OR next_attempt_at <= created_at)"
+)
 PENDING_BY_ROUTE = (
     "SELECT route, count(*) AS n FROM outbox WHERE status='pending' GROUP BY route ORDER BY route"
 )
