@@ -15,6 +15,7 @@ import pytest
 
 from tests.unit.test_alerts import ListCrawler
 from tests.unit.test_shows import real
+from ticket_alarm import app
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.core.model import Ticket, identity_key
@@ -46,7 +47,9 @@ class Vendors:
             self.settings.http, transport=httpx.MockTransport(lambda r: httpx.Response(500))
         )
         self.crawlers = {site: _crawler(site) for site in self.names}
-        self.pipeline = Pipeline(self.settings, self.store, self.fetcher, dict(self.crawlers), self.clock)
+        crawlers = dict(self.crawlers)
+        router = app.router(self.settings)
+        self.pipeline = Pipeline(self.settings, self.store, self.fetcher, crawlers, self.clock, router=router)
 
     async def crawl(self, site: str, *tickets: Ticket) -> None:
         self.crawlers[site].tickets = list(tickets)
