@@ -13,6 +13,7 @@ from typing import ClassVar
 import httpx
 import pytest
 
+from crawlers.base import Crawler
 from tests.unit.test_alerts import ListCrawler
 from tests.unit.test_shows import real
 from ticket_alarm import app
@@ -47,7 +48,7 @@ class Vendors:
             self.settings.http, transport=httpx.MockTransport(lambda r: httpx.Response(500))
         )
         self.crawlers = {site: _crawler(site) for site in self.names}
-        crawlers = dict(self.crawlers)
+        crawlers: dict[str, Crawler] = dict(self.crawlers)
         router = app.router(self.settings)
         self.pipeline = Pipeline(self.settings, self.store, self.fetcher, crawlers, self.clock, router=router)
 
