@@ -14,6 +14,7 @@ import pytest
 from tests.support.discord_standin import FakeDiscord
 from tests.support.telegram_standin import FakeTelegram
 from tests.unit import test_outbox
+from ticket_alarm import app
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.routes import RouteSettings
 from ticket_alarm.config.settings import Settings
@@ -109,7 +110,7 @@ async def test_a_quiet_window_holds_a_notice_lets_an_urgent_presale_through_and_
     )
 
     await remember(store, clock, ticket(1))  # explain and outbox list say it is held, and until when
-    doc = await explain(store, Settings(), "melon", "1")
+    doc = await explain(store, app.router(Settings()), "melon", "1")
     assert doc is not None and doc["sent"][0]["held_until"] == "2026-12-08 08:00 KST"
     assert "(held)" in render_text(doc) or "(보류)" in render_text(doc)
 

@@ -19,6 +19,7 @@ from ticket_alarm.store.api import (
     RecentAlert,
     ReminderRow,
     SearchHit,
+    ShowLink,
     SiteHistory,
     SiteState,
     UpcomingRow,
@@ -44,6 +45,7 @@ class _Data:
     cache: dict[str, tuple[CachedResponse, float]] = field(default_factory=dict)
     legacy: dict[str, _Legacy] = field(default_factory=dict)
     notice_reads: dict[tuple[str, str], tuple[NoticeRead, float]] = field(default_factory=dict)
+    shows: dict[str, ShowLink] = field(default_factory=dict)  # notice_key → its show
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 

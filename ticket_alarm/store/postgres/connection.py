@@ -43,6 +43,7 @@ TABLES = (  # every table a backup, a restore and `store migrate` carry, parents
     "meta",
     "legacy_keys",
     "notice_reads",
+    "shows",
 )
 CHUNK = 1000
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"  # Debian keeps pg_dump of each version there
