@@ -140,7 +140,7 @@ def test_a_route_with_ntfy_and_telegram_only_is_valid_and_their_tokens_are_maske
     code, out, err = run_main(capsys, "check-config", "--json", "--config", str(path))
     assert code == 0, err
     shown = json.loads(out)
-    assert not shown["mode"].startswith("dry run") and shown["routes"][0]["webhook_url"] is None
+    assert shown["mode"] == "ntfy+telegram" and shown["routes"][0]["webhook_url"] is None
     assert (
         shown["routes"][0]["ntfy_url"] == NTFY
         and shown["routes"][0]["telegram"]["chat_id"] == "-1001234567890"
