@@ -9,7 +9,8 @@ Public surface:
 - ``store_opener(settings, readonly=...)``: the same, opened when a check asks (``health``, ``backup``);
 - ``router(settings)``: which lanes take a notice (the stdout lane in a dry run): the pipeline, ``explain``;
 - ``build_app(settings, known, ...)``: everything the daemon and ``once`` run on, as an ``App``;
-- ``notifiers_for(settings, webhooks, clock)``: one notifier per route, stdout in a dry run, the ops lane;
+- ``notifiers_for(settings, webhooks, clock)``: one notifier per destination, stdout in a dry run, the
+  ops lane; ``notifier_for(dest, webhooks, clock)``: the notifier of one destination;
 - ``page_router(settings)``: which routes take a notice, for listings and feeds;
 - ``discord_webhooks(settings, clock, ...)``: a Discord webhook client for one-shot commands;
 - ``instance_lock(settings)``: the data_dir's single-instance lock;
@@ -36,7 +37,7 @@ from ticket_alarm import __version__
 from ticket_alarm.clock import Clock, ShiftedClock, SystemClock, process_clock
 from ticket_alarm.config.environ import CONFIG_ENV
 from ticket_alarm.config.load import check_site_names, load_config, resolve_config_path
-from ticket_alarm.config.routes import Router, delivery_router, destinations, router_for
+from ticket_alarm.config.routes import Destination, Router, delivery_router, router_for
 from ticket_alarm.config.settings import OPS_ROUTE, RouteSettings, Settings
 from ticket_alarm.delivery.discord.render import alert_text
 from ticket_alarm.delivery.discord.webhook import DiscordNotifier, WebhookClient, http_client
@@ -189,7 +190,7 @@ async def build_app(
     replicas = _replicas(settings, writer) if own_store else None
     owner = replicas.replica_id if replicas is not None else None  # None: this host (SQLite)
     notifiers = notifiers_for(settings, webhooks, clock)
-    lanes = {d.lane: d.route for route in settings.effective_routes() for d in destinations(route)}
+    lanes = {d.lane: d.route for d in settings.destinations()}
     delivery = Delivery(store_api, notifiers, clock, status=status, owner=owner, routes=lanes)
     pipeline = Pipeline(
         settings, store_api, fetcher, crawlers, clock, router=router(settings), on_enqueue=delivery.notify
@@ -220,16 +221,31 @@ async def build_app(
 
 
 def notifiers_for(settings: Settings, webhooks: WebhookClient, clock: Clock) -> list[Notifier]:
-    """One notifier per route (its Discord webhook); with no webhook at all, the stdout notifier; and
-    the ops lane (``health.ops_webhook_url``) apart from them all."""
-    routes = settings.effective_routes()
+    """One notifier per destination (a lane each: a route's Discord webhook, its ntfy topic); with no
+    destination at all, the stdout notifier; and the ops lane (``health.ops_webhook_url``) apart."""
+    dests = settings.destinations()
     ops: list[Notifier] = []
     if settings.health.ops_webhook_url:
         lane = RouteSettings(name=OPS_ROUTE, webhook_url=settings.health.ops_webhook_url)
         ops.append(DiscordNotifier.for_route(lane, webhooks))
-    if not routes:
+    if not dests:
         return [StdoutNotifier(alert_text, clock), *ops]
-    return [*(DiscordNotifier.for_route(route, webhooks) for route in routes), *ops]
+    return [*(notifier_for(dest, webhooks, clock) for dest in dests), *ops]
+
+
+def notifier_for(dest: Destination, webhooks: WebhookClient, clock: Clock) -> Notifier:
+    """The notifier of one destination; every one shares the delivery HTTP client (``proxy.discord``)."""
+    if dest.kind == "discord":
+        return DiscordNotifier.for_destination(dest, webhooks)
+    if dest.kind == "ntfy":  # ntfy and Telegram are imported only when a route has one
+        from ticket_alarm.delivery.ntfy import NtfyNotifier
+
+        return NtfyNotifier.for_destination(dest, webhooks.client, clock)
+    if dest.kind == "telegram":
+        from ticket_alarm.delivery.telegram import TelegramNotifier
+
+        return TelegramNotifier.for_destination(dest, webhooks.client, clock)
+    raise ValueError(f"no notifier for a {dest.kind} destination")
 
 
 def build_daemon(app: App, known: Known, sites: list[str], *, on_result: Any = None) -> Daemon:

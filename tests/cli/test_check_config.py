@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import ROOT, run_cli, write_config
 from tests.support.fan import FAN_TOKEN
 from tests.support.inprocess import run_main
+from tests.support.stand import ROUTE_HOOK as ROUTE
 from tests.support.stand import WEBHOOK, iu_route
 from ticket_alarm.config.settings import DAEMON_NORMAL_RSS_MB
 
@@ -121,3 +122,71 @@ def test_check_config_warns_about_web_host_beyond_loopback_without_a_token(
     assert code == 0, err
     assert ("is reachable beyond this machine and web.token is not set" in err) is warned
     assert FAN_TOKEN not in out + err
+
+
+# --- route destinations (issue 24): Discord, ntfy, Telegram; at least one, each of the right shape ----
+
+NTFY = "https://ntfy.sh/ticket_alarm-iu"
+NTFY_TOKEN = "tk_abcdefghijklmnopqrstuvwxyz012"  # ntfy's shape: tk_ and 29 more
+BOT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+
+
+def test_a_route_with_ntfy_and_telegram_only_is_valid_and_their_tokens_are_masked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    telegram = {"bot_token": BOT_TOKEN, "chat_id": -1001234567890}  # an integer chat id is read as text
+    route = {"name": "iu", "ntfy_url": NTFY, "ntfy_token": NTFY_TOKEN, "telegram": telegram}
+    path = write_config(tmp_path, {"data_dir": str(tmp_path / "data"), "routes": [route]})
+    code, out, err = run_main(capsys, "check-config", "--json", "--config", str(path))
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["mode"] == "ntfy+telegram" and shown["routes"][0]["webhook_url"] is None
+    assert (
+        shown["routes"][0]["ntfy_url"] == NTFY
+        and shown["routes"][0]["telegram"]["chat_id"] == "-1001234567890"
+    )
+    assert (
+        shown["routes"][0]["ntfy_token"] == "****" and shown["routes"][0]["telegram"]["bot_token"] == "****"
+    )
+    assert NTFY_TOKEN not in out + err and BOT_TOKEN.split(":")[1] not in out + err
+
+
+@pytest.mark.parametrize(
+    ("route", "said"),
+    [
+        ({}, "routes[iu]: route 'iu' has no destination: set webhook_url (Discord), ntfy_url or telegram"),
+        ({"ntfy_url": "http://ntfy.example.com/iu"}, "routes[iu].ntfy_url: not an ntfy topic URL"),
+        ({"ntfy_url": "https://ntfy.sh/"}, "routes[iu].ntfy_url: not an ntfy topic URL"),
+        ({"ntfy_url": "https://ntfy.sh/a+b"}, "routes[iu].ntfy_url: not an ntfy topic URL"),
+        ({"ntfy_url": "https://ntfy.sh/" + "x" * 65}, "routes[iu].ntfy_url: not an ntfy topic URL"),
+        ({"ntfy_url": NTFY, "ntfy_token": "tk_short"}, "routes[iu].ntfy_token: not an ntfy token"),
+        ({"ntfy_url": NTFY, "ntfy_token": "two words"}, "routes[iu].ntfy_token: not an ntfy token"),
+        ({"ntfy_token": NTFY_TOKEN, "webhook_url": ROUTE}, "route 'iu' has ntfy_token but no ntfy_url"),
+        (
+            {"telegram": {"bot_token": "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", "chat_id": "1"}},
+            "routes[iu].telegram.bot_token: not a Telegram bot token: expected 123456789:AAH…",
+        ),
+        (
+            {"telegram": {"bot_token": BOT_TOKEN, "chat_id": "my channel"}},
+            "routes[iu].telegram.chat_id: not a Telegram chat id: expected an integer",
+        ),
+    ],
+)
+def test_a_bad_destination_is_refused_naming_the_route_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], route: dict[str, Any], said: str
+) -> None:
+    config = {"data_dir": str(tmp_path / "data"), "routes": [{"name": "iu", **route}]}
+    code, out, err = run_main(capsys, "check-config", "--config", str(write_config(tmp_path, config)))
+    assert code == 2 and said in err, err
+    assert "Traceback" not in err and "configuration is valid" not in out + err
+    for secret in (NTFY_TOKEN, BOT_TOKEN, "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"):
+        assert secret not in out + err  # a refused config still never prints a token
+
+
+def test_a_route_whose_name_is_another_routes_ntfy_lane_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    routes = [{"name": "a", "ntfy_url": NTFY}, {"name": "a/ntfy", "webhook_url": ROUTE}]
+    config = {"data_dir": str(tmp_path / "data"), "routes": routes}
+    code, _, err = run_main(capsys, "check-config", "--config", str(write_config(tmp_path, config)))
+    assert code == 2 and "route 'a/ntfy' delivers on lane 'a/ntfy', which another route's destination" in err

@@ -36,7 +36,7 @@ def test_bash_completion_completes_commands_actions_and_sites(
     script.write_text(out, encoding="utf-8")
     assert "check-config" in _bash_complete(script, "ticket-alarm ")
     assert _bash_complete(script, "ticket-alarm hi") == ["history"]
-    assert _bash_complete(script, "ticket-alarm history s") == ["search", "stats"]
+    assert _bash_complete(script, "ticket-alarm history s") == ["search", "show", "stats"]
     assert _bash_complete(script, "ticket-alarm --config x.json h") == ["health", "history"]
     assert _bash_complete(script, "ticket-alarm test-crawlers me") == ["melon"]
     assert "--limit" in _bash_complete(script, "ticket-alarm history search --")

@@ -264,6 +264,57 @@ async def test_outbox_age_dead_letters_and_broken_webhook(
     assert hook.status == "CRITICAL" and "404" in hook.detail
 
 
+async def test_a_broken_ntfy_topic_is_critical_until_its_token_or_url_changes(
+    tmp_path: Path, store: Store, lock: InstanceLock, known: Any, clock: FakeClock
+) -> None:
+    from ticket_alarm.delivery.ntfy import ntfy_fingerprint
+
+    await healthy(store, clock)
+    url, token = "https://ntfy.sh/iu-alerts", "tk_abcdefghijklmnopqrstuvwxyz012"
+    settings = settings_for(tmp_path, routes=[{"name": "iu", "ntfy_url": url, "ntfy_token": token}])
+    probed: list[str] = []
+
+    async def probe(target: str) -> int | None:
+        probed.append(target)
+        return 200
+
+    opener = app.store_opener(settings, readonly=True)
+    report = await health.collect(
+        settings, known, open_store=opener, clock=clock, system=FakeMachine(), probe=probe
+    )
+    topic = by_name(report)
+    assert topic["ntfy:iu"].status == "OK" and url not in probed  # never probed: no publish, no read
+    print_ = ntfy_fingerprint(url, token)
+    await store.mark_webhook_broken("iu/ntfy", "HTTP 403: forbidden", clock.now().timestamp(), print_)
+    broken = by_name(await check(settings, known, clock))["ntfy:iu"]
+    assert broken.status == "CRITICAL" and "403" in broken.detail and token not in broken.detail
+    fixed = settings_for(tmp_path, routes=[{"name": "iu", "ntfy_url": url, "ntfy_token": token[:-1] + "3"}])
+    assert by_name(await check(fixed, known, clock))["ntfy:iu"].status == "OK"  # a new token: a stale mark
+
+
+async def test_a_broken_telegram_chat_is_critical_and_its_bot_token_never_shows(
+    tmp_path: Path, store: Store, lock: InstanceLock, known: Any, clock: FakeClock
+) -> None:
+    from ticket_alarm.delivery.telegram import telegram_fingerprint
+
+    await healthy(store, clock)
+    bot = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    settings = settings_for(
+        tmp_path, routes=[{"name": "tg", "telegram": {"bot_token": bot, "chat_id": "@fans"}}]
+    )
+    assert by_name(await check(settings, known, clock))["telegram:tg"].status == "OK"
+    print_ = telegram_fingerprint("https://api.telegram.org", bot, "@fans")
+    await store.mark_webhook_broken(
+        "tg/telegram", "HTTP 403: bot was blocked", clock.now().timestamp(), print_
+    )
+    report = await check(settings, known, clock)
+    assert (
+        by_name(report)["telegram:tg"].status == "CRITICAL"
+        and "blocked" in by_name(report)["telegram:tg"].detail
+    )
+    assert bot.split(":")[1] not in json.dumps(report.to_json())
+
+
 async def test_webhook_probe_answers(
     tmp_path: Path, store: Store, lock: InstanceLock, known: Any, clock: FakeClock
 ) -> None:

@@ -79,3 +79,40 @@ def test_proxy_discord_password_is_a_secret() -> None:
     settings = Settings(proxy={"discord": "http://bot:Disc0rdPr0xyPass@127.0.0.1:3128"})
     assert "Disc0rdPr0xyPass" in settings.secrets()
     assert settings.masked()["proxy"]["discord"] == "http://bot:****@127.0.0.1:3128"
+
+
+def test_send_test_reaches_every_destination_of_every_route(
+    here: Here, tmp_path: Path, site: FakeSite, discord: FakeDiscord
+) -> None:
+    from tests.support.ntfy_standin import FakeNtfy
+    from tests.support.telegram_standin import FakeTelegram
+
+    ntfy, telegram = FakeNtfy().start(), FakeTelegram().start()
+    try:
+        ntfy.protect("locked", "tk_abcdefghijklmnopqrstuvwxyz012")
+        chat = {
+            "bot_token": telegram.add_bot(),
+            "chat_id": telegram.add_chat().id,
+            "api_base": telegram.api_base,
+        }
+        routes = [
+            {"name": "fans", "webhook_url": discord.add_webhook(), "ntfy_url": ntfy.topic_url("fans")},
+            {"name": "phone", "ntfy_url": ntfy.topic_url("phone"), "telegram": chat},
+        ]
+        config = write_config(tmp_path, stand_config(tmp_path, site, None, routes=routes))
+        result = here("send-test", "--config", str(config))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert len(discord.messages) == 1 and [m.topic for m in ntfy.messages] == ["fans", "phone"]
+        assert ntfy.published()[0]["title"] == "ticket-alarm 테스트 알림"
+        assert len(telegram.texts()) == 1 and "ticket-alarm 테스트 알림" in telegram.texts()[0]
+        lanes = ("fans,", "fans/ntfy,", "phone/ntfy,", "phone/telegram,")
+        assert all(f"send-test, route {lane}" in result.stdout for lane in lanes), result.stdout
+
+        locked = [{"name": "locked", "ntfy_url": ntfy.topic_url("locked")}]  # no token: ntfy says 403
+        config = write_config(tmp_path, stand_config(tmp_path, site, None, routes=locked), name="locked.json")
+        refused = here("send-test", "--config", str(config))
+        assert refused.returncode == 1 and "route locked/ntfy ntfy topic" in refused.stdout + refused.stderr
+        assert "answered 403" in refused.stdout + refused.stderr
+    finally:
+        ntfy.stop()
+        telegram.stop()

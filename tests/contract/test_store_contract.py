@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.contract.show_contract import *  # noqa: F403
 from tests.contract.store_contract import *  # noqa: F403
 from ticket_alarm.store.api import Store
 from ticket_alarm.store.memory import MemoryStore

@@ -1,6 +1,7 @@
-"""Scenario 7: secrets. Webhook tokens (two routes and the ops webhook) and a proxy password must never
-appear in a log line, a CLI output or a diagnostic — even at DEBUG, even when every site request fails
-through that proxy (a closed 127.0.0.1 port) and the errors are printed.
+"""Scenario 7: secrets. Webhook tokens (two routes and the ops webhook), an ntfy access token, a Telegram
+bot token and a proxy password must never appear in a log line, a CLI output, a diagnostic or the store
+— even at DEBUG, even when every site request fails through that proxy (a closed 127.0.0.1 port) and
+the errors are printed.
 
 Every other scenario greps its own outputs for its webhook token too (``assert_no_secrets``); the
 terminal report sums up how much was scanned.
@@ -27,12 +28,16 @@ from tests.reliability.conftest import (
     token_of,
 )
 from tests.support.discord_standin import FakeDiscord
+from tests.support.ntfy_standin import FakeNtfy
 from tests.support.site_standin import FakeSite, TestStandNotices
+from tests.support.telegram_standin import FakeTelegram
 
 pytestmark = pytest.mark.e2e
 
 PROXY_USER = "alarmbot"
 PROXY_PASSWORD = "Pr0xy-P4ss-w0rd-SECRET"
+NTFY_TOKEN = "tk_ntfysecretntfysecretntfysecre"
+BOT_TOKEN = "7654321098:AAFbotSECRETbotSECRETbotSECRETbotSEC"
 
 
 def _closed_port() -> int:
@@ -50,9 +55,20 @@ def test_no_token_or_proxy_password_in_any_output(
     other = discord.add_webhook("423456789012345678")
     ops = discord.add_webhook("523456789012345678")
     proxy = f"http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{_closed_port()}"
+    ntfy = FakeNtfy().start()
+    ntfy.protect("main-alerts", NTFY_TOKEN)
+    bots = FakeTelegram().start()
+    bot_id, _, bot_secret = BOT_TOKEN.partition(":")
+    bots.add_bot(int(bot_id), bot_secret)
+    telegram = {"bot_token": BOT_TOKEN, "chat_id": bots.add_chat().id, "api_base": bots.api_base}
     routes = [
-        {"name": "main", "webhook_url": main},
-        {"name": "other", "webhook_url": other, "include": ["없는키워드"]},
+        {
+            "name": "main",
+            "webhook_url": main,
+            "ntfy_url": ntfy.topic_url("main-alerts"),
+            "ntfy_token": NTFY_TOKEN,
+        },
+        {"name": "other", "webhook_url": other, "include": ["없는키워드"], "telegram": telegram},
     ]
     direct = stand_config(
         tmp_path, site, None, routes=routes, health={"ops_webhook_url": ops}, log_level="DEBUG"
@@ -60,7 +76,8 @@ def test_no_token_or_proxy_password_in_any_output(
     proxied = {**direct, "proxy": {"http": proxy, "https": proxy}, "data_dir": str(tmp_path / "proxied")}
     direct_path = write_config(tmp_path, direct)
     proxied_path = write_config(tmp_path, proxied, name="proxied.json")
-    secrets = [token_of(main), token_of(other), token_of(ops), PROXY_PASSWORD]
+    secrets = [token_of(main), token_of(other), token_of(ops), PROXY_PASSWORD, NTFY_TOKEN, BOT_TOKEN]
+    secrets.append(BOT_TOKEN.split(":")[1])  # the secret half alone, too
     outputs: dict[str, str] = {}
 
     # the daemon through the dead proxy: every crawl fails, and says why
@@ -122,6 +139,12 @@ def test_no_token_or_proxy_password_in_any_output(
         codes[("config.json", "test-crawlers", 1)] == 0 and codes[("proxied.json", "test-crawlers", 1)] == 1
     )
     assert len(discord.messages) >= 2 + 2 * 2 + 1  # the alerts, send-test on both routes twice, health notify
+    assert len(ntfy.messages) >= 2 + 2 and {m.authorization for m in ntfy.messages} == {
+        f"Bearer {NTFY_TOKEN}"
+    }
+    assert len(bots.texts()) >= 2  # send-test reached the chat, from both configs
+    ntfy.stop()
+    bots.stop()
     failures = [k for k, v in outputs.items() if "proxied" in k and "test-crawlers" in k and "FAILED" in v]
     assert failures, "test-crawlers through the dead proxy should print its failure"
     stored = {
@@ -133,7 +156,7 @@ def test_no_token_or_proxy_password_in_any_output(
     assert_no_secrets(outputs, [f"{PROXY_USER}:{PROXY_PASSWORD}", proxy])
     lines = sum(v.count("\n") + 1 for v in outputs.values())
     report.add(
-        "7 secrets: 3 webhook tokens + a proxy password",
+        "7 secrets: 3 webhook tokens, ntfy and Telegram tokens, a proxy password",
         produced=len(ids),
         delivered=sum(delivered(discord)[i] for i in ids),
         lost=len(set(ids) - set(delivered(discord))),

@@ -32,6 +32,7 @@ LIMITS = {
     "embeds": 10,
     "content": 2000,
 }
+SUPPRESS_EMBEDS, SUPPRESS_NOTIFICATIONS = 1 << 2, 1 << 12  # the message flags a webhook may set
 _PATH = re.compile(r"^/api/(?:v\d+/)?webhooks/(\d+)/([A-Za-z0-9_\-]+)(?:/messages/(\d+))?/?$")
 GUILD_ID, CHANNEL_ID = "900000000000000001", "900000000000000002"  # where every stand-in webhook posts
 _MASS = re.compile(r"@(everyone|here)")
@@ -402,6 +403,8 @@ class FakeDiscord:
             total += size
         if total > LIMITS["total"]:
             return f"embeds total {total} > {LIMITS['total']} characters", payload
+        if payload.get("flags", 0) & ~(SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS):
+            return "flags: only SUPPRESS_EMBEDS and SUPPRESS_NOTIFICATIONS can be set", payload
         allowed = payload.get("allowed_mentions")
         if self.require_allowed_mentions and not isinstance(allowed, dict):
             return "allowed_mentions missing (the stand-in requires it)", payload

@@ -130,7 +130,7 @@ def start_cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
 
 
 def run_cli_interrupted(
-    *args: str, cwd: Path, started: Callable[[], bool], timeout: float = 30
+    *args: str, cwd: Path, started: Callable[[], bool], timeout: float = 120
 ) -> tuple[subprocess.CompletedProcess[str], float]:
     """``python -m ticket_alarm ARGS`` sent SIGINT (Ctrl-C) once ``started()`` holds: what it did, and
     the seconds from the signal to its exit."""
@@ -147,7 +147,7 @@ def run_cli_interrupted(
         )
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
+        out, err = proc.communicate(timeout=120)  # a hang guard: a loaded machine may take its time
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -734,3 +734,16 @@ def test_every_sites_embed_has_the_same_footer_and_says_what_kind_of_alert_it_is
         assert change["footer"]["text"].startswith("ticket-alarm")
         assert change["footer"]["text"].endswith(" · 변경 알림")
         assert soon.startswith("ticket-alarm") and soon.endswith(" · 1시간 전 알림")
+
+
+async def test_a_silent_send_sets_suppress_notifications_and_only_then(
+    discord: FakeDiscord, http: httpx.AsyncClient
+) -> None:
+    from ticket_alarm.delivery.discord.webhook import DiscordNotifier
+    from ticket_alarm.delivery.notify import NewNotice
+
+    sender = DiscordNotifier("r", discord.add_webhook(), WebhookClient(http, FakeClock()))
+    alert = NewNotice(site_name="멜론티켓", color=1, ticket=ticket())
+    assert (await sender.send([alert])).kind == "sent"
+    assert (await sender.send([alert], silent=True)).kind == "sent"
+    assert [m.payload.get("flags") for m in discord.messages] == [None, 4096]

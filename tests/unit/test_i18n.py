@@ -197,7 +197,7 @@ def test_pydantic_value_checks_are_korean_and_english_is_pydantics_own(tmp_path:
     bad = {
         "interval": -5,
         "sites": {"melon": {"enabled": "maybe", "interval": "x"}},
-        "routes": [{"name": "a"}],
+        "routes": [{"name": "a", "telegram": {"chat_id": "@tickets"}}],  # webhook_url is optional now
     }
     path = write_config(tmp_path, bad)
     with pytest.raises(ConfigError) as info:
@@ -207,7 +207,7 @@ def test_pydantic_value_checks_are_korean_and_english_is_pydantics_own(tmp_path:
         "interval: 1 이상이어야 합니다",
         "sites.melon.enabled: true 또는 false여야 합니다",
         "sites.melon.interval: 숫자여야 합니다",
-        "routes[a].webhook_url: 꼭 있어야 하는 키입니다",
+        "routes[a].telegram.bot_token: 꼭 있어야 하는 키입니다",
     ):
         assert said in korean_text, korean_text
     assert "Input should" not in korean_text

@@ -153,3 +153,23 @@ def test_router_lanes() -> None:
     assert router.lanes_for(ticket("BTS 취소 안내")) == ["all"]
     assert Router([]).lanes_for(ticket()) == []  # no route, no catch-all: nowhere
     assert Router([], StdoutLane()).lanes_for(ticket()) == ["dry-run"]  # the dry run's stdout lane
+
+
+def test_a_route_with_several_destinations_has_a_lane_for_each_and_reminds_on_each() -> None:
+    telegram = {"bot_token": "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", "chat_id": "@tickets"}
+    everywhere = route(
+        name="iu", include=["아이유"], ntfy_url="https://ntfy.sh/iu", telegram=telegram, reminders=[10]
+    )
+    phone = RouteSettings(name="phone", ntfy_url="https://ntfy.sh/all", reminders=[60])  # no Discord at all
+    router = Router([everywhere, phone], route(name="default"))
+    assert router.routes_for(ticket()) == ["iu", "phone", "default"]
+    assert router.lanes_for(ticket()) == ["iu", "iu/ntfy", "iu/telegram", "phone/ntfy", "default"]
+    assert router.lanes_for(ticket("뮤지컬")) == ["phone/ntfy", "default"]
+    assert [router.reminders_for(lane) for lane in ("iu", "iu/ntfy", "iu/telegram", "phone/ntfy")] == [
+        (10,),
+        (10,),
+        (10,),
+        (60,),
+    ]
+    with pytest.raises(ValueError, match="has no destination"):
+        RouteSettings(name="nowhere")

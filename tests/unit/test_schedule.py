@@ -45,7 +45,7 @@ def notice(open_at: datetime | None = None, *presales: datetime) -> NewNotice:
 def english() -> Iterator[None]:
     set_language("en")
     yield
-    set_language(None)
+    set_language("en")  # the suite's language (tests/conftest.py), not the environment's
 
 
 FAR = kst(30, 20)  # an open far from every window below
@@ -192,7 +192,7 @@ def test_the_korean_paragraph() -> None:
             )
         assert "시각이 아닙니다" in str(caught.value)
     finally:
-        set_language(None)
+        set_language("en")  # the suite's language (tests/conftest.py)
 
 
 def test_hold_reads_the_row_time_as_utc() -> None:

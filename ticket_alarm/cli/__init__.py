@@ -44,6 +44,7 @@ COMMAND_MODULES = (
     "restore",
     "history",
     "outbox",
+    "show",
     "store",
 )
 ALL = "*"  # build_parser's ``chosen``: every command with its arguments

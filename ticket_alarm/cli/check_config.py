@@ -28,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     settings, known = loaded.settings, loaded.known
     effective = settings.masked()
     effective["enabled_sites"] = enabled_sites(settings, known)
-    effective["mode"] = "dry run (alerts printed to stdout)" if settings.dry_run else "discord"
+    kinds = dict.fromkeys(d.kind for d in settings.destinations())  # "discord", "discord+ntfy", "telegram" …
+    effective["mode"] = "dry run (alerts printed to stdout)" if settings.dry_run else "+".join(kinds)
     effective["delivery"] = delivery_text(settings)
     print(json.dumps(effective, ensure_ascii=False, indent=2))
     sys.stdout.flush()

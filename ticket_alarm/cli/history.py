@@ -1,5 +1,6 @@
-"""``history stats | search WORD… [--limit N] | import FILE``: look into the alert history, bring in
-the old one. stats: 0. search: 0 found, 1 nothing found (like grep). import: 0 imported, 1 refused."""
+"""``history stats | search WORD… [--limit N] | show KEY | import FILE``: look into the alert history,
+bring in the old one. stats: 0. search: 0 found, 1 nothing found (like grep). show (KEY: SITE:ID, the
+notices of its show): 0 found, 1 never seen, 2 a KEY not SITE:ID. import: 0 imported, 1 refused."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from pathlib import Path
 from loguru import logger
 
 from ticket_alarm import app
-from ticket_alarm.cli.base import EXIT_FAIL, EXIT_OK, add_actions, load
+from ticket_alarm.cli.base import EXIT_FAIL, EXIT_OK, add_actions, load, need_store, with_store
 from ticket_alarm.i18n import t
-from ticket_alarm.ops import history
+from ticket_alarm.ops import history, shows
 
 NAME = "history"
 HELP = "help.history"
@@ -26,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     search = action("search", "help.history.search")
     search.add_argument("text", metavar="WORD", nargs="+")
     search.add_argument("--limit", type=int, default=50)
+    shown = action("show", "help.history.show")
+    shown.add_argument("key", metavar="KEY")
     imported = action("import", "help.history.import")
     imported.add_argument("file", metavar="FILE")
 
@@ -34,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     loaded = load(args)
     if args.action == "import":
         return asyncio.run(import_file(loaded, Path(args.file), as_json=args.json))
+    if args.action == "show":
+        return show(loaded, args.key, as_json=args.json)
     if args.action == "stats":
         return asyncio.run(stats(loaded, as_json=args.json))
     return asyncio.run(search(loaded, list(args.text), args.limit, as_json=args.json))
@@ -95,3 +100,14 @@ async def search(loaded: app.Loaded, words: list[str], limit: int, *, as_json: b
     if not rows:
         logger.info("{}", t("history.nothing", text=text))
     return EXIT_OK if rows else EXIT_FAIL
+
+
+def show(loaded: app.Loaded, key: str, *, as_json: bool) -> int:
+    site, notice_id = shows.parse_key(key)
+    need_store(loaded.settings)
+    doc = with_store(loaded.settings, lambda store: shows.show_doc(store, site, notice_id))
+    if doc is None:
+        logger.error("{}", t("show.not_found", key=key))
+        return EXIT_FAIL
+    print(json.dumps(doc, ensure_ascii=False, indent=1) if as_json else shows.show_text(doc))
+    return EXIT_OK

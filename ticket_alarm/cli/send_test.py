@@ -1,4 +1,5 @@
-"""``send-test [--sample SITE]``: post one test embed to each configured webhook. 0 delivered, 1 not."""
+"""``send-test [--sample SITE]``: post one test message to every destination of every route (a Discord
+webhook gets the embed, an ntfy topic or a Telegram chat its text). 0 delivered, 1 not."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from crawlers import registry
 from ticket_alarm import app
 from ticket_alarm.cli.base import EXIT_FAIL, EXIT_OK, load
 from ticket_alarm.clock import SystemClock
+from ticket_alarm.config.routes import Destination
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.core.model import Ticket
 from ticket_alarm.delivery.discord.render import (
@@ -23,7 +25,8 @@ from ticket_alarm.delivery.discord.render import (
     render_test,
     truncate,
 )
-from ticket_alarm.delivery.discord.webhook import broken_webhook_text
+from ticket_alarm.delivery.discord.webhook import WebhookClient
+from ticket_alarm.delivery.notify import LegacyAlert, Notifier, Outcome
 from ticket_alarm.errors import ConfigError
 from ticket_alarm.i18n import t
 from ticket_alarm.store import DB_NAME
@@ -42,32 +45,43 @@ def run(args: argparse.Namespace) -> int:
 
 async def send_test(loaded: app.Loaded, *, sample: str | None) -> int:
     settings = loaded.settings
-    routes = settings.effective_routes()
+    dests = settings.destinations()
     clock = SystemClock()
     embed = await _sample_embed(settings, loaded.known, sample) if sample else render_test(clock.now())
-    if not routes:
+    if not dests:
         sys.stdout.write(embed_text(embed, clock.now()))
         logger.error("{}", t("send_test.no_webhook"))
         return EXIT_FAIL
     ok = True
     async with app.discord_webhooks(settings, clock) as webhooks:
-        for route in routes:
+        for dest in dests:
+            notifier = app.notifier_for(dest, webhooks, clock)
             for _attempt in range(5):
-                outcome = await webhooks.execute(route.webhook_url, message([embed]))
+                outcome = await _send(dest, notifier, webhooks, embed)
                 if outcome.kind != "rate_limited":
                     break
             if outcome.kind == "sent":
-                sent = t("send_test.sent", route=route.name, message=outcome.message_id, title=embed["title"])
+                sent = t("send_test.sent", route=dest.lane, message=outcome.message_id, title=embed["title"])
                 logger.info("{}", sent)
                 continue
             ok = False
             if outcome.kind == "broken":
-                text = broken_webhook_text(route.name, route.webhook_url, outcome.status)
+                text = notifier.broken_text(Outcome(outcome.kind, outcome.status))
                 logger.error("{}", t("send_test.broken", text=text))
             else:
-                error = outcome.error or outcome.kind
-                logger.error("{}", t("send_test.failed", route=route.name, error=error))
+                error = notifier.scrub(outcome.error or outcome.kind)
+                logger.error("{}", t("send_test.failed", route=dest.lane, error=error))
     return EXIT_OK if ok else EXIT_FAIL
+
+
+async def _send(
+    dest: Destination, notifier: Notifier, webhooks: WebhookClient, embed: dict[str, Any]
+) -> Outcome:
+    """The test embed to one destination: a Discord webhook gets it as it is (no role pinged), any
+    other notifier as the plain text of that embed."""
+    if dest.kind == "discord" and dest.route.webhook_url:
+        return await webhooks.execute(dest.route.webhook_url, message([embed]))
+    return await notifier.send([LegacyAlert(site_name="", color=0, embed=embed)])
 
 
 async def _sample_embed(settings: Settings, known: app.Known, site: str) -> dict[str, Any]:

@@ -7,8 +7,12 @@ and space-insensitive ("아이유 콘서트" = "아이유콘서트").
 
 The catch-all (``discord_webhook_url``, route ``default``, "the main channel") receives every notice
 when ``main_receives`` is ``"all"`` (the default: routes add channels), or only what no route in
-``routes`` takes when it is ``"unrouted"``. Without any webhook (the dry run) the stdout notifier's
+``routes`` takes when it is ``"unrouted"``. Without any destination (the dry run) the stdout notifier's
 lane is the catch-all: ``router_for`` is the one place that decides it.
+
+A route names one or more destinations (``webhook_url``, ``ntfy_url``, ``telegram``); each has its own
+outbox lane (``destinations``), so the router answers in routes (``routes_for``) and in lanes
+(``lanes_for``), and a lane's reminders are its route's.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ticket_alarm.core.model import Ticket
 from ticket_alarm.core.sections import Section, no_control
-from ticket_alarm.core.urls import check_webhook
+from ticket_alarm.core.urls import check_ntfy_token, check_ntfy_url, check_webhook
 from ticket_alarm.i18n import t
 
 if TYPE_CHECKING:
@@ -53,6 +57,21 @@ class TelegramSettings(Section):
     bot_token: str
     chat_id: str
     api_base: str = Field("https://api.telegram.org", description="the Bot API server (tests: a stand-in)")
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{3,15}:[A-Za-z0-9_-]{30,64}", value.strip()):
+            raise ValueError(t("config.telegram_token"))
+        return value.strip()
+
+    @field_validator("chat_id", mode="before")
+    @classmethod
+    def _chat_shape(cls, value: object) -> object:
+        text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else value
+        if not isinstance(text, str) or not re.fullmatch(r"-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}", text):
+            raise ValueError(t("config.telegram_chat"))
+        return text
 
 
 class Zoned(Section):
@@ -114,7 +133,7 @@ class DigestSettings(Zoned):
 
 class RouteSettings(Section):
     name: str = Field(min_length=1, max_length=64)
-    webhook_url: str
+    webhook_url: str | None = Field(None, description="a Discord webhook (one destination of several)")
     sites: list[str] | None = Field(None, description="only these sites; default all")
     include: list[str] = Field(default_factory=list, description="keywords or /regex/; any must match")
     exclude: list[str] = Field(default_factory=list, description="keywords or /regex/; none may match")
@@ -169,8 +188,26 @@ class RouteSettings(Section):
 
     @field_validator("webhook_url")
     @classmethod
-    def _webhook_shape(cls, value: str) -> str:
-        return check_webhook(value)
+    def _webhook_shape(cls, value: str | None) -> str | None:
+        return None if value is None or value.strip() == "" else check_webhook(value)
+
+    @field_validator("ntfy_url")
+    @classmethod
+    def _ntfy_shape(cls, value: str | None) -> str | None:
+        return check_ntfy_url(value)
+
+    @field_validator("ntfy_token")
+    @classmethod
+    def _ntfy_token_shape(cls, value: str | None) -> str | None:
+        return check_ntfy_token(value)
+
+    @model_validator(mode="after")
+    def _has_destination(self) -> RouteSettings:
+        if not destinations(self):
+            raise ValueError(t("config.route_no_destination", name=self.name))
+        if self.ntfy_token and not self.ntfy_url:
+            raise ValueError(t("config.ntfy_token_alone", name=self.name))
+        return self
 
     @field_validator("include", "exclude")
     @classmethod
@@ -387,20 +424,34 @@ class Router:
             main_receives=self.main_receives,
         )
 
-    def lanes_for(self, ticket: Ticket) -> list[str]:
+    def routes_for(self, ticket: Ticket) -> list[str]:
+        """The names of the routes (and catch-all) that take ``ticket``."""
         return [v.route for v in self.verdicts(ticket) if v.matched]
 
+    def lanes_for(self, ticket: Ticket) -> list[str]:
+        """The outbox lanes ``ticket`` goes to: every destination of every route that takes it."""
+        taken = set(self.routes_for(ticket))
+        return [name for lane in self.lanes if lane.name in taken for name in lane_names(lane)]
+
     def reminders_for(self, lane: str) -> tuple[int, ...]:
-        return next((tuple(r.reminders) for r in self.lanes if r.name == lane), ())
+        """The reminders of the route that owns ``lane`` (each of its destinations reminds alike)."""
+        return next((tuple(r.reminders) for r in self.lanes if lane in lane_names(r)), ())
+
+
+def lane_names(lane: Lane) -> list[str]:
+    """The outbox lanes of a route (one per destination), or the stdout lane's own name."""
+    if isinstance(lane, RouteSettings):
+        return [d.lane for d in destinations(lane)]
+    return [lane.name]
 
 
 def router_for(settings: Settings) -> Router:
-    """The configured routes and catch-all; with no webhook at all, the stdout lane takes everything."""
+    """The configured routes and catch-all; with no destination at all, the stdout lane takes everything."""
     if settings.dry_run:
         return Router([], StdoutLane(reminders=tuple(settings.reminders)), only_reason=t("route.dry_run"))
     return delivery_router(settings)
 
 
 def delivery_router(settings: Settings) -> Router:
-    """The configured webhooks only (no stdout lane): which routes take a notice, for the page and feeds."""
+    """The configured destinations only (no stdout lane): which routes take a notice (page, feeds)."""
     return Router(settings.routes or [], settings.catch_all(), main_receives=settings.main_receives)

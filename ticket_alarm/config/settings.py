@@ -17,7 +17,14 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from crawlers.base import Crawler, SiteSettings, head_off_value
 from crawlers.custom.definition import CustomSiteSettings
 from ticket_alarm.config.environ import ENVIRON, EnvironSource
-from ticket_alarm.config.routes import MainReceives, RouteSettings, check_reminders, check_role_ids
+from ticket_alarm.config.routes import (
+    Destination,
+    MainReceives,
+    RouteSettings,
+    check_reminders,
+    check_role_ids,
+    destinations,
+)
 from ticket_alarm.config.surfaces import HealthSettings, MetricsSettings, WebSettings
 from ticket_alarm.core.sections import DAY, no_control
 from ticket_alarm.core.urls import (
@@ -164,6 +171,10 @@ class Settings(BaseSettings):
             raise ValueError(t("config.catch_all_name", name=CATCH_ALL_ROUTE))
         if self.health.ops_webhook_url and any(r.name == OPS_ROUTE for r in self.routes or ()):
             raise ValueError(t("config.ops_route_name", name=OPS_ROUTE))
+        owner: dict[str, str] = {}  # a lane is one destination's: route "a/ntfy" beside a's ntfy is refused
+        for dest in self.destinations():
+            if owner.setdefault(dest.lane, dest.route.name) != dest.route.name:
+                raise ValueError(t("config.lane_twice", lane=dest.lane, name=dest.route.name))
         return self
 
     @classmethod
@@ -225,6 +236,10 @@ class Settings(BaseSettings):
         catch_all = self.catch_all()
         return [*(self.routes or ()), *([catch_all] if catch_all else [])]
 
+    def destinations(self) -> list[Destination]:
+        """Every destination of every effective route: one outbox lane each."""
+        return [d for route in self.effective_routes() for d in destinations(route)]
+
     def secrets(self) -> list[str]:
         """Every string that must never reach a log line, an error or a diagnostic."""
         out: list[str] = []
@@ -245,6 +260,8 @@ class Settings(BaseSettings):
                     out.append(password)
         out += [secret for site in self.custom_sites for secret in site.secret_values()]
         out += store_url_secrets(self.store_url)
+        for route in self.routes or ():
+            out += [s for s in (route.ntfy_token, route.telegram and route.telegram.bot_token) if s]
         if self.web.token:
             out.append(self.web.token)
         return [s for s in out if len(s) >= 4]
@@ -255,6 +272,10 @@ class Settings(BaseSettings):
         data["health"]["ops_webhook_url"] = mask_url(data["health"].get("ops_webhook_url"))
         for route in data.get("routes") or []:
             route["webhook_url"] = mask_url(route["webhook_url"])
+            if route.get("ntfy_token"):
+                route["ntfy_token"] = "****"
+            if route.get("telegram"):
+                route["telegram"]["bot_token"] = "****"
         for key in ("http", "https", "discord"):
             data["proxy"][key] = mask_url(data["proxy"].get(key))
         data["custom_sites"] = [site.masked() for site in self.custom_sites]

@@ -107,3 +107,17 @@ class NewOutboxRow:
 def reminder_key(row: ReminderRow) -> tuple[str, str, str, int]:
     """The identity of a reminder row (what a write upserts on)."""
     return (row.notice_key, row.route, row.sale, row.offset_min)
+
+
+@dataclass(frozen=True, slots=True)
+class ShowLink:
+    """A notice's place in a show (issue 23): ``show_key`` is the history key of the show's first
+    notice (the notice's own key: a show of one); ``title_key`` its ``core.shows.show_title``, by which
+    later notices of other sites find it. ``manual``: set by ``show merge``/``show split``, a correction
+    no crawl undoes; ``apart_from``: the show a split took it out of (never joined to it again)."""
+
+    notice_key: str
+    show_key: str
+    title_key: str
+    manual: bool = False
+    apart_from: str | None = None

@@ -1,5 +1,5 @@
 """The URL shapes the config checks and every layer masks: Discord webhook URLs (parse, check, mask,
-fingerprint), the store URL (check, its password) and a proxy's userinfo.
+fingerprint), ntfy topic URLs (parse, check), the store URL (check, its password) and a proxy's userinfo.
 
 They sit this low because the config validates them (``discord_webhook_url``, ``routes[].webhook_url``,
 ``health.ops_webhook_url``, ``store_url``) and the store masks its own URL: the config is below
@@ -62,6 +62,44 @@ def check_webhook(value: str) -> str:
     if _PLACEHOLDER_TOKEN.search(parsed[1]):
         raise ValueError(t("config.placeholder"))
     return value.strip()
+
+
+# an ntfy topic: 1–64 of [-_A-Za-z0-9] (ntfy's own rule), the last path segment of its URL
+_NTFY_TOPIC = re.compile(r"[-_A-Za-z0-9]{1,64}")
+_LOOPBACK_HOST = re.compile(r"^(?:127(?:\.\d{1,3}){3}|localhost|::1)$")
+
+
+def parse_ntfy(url: str) -> tuple[str, str] | None:
+    """(server base, topic) of an ntfy topic URL (``https://ntfy.sh/TOPIC``, a self-hosted server, plain
+    http on a loopback host for tests), or None when the URL has another shape."""
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    secure = parts.scheme == "https" and "." in host
+    if not (secure or (parts.scheme == "http" and _LOOPBACK_HOST.match(host))):
+        return None
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return None
+    prefix, _, topic = parts.path.rstrip("/").rpartition("/")
+    if not _NTFY_TOPIC.fullmatch(topic):
+        return None
+    return urlunsplit((parts.scheme, parts.netloc, prefix, "", "")), topic
+
+
+def check_ntfy_url(value: str | None) -> str | None:
+    if value is None or value.strip() == "":
+        return None
+    if parse_ntfy(value) is None:
+        raise ValueError(t("config.ntfy_url"))
+    return value.strip()
+
+
+def check_ntfy_token(value: str | None) -> str | None:
+    """An ntfy access token (``tk_…``) or another token sent as it is: printable ASCII, no spaces."""
+    if value is None or value == "":
+        return None
+    if not re.fullmatch(r"[!-~]{4,200}", value) or (value.startswith("tk_") and len(value) != 32):
+        raise ValueError(t("config.ntfy_token"))
+    return value
 
 
 def check_store_url(value: str | None) -> str | None:

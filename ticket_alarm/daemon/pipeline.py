@@ -38,6 +38,7 @@ from ticket_alarm.core.reminders import plan_all
 from ticket_alarm.core.validate import Checked, validate
 from ticket_alarm.daemon.reading import Progress, close_pages, crawl_failure, read_head, read_site
 from ticket_alarm.daemon.results import SiteResult, Skipped
+from ticket_alarm.daemon.shows import link_new
 from ticket_alarm.errors import CrawlError, FetchError, SiteLockedError
 from ticket_alarm.fetch.http import Fetcher, SiteFetcher
 from ticket_alarm.i18n import t
@@ -75,6 +76,7 @@ class Pipeline:
         # per site: held changes are read and written by one run at a time (a sweep and a head poll
         # must not both confirm one change); only the store read → commit holds it, never HTTP
         self._holds: dict[str, asyncio.Lock] = {}
+        self._linking = asyncio.Lock()  # shows: the lookup of a cycle's new notices → its commit
         # a sweep in progress: (site, requests answered, notices read so far), after each request/page
         self.on_progress: Progress | None = None
 
@@ -365,20 +367,22 @@ class Pipeline:
         """One transaction for the cycle; the reminder plans become row writes (``plan_all``) against
         the reminder rows the store holds. Then delivery is woken when alerts were queued."""
         stored = await self.store.reminders({p.notice_key for p in decision.reminders})
-        await self.store.commit_cycle(
-            Cycle(
-                name,
-                now,
-                state,
-                history=decision.history,
-                touched=decision.touched,
-                outbox=decision.outbox,
-                pending=decision.pending,
-                events=decision.events,
-                reminders=plan_all(decision.reminders, stored, now),
-                legacy_matched=decision.legacy_matched,
+        async with self._linking:  # two vendors of one show crawled at once: the second sees the first
+            await self.store.commit_cycle(
+                Cycle(
+                    name,
+                    now,
+                    state,
+                    history=decision.history,
+                    touched=decision.touched,
+                    outbox=decision.outbox,
+                    pending=decision.pending,
+                    events=decision.events,
+                    reminders=plan_all(decision.reminders, stored, now),
+                    legacy_matched=decision.legacy_matched,
+                    shows=await link_new(self.store, decision, now),
+                )
             )
-        )
         if decision.outbox and self.on_enqueue:
             self.on_enqueue()
 

@@ -139,7 +139,7 @@ class OpsWatch:
         if self.sites and not owns(self.sites[0]):
             return out
         broken = await self.store.broken_webhooks()
-        routes = [r.name for r in self.settings.effective_routes()]
+        routes = [d.lane for d in self.settings.destinations()]  # a lane per destination
         for route in routes:
             reason = broken.get(route)
             subject = f"webhook:{route}"

@@ -100,8 +100,9 @@ class Capabilities:
 
 
 class Notifier(Protocol):
-    """Delivers the alerts of one route. The drainer (``delivery``) owns batching order, backoff,
-    dead letters and broken lanes; the notifier owns rendering, batch limits and its rate limits."""
+    """Delivers the alerts of one lane (one destination of a route). The drainer (``delivery``) owns
+    batching order, backoff, dead letters and broken lanes; the notifier owns rendering, batch limits
+    and its rate limits."""
 
     route: str
     capabilities: Capabilities

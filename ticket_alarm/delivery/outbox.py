@@ -1,4 +1,4 @@
-"""Delivery: drain the outbox through Notifiers, one lane per route, oldest first.
+"""Delivery: drain the outbox through Notifiers, one lane per destination of a route, oldest first.
 
 The outbox holds Alerts (``notify.Alert.to_json()``; rows an older version left as Discord embeds were
 rewritten by the store's schema step 5 as ``legacy`` Alerts carrying the embed). Each lane's

@@ -3,7 +3,8 @@
 ``Bucket``: a wait the server told us about (Discord's ``X-RateLimit-*`` headers, any 429's
 ``retry_after``), with the floor that doubles while 429s repeat. ``Pace``: a destination's documented
 pace kept by when its sends went (Telegram: one message a second per chat, 20 a minute in a group),
-on top of its own ``Bucket``. Times are the clock's monotonic seconds (tests inject the clock).
+on top of its own ``Bucket``. ``Allowance``: a token bucket, a burst then one send per period (ntfy.sh's
+visitor limit: 60, then one every 5 s). Times are the clock's monotonic seconds (tests inject the clock).
 """
 
 from __future__ import annotations
@@ -56,3 +57,27 @@ class Pace:
     def record(self, now: float) -> None:
         """A send went out at ``now`` (a request the server answered: a 429 holds the bucket too)."""
         self._sent.append(now)
+
+
+class Allowance:
+    """``burst`` sends at once, then one more every ``refill`` seconds (a token bucket)."""
+
+    def __init__(self, burst: int, refill: float, now: float) -> None:
+        self.burst = burst
+        self.refill = refill
+        self.tokens = float(burst)
+        self.at = now
+
+    def _fill(self, now: float) -> None:
+        self.tokens = min(float(self.burst), self.tokens + max(0.0, now - self.at) / self.refill)
+        self.at = now
+
+    def wait(self, now: float) -> float:
+        """Seconds until the next send is allowed (0: now)."""
+        self._fill(now)
+        return max(0.0, (1.0 - self.tokens) * self.refill)
+
+    def take(self, now: float) -> None:
+        """A send went out at ``now``."""
+        self._fill(now)
+        self.tokens -= 1.0

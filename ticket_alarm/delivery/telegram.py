@@ -164,6 +164,13 @@ _PACES: weakref.WeakKeyDictionary[httpx.AsyncClient, dict[tuple[str, str], Pace]
 )
 
 
+def telegram_fingerprint(api_base: str, bot_token: str, chat_id: str) -> str:
+    """A short hash of the server, bot and chat (``health`` tells a stale broken mark by it)."""
+    return hashlib.sha256(
+        f"{api_base.rstrip('/')}|{bot_token.strip()}|{str(chat_id).strip()}".encode()
+    ).hexdigest()[:16]
+
+
 def mask_token(token: str) -> str:
     """``bot123…:****``: enough to tell bots apart, never the secret."""
     return f"bot{token.split(':', 1)[0][:3]}…:****"
@@ -193,9 +200,7 @@ class TelegramNotifier:
         self.timeout = timeout
         self._token = bot_token.strip()
         self._base = api_base.rstrip("/")
-        self.fingerprint: str | None = hashlib.sha256(
-            f"{self._base}|{self._token}|{self.chat_id}".encode()
-        ).hexdigest()[:16]
+        self.fingerprint: str | None = telegram_fingerprint(self._base, self._token, self.chat_id)
         group = self.chat_id.startswith(("-", "@"))
         paces = _PACES.setdefault(client, {})
         self.pace = paces.setdefault(

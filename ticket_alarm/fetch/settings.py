@@ -33,7 +33,7 @@ class HttpSettings(Section):
 class ProxySettings(Section):
     http: str | None = None
     https: str | None = None
-    discord: str | None = None  # for the webhooks only; the site proxies never carry Discord traffic
+    discord: str | None = None  # for delivery only (Discord, ntfy); the site proxies never carry it
 
     @field_validator("http", "https", "discord")
     @classmethod

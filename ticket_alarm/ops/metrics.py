@@ -271,7 +271,7 @@ async def serve_metrics(
         delivery,
         webhooks,
         sites=sites,
-        routes=[r.name for r in settings.effective_routes()],
+        routes=[d.lane for d in settings.destinations()],  # one outbox lane per destination
         intervals={site: settings.site_interval(site) for site in sites},
         max_rss_mb=settings.max_rss_mb,
     )

@@ -28,6 +28,7 @@ from ticket_alarm.core.rows import (
     ReminderRow,
     ReminderStatus,
     Seen,
+    ShowLink,
     reminder_key,
 )
 from ticket_alarm.fetch.conditional import CachedResponse
@@ -54,6 +55,7 @@ from ticket_alarm.store.rows import (  # noqa: F401
     SearchHit,
     Sent,
     Settlement,
+    ShowNotice,
     SiteHistory,
     SiteState,
     UpcomingRow,
@@ -97,6 +99,9 @@ __all__ = [
     "Seen",
     "Sent",
     "Settlement",
+    "ShowLink",
+    "ShowNotice",
+    "ShowStore",
     "SiteHistory",
     "SiteState",
     "SiteStateStore",
@@ -167,6 +172,27 @@ class HistoryStore(Protocol):
 
     async def import_legacy(self, keys: Sequence[LegacyKey], now: float) -> tuple[int, int]:
         """One transaction: store legacy keys not in history. (added, already known)."""
+        ...
+
+
+@runtime_checkable
+class ShowStore(Protocol):
+    """Notices grouped into shows across sites (issue 23); identity stays the notice's."""
+
+    async def show_links(self, keys: Iterable[str]) -> dict[str, ShowLink]:
+        """The stored link of each of ``keys`` that has one (older notices may have none: alone)."""
+        ...
+
+    async def show_candidates(self, title_key: str, since: float) -> list[ShowNotice]:
+        """Notices with this ``title_key`` first seen at or after ``since``, oldest first."""
+        ...
+
+    async def show_notices(self, show_key: str) -> list[ShowNotice]:
+        """The notices linked to the show ``show_key``, first seen first (then site, notice_id)."""
+        ...
+
+    async def save_show_links(self, links: Sequence[ShowLink], now: float) -> None:
+        """One transaction: set (insert or replace) these links (``show merge``/``show split``)."""
         ...
 
 
@@ -396,6 +422,7 @@ class Lease(Protocol):
 @runtime_checkable
 class Store(
     HistoryStore,
+    ShowStore,
     ReminderStore,
     OutboxStore,
     SiteStateStore,

@@ -41,6 +41,7 @@ from ticket_alarm.store.api import (
     reminder_key,
 )
 from ticket_alarm.store.memory_reads import MemoryReads, _Data, _Legacy
+from ticket_alarm.store.memory_shows import MemoryShows
 from ticket_alarm.store.meta import MetaRecords
 
 SCHEMA_VERSION = 1
@@ -68,7 +69,7 @@ class MemoryLease:
             self._held = False
 
 
-class MemoryStore(MemoryReads, MetaRecords):
+class MemoryStore(MemoryReads, MemoryShows, MetaRecords):
     """``api.Store`` in memory."""
 
     _names = itertools.count(1)
@@ -136,6 +137,7 @@ class MemoryStore(MemoryReads, MetaRecords):
         for key in cycle.legacy_matched:
             if key in d.legacy and d.legacy[key].matched_at is None:
                 d.legacy[key].matched_at = now
+        self._link_new(cycle.shows)
         d.site_state[cycle.site] = copy.copy(cycle.state)
         return CommitResult(
             len(cycle.history),

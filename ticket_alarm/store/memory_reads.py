@@ -20,6 +20,7 @@ from ticket_alarm.store.api import (
     RecentAlert,
     ReminderRow,
     SearchHit,
+    ShowLink,
     SiteHistory,
     SiteState,
     UpcomingRow,
@@ -45,6 +46,7 @@ class _Data:
     cache: dict[str, tuple[CachedResponse, float]] = field(default_factory=dict)
     legacy: dict[str, _Legacy] = field(default_factory=dict)
     notice_reads: dict[tuple[str, str], tuple[NoticeRead, float]] = field(default_factory=dict)
+    shows: dict[str, ShowLink] = field(default_factory=dict)  # notice_key → its show
     posts: dict[tuple[str, int], Post] = field(default_factory=dict)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 

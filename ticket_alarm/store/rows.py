@@ -13,6 +13,7 @@ from ticket_alarm.core.rows import (  # the rows the decision core makes; the st
     NewOutboxRow,
     PendingChange,
     ReminderRow,
+    ShowLink,
 )
 
 OutboxStatus = Literal["pending", "sent", "dead"]
@@ -237,7 +238,8 @@ class Cycle:
     ``touched``: keys met again (last_seen = ``now``); ``pending``: held changes set or cleared;
     ``events``: digest-log lines; ``reminders``: reminder rows to upsert (already planned);
     ``outbox``: messages to queue; ``legacy_matched``: legacy keys a crawl met for the first time
-    (their matched_at becomes ``now``); ``state``: the site's state after the crawl.
+    (their matched_at becomes ``now``); ``state``: the site's state after the crawl; ``shows``: the
+    show of each notice first seen (a notice already in a show keeps its show).
     """
 
     site: str
@@ -250,6 +252,15 @@ class Cycle:
     events: Sequence[DigestEvent] = ()
     reminders: Sequence[ReminderRow] = ()
     legacy_matched: Sequence[str] = ()
+    shows: Sequence[ShowLink] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ShowNotice:
+    """A notice of a show as stored: its link and its history row."""
+
+    link: ShowLink
+    notice: NoticeRow
 
 
 @dataclass(frozen=True, slots=True)

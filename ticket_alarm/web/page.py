@@ -28,7 +28,7 @@ from ticket_alarm.ops.metrics import Metrics
 from ticket_alarm.store import SiteState
 from ticket_alarm.store.api import HeadState, RecentAlert
 from ticket_alarm.store.api import Store as StoreProtocol
-from ticket_alarm.web.upcoming import SiteLook, UpcomingNotice, upcoming
+from ticket_alarm.web.upcoming import SiteLook, UpcomingNotice, by_show, upcoming
 
 REFRESH_SECONDS = 30
 RECENT_ALERTS = 20
@@ -91,29 +91,49 @@ def _href(url: str) -> str:
     return escape(url) if url.startswith(("https://", "http://")) else "#"
 
 
-def _notice_html(n: UpcomingNotice, css: Mapping[str, str], now: datetime) -> str:
+def _vendor_html(n: UpcomingNotice, css: Mapping[str, str]) -> str:
+    """One vendor's line of a show sold by several: its site, its open time and presales, its link."""
+    t = n.ticket
+    when = _mdhm(n.next_at) if n.next_at else (f"{n.day:%m/%d} 시간 미정")
+    presales = "".join(f" · {escape(s.name)} <time>{_mdhm(s.at)}</time>" for s in n.sales if s.presale)
+    link = t.booking_url if t.booking_url.startswith(("https://", "http://")) else t.url
+    return (
+        f'<li class="vendor"><span class="site {css.get(t.site, "s-x")}">{escape(n.look.name)}</span> '
+        f'<time>{when}</time>{presales} · <a href="{_href(link)}" rel="noreferrer noopener" '
+        'target="_blank">예매</a></li>'
+    )
+
+
+def _notice_html(show: Sequence[UpcomingNotice], css: Mapping[str, str], now: datetime) -> str:
+    """A show's card: its first notice, and under it every vendor's sales when several sell it."""
+    n = show[0]
     t = n.ticket
     when = _hhmm(n.next_at) if n.next_at else "시간 미정"
     badges = []
-    if t.exclusive:
+    if t.exclusive and len(show) == 1:
         badges.append('<span class="badge ex">단독판매</span>')
     if t.category == "change":
         badges.append('<span class="badge ch">변경/취소</span>')
     sales = ""
-    if any(s.presale for s in n.sales):  # the general sale alone is the time on the left already
+    if len(show) > 1:
+        sales = "".join(_vendor_html(v, css) for v in show)
+    elif any(s.presale for s in n.sales):  # the general sale alone is the time on the left already
         sales = "".join(
             f'<li class="{"past" if s.at < now else ""}">{escape(s.name)} <time>{_mdhm(s.at)}</time></li>'
             for s in n.sales
         )
     links = [f'<a href="{_href(t.url)}" rel="noreferrer noopener" target="_blank">공지</a>']
-    if t.booking_url.startswith(("https://", "http://")):
+    if t.booking_url.startswith(("https://", "http://")) and len(show) == 1:
         links.append(
             f'<a href="{_href(t.booking_url)}" rel="noreferrer noopener" target="_blank">예매 페이지</a>'
         )
     venue = f'<div class="venue">{escape(t.venue)}</div>' if t.venue else ""
+    sites = " ".join(dict.fromkeys(v.ticket.site for v in show))
+    routes = " ".join(dict.fromkeys(r for v in show for r in v.routes))
+    search = "\x00".join(v.search for v in show)
     return (
-        f'<li class="notice" data-site="{escape(t.site)}" data-routes="{escape(" ".join(n.routes))}" '
-        f'data-search="{escape(n.search)}"><div class="when">{when}</div><div class="body">'
+        f'<li class="notice" data-site="{escape(sites)}" data-routes="{escape(routes)}" '
+        f'data-search="{escape(search)}"><div class="when">{when}</div><div class="body">'
         f'<div class="top"><span class="site {css.get(t.site, "s-x")}">{escape(n.look.name)}</span>'
         f"{''.join(badges)}</div>"
         f'<a class="title" href="{_href(t.url)}" rel="noreferrer noopener" target="_blank">'
@@ -235,13 +255,14 @@ async def render_page(ctx: WebContext) -> str:
     )
     days: list[str] = []
     current: date | None = None
-    for n in notices:
-        if n.day != current:
+    shows = by_show(notices)
+    for show in shows:
+        if show[0].day != current:
             if current is not None:
                 days.append("</ul></section>")
-            current = n.day
-            days.append(f'<section class="day"><h3>{_day_title(n.day)}</h3><ul class="list">')
-        days.append(_notice_html(n, css, now_dt))
+            current = show[0].day
+            days.append(f'<section class="day"><h3>{_day_title(current)}</h3><ul class="list">')
+        days.append(_notice_html(show, css, now_dt))
     if current is not None:
         days.append("</ul></section>")
     chips = "".join(
@@ -272,7 +293,7 @@ async def render_page(ctx: WebContext) -> str:
         chips=chips,
         route_select=route_select,
         generated=generated,
-        total=len(notices),
+        total=len(shows),
         days="".join(days),
         sites=_site_rows(ctx, states, heads, now),
         health_class=health_class,
@@ -321,7 +342,7 @@ padding:10px 12px;margin:6px 0}}.when{{font-weight:700;min-width:64px;font-varia
 .ex{{color:#c2255c;border-color:#c2255c}}.ch{{color:#e67700;border-color:#e67700}}
 .title{{color:var(--fg);font-weight:600;text-decoration:none;overflow-wrap:anywhere}}
 .venue,.links,.sales{{color:var(--mute);font-size:13px}}.sales{{margin:2px 0;padding-left:18px}}
-.sales .past{{text-decoration:line-through}}a{{color:var(--accent)}}
+.sales .past{{text-decoration:line-through}}.vendor .site{{font-size:11px}}a{{color:var(--accent)}}
 .empty{{color:var(--mute);padding:20px 0}}table{{width:100%;border-collapse:collapse;font-size:13px;
 background:var(--card)}}th,td{{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);
 vertical-align:top;white-space:nowrap}}td.wrap{{white-space:normal;min-width:14em}}.scroll{{overflow-x:auto}}.bad,.st-dead{{color:#e03131;font-weight:600}}
@@ -369,7 +390,7 @@ data-site="" aria-pressed="true">전체</button>{chips}</div>{route_select}</div
     document.querySelectorAll("#days .day").forEach(function (day) {{
       var visible = 0;
       day.querySelectorAll(".notice").forEach(function (li) {{
-        var ok = (!state.site || li.dataset.site === state.site) &&
+        var ok = (!state.site || (" " + li.dataset.site + " ").indexOf(" " + state.site + " ") >= 0) &&
           (!state.route || (" " + li.dataset.routes + " ").indexOf(" " + state.route + " ") >= 0) &&
           (!q || li.dataset.search.indexOf(q) >= 0);
         li.hidden = !ok;

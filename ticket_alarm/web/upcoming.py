@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -52,6 +52,7 @@ class UpcomingNotice:
     day: date  # the KST day it is listed under
     routes: tuple[str, ...]  # the routes that take it
     search: str  # title, venue and genre in the route keywords' normal form
+    show: str = ""  # the show's key (its first notice's identity): one show across vendors
 
     def to_json(self) -> dict[str, Any]:
         t = self.ticket
@@ -75,6 +76,7 @@ class UpcomingNotice:
                 for s in self.sales
             ],
             "routes": list(self.routes),
+            "show": self.show or self.ticket.key,
         }
 
 
@@ -148,7 +150,7 @@ async def upcoming(
             next_at, day = None, ticket.open_date
         else:
             continue
-        lanes = router.lanes_for(ticket)
+        lanes = router.routes_for(ticket)  # the routes that take it (a route's every destination alike)
         if route is not None and route.name not in lanes:
             continue
         search = normalise("\x00".join((ticket.title, ticket.venue, ticket.genre)))
@@ -166,7 +168,19 @@ async def upcoming(
             )
         )
     out.sort(key=lambda n: (n.day, n.next_at is None, n.next_at or now, n.ticket.site, n.ticket.title))
-    return out
+    links = await store.show_links(n.ticket.key for n in out)
+    return [
+        replace(n, show=links[n.ticket.key].show_key if n.ticket.key in links else n.ticket.key) for n in out
+    ]
+
+
+def by_show(notices: Sequence[UpcomingNotice]) -> list[tuple[UpcomingNotice, ...]]:
+    """The notices grouped by show, each show once, in the order its first notice is listed (a show
+    sold by several vendors: every vendor's notice under it)."""
+    shows: dict[str, list[UpcomingNotice]] = {}
+    for n in notices:
+        shows.setdefault(n.show or n.ticket.key, []).append(n)
+    return [tuple(group) for group in shows.values()]
 
 
 def document(

@@ -100,6 +100,7 @@ OPEN = "티켓 오픈"  # the open time's field otherwise
 # every alert's footer, whatever the site: ticket-alarm · when the site posted it · what kind of alert
 FOOTER = "ticket-alarm"
 NEW_LABEL = "새 공지"
+BOOKING = "예매"  # the booking link's field (plain text leaves it out: the link goes apart)
 CHANGE_LABEL = "변경 알림"
 MAX_PRESALE_FIELDS = 6  # more presales than this share one last field, so the open time always fits
 
@@ -153,7 +154,7 @@ def render_notice(ticket: Ticket, site_name: str, color: int) -> dict[str, Any]:
 
 def _booking_field(ticket: Ticket) -> list[dict[str, Any]]:
     booking = valid_url(ticket.booking_url)
-    return [{"name": "예매", "value": f"[예매 페이지]({booking})", "inline": True}] if booking else []
+    return [{"name": BOOKING, "value": f"[예매 페이지]({booking})", "inline": True}] if booking else []
 
 
 _POSTED = re.compile(r"(\d{4})[-./](\d{1,2})[-./](\d{1,2})(?:[ T]+(\d{1,2}):(\d{2}))?")

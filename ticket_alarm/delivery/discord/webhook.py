@@ -36,6 +36,7 @@ from ticket_alarm.delivery.pace import Bucket
 from ticket_alarm.i18n import t
 
 if TYPE_CHECKING:
+    from ticket_alarm.config.routes import Destination
     from ticket_alarm.config.settings import RouteSettings
 
 
@@ -52,6 +53,7 @@ def http_client(*, proxy: str | None, timeout: float, user_agent: str) -> httpx.
 REQUEST_TIMEOUT = 15.0  # one whole webhook request, connect to last byte
 GONE_CODES = frozenset({10015, 50027})  # Unknown Webhook, Invalid Webhook Token
 MESSAGE_GONE_CODES = frozenset({10008, 10003})  # Unknown Message, Unknown Channel (a deleted thread)
+SUPPRESS_NOTIFICATIONS = 1 << 12  # message flag: delivered without a push or a desktop notification
 
 
 def _json_error(resp: httpx.Response) -> dict[str, Any] | None:
@@ -223,7 +225,6 @@ def _parse_429(resp: httpx.Response) -> tuple[float, bool]:
     return (max(0.0, retry_after if retry_after is not None else 1.0), is_global)
 
 
-SUPPRESS_NOTIFICATIONS = 1 << 12  # a message flag: delivered without a push or desktop notification
 THREAD_NAME_MAX = 100  # characters of a forum thread's name
 # a forum channel refuses a post without a thread: "must have a thread_name or thread_id" (220001),
 # "webhooks can only create threads in forum channels" (220003)
@@ -265,9 +266,12 @@ class DiscordNotifier:
         self._rendered: list[tuple[Alert, dict[str, Any]]] = []
 
     @classmethod
-    def for_route(cls, route: RouteSettings, client: WebhookClient) -> DiscordNotifier:
+    def for_route(
+        cls, route: RouteSettings, client: WebhookClient, *, lane: str | None = None
+    ) -> DiscordNotifier:
+        assert route.webhook_url is not None, "a Discord destination has a webhook_url"
         return cls(
-            route.name,
+            lane or route.name,
             route.webhook_url,
             client,
             role_ids=route.mention_role_ids,
@@ -275,6 +279,10 @@ class DiscordNotifier:
             forum=route.forum,
             applied_tags=route.applied_tags,
         )
+
+    @classmethod
+    def for_destination(cls, dest: Destination, client: WebhookClient) -> DiscordNotifier:
+        return cls.for_route(dest.route, client, lane=dest.lane)
 
     def fits(self, alerts: Sequence[Alert]) -> int:
         self._rendered = [
@@ -380,6 +388,11 @@ class DiscordNotifier:
 
 def broken_webhook_text(route: str, webhook_url: str, status: int | None, error: str = "") -> str:
     """Why a webhook that answers 401/403/404 will never take an alert, and what to do (once, send-test)."""
-    answer = t("webhook.broken.answer", status=status) + (f" ({error})" if error else "")
+    answer = broken_answer(status, error)
     key = "webhook.broken.gone" if status in (401, 404) else "webhook.broken.refused"
     return t(key, route=route, url=mask_url(webhook_url), answer=answer)
+
+
+def broken_answer(status: int | None, error: str = "") -> str:
+    """``answered 404 (Unknown Webhook)``: what a broken destination said, for its explanation."""
+    return t("webhook.broken.answer", status=status) + (f" ({error})" if error else "")

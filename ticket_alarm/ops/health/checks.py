@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +20,11 @@ from loguru import logger
 
 from crawlers.base import Crawler
 from ticket_alarm.clock import Clock, SystemClock, age_text
+from ticket_alarm.config.routes import Destination
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.daemon.upkeep import HEARTBEAT_EVERY
 from ticket_alarm.delivery.discord.urls import mask_url, webhook_fingerprint
+from ticket_alarm.delivery.ntfy import ntfy_fingerprint
 from ticket_alarm.errors import StoreUnavailable, TicketAlarmError
 from ticket_alarm.i18n import t
 from ticket_alarm.ops.health.report import (
@@ -243,42 +246,40 @@ async def _outbox_checks(report: Report, settings: Settings, store: StoreProtoco
 async def _webhook_checks(
     report: Report, settings: Settings, store: StoreProtocol, probe: Probe | None
 ) -> None:
-    routes = settings.effective_routes()
+    """One check per destination: a Discord webhook is probed (GET); an ntfy topic or a Telegram chat is
+    not (ntfy's read check needs a permission a publishing token may lack; the bot token sits in
+    Telegram's URL): its lane's broken mark says it."""
+    dests = settings.destinations()
     broken = await store.broken_webhooks()
-    marked_urls = await store.broken_webhook_fingerprints()
-    for route_settings in routes:  # a mark for an earlier URL is stale: the fix was a new URL
-        mark_url = marked_urls.get(route_settings.name)
-        if mark_url is not None and mark_url != webhook_fingerprint(route_settings.webhook_url):
-            broken.pop(route_settings.name, None)
-    if not routes:
-        report.add(
-            "webhooks",
-            WARNING,
-            t("health.webhooks.none"),
-        )
-    targets: list[tuple[str, str | None, str]] = [
-        (f"webhook:{r.name}", r.name, r.webhook_url) for r in routes
-    ]
+    marked = await store.broken_webhook_fingerprints()
+    if not dests:
+        report.add("webhooks", WARNING, t("health.webhooks.none"))
+    targets = [target for dest in dests if (target := _target(dest)) is not None]
     if settings.health.ops_webhook_url:
-        targets.append(("webhook:ops", None, settings.health.ops_webhook_url))
-    statuses: list[int | str | None] = ["skipped"] * len(targets)
-    if probe is not None and targets:
-        statuses = list(await asyncio.gather(*(probe(url) for _, _, url in targets)))
-    for (check, route, url), status in zip(targets, statuses, strict=True):
-        shown = mask_url(url)
-        mark = broken.get(route) if route is not None else None
+        url = settings.health.ops_webhook_url
+        targets.append(_Target("webhook:ops", None, "discord", url, url, webhook_fingerprint(url)))
+    probed = [target for target in targets if target.probe_url is not None]
+    statuses: dict[str, int | str | None] = {target.check: "skipped" for target in targets}
+    if probe is not None and probed:
+        answers = await asyncio.gather(*(probe(target.probe_url or "") for target in probed))
+        statuses.update({target.check: status for target, status in zip(probed, answers, strict=True)})
+    for target in targets:
+        check, lane, shown, status = (
+            target.check,
+            target.lane,
+            str(mask_url(target.shown)),
+            statuses[target.check],
+        )
+        # a mark for an earlier URL or token is stale: the fix was a new one
+        live = lane is not None and marked.get(lane) in (None, target.fingerprint)
+        mark = broken.get(lane) if live and lane is not None else None
         if status in (401, 403, 404):
-            report.add(
-                check,
-                CRITICAL,
-                t("health.webhook.gone", url=shown, status=status),
-            )
+            report.add(check, CRITICAL, t("health.webhook.gone", url=shown, status=status))
         elif mark is not None:
-            report.add(
-                check,
-                CRITICAL,
-                t("health.webhook.broken", reason=mark[:200]),
-            )
+            key = "health.webhook.broken" if target.kind == "discord" else f"health.{target.kind}.broken"
+            report.add(check, CRITICAL, t(key, reason=mark[:200]))
+        elif target.probe_url is None:
+            report.add(check, OK, t(f"health.{target.kind}.ok", url=shown))
         elif status == "skipped":
             report.add(check, OK, t("health.webhook.not_probed", url=shown))
         elif status is None:
@@ -287,6 +288,37 @@ async def _webhook_checks(
             report.add(check, OK, t("health.webhook.ok", url=shown))
         else:
             report.add(check, WARNING, t("health.webhook.status", url=shown, status=status))
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """One destination as ``health`` checks it: the URL a probe GETs (None: judged by its broken mark)
+    and the fingerprint a live mark carries."""
+
+    check: str
+    lane: str | None
+    kind: str
+    shown: str
+    probe_url: str | None
+    fingerprint: str
+
+
+def _target(dest: Destination) -> _Target | None:
+    route = dest.route
+    if dest.kind == "discord" and route.webhook_url:
+        url = route.webhook_url
+        return _Target(f"webhook:{dest.lane}", dest.lane, "discord", url, url, webhook_fingerprint(url))
+    if dest.kind == "ntfy" and route.ntfy_url:
+        print_ = ntfy_fingerprint(route.ntfy_url, route.ntfy_token)
+        return _Target(f"ntfy:{route.name}", dest.lane, "ntfy", route.ntfy_url, None, print_)
+    if dest.kind == "telegram" and route.telegram is not None:
+        from ticket_alarm.delivery.telegram import mask_token, telegram_fingerprint
+
+        tg = route.telegram
+        shown = f"{tg.chat_id} ({mask_token(tg.bot_token)})"
+        print_ = telegram_fingerprint(tg.api_base, tg.bot_token, tg.chat_id)
+        return _Target(f"telegram:{route.name}", dest.lane, "telegram", shown, None, print_)
+    return None
 
 
 def _system_checks(report: Report, settings: Settings, system: System) -> None:

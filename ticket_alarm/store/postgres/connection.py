@@ -43,6 +43,7 @@ TABLES = (  # every table a backup, a restore and `store migrate` carry, parents
     "meta",
     "legacy_keys",
     "notice_reads",
+    "shows",
     "posts",
 )
 CHUNK = 1000

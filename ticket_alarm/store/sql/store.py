@@ -21,10 +21,11 @@ from ticket_alarm.core.notice_memo import NoticeRead
 from ticket_alarm.errors import StoreError
 from ticket_alarm.i18n import t
 from ticket_alarm.store.sql import queries as Q
-from ticket_alarm.store.sql.reads import SqlReads, Txn
+from ticket_alarm.store.sql.reads import Txn
+from ticket_alarm.store.sql.shows import SqlShows, write_new_links
 
 
-class SqlStore(SqlReads):
+class SqlStore(SqlShows):
     """The writes of ``api.Store`` (each one transaction) on top of the reads."""
 
     async def _write_history(self, tx: Txn, rows: Sequence[api.HistoryRow], now: float) -> dict[str, bool]:
@@ -64,6 +65,7 @@ class SqlStore(SqlReads):
         )
         matched = await self._each_chunk(tx, Q.MATCH_LEGACY, "key", cycle.legacy_matched, now)
         ids = await _insert_outbox(tx, [o for o in cycle.outbox if not _raced(o, written, lost)], now)
+        await write_new_links(tx, [s for s in cycle.shows if s.notice_key not in lost], now)
         await tx.execute(Q.UPSERT_SITE_STATE, Q.site_state_params(cycle.state))
         return api.CommitResult(
             len(written), len(cycle.touched), ids, len(events), len(cycle.reminders), matched

@@ -1,0 +1,39 @@
+"""The show links of the in-memory store (``api.ShowStore``)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Sequence
+
+from ticket_alarm.store.api import ShowLink, ShowNotice
+from ticket_alarm.store.memory_reads import _Data
+
+
+class MemoryShows:
+    _d: _Data
+
+    def _link_new(self, links: Sequence[ShowLink]) -> None:
+        """``commit_cycle``'s part: a notice linked before keeps its show."""
+        for link in links:
+            self._d.shows.setdefault(link.notice_key, link)
+
+    async def show_links(self, keys: Iterable[str]) -> dict[str, ShowLink]:
+        return {k: self._d.shows[k] for k in keys if k in self._d.shows}
+
+    def _joined(self, wanted: Callable[[ShowLink, float], bool]) -> list[ShowNotice]:
+        d, out = self._d, []
+        for key, link in d.shows.items():
+            row = d.history.get(key)
+            if row is not None and wanted(link, row.first_seen):
+                out.append(ShowNotice(link, copy.deepcopy(row)))
+        return sorted(out, key=lambda s: (s.notice.first_seen, s.notice.site, s.notice.notice_id))
+
+    async def show_candidates(self, title_key: str, since: float) -> list[ShowNotice]:
+        return self._joined(lambda link, first_seen: link.title_key == title_key and first_seen >= since)
+
+    async def show_notices(self, show_key: str) -> list[ShowNotice]:
+        return self._joined(lambda link, _: link.show_key == show_key)
+
+    async def save_show_links(self, links: Sequence[ShowLink], now: float) -> None:
+        for link in links:
+            self._d.shows[link.notice_key] = link
