@@ -6,6 +6,7 @@ import asyncio
 import functools
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,15 @@ def _pending_changes(tmp_path: Path, n: int) -> bool:
         asyncio.run(store.close())
 
 
+def _started(tmp_path: Path, site: FakeSite, daemons: list[DaemonProcess], **config: Any) -> DaemonProcess:
+    """The daemon on the stand-in site (changes alerted at once), after its first, silent crawl."""
+    path = write_config(tmp_path, stand_config(tmp_path, site, config.pop("webhook", None), **config))
+    d = DaemonProcess(path, tmp_path)
+    daemons.append(d)
+    d.wait_log("크롤링 완료: teststand")
+    return d
+
+
 def test_a_change_edits_the_original_and_three_quick_ones_are_one_edit(
     tmp_path: Path,
     discord: FakeDiscord,
@@ -33,12 +43,8 @@ def test_a_change_edits_the_original_and_three_quick_ones_are_one_edit(
     notices: TestStandNotices,
     daemons: list[DaemonProcess],
 ) -> None:
-    webhook = discord.add_webhook()
     notices.add(1, prefix="기존")
-    config = write_config(tmp_path, stand_config(tmp_path, site, webhook, change_confirm_cycles=0))
-    d = DaemonProcess(config, tmp_path)
-    daemons.append(d)
-    d.wait_log("크롤링 완료: teststand")
+    d = _started(tmp_path, site, daemons, webhook=discord.add_webhook(), change_confirm_cycles=0)
     (notice,) = notices.add(1, prefix="신규")
     d.wait_for(lambda: len(discord.messages) == 1, what="the new notice posted")
     original = discord.messages[0].message_id
@@ -60,12 +66,12 @@ def test_a_change_edits_the_original_and_three_quick_ones_are_one_edit(
     assert "<t:1827655200:F>" in newest["fields"][0]["value"]  # 19:00, the newest state
     assert len(discord.messages) == 3  # nothing posted twice
     assert d.terminate()[0] == 0
-    listed = json.loads(run_cli("outbox", "--json", "list", "--config", str(config)).stdout)
+    listed = json.loads(run_cli("outbox", "--json", "list", "--config", str(tmp_path / "config.json")).stdout)
     assert [r["edit_of"] for r in listed if r["kind"] == "change"] == [
         original
     ] * 4  # outbox list shows edits
     assert [r["edit_of"] for r in listed if r["kind"] == "new"] == [None]
-    text = run_cli("outbox", "list", "--config", str(config)).stdout
+    text = run_cli("outbox", "list", "--config", str(tmp_path / "config.json")).stdout
     assert sum(" edit " in line for line in text.splitlines()) == 4
 
 
@@ -80,10 +86,7 @@ def test_a_forum_route_gets_one_thread_per_notice_with_its_updates_inside(
     forum = discord.add_webhook(forum_id)
     discord.make_forum(forum_id)
     routes = [{"name": "forum", "webhook_url": forum, "forum": True}]
-    config = stand_config(tmp_path, site, None, change_confirm_cycles=0, routes=routes)
-    d = DaemonProcess(write_config(tmp_path, config), tmp_path)
-    daemons.append(d)
-    d.wait_log("크롤링 완료: teststand")
+    d = _started(tmp_path, site, daemons, change_confirm_cycles=0, routes=routes)
     first, _ = notices.add(2, prefix="신규")
     d.wait_for(lambda: len(discord.threads) == 2, what="a thread per notice")
     notices.update(first, open_at="2027-12-01T21:00:00")
@@ -102,11 +105,7 @@ def test_kill_9_between_an_accepted_edit_and_its_record_applies_the_same_state_a
     notices: TestStandNotices,
     daemons: list[DaemonProcess],
 ) -> None:
-    webhook = discord.add_webhook()
-    config = write_config(tmp_path, stand_config(tmp_path, site, webhook, change_confirm_cycles=0))
-    d = DaemonProcess(config, tmp_path)
-    daemons.append(d)
-    d.wait_log("크롤링 완료: teststand")
+    d = _started(tmp_path, site, daemons, webhook=discord.add_webhook(), change_confirm_cycles=0)
     (notice,) = notices.add(1, prefix="신규")
     d.wait_for(lambda: len(discord.messages) == 1, what="the new notice posted")
     discord.delay = 30.0  # Discord applies what it accepts but answers late: the daemon cannot record it
@@ -114,7 +113,7 @@ def test_kill_9_between_an_accepted_edit_and_its_record_applies_the_same_state_a
     d.wait_for(lambda: len(discord.patches()) == 1, what="the edit accepted")
     d.kill9()
     discord.delay = 0.0
-    d2 = DaemonProcess(config, tmp_path, "daemon2")
+    d2 = DaemonProcess(tmp_path / "config.json", tmp_path, "daemon2")
     daemons.append(d2)
     d2.wait_for(lambda: len(discord.messages) == 2, timeout=60, what="the short change message")
     first, again = (p for _, p in discord.patches())
