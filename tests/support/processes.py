@@ -147,7 +147,14 @@ def run_cli_interrupted(
         )
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=120)  # a hang guard: a loaded machine may take its time
+        try:
+            out, err = proc.communicate(timeout=120)  # a hang guard: a loaded machine may take its time
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            raise AssertionError(
+                f"still running 120 s after SIGINT; it said:\n{out[-3000:]}\n{err[-3000:]}"
+            ) from None
     finally:
         if proc.poll() is None:
             proc.kill()
