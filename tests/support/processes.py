@@ -118,7 +118,11 @@ def run_cli(
 
 
 def start_cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    """``python -m ticket_alarm ARGS`` started, its stdout and stderr pipes read as text."""
+    """``python -m ticket_alarm ARGS`` started, its stdout and stderr pipes read as text, with Ctrl-C's
+    default meaning: a suite started in the background (``pytest … &`` in a script) ignores SIGINT,
+    a child would inherit that, and Python leaves an inherited ignore alone (no KeyboardInterrupt)."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # a handler, unlike an ignore, ends at exec
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     return subprocess.Popen(
         [sys.executable, "-m", "ticket_alarm", *args],
         stdout=subprocess.PIPE,
