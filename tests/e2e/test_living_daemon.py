@@ -13,16 +13,18 @@ import pytest
 from tests.conftest import DaemonProcess, run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
 from tests.support.site_standin import FakeSite, TestStandNotices
+from ticket_alarm.core.model import Ticket
 from ticket_alarm.store import open_store
 
 pytestmark = pytest.mark.e2e
 
 
-def _pending_changes(tmp_path: Path, n: int) -> bool:
-    """Whether ``n`` change alerts wait in the daemon's outbox."""
+def _confirmed_changes(tmp_path: Path, key: str, n: int) -> bool:
+    """Whether the daemon has recorded ``n`` confirmed changes of notice ``key`` (its digest log):
+    whatever the drainer has made of their alerts meanwhile (coalescing settles the older ones)."""
     store = open_store(tmp_path / "data", readonly=True)
     try:
-        return sum(r.kind == "change" for r in asyncio.run(store.outbox_list(status="pending"))) == n
+        return sum(e.event == "confirmed" for e in asyncio.run(store.notice_events(key))) == n
     finally:
         asyncio.run(store.close())
 
@@ -56,9 +58,10 @@ def test_a_change_edits_the_original_and_three_quick_ones_are_one_edit(
 
     # three changes while Discord answers 503: when it is back, one PATCH of the newest state
     discord.fail(503, count=-1)
-    for n, hour in enumerate((22, 23, 19), start=1):
+    key = Ticket("teststand", notice, "", "").key
+    for n, hour in enumerate((22, 23, 19), start=2):  # the first confirmed change was 21:00
         notices.update(notice, open_at=f"2027-12-01T{hour}:00:00")
-        d.wait_for(functools.partial(_pending_changes, tmp_path, n), what=f"{n} pending change(s)")
+        d.wait_for(functools.partial(_confirmed_changes, tmp_path, key, n), what=f"change {n} recorded")
     discord.clear_faults()
     d.wait_for(lambda: len(discord.messages) == 3, timeout=90, what="the second short change message")
     assert [m for m, _ in discord.patches()] == [original] * 2
