@@ -4,7 +4,7 @@ fatal, no traceback, and must overwrite nothing: a corrupt store is never recrea
 re-alert every notice), and a full disk loses no notice once space is back.
 
 The full disk is simulated two ways: ``RLIMIT_FSIZE`` on the daemon process (works anywhere: SQLite's
-writes past the limit fail with EFBIG) and, where ``mount`` is allowed (root), an 8 MB tmpfs filled up.
+writes past the limit fail with EFBIG) and, where ``mount`` is allowed (root), a 16 MB tmpfs filled up.
 An unwritable data dir is a read-only tmpfs mount as root (root ignores chmod), ``chmod 555`` otherwise.
 """
 
@@ -379,7 +379,7 @@ def test_full_tmpfs_stops_cleanly_and_loses_nothing(
     mount_point = root / "small"
     discord = FakeDiscord(bucket_limit=100, bucket_window=1.0).start()
     try:
-        with _mount(mount_point, "size=8m"):
+        with _mount(mount_point, "size=16m"):
             webhook = discord.add_webhook()
             notices.add(20, prefix="기존")
             data_dir = mount_point / "data"
@@ -402,7 +402,7 @@ def test_full_tmpfs_stops_cleanly_and_loses_nothing(
             )
             counts = delivered(discord)
             report.add(
-                "5 full disk: a full 8 MB tmpfs",
+                "5 full disk: a full 16 MB tmpfs",
                 produced=len(new_ids),
                 delivered=sum(counts[i] for i in new_ids),
                 lost=len(set(new_ids) - set(counts)),
