@@ -166,7 +166,10 @@ async def test_a_protected_topic_without_the_right_token_is_broken_and_the_token
         "broken",
         401,
     )
-    assert await wrong.probe() is False and await notifier(ntfy, http, ntfy_token=TOKEN).probe() is True
+    # the server cannot tell a publish-only token from a refused one: the lane tries its next send again
+    # (one request per recheck period), which the wrong token gets refused again, broken as before
+    assert await wrong.probe() is True and await notifier(ntfy, http, ntfy_token=TOKEN).probe() is True
+    assert (await wrong.send([new(notice())])).kind == "broken" and ntfy.messages == []
     text = wrong.broken_text(refused) + wrong.describe() + refused.error
     assert wrong_token not in text and "route iu/ntfy ntfy topic" in text and ntfy.messages == []
     assert wrong.scrub(f"echo Bearer {wrong_token}") == "echo Bearer ****"

@@ -212,16 +212,17 @@ class NtfyNotifier:
         return Outcome("dead", status, error=f"HTTP {status}: {text}")
 
     async def probe(self) -> bool | None:
-        """Whether the token may use the topic again (``GET /TOPIC/auth``; never publishes)."""
+        """Whether a send may be tried again (never publishes): ``GET /TOPIC/auth`` answering 200 says
+        the token may use the topic; any other answer from the server cannot tell a publish-only token
+        from a refused one, so the lane tries its next alert again (one request per recheck period; a
+        refusal marks it broken again). None: the server did not answer (ask later)."""
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
             async with asyncio.timeout(self.timeout):
                 resp = await self.client.get(f"{self.server}/{self.topic}/auth", headers=headers)
         except (TimeoutError, httpx.HTTPError):
             return None
-        if resp.status_code in (401, 403, 404):
-            return False
-        return True if resp.status_code == 200 else None
+        return resp.status_code < 500
 
     def scrub(self, text: str) -> str:
         return text.replace(self.token, "****") if self.token else text
