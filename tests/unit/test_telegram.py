@@ -402,7 +402,7 @@ async def test_edit_rewrites_the_message_and_an_unchanged_edit_counts_as_done(
     assert len(telegram.messages) == 1 and "올림픽홀" in telegram.messages[0].text
     again = await n.edit(sent.message_id, [notice(venue="올림픽홀")])
     assert again.kind == "sent" and ("editMessageText", 400) in telegram.requests
-    assert (await n.edit("999", [notice()])).kind == "dead"
+    assert (await n.edit("999", [notice()])).kind == "gone"  # deleted in the chat: the outbox posts afresh
 
 
 async def test_for_destination_builds_the_lane_and_hides_the_token(

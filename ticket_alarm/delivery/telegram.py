@@ -56,6 +56,7 @@ BOOKING_FIELD = "예매"  # the embed's booking field: Telegram shows the link a
 BOOK_BUTTON = "예매하기"
 NOTICE_BUTTON = "공지 보기"
 NOT_MODIFIED = "message is not modified"
+MESSAGE_GONE = "message to edit not found"  # the message was deleted in the chat
 # 400s that mean the chat is out of the bot's reach (broken), not that this message is wrong (dead)
 _GONE = re.compile(
     r"chat not found|upgraded to a supergroup|have no rights to send|not enough rights"
@@ -240,6 +241,8 @@ class TelegramNotifier:
         outcome = await self._call("editMessageText", params)
         if outcome.kind == "sent":
             return Outcome("sent", outcome.status, message_id=str(message_id))
+        if outcome.kind == "dead" and MESSAGE_GONE in outcome.error:  # deleted in the chat: post afresh
+            return Outcome("gone", outcome.status, error=outcome.error)
         return outcome
 
     def _params(self, alert: Alert, silent: bool) -> dict[str, Any]:
