@@ -82,25 +82,29 @@ def build_parser(chosen: str | None = ALL) -> argparse.ArgumentParser:
     return parser
 
 
-def _chosen(argv: Sequence[str]) -> str | None:
-    """The command ``argv`` names (the first word that is not an option or --config's value), if any;
-    ``completion`` walks the whole parser."""
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The word of ``argv`` that names the command: the first that is not an option or --config's value."""
     tokens = iter(argv)
     for token in tokens:
         if token == "--config":
             next(tokens, None)
         elif not token.startswith("-"):
-            return ALL if token == "completion" else token
+            return token
     return None
+
+
+def _chosen(word: str | None) -> str | None:
+    """Which command's arguments the parser needs: the one named; ``completion`` walks the whole parser."""
+    return ALL if word == "completion" else word
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     _survive_narrow_streams()
     if problem := i18n.language_problem():  # before parsing: --help shows it too, as perl's locale warning
         print(problem, file=sys.stderr)
-    words = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_chosen(words))
-    _command_typo(parser, words)
+    word = _command_word(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_chosen(word))
+    _command_typo(parser, word)
     args = parser.parse_args(argv)
     setup_logging(json_mode=bool(getattr(args, "json", False)))
     try:
@@ -139,23 +143,17 @@ def _survive_narrow_streams() -> None:
                 reconfigure(errors="ticket_alarm_escape")
 
 
-def _command_typo(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+def _command_typo(parser: argparse.ArgumentParser, word: str | None) -> None:
     """A mistyped command (``ticket-alarm onec``): argparse's usage error, with the command it most
     likely meant (exit 2, as argparse's own errors)."""
-    tokens = iter(argv)
-    for token in tokens:
-        if token == "--config":
-            next(tokens, None)
-            continue
-        if token.startswith("-"):
-            continue
-        names = [n for a in parser._actions if isinstance(a, argparse._SubParsersAction) for n in a.choices]
-        if token in names:
-            return
-        close = difflib.get_close_matches(token, names, n=1, cutoff=0.6)
-        if close:
-            parser.error(i18n.t("cli.did_you_mean", command=token, close=close[0]))
+    if word is None:
         return
+    names = [n for a in parser._actions if isinstance(a, argparse._SubParsersAction) for n in a.choices]
+    if word in names:
+        return
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    if close:
+        parser.error(i18n.t("cli.did_you_mean", command=word, close=close[0]))
 
 
 async def _pending_alerts(settings: Settings) -> int:
