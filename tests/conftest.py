@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support import inprocess
@@ -121,6 +122,14 @@ def site(notices: TestStandNotices) -> Iterator[FakeSite]:
 def plugin_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the test plugin's dist-info visible to importlib.metadata in this process."""
     monkeypatch.syspath_prepend(str(PLUGIN_DIR))
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """A client for the notifiers under test, like the daemon's: never the environment's proxy (the
+    stand-ins are on loopback)."""
+    async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
+        yield client
 
 
 clean_env = pytest.fixture(inprocess.clean_env)

@@ -47,12 +47,6 @@ def discord() -> Iterator[FakeDiscord]:
     threading.Thread(target=fake.stop, daemon=True).start()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
-
-
 def _embed(n: int) -> dict[str, Any]:
     ticket = Ticket("melon", str(n), f"공연 {n}", f"https://ticket.melon.com/n/{n}", seoul(2026, 12, 1, 20))
     return NewNotice("멜론티켓", 0x00CD3C, ticket).to_json()

@@ -483,12 +483,6 @@ def discord() -> Iterator[FakeDiscord]:
     threading.Thread(target=fake.stop, daemon=True).start()
 
 
-@pytest.fixture
-async def http() -> Any:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
-
-
 def embed_n(n: int) -> dict[str, Any]:
     return render_notice(ticket(id=str(n), title=f"공연 {n}"), "멜론티켓", 1)
 

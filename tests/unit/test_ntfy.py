@@ -4,7 +4,7 @@ priorities by alert, ntfy's limits and errors as Outcomes, its own pace; and the
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,12 +47,6 @@ def ntfy() -> Iterator[FakeNtfy]:
     fake = FakeNtfy().start()
     yield fake
     threading.Thread(target=fake.stop, daemon=True).start()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
 
 
 def notifier(

@@ -63,12 +63,6 @@ def roomy() -> Iterator[FakeDiscord]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
-        yield client
-
-
-@pytest.fixture
 def logs() -> Iterator[list[str]]:
     lines: list[str] = []
     sink = logger.add(lambda m: lines.append(str(m).rstrip("\n")), format="[{level}] {message}", level="INFO")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +62,6 @@ def telegram(clock: FakeClock) -> Iterator[FakeTelegram]:
     fake = FakeTelegram(clock=clock.monotonic).start()
     yield fake
     threading.Thread(target=fake.stop, daemon=True).start()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    """A client like the daemon's: never the environment's proxy (the stand-in is on loopback)."""
-    async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
-        yield client
 
 
 def notifier(
