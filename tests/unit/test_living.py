@@ -42,7 +42,7 @@ def change(n: int, before: Ticket, **changes: Any) -> Changed:
 
 
 # test_outbox's fixtures: the SQLite store, the HTTP client, a stand-in Discord with a roomy bucket
-store, http, roomy = test_outbox.store, test_outbox.http, test_outbox.roomy
+store, roomy = test_outbox.store, test_outbox.roomy
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ def kst(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
 FAR = kst(30, 20)
 
 
-store, http, roomy = test_outbox.store, test_outbox.http, test_outbox.roomy  # its fixtures, shared
+store, roomy = test_outbox.store, test_outbox.roomy  # its fixtures, shared
 
 
 @pytest.fixture
