@@ -37,14 +37,13 @@ from ticket_alarm.delivery.answers import json_object
 from ticket_alarm.delivery.digest import digest_lines
 from ticket_alarm.delivery.discord.render import (
     ELLIPSIS,
-    FOOTER,
-    clean,
     plain_text,
     render_alert,
     valid_url,
 )
 from ticket_alarm.delivery.notify import Alert, Capabilities, Digest, Outcome
 from ticket_alarm.delivery.pace import Pace
+from ticket_alarm.delivery.text import embed_text
 from ticket_alarm.i18n import t
 
 API_BASE = "https://api.telegram.org"
@@ -52,7 +51,6 @@ MAX_TEXT = 4096  # characters of text after entity parsing (UTF-16 units)
 REQUEST_TIMEOUT = 15.0
 PER_CHAT = (1, 1.0)  # one message a second in a chat
 PER_GROUP = (20, 60.0)  # and 20 a minute in a group or channel
-BOOKING_FIELD = "예매"  # the embed's booking field: Telegram shows the link as a button instead
 BOOK_BUTTON = "예매하기"
 NOTICE_BUTTON = "공지 보기"
 NOT_MODIFIED = "message is not modified"
@@ -82,23 +80,17 @@ def alert_segments(alert: Alert, now: datetime) -> list[Segment]:
     if isinstance(alert, Digest):
         heading, *lines = digest_lines(alert, now)
         return [(heading, "b"), ("\n".join(lines), "")]
-    embed = render_alert(alert)
-    pieces: list[Segment] = [(plain_text(str(embed.get("title") or ""), now), "b")]
-    site = clean(embed.get("author", {}).get("name"))
-    if site:
-        pieces += [("\n", ""), (site, "i")]
+    read = embed_text(alert, now)
+    pieces: list[Segment] = [(plain_text(read.title, now), "b")]
+    if read.site:
+        pieces += [("\n", ""), (read.site, "i")]
     pieces.append(("\n", ""))
-    if embed.get("description"):
-        pieces.append(("\n" + plain_text(str(embed["description"]), now), ""))
-    for item in embed.get("fields", []):
-        name = plain_text(str(item.get("name", "")), now)
-        if name == BOOKING_FIELD:
-            continue
-        value = plain_text(str(item.get("value", "")), now).replace("\n→ ", " → ").replace("\n", " / ")
-        pieces.append((f"\n{name}: {value}", ""))
-    footer = embed.get("footer", {}).get("text", "").removeprefix(FOOTER).removeprefix(" · ")
-    if footer:
-        pieces += [("\n\n", ""), (footer, "i")]
+    if read.description:
+        pieces.append(("\n" + read.description, ""))
+    for name, value in read.fields:
+        pieces.append((f"\n{name}: {value.replace(chr(10) + '→ ', ' → ').replace(chr(10), ' / ')}", ""))
+    if read.footer:
+        pieces += [("\n\n", ""), (read.footer, "i")]
     return pieces
 
 

@@ -8,13 +8,43 @@ of any kind: a notifier that wants HTML escapes these.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from ticket_alarm.delivery.digest import digest_lines
 from ticket_alarm.delivery.discord.render import BOOKING, FOOTER, clean, plain_text, render_alert, valid_url
 from ticket_alarm.delivery.notify import Alert, Changed, Digest, NewNotice, Reminder
 
-__all__ = ["alert_lines", "alert_link", "alert_title"]
+__all__ = ["EmbedText", "alert_lines", "alert_link", "alert_title", "embed_text"]
+
+
+@dataclass(frozen=True)
+class EmbedText:
+    """A non-digest alert's embed read back as plain text, for a notifier to mark up its own way:
+    the title as the embed has it, the site, the description, the fields as (name, value) without the
+    booking field (the link goes apart), the footer without the product's name."""
+
+    title: str
+    site: str
+    description: str
+    fields: list[tuple[str, str]]
+    footer: str
+
+
+def embed_text(alert: Alert, now: datetime) -> EmbedText:
+    embed = render_alert(alert)
+    fields = [
+        (plain_text(str(f.get("name", "")), now), plain_text(str(f.get("value", "")), now))
+        for f in embed.get("fields", [])
+        if f.get("name") != BOOKING
+    ]
+    return EmbedText(
+        title=str(embed.get("title") or ""),
+        site=clean(embed.get("author", {}).get("name", "")),
+        description=plain_text(str(embed["description"]), now) if embed.get("description") else "",
+        fields=fields,
+        footer=str(embed.get("footer", {}).get("text", "")).removeprefix(FOOTER).removeprefix(" · "),
+    )
 
 
 def alert_title(alert: Alert) -> str:
@@ -32,16 +62,11 @@ def alert_lines(alert: Alert, now: datetime) -> list[str]:
     field: ``alert_link`` carries the link); a digest's lines without its heading (the title says it)."""
     if isinstance(alert, Digest):
         return digest_lines(alert, now, heading=False)
-    embed = render_alert(alert)
-    lines = [plain_text(str(embed["description"]), now)] if embed.get("description") else []
-    for field in embed.get("fields", []):
-        if field.get("name") == BOOKING:
-            continue
-        value = plain_text(str(field.get("value", "")), now).replace("\n", " / ")
-        lines.append(f"{plain_text(str(field.get('name', '')), now)}: {value}")
-    footer = str(embed.get("footer", {}).get("text", "")).removeprefix(FOOTER).removeprefix(" · ")
-    if footer:
-        lines.append(f"({footer})")
+    read = embed_text(alert, now)
+    lines = [read.description] if read.description else []
+    lines += [f"{name}: {value.replace(chr(10), ' / ')}" for name, value in read.fields]
+    if read.footer:
+        lines.append(f"({read.footer})")
     return lines
 
 
