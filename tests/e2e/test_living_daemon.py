@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 
 from tests.conftest import DaemonProcess, run_cli, stand_config, write_config
 from tests.support.discord_standin import FakeDiscord
+from tests.support.processes import PLUGIN_DIR, ROOT, child_env
 from tests.support.site_standin import FakeSite, TestStandNotices
 from ticket_alarm.core.model import Ticket
 from ticket_alarm.store import open_store
@@ -124,3 +127,70 @@ def test_kill_9_between_an_accepted_edit_and_its_record_applies_the_same_state_a
     d2.wait_log("크롤링 완료: teststand", count=3)
     assert len(discord.messages) == 2  # the original and one short change message: never posted twice
     assert d2.terminate()[0] == 0
+
+
+@pytest.fixture
+def second() -> Iterator[tuple[FakeSite, TestStandNotices]]:
+    """A second stand-in vendor (``secondstand``, in tests/plugin_vendor) and its notice list."""
+    listed = TestStandNotices()
+    fake = FakeSite()
+    fake.routes["/api/notices"] = listed.route
+    fake.start()
+    yield fake, listed
+    fake.stop()
+
+
+def test_a_later_vendors_notice_edits_not_posts_and_rounds_and_regions_stay_apart(
+    tmp_path: Path,
+    discord: FakeDiscord,
+    site: FakeSite,
+    notices: TestStandNotices,
+    second: tuple[FakeSite, TestStandNotices],
+    daemons: list[DaemonProcess],
+) -> None:
+    """Two routes: a channel (the show's one message, edited) and a forum (one thread per show)."""
+    other, listed = second
+    notices.add(1, prefix="기존")
+    listed.add(1, prefix="예전")
+    forum_id = "523456789012345678"
+    forum = discord.add_webhook(forum_id)
+    discord.make_forum(forum_id)
+    routes = [{"name": "forum", "webhook_url": forum, "forum": True}]
+    config = stand_config(tmp_path, site, discord.add_webhook(), change_confirm_cycles=0, routes=routes)
+    config["sites"]["secondstand"] = {"base_url": other.base_url}
+    vendor = os.pathsep.join([str(ROOT / "tests" / "plugin_vendor"), str(PLUGIN_DIR), str(ROOT)])
+    d = DaemonProcess(write_config(tmp_path, config), tmp_path, env=child_env(PYTHONPATH=vendor))
+    daemons.append(d)
+    d.wait_log("크롤링 완료: secondstand")
+    d.wait_log("크롤링 완료: teststand")
+    notices.add(1, title="뮤지컬 〈팬레터〉 티켓오픈 안내")
+
+    def posted(where: str) -> list[Any]:
+        return [m for m in discord.messages if (m.webhook_id == forum_id) == (where == "forum")]
+
+    d.wait_for(lambda: len(posted("main")) == len(posted("forum")) == 1, what="the first vendor posted")
+    original, starter = posted("main")[0].message_id, posted("forum")[0].message_id
+    listed.add(1, title="[단독판매] 뮤지컬 팬레터 티켓 오픈 안내", open_at="2027-12-01T21:00:00")
+    listed.add(1, title="뮤지컬 팬레터 2차 티켓오픈 안내")
+    listed.add(1, title="[부산] 뮤지컬 〈팬레터〉 티켓오픈 안내")
+
+    def titles(where: str) -> list[str]:
+        return [e["title"] for m in posted(where) for e in m.payload["embeds"]]
+
+    def done() -> bool:
+        return len(titles("main")) == 3 and len(titles("forum")) == 4 and len(discord.patches()) == 2
+
+    d.wait_for(done, what="one edit and two posts in each route")
+    patches = dict(discord.patches())
+    assert set(patches) == {original, starter}  # the later vendor joined the show's message in both
+    for patch in patches.values():
+        assert [e["author"]["name"] for e in patch["embeds"]] == ["테스트 티켓", "둘째 티켓"]
+    apart = ["[부산] 뮤지컬 〈팬레터〉 티켓오픈 안내", "뮤지컬 팬레터 2차 티켓오픈 안내"]
+    assert sorted(titles("main")[1:]) == apart  # a round and a region are other shows
+    reply = next(m for m in posted("forum") if m.payload["embeds"][0]["title"].startswith("[판매처 추가]"))
+    assert reply.thread_id == starter  # the forum: one short reply inside the show's thread ...
+    assert len(discord.threads) == 3  # ... and a thread per show: 팬레터, 2차, 부산
+    d.wait_log("크롤링 완료: secondstand", count=3)
+    assert len(titles("main")) == 3 and len(titles("forum")) == 4 and len(discord.patches()) == 2
+    assert discord.rejections == []
+    assert d.terminate()[0] == 0

@@ -24,14 +24,14 @@ SITE = "teststand"
 PUBLIC = "https://tickets.teststand.example"
 
 
-def parse(body: bytes | str, url: str = "") -> list[Ticket]:
-    data = load_json(SITE, body, url or "the teststand list")
+def parse(body: bytes | str, url: str = "", site: str = SITE, public: str = PUBLIC) -> list[Ticket]:
+    data = load_json(site, body, url or f"the {site} list")
     if not isinstance(data, dict) or not isinstance(data.get("items"), list):
-        raise ParseError(SITE, "expected an object with an 'items' list")
+        raise ParseError(site, "expected an object with an 'items' list")
     out = []
     for item in data["items"]:
         if not isinstance(item, dict):
-            raise ParseError(SITE, "an item is not an object")
+            raise ParseError(site, "an item is not an object")
         open_at = None
         if item.get("open_at"):
             open_at = datetime.fromisoformat(str(item["open_at"])).replace(tzinfo=SEOUL)
@@ -41,10 +41,10 @@ def parse(body: bytes | str, url: str = "") -> list[Ticket]:
         )
         out.append(
             Ticket(
-                site=SITE,
+                site=site,
                 id=str(item.get("id", "")),
                 title=clean_text(str(item.get("title", ""))),
-                url=f"{PUBLIC}/notice/{item.get('id', '')}",
+                url=f"{public}/notice/{item.get('id', '')}",
                 open_at=open_at,
                 venue=str(item.get("venue", "")),
                 image_url=str(item.get("image", "")),
@@ -63,6 +63,7 @@ class TestStandCrawler(Crawler):
     display_name = "테스트 티켓"
     color = 0x00AA88
     usual_minimum = 0
+    public = PUBLIC
 
     async def crawl(self, fetch: SiteFetcher) -> Crawl:
         crawl = Crawl()
@@ -71,9 +72,9 @@ class TestStandCrawler(Crawler):
             if crawl.pages >= self.page_cap:
                 crawl.capped = True
                 break
-            resp = await fetch.get(f"{PUBLIC}/api/notices", params={"page": page})
+            resp = await fetch.get(f"{self.public}/api/notices", params={"page": page})
             crawl.pages += 1
-            tickets = parse(resp.content, resp.url)
+            tickets = parse(resp.content, resp.url, self.name, self.public)
             if not tickets:
                 break
             crawl.add(tickets)

@@ -118,16 +118,25 @@ def message_alerts(
 
 
 async def edits_of(store: Store, rows: Sequence[OutboxRow]) -> dict[int, str]:
-    """Outbox row id → the message it edited in place (``outbox list``): a change row whose post is in
-    a message an earlier row posted."""
+    """Outbox row id → the message it edited in place (``outbox list``): a change row, or a later
+    vendor's new notice (``joins``), whose post is in a message an earlier row posted."""
     out: dict[int, str] = {}
-    for route in {r.route for r in rows if r.kind == "change"}:
-        ids = [r.id for r in rows if r.route == route and r.kind == "change"]
+    living = [r for r in rows if r.kind in LIVING_KINDS]
+    for route in {r.route for r in living}:
+        ids = [r.id for r in living if r.route == route]
         own = await store.posts(route, outbox_ids=ids)
         messages = await store.posts(route, message_ids={p.message_id for p in own})
         first = {p.message_id: p.outbox_id for p in reversed(messages)}  # by outbox id: the first wins
         out |= {p.outbox_id: p.message_id for p in own if first[p.message_id] < p.outbox_id}
     return out
+
+
+async def show_members(store: Store, key: str) -> list[str]:
+    """The other notices of the show notice ``key`` belongs to (``daemon.shows``), first seen first."""
+    link = (await store.show_links([key])).get(key)
+    if link is None:
+        return []
+    return [n.notice.key for n in await store.show_notices(link.show_key) if n.notice.key != key]
 
 
 class Edits:
@@ -214,8 +223,10 @@ class Edits:
             return
         links = {id(a): (p.message_id, p.thread_id) for i, a in batch if (p := self.links.get(i.id))}
         key = batch[0][0].notice_key
-        forum = getattr(notifier, "forum", False)
-        posts = await self.lanes.store.posts(notifier.route, notice_keys=[key]) if key and forum else []
+        store, forum = self.lanes.store, getattr(notifier, "forum", False)
+        posts = await store.posts(notifier.route, notice_keys=[key]) if key and forum else []
+        if key and forum and not posts:  # a show's other notices: its thread is the show's
+            posts = await store.posts(notifier.route, notice_keys=await show_members(store, key))
         threads = [p.thread_id for p in posts if p.thread_id]
         aim(threads[-1] if threads else None, links)
 
@@ -235,18 +246,18 @@ class Edits:
         rest: list[Row] = []
         for target, rows in coalesce(changes, found).values():
             taken |= {item.id for item, _ in rows}
-            if await self._has_opened(lane, target):  # said it opened: never edited again, posted
+            if await self.has_opened(lane, target):  # said it opened: never edited again, posted
                 taken -= {item.id for item, _ in rows}
                 continue
             if rows[-1][0].id in done:  # edited before a restart: only its short message is owed
-                rest += self._followup(mode, rows[-1], target)
+                rest += self.followup(mode, rows[-1], target)
                 continue
             outcome = await self._edit(notifier, target, rows)
             if outcome is None:
                 return None, edited
             if outcome.kind == "gone":  # the message (or its thread) was deleted: post it afresh
                 logger.warning("{}", t("log.edit_gone", route=lane, message=target.message_id))
-                await self._settle(lane, rows[:-1], target, ())
+                await self.settle(lane, rows[:-1], target, ())
                 rest.append(rows[-1])
                 continue
             if outcome.kind != "sent":
@@ -255,29 +266,29 @@ class Edits:
                     continue
                 return None, edited
             settled = rows if mode == "edit" else rows[:-1]
-            await self._settle(lane, settled, target, self._records)
+            await self.settle(lane, settled, target, self._records)
             edited += len(settled)
             said = t(
                 "log.edited", route=lane, message=target.message_id, count=len(rows), title=rows[-1][1].title
             )
             logger.info("{}", said)
-            rest += self._followup(mode, rows[-1], target)
+            rest += self.followup(mode, rows[-1], target)
         rest += [(i, a) for i, a in readable if i.id not in taken]
         return sorted(rest, key=lambda row: row[0].id), edited
 
-    async def _has_opened(self, lane: str, target: Post) -> bool:
+    async def has_opened(self, lane: str, target: Post) -> bool:
         key = f"{OPENED_META}{lane}:{target.message_id}:{target.embed_index}"
         return key in self._opened or await self.lanes.store.get_meta(key) is not None
 
-    def _followup(self, mode: str, row: Row, target: Post) -> list[Row]:
-        """The short change message owed after an edit (``edit+post``): it links to ``target``'s message."""
+    def followup(self, mode: str, row: Row, target: Post) -> list[Row]:
+        """The short message owed after an edit (``edit+post``): it links to ``target``'s message."""
         if mode != "edit+post":
             return []
         self.unrecorded.add(row[0].id)
         self.links[row[0].id] = target
         return [row]
 
-    async def _settle(self, lane: str, rows: Sequence[Row], target: Post, posts: tuple[Post, ...]) -> None:
+    async def settle(self, lane: str, rows: Sequence[Row], target: Post, posts: tuple[Post, ...]) -> None:
         ids = [item.id for item, _ in rows]
         now = self.lanes.clock.now().timestamp()
         store = self.lanes.store
@@ -306,10 +317,22 @@ class Edits:
             )
             for item, _ in rows
         )
+        return await self.patch(notifier, target, rows, alerts, times)
+
+    async def patch(
+        self,
+        notifier: Notifier,
+        target: Post,
+        rows: list[Row],
+        alerts: list[Alert],
+        times: list[float | None],
+    ) -> Outcome | None:
+        """Edit ``target``'s message to show ``alerts`` for ``rows``: the bucket first, the fence just
+        before the request (as for a post); None when the fence says the rows are not this lane's."""
         wait = notifier.wait()
-        if wait > 0:  # the bucket first, the fence just before the request (as for a post)
+        if wait > 0:
             await self.lanes.clock.sleep(wait)
-        if not await self.lanes._fenced(lane, rows):
+        if not await self.lanes._fenced(notifier.route, rows):
             return None
         editor = cast(Editor, notifier)
         return await editor.edit(target.message_id, alerts, thread_id=target.thread_id, changed_at=times)

@@ -44,6 +44,7 @@ from ticket_alarm.clock import Clock
 from ticket_alarm.config.routes import RouteSettings
 from ticket_alarm.delivery.edits import Edits
 from ticket_alarm.delivery.held import Bundle, Holds
+from ticket_alarm.delivery.joins import Joins
 from ticket_alarm.delivery.lease import renew_lease
 from ticket_alarm.delivery.notify import Alert, AlertFormatError, Notifier, Outcome
 from ticket_alarm.delivery.summary import sent_summary
@@ -103,6 +104,7 @@ class Delivery:
         self.store = store
         self.holds = Holds(store, clock, routes or {})  # each lane's quiet hours and digest
         self.edits = Edits(self, routes or {})  # each lane's posts edited in place (on_change)
+        self.joins = Joins(self.edits)  # a later vendor's notice added to its show's message
         self.notifiers = {n.route: n for n in notifiers}
         self.clock = clock
         self.rng = rng or random.Random()
@@ -281,7 +283,10 @@ class Delivery:
         if bundle is not None:
             return await self._send_bundle(notifier, bundle)
         rest, edited = await self.edits.take(notifier, readable)  # a change edits its posted message
-        return edited + (await self._send_posts(notifier, rest) if rest else 0)  # None: the lane stops
+        if rest:  # None: the lane stops
+            rest, joined = await self.joins.take(notifier, rest)  # a later vendor joins its show's message
+            edited += joined
+        return edited + (await self._send_posts(notifier, rest) if rest else 0)
 
     async def _send_posts(self, notifier: Notifier, readable: list[tuple[OutboxItem, Alert]]) -> int:
         count = max(1, notifier.fits([a for _, a in readable]))

@@ -102,6 +102,7 @@ FOOTER = "ticket-alarm"
 NEW_LABEL = "새 공지"
 BOOKING = "예매"  # the booking link's field (plain text leaves it out: the link goes apart)
 CHANGE_LABEL = "변경 알림"
+JOINED_LABEL = "판매처 추가"  # a later vendor's notice of a show already posted
 MAX_PRESALE_FIELDS = 6  # more presales than this share one last field, so the open time always fits
 
 
@@ -150,6 +151,14 @@ def render_notice(ticket: Ticket, site_name: str, color: int) -> dict[str, Any]:
         fields.append({"name": "장르", "value": escape_markdown(clean(ticket.genre)), "inline": True})
     fields += _booking_field(ticket)
     return _embed(ticket, _title(ticket), site_name, color, fields, footer_suffix=NEW_LABEL)
+
+
+def render_joined(ticket: Ticket, site_name: str, color: int) -> dict[str, Any]:
+    """The short reply a later vendor's notice posts in its show's forum thread (issue 23): the vendor,
+    its own sales and its booking link (the show's message, edited, carries the whole notice)."""
+    fields = [*_sale_fields(ticket), *_booking_field(ticket)]
+    title = _title(ticket, f"[{JOINED_LABEL}] ")
+    return _embed(ticket, title, site_name, color, fields, footer_suffix=JOINED_LABEL, thumbnail=False)
 
 
 def _booking_field(ticket: Ticket) -> list[dict[str, Any]]:

@@ -29,9 +29,16 @@ from loguru import logger
 from ticket_alarm.clock import Clock
 from ticket_alarm.delivery.answers import json_object
 from ticket_alarm.delivery.discord.living import living_embeds
-from ticket_alarm.delivery.discord.render import batch_size, clean, message, render_alert, truncate
+from ticket_alarm.delivery.discord.render import (
+    batch_size,
+    clean,
+    message,
+    render_alert,
+    render_joined,
+    truncate,
+)
 from ticket_alarm.delivery.discord.urls import mask_url, parse_webhook, scrub, webhook_fingerprint
-from ticket_alarm.delivery.notify import Alert, Capabilities, Outcome
+from ticket_alarm.delivery.notify import Alert, Capabilities, NewNotice, Outcome
 from ticket_alarm.delivery.pace import Bucket
 from ticket_alarm.i18n import t
 
@@ -309,6 +316,8 @@ class DiscordNotifier:
         out = []
         for alert, embed in zip(alerts, embeds, strict=True):
             if id(alert) in links:
+                if isinstance(alert, NewNotice):  # a later vendor's notice: a short reply (joins)
+                    embed = render_joined(alert.ticket, alert.site_name, alert.color)
                 message_id, thread = links[id(alert)]
                 url = f"https://discord.com/channels/{self._place[0]}/{thread or self._place[1]}/{message_id}"
                 embed = {
