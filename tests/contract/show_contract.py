@@ -69,3 +69,16 @@ async def test_links_survive_backup_and_restore(store: Store, tmp_path: Path) ->
     await store.save_show_links([link("melon:1", "other")], 20.0)
     await store.restore(tmp_path / "copy")
     assert (await store.show_links(["melon:1"]))["melon:1"].show_key == "melon:1"
+
+
+async def test_notices_without_a_link_are_found_and_linked_without_replacing(store: Store) -> None:
+    await store.commit_cycle(cycle(10.0, history=[hist(1), hist(2)], shows=[link("melon:2", "melon:2")]))
+    await store.commit_cycle(cycle(5 * DAY, history=[hist(3)]))  # recorded before shows existed
+    assert [r.key for r in await store.unlinked_notices(0.0)] == ["melon:1", "melon:3"]
+    assert [r.key for r in await store.unlinked_notices(DAY)] == ["melon:3"]
+    await store.save_show_links(
+        [link("melon:3", "melon:3"), link("melon:2", "melon:3")], 6 * DAY, replace=False
+    )
+    links = await store.show_links(["melon:2", "melon:3"])
+    assert links == {"melon:2": link("melon:2", "melon:2"), "melon:3": link("melon:3", "melon:3")}  # kept
+    assert [r.key for r in await store.unlinked_notices(0.0)] == ["melon:1"]

@@ -5,6 +5,7 @@ stay through later crawls. Notices are real ones from the sites' fixtures."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,8 +22,10 @@ from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.core.model import Ticket, identity_key
 from ticket_alarm.daemon.pipeline import Pipeline
+from ticket_alarm.daemon.shows import SHOW_WINDOW, backfill
 from ticket_alarm.fetch.http import Fetcher
 from ticket_alarm.ops import shows
+from ticket_alarm.store import DB_NAME
 from ticket_alarm.store.sqlite.backend import SqliteStore
 
 SITES = ("interpark", "ticketlink", "yes24", "melon")
@@ -152,3 +155,18 @@ async def test_two_vendors_crawled_at_once_still_meet(tmp_path: Path) -> None:
         assert len(await v.show("interpark", "12171")) == 2
     finally:
         await v.close()
+
+
+async def test_notices_recorded_before_shows_are_linked_once_at_start(vendors: Vendors) -> None:
+    """An upgrade: the store holds notices but no show links (schema step 8 came later)."""
+    db = sqlite3.connect(vendors.settings.data_dir / DB_NAME)
+    with db:
+        db.execute("DELETE FROM shows")
+    db.close()
+    now = vendors.clock.now().timestamp()
+    assert await backfill(vendors.store, now) == 6
+    assert await vendors.show("ticketlink", "63666") == ["interpark:12050", "ticketlink:63666"]
+    assert await vendors.show("ticketlink", "63897") == ["ticketlink:63897"]
+    assert await vendors.show("yes24", "17017") == ["yes24:17017"]
+    assert await backfill(vendors.store, now) == 0  # once
+    assert await backfill(vendors.store, now + SHOW_WINDOW + 3600) == 0  # and only recent ones

@@ -32,6 +32,7 @@ from ticket_alarm.daemon.process import (
 )
 from ticket_alarm.daemon.reminders import Reminders
 from ticket_alarm.daemon.results import SWEEP, SiteResult
+from ticket_alarm.daemon.shows import backfill
 from ticket_alarm.daemon.timers import (
     CONFIRM_DELAY,
     DEFAULT_HEAD_INTERVAL,
@@ -309,6 +310,9 @@ class Daemon(Upkeep):
         self._scheduler = scheduler
         self._schedule(scheduler)
         await self.renew_sites()  # before the first crawls: which sites this replica crawls
+        linked = await backfill(self.store, self.clock.now().timestamp())  # notices older than shows
+        if linked:
+            logger.info("{}", t("log.shows_backfilled", count=linked))
         lanes = asyncio.create_task(self.delivery.run(self.stop), name="delivery")
         heart = asyncio.create_task(self._heartbeat_loop(), name="heartbeat")
         background = {lanes, heart, asyncio.create_task(self._lease_loop(), name="site-leases")}

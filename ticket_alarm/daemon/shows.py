@@ -1,7 +1,9 @@
 """Which show a notice first seen belongs to (issue 23): the pipeline links each new notice, in the
 cycle's one transaction, to the show of a recent notice of another site announcing the same show
 (``core.shows.same_show``), or to a show of its own. Only a new notice is linked: a link stored once
-is never redone by a crawl, so ``show merge`` and ``show split`` corrections stay."""
+is never redone by a crawl, so ``show merge`` and ``show split`` corrections stay. At start, the notices
+of the last ``SHOW_WINDOW`` recorded before shows existed (an upgrade) are linked once, oldest first, as
+a crawl would have linked them (``backfill``): a later vendor's notice finds them too."""
 
 from __future__ import annotations
 
@@ -30,6 +32,24 @@ async def link_new(store: ShowStore, decision: Decision, now: float) -> list[Sho
         show = await show_for(store, ticket, found[title])
         out.append(ShowLink(ticket.key, show or ticket.key, title))
     return out
+
+
+async def backfill(store: ShowStore, now: float) -> int:
+    """Link the recent notices that have no show link yet; how many. A notice linked meanwhile (another
+    replica, a correction) keeps its link."""
+    since = now - SHOW_WINDOW
+    count = 0
+    for row in await store.unlinked_notices(since):
+        try:
+            ticket = Ticket.from_json(row.ticket)
+        except (KeyError, TypeError, ValueError):  # a row this version cannot read: left alone
+            continue
+        title = show_title(ticket.title)
+        candidates = await store.show_candidates(title, since) if title else []
+        show = await show_for(store, ticket, candidates)
+        await store.save_show_links([ShowLink(row.key, show or row.key, title)], now, replace=False)
+        count += 1
+    return count
 
 
 async def show_for(store: ShowStore, ticket: Ticket, candidates: Sequence[ShowNotice]) -> str | None:

@@ -191,8 +191,14 @@ class ShowStore(Protocol):
         """The notices linked to the show ``show_key``, first seen first (then site, notice_id)."""
         ...
 
-    async def save_show_links(self, links: Sequence[ShowLink], now: float) -> None:
-        """One transaction: set (insert or replace) these links (``show merge``/``show split``)."""
+    async def unlinked_notices(self, since: float) -> list[NoticeRow]:
+        """History rows first seen at or after ``since`` with no show link (recorded before shows
+        existed), first seen first (then site, notice_id)."""
+        ...
+
+    async def save_show_links(self, links: Sequence[ShowLink], now: float, *, replace: bool = True) -> None:
+        """One transaction: set (insert or replace) these links (``show merge``/``show split``); with
+        ``replace`` False a notice linked already keeps its link (``daemon.shows.backfill``)."""
         ...
 
 

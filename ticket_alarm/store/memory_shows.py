@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Sequence
 
-from ticket_alarm.store.api import ShowLink, ShowNotice
+from ticket_alarm.store.api import NoticeRow, ShowLink, ShowNotice
 from ticket_alarm.store.memory_reads import _Data
 
 
@@ -34,6 +34,14 @@ class MemoryShows:
     async def show_notices(self, show_key: str) -> list[ShowNotice]:
         return self._joined(lambda link, _: link.show_key == show_key)
 
-    async def save_show_links(self, links: Sequence[ShowLink], now: float) -> None:
+    async def unlinked_notices(self, since: float) -> list[NoticeRow]:
+        d = self._d
+        rows = [r for k, r in d.history.items() if k not in d.shows and r.first_seen >= since]
+        return [copy.deepcopy(r) for r in sorted(rows, key=lambda r: (r.first_seen, r.site, r.notice_id))]
+
+    async def save_show_links(self, links: Sequence[ShowLink], now: float, *, replace: bool = True) -> None:
         for link in links:
-            self._d.shows[link.notice_key] = link
+            if replace:
+                self._d.shows[link.notice_key] = link
+            else:
+                self._d.shows.setdefault(link.notice_key, link)

@@ -18,6 +18,11 @@ _JOINED = (
 SHOW_LINKS = "SELECT notice_key, show_key, title_key, manual, apart_from FROM shows WHERE {among}"
 SHOW_CANDIDATES = _JOINED.format(where="s.title_key=? AND h.first_seen>=?")
 SHOW_NOTICES = _JOINED.format(where="s.show_key=?")
+# notices recorded before shows existed (schema step 8), by when they were first seen
+UNLINKED = (
+    "SELECT h.* FROM history h LEFT JOIN shows s ON s.notice_key = h.key "
+    "WHERE s.notice_key IS NULL AND h.first_seen>=? ORDER BY h.first_seen, h.site, h.notice_id"
+)
 _INSERT = f"INSERT INTO shows({', '.join(LINK_COLUMNS)}) VALUES ({', '.join('?' * len(LINK_COLUMNS))})"
 # a crawl links a notice it saw first; one already linked (another replica, a correction) keeps its show
 LINK_NEW = _INSERT + " ON CONFLICT (notice_key) DO NOTHING"
@@ -42,9 +47,9 @@ def _link(r: Columns) -> api.ShowLink:
     return api.ShowLink(r["notice_key"], r["show_key"], r["title_key"], bool(r["manual"]), r["apart_from"])
 
 
-def _show_notice(r: Columns) -> api.ShowNotice:
+def _notice(r: Columns) -> api.NoticeRow:
     pending = r["pending_ticket"]
-    notice = api.NoticeRow(
+    return api.NoticeRow(
         r["key"],
         r["digest"],
         r["site"],
@@ -57,7 +62,10 @@ def _show_notice(r: Columns) -> api.ShowNotice:
         json.loads(pending) if pending else None,
         r["pending_cycles"],
     )
-    return api.ShowNotice(_link(r), notice)
+
+
+def _show_notice(r: Columns) -> api.ShowNotice:
+    return api.ShowNotice(_link(r), _notice(r))
 
 
 class SqlShows(SqlReads):
@@ -72,7 +80,13 @@ class SqlShows(SqlReads):
     async def show_notices(self, show_key: str) -> list[api.ShowNotice]:
         return [_show_notice(r) for r in await self._select(SHOW_NOTICES, (show_key,))]
 
-    async def save_show_links(self, links: Sequence[api.ShowLink], now: float) -> None:
+    async def unlinked_notices(self, since: float) -> list[api.NoticeRow]:
+        return [_notice(r) for r in await self._select(UNLINKED, (since,))]
+
+    async def save_show_links(
+        self, links: Sequence[api.ShowLink], now: float, *, replace: bool = True
+    ) -> None:
         rows = [link_params(s, now) for s in links]
         if rows:
-            await self._interact("write", lambda tx: tx.executemany(SAVE_LINK, rows))
+            sql = SAVE_LINK if replace else LINK_NEW
+            await self._interact("write", lambda tx: tx.executemany(sql, rows))
