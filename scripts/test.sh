@@ -3,7 +3,7 @@
 # lacks, then runs the whole suite in parallel and the linters. Safe to run again: what is already
 # there is not installed twice.
 #
-#   bash scripts/test.sh [pytest arguments…]      (TEST_WORKERS=N sets the pytest-xdist workers, default 4)
+#   bash scripts/test.sh [pytest arguments…]      (TEST_WORKERS=N sets the pytest-xdist workers, default 6)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,12 +45,23 @@ fi
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -e '.[test]'
 
-# 3. The whole suite, in parallel (most of it waits on real daemons and timeouts, not on the CPU),
+# 3. The whole suite, in parallel (6 workers on 2 cores: most of it waits on real daemons and timeouts),
 #    then the type check (mypy with the pydantic plugin, configured in pyproject.toml) and the linters.
 #    `--maxschedchunk 1`: pytest-xdist hands each worker two tests at the start and one more as each
 #    ends, so the long poles (put first by tests/conftest.py) start at once on different workers
 #    instead of queueing in the first worker's batch.
-python -m pytest -n "${TEST_WORKERS:-4}" --dist load --maxschedchunk 1 "$@"
-python -m mypy
+#    mypy runs beside the suite (one process, most of the suite waits on daemons and timeouts), its
+#    report printed after the suite's; either failing fails the command.
+mypy_log=$(mktemp)
+python -m mypy >"$mypy_log" 2>&1 &
+mypy_pid=$!
+suite=0
+python -m pytest -n "${TEST_WORKERS:-6}" --dist load --maxschedchunk 1 "$@" || suite=$?
+typed=0
+wait "$mypy_pid" || typed=$?
+cat "$mypy_log"
+rm -f "$mypy_log"
+[ "$suite" -eq 0 ] || exit "$suite"
+[ "$typed" -eq 0 ] || exit "$typed"
 ruff check .
 ruff format --check .

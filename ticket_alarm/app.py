@@ -46,7 +46,6 @@ from ticket_alarm.fetch.http import Fetcher
 from ticket_alarm.i18n import t
 from ticket_alarm.logs import apply_level, redact
 from ticket_alarm.ops.health import StoreOpener
-from ticket_alarm.ops.metrics import Metrics
 from ticket_alarm.store import InstanceLock, StatusFile
 from ticket_alarm.store.api import Store
 from ticket_alarm.store.configured import open_configured_store
@@ -58,6 +57,7 @@ if TYPE_CHECKING:  # the daemon, the drainer and the page load when they are bui
     from ticket_alarm.daemon.reminders import Reminders
     from ticket_alarm.daemon.scheduler import Daemon
     from ticket_alarm.delivery.outbox import Delivery
+    from ticket_alarm.ops.metrics import Metrics
     from ticket_alarm.web.page import WebContext
 
 USER_AGENT = f"ticket-alarm/{__version__} (+https://github.com/ticket-alarm)"

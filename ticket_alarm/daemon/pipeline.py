@@ -48,9 +48,9 @@ from ticket_alarm.store import (
     SiteState,
 )
 from ticket_alarm.store.api import Store
+from ticket_alarm.store.rows import STORM_META
 
 EMPTY_STREAK_WARNING = 3
-STORM_META = "storm:{site}"  # meta key: the last renumbering storm held on a site (health shows it)
 
 
 class Pipeline:

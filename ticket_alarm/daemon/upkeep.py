@@ -19,8 +19,8 @@ from ticket_alarm.i18n import t
 from ticket_alarm.logs import repeats
 from ticket_alarm.store.api import Store
 from ticket_alarm.store.replicas import Replicas
+from ticket_alarm.store.rows import HEARTBEAT_EVERY
 
-HEARTBEAT_EVERY = 30.0
 PRUNE_EVERY = 6 * 3600.0  # retention: old sent alerts, digest-log lines and HTTP-cache entries go
 # a store error in any loop stopped the daemon: supervisor and systemd restart it (exit 2 is kept for
 # what no restart fixes: a bad config, a wrong store_url password, a schema newer than this program)

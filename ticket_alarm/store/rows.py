@@ -19,6 +19,8 @@ from ticket_alarm.core.rows import (  # the rows the decision core makes; the st
 OutboxStatus = Literal["pending", "sent", "dead"]
 
 HEARTBEAT_META = "heartbeat"
+HEARTBEAT_EVERY = 30.0  # seconds between two heartbeats of the daemon (health judges staleness by it)
+STORM_META = "storm:{site}"  # meta key: the last renumbering storm held on a site (health shows it)
 DEFAULT_RETENTION_DAYS = 90
 
 

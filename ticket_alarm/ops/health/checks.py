@@ -22,7 +22,6 @@ from crawlers.base import Crawler
 from ticket_alarm.clock import Clock, SystemClock, age_text
 from ticket_alarm.config.routes import Destination
 from ticket_alarm.config.settings import Settings
-from ticket_alarm.daemon.upkeep import HEARTBEAT_EVERY
 from ticket_alarm.delivery.discord.urls import mask_url, webhook_fingerprint
 from ticket_alarm.delivery.ntfy import ntfy_fingerprint
 from ticket_alarm.errors import StoreUnavailable, TicketAlarmError
@@ -41,6 +40,7 @@ from ticket_alarm.ops.health.report import (
 from ticket_alarm.ops.health.sites import site_findings
 from ticket_alarm.store import DB_NAME, InstanceLock, StatusFile
 from ticket_alarm.store.api import Store as StoreProtocol
+from ticket_alarm.store.rows import HEARTBEAT_EVERY
 
 if TYPE_CHECKING:
     from ticket_alarm.ops.health.report import StoreOpener

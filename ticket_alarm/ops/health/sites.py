@@ -12,9 +12,9 @@ from ticket_alarm.clock import age_text
 from ticket_alarm.config.settings import Settings
 from ticket_alarm.core.head_gap import head_gap_key, paced_gap, stuck_after
 from ticket_alarm.core.model import SEOUL
-from ticket_alarm.daemon.pipeline import STORM_META
 from ticket_alarm.i18n import t
 from ticket_alarm.store.api import Store as StoreProtocol
+from ticket_alarm.store.rows import STORM_META
 
 EMPTY_STREAK_WARN = 3  # the pipeline warns in the log at the same count
 STORM_WINDOW = 24 * 3600.0  # a renumbering storm held this recently makes a WARNING
