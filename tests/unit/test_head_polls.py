@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -696,3 +696,37 @@ async def test_a_site_without_registration_order_is_never_paced(store: Store, cl
     daemon = Daemon(settings, store, pipeline, Delivery(store, [], clock), clock, sites=list(crawlers))
     assert not daemon._has_head("interpark") and daemon._has_head("yes24")
     await fetcher.aclose()
+
+
+async def test_shutdown_lets_a_scheduled_run_finish_instead_of_the_executor_cancelling_it(
+    store: Store, clock: FakeClock, live: LiveSites
+) -> None:
+    """APScheduler's executor cancels the runs left at its shutdown and logs each as the job's ERROR
+    (``CancelledError``): the daemon lets a run finish what follows its crawl first."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from ticket_alarm.daemon.scheduler import _add_job
+
+    h = Harness(store, live, clock)
+    daemon = Daemon(h.settings, store, h.pipeline, Delivery(store, [], clock), clock, sites=["ticketlink"])
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    started, release, finished = asyncio.Event(), asyncio.Event(), []
+
+    async def body(name: str) -> None:  # a sweep whose heartbeat is still being written at shutdown
+        started.set()
+        await release.wait()
+        finished.append(name)
+
+    first = datetime.now(UTC)
+    _add_job(scheduler, daemon._job, body, IntervalTrigger(hours=1), "ticketlink", "crawl", 3600, first)
+    scheduler.start()
+    await asyncio.wait_for(started.wait(), timeout=30)
+    scheduler.pause()
+    finishing = asyncio.create_task(daemon.finish_jobs())
+    await asyncio.sleep(0)
+    assert not finishing.done()  # it waits for the run
+    release.set()
+    await finishing
+    scheduler.shutdown(wait=False)
+    assert finished == ["ticketlink"] and not daemon._jobs

@@ -54,6 +54,7 @@ from ticket_alarm.store.replicas import Replicas, Solo
 
 SHUTDOWN_BOUND = 10.0
 CRAWL_GRACE = 5.0  # of the bound: how long a crawl in flight may take to finish
+JOB_GRACE = 1.5  # of the bound: how long a scheduled run may take after its crawl (heartbeat, watch)
 EXIT_MEMORY = 3  # max_rss_mb exceeded: supervisor restarts the daemon
 
 
@@ -90,6 +91,7 @@ class Daemon(Upkeep):
         self._owed_waiter: asyncio.Future[None] | None = None
         self.exit_code = 0  # EXIT_MEMORY when max_rss_mb stopped the daemon
         self._inflight: set[asyncio.Future[SiteResult]] = set()  # sweeps and head polls running
+        self._jobs: set[asyncio.Task[object]] = set()  # the scheduler's runs of them (``_job``)
         self._sweeping: set[str] = set()
         self._scheduler: AsyncIOScheduler | None = None
         self._head_gaps: dict[str, float] = {}  # seconds between head polls, per site, as scheduled
@@ -157,6 +159,26 @@ class Daemon(Upkeep):
             self.await_confirmation(result)
         return result
 
+    async def _job(self, body: Callable[[str], Awaitable[object]], name: str) -> None:
+        """A scheduled run (sweep, head poll, re-read), tracked so that shutdown lets it finish what
+        follows its crawl (the heartbeat, the watch): APScheduler's executor cancels the runs left at
+        its shutdown and logs each as the job's ERROR."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._jobs.add(task)
+        try:
+            await body(name)
+        finally:
+            if task is not None:
+                self._jobs.discard(task)
+
+    async def finish_jobs(self) -> None:
+        """At shutdown, once the crawls are over: the scheduled runs finish what follows them (a few
+        store writes each), for at most ``JOB_GRACE`` seconds (a store may hang)."""
+        jobs = [t for t in self._jobs if not t.done()]
+        if jobs:
+            await asyncio.wait(jobs, timeout=JOB_GRACE)
+
     async def _run(self, run: Awaitable[SiteResult], where: str, cancelled: str) -> SiteResult | None:
         """A sweep or head poll as a task of its own, which shutdown may cancel when its grace runs
         out (said with ``cancelled``). A cancellation of the caller itself is never caught: it
@@ -208,10 +230,10 @@ class Daemon(Upkeep):
         if earlier is not None and earlier <= due:
             return  # an earlier re-read is due already: it reads these too
         self._scheduler.add_job(
-            self.reread,
+            self._job,
             DateTrigger(run_date=due),
             next_run_time=due,
-            args=[name],
+            args=[self.reread, name],
             id=f"confirm-{name}",
             name=f"confirm changes {name}",
             replace_existing=True,
@@ -295,13 +317,15 @@ class Daemon(Upkeep):
             interval = self.settings.site_interval(name)
             # first crawls right away, a second apart so they do not all start at once
             first = now + timedelta(seconds=index * 1.0)
-            _add_job(scheduler, self.crawl_site, sweep_trigger(interval), name, "crawl", interval, first)
+            _add_job(
+                scheduler, self._job, self.crawl_site, sweep_trigger(interval), name, "crawl", interval, first
+            )
             head = self.settings.site_head_interval(name)
             if head is None:
                 continue
             # head polls wait for the first sweep (it fills history); the first one after it alerts
             first = now + timedelta(seconds=head + index * 1.0)
-            _add_job(scheduler, self.head_site, head_trigger(head), name, "head", head, first)
+            _add_job(scheduler, self._job, self.head_site, head_trigger(head), name, "head", head, first)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -352,6 +376,7 @@ class Daemon(Upkeep):
                     crawl.cancel()
                 if late:
                     await asyncio.wait(late, timeout=1.0)
+            await self.finish_jobs()
             scheduler.shutdown(wait=False)
             remaining = max(0.5, SHUTDOWN_BOUND - 1.5 - (loop.time() - started))
             _stopped, pending_tasks = await asyncio.wait(background, timeout=remaining)
@@ -371,6 +396,7 @@ class Daemon(Upkeep):
 
 def _add_job(
     scheduler: AsyncIOScheduler,
+    tracked: Callable[[Callable[[str], Awaitable[object]], str], Awaitable[None]],
     job: Callable[[str], Awaitable[object]],
     trigger: BaseTrigger,
     site: str,
@@ -380,9 +406,9 @@ def _add_job(
 ) -> None:
     """One site's sweep or head-poll job: never two at once, a missed run coalesced into one."""
     scheduler.add_job(
-        job,
+        tracked,
         trigger,
-        args=[site],
+        args=[job, site],
         id=f"{kind}-{site}",
         name=f"crawl {site}" if kind == "crawl" else f"head poll {site}",  # the names scheduler_line reads
         max_instances=1,
