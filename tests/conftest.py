@@ -41,11 +41,12 @@ TIERS = ("unit", "contract", "cli", "e2e", "reliability")
 
 # what starts a process: a test whose source says one of these carries the ``e2e`` marker wherever it lives
 STARTS_A_PROCESS = ("run_cli(", "DaemonProcess(", "Supervisor(", "subprocess.", "Popen(", "create_subprocess")
-# the long poles, longest first (`--durations=60` of tests/e2e tests/reliability tests/cli, -n 4, on a
+# the long poles, longest first (`--durations=60` of tests/e2e tests/reliability tests/cli, -n 4 and -n 6, on a
 # loaded 2-core machine): started first, so that with pytest-xdist they run beside the many short tests
 # instead of after them
 LONG_POLES = (
     "tests/reliability/test_crash_safety.py",
+    "tests/e2e/test_head_polls_daemon.py::test_a_moved_open_date_off_the_head_page",
     "tests/reliability/test_local_state.py::test_bad_config_is_one_clear_error_and_exit_2",
     "tests/reliability/test_secrets.py",
     "tests/cli/test_runbook.py::test_every_offline_command_of_the_runbook_works",
