@@ -41,7 +41,7 @@ TIERS = ("unit", "contract", "cli", "e2e", "reliability")
 
 # what starts a process: a test whose source says one of these carries the ``e2e`` marker wherever it lives
 STARTS_A_PROCESS = ("run_cli(", "DaemonProcess(", "Supervisor(", "subprocess.", "Popen(", "create_subprocess")
-# the long poles, longest first (`--durations=60` of tests/e2e tests/reliability tests/cli, -n 4 and -n 6, on a
+# the long poles, longest first (`--durations=60` of tests/e2e tests/reliability tests/cli, -n 4 or 6, on a
 # loaded 2-core machine): started first, so that with pytest-xdist they run beside the many short tests
 # instead of after them
 LONG_POLES = (

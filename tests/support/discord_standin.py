@@ -193,10 +193,18 @@ class FakeDiscord:
             )
 
     def embeds(self, webhook_id: str | None = None) -> list[dict[str, Any]]:
+        """Every embed as it was posted, message by message."""
         with self.lock:
             return [
                 e for m in self.messages if webhook_id in (None, m.webhook_id) for e in m.payload["embeds"]
             ]
+
+    def shown_embeds(self, webhook_id: str | None = None) -> list[dict[str, Any]]:
+        """Every embed as Discord shows it now: a message's edits applied (a later vendor's notice of a
+        show already posted is one more embed of that message, not a message of its own)."""
+        with self.lock:
+            messages = [m for m in self.messages if webhook_id in (None, m.webhook_id)]
+        return [e for m in messages for e in self.shown(m.message_id)["embeds"]]
 
     # --- the API ------------------------------------------------------------------
     def handle(self, req: Request) -> Response:

@@ -31,6 +31,8 @@ from ticket_alarm.delivery.notify import NewNotice, Notifier, Outcome
 from ticket_alarm.i18n import t
 from ticket_alarm.store.api import Post
 
+FULL = 0  # the status of the outcome that says a message is full (no request was made)
+
 
 class Joins:
     """The join step of a lane's batch, after the edits and before anything is posted."""
@@ -72,7 +74,10 @@ class Joins:
             if outcome is None:
                 return None, joined
             if outcome.kind in ("gone", "dead"):  # no such message, or it cannot take one more embed
-                logger.warning("{}", t("log.join_refused", route=lane, message=target.message_id))
+                if outcome.status == FULL:  # an ordinary thing on a busy show: said quietly
+                    logger.info("{}", t("log.join_full", route=lane, message=target.message_id))
+                else:
+                    logger.warning("{}", t("log.join_refused", route=lane, message=target.message_id))
                 rest.append(row)
                 continue
             if outcome.kind != "sent":
@@ -121,5 +126,5 @@ class Joins:
             target.thread_id,
         )
         if len(alerts) + 1 > notifier.capabilities.max_batch:
-            return Outcome("dead", 0, error="the message carries as many alerts as it can"), record
+            return Outcome("dead", FULL, error="the message carries as many alerts as it can"), record
         return await self.edits.patch(notifier, target, [row], [*alerts, alert], [*times, None]), record
