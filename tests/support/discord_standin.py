@@ -52,6 +52,11 @@ class Accepted:
     deleted: bool = False
 
 
+def _as_shown(m: Accepted) -> dict[str, Any]:
+    """A message as Discord shows it: its post with every edit applied."""
+    return {k: v for payload in (m.payload, *m.edits) for k, v in payload.items() if not k.startswith("_")}
+
+
 @dataclass
 class Fault:
     status: int = 503
@@ -180,10 +185,7 @@ class FakeDiscord:
 
     def shown(self, message_id: str) -> dict[str, Any]:
         """A message as Discord shows it now: its post with every edit applied."""
-        m = self.message(message_id)
-        return {
-            k: v for payload in (m.payload, *m.edits) for k, v in payload.items() if not k.startswith("_")
-        }
+        return _as_shown(self.message(message_id))
 
     def patches(self) -> list[tuple[str, dict[str, Any]]]:
         """(message id, payload) of every accepted PATCH, in order."""
@@ -204,7 +206,7 @@ class FakeDiscord:
         show already posted is one more embed of that message, not a message of its own)."""
         with self.lock:
             messages = [m for m in self.messages if webhook_id in (None, m.webhook_id)]
-        return [e for m in messages for e in self.shown(m.message_id)["embeds"]]
+        return [e for m in messages for e in _as_shown(m)["embeds"]]
 
     # --- the API ------------------------------------------------------------------
     def handle(self, req: Request) -> Response:

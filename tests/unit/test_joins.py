@@ -12,7 +12,7 @@ import pytest
 from tests.contract.store_contract import cycle
 from tests.support.discord_standin import FakeDiscord
 from tests.unit import test_outbox
-from tests.unit.test_living import lane
+from tests.unit.test_living import killed_after_sending, lane, restarted
 from ticket_alarm.clock import FakeClock
 from ticket_alarm.config.settings import RouteSettings
 from ticket_alarm.core.model import Ticket, seoul
@@ -183,19 +183,9 @@ async def test_a_join_accepted_but_not_recorded_is_applied_again_never_posted(
     route = RouteSettings(name="main", webhook_url=webhook, forum=forum)
     await posted_first(store, discord, http, route, clock)
     await enqueue(store, clock, alert("yes24", 7))
-    dying = lane(store, http, route, clock)
-
-    async def killed(*args: Any, **kwargs: Any) -> None:
-        raise SystemExit("kill -9")
-
-    dying._write = killed  # type: ignore[method-assign]
-    with pytest.raises(SystemExit):
-        await dying.deliver_due("main")
+    await killed_after_sending(store, http, route, clock)  # the PATCH accepted, its record never written
     assert len(discord.patches()) == 1 and len(discord.messages) == 1
-    clock.advance(60)  # the dead process's lease lapses
-    restarted = lane(store, http, route, clock)
-    restarted.owner = "another"
-    await restarted.deliver_due("main")
+    await restarted(store, http, route, clock)
     first, again = (p for _, p in discord.patches())
     assert first["embeds"] == again["embeds"]  # the same state applied again
     assert len(discord.messages) == (2 if forum else 1)  # the reply in the thread, never a second post

@@ -56,6 +56,29 @@ def lane(store: Store, http: httpx.AsyncClient, route: RouteSettings, clock: Fak
     return Delivery(store, [notifier], clock, rng=random.Random(7), routes={route.name: route})
 
 
+async def killed_after_sending(
+    store: Store, http: httpx.AsyncClient, route: RouteSettings, clock: FakeClock
+) -> None:
+    """A lane whose process dies after Discord accepted what it sent, before the record: the write
+    that would settle it never lands."""
+    dying = lane(store, http, route, clock)
+
+    async def killed(*args: Any, **kwargs: Any) -> None:
+        raise SystemExit("kill -9")
+
+    dying._write = killed  # type: ignore[method-assign]
+    with pytest.raises(SystemExit):
+        await dying.deliver_due("main")
+
+
+async def restarted(store: Store, http: httpx.AsyncClient, route: RouteSettings, clock: FakeClock) -> None:
+    """Another process drains the lane once the dead one's lease lapsed."""
+    clock.advance(60)
+    again = lane(store, http, route, clock)
+    again.owner = "another"
+    await again.deliver_due("main")
+
+
 async def enqueue(store: Store, clock: FakeClock, *alerts: NewNotice | Changed | Reminder) -> tuple[int, ...]:
     rows = [NewOutboxRow("main", a.kind, "melon", f"melon:{a.ticket.id}", a.to_json()) for a in alerts]
     return await store.enqueue(rows, clock.now().timestamp())
@@ -196,20 +219,9 @@ async def test_an_edit_accepted_but_not_recorded_is_applied_again_never_posted_t
     await enqueue(store, clock, new(1))
     await lane(store, http, route, clock).deliver_due("main")
     await enqueue(store, clock, change(1, ticket(1), title="v2"))
-    # the process dies after Discord accepted the PATCH, before its record: the write never lands
-    dying = lane(store, http, route, clock)
-
-    async def killed(*args: Any, **kwargs: Any) -> None:
-        raise SystemExit("kill -9")
-
-    dying._write = killed  # type: ignore[method-assign]
-    with pytest.raises(SystemExit):
-        await dying.deliver_due("main")
+    await killed_after_sending(store, http, route, clock)  # the PATCH accepted, its record never written
     assert len(discord.patches()) == 1 and len(discord.messages) == 1
-    clock.advance(60)  # the dead process's lease lapses
-    restarted = lane(store, http, route, clock)
-    restarted.owner = "another"
-    await restarted.deliver_due("main")
+    await restarted(store, http, route, clock)
     (first, again) = (p for _, p in discord.patches())
     assert {k: v for k, v in first.items() if k != "_at"} == {k: v for k, v in again.items() if k != "_at"}
     assert len(discord.messages) == 2  # the original and one short change message, nothing else
